@@ -1,0 +1,70 @@
+# SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+#
+# uet_soft project entry point (not the kernel's Makefile: the build lays
+# this repository over a pristine Linux tree; see README.md).
+#
+#   make demo                 boot a guest and run the UET demo
+#   make check                run every test; ends with "N passed, N failed"
+#   make kernel               fetch + patch + overlay + build Linux and uet_soft
+#   make rdma-core            build rdma-core 56.1 with libuet
+#   make initramfs            assemble the guest userspace
+#   make vm SCRIPT=x [ARGS=]  boot a fresh guest and run x as root in it
+#   make bench-engine         protocol engine benchmarks (host)
+#   make fuzz [FUZZ_SECONDS=] run every fuzz target (host)
+#
+# Variables: UET_CACHE (default ~/.cache/ultraeth), CLIPPY=1, UET_ACCEL=kvm|tcg,
+# UET_VM_TIMEOUT (seconds).
+
+T := tools/ultraeth
+export CLIPPY
+
+.PHONY: all demo check toolchain fetch kernel rdma-core initramfs vm guest \
+	host-test bench-engine fuzz clean-cache help
+
+all: help
+
+help:
+	@sed -n '3,17s/^# \{0,1\}//p' Makefile
+
+toolchain:
+	@$(T)/toolchain.sh
+
+fetch: toolchain
+	@$(T)/fetch.sh
+
+kernel: toolchain
+	@$(T)/kernel.sh
+
+rdma-core: toolchain
+	@$(T)/rdma-core.sh
+
+tools-build: toolchain
+	@$(T)/tools-build.sh
+
+initramfs: kernel rdma-core tools-build
+	@$(T)/initramfs.sh
+
+guest: initramfs
+
+vm:
+	@test -n "$(SCRIPT)" || { echo "usage: make vm SCRIPT=path/on/host [ARGS=...]" >&2; exit 2; }
+	@$(MAKE) --no-print-directory guest
+	@$(T)/vm.sh $(SCRIPT) $(ARGS)
+
+demo: guest
+	@$(T)/vm.sh $(T)/demo.sh
+
+check:
+	@$(T)/check.sh
+
+host-test: toolchain
+	@$(T)/check.sh --host-only
+
+bench-engine: toolchain
+	@tools/uet-proto/bench.sh
+
+fuzz: toolchain
+	@tools/uet-proto/run-fuzz.sh $(or $(FUZZ_SECONDS),600)
+
+clean-cache:
+	rm -rf $${UET_CACHE:-$$HOME/.cache/ultraeth}/build

@@ -1,0 +1,78 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+# Shared helpers for the uet_soft selftests (sourced).
+
+UET_DIR="$(dirname "$(readlink -f "$0")")"
+KTAP_HELPERS="$UET_DIR/../../../kselftest/ktap_helpers.sh"
+if [ -e "$KTAP_HELPERS" ]; then
+	# shellcheck source=/dev/null
+	source "$KTAP_HELPERS"
+else
+	echo "$KTAP_HELPERS not found [SKIP]"
+	exit 4
+fi
+
+# Prefer iproute2 over busybox applets of the same name.
+IP=/usr/sbin/ip
+RDMA=/usr/sbin/rdma
+[ -x "$IP" ] || IP=$(command -v ip)
+[ -x "$RDMA" ] || RDMA=$(command -v rdma)
+
+# uet_require_cmd CMD...: skip the whole test if a tool is missing
+uet_require_cmd() {
+	local c
+	for c in "$@"; do
+		if ! command -v "$c" >/dev/null 2>&1; then
+			ktap_skip_all "$c is not installed"
+			exit "$KSFT_SKIP"
+		fi
+	done
+}
+
+# uet_require_module MOD: skip if the module is not available
+uet_require_module() {
+	if ! modprobe -n -q "$1" 2>/dev/null && [ ! -d "/sys/module/$1" ]; then
+		ktap_skip_all "module $1 is not available"
+		exit "$KSFT_SKIP"
+	fi
+}
+
+# uet_veth_pair A B [NS]: a veth pair A<->B, B moved into netns NS if given,
+# with 10.77.0.1/24 on A and 10.77.0.2/24 on B, both up.
+uet_veth_pair() {
+	local a=$1 b=$2 ns=${3:-}
+	"$IP" link add "$a" type veth peer name "$b" || return 1
+	"$IP" addr add 10.77.0.1/24 dev "$a" && "$IP" link set "$a" up || return 1
+	if [ -n "$ns" ]; then
+		"$IP" netns add "$ns" || return 1
+		"$IP" link set "$b" netns "$ns" || return 1
+		"$IP" -n "$ns" addr add 10.77.0.2/24 dev "$b" || return 1
+		"$IP" -n "$ns" link set "$b" up && "$IP" -n "$ns" link set lo up
+	else
+		"$IP" addr add 10.77.0.2/24 dev "$b" && "$IP" link set "$b" up
+	fi
+}
+
+# uet_gid_index DEV IPV4: the GID table index holding IPv4 address IPV4
+# (as an IPv4-mapped IPv6 GID), or nothing.
+uet_gid_index() {
+	local dev=$1 addr=$2 f want
+	want=$(printf '0000:0000:0000:0000:0000:ffff:%02x%02x:%02x%02x' $(echo "$addr" | tr . ' '))
+	for f in /sys/class/infiniband/"$dev"/ports/1/gids/*; do
+		if [ "$(cat "$f" 2>/dev/null)" = "$want" ]; then
+			basename "$f"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# uet_wait_for CMD... : retry CMD for up to 10 s
+uet_wait_for() {
+	local i
+	for i in $(seq 1 50); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	return 1
+}

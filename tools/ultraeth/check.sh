@@ -1,0 +1,154 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+# `make check`: every test. Host tests (cargo test, fuzz smoke), the kernel
+# build, the harness's own tests, then the kselftests in a guest. Ends with
+#   ultraeth: N passed, M failed
+# and exits non-zero if anything failed or could not run.
+#
+#   check.sh                      everything
+#   check.sh --host-only          host tests only
+#   check.sh --guest-only [--only TEST] [--extra FILE]
+#                                 guest kselftests only (FILE: an extra test
+#                                 added to the collection for this run)
+. "$(dirname "$0")/lib.sh"
+
+mode=all only= extra=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--host-only) mode=host ;;
+	--guest-only) mode=guest ;;
+	--only) only=$2; shift ;;
+	--extra) extra=$(realpath "$2"); shift ;;
+	*) die "unknown option $1" ;;
+	esac
+	shift
+done
+
+PASS=0 FAIL=0 SKIP=0
+FAILED=()
+LOGDIR=$UET_CACHE/logs/check
+mkdir -p "$LOGDIR"
+
+ok() { PASS=$((PASS + 1)); }
+ko() { FAIL=$((FAIL + 1)); FAILED+=("$1"); }
+summary() {
+	echo
+	[ ${#FAILED[@]} -eq 0 ] || printf 'failed: %s\n' "${FAILED[@]}"
+	[ "$SKIP" -eq 0 ] || echo "skipped: $SKIP (see the logs in $LOGDIR)"
+	echo "ultraeth: $PASS passed, $FAIL failed"
+	[ "$FAIL" -eq 0 ]
+	exit $?
+}
+# a step that must succeed for the rest to run
+need() {
+	local what=$1
+	shift
+	if ! "$@"; then
+		ko "$what"
+		summary
+	fi
+}
+
+# parse_tap FILE: count kselftest results. Case lines are the runner's
+# "# ok N ..." (one level in); a program that failed without reporting a
+# failing case (crash, timeout) counts as one failure, a program with no
+# cases at all counts as one result.
+parse_tap() {
+	local f=$1 line cases=0 casefail=0
+	while IFS= read -r line; do
+		case "$line" in
+		"# ok "[0-9]*"# SKIP"* | "# ok "[0-9]*"# skip"*) SKIP=$((SKIP + 1)); cases=$((cases + 1)) ;;
+		"# ok "[0-9]*) ok; cases=$((cases + 1)) ;;
+		"# not ok "[0-9]*) ko "${line#\# }"; cases=$((cases + 1)); casefail=$((casefail + 1)) ;;
+		"ok "[0-9]*" selftests:"*"# SKIP"*)
+			[ $cases -eq 0 ] && SKIP=$((SKIP + 1)); cases=0 casefail=0 ;;
+		"ok "[0-9]*" selftests:"*)
+			[ $cases -eq 0 ] && ok; cases=0 casefail=0 ;;
+		"not ok "[0-9]*" selftests:"*)
+			[ $casefail -eq 0 ] && ko "$line"; cases=0 casefail=0 ;;
+		esac
+	done <"$f"
+}
+
+# ---------------------------------------------------------------- host
+host_tests() {
+	need toolchain "$UET_TOP/tools/ultraeth/toolchain.sh"
+	if [ -f "$UET_TOP/tools/Cargo.toml" ]; then
+		local log=$LOGDIR/cargo-test.log
+		say "cargo test (tools/ workspace; log: $log)"
+		set +e
+		CARGO_TARGET_DIR=$UET_CACHE/build/tools/target \
+			cargo test --manifest-path "$UET_TOP/tools/Cargo.toml" --workspace 2>&1 | tee "$log" |
+			grep -E '^(test result|error|     Running|failures:)' >&2
+		local rc=${PIPESTATUS[0]}
+		set -e
+		local p f
+		p=$(awk '/^test result:/ {s += $4} END {print s + 0}' "$log")
+		f=$(awk '/^test result:/ {s += $6} END {print s + 0}' "$log")
+		PASS=$((PASS + p))
+		FAIL=$((FAIL + f))
+		[ "$f" -eq 0 ] || FAILED+=("cargo test: $f failed (log: $log)")
+		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+			ko "cargo test did not run to completion (log: $log)"
+		fi
+	fi
+	if [ -x "$UET_TOP/tools/uet-proto/run-fuzz.sh" ]; then
+		local log=$LOGDIR/fuzz.log
+		say "fuzz targets, ${UET_FUZZ_SECONDS:-15}s each (log: $log)"
+		if "$UET_TOP/tools/uet-proto/run-fuzz.sh" "${UET_FUZZ_SECONDS:-15}" >"$log" 2>&1; then
+			ok
+		else
+			tail -n 20 "$log" >&2
+			ko "fuzzing (log: $log)"
+		fi
+	fi
+}
+
+# --------------------------------------------------------------- guest
+build_guest() {
+	[ -n "${UET_SKIP_BUILD:-}" ] && return 0
+	need "kernel build" "$UET_TOP/tools/ultraeth/kernel.sh"
+	need "rdma-core build" "$UET_TOP/tools/ultraeth/rdma-core.sh"
+	need "tools build" "$UET_TOP/tools/ultraeth/tools-build.sh"
+	need "initramfs" "$UET_TOP/tools/ultraeth/initramfs.sh"
+}
+
+guest_tests() {
+	local log=$LOGDIR/kselftest.log rc files=$UET_TOP/tools/ultraeth/guest-kselftest.sh
+	[ -n "$extra" ] && files="$files $extra"
+	say "kselftests in the guest (log: $log)"
+	set +e
+	UET_VM_FILES=$files "$UET_TOP/tools/ultraeth/vm.sh" "$UET_TOP/tools/ultraeth/guest-kselftest.sh" \
+		${only:+--only "$only"} 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	set -e
+	parse_tap "$log"
+	if grep -q 'kernel reported problems during the run' "$log"; then
+		ko "guest dmesg guard (see $log)"
+	elif ! grep -q '^ok [0-9]* selftests:\|^not ok [0-9]* selftests:' "$log"; then
+		ko "guest run produced no kselftest results (status $rc; see $log)"
+	else
+		ok # the run itself: booted, ran, reported, dmesg clean
+	fi
+}
+
+harness_tests() {
+	local log=$LOGDIR/harness.log
+	say "harness self-tests (log: $log)"
+	"$UET_TOP/tools/ultraeth/harness-test.sh" >"$log" 2>&1 || true
+	grep -E '^(not )?ok ' "$log" >&2 || true
+	while IFS= read -r line; do
+		case "$line" in
+		"ok "*) ok ;;
+		"not ok "*) ko "harness: $line" ;;
+		esac
+	done <"$log"
+	grep -q '^ok \|^not ok ' "$log" || ko "harness tests did not run (log: $log)"
+}
+
+case $mode in
+host) host_tests ;;
+guest) build_guest; guest_tests ;;
+all) host_tests; build_guest; harness_tests; guest_tests ;;
+esac
+summary

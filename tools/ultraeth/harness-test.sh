@@ -1,0 +1,67 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+# Tests of the test harness itself (TAP on stdout): vm.sh returns the
+# guest script's own status, passes ARGS, catches kernel warnings and hung
+# guests, and a failing kselftest makes the check fail.
+. "$(dirname "$0")/lib.sh"
+set +e
+
+VM=$UET_TOP/tools/ultraeth/vm.sh
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+n=0
+fails=0
+tap() { # tap RESULT(0=pass) DESCRIPTION
+	n=$((n + 1))
+	if [ "$1" -eq 0 ]; then echo "ok $n $2"; else echo "not ok $n $2"; fails=$((fails + 1)); fi
+}
+script() { printf '#!/bin/sh\n%s\n' "$2" >"$tmp/$1"; chmod +x "$tmp/$1"; }
+
+echo "TAP version 13"
+echo "1..7"
+
+script exit0.sh 'exit 0'
+"$VM" "$tmp/exit0.sh" >"$tmp/out" 2>&1
+rc=$?
+tap $((rc != 0)) "vm.sh returns 0 when the guest script exits 0 (got $rc)"
+
+script exit7.sh 'echo about to exit 7; exit 7'
+"$VM" "$tmp/exit7.sh" >"$tmp/out" 2>&1
+rc=$?
+tap $((rc != 7)) "vm.sh returns the guest script's status 7 (got $rc)"
+
+make -s -C "$UET_TOP" vm SCRIPT="$tmp/exit7.sh" >"$tmp/out" 2>&1
+rc=$?
+grep -q 'about to exit 7' "$tmp/out"
+seen=$?
+tap $((rc == 0 || seen != 0)) "make vm streams the output and fails when the script fails (got $rc)"
+
+script args.sh '[ "$1" = foo ] && [ "$2" = bar ] && [ $# -eq 2 ]'
+make -s -C "$UET_TOP" vm SCRIPT="$tmp/args.sh" ARGS="foo bar" >"$tmp/out" 2>&1
+rc=$?
+tap $((rc != 0)) "make vm passes ARGS to the script (got $rc)"
+
+script warn.sh 'echo "<4>WARNING: CPU: 0 PID: 1 at harness-test: injected" >/dev/kmsg; exit 0'
+"$VM" "$tmp/warn.sh" >"$tmp/out" 2>&1
+rc=$?
+grep -q 'kernel reported problems' "$tmp/out"
+seen=$?
+tap $((rc == 0 || seen != 0)) "a kernel WARNING in the guest's log fails the run (got $rc)"
+
+script hang.sh 'sleep 100000'
+UET_VM_TIMEOUT=30 "$VM" "$tmp/hang.sh" >"$tmp/out" 2>&1
+rc=$?
+grep -q 'guest hung' "$tmp/out"
+seen=$?
+tap $((rc == 0 || seen != 0)) "the watchdog kills a hung guest and reports it (got $rc)"
+
+UET_SKIP_BUILD=1 "$UET_TOP/tools/ultraeth/check.sh" --guest-only \
+	--extra "$UET_TOP/tools/ultraeth/testdata/deliberately_failing.sh" \
+	--only deliberately_failing.sh >"$tmp/out" 2>&1
+rc=$?
+last=$(tail -n 1 "$tmp/out")
+echo "# $last"
+case "$last" in *" passed, 0 failed") bad=1 ;; *" failed") bad=0 ;; *) bad=1 ;; esac
+tap $((rc == 0 || bad)) "a failing kselftest makes the check fail (got $rc: $last)"
+
+exit $((fails != 0))
