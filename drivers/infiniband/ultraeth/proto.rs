@@ -16,3 +16,9 @@
 
 #[path = "proto/wire.rs"]
 pub(crate) mod wire;
+#[path = "proto/pds.rs"]
+pub(crate) mod pds;
+#[path = "proto/ses.rs"]
+pub(crate) mod ses;
+#[path = "proto/engine.rs"]
+pub(crate) mod engine;

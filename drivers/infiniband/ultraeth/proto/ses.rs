@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+
+//! SES building blocks: operations, completions, the environment trait
+//! through which the engine reaches memory and the network, tag matching
+//! and segmentation arithmetic.
+//!
+//! The SES state machines (message table, receive matching, unexpected
+//! queue, reassembly) live in `engine.rs`.
+
+use super::wire::ses::SesAddr;
+
+/// FEP address (IPv6, or IPv4-mapped IPv6).
+pub(crate) type Addr = [u8; 16];
+
+/// PDS delivery mode of an operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Reliable unordered.
+    Rud,
+    /// Reliable ordered.
+    Rod,
+    /// Reliable unordered idempotent (no PDC; single-packet WRITE/READ).
+    Rudi,
+    /// Unreliable unordered (single-packet SEND).
+    Uud,
+}
+
+/// An operation posted by the initiator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// Send, tagged when `tag` is `Some`.
+    Send {
+        /// Match bits.
+        tag: Option<u64>,
+    },
+    /// RMA write to `key` at `offset`.
+    Write {
+        /// Memory key.
+        key: u64,
+        /// Offset in the target buffer.
+        offset: u64,
+    },
+    /// RMA read from `key` at `offset`.
+    Read {
+        /// Memory key.
+        key: u64,
+        /// Offset in the target buffer.
+        offset: u64,
+    },
+}
+
+/// A work request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Post {
+    /// Caller's cookie, returned in the completion.
+    pub(crate) user: u64,
+    /// Target FEP.
+    pub(crate) dst: Addr,
+    /// Target `{JobID, PIDonFEP, resource index}`.
+    pub(crate) target: SesAddr,
+    /// Delivery mode.
+    pub(crate) mode: Mode,
+    /// Operation.
+    pub(crate) op: Op,
+    /// Local buffer handle (source of a send/write, sink of a read).
+    pub(crate) buf: u64,
+    /// Length in bytes.
+    pub(crate) len: u32,
+    /// Header data delivered with the receive completion.
+    pub(crate) hdr_data: u64,
+}
+
+/// Kind of a completion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CompKind {
+    /// A posted send finished.
+    Send,
+    /// A posted write finished.
+    Write,
+    /// A posted read finished (data is in the local buffer).
+    Read,
+    /// A posted receive was filled.
+    Recv,
+}
+
+/// Status of a completion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// Success.
+    Ok,
+    /// The target answered with this SES return code.
+    Remote(u8),
+    /// The PDC failed (retry limit, target lost its state): no answer.
+    PdcError,
+    /// The local receive buffer was too small; data was truncated.
+    Truncated,
+}
+
+/// A completion reported through [`Env::complete`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Completion {
+    /// Caller's cookie.
+    pub(crate) user: u64,
+    /// What finished.
+    pub(crate) kind: CompKind,
+    /// How it finished.
+    pub(crate) status: Status,
+    /// Bytes transferred.
+    pub(crate) len: u32,
+    /// Receive: match bits of the message (0 if untagged).
+    pub(crate) tag: u64,
+    /// Receive: header data of the message.
+    pub(crate) hdr_data: u64,
+    /// Receive: endpoint that received.
+    pub(crate) ep: u32,
+}
+
+/// What the engine needs from its environment (kernel: skb, pinned pages,
+/// job table; host: vectors). Every method is called with the engine's
+/// own state consistent, so an implementation may not call back into it.
+pub(crate) trait Env {
+    /// Sends `pkt` (a UDP payload) to `dst`; `entropy` selects a path.
+    fn transmit(&mut self, dst: &Addr, entropy: u16, pkt: &[u8]);
+    /// Reports a completion.
+    fn complete(&mut self, c: &Completion);
+    /// Copies `out.len()` bytes at `offset` out of local buffer `buf`.
+    fn read_local(&mut self, buf: u64, offset: u64, out: &mut [u8]);
+    /// Copies `data` into local buffer `buf` at `offset`.
+    fn write_local(&mut self, buf: u64, offset: u64, data: &[u8]);
+    /// Resolves the target of a request from `src`: checks the JobID and
+    /// the PIDonFEP and resource index in that job. Returns an endpoint id
+    /// or an SES return code (`BAD_JOB_ID`, `BAD_PID`, `BAD_INDEX`...).
+    fn resolve(&mut self, src: &Addr, addr: &SesAddr) -> Result<u32, u8>;
+    /// RMA write into the memory that `key` names at endpoint `ep`.
+    fn rma_write(&mut self, ep: u32, key: u64, offset: u64, data: &[u8]) -> Result<(), u8>;
+    /// RMA read from the memory that `key` names at endpoint `ep`.
+    fn rma_read(&mut self, ep: u32, key: u64, offset: u64, out: &mut [u8]) -> Result<(), u8>;
+    /// A buffer of `len` bytes for unexpected message `slot`, if any.
+    fn overflow_alloc(&mut self, slot: u16, len: u32) -> Option<u64>;
+    /// Moves `len` bytes of overflow buffer `from` into local buffer `to`
+    /// and releases the overflow buffer.
+    fn overflow_drain(&mut self, from: u64, to: u64, len: u32);
+}
+
+/// True when a message with match bits `bits` matches a receive posted
+/// with `tag` and `ignore` (bits set in `ignore` are don't-care).
+pub(crate) fn tag_matches(bits: u64, tag: u64, ignore: u64) -> bool {
+    (bits ^ tag) & !ignore == 0
+}
+
+/// Number of packets a message of `len` bytes needs with `mtu` payload
+/// bytes per packet (a zero-length message still takes one packet).
+pub(crate) fn segments(len: u32, mtu: u32) -> u32 {
+    if len == 0 {
+        1
+    } else {
+        len.div_ceil(mtu)
+    }
+}
+
+/// `(offset, length)` of segment `k` of a `len`-byte message.
+pub(crate) fn segment(len: u32, mtu: u32, k: u32) -> (u32, u32) {
+    let off = k.saturating_mul(mtu).min(len);
+    (off, (len - off).min(mtu))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matching() {
+        assert!(tag_matches(0x1234, 0x1234, 0));
+        assert!(!tag_matches(0x1234, 0x1235, 0));
+        assert!(tag_matches(0x1234, 0x12ff, 0xff));
+        assert!(tag_matches(u64::MAX, 0, u64::MAX));
+    }
+
+    #[test]
+    fn segmentation() {
+        assert_eq!(segments(0, 4096), 1);
+        assert_eq!(segments(4096, 4096), 1);
+        assert_eq!(segments(4097, 4096), 2);
+        assert_eq!(segment(4097, 4096, 0), (0, 4096));
+        assert_eq!(segment(4097, 4096, 1), (4096, 1));
+        assert_eq!(segment(0, 4096, 0), (0, 0));
+        let mut total = 0;
+        for k in 0..segments(1 << 20, 4000) {
+            total += segment(1 << 20, 4000, k).1;
+        }
+        assert_eq!(total, 1 << 20);
+    }
+}
