@@ -5,6 +5,7 @@
 # and the guest init. Output: $UET_CACHE/build/<linux>/initramfs.cpio
 . "$(dirname "$0")/lib.sh"
 . "$UET_TOP/tools/ultraeth/kenv.sh"
+"$UET_TOP/tools/ultraeth/overlay.sh"
 
 RPRISTINE=$(cat "$UET_CACHE/rdma-core-src")
 RSTAGE=$UET_CACHE/build/$(basename "$RPRISTINE")/stage
@@ -16,8 +17,13 @@ MULTIARCH=x86_64-linux-gnu
 
 rm -rf "$ROOT" && mkdir -p "$ROOT"
 cd "$ROOT"
-mkdir -p bin sbin usr/bin usr/sbin usr/local/bin "lib/$MULTIARCH" "usr/lib/$MULTIARCH" lib64 \
+# merged /usr, as on the host, so host binaries keep their paths
+mkdir -p usr/bin usr/sbin usr/local/bin "usr/lib/$MULTIARCH" usr/lib64 \
 	etc proc sys dev tmp run root var/tmp mnt kselftest uet
+ln -s usr/bin bin
+ln -s usr/sbin sbin
+ln -s usr/lib lib
+ln -s usr/lib64 lib64
 chmod 1777 tmp var/tmp
 
 # copy_elf FILE [DEST]: copy a host ELF and its shared-library closure.
@@ -26,7 +32,7 @@ copy_elf() {
 	local f=$1 dest=${2:-$1}
 	mkdir -p "$ROOT/$(dirname "$dest")"
 	cp -L "$f" "$ROOT/$dest"
-	LD_LIBRARY_PATH=$RSTAGE/usr/lib/$MULTIARCH ldd "$f" 2>/dev/null |
+	{ LD_LIBRARY_PATH=$RSTAGE/usr/lib/$MULTIARCH ldd "$f" 2>/dev/null || true; } |
 		awk '/=> \// {print $3} /^\t\/[^ ]+ \(/ {print $1}' | while read -r lib; do
 		local g=${lib#"$RSTAGE"}
 		[ -e "$ROOT/$g" ] && continue
@@ -37,9 +43,15 @@ copy_elf() {
 
 # real tools first
 REAL=()
-for t in ip tc rdma tcpdump ethtool bash perl; do
+for t in ip tc rdma tcpdump ethtool bash timeout; do
 	p=$(PATH=/usr/sbin:/usr/bin:/sbin:/bin command -v "$t") || die "$t not found on the host (make toolchain)"
-	copy_elf "$p" "usr/sbin/$t"
+	copy_elf "$p" "$(readlink -f "$p")"
+	REAL+=("$t")
+done
+# kmod's module tools (busybox's modprobe lacks -n, holders handling, ...)
+copy_elf "$(readlink -f /usr/bin/kmod)" usr/bin/kmod
+for t in modprobe lsmod rmmod insmod modinfo depmod; do
+	ln -s /usr/bin/kmod "usr/sbin/$t"
 	REAL+=("$t")
 done
 for p in $(dpkg -L perftest | grep -E '/bin/[^/]+$'); do
@@ -56,11 +68,11 @@ cp -a "$RSTAGE/etc/." etc/
 rm -rf "usr/lib/$MULTIARCH/pkgconfig" "usr/lib/$MULTIARCH"/*.a
 
 # busybox for everything else, except applets a real tool replaces
-cp /bin/busybox bin/busybox
+cp /bin/busybox usr/bin/busybox
 for a in $(/bin/busybox --list-full); do
 	n=$(basename "$a")
 	[[ " ${REAL[*]} " == *" $n "* ]] && continue
-	[ -e "$a" ] || ln -s /bin/busybox "$a"
+	[ -e "$a" ] || [ -L "$a" ] || ln -s /usr/bin/busybox "$a"
 done
 
 # kernel modules and kselftests

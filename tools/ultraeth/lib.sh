@@ -2,6 +2,7 @@
 # Common settings for the uet_soft build and test scripts (sourced, not run).
 
 set -euo pipefail
+trap 'echo "error: ${BASH_SOURCE[0]##*/}:$LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
 
 UET_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 UET_CACHE=${UET_CACHE:-$HOME/.cache/ultraeth}

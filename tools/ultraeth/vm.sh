@@ -59,11 +59,11 @@ if [ -z "$accel" ]; then
 			(cd "$run/probe" && find . | cpio -o -H newc --quiet -R 0:0) >"$run/probe.cpio"
 			cat "$BASE" "$run/probe.cpio" >"$run/probe.initrd"
 			: >"$run/probe.status"
-			timeout -s KILL 60 qemu-system-x86_64 -accel kvm -cpu host -smp 2 -m 1G -nodefaults \
+			(timeout -s KILL 60 qemu-system-x86_64 -accel kvm -cpu host -smp 2 -m 1G -nodefaults \
 				-no-reboot -display none -nic none -kernel "$KERNEL" -initrd "$run/probe.initrd" \
 				-append "console=ttyS0 loglevel=1 panic=-1 rdinit=/init 8250.nr_uarts=4" \
 				-serial null -serial "file:$run/probe.status" -serial null \
-				</dev/null >"$run/probe.log" 2>&1 || true
+				</dev/null >"$run/probe.log" 2>&1; true) 2>/dev/null || true
 			grep -q '^UET_EXIT=0' "$run/probe.status" && accel=kvm
 		fi
 		rm -f "$UET_CACHE"/kvm-probe.*

@@ -32,8 +32,10 @@ else
 fi
 
 # 2: rdma link shows rxe0 bound to veth0
-ktap_test_result "rdma link shows rxe0 on veth0" \
-	sh -c "'$RDMA' link show rxe0/1 | grep -q 'netdev veth0'"
+"$RDMA" link show rxe0/1 >/tmp/rxe_link.log 2>&1
+ktap_print_msg "$(cat /tmp/rxe_link.log)"
+grep -q 'netdev veth0' /tmp/rxe_link.log
+ktap_test_result "rdma link shows rxe0 on veth0" [ $? -eq 0 ]
 
 # 3: ibv_devinfo lists rxe0 with an active port
 ibv_devinfo -d rxe0 >/tmp/rxe_devinfo.log 2>&1

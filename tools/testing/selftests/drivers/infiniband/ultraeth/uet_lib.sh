@@ -12,11 +12,9 @@ else
 	exit 4
 fi
 
-# Prefer iproute2 over busybox applets of the same name.
-IP=/usr/sbin/ip
-RDMA=/usr/sbin/rdma
-[ -x "$IP" ] || IP=$(command -v ip)
-[ -x "$RDMA" ] || RDMA=$(command -v rdma)
+# iproute2's tools by path: busybox applets of the same name may shadow them.
+IP=$(type -P ip)
+RDMA=$(type -P rdma)
 
 # uet_require_cmd CMD...: skip the whole test if a tool is missing
 uet_require_cmd() {
