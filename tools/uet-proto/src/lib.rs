@@ -4,11 +4,25 @@
 //!
 //! The engine sources live in the kernel tree
 //! (`drivers/infiniband/ultraeth/proto.rs` and `proto/`) and are compiled
-//! here unchanged, without `std`, for unit tests, the network simulator,
-//! property tests, fuzz targets and benchmarks.
+//! here unchanged for unit tests, the network simulator, property tests,
+//! fuzz targets and benchmarks. The crate is `no_std`; only the simulator,
+//! the benchmarks and the fuzz entry points use `std` (through an explicit
+//! `extern crate`), and a test checks that the engine sources never name
+//! `std`, `alloc`, `kernel` or `unsafe`.
 
-#![cfg_attr(not(test), no_std)]
+#![no_std]
+
+extern crate std;
 
 #[path = "../../../drivers/infiniband/ultraeth/proto.rs"]
 #[allow(dead_code)]
 pub(crate) mod proto;
+
+#[allow(dead_code)]
+pub(crate) mod sim;
+
+pub mod bench;
+pub mod fuzz;
+
+#[cfg(test)]
+mod tests;

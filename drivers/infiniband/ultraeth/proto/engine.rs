@@ -2203,6 +2203,9 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
                     if d.ack_at != 0 {
                         t = t.min(d.ack_at);
                     }
+                    if !d.close_req_sent {
+                        t = t.min(d.last_active + self.cfg.idle_close);
+                    }
                     t = t.min(d.last_active + self.cfg.reap);
                 }
             }

@@ -1,0 +1,373 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+
+//! Network simulator: N engines joined by links with seeded loss,
+//! reordering, duplication, corruption, delay and bandwidth, driven
+//! through simulated time.
+//!
+//! Corruption is caught the way UET's optional CRC trailer would catch
+//! it: every packet leaves with a CRC-32 (IEEE) of its bytes appended;
+//! the receiving side recomputes it and drops the packet on mismatch
+//! before the engine sees it (`Net::corrupt_caught`). The engine's own
+//! strict parsers and length checks are the second line (fuzzed).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::vec::Vec;
+
+use crate::proto::engine::{Config, Engine};
+use crate::proto::ses::{Addr, Completion, Env};
+use crate::proto::wire::ses::{rc, SesAddr};
+
+/// Engine size used by the simulator.
+pub(crate) type SimEngine = Engine<16, 64, 64>;
+
+/// Deterministic PRNG (xorshift64*).
+#[derive(Clone, Debug)]
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+    pub(crate) fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    /// True with probability `p`.
+    pub(crate) fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next() % n
+        }
+    }
+}
+
+/// CRC-32 (IEEE 802.3, reflected), bitwise.
+pub(crate) fn crc32(data: &[u8]) -> u32 {
+    let mut c = 0xffff_ffffu32;
+    for &b in data {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 != 0 { (c >> 1) ^ 0xedb8_8320 } else { c >> 1 };
+        }
+    }
+    !c
+}
+
+/// Link impairments.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Link {
+    pub(crate) loss: f64,
+    pub(crate) dup: f64,
+    pub(crate) corrupt: f64,
+    /// Probability a packet takes a slower path (reordering).
+    pub(crate) reorder: f64,
+    /// Propagation delay (ns).
+    pub(crate) delay: u64,
+    /// Extra delay of the slow path (ns).
+    pub(crate) reorder_delay: u64,
+    /// Bits per second (0: infinite).
+    pub(crate) bandwidth: u64,
+}
+
+impl Link {
+    pub(crate) const CLEAN: Self = Self {
+        loss: 0.0,
+        dup: 0.0,
+        corrupt: 0.0,
+        reorder: 0.0,
+        delay: 2_000,
+        reorder_delay: 5_000,
+        bandwidth: 100_000_000_000,
+    };
+}
+
+/// A memory region registered at a node's endpoint.
+#[derive(Clone, Debug)]
+pub(crate) struct Region {
+    pub(crate) data: Vec<u8>,
+    pub(crate) writable: bool,
+    pub(crate) readable: bool,
+}
+
+/// Host side of one node: buffers, job table, completions.
+#[derive(Default)]
+pub(crate) struct HostEnv {
+    pub(crate) addr: Addr,
+    pub(crate) bufs: Vec<Vec<u8>>,
+    /// `(job, pid, ri)` -> endpoint id.
+    pub(crate) jobs: HashMap<(u32, u16, u16), u32>,
+    pub(crate) regions: HashMap<(u32, u64), Region>,
+    pub(crate) completions: Vec<Completion>,
+    pub(crate) outbox: Vec<(Addr, u16, Vec<u8>)>,
+    pub(crate) overflow: HashMap<u64, Vec<u8>>,
+    next_overflow: u64,
+}
+
+impl HostEnv {
+    /// Adds a local buffer and returns its handle.
+    pub(crate) fn add_buf(&mut self, data: Vec<u8>) -> u64 {
+        self.bufs.push(data);
+        (self.bufs.len() - 1) as u64
+    }
+}
+
+impl Env for HostEnv {
+    fn transmit(&mut self, dst: &Addr, entropy: u16, pkt: &[u8]) {
+        self.outbox.push((*dst, entropy, pkt.to_vec()));
+    }
+    fn complete(&mut self, c: &Completion) {
+        self.completions.push(*c);
+    }
+    fn read_local(&mut self, buf: u64, offset: u64, out: &mut [u8]) {
+        let b = &self.bufs[buf as usize];
+        let o = offset as usize;
+        out.copy_from_slice(&b[o..o + out.len()]);
+    }
+    fn write_local(&mut self, buf: u64, offset: u64, data: &[u8]) {
+        let b = if buf >= 1 << 40 {
+            self.overflow.get_mut(&buf).expect("overflow buffer")
+        } else {
+            &mut self.bufs[buf as usize]
+        };
+        let o = offset as usize;
+        b[o..o + data.len()].copy_from_slice(data);
+    }
+    fn resolve(&mut self, _src: &Addr, a: &SesAddr) -> Result<u32, u8> {
+        if !self.jobs.keys().any(|k| k.0 == a.job) {
+            return Err(rc::BAD_JOB_ID);
+        }
+        if !self.jobs.keys().any(|k| k.0 == a.job && k.1 == a.pid) {
+            return Err(rc::BAD_PID);
+        }
+        self.jobs
+            .get(&(a.job, a.pid, a.ri))
+            .copied()
+            .ok_or(rc::BAD_INDEX)
+    }
+    fn rma_write(&mut self, ep: u32, key: u64, offset: u64, data: &[u8]) -> Result<(), u8> {
+        let r = self.regions.get_mut(&(ep, key)).ok_or(rc::BAD_MKEY)?;
+        if !r.writable {
+            return Err(rc::PERM_VIOLATION);
+        }
+        let o = usize::try_from(offset).map_err(|_| rc::BAD_ADDR)?;
+        let end = o.checked_add(data.len()).ok_or(rc::BAD_ADDR)?;
+        r.data.get_mut(o..end).ok_or(rc::BAD_ADDR)?.copy_from_slice(data);
+        Ok(())
+    }
+    fn rma_read(&mut self, ep: u32, key: u64, offset: u64, out: &mut [u8]) -> Result<(), u8> {
+        let r = self.regions.get(&(ep, key)).ok_or(rc::BAD_MKEY)?;
+        if !r.readable {
+            return Err(rc::PERM_VIOLATION);
+        }
+        let o = usize::try_from(offset).map_err(|_| rc::BAD_ADDR)?;
+        let end = o.checked_add(out.len()).ok_or(rc::BAD_ADDR)?;
+        out.copy_from_slice(r.data.get(o..end).ok_or(rc::BAD_ADDR)?);
+        Ok(())
+    }
+    fn overflow_alloc(&mut self, _slot: u16, len: u32) -> Option<u64> {
+        if len > 4 << 20 {
+            return None;
+        }
+        self.next_overflow += 1;
+        let h = (1u64 << 40) + self.next_overflow;
+        self.overflow.insert(h, std::vec![0; len as usize]);
+        Some(h)
+    }
+    fn overflow_drain(&mut self, from: u64, to: u64, len: u32) {
+        let v = self.overflow.remove(&from).expect("overflow buffer");
+        let n = len as usize;
+        self.bufs[to as usize][..n].copy_from_slice(&v[..n]);
+    }
+}
+
+/// One simulated node.
+pub(crate) struct Node {
+    pub(crate) eng: std::boxed::Box<SimEngine>,
+    pub(crate) env: HostEnv,
+}
+
+/// Address of node `i`.
+pub(crate) fn addr(i: usize) -> Addr {
+    let mut a = [0u8; 16];
+    a[10] = 0xff;
+    a[11] = 0xff;
+    a[12] = 10;
+    a[15] = i as u8;
+    a
+}
+
+fn node_of(a: &Addr) -> usize {
+    a[15] as usize
+}
+
+/// The simulated network.
+pub(crate) struct Net {
+    pub(crate) now: u64,
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) link: Link,
+    pub(crate) rng: Rng,
+    queue: BinaryHeap<Reverse<(u64, u64, usize, usize, Vec<u8>)>>,
+    seq: u64,
+    busy: HashMap<(usize, usize), u64>,
+    pub(crate) sent: u64,
+    pub(crate) dropped: u64,
+    pub(crate) corrupt_caught: u64,
+    pub(crate) wire_bytes: u64,
+}
+
+impl Net {
+    pub(crate) fn new(n: usize, cfg: Config, link: Link, seed: u64) -> Self {
+        let nodes = (0..n)
+            .map(|i| {
+                let mut c = cfg;
+                c.seed = (seed as u32).wrapping_mul(2654435761).wrapping_add(i as u32) | 1;
+                c.initiator_id = i as u32;
+                Node {
+                    eng: std::boxed::Box::new(SimEngine::new(c)),
+                    env: HostEnv {
+                        addr: addr(i),
+                        ..HostEnv::default()
+                    },
+                }
+            })
+            .collect();
+        Self {
+            now: 0,
+            nodes,
+            link,
+            rng: Rng::new(seed),
+            queue: BinaryHeap::new(),
+            seq: 0,
+            busy: HashMap::new(),
+            sent: 0,
+            dropped: 0,
+            corrupt_caught: 0,
+            wire_bytes: 0,
+        }
+    }
+
+    /// Moves every node's outbox onto the wire.
+    pub(crate) fn flush(&mut self) {
+        for src in 0..self.nodes.len() {
+            let out = std::mem::take(&mut self.nodes[src].env.outbox);
+            for (dst, _entropy, mut pkt) in out {
+                let dst = node_of(&dst);
+                let c = crc32(&pkt);
+                pkt.extend_from_slice(&c.to_be_bytes());
+                self.sent += 1;
+                let bytes = pkt.len() as u64 + 8 + 20 + 14; // UDP, IP, Ethernet
+                self.wire_bytes += bytes;
+                let l = self.link;
+                let ser = if l.bandwidth == 0 {
+                    0
+                } else {
+                    bytes * 8 * 1_000_000_000 / l.bandwidth
+                };
+                let b = self.busy.entry((src, dst)).or_insert(0);
+                let start = (*b).max(self.now);
+                *b = start + ser;
+                let depart = start + ser;
+                if self.rng.chance(l.loss) {
+                    self.dropped += 1;
+                    continue;
+                }
+                let copies = if self.rng.chance(l.dup) { 2 } else { 1 };
+                for _ in 0..copies {
+                    let mut p = pkt.clone();
+                    if self.rng.chance(l.corrupt) {
+                        let i = self.rng.below(p.len() as u64) as usize;
+                        p[i] ^= 1 << self.rng.below(8);
+                    }
+                    let extra = if self.rng.chance(l.reorder) {
+                        1 + self.rng.below(l.reorder_delay)
+                    } else {
+                        0
+                    };
+                    self.seq += 1;
+                    self.queue
+                        .push(Reverse((depart + l.delay + extra, self.seq, src, dst, p)));
+                }
+            }
+        }
+    }
+
+    fn deliver(&mut self, src: usize, dst: usize, mut p: Vec<u8>) {
+        if p.len() < 4 {
+            self.corrupt_caught += 1;
+            return;
+        }
+        let n = p.len() - 4;
+        let want = u32::from_be_bytes([p[n], p[n + 1], p[n + 2], p[n + 3]]);
+        p.truncate(n);
+        if crc32(&p) != want {
+            self.corrupt_caught += 1;
+            return;
+        }
+        let now = self.now;
+        let a = addr(src);
+        let node = &mut self.nodes[dst];
+        node.eng.receive(now, &a, &p, &mut node.env);
+    }
+
+    /// Advances one step: the earliest packet arrival or timer. Returns
+    /// false when nothing is left to do before `limit`.
+    pub(crate) fn step(&mut self, limit: u64) -> bool {
+        self.flush();
+        let te = self.queue.peek().map(|Reverse(e)| e.0);
+        let td = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.eng.next_deadline())
+            .min();
+        let t = match (te, td) {
+            (None, None) => return false,
+            (Some(a), None) => a,
+            (None, Some(b)) => b,
+            (Some(a), Some(b)) => a.min(b),
+        };
+        if t > limit {
+            return false;
+        }
+        self.now = self.now.max(t);
+        if te == Some(t) {
+            let Reverse((_, _, src, dst, p)) = self.queue.pop().expect("event");
+            self.deliver(src, dst, p);
+        } else {
+            let now = self.now;
+            for n in self.nodes.iter_mut() {
+                if n.eng.next_deadline().is_some_and(|d| d <= now) {
+                    n.eng.on_timer(now, &mut n.env);
+                }
+            }
+        }
+        self.flush();
+        true
+    }
+
+    /// Runs until `done` holds or time passes `limit`. Returns `done`.
+    pub(crate) fn run_until(&mut self, limit: u64, mut done: impl FnMut(&Net) -> bool) -> bool {
+        loop {
+            if done(self) {
+                return true;
+            }
+            if !self.step(limit) {
+                return done(self);
+            }
+        }
+    }
+
+    /// Runs every event until `limit` (or until nothing is left).
+    pub(crate) fn run_for(&mut self, limit: u64) {
+        while self.step(limit) {}
+        self.now = self.now.max(limit);
+    }
+}
