@@ -86,7 +86,9 @@ done
 
 # project tools built on the host (launcher etc.), if any
 if [ -d "$UET_CACHE/build/tools/bin" ]; then
-	for p in "$UET_CACHE"/build/tools/bin/*; do copy_elf "$p" "usr/bin/$(basename "$p")"; done
+	for p in "$UET_CACHE"/build/tools/bin/*; do
+		[ -f "$p" ] && copy_elf "$p" "usr/bin/$(basename "$p")"
+	done
 fi
 
 # configuration

@@ -18,7 +18,7 @@
 # ---- 3. configuration ---------------------------------------------------------
 mkdir -p "$KOBJ"
 frags=("$UET_TOP/tools/ultraeth/guest.config" "$UET_TOP"/tools/testing/selftests/drivers/infiniband/ultraeth/config)
-cfgkey=$( (cat "${frags[@]}"; rustc --version; "$UET_BINDGEN_DIR/bindgen" --version; echo "$want") | sha256sum | cut -c1-16)
+cfgkey=$( (cat "${frags[@]}"; rustc --version; "$UET_BINDGEN_DIR/bindgen" --version; cat "$KSRC/.uet-patches") | sha256sum | cut -c1-16)
 if [ "$(cat "$KOBJ/.uet-config-key" 2>/dev/null)" != "$cfgkey" ] || [ ! -e "$KOBJ/.config" ]; then
 	run_logged "$UET_CACHE/logs/kconfig.log" "configuring kernel (tinyconfig + ${frags[*]##*/})" \
 		sh -c "make $KMAKE_ARGS tinyconfig &&
