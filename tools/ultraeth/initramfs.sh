@@ -5,6 +5,8 @@
 # and the guest init. Output: $UET_CACHE/build/<linux>/initramfs.cpio
 . "$(dirname "$0")/lib.sh"
 . "$UET_TOP/tools/ultraeth/kenv.sh"
+uet_lock kernel-tree
+uet_lock rdma-core
 "$UET_TOP/tools/ultraeth/overlay.sh"
 
 RPRISTINE=$(cat "$UET_CACHE/rdma-core-src")

@@ -11,6 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 
 "$UET_TOP/tools/ultraeth/fetch.sh"
+uet_lock kernel-tree
 . "$UET_TOP/tools/ultraeth/kenv.sh"
 
 "$UET_TOP/tools/ultraeth/overlay.sh"

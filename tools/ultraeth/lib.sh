@@ -82,3 +82,14 @@ UET_BINDGEN_DIR=$UET_CACHE/bindgen-$UET_BINDGEN_VER/bin
 uet_libclang_path() {
 	dirname "$(find "$UET_CACHE/libclang-$UET_LIBCLANG_VER" -name 'libclang.so*' | head -n1)"
 }
+
+# uet_lock NAME: hold an exclusive lock for the rest of the script, so two
+# builds of the same tree (two shells, or a helper) never run at once.
+uet_lock() {
+	local f=$UET_CACHE/$1.lock
+	exec {UET_LOCK_FD}>"$f"
+	if ! flock -n "$UET_LOCK_FD"; then
+		say "waiting for another build holding $f"
+		flock "$UET_LOCK_FD"
+	fi
+}

@@ -6,6 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 
 "$UET_TOP/tools/ultraeth/fetch.sh"
+uet_lock rdma-core
 RPRISTINE=$(cat "$UET_CACHE/rdma-core-src")
 RROOT=$UET_CACHE/build/$(basename "$RPRISTINE")
 RSRC=$RROOT/src
