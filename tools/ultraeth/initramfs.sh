@@ -81,7 +81,7 @@ done
 cp -a "$KMODROOT/lib/modules" lib/
 run_logged "$UET_CACHE/logs/kselftest-build.log" "building kselftests" \
 	make -C "$KSRC/tools/testing/selftests" O="$KOBJ" TARGETS="drivers/infiniband/ultraeth" \
-	KSFT_INSTALL_PATH="$ROOT/kselftest" install
+	KSFT_INSTALL_PATH="$ROOT/kselftest" RDMA_CORE_STAGE="$RSTAGE" install
 for p in "$ROOT"/kselftest/drivers/infiniband/ultraeth/*; do
 	[ -f "$p" ] && file -b "$p" | grep -q ELF && copy_elf "$p" "${p#"$ROOT"}"
 done

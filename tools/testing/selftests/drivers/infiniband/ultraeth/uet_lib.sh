@@ -74,3 +74,85 @@ uet_wait_for() {
 	done
 	return 1
 }
+
+# uet_require_prog PROG...: skip if a program of this directory was not
+# built (they need our rdma-core at kselftest build time)
+uet_require_prog() {
+	local p
+	for p in "$@"; do
+		if [ ! -x "$UET_DIR/$p" ]; then
+			ktap_skip_all "$p was not built (RDMA_CORE_STAGE unset at build time?)"
+			exit "$KSFT_SKIP"
+		fi
+	done
+}
+
+# uet_rdma_dev_exists NAME: the ib_device NAME is registered
+uet_rdma_dev_exists() {
+	[ -e "/sys/class/infiniband/$1" ]
+}
+
+# uet_rdma_dev_gone NAME: the ib_device NAME is not registered
+uet_rdma_dev_gone() {
+	[ ! -e "/sys/class/infiniband/$1" ]
+}
+
+# uet_rdma OUTVAR ARGS...: run the rdma tool, its output (stdout and
+# stderr) in OUTVAR, returns its exit status
+uet_rdma() {
+	local __out=$1 __o __rc
+	shift
+	__o=$("$RDMA" "$@" 2>&1)
+	__rc=$?
+	printf -v "$__out" '%s' "$__o"
+	return $__rc
+}
+
+# uet_delete_links: delete every uet* rdma link
+uet_delete_links() {
+	local d
+	for d in /sys/class/infiniband/uet*; do
+		[ -e "$d" ] && "$RDMA" link delete "${d##*/}" 2>/dev/null
+	done
+}
+
+# uet_hold_start LOG ARGS...: start uet_hold ARGS in the background with
+# its output in LOG and wait (10 s) until it printed "ready". Sets
+# UET_HOLD_PID. Fails (with the log as a message) if it exited or never
+# got ready.
+uet_hold_start() {
+	local log=$1 i
+	shift
+	"$UET_DIR/uet_hold" "$@" >"$log" 2>&1 &
+	UET_HOLD_PID=$!
+	for i in $(seq 1 50); do
+		grep -q '^ready' "$log" && return 0
+		kill -0 "$UET_HOLD_PID" 2>/dev/null || break
+		sleep 0.2
+	done
+	ktap_print_msg "uet_hold $*: not ready: $(tr '\n' ' ' <"$log")"
+	return 1
+}
+
+# uet_wait_pid PID SECONDS: wait for background job PID to exit; returns
+# its exit status, or 124 if it still runs after SECONDS
+uet_wait_pid() {
+	local pid=$1 i
+	for i in $(seq 1 $(($2 * 5))); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.2
+	done
+	kill -0 "$pid" 2>/dev/null && return 124
+	wait "$pid"
+}
+
+# uet_port_state DEV: the port state as ibv_devinfo prints it
+# (PORT_ACTIVE, PORT_DOWN, ...)
+uet_port_state() {
+	ibv_devinfo -d "$1" 2>/dev/null | awk '/state:/ {print $2; exit}'
+}
+
+# uet_port_state_is DEV STATE
+uet_port_state_is() {
+	[ "$(uet_port_state "$1")" = "$2" ]
+}
