@@ -33,7 +33,7 @@ chmod 1777 tmp var/tmp
 copy_elf() {
 	local f=$1 dest=${2:-$1}
 	mkdir -p "$ROOT/$(dirname "$dest")"
-	cp -L "$f" "$ROOT/$dest"
+	[ "$f" -ef "$ROOT/$dest" ] || cp -L "$f" "$ROOT/$dest"
 	{ LD_LIBRARY_PATH=$RSTAGE/usr/lib/$MULTIARCH ldd "$f" 2>/dev/null || true; } |
 		awk '/=> \// {print $3} /^\t\/[^ ]+ \(/ {print $1}' | while read -r lib; do
 		local g=${lib#"$RSTAGE"}
