@@ -4,9 +4,20 @@
 //!
 //! `uet_soft` implements the UET packet delivery (PDS) and semantic (SES)
 //! sublayers behind a hardware-shaped interface, over any Ethernet netdev.
+//! Devices are created with `rdma link add NAME type uet netdev DEV`.
 //! See `Documentation/infiniband/ultraeth.rst`.
 
-use kernel::prelude::*;
+use kernel::{
+    prelude::*,
+    rdma::{
+        device::DriverRegistration,
+        link,
+        netdev::NetdevNotifier, //
+    },
+};
+
+mod dev;
+mod verbs;
 
 module! {
     type: UetSoft,
@@ -14,21 +25,30 @@ module! {
     authors: ["The uet_soft developers"],
     description: "Software Ultra Ethernet Transport RDMA provider",
     license: "Dual BSD/GPL",
+    alias: ["rdma-link-uet"],
 }
 
-#[pin_data(PinnedDrop)]
-struct UetSoft {}
+/// The module: owns every registration.
+///
+/// Fields are dropped in declaration order: first the link type (no new
+/// devices), then every device (ib_unregister_driver), then the netdev
+/// notifier, which devices need until they are gone.
+#[pin_data]
+struct UetSoft {
+    #[pin]
+    link: link::Registration<verbs::UetLink>,
+    driver: DriverRegistration<verbs::UetDevice>,
+    #[pin]
+    notifier: NetdevNotifier<verbs::UetLink>,
+}
 
 impl kernel::InPlaceModule for UetSoft {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         pr_info!("Ultra Ethernet Transport software provider loaded\n");
-        try_pin_init!(Self {})
-    }
-}
-
-#[pinned_drop]
-impl PinnedDrop for UetSoft {
-    fn drop(self: Pin<&mut Self>) {
-        pr_info!("Ultra Ethernet Transport software provider unloaded\n");
+        try_pin_init!(Self {
+            link <- link::Registration::new(),
+            driver: DriverRegistration::new(),
+            notifier <- NetdevNotifier::new(),
+        })
     }
 }

@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+
+//! The device model: the "silicon" half of `uet_soft`.
+//!
+//! The verbs half (`verbs.rs`) talks to it the way a driver talks to a NIC:
+//! it creates rings in memory shared with user space and registers memory
+//! under keys; the model writes completions into the rings and resolves keys
+//! when packets need memory. For now it owns completion rings, the memory
+//! key table and the counters; the data path arrives with the protocol
+//! engine.
+
+use core::sync::atomic::{
+    AtomicU64,
+    Ordering, //
+};
+use kernel::{
+    new_spinlock,
+    prelude::*,
+    random::get_random_u32,
+    rdma::mmap::UserBuffer,
+    sync::{
+        Arc,
+        SpinLock, //
+    },
+    uapi,
+    xarray::{
+        AllocKind,
+        XArray, //
+    },
+};
+
+/// Bytes of the ring header before the first CQE (uapi
+/// `UET_CQ_RING_ENTRIES_OFFSET`).
+pub(crate) const CQ_RING_ENTRIES_OFFSET: usize = uapi::UET_CQ_RING_ENTRIES_OFFSET as usize;
+/// Offset of `prod_idx` in the ring header.
+const CQ_PROD_OFFSET: usize = core::mem::offset_of!(uapi::uet_cq_ring_hdr, prod_idx);
+/// Offset of `cons_idx` in the ring header.
+const CQ_CONS_OFFSET: usize = core::mem::offset_of!(uapi::uet_cq_ring_hdr, cons_idx);
+/// Bytes per completion entry.
+pub(crate) const CQE_SIZE: usize = core::mem::size_of::<uapi::uet_cqe>();
+/// Largest CQ, in entries.
+pub(crate) const MAX_CQE: u32 = 1 << 15;
+
+const _: () = assert!(CQE_SIZE == 64);
+const _: () = assert!(CQ_CONS_OFFSET == 64);
+const _: () = assert!(core::mem::size_of::<uapi::uet_cq_ring_hdr>() == CQ_RING_ENTRIES_OFFSET);
+
+/// Rounds a requested CQ size up to the ring size: a power of two, at least
+/// two entries. `None` for 0 or more than [`MAX_CQE`].
+pub(crate) fn cq_ring_entries(requested: u32) -> Option<u32> {
+    if requested == 0 || requested > MAX_CQE {
+        return None;
+    }
+    Some(requested.max(2).next_power_of_two())
+}
+
+/// Why a completion could not be written.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum CqFull {
+    /// The consumer has not freed an entry: the CQ is in error.
+    Overflow,
+}
+
+/// A completion ring shared with user space.
+///
+/// The producer index is private to the device and mirrored into the
+/// header; the consumer index is read from the header, where user space
+/// writes it.
+pub(crate) struct CqRing {
+    buf: Arc<UserBuffer>,
+    entries: u32,
+    /// Producer index (free running); the lock serialises producers.
+    prod: SpinLock<u32>,
+}
+
+impl CqRing {
+    /// Allocates a ring of `entries` (a power of two).
+    pub(crate) fn new(entries: u32) -> Result<Pin<KBox<Self>>> {
+        let bytes = CQ_RING_ENTRIES_OFFSET + entries as usize * CQE_SIZE;
+        let buf = UserBuffer::new(bytes)?;
+        KBox::pin_init(
+            pin_init!(Self {
+                buf,
+                entries,
+                prod <- new_spinlock!(0, "uet_soft::CqRing::prod"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// The shared buffer, for mmap.
+    pub(crate) fn buffer(&self) -> Arc<UserBuffer> {
+        self.buf.clone()
+    }
+
+    /// Ring entries.
+    pub(crate) fn entries(&self) -> u32 {
+        self.entries
+    }
+
+    /// Writes one completion; never sleeps.
+    pub(crate) fn push(&self, cqe: &uapi::uet_cqe) -> Result<(), CqFull> {
+        let mut prod = self.prod.lock();
+        let cons = self.buf.load_u32_acquire(CQ_CONS_OFFSET).unwrap_or(0);
+        // A consumer index ahead of the producer is garbage from user space:
+        // treat it like a full ring rather than overwriting entries.
+        if prod.wrapping_sub(cons) >= self.entries {
+            return Err(CqFull::Overflow);
+        }
+        let slot = (*prod & (self.entries - 1)) as usize;
+        let off = CQ_RING_ENTRIES_OFFSET + slot * CQE_SIZE;
+        let bytes = cqe_bytes(cqe);
+        self.buf.write(off, &bytes).map_err(|_| CqFull::Overflow)?;
+        *prod = prod.wrapping_add(1);
+        self.buf
+            .store_u32_release(CQ_PROD_OFFSET, *prod)
+            .map_err(|_| CqFull::Overflow)
+    }
+}
+
+/// Serialises a CQE in the uapi layout (host byte order, as the header says).
+fn cqe_bytes(c: &uapi::uet_cqe) -> [u8; CQE_SIZE] {
+    let mut b = [0u8; CQE_SIZE];
+    b[0..8].copy_from_slice(&c.wr_id.to_ne_bytes());
+    b[8] = c.status;
+    b[9] = c.opcode;
+    b[10] = c.uet_rc;
+    b[11] = c.flags;
+    b[12..16].copy_from_slice(&c.byte_len.to_ne_bytes());
+    b[16..20].copy_from_slice(&c.ep_num.to_ne_bytes());
+    b[20..24].copy_from_slice(&c.job_id.to_ne_bytes());
+    b[24..28].copy_from_slice(&c.src_fa.to_ne_bytes());
+    b[28..32].copy_from_slice(&c.src_ep.to_ne_bytes());
+    b[32..40].copy_from_slice(&c.header_data.to_ne_bytes());
+    b[40..48].copy_from_slice(&c.match_bits.to_ne_bytes());
+    b
+}
+
+/// Device-wide counters, shown by `rdma statistic show link DEV/1`.
+pub(crate) struct Counters {
+    pub(crate) values: [AtomicU64; Counter::COUNT],
+}
+
+/// Counter indexes; names are in `verbs::COUNTERS`, in the same order.
+#[derive(Copy, Clone)]
+pub(crate) enum Counter {
+    /// Completion queues created.
+    CqCreated = 0,
+    /// Memory regions registered.
+    MrRegistered = 1,
+    /// User contexts opened.
+    UctxOpened = 2,
+    /// Packets sent.
+    TxPackets = 3,
+    /// Packets received.
+    RxPackets = 4,
+    /// Received packets dropped as malformed.
+    RxDropMalformed = 5,
+    /// Completions lost to a full CQ (the CQ went to error).
+    CqOverflow = 6,
+}
+
+impl Counter {
+    pub(crate) const COUNT: usize = 7;
+}
+
+impl Counters {
+    pub(crate) fn new() -> Self {
+        Self {
+            values: [const { AtomicU64::new(0) }; Counter::COUNT],
+        }
+    }
+
+    pub(crate) fn inc(&self, c: Counter) {
+        self.values[c as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn read(&self, out: &mut [u64]) {
+        for (o, v) in out.iter_mut().zip(self.values.iter()) {
+            *o = v.load(Ordering::Relaxed);
+        }
+    }
+}
+
+/// What the device model knows of a registered memory region.
+pub(crate) struct MrEntry {
+    /// User address of the first byte (iova).
+    pub(crate) iova: u64,
+    /// Length in bytes.
+    pub(crate) length: u64,
+    /// `kernel::rdma::device::access` flags.
+    pub(crate) access: u32,
+}
+
+/// The memory key table: keys are random, so a peer cannot guess the next
+/// one from a key it was given.
+#[pin_data]
+pub(crate) struct KeyTable {
+    #[pin]
+    keys: XArray<Arc<MrEntry>>,
+}
+
+impl KeyTable {
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            keys <- XArray::new(AllocKind::Alloc),
+        })
+    }
+
+    /// Registers `entry` under a fresh random key.
+    pub(crate) fn insert(&self, entry: Arc<MrEntry>) -> Result<u32> {
+        let mut guard = self.keys.lock();
+        // The table is sparse, so a few draws always find a free key.
+        for _ in 0..16 {
+            let key = get_random_u32();
+            // Key 0 is never handed out: it is what a zeroed request carries.
+            if key == 0 || guard.get(key as usize).is_some() {
+                continue;
+            }
+            guard
+                .store(key as usize, entry, GFP_ATOMIC)
+                .map_err(|e| e.error)?;
+            return Ok(key);
+        }
+        Err(EAGAIN)
+    }
+
+    /// Removes `key`.
+    pub(crate) fn remove(&self, key: u32) {
+        drop(self.keys.lock().remove(key as usize));
+    }
+
+    /// Looks a key up (the data path's access check).
+    #[expect(dead_code, reason = "used by the data path")]
+    pub(crate) fn get(&self, key: u32) -> Option<Arc<MrEntry>> {
+        self.keys.lock().get(key as usize).map(|e| e.into())
+    }
+}
+
+#[kunit_tests(uet_soft_dev)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_sizes() {
+        assert_eq!(cq_ring_entries(0), None);
+        assert_eq!(cq_ring_entries(1), Some(2));
+        assert_eq!(cq_ring_entries(3), Some(4));
+        assert_eq!(cq_ring_entries(1024), Some(1024));
+        assert_eq!(cq_ring_entries(MAX_CQE), Some(MAX_CQE));
+        assert_eq!(cq_ring_entries(MAX_CQE + 1), None);
+        assert_eq!(cq_ring_entries(u32::MAX), None);
+    }
+
+    #[test]
+    fn cqe_layout_matches_uapi() {
+        let c = uapi::uet_cqe {
+            wr_id: 0x0102_0304_0506_0708,
+            status: 9,
+            opcode: 10,
+            uet_rc: 11,
+            flags: 12,
+            byte_len: 0x1314_1516,
+            header_data: 0x2122_2324_2526_2728,
+            ..Default::default()
+        };
+        let b = cqe_bytes(&c);
+        assert_eq!(b[0..8], 0x0102_0304_0506_0708u64.to_ne_bytes());
+        assert_eq!(b[8..12], [9, 10, 11, 12]);
+        assert_eq!(b[12..16], 0x1314_1516u32.to_ne_bytes());
+        assert_eq!(
+            core::mem::offset_of!(uapi::uet_cqe, header_data),
+            32
+        );
+        assert_eq!(b[32..40], 0x2122_2324_2526_2728u64.to_ne_bytes());
+    }
+
+    #[test]
+    fn ring_overflow_is_reported() -> Result {
+        let ring = CqRing::new(2)?;
+        let c = uapi::uet_cqe::default();
+        assert_eq!(ring.push(&c), Ok(()));
+        assert_eq!(ring.push(&c), Ok(()));
+        assert_eq!(ring.push(&c), Err(CqFull::Overflow));
+        // The consumer frees one entry: one more fits.
+        ring.buf.store_u32_release(CQ_CONS_OFFSET, 1)?;
+        assert_eq!(ring.push(&c), Ok(()));
+        assert_eq!(ring.buf.load_u32_acquire(CQ_PROD_OFFSET)?, 3);
+        Ok(())
+    }
+}

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+
+#include <linux/netdevice.h>
+#include <rdma/ib_verbs.h>
+#include <rdma/uverbs_ioctl.h>
+
+#if IS_ENABLED(CONFIG_RUST_RDMA_ABSTRACTIONS)
+
+__rust_helper bool rust_helper_ib_device_try_get(struct ib_device *dev)
+{
+	return ib_device_try_get(dev);
+}
+
+__rust_helper int rust_helper_ib_copy_from_udata(void *dest, struct ib_udata *udata,
+						 size_t len)
+{
+	return ib_copy_from_udata(dest, udata, len);
+}
+
+__rust_helper int rust_helper_ib_copy_to_udata(struct ib_udata *udata, void *src,
+					       size_t len)
+{
+	return ib_copy_to_udata(udata, src, len);
+}
+
+__rust_helper bool rust_helper_ib_is_udata_cleared(struct ib_udata *udata,
+						   size_t offset, size_t len)
+{
+	return ib_is_udata_cleared(udata, offset, len);
+}
+
+__rust_helper struct ib_udata *
+rust_helper_rdma_attrs_driver_udata(struct uverbs_attr_bundle *attrs)
+{
+	return attrs ? &attrs->driver_udata : NULL;
+}
+
+__rust_helper struct ib_ucontext *rust_helper_rdma_udata_to_ucontext(struct ib_udata *udata)
+{
+	return udata ? container_of(udata, struct uverbs_attr_bundle, driver_udata)->context :
+		       NULL;
+}
+
+__rust_helper u64 rust_helper_rdma_user_mmap_get_offset(const struct rdma_user_mmap_entry *entry)
+{
+	return rdma_user_mmap_get_offset(entry);
+}
+
+__rust_helper enum ib_port_state rust_helper_ib_get_curr_port_state(struct net_device *ndev)
+{
+	return ib_get_curr_port_state(ndev);
+}
+
+__rust_helper struct net_device *
+rust_helper_netdev_notifier_info_to_dev(const struct netdev_notifier_info *info)
+{
+	return netdev_notifier_info_to_dev(info);
+}
+
+__rust_helper void rust_helper_dev_hold(struct net_device *dev)
+{
+	dev_hold(dev);
+}
+
+__rust_helper void rust_helper_dev_put(struct net_device *dev)
+{
+	dev_put(dev);
+}
+
+#endif

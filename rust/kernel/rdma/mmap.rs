@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+
+//! Kernel memory shared with user space through a uverbs context's mmap
+//! (`struct rdma_user_mmap_entry`).
+//!
+//! C header: [`include/rdma/ib_verbs.h`](srctree/include/rdma/ib_verbs.h)
+//!
+//! A [`UserBuffer`] is zeroed `vmalloc_user()` memory. Inserting it into a
+//! user context ([`super::device::UContext::insert_mmap`]) returns an
+//! [`MmapEntry`] whose offset user space passes to `mmap()`. The entry holds
+//! a reference to the buffer until ib_core frees the entry, and pages mapped
+//! into a process stay alive until it unmaps them, so a buffer can be
+//! dropped by the driver at any time.
+//!
+//! User space may write the buffer at any moment: the kernel only accesses
+//! it with volatile byte copies and atomic 32-bit loads and stores.
+
+use crate::{
+    bindings,
+    prelude::*,
+    sync::Arc,
+    types::Opaque, //
+};
+use core::{
+    ptr::NonNull,
+    sync::atomic::{
+        AtomicU32,
+        Ordering, //
+    },
+};
+
+/// Zeroed, page-aligned kernel memory that can be mapped into user space.
+///
+/// # Invariants
+///
+/// `ptr` is a `vmalloc_user()` allocation of `len` bytes (a multiple of the
+/// page size), freed in `drop`.
+pub struct UserBuffer {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the buffer is plain memory; all accesses go through raw pointers
+// with volatile or atomic operations.
+unsafe impl Send for UserBuffer {}
+// SAFETY: as above.
+unsafe impl Sync for UserBuffer {}
+
+impl UserBuffer {
+    /// Allocates `len` bytes, rounded up to whole pages.
+    pub fn new(len: usize) -> Result<Arc<Self>> {
+        if len == 0 {
+            return Err(EINVAL);
+        }
+        let len = len.checked_next_multiple_of(bindings::PAGE_SIZE).ok_or(EINVAL)?;
+        // SAFETY: plain allocation call.
+        let raw = unsafe { bindings::vmalloc_user(len) };
+        let ptr = NonNull::new(raw.cast::<u8>()).ok_or(ENOMEM)?;
+        // INVARIANT: allocated with vmalloc_user above.
+        Arc::new(Self { ptr, len }, GFP_KERNEL)
+    }
+
+    /// Size in bytes (whole pages).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: a buffer has at least one page.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    fn check(&self, off: usize, n: usize) -> Result {
+        match off.checked_add(n) {
+            Some(end) if end <= self.len => Ok(()),
+            _ => Err(EINVAL),
+        }
+    }
+
+    /// Copies `data` into the buffer at `off`.
+    pub fn write(&self, off: usize, data: &[u8]) -> Result {
+        self.check(off, data.len())?;
+        for (i, b) in data.iter().enumerate() {
+            // SAFETY: in bounds (checked above); volatile because user space
+            // shares the memory.
+            unsafe { self.ptr.as_ptr().add(off + i).write_volatile(*b) };
+        }
+        Ok(())
+    }
+
+    /// Copies bytes at `off` out of the buffer.
+    pub fn read(&self, off: usize, out: &mut [u8]) -> Result {
+        self.check(off, out.len())?;
+        for (i, b) in out.iter_mut().enumerate() {
+            // SAFETY: in bounds (checked above); volatile as in `write`.
+            *b = unsafe { self.ptr.as_ptr().add(off + i).read_volatile() };
+        }
+        Ok(())
+    }
+
+    fn atomic_u32(&self, off: usize) -> Result<&AtomicU32> {
+        self.check(off, 4)?;
+        if off % 4 != 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: in bounds and 4-byte aligned (vmalloc memory is page
+        // aligned); the memory lives as long as `self` and is only accessed
+        // atomically at this offset by the kernel.
+        Ok(unsafe { AtomicU32::from_ptr(self.ptr.as_ptr().add(off).cast()) })
+    }
+
+    /// Loads a 32-bit little-endian host value at `off` with acquire order.
+    pub fn load_u32_acquire(&self, off: usize) -> Result<u32> {
+        Ok(self.atomic_u32(off)?.load(Ordering::Acquire))
+    }
+
+    /// Stores a 32-bit value at `off` with release order.
+    pub fn store_u32_release(&self, off: usize, val: u32) -> Result {
+        self.atomic_u32(off)?.store(val, Ordering::Release);
+        Ok(())
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut c_void {
+        self.ptr.as_ptr().cast()
+    }
+}
+
+impl Drop for UserBuffer {
+    fn drop(&mut self) {
+        // SAFETY: allocated by vmalloc_user per the type invariant. Pages
+        // still mapped into a process keep their own references.
+        unsafe { bindings::vfree(self.ptr.as_ptr().cast()) };
+    }
+}
+
+/// The C entry plus the buffer it maps; allocated by [`MmapEntry::insert`],
+/// freed by ib_core's `mmap_free` callback.
+#[repr(C)]
+pub(crate) struct EntryInner {
+    pub(crate) raw: Opaque<bindings::rdma_user_mmap_entry>,
+    pub(crate) buf: Arc<UserBuffer>,
+}
+
+/// A buffer registered for mmap in a user context. Dropping it removes the
+/// entry: later `mmap()` calls with its offset fail, existing mappings stay.
+///
+/// # Invariants
+///
+/// `entry` was inserted with `rdma_user_mmap_entry_insert` and this object
+/// owns the driver's reference to it.
+pub struct MmapEntry {
+    entry: NonNull<EntryInner>,
+    offset: u64,
+}
+
+// SAFETY: removing an entry is allowed from any thread.
+unsafe impl Send for MmapEntry {}
+// SAFETY: only immutable data is read through `&MmapEntry`.
+unsafe impl Sync for MmapEntry {}
+
+impl MmapEntry {
+    /// Inserts `buf` into the mmap table of `ucontext`.
+    ///
+    /// # Safety
+    ///
+    /// `ucontext` must be a valid user context that outlives the entry.
+    pub(crate) unsafe fn insert(
+        ucontext: *mut bindings::ib_ucontext,
+        buf: Arc<UserBuffer>,
+    ) -> Result<Self> {
+        let len = buf.len();
+        let inner = KBox::new(
+            EntryInner {
+                raw: Opaque::zeroed(),
+                buf,
+            },
+            GFP_KERNEL,
+        )?;
+        let inner = KBox::into_raw(inner);
+        // SAFETY: `inner` is a valid, zeroed entry; `ucontext` is valid.
+        let ret = unsafe {
+            bindings::rdma_user_mmap_entry_insert(ucontext, (*inner).raw.get(), len)
+        };
+        if ret != 0 {
+            // SAFETY: insertion failed, so we still own the allocation.
+            drop(unsafe { KBox::from_raw(inner) });
+            return Err(Error::from_errno(ret));
+        }
+        // SAFETY: inserted entry, valid until `rdma_user_mmap_entry_remove`.
+        let offset = unsafe { bindings::rdma_user_mmap_get_offset((*inner).raw.get()) };
+        // INVARIANT: inserted above.
+        Ok(Self {
+            // SAFETY: `into_raw` never returns null.
+            entry: unsafe { NonNull::new_unchecked(inner) },
+            offset,
+        })
+    }
+
+    /// The offset user space passes to `mmap()`.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+}
+
+impl Drop for MmapEntry {
+    fn drop(&mut self) {
+        // SAFETY: inserted per the type invariant; this drops our reference
+        // and ib_core calls `mmap_free` once no mmap() uses it.
+        unsafe { bindings::rdma_user_mmap_entry_remove((*self.entry.as_ptr()).raw.get()) };
+    }
+}
