@@ -95,9 +95,10 @@ fn pps_4k(total: u64) -> (f64, f64) {
 }
 
 fn n1_timers(net: &mut Net, now: u64) {
-    let n = &mut net.nodes[1];
-    if n.eng.next_deadline().is_some_and(|d| d <= now) {
-        n.eng.on_timer(now, &mut n.env);
+    for n in net.nodes.iter_mut() {
+        if n.eng.next_deadline().is_some_and(|d| d <= now) {
+            n.eng.on_timer(now, &mut n.env);
+        }
     }
 }
 

@@ -1188,19 +1188,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
                     self.process_ses(Some(pi), psn, src, s, payload, env)
                         .unwrap_or(Answer::None)
                 } else {
-                    let msg_id = match s.body {
-                        ReqBody::Std { msg_id, .. } => msg_id,
-                        _ => 0,
-                    };
-                    self.pdcs[pi]
-                        .resp
-                        .iter()
-                        .find(|e| e.used && e.msg_id == msg_id)
-                        .map_or(Answer::None, |e| Answer::Plain {
-                            msg_id: e.msg_id,
-                            rc: e.rc,
-                            len: e.len,
-                        })
+                    self.dup_answer(pi, s)
                 };
                 self.send_ack(pi, psn, ans, env);
                 return;
@@ -1233,6 +1221,47 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
             self.send_ack(pi, psn, ans, env);
         } else if d.ack_at == 0 {
             d.ack_at = now + self.cfg.ack_delay;
+        }
+    }
+
+    /// Answer to a duplicate request packet: a kept error response, nothing
+    /// while the message is still arriving, success once it completed
+    /// (only error responses are kept: a completed message with no kept
+    /// response succeeded).
+    fn dup_answer(&self, pi: usize, s: &SesReq) -> Answer {
+        let (msg_id, len) = match s.body {
+            ReqBody::Std {
+                msg_id,
+                request_length,
+                ..
+            } => (msg_id, request_length),
+            ReqBody::Medium { request_length, .. } | ReqBody::Small { request_length, .. } => {
+                (0, u32::from(request_length))
+            }
+        };
+        if let Some(e) = self.pdcs[pi]
+            .resp
+            .iter()
+            .find(|e| e.used && e.msg_id == msg_id)
+        {
+            return Answer::Plain {
+                msg_id,
+                rc: e.rc,
+                len: e.len,
+            };
+        }
+        let pi16 = to_u16(pi);
+        if self
+            .inb
+            .iter()
+            .any(|m| m.used && m.pdc == pi16 && m.msg_id == msg_id)
+        {
+            return Answer::None;
+        }
+        Answer::Plain {
+            msg_id,
+            rc: rc::OK,
+            len,
         }
     }
 
@@ -1480,8 +1509,10 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
             Dest::Write { .. } | Dest::Failed => {}
         }
         if let Some(pi) = pdc {
-            let p = m.eom_psn.unwrap_or(psn);
-            self.ring_push(pi, msg_id, p, sender_rc, m.total);
+            if sender_rc != rc::OK {
+                let p = m.eom_psn.unwrap_or(psn);
+                self.ring_push(pi, msg_id, p, sender_rc, m.total);
+            }
         }
         Ok(Answer::Plain {
             msg_id,
