@@ -130,11 +130,11 @@ impl LinkType for UetLink {
         Device::<UetDevice>::register(
             name,
             netdev,
-            UetDevice {
+            try_init!(UetDevice {
                 netdev: netdev.into(),
                 counters: Counters::new(),
                 keys: Arc::pin_init(KeyTable::new(), GFP_KERNEL)?,
-            },
+            }? Error),
         )?;
         pr_info!("{}: created on {}\n", name, netdev.name());
         Ok(())
@@ -156,10 +156,10 @@ impl NetdevEvents for UetLink {
 }
 
 /// Per-context state.
-pub(crate) struct UetUContext;
+pub(crate) struct UetUContext {}
 
 /// Per-PD state.
-pub(crate) struct UetPd;
+pub(crate) struct UetPd {}
 
 /// A completion queue: a ring in memory shared with user space.
 pub(crate) struct UetCq {
@@ -284,11 +284,11 @@ impl Operations for UetDevice {
         });
         udata.write(&resp)?;
         dev.counters.inc(Counter::UctxOpened);
-        Ok(UetUContext)
+        Ok(try_init!(UetUContext {}? Error))
     }
 
     fn alloc_pd(_ctx: &UContext<Self>, _udata: &mut UData) -> Result<impl PinInit<Self::Pd, Error>> {
-        Ok(UetPd)
+        Ok(try_init!(UetPd {}? Error))
     }
 
     fn create_cq(
@@ -316,11 +316,11 @@ impl Operations for UetDevice {
         });
         udata.write(&resp)?;
         ctx.device().counters.inc(Counter::CqCreated);
-        Ok(UetCq {
+        Ok(try_init!(UetCq {
             ring,
             _mmap: mmap,
             armed: AtomicBool::new(false),
-        })
+        }? Error))
     }
 
     fn reg_user_mr(
@@ -344,12 +344,12 @@ impl Operations for UetDevice {
         )?;
         let key = dev.keys.insert(entry.clone())?;
         dev.counters.inc(Counter::MrRegistered);
-        Ok(UetMr {
+        Ok(try_init!(UetMr {
             key,
             keys: dev.keys.clone(),
             _umem: umem,
             _entry: entry,
-        })
+        }? Error))
     }
 
     fn get_hw_stats(dev: &Device<Self>, _port: u32, values: &mut [u64]) -> Result {

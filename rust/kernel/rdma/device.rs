@@ -284,7 +284,7 @@ pub trait Operations: Sized + Send + Sync + 'static {
 
     /// Fills the values of [`Self::COUNTERS`] for `port`.
     fn get_hw_stats(_dev: &Device<Self>, _port: u32, _values: &mut [u64]) -> Result {
-        build_error!(VTABLE_DEFAULT_ERROR)
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 }
 
@@ -350,7 +350,7 @@ impl<T: Operations> Device<T> {
         // SAFETY: `raw` is a valid, unregistered device.
         unsafe {
             bindings::ib_set_device_ops(raw, &VTable::<T>::OPS);
-            (*raw).node_type = bindings::rdma_node_type_RDMA_NODE_UNSPECIFIED as _;
+            (*raw).node_type = bindings::RDMA_NODE_UNSPECIFIED as _;
             (*raw).phys_port_cnt = 1;
             (*raw).num_comp_vectors = 1;
             (*raw).node_guid = guid_from_mac(&netdev.mac());
@@ -414,11 +414,12 @@ impl<T: Operations> Device<T> {
         // reference, or null.
         let raw = unsafe { bindings::ib_device_get_by_netdev(netdev.as_raw(), T::DRIVER_ID) };
         let raw = NonNull::new(raw)?;
-        // Only devices created by this abstraction for `T` have our
-        // `dealloc_driver`: check it before the cast.
+        // The driver id was matched by ib_core; also require the owning
+        // module, so a device of the same id from another module is never
+        // cast to `Device<T>`. (A module implements one `Operations` per
+        // driver id.)
         // SAFETY: `raw` is a valid device.
-        let ours = unsafe { (*raw.as_ptr()).ops.dealloc_driver }
-            == Some(VTable::<T>::dealloc_driver as unsafe extern "C" fn(_));
+        let ours = core::ptr::eq(unsafe { (*raw.as_ptr()).ops.owner }, VTable::<T>::OPS.owner);
         if !ours {
             // SAFETY: drop the reference `ib_device_get_by_netdev` took.
             unsafe { bindings::ib_device_put(raw.as_ptr()) };
@@ -747,7 +748,6 @@ impl<T: Operations> VTable<T> {
             p.max_msg_sz = a.max_msg_sz;
             p.pkey_tbl_len = 1;
             p.set_ip_gids(1);
-            p.port_cap_flags = bindings::ib_port_capability_mask_bits_IB_PORT_CM_SUP;
             // Speed and width follow the netdev (ethtool), like RoCE devices.
             bindings::ib_get_eth_speed(ibdev, port, &mut p.active_speed, &mut p.active_width);
         }

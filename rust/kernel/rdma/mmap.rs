@@ -54,10 +54,10 @@ impl UserBuffer {
         }
         let len = len.checked_next_multiple_of(bindings::PAGE_SIZE).ok_or(EINVAL)?;
         // SAFETY: plain allocation call.
-        let raw = unsafe { bindings::vmalloc_user(len) };
+        let raw = unsafe { bindings::vmalloc_user_noprof(len as _) };
         let ptr = NonNull::new(raw.cast::<u8>()).ok_or(ENOMEM)?;
         // INVARIANT: allocated with vmalloc_user above.
-        Arc::new(Self { ptr, len }, GFP_KERNEL)
+        Ok(Arc::new(Self { ptr, len }, GFP_KERNEL)?)
     }
 
     /// Size in bytes (whole pages).

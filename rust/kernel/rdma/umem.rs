@@ -47,7 +47,9 @@ impl Umem {
         access: i32,
     ) -> Result<Self> {
         // SAFETY: guaranteed by the caller.
-        let raw = unsafe { bindings::ib_umem_get(ibdev, addr as usize, len, access) };
+        let raw = unsafe {
+            bindings::ib_umem_get_attr_or_va(ibdev, core::ptr::null(), 0, addr, len, access)
+        };
         let raw = crate::error::from_err_ptr(raw)?;
         // INVARIANT: successful ib_umem_get.
         Ok(Self {
