@@ -14,11 +14,11 @@
 //! which loads this file through `#[path]` (and so treats it like a
 //! `mod.rs` file).
 
-#[path = "proto/wire.rs"]
-pub(crate) mod wire;
+#[path = "proto/engine.rs"]
+pub(crate) mod engine;
 #[path = "proto/pds.rs"]
 pub(crate) mod pds;
 #[path = "proto/ses.rs"]
 pub(crate) mod ses;
-#[path = "proto/engine.rs"]
-pub(crate) mod engine;
+#[path = "proto/wire.rs"]
+pub(crate) mod wire;

@@ -65,7 +65,9 @@ fn pps_4k(total: u64) -> (f64, f64) {
         // Keep 48 sends and receives outstanding.
         while posted < total && posted - (net.nodes[0].env.completions.len() as u64) < 48 {
             let n = &mut net.nodes[1];
-            n.eng.post_recv(1, posted, dst, 4096, None, &mut n.env).unwrap();
+            n.eng
+                .post_recv(1, posted, dst, 4096, None, &mut n.env)
+                .unwrap();
             net.now = now;
             assert!(post_send(&mut net, posted, src, 4096));
             posted += 1;
@@ -145,7 +147,12 @@ pub fn run() {
     println!("rud_4k_gbps_per_core: {:.2}", pps * 4096.0 * 8.0 / 1e9);
     println!("ack_rx_per_sec: {acks:.0}");
     let mut base = 0.0;
-    for (name, loss) in [("0", 0.0), ("0p1pct", 0.001), ("1pct", 0.01), ("5pct", 0.05)] {
+    for (name, loss) in [
+        ("0", 0.0),
+        ("0p1pct", 0.001),
+        ("1pct", 0.01),
+        ("5pct", 0.05),
+    ] {
         // Average three seeds to smooth tail effects.
         let g = (1..=3).map(|s| goodput(loss, 16, s)).sum::<f64>() / 3.0;
         if loss == 0.0 {

@@ -19,7 +19,8 @@ pub fn parse_packet(data: &[u8]) {
         return;
     };
     let mut out = [0u8; 256];
-    let n = wire::emit_headers(&p.pds, p.ses.as_ref(), &mut out).expect("accepted header must emit");
+    let n =
+        wire::emit_headers(&p.pds, p.ses.as_ref(), &mut out).expect("accepted header must emit");
     let hdr = data.len() - p.payload.len();
     assert_eq!(n, hdr);
     assert_eq!(&out[..n], &data[..n]);
@@ -96,7 +97,10 @@ pub fn engine(data: &[u8]) {
                 ri: 1,
             },
             mode: Mode::Rud,
-            op: Op::Write { key: 0x10, offset: 0 },
+            op: Op::Write {
+                key: 0x10,
+                offset: 0,
+            },
             buf,
             len: len as u32,
             hdr_data: 0,
@@ -159,7 +163,9 @@ mod tests {
             parse_ses(&buf[..n]);
         }
         for s in 0..20u8 {
-            let v: Vec<u8> = (0..120u8).map(|i| i.wrapping_mul(31).wrapping_add(s)).collect();
+            let v: Vec<u8> = (0..120u8)
+                .map(|i| i.wrapping_mul(31).wrapping_add(s))
+                .collect();
             engine(&v);
         }
     }

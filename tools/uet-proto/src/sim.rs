@@ -56,7 +56,11 @@ pub(crate) fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         c ^= u32::from(b);
         for _ in 0..8 {
-            c = if c & 1 != 0 { (c >> 1) ^ 0xedb8_8320 } else { c >> 1 };
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0xedb8_8320
+            } else {
+                c >> 1
+            };
         }
     }
     !c
@@ -160,7 +164,10 @@ impl Env for HostEnv {
         }
         let o = usize::try_from(offset).map_err(|_| rc::BAD_ADDR)?;
         let end = o.checked_add(data.len()).ok_or(rc::BAD_ADDR)?;
-        r.data.get_mut(o..end).ok_or(rc::BAD_ADDR)?.copy_from_slice(data);
+        r.data
+            .get_mut(o..end)
+            .ok_or(rc::BAD_ADDR)?
+            .copy_from_slice(data);
         Ok(())
     }
     fn rma_read(&mut self, ep: u32, key: u64, offset: u64, out: &mut [u8]) -> Result<(), u8> {
@@ -209,13 +216,16 @@ fn node_of(a: &Addr) -> usize {
     a[15] as usize
 }
 
+/// A packet in flight: (arrival, sequence, source, destination, bytes).
+type Event = (u64, u64, usize, usize, Vec<u8>);
+
 /// The simulated network.
 pub(crate) struct Net {
     pub(crate) now: u64,
     pub(crate) nodes: Vec<Node>,
     pub(crate) link: Link,
     pub(crate) rng: Rng,
-    queue: BinaryHeap<Reverse<(u64, u64, usize, usize, Vec<u8>)>>,
+    queue: BinaryHeap<Reverse<Event>>,
     seq: u64,
     busy: HashMap<(usize, usize), u64>,
     pub(crate) sent: u64,
@@ -229,7 +239,10 @@ impl Net {
         let nodes = (0..n)
             .map(|i| {
                 let mut c = cfg;
-                c.seed = (seed as u32).wrapping_mul(2654435761).wrapping_add(i as u32) | 1;
+                c.seed = (seed as u32)
+                    .wrapping_mul(2654435761)
+                    .wrapping_add(i as u32)
+                    | 1;
                 c.initiator_id = i as u32;
                 Node {
                     eng: std::boxed::Box::new(SimEngine::new(c)),
@@ -267,11 +280,9 @@ impl Net {
                 let bytes = pkt.len() as u64 + 8 + 20 + 14; // UDP, IP, Ethernet
                 self.wire_bytes += bytes;
                 let l = self.link;
-                let ser = if l.bandwidth == 0 {
-                    0
-                } else {
-                    bytes * 8 * 1_000_000_000 / l.bandwidth
-                };
+                let ser = (bytes * 8 * 1_000_000_000)
+                    .checked_div(l.bandwidth)
+                    .unwrap_or(0);
                 let b = self.busy.entry((src, dst)).or_insert(0);
                 let start = (*b).max(self.now);
                 *b = start + ser;

@@ -4,8 +4,8 @@
 //! over random workloads on a lossy, reordering, duplicating, corrupting
 //! wire.
 
-use std::vec::Vec;
 use std::string::ToString;
+use std::vec::Vec;
 use std::{format, vec};
 
 use proptest::prelude::*;
@@ -71,7 +71,17 @@ fn pattern(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn send(net: &mut Net, src: usize, dst: usize, ri: u16, mode: Mode, op: Op, data: Vec<u8>, user: u64) -> Result<u64, PostError> {
+#[allow(clippy::too_many_arguments)]
+fn send(
+    net: &mut Net,
+    src: usize,
+    dst: usize,
+    ri: u16,
+    mode: Mode,
+    op: Op,
+    data: Vec<u8>,
+    user: u64,
+) -> Result<u64, PostError> {
     let len = data.len() as u32;
     let node = &mut net.nodes[src];
     let buf = node.env.add_buf(data);
@@ -90,7 +100,14 @@ fn send(net: &mut Net, src: usize, dst: usize, ri: u16, mode: Mode, op: Op, data
     Ok(buf)
 }
 
-fn recv(net: &mut Net, node: usize, ep: u32, len: usize, user: u64, tag: Option<(u64, u64)>) -> u64 {
+fn recv(
+    net: &mut Net,
+    node: usize,
+    ep: u32,
+    len: usize,
+    user: u64,
+    tag: Option<(u64, u64)>,
+) -> u64 {
     let n = &mut net.nodes[node];
     let buf = n.env.add_buf(vec![0; len]);
     n.eng
@@ -126,13 +143,39 @@ fn rud_send_small_and_large() {
     let big = pattern(2, 1 << 20);
     let r1 = recv(&mut net, 1, 1, 200, 11, None);
     let r2 = recv(&mut net, 1, 1, 1 << 20, 12, None);
-    send(&mut net, 0, 1, 1, Mode::Rud, Op::Send { tag: None }, small.clone(), 1).unwrap();
-    send(&mut net, 0, 1, 1, Mode::Rud, Op::Send { tag: None }, big.clone(), 2).unwrap();
-    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 2 && comps(n, 1).len() == 2));
-    assert!(comps(&net, 0).iter().all(|c| c.status == Status::Ok && c.kind == CompKind::Send));
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        small.clone(),
+        1,
+    )
+    .unwrap();
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        big.clone(),
+        2,
+    )
+    .unwrap();
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 2
+        && comps(n, 1).len() == 2));
+    assert!(comps(&net, 0)
+        .iter()
+        .all(|c| c.status == Status::Ok && c.kind == CompKind::Send));
     let c = comps(&net, 1);
     assert_eq!((c[0].user, c[0].len, c[0].hdr_data), (11, 100, 1));
-    assert_eq!((c[1].user, c[1].len, c[1].status), (12, 1 << 20, Status::Ok));
+    assert_eq!(
+        (c[1].user, c[1].len, c[1].status),
+        (12, 1 << 20, Status::Ok)
+    );
     assert_eq!(&net.nodes[1].env.bufs[r1 as usize][..100], &small[..]);
     assert_eq!(net.nodes[1].env.bufs[r2 as usize], big);
     // Idle PDCs close by handshake, then nothing is left.
@@ -145,8 +188,28 @@ fn rud_send_small_and_large() {
 fn tagged_matching_and_unexpected() {
     let mut net = net(2, fast_cfg(), Link::CLEAN, 2);
     // Tag 0x100 arrives before its receive is posted: unexpected.
-    send(&mut net, 0, 1, 1, Mode::Rud, Op::Send { tag: Some(0x100) }, pattern(3, 5000), 1).unwrap();
-    send(&mut net, 0, 1, 1, Mode::Rud, Op::Send { tag: Some(0x2ff) }, pattern(4, 10), 2).unwrap();
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: Some(0x100) },
+        pattern(3, 5000),
+        1,
+    )
+    .unwrap();
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: Some(0x2ff) },
+        pattern(4, 10),
+        2,
+    )
+    .unwrap();
     net.run_until(10_000_000, |n| comps(n, 0).len() == 2);
     assert_eq!(net.nodes[1].eng.stats.unexpected, 2);
     // Receive with ignore bits matches 0x2ff; exact one matches 0x100.
@@ -156,26 +219,100 @@ fn tagged_matching_and_unexpected() {
     assert_eq!(c.len(), 2);
     assert_eq!((c[0].user, c[0].tag, c[0].len), (22, 0x2ff, 10));
     assert_eq!((c[1].user, c[1].tag, c[1].len), (21, 0x100, 5000));
-    assert_eq!(&net.nodes[1].env.bufs[b2 as usize][..10], &pattern(4, 10)[..]);
-    assert_eq!(&net.nodes[1].env.bufs[b1 as usize][..5000], &pattern(3, 5000)[..]);
+    assert_eq!(
+        &net.nodes[1].env.bufs[b2 as usize][..10],
+        &pattern(4, 10)[..]
+    );
+    assert_eq!(
+        &net.nodes[1].env.bufs[b1 as usize][..5000],
+        &pattern(3, 5000)[..]
+    );
 }
 
 #[test]
 fn rma_write_read_and_errors() {
     let mut net = net(2, fast_cfg(), Link::CLEAN, 3);
     let data = pattern(5, 10_000);
-    send(&mut net, 0, 1, 2, Mode::Rud, Op::Write { key: MR_RW, offset: 100 }, data.clone(), 1).unwrap();
-    let rb = send(&mut net, 0, 1, 3, Mode::Rud, Op::Read { key: MR_RO, offset: 5 }, vec![0; 9000], 2).unwrap();
-    send(&mut net, 0, 1, 2, Mode::Rud, Op::Write { key: MR_RO, offset: 0 }, vec![1; 10], 3).unwrap();
-    send(&mut net, 0, 1, 2, Mode::Rud, Op::Write { key: 0x99, offset: 0 }, vec![1; 10], 4).unwrap();
-    send(&mut net, 0, 1, 2, Mode::Rud, Op::Read { key: MR_RW, offset: (MR_LEN - 4) as u64 }, vec![0; 8], 5).unwrap();
+    send(
+        &mut net,
+        0,
+        1,
+        2,
+        Mode::Rud,
+        Op::Write {
+            key: MR_RW,
+            offset: 100,
+        },
+        data.clone(),
+        1,
+    )
+    .unwrap();
+    let rb = send(
+        &mut net,
+        0,
+        1,
+        3,
+        Mode::Rud,
+        Op::Read {
+            key: MR_RO,
+            offset: 5,
+        },
+        vec![0; 9000],
+        2,
+    )
+    .unwrap();
+    send(
+        &mut net,
+        0,
+        1,
+        2,
+        Mode::Rud,
+        Op::Write {
+            key: MR_RO,
+            offset: 0,
+        },
+        vec![1; 10],
+        3,
+    )
+    .unwrap();
+    send(
+        &mut net,
+        0,
+        1,
+        2,
+        Mode::Rud,
+        Op::Write {
+            key: 0x99,
+            offset: 0,
+        },
+        vec![1; 10],
+        4,
+    )
+    .unwrap();
+    send(
+        &mut net,
+        0,
+        1,
+        2,
+        Mode::Rud,
+        Op::Read {
+            key: MR_RW,
+            offset: (MR_LEN - 4) as u64,
+        },
+        vec![0; 8],
+        5,
+    )
+    .unwrap();
     // Wrong JobID.
     let node = &mut net.nodes[0];
     let b = node.env.add_buf(vec![0; 4]);
     let mut p = Post {
         user: 6,
         dst: addr(1),
-        target: SesAddr { job: 99, ..target(1) },
+        target: SesAddr {
+            job: 99,
+            ..target(1)
+        },
         mode: Mode::Rud,
         op: Op::Send { tag: None },
         buf: b,
@@ -184,7 +321,10 @@ fn rma_write_read_and_errors() {
     };
     node.eng.post(0, &p, &mut node.env).unwrap();
     p.user = 7;
-    p.target = SesAddr { pid: 9, ..target(1) };
+    p.target = SesAddr {
+        pid: 9,
+        ..target(1)
+    };
     node.eng.post(0, &p, &mut node.env).unwrap();
     assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 7));
     let mut st: Vec<(u64, Status)> = comps(&net, 0).iter().map(|c| (c.user, c.status)).collect();
@@ -220,12 +360,26 @@ fn rod_in_order_under_reordering() {
         recv(&mut net, 1, 1, 4096, 100 + i, None);
     }
     for i in 0..20u64 {
-        send(&mut net, 0, 1, 1, Mode::Rod, Op::Send { tag: None }, pattern(i, 1 + (i as usize * 333) % 4000), i).unwrap();
+        send(
+            &mut net,
+            0,
+            1,
+            1,
+            Mode::Rod,
+            Op::Send { tag: None },
+            pattern(i, 1 + (i as usize * 333) % 4000),
+            i,
+        )
+        .unwrap();
     }
-    assert!(net.run_until(10_000_000_000, |n| comps(n, 1).len() == 20 && comps(n, 0).len() == 20));
+    assert!(net.run_until(10_000_000_000, |n| comps(n, 1).len() == 20
+        && comps(n, 0).len() == 20));
     let order: Vec<u64> = comps(&net, 1).iter().map(|c| c.hdr_data).collect();
     assert_eq!(order, (0..20).collect::<Vec<_>>());
-    assert!(net.nodes[1].eng.stats.nack_tx > 0, "reordering should trigger ROD_OOO");
+    assert!(
+        net.nodes[1].eng.stats.nack_tx > 0,
+        "reordering should trigger ROD_OOO"
+    );
 }
 
 #[test]
@@ -237,11 +391,25 @@ fn one_rtt_establishment() {
     let mut net = net(2, cfg, Link::CLEAN, 5);
     let rb = recv(&mut net, 1, 1, 100_000, 1, None);
     let data = pattern(9, 100_000);
-    send(&mut net, 0, 1, 1, Mode::Rud, Op::Send { tag: None }, data.clone(), 1).unwrap();
-    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 1 && comps(n, 1).len() == 1));
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        data.clone(),
+        1,
+    )
+    .unwrap();
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 1
+        && comps(n, 1).len() == 1));
     assert_eq!(comps(&net, 0)[0].status, Status::Ok);
     assert_eq!(net.nodes[1].env.bufs[rb as usize], data);
-    assert!(net.nodes[0].eng.stats.retx > 0, "restarted at the new start PSN");
+    assert!(
+        net.nodes[0].eng.stats.retx > 0,
+        "restarted at the new start PSN"
+    );
 }
 
 #[test]
@@ -251,8 +419,28 @@ fn retry_limit_puts_pdc_in_error() {
         ..Link::CLEAN
     };
     let mut net = net(2, fast_cfg(), link, 6);
-    send(&mut net, 0, 1, 1, Mode::Rud, Op::Send { tag: None }, vec![1; 10], 1).unwrap();
-    send(&mut net, 0, 1, 1, Mode::Rud, Op::Send { tag: None }, vec![1; 10], 2).unwrap();
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        vec![1; 10],
+        1,
+    )
+    .unwrap();
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        vec![1; 10],
+        2,
+    )
+    .unwrap();
     assert!(net.run_until(10_000_000_000, |n| comps(n, 0).len() == 2));
     assert!(comps(&net, 0).iter().all(|c| c.status == Status::PdcError));
     assert_eq!(net.nodes[0].eng.stats.pdc_error, 1);
@@ -263,13 +451,33 @@ fn retry_limit_puts_pdc_in_error() {
 fn target_restart_is_reported() {
     let mut net = net(2, fast_cfg(), Link::CLEAN, 7);
     recv(&mut net, 1, 1, 10, 1, None);
-    send(&mut net, 0, 1, 1, Mode::Rud, Op::Send { tag: None }, vec![1; 10], 1).unwrap();
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        vec![1; 10],
+        1,
+    )
+    .unwrap();
     net.run_until(1_000_000_000, |n| comps(n, 0).len() == 1);
     // The target loses its state (crash): the next request gets
     // INV_DPDCID and the initiator reports a PDC error.
     let cfg = *net.nodes[1].eng.config();
-    net.nodes[1].eng = std::boxed::Box::new(crate::sim::SimEngine::new(cfg));
-    send(&mut net, 0, 1, 1, Mode::Rud, Op::Send { tag: None }, vec![1; 10], 2).unwrap();
+    *net.nodes[1].eng = crate::sim::SimEngine::new(cfg);
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        vec![1; 10],
+        2,
+    )
+    .unwrap();
     net.run_until(1_000_000_000, |n| comps(n, 0).len() == 2);
     assert_eq!(comps(&net, 0)[1].status, Status::PdcError);
 }
@@ -311,7 +519,14 @@ fn half_open_and_idle_reaping() {
     let n = emit_headers(&h, Some(&s), &mut pkt).unwrap();
     let node = &mut net.nodes[1];
     node.eng.receive(0, &addr(0), &pkt[..n], &mut node.env);
-    assert_eq!(node.eng.pdcs().iter().filter(|p| p.state() == PdcState::HalfOpen).count(), 1);
+    assert_eq!(
+        node.eng
+            .pdcs()
+            .iter()
+            .filter(|p| p.state() == PdcState::HalfOpen)
+            .count(),
+        1
+    );
     net.nodes[0].env.outbox.clear();
     net.nodes[1].env.outbox.clear();
     net.run_for(10_000_000);
@@ -327,15 +542,53 @@ fn rudi_and_uud() {
     };
     let mut net = net(2, fast_cfg(), link, 9);
     let data = pattern(11, 3000);
-    send(&mut net, 0, 1, 1, Mode::Rudi, Op::Write { key: MR_RW, offset: 0 }, data.clone(), 1).unwrap();
-    let rb = send(&mut net, 0, 1, 1, Mode::Rudi, Op::Read { key: MR_RO, offset: 8 }, vec![0; 100], 2).unwrap();
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rudi,
+        Op::Write {
+            key: MR_RW,
+            offset: 0,
+        },
+        data.clone(),
+        1,
+    )
+    .unwrap();
+    let rb = send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rudi,
+        Op::Read {
+            key: MR_RO,
+            offset: 8,
+        },
+        vec![0; 100],
+        2,
+    )
+    .unwrap();
     assert_eq!(
-        send(&mut net, 0, 1, 1, Mode::Rudi, Op::Send { tag: None }, vec![0; 1], 3),
+        send(
+            &mut net,
+            0,
+            1,
+            1,
+            Mode::Rudi,
+            Op::Send { tag: None },
+            vec![0; 1],
+            3
+        ),
         Err(PostError::Invalid)
     );
     assert!(net.run_until(10_000_000_000, |n| comps(n, 0).len() == 2));
     assert!(comps(&net, 0).iter().all(|c| c.status == Status::Ok));
-    assert_eq!(&net.nodes[1].env.regions[&(1, MR_RW)].data[..3000], &data[..]);
+    assert_eq!(
+        &net.nodes[1].env.regions[&(1, MR_RW)].data[..3000],
+        &data[..]
+    );
     assert_eq!(
         &net.nodes[0].env.bufs[rb as usize][..],
         &net.nodes[1].env.regions[&(1, MR_RO)].data[8..108]
@@ -343,8 +596,28 @@ fn rudi_and_uud() {
     // UUD: completes at once; delivered only if a receive is there.
     net.link = Link::CLEAN;
     recv(&mut net, 1, 1, 64, 5, None);
-    send(&mut net, 0, 1, 1, Mode::Uud, Op::Send { tag: None }, vec![7; 64], 4).unwrap();
-    send(&mut net, 0, 1, 1, Mode::Uud, Op::Send { tag: None }, vec![7; 64], 5).unwrap();
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Uud,
+        Op::Send { tag: None },
+        vec![7; 64],
+        4,
+    )
+    .unwrap();
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Uud,
+        Op::Send { tag: None },
+        vec![7; 64],
+        5,
+    )
+    .unwrap();
     net.run_for(net.now + 1_000_000);
     assert_eq!(comps(&net, 0).len(), 4);
     assert_eq!(comps(&net, 1).len(), 1);
@@ -360,7 +633,17 @@ fn corruption_is_caught() {
     let mut net = net(2, fast_cfg(), link, 10);
     let rb = recv(&mut net, 1, 1, 200_000, 1, None);
     let data = pattern(12, 200_000);
-    send(&mut net, 0, 1, 1, Mode::Rud, Op::Send { tag: None }, data.clone(), 1).unwrap();
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        data.clone(),
+        1,
+    )
+    .unwrap();
     assert!(net.run_until(10_000_000_000, |n| comps(n, 1).len() == 1));
     assert!(net.corrupt_caught > 0);
     assert_eq!(net.nodes[1].env.bufs[rb as usize], data);
@@ -368,7 +651,10 @@ fn corruption_is_caught() {
 
 #[test]
 fn engine_sources_are_core_only() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../drivers/infiniband/ultraeth");
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../drivers/infiniband/ultraeth"
+    );
     let mut files = vec![format!("{dir}/proto.rs")];
     for sub in ["proto", "proto/wire"] {
         for e in std::fs::read_dir(format!("{dir}/{sub}")).unwrap() {
@@ -381,8 +667,13 @@ fn engine_sources_are_core_only() {
     assert!(files.len() >= 7);
     for f in files {
         let s = std::fs::read_to_string(&f).unwrap();
-        assert!(s.starts_with("// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB\n"), "{f}");
-        for bad in ["std::", "alloc::", "kernel::", "unsafe", "#![", "Box<", "Vec<"] {
+        assert!(
+            s.starts_with("// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB\n"),
+            "{f}"
+        );
+        for bad in [
+            "std::", "alloc::", "kernel::", "unsafe", "#![", "Box<", "Vec<",
+        ] {
             assert!(!s.contains(bad), "{f} contains {bad}");
         }
     }
@@ -414,7 +705,12 @@ fn job() -> impl Strategy<Value = Job> {
         0..3usize,
         1..3usize,
         any::<bool>(),
-        prop_oneof![Just(Kind::Send), Just(Kind::TSend), Just(Kind::Write), Just(Kind::Read)],
+        prop_oneof![
+            Just(Kind::Send),
+            Just(Kind::TSend),
+            Just(Kind::Write),
+            Just(Kind::Read)
+        ],
         prop_oneof![0..64usize, 64..5000usize],
         any::<bool>(),
     )
@@ -492,14 +788,40 @@ fn run_workload(jobs: &[Job], link: Link, seed: u64) -> Result<(), TestCaseError
     let total_recv: usize = expect_recv.iter().map(Vec::len).sum();
     let n = jobs.len();
     let done = net.run_until(200_000_000_000, |net| {
-        net.nodes.iter().map(|x| x.env.completions.iter().filter(|c| c.kind != CompKind::Recv).count()).sum::<usize>() == n
-            && net.nodes.iter().map(|x| x.env.completions.iter().filter(|c| c.kind == CompKind::Recv).count()).sum::<usize>() == total_recv
+        net.nodes
+            .iter()
+            .map(|x| {
+                x.env
+                    .completions
+                    .iter()
+                    .filter(|c| c.kind != CompKind::Recv)
+                    .count()
+            })
+            .sum::<usize>()
+            == n
+            && net
+                .nodes
+                .iter()
+                .map(|x| {
+                    x.env
+                        .completions
+                        .iter()
+                        .filter(|c| c.kind == CompKind::Recv)
+                        .count()
+                })
+                .sum::<usize>()
+                == total_recv
     });
     prop_assert!(done, "workload did not finish");
     // Initiator completions: exactly once, all OK.
     let mut seen = vec![0u32; n + 1];
     for node in &net.nodes {
-        for c in node.env.completions.iter().filter(|c| c.kind != CompKind::Recv) {
+        for c in node
+            .env
+            .completions
+            .iter()
+            .filter(|c| c.kind != CompKind::Recv)
+        {
             prop_assert_eq!(c.status, Status::Ok, "{:?}", c);
             seen[c.user as usize] += 1;
         }
@@ -507,7 +829,12 @@ fn run_workload(jobs: &[Job], link: Link, seed: u64) -> Result<(), TestCaseError
     prop_assert!(seen[1..].iter().all(|&s| s == 1), "{:?}", seen);
     // Receives: exactly once, intact, ROD in order per endpoint.
     for (d, exp) in expect_recv.iter().enumerate() {
-        let got: Vec<&Completion> = net.nodes[d].env.completions.iter().filter(|c| c.kind == CompKind::Recv).collect();
+        let got: Vec<&Completion> = net.nodes[d]
+            .env
+            .completions
+            .iter()
+            .filter(|c| c.kind == CompKind::Recv)
+            .collect();
         prop_assert_eq!(got.len(), exp.len());
         for (user, data, _, _) in exp {
             let c: Vec<_> = got.iter().filter(|c| c.hdr_data == *user).collect();
@@ -520,7 +847,10 @@ fn run_workload(jobs: &[Job], link: Link, seed: u64) -> Result<(), TestCaseError
         for c in &got {
             let (_, data, _, _) = exp.iter().find(|e| e.0 == c.hdr_data).unwrap();
             let (_, buf) = recv_bufs[&c.user];
-            prop_assert_eq!(&net.nodes[d].env.bufs[buf as usize][..data.len()], &data[..]);
+            prop_assert_eq!(
+                &net.nodes[d].env.bufs[buf as usize][..data.len()],
+                &data[..]
+            );
         }
         // ROD: untagged ROD messages complete in post order per endpoint.
         for ep in 1..=3u16 {
@@ -540,7 +870,10 @@ fn run_workload(jobs: &[Job], link: Link, seed: u64) -> Result<(), TestCaseError
     }
     for (s, buf, d, ep, off, len) in &reads {
         let r = &net.nodes[*d].env.regions[&(u32::from(*ep), MR_RO)].data;
-        prop_assert_eq!(&net.nodes[*s].env.bufs[*buf as usize][..], &r[*off..*off + *len]);
+        prop_assert_eq!(
+            &net.nodes[*s].env.bufs[*buf as usize][..],
+            &r[*off..*off + *len]
+        );
     }
     // State is bounded: once idle, PDCs close and tables empty.
     net.run_for(net.now + 100_000_000);

@@ -13,9 +13,9 @@ use super::pds::{
     psn_le,
     psn_lt,
     sack_for_each,
+    Rtt, //
     RxCheck,
     RxWindow,
-    Rtt, //
 };
 use super::ses::{
     segment,
@@ -1108,13 +1108,29 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
                 if let Some(i) = found {
                     let d = &mut self.pdcs[i];
                     if d.ordered != ordered {
-                        self.send_nack(src, nack::PDC_MODE_MISMATCH, psn, to_u16(i), spdcid, 0, env);
+                        self.send_nack(
+                            src,
+                            nack::PDC_MODE_MISMATCH,
+                            psn,
+                            to_u16(i),
+                            spdcid,
+                            0,
+                            env,
+                        );
                         return None;
                     }
                     if d.start_psn != start {
                         if d.state == PdcState::HalfOpen {
                             let s = d.start_psn;
-                            self.send_nack(src, nack::NEW_START_PSN, psn, to_u16(i), spdcid, s, env);
+                            self.send_nack(
+                                src,
+                                nack::NEW_START_PSN,
+                                psn,
+                                to_u16(i),
+                                spdcid,
+                                s,
+                                env,
+                            );
                         } else {
                             // A SYN from before a restart: stale.
                             self.stats.rx_drop += 1;
@@ -1146,7 +1162,15 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
                 d.last_active = now;
                 self.stats.pdc_open += 1;
                 if one_rtt {
-                    self.send_nack(src, nack::NEW_START_PSN, psn, to_u16(i), spdcid, new_start, env);
+                    self.send_nack(
+                        src,
+                        nack::NEW_START_PSN,
+                        psn,
+                        to_u16(i),
+                        spdcid,
+                        new_start,
+                        env,
+                    );
                     return None;
                 }
                 Some(i)
@@ -1306,9 +1330,14 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
                 ..
             } => match data {
                 StdData::HeaderData(h) => (msg_id, buffer_offset, key, request_length, 0, h),
-                StdData::Cont { message_offset, .. } => {
-                    (msg_id, buffer_offset, key, request_length, message_offset, 0)
-                }
+                StdData::Cont { message_offset, .. } => (
+                    msg_id,
+                    buffer_offset,
+                    key,
+                    request_length,
+                    message_offset,
+                    0,
+                ),
             },
             ReqBody::Medium {
                 request_length,
@@ -1324,10 +1353,24 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
         let ep = env.resolve(src, &s.addr);
         if s.opcode == op::READ {
             let (len, a) = match ep {
-                Err(code) => (0, Answer::Plain { msg_id, rc: code, len: 0 }),
+                Err(code) => (
+                    0,
+                    Answer::Plain {
+                        msg_id,
+                        rc: code,
+                        len: 0,
+                    },
+                ),
                 Ok(ep) => {
                     if msg_off > total {
-                        (0, Answer::Plain { msg_id, rc: rc::BAD_ADDR, len: 0 })
+                        (
+                            0,
+                            Answer::Plain {
+                                msg_id,
+                                rc: rc::BAD_ADDR,
+                                len: 0,
+                            },
+                        )
                     } else {
                         let len = (total - msg_off).min(self.cfg.mtu);
                         (
@@ -1678,7 +1721,9 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
         };
         let mut ses = ses.map(SesHeader::Resp);
         {
-            let next = ses.as_ref().map_or(NextHeader::None, SesHeader::next_header);
+            let next = ses
+                .as_ref()
+                .map_or(NextHeader::None, SesHeader::next_header);
             let h = match &ack {
                 Some(a) => PdsHeader::Ack(AckHdr { next, ..**a }),
                 None => PdsHeader::RudiResp {
@@ -1697,7 +1742,13 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
                 if let Err(code) = env.rma_read(ep, key, off, &mut self.buf[n..n + l]) {
                     // Retry with an error response instead of data.
                     ses = Some(SesHeader::Resp(plain(msg_id, code, 0)));
-                    if matches!(ses, Some(SesHeader::Resp(SesResp { body: RespBody::Plain { .. }, .. }))) {
+                    if matches!(
+                        ses,
+                        Some(SesHeader::Resp(SesResp {
+                            body: RespBody::Plain { .. },
+                            ..
+                        }))
+                    ) {
                         let next = NextHeader::Resp;
                         let h = match &ack {
                             Some(a) => PdsHeader::Ack(AckHdr { next, ..**a }),
@@ -1819,8 +1870,11 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
             let s = d.slot(d.timed_psn);
             if !d.in_flight(d.timed_psn) || d.tx[s].flags & D_ACKED != 0 {
                 d.timing = false;
-                d.rtt
-                    .sample(now.saturating_sub(d.timed_at), self.cfg.rto_min, self.cfg.rto_max);
+                d.rtt.sample(
+                    now.saturating_sub(d.timed_at),
+                    self.cfg.rto_min,
+                    self.cfg.rto_max,
+                );
             }
         }
         if let Some(SesHeader::Resp(r)) = ses {
@@ -2366,6 +2420,10 @@ mod tests {
     fn pdc_fits_budget() {
         // Documented figure: at most 512 bytes per PDC, packet buffers
         // excluded (packets are rebuilt from the message on retransmit).
-        assert!(core::mem::size_of::<Pdc>() <= 512, "{}", core::mem::size_of::<Pdc>());
+        assert!(
+            core::mem::size_of::<Pdc>() <= 512,
+            "{}",
+            core::mem::size_of::<Pdc>()
+        );
     }
 }

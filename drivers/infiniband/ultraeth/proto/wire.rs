@@ -174,7 +174,8 @@ mod tests {
     fn prologue_fields() {
         // RUD request (2), standard SES request (3), SYN (0x04).
         let p = prologue_make(2, 3, 0x04);
-        assert_eq!(p, 0b00010_0011_0000100);
+        // 00010 0011 0000100
+        assert_eq!(p, 0x1184);
         assert_eq!(prologue_split(p), (2, 3, 0x04));
     }
 

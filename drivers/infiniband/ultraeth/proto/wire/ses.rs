@@ -816,7 +816,11 @@ pub(crate) fn emit(h: &SesHeader, out: &mut [u8]) -> Result<usize, WireError> {
                     payload_length,
                     job,
                     original_request_psn,
-                } => (check14(payload_length)?, check24(job)?, original_request_psn),
+                } => (
+                    check14(payload_length)?,
+                    check24(job)?,
+                    original_request_psn,
+                ),
             };
             let raw = RawResp {
                 list_opcode: (r.list << 6) | r.opcode,
