@@ -181,7 +181,7 @@ impl StatDesc {
     /// A counter called `name`.
     pub const fn new(name: &'static CStr) -> Self {
         Self(bindings::rdma_stat_desc {
-            name: name.as_ptr().cast(),
+            name: crate::str::as_char_ptr_in_const_context(name),
             flags: 0,
             priv_: core::ptr::null(),
         })
@@ -350,7 +350,7 @@ impl<T: Operations> Device<T> {
         // SAFETY: `raw` is a valid, unregistered device.
         unsafe {
             bindings::ib_set_device_ops(raw, &VTable::<T>::OPS);
-            (*raw).node_type = bindings::RDMA_NODE_UNSPECIFIED as _;
+            (*raw).node_type = bindings::RDMA_NODE_UNSPECIFIED as u8;
             (*raw).phys_port_cnt = 1;
             (*raw).num_comp_vectors = 1;
             (*raw).node_guid = guid_from_mac(&netdev.mac());
@@ -663,12 +663,20 @@ impl<T: Operations> VTable<T> {
         ..unsafe { core::mem::zeroed() }
     };
 
+    /// # Safety
+    ///
+    /// Called by ib_core with pointers that are valid for the call, on objects of
+    /// a device of this driver.
     unsafe extern "C" fn dealloc_driver(ibdev: *mut bindings::ib_device) {
         // SAFETY: ops are only set on devices whose data is initialised;
         // this is the last callback before ib_core frees the memory.
         unsafe { core::ptr::drop_in_place(&raw mut (*ibdev.cast::<Device<T>>()).data) };
     }
 
+    /// # Safety
+    ///
+    /// Called by ib_core with pointers that are valid for the call, on objects of
+    /// a device of this driver.
     unsafe extern "C" fn query_device(
         ibdev: *mut bindings::ib_device,
         attr: *mut bindings::ib_device_attr,
@@ -709,12 +717,16 @@ impl<T: Operations> VTable<T> {
             attr.max_recv_sge = a.max_sge;
             attr.max_pkeys = 1;
             if a.allow_user_unreg {
-                attr.kernel_cap_flags |= bindings::ib_kernel_cap_flags_IBK_ALLOW_USER_UNREG as u64;
+                attr.kernel_cap_flags |= u64::from(bindings::ib_kernel_cap_flags_IBK_ALLOW_USER_UNREG);
             }
         }
         0
     }
 
+    /// # Safety
+    ///
+    /// Called by ib_core with pointers that are valid for the call, on objects of
+    /// a device of this driver.
     unsafe extern "C" fn query_port(
         ibdev: *mut bindings::ib_device,
         port: u32,
@@ -754,6 +766,10 @@ impl<T: Operations> VTable<T> {
         0
     }
 
+    /// # Safety
+    ///
+    /// Called by ib_core with pointers that are valid for the call, on objects of
+    /// a device of this driver.
     unsafe extern "C" fn get_port_immutable(
         ibdev: *mut bindings::ib_device,
         port: u32,
@@ -777,6 +793,10 @@ impl<T: Operations> VTable<T> {
         0
     }
 
+    /// # Safety
+    ///
+    /// Called by ib_core with pointers that are valid for the call, on objects of
+    /// a device of this driver.
     unsafe extern "C" fn get_link_layer(
         _ibdev: *mut bindings::ib_device,
         _port: u32,
@@ -784,6 +804,10 @@ impl<T: Operations> VTable<T> {
         bindings::rdma_link_layer_IB_LINK_LAYER_ETHERNET
     }
 
+    /// # Safety
+    ///
+    /// Called by ib_core with pointers that are valid for the call, on objects of
+    /// a device of this driver.
     unsafe extern "C" fn query_pkey(
         _ibdev: *mut bindings::ib_device,
         _port: u32,
@@ -798,6 +822,10 @@ impl<T: Operations> VTable<T> {
         0
     }
 
+    /// # Safety
+    ///
+    /// Called by ib_core with pointers that are valid for the call, on objects of
+    /// a device of this driver.
     unsafe extern "C" fn alloc_ucontext(
         uctx: *mut bindings::ib_ucontext,
         udata: *mut bindings::ib_udata,
@@ -822,6 +850,10 @@ impl<T: Operations> VTable<T> {
         ret(r)
     }
 
+    /// # Safety
+    ///
+    /// Called by ib_core with pointers that are valid for the call, on objects of
+    /// a device of this driver.
     unsafe extern "C" fn dealloc_ucontext(uctx: *mut bindings::ib_ucontext) {
         // SAFETY: initialised by `alloc_ucontext`; last use.
         unsafe { core::ptr::drop_in_place(UContext::<T>::data_slot(uctx)) };
@@ -836,8 +868,16 @@ impl<T: Operations> VTable<T> {
     // no longer written. Because this lets uverbs drop its module reference,
     // each user context holds one instead, so the module cannot be unloaded
     // while a context exists.
+    /// # Safety
+    ///
+    /// Called by ib_core with pointers that are valid for the call, on objects of
+    /// a device of this driver.
     unsafe extern "C" fn disassociate_ucontext(_uctx: *mut bindings::ib_ucontext) {}
 
+    /// # Safety
+    ///
+    /// Called by ib_core with pointers that are valid for the call, on objects of
+    /// a device of this driver.
     unsafe extern "C" fn mmap(
         uctx: *mut bindings::ib_ucontext,
         vma: *mut bindings::vm_area_struct,
@@ -859,12 +899,20 @@ impl<T: Operations> VTable<T> {
         r
     }
 
+    /// # Safety
+    ///
+    /// Called by ib_core with pointers that are valid for the call, on objects of
+    /// a device of this driver.
     unsafe extern "C" fn mmap_free(entry: *mut bindings::rdma_user_mmap_entry) {
         // SAFETY: allocated by `MmapEntry::insert` as a leaked KBox; ib_core
         // calls this once, when the last reference goes.
         drop(unsafe { KBox::from_raw(entry.cast::<EntryInner>()) });
     }
 
+    /// # Safety
+    ///
+    /// Called by ib_core with pointers that are valid for the call, on objects of
+    /// a device of this driver.
     unsafe extern "C" fn alloc_pd(pd: *mut bindings::ib_pd, udata: *mut bindings::ib_udata) -> c_int {
         // SAFETY: `udata` is null or valid for the call.
         let uctx = unsafe { bindings::rdma_udata_to_ucontext(udata) };
@@ -884,12 +932,20 @@ impl<T: Operations> VTable<T> {
         ret(unsafe { pin_init::raw_try_init(Pd::<T>::data_slot(pd), init) })
     }
 
+    /// # Safety
+    ///
+    /// Called by ib_core with pointers that are valid for the call, on objects of
+    /// a device of this driver.
     unsafe extern "C" fn dealloc_pd(pd: *mut bindings::ib_pd, _udata: *mut bindings::ib_udata) -> c_int {
         // SAFETY: initialised by `alloc_pd`; last use.
         unsafe { core::ptr::drop_in_place(Pd::<T>::data_slot(pd)) };
         0
     }
 
+    /// # Safety
+    ///
+    /// Called by ib_core with pointers that are valid for the call, on objects of
+    /// a device of this driver.
     unsafe extern "C" fn create_cq(
         cq: *mut bindings::ib_cq,
         attr: *const bindings::ib_cq_init_attr,
@@ -929,12 +985,20 @@ impl<T: Operations> VTable<T> {
         0
     }
 
+    /// # Safety
+    ///
+    /// Called by ib_core with pointers that are valid for the call, on objects of
+    /// a device of this driver.
     unsafe extern "C" fn destroy_cq(cq: *mut bindings::ib_cq, _udata: *mut bindings::ib_udata) -> c_int {
         // SAFETY: initialised by `create_cq`; last use.
         unsafe { core::ptr::drop_in_place(Cq::<T>::data_slot(cq)) };
         0
     }
 
+    /// # Safety
+    ///
+    /// Called by ib_core with pointers that are valid for the call, on objects of
+    /// a device of this driver.
     unsafe extern "C" fn req_notify_cq(
         cq: *mut bindings::ib_cq,
         flags: bindings::ib_cq_notify_flags,
@@ -946,6 +1010,10 @@ impl<T: Operations> VTable<T> {
         ret(cq.data.req_notify(solicited))
     }
 
+    /// # Safety
+    ///
+    /// Called by ib_core with pointers that are valid for the call, on objects of
+    /// a device of this driver.
     unsafe extern "C" fn reg_user_mr(
         pd: *mut bindings::ib_pd,
         start: u64,
@@ -994,12 +1062,20 @@ impl<T: Operations> VTable<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Called by ib_core with pointers that are valid for the call, on objects of
+    /// a device of this driver.
     unsafe extern "C" fn dereg_mr(mr: *mut bindings::ib_mr, _udata: *mut bindings::ib_udata) -> c_int {
         // SAFETY: allocated by `reg_user_mr` with the C object at offset 0.
         drop(unsafe { KBox::from_raw(mr.cast::<Mr<T>>()) });
         0
     }
 
+    /// # Safety
+    ///
+    /// Called by ib_core with pointers that are valid for the call, on objects of
+    /// a device of this driver.
     unsafe extern "C" fn alloc_hw_port_stats(
         _ibdev: *mut bindings::ib_device,
         _port: u32,
@@ -1010,11 +1086,15 @@ impl<T: Operations> VTable<T> {
             bindings::rdma_alloc_hw_stats_struct(
                 T::COUNTERS.as_ptr().cast(),
                 T::COUNTERS.len() as i32,
-                bindings::RDMA_HW_STATS_DEFAULT_LIFESPAN as _,
+                bindings::RDMA_HW_STATS_DEFAULT_LIFESPAN as usize,
             )
         }
     }
 
+    /// # Safety
+    ///
+    /// Called by ib_core with pointers that are valid for the call, on objects of
+    /// a device of this driver.
     unsafe extern "C" fn get_hw_stats(
         ibdev: *mut bindings::ib_device,
         stats: *mut bindings::rdma_hw_stats,

@@ -68,6 +68,9 @@ impl<T: LinkType> Registration<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by ib_core with a NUL-terminated name and a held net device.
     unsafe extern "C" fn newlink(name: *const c_char, ndev: *mut bindings::net_device) -> c_int {
         // SAFETY: ib_core passes a NUL-terminated name buffer.
         let name = unsafe { CStr::from_char_ptr(name) };

@@ -54,7 +54,7 @@ impl UserBuffer {
         }
         let len = len.checked_next_multiple_of(bindings::PAGE_SIZE).ok_or(EINVAL)?;
         // SAFETY: plain allocation call.
-        let raw = unsafe { bindings::vmalloc_user_noprof(len as _) };
+        let raw = unsafe { bindings::vmalloc_user_noprof(len) };
         let ptr = NonNull::new(raw.cast::<u8>()).ok_or(ENOMEM)?;
         // INVARIANT: allocated with vmalloc_user above.
         Ok(Arc::new(Self { ptr, len }, GFP_KERNEL)?)

@@ -189,6 +189,9 @@ impl<T: NetdevEvents> NetdevNotifier<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by the netdevice notifier chain with a `netdev_notifier_info`.
     unsafe extern "C" fn callback(
         _nb: *mut bindings::notifier_block,
         event: usize,

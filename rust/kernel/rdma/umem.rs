@@ -93,7 +93,7 @@ impl Umem {
         // SAFETY: the umem's sg table is valid and unchanged while `self`
         // lives.
         let sgt = unsafe { SGTable::from_raw(&raw mut (*self.ptr.as_ptr()).sgt_append.sgt) };
-        sgt.iter().map(|sg| (sg.dma_address() as u64, sg.dma_len() as usize))
+        sgt.iter().map(|sg| (sg.dma_address(), sg.dma_len() as usize))
     }
 }
 
