@@ -724,7 +724,7 @@ fn job() -> impl Strategy<Value = Job> {
         })
 }
 
-fn run_workload(jobs: &[Job], link: Link, seed: u64) -> Result<(), TestCaseError> {
+fn run_workload(jobs: &[Job], link: Link, seed: u64) -> Result<u64, TestCaseError> {
     let cfg = Config {
         mtu: 1024,
         ..fast_cfg()
@@ -880,7 +880,7 @@ fn run_workload(jobs: &[Job], link: Link, seed: u64) -> Result<(), TestCaseError
     for node in &net.nodes {
         prop_assert_eq!(node.eng.usage(), (0, 0, 0, 0, 0));
     }
-    Ok(())
+    Ok(net.nodes.iter().map(|n| n.eng.stats.retx).sum())
 }
 
 proptest! {
@@ -898,4 +898,37 @@ proptest! {
         let link = Link { loss, dup, reorder, corrupt, reorder_delay: 10_000, ..Link::CLEAN };
         run_workload(&jobs, link, seed)?;
     }
+}
+
+#[test]
+fn heavy_loss_workload_recovers() {
+    let jobs: Vec<Job> = (0..30)
+        .map(|i| Job {
+            src: i % 3,
+            dst: (i + 1 + i / 3) % 3,
+            rod: i % 4 == 0,
+            kind: [Kind::Send, Kind::TSend, Kind::Write, Kind::Read][i % 4].clone(),
+            len: (i * 977) % 4500,
+            late_recv: i % 5 == 0,
+        })
+        .filter(|j| j.src != j.dst)
+        .collect();
+    let link = Link {
+        loss: 0.2,
+        dup: 0.1,
+        reorder: 0.3,
+        corrupt: 0.05,
+        reorder_delay: 10_000,
+        ..Link::CLEAN
+    };
+    let retx = run_workload(&jobs, link, 42).unwrap();
+    std::println!("heavy_loss_retransmissions: {retx}");
+    assert!(retx > 10);
+}
+
+#[test]
+fn pdc_size_figure() {
+    let n = core::mem::size_of::<crate::proto::engine::Pdc>();
+    std::println!("bytes_per_pdc: {n}");
+    assert!(n <= 512);
 }
