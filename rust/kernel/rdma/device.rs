@@ -354,6 +354,9 @@ impl<T: Operations> Device<T> {
             (*raw).phys_port_cnt = 1;
             (*raw).num_comp_vectors = 1;
             (*raw).node_guid = guid_from_mac(&netdev.mac());
+            // Arming a CQ from user space is a system call (the ring itself
+            // is polled without one); ib_core leaves it off by default.
+            (*raw).uverbs_cmd_mask |= 1u64 << bindings::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_REQ_NOTIFY_CQ;
         }
         // SAFETY: `raw` is valid; `netdev` is held by the caller.
         let ret = unsafe { bindings::ib_device_set_netdev(raw, netdev.as_raw(), 1) };
