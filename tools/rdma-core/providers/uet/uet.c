@@ -43,15 +43,19 @@ static struct verbs_context *uet_alloc_context(struct ibv_device *ibvdev,
 	struct uet_alloc_ucontext_resp resp = {};
 	struct uet_alloc_ucontext cmd = {};
 	struct uet_context *ctx;
+	int err;
 
 	ctx = verbs_init_and_alloc_context(ibvdev, cmd_fd, ctx, ibvctx,
 					   RDMA_DRIVER_UET);
 	if (!ctx)
 		return NULL;
 
-	if (ibv_cmd_get_context(&ctx->ibvctx, &cmd.ibv_cmd, sizeof(cmd),
-				&resp.ibv_resp, sizeof(resp))) {
-		verbs_err(&ctx->ibvctx, "ibv_cmd_get_context failed\n");
+	err = ibv_cmd_get_context(&ctx->ibvctx, &cmd.ibv_cmd, sizeof(cmd),
+				  &resp.ibv_resp, sizeof(resp));
+	if (err) {
+		verbs_err(&ctx->ibvctx, "ibv_cmd_get_context failed: %d\n",
+			  err);
+		errno = err;
 		goto err_free_ctx;
 	}
 

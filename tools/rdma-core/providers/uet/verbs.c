@@ -60,7 +60,7 @@ int uetdv_query_device(struct ibv_context *ibvctx,
 	/* every field of the first version is mandatory */
 	if (!vext_field_avail(typeof(*attr), uet_version_minor, inlen)) {
 		verbs_err(verbs_get_ctx(ibvctx),
-			  "uetdv_query_device: inlen %u too small\n", inlen);
+			  "%s: inlen %u too small\n", __func__, inlen);
 		return EINVAL;
 	}
 

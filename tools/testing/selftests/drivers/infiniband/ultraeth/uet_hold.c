@@ -32,6 +32,7 @@
 #include <infiniband/verbs.h>
 
 #define KSFT_SKIP 4
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static volatile sig_atomic_t stop;
 
@@ -79,7 +80,7 @@ static const char *event_name(enum ibv_event_type e)
 		[IBV_EVENT_WQ_FATAL] = "WQ_FATAL",
 	};
 
-	if ((unsigned int)e < sizeof(names) / sizeof(names[0]) && names[e])
+	if ((unsigned int)e < ARRAY_SIZE(names) && names[e])
 		return names[e];
 	return "UNKNOWN";
 }

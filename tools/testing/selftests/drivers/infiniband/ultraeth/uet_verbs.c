@@ -364,7 +364,7 @@ TEST_F(uet, reg_mr_bad_access)
 	struct ibv_mr *mr;
 	unsigned int i;
 
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		errno = 0;
 		mr = ibv_reg_mr(self->pd, self->buf, 4096, bad[i]);
 		EXPECT_EQ(NULL, mr) TH_LOG("access %#x accepted", bad[i]);
@@ -394,7 +394,7 @@ TEST_F(uet, create_cq_bad_size)
 	struct ibv_cq *cq;
 	unsigned int i;
 
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		errno = 0;
 		cq = ibv_create_cq(self->ctx, bad[i], NULL, NULL, 0);
 		EXPECT_EQ(NULL, cq) TH_LOG("cqe %d accepted", bad[i]);
