@@ -1,22 +1,61 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
-# The demo, run inside the guest by `make demo`.
+# The demo, run inside the guest by `make demo`: load uet_soft, create a UET
+# device on a veth wire, show it through the rdma tool and libibverbs, take
+# the link down and up, and tear everything down again.
 set -e
-step() { printf '\n\033[1m### %s\033[0m\n' "$*"; }
+step() { printf '\n### %s\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 
 step "guest kernel"
-run uname -a
+run uname -r
 
 step "load uet_soft"
 run modprobe uet_soft
 run lsmod
-run cat /sys/module/uet_soft/initstate
 dmesg | grep -i 'ultra ethernet' | sed 's/^/dmesg: /'
 
-step "unload uet_soft"
+step "a veth wire between two network namespaces"
+run ip netns add peer
+run ip link add veth0 type veth peer name veth1 netns peer
+run ip addr add 192.168.77.1/24 dev veth0
+run ip link set veth0 up
+run ip -n peer addr add 192.168.77.2/24 dev veth1
+run ip -n peer link set veth1 up
+
+step "create the UET devices"
+run rdma link add uet0 type uet netdev veth0
+run ip netns exec peer rdma link add uet1 type uet netdev veth1
+run rdma dev
+run rdma link
+run ibv_devices
+run ibv_devinfo -v -d uet0
+ibv_devinfo -d uet0 | grep -q PORT_ACTIVE
+run rdma statistic show link uet0/1
+echo "GIDs of uet0 (the netdev's addresses):"
+for g in /sys/class/infiniband/uet0/ports/1/gids/*; do
+	v=$(cat "$g")
+	[ "$v" = 0000:0000:0000:0000:0000:0000:0000:0000 ] || echo "  ${g##*/}: $v"
+done
+
+step "port state follows the carrier"
+run ip -n peer link set veth1 down
+run rdma link show uet0/1
+run ip -n peer link set veth1 up
+sleep 1
+run rdma link show uet0/1
+
+step "errors are clear errnos"
+refused() { printf '$ %s\n' "$*"; if "$@"; then echo "unexpectedly succeeded"; exit 1; fi; }
+refused rdma link add uet9 type uet netdev lo
+refused rdma link add uet9 type uet netdev veth0
+refused rdma link add uet9 type uet netdev nosuchdev
+
+step "tear down"
+run rdma link delete uet0
+run ip netns exec peer rdma link delete uet1
+run rdma dev
 run modprobe -r uet_soft
 test ! -e /sys/module/uet_soft
-dmesg | grep -i 'ultra ethernet' | tail -n 1 | sed 's/^/dmesg: /'
 echo
 echo "demo: done"
