@@ -3,6 +3,8 @@
 # uet_soft project entry point (not the kernel's Makefile: the build lays
 # this repository over a pristine Linux tree; see README.md).
 #
+#   make [CLIPPY=1]           the kernel (default target; CLIPPY=1: lint Rust,
+#                             warnings fail)
 #   make demo                 boot a guest and run the UET demo
 #   make check                run every test; ends with "N passed, N failed"
 #   make kernel               fetch + patch + overlay + build Linux and uet_soft
@@ -21,10 +23,10 @@ export CLIPPY
 .PHONY: all demo check toolchain fetch kernel rdma-core initramfs vm guest \
 	host-test bench-engine fuzz clean-cache help
 
-all: help
+all: kernel
 
 help:
-	@sed -n '3,17s/^# \{0,1\}//p' Makefile
+	@sed -n '3,19s/^# \{0,1\}//p' Makefile
 
 toolchain:
 	@$(T)/toolchain.sh
