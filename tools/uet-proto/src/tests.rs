@@ -932,3 +932,242 @@ fn pdc_size_figure() {
     std::println!("bytes_per_pdc: {n}");
     assert!(n <= 512);
 }
+
+// ---------------------------------------------------------------------
+// Hostile and stale packets (regressions found by the `engine` fuzz
+// target). Whatever arrives, every message completes (possibly with an
+// error) and every PDC is freed.
+
+/// Emits a header-only packet and feeds it to `to` as if sent by `from`.
+fn inject(net: &mut Net, to: usize, from: usize, h: &crate::proto::wire::pds::PdsHeader) {
+    let mut pkt = [0u8; 128];
+    let n = crate::proto::wire::emit_headers(h, None, &mut pkt).unwrap();
+    let now = net.now;
+    let node = &mut net.nodes[to];
+    node.eng.receive(now, &addr(from), &pkt[..n], &mut node.env);
+}
+
+/// PSN of the first request packet waiting in `node`'s outbox.
+fn first_req_psn(net: &Net, node: usize) -> u32 {
+    use crate::proto::wire::{parse, pds::PdsHeader};
+    net.nodes[node]
+        .env
+        .outbox
+        .iter()
+        .find_map(|(_, _, p)| match parse(p).ok()?.pds {
+            PdsHeader::Req(r) => Some(r.psn),
+            _ => None,
+        })
+        .expect("a request in the outbox")
+}
+
+fn nack_hdr(code: u8, psn: u32, spdcid: u16, dpdcid: u16) -> crate::proto::wire::pds::PdsHeader {
+    crate::proto::wire::pds::PdsHeader::Nack(crate::proto::wire::pds::NackHdr {
+        ecn: false,
+        retx: false,
+        rudi: false,
+        code,
+        vendor_code: 0,
+        psn,
+        spdcid,
+        dpdcid,
+        payload: 0,
+        ccx: None,
+    })
+}
+
+fn write_op() -> Op {
+    Op::Write {
+        key: MR_RW,
+        offset: 0,
+    }
+}
+
+fn initiator_state(net: &Net, node: usize) -> Option<PdcState> {
+    net.nodes[node]
+        .eng
+        .pdcs()
+        .iter()
+        .map(|p| p.state())
+        .find(|s| {
+            matches!(
+                s,
+                PdcState::SynSent | PdcState::Established | PdcState::Closing
+            )
+        })
+}
+
+/// The fuzz crash `crash-2703e8cf...` (now `fuzz/seeds/engine/`): the
+/// initiator lost its PDC while the target kept its side; the initiator's
+/// next PDC got the same id and a new start PSN, so the target drops its
+/// SYNs as stale. A forged ACK with a CACK beyond anything sent then
+/// established the PDC before being found bogus, the target answered every
+/// request with PSN_OOR_WINDOW, and that NACK made each timeout not count:
+/// the PDC and its messages never drained.
+#[test]
+fn bogus_ack_and_oor_nacks_do_not_keep_a_pdc_forever() {
+    use crate::proto::wire::pds::{AckExt, AckHdr, PdsHeader};
+    use crate::proto::wire::NextHeader;
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 21);
+    send(&mut net, 0, 1, 1, Mode::Rud, write_op(), vec![1; 3000], 1).unwrap();
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 1));
+    assert_eq!(comps(&net, 0)[0].status, Status::Ok);
+    // The initiator forgets its PDC (restart); the target keeps PDC 0
+    // for {node 0, SPDCID 0} with the old start PSN.
+    let cfg = *net.nodes[0].eng.config();
+    *net.nodes[0].eng = crate::sim::SimEngine::new(Config { seed: 99, ..cfg });
+    send(&mut net, 0, 1, 1, Mode::Rud, write_op(), vec![2; 700], 2).unwrap();
+    let psn = first_req_psn(&net, 0);
+    net.run_for(net.now + 10_000);
+    assert_eq!(initiator_state(&net, 0), Some(PdcState::SynSent));
+    // Forged first ACK: CACK beyond what was sent.
+    let ack = PdsHeader::Ack(AckHdr {
+        next: NextHeader::None,
+        ecn: false,
+        retx: false,
+        probe: false,
+        request: 0,
+        ack_psn_offset: 0,
+        cack_psn: psn.wrapping_add(1000),
+        spdcid: 0,
+        dpdcid: 0,
+        ext: AckExt::None,
+    });
+    inject(&mut net, 0, 1, &ack);
+    assert_eq!(
+        initiator_state(&net, 0),
+        Some(PdcState::SynSent),
+        "a bogus ACK must not establish the PDC"
+    );
+    // And one with a CACK below the start PSN.
+    if let PdsHeader::Ack(mut a) = ack {
+        a.cack_psn = psn.wrapping_sub(1000);
+        inject(&mut net, 0, 1, &PdsHeader::Ack(a));
+    }
+    assert_eq!(initiator_state(&net, 0), Some(PdcState::SynSent));
+    // The SYNs are dropped as stale until the initiator gives up: the
+    // message fails, and both sides drain.
+    net.run_for(net.now + 2_000_000_000);
+    assert_eq!(comps(&net, 0).len(), 2);
+    assert_eq!(comps(&net, 0)[1].user, 2);
+    assert_eq!(comps(&net, 0)[1].status, Status::PdcError);
+    assert!(drained(&net));
+}
+
+/// The same desynchronised PDC reached another way: once the target
+/// answers PSN_OOR_WINDOW for a PSN in flight, the initiator fails the
+/// PDC at once instead of retrying forever.
+#[test]
+fn psn_oor_window_fails_the_pdc() {
+    use crate::proto::wire::pds::nack;
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 22);
+    send(&mut net, 0, 1, 1, Mode::Rud, write_op(), vec![1; 100], 1).unwrap();
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 1));
+    send(&mut net, 0, 1, 1, Mode::Rud, write_op(), vec![2; 100], 2).unwrap();
+    let psn = first_req_psn(&net, 0);
+    net.nodes[0].env.outbox.clear();
+    inject(&mut net, 0, 1, &nack_hdr(nack::PSN_OOR_WINDOW, psn, 0, 0));
+    assert_eq!(comps(&net, 0).len(), 2);
+    assert_eq!(comps(&net, 0)[1].status, Status::PdcError);
+    assert_eq!(initiator_state(&net, 0), None);
+    net.run_for(net.now + 2_000_000_000);
+    assert!(drained(&net));
+}
+
+/// NACKs that do not answer a PSN in flight, or come from another PDC
+/// than the peer's, are stale or forged: they neither fail nor stall the
+/// PDC.
+#[test]
+fn stale_or_forged_nacks_are_ignored() {
+    use crate::proto::wire::pds::nack;
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 23);
+    send(&mut net, 0, 1, 1, Mode::Rud, write_op(), vec![1; 100], 1).unwrap();
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 1));
+    // Idle PDC: nothing in flight.
+    for code in [
+        nack::PDC_HDR_MISMATCH,
+        nack::INV_DPDCID,
+        nack::PSN_OOR_WINDOW,
+    ] {
+        inject(&mut net, 0, 1, &nack_hdr(code, 12345, 0, 0));
+    }
+    assert_eq!(initiator_state(&net, 0), Some(PdcState::Established));
+    // In flight, but from a PDC id that is not the peer's.
+    send(&mut net, 0, 1, 1, Mode::Rud, write_op(), vec![2; 100], 2).unwrap();
+    let psn = first_req_psn(&net, 0);
+    inject(&mut net, 0, 1, &nack_hdr(nack::PDC_HDR_MISMATCH, psn, 7, 0));
+    assert_eq!(initiator_state(&net, 0), Some(PdcState::Established));
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 2));
+    assert_eq!(comps(&net, 0)[1].status, Status::Ok);
+    net.run_for(net.now + 2_000_000_000);
+    assert!(drained(&net));
+}
+
+/// A target short of resources forever (here: a send larger than any
+/// overflow buffer, with no receive posted) NACKs NO_SES_MSG_AVAIL on
+/// every retransmission. Those timeouts are forgiven only
+/// `max_transient` times: the message then fails instead of staying
+/// forever.
+#[test]
+fn endless_resource_nacks_are_bounded() {
+    let cfg = Config {
+        rto_max: 1_000_000,
+        max_retries: 4,
+        max_transient: 6,
+        ..fast_cfg()
+    };
+    let mut net = net(2, cfg, Link::CLEAN, 24);
+    let len = (4 << 20) + 1; // the simulator's overflow buffers stop at 4 MiB
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        vec![3; len],
+        1,
+    )
+    .unwrap();
+    assert!(net.run_until(10_000_000_000, |n| comps(n, 0).len() == 1));
+    assert_eq!(comps(&net, 0)[0].status, Status::PdcError);
+    let st = net.nodes[0].eng.stats;
+    assert!(st.nack_rx > 0);
+    // 6 forgiven + 5 counted (the 5th exceeds max_retries).
+    assert_eq!(st.rto, 11);
+    net.run_for(net.now + 2_000_000_000);
+    assert!(drained(&net));
+}
+
+/// A transient shortage that ends is still waited out without failing.
+#[test]
+fn short_resource_shortage_is_waited_out() {
+    let cfg = Config {
+        max_retries: 2,
+        ..fast_cfg()
+    };
+    let mut net = net(2, cfg, Link::CLEAN, 25);
+    let len = (4 << 20) + 1;
+    let data = pattern(5, len);
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        data.clone(),
+        1,
+    )
+    .unwrap();
+    // More timeouts than max_retries go by before the receive is posted.
+    net.run_for(net.now + 30_000_000);
+    assert!(comps(&net, 0).is_empty());
+    assert!(net.nodes[0].eng.stats.rto > 2);
+    let rb = recv(&mut net, 1, 1, len, 9, None);
+    assert!(net.run_until(10_000_000_000, |n| comps(n, 0).len() == 1));
+    assert_eq!(comps(&net, 0)[0].status, Status::Ok);
+    assert_eq!(net.nodes[1].env.bufs[rb as usize], data);
+    net.run_for(net.now + 2_000_000_000);
+    assert!(drained(&net));
+}

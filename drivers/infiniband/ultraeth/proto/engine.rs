@@ -85,6 +85,11 @@ pub(crate) struct Config {
     pub(crate) rto_max: u64,
     /// Consecutive timeouts before a PDC is put in error.
     pub(crate) max_retries: u8,
+    /// Timeouts forgiven (not counted in `max_retries`) after resource
+    /// NACKs such as `NO_SES_MSG_AVAIL` since the PDC last made progress.
+    /// Beyond this they count: a peer that is short of resources forever
+    /// still makes the PDC fail instead of keeping its messages forever.
+    pub(crate) max_transient: u8,
     /// Send an ACK at least every this many packets.
     pub(crate) ack_every: u8,
     /// Longest an ACK is held back for coalescing (ns).
@@ -110,6 +115,7 @@ impl Config {
         rto_min: 50_000,
         rto_max: 100_000_000,
         max_retries: 12,
+        max_transient: 32,
         ack_every: 4,
         ack_delay: 10_000,
         idle_close: 50_000_000,
@@ -235,6 +241,7 @@ pub(crate) struct Pdc {
     timing: bool,
     transient: bool,
     retries: u8,
+    stalls: u8,
     ack_pending: u8,
     peer_id: u16,
     msg_id: u16,
@@ -266,6 +273,7 @@ impl Pdc {
         timing: false,
         transient: false,
         retries: 0,
+        stalls: 0,
         ack_pending: 0,
         peer_id: 0,
         msg_id: 0,
@@ -1824,17 +1832,23 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
         };
         self.stats.ack_rx += 1;
         let d = &mut self.pdcs[pi];
-        if d.state == PdcState::SynSent {
-            d.state = PdcState::Established;
-            d.peer_id = a.spdcid;
-        } else if d.peer_id != a.spdcid {
+        let syn = d.state == PdcState::SynSent;
+        // Check the ACK before it changes anything. Once established it
+        // must come from the peer's PDC. A CACK beyond what was sent is
+        // bogus; so is a first ACK whose CACK is below the start of the
+        // window (the target's CACK starts at start PSN - 1). Adopting the
+        // SPDCID of a bogus ACK would establish the PDC towards a PDC the
+        // target does not have for these PSNs.
+        if (!syn && d.peer_id != a.spdcid)
+            || !psn_lt(a.cack_psn, d.next_psn)
+            || (syn && psn_lt(a.cack_psn, d.tx_base.wrapping_sub(1)))
+        {
             self.stats.rx_drop += 1;
             return;
         }
-        // A CACK beyond what was sent is bogus.
-        if !psn_lt(a.cack_psn, d.next_psn) {
-            self.stats.rx_drop += 1;
-            return;
+        if syn {
+            d.state = PdcState::Established;
+            d.peer_id = a.spdcid;
         }
         let mut progress = false;
         let mut p = d.tx_base;
@@ -1883,6 +1897,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
         let d = &mut self.pdcs[pi];
         if progress {
             d.retries = 0;
+            d.stalls = 0;
             d.transient = false;
             d.last_active = now;
         }
@@ -2093,6 +2108,14 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
             return;
         };
         let d = &mut self.pdcs[pi];
+        // A NACK answers one of our requests: its PSN must be in flight
+        // and, once the PDC is established, it must come from the peer's
+        // PDC. Anything else is stale (an earlier incarnation of this PDC
+        // id) or forged, and must not fail or stall this PDC.
+        if !d.in_flight(n.psn) || (d.state != PdcState::SynSent && n.spdcid != d.peer_id) {
+            self.stats.rx_drop += 1;
+            return;
+        }
         match n.code {
             nack::NEW_START_PSN => {
                 if d.state != PdcState::SynSent || n.payload == d.start_psn {
@@ -2140,11 +2163,29 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
                     self.pdc_fail(pi, env);
                 }
             }
-            nack::INVALID_SYN | nack::PDC_MODE_MISMATCH | nack::PDC_HDR_MISMATCH => {
+            // PSN_OOR_WINDOW: a PSN we have in flight is outside the
+            // target's window, so the two ends disagree about this PDC's
+            // PSN space (our sender window is half the receive window: a
+            // PDC in step never sees it). Resending cannot repair that.
+            nack::PSN_OOR_WINDOW
+            | nack::INVALID_SYN
+            | nack::PDC_MODE_MISMATCH
+            | nack::PDC_HDR_MISMATCH => {
                 self.pdc_fail(pi, env);
             }
-            // Resource shortages: the RTO resends without using up retries.
-            _ => d.transient = true,
+            // Resource shortages: the RTO resends without using up retries
+            // (at most `max_transient` times between two signs of
+            // progress, see `on_rto`).
+            nack::NO_PDC_AVAIL
+            | nack::NO_CCC_AVAIL
+            | nack::NO_BITMAP
+            | nack::NO_PKT_BUFFER
+            | nack::NO_GTD_DEL_AVAIL
+            | nack::NO_SES_MSG_AVAIL
+            | nack::NO_RESOURCE => d.transient = true,
+            // Anything else (trimming, loss hints, vendor codes): the RTO
+            // resends and counts as usual.
+            _ => {}
         }
     }
 
@@ -2370,11 +2411,16 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
     fn on_rto(&mut self, pi: usize, now: u64, env: &mut impl Env) {
         self.stats.rto += 1;
         let d = &mut self.pdcs[pi];
-        if d.transient {
-            d.transient = false;
+        // A resource NACK since the last timeout forgives this one, but
+        // only `max_transient` times without progress: the retry budget
+        // must stay finite whatever the peer answers, or the PDC and its
+        // messages could live forever.
+        if d.transient && d.stalls < self.cfg.max_transient {
+            d.stalls += 1;
         } else {
-            d.retries += 1;
+            d.retries = d.retries.saturating_add(1);
         }
+        d.transient = false;
         if d.retries > self.cfg.max_retries {
             if d.state == PdcState::Closing {
                 self.stats.pdc_error += 1;
