@@ -50,6 +50,39 @@ struct uetdv_device_attr {
 int uetdv_query_device(struct ibv_context *ibvctx,
 		       struct uetdv_device_attr *attr, uint32_t inlen);
 
+/*
+ * Jobs: a context joins the job whose file descriptor (an open
+ * /dev/infiniband/job, usually inherited from uet-launch as $UET_JOB_FD)
+ * it presents. Its UET resources then belong to that job.
+ */
+enum uetdv_job_protocol {
+	UETDV_JOB_PROTO_NONE = 0,
+	UETDV_JOB_PROTO_UET = 1,
+};
+
+enum uetdv_job_state {
+	UETDV_JOB_STATE_EMPTY = 0,	/* not realized */
+	UETDV_JOB_STATE_ACTIVE = 1,	/* accepting members */
+	UETDV_JOB_STATE_SEALED = 2,	/* no new members */
+	UETDV_JOB_STATE_REVOKED = 3,	/* ended */
+};
+
+struct uetdv_job_info {
+	uint64_t comp_mask;
+	uint32_t protocol;		/* enum uetdv_job_protocol */
+	uint32_t state;			/* enum uetdv_job_state */
+	uint32_t members;		/* contexts that joined the job */
+	uint32_t job_id;		/* UET JobID, 24 bits */
+	uint16_t pid_on_fep_base;	/* first PIDonFEP of the job */
+	uint16_t max_endpoints;		/* PIDonFEPs of the job */
+	uint8_t tc;			/* traffic class */
+	uint8_t reserved[3];
+};
+
+int uetdv_join_job(struct ibv_context *ibvctx, int job_fd);
+int uetdv_query_job(struct ibv_context *ibvctx, struct uetdv_job_info *info,
+		    uint32_t inlen);
+
 #ifdef __cplusplus
 }
 #endif
