@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 
 #include <linux/netdevice.h>
+#include <linux/nsproxy.h>
+#include <linux/sched.h>
+#include <net/net_namespace.h>
 #include <rdma/ib_verbs.h>
 #include <rdma/uverbs_ioctl.h>
 
@@ -65,6 +68,21 @@ __rust_helper void rust_helper_dev_hold(struct net_device *dev)
 __rust_helper void rust_helper_dev_put(struct net_device *dev)
 {
 	dev_put(dev);
+}
+
+__rust_helper struct net *rust_helper_rdma_get_current_net(void)
+{
+	return get_net(current->nsproxy->net_ns);
+}
+
+__rust_helper struct net *rust_helper_rdma_current_net_ptr(void)
+{
+	return current->nsproxy->net_ns;
+}
+
+__rust_helper void rust_helper_rdma_put_net(struct net *net)
+{
+	put_net(net);
 }
 
 #endif

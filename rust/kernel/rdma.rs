@@ -13,6 +13,7 @@
 //! no `unsafe` beyond lifetime contracts.
 
 pub mod device;
+pub mod job;
 pub mod link;
 pub mod mmap;
 pub mod netdev;

@@ -11,12 +11,14 @@ use kernel::{
     prelude::*,
     rdma::{
         device::DriverRegistration,
+        job::ProtocolRegistration,
         link,
         netdev::NetdevNotifier, //
     },
 };
 
 mod dev;
+mod job;
 // The engine is compiled in now and wired to the data path by the device
 // model next; until then most of it is unused here (the host crate
 // tools/uet-proto tests all of it).
@@ -37,7 +39,8 @@ module! {
 ///
 /// Fields are dropped in declaration order: first the link type (no new
 /// devices), then every device (ib_unregister_driver), then the netdev
-/// notifier, which devices need until they are gone.
+/// notifier, which devices need until they are gone, and the UET job
+/// protocol (realized UET jobs hold a reference to this module).
 #[pin_data]
 struct UetSoft {
     #[pin]
@@ -45,12 +48,14 @@ struct UetSoft {
     driver: DriverRegistration<verbs::UetDevice>,
     #[pin]
     notifier: NetdevNotifier<verbs::UetLink>,
+    _jobs: ProtocolRegistration<job::UetJobs>,
 }
 
 impl kernel::InPlaceModule for UetSoft {
-    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+    fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         pr_info!("Ultra Ethernet Transport software provider loaded\n");
         try_pin_init!(Self {
+            _jobs: ProtocolRegistration::new(module)?,
             link <- link::Registration::new(),
             driver: DriverRegistration::new(),
             notifier <- NetdevNotifier::new(),

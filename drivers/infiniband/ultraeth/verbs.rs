@@ -11,6 +11,7 @@ use crate::dev::{
     KeyTable,
     MrEntry, //
 };
+use kernel::rdma::job::JobProtocol;
 use core::sync::atomic::{
     AtomicBool,
     Ordering, //
@@ -34,6 +35,11 @@ use kernel::{
             StatDesc,
             UContext, //
         },
+        job::{
+            Job,
+            JobInfo,
+            Membership, //
+        },
         link::LinkType,
         mmap::MmapEntry,
         netdev::{
@@ -48,9 +54,12 @@ use kernel::{
         },
         umem::Umem,
     },
+    fs::File,
+    new_mutex,
     sync::{
         aref::ARef,
-        Arc, //
+        Arc,
+        Mutex, //
     },
     transmute::{
         AsBytes,
@@ -156,7 +165,22 @@ impl NetdevEvents for UetLink {
 }
 
 /// Per-context state.
-pub(crate) struct UetUContext {}
+#[pin_data]
+pub(crate) struct UetUContext {
+    /// The job this context joined: its security domain.
+    #[pin]
+    job: Mutex<Option<Membership>>,
+}
+
+impl UetUContext {
+    /// Objects cannot be created once the context's job was revoked.
+    fn check_job(&self) -> Result {
+        match &*self.job.lock() {
+            Some(m) if m.is_revoked() => Err(EIO),
+            _ => Ok(()),
+        }
+    }
+}
 
 /// Per-PD state.
 pub(crate) struct UetPd {}
@@ -284,10 +308,13 @@ impl Operations for UetDevice {
         });
         udata.write(&resp)?;
         dev.counters.inc(Counter::UctxOpened);
-        Ok(try_init!(UetUContext {}? Error))
+        Ok(try_pin_init!(UetUContext {
+            job <- new_mutex!(None, "UetUContext::job"),
+        }? Error))
     }
 
-    fn alloc_pd(_ctx: &UContext<Self>, _udata: &mut UData) -> Result<impl PinInit<Self::Pd, Error>> {
+    fn alloc_pd(ctx: &UContext<Self>, _udata: &mut UData) -> Result<impl PinInit<Self::Pd, Error>> {
+        ctx.check_job()?;
         Ok(try_init!(UetPd {}? Error))
     }
 
@@ -296,6 +323,7 @@ impl Operations for UetDevice {
         attr: &CqAttr,
         udata: &mut UData,
     ) -> Result<impl PinInit<Self::Cq, Error>> {
+        ctx.check_job()?;
         let cmd: CreateCqCmd = udata.read()?;
         check_comp_mask(cmd.0.comp_mask, 0)?;
         if cmd.0.cqe_size as usize != dev::CQE_SIZE || attr.flags != 0 {
@@ -328,6 +356,9 @@ impl Operations for UetDevice {
         args: &MrArgs,
         _udata: &mut UData,
     ) -> Result<impl PinInit<Self::Mr, Error>> {
+        if let Some(ctx) = pd.ucontext() {
+            ctx.check_job()?;
+        }
         check_mr_access(args.access)?;
         if args.length == 0 || args.length > MAX_MR_SIZE {
             return Err(EINVAL);
@@ -350,6 +381,23 @@ impl Operations for UetDevice {
             _umem: umem,
             _entry: entry,
         }? Error))
+    }
+
+    fn join_job(ctx: &UContext<Self>, job: &File) -> Result {
+        let mut slot = ctx.job.lock();
+        if slot.is_some() {
+            return Err(EBUSY);
+        }
+        let job = Job::from_file(job)?;
+        *slot = Some(job.join(crate::job::UetJobs::PROTOCOL)?);
+        Ok(())
+    }
+
+    fn query_job(ctx: &UContext<Self>) -> Result<JobInfo> {
+        match &*ctx.job.lock() {
+            Some(m) => Ok(m.job().info()),
+            None => Err(ENOENT),
+        }
     }
 
     fn get_hw_stats(dev: &Device<Self>, _port: u32, values: &mut [u64]) -> Result {

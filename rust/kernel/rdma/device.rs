@@ -14,6 +14,7 @@
 //! allocated here, as C drivers do.
 
 use super::{
+    job::JobInfo,
     mmap::{
         EntryInner,
         MmapEntry,
@@ -25,6 +26,7 @@ use super::{
 };
 use crate::{
     bindings,
+    fs::File,
     prelude::*,
     sync::{
         aref::ARef,
@@ -281,6 +283,18 @@ pub trait Operations: Sized + Send + Sync + 'static {
         args: &MrArgs,
         udata: &mut UData,
     ) -> Result<impl PinInit<Self::Mr, Error>>;
+
+    /// A context presents a job file (`UVERBS_METHOD_JOIN_JOB`); see
+    /// [`super::job::Job::from_file`].
+    fn join_job(_ctx: &UContext<Self>, _job: &File) -> Result {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The job a context joined (`UVERBS_METHOD_QUERY_JOB`); `ENOENT` if
+    /// none.
+    fn query_job(_ctx: &UContext<Self>) -> Result<JobInfo> {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
 
     /// Fills the values of [`Self::COUNTERS`] for `port`.
     fn get_hw_stats(_dev: &Device<Self>, _port: u32, _values: &mut [u64]) -> Result {
@@ -651,11 +665,21 @@ impl<T: Operations> VTable<T> {
             None
         },
         get_link_layer: Some(Self::get_link_layer),
+        join_job: if T::HAS_JOIN_JOB {
+            Some(Self::join_job)
+        } else {
+            None
+        },
         get_port_immutable: Some(Self::get_port_immutable),
         mmap: Some(Self::mmap),
         mmap_free: Some(Self::mmap_free),
         query_device: Some(Self::query_device),
         query_pkey: Some(Self::query_pkey),
+        query_job: if T::HAS_QUERY_JOB {
+            Some(Self::query_job)
+        } else {
+            None
+        },
         query_port: Some(Self::query_port),
         reg_user_mr: Some(Self::reg_user_mr),
         req_notify_cq: Some(Self::req_notify_cq),
@@ -1073,6 +1097,44 @@ impl<T: Operations> VTable<T> {
         // SAFETY: allocated by `reg_user_mr` with the C object at offset 0.
         drop(unsafe { KBox::from_raw(mr.cast::<Mr<T>>()) });
         0
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core with pointers that are valid for the call, on objects of
+    /// a device of this driver.
+    unsafe extern "C" fn join_job(
+        uctx: *mut bindings::ib_ucontext,
+        job: *mut bindings::file,
+    ) -> c_int {
+        // SAFETY: a live context of this driver.
+        let ctx = unsafe { UContext::<T>::from_raw(uctx) };
+        // SAFETY: the core holds a reference to `job` for the call, and no
+        // fdget_pos region is active on it.
+        let job = unsafe { File::from_raw_file(job) };
+        ret(T::join_job(ctx, job))
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core with pointers that are valid for the call, on objects of
+    /// a device of this driver.
+    unsafe extern "C" fn query_job(
+        uctx: *mut bindings::ib_ucontext,
+        info: *mut bindings::rdma_job_info,
+    ) -> c_int {
+        // SAFETY: a live context of this driver.
+        let ctx = unsafe { UContext::<T>::from_raw(uctx) };
+        match T::query_job(ctx) {
+            Ok(i) => {
+                let b = i.to_bytes();
+                // SAFETY: `info` is a `struct rdma_job_info` (the size
+                // `to_bytes` produces, checked in `job.rs`), valid for writes.
+                unsafe { core::ptr::copy_nonoverlapping(b.as_ptr(), info.cast::<u8>(), b.len()) };
+                0
+            }
+            Err(e) => e.to_errno(),
+        }
     }
 
     /// # Safety

@@ -4,7 +4,7 @@
 # each reports a result and that none failed.
 source "$(dirname "$(readlink -f "$0")")/uet_lib.sh"
 
-SUITES="uet_soft_dev"
+SUITES="uet_soft_dev uet_soft_job"
 ktap_print_header
 uet_require_module uet_soft
 if [ ! -d /sys/kernel/debug/kunit ] && ! grep -q 'kunit' /proc/kallsyms 2>/dev/null; then
