@@ -329,9 +329,14 @@ pub fn run(opts: &Options) -> u8 {
 
     // Block our signals before the first fork so that none is lost; the
     // children start with an empty mask (std::process resets it).
+    // SIGCHLD must not be ignored (inherited SIG_IGN would reap the ranks
+    // behind our back).
     let set = signal_set();
-    // SAFETY: `set` is initialised; the old mask is not needed.
-    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, core::ptr::null_mut()) };
+    // SAFETY: `set` is initialised; the old mask and action are not needed.
+    unsafe {
+        libc::signal(libc::SIGCHLD, libc::SIG_DFL);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, core::ptr::null_mut());
+    }
 
     let stdin_tty = io::stdin().is_terminal();
     let mut sup = Supervisor {

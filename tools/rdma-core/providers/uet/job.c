@@ -28,11 +28,15 @@ int uetdv_join_job(struct ibv_context *ibvctx, int job_fd)
 
 	if (!is_uet_dev(ibvctx->device))
 		return EOPNOTSUPP;
+	if (job_fd < 0)
+		return EBADF;
 
-	/* UVERBS_ATTR_RAW_FD: an s32 inline in the attribute; the kernel
-	 * resolves it in the caller's file table (EBADF if not open)
+	/*
+	 * UVERBS_ATTR_RAW_FD: the number in .data with len 0, as
+	 * fill_attr_in_fd() encodes it; the kernel looks it up in the
+	 * caller's file table (EBADF if it is not open).
 	 */
-	fill_attr_in_uint32(cmd, UVERBS_ATTR_JOIN_JOB_FD, (uint32_t)job_fd);
+	fill_attr_in_fd(cmd, UVERBS_ATTR_JOIN_JOB_FD, job_fd);
 
 	err = execute_ioctl(ibvctx, cmd);
 	if (err) {

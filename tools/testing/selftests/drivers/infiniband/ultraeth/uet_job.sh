@@ -1,0 +1,43 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+# Runs uet_job (kselftest_harness, its own TAP): the job device and joining
+# contexts to jobs, on a uet0 device bound to veth0 that this script
+# creates. Afterwards every job is gone, so uet_soft (which each realized
+# UET job pins) must unload.
+source "$(dirname "$(readlink -f "$0")")/uet_lib.sh"
+
+uet_skip() {
+	ktap_print_header
+	ktap_skip_all "$1"
+	exit "$KSFT_SKIP"
+}
+
+[ -x "$UET_DIR/uet_job" ] || uet_skip "uet_job was not built (RDMA_CORE_STAGE unset at build time?)"
+[ -n "$RDMA" ] || uet_skip "the rdma tool is not installed"
+modprobe -n -q uet_soft 2>/dev/null || [ -d /sys/module/uet_soft ] || uet_skip "module uet_soft is not available"
+
+cleanup() {
+	uet_delete_links
+	"$IP" link delete veth0 2>/dev/null
+	modprobe -r uet_soft 2>/dev/null
+}
+trap cleanup EXIT
+
+setup_fail() {
+	ktap_print_header
+	ktap_exit_fail_msg "setup: $1"
+}
+modprobe uet_soft || setup_fail "cannot load uet_soft"
+uet_veth_pair veth0 veth1 || setup_fail "cannot create the veth pair"
+uet_rdma out link add uet0 type uet netdev veth0 || setup_fail "rdma link add uet0 type uet netdev veth0: $out"
+
+UET_DEV=uet0 "$UET_DIR/uet_job"
+rc=$?
+
+# no job, membership or JobID may outlive its holders
+uet_delete_links
+if ! modprobe -r uet_soft 2>/tmp/uet_job_rmmod.log; then
+	echo "# uet_soft does not unload after the test: $(tr '\n' ' ' </tmp/uet_job_rmmod.log) (refcnt $(cat /sys/module/uet_soft/refcnt 2>/dev/null))"
+	[ "$rc" -eq 0 ] && rc=$KSFT_FAIL
+fi
+exit "$rc"
