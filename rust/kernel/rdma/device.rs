@@ -1178,3 +1178,28 @@ impl<T: Operations> VTable<T> {
         }
     }
 }
+
+#[kunit_tests(rust_rdma_device)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mtu_rounds_down_to_ib_mtu() {
+        assert_eq!(ib_mtu_from_bytes(0), 1);
+        assert_eq!(ib_mtu_from_bytes(511), 1);
+        assert_eq!(ib_mtu_from_bytes(512), 2);
+        assert_eq!(ib_mtu_from_bytes(1396), 3);
+        assert_eq!(ib_mtu_from_bytes(2048), 4);
+        assert_eq!(ib_mtu_from_bytes(4095), 4);
+        assert_eq!(ib_mtu_from_bytes(u32::MAX), 5);
+    }
+
+    #[test]
+    fn guid_is_eui64_of_the_mac() {
+        // The universal/local bit is flipped, FF:FE goes in the middle.
+        let g = guid_from_mac(&[0x00, 0x16, 0x3e, 0x01, 0x02, 0x03]);
+        assert_eq!(g.to_ne_bytes(), [0x02, 0x16, 0x3e, 0xff, 0xfe, 0x01, 0x02, 0x03]);
+        let g = guid_from_mac(&[0xff; 6]);
+        assert_eq!(g.to_ne_bytes(), [0xfd, 0xff, 0xff, 0xff, 0xfe, 0xff, 0xff, 0xff]);
+    }
+}

@@ -145,3 +145,25 @@ pub fn check_reserved(bytes: &[u8]) -> Result {
         Ok(())
     }
 }
+
+#[kunit_tests(rust_rdma_udata)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comp_mask_rejects_unknown_bits() {
+        assert_eq!(check_comp_mask(0, 0), Ok(()));
+        assert_eq!(check_comp_mask(0b11, 0b11), Ok(()));
+        assert_eq!(check_comp_mask(1 << 31, 0b11), Err(EINVAL));
+        assert_eq!(check_comp_mask(1, 0), Err(EINVAL));
+    }
+
+    #[test]
+    fn reserved_must_be_zero() {
+        assert_eq!(check_reserved(&[]), Ok(()));
+        assert_eq!(check_reserved(&[0; 60]), Ok(()));
+        let mut r = [0u8; 60];
+        r[59] = 0x80;
+        assert_eq!(check_reserved(&r), Err(EINVAL));
+    }
+}
