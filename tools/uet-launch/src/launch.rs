@@ -274,6 +274,10 @@ fn spawn(
     // makes async-signal-safe system calls.
     unsafe {
         cmd.pre_exec(move || {
+            // the launcher blocks the signals it waits for; ranks must not
+            let mut none: libc::sigset_t = core::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            libc::sigprocmask(libc::SIG_SETMASK, &none, core::ptr::null_mut());
             // clear close-on-exec of the job FD: the capability is handed on
             if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
                 return Err(io::Error::last_os_error());
@@ -328,7 +332,7 @@ pub fn run(opts: &Options) -> u8 {
     }
 
     // Block our signals before the first fork so that none is lost; the
-    // children start with an empty mask (std::process resets it).
+    // ranks unblock them before exec (spawn).
     // SIGCHLD must not be ignored (inherited SIG_IGN would reap the ranks
     // behind our back).
     let set = signal_set();
