@@ -6,10 +6,12 @@
 //! it cannot emit back identically, or the engine misbehaved on hostile
 //! input (panic, table overflow, state that does not drain).
 
+use std::format;
+use std::string::String;
 use std::vec::Vec;
 
 use crate::proto::engine::Config;
-use crate::proto::ses::{Mode, Op, Post};
+use crate::proto::ses::{CompKind, Mode, Op, Post};
 use crate::proto::wire::{self, pds, ses, NextHeader};
 use crate::sim::{addr, Link, Net};
 
@@ -57,11 +59,9 @@ pub fn parse_ses(data: &[u8]) {
     assert_eq!(&out[..n], &data[..n]);
 }
 
-/// Feeds an engine with a live PDC both ways arbitrary packets and time
-/// steps, interleaved with legitimate traffic, then checks that it still
-/// works and drains.
-pub fn engine(data: &[u8]) {
-    let cfg = Config {
+/// Configuration of the two nodes of the `engine` target.
+fn engine_cfg(one_rtt: bool) -> Config {
+    Config {
         mtu: 512,
         rto_init: 100_000,
         rto_min: 20_000,
@@ -69,10 +69,47 @@ pub fn engine(data: &[u8]) {
         idle_close: 2_000_000,
         reap: 20_000_000,
         half_open: 1_000_000,
-        one_rtt: data.first().is_some_and(|b| b & 1 != 0),
+        one_rtt,
         ..Config::DEFAULT
+    }
+}
+
+/// Posts a `len`-byte RUD WRITE from node 0 to node 1 (endpoint 1 of job
+/// 7, key 0x10).
+fn engine_post(net: &mut Net, user: u64, len: usize) {
+    let node = &mut net.nodes[0];
+    let buf = node.env.add_buf(std::vec![0x5a; len]);
+    let p = Post {
+        user,
+        dst: addr(1),
+        target: ses::SesAddr {
+            ri_gen: 0,
+            job: 7,
+            pid: 1,
+            ri: 1,
+        },
+        mode: Mode::Rud,
+        op: Op::Write {
+            key: 0x10,
+            offset: 0,
+        },
+        buf,
+        len: len as u32,
+        hdr_data: 0,
     };
-    let mut net = Net::new(2, cfg, Link::CLEAN, 1);
+    let now = net.now;
+    let _ = node.eng.post(now, &p, &mut node.env);
+}
+
+/// The starting point of the `engine` target: two nodes with endpoint 1
+/// of job 7 and a 64 KiB region (key 0x10) each; node 0 has written 1500
+/// bytes to node 1, so a PDC is established and idle at 50 us. With
+/// `capture`, the packets of that exchange are kept in `Net::capture`.
+fn engine_net(one_rtt: bool, capture: bool) -> Net {
+    let mut net = Net::new(2, engine_cfg(one_rtt), Link::CLEAN, 1);
+    if capture {
+        net.capture = Some(Vec::new());
+    }
     for n in net.nodes.iter_mut() {
         n.env.jobs.insert((7, 1, 1), 1);
         n.env.regions.insert(
@@ -84,32 +121,22 @@ pub fn engine(data: &[u8]) {
             },
         );
     }
-    let post = |net: &mut Net, user: u64, len: usize| {
-        let node = &mut net.nodes[0];
-        let buf = node.env.add_buf(std::vec![0x5a; len]);
-        let p = Post {
-            user,
-            dst: addr(1),
-            target: ses::SesAddr {
-                ri_gen: 0,
-                job: 7,
-                pid: 1,
-                ri: 1,
-            },
-            mode: Mode::Rud,
-            op: Op::Write {
-                key: 0x10,
-                offset: 0,
-            },
-            buf,
-            len: len as u32,
-            hdr_data: 0,
-        };
-        let now = net.now;
-        let _ = node.eng.post(now, &p, &mut node.env);
-    };
-    post(&mut net, 1, 1500);
+    engine_post(&mut net, 1, 1500);
     net.run_for(50_000);
+    net
+}
+
+/// Feeds an engine with a live PDC both ways arbitrary packets and time
+/// steps, interleaved with legitimate traffic, then checks that it still
+/// works and drains.
+///
+/// Input: one byte (bit 0: 1-RTT establishment), then records of a
+/// control byte and up to 63 packet bytes: bits 0-5 the length (63 also
+/// posts a 700-byte WRITE after the packet), bit 6 forces a well-formed
+/// PDS prologue, bit 7 the destination node (the other node is the
+/// source). 5 us of simulated time pass after each record.
+pub fn engine(data: &[u8]) {
+    let mut net = engine_net(data.first().is_some_and(|b| b & 1 != 0), false);
     let mut rest = data.get(1..).unwrap_or(&[]);
     let mut user = 2;
     while let Some((&ctl, r)) = rest.split_first() {
@@ -126,20 +153,672 @@ pub fn engine(data: &[u8]) {
         let node = &mut net.nodes[dst];
         node.eng.receive(now, &addr(1 - dst), &p, &mut node.env);
         if ctl & 0x3f == 0x3f {
-            post(&mut net, user, 700);
+            engine_post(&mut net, user, 700);
             user += 1;
         }
         net.run_for(net.now + 5_000);
     }
     // Whatever happened, a new operation still completes or fails cleanly
     // and every table drains.
-    post(&mut net, 1000, 100);
+    engine_post(&mut net, 1000, 100);
     net.run_for(net.now + 2_000_000_000);
+    // Except one: a complete unexpected message (a SEND that arrived
+    // before any receive) is data delivered to the endpoint, already
+    // answered OK to its sender, waiting for the application to post a
+    // receive. It stays by design (the table is bounded; when it is full
+    // senders get NO_SES_MSG_AVAIL). Receive those as an application
+    // would; incomplete ones must have gone with their PDC.
+    let mut recvs = 0u64;
+    for n in net.nodes.iter_mut() {
+        let held: Vec<_> = n.eng.unexpected().collect();
+        for (ep, tag, _len, complete) in held {
+            assert!(
+                complete,
+                "an incomplete unexpected message outlived its PDC"
+            );
+            let buf = n.env.add_buf(std::vec![0; 16]);
+            n.eng
+                .post_recv(ep, 5000 + recvs, buf, 16, tag.map(|b| (b, 0)), &mut n.env)
+                .expect("a free receive slot");
+            recvs += 1;
+        }
+    }
     for n in &net.nodes {
         assert_eq!(n.eng.usage(), (0, 0, 0, 0, 0));
+        assert!(n.env.overflow.is_empty(), "overflow buffer leaked");
     }
-    let done = net.nodes[0].env.completions.len();
+    let comps = |kind_recv: bool| {
+        net.nodes
+            .iter()
+            .flat_map(|n| n.env.completions.iter())
+            .filter(|c| (c.kind == CompKind::Recv) == kind_recv)
+            .count()
+    };
+    assert_eq!(comps(true), recvs as usize, "every receive completes");
+    let done = net.nodes[0]
+        .env
+        .completions
+        .iter()
+        .filter(|c| c.kind != CompKind::Recv)
+        .count();
     assert!(done >= 1 && done <= user as usize);
+    assert_eq!(comps(false), done, "node 1 posted nothing");
+}
+
+// ---------------------------------------------------------------------
+// Seed corpus.
+
+/// Headers plus payload, through the engine's emitter.
+fn packet(h: &pds::PdsHeader, s: Option<&ses::SesHeader>, payload: &[u8]) -> Vec<u8> {
+    let mut out = [0u8; 256];
+    let n = wire::emit_headers(h, s, &mut out).expect("seed headers emit");
+    let mut v = out[..n].to_vec();
+    v.extend_from_slice(payload);
+    v
+}
+
+/// A short name for the kind of a packet (PDS type, SES header, opcode).
+fn kind_name(p: &wire::Packet<'_>) -> String {
+    use pds::{AckExt, PdcDst, PdsHeader};
+    let mut k = match p.pds {
+        PdsHeader::Req(r) => format!(
+            "{}{}{}",
+            if r.ordered { "rod" } else { "rud" },
+            if r.cc.is_some() { "-cc" } else { "" },
+            if matches!(r.dst, PdcDst::Syn { .. }) {
+                "-syn"
+            } else {
+                ""
+            }
+        ),
+        PdsHeader::RudiReq { .. } => "rudi".into(),
+        PdsHeader::RudiResp { .. } => "rudi-resp".into(),
+        PdsHeader::Uud { .. } => "uud".into(),
+        PdsHeader::Ack(a) => match a.ext {
+            AckExt::None => "ack".into(),
+            AckExt::Cc { .. } => "ack-cc".into(),
+            AckExt::Ccx { .. } => "ack-ccx".into(),
+        },
+        PdsHeader::Nack(n) => format!(
+            "nack{}-{:02x}",
+            if n.ccx.is_some() { "-ccx" } else { "" },
+            n.code
+        ),
+        PdsHeader::Ctrl(c) => format!("ctrl-{:?}", c.ctl).to_lowercase(),
+    };
+    match p.ses {
+        None => {}
+        Some(ses::SesHeader::Req(r)) => {
+            let body = match r.body {
+                ses::ReqBody::Std { .. } => "std",
+                ses::ReqBody::Medium { .. } => "medium",
+                ses::ReqBody::Small { .. } => "small",
+            };
+            let ext = match r.ext {
+                ses::ReqExt::None => "",
+                ses::ReqExt::Rendezvous { .. } => "-rndv",
+                ses::ReqExt::Atomic { .. } => "-atomic",
+                ses::ReqExt::Cas { .. } => "-cas",
+            };
+            k += &format!("-{body}-op{:02x}-f{:02x}{ext}", r.opcode, r.flags);
+        }
+        Some(ses::SesHeader::Resp(r)) => {
+            k += match r.body {
+                ses::RespBody::Plain { .. } => "-resp",
+                ses::RespBody::Data { .. } => "-resp-data",
+                ses::RespBody::SmallData { .. } => "-resp-small",
+            };
+            k += &format!("-rc{:02x}", r.rc);
+        }
+    }
+    k
+}
+
+/// One packet of every kind the engine sends in a small workload (RUD and
+/// ROD sends, tagged sends, writes, reads, an error, RUDI, UUD, 1-RTT
+/// establishment, SACKs under loss, the close handshake), plus header
+/// kinds it parses but does not send (CC requests, ACK_CCX, NACK_CCX,
+/// small requests, rendezvous and atomic extensions, small responses).
+/// Keyed by [`kind_name`]; the shortest example of each kind is kept.
+fn sample_packets() -> std::collections::BTreeMap<String, Vec<u8>> {
+    use crate::sim::Region;
+    let mut all: Vec<Vec<u8>> = Vec::new();
+    for (one_rtt, loss) in [(false, 0.0), (true, 0.0), (false, 0.3)] {
+        let link = Link {
+            loss,
+            reorder: loss,
+            ..Link::CLEAN
+        };
+        let mut net = Net::new(2, engine_cfg(one_rtt), link, 3);
+        net.capture = Some(Vec::new());
+        for n in net.nodes.iter_mut() {
+            n.env.jobs.insert((7, 1, 1), 1);
+            n.env.regions.insert(
+                (1, 0x10),
+                Region {
+                    data: std::vec![7; 1 << 16],
+                    writable: true,
+                    readable: true,
+                },
+            );
+        }
+        let target = ses::SesAddr {
+            ri_gen: 0,
+            job: 7,
+            pid: 1,
+            ri: 1,
+        };
+        let write = Op::Write {
+            key: 0x10,
+            offset: 0,
+        };
+        let ops: [(Mode, Op, usize); 10] = [
+            (Mode::Rud, write, 40),
+            (Mode::Rud, Op::Send { tag: None }, 600),
+            (Mode::Rud, Op::Send { tag: Some(5) }, 8),
+            (
+                Mode::Rud,
+                Op::Read {
+                    key: 0x10,
+                    offset: 0,
+                },
+                600,
+            ),
+            (
+                Mode::Rud,
+                Op::Write {
+                    key: 0x99,
+                    offset: 0,
+                },
+                8,
+            ),
+            (Mode::Rod, Op::Send { tag: None }, 600),
+            (Mode::Rod, write, 8),
+            (Mode::Rudi, write, 8),
+            (
+                Mode::Rudi,
+                Op::Read {
+                    key: 0x10,
+                    offset: 0,
+                },
+                8,
+            ),
+            (Mode::Uud, Op::Send { tag: None }, 8),
+        ];
+        for (i, (mode, op, len)) in ops.into_iter().enumerate() {
+            let n1 = &mut net.nodes[1];
+            let rb = n1.env.add_buf(std::vec![0; 1024]);
+            let tag = match op {
+                Op::Send { tag: Some(t) } => Some((t, 0)),
+                _ => None,
+            };
+            if matches!(op, Op::Send { .. }) && i != 1 {
+                let _ = n1
+                    .eng
+                    .post_recv(1, 100 + i as u64, rb, 1024, tag, &mut n1.env);
+            }
+            let n0 = &mut net.nodes[0];
+            let buf = n0.env.add_buf(std::vec![0x33; len]);
+            let p = Post {
+                user: i as u64,
+                dst: addr(1),
+                target,
+                mode,
+                op,
+                buf,
+                len: len as u32,
+                hdr_data: 9,
+            };
+            let now = net.now;
+            let _ = n0.eng.post(now, &p, &mut n0.env);
+            net.run_for(net.now + 200_000);
+        }
+        // The unexpected send (i == 1) is received late.
+        let n1 = &mut net.nodes[1];
+        let rb = n1.env.add_buf(std::vec![0; 1024]);
+        let _ = n1.eng.post_recv(1, 99, rb, 1024, None, &mut n1.env);
+        net.run_for(net.now + 100_000_000);
+        all.extend(
+            net.capture
+                .take()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| c.2),
+        );
+    }
+    all.extend(parsed_only_packets());
+    let mut out = std::collections::BTreeMap::new();
+    for p in all {
+        let Ok(pkt) = wire::parse(&p) else {
+            panic!("engine sent a packet it does not parse: {p:?}");
+        };
+        let k = kind_name(&pkt);
+        let e = out.entry(k).or_insert_with(|| p.clone());
+        if p.len() < e.len() {
+            *e = p;
+        }
+    }
+    out
+}
+
+/// Header kinds the engine parses but does not send.
+fn parsed_only_packets() -> Vec<Vec<u8>> {
+    use pds::{AckExt, AckHdr, NackHdr, PdcDst, PdsHeader, ReqHdr};
+    use ses::{ReqBody, ReqExt, RespBody, SesHeader, SesReq, SesResp};
+    let addr = ses::SesAddr {
+        ri_gen: 0,
+        job: 7,
+        pid: 1,
+        ri: 1,
+    };
+    let req = |cc, next| {
+        PdsHeader::Req(ReqHdr {
+            ordered: false,
+            cc,
+            next,
+            retx: false,
+            ar: true,
+            clear_psn_offset: -1,
+            psn: 1000,
+            spdcid: 1,
+            dst: PdcDst::Dpdcid(2),
+        })
+    };
+    let std_req = |opcode, ext| {
+        SesHeader::Req(SesReq {
+            opcode,
+            flags: ses::sflags::SOM | ses::sflags::EOM,
+            addr,
+            body: ReqBody::Std {
+                msg_id: 3,
+                buffer_offset: 0,
+                initiator: 0,
+                key: 0x10,
+                data: ses::StdData::HeaderData(0),
+                request_length: 4,
+            },
+            ext,
+        })
+    };
+    let ack = |ext, next| {
+        PdsHeader::Ack(AckHdr {
+            next,
+            ecn: false,
+            retx: false,
+            probe: false,
+            request: 0,
+            ack_psn_offset: 0,
+            cack_psn: 1000,
+            spdcid: 2,
+            dpdcid: 1,
+            ext,
+        })
+    };
+    std::vec![
+        packet(
+            &req(Some((1, 0x1234)), NextHeader::ReqStd),
+            Some(&std_req(ses::op::WRITE, ReqExt::None)),
+            &[1, 2, 3, 4],
+        ),
+        packet(
+            &req(None, NextHeader::ReqSmall),
+            Some(&SesHeader::Req(SesReq {
+                opcode: ses::op::WRITE,
+                flags: ses::sflags::SOM | ses::sflags::EOM,
+                addr,
+                body: ReqBody::Small {
+                    request_length: 4,
+                    buffer_offset: 0,
+                },
+                ext: ReqExt::None,
+            })),
+            &[1, 2, 3, 4],
+        ),
+        packet(
+            &req(None, NextHeader::ReqStd),
+            Some(&std_req(
+                ses::op::RNDV_SEND,
+                ReqExt::Rendezvous {
+                    eager_length: 4,
+                    read_pid: 1,
+                    read_ri: 1,
+                    read_offset: 0,
+                    read_match_bits: 0,
+                },
+            )),
+            &[1, 2, 3, 4],
+        ),
+        packet(
+            &req(None, NextHeader::ReqStd),
+            Some(&std_req(
+                ses::op::ATOMIC,
+                ReqExt::Atomic {
+                    code: 0,
+                    datatype: 0,
+                    ctrl: 0,
+                },
+            )),
+            &[1, 2, 3, 4],
+        ),
+        packet(
+            &ack(
+                AckExt::Ccx {
+                    ccx_type: 1,
+                    cc_flags: 0,
+                    mpr: 0,
+                    sack_psn_offset: -7,
+                    sack_bitmap: 0xff05,
+                    ccx_state: [0; 16],
+                },
+                NextHeader::None,
+            ),
+            None,
+            &[],
+        ),
+        packet(
+            &ack(AckExt::None, NextHeader::RespDataSmall),
+            Some(&SesHeader::Resp(SesResp {
+                list: 0,
+                opcode: ses::rsp::WITH_DATA,
+                rc: ses::rc::OK,
+                body: RespBody::SmallData {
+                    payload_length: 4,
+                    job: 7,
+                    original_request_psn: 1000,
+                },
+            })),
+            &[1, 2, 3, 4],
+        ),
+        packet(
+            &PdsHeader::Nack(NackHdr {
+                ecn: false,
+                retx: false,
+                rudi: false,
+                code: pds::nack::NO_SES_MSG_AVAIL,
+                vendor_code: 0,
+                psn: 1000,
+                spdcid: 2,
+                dpdcid: 1,
+                payload: 0,
+                ccx: Some([0; 16]),
+            }),
+            None,
+            &[],
+        ),
+    ]
+}
+
+/// Records of the `engine` target's input (see [`engine`]).
+fn record(dst: usize, pkt: &[u8]) -> Vec<u8> {
+    assert!(pkt.len() < 0x3f, "engine records hold at most 62 bytes");
+    // CAST: checked above.
+    let mut v = std::vec![(dst as u8) << 7 | pkt.len() as u8];
+    v.extend_from_slice(pkt);
+    v
+}
+
+/// Seeds of the `engine` target, built from the traffic of its own
+/// starting point ([`engine_net`]) so that PDC ids and PSNs are live.
+fn engine_seeds(one_rtt: bool) -> Vec<(String, Vec<u8>)> {
+    use pds::{AckHdr, CtlType, CtrlHdr, PdcDst, PdsHeader, ReqHdr};
+    use ses::{ReqBody, ReqExt, SesHeader, SesReq};
+    let mut net = engine_net(one_rtt, true);
+    let cap = net.capture.take().unwrap_or_default();
+    // The last ACK node 1 sent node 0: the established PDC's ids and CACK.
+    let Some(ack) = cap
+        .iter()
+        .rev()
+        .find_map(|(src, _, p)| match wire::parse(p) {
+            Ok(wire::Packet {
+                pds: PdsHeader::Ack(a),
+                ..
+            }) if *src == 1 => Some(a),
+            _ => None,
+        })
+    else {
+        panic!("no ACK in the engine target's prologue");
+    };
+    let ack_bytes = cap
+        .iter()
+        .rev()
+        .find(|(src, _, p)| *src == 1 && p.len() < 0x3f)
+        .map(|c| c.2.clone())
+        .unwrap_or_default();
+    let AckHdr {
+        cack_psn,
+        spdcid: tgt,
+        dpdcid: ini,
+        ..
+    } = ack;
+    let next = cack_psn.wrapping_add(1);
+    let addr = ses::SesAddr {
+        ri_gen: 0,
+        job: 7,
+        pid: 1,
+        ri: 1,
+    };
+    let std_req = |opcode, flags, len: u32, msg_id| {
+        SesHeader::Req(SesReq {
+            opcode,
+            flags,
+            addr,
+            body: ReqBody::Std {
+                msg_id,
+                buffer_offset: 0,
+                initiator: 0,
+                key: 0x10,
+                data: ses::StdData::HeaderData(0),
+                request_length: len,
+            },
+            ext: ReqExt::None,
+        })
+    };
+    let req = |psn, spdcid, dst, ordered| {
+        PdsHeader::Req(ReqHdr {
+            ordered,
+            cc: None,
+            next: NextHeader::ReqStd,
+            retx: false,
+            ar: true,
+            clear_psn_offset: -1,
+            psn,
+            spdcid,
+            dst,
+        })
+    };
+    let both = ses::sflags::SOM | ses::sflags::EOM;
+    let data = [1u8, 2, 3, 4];
+    let on_pdc = req(next, ini, PdcDst::Dpdcid(tgt), false);
+    let ctrl = |ctl, psn, spdcid, dst| {
+        PdsHeader::Ctrl(CtrlHdr {
+            ctl,
+            retx: false,
+            ar: false,
+            probe_opaque: 0,
+            psn,
+            spdcid,
+            dst,
+            payload: 0,
+        })
+    };
+    let syn = PdcDst::Syn {
+        use_rsv_pdc: false,
+        psn_offset: 0,
+    };
+    let recs: Vec<(&str, Vec<u8>)> = std::vec![
+        ("idle", Vec::new()),
+        ("dup-ack", record(0, &ack_bytes)),
+        (
+            "close-req",
+            record(
+                0,
+                &packet(
+                    &ctrl(CtlType::CloseReq, 0, tgt, PdcDst::Dpdcid(ini)),
+                    None,
+                    &[]
+                ),
+            ),
+        ),
+        (
+            "ack-req",
+            record(
+                1,
+                &packet(
+                    &ctrl(CtlType::AckReq, next, ini, PdcDst::Dpdcid(tgt)),
+                    None,
+                    &[]
+                ),
+            ),
+        ),
+        (
+            "write-next-psn",
+            record(
+                1,
+                &packet(&on_pdc, Some(&std_req(ses::op::WRITE, both, 4, 1)), &data),
+            ),
+        ),
+        (
+            "send-unexpected",
+            record(
+                1,
+                &packet(&on_pdc, Some(&std_req(ses::op::SEND, both, 4, 1)), &data),
+            ),
+        ),
+        (
+            "send-partial",
+            record(
+                1,
+                &packet(
+                    &on_pdc,
+                    Some(&std_req(ses::op::SEND, ses::sflags::SOM, 100, 1)),
+                    &data,
+                ),
+            ),
+        ),
+        (
+            "syn-from-node1",
+            record(
+                0,
+                &packet(
+                    &req(5000, 9, syn, false),
+                    Some(&std_req(ses::op::WRITE, both, 4, 0)),
+                    &data,
+                ),
+            ),
+        ),
+        (
+            "rod-syn-send",
+            record(
+                1,
+                &packet(
+                    &req(7000, 3, syn, true),
+                    Some(&std_req(ses::op::SEND, both, 4, 0)),
+                    &data,
+                ),
+            ),
+        ),
+        (
+            "rudi-write",
+            record(
+                1,
+                &packet(
+                    &PdsHeader::RudiReq {
+                        next: NextHeader::ReqMedium,
+                        retx: false,
+                        pkt_id: 77,
+                    },
+                    Some(&SesHeader::Req(SesReq {
+                        opcode: ses::op::WRITE,
+                        flags: both,
+                        addr,
+                        body: ReqBody::Medium {
+                            request_length: 4,
+                            buffer_offset: 0,
+                            initiator: 0,
+                            key: 0x10,
+                        },
+                        ext: ReqExt::None,
+                    })),
+                    &data,
+                ),
+            ),
+        ),
+        (
+            "uud-send",
+            record(
+                1,
+                &packet(
+                    &PdsHeader::Uud {
+                        next: NextHeader::ReqStd,
+                    },
+                    Some(&std_req(ses::op::SEND, both, 4, 0)),
+                    &data,
+                ),
+            ),
+        ),
+        (
+            "post-then-nack",
+            [
+                std::vec![0x3f],
+                std::vec![0; 0x3f],
+                record(
+                    0,
+                    &packet(
+                        &PdsHeader::Nack(pds::NackHdr {
+                            ecn: false,
+                            retx: false,
+                            rudi: false,
+                            code: pds::nack::NO_SES_MSG_AVAIL,
+                            vendor_code: 0,
+                            psn: next,
+                            spdcid: tgt,
+                            dpdcid: ini,
+                            payload: 0,
+                            ccx: None,
+                        }),
+                        None,
+                        &[],
+                    ),
+                ),
+            ]
+            .concat(),
+        ),
+    ];
+    let mode = if one_rtt { "1rtt" } else { "rud" };
+    recs.into_iter()
+        .map(|(name, r)| {
+            let mut v = std::vec![u8::from(one_rtt)];
+            v.extend(r);
+            (format!("{name}-{mode}"), v)
+        })
+        .collect()
+}
+
+/// The seed corpus of every fuzz target, built with the engine's own
+/// emitters: `(target, name, input)`. Committed under
+/// `fuzz/seeds/TARGET/`; regenerate with
+/// `cargo test --manifest-path tools/Cargo.toml -p uet-proto -- --ignored write_fuzz_seeds`
+/// (crash inputs kept there as regressions are left alone).
+pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (k, p) in sample_packets() {
+        out.push(("parse_packet", k.clone(), p.clone()));
+        out.push(("parse_pds", k.clone(), p.clone()));
+        if let Ok(pkt) = wire::parse(&p) {
+            if pkt.ses.is_some() {
+                let n = pkt.pds.len();
+                let mut v = std::vec![pkt.pds.next_header() as u8];
+                v.extend_from_slice(&p[n..]);
+                out.push(("parse_ses", k, v));
+            }
+        }
+    }
+    for one_rtt in [false, true] {
+        for (k, v) in engine_seeds(one_rtt) {
+            out.push(("engine", k, v));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -167,6 +846,87 @@ mod tests {
                 .map(|i| i.wrapping_mul(31).wrapping_add(s))
                 .collect();
             engine(&v);
+        }
+    }
+
+    const TARGETS: [&str; 4] = ["parse_packet", "parse_pds", "parse_ses", "engine"];
+
+    fn run(target: &str, data: &[u8]) {
+        match target {
+            "parse_packet" => parse_packet(data),
+            "parse_pds" => parse_pds(data),
+            "parse_ses" => parse_ses(data),
+            "engine" => engine(data),
+            _ => panic!("unknown fuzz target {target}"),
+        }
+    }
+
+    fn seed_dir(target: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/seeds")
+            .join(target)
+    }
+
+    /// Replays the committed seed corpus, old crash inputs included, so
+    /// fixed crashes stay fixed without cargo-fuzz or nightly.
+    #[test]
+    fn fuzz_seeds_replay() {
+        for t in TARGETS {
+            let mut n = 0;
+            for e in std::fs::read_dir(seed_dir(t)).expect("fuzz/seeds/TARGET") {
+                let p = e.unwrap().path();
+                let data = std::fs::read(&p).unwrap();
+                let r = std::panic::catch_unwind(|| run(t, &data));
+                assert!(r.is_ok(), "{t}: seed {} fails", p.display());
+                n += 1;
+            }
+            assert!(n > 0, "no seeds for {t}");
+        }
+    }
+
+    /// The generated seeds are well formed (parsers accept them) and pass
+    /// their targets.
+    #[test]
+    fn fuzz_seeds_generate() {
+        let seeds = seeds();
+        for t in TARGETS {
+            assert!(seeds.iter().any(|s| s.0 == t), "no seeds for {t}");
+        }
+        for (t, name, data) in &seeds {
+            match *t {
+                "parse_packet" => assert!(wire::parse(data).is_ok(), "{name}"),
+                "parse_pds" => assert!(pds::parse(data).is_ok(), "{name}"),
+                "parse_ses" => {
+                    let next = NextHeader::from_u8(data[0] % 7).unwrap();
+                    assert!(ses::parse(next, &data[1..]).is_ok(), "{name}");
+                }
+                _ => {}
+            }
+            run(t, data);
+        }
+    }
+
+    /// Writes [`seeds`] to `fuzz/seeds/TARGET/`, replacing the generated
+    /// files and keeping `crash-*` regressions.
+    #[test]
+    #[ignore = "writes the seed corpus; run on purpose"]
+    fn write_fuzz_seeds() {
+        for t in TARGETS {
+            let d = seed_dir(t);
+            std::fs::create_dir_all(&d).unwrap();
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                let keep = p
+                    .file_name()
+                    .and_then(|f| f.to_str())
+                    .is_some_and(|f| f.starts_with("crash-"));
+                if !keep {
+                    std::fs::remove_file(p).unwrap();
+                }
+            }
+        }
+        for (t, name, data) in seeds() {
+            std::fs::write(seed_dir(t).join(name), data).unwrap();
         }
     }
 }

@@ -189,6 +189,9 @@ impl Env for HostEnv {
         self.overflow.insert(h, std::vec![0; len as usize]);
         Some(h)
     }
+    fn overflow_free(&mut self, buf: u64) {
+        self.overflow.remove(&buf).expect("overflow buffer");
+    }
     fn overflow_drain(&mut self, from: u64, to: u64, len: u32) {
         let v = self.overflow.remove(&from).expect("overflow buffer");
         let n = len as usize;
@@ -232,6 +235,8 @@ pub(crate) struct Net {
     pub(crate) dropped: u64,
     pub(crate) corrupt_caught: u64,
     pub(crate) wire_bytes: u64,
+    /// When set, every packet sent: (source, destination, UDP payload).
+    pub(crate) capture: Option<Vec<(usize, usize, Vec<u8>)>>,
 }
 
 impl Net {
@@ -265,6 +270,7 @@ impl Net {
             dropped: 0,
             corrupt_caught: 0,
             wire_bytes: 0,
+            capture: None,
         }
     }
 
@@ -274,6 +280,9 @@ impl Net {
             let out = std::mem::take(&mut self.nodes[src].env.outbox);
             for (dst, _entropy, mut pkt) in out {
                 let dst = node_of(&dst);
+                if let Some(c) = self.capture.as_mut() {
+                    c.push((src, dst, pkt.clone()));
+                }
                 let c = crc32(&pkt);
                 pkt.extend_from_slice(&c.to_be_bytes());
                 self.sent += 1;

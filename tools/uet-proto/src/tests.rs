@@ -1171,3 +1171,76 @@ fn short_resource_shortage_is_waited_out() {
     net.run_for(net.now + 2_000_000_000);
     assert!(drained(&net));
 }
+
+/// A message abandoned half way (its PDC reaped) gives back what it held:
+/// the overflow buffer of an unexpected message, and the receive that had
+/// claimed it, which then takes the next matching message. (Found with the
+/// `engine` fuzz seeds: the buffer leaked and the receive never completed.)
+#[test]
+fn abandoned_partial_message_releases_buffer_and_receive() {
+    use crate::proto::wire::{emit_headers, pds::*, ses::*, NextHeader};
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 26);
+    // First packet of a 100-byte SEND on a PDC nobody follows up.
+    let h = PdsHeader::Req(ReqHdr {
+        ordered: false,
+        cc: None,
+        next: NextHeader::ReqStd,
+        retx: false,
+        ar: false,
+        clear_psn_offset: 0,
+        psn: 1000,
+        spdcid: 9,
+        dst: PdcDst::Syn {
+            use_rsv_pdc: false,
+            psn_offset: 0,
+        },
+    });
+    let s = SesHeader::Req(SesReq {
+        opcode: op::SEND,
+        flags: sflags::SOM,
+        addr: target(1),
+        body: ReqBody::Std {
+            msg_id: 0,
+            buffer_offset: 0,
+            initiator: 0,
+            key: 0,
+            data: StdData::HeaderData(0),
+            request_length: 100,
+        },
+        ext: ReqExt::None,
+    });
+    let mut pkt = [0u8; 128];
+    let n = emit_headers(&h, Some(&s), &mut pkt).unwrap();
+    pkt[n..n + 10].fill(0xee);
+    let node = &mut net.nodes[1];
+    node.eng.receive(0, &addr(0), &pkt[..n + 10], &mut node.env);
+    assert_eq!(node.eng.usage(), (1, 0, 0, 1, 1));
+    assert_eq!(node.env.overflow.len(), 1);
+    // A receive claims it; a real message then finds no free receive and
+    // is held as unexpected.
+    let rb = recv(&mut net, 1, 1, 64, 7, None);
+    let data = pattern(3, 40);
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        data.clone(),
+        1,
+    )
+    .unwrap();
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 1));
+    assert!(comps(&net, 1).is_empty());
+    // The silent PDC is reaped: the partial message goes, its receive gets
+    // the real one, and no overflow buffer is left behind.
+    net.run_for(net.now + 2_000_000_000);
+    assert_eq!(net.nodes[1].eng.stats.pdc_reaped, 1);
+    assert_eq!(comps(&net, 1).len(), 1);
+    assert_eq!(comps(&net, 1)[0].user, 7);
+    assert_eq!(comps(&net, 1)[0].status, Status::Ok);
+    assert_eq!(&net.nodes[1].env.bufs[rb as usize][..40], &data[..]);
+    assert!(net.nodes[1].env.overflow.is_empty());
+    assert!(drained(&net));
+}

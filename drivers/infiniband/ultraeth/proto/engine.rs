@@ -720,14 +720,21 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
             ignore: ig,
             seq: self.seq,
         };
-        // Oldest matching unexpected message first.
+        self.match_unexp(ri, env);
+        Ok(())
+    }
+
+    /// Gives the unclaimed receive `ri` the oldest matching unexpected
+    /// message, if any (delivered at once when complete).
+    fn match_unexp(&mut self, ri: usize, env: &mut impl Env) {
+        let r = self.recvs[ri];
         let mut best: Option<usize> = None;
         for (i, u) in self.unexp.iter().enumerate() {
             if u.used
                 && u.matched == NONE
-                && u.ep == ep
-                && u.tagged == tagged
-                && (!tagged || tag_matches(u.bits, t, ig))
+                && u.ep == r.ep
+                && u.tagged == r.tagged
+                && (!r.tagged || tag_matches(u.bits, r.tag, r.ignore))
                 && older(best.map(|b| self.unexp[b].seq), u.seq)
             {
                 best = Some(i);
@@ -740,7 +747,16 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
                 self.deliver_unexp(ui, env);
             }
         }
-        Ok(())
+    }
+
+    /// Unexpected messages held for the application: `(endpoint, match
+    /// bits if tagged, length, complete)`. Complete ones wait for a
+    /// matching receive; incomplete ones belong to a live PDC.
+    pub(crate) fn unexpected(&self) -> impl Iterator<Item = (u32, Option<u64>, u32, bool)> + '_ {
+        self.unexp
+            .iter()
+            .filter(|u| u.used)
+            .map(|u| (u.ep, u.tagged.then_some(u.bits), u.len, u.complete))
     }
 
     fn deliver_unexp(&mut self, ui: usize, env: &mut impl Env) {
@@ -1466,7 +1482,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
                     }
                 };
                 let Some(i) = self.inb.iter().position(|m| !m.used) else {
-                    self.undo_dest(dest);
+                    self.undo_dest(dest, env);
                     return Err(nack::NO_SES_MSG_AVAIL);
                 };
                 self.inb[i] = InMsg {
@@ -1572,11 +1588,25 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
         })
     }
 
-    fn undo_dest(&mut self, dest: Dest) {
-        match dest {
-            Dest::Recv(r) => self.recvs[usize::from(r)].claimed = false,
-            Dest::Unexp(u) => self.unexp[usize::from(u)] = Unexp::EMPTY,
-            _ => {}
+    /// Abandons the destination of an inbound message that will not
+    /// complete (no inbound slot, or its PDC went away): the overflow
+    /// buffer of an unexpected message is released, and a receive it had
+    /// claimed (directly, or through the unexpected message) is free again
+    /// and takes the oldest matching unexpected message, if any.
+    fn undo_dest(&mut self, dest: Dest, env: &mut impl Env) {
+        let ri = match dest {
+            Dest::Recv(r) => r,
+            Dest::Unexp(u) => {
+                let e = self.unexp[usize::from(u)];
+                self.unexp[usize::from(u)] = Unexp::EMPTY;
+                env.overflow_free(e.buf);
+                e.matched
+            }
+            Dest::Write { .. } | Dest::Failed => NONE,
+        };
+        if ri != NONE {
+            self.recvs[usize::from(ri)].claimed = false;
+            self.match_unexp(usize::from(ri), env);
         }
     }
 
@@ -2212,7 +2242,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
                 }
                 d.rx.mark(c.psn);
                 self.send_ack(i, c.psn, Answer::None, env);
-                self.release_target_pdc(i);
+                self.release_target_pdc(i, env);
                 self.stats.pdc_close += 1;
             }
             CtlType::CloseReq => {
@@ -2241,13 +2271,13 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
         }
     }
 
-    fn release_target_pdc(&mut self, i: usize) {
+    fn release_target_pdc(&mut self, i: usize, env: &mut impl Env) {
         let i16 = to_u16(i);
         for m in 0..R {
             if self.inb[m].used && self.inb[m].pdc == i16 {
                 let dest = self.inb[m].dest;
-                self.undo_dest(dest);
                 self.inb[m] = InMsg::EMPTY;
+                self.undo_dest(dest, env);
             }
         }
         self.pdcs[i] = Pdc::EMPTY;
@@ -2363,7 +2393,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
                 PdcState::HalfOpen => {
                     if now >= d.last_active + self.cfg.half_open {
                         self.stats.pdc_reaped += 1;
-                        self.release_target_pdc(pi);
+                        self.release_target_pdc(pi, env);
                     }
                 }
                 PdcState::Open => {
@@ -2372,7 +2402,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
                     }
                     if now >= d.last_active + self.cfg.reap {
                         self.stats.pdc_reaped += 1;
-                        self.release_target_pdc(pi);
+                        self.release_target_pdc(pi, env);
                     } else if !d.close_req_sent && now >= d.last_active + self.cfg.idle_close {
                         self.pdcs[pi].close_req_sent = true;
                         let h = PdsHeader::Ctrl(CtrlHdr {

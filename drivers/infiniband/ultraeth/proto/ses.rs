@@ -140,6 +140,9 @@ pub(crate) trait Env {
     /// Moves `len` bytes of overflow buffer `from` into local buffer `to`
     /// and releases the overflow buffer.
     fn overflow_drain(&mut self, from: u64, to: u64, len: u32);
+    /// Releases overflow buffer `buf` without delivering it: the message
+    /// was abandoned before it completed (its PDC went away).
+    fn overflow_free(&mut self, buf: u64);
 }
 
 /// True when a message with match bits `bits` matches a receive posted
