@@ -1244,3 +1244,95 @@ fn abandoned_partial_message_releases_buffer_and_receive() {
     assert!(net.nodes[1].env.overflow.is_empty());
     assert!(drained(&net));
 }
+
+/// A single-packet (SOM and EOM) message whose payload is not its request
+/// length is refused: it could never complete, and on UUD and RUDI (no
+/// PDC to end) its inbound slot and the receive it claimed were held
+/// forever. (Found by the `engine` fuzz target.)
+#[test]
+fn single_packet_message_with_wrong_length_is_refused() {
+    use crate::proto::wire::{emit_headers, pds::*, ses::*, NextHeader};
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 27);
+    let rb = recv(&mut net, 1, 1, 64, 7, None);
+    let send_hdr = |len| {
+        SesHeader::Req(SesReq {
+            opcode: op::SEND,
+            flags: sflags::SOM | sflags::EOM,
+            addr: target(1),
+            body: ReqBody::Std {
+                msg_id: 0,
+                buffer_offset: 0,
+                initiator: 0,
+                key: 0,
+                data: StdData::HeaderData(0),
+                request_length: len,
+            },
+            ext: ReqExt::None,
+        })
+    };
+    let write_hdr = |len| {
+        SesHeader::Req(SesReq {
+            opcode: op::WRITE,
+            flags: sflags::SOM | sflags::EOM,
+            addr: target(1),
+            body: ReqBody::Medium {
+                request_length: len,
+                buffer_offset: 0,
+                initiator: 0,
+                key: MR_RW,
+            },
+            ext: ReqExt::None,
+        })
+    };
+    let uud = PdsHeader::Uud {
+        next: NextHeader::ReqStd,
+    };
+    let rudi = PdsHeader::RudiReq {
+        next: NextHeader::ReqMedium,
+        retx: false,
+        pkt_id: 5,
+    };
+    let syn = PdsHeader::Req(ReqHdr {
+        ordered: false,
+        cc: None,
+        next: NextHeader::ReqStd,
+        retx: false,
+        ar: true,
+        clear_psn_offset: 0,
+        psn: 1000,
+        spdcid: 9,
+        dst: PdcDst::Syn {
+            use_rsv_pdc: false,
+            psn_offset: 0,
+        },
+    });
+    for (h, s) in [
+        (uud, send_hdr(100)),
+        (rudi, write_hdr(100)),
+        (syn, send_hdr(100)),
+    ] {
+        let mut pkt = [0u8; 128];
+        let n = emit_headers(&h, Some(&s), &mut pkt).unwrap();
+        let node = &mut net.nodes[1];
+        node.eng.receive(0, &addr(0), &pkt[..n + 4], &mut node.env);
+        assert_eq!(node.eng.usage().3, 0, "no inbound message is kept");
+    }
+    // The receive is still free for a real message.
+    let data = pattern(4, 30);
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Uud,
+        Op::Send { tag: None },
+        data.clone(),
+        1,
+    )
+    .unwrap();
+    net.run_for(net.now + 2_000_000_000);
+    assert_eq!(comps(&net, 1).len(), 1);
+    assert_eq!(comps(&net, 1)[0].status, Status::Ok);
+    assert_eq!(&net.nodes[1].env.bufs[rb as usize][..30], &data[..]);
+    assert!(drained(&net));
+}

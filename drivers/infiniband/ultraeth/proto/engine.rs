@@ -1423,15 +1423,16 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
             });
         }
         let single = som && eom;
-        if pdc.is_none() && !single {
+        // RUDI and UUD carry single-packet messages only, and a
+        // single-packet message must carry exactly its request length:
+        // otherwise it could never complete, and its inbound slot would be
+        // held forever (UUD and RUDI have no PDC whose end would free it).
+        if (pdc.is_none() && !single) || (single && plen != total) {
             return Ok(Answer::Plain {
                 msg_id,
                 rc: rc::UNSUPPORTED_SIZE,
                 len: 0,
             });
-        }
-        if pdc.is_none() && s.opcode != op::WRITE && psn != 0 {
-            // (UUD passes psn 0; RUDI sends are refused below.)
         }
         let pi16 = pdc.map_or(NONE, to_u16);
         let existing = if single {
