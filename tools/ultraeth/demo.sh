@@ -51,6 +51,19 @@ refused rdma link add uet9 type uet netdev lo
 refused rdma link add uet9 type uet netdev veth0
 refused rdma link add uet9 type uet netdev nosuchdev
 
+step "a job: the launcher's file descriptor is the capability"
+run ls -l /dev/infiniband/job
+JOIN=/kselftest/drivers/infiniband/ultraeth/uet_join
+printf '$ %s\n' "uet-launch --job-id 77 -n 2 -- $JOIN"
+UET_DEV=uet0 uet-launch --job-id 77 -n 2 -- "$JOIN"
+printf '$ %s\n' "uet-launch --job-id auto -n 2 -- sh -c 'echo rank \$UET_RANK/\$UET_SIZE: job \$UET_JOB_ID fd \$UET_JOB_FD'"
+uet-launch --job-id auto -n 2 -- sh -c 'echo rank $UET_RANK/$UET_SIZE: job $UET_JOB_ID fd $UET_JOB_FD'
+echo "a user without access to the job device:"
+if su -s /bin/sh uetuser -c "uet-launch -n 1 -- true"; then
+	echo "unexpectedly succeeded"
+	exit 1
+fi
+
 step "tear down"
 run rdma link delete uet0
 run ip netns exec peer rdma link delete uet1
