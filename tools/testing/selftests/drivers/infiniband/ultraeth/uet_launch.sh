@@ -22,6 +22,7 @@ cleanup() {
 	uet_delete_links
 	"$IP" link delete veth0 2>/dev/null
 	modprobe -r uet_soft 2>/dev/null
+	rm -f /etc/modprobe.d/uet_launch_test.conf
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -151,8 +152,12 @@ launch "$T/o" "$T/e" --help
 t "--help documents the options and the environment" \
 	[ "$RC" -eq 0 -a "$(grep -c -e '--job-id' -e '--seal' -e UET_JOB_FD -e UET_RANK "$T/o")" -ge 4 ]
 
-# 13: no UET in the kernel: the job device is gone or cannot realize UET jobs
+# 13: no UET in the kernel: the job device is gone or cannot realize UET
+# jobs. uet_soft is unloaded and kept from loading again (the kernel may
+# request the module of a protocol it is asked for).
 uet_delete_links
+mkdir -p /etc/modprobe.d
+echo "install uet_soft /bin/false" >/etc/modprobe.d/uet_launch_test.conf
 "$IP" link delete veth0 2>/dev/null
 modprobe -r uet_soft || ktap_print_msg "cannot unload uet_soft (refcnt $(cat /sys/module/uet_soft/refcnt 2>/dev/null))"
 launch "$T/o" "$T/e" -n 1 -- true
