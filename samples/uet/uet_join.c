@@ -50,12 +50,15 @@ static struct ibv_context *open_uet_device(void)
 		if (want ? !strcmp(name, want) : !strncmp(name, "uet", 3))
 			dev = list[i];
 	}
-	if (!dev)
+	if (!dev) {
 		fprintf(stderr, "%s: no UET device %s\n", prog,
 			want ? want : "(no device named uet*)");
-	else if (!(ctx = ibv_open_device(dev)))
-		fprintf(stderr, "%s: cannot open %s: %s\n", prog,
-			ibv_get_device_name(dev), strerror(errno));
+	} else {
+		ctx = ibv_open_device(dev);
+		if (!ctx)
+			fprintf(stderr, "%s: cannot open %s: %s\n", prog,
+				ibv_get_device_name(dev), strerror(errno));
+	}
 	ibv_free_device_list(list);
 	return ctx;
 }

@@ -379,7 +379,7 @@ TEST(realize_einval)
 	struct rdma_job_realize r;
 	unsigned int i;
 
-	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(c); i++) {
 		int fd = job_open();
 
 		ASSERT_LE(0, fd);
@@ -437,7 +437,7 @@ TEST(realize_unknown_protocol)
 	int fd = job_open();
 
 	ASSERT_LE(0, fd);
-	for (i = 0; i < sizeof(proto) / sizeof(proto[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(proto); i++) {
 		r = uet_req(ID_A, 0, 64, 0);
 		r.protocol = proto[i];
 		EXPECT_EQ(EPROTONOSUPPORT, realize(fd, &r))
@@ -487,7 +487,7 @@ TEST(realize_sizes)
 
 	buf = calloc(1, _IOC_SIZEMASK + 1);
 	ASSERT_NE(NULL, buf);
-	for (i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(big); i++) {
 		/* non-zero last byte: E2BIG, nothing realized */
 		memset(buf, 0, big[i]);
 		memcpy(buf, &r, sizeof(r));

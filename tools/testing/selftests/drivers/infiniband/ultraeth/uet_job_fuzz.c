@@ -61,7 +61,7 @@ static unsigned long env_ul(const char *name, unsigned long def)
 	return s && *s ? strtoul(s, NULL, 0) : def;
 }
 
-static void seed(struct __test_metadata *_metadata)
+static void fuzz_seed(struct __test_metadata *_metadata)
 {
 	rng = env_ul("UET_FUZZ_SEED", 0);
 	if (!rng)
@@ -146,7 +146,7 @@ static unsigned long random_cmd(void)
 		/* anything */
 		do {
 			cmd = (uint32_t)rnd();
-			for (i = 0; i < sizeof(vfs_cmds) / sizeof(vfs_cmds[0]); i++)
+			for (i = 0; i < ARRAY_SIZE(vfs_cmds); i++)
 				if (cmd == (uint32_t)vfs_cmds[i])
 					cmd = 0;
 		} while (!cmd);
@@ -201,7 +201,7 @@ static void *random_ptr(struct mem *m, uint32_t size)
 	case 2:
 		return m->unmapped;
 	case 3:
-		return (void *)kernel[below(sizeof(kernel) / sizeof(kernel[0]))];
+		return (void *)kernel[below(ARRAY_SIZE(kernel))];
 	case 4:
 		/* the struct runs into the guard page */
 		return m->edge + m->page - (size ? below(size) + 1 : below(64));
@@ -259,7 +259,7 @@ FIXTURE_SETUP(fuzz)
 	unsigned char *map;
 	int i;
 
-	seed(_metadata);
+	fuzz_seed(_metadata);
 	self->m.page = sysconf(_SC_PAGESIZE);
 	self->m.buf = mmap(NULL, BUF_LEN, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
