@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 
+#include <linux/kmod.h>
 #include <linux/netdevice.h>
 #include <linux/nsproxy.h>
 #include <linux/sched.h>
@@ -78,6 +79,12 @@ __rust_helper struct net *rust_helper_rdma_get_current_net(void)
 __rust_helper struct net *rust_helper_rdma_current_net_ptr(void)
 {
 	return current->nsproxy->net_ns;
+}
+
+/* Loads the module that realizes jobs of @protocol (MODULE_ALIAS rdma-job-proto-N). */
+__rust_helper int rust_helper_rdma_job_request_protocol(u32 protocol)
+{
+	return request_module("rdma-job-proto-%u", protocol);
 }
 
 __rust_helper void rust_helper_rdma_put_net(struct net *net)

@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/usr/bin/busybox sh
 # SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 # PID 1 of the test guest. Runs /uet/script (appended to the initramfs by
 # vm.sh) as root, then reports on dedicated serial ports that only this

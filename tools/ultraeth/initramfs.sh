@@ -69,6 +69,11 @@ for p in "$RSTAGE/usr/lib/$MULTIARCH"/libibverbs/*.so; do copy_elf "$p" "${p#"$R
 cp -a "$RSTAGE/etc/." etc/
 rm -rf "usr/lib/$MULTIARCH/pkgconfig" "usr/lib/$MULTIARCH"/*.a
 
+# /bin/sh is bash: busybox's ash runs its own applets (ip, tc, ...) even
+# when they are not linked, and those cannot do what iproute2 does.
+ln -s bash usr/bin/sh
+REAL+=(sh)
+
 # busybox for everything else, except applets a real tool replaces
 cp /bin/busybox usr/bin/busybox
 for a in $(/bin/busybox --list-full); do

@@ -32,7 +32,7 @@ module! {
     authors: ["The uet_soft developers"],
     description: "Software Ultra Ethernet Transport RDMA provider",
     license: "Dual BSD/GPL",
-    alias: ["rdma-link-uet"],
+    alias: ["rdma-link-uet", "rdma-job-proto-1"],
 }
 
 /// The module: owns every registration.

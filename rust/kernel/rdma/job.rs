@@ -105,6 +105,9 @@ pub enum IdRequest {
 }
 
 /// A transport protocol's job realization (UET is the first).
+///
+/// The module implementing it declares `MODULE_ALIAS("rdma-job-proto-N")`
+/// (N = [`Self::PROTOCOL`]) so that REALIZE can load it on demand.
 pub trait JobProtocol: 'static {
     /// `enum rdma_job_protocol` value.
     const PROTOCOL: u32;
@@ -339,6 +342,15 @@ impl Job {
         }
         let mut props = [0u8; PROPS_LEN];
         props.copy_from_slice(&req[8..]);
+
+        // Load the protocol's module on demand (alias rdma-job-proto-N),
+        // before taking any lock: its init registers the protocol.
+        let known = |p: u32| JOB_TABLE.lock().protos.iter().any(|e| e.protocol == p);
+        if protocol != uapi::rdma_job_protocol_RDMA_JOB_PROTO_NONE && !known(protocol) {
+            // SAFETY: no locks held; may sleep while modprobe runs. A
+            // failure leaves the protocol unknown, reported below.
+            let _ = unsafe { bindings::rdma_job_request_protocol(protocol) };
+        }
 
         let mut g = self.inner.lock();
         if g.job_state != JobState::Empty {
