@@ -66,7 +66,7 @@ bench-engine: toolchain
 	@tools/uet-proto/bench.sh
 
 fuzz: toolchain
-	@tools/uet-proto/run-fuzz.sh $(or $(FUZZ_SECONDS),600)
+	@UET_FUZZ_SEED=$${UET_FUZZ_SEED:-random} tools/uet-proto/run-fuzz.sh $(or $(FUZZ_SECONDS),600)
 
 clean-cache:
 	rm -rf $${UET_CACHE:-$$HOME/.cache/ultraeth}/build
