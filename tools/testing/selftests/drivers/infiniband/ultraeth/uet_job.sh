@@ -17,9 +17,7 @@ uet_skip() {
 modprobe -n -q uet_soft 2>/dev/null || [ -d /sys/module/uet_soft ] || uet_skip "module uet_soft is not available"
 
 cleanup() {
-	uet_delete_links
-	"$IP" link delete veth0 2>/dev/null
-	modprobe -r uet_soft 2>/dev/null
+	uet_uet0_down
 }
 trap cleanup EXIT
 
@@ -27,9 +25,7 @@ setup_fail() {
 	ktap_print_header
 	ktap_exit_fail_msg "setup: $1"
 }
-modprobe uet_soft || setup_fail "cannot load uet_soft"
-uet_veth_pair veth0 veth1 || setup_fail "cannot create the veth pair"
-uet_rdma out link add uet0 type uet netdev veth0 || setup_fail "rdma link add uet0 type uet netdev veth0: $out"
+err=$(uet_uet0_up) || setup_fail "$err"
 
 UET_DEV=uet0 "$UET_DIR/uet_job"
 rc=$?

@@ -108,6 +108,24 @@ uet_rdma() {
 	return $__rc
 }
 
+# uet_uet0_up: load uet_soft, make the veth pair veth0<->veth1 (up) and
+# uet0 on veth0. On failure prints why and returns 1.
+uet_uet0_up() {
+	local out
+	modprobe uet_soft || { echo "cannot load uet_soft"; return 1; }
+	uet_veth_pair veth0 veth1 || { echo "cannot create the veth pair"; return 1; }
+	uet_rdma out link add uet0 type uet netdev veth0 ||
+		{ echo "rdma link add uet0 type uet netdev veth0: $out"; return 1; }
+}
+
+# uet_uet0_down: undo uet_uet0_up (for EXIT traps); never fails
+uet_uet0_down() {
+	uet_delete_links
+	"$IP" link delete veth0 2>/dev/null
+	modprobe -r uet_soft 2>/dev/null
+	return 0
+}
+
 # uet_delete_links: delete every uet* rdma link
 uet_delete_links() {
 	local d

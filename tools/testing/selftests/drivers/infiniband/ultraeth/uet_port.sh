@@ -13,16 +13,11 @@ ktap_set_plan 7
 
 cleanup() {
 	[ -n "${UET_HOLD_PID:-}" ] && kill "$UET_HOLD_PID" 2>/dev/null
-	uet_delete_links
-	"$IP" link delete veth0 2>/dev/null
-	modprobe -r uet_soft 2>/dev/null
+	uet_uet0_down
 }
 trap cleanup EXIT
 
-modprobe uet_soft || ktap_exit_fail_msg "cannot load uet_soft"
-uet_veth_pair veth0 veth1 || ktap_exit_fail_msg "cannot create the veth pair"
-uet_rdma out link add uet0 type uet netdev veth0 ||
-	ktap_exit_fail_msg "rdma link add uet0 type uet netdev veth0: $out"
+err=$(uet_uet0_up) || ktap_exit_fail_msg "$err"
 
 # 1: up and carrier: active, Ethernet
 uet_wait_for uet_port_state_is uet0 PORT_ACTIVE
