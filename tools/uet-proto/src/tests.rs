@@ -1055,20 +1055,35 @@ fn bogus_ack_and_oor_nacks_do_not_keep_a_pdc_forever() {
 }
 
 /// The same desynchronised PDC reached another way: once the target
-/// answers PSN_OOR_WINDOW for a PSN in flight, the initiator fails the
-/// PDC at once instead of retrying forever.
+/// answers PSN_OOR_WINDOW for the oldest unacknowledged PSN (the target
+/// has everything below it, so it is in any window), the initiator fails
+/// the PDC at once instead of retrying forever. For a later PSN it may
+/// only be a target with a smaller window: the PDC carries on.
 #[test]
 fn psn_oor_window_fails_the_pdc() {
     use crate::proto::wire::pds::nack;
     let mut net = net(2, fast_cfg(), Link::CLEAN, 22);
     send(&mut net, 0, 1, 1, Mode::Rud, write_op(), vec![1; 100], 1).unwrap();
     assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 1));
-    send(&mut net, 0, 1, 1, Mode::Rud, write_op(), vec![2; 100], 2).unwrap();
+    // Two packets; the second one is "out of window".
+    send(&mut net, 0, 1, 1, Mode::Rud, write_op(), vec![2; 5000], 2).unwrap();
+    let psn = first_req_psn(&net, 0);
+    inject(
+        &mut net,
+        0,
+        1,
+        &nack_hdr(nack::PSN_OOR_WINDOW, psn.wrapping_add(1), 0, 0),
+    );
+    assert_eq!(initiator_state(&net, 0), Some(PdcState::Established));
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 2));
+    assert_eq!(comps(&net, 0)[1].status, Status::Ok);
+    // The oldest unacknowledged one.
+    send(&mut net, 0, 1, 1, Mode::Rud, write_op(), vec![3; 100], 3).unwrap();
     let psn = first_req_psn(&net, 0);
     net.nodes[0].env.outbox.clear();
     inject(&mut net, 0, 1, &nack_hdr(nack::PSN_OOR_WINDOW, psn, 0, 0));
-    assert_eq!(comps(&net, 0).len(), 2);
-    assert_eq!(comps(&net, 0)[1].status, Status::PdcError);
+    assert_eq!(comps(&net, 0).len(), 3);
+    assert_eq!(comps(&net, 0)[2].status, Status::PdcError);
     assert_eq!(initiator_state(&net, 0), None);
     net.run_for(net.now + 2_000_000_000);
     assert!(drained(&net));

@@ -2138,7 +2138,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
             self.stats.rx_drop += 1;
             return;
         };
-        let d = &mut self.pdcs[pi];
+        let d = &self.pdcs[pi];
         // A NACK answers one of our requests: its PSN must be in flight
         // and, once the PDC is established, it must come from the peer's
         // PDC. Anything else is stale (an earlier incarnation of this PDC
@@ -2147,6 +2147,8 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
             self.stats.rx_drop += 1;
             return;
         }
+        let front = self.acked_below(pi, n.psn);
+        let d = &mut self.pdcs[pi];
         match n.code {
             nack::NEW_START_PSN => {
                 if d.state != PdcState::SynSent || n.payload == d.start_psn {
@@ -2194,14 +2196,15 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
                     self.pdc_fail(pi, env);
                 }
             }
-            // PSN_OOR_WINDOW: a PSN we have in flight is outside the
-            // target's window, so the two ends disagree about this PDC's
-            // PSN space (our sender window is half the receive window: a
-            // PDC in step never sees it). Resending cannot repair that.
-            nack::PSN_OOR_WINDOW
-            | nack::INVALID_SYN
-            | nack::PDC_MODE_MISMATCH
-            | nack::PDC_HDR_MISMATCH => {
+            // PSN_OOR_WINDOW for a PSN whose predecessors were all
+            // acknowledged: the target has every PSN below it, so this one
+            // is at the front of its window whatever the window's size.
+            // The two ends disagree about this PDC's PSN space, and
+            // resending cannot repair that. For a later PSN the target's
+            // window may just be smaller than ours: the RTO resends, and
+            // counts (last arm).
+            nack::PSN_OOR_WINDOW if front => self.pdc_fail(pi, env),
+            nack::INVALID_SYN | nack::PDC_MODE_MISMATCH | nack::PDC_HDR_MISMATCH => {
                 self.pdc_fail(pi, env);
             }
             // Resource shortages: the RTO resends without using up retries
@@ -2218,6 +2221,20 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
             // resends and counts as usual.
             _ => {}
         }
+    }
+
+    /// True when every PSN of PDC `pi` from the window base up to (not
+    /// including) `psn` was acknowledged.
+    fn acked_below(&self, pi: usize, psn: u32) -> bool {
+        let d = &self.pdcs[pi];
+        let mut p = d.tx_base;
+        while psn_lt(p, psn) {
+            if d.tx[d.slot(p)].flags & D_ACKED == 0 {
+                return false;
+            }
+            p = p.wrapping_add(1);
+        }
+        true
     }
 
     fn on_ctrl(&mut self, now: u64, src: &Addr, c: &CtrlHdr, env: &mut impl Env) {
