@@ -78,7 +78,7 @@ fuzz() {
 opts="-max_len=4096 -rss_limit_mb=2048 -timeout=10"
 
 targets=${*:-$(cargo fuzz list)}
-echo "run-fuzz: seed $seed ($mode), ${secs}s per target" >&2
+echo "run-fuzz: seed $seed ($mode), ${UET_FUZZ_RUNS:+runs $UET_FUZZ_RUNS, else }${secs}s per target" >&2
 mkdir -p corpus
 fail=0
 for t in $targets; do
@@ -98,15 +98,22 @@ for t in $targets; do
 			continue
 		fi
 	fi
-	echo "run-fuzz: $t: $n seeds replayed; fuzzing ${secs}s" >&2
 	if [ $mode = fixed ]; then
 		dirs="$tmp/$t"
 	else
 		mkdir -p "corpus/$t"
 		dirs="corpus/$t $tmp/$t"
 	fi
+	# UET_FUZZ_RUNS="target:N ..." bounds a fixed-seed run by executions
+	# instead of time, so it does the same work on any machine (`make
+	# check` uses it); otherwise SECONDS bound the run.
+	limit=-max_total_time="$secs"
+	for r in ${UET_FUZZ_RUNS:-}; do
+		[ $mode = fixed ] && [ "${r%%:*}" = "$t" ] && limit=-runs="${r#*:}"
+	done
+	echo "run-fuzz: $t: $n seeds replayed; fuzzing (${limit#-})" >&2
 	if fuzz "$t" $dirs -- $opts -seed="$seed" \
-		-max_total_time="$secs" -print_final_stats=1 >"$log" 2>&1; then
+		$limit -print_final_stats=1 >"$log" 2>&1; then
 		grep -E "stat::number_of_executed_units|Done" "$log" | tail -1 >&2 || true
 		echo "ok $t"
 	else

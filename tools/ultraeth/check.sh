@@ -94,8 +94,11 @@ host_tests() {
 	fi
 	if [ -x "$UET_TOP/tools/uet-proto/run-fuzz.sh" ]; then
 		local log=$LOGDIR/fuzz.log
-		say "fuzz targets, ${UET_FUZZ_SECONDS:-15}s each (log: $log)"
-		if "$UET_TOP/tools/uet-proto/run-fuzz.sh" "${UET_FUZZ_SECONDS:-15}" >"$log" 2>&1; then
+		say "fuzz targets, fixed seed and executions (log: $log)"
+		# a fixed seed and a fixed number of executions (about 15 s per
+		# target here), so that the check is the same on every run
+		if UET_FUZZ_RUNS=${UET_FUZZ_RUNS-"engine:200000 parse_packet:15000000 parse_pds:15000000 parse_ses:15000000"} \
+			"$UET_TOP/tools/uet-proto/run-fuzz.sh" "${UET_FUZZ_SECONDS:-15}" >"$log" 2>&1; then
 			ok
 		else
 			tail -n 20 "$log" >&2
