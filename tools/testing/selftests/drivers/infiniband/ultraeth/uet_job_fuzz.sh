@@ -6,20 +6,11 @@
 # leaked its module reference).
 source "$(dirname "$(readlink -f "$0")")/uet_lib.sh"
 
-uet_skip() {
-	ktap_print_header
-	ktap_skip_all "$1"
-	exit "$KSFT_SKIP"
-}
-
-[ -x "$UET_DIR/uet_job_fuzz" ] || uet_skip "uet_job_fuzz was not built"
-modprobe -n -q uet_soft 2>/dev/null || [ -d /sys/module/uet_soft ] || uet_skip "module uet_soft is not available"
+[ -x "$UET_DIR/uet_job_fuzz" ] || uet_harness_skip "uet_job_fuzz was not built"
+modprobe -n -q uet_soft 2>/dev/null || [ -d /sys/module/uet_soft ] || uet_harness_skip "module uet_soft is not available"
 
 trap 'modprobe -r uet_soft 2>/dev/null' EXIT
-if ! modprobe uet_soft; then
-	ktap_print_header
-	ktap_exit_fail_msg "setup: cannot load uet_soft"
-fi
+modprobe uet_soft || uet_harness_setup_fail "cannot load uet_soft"
 
 marker="uet_job_fuzz.sh: start $$"
 echo "$marker" >/dev/kmsg

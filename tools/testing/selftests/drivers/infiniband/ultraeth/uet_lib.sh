@@ -108,6 +108,29 @@ uet_rdma() {
 	return $__rc
 }
 
+# For wrappers of programs that print their own TAP (kselftest_harness):
+# uet_harness_skip MSG skips the whole test before the program runs;
+# uet_harness_setup_fail MSG fails it.
+uet_harness_skip() {
+	ktap_print_header
+	ktap_skip_all "$1"
+	exit "$KSFT_SKIP"
+}
+
+uet_harness_setup_fail() {
+	ktap_print_header
+	ktap_exit_fail_msg "setup: $1"
+}
+
+# uet_harness_require PROG: skip unless PROG was built, the rdma tool and
+# uet_soft are available
+uet_harness_require() {
+	[ -x "$UET_DIR/$1" ] || uet_harness_skip "$1 was not built (RDMA_CORE_STAGE unset at build time?)"
+	[ -n "$RDMA" ] || uet_harness_skip "the rdma tool is not installed"
+	modprobe -n -q uet_soft 2>/dev/null || [ -d /sys/module/uet_soft ] ||
+		uet_harness_skip "module uet_soft is not available"
+}
+
 # uet_uet0_up: load uet_soft, make the veth pair veth0<->veth1 (up) and
 # uet0 on veth0. On failure prints why and returns 1.
 uet_uet0_up() {
