@@ -85,7 +85,9 @@ struct rdma_job_info {
  * REALIZE: EBUSY if already realized; EPROTONOSUPPORT for an unknown or
  *	unloaded protocol; EEXIST if the JobID is in use in this network
  *	namespace; EINVAL for out-of-range values, unknown flags or non-zero
- *	reserved fields; EADDRNOTAVAIL if ALLOC finds no free JobID.
+ *	reserved fields; EADDRNOTAVAIL if ALLOC finds no free JobID. The
+ *	struct is written back (with the allocated JobID); if that copy
+ *	faults (EFAULT) the job stays realized and QUERY reports it.
  * QUERY: the job's state (any state).
  * SEAL: no new members; EINVAL if not realized; EPERM if revoked.
  * REVOKE: the job ends; its JobID stays taken until the last reference to
