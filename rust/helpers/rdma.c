@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 
+#include <linux/anon_inodes.h>
 #include <linux/kmod.h>
 #include <linux/netdevice.h>
 #include <linux/nsproxy.h>
@@ -90,6 +91,21 @@ __rust_helper int rust_helper_rdma_job_request_protocol(u32 protocol)
 __rust_helper void rust_helper_rdma_put_net(struct net *net)
 {
 	put_net(net);
+}
+
+__rust_helper struct net *rust_helper_dev_net(const struct net_device *dev)
+{
+	return dev_net(dev);
+}
+
+/*
+ * A new descriptor for an existing job (a member descriptor): an anonymous
+ * inode file with the job device's @fops and @priv as its private data.
+ */
+__rust_helper int rust_helper_rdma_job_anon_fd(const struct file_operations *fops,
+					       void *priv, int flags)
+{
+	return anon_inode_getfd("[rdma_job]", fops, priv, flags);
 }
 
 #endif

@@ -14,19 +14,19 @@ use core::sync::atomic::{
     Ordering, //
 };
 use kernel::{
-    new_spinlock,
+    new_spinlock_irq,
     prelude::*,
     random::get_random_u32,
+    rbtree::{
+        RBTree,
+        RBTreeNodeReservation, //
+    },
     rdma::mmap::UserBuffer,
     sync::{
         Arc,
-        SpinLock, //
+        SpinLockIrq, //
     },
     uapi,
-    xarray::{
-        AllocKind,
-        XArray, //
-    },
 };
 
 /// Bytes of the ring header before the first CQE (uapi
@@ -66,25 +66,30 @@ pub(crate) enum CqFull {
 /// The producer index is private to the device and mirrored into the
 /// header; the consumer index is read from the header, where user space
 /// writes it.
+///
+/// Calling context: [`CqRing::new`] may sleep; [`CqRing::push`] never
+/// sleeps and may run in the receive path (softirq).
 #[pin_data]
 pub(crate) struct CqRing {
     buf: Arc<UserBuffer>,
     entries: u32,
-    /// Producer index (free running); the lock serialises producers.
+    /// Producer index (free running); the lock serialises producers. Irq
+    /// safe, innermost (only the ring's memory is touched under it).
     #[pin]
-    prod: SpinLock<u32>,
+    prod: SpinLockIrq<u32>,
 }
 
 impl CqRing {
     /// Allocates a ring of `entries` (a power of two).
     pub(crate) fn new(entries: u32) -> Result<Pin<KBox<Self>>> {
+        // CAST: `entries` is at most `MAX_CQE`, far below `usize::MAX`.
         let bytes = CQ_RING_ENTRIES_OFFSET + entries as usize * CQE_SIZE;
         let buf = UserBuffer::new(bytes)?;
         KBox::pin_init(
             pin_init!(Self {
                 buf,
                 entries,
-                prod <- new_spinlock!(0, "uet_soft::CqRing::prod"),
+                prod <- new_spinlock_irq!(0, "uet_soft::CqRing::prod"),
             }),
             GFP_KERNEL,
         )
@@ -109,6 +114,7 @@ impl CqRing {
         if prod.wrapping_sub(cons) >= self.entries {
             return Err(CqFull::Overflow);
         }
+        // CAST: a ring index is below `entries` (<= MAX_CQE) and fits.
         let slot = (*prod & (self.entries - 1)) as usize;
         let off = CQ_RING_ENTRIES_OFFSET + slot * CQE_SIZE;
         let bytes = cqe_bytes(cqe);
@@ -175,6 +181,7 @@ impl Counters {
     }
 
     pub(crate) fn inc(&self, c: Counter) {
+        // CAST: the discriminants are the indexes 0..COUNT.
         self.values[c as usize].fetch_add(1, Ordering::Relaxed);
     }
 
@@ -192,52 +199,103 @@ pub(crate) struct MrEntry {
     pub(crate) iova: u64,
     /// Length in bytes.
     pub(crate) length: u64,
-    /// `kernel::rdma::device::access` flags.
+    /// `kernel::rdma::device::Access` flags.
     pub(crate) access: u32,
 }
 
 /// The memory key table: keys are random, so a peer cannot guess the next
 /// one from a key it was given.
+///
+/// Calling context: [`KeyTable::get`] and removal never sleep and may run
+/// in the receive path (softirq); the lock is irq-safe and innermost.
+/// [`KeyTable::insert`] allocates with `GFP_KERNEL` before taking it, so it
+/// runs in process context (`reg_user_mr`).
 #[pin_data]
 pub(crate) struct KeyTable {
+    /// Registered keys. Innermost lock: nothing is taken under it, and
+    /// values are dropped after it is released.
     #[pin]
-    keys: XArray<Arc<MrEntry>>,
+    keys: SpinLockIrq<RBTree<u32, Arc<MrEntry>>>,
 }
 
 impl KeyTable {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
-            keys <- XArray::new(AllocKind::Alloc),
+            keys <- new_spinlock_irq!(RBTree::new(), "uet_soft::KeyTable::keys"),
         })
     }
 
-    /// Registers `entry` under a fresh random key.
-    pub(crate) fn insert(&self, entry: Arc<MrEntry>) -> Result<u32> {
-        let mut guard = self.keys.lock();
+    /// Registers `entry` under a fresh random key. The key stays registered
+    /// until the returned guard is dropped, so an object whose construction
+    /// fails after this call never leaves a key behind. May sleep.
+    pub(crate) fn insert(self: &Arc<Self>, entry: Arc<MrEntry>) -> Result<KeyReg> {
+        let mut node = Some(RBTreeNodeReservation::new(GFP_KERNEL)?);
+        let mut entry = Some(entry);
+        let mut keys = self.keys.lock();
         // The table is sparse, so a few draws always find a free key.
         for _ in 0..16 {
             let key = get_random_u32();
             // Key 0 is never handed out: it is what a zeroed request carries.
-            if key == 0 || guard.get(key as usize).is_some() {
+            if key == 0 || keys.get(&key).is_some() {
                 continue;
             }
-            guard
-                .store(key as usize, entry, GFP_ATOMIC)
-                .map_err(|e| e.error)?;
-            return Ok(key);
+            if let (Some(n), Some(e)) = (node.take(), entry.take()) {
+                keys.insert(n.into_node(key, e));
+            }
+            drop(keys);
+            // INVARIANT: `key` was inserted above.
+            return Ok(KeyReg {
+                key,
+                table: self.clone(),
+            });
         }
+        drop(keys);
         Err(EAGAIN)
     }
 
-    /// Removes `key`.
-    pub(crate) fn remove(&self, key: u32) {
-        drop(self.keys.lock().remove(key as usize));
+    /// Removes `key`; never sleeps.
+    fn remove(&self, key: u32) {
+        let node = self.keys.lock().remove_node(&key);
+        // Dropped after the lock: it may hold the last reference of an entry.
+        drop(node);
     }
 
-    /// Looks a key up (the data path's access check).
-    #[expect(dead_code, reason = "used by the data path")]
+    /// Looks a key up (the data path's access check); never sleeps.
+    #[cfg_attr(
+        not(CONFIG_KUNIT = "y"),
+        expect(dead_code, reason = "used by the data path")
+    )]
     pub(crate) fn get(&self, key: u32) -> Option<Arc<MrEntry>> {
-        self.keys.lock().get(key as usize).map(|e| e.into())
+        self.keys.lock().get(&key).cloned()
+    }
+
+    /// Number of registered keys.
+    #[cfg_attr(not(CONFIG_KUNIT = "y"), expect(dead_code, reason = "used by the tests"))]
+    pub(crate) fn len(&self) -> usize {
+        self.keys.lock().iter().count()
+    }
+}
+
+/// A registered memory key; removed from its table on drop.
+///
+/// # Invariants
+///
+/// `key` is registered in `table` until this object is dropped.
+pub(crate) struct KeyReg {
+    key: u32,
+    table: Arc<KeyTable>,
+}
+
+impl KeyReg {
+    /// The key.
+    pub(crate) fn key(&self) -> u32 {
+        self.key
+    }
+}
+
+impl Drop for KeyReg {
+    fn drop(&mut self) {
+        self.table.remove(self.key);
     }
 }
 
@@ -277,6 +335,60 @@ mod tests {
             32
         );
         assert_eq!(b[32..40], 0x2122_2324_2526_2728u64.to_ne_bytes());
+    }
+
+    /// What `UetMr` holds of its key, plus a field whose initialisation
+    /// fails, as an allocation after the key was registered would.
+    struct KeyProbe {
+        _reg: KeyReg,
+        _after: u32,
+    }
+
+    fn fail_after_key() -> Result<u32> {
+        Err(ENOMEM)
+    }
+
+    fn entry() -> Result<Arc<MrEntry>> {
+        Ok(Arc::new(
+            MrEntry {
+                iova: 0x1000,
+                length: 4096,
+                access: 0,
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    #[test]
+    fn key_is_removed_when_its_owner_fails_to_initialise() -> Result {
+        let keys = Arc::pin_init(KeyTable::new(), GFP_KERNEL)?;
+        let table = keys.clone();
+        let ok = KBox::init(
+            try_init!(KeyProbe {
+                _reg: table.insert(entry()?)?,
+                _after: 0,
+            }? Error),
+            GFP_KERNEL,
+        )?;
+        assert_eq!(keys.len(), 1);
+        let k = ok._reg.key();
+        assert!(k != 0);
+        assert!(keys.get(k).is_some());
+        let table = keys.clone();
+        let failed = KBox::init(
+            try_init!(KeyProbe {
+                _reg: table.insert(entry()?)?,
+                _after: fail_after_key()?,
+            }? Error),
+            GFP_KERNEL,
+        );
+        assert!(failed.is_err());
+        // the failed object's key is gone, the live one stays
+        assert_eq!(keys.len(), 1);
+        drop(ok);
+        assert_eq!(keys.len(), 0);
+        assert!(keys.get(k).is_none());
+        Ok(())
     }
 
     #[test]

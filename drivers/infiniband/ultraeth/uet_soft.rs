@@ -37,28 +37,32 @@ module! {
 
 /// The module: owns every registration.
 ///
-/// Fields are dropped in declaration order: first the link type (no new
-/// devices), then every device (ib_unregister_driver), then the netdev
-/// notifier, which devices need until they are gone, and the UET job
-/// protocol (realized UET jobs hold a reference to this module).
+/// They are made in the reverse of declaration order (see `init`) and
+/// dropped in declaration order: the netdev notifier comes first, so that
+/// no device or job can exist before it sees a netdev go away, and goes
+/// last; the UET job protocol comes last (no job before everything else is
+/// up) and goes first. In between, the link type (no new devices) goes
+/// before the driver registration, whose drop unregisters every device.
 #[pin_data]
 struct UetSoft {
+    _jobs: ProtocolRegistration<job::UetJobs>,
     #[pin]
     link: link::Registration<verbs::UetLink>,
     driver: DriverRegistration<verbs::UetDevice>,
     #[pin]
     notifier: NetdevNotifier<verbs::UetLink>,
-    _jobs: ProtocolRegistration<job::UetJobs>,
 }
 
 impl kernel::InPlaceModule for UetSoft {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         pr_info!("Ultra Ethernet Transport software provider loaded\n");
+        // Fields are initialised in the order written here; if one fails,
+        // those before it are dropped.
         try_pin_init!(Self {
-            _jobs: ProtocolRegistration::new(module)?,
-            link <- link::Registration::new(),
-            driver: DriverRegistration::new(),
             notifier <- NetdevNotifier::new(),
+            driver: DriverRegistration::new(),
+            link <- link::Registration::new(),
+            _jobs: ProtocolRegistration::new(module)?,
         })
     }
 }

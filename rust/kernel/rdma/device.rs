@@ -30,7 +30,8 @@ use crate::{
     prelude::*,
     sync::{
         aref::ARef,
-        Arc, //
+        Arc,
+        SpinLockIrq, //
     },
     types::Opaque, //
 };
@@ -46,29 +47,74 @@ use core::{
 };
 
 /// Driver ids (`enum rdma_driver_id`), matched by rdma-core providers.
-pub mod driver_id {
-    use crate::bindings;
-
+#[repr(u32)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum DriverId {
     /// Ultra Ethernet Transport devices.
-    pub const UET: u32 = bindings::rdma_driver_id_RDMA_DRIVER_UET;
+    Uet = bindings::rdma_driver_id_RDMA_DRIVER_UET,
 }
 
-/// Memory access flags of a memory region (`enum ib_access_flags`).
-pub mod access {
-    use crate::bindings;
+impl DriverId {
+    /// The C value.
+    pub const fn as_raw(self) -> u32 {
+        // CAST: `repr(u32)` with the C values as discriminants.
+        self as u32
+    }
+}
 
-    /// Local write access.
-    pub const LOCAL_WRITE: u32 = bindings::ib_access_flags_IB_ACCESS_LOCAL_WRITE;
-    /// Remote write access.
-    pub const REMOTE_WRITE: u32 = bindings::ib_access_flags_IB_ACCESS_REMOTE_WRITE;
-    /// Remote read access.
-    pub const REMOTE_READ: u32 = bindings::ib_access_flags_IB_ACCESS_REMOTE_READ;
-    /// Remote atomic access.
-    pub const REMOTE_ATOMIC: u32 = bindings::ib_access_flags_IB_ACCESS_REMOTE_ATOMIC;
-    /// Relaxed ordering may be used.
-    pub const RELAXED_ORDERING: u32 = bindings::ib_access_flags_IB_ACCESS_RELAXED_ORDERING;
-    /// Every flag defined for user memory regions (`IB_ACCESS_SUPPORTED`).
-    pub const SUPPORTED: u32 = bindings::ib_access_flags_IB_ACCESS_SUPPORTED;
+crate::impl_flags!(
+    /// Memory access flags of a memory region (`enum ib_access_flags`).
+    #[derive(Debug, Clone, Default, Copy, PartialEq, Eq)]
+    pub struct AccessFlags(u32);
+
+    /// One memory access flag.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Access {
+        /// Local write access.
+        LocalWrite = bindings::ib_access_flags_IB_ACCESS_LOCAL_WRITE,
+        /// Remote write access.
+        RemoteWrite = bindings::ib_access_flags_IB_ACCESS_REMOTE_WRITE,
+        /// Remote read access.
+        RemoteRead = bindings::ib_access_flags_IB_ACCESS_REMOTE_READ,
+        /// Remote atomic access.
+        RemoteAtomic = bindings::ib_access_flags_IB_ACCESS_REMOTE_ATOMIC,
+        /// Memory windows may be bound to the region.
+        MwBind = bindings::ib_access_flags_IB_ACCESS_MW_BIND,
+        /// Addresses in work requests are offsets from the region's start.
+        ZeroBased = bindings::ib_access_flags_IB_ZERO_BASED,
+        /// On-demand paging.
+        OnDemand = bindings::ib_access_flags_IB_ACCESS_ON_DEMAND,
+        /// The region is backed by huge pages.
+        HugeTlb = bindings::ib_access_flags_IB_ACCESS_HUGETLB,
+        /// Global visibility flush.
+        FlushGlobal = bindings::ib_access_flags_IB_ACCESS_FLUSH_GLOBAL,
+        /// Persistence flush.
+        FlushPersistent = bindings::ib_access_flags_IB_ACCESS_FLUSH_PERSISTENT,
+        /// Relaxed ordering may be used.
+        RelaxedOrdering = bindings::ib_access_flags_IB_ACCESS_RELAXED_ORDERING,
+    }
+);
+
+impl AccessFlags {
+    /// Parses user access flags: `EINVAL` for a bit ib_core does not
+    /// define. Optional bits (`IB_ACCESS_OPTIONAL`) other than relaxed
+    /// ordering are best-effort hints and are dropped, as ib_core allows.
+    pub fn from_user(bits: u32) -> Result<Self> {
+        if bits & !bindings::ib_access_flags_IB_ACCESS_SUPPORTED != 0 {
+            return Err(EINVAL);
+        }
+        let optional = bindings::ib_access_flags_IB_ACCESS_OPTIONAL;
+        let bits = bits & !(optional & !u32::from(Self::from(Access::RelaxedOrdering)));
+        if bits & !Self::all_bits() != 0 {
+            return Err(EINVAL);
+        }
+        Ok(Self(bits))
+    }
+
+    /// The C value.
+    pub fn bits(self) -> u32 {
+        self.0
+    }
 }
 
 /// Device attributes reported by `query_device` (a subset of
@@ -198,6 +244,83 @@ pub struct CqAttr {
     pub comp_vector: u32,
     /// Creation flags.
     pub flags: u32,
+    /// Where the driver reports the CQ's asynchronous events; it may keep a
+    /// clone anywhere.
+    pub events: Arc<CqEvents>,
+}
+
+/// Asynchronous events of a completion queue (`enum ib_event_type`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum CqEvent {
+    /// The CQ is in error (`IB_EVENT_CQ_ERR`): an overrun, or the
+    /// context's job was revoked.
+    Error,
+}
+
+/// The raw CQ behind a [`CqEvents`], or null.
+struct CqPtr(*mut bindings::ib_cq);
+
+// SAFETY: the pointer is only dereferenced under the `CqEvents` lock, while
+// the CQ is alive (type invariant of `CqEvents`).
+unsafe impl Send for CqPtr {}
+
+/// Reports asynchronous events of one CQ to its owner (uverbs turns them
+/// into `IBV_EVENT_CQ_ERR` on the context's async event file).
+///
+/// The handle stays valid after the CQ is destroyed: reports are then
+/// dropped. [`CqEvents::report`] never sleeps and may be called from any
+/// context, including the receive path.
+///
+/// # Invariants
+///
+/// `cq` is null, or the `ib_cq` of a live [`Cq`]: `create_cq` stores it
+/// after the CQ was initialised and `destroy_cq` clears it before the CQ's
+/// data is dropped, both under the lock.
+#[pin_data]
+pub struct CqEvents {
+    /// Innermost, irq-safe: only the event handler runs under it.
+    #[pin]
+    cq: SpinLockIrq<CqPtr>,
+}
+
+impl CqEvents {
+    fn new() -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Self {
+                cq <- crate::new_spinlock_irq!(CqPtr(core::ptr::null_mut()), "rdma::CqEvents::cq"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn set(&self, cq: *mut bindings::ib_cq) {
+        // INVARIANT: callers pass a live CQ (create_cq) or null (destroy_cq).
+        self.cq.lock().0 = cq;
+    }
+
+    /// Reports `event` to the CQ's owner; `false` if the CQ is gone.
+    pub fn report(&self, event: CqEvent) -> bool {
+        let g = self.cq.lock();
+        let cq = g.0;
+        if cq.is_null() {
+            return false;
+        }
+        let CqEvent::Error = event;
+        // SAFETY: `cq` is a live CQ while we hold the lock (type
+        // invariant). `event_handler` and `cq_context` were set by uverbs
+        // before `create_cq` and never change; the uverbs handler only takes
+        // irq-safe spinlocks, so it may run under ours with irqs off.
+        unsafe {
+            if let Some(handler) = (*cq).event_handler {
+                let mut ev: bindings::ib_event = core::mem::zeroed();
+                ev.device = (*cq).device;
+                ev.event = bindings::ib_event_type_IB_EVENT_CQ_ERR;
+                ev.element.cq = cq;
+                handler(&mut ev, (*cq).cq_context);
+            }
+        }
+        true
+    }
 }
 
 /// What the core needs from a driver's CQ.
@@ -226,15 +349,15 @@ pub struct MrArgs {
     pub length: u64,
     /// The address the region is known by in work requests (iova).
     pub virt_addr: u64,
-    /// `access` flags.
-    pub access: u32,
+    /// Access flags.
+    pub access: AccessFlags,
 }
 
 impl MrArgs {
     /// Pins the region's pages (`ib_umem_get`).
     pub fn pin(&self) -> Result<Umem> {
         let len = usize::try_from(self.length).map_err(|_| EINVAL)?;
-        let access = i32::try_from(self.access).map_err(|_| EINVAL)?;
+        let access = i32::try_from(self.access.bits()).map_err(|_| EINVAL)?;
         // SAFETY: called from the reg_user_mr callback, in the context of the
         // process that owns the memory, on a registered device.
         unsafe { Umem::get(self.ibdev, self.start, len, access) }
@@ -244,8 +367,8 @@ impl MrArgs {
 /// The operations of an RDMA device; `Self` is the device's data.
 #[vtable]
 pub trait Operations: Sized + Send + Sync + 'static {
-    /// Driver id (`enum rdma_driver_id`), e.g. `bindings::rdma_driver_id_RDMA_DRIVER_UET`.
-    const DRIVER_ID: u32;
+    /// Driver id (`enum rdma_driver_id`).
+    const DRIVER_ID: DriverId;
     /// uverbs ABI version the user-space provider must match.
     const ABI_VERSION: u32;
     /// Hardware counters, for `rdma statistic`.
@@ -284,13 +407,13 @@ pub trait Operations: Sized + Send + Sync + 'static {
         udata: &mut UData,
     ) -> Result<impl PinInit<Self::Mr, Error>>;
 
-    /// A context presents a job file (`UVERBS_METHOD_JOIN_JOB`); see
+    /// A context presents a job file (`UVERBS_METHOD_JOB_JOIN`); see
     /// [`super::job::Job::from_file`].
     fn join_job(_ctx: &UContext<Self>, _job: &File) -> Result {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
-    /// The job a context joined (`UVERBS_METHOD_QUERY_JOB`); `ENOENT` if
+    /// The job a context joined (`UVERBS_METHOD_JOB_QUERY`); `ENOENT` if
     /// none.
     fn query_job(_ctx: &UContext<Self>) -> Result<JobInfo> {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
@@ -343,14 +466,25 @@ impl<T: Operations> Device<T> {
         const {
             assert!(offset_of!(Self, ibdev) == 0, "struct ib_device must be at offset 0");
         }
-        // SAFETY: allocation call with the size of `Self`.
-        let raw = unsafe { bindings::_ib_alloc_device(size_of::<Self>(), core::ptr::null_mut()) };
-        let this = NonNull::new(raw.cast::<Self>()).ok_or(ENOMEM)?;
-        if (this.as_ptr() as usize) % align_of::<Self>() != 0 {
-            // SAFETY: freshly allocated, no ops set: nothing else to drop.
-            unsafe { bindings::ib_dealloc_device(raw) };
-            return Err(EINVAL);
+        const {
+            assert!(
+                align_of::<Self>() <= bindings::ARCH_KMALLOC_MINALIGN,
+                "the driver's device data needs more alignment than kzalloc() gives"
+            );
         }
+        // The device starts in the namespace of its netdev, as rxe's does:
+        // in exclusive RDMA netns mode it is visible there only (ib_core
+        // uses init_net in shared mode).
+        // SAFETY: `netdev` is valid while the caller holds it, and a
+        // netdev's namespace outlives its membership of it. ib_core keeps no
+        // reference on the namespace: its pernet exit handler moves the
+        // device back to init_net before the namespace goes.
+        let net = unsafe { bindings::dev_net(netdev.as_raw()) };
+        // SAFETY: allocation of `size_of::<Self>()` bytes, at least
+        // `sizeof(struct ib_device)` as `ib_device` is at offset 0; `net` is
+        // a live namespace (above).
+        let raw = unsafe { bindings::_ib_alloc_device(size_of::<Self>(), net) };
+        let this = NonNull::new(raw.cast::<Self>()).ok_or(ENOMEM)?;
         // SAFETY: `data` lies within the allocation and is uninitialised.
         let slot = unsafe { &raw mut (*this.as_ptr()).data };
         // SAFETY: `slot` is valid for writes and pinned (ib_core never moves
@@ -429,7 +563,7 @@ impl<T: Operations> Device<T> {
     pub fn get_by_netdev(netdev: &NetDevice) -> Option<DeviceRef<T>> {
         // SAFETY: `netdev` is valid; returns a device with a registration
         // reference, or null.
-        let raw = unsafe { bindings::ib_device_get_by_netdev(netdev.as_raw(), T::DRIVER_ID) };
+        let raw = unsafe { bindings::ib_device_get_by_netdev(netdev.as_raw(), T::DRIVER_ID.as_raw()) };
         let raw = NonNull::new(raw)?;
         // The driver id was matched by ib_core; also require the owning
         // module, so a device of the same id from another module is never
@@ -503,7 +637,7 @@ impl<T: Operations> Default for DriverRegistration<T> {
 impl<T: Operations> Drop for DriverRegistration<T> {
     fn drop(&mut self) {
         // SAFETY: plain call; waits for all devices of the driver to go.
-        unsafe { bindings::ib_unregister_driver(T::DRIVER_ID) };
+        unsafe { bindings::ib_unregister_driver(T::DRIVER_ID.as_raw()) };
     }
 }
 
@@ -534,7 +668,18 @@ macro_rules! declare_object {
         }
 
         impl<T: Operations> $name<T> {
-            const _LAYOUT: () = assert!(offset_of!(Self, raw) == 0);
+            /// The size ib_core allocates for the object (the Rust side of
+            /// `INIT_RDMA_OBJ_SIZE`), checked at compile time: the C object
+            /// comes first and ib_core's `kzalloc()` memory is aligned
+            /// enough for the driver's data.
+            const SIZE: usize = {
+                assert!(offset_of!(Self, raw) == 0, "the C object must be at offset 0");
+                assert!(
+                    align_of::<Self>() <= bindings::ARCH_KMALLOC_MINALIGN,
+                    "the driver's object data needs more alignment than kzalloc() gives"
+                );
+                size_of::<Self>()
+            };
 
             /// The raw C object.
             pub fn as_raw(&self) -> *mut bindings::$cty {
@@ -551,7 +696,7 @@ macro_rules! declare_object {
             ///
             /// `ptr` must be the C object of a live `Self`.
             unsafe fn from_raw<'a>(ptr: *mut bindings::$cty) -> &'a Self {
-                let () = Self::_LAYOUT;
+                let _ = Self::SIZE;
                 // SAFETY: offset 0 layout; validity per caller.
                 unsafe { &*ptr.cast() }
             }
@@ -575,18 +720,77 @@ declare_object!(
     /// A protection domain (`struct ib_pd`).
     Pd, ib_pd, Pd
 );
-declare_object!(
-    /// A completion queue (`struct ib_cq`).
-    Cq, ib_cq, Cq
-);
+
+/// A completion queue (`struct ib_cq`).
+///
+/// # Invariants
+///
+/// The C object is at offset 0 and was allocated by ib_core with the size
+/// of this struct; `events` and `data` are initialised while ib_core holds
+/// the object, and `events` points at it for that time.
+#[repr(C)]
+#[pin_data]
+pub struct Cq<T: Operations> {
+    #[pin]
+    raw: Opaque<bindings::ib_cq>,
+    events: Arc<CqEvents>,
+    #[pin]
+    data: T::Cq,
+}
+
+impl<T: Operations> Deref for Cq<T> {
+    type Target = T::Cq;
+
+    fn deref(&self) -> &T::Cq {
+        &self.data
+    }
+}
+
+impl<T: Operations> Cq<T> {
+    /// See the `SIZE` of the other objects.
+    const SIZE: usize = {
+        assert!(offset_of!(Self, raw) == 0, "the C object must be at offset 0");
+        assert!(
+            align_of::<Self>() <= bindings::ARCH_KMALLOC_MINALIGN,
+            "the driver's CQ data needs more alignment than kzalloc() gives"
+        );
+        size_of::<Self>()
+    };
+
+    /// The raw C object.
+    pub fn as_raw(&self) -> *mut bindings::ib_cq {
+        self.raw.get()
+    }
+
+    /// The CQ's event reporter.
+    pub fn events(&self) -> &Arc<CqEvents> {
+        &self.events
+    }
+
+    /// # Safety
+    ///
+    /// `ptr` must be the C object of a live `Self`.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::ib_cq) -> &'a Self {
+        let _ = Self::SIZE;
+        // SAFETY: the C object is at offset 0 (`SIZE`); the caller
+        // guarantees the object is live for `'a`.
+        unsafe { &*ptr.cast() }
+    }
+}
 
 impl<T: Operations> UContext<T> {
     /// Makes `buf` mappable by this context's process; the returned entry's
-    /// offset is what user space passes to `mmap()`.
-    pub fn insert_mmap(&self, buf: Arc<UserBuffer>) -> Result<MmapEntry> {
-        // SAFETY: the context is valid while the driver holds `&self`; the
-        // driver stores entries in objects of this context, which ib_core
-        // destroys before the context.
+    /// offset is what user space passes to `mmap()`. May sleep.
+    ///
+    /// # Safety
+    ///
+    /// The returned entry must be dropped before ib_core deallocates this
+    /// context. Storing it in the data of an object of this context (a CQ,
+    /// PD or MR), which ib_core always destroys before the context, and
+    /// nowhere else, satisfies this.
+    pub unsafe fn insert_mmap(&self, buf: Arc<UserBuffer>) -> Result<MmapEntry> {
+        // SAFETY: `self` is a live context (we hold `&self`) and the caller
+        // drops the entry before the context goes.
         unsafe { MmapEntry::insert(self.as_raw(), buf) }
     }
 }
@@ -643,7 +847,7 @@ fn ret(r: Result) -> c_int {
 impl<T: Operations> VTable<T> {
     const OPS: bindings::ib_device_ops = bindings::ib_device_ops {
         owner: crate::module::this_module::<T::OwnerModule>().as_ptr(),
-        driver_id: T::DRIVER_ID,
+        driver_id: T::DRIVER_ID.as_raw(),
         uverbs_abi_ver: T::ABI_VERSION,
         alloc_hw_port_stats: if T::HAS_GET_HW_STATS {
             Some(Self::alloc_hw_port_stats)
@@ -683,9 +887,9 @@ impl<T: Operations> VTable<T> {
         query_port: Some(Self::query_port),
         reg_user_mr: Some(Self::reg_user_mr),
         req_notify_cq: Some(Self::req_notify_cq),
-        size_ib_cq: size_of::<Cq<T>>(),
-        size_ib_pd: size_of::<Pd<T>>(),
-        size_ib_ucontext: size_of::<UContext<T>>(),
+        size_ib_cq: Cq::<T>::SIZE,
+        size_ib_pd: Pd::<T>::SIZE,
+        size_ib_ucontext: UContext::<T>::SIZE,
         // SAFETY: all-zero is a valid `ib_device_ops` (no ops).
         ..unsafe { core::mem::zeroed() }
     };
@@ -851,88 +1055,88 @@ impl<T: Operations> VTable<T> {
 
     /// # Safety
     ///
-    /// Called by ib_core with pointers that are valid for the call, on objects of
-    /// a device of this driver.
+    /// Called by ib_core (uverbs GET_CONTEXT, process context, may sleep)
+    /// with a zeroed context of `size_ib_ucontext` bytes whose `device` is
+    /// set, and `udata` valid for the call.
     unsafe extern "C" fn alloc_ucontext(
         uctx: *mut bindings::ib_ucontext,
         udata: *mut bindings::ib_udata,
     ) -> c_int {
-        // SAFETY: ib_core sets `device` before this call.
+        // SAFETY: ib_core set `device` to a registered device of this
+        // driver before the call.
         let dev = unsafe { Device::<T>::from_raw((*uctx).device) };
-        // SAFETY: valid for the call.
+        // SAFETY: `udata` is valid for the duration of the call.
         let mut ud = unsafe { UData::from_raw(udata) };
-        // SAFETY: `owner` is this module; fails while it is being unloaded.
-        if !unsafe { bindings::try_module_get(Self::OPS.owner) } {
-            return ENODEV.to_errno();
-        }
         let r = T::alloc_ucontext(dev, &mut ud).and_then(|init| {
-            // SAFETY: ib_core allocated `size_ib_ucontext` bytes; the slot
-            // is uninitialised and never moves.
+            // SAFETY: ib_core allocated `size_ib_ucontext` bytes for `uctx`;
+            // the data slot is uninitialised and the allocation never moves.
             unsafe { pin_init::raw_try_init(UContext::<T>::data_slot(uctx), init) }
         });
-        if r.is_err() {
-            // SAFETY: taken above; no context was created.
-            unsafe { bindings::module_put(Self::OPS.owner) };
-        }
         ret(r)
     }
 
     /// # Safety
     ///
-    /// Called by ib_core with pointers that are valid for the call, on objects of
-    /// a device of this driver.
+    /// Called by ib_core once per context that `alloc_ucontext` initialised,
+    /// after every object of the context was destroyed; process context.
     unsafe extern "C" fn dealloc_ucontext(uctx: *mut bindings::ib_ucontext) {
-        // SAFETY: initialised by `alloc_ucontext`; last use.
+        // SAFETY: initialised by `alloc_ucontext`; ib_core never uses the
+        // driver data again after this call.
         unsafe { core::ptr::drop_in_place(UContext::<T>::data_slot(uctx)) };
-        // SAFETY: taken in `alloc_ucontext`.
-        unsafe { bindings::module_put(Self::OPS.owner) };
     }
 
     // Devices can go away under open contexts (netdev removal, `rdma link
-    // delete`): ib_core then destroys the context's objects through the
-    // usual callbacks and user space gets IB_EVENT_DEVICE_FATAL. Mapped
-    // rings stay valid memory (their pages are reference counted) but are
-    // no longer written. Because this lets uverbs drop its module reference,
-    // each user context holds one instead, so the module cannot be unloaded
-    // while a context exists.
+    // delete`, module unload): ib_core then disassociates every context.
+    // It zaps the user mappings of the context (all of them were made with
+    // `rdma_user_mmap_vmalloc`, which registers them for that), destroys the
+    // context's objects through the usual callbacks, calls this, and later
+    // `dealloc_ucontext`; user space gets IB_EVENT_DEVICE_FATAL and its
+    // mapped rings read as zero. Nothing of the driver is left for this
+    // callback to stop, and since uverbs no longer refers to the driver
+    // afterwards, the module may be unloaded while the context's file is
+    // still open, as with hardware drivers.
     /// # Safety
     ///
-    /// Called by ib_core with pointers that are valid for the call, on objects of
-    /// a device of this driver.
+    /// Called by ib_core during disassociation, with the context's mappings
+    /// already zapped; process context.
     unsafe extern "C" fn disassociate_ucontext(_uctx: *mut bindings::ib_ucontext) {}
 
     /// # Safety
     ///
-    /// Called by ib_core with pointers that are valid for the call, on objects of
-    /// a device of this driver.
+    /// Called by uverbs' mmap (process context, `disassociate_srcu` held)
+    /// with a live context of this driver and the new `vma`.
     unsafe extern "C" fn mmap(
         uctx: *mut bindings::ib_ucontext,
         vma: *mut bindings::vm_area_struct,
     ) -> c_int {
-        // SAFETY: valid context and vma for the call.
+        // SAFETY: `uctx` and `vma` are valid for the call.
         let entry = unsafe { bindings::rdma_user_mmap_entry_get(uctx, vma) };
         if entry.is_null() {
             return EINVAL.to_errno();
         }
         // SAFETY: every entry of our contexts is an `EntryInner` (inserted by
         // `MmapEntry::insert`), with the C entry at offset 0; the `get` above
-        // holds it.
+        // holds a reference, so it stays allocated until the `put` below.
         let inner = unsafe { &*entry.cast::<EntryInner>() };
-        // SAFETY: the buffer is a vmalloc_user() area at least as large as
-        // the entry, which `rdma_user_mmap_entry_get` matched to the vma.
-        let r = unsafe { bindings::remap_vmalloc_range(vma, inner.buf.as_ptr(), 0) };
-        // SAFETY: drop the reference taken by `get`.
+        // SAFETY: `inner.buf` is vmalloc_user() memory at least as large as
+        // the entry, whose length `rdma_user_mmap_entry_get` matched against
+        // the vma; we are called from uverbs' mmap with the srcu held. The
+        // mapping takes its own reference on the entry.
+        let r = unsafe { bindings::rdma_user_mmap_vmalloc(uctx, vma, inner.buf.as_ptr(), entry) };
+        // SAFETY: drops the reference taken by `get` above.
         unsafe { bindings::rdma_user_mmap_entry_put(entry) };
         r
     }
 
     /// # Safety
     ///
-    /// Called by ib_core with pointers that are valid for the call, on objects of
-    /// a device of this driver.
+    /// Called by ib_core once per entry, when its last reference goes (the
+    /// driver removed it and no mapping holds it); any context, never
+    /// sleeping.
     unsafe extern "C" fn mmap_free(entry: *mut bindings::rdma_user_mmap_entry) {
-        // SAFETY: allocated by `MmapEntry::insert` as a leaked KBox; ib_core
-        // calls this once, when the last reference goes.
+        // SAFETY: allocated by `MmapEntry::insert` as a leaked KBox with the
+        // C entry at offset 0; this is the last use. Dropping it drops an
+        // `Arc<UserBuffer>`, which never sleeps.
         drop(unsafe { KBox::from_raw(entry.cast::<EntryInner>()) });
     }
 
@@ -980,45 +1184,67 @@ impl<T: Operations> VTable<T> {
     ) -> c_int {
         // SAFETY: `attrs` is null or valid for the call.
         let udata = unsafe { bindings::rdma_attrs_driver_udata(attrs) };
-        // SAFETY: as above.
+        // SAFETY: `udata` is null or the driver udata of a live bundle.
         let uctx = unsafe { bindings::rdma_udata_to_ucontext(udata) };
         if uctx.is_null() {
             return EOPNOTSUPP.to_errno();
         }
-        // SAFETY: a context of this driver, alive for the call.
+        // SAFETY: the bundle's context is a live context of this driver:
+        // ib_core holds it for the duration of the command.
         let ctx = unsafe { UContext::<T>::from_raw(uctx) };
-        // SAFETY: `attr` is valid for the call.
+        let events = match CqEvents::new() {
+            Ok(e) => e,
+            Err(e) => return e.to_errno(),
+        };
+        // SAFETY: `attr` is valid for reads for the duration of the call.
         let a = unsafe {
             CqAttr {
                 cqe: (*attr).cqe,
                 comp_vector: (*attr).comp_vector,
                 flags: (*attr).flags,
+                events: events.clone(),
             }
         };
-        // SAFETY: valid for the call.
+        // SAFETY: `udata` is valid for the duration of the call.
         let mut ud = unsafe { UData::from_raw(udata) };
         let init = match T::create_cq(ctx, &a, &mut ud) {
             Ok(i) => i,
             Err(e) => return e.to_errno(),
         };
-        // SAFETY: ib_core allocated `size_ib_cq` bytes for `cq`.
-        let slot = unsafe { Cq::<T>::data_slot(cq) };
-        // SAFETY: sized by `size_ib_cq`; uninitialised; never moves.
-        if let Err(e) = unsafe { pin_init::raw_try_init(slot, init) } {
-            return e.to_errno();
+        let this = cq.cast::<Cq<T>>();
+        // SAFETY: ib_core allocated `size_ib_cq` (= `Cq::<T>::SIZE`) bytes
+        // for `cq`: the fields lie inside, uninitialised; ib_core never moves
+        // the allocation.
+        unsafe {
+            (&raw mut (*this).events).write(events.clone());
+            if let Err(e) = pin_init::raw_try_init(&raw mut (*this).data, init) {
+                core::ptr::drop_in_place(&raw mut (*this).events);
+                return e.to_errno();
+            }
         }
-        // SAFETY: initialised just above; `cq` is valid.
-        unsafe { (*cq).cqe = (*slot).entries() as i32 };
+        // SAFETY: `data` was initialised just above.
+        let entries = unsafe { (*this).data.entries() };
+        // SAFETY: `cq` is valid for writes during the call; ib_core reads
+        // `cqe` back as the CQ's size.
+        unsafe { (*cq).cqe = i32::try_from(entries).unwrap_or(i32::MAX) };
+        // INVARIANT: the CQ is live until `destroy_cq`, which clears it.
+        events.set(cq);
         0
     }
 
     /// # Safety
     ///
-    /// Called by ib_core with pointers that are valid for the call, on objects of
-    /// a device of this driver.
+    /// Called by ib_core once per CQ that `create_cq` initialised, in process
+    /// context; the CQ is not used again afterwards.
     unsafe extern "C" fn destroy_cq(cq: *mut bindings::ib_cq, _udata: *mut bindings::ib_udata) -> c_int {
-        // SAFETY: initialised by `create_cq`; last use.
-        unsafe { core::ptr::drop_in_place(Cq::<T>::data_slot(cq)) };
+        let this = cq.cast::<Cq<T>>();
+        // SAFETY: `events` and `data` were initialised by `create_cq`; this
+        // is their last use. Events reported from now on are dropped.
+        unsafe {
+            (*this).events.set(core::ptr::null_mut());
+            core::ptr::drop_in_place(&raw mut (*this).data);
+            core::ptr::drop_in_place(&raw mut (*this).events);
+        }
         0
     }
 
@@ -1030,7 +1256,7 @@ impl<T: Operations> VTable<T> {
         cq: *mut bindings::ib_cq,
         flags: bindings::ib_cq_notify_flags,
     ) -> c_int {
-        // SAFETY: a live CQ of this driver.
+        // SAFETY: ib_core passes a live CQ of this driver, held for the call.
         let cq = unsafe { Cq::<T>::from_raw(cq) };
         let solicited = flags & bindings::ib_cq_notify_flags_IB_CQ_SOLICITED_MASK
             == bindings::ib_cq_notify_flags_IB_CQ_SOLICITED;
@@ -1050,22 +1276,30 @@ impl<T: Operations> VTable<T> {
         _dmah: *mut bindings::ib_dmah,
         udata: *mut bindings::ib_udata,
     ) -> *mut bindings::ib_mr {
-        // SAFETY: a live PD of this driver.
+        // SAFETY: ib_core passes a live PD of this driver, held for the call.
         let pdr = unsafe { Pd::<T>::from_raw(pd) };
+        // ib_core checked the flags (ib_check_mr_access); a negative value
+        // would be a bit outside every defined flag.
+        let access = match u32::try_from(access).map_err(|_| EINVAL).and_then(AccessFlags::from_user) {
+            Ok(a) => a,
+            Err(e) => return e.to_ptr(),
+        };
         let args = MrArgs {
-            // SAFETY: `pd` is valid.
+            // SAFETY: `pd` is valid for the call; its `device` never changes.
             ibdev: unsafe { (*pd).device },
             start,
             length,
             virt_addr,
-            access: access as u32,
+            access,
         };
-        // SAFETY: valid for the call.
+        // SAFETY: `udata` is valid for the duration of the call.
         let mut ud = unsafe { UData::from_raw(udata) };
         let init = match T::reg_user_mr(pdr, &args, &mut ud) {
             Ok(i) => i,
             Err(e) => return e.to_ptr(),
         };
+        // Allocation and the driver's initialiser form one step: if either
+        // fails, whatever the initialiser made is dropped again.
         let mr = KBox::pin_init(
             try_pin_init!(Mr::<T> {
                 raw: Opaque::zeroed(),
@@ -1078,9 +1312,11 @@ impl<T: Operations> VTable<T> {
             Err(e) => return e.to_ptr(),
         };
         let key = mr.data.key();
-        // SAFETY: the MR is freed by `dereg_mr`, which treats it as pinned.
+        // SAFETY: the MR is freed by `dereg_mr`, which treats it as pinned
+        // (it is only dropped in place, never moved).
         let mr = KBox::into_raw(unsafe { Pin::into_inner_unchecked(mr) });
-        // SAFETY: `mr` is valid; ib_core fills the other fields.
+        // SAFETY: `mr` is a live allocation we own until ib_core hands it
+        // to `dereg_mr`; ib_core fills the other fields of the `ib_mr`.
         unsafe {
             let raw = (*mr).raw.get();
             (*raw).lkey = key;
@@ -1091,10 +1327,11 @@ impl<T: Operations> VTable<T> {
 
     /// # Safety
     ///
-    /// Called by ib_core with pointers that are valid for the call, on objects of
-    /// a device of this driver.
+    /// Called by ib_core once per MR that `reg_user_mr` returned, in process
+    /// context; the MR is not used again afterwards.
     unsafe extern "C" fn dereg_mr(mr: *mut bindings::ib_mr, _udata: *mut bindings::ib_udata) -> c_int {
-        // SAFETY: allocated by `reg_user_mr` with the C object at offset 0.
+        // SAFETY: allocated by `reg_user_mr` as a leaked `KBox<Mr<T>>` with
+        // the C object at offset 0; this is its last use.
         drop(unsafe { KBox::from_raw(mr.cast::<Mr<T>>()) });
         0
     }

@@ -8,12 +8,18 @@
 //! A [`UserBuffer`] is zeroed `vmalloc_user()` memory. Inserting it into a
 //! user context ([`super::device::UContext::insert_mmap`]) returns an
 //! [`MmapEntry`] whose offset user space passes to `mmap()`. The entry holds
-//! a reference to the buffer until ib_core frees the entry, and pages mapped
-//! into a process stay alive until it unmaps them, so a buffer can be
-//! dropped by the driver at any time.
+//! a reference to the buffer until ib_core frees the entry, which happens
+//! only once the driver removed it and no mapping of it is left (mappings
+//! are made with `rdma_user_mmap_vmalloc()`, which holds the entry), so a
+//! buffer can be dropped by the driver at any time.
 //!
 //! User space may write the buffer at any moment: the kernel only accesses
 //! it with volatile byte copies and atomic 32-bit loads and stores.
+//!
+//! Calling contexts: [`UserBuffer::new`] and [`MmapEntry`] creation may
+//! sleep; reading, writing and dropping a [`UserBuffer`] (the last drop
+//! frees it with `vfree_atomic()`) and dropping an [`MmapEntry`] never
+//! sleep, so the receive path may do them.
 
 use crate::{
     bindings,
@@ -47,13 +53,14 @@ unsafe impl Send for UserBuffer {}
 unsafe impl Sync for UserBuffer {}
 
 impl UserBuffer {
-    /// Allocates `len` bytes, rounded up to whole pages.
+    /// Allocates `len` bytes, rounded up to whole pages. May sleep.
     pub fn new(len: usize) -> Result<Arc<Self>> {
         if len == 0 {
             return Err(EINVAL);
         }
         let len = len.checked_next_multiple_of(bindings::PAGE_SIZE).ok_or(EINVAL)?;
-        // SAFETY: plain allocation call.
+        // SAFETY: `vmalloc_user_noprof` has no preconditions; we are in
+        // process context (may sleep), as documented above.
         let raw = unsafe { bindings::vmalloc_user_noprof(len) };
         let ptr = NonNull::new(raw.cast::<u8>()).ok_or(ENOMEM)?;
         // INVARIANT: allocated with vmalloc_user above.
@@ -81,8 +88,9 @@ impl UserBuffer {
     pub fn write(&self, off: usize, data: &[u8]) -> Result {
         self.check(off, data.len())?;
         for (i, b) in data.iter().enumerate() {
-            // SAFETY: in bounds (checked above); volatile because user space
-            // shares the memory.
+            // SAFETY: `off + i < self.len` (checked above), inside the live
+            // allocation of the type invariant; volatile because user space
+            // writes the same memory concurrently.
             unsafe { self.ptr.as_ptr().add(off + i).write_volatile(*b) };
         }
         Ok(())
@@ -92,7 +100,8 @@ impl UserBuffer {
     pub fn read(&self, off: usize, out: &mut [u8]) -> Result {
         self.check(off, out.len())?;
         for (i, b) in out.iter_mut().enumerate() {
-            // SAFETY: in bounds (checked above); volatile as in `write`.
+            // SAFETY: `off + i < self.len` (checked above), inside the live
+            // allocation; volatile as in `write`.
             *b = unsafe { self.ptr.as_ptr().add(off + i).read_volatile() };
         }
         Ok(())
@@ -127,9 +136,11 @@ impl UserBuffer {
 
 impl Drop for UserBuffer {
     fn drop(&mut self) {
-        // SAFETY: allocated by vmalloc_user per the type invariant. Pages
-        // still mapped into a process keep their own references.
-        unsafe { bindings::vfree(self.ptr.as_ptr().cast()) };
+        // SAFETY: allocated by vmalloc_user per the type invariant, freed
+        // once. Pages still mapped into a process keep their own references.
+        // `vfree_atomic` defers the work, so the last reference may go in
+        // any context (e.g. a CQ destroyed while the receive path held it).
+        unsafe { bindings::vfree_atomic(self.ptr.as_ptr().cast()) };
     }
 }
 
@@ -142,7 +153,8 @@ pub(crate) struct EntryInner {
 }
 
 /// A buffer registered for mmap in a user context. Dropping it removes the
-/// entry: later `mmap()` calls with its offset fail, existing mappings stay.
+/// entry: later `mmap()` calls with its offset fail, existing mappings stay
+/// (and keep the buffer) until unmapped or zapped by disassociation.
 ///
 /// # Invariants
 ///
@@ -159,11 +171,12 @@ unsafe impl Send for MmapEntry {}
 unsafe impl Sync for MmapEntry {}
 
 impl MmapEntry {
-    /// Inserts `buf` into the mmap table of `ucontext`.
+    /// Inserts `buf` into the mmap table of `ucontext`. May sleep.
     ///
     /// # Safety
     ///
-    /// `ucontext` must be a valid user context that outlives the entry.
+    /// `ucontext` must be a valid user context that outlives the entry: the
+    /// entry must be dropped before ib_core deallocates the context.
     pub(crate) unsafe fn insert(
         ucontext: *mut bindings::ib_ucontext,
         buf: Arc<UserBuffer>,
@@ -177,7 +190,8 @@ impl MmapEntry {
             GFP_KERNEL,
         )?;
         let inner = KBox::into_raw(inner);
-        // SAFETY: `inner` is a valid, zeroed entry; `ucontext` is valid.
+        // SAFETY: `inner` is a live, zeroed entry that ib_core may free
+        // through `mmap_free` once inserted; `ucontext` is valid (caller).
         let ret = unsafe {
             bindings::rdma_user_mmap_entry_insert(ucontext, (*inner).raw.get(), len)
         };
@@ -186,7 +200,8 @@ impl MmapEntry {
             drop(unsafe { KBox::from_raw(inner) });
             return Err(Error::from_errno(ret));
         }
-        // SAFETY: inserted entry, valid until `rdma_user_mmap_entry_remove`.
+        // SAFETY: the entry was inserted and we hold the driver's reference,
+        // so it is valid until `rdma_user_mmap_entry_remove` in `drop`.
         let offset = unsafe { bindings::rdma_user_mmap_get_offset((*inner).raw.get()) };
         // INVARIANT: inserted above.
         Ok(Self {
@@ -204,8 +219,10 @@ impl MmapEntry {
 
 impl Drop for MmapEntry {
     fn drop(&mut self) {
-        // SAFETY: inserted per the type invariant; this drops our reference
-        // and ib_core calls `mmap_free` once no mmap() uses it.
+        // SAFETY: inserted per the type invariant, and the context is still
+        // alive (contract of `MmapEntry::insert`); this drops the driver's
+        // reference once, and ib_core calls `mmap_free` when no mapping
+        // holds the entry any more. Takes only spinlocks: never sleeps.
         unsafe { bindings::rdma_user_mmap_entry_remove((*self.entry.as_ptr()).raw.get()) };
     }
 }

@@ -17,15 +17,29 @@ use core::ptr::NonNull;
 
 /// Pinned user memory, released on drop.
 ///
+/// A `Umem` may outlive the memory region it was pinned for, and even the
+/// device's registration: it holds a reference on the `ib_device`'s
+/// `struct device`, so the `ib_device` that `ib_umem_release()` reads stays
+/// allocated until the `Umem` is dropped.
+///
+/// # Calling context
+///
+/// Dropping a `Umem` unpins its pages, which may sleep (dirty pages are
+/// locked to be marked dirty): drop it in process context only, never
+/// under a spinlock or in the receive path.
+///
 /// # Invariants
 ///
 /// `ptr` was returned by a successful `ib_umem_get()` and is released only
-/// in `drop`.
+/// in `drop`; `ibdev` is the device it was pinned for, on which this object
+/// holds a `get_device()` reference until `drop`.
 pub struct Umem {
     ptr: NonNull<bindings::ib_umem>,
+    ibdev: NonNull<bindings::ib_device>,
 }
 
-// SAFETY: an ib_umem may be released from any thread.
+// SAFETY: an ib_umem may be released from any thread (in process context),
+// and the device reference may be dropped from any thread.
 unsafe impl Send for Umem {}
 // SAFETY: `&Umem` only reads fields that do not change after ib_umem_get.
 unsafe impl Sync for Umem {}
@@ -33,7 +47,7 @@ unsafe impl Sync for Umem {}
 impl Umem {
     /// Pins `len` bytes of the caller's memory at `addr` with IB access
     /// flags `access`. Faults give `EFAULT`; exceeding the memlock limit
-    /// gives `ENOMEM`.
+    /// gives `ENOMEM`. May sleep.
     ///
     /// # Safety
     ///
@@ -46,20 +60,31 @@ impl Umem {
         len: usize,
         access: i32,
     ) -> Result<Self> {
-        // SAFETY: guaranteed by the caller.
+        // SAFETY: `ibdev` is a valid, registered device and we run in the
+        // owning process, both guaranteed by the caller; a null attribute
+        // bundle makes ib_umem_get pin `addr` itself.
         let raw = unsafe {
             bindings::ib_umem_get_attr_or_va(ibdev, core::ptr::null(), 0, addr, len, access)
         };
         let raw = crate::error::from_err_ptr(raw)?;
-        // INVARIANT: successful ib_umem_get.
+        let Some(ptr) = NonNull::new(raw) else {
+            return Err(ENOMEM);
+        };
+        // SAFETY: `ibdev` is valid (caller); the reference keeps the
+        // `ib_device` allocated until `put_device` in `drop`.
+        unsafe { bindings::get_device(&raw mut (*ibdev).__bindgen_anon_1.dev) };
+        // INVARIANT: successful ib_umem_get; device reference taken above.
         Ok(Self {
-            ptr: NonNull::new(raw).ok_or(ENOMEM)?,
+            ptr,
+            // SAFETY: `ibdev` is valid, hence not null.
+            ibdev: unsafe { NonNull::new_unchecked(ibdev) },
         })
     }
 
     /// Length in bytes.
     pub fn len(&self) -> usize {
-        // SAFETY: valid per the type invariant.
+        // SAFETY: `ptr` is a live umem per the type invariant; `length` is
+        // set once by ib_umem_get.
         unsafe { (*self.ptr.as_ptr()).length }
     }
 
@@ -70,36 +95,52 @@ impl Umem {
 
     /// User virtual address of the first byte.
     pub fn address(&self) -> u64 {
-        // SAFETY: valid per the type invariant.
-        unsafe { (*self.ptr.as_ptr()).address as u64 }
+        // SAFETY: `ptr` is a live umem per the type invariant; `address` is
+        // set once by ib_umem_get.
+        let addr = unsafe { (*self.ptr.as_ptr()).address };
+        // CAST: `unsigned long` is 64 bits on every architecture with RDMA
+        // user memory support here, and widening is lossless elsewhere.
+        addr as u64
     }
 
     /// Whether the memory was pinned writable.
     pub fn writable(&self) -> bool {
-        // SAFETY: valid per the type invariant.
+        // SAFETY: `ptr` is a live umem per the type invariant; `writable` is
+        // set once by ib_umem_get.
         unsafe { (*self.ptr.as_ptr()).writable() != 0 }
     }
 
     /// Number of pages spanned by the region.
     pub fn num_pages(&self) -> usize {
-        let page = bindings::PAGE_SIZE as u64;
-        let start = self.address() & !(page - 1);
-        let end = (self.address() + self.len() as u64).next_multiple_of(page);
-        ((end - start) / page) as usize
+        let page = bindings::PAGE_SIZE;
+        // CAST: a user address fits in `usize`; `address()` only widened it.
+        let start = self.address() as usize;
+        let first = start & !(page - 1);
+        // ib_umem_get refused regions that wrap the address space.
+        let end = (start + self.len()).next_multiple_of(page);
+        (end - first) / page
     }
 
     /// Iterates over the mapped blocks as `(dma address, length)` pairs.
     pub fn dma_blocks(&self) -> impl Iterator<Item = (u64, usize)> + '_ {
-        // SAFETY: the umem's sg table is valid and unchanged while `self`
-        // lives.
+        // SAFETY: the umem's sg table is set up by ib_umem_get and not
+        // changed until ib_umem_release, which runs only in `drop`, after
+        // the borrow of `self` this iterator holds.
         let sgt = unsafe { SGTable::from_raw(&raw mut (*self.ptr.as_ptr()).sgt_append.sgt) };
-        sgt.iter().map(|sg| (sg.dma_address(), sg.dma_len() as usize))
+        sgt.iter().map(|sg| {
+            // CAST: an sg entry's length is a u32; usize is at least 32 bits.
+            (sg.dma_address(), sg.dma_len() as usize)
+        })
     }
 }
 
 impl Drop for Umem {
     fn drop(&mut self) {
-        // SAFETY: obtained from ib_umem_get per the type invariant.
+        // SAFETY: obtained from ib_umem_get per the type invariant and not
+        // released before; the device it reads is still allocated thanks to
+        // our device reference.
         unsafe { bindings::ib_umem_release(self.ptr.as_ptr()) };
+        // SAFETY: the reference taken in `get`, dropped once.
+        unsafe { bindings::put_device(&raw mut (*self.ibdev.as_ptr()).__bindgen_anon_1.dev) };
     }
 }

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 /*
- * libuet: joining a context to a job (UVERBS_METHOD_JOIN_JOB) and querying
- * the job it joined (UVERBS_METHOD_QUERY_JOB). Both are protocol-neutral
- * methods of the device object; the job is a /dev/infiniband/job file
- * descriptor (include/uapi/rdma/rdma_job.h).
+ * libuet: joining a context to a job (UVERBS_METHOD_JOB_JOIN) and querying
+ * the job it joined (UVERBS_METHOD_JOB_QUERY). Both are protocol-neutral
+ * methods of the core's UVERBS_OBJECT_JOB, which exists on devices whose
+ * driver supports jobs; the job is a /dev/infiniband/job file descriptor
+ * (include/uapi/rdma/rdma_job.h).
  */
 
 #include <errno.h>
@@ -14,7 +15,7 @@
 
 #include "uet.h"
 
-/* a kernel without the method answers EPROTONOSUPPORT: not supported */
+/* a kernel or device without the object answers EPROTONOSUPPORT */
 static int uet_job_err(int err)
 {
 	return err == EPROTONOSUPPORT ? EOPNOTSUPP : err;
@@ -22,8 +23,8 @@ static int uet_job_err(int err)
 
 int uetdv_join_job(struct ibv_context *ibvctx, int job_fd)
 {
-	DECLARE_COMMAND_BUFFER(cmd, UVERBS_OBJECT_DEVICE,
-			       UVERBS_METHOD_JOIN_JOB, 1);
+	DECLARE_COMMAND_BUFFER(cmd, UVERBS_OBJECT_JOB,
+			       UVERBS_METHOD_JOB_JOIN, 1);
 	int err;
 
 	if (!is_uet_dev(ibvctx->device))
@@ -36,7 +37,7 @@ int uetdv_join_job(struct ibv_context *ibvctx, int job_fd)
 	 * fill_attr_in_fd() encodes it; the kernel looks it up in the
 	 * caller's file table (EBADF if it is not open).
 	 */
-	fill_attr_in_fd(cmd, UVERBS_ATTR_JOIN_JOB_FD, job_fd);
+	fill_attr_in_fd(cmd, UVERBS_ATTR_JOB_JOIN_FD, job_fd);
 
 	err = execute_ioctl(ibvctx, cmd);
 	if (err) {
@@ -50,8 +51,8 @@ int uetdv_join_job(struct ibv_context *ibvctx, int job_fd)
 int uetdv_query_job(struct ibv_context *ibvctx, struct uetdv_job_info *info,
 		    uint32_t inlen)
 {
-	DECLARE_COMMAND_BUFFER(cmd, UVERBS_OBJECT_DEVICE,
-			       UVERBS_METHOD_QUERY_JOB, 1);
+	DECLARE_COMMAND_BUFFER(cmd, UVERBS_OBJECT_JOB,
+			       UVERBS_METHOD_JOB_QUERY, 1);
 	struct rdma_job_info kinfo = {};
 	int err;
 
@@ -65,7 +66,7 @@ int uetdv_query_job(struct ibv_context *ibvctx, struct uetdv_job_info *info,
 		return EINVAL;
 	}
 
-	fill_attr_out_ptr(cmd, UVERBS_ATTR_QUERY_JOB_RESP, &kinfo);
+	fill_attr_out_ptr(cmd, UVERBS_ATTR_JOB_QUERY_RESP, &kinfo);
 	err = execute_ioctl(ibvctx, cmd);
 	if (err)
 		return uet_job_err(err);

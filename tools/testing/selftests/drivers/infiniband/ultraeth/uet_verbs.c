@@ -2,7 +2,9 @@
 /*
  * Verbs on a uet_soft device through libibverbs and libuet: device and port
  * queries, uetdv_query_device, PD, MR and CQ, the errors of bad requests,
- * and no kernel memory growth over 1000 open/create/destroy/close rounds.
+ * the device limits it reports (each one enforced), memory registration
+ * needing a job, and no kernel memory growth over 1000
+ * open/create/destroy/close rounds.
  *
  * The device must exist already: uet_verbs.sh creates it (rdma link add
  * uet0 type uet netdev veth0) and runs this program. The device is $UET_DEV,
@@ -24,6 +26,7 @@
 #include <infiniband/verbs.h>
 
 #include "kselftest_harness.h"
+#include "uet_test_job.h"
 
 /*
  * Each leak round pins LEAK_MR_BYTES and maps a ring of up to LEAK_CQE
@@ -149,6 +152,7 @@ FIXTURE(uet)
 	struct ibv_context *ctx;
 	struct ibv_pd *pd;
 	struct ibv_device_attr_ex attr;
+	int job_fd;
 	void *buf;
 	size_t buf_len;
 };
@@ -164,6 +168,10 @@ FIXTURE_SETUP(uet)
 				   ibv_get_device_name(self->dev),
 				   strerror(errno));
 	ASSERT_EQ(0, ibv_query_device_ex(self->ctx, NULL, &self->attr));
+	/* memory registration needs a job */
+	self->job_fd = uet_test_join(self->ctx);
+	ASSERT_LE(0, self->job_fd) TH_LOG("joining a job: %s",
+					  strerror(-self->job_fd));
 	self->pd = ibv_alloc_pd(self->ctx);
 	ASSERT_NE(NULL, self->pd) TH_LOG("ibv_alloc_pd: %s", strerror(errno));
 
@@ -182,6 +190,8 @@ FIXTURE_TEARDOWN(uet)
 		EXPECT_EQ(0, ibv_dealloc_pd(self->pd));
 	if (self->ctx)
 		EXPECT_EQ(0, ibv_close_device(self->ctx));
+	if (self->job_fd > 0)
+		close(self->job_fd);
 	if (self->list)
 		ibv_free_device_list(self->list);
 }
@@ -198,6 +208,8 @@ TEST_F(uet, query_device)
 	       a->max_mr, a->max_pd);
 	EXPECT_EQ(1, a->phys_port_cnt);
 	EXPECT_NE(0, a->node_guid);
+	/* a vendor id of its own (as rxe and siw have) */
+	EXPECT_NE(0, a->vendor_id);
 	EXPECT_LT(0, a->max_cqe);
 	EXPECT_LT(0, a->max_cq);
 	EXPECT_LT(0, a->max_mr);
@@ -250,7 +262,12 @@ TEST_F(uet, uetdv_query_device)
 	       da.profiles, da.max_pdc, da.max_endpoints, da.mtu,
 	       da.max_msg_size, da.max_cqe, da.cqe_size);
 	EXPECT_EQ(0, da.comp_mask);
-	EXPECT_EQ(0, da.dev_caps & ~0x3fu);
+	/*
+	 * Only what works is advertised: jobs. Delivery modes and tagged
+	 * matching appear with the data path, together with queue pairs.
+	 */
+	EXPECT_EQ(UETDV_DEVICE_CAP_JOBS, da.dev_caps);
+	EXPECT_EQ(0, self->attr.orig_attr.max_qp);
 	EXPECT_EQ(0, da.profiles & ~0x7u);
 	EXPECT_EQ(64, da.cqe_size);
 	EXPECT_EQ((uint32_t)self->attr.orig_attr.max_cqe, da.max_cqe);
@@ -439,6 +456,130 @@ TEST_F(uet, cq_empty)
 }
 
 /* verbs libuet does not provide fail cleanly */
+/*
+ * The object limits query_device reports are the ones the device enforces:
+ * exactly max_pd PDs and max_cq CQs can exist on the device at once, and
+ * MRs up to max_mr_size (the next byte is refused).
+ */
+TEST_F_TIMEOUT(uet, limits_are_enforced, 600)
+{
+	struct ibv_device_attr *a = &self->attr.orig_attr;
+	struct ibv_pd **pds;
+	struct ibv_cq **cqs, *cq;
+	struct ibv_mr *mr;
+	int i, n;
+
+	/* the fixture's PD counts: max_pd - 1 more fit, then ENOMEM */
+	pds = calloc(a->max_pd, sizeof(*pds));
+	ASSERT_NE(NULL, pds);
+	for (n = 0; n < a->max_pd; n++) {
+		pds[n] = ibv_alloc_pd(self->ctx);
+		if (!pds[n])
+			break;
+	}
+	EXPECT_EQ(a->max_pd - 1, n) TH_LOG("PDs beyond the fixture's: %d, errno %s",
+					   n, strerror(errno));
+	EXPECT_EQ(ENOMEM, errno);
+	for (i = 0; i < n; i++)
+		EXPECT_EQ(0, ibv_dealloc_pd(pds[i]));
+	free(pds);
+
+	cqs = calloc(a->max_cq + 1, sizeof(*cqs));
+	ASSERT_NE(NULL, cqs);
+	for (n = 0; n <= a->max_cq; n++) {
+		cqs[n] = ibv_create_cq(self->ctx, 1, NULL, NULL, 0);
+		if (!cqs[n])
+			break;
+	}
+	EXPECT_EQ(a->max_cq, n) TH_LOG("CQs: %d, errno %s", n, strerror(errno));
+	EXPECT_EQ(ENOMEM, errno);
+	for (i = 0; i < n; i++)
+		EXPECT_EQ(0, ibv_destroy_cq(cqs[i]));
+	free(cqs);
+
+	/* the largest CQ, and one entry more */
+	cq = ibv_create_cq(self->ctx, a->max_cqe, NULL, NULL, 0);
+	ASSERT_NE(NULL, cq) TH_LOG("max_cqe %d: %s", a->max_cqe, strerror(errno));
+	EXPECT_LE(a->max_cqe, cq->cqe);
+	EXPECT_EQ(0, ibv_destroy_cq(cq));
+	cq = ibv_create_cq(self->ctx, a->max_cqe + 1, NULL, NULL, 0);
+	EXPECT_EQ(NULL, cq);
+	if (cq)
+		ibv_destroy_cq(cq);
+
+	/* one byte beyond max_mr_size is refused before anything is pinned */
+	mr = ibv_reg_mr(self->pd, self->buf, a->max_mr_size + 1,
+			IBV_ACCESS_LOCAL_WRITE);
+	EXPECT_EQ(NULL, mr);
+	EXPECT_EQ(EINVAL, errno);
+	if (mr)
+		ibv_dereg_mr(mr);
+}
+
+/* max_mr MRs, not one more */
+TEST_F_TIMEOUT(uet, mr_limit_is_enforced, 900)
+{
+	int max = self->attr.orig_attr.max_mr, i, n;
+	struct ibv_mr **mrs;
+
+	mrs = calloc(max + 1, sizeof(*mrs));
+	ASSERT_NE(NULL, mrs);
+	for (n = 0; n <= max; n++) {
+		mrs[n] = ibv_reg_mr(self->pd, self->buf, 4096, 0);
+		if (!mrs[n])
+			break;
+	}
+	EXPECT_EQ(max, n) TH_LOG("MRs: %d, errno %s", n, strerror(errno));
+	EXPECT_EQ(ENOMEM, errno);
+	for (i = 0; i < n; i++)
+		EXPECT_EQ(0, ibv_dereg_mr(mrs[i]));
+	free(mrs);
+}
+
+/*
+ * Memory keys belong to a job: a context that has not joined one can make
+ * PDs and CQs but not register memory (EPERM); once it joined, it can.
+ */
+TEST_F(uet, reg_mr_needs_a_job)
+{
+	struct ibv_context *ctx;
+	struct ibv_pd *pd;
+	struct ibv_cq *cq;
+	struct ibv_mr *mr;
+	int fd;
+
+	ctx = ibv_open_device(self->dev);
+	ASSERT_NE(NULL, ctx);
+	pd = ibv_alloc_pd(ctx);
+	ASSERT_NE(NULL, pd) TH_LOG("PD without a job: %s", strerror(errno));
+	cq = ibv_create_cq(ctx, 4, NULL, NULL, 0);
+	ASSERT_NE(NULL, cq) TH_LOG("CQ without a job: %s", strerror(errno));
+	mr = ibv_reg_mr(pd, self->buf, 4096, IBV_ACCESS_LOCAL_WRITE);
+	EXPECT_EQ(NULL, mr);
+	EXPECT_EQ(EPERM, errno);
+	if (mr)
+		ibv_dereg_mr(mr);
+
+	fd = uet_test_join(ctx);
+	ASSERT_LE(0, fd) TH_LOG("join: %s", strerror(-fd));
+	mr = ibv_reg_mr(pd, self->buf, 4096, IBV_ACCESS_LOCAL_WRITE);
+	EXPECT_NE(NULL, mr) TH_LOG("MR after joining: %s", strerror(errno));
+	/* a second job cannot be joined: the context is bound */
+	{
+		int fd2 = uet_test_job_new();
+
+		ASSERT_LE(0, fd2);
+		EXPECT_EQ(EBUSY, uetdv_join_job(ctx, fd2));
+		close(fd2);
+	}
+	if (mr)
+		EXPECT_EQ(0, ibv_dereg_mr(mr));
+	EXPECT_EQ(0, ibv_destroy_cq(cq));
+	EXPECT_EQ(0, ibv_dealloc_pd(pd));
+	EXPECT_EQ(0, ibv_close_device(ctx));
+	close(fd);
+}
+
 TEST_F(uet, unsupported_verbs)
 {
 	struct ibv_qp_init_attr qa = {
@@ -470,11 +611,17 @@ static int leak_round(struct ibv_device *dev, void *buf, int cqe)
 	struct ibv_cq *cq = NULL;
 	struct ibv_mr *mr = NULL;
 	struct ibv_pd *pd = NULL;
-	int ret = 0;
+	int ret = 0, job;
 
 	ctx = ibv_open_device(dev);
 	if (!ctx)
 		return 1;
+	/* a job per round: its JobID and membership must not leak either */
+	job = uet_test_join(ctx);
+	if (job < 0) {
+		ret = 9;
+		goto out;
+	}
 	pd = ibv_alloc_pd(ctx);
 	if (!pd) {
 		ret = 2;
@@ -500,6 +647,8 @@ out:
 		ret = ret ?: 7;
 	if (ibv_close_device(ctx))
 		ret = ret ?: 8;
+	if (job >= 0)
+		close(job);
 	return ret;
 }
 
