@@ -8,36 +8,44 @@ use crate::dev::{
     Counter,
     Counters,
     CqRing,
+    KeyReg,
     KeyTable,
     MrEntry, //
 };
-use kernel::rdma::job::JobProtocol;
 use core::sync::atomic::{
     AtomicBool,
+    AtomicU32,
     Ordering, //
 };
 use kernel::{
+    fs::File,
+    new_mutex,
     prelude::*,
     rdma::{
         device::{
-            access,
-            driver_id,
+            Access,
+            AccessFlags,
             CqAttr,
             CqData,
+            CqEvent,
+            CqEvents,
             Device,
             DeviceAttr,
+            DriverId,
             MrArgs,
             MrData,
             Operations,
+            Pd,
             PortAttr,
             PortState,
-            Pd,
             StatDesc,
             UContext, //
         },
         job::{
             Job,
             JobInfo,
+            JobMember,
+            JobProtocol,
             Membership, //
         },
         link::LinkType,
@@ -54,8 +62,6 @@ use kernel::{
         },
         umem::Umem,
     },
-    fs::File,
-    new_mutex,
     sync::{
         aref::ARef,
         Arc,
@@ -80,10 +86,21 @@ const MAX_MSG_SIZE: u32 = 1 << 30;
 const GID_TABLE_LEN: u32 = 64;
 /// Largest memory region.
 const MAX_MR_SIZE: u64 = 1 << 32;
-/// Endpoints per context.
+/// Endpoints per context (none until the data path creates them).
 const MAX_ENDPOINTS: u16 = 256;
 /// PDCs per device.
 const MAX_PDC: u32 = 4096;
+/// Protection domains per device.
+const MAX_PD: u32 = 4096;
+/// Completion queues per device.
+const MAX_CQ: u32 = 4096;
+/// Memory regions per device.
+const MAX_MR: u32 = 1 << 16;
+/// IEEE OUI-sized vendor id: ASCII "UET", as siw reports ASCII "bmt";
+/// uet_soft has no OUI of its own and rdma-core matches it by driver id.
+const VENDOR_ID: u32 = 0x55_45_54;
+/// Part id: software UET, the first.
+const VENDOR_PART_ID: u32 = 1;
 
 /// Plain-bytes wrappers of the uverbs ABI structs (`include/uapi/rdma/uet-abi.h`).
 macro_rules! abi_struct {
@@ -121,6 +138,7 @@ pub(crate) struct UetDevice {
     netdev: ARef<NetDevice>,
     counters: Counters,
     keys: Arc<KeyTable>,
+    quotas: Arc<Quotas>,
 }
 
 /// The link type and netdev event handler.
@@ -143,6 +161,14 @@ impl LinkType for UetLink {
                 netdev: netdev.into(),
                 counters: Counters::new(),
                 keys: Arc::pin_init(KeyTable::new(), GFP_KERNEL)?,
+                quotas: Arc::new(
+                    Quotas {
+                        pds: Quota::new(MAX_PD),
+                        cqs: Quota::new(MAX_CQ),
+                        mrs: Quota::new(MAX_MR),
+                    },
+                    GFP_KERNEL
+                )?,
             }? Error),
         )?;
         pr_info!("{}: created on {}\n", name, netdev.name());
@@ -164,32 +190,165 @@ impl NetdevEvents for UetLink {
     }
 }
 
-/// Per-context state.
-#[pin_data]
-pub(crate) struct UetUContext {
-    /// The job this context joined: its security domain.
-    #[pin]
-    job: Mutex<Option<Membership>>,
+/// A context's place in its job.
+enum JobSlot {
+    /// Not joined: objects that touch the network or memory keys cannot be
+    /// created yet (`EPERM`).
+    None,
+    /// Joined: the job is the context's security domain.
+    Joined(Membership),
+    /// The job was revoked: every later verb fails with `EIO`.
+    Revoked,
 }
 
-impl UetUContext {
-    /// Objects cannot be created once the context's job was revoked.
-    fn check_job(&self) -> Result {
-        match &*self.job.lock() {
-            Some(m) if m.is_revoked() => Err(EIO),
-            _ => Ok(()),
+/// The part of a context shared with its CQs and with the job core, which
+/// calls [`JobMember::revoked`] on REVOKE.
+#[pin_data]
+pub(crate) struct UetJobMember {
+    /// The context's job. Lock order: taken before the job core's lock
+    /// (joining, and dropping a `Membership`, take it) and before `cqs`.
+    /// Process context only.
+    #[pin]
+    slot: Mutex<JobSlot>,
+    /// Set once the job was revoked; read without a lock, from any context.
+    revoked: AtomicBool,
+    /// The context's CQs, put into error on REVOKE. Process context only.
+    #[pin]
+    cqs: Mutex<KVec<Arc<CqEvents>>>,
+}
+
+impl UetJobMember {
+    fn new() -> Result<Arc<Self>> {
+        Arc::pin_init(
+            try_pin_init!(Self {
+                slot <- new_mutex!(JobSlot::None, "UetJobMember::slot"),
+                revoked: AtomicBool::new(false),
+                cqs <- new_mutex!(KVec::new(), "UetJobMember::cqs"),
+            }? Error),
+            GFP_KERNEL,
+        )
+    }
+
+    /// `EIO` once the context's job was revoked; never sleeps.
+    fn check_live(&self) -> Result {
+        if self.revoked.load(Ordering::Acquire) {
+            return Err(EIO);
+        }
+        Ok(())
+    }
+
+    /// The context must have joined a live job: `EPERM` if it never
+    /// joined, `EIO` if the job was revoked.
+    fn require_job(&self) -> Result {
+        match &*self.slot.lock() {
+            JobSlot::Joined(_) => Ok(()),
+            JobSlot::None => Err(EPERM),
+            JobSlot::Revoked => Err(EIO),
         }
     }
 }
 
+impl JobMember for UetJobMember {
+    fn revoked(&self) {
+        self.revoked.store(true, Ordering::Release);
+        // The context loses its job: dropping the membership (after our
+        // lock is released) lets the job core free the JobID once the last
+        // member is gone.
+        let old = core::mem::replace(&mut *self.slot.lock(), JobSlot::Revoked);
+        drop(old);
+        for cq in self.cqs.lock().iter() {
+            cq.report(CqEvent::Error);
+        }
+    }
+}
+
+/// Per-context state.
+#[pin_data]
+pub(crate) struct UetUContext {
+    member: Arc<UetJobMember>,
+}
+
+/// A device-wide object count with a limit (a `max_*` device attribute).
+pub(crate) struct Quota {
+    used: AtomicU32,
+    max: u32,
+}
+
+impl Quota {
+    const fn new(max: u32) -> Self {
+        Self {
+            used: AtomicU32::new(0),
+            max,
+        }
+    }
+}
+
+/// The device's object limits, enforced as reported by `query_device`.
+pub(crate) struct Quotas {
+    pds: Quota,
+    cqs: Quota,
+    mrs: Quota,
+}
+
+/// Which quota a [`QuotaUnit`] belongs to.
+#[derive(Copy, Clone)]
+enum QuotaKind {
+    Pd,
+    Cq,
+    Mr,
+}
+
+impl Quotas {
+    fn get(&self, kind: QuotaKind) -> &Quota {
+        match kind {
+            QuotaKind::Pd => &self.pds,
+            QuotaKind::Cq => &self.cqs,
+            QuotaKind::Mr => &self.mrs,
+        }
+    }
+
+    /// Takes one unit of `kind` for an object; `ENOMEM` at the limit. The
+    /// unit goes back when the object (which holds it) is dropped, also if
+    /// the object's initialisation fails. Never sleeps.
+    fn take(self: &Arc<Self>, kind: QuotaKind) -> Result<QuotaUnit> {
+        let q = self.get(kind);
+        q.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < q.max).then_some(n + 1)
+            })
+            .map_err(|_| ENOMEM)?;
+        Ok(QuotaUnit {
+            quotas: self.clone(),
+            kind,
+        })
+    }
+}
+
+/// One unit of a device quota, given back on drop.
+pub(crate) struct QuotaUnit {
+    quotas: Arc<Quotas>,
+    kind: QuotaKind,
+}
+
+impl Drop for QuotaUnit {
+    fn drop(&mut self) {
+        self.quotas.get(self.kind).used.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Per-PD state.
-pub(crate) struct UetPd {}
+pub(crate) struct UetPd {
+    _unit: QuotaUnit,
+}
 
 /// A completion queue: a ring in memory shared with user space.
 pub(crate) struct UetCq {
     ring: Pin<KBox<CqRing>>,
     _mmap: MmapEntry,
     armed: AtomicBool,
+    member: Arc<UetJobMember>,
+    events: Arc<CqEvents>,
+    _unit: QuotaUnit,
 }
 
 impl CqData for UetCq {
@@ -198,48 +357,53 @@ impl CqData for UetCq {
     }
 
     fn req_notify(&self, _solicited_only: bool) -> Result {
+        self.member.check_live()?;
         self.armed.store(true, Ordering::Release);
         Ok(())
     }
 }
 
+impl Drop for UetCq {
+    fn drop(&mut self) {
+        let mut cqs = self.member.cqs.lock();
+        if let Some(i) = cqs.iter().position(|c| Arc::ptr_eq(c, &self.events)) {
+            drop(cqs.remove(i));
+        }
+    }
+}
+
 /// A memory region: pinned pages registered with the device model.
 pub(crate) struct UetMr {
-    key: u32,
-    keys: Arc<KeyTable>,
+    key: KeyReg,
     _umem: Umem,
-    _entry: Arc<MrEntry>,
+    _unit: QuotaUnit,
 }
 
 impl MrData for UetMr {
     fn key(&self) -> u32 {
-        self.key
-    }
-}
-
-impl Drop for UetMr {
-    fn drop(&mut self) {
-        self.keys.remove(self.key);
+        self.key.key()
     }
 }
 
 /// Validates user MR access flags: only defined flags, and remote write or
 /// atomic access requires local write (IBTA o10-37.2.1).
-fn check_mr_access(flags: u32) -> Result {
-    if flags & !access::SUPPORTED != 0 {
-        return Err(EINVAL);
-    }
-    if flags & (access::REMOTE_WRITE | access::REMOTE_ATOMIC) != 0
-        && flags & access::LOCAL_WRITE == 0
+fn check_mr_access(flags: AccessFlags) -> Result {
+    if flags.contains_any(Access::RemoteWrite | Access::RemoteAtomic)
+        && !flags.contains(Access::LocalWrite)
     {
         return Err(EINVAL);
     }
     Ok(())
 }
 
+/// The capabilities `dev_caps` reports: what an application can use today.
+/// Delivery modes and tagged matching are added as the data path makes them
+/// work.
+const DEV_CAPS: u32 = uapi::uet_ibv_dev_caps_UET_DEV_CAP_JOBS;
+
 #[vtable]
 impl Operations for UetDevice {
-    const DRIVER_ID: u32 = driver_id::UET;
+    const DRIVER_ID: DriverId = DriverId::Uet;
     const ABI_VERSION: u32 = uapi::UET_UVERBS_ABI_VERSION;
     const COUNTERS: &'static [StatDesc] = &COUNTERS;
 
@@ -249,17 +413,21 @@ impl Operations for UetDevice {
     type Mr = UetMr;
 
     fn query_device(dev: &Device<Self>) -> Result<DeviceAttr> {
+        // Every limit is what the device enforces. There are no queue pairs
+        // (endpoints) yet, so their limits are zero.
         Ok(DeviceAttr {
             sys_image_guid: kernel::rdma::device::guid_from_mac(&dev.netdev.mac()),
             max_mr_size: MAX_MR_SIZE,
             page_size_cap: kernel::page::PAGE_SIZE as u64,
-            max_qp: MAX_PDC,
-            max_qp_wr: 4096,
-            max_cq: 4096,
+            vendor_id: VENDOR_ID,
+            vendor_part_id: VENDOR_PART_ID,
+            max_qp: 0,
+            max_qp_wr: 0,
+            max_cq: MAX_CQ,
             max_cqe: dev::MAX_CQE,
-            max_mr: 1 << 16,
-            max_pd: 4096,
-            max_sge: 1,
+            max_mr: MAX_MR,
+            max_pd: MAX_PD,
+            max_sge: 0,
             allow_user_unreg: true,
             ..Default::default()
         })
@@ -288,34 +456,32 @@ impl Operations for UetDevice {
         let cmd: AllocUcontextCmd = udata.read()?;
         check_comp_mask(cmd.0.comp_mask, 0)?;
         check_reserved(&cmd.0.reserved_20)?;
+        let member = UetJobMember::new()?;
+        let mtu = dev.netdev.mtu().saturating_sub(WIRE_OVERHEAD);
         let resp = AllocUcontextResp(uapi::uet_ibv_alloc_ucontext_resp {
             comp_mask: 0,
-            dev_caps: uapi::uet_ibv_dev_caps_UET_DEV_CAP_RUD
-                | uapi::uet_ibv_dev_caps_UET_DEV_CAP_ROD
-                | uapi::uet_ibv_dev_caps_UET_DEV_CAP_RUDI
-                | uapi::uet_ibv_dev_caps_UET_DEV_CAP_UUD
-                | uapi::uet_ibv_dev_caps_UET_DEV_CAP_TAGGED,
+            dev_caps: DEV_CAPS,
             max_cqe: dev::MAX_CQE,
             cqe_size: dev::CQE_SIZE as u32,
             max_msg_size: MAX_MSG_SIZE,
             max_pdc: MAX_PDC,
+            // CAST: both profile bits are below bit 16.
             profiles: (uapi::uet_ibv_profiles_UET_PROFILE_AI_BASE
                 | uapi::uet_ibv_profiles_UET_PROFILE_AI_FULL) as u16,
             max_endpoints: MAX_ENDPOINTS,
-            mtu: dev.netdev.mtu().saturating_sub(WIRE_OVERHEAD).min(u16::MAX.into()) as u16,
+            mtu: u16::try_from(mtu).unwrap_or(u16::MAX),
             uet_version_major: 1,
             uet_version_minor: 0,
         });
         udata.write(&resp)?;
         dev.counters.inc(Counter::UctxOpened);
-        Ok(try_pin_init!(UetUContext {
-            job <- new_mutex!(None, "UetUContext::job"),
-        }? Error))
+        Ok(try_pin_init!(UetUContext { member }? Error))
     }
 
     fn alloc_pd(ctx: &UContext<Self>, _udata: &mut UData) -> Result<impl PinInit<Self::Pd, Error>> {
-        ctx.check_job()?;
-        Ok(try_init!(UetPd {}? Error))
+        ctx.member.check_live()?;
+        let unit = ctx.device().quotas.take(QuotaKind::Pd)?;
+        Ok(try_init!(UetPd { _unit: unit }? Error))
     }
 
     fn create_cq(
@@ -323,17 +489,20 @@ impl Operations for UetDevice {
         attr: &CqAttr,
         udata: &mut UData,
     ) -> Result<impl PinInit<Self::Cq, Error>> {
-        ctx.check_job()?;
+        ctx.member.check_live()?;
         let cmd: CreateCqCmd = udata.read()?;
         check_comp_mask(cmd.0.comp_mask, 0)?;
         if cmd.0.cqe_size as usize != dev::CQE_SIZE || attr.flags != 0 {
             return Err(EINVAL);
         }
         let entries = dev::cq_ring_entries(attr.cqe).ok_or(EINVAL)?;
+        let unit = ctx.device().quotas.take(QuotaKind::Cq)?;
         let ring = CqRing::new(entries)?;
         let buf = ring.buffer();
         let len = buf.len();
-        let mmap = ctx.insert_mmap(buf)?;
+        // SAFETY: the entry is stored in this CQ's data only (`_mmap`),
+        // which ib_core destroys before the context.
+        let mmap = unsafe { ctx.insert_mmap(buf) }?;
         let resp = CreateCqResp(uapi::uet_ibv_create_cq_resp {
             comp_mask: 0,
             cq_idx: 0,
@@ -343,11 +512,18 @@ impl Operations for UetDevice {
             ..Default::default()
         });
         udata.write(&resp)?;
+        // Registered last: nothing below can fail, so a CQ in the list is
+        // one that exists (its drop takes it out again).
+        let events = attr.events.clone();
+        ctx.member.cqs.lock().push(events.clone(), GFP_KERNEL)?;
         ctx.device().counters.inc(Counter::CqCreated);
         Ok(try_init!(UetCq {
             ring,
             _mmap: mmap,
             armed: AtomicBool::new(false),
+            member: ctx.member.clone(),
+            events,
+            _unit: unit,
         }? Error))
     }
 
@@ -356,47 +532,59 @@ impl Operations for UetDevice {
         args: &MrArgs,
         _udata: &mut UData,
     ) -> Result<impl PinInit<Self::Mr, Error>> {
-        if let Some(ctx) = pd.ucontext() {
-            ctx.check_job()?;
-        }
+        // Memory keys belong to the context's job (they are how peers of the
+        // job reach this memory), so a context must have joined one first.
+        let ctx = pd.ucontext().ok_or(EOPNOTSUPP)?;
+        ctx.member.require_job()?;
         check_mr_access(args.access)?;
         if args.length == 0 || args.length > MAX_MR_SIZE {
             return Err(EINVAL);
         }
-        let umem = args.pin()?;
         let dev: &UetDevice = pd.device();
+        let unit = dev.quotas.take(QuotaKind::Mr)?;
+        let umem = args.pin()?;
         let entry = Arc::new(
             MrEntry {
                 iova: args.virt_addr,
                 length: args.length,
-                access: args.access,
+                access: args.access.bits(),
             },
             GFP_KERNEL,
         )?;
-        let key = dev.keys.insert(entry.clone())?;
+        let keys = dev.keys.clone();
         dev.counters.inc(Counter::MrRegistered);
+        // The key is registered inside the initialiser and unregistered by
+        // its guard, so an allocation failure after this point (the MR
+        // object itself) leaves no key behind.
         Ok(try_init!(UetMr {
-            key,
-            keys: dev.keys.clone(),
+            key: keys.insert(entry)?,
             _umem: umem,
-            _entry: entry,
+            _unit: unit,
         }? Error))
     }
 
     fn join_job(ctx: &UContext<Self>, job: &File) -> Result {
-        let mut slot = ctx.job.lock();
-        if slot.is_some() {
-            return Err(EBUSY);
+        let member = &ctx.member;
+        let mut slot = member.slot.lock();
+        match &*slot {
+            JobSlot::None => {}
+            // A context joins once; one that joined owns every object
+            // that needs a job, so this also refuses contexts with such
+            // objects.
+            JobSlot::Joined(_) => return Err(EBUSY),
+            JobSlot::Revoked => return Err(EIO),
         }
-        let job = Job::from_file(job)?;
-        *slot = Some(job.join(crate::job::UetJobs::PROTOCOL)?);
+        let netdev = &ctx.device().netdev;
+        let m: Arc<dyn JobMember> = member.clone();
+        *slot = JobSlot::Joined(Job::join(job, crate::job::UetJobs::PROTOCOL, netdev, m)?);
         Ok(())
     }
 
     fn query_job(ctx: &UContext<Self>) -> Result<JobInfo> {
-        match &*ctx.job.lock() {
-            Some(m) => Ok(m.job().info()),
-            None => Err(ENOENT),
+        match &*ctx.member.slot.lock() {
+            JobSlot::Joined(m) => Ok(m.job().info()),
+            JobSlot::None => Err(ENOENT),
+            JobSlot::Revoked => Err(EIO),
         }
     }
 
