@@ -8,6 +8,7 @@ use kernel::{
     rdma::job::{
         IdRequest,
         JobProtocol,
+        Protocol,
         PROPS_LEN, //
     },
     uapi,
@@ -82,7 +83,7 @@ impl UetJob {
 pub(crate) struct UetJobs;
 
 impl JobProtocol for UetJobs {
-    const PROTOCOL: u32 = uapi::rdma_job_protocol_RDMA_JOB_PROTO_UET;
+    const PROTOCOL: Protocol = Protocol::Uet;
 
     fn realize(props: &[u8; PROPS_LEN]) -> Result<IdRequest> {
         UetJob::validate(props)

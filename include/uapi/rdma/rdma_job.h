@@ -3,11 +3,20 @@
  * RDMA jobs: /dev/infiniband/job.
  *
  * Opening /dev/infiniband/job creates an empty job container bound to the
- * opener's network namespace. RDMA_JOB_IOC_REALIZE turns it into a job of
- * one transport protocol (UET: a JobID and its properties). The file
- * descriptor is the capability: whoever holds it (by inheritance or
- * SCM_RIGHTS) can join a uverbs context to the job (UVERBS_METHOD_JOIN_JOB),
- * which then is the context's security domain. See
+ * opener's network namespace, and an *admin* file descriptor for it.
+ * RDMA_JOB_IOC_REALIZE turns it into a job of one transport protocol (UET:
+ * a JobID and its properties). File descriptors are capabilities:
+ *
+ *  - an admin descriptor opened for writing (O_WRONLY or O_RDWR) may
+ *    REALIZE, SEAL, REVOKE and derive member descriptors (MEMBER_FD);
+ *    opened O_RDONLY it may only QUERY and join (the others: EBADF);
+ *  - a member descriptor (RDMA_JOB_IOC_MEMBER_FD) may only QUERY and join
+ *    (the others: EPERM). Launchers hand these to the ranks.
+ *
+ * Whoever holds a descriptor of a realized job (by inheritance or
+ * SCM_RIGHTS) can join a uverbs context to the job (UVERBS_METHOD_JOIN_JOB)
+ * on a device whose netdev is in the job's network namespace; the job then
+ * is the context's security domain. See
  * Documentation/userspace-api/rdma_job.rst.
  */
 
@@ -19,7 +28,11 @@
 
 #define RDMA_JOB_IOCTL_MAGIC 0xEB
 
-/* Transport protocols a job can be realized for */
+/*
+ * Transport protocols a job can be realized for. REALIZE loads the module
+ * of a protocol of this list on demand (alias rdma-job-proto-N); any other
+ * number is EPROTONOSUPPORT without loading anything.
+ */
 enum rdma_job_protocol {
 	RDMA_JOB_PROTO_NONE = 0,	/* not realized yet */
 	RDMA_JOB_PROTO_UET = 1,		/* Ultra Ethernet Transport */
@@ -67,39 +80,71 @@ struct rdma_job_realize {
 	};
 };
 
-/* RDMA_JOB_IOC_QUERY result, also returned by UVERBS_METHOD_QUERY_JOB */
+/*
+ * RDMA_JOB_IOC_QUERY result, also returned by UVERBS_METHOD_QUERY_JOB.
+ * Extensible: the ioctl's size field (at least 8) is the size of the
+ * struct user space knows; a shorter one gets the first bytes, a longer
+ * one gets the kernel's struct followed by zeroes, like
+ * copy_struct_to_user().
+ */
 struct rdma_job_info {
 	__u32 protocol;		/* enum rdma_job_protocol */
 	__u32 state;		/* enum rdma_job_state */
-	__u32 members;		/* uverbs contexts that joined */
+	__u32 members;		/* uverbs contexts that joined and did not leave */
 	__u32 flags;		/* reserved, 0 */
 	union {
 		struct rdma_job_uet uet;
 		__u8 reserved_80[56];
 	};
+	/*
+	 * Member descriptors (from RDMA_JOB_IOC_MEMBER_FD) through which at
+	 * least one current member joined: a launcher that gives each rank
+	 * its own member descriptor counts the ranks that joined.
+	 */
+	__u32 member_fds;
+	__u32 reserved_260;
+};
+
+/* RDMA_JOB_IOC_MEMBER_FD argument (the ioctl's third argument, by value) */
+enum rdma_job_member_fd_flags {
+	RDMA_JOB_MEMBER_FD_CLOEXEC = 1 << 0,	/* the new descriptor is O_CLOEXEC */
 };
 
 /*
  * Ioctl numbers are in an enum so that they can be resolved by Rust bindgen.
+ * The errors of each (Documentation/userspace-api/rdma_job.rst has them all):
  *
- * REALIZE: EBUSY if already realized; EPROTONOSUPPORT for an unknown or
- *	unloaded protocol; EEXIST if the JobID is in use in this network
- *	namespace; EINVAL for out-of-range values, unknown flags or non-zero
- *	reserved fields; EADDRNOTAVAIL if ALLOC finds no free JobID. The
- *	struct is written back (with the allocated JobID); if that copy
- *	faults (EFAULT) the job stays realized and QUERY reports it.
- * QUERY: the job's state (any state).
- * SEAL: no new members; EINVAL if not realized; EPERM if revoked.
- * REVOKE: the job ends; its JobID stays taken until the last reference to
- *	the job goes. Members' resources go to an error state and their later
- *	operations fail with EIO. EINVAL if not realized.
- * Anything else: ENOTTY.
+ * REALIZE (admin, writable): EPERM on a member descriptor, EBADF on one
+ *	opened O_RDONLY; EINVAL for out-of-range values, unknown flags or
+ *	non-zero reserved fields (also a size below 8); E2BIG for non-zero
+ *	bytes past the kernel's struct; EPROTONOSUPPORT for a protocol
+ *	outside enum rdma_job_protocol (no module is loaded for it) or one
+ *	whose module cannot be loaded; EBUSY if already realized (checked
+ *	before any module is loaded); EEXIST if the JobID is in use in this
+ *	network namespace; EADDRNOTAVAIL if ALLOC finds no free JobID;
+ *	EFAULT. The struct is written back (with the allocated JobID); if
+ *	that copy faults (EFAULT) the job stays realized and QUERY reports it.
+ * QUERY (any job descriptor): the job's state, in any state; EINVAL for a
+ *	size below 8; EFAULT.
+ * SEAL (admin, writable): no new members; EPERM/EBADF as REALIZE; EINVAL
+ *	if not realized; EPERM if revoked.
+ * REVOKE (admin, writable): the job ends: every member is told (its
+ *	resources go to an error state, later operations fail with EIO) and
+ *	the JobID is free for a new job when REVOKE returns. EPERM/EBADF as
+ *	REALIZE; EINVAL if not realized. Revoking a revoked job succeeds.
+ * MEMBER_FD (admin, writable): returns a new member descriptor of the same
+ *	job (in any state); the argument is enum rdma_job_member_fd_flags.
+ *	EPERM/EBADF as REALIZE; EINVAL for unknown flags; EMFILE, ENFILE,
+ *	ENOMEM.
+ * Anything else (also a defined number with another direction or, except
+ *	for REALIZE and QUERY, another size): ENOTTY.
  */
 enum {
 	RDMA_JOB_IOC_REALIZE = _IOWR(RDMA_JOB_IOCTL_MAGIC, 0x01, struct rdma_job_realize),
 	RDMA_JOB_IOC_QUERY = _IOR(RDMA_JOB_IOCTL_MAGIC, 0x02, struct rdma_job_info),
 	RDMA_JOB_IOC_SEAL = _IO(RDMA_JOB_IOCTL_MAGIC, 0x03),
 	RDMA_JOB_IOC_REVOKE = _IO(RDMA_JOB_IOCTL_MAGIC, 0x04),
+	RDMA_JOB_IOC_MEMBER_FD = _IO(RDMA_JOB_IOCTL_MAGIC, 0x05),
 };
 
 #endif /* RDMA_JOB_H */
