@@ -3,7 +3,8 @@
  * uet_join: the rank side of a UET job.
  *
  * A launcher (uet-launch) creates a job on /dev/infiniband/job and starts
- * the ranks with the job's file descriptor inherited; its number is in
+ * the ranks each with a member descriptor of the job inherited (it can
+ * join the job and query it, not administer it); its number is in
  * $UET_JOB_FD. A rank opens its UET device, joins the device context to
  * the job with uetdv_join_job() and from then on every UET resource it
  * creates belongs to the job. This program does that and prints the job
@@ -13,7 +14,8 @@
  *
  * The device is $UET_DEV, or else the first device whose name starts with
  * "uet". With -s SECONDS it keeps the context (and its membership) that
- * long before it exits.
+ * long before it exits; with -d SECONDS it waits that long before joining;
+ * with -c N it opens and joins N contexts (one line each).
  *
  *	uet-launch -n 2 -- uet_join
  *
@@ -67,20 +69,30 @@ int main(int argc, char **argv)
 {
 	const char *fd_s = getenv("UET_JOB_FD");
 	const char *rank = getenv("UET_RANK");
+	struct ibv_context *ctxs[16] = {};
+	unsigned int hold = 0, delay = 0, n = 1, i;
 	struct uetdv_job_info info;
 	struct ibv_context *ctx;
-	unsigned int hold = 0;
+	int opt, err = 0;
 	char *end;
 	long fd;
-	int opt, err;
 
-	while ((opt = getopt(argc, argv, "s:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:d:c:")) != -1) {
 		switch (opt) {
 		case 's':
 			hold = strtoul(optarg, NULL, 10);
 			break;
+		case 'd':
+			delay = strtoul(optarg, NULL, 10);
+			break;
+		case 'c':
+			n = strtoul(optarg, NULL, 10);
+			if (n >= 1 && n <= 16)
+				break;
+			/* fall through */
 		default:
-			fprintf(stderr, "usage: %s [-s SECONDS]\n", prog);
+			fprintf(stderr, "usage: %s [-s SECONDS] [-d SECONDS] [-c 1..16]\n",
+				prog);
 			return 2;
 		}
 	}
@@ -98,31 +110,38 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	ctx = open_uet_device();
-	if (!ctx)
-		return 1;
+	if (delay)
+		sleep(delay);
+	for (i = 0; i < n && !err; i++) {
+		ctx = ctxs[i] = open_uet_device();
+		if (!ctx) {
+			err = 1;
+			break;
+		}
 
-	err = uetdv_join_job(ctx, (int)fd);
-	if (err) {
-		fprintf(stderr, "%s: rank %s: joining job fd %ld on %s: %s\n",
-			prog, rank ? rank : "?", fd,
-			ibv_get_device_name(ctx->device), strerror(err));
-		goto out;
+		err = uetdv_join_job(ctx, (int)fd);
+		if (err) {
+			fprintf(stderr, "%s: rank %s: joining job fd %ld on %s: %s\n",
+				prog, rank ? rank : "?", fd,
+				ibv_get_device_name(ctx->device), strerror(err));
+			break;
+		}
+
+		err = uetdv_query_job(ctx, &info, sizeof(info));
+		if (err) {
+			fprintf(stderr, "%s: rank %s: querying the job: %s\n", prog,
+				rank ? rank : "?", strerror(err));
+			break;
+		}
+
+		printf("rank %s: joined job %u (members %u)\n", rank ? rank : "?",
+		       info.job_id, info.members);
+		fflush(stdout);
 	}
-
-	err = uetdv_query_job(ctx, &info, sizeof(info));
-	if (err) {
-		fprintf(stderr, "%s: rank %s: querying the job: %s\n", prog,
-			rank ? rank : "?", strerror(err));
-		goto out;
-	}
-
-	printf("rank %s: joined job %u (members %u)\n", rank ? rank : "?",
-	       info.job_id, info.members);
-	fflush(stdout);
-	if (hold)
+	if (hold && !err)
 		sleep(hold);
-out:
-	ibv_close_device(ctx);
+	for (i = 0; i < n; i++)
+		if (ctxs[i])
+			ibv_close_device(ctxs[i]);
 	return err ? 1 : 0;
 }

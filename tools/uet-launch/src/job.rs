@@ -29,6 +29,8 @@ pub const RDMA_JOB_STATE_REVOKED: u32 = 3;
 
 pub const RDMA_JOB_UET_F_ALLOC_JOB_ID: u32 = 1 << 0;
 
+pub const RDMA_JOB_MEMBER_FD_CLOEXEC: u32 = 1 << 0;
+
 pub const RDMA_JOB_UET_MAX_JOB_ID: u32 = 0xff_ffff;
 pub const RDMA_JOB_UET_MAX_PID_ON_FEP: u32 = 0xfff;
 pub const RDMA_JOB_UET_MAX_TC: u32 = 15;
@@ -56,7 +58,8 @@ pub struct RdmaJobRealize {
     pub union_tail: [u8; 32],
 }
 
-/// `struct rdma_job_info`, laid out like [`RdmaJobRealize`].
+/// `struct rdma_job_info`, laid out like [`RdmaJobRealize`], with the
+/// count of member descriptors that joined after the union.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RdmaJobInfo {
@@ -66,6 +69,8 @@ pub struct RdmaJobInfo {
     pub flags: u32,
     pub uet: RdmaJobUet,
     pub union_tail: [u8; 32],
+    pub member_fds: u32,
+    pub reserved_260: u32,
 }
 
 // <asm-generic/ioctl.h>, as x86, arm64 and most others define it
@@ -85,6 +90,7 @@ pub const RDMA_JOB_IOC_REALIZE: u32 = ioc(
 pub const RDMA_JOB_IOC_QUERY: u32 = ioc(IOC_READ, 0x02, core::mem::size_of::<RdmaJobInfo>());
 pub const RDMA_JOB_IOC_SEAL: u32 = ioc(IOC_NONE, 0x03, 0);
 pub const RDMA_JOB_IOC_REVOKE: u32 = ioc(IOC_NONE, 0x04, 0);
+pub const RDMA_JOB_IOC_MEMBER_FD: u32 = ioc(IOC_NONE, 0x05, 0);
 
 /// Properties of a UET job to realize.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,7 +123,7 @@ impl UetJobSpec {
     }
 }
 
-/// An open job device file: one job.
+/// An open job device file: one job, with the rights of its creator.
 pub struct Job {
     fd: OwnedFd,
 }
@@ -178,8 +184,22 @@ impl Job {
         )
     }
 
-    pub fn raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+    /// A new member descriptor of the job (close-on-exec): it can only
+    /// join the job and query it.
+    pub fn member_fd(&self) -> io::Result<OwnedFd> {
+        // SAFETY: the argument is passed by value (flags), no memory.
+        let fd = unsafe {
+            libc::ioctl(
+                self.fd.as_raw_fd(),
+                RDMA_JOB_IOC_MEMBER_FD as libc::c_ulong,
+                RDMA_JOB_MEMBER_FD_CLOEXEC as libc::c_ulong,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the kernel just installed `fd` for us; nobody else owns it.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
     }
 }
 
@@ -193,7 +213,7 @@ mod tests {
     fn sizes_are_the_headers() {
         assert_eq!(size_of::<RdmaJobUet>(), 24);
         assert_eq!(size_of::<RdmaJobRealize>(), 64);
-        assert_eq!(size_of::<RdmaJobInfo>(), 72);
+        assert_eq!(size_of::<RdmaJobInfo>(), 80);
     }
 
     #[test]
@@ -212,14 +232,16 @@ mod tests {
         assert_eq!(offset_of!(RdmaJobInfo, members), 8);
         assert_eq!(offset_of!(RdmaJobInfo, flags), 12);
         assert_eq!(offset_of!(RdmaJobInfo, uet), 16);
+        assert_eq!(offset_of!(RdmaJobInfo, member_fds), 72);
     }
 
     #[test]
     fn ioctl_numbers() {
         assert_eq!(RDMA_JOB_IOC_REALIZE, 0xc040_eb01);
-        assert_eq!(RDMA_JOB_IOC_QUERY, 0x8048_eb02);
+        assert_eq!(RDMA_JOB_IOC_QUERY, 0x8050_eb02);
         assert_eq!(RDMA_JOB_IOC_SEAL, 0x0000_eb03);
         assert_eq!(RDMA_JOB_IOC_REVOKE, 0x0000_eb04);
+        assert_eq!(RDMA_JOB_IOC_MEMBER_FD, 0x0000_eb05);
     }
 
     #[test]
@@ -278,10 +300,13 @@ int main(void)
 	P(offsetof(struct rdma_job_realize, uet));
 	P(offsetof(struct rdma_job_info, members));
 	P(offsetof(struct rdma_job_info, uet));
+	P(offsetof(struct rdma_job_info, member_fds));
 	P(RDMA_JOB_IOC_REALIZE);
 	P(RDMA_JOB_IOC_QUERY);
 	P(RDMA_JOB_IOC_SEAL);
 	P(RDMA_JOB_IOC_REVOKE);
+	P(RDMA_JOB_IOC_MEMBER_FD);
+	P(RDMA_JOB_MEMBER_FD_CLOEXEC);
 	P(RDMA_JOB_PROTO_UET);
 	P(RDMA_JOB_STATE_EMPTY);
 	P(RDMA_JOB_STATE_ACTIVE);
@@ -364,10 +389,19 @@ int main(void)
                 "offsetof(struct rdma_job_info, uet)",
                 offset_of!(RdmaJobInfo, uet) as u64,
             ),
+            (
+                "offsetof(struct rdma_job_info, member_fds)",
+                offset_of!(RdmaJobInfo, member_fds) as u64,
+            ),
             ("RDMA_JOB_IOC_REALIZE", RDMA_JOB_IOC_REALIZE.into()),
             ("RDMA_JOB_IOC_QUERY", RDMA_JOB_IOC_QUERY.into()),
             ("RDMA_JOB_IOC_SEAL", RDMA_JOB_IOC_SEAL.into()),
             ("RDMA_JOB_IOC_REVOKE", RDMA_JOB_IOC_REVOKE.into()),
+            ("RDMA_JOB_IOC_MEMBER_FD", RDMA_JOB_IOC_MEMBER_FD.into()),
+            (
+                "RDMA_JOB_MEMBER_FD_CLOEXEC",
+                RDMA_JOB_MEMBER_FD_CLOEXEC.into(),
+            ),
             ("RDMA_JOB_PROTO_UET", RDMA_JOB_PROTO_UET.into()),
             ("RDMA_JOB_STATE_EMPTY", RDMA_JOB_STATE_EMPTY.into()),
             ("RDMA_JOB_STATE_ACTIVE", RDMA_JOB_STATE_ACTIVE.into()),

@@ -5,6 +5,7 @@ use std::ffi::OsStr;
 use std::ffi::OsString;
 use std::io;
 use std::io::IsTerminal;
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -247,7 +248,10 @@ impl Supervisor<'_> {
     }
 }
 
-/// Spawn rank `rank`: the job FD stays open across exec in the child only.
+/// Spawn rank `rank` with a member descriptor of its own: it can join the
+/// job and query it, not seal, revoke or realize it (those need the
+/// launcher's admin descriptor, which no rank gets). The member descriptor
+/// stays open across exec in the child only.
 fn spawn(
     opts: &Options,
     path: &Path,
@@ -256,7 +260,8 @@ fn spawn(
     rank: u32,
     stdin_tty: bool,
 ) -> io::Result<libc::pid_t> {
-    let fd = job.raw_fd();
+    let member = job.member_fd()?;
+    let fd = member.as_raw_fd();
     let mut cmd = std::process::Command::new(path);
     cmd.arg0(&opts.program)
         .args(&opts.args)
@@ -288,6 +293,8 @@ fn spawn(
         });
     }
     let child = cmd.spawn()?;
+    // the rank has it now; the launcher does not need it
+    drop(member);
     Ok(child.id() as libc::pid_t)
 }
 
@@ -380,19 +387,24 @@ pub fn run(opts: &Options) -> u8 {
                     fail!("cannot seal job {job_id}: it is no longer active");
                     sup.fail_job(EXIT_FAILURE);
                 }
-                Ok(info) if info.members >= opts.ranks => {
+                // ranks, not contexts: one rank may open several
+                Ok(info) if info.member_fds >= opts.ranks => {
                     if let Err(e) = job.seal() {
                         fail!("cannot seal job {job_id}: {}", os_msg(&e));
                         sup.fail_job(EXIT_FAILURE);
                     } else if opts.verbose {
-                        fail!("job {job_id} sealed with {} members", info.members);
+                        fail!(
+                            "job {job_id} sealed: {} ranks joined with {} contexts",
+                            info.member_fds,
+                            info.members
+                        );
                     }
                     sealed = true;
                 }
                 Ok(info) if now >= by => {
                     fail!(
                         "--seal: only {} of {} ranks joined job {job_id} within {} s",
-                        info.members,
+                        info.member_fds,
                         opts.ranks,
                         opts.seal_timeout.as_secs()
                     );

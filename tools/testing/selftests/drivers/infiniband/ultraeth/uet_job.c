@@ -11,13 +11,22 @@
  *    stays empty), EBUSY, EPROTONOSUPPORT, ENOTTY, the extensible size
  *    (zero-extended when shorter, E2BIG for non-zero bytes past the known
  *    struct), JobID allocation, EEXIST per network namespace;
- *  - QUERY, SEAL and REVOKE through the states;
+ *    and no module request for a protocol outside enum rdma_job_protocol;
+ *  - QUERY (extensible: a larger struct gets its tail cleared), SEAL and
+ *    REVOKE through the states;
+ *  - rights: member descriptors (MEMBER_FD) and read-only admin
+ *    descriptors query and join but cannot REALIZE, SEAL, REVOKE or make
+ *    member descriptors (EPERM, EBADF); member_fds counts member
+ *    descriptors with a member, not contexts;
  *  - JOIN: EBADF without the FD, EINVAL for a non-job or empty job, an FD
  *    received over SCM_RIGHTS works, EPERM when sealed, EKEYREVOKED when
- *    revoked, EBUSY for a second join, EXDEV from another netns;
+ *    revoked, EBUSY for a second join, EXDEV from another netns, and
+ *    EXDEV for a job of another netns with the same JobID on the same
+ *    device; a netdev that leaves its namespace takes the device and its
+ *    memberships with it;
  *  - lifetime: the job and its JobID live while a member holds it after
  *    its creator closed the FD; REVOKE with members makes their later
- *    object creation fail with EIO and tears down cleanly.
+ *    verbs fail with EIO, frees the JobID at once and tears down cleanly.
  *
  * The join tests need a uet device: uet_job.sh creates uet0 on veth0 and
  * runs this program (UET_DEV names the device, else the first "uet*").
@@ -456,7 +465,7 @@ TEST(unknown_ioctls)
 	ASSERT_LE(0, fd);
 	/* numbers the job device does not define */
 	EXPECT_EQ(ENOTTY, do_ioctl(fd, _IO(RDMA_JOB_IOCTL_MAGIC, 0x00), NULL));
-	EXPECT_EQ(ENOTTY, do_ioctl(fd, _IO(RDMA_JOB_IOCTL_MAGIC, 0x05), NULL));
+	EXPECT_EQ(ENOTTY, do_ioctl(fd, _IO(RDMA_JOB_IOCTL_MAGIC, 0x06), NULL));
 	EXPECT_EQ(ENOTTY, do_ioctl(fd, _IOWR(RDMA_JOB_IOCTL_MAGIC, 0xff, char[256]), buf));
 	/* another magic with the same numbers */
 	EXPECT_EQ(ENOTTY, do_ioctl(fd, _IOWR(0xEA, 0x01, struct rdma_job_realize), &r));
@@ -467,6 +476,8 @@ TEST(unknown_ioctls)
 	EXPECT_EQ(ENOTTY, do_ioctl(fd, _IOW(RDMA_JOB_IOCTL_MAGIC, 0x02, struct rdma_job_info), buf));
 	EXPECT_EQ(ENOTTY, do_ioctl(fd, _IOR(RDMA_JOB_IOCTL_MAGIC, 0x03, int), buf));
 	EXPECT_EQ(ENOTTY, do_ioctl(fd, _IOW(RDMA_JOB_IOCTL_MAGIC, 0x04, int), buf));
+	EXPECT_EQ(ENOTTY, do_ioctl(fd, _IOR(RDMA_JOB_IOCTL_MAGIC, 0x05, int), buf));
+	EXPECT_EQ(ENOTTY, do_ioctl(fd, _IOWR(RDMA_JOB_IOCTL_MAGIC, 0x05, int), buf));
 	/* none of them touched the job */
 	EXPECT_EQ(RDMA_JOB_STATE_EMPTY, job_state(fd));
 	close(fd);
@@ -603,7 +614,8 @@ TEST(job_id_per_netns)
 TEST(states)
 {
 	struct rdma_job_realize r = uet_req(ID_A, 0, 64, 0);
-	int fd = job_open();
+	struct rdma_job_info info;
+	int fd = job_open(), again;
 
 	ASSERT_LE(0, fd);
 	/* not realized: SEAL and REVOKE are refused */
@@ -624,16 +636,262 @@ TEST(states)
 	EXPECT_EQ(RDMA_JOB_STATE_REVOKED, job_state(fd));
 	close(fd);
 
-	/* REVOKE straight from ACTIVE; the JobID stays taken until close */
+	/*
+	 * REVOKE straight from ACTIVE; with no member, the JobID is free as
+	 * soon as REVOKE returns, while QUERY still reports it
+	 */
 	fd = job_new(ID_B);
 	ASSERT_LE(0, fd);
 	EXPECT_EQ(0, job_revoke(fd));
 	EXPECT_EQ(RDMA_JOB_STATE_REVOKED, job_state(fd));
-	EXPECT_EQ(-EEXIST, job_new(ID_B));
+	again = job_new(ID_B);
+	EXPECT_LE(0, again) TH_LOG("JobID not freed by REVOKE: %s", strerror(-again));
+	ASSERT_EQ(0, job_query(fd, &info));
+	EXPECT_EQ(ID_B, info.uet.job_id);
+	/* the new job's id is not freed by the old job's close */
 	close(fd);
-	fd = job_new(ID_B);
+	EXPECT_EQ(-EEXIST, job_new(ID_B));
+	close(again);
+}
+
+/* QUERY with the ioctl size field set to @size */
+static int query_sized(int fd, void *buf, size_t size)
+{
+	return do_ioctl(fd, _IOC(_IOC_READ, RDMA_JOB_IOCTL_MAGIC, 0x02, size), buf);
+}
+
+/*
+ * QUERY is extensible: a shorter struct gets the first bytes, a longer one
+ * the kernel's struct and zeroes, never stale bytes
+ */
+TEST(query_sizes)
+{
+	static const size_t big[] = { sizeof(struct rdma_job_info) + 1,
+				      sizeof(struct rdma_job_info) + 16, 4096,
+				      _IOC_SIZEMASK };
+	long pg = sysconf(_SC_PAGESIZE);
+	struct rdma_job_info *info;
+	unsigned char *buf, *m;
+	unsigned int i;
+	int fd = job_new(ID_A);
+
+	ASSERT_LE(0, fd);
+	buf = malloc(_IOC_SIZEMASK + 1);
+	ASSERT_NE(NULL, buf);
+	info = (struct rdma_job_info *)buf;
+	for (i = 0; i < ARRAY_SIZE(big); i++) {
+		memset(buf, 0xa5, _IOC_SIZEMASK + 1);
+		EXPECT_EQ(0, query_sized(fd, buf, big[i])) TH_LOG("size %zu", big[i]);
+		EXPECT_EQ(RDMA_JOB_STATE_ACTIVE, info->state);
+		EXPECT_EQ(ID_A, info->uet.job_id);
+		EXPECT_EQ(0, info->member_fds);
+		EXPECT_EQ(0, info->reserved_260);
+		EXPECT_TRUE(all_zero(buf + sizeof(*info), big[i] - sizeof(*info)))
+			TH_LOG("size %zu: the tail was not cleared", big[i]);
+		/* nothing past the size */
+		EXPECT_EQ(0xa5, buf[big[i]]);
+	}
+	/* a shorter (older) struct: its bytes only */
+	memset(buf, 0xa5, 256);
+	EXPECT_EQ(0, query_sized(fd, buf, offsetof(struct rdma_job_info, member_fds)));
+	EXPECT_EQ(ID_A, info->uet.job_id);
+	EXPECT_EQ(0xa5, buf[offsetof(struct rdma_job_info, member_fds)]);
+	memset(buf, 0xa5, 256);
+	EXPECT_EQ(0, query_sized(fd, buf, 8));
+	EXPECT_EQ(RDMA_JOB_PROTO_UET, info->protocol);
+	EXPECT_EQ(RDMA_JOB_STATE_ACTIVE, info->state);
+	EXPECT_EQ(0xa5, buf[8]);
+	/* smaller than protocol and state: EINVAL, nothing written */
+	memset(buf, 0xa5, 256);
+	EXPECT_EQ(EINVAL, query_sized(fd, buf, 7));
+	EXPECT_EQ(EINVAL, query_sized(fd, buf, 0));
+	EXPECT_EQ(0xa5, buf[0]);
+	/* a tail that is not writable: EFAULT */
+	m = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	ASSERT_EQ(0, mprotect(m + pg, pg, PROT_READ));
+	EXPECT_EQ(EFAULT, query_sized(fd, m + pg - sizeof(*info), sizeof(*info) + 64));
+	munmap(m, 2 * pg);
+	free(buf);
+	close(fd);
+}
+
+/* ---- rights ---------------------------------------------------------------- */
+
+static int member_fd(int fd, unsigned long flags)
+{
+	int m = ioctl(fd, RDMA_JOB_IOC_MEMBER_FD, flags);
+
+	return m < 0 ? -errno : m;
+}
+
+/* member descriptors query and join, nothing else */
+TEST(member_fd_rights)
+{
+	struct rdma_job_realize r = uet_req(ID_B, 0, 64, 0);
+	struct rdma_job_info info;
+	int fd = job_new(ID_A), m, m2;
+
+	ASSERT_LE(0, fd);
+	m = member_fd(fd, RDMA_JOB_MEMBER_FD_CLOEXEC);
+	ASSERT_LE(0, m) TH_LOG("MEMBER_FD: %s", strerror(-m));
+	EXPECT_EQ(FD_CLOEXEC, fcntl(m, F_GETFD) & FD_CLOEXEC);
+	EXPECT_EQ(O_RDONLY, fcntl(m, F_GETFL) & O_ACCMODE);
+	m2 = member_fd(fd, 0);
+	ASSERT_LE(0, m2);
+	EXPECT_EQ(0, fcntl(m2, F_GETFD) & FD_CLOEXEC);
+	close(m2);
+	EXPECT_EQ(-EINVAL, member_fd(fd, 2));
+	EXPECT_EQ(-EINVAL, member_fd(fd, ~0ul));
+
+	/* the same job */
+	ASSERT_EQ(0, job_query(m, &info));
+	EXPECT_EQ(ID_A, info.uet.job_id);
+	EXPECT_EQ(RDMA_JOB_STATE_ACTIVE, info.state);
+	/* no administration */
+	EXPECT_EQ(EPERM, realize(m, &r));
+	EXPECT_EQ(EPERM, job_seal(m));
+	EXPECT_EQ(EPERM, job_revoke(m));
+	EXPECT_EQ(-EPERM, member_fd(m, 0));
+	EXPECT_EQ(RDMA_JOB_STATE_ACTIVE, job_state(fd));
+
+	/* it keeps the job alive after the admin descriptor closed */
+	close(fd);
+	EXPECT_EQ(-EEXIST, job_new(ID_A));
+	EXPECT_EQ(RDMA_JOB_STATE_ACTIVE, job_state(m));
+	close(m);
+	fd = job_new(ID_A);
 	EXPECT_LE(0, fd);
 	close(fd);
+
+	/* made from an empty job, it sees the realization */
+	fd = job_open();
+	ASSERT_LE(0, fd);
+	m = member_fd(fd, RDMA_JOB_MEMBER_FD_CLOEXEC);
+	ASSERT_LE(0, m);
+	EXPECT_EQ(RDMA_JOB_STATE_EMPTY, job_state(m));
+	r = uet_req(ID_B, 0, 64, 0);
+	EXPECT_EQ(EPERM, realize(m, &r));
+	EXPECT_EQ(0, realize(fd, &r));
+	EXPECT_EQ(RDMA_JOB_STATE_ACTIVE, job_state(m));
+	/* a revoked job still makes member descriptors (QUERY only) */
+	EXPECT_EQ(0, job_revoke(fd));
+	m2 = member_fd(fd, RDMA_JOB_MEMBER_FD_CLOEXEC);
+	EXPECT_LE(0, m2);
+	EXPECT_EQ(RDMA_JOB_STATE_REVOKED, job_state(m2));
+	close(m2);
+	close(m);
+	close(fd);
+}
+
+/* an admin descriptor opened O_RDONLY may only query (and join): EBADF */
+TEST(readonly_admin)
+{
+	struct rdma_job_realize r = uet_req(ID_A, 0, 64, 0);
+	int fd = open(JOB_DEV, O_RDONLY | O_CLOEXEC);
+
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(EBADF, realize(fd, &r));
+	EXPECT_EQ(EBADF, job_seal(fd));
+	EXPECT_EQ(EBADF, job_revoke(fd));
+	EXPECT_EQ(-EBADF, member_fd(fd, 0));
+	EXPECT_EQ(RDMA_JOB_STATE_EMPTY, job_state(fd));
+	close(fd);
+	/* nothing was taken */
+	fd = job_new(ID_A);
+	EXPECT_LE(0, fd);
+	close(fd);
+	/* write-only is writable */
+	fd = open(JOB_DEV, O_WRONLY | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(0, realize(fd, &r));
+	EXPECT_EQ(0, job_seal(fd));
+	close(fd);
+}
+
+#define MODPROBE_SYSCTL "/proc/sys/kernel/modprobe"
+#define MODPROBE_LOG "/tmp/uet_job_modprobe.log"
+#define MODPROBE_FAKE "/tmp/uet_job_modprobe.sh"
+
+static int write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CREAT | O_CLOEXEC, 0755);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, s, strlen(s));
+	close(fd);
+	return n == (ssize_t)strlen(s) ? 0 : -1;
+}
+
+/*
+ * Only a protocol of enum rdma_job_protocol may make REALIZE ask for a
+ * module, and only from a descriptor that may REALIZE, for an empty job:
+ * the kernel's modprobe helper is replaced by a script that logs its
+ * arguments.
+ */
+TEST(realize_module_requests)
+{
+	static const uint32_t proto[] = { RDMA_JOB_PROTO_NONE, 2, 7, 0x100,
+					  0x7fffffff, 0xffffffff };
+	struct rdma_job_realize r;
+	char old[256] = "", log[256] = "";
+	struct stat st;
+	unsigned int i;
+	int fd, m, sfd, lfd;
+	ssize_t n;
+
+	sfd = open(MODPROBE_SYSCTL, O_RDONLY | O_CLOEXEC);
+	if (sfd < 0)
+		SKIP(return, MODPROBE_SYSCTL ": %s", strerror(errno));
+	n = read(sfd, old, sizeof(old) - 1);
+	close(sfd);
+	ASSERT_LT(0, n);
+	old[n] = 0;
+	unlink(MODPROBE_LOG);
+	ASSERT_EQ(0, write_file(MODPROBE_FAKE,
+				"#!/bin/sh\necho \"$*\" >>" MODPROBE_LOG "\nexit 1\n"));
+	ASSERT_EQ(0, write_file(MODPROBE_SYSCTL, MODPROBE_FAKE));
+
+	fd = job_open();
+	ASSERT_LE(0, fd);
+	for (i = 0; i < ARRAY_SIZE(proto); i++) {
+		r = uet_req(ID_A, 0, 64, 0);
+		r.protocol = proto[i];
+		EXPECT_EQ(EPROTONOSUPPORT, realize(fd, &r)) TH_LOG("protocol %#x", proto[i]);
+	}
+	/* a member or read-only descriptor: refused before anything */
+	m = member_fd(fd, RDMA_JOB_MEMBER_FD_CLOEXEC);
+	ASSERT_LE(0, m);
+	r = uet_req(ID_A, 0, 64, 0);
+	r.protocol = 2;
+	EXPECT_EQ(EPERM, realize(m, &r));
+	close(m);
+	m = open(JOB_DEV, O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, m);
+	EXPECT_EQ(EBADF, realize(m, &r));
+	close(m);
+	/* a realized job: EBUSY, whatever the protocol */
+	r = uet_req(ID_A, 0, 64, 0);
+	ASSERT_EQ(0, realize(fd, &r));
+	r.protocol = 2;
+	EXPECT_EQ(EPROTONOSUPPORT, realize(fd, &r));
+	r.protocol = RDMA_JOB_PROTO_UET;
+	EXPECT_EQ(EBUSY, realize(fd, &r));
+	close(fd);
+
+	EXPECT_EQ(0, write_file(MODPROBE_SYSCTL, old));
+	lfd = open(MODPROBE_LOG, O_RDONLY | O_CLOEXEC);
+	if (lfd >= 0) {
+		n = read(lfd, log, sizeof(log) - 1);
+		log[n > 0 ? n : 0] = 0;
+		close(lfd);
+	}
+	EXPECT_NE(0, stat(MODPROBE_LOG, &st)) TH_LOG("modprobe was run: %s", log);
+	unlink(MODPROBE_LOG);
+	unlink(MODPROBE_FAKE);
 }
 
 /* ---- joining ------------------------------------------------------------- */
@@ -982,8 +1240,9 @@ TEST_F(join, revoke_with_members)
 	ASSERT_NE(NULL, mr) TH_LOG("reg_mr in a job: %s", strerror(errno));
 
 	ASSERT_EQ(0, job_revoke(fd));
-	ASSERT_EQ(0, uetdv_query_job(self->ctx, &info, sizeof(info)));
-	EXPECT_EQ(UETDV_JOB_STATE_REVOKED, info.state);
+	/* the member lost its job: every later verb fails with EIO */
+	EXPECT_EQ(EIO, uetdv_query_job(self->ctx, &info, sizeof(info)));
+	EXPECT_EQ(RDMA_JOB_STATE_REVOKED, job_state(fd));
 
 	errno = 0;
 	pd2 = ibv_alloc_pd(self->ctx);
@@ -1008,6 +1267,204 @@ TEST_F(join, revoke_with_members)
 	fd = job_new(ID_A);
 	EXPECT_LE(0, fd);
 	close(fd);
+}
+
+static int join_same_id_in_new_netns(void *arg)
+{
+	struct ibv_context *ctx;
+	int fd, err;
+
+	(void)arg;
+	if (unshare(CLONE_NEWNET))
+		return 10;
+	/* the JobID is free in this namespace */
+	fd = job_new(ID_A);
+	if (fd < 0)
+		return 11;
+	/* the device is shared across namespaces, its netdev is not here */
+	ctx = uet_open();
+	if (!ctx)
+		return 12;
+	err = uetdv_join_job(ctx, fd);
+	ibv_close_device(ctx);
+	close(fd);
+	return err == EXDEV ? 0 : 13;
+}
+
+/*
+ * Two namespaces, one device, the same JobID: only the job of the
+ * netdev's namespace can be joined on the device, so a JobID on its wire
+ * names one job.
+ */
+TEST_F(join, same_job_id_other_netns_exdev)
+{
+	struct uetdv_job_info info;
+	int fd = job_new(ID_A);
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, uetdv_join_job(self->ctx, fd));
+	EXPECT_EQ(0, in_child(join_same_id_in_new_netns, NULL))
+		TH_LOG("10: unshare, 11: realize, 12: no uet device, 13: join was not EXDEV");
+	ASSERT_EQ(0, uetdv_query_job(self->ctx, &info, sizeof(info)));
+	EXPECT_EQ(1, info.members);
+	close(fd);
+}
+
+/* members through member descriptors; member_fds counts descriptors */
+TEST_F(join, member_fd_joins)
+{
+	struct ibv_context *ctx2, *ctx3;
+	struct uetdv_job_info info;
+	struct rdma_job_info ji;
+	int fd = job_new(ID_A), m1, m2;
+
+	ASSERT_LE(0, fd);
+	m1 = member_fd(fd, RDMA_JOB_MEMBER_FD_CLOEXEC);
+	m2 = member_fd(fd, RDMA_JOB_MEMBER_FD_CLOEXEC);
+	ASSERT_LE(0, m1);
+	ASSERT_LE(0, m2);
+	ctx2 = uet_open();
+	ctx3 = uet_open();
+	ASSERT_NE(NULL, ctx2);
+	ASSERT_NE(NULL, ctx3);
+
+	/* one rank, two contexts: one member descriptor */
+	ASSERT_EQ(0, uetdv_join_job(self->ctx, m1));
+	ASSERT_EQ(0, uetdv_join_job(ctx2, m1));
+	ASSERT_EQ(0, job_query(fd, &ji));
+	EXPECT_EQ(2, ji.members);
+	EXPECT_EQ(1, ji.member_fds);
+	/* a second rank */
+	ASSERT_EQ(0, uetdv_join_job(ctx3, m2));
+	ASSERT_EQ(0, job_query(fd, &ji));
+	EXPECT_EQ(3, ji.members);
+	EXPECT_EQ(2, ji.member_fds);
+	ASSERT_EQ(0, uetdv_query_job(ctx3, &info, sizeof(info)));
+	EXPECT_EQ(ID_A, info.job_id);
+
+	/* leaving: the count follows the contexts */
+	EXPECT_EQ(0, ibv_close_device(ctx2));
+	ASSERT_EQ(0, job_query(m2, &ji));
+	EXPECT_EQ(2, ji.members);
+	EXPECT_EQ(2, ji.member_fds);
+	EXPECT_EQ(0, ibv_close_device(ctx3));
+	ASSERT_EQ(0, job_query(fd, &ji));
+	EXPECT_EQ(1, ji.members);
+	EXPECT_EQ(1, ji.member_fds);
+	/* closing a member descriptor does not end its members */
+	close(m1);
+	ASSERT_EQ(0, job_query(fd, &ji));
+	EXPECT_EQ(1, ji.member_fds);
+	/* the member cannot seal */
+	EXPECT_EQ(EPERM, job_seal(m2));
+	close(m2);
+	close(fd);
+}
+
+/*
+ * A member context outlives every descriptor of its job: the job and its
+ * JobID live on until REVOKE (from a descriptor kept elsewhere) or the
+ * context's end. REVOKE frees the JobID at once, with the member still
+ * open.
+ */
+TEST_F(join, revoke_frees_job_id_with_members)
+{
+	struct uetdv_job_info info;
+	struct rdma_job_info ji;
+	int fd = job_new(ID_A), m, again;
+
+	ASSERT_LE(0, fd);
+	m = member_fd(fd, RDMA_JOB_MEMBER_FD_CLOEXEC);
+	ASSERT_LE(0, m);
+	ASSERT_EQ(0, uetdv_join_job(self->ctx, m));
+	close(m);
+	EXPECT_EQ(-EEXIST, job_new(ID_A));
+	ASSERT_EQ(0, job_revoke(fd));
+	again = job_new(ID_A);
+	EXPECT_LE(0, again) TH_LOG("JobID still taken after REVOKE: %s", strerror(-again));
+	/*
+	 * the old member lost its job (uet_soft lets go of the membership
+	 * when told; its verbs fail with EIO); the old job still reports its
+	 * JobID; the new job is apart
+	 */
+	EXPECT_EQ(EIO, uetdv_query_job(self->ctx, &info, sizeof(info)));
+	ASSERT_EQ(0, job_query(fd, &ji));
+	EXPECT_EQ(RDMA_JOB_STATE_REVOKED, ji.state);
+	EXPECT_EQ(ID_A, ji.uet.job_id);
+	EXPECT_EQ(0, ji.members);
+	EXPECT_EQ(0, ji.member_fds);
+	errno = 0;
+	EXPECT_EQ(NULL, ibv_alloc_pd(self->ctx));
+	EXPECT_EQ(EIO, errno);
+	EXPECT_EQ(RDMA_JOB_STATE_ACTIVE, job_state(again));
+	/* the old job's end does not free the new job's JobID */
+	close(fd);
+	EXPECT_EQ(0, ibv_close_device(self->ctx));
+	self->ctx = NULL;
+	EXPECT_EQ(-EEXIST, job_new(ID_A));
+	close(again);
+}
+
+/* the device, by name, or NULL */
+static struct ibv_context *uet_open_name(const char *name)
+{
+	struct ibv_context *ctx = NULL;
+	struct ibv_device **list;
+	int i;
+
+	list = ibv_get_device_list(NULL);
+	if (!list)
+		return NULL;
+	for (i = 0; list[i]; i++)
+		if (!strcmp(ibv_get_device_name(list[i]), name)) {
+			ctx = ibv_open_device(list[i]);
+			break;
+		}
+	ibv_free_device_list(list);
+	return ctx;
+}
+
+static int wait_gone(const char *path)
+{
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		if (access(path, F_OK))
+			return 0;
+		usleep(100000);
+	}
+	return -1;
+}
+
+/*
+ * The netdev leaves the job's namespace: it is unregistered there
+ * (NETDEV_UNREGISTER), uet_soft unregisters the device on it, and its
+ * contexts are disassociated, which ends their memberships.
+ */
+TEST(netdev_moves_away)
+{
+	struct ibv_context *ctx;
+	struct rdma_job_info ji;
+	int fd;
+
+	if (system("ip link add ujob0 type veth peer name ujob1 && ip link set ujob0 up &&"
+		   " rdma link add uetjob0 type uet netdev ujob0"))
+		SKIP(return, "cannot create uetjob0 on a veth");
+	ctx = uet_open_name("uetjob0");
+	ASSERT_NE(NULL, ctx);
+	fd = job_new(ID_C);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, uetdv_join_job(ctx, fd));
+	ASSERT_EQ(0, job_query(fd, &ji));
+	EXPECT_EQ(1, ji.members);
+
+	ASSERT_EQ(0, system("ip netns add ujobns && ip link set ujob0 netns ujobns"));
+	EXPECT_EQ(0, wait_gone("/sys/class/infiniband/uetjob0"));
+	ASSERT_EQ(0, job_query(fd, &ji));
+	EXPECT_EQ(0, ji.members) TH_LOG("the membership outlived the device");
+	ibv_close_device(ctx);
+	close(fd);
+	system("ip netns delete ujobns; ip link delete ujob1 2>/dev/null; rdma link delete uetjob0 2>/dev/null");
 }
 
 TEST_HARNESS_MAIN

@@ -5,8 +5,9 @@
  * directions), random sizes and random or bad pointers (NULL, unmapped,
  * kernel addresses, the edge of a guard page, read-only memory, valid
  * buffers of random bytes or of nearly valid requests), on a pool of jobs
- * in every state (empty, active, sealed, revoked) that is renewed as it
- * goes.
+ * in every state (empty, active, sealed, revoked), through admin, read-only
+ * admin and member descriptors, that is renewed as it goes. Descriptors
+ * that MEMBER_FD returns are closed again.
  *
  * Every call must return 0, or -1 with an errno the job device documents;
  * anything else fails. The process must survive, and uet_job_fuzz.sh
@@ -74,6 +75,7 @@ static const unsigned long valid_cmds[] = {
 	RDMA_JOB_IOC_QUERY,
 	RDMA_JOB_IOC_SEAL,
 	RDMA_JOB_IOC_REVOKE,
+	RDMA_JOB_IOC_MEMBER_FD,
 };
 
 /* handled by the VFS for every file before the driver sees them */
@@ -102,6 +104,7 @@ static int allowed(int e)
 	case EPROTONOSUPPORT:
 	case EPERM:
 	case EADDRNOTAVAIL:
+	case EBADF:
 		return 1;
 	}
 	return 0;
@@ -133,10 +136,10 @@ static unsigned long random_cmd(void)
 	switch (below(10)) {
 	case 0: case 1: case 2: case 3:
 		/* a defined command */
-		return valid_cmds[below(4)];
+		return valid_cmds[below(ARRAY_SIZE(valid_cmds))];
 	case 4: case 5:
 		/* a defined number, random direction and size */
-		return _IOC(below(4), RDMA_JOB_IOCTL_MAGIC, 1 + below(4),
+		return _IOC(below(4), RDMA_JOB_IOCTL_MAGIC, 1 + below(5),
 			    random_size());
 	case 6: case 7:
 		/* the job magic, anything else */
@@ -229,7 +232,13 @@ static int new_job(int realized)
 {
 	int fd = open(JOB_DEV, O_RDWR | O_CLOEXEC);
 	struct rdma_job_realize r;
+	int m;
 
+	/* now and then a read-only admin descriptor (EBADF for REALIZE ...) */
+	if (fd >= 0 && !below(8)) {
+		close(fd);
+		return open(JOB_DEV, O_RDONLY | O_CLOEXEC);
+	}
 	if (fd < 0 || !realized)
 		return fd;
 	memset(&r, 0, sizeof(r));
@@ -245,6 +254,12 @@ static int new_job(int realized)
 		ioctl(fd, RDMA_JOB_IOC_SEAL);
 	if (!below(4))
 		ioctl(fd, RDMA_JOB_IOC_REVOKE);
+	/* now and then a member descriptor (EPERM for REALIZE ...) */
+	if (!below(6)) {
+		m = ioctl(fd, RDMA_JOB_IOC_MEMBER_FD, RDMA_JOB_MEMBER_FD_CLOEXEC);
+		close(fd);
+		return m;
+	}
 	return fd;
 }
 
@@ -319,15 +334,22 @@ static void run(struct __test_metadata *_metadata, struct mem *m, int *fds,
 			ok++;
 			continue;
 		}
+		/* MEMBER_FD: a new descriptor */
+		if (ret > 0 && cmd == RDMA_JOB_IOC_MEMBER_FD) {
+			ASSERT_EQ(0, close(ret));
+			ok++;
+			continue;
+		}
 		ASSERT_EQ(-1, ret) TH_LOG("ioctl(%#lx, %p) returned %d", cmd, ptr, ret);
 		ASSERT_TRUE(allowed(e))
 			TH_LOG("call %lu: ioctl(%#lx, %p): errno %d (%s) is not a documented one",
 			       n, cmd, ptr, e, strerror(e));
 		errs[e & 255]++;
 	}
-	TH_LOG("%lu calls: %lu ok, EINVAL %lu, ENOTTY %lu, EFAULT %lu, E2BIG %lu, EBUSY %lu, EEXIST %lu, EPROTONOSUPPORT %lu, EPERM %lu",
+	TH_LOG("%lu calls: %lu ok, EINVAL %lu, ENOTTY %lu, EFAULT %lu, E2BIG %lu, EBUSY %lu, EEXIST %lu, EPROTONOSUPPORT %lu, EPERM %lu, EBADF %lu",
 	       iters, ok, errs[EINVAL], errs[ENOTTY], errs[EFAULT], errs[E2BIG],
-	       errs[EBUSY], errs[EEXIST], errs[EPROTONOSUPPORT], errs[EPERM]);
+	       errs[EBUSY], errs[EEXIST], errs[EPROTONOSUPPORT], errs[EPERM],
+	       errs[EBADF]);
 	/* the generator reached the interesting outcomes */
 	if (iters >= 1000) {
 		EXPECT_LT(0, ok);

@@ -1,10 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
-# uet-launch: ranks inherit the job FD and the UET_* environment, join the
-# job from it (uet_join, the rank-side sample, on uet0 over veth0), a failed
-# rank makes the launcher exit with its status and kill the others, signals
-# are forwarded, --seal seals once the ranks joined, and every failure is a
-# clear one-line error with the documented exit status.
+# uet-launch: ranks inherit a member descriptor of the job (join and query
+# only: they cannot seal, revoke or realize) and the UET_* environment, join
+# the job from it (uet_join, the rank-side sample, on uet0 over veth0), a
+# failed rank makes the launcher exit with its status and kill the others,
+# signals are forwarded, --seal seals once every rank joined (ranks, not
+# contexts), and every failure is a clear one-line error with the
+# documented exit status.
 source "$(dirname "$(readlink -f "$0")")/uet_lib.sh"
 
 ktap_print_header
@@ -12,9 +14,10 @@ LAUNCH=$(type -P uet-launch)
 [ -n "$LAUNCH" ] || { ktap_skip_all "uet-launch is not installed"; exit "$KSFT_SKIP"; }
 uet_require_cmd "$RDMA"
 uet_require_module uet_soft
-uet_require_prog uet_join
+uet_require_prog uet_join uet_job_ctl
 JOIN=$UET_DIR/uet_join
-ktap_set_plan 13
+CTL=$UET_DIR/uet_job_ctl
+ktap_set_plan 15
 
 T=$(mktemp -d /tmp/uet_launch.XXXXXX)
 cleanup() {
@@ -67,15 +70,16 @@ launch "$T/o" "$T/e" --job-id 77 -n 2 -- sh -c 'test "$UET_JOB_ID" = 77 && test 
 [ "$RC" -eq 0 ] || ktap_print_msg "exit $RC: $(cat "$T/e")"
 t "--job-id 77 -n 2: ranks see UET_JOB_ID=77 and an open UET_JOB_FD" [ "$RC" -eq 0 ]
 
-# 2: the environment of 4 ranks, and the FD is the job device
+# 2: the environment of 4 ranks, and the FD is a member descriptor of the
+# job (an anonymous job file)
 launch "$T/o" "$T/e" --job-id 78 -n 4 -- sh -c \
 	'echo "$UET_RANK $UET_SIZE $UET_JOB_ID $(readlink /proc/self/fd/$UET_JOB_FD)"'
 sort "$T/o" >"$T/sorted"
-printf '%s 4 78 /dev/infiniband/job\n' 0 1 2 3 >"$T/want"
+printf '%s 4 78 anon_inode:[rdma_job]\n' 0 1 2 3 >"$T/want"
 cmp -s "$T/sorted" "$T/want"
 ok=$?
 [ "$RC" -eq 0 ] && [ $ok -eq 0 ] || ktap_print_msg "exit $RC, ranks said: $(tr '\n' ';' <"$T/o") $(cat "$T/e")"
-t "-n 4: UET_RANK 0..3, UET_SIZE 4, UET_JOB_FD is /dev/infiniband/job" [ "$RC" -eq 0 -a $ok -eq 0 ]
+t "-n 4: UET_RANK 0..3, UET_SIZE 4, UET_JOB_FD is a member descriptor" [ "$RC" -eq 0 -a $ok -eq 0 ]
 
 # 3: 4 ranks join through libuet and the device reports the same JobID
 launch "$T/o" "$T/e" -n 4 -- "$JOIN" -s 1
@@ -131,28 +135,47 @@ t "SIGTERM to uet-launch reaches the rank: exit 143, rank gone" [ "$rc" -eq 143 
 
 # 9: --seal seals once both ranks joined
 launch "$T/o" "$T/e" -v --seal --seal-timeout 20 -n 2 -- "$JOIN" -s 3
-grep -q 'sealed with 2 members' "$T/e"
+grep -q 'sealed: 2 ranks joined with 2 contexts' "$T/e"
 ok=$?
 [ "$RC" -eq 0 ] && [ $ok -eq 0 ] || ktap_print_msg "exit $RC: $(cat "$T/o" "$T/e" | tr '\n' ';')"
 t "--seal: the job is sealed with both ranks as members" [ "$RC" -eq 0 -a $ok -eq 0 ]
 
-# 10: a program that does not exist
+# 10: --seal counts ranks, not contexts: rank 0 joins two contexts at once,
+# rank 1 one context two seconds later; sealing at two contexts would shut
+# rank 1 out (EPERM)
+launch "$T/o" "$T/e" -v --seal --seal-timeout 20 -n 2 -- sh -c \
+	"if [ \"\$UET_RANK\" = 0 ]; then exec $JOIN -c 2 -s 4; else exec $JOIN -d 2 -s 2; fi"
+grep -q 'sealed: 2 ranks joined with 3 contexts' "$T/e"
+ok=$?
+[ "$RC" -eq 0 ] && [ $ok -eq 0 ] || ktap_print_msg "exit $RC: $(cat "$T/o" "$T/e" | tr '\n' ';')"
+t "--seal with a rank of two contexts waits for the other rank" [ "$RC" -eq 0 -a $ok -eq 0 ]
+
+# 11: a rank's descriptor cannot administer the job (EPERM), only query it
+launch "$T/o" "$T/e" --job-id 80 -n 1 -- sh -c \
+	'for op in seal revoke realize member query; do echo "$op $('"$CTL"' "$UET_JOB_FD" $op)"; done'
+printf '%s\n' "seal EPERM" "revoke EPERM" "realize EPERM" "member EPERM" "query ok 1 80 0 0" >"$T/want"
+cmp -s "$T/o" "$T/want"
+ok=$?
+[ "$RC" -eq 0 ] && [ $ok -eq 0 ] || ktap_print_msg "exit $RC: $(cat "$T/o" "$T/e" | tr '\n' ';')"
+t "a rank cannot seal, revoke, realize or derive descriptors: EPERM" [ "$RC" -eq 0 -a $ok -eq 0 ]
+
+# 12: a program that does not exist
 launch "$T/o" "$T/e" -n 2 -- uet-no-such-program
 t "missing program: exit 127, 'uet-no-such-program: command not found'" \
 	[ "$RC" -eq 127 -a "$(cat "$T/e")" = "uet-launch: uet-no-such-program: command not found" ]
 
-# 11: bad arguments
+# 13: bad arguments
 launch "$T/o" "$T/e" -n 0 -- true
 rc0=$RC
 launch "$T/o" "$T/e" --job-id 0x1000000 -n 1 -- true
 t "bad arguments: exit 2" [ "$rc0" -eq 2 -a "$RC" -eq 2 ]
 
-# 12: --help
+# 14: --help
 launch "$T/o" "$T/e" --help
 t "--help documents the options and the environment" \
 	[ "$RC" -eq 0 -a "$(grep -c -e '--job-id' -e '--seal' -e UET_JOB_FD -e UET_RANK "$T/o")" -ge 4 ]
 
-# 13: no UET in the kernel: the job device is gone or cannot realize UET
+# 15: no UET in the kernel: the job device is gone or cannot realize UET
 # jobs. uet_soft is unloaded and kept from loading again (the kernel may
 # request the module of a protocol it is asked for).
 uet_delete_links
