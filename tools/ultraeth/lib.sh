@@ -47,14 +47,27 @@ uet_apt_opts() {
 		-o "APT::Sandbox::User=root"
 }
 
+# The archive is the one of the machine's own apt sources (apt-mirror.sh).
+. "$UET_TOP/tools/ultraeth/apt-mirror.sh"
 uet_apt_setup() {
+	local mirror key=/usr/share/keyrings/debian-archive-keyring.gpg
+	mirror=$(uet_debian_mirror) ||
+		die "no Debian archive in this machine's apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d/*.list or *.sources); add one, or set UET_DEBIAN_MIRROR to a Debian archive URI"
 	mkdir -p "$UET_APT_DIR"/{lists/partial,archives/partial,etc}
-	cat >"$UET_APT_DIR/etc/sources.list" <<EOS
-deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
-deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie-backports main
-deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
-deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie-backports main
+	cat >"$UET_APT_DIR/etc/sources.list.new" <<EOS
+deb [signed-by=$key] $mirror trixie main
+deb [signed-by=$key] $mirror trixie-backports main
+deb-src [signed-by=$key] $mirror trixie main
+deb-src [signed-by=$key] $mirror trixie-backports main
 EOS
+	# a new archive needs new lists
+	if ! cmp -s "$UET_APT_DIR/etc/sources.list.new" "$UET_APT_DIR/etc/sources.list"; then
+		mv "$UET_APT_DIR/etc/sources.list.new" "$UET_APT_DIR/etc/sources.list"
+		rm -f "$UET_APT_DIR/updated"
+		say "private apt configuration: trixie and trixie-backports from $mirror"
+	else
+		rm -f "$UET_APT_DIR/etc/sources.list.new"
+	fi
 	local stamp=$UET_APT_DIR/updated
 	if [ ! -e "$stamp" ] || [ -n "$(find "$stamp" -mmin +1440)" ]; then
 		local opts
