@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 /*
- * Helper of the uet_soft shell selftests: opens a uet device, creates a few
- * objects (PD, MR, CQ) so the context holds kernel resources, prints "ready"
- * and then reports the device's asynchronous events, one line each:
+ * Helper of the uet_soft shell selftests: opens a uet device, joins a new
+ * job (-n: no job and no MR), creates a few objects (PD, MR, CQ) so the
+ * context holds kernel resources, prints "ready" and then reports the
+ * device's asynchronous events, one line each:
  *
  *	event IBV_EVENT_PORT_ERR port 1
  *
- * uet_hold [-d DEV] [-t SECONDS] hold
+ * uet_hold [-n] [-d DEV] [-t SECONDS] hold
  *	Waits for IBV_EVENT_DEVICE_FATAL or a failure of the async event
  *	file (the device went away) and exits 0; exits 0 on SIGTERM/SIGINT
  *	("terminated") and 1 on timeout. After a fatal event it tries one more
- *	verb and prints how it failed.
+ *	verb and prints how it failed, and checks that the kernel zapped the
+ *	CQ ring's mapping (its pages were resident before and are not after;
+ *	exit 3 if not).
  *
  * uet_hold [-d DEV] [-t SECONDS] events EVENT...
  *	Exits 0 once the named events (e.g. PORT_ERR PORT_ACTIVE) were seen
@@ -26,13 +29,74 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <infiniband/verbs.h>
 
+#include "uet_test_job.h"
+
 #define KSFT_SKIP 4
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* the context's mapping of the uverbs device (the CQ ring), from maps */
+static void *map_start;
+static size_t map_len;
+
+static void find_uverbs_mapping(void)
+{
+	unsigned long lo, hi;
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strstr(line, "/dev/infiniband/uverbs"))
+			continue;
+		if (sscanf(line, "%lx-%lx", &lo, &hi) == 2) {
+			map_start = (void *)lo;
+			map_len = hi - lo;
+			break;
+		}
+	}
+	fclose(f);
+}
+
+/* pages of the uverbs mapping with a present page table entry */
+static int resident_pages(void)
+{
+	unsigned char vec[256];
+	size_t n = map_len / 4096, i;
+	int r = 0;
+
+	if (!map_start || n > sizeof(vec) || mincore(map_start, map_len, vec))
+		return -1;
+	for (i = 0; i < n; i++)
+		r += vec[i] & 1;
+	return r;
+}
+
+/*
+ * After the device went away: 0 if the ring's mapping was zapped. uverbs
+ * queues DEVICE_FATAL before it disassociates the context, so the zap may
+ * come a little after the event: wait up to 5 s for it.
+ */
+static int check_zapped(int before)
+{
+	int after = resident_pages(), i;
+
+	for (i = 0; i < 500 && after != 0; i++) {
+		usleep(10 * 1000);
+		after = resident_pages();
+	}
+
+	printf("ring mapping: %d pages resident before, %d after: %s\n",
+	       before, after,
+	       before > 0 && after == 0 ? "zapped" : "NOT zapped");
+	return before > 0 && after == 0 ? 0 : 3;
+}
 
 static volatile sig_atomic_t stop;
 
@@ -96,7 +160,7 @@ static long now_ms(void)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: uet_hold [-d DEV] [-t SECONDS] hold | events EVENT...\n");
+		"usage: uet_hold [-n] [-d DEV] [-t SECONDS] hold | events EVENT...\n");
 	exit(2);
 }
 
@@ -112,15 +176,18 @@ int main(int argc, char **argv)
 	struct ibv_pd *pd;
 	const char *mode;
 	int timeout = 30;
-	int next = 0, nexp;
+	int next = 0, nexp, job_fd = -1, no_job = 0, before;
 	char **expect;
 	long deadline;
 	void *buf;
 	int opt;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((opt = getopt(argc, argv, "d:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "nd:t:")) != -1) {
 		switch (opt) {
+		case 'n':
+			no_job = 1;
+			break;
 		case 'd':
 			name = optarg;
 			break;
@@ -160,16 +227,26 @@ int main(int argc, char **argv)
 		       strerror(errno));
 		return 2;
 	}
+	if (!no_job) {
+		job_fd = uet_test_join(ctx);
+		if (job_fd < 0) {
+			printf("joining a job: %s\n", strerror(-job_fd));
+			return 2;
+		}
+	}
 	pd = ibv_alloc_pd(ctx);
 	buf = calloc(1, 65536);
-	mr = pd && buf ? ibv_reg_mr(pd, buf, 65536, IBV_ACCESS_LOCAL_WRITE) :
-			 NULL;
+	mr = pd && buf && !no_job ?
+		     ibv_reg_mr(pd, buf, 65536, IBV_ACCESS_LOCAL_WRITE) :
+		     NULL;
 	cq = ibv_create_cq(ctx, 16, NULL, NULL, 0);
-	if (!pd || !mr || !cq) {
+	if (!pd || (!mr && !no_job) || !cq) {
 		printf("setup: pd %p mr %p cq %p: %s\n", (void *)pd,
 		       (void *)mr, (void *)cq, strerror(errno));
 		return 2;
 	}
+	find_uverbs_mapping();
+	before = resident_pages();
 	printf("ready %s pid %d\n", ibv_get_device_name(dev), getpid());
 
 	deadline = now_ms() + timeout * 1000L;
@@ -199,7 +276,7 @@ int main(int argc, char **argv)
 			/* the device went away: a clean error is fine */
 			printf("async fd error: %s\n", strerror(errno));
 			if (!strcmp(mode, "hold"))
-				return 0;
+				return check_zapped(before);
 			return 1;
 		}
 		printf("event IBV_EVENT_%s port %d\n",
@@ -216,15 +293,18 @@ int main(int argc, char **argv)
 			printf("after fatal: ibv_alloc_pd %s (%s)\n",
 			       pd2 ? "succeeded" : "failed",
 			       pd2 ? "-" : strerror(errno));
+			int rc = check_zapped(before);
+
 			/* tear down what we can; the kernel already did */
 			if (pd2)
 				ibv_dealloc_pd(pd2);
 			ibv_destroy_cq(cq);
-			ibv_dereg_mr(mr);
+			if (mr)
+				ibv_dereg_mr(mr);
 			ibv_dealloc_pd(pd);
 			ibv_close_device(ctx);
 			ibv_free_device_list(list);
-			return !strcmp(mode, "hold") ? 0 : 1;
+			return !strcmp(mode, "hold") ? rc : 1;
 		}
 		if (!strcmp(mode, "events") &&
 		    !strcmp(event_name(ev.event_type), expect[next]) &&
@@ -235,10 +315,13 @@ int main(int argc, char **argv)
 	}
 
 	ibv_destroy_cq(cq);
-	ibv_dereg_mr(mr);
+	if (mr)
+		ibv_dereg_mr(mr);
 	ibv_dealloc_pd(pd);
 	free(buf);
 	ibv_close_device(ctx);
+	if (job_fd >= 0)
+		close(job_fd);
 	ibv_free_device_list(list);
 	return 0;
 }
