@@ -263,9 +263,20 @@ impl JobMember for UetJobMember {
 }
 
 /// Per-context state.
-#[pin_data]
+#[pin_data(PinnedDrop)]
 pub(crate) struct UetUContext {
     member: Arc<UetJobMember>,
+}
+
+#[pinned_drop]
+impl PinnedDrop for UetUContext {
+    fn drop(self: Pin<&mut Self>) {
+        // The context leaves its job. The job core holds the member (to
+        // call it on REVOKE) and the member holds the membership: without
+        // this, each would keep the other, and the job, alive.
+        let old = core::mem::replace(&mut *self.member.slot.lock(), JobSlot::None);
+        drop(old);
+    }
 }
 
 /// A device-wide object count with a limit (a `max_*` device attribute).
