@@ -160,6 +160,12 @@ pub trait JobProtocol: 'static {
 }
 
 /// A member of a job (a driver's uverbs context), as the job sees it.
+///
+/// The job holds the member (an `Arc`) from [`Job::join`] until the
+/// [`Membership`] is dropped or REVOKE told it. A member that owns its own
+/// `Membership` must therefore drop it when its context goes (for example
+/// in the context's `Drop`): otherwise the member and the job keep each
+/// other alive, and with them the JobID and the protocol's module.
 pub trait JobMember: Send + Sync {
     /// The job was revoked.
     ///
