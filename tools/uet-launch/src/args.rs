@@ -16,9 +16,10 @@ Usage: uet-launch [OPTIONS] -n N [--] PROGRAM [ARGS...]
 
 Create a UET job on /dev/infiniband/job and run N ranks of PROGRAM in it.
 
-Each rank inherits the job's file descriptor (the capability to join the
-job: pass it to uetdv_join_job()) and gets the environment
-  UET_JOB_FD   number of the inherited job file descriptor
+Each rank inherits a member descriptor of its own (the capability to join
+the job: pass it to uetdv_join_job(); it cannot seal, revoke or realize the
+job) and gets the environment
+  UET_JOB_FD   number of the inherited member descriptor
   UET_JOB_ID   the job's UET JobID
   UET_RANK     0 .. N-1
   UET_SIZE     N
@@ -36,11 +37,12 @@ Options:
       --pid-base N       first PIDonFEP of the job, 0..4095 (default 0)
       --endpoints N      PIDonFEPs of the job, from --pid-base on
                          (default: all up to 4095)
-      --seal             seal the job once N contexts have joined it (no
-                         one else can join it afterwards); if that does
-                         not happen within --seal-timeout, the ranks are
-                         terminated and uet-launch fails
-      --seal-timeout S   seconds to wait for the members (default 30)
+      --seal             seal the job once all N ranks have joined it (a
+                         rank counts once, however many contexts it
+                         joins; no one else can join it afterwards); if
+                         that does not happen within --seal-timeout, the
+                         ranks are terminated and uet-launch fails
+      --seal-timeout S   seconds to wait for the ranks (default 30)
       --grace S          seconds between SIGTERM and SIGKILL (default 5)
   -v, --verbose          report the job and each rank's exit
   -h, --help             show this help
