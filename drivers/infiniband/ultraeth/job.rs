@@ -110,7 +110,10 @@ mod tests {
 
     #[test]
     fn valid_requests() {
-        assert_eq!(UetJob::validate(&props(77, 0, 0, 256, 0)), Ok(IdRequest::Fixed(77)));
+        assert_eq!(
+            UetJob::validate(&props(77, 0, 0, 256, 0)),
+            Ok(IdRequest::Fixed(77))
+        );
         assert_eq!(
             UetJob::validate(&props(0xff_ffff, 0, 4095, 1, 15)),
             Ok(IdRequest::Fixed(0xff_ffff))

@@ -539,9 +539,9 @@ impl Job {
         let g = self.inner.lock();
         JobInfo {
             // CAST: `Protocol` is `repr(u32)` with the uapi values.
-            protocol: g.protocol.map_or(uapi::rdma_job_protocol_RDMA_JOB_PROTO_NONE, |p| {
-                p as u32
-            }),
+            protocol: g
+                .protocol
+                .map_or(uapi::rdma_job_protocol_RDMA_JOB_PROTO_NONE, |p| p as u32),
             state: g.job_state,
             members: g.members,
             member_fds: g.member_fds,
