@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 
 #include <linux/anon_inodes.h>
+#include <linux/inetdevice.h>
 #include <linux/kmod.h>
 #include <linux/netdevice.h>
 #include <linux/nsproxy.h>
 #include <linux/sched.h>
+#include <net/addrconf.h>
 #include <net/net_namespace.h>
 #include <rdma/ib_verbs.h>
 #include <rdma/uverbs_ioctl.h>
@@ -106,6 +108,42 @@ __rust_helper int rust_helper_rdma_job_anon_fd(const struct file_operations *fop
 					       void *priv, int flags)
 {
 	return anon_inode_getfd("[rdma_job]", fops, priv, flags);
+}
+
+/*
+ * The IPv4 addresses of @dev, first and next (in_dev_for_each_ifa_rcu());
+ * the caller holds rcu_read_lock().
+ */
+__rust_helper struct in_ifaddr *rust_helper_rdma_ifa4_first_rcu(struct net_device *dev)
+{
+	struct in_device *in_dev = __in_dev_get_rcu(dev);
+
+	return in_dev ? rcu_dereference(in_dev->ifa_list) : NULL;
+}
+
+__rust_helper struct in_ifaddr *rust_helper_rdma_ifa4_next_rcu(struct in_ifaddr *ifa)
+{
+	return rcu_dereference(ifa->ifa_next);
+}
+
+/*
+ * The IPv6 address of @dev after @prev (the first if @prev is NULL), NULL at
+ * the end of the list; the caller holds rcu_read_lock().
+ */
+__rust_helper struct inet6_ifaddr *rust_helper_rdma_ifa6_next_rcu(struct net_device *dev,
+								   struct inet6_ifaddr *prev)
+{
+#if IS_ENABLED(CONFIG_IPV6)
+	struct inet6_dev *idev = __in6_dev_get(dev);
+	struct list_head *next;
+
+	if (!idev)
+		return NULL;
+	next = rcu_dereference(list_next_rcu(prev ? &prev->if_list : &idev->addr_list));
+	return next == &idev->addr_list ? NULL : list_entry(next, struct inet6_ifaddr, if_list);
+#else
+	return NULL;
+#endif
 }
 
 #endif

@@ -21,7 +21,13 @@ use kernel::{
         RBTree,
         RBTreeNodeReservation, //
     },
-    rdma::mmap::UserBuffer,
+    rdma::{
+        mmap::UserBuffer,
+        netdev::{
+            Gid,
+            NetDevice, //
+        },
+    },
     sync::{
         Arc,
         SpinLockIrq, //
@@ -299,9 +305,115 @@ impl Drop for KeyReg {
     }
 }
 
+/// Entries of the GID table: one per IP address of the netdev.
+pub(crate) const GID_TABLE_LEN: usize = 64;
+
+/// The GID table: the netdev's IP addresses, each in a stable slot.
+///
+/// A new address takes the lowest free slot and a removed one leaves its
+/// slot empty (all zero), so the index of an address never changes while
+/// it exists, as in ib_core's RoCE GID table. Addresses beyond
+/// [`GID_TABLE_LEN`] are not reported.
+///
+/// Calling context: every method never sleeps; [`GidTable::resync`] runs
+/// from IPv6 address notifiers, possibly in softirq.
+#[pin_data]
+pub(crate) struct GidTable {
+    /// Innermost, irq-safe: nothing else is locked under it, and the
+    /// address lists are read under RCU while holding it, so that
+    /// concurrent refreshes apply in order.
+    #[pin]
+    slots: SpinLockIrq<[Gid; GID_TABLE_LEN]>,
+}
+
+impl GidTable {
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            slots <- new_spinlock_irq!([[0u8; 16]; GID_TABLE_LEN], "uet_soft::GidTable::slots"),
+        })
+    }
+
+    /// Brings the table in line with `netdev`'s addresses; whether it
+    /// changed.
+    pub(crate) fn resync(&self, netdev: &NetDevice) -> bool {
+        let mut slots = self.slots.lock();
+        let mut current = [[0u8; 16]; GID_TABLE_LEN];
+        let mut n = 0;
+        netdev.for_each_ip_gid(|g| {
+            if n < GID_TABLE_LEN && *g != [0u8; 16] && !current[..n].contains(g) {
+                current[n] = *g;
+                n += 1;
+            }
+        });
+        reconcile(&mut slots[..], &current[..n])
+    }
+
+    /// GID `index`; all zero for an empty slot or an index out of range.
+    pub(crate) fn get(&self, index: u32) -> Gid {
+        let slots = self.slots.lock();
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| slots.get(i).copied())
+            .unwrap_or([0u8; 16])
+    }
+}
+
+/// Makes `slots` hold exactly `current` (no duplicates, at most
+/// `slots.len()` entries): stale entries are emptied, new ones take the
+/// lowest free slot, the others stay where they are. Whether anything
+/// changed.
+fn reconcile(slots: &mut [Gid], current: &[Gid]) -> bool {
+    const EMPTY: Gid = [0u8; 16];
+    let mut changed = false;
+    for s in slots.iter_mut() {
+        if *s != EMPTY && !current.contains(s) {
+            *s = EMPTY;
+            changed = true;
+        }
+    }
+    for g in current {
+        if slots.contains(g) {
+            continue;
+        }
+        if let Some(free) = slots.iter_mut().find(|s| **s == EMPTY) {
+            *free = *g;
+            changed = true;
+        }
+    }
+    changed
+}
+
 #[kunit_tests(uet_soft_dev)]
 mod tests {
     use super::*;
+
+    fn gid(last: u8) -> Gid {
+        let mut g = [0u8; 16];
+        g[10] = 0xff;
+        g[11] = 0xff;
+        g[15] = last;
+        g
+    }
+
+    #[test]
+    fn gid_slots_are_stable() {
+        let mut slots = [[0u8; 16]; 4];
+        assert!(reconcile(&mut slots, &[gid(1), gid(2), gid(3)]));
+        assert_eq!(slots[..3], [gid(1), gid(2), gid(3)]);
+        // removing the middle one leaves a hole, the others stay put
+        assert!(reconcile(&mut slots, &[gid(1), gid(3)]));
+        assert_eq!(slots, [gid(1), [0; 16], gid(3), [0; 16]]);
+        // a new address takes the lowest free slot
+        assert!(reconcile(&mut slots, &[gid(3), gid(4), gid(1)]));
+        assert_eq!(slots, [gid(1), gid(4), gid(3), [0; 16]]);
+        // nothing new: unchanged
+        assert!(!reconcile(&mut slots, &[gid(4), gid(1), gid(3)]));
+        // more than fit: the ones that fit are kept, nothing panics
+        assert!(reconcile(&mut slots, &[gid(1), gid(3), gid(4), gid(5), gid(6)]));
+        assert_eq!(slots, [gid(1), gid(4), gid(3), gid(5)]);
+        assert!(reconcile(&mut slots, &[]));
+        assert_eq!(slots, [[0u8; 16]; 4]);
+    }
 
     #[test]
     fn ring_sizes() {

@@ -13,7 +13,11 @@ use kernel::{
         device::DriverRegistration,
         job::ProtocolRegistration,
         link,
-        netdev::NetdevNotifier, //
+        netdev::{
+            Inet4AddrNotifier,
+            Inet6AddrNotifier,
+            NetdevNotifier, //
+        },
     },
 };
 
@@ -38,9 +42,9 @@ module! {
 /// The module: owns every registration.
 ///
 /// They are made in the reverse of declaration order (see `init`) and
-/// dropped in declaration order: the netdev notifier comes first, so that
-/// no device or job can exist before it sees a netdev go away, and goes
-/// last; the UET job protocol comes last (no job before everything else is
+/// dropped in declaration order: the netdev and address notifiers come
+/// first, so that no device or job can exist before they see a netdev go
+/// away or its addresses (the device's GIDs) change, and go last; the UET job protocol comes last (no job before everything else is
 /// up) and goes first. In between, the link type (no new devices) goes
 /// before the driver registration, whose drop unregisters every device.
 #[pin_data]
@@ -49,6 +53,10 @@ struct UetSoft {
     #[pin]
     link: link::Registration<verbs::UetLink>,
     driver: DriverRegistration<verbs::UetDevice>,
+    #[pin]
+    inet6: Inet6AddrNotifier<verbs::UetLink>,
+    #[pin]
+    inet4: Inet4AddrNotifier<verbs::UetLink>,
     #[pin]
     notifier: NetdevNotifier<verbs::UetLink>,
 }
@@ -60,6 +68,8 @@ impl kernel::InPlaceModule for UetSoft {
         // those before it are dropped.
         try_pin_init!(Self {
             notifier <- NetdevNotifier::new(),
+            inet4 <- Inet4AddrNotifier::new(),
+            inet6 <- Inet6AddrNotifier::new(),
             driver: DriverRegistration::new(),
             link <- link::Registration::new(),
             _jobs: ProtocolRegistration::new(module)?,

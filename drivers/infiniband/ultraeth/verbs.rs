@@ -8,6 +8,7 @@ use crate::dev::{
     Counter,
     Counters,
     CqRing,
+    GidTable,
     KeyReg,
     KeyTable,
     MrEntry, //
@@ -51,6 +52,8 @@ use kernel::{
         link::LinkType,
         mmap::MmapEntry,
         netdev::{
+            Gid,
+            IpAddrEvents,
             NetDevice,
             NetdevEvent,
             NetdevEvents, //
@@ -83,7 +86,8 @@ const WIRE_OVERHEAD: u32 = 40 + 8 + 12 + 44;
 /// Largest message.
 const MAX_MSG_SIZE: u32 = 1 << 30;
 /// GID table entries (one per IP address of the netdev).
-const GID_TABLE_LEN: u32 = 64;
+// CAST: the table has 64 entries.
+const GID_TABLE_LEN: u32 = dev::GID_TABLE_LEN as u32;
 /// Largest memory region.
 const MAX_MR_SIZE: u64 = 1 << 32;
 /// Endpoints per context (none until the data path creates them).
@@ -134,11 +138,15 @@ static COUNTERS: [StatDesc; Counter::COUNT] = [
 ];
 
 /// A `uet_soft` device, bound to one netdev.
+#[pin_data]
 pub(crate) struct UetDevice {
     netdev: ARef<NetDevice>,
     counters: Counters,
     keys: Arc<KeyTable>,
     quotas: Arc<Quotas>,
+    /// The port's GIDs: the netdev's IP addresses.
+    #[pin]
+    gids: GidTable,
 }
 
 /// The link type and netdev event handler.
@@ -157,7 +165,7 @@ impl LinkType for UetLink {
         Device::<UetDevice>::register(
             name,
             netdev,
-            try_init!(UetDevice {
+            try_pin_init!(UetDevice {
                 netdev: netdev.into(),
                 counters: Counters::new(),
                 keys: Arc::pin_init(KeyTable::new(), GFP_KERNEL)?,
@@ -169,10 +177,34 @@ impl LinkType for UetLink {
                     },
                     GFP_KERNEL
                 )?,
-            }? Error),
+                gids <- GidTable::new(),
+            }? Error)
+            .pin_chain(|d| {
+                // The GIDs ib_core reads while registering the device.
+                d.gids.resync(&d.netdev);
+                Ok(())
+            }),
         )?;
+        // Addresses that changed while the device was being registered,
+        // when the address notifiers could not find it yet.
+        if let Some(dev) = Device::<UetDevice>::get_by_netdev(netdev) {
+            dev.gids.resync(netdev);
+            dev.gid_changed(1);
+        }
         pr_info!("{}: created on {}\n", name, netdev.name());
         Ok(())
+    }
+}
+
+impl IpAddrEvents for UetLink {
+    fn changed(netdev: &NetDevice) {
+        // Any context (IPv6 events may come in softirq): the lookup, the
+        // table and the event dispatch never sleep.
+        if let Some(dev) = Device::<UetDevice>::get_by_netdev(netdev) {
+            if dev.gids.resync(netdev) {
+                dev.gid_changed(1);
+            }
+        }
     }
 }
 
@@ -458,6 +490,10 @@ impl Operations for UetDevice {
             gid_tbl_len: GID_TABLE_LEN,
             max_msg_sz: MAX_MSG_SIZE,
         })
+    }
+
+    fn query_gid(dev: &Device<Self>, _port: u32, index: u32) -> Result<Gid> {
+        Ok(dev.gids.get(index))
     }
 
     fn alloc_ucontext(

@@ -20,7 +20,10 @@ use super::{
         MmapEntry,
         UserBuffer, //
     },
-    netdev::NetDevice,
+    netdev::{
+        Gid,
+        NetDevice, //
+    },
     udata::UData,
     umem::Umem,
 };
@@ -387,6 +390,11 @@ pub trait Operations: Sized + Send + Sync + 'static {
     fn query_device(dev: &Device<Self>) -> Result<DeviceAttr>;
     /// Port attributes (port 1).
     fn query_port(dev: &Device<Self>, port: u32) -> Result<PortAttr>;
+    /// GID `index` of `port` (`index` < the port's `gid_tbl_len`); all
+    /// zero for an empty slot. Called by ib_core's GID cache in process
+    /// context (with a mutex of the cache held), at registration and after
+    /// [`Device::gid_changed`]; must not fail for a valid index.
+    fn query_gid(dev: &Device<Self>, port: u32, index: u32) -> Result<Gid>;
     /// A user context is being created.
     fn alloc_ucontext(
         dev: &Device<Self>,
@@ -581,6 +589,23 @@ impl<T: Operations> Device<T> {
             ptr: raw.cast(),
             _p: PhantomData,
         })
+    }
+
+    /// Tells ib_core that the GIDs of `port` changed: it refreshes its GID
+    /// cache with [`Operations::query_gid`] and then reports
+    /// `IBV_EVENT_GID_CHANGE` to user space. Never sleeps; any context.
+    pub fn gid_changed(&self, port: u32) {
+        // SAFETY: an all-zero `ib_event` is valid; the fields we use are
+        // set below.
+        let mut ev: bindings::ib_event = unsafe { core::mem::zeroed() };
+        ev.device = self.as_raw();
+        ev.event = bindings::ib_event_type_IB_EVENT_GID_CHANGE;
+        ev.element.port_num = port;
+        // SAFETY: `self` is a registered device (we are reachable only
+        // through a registration reference or an ib_core callback);
+        // `ib_dispatch_event` copies the event (GFP_ATOMIC) and queues the
+        // work, so it may be called from any context.
+        unsafe { bindings::ib_dispatch_event(&ev) };
     }
 
     /// Unregisters the device from a context that may not sleep on ib_core
@@ -878,6 +903,7 @@ impl<T: Operations> VTable<T> {
         mmap: Some(Self::mmap),
         mmap_free: Some(Self::mmap_free),
         query_device: Some(Self::query_device),
+        query_gid: Some(Self::query_gid),
         query_pkey: Some(Self::query_pkey),
         query_job: if T::HAS_QUERY_JOB {
             Some(Self::query_job)
@@ -1016,9 +1042,9 @@ impl<T: Operations> VTable<T> {
         unsafe {
             (*imm).pkey_tbl_len = 1;
             (*imm).gid_tbl_len = a.gid_tbl_len as i32;
-            // GIDs are the netdev's IP addresses, maintained by ib_core's
-            // RoCE GID management (see Documentation/infiniband/ultraeth.rst).
-            (*imm).core_cap_flags = bindings::RDMA_CORE_CAP_PROT_ROCE_UDP_ENCAP;
+            // UET is neither IB, RoCE nor iWARP: a protocol of its own
+            // (patches/0009), whose GIDs the driver reports (query_gid).
+            (*imm).core_cap_flags = bindings::RDMA_CORE_PORT_UET;
             (*imm).max_mad_size = 0;
         }
         0
@@ -1032,7 +1058,36 @@ impl<T: Operations> VTable<T> {
         _ibdev: *mut bindings::ib_device,
         _port: u32,
     ) -> bindings::rdma_link_layer {
-        bindings::rdma_link_layer_IB_LINK_LAYER_ETHERNET
+        // Not "Ethernet": user space takes every GID of an Ethernet port for
+        // a RoCE GID (ibv_devinfo prints "RoCE v1/v2"). EFA does the same.
+        bindings::rdma_link_layer_IB_LINK_LAYER_UNSPECIFIED
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core's GID cache (process context) with a device of
+    /// this driver, a valid port and `gid` valid for writes.
+    unsafe extern "C" fn query_gid(
+        ibdev: *mut bindings::ib_device,
+        port: u32,
+        index: c_int,
+        gid: *mut bindings::ib_gid,
+    ) -> c_int {
+        // SAFETY: ib_core passes a registered device of this driver.
+        let dev = unsafe { Device::<T>::from_raw(ibdev) };
+        let index = match u32::try_from(index) {
+            Ok(i) => i,
+            Err(_) => return EINVAL.to_errno(),
+        };
+        match T::query_gid(dev, port, index) {
+            Ok(g) => {
+                // SAFETY: `gid` is valid for writes of a `union ib_gid`,
+                // whose `raw` member is 16 bytes.
+                unsafe { (*gid).raw = g };
+                0
+            }
+            Err(e) => e.to_errno(),
+        }
     }
 
     /// # Safety

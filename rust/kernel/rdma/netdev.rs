@@ -23,6 +23,10 @@ use core::{
 /// Length of an Ethernet hardware address.
 pub const ETH_ALEN: usize = 6;
 
+/// An RDMA GID: 16 bytes in network byte order (an IPv6 address, or an
+/// IPv4-mapped one).
+pub type Gid = [u8; 16];
+
 /// A network device (`struct net_device`).
 ///
 /// # Invariants
@@ -87,6 +91,50 @@ impl NetDevice {
             unsafe { core::ptr::copy_nonoverlapping(src, mac.as_mut_ptr(), ETH_ALEN) };
         }
         mac
+    }
+
+    /// Calls `f` with each IP address of the device as an RDMA GID: the
+    /// IPv4 addresses (mapped into IPv6, `::ffff:a.b.c.d`) in list order,
+    /// primaries first, then the IPv6 addresses, including link-local and
+    /// tentative ones but not those that failed duplicate address
+    /// detection or are being removed.
+    ///
+    /// Runs in an RCU read-side critical section: never sleeps, may be
+    /// called from any context, and `f` must not sleep either.
+    pub fn for_each_ip_gid(&self, mut f: impl FnMut(&Gid)) {
+        let _rcu = crate::sync::rcu::read_lock();
+        // SAFETY: `self` is a valid net_device; we hold the RCU read lock
+        // the helper requires.
+        let mut ifa = unsafe { bindings::rdma_ifa4_first_rcu(self.as_raw()) };
+        while !ifa.is_null() {
+            // SAFETY: `ifa` is an entry of the device's RCU-protected IPv4
+            // list, valid while we hold the RCU read lock; `ifa_local` is
+            // in network byte order, as a GID is.
+            let local = unsafe { (*ifa).ifa_local }.to_ne_bytes();
+            let mut gid = [0u8; 16];
+            gid[10] = 0xff;
+            gid[11] = 0xff;
+            gid[12..].copy_from_slice(&local);
+            f(&gid);
+            // SAFETY: as above; the helper reads the next entry under RCU.
+            ifa = unsafe { bindings::rdma_ifa4_next_rcu(ifa) };
+        }
+        // SAFETY: `self` is valid; RCU read lock held.
+        let mut ifp = unsafe { bindings::rdma_ifa6_next_rcu(self.as_raw(), core::ptr::null_mut()) };
+        while !ifp.is_null() {
+            // SAFETY: `ifp` is an entry of the device's RCU-protected IPv6
+            // address list, valid while we hold the RCU read lock; `flags`,
+            // `state` and `addr` are plain fields (a racing update gives an
+            // old or new value, either of which is fine for a GID refresh).
+            let (flags, state, addr) = unsafe { ((*ifp).flags, (*ifp).state, (*ifp).addr.in6_u.u6_addr8) };
+            // The C `state` is an `int` holding enum values, all small.
+            let dead = i32::try_from(bindings::INET6_IFADDR_STATE_DEAD).unwrap_or(i32::MAX);
+            if flags & bindings::IFA_F_DADFAILED == 0 && state != dead {
+                f(&addr);
+            }
+            // SAFETY: as above.
+            ifp = unsafe { bindings::rdma_ifa6_next_rcu(self.as_raw(), ifp) };
+        }
     }
 
     /// Whether the device is running with carrier, i.e. an RDMA port on it
@@ -214,6 +262,112 @@ impl<T: NetdevEvents> PinnedDrop for NetdevNotifier<T> {
     fn drop(self: Pin<&mut Self>) {
         // SAFETY: registered in `new` per the type invariant.
         unsafe { bindings::unregister_netdevice_notifier(self.nb.get()) };
+    }
+}
+
+/// Receiver of IP address changes of any net device.
+pub trait IpAddrEvents: Sync + 'static {
+    /// An IPv4 or IPv6 address of `dev` was added or removed (the address
+    /// lists already show the change).
+    ///
+    /// IPv4 events arrive in process context with RTNL held; IPv6 events
+    /// may arrive in atomic context (softirq, router advertisements), so
+    /// implementations must not sleep.
+    fn changed(dev: &NetDevice);
+}
+
+/// A registered address notifier: IPv4 (`register_inetaddr_notifier`) if
+/// `V6` is false, IPv6 (`register_inet6addr_notifier`) otherwise;
+/// unregisters on drop.
+///
+/// # Invariants
+///
+/// `nb` is registered on the chain `V6` selects for the lifetime of the
+/// object.
+#[pin_data(PinnedDrop)]
+pub struct IpAddrNotifier<T: IpAddrEvents, const V6: bool> {
+    #[pin]
+    nb: Opaque<bindings::notifier_block>,
+    _p: PhantomData<T>,
+}
+
+/// IPv4 address notifier.
+pub type Inet4AddrNotifier<T> = IpAddrNotifier<T, false>;
+/// IPv6 address notifier.
+pub type Inet6AddrNotifier<T> = IpAddrNotifier<T, true>;
+
+// SAFETY: the notifier block is only touched by its notifier chain, which
+// serialises with registration and unregistration.
+unsafe impl<T: IpAddrEvents, const V6: bool> Send for IpAddrNotifier<T, V6> {}
+// SAFETY: as above; no shared mutable state in Rust.
+unsafe impl<T: IpAddrEvents, const V6: bool> Sync for IpAddrNotifier<T, V6> {}
+
+impl<T: IpAddrEvents, const V6: bool> IpAddrNotifier<T, V6> {
+    /// Registers the notifier, delivering events to `T`. May sleep.
+    pub fn new() -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            nb <- Opaque::try_ffi_init(|nb: *mut bindings::notifier_block| {
+                // SAFETY: `nb` is valid for writes; an all-zero
+                // notifier_block is valid before the callback is set.
+                unsafe {
+                    nb.write(pin_init::zeroed());
+                    (*nb).notifier_call = Some(Self::callback);
+                }
+                // INVARIANT: registered here, unregistered in drop.
+                // SAFETY: `nb` is pinned and lives until `drop`.
+                to_result(unsafe {
+                    if V6 {
+                        bindings::register_inet6addr_notifier(nb)
+                    } else {
+                        bindings::register_inetaddr_notifier(nb)
+                    }
+                })
+            }),
+            _p: PhantomData,
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the inetaddr chain with a `struct in_ifaddr` (`V6` false)
+    /// or the inet6addr chain with a `struct inet6_ifaddr` (`V6` true),
+    /// valid for the call.
+    unsafe extern "C" fn callback(
+        _nb: *mut bindings::notifier_block,
+        _event: usize,
+        ptr: *mut c_void,
+    ) -> c_int {
+        // SAFETY: per the chain (function contract), `ptr` is a live
+        // address entry whose interface and net device are valid and held
+        // by the networking core for the duration of the call.
+        let dev = unsafe {
+            if V6 {
+                let ifp = ptr.cast::<bindings::inet6_ifaddr>();
+                (*(*ifp).idev).dev
+            } else {
+                let ifa = ptr.cast::<bindings::in_ifaddr>();
+                (*(*ifa).ifa_dev).dev
+            }
+        };
+        if !dev.is_null() {
+            // SAFETY: the chain holds the device for the call (above).
+            T::changed(unsafe { NetDevice::from_raw(dev) });
+        }
+        bindings::NOTIFY_DONE as c_int
+    }
+}
+
+#[pinned_drop]
+impl<T: IpAddrEvents, const V6: bool> PinnedDrop for IpAddrNotifier<T, V6> {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: registered on this chain in `new` per the type invariant.
+        unsafe {
+            if V6 {
+                bindings::unregister_inet6addr_notifier(self.nb.get());
+            } else {
+                bindings::unregister_inetaddr_notifier(self.nb.get());
+            }
+        }
     }
 }
 

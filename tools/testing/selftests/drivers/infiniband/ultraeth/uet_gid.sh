@@ -1,16 +1,20 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 # The GIDs of a uet port are its netdev's IP addresses (IPv4 as IPv4-mapped
-# IPv6), following `ip addr add/del`; `rdma statistic` lists its counters.
+# IPv6), following `ip addr add/del` (with IBV_EVENT_GID_CHANGE), though the
+# port is not RoCE: ibv_devinfo says nothing of RoCE; `rdma statistic`
+# lists its counters.
 source "$(dirname "$(readlink -f "$0")")/uet_lib.sh"
 
 ktap_print_header
 uet_require_cmd "$RDMA"
 uet_require_module uet_soft
-ktap_set_plan 7
+uet_require_prog uet_hold
+ktap_set_plan 9
 
 cleanup() {
 	uet_delete_links
+	[ -n "${UET_HOLD_PID:-}" ] && kill "$UET_HOLD_PID" 2>/dev/null
 	"$IP" link delete veth0 2>/dev/null
 	modprobe -r uet_soft 2>/dev/null
 }
@@ -51,10 +55,22 @@ uet_wait_for uet_gid_index uet0 10.77.0.1
 ktap_print_msg "GIDs: $(gids)"
 ktap_test_result "IPv4 GID of 10.77.0.1 present" has_gid4 10.77.0.1
 
-# 2-3: an address added and deleted later
+# 2-3: an address added and deleted later; an application sees the change
+log=/tmp/uet_gid_events.log
+held=0
+uet_hold_start "$log" -n -d uet0 -t 60 events GID_CHANGE && held=1
 "$IP" addr add 10.77.1.1/24 dev veth0
 uet_wait_for uet_gid_index uet0 10.77.1.1
 ktap_test_result "ip addr add 10.77.1.1: its GID appears" has_gid4 10.77.1.1
+if [ $held -eq 1 ]; then
+	uet_wait_pid "$UET_HOLD_PID" 20
+	rc=$?
+	UET_HOLD_PID=
+	sed 's/^/# uet_hold: /' "$log"
+	ktap_test_result "an application gets IBV_EVENT_GID_CHANGE (rc $rc)" [ $rc -eq 0 ]
+else
+	ktap_test_fail "an application gets IBV_EVENT_GID_CHANGE (no context)"
+fi
 "$IP" addr del 10.77.1.1/24 dev veth0
 uet_wait_for eval '! has_gid4 10.77.1.1'
 ktap_print_msg "GIDs: $(gids)"
@@ -84,7 +100,13 @@ ktap_print_msg "GID ${idx:-none}: ndev ${ndev:-none}, type $(cat /sys/class/infi
 [ "$ndev" = veth0 ]
 ktap_test_result "the GID's netdev is veth0" [ $? -eq 0 ]
 
-# 7: rdma statistic lists counters (name value pairs) for uet0 port 1
+# 8: not RoCE: ibv_devinfo -v lists the GIDs with no RoCE type
+info=$(ibv_devinfo -v -d uet0 2>&1)
+ktap_print_msg "$(grep -E 'link_layer|GID' <<<"$info" | tr -s '\t\n' '  ')"
+grep -q 'GID\[ *[0-9]*\]:.*0a4d:0001' <<<"$info" && ! grep -qi 'roce' <<<"$info"
+ktap_test_result "ibv_devinfo -v: GIDs listed, no RoCE" [ $? -eq 0 ]
+
+# 9: rdma statistic lists counters (name value pairs) for uet0 port 1
 uet_rdma out statistic show link uet0/1
 rc=$?
 ktap_print_msg "rdma statistic show link uet0/1: rc $rc: $(tr '\n' ' ' <<<"$out")"
