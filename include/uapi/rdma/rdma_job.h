@@ -122,7 +122,7 @@ enum rdma_job_member_fd_flags {
  *	whose module cannot be loaded; EBUSY if already realized (checked
  *	before any module is loaded); EEXIST if the JobID is in use in this
  *	network namespace; EADDRNOTAVAIL if ALLOC finds no free JobID;
- *	EFAULT. The struct is written back (with the allocated JobID); if
+ *	ENOMEM; EFAULT. The struct is written back (with the allocated JobID); if
  *	that copy faults (EFAULT) the job stays realized and QUERY reports it.
  * QUERY (any job descriptor): the job's state, in any state; EINVAL for a
  *	size below 8; EFAULT.
