@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -579,6 +581,69 @@ TEST_F(uet, reg_mr_needs_a_job)
 	EXPECT_EQ(0, ibv_dealloc_pd(pd));
 	EXPECT_EQ(0, ibv_close_device(ctx));
 	close(fd);
+}
+
+/*
+ * REVOKE of the context's job: every CQ of the context reports
+ * IBV_EVENT_CQ_ERR on the async event file, once, and every later verb on
+ * the context that can report an error fails with EIO (objects can still
+ * be destroyed).
+ */
+TEST_F(uet, revoke_puts_cqs_in_error)
+{
+	struct ibv_async_event ev;
+	struct ibv_cq *cq[2], *cq3;
+	struct uetdv_job_info info;
+	struct pollfd pfd;
+	struct ibv_pd *pd;
+	struct ibv_mr *mr;
+	int seen[2] = {}, i, n;
+
+	for (i = 0; i < 2; i++) {
+		cq[i] = ibv_create_cq(self->ctx, 4, NULL, NULL, 0);
+		ASSERT_NE(NULL, cq[i]);
+	}
+	ASSERT_EQ(0, ibv_req_notify_cq(cq[0], 0));
+	ASSERT_EQ(0, ioctl(self->job_fd, RDMA_JOB_IOC_REVOKE));
+
+	for (n = 0; n < 2; n++) {
+		pfd.fd = self->ctx->async_fd;
+		pfd.events = POLLIN;
+		ASSERT_EQ(1, poll(&pfd, 1, 5000)) TH_LOG("no async event after REVOKE");
+		ASSERT_EQ(0, ibv_get_async_event(self->ctx, &ev));
+		EXPECT_EQ(IBV_EVENT_CQ_ERR, ev.event_type);
+		for (i = 0; i < 2; i++)
+			if (ev.event_type == IBV_EVENT_CQ_ERR && ev.element.cq == cq[i])
+				seen[i]++;
+		ibv_ack_async_event(&ev);
+	}
+	EXPECT_EQ(1, seen[0]);
+	EXPECT_EQ(1, seen[1]);
+
+	/*
+	 * ibv_req_notify_cq() cannot fail here: uverbs ignores what the
+	 * driver's req_notify_cq returns (the device refuses to arm, EIO).
+	 */
+	pd = ibv_alloc_pd(self->ctx);
+	EXPECT_EQ(NULL, pd);
+	EXPECT_EQ(EIO, errno);
+	cq3 = ibv_create_cq(self->ctx, 4, NULL, NULL, 0);
+	EXPECT_EQ(NULL, cq3);
+	EXPECT_EQ(EIO, errno);
+	mr = ibv_reg_mr(self->pd, self->buf, 4096, IBV_ACCESS_LOCAL_WRITE);
+	EXPECT_EQ(NULL, mr);
+	EXPECT_EQ(EIO, errno);
+	EXPECT_EQ(EIO, uetdv_query_job(self->ctx, &info, sizeof(info)));
+	EXPECT_EQ(EIO, uetdv_join_job(self->ctx, self->job_fd));
+	if (pd)
+		ibv_dealloc_pd(pd);
+	if (cq3)
+		ibv_destroy_cq(cq3);
+	if (mr)
+		ibv_dereg_mr(mr);
+	/* what exists can still be destroyed */
+	for (i = 0; i < 2; i++)
+		EXPECT_EQ(0, ibv_destroy_cq(cq[i]));
 }
 
 TEST_F(uet, unsupported_verbs)
