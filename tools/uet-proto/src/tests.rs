@@ -1032,6 +1032,7 @@ fn bogus_ack_and_oor_nacks_do_not_keep_a_pdc_forever() {
         spdcid: 0,
         dpdcid: 0,
         ext: AckExt::None,
+        epsn: None,
     });
     inject(&mut net, 0, 1, &ack);
     assert_eq!(
@@ -1304,6 +1305,7 @@ fn single_packet_message_with_wrong_length_is_refused() {
     };
     let rudi = PdsHeader::RudiReq {
         next: NextHeader::ReqMedium,
+        ecn: false,
         retx: false,
         pkt_id: 5,
     };
@@ -1350,4 +1352,97 @@ fn single_packet_message_with_wrong_length_is_refused() {
     assert_eq!(comps(&net, 1)[0].status, Status::Ok);
     assert_eq!(&net.nodes[1].env.bufs[rb as usize][..30], &data[..]);
     assert!(drained(&net));
+}
+
+/// Every SES response the target sends, as (response, whether it rode on a
+/// RUDI response).
+fn captured_responses(net: &Net, from: usize) -> Vec<(crate::proto::wire::ses::SesResp, bool)> {
+    use crate::proto::wire::{parse, pds::PdsHeader, ses::SesHeader};
+    let mut v = Vec::new();
+    for (f, _, bytes) in net.capture.as_ref().unwrap() {
+        if *f != from {
+            continue;
+        }
+        let p = parse(bytes).expect("the engine sends only valid packets");
+        if let Some(SesHeader::Resp(r)) = p.ses {
+            v.push((r, matches!(p.pds, PdsHeader::RudiResp { .. })));
+        }
+    }
+    v
+}
+
+#[test]
+fn responses_carry_the_request_job_id() {
+    use crate::proto::wire::ses::RespBody;
+    let job_of = |r: &crate::proto::wire::ses::SesResp| match r.body {
+        RespBody::Plain { job, .. } | RespBody::Data { job, .. } => job,
+        RespBody::SmallData { job, .. } => job,
+    };
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 3);
+    net.capture = Some(Vec::new());
+    recv(&mut net, 1, 1, 64, 100, None);
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        vec![1; 64],
+        1,
+    )
+    .unwrap();
+    let wr = Op::Write {
+        key: MR_RW,
+        offset: 0,
+    };
+    let rd = Op::Read {
+        key: MR_RO,
+        offset: 0,
+    };
+    send(&mut net, 0, 1, 2, Mode::Rud, wr, vec![2; 100], 2).unwrap();
+    send(&mut net, 0, 1, 2, Mode::Rud, rd, vec![0; 9000], 3).unwrap();
+    send(&mut net, 0, 1, 2, Mode::Rudi, wr, vec![3; 100], 4).unwrap();
+    send(&mut net, 0, 1, 2, Mode::Rudi, rd, vec![0; 100], 5).unwrap();
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 5));
+    assert!(comps(&net, 0).iter().all(|c| c.status == Status::Ok));
+    let resp = captured_responses(&net, 1);
+    assert!(resp
+        .iter()
+        .any(|(r, _)| matches!(r.body, RespBody::Plain { .. })));
+    assert!(resp
+        .iter()
+        .any(|(r, _)| matches!(r.body, RespBody::Data { .. })));
+    assert!(resp.iter().any(|(_, rudi)| *rudi));
+    for (r, _) in &resp {
+        assert_eq!(job_of(r), JOB, "{r:?}");
+    }
+    // A request for a job the target does not know is answered BAD_JOB_ID
+    // with that request's JobID, not ours and not 0.
+    net.capture = Some(Vec::new());
+    let node = &mut net.nodes[0];
+    let b = node.env.add_buf(vec![0; 4]);
+    let p = Post {
+        user: 6,
+        dst: addr(1),
+        target: SesAddr {
+            job: 0x12_3456,
+            ..target(1)
+        },
+        mode: Mode::Rud,
+        op: Op::Send { tag: None },
+        buf: b,
+        len: 4,
+        hdr_data: 0,
+    };
+    let now = net.now;
+    node.eng.post(now, &p, &mut node.env).unwrap();
+    assert!(net.run_until(2_000_000_000, |n| comps(n, 0).len() == 6));
+    assert_eq!(comps(&net, 0)[5].status, Status::Remote(rc::BAD_JOB_ID));
+    let resp = captured_responses(&net, 1);
+    assert!(!resp.is_empty());
+    for (r, _) in &resp {
+        assert_eq!(r.rc, rc::BAD_JOB_ID);
+        assert_eq!(job_of(r), 0x12_3456);
+    }
 }

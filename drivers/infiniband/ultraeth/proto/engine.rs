@@ -488,11 +488,15 @@ enum Answer {
     None,
     Plain {
         msg_id: u16,
+        /// JobID of the request, echoed in the response.
+        job: u32,
         rc: u8,
         len: u32,
     },
     Read {
         msg_id: u16,
+        /// JobID of the request, echoed in the response.
+        job: u32,
         ep: u32,
         key: u64,
         offset: u64,
@@ -861,6 +865,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
         if desc.flags & D_CLOSE != 0 {
             let h = PdsHeader::Ctrl(CtrlHdr {
                 ctl: CtlType::Close,
+                rod: d.ordered,
                 retx,
                 ar: true,
                 probe_opaque: 0,
@@ -960,6 +965,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
         } else {
             (
                 PdsHeader::RudiReq {
+                    ecn: false,
                     next: NextHeader::ReqMedium,
                     retx,
                     pkt_id: m.pkt_id,
@@ -1294,6 +1300,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
         {
             return Answer::Plain {
                 msg_id,
+                job: s.addr.job,
                 rc: e.rc,
                 len: e.len,
             };
@@ -1308,6 +1315,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
         }
         Answer::Plain {
             msg_id,
+            job: s.addr.job,
             rc: rc::OK,
             len,
         }
@@ -1381,6 +1389,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
                     0,
                     Answer::Plain {
                         msg_id,
+                        job: s.addr.job,
                         rc: code,
                         len: 0,
                     },
@@ -1391,6 +1400,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
                             0,
                             Answer::Plain {
                                 msg_id,
+                                job: s.addr.job,
                                 rc: rc::BAD_ADDR,
                                 len: 0,
                             },
@@ -1401,6 +1411,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
                             len,
                             Answer::Read {
                                 msg_id,
+                                job: s.addr.job,
                                 ep,
                                 key,
                                 offset: boff,
@@ -1418,6 +1429,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
         if !matches!(s.opcode, op::WRITE | op::SEND | op::TSEND) {
             return Ok(Answer::Plain {
                 msg_id,
+                job: s.addr.job,
                 rc: rc::UNSUPPORTED_OP,
                 len: 0,
             });
@@ -1430,6 +1442,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
         if (pdc.is_none() && !single) || (single && plen != total) {
             return Ok(Answer::Plain {
                 msg_id,
+                job: s.addr.job,
                 rc: rc::UNSUPPORTED_SIZE,
                 len: 0,
             });
@@ -1469,6 +1482,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
                                         // UUD: no receive, no buffering.
                                         return Ok(Answer::Plain {
                                             msg_id,
+                                            job: s.addr.job,
                                             rc: rc::NO_MATCH,
                                             len: 0,
                                         });
@@ -1584,6 +1598,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
         }
         Ok(Answer::Plain {
             msg_id,
+            job: s.addr.job,
             rc: sender_rc,
             len: m.total,
         })
@@ -1686,6 +1701,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
             spdcid: to_u16(pi),
             dpdcid: d.peer_id,
             ext,
+            epsn: None,
         };
         let peer = d.peer;
         self.stats.ack_tx += 1;
@@ -1719,22 +1735,28 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
             rc,
             body,
         };
-        let plain = |msg_id: u16, rc: u8, len: u32| {
+        let plain = |msg_id: u16, job: u32, rc: u8, len: u32| {
             resp(
                 rc,
                 RespBody::Plain {
                     msg_id,
                     ri_gen: 0,
-                    job: 0,
+                    job,
                     modified_length: len,
                 },
             )
         };
         let (ses, data) = match ans {
             Answer::None => (None, None),
-            Answer::Plain { msg_id, rc, len } => (Some(plain(msg_id, rc, len)), None),
+            Answer::Plain {
+                msg_id,
+                job,
+                rc,
+                len,
+            } => (Some(plain(msg_id, job, rc, len)), None),
             Answer::Read {
                 msg_id,
+                job,
                 ep,
                 key,
                 offset,
@@ -1746,8 +1768,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
                     rc::OK,
                     RespBody::Data {
                         msg_id: 0,
-                        ri_gen: 0,
-                        job: 0,
+                        job,
                         read_req_msg_id: msg_id,
                         // CAST: len <= mtu < 2^14.
                         payload_length: len as u16,
@@ -1755,7 +1776,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
                         message_offset: msg_off,
                     },
                 )),
-                Some((msg_id, ep, key, offset, len)),
+                Some((msg_id, job, ep, key, offset, len)),
             ),
         };
         let mut ses = ses.map(SesHeader::Resp);
@@ -1776,11 +1797,12 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
                 return;
             };
             let mut total = n;
-            if let (Some(SesHeader::Resp(_)), Some((msg_id, ep, key, off, len))) = (&ses, data) {
+            if let (Some(SesHeader::Resp(_)), Some((msg_id, job, ep, key, off, len))) = (&ses, data)
+            {
                 let l = usize::try_from(len).unwrap_or(0).min(MAX_MTU);
                 if let Err(code) = env.rma_read(ep, key, off, &mut self.buf[n..n + l]) {
                     // Retry with an error response instead of data.
-                    ses = Some(SesHeader::Resp(plain(msg_id, code, 0)));
+                    ses = Some(SesHeader::Resp(plain(msg_id, job, code, 0)));
                     if matches!(
                         ses,
                         Some(SesHeader::Resp(SesResp {
@@ -2425,6 +2447,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
                         self.pdcs[pi].close_req_sent = true;
                         let h = PdsHeader::Ctrl(CtrlHdr {
                             ctl: CtlType::CloseReq,
+                            rod: d.ordered,
                             retx: false,
                             ar: false,
                             probe_opaque: 0,
