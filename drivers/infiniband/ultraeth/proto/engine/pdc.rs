@@ -1,0 +1,687 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+
+//! PDC lifecycle and the send window: posting onto a PDC, segmentation
+//! and (re)transmission, target PDC lookup and establishment, the receive
+//! path of a request up to SES, ACK generation, window slide, close.
+
+use super::super::pds::{
+    psn_le,
+    Rtt,
+    RxCheck,
+    RxWindow, //
+};
+use super::super::ses::{
+    segment,
+    segments,
+    Addr,
+    Env,
+    Mode,
+    Op,
+    Post,
+    Status, //
+};
+use super::super::wire::pds::{
+    nack,
+    AckExt,
+    AckHdr,
+    CtlType,
+    CtrlHdr,
+    PdcDst,
+    PdsHeader,
+    ReqHdr, //
+};
+use super::super::wire::ses::{
+    op,
+    rc,
+    sflags,
+    ReqBody,
+    SesHeader,
+    SesReq,
+    StdData, //
+};
+use super::super::wire::{
+    self,
+    NextHeader, //
+};
+
+use super::{
+    clamp_i16,
+    psn_diff,
+    to_u16,
+    Answer,
+    Engine,
+    InMsg,
+    Msg,
+    MsgState,
+    Pdc,
+    PdcState,
+    PostError,
+    TxDesc,
+    D_CLOSE,
+    D_NEED_RESP,
+    D_USED,
+    NONE,
+    TX_WINDOW, //
+};
+
+impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
+    /// Posts an operation. Sends what the window allows right away.
+    pub(crate) fn post(&mut self, now: u64, p: &Post, env: &mut impl Env) -> Result<(), PostError> {
+        let single = p.len <= self.cfg.mtu;
+        match (p.mode, p.op) {
+            (Mode::Uud, Op::Send { .. }) if single => {}
+            (Mode::Uud, _) => return Err(PostError::Invalid),
+            (Mode::Rudi, Op::Write { .. } | Op::Read { .. }) if single => {}
+            (Mode::Rudi, _) => return Err(PostError::Invalid),
+            _ => {}
+        }
+        if p.target.job > 0x00ff_ffff || p.target.pid > 0xfff || p.target.ri > 0xfff {
+            return Err(PostError::Invalid);
+        }
+        let mi = self
+            .msgs
+            .iter()
+            .position(|m| m.state == MsgState::Free)
+            .ok_or(PostError::NoMsg)?;
+        let mut m = Msg::EMPTY;
+        m.state = MsgState::Active;
+        m.post = *p;
+        m.nsegs = segments(p.len, self.cfg.mtu);
+        match p.mode {
+            Mode::Uud => {
+                self.msgs[mi] = m;
+                self.send_single(mi, false, env);
+                self.finish_msg(mi, Status::Ok, env);
+                self.release_msg(mi);
+                return Ok(());
+            }
+            Mode::Rudi => {
+                m.pkt_id = self.pkt_id;
+                self.pkt_id = self.pkt_id.wrapping_add(1);
+                m.deadline = now + self.cfg.rto_init;
+                self.msgs[mi] = m;
+                self.send_single(mi, false, env);
+                return Ok(());
+            }
+            Mode::Rud | Mode::Rod => {}
+        }
+        let ordered = p.mode == Mode::Rod;
+        let pi = match self.pdcs.iter().position(|d| {
+            matches!(d.state, PdcState::SynSent | PdcState::Established)
+                && d.peer == p.dst
+                && d.ordered == ordered
+        }) {
+            Some(i) => i,
+            None => {
+                let i = self
+                    .pdcs
+                    .iter()
+                    .position(|d| d.state == PdcState::Free)
+                    .ok_or(PostError::NoPdc)?;
+                let start = self.random();
+                let d = &mut self.pdcs[i];
+                *d = Pdc::EMPTY;
+                d.state = PdcState::SynSent;
+                d.ordered = ordered;
+                d.peer = p.dst;
+                d.start_psn = start;
+                d.next_psn = start;
+                d.tx_base = start;
+                d.highest_acked = start.wrapping_sub(1);
+                d.rtt = Rtt::new(self.cfg.rto_init);
+                d.last_active = now;
+                self.stats.pdc_open += 1;
+                i
+            }
+        };
+        let d = &mut self.pdcs[pi];
+        m.pdc = to_u16(pi);
+        m.msg_id = d.msg_id;
+        m.in_queue = true;
+        d.msg_id = d.msg_id.wrapping_add(1);
+        let mi16 = to_u16(mi);
+        if d.q_tail == NONE {
+            d.q_head = mi16;
+        } else {
+            self.msgs[usize::from(d.q_tail)].next = mi16;
+        }
+        d.q_tail = mi16;
+        self.msgs[mi] = m;
+        self.pump(pi, now, env);
+        Ok(())
+    }
+
+    pub(super) fn pump(&mut self, pi: usize, now: u64, env: &mut impl Env) {
+        loop {
+            let d = &self.pdcs[pi];
+            if !matches!(d.state, PdcState::SynSent | PdcState::Established) {
+                return;
+            }
+            // CAST: TX_WINDOW is small.
+            if d.next_psn.wrapping_sub(d.tx_base) >= TX_WINDOW as u32 {
+                return;
+            }
+            // SYN packets carry a 12-bit offset from the start PSN.
+            if d.state == PdcState::SynSent && d.next_psn.wrapping_sub(d.start_psn) > 0xfff {
+                return;
+            }
+            let mi = d.q_head;
+            if mi == NONE {
+                return;
+            }
+            let m = &mut self.msgs[usize::from(mi)];
+            let seg = m.seg_next;
+            m.seg_next += 1;
+            let last = m.seg_next >= m.nsegs;
+            let need_resp = matches!(m.post.op, Op::Read { .. }) || last;
+            m.refs += 1;
+            if last {
+                m.in_queue = false;
+                let next = m.next;
+                m.next = NONE;
+                let d = &mut self.pdcs[pi];
+                d.q_head = next;
+                if next == NONE {
+                    d.q_tail = NONE;
+                }
+            }
+            let d = &mut self.pdcs[pi];
+            let psn = d.next_psn;
+            d.next_psn = psn.wrapping_add(1);
+            let s = d.slot(psn);
+            d.tx[s] = TxDesc {
+                msg: mi,
+                flags: D_USED | if need_resp { D_NEED_RESP } else { 0 },
+                seg,
+            };
+            if !d.timing {
+                d.timing = true;
+                d.timed_psn = psn;
+                d.timed_at = now;
+            }
+            if d.rto_at == 0 {
+                d.rto_at = now + d.rtt.rto;
+            }
+            d.last_active = now;
+            self.send_desc(pi, psn, false, env);
+        }
+    }
+
+    pub(super) fn send_desc(&mut self, pi: usize, psn: u32, retx: bool, env: &mut impl Env) {
+        let d = &self.pdcs[pi];
+        let desc = d.tx[d.slot(psn)];
+        let dst = if d.state == PdcState::SynSent {
+            PdcDst::Syn {
+                use_rsv_pdc: false,
+                // CAST: checked against 12 bits before the PSN was used.
+                psn_offset: (psn.wrapping_sub(d.start_psn) & 0xfff) as u16,
+            }
+        } else {
+            PdcDst::Dpdcid(d.peer_id)
+        };
+        let clear = clamp_i16(psn_diff(d.tx_base.wrapping_sub(1), psn));
+        let peer = d.peer;
+        if retx {
+            self.stats.retx += 1;
+        }
+        if desc.flags & D_CLOSE != 0 {
+            let h = PdsHeader::Ctrl(CtrlHdr {
+                ctl: CtlType::Close,
+                rod: d.ordered,
+                retx,
+                ar: true,
+                probe_opaque: 0,
+                psn,
+                spdcid: to_u16(pi),
+                dst,
+                payload: 0,
+            });
+            self.transmit(&peer, psn, &h, None, 0, env);
+            return;
+        }
+        let mi = usize::from(desc.msg);
+        let m = &self.msgs[mi];
+        let p = m.post;
+        let (off, len) = segment(p.len, self.cfg.mtu, desc.seg);
+        let som = desc.seg == 0;
+        let eom = desc.seg + 1 >= m.nsegs;
+        let (opcode, key, boff, payload) = match p.op {
+            Op::Send { tag: Some(t) } => (op::TSEND, t, u64::from(off), len),
+            Op::Send { tag: None } => (op::SEND, 0, u64::from(off), len),
+            Op::Write { key, offset } => (op::WRITE, key, offset + u64::from(off), len),
+            Op::Read { key, offset } => (op::READ, key, offset + u64::from(off), 0),
+        };
+        let mut flags = if som { sflags::SOM } else { 0 } | if eom { sflags::EOM } else { 0 };
+        let data = if som {
+            if p.hdr_data != 0 {
+                flags |= sflags::HD;
+            }
+            StdData::HeaderData(p.hdr_data)
+        } else {
+            StdData::Cont {
+                // CAST: len <= mtu <= MAX_MTU < 2^14.
+                payload_length: payload as u16,
+                message_offset: off,
+            }
+        };
+        let ses = SesHeader::Req(SesReq {
+            opcode,
+            flags,
+            addr: p.target,
+            body: ReqBody::Std {
+                msg_id: m.msg_id,
+                buffer_offset: boff,
+                initiator: self.cfg.initiator_id,
+                key,
+                data,
+                request_length: p.len,
+            },
+            ext: wire::ses::ReqExt::None,
+        });
+        let h = PdsHeader::Req(ReqHdr {
+            ordered: d.ordered,
+            cc: None,
+            next: NextHeader::ReqStd,
+            retx,
+            ar: eom,
+            clear_psn_offset: clear,
+            psn,
+            spdcid: to_u16(pi),
+            dst,
+        });
+        let _ = len;
+        self.transmit_with_local(&peer, psn, &h, &ses, p.buf, u64::from(off), payload, env);
+    }
+
+    /// Finds or creates the target PDC for a request; `None` if the packet
+    /// must be dropped (a NACK has been sent where appropriate).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn target_pdc(
+        &mut self,
+        now: u64,
+        src: &Addr,
+        ordered: bool,
+        psn: u32,
+        spdcid: u16,
+        dst: PdcDst,
+        env: &mut impl Env,
+    ) -> Option<usize> {
+        match dst {
+            PdcDst::Dpdcid(id) => {
+                let i = usize::from(id);
+                let ok = self.pdcs.get(i).is_some_and(|d| {
+                    d.state == PdcState::Open && d.peer == *src && d.peer_id == spdcid
+                });
+                if !ok {
+                    self.send_nack(src, nack::INV_DPDCID, psn, id, spdcid, 0, env);
+                    return None;
+                }
+                if self.pdcs[i].ordered != ordered {
+                    self.send_nack(src, nack::PDC_MODE_MISMATCH, psn, id, spdcid, 0, env);
+                    return None;
+                }
+                Some(i)
+            }
+            PdcDst::Syn { psn_offset, .. } => {
+                let start = psn.wrapping_sub(u32::from(psn_offset));
+                let found = self.pdcs.iter().position(|d| {
+                    matches!(d.state, PdcState::Open | PdcState::HalfOpen)
+                        && d.peer == *src
+                        && d.peer_id == spdcid
+                });
+                if let Some(i) = found {
+                    let d = &mut self.pdcs[i];
+                    if d.ordered != ordered {
+                        self.send_nack(
+                            src,
+                            nack::PDC_MODE_MISMATCH,
+                            psn,
+                            to_u16(i),
+                            spdcid,
+                            0,
+                            env,
+                        );
+                        return None;
+                    }
+                    if d.start_psn != start {
+                        if d.state == PdcState::HalfOpen {
+                            let s = d.start_psn;
+                            self.send_nack(
+                                src,
+                                nack::NEW_START_PSN,
+                                psn,
+                                to_u16(i),
+                                spdcid,
+                                s,
+                                env,
+                            );
+                        } else {
+                            // A SYN from before a restart: stale.
+                            self.stats.rx_drop += 1;
+                        }
+                        return None;
+                    }
+                    d.state = PdcState::Open;
+                    return Some(i);
+                }
+                let Some(i) = self.pdcs.iter().position(|d| d.state == PdcState::Free) else {
+                    self.send_nack(src, nack::NO_PDC_AVAIL, psn, 0, spdcid, 0, env);
+                    return None;
+                };
+                let one_rtt = self.cfg.one_rtt;
+                let new_start = if one_rtt { self.random() } else { start };
+                let d = &mut self.pdcs[i];
+                *d = Pdc::EMPTY;
+                d.state = if one_rtt {
+                    PdcState::HalfOpen
+                } else {
+                    PdcState::Open
+                };
+                d.ordered = ordered;
+                d.peer = *src;
+                d.peer_id = spdcid;
+                d.start_psn = new_start;
+                d.rx = RxWindow::new(new_start);
+                d.nack_ooo = new_start.wrapping_sub(1);
+                d.last_active = now;
+                self.stats.pdc_open += 1;
+                if one_rtt {
+                    self.send_nack(
+                        src,
+                        nack::NEW_START_PSN,
+                        psn,
+                        to_u16(i),
+                        spdcid,
+                        new_start,
+                        env,
+                    );
+                    return None;
+                }
+                Some(i)
+            }
+        }
+    }
+
+    pub(super) fn on_request(
+        &mut self,
+        now: u64,
+        src: &Addr,
+        r: &ReqHdr,
+        s: &SesReq,
+        payload: &[u8],
+        env: &mut impl Env,
+    ) {
+        let Some(pi) = self.target_pdc(now, src, r.ordered, r.psn, r.spdcid, r.dst, env) else {
+            return;
+        };
+        let psn = r.psn;
+        self.pdcs[pi].last_active = now;
+        // Responses the initiator has seen can be forgotten.
+        let clear = psn.wrapping_add_signed(i32::from(r.clear_psn_offset));
+        for e in self.pdcs[pi].resp.iter_mut() {
+            if e.used && psn_le(e.psn, clear) {
+                e.used = false;
+            }
+        }
+        let (pid, id) = (to_u16(pi), self.pdcs[pi].peer_id);
+        match self.pdcs[pi].rx.check(psn) {
+            RxCheck::OutOfWindow => {
+                self.send_nack(src, nack::PSN_OOR_WINDOW, psn, pid, id, 0, env);
+                return;
+            }
+            RxCheck::Duplicate => {
+                self.stats.dup += 1;
+                let ans = if s.opcode == op::READ {
+                    // Reads are idempotent: serve them again.
+                    self.process_ses(Some(pi), psn, src, s, payload, env)
+                        .unwrap_or(Answer::None)
+                } else {
+                    self.dup_answer(pi, s)
+                };
+                self.send_ack(pi, psn, ans, env);
+                return;
+            }
+            RxCheck::New => {}
+        }
+        let d = &mut self.pdcs[pi];
+        let expected = d.rx.cack.wrapping_add(1);
+        if d.ordered && psn != expected {
+            if d.nack_ooo != expected {
+                d.nack_ooo = expected;
+                self.send_nack(src, nack::ROD_OOO, psn, pid, id, expected, env);
+            } else {
+                self.stats.rx_drop += 1;
+            }
+            return;
+        }
+        let ans = match self.process_ses(Some(pi), psn, src, s, payload, env) {
+            Ok(a) => a,
+            Err(code) => {
+                self.send_nack(src, code, psn, pid, id, 0, env);
+                return;
+            }
+        };
+        let d = &mut self.pdcs[pi];
+        d.rx.mark(psn);
+        d.ack_pending = d.ack_pending.saturating_add(1);
+        d.last_psn = psn;
+        if r.ar || ans != Answer::None || d.rx.bits != 0 || d.ack_pending >= self.cfg.ack_every {
+            self.send_ack(pi, psn, ans, env);
+        } else if d.ack_at == 0 {
+            d.ack_at = now + self.cfg.ack_delay;
+        }
+    }
+
+    /// Builds and sends an ACK for PDC `pi`, triggered by `psn`.
+    pub(super) fn send_ack(&mut self, pi: usize, psn: u32, ans: Answer, env: &mut impl Env) {
+        let d = &mut self.pdcs[pi];
+        d.ack_pending = 0;
+        d.ack_at = 0;
+        let cack = d.rx.cack;
+        let ext = if d.rx.bits != 0 {
+            let (off, map) = d.rx.sack();
+            AckExt::Cc {
+                cc_type: 0,
+                cc_flags: 0,
+                mpr: 0,
+                sack_psn_offset: off,
+                sack_bitmap: map,
+                cc_state: 0,
+            }
+        } else {
+            AckExt::None
+        };
+        let mut a = AckHdr {
+            next: NextHeader::None,
+            ecn: false,
+            retx: false,
+            probe: false,
+            request: 0,
+            ack_psn_offset: clamp_i16(psn_diff(psn, cack)),
+            cack_psn: cack,
+            spdcid: to_u16(pi),
+            dpdcid: d.peer_id,
+            ext,
+            epsn: None,
+        };
+        let peer = d.peer;
+        self.stats.ack_tx += 1;
+        self.send_answer(&peer, psn, Some(&mut a), 0, ans, env);
+    }
+
+    pub(super) fn initiator_pdc(&self, src: &Addr, id: u16) -> Option<usize> {
+        let i = usize::from(id);
+        let d = self.pdcs.get(i)?;
+        if matches!(
+            d.state,
+            PdcState::SynSent | PdcState::Established | PdcState::Closing
+        ) && d.peer == *src
+        {
+            Some(i)
+        } else {
+            None
+        }
+    }
+
+    /// Retires finished packets from the front of the window, completes
+    /// messages and refills the window.
+    pub(super) fn slide(&mut self, pi: usize, now: u64, env: &mut impl Env) {
+        loop {
+            let d = &mut self.pdcs[pi];
+            if d.tx_base == d.next_psn {
+                break;
+            }
+            let s = d.slot(d.tx_base);
+            let t = d.tx[s];
+            if !t.done() {
+                break;
+            }
+            d.tx[s] = TxDesc::default();
+            d.tx_base = d.tx_base.wrapping_add(1);
+            if t.flags & D_CLOSE != 0 {
+                self.stats.pdc_close += 1;
+                self.pdcs[pi] = Pdc::EMPTY;
+                return;
+            }
+            let mi = usize::from(t.msg);
+            self.msgs[mi].refs -= 1;
+        }
+        // Complete messages with an answer.
+        let pi16 = to_u16(pi);
+        for mi in 0..M {
+            let m = self.msgs[mi];
+            if m.state != MsgState::Active || m.pdc != pi16 {
+                continue;
+            }
+            if !m.completed {
+                if let Some(code) = m.resp {
+                    let st = if code == rc::OK {
+                        Status::Ok
+                    } else {
+                        Status::Remote(code)
+                    };
+                    self.finish_msg(mi, st, env);
+                }
+            }
+            let m = self.msgs[mi];
+            if m.completed && m.refs == 0 && !m.in_queue {
+                self.release_msg(mi);
+            }
+        }
+        let d = &mut self.pdcs[pi];
+        if d.tx_base == d.next_psn {
+            d.rto_at = 0;
+        } else {
+            d.rto_at = now + d.rtt.rto;
+        }
+        self.pump(pi, now, env);
+    }
+
+    /// Puts PDC `pi` in error: every message on it completes with
+    /// [`Status::PdcError`] and the slot is freed.
+    pub(super) fn pdc_fail(&mut self, pi: usize, env: &mut impl Env) {
+        self.stats.pdc_error += 1;
+        let pi16 = to_u16(pi);
+        for mi in 0..M {
+            let m = self.msgs[mi];
+            if m.state == MsgState::Active && m.pdc == pi16 {
+                if !m.completed {
+                    self.finish_msg(mi, Status::PdcError, env);
+                }
+                self.release_msg(mi);
+            }
+        }
+        self.pdcs[pi] = Pdc::EMPTY;
+    }
+
+    pub(super) fn on_ctrl(&mut self, now: u64, src: &Addr, c: &CtrlHdr, env: &mut impl Env) {
+        match c.ctl {
+            CtlType::Close => {
+                let PdcDst::Dpdcid(id) = c.dst else {
+                    self.stats.rx_drop += 1;
+                    return;
+                };
+                let i = usize::from(id);
+                let ok = self.pdcs.get(i).is_some_and(|d| {
+                    d.state == PdcState::Open && d.peer == *src && d.peer_id == c.spdcid
+                });
+                if !ok {
+                    self.send_nack(src, nack::INV_DPDCID, c.psn, id, c.spdcid, 0, env);
+                    return;
+                }
+                let d = &mut self.pdcs[i];
+                if c.psn != d.rx.cack.wrapping_add(1) {
+                    // Earlier packets still missing: wait for them.
+                    self.stats.rx_drop += 1;
+                    return;
+                }
+                d.rx.mark(c.psn);
+                self.send_ack(i, c.psn, Answer::None, env);
+                self.release_target_pdc(i, env);
+                self.stats.pdc_close += 1;
+            }
+            CtlType::CloseReq => {
+                let Some(pi) = self.initiator_pdc(src, c.spdcid_as_dpdcid()) else {
+                    return;
+                };
+                if self.pdcs[pi].state == PdcState::Established && self.pdcs[pi].idle() {
+                    self.start_close(pi, now, env);
+                }
+            }
+            CtlType::AckReq => {
+                let PdcDst::Dpdcid(id) = c.dst else {
+                    return;
+                };
+                let i = usize::from(id);
+                if self
+                    .pdcs
+                    .get(i)
+                    .is_some_and(|d| d.state == PdcState::Open && d.peer == *src)
+                {
+                    let last = self.pdcs[i].rx.cack;
+                    self.send_ack(i, last, Answer::None, env);
+                }
+            }
+            _ => self.stats.rx_drop += 1,
+        }
+    }
+
+    pub(super) fn release_target_pdc(&mut self, i: usize, env: &mut impl Env) {
+        let i16 = to_u16(i);
+        for m in 0..R {
+            if self.inb[m].used && self.inb[m].pdc == i16 {
+                let dest = self.inb[m].dest;
+                self.inb[m] = InMsg::EMPTY;
+                self.undo_dest(dest, env);
+            }
+        }
+        self.pdcs[i] = Pdc::EMPTY;
+    }
+
+    pub(super) fn start_close(&mut self, pi: usize, now: u64, env: &mut impl Env) {
+        let d = &mut self.pdcs[pi];
+        let psn = d.next_psn;
+        d.next_psn = psn.wrapping_add(1);
+        let s = d.slot(psn);
+        d.tx[s] = TxDesc {
+            msg: NONE,
+            flags: D_USED | D_CLOSE,
+            seg: 0,
+        };
+        d.state = PdcState::Closing;
+        d.rto_at = now + d.rtt.rto;
+        d.retries = 0;
+        self.send_desc(pi, psn, false, env);
+    }
+}
+
+impl CtrlHdr {
+    /// For CLOSE_REQ sent by a target, the initiator's PDC id is in the
+    /// DPDCID position.
+    fn spdcid_as_dpdcid(&self) -> u16 {
+        match self.dst {
+            PdcDst::Dpdcid(d) => d,
+            PdcDst::Syn { .. } => NONE,
+        }
+    }
+}
