@@ -14,12 +14,42 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::vec::Vec;
 
-use crate::proto::engine::{Config, Engine};
+use crate::proto::engine::{Config, Engine, Slab, Tables, PKT_BUF};
 use crate::proto::ses::{Addr, Completion, Env};
 use crate::proto::wire::ses::{rc, SesAddr};
 
-/// Engine size used by the simulator.
-pub(crate) type SimEngine = Engine<16, 64, 64>;
+/// Host tables: plain vectors (the kernel uses `KVec`).
+pub(crate) struct VecSlab;
+
+impl Slab for VecSlab {
+    type Of<T> = Vec<T>;
+}
+
+/// An engine on the host.
+pub(crate) type SimEngine = Engine<VecSlab>;
+
+/// Tables for `pdcs` PDCs, `msgs` messages and `r` entries in each target
+/// table, filled with placeholders ([`Engine::new`] resets them).
+pub(crate) fn tables(pdcs: usize, msgs: usize, r: usize) -> Tables<VecSlab> {
+    use crate::proto::engine::{InMsg, Msg, Pdc, Recv, Unexp};
+    Tables {
+        pdcs: std::vec![Pdc::EMPTY; pdcs],
+        msgs: std::vec![Msg::EMPTY; msgs],
+        recvs: std::vec![Recv::EMPTY; r],
+        inb: std::vec![InMsg::EMPTY; r],
+        unexp: std::vec![Unexp::EMPTY; r],
+        buf: std::vec![0; PKT_BUF],
+    }
+}
+
+/// Table sizes the simulator uses by default.
+pub(crate) const SIM_TABLES: (usize, usize, usize) = (16, 64, 64);
+
+/// A host engine with the simulator's default table sizes.
+pub(crate) fn new_engine(cfg: Config) -> SimEngine {
+    let (p, m, r) = SIM_TABLES;
+    Engine::new(cfg, tables(p, m, r)).expect("valid engine configuration")
+}
 
 /// Deterministic PRNG (xorshift64*).
 #[derive(Clone, Debug)]
@@ -250,7 +280,7 @@ impl Net {
                     | 1;
                 c.initiator_id = i as u32;
                 Node {
-                    eng: std::boxed::Box::new(SimEngine::new(c)),
+                    eng: std::boxed::Box::new(new_engine(c)),
                     env: HostEnv {
                         addr: addr(i),
                         ..HostEnv::default()

@@ -466,7 +466,7 @@ fn target_restart_is_reported() {
     // The target loses its state (crash): the next request gets
     // INV_DPDCID and the initiator reports a PDC error.
     let cfg = *net.nodes[1].eng.config();
-    *net.nodes[1].eng = crate::sim::SimEngine::new(cfg);
+    *net.nodes[1].eng = crate::sim::new_engine(cfg);
     send(
         &mut net,
         0,
@@ -1019,7 +1019,7 @@ fn bogus_ack_and_oor_nacks_do_not_keep_a_pdc_forever() {
     // The initiator forgets its PDC (restart); the target keeps PDC 0
     // for {node 0, SPDCID 0} with the old start PSN.
     let cfg = *net.nodes[0].eng.config();
-    *net.nodes[0].eng = crate::sim::SimEngine::new(Config { seed: 99, ..cfg });
+    *net.nodes[0].eng = crate::sim::new_engine(Config { seed: 99, ..cfg });
     send(&mut net, 0, 1, 1, Mode::Rud, write_op(), vec![2; 700], 2).unwrap();
     let psn = first_req_psn(&net, 0);
     net.run_for(net.now + 10_000);
@@ -1449,4 +1449,39 @@ fn responses_carry_the_request_job_id() {
         assert_eq!(r.rc, rc::BAD_JOB_ID);
         assert_eq!(job_of(r), 0x12_3456);
     }
+}
+
+#[test]
+fn engine_is_built_in_caller_tables() {
+    use crate::proto::engine::{Engine, InitError, Tables, PKT_BUF};
+    use crate::sim::tables;
+    // The engine value holds handles, not tables: it fits on a kernel stack
+    // whatever the table sizes.
+    let size = core::mem::size_of::<crate::sim::SimEngine>();
+    assert!(size <= 1024, "{size}");
+    // 65534 PDCs is the largest table (ids are 16 bits, one is reserved).
+    let e = Engine::new(Config::DEFAULT, tables(65_534, 16, 16)).unwrap();
+    assert_eq!(e.pdcs().len(), 65_534);
+    assert!(e.pdcs().iter().all(|p| p.state() == PdcState::Free));
+    assert_eq!(
+        Engine::new(Config::DEFAULT, tables(65_535, 16, 16)).err(),
+        Some(InitError::TooLarge)
+    );
+    let t = tables(4, 4, 4);
+    let short = Tables {
+        buf: vec![0; PKT_BUF - 1],
+        ..t
+    };
+    assert_eq!(
+        Engine::new(Config::DEFAULT, short).err(),
+        Some(InitError::SmallBuf)
+    );
+    let bad = Config {
+        mtu: 0,
+        ..Config::DEFAULT
+    };
+    assert_eq!(
+        Engine::new(bad, tables(4, 4, 4)).err(),
+        Some(InitError::BadMtu)
+    );
 }

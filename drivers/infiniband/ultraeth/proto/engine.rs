@@ -6,8 +6,11 @@
 //! Events in: [`Engine::post`], [`Engine::post_recv`], [`Engine::receive`]
 //! and [`Engine::on_timer`], each given the current time in ns. Actions
 //! out: calls on the [`Env`] (transmit, complete, memory access) and
-//! [`Engine::next_deadline`]. Every table has a capacity fixed by the const
-//! parameters; nothing allocates.
+//! [`Engine::next_deadline`]. Every table lives in storage the caller
+//! provides ([`Tables`], see [`Slab`]) and has a fixed capacity; nothing
+//! allocates.
+
+use core::ops::DerefMut;
 
 use super::pds::{
     psn_lt,
@@ -251,7 +254,8 @@ pub(crate) struct Pdc {
 }
 
 impl Pdc {
-    const EMPTY: Self = Self {
+    /// An unused slot.
+    pub(crate) const EMPTY: Self = Self {
         state: PdcState::Free,
         ordered: false,
         close_req_sent: false,
@@ -322,7 +326,7 @@ enum MsgState {
 }
 
 #[derive(Clone, Copy, Debug)]
-struct Msg {
+pub(crate) struct Msg {
     state: MsgState,
     completed: bool,
     in_queue: bool,
@@ -341,7 +345,8 @@ struct Msg {
 }
 
 impl Msg {
-    const EMPTY: Self = Self {
+    /// An unused slot.
+    pub(crate) const EMPTY: Self = Self {
         state: MsgState::Free,
         completed: false,
         in_queue: false,
@@ -375,7 +380,7 @@ impl Msg {
 }
 
 #[derive(Clone, Copy, Debug)]
-struct Recv {
+pub(crate) struct Recv {
     used: bool,
     claimed: bool,
     tagged: bool,
@@ -389,7 +394,8 @@ struct Recv {
 }
 
 impl Recv {
-    const EMPTY: Self = Self {
+    /// An unused slot.
+    pub(crate) const EMPTY: Self = Self {
         used: false,
         claimed: false,
         tagged: false,
@@ -412,7 +418,7 @@ enum Dest {
 }
 
 #[derive(Clone, Copy, Debug)]
-struct InMsg {
+pub(crate) struct InMsg {
     used: bool,
     pdc: u16,
     msg_id: u16,
@@ -425,7 +431,8 @@ struct InMsg {
 }
 
 impl InMsg {
-    const EMPTY: Self = Self {
+    /// An unused slot.
+    pub(crate) const EMPTY: Self = Self {
         used: false,
         pdc: 0,
         msg_id: 0,
@@ -439,7 +446,7 @@ impl InMsg {
 }
 
 #[derive(Clone, Copy, Debug)]
-struct Unexp {
+pub(crate) struct Unexp {
     used: bool,
     complete: bool,
     tagged: bool,
@@ -453,7 +460,8 @@ struct Unexp {
 }
 
 impl Unexp {
-    const EMPTY: Self = Self {
+    /// An unused slot.
+    pub(crate) const EMPTY: Self = Self {
         used: false,
         complete: false,
         tagged: false,
@@ -491,19 +499,60 @@ enum Answer {
     },
 }
 
-/// The engine of one FEP with `P` PDCs, `M` initiator messages and `R`
-/// entries in each target table (receives, inbound messages, unexpected).
-pub(crate) struct Engine<const P: usize, const M: usize, const R: usize> {
+/// Owner of the engine's tables.
+///
+/// The environment allocates the tables (`KVec` from kvmalloc in the
+/// kernel, `Vec` on the host) and hands them to [`Engine::new`], which
+/// initialises every slot in place: no table is ever built on the stack or
+/// moved by value, and the engine value itself stays small (a few hundred
+/// bytes of configuration, counters and table handles).
+pub(crate) trait Slab {
+    /// A table of `T`s, indexed as a slice.
+    type Of<T>: DerefMut<Target = [T]>;
+}
+
+/// Size of the scratch packet buffer the engine needs.
+pub(crate) const PKT_BUF: usize = MAX_MTU + MAX_HDR;
+
+/// The tables an engine works on; their lengths are its capacities.
+pub(crate) struct Tables<S: Slab> {
+    /// PDCs (both roles), fewer than 65535.
+    pub(crate) pdcs: S::Of<Pdc>,
+    /// Initiator messages, fewer than 65535.
+    pub(crate) msgs: S::Of<Msg>,
+    /// Posted receives, fewer than 65535.
+    pub(crate) recvs: S::Of<Recv>,
+    /// Inbound (partially received) messages, fewer than 65535.
+    pub(crate) inb: S::Of<InMsg>,
+    /// Unexpected messages, fewer than 65535.
+    pub(crate) unexp: S::Of<Unexp>,
+    /// Scratch packet buffer, at least [`PKT_BUF`] bytes.
+    pub(crate) buf: S::Of<u8>,
+}
+
+/// Why [`Engine::new`] refused its configuration or tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum InitError {
+    /// A table holds 65535 entries or more.
+    TooLarge,
+    /// The MTU is 0 or above [`MAX_MTU`].
+    BadMtu,
+    /// The scratch buffer is shorter than [`PKT_BUF`].
+    SmallBuf,
+}
+
+/// The engine of one FEP (or of one shard of a FEP).
+pub(crate) struct Engine<S: Slab> {
     cfg: Config,
     rng: u32,
     pkt_id: u32,
     seq: u64,
-    pdcs: [Pdc; P],
-    msgs: [Msg; M],
-    recvs: [Recv; R],
-    inb: [InMsg; R],
-    unexp: [Unexp; R],
-    buf: [u8; MAX_MTU + MAX_HDR],
+    pdcs: S::Of<Pdc>,
+    msgs: S::Of<Msg>,
+    recvs: S::Of<Recv>,
+    inb: S::Of<InMsg>,
+    unexp: S::Of<Unexp>,
+    buf: S::Of<u8>,
     /// Counters.
     pub(crate) stats: Stats,
 }
@@ -530,25 +579,44 @@ fn psn_diff(a: u32, b: u32) -> i64 {
     i64::from(a.wrapping_sub(b) as i32)
 }
 
-impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
-    /// A fresh engine.
-    pub(crate) fn new(cfg: Config) -> Self {
-        assert!(P < usize::from(NONE) && M < usize::from(NONE) && R < usize::from(NONE));
+impl<S: Slab> Engine<S> {
+    /// An engine working on `t`, whose slots it resets in place (the
+    /// tables' previous contents do not matter).
+    pub(crate) fn new(cfg: Config, mut t: Tables<S>) -> Result<Self, InitError> {
+        let max = usize::from(NONE);
+        if t.pdcs.len() >= max
+            || t.msgs.len() >= max
+            || t.recvs.len() >= max
+            || t.inb.len() >= max
+            || t.unexp.len() >= max
+        {
+            return Err(InitError::TooLarge);
+        }
         let mtu = usize::try_from(cfg.mtu).unwrap_or(usize::MAX);
-        assert!(mtu > 0 && mtu <= MAX_MTU);
-        Self {
+        if mtu == 0 || mtu > MAX_MTU {
+            return Err(InitError::BadMtu);
+        }
+        if t.buf.len() < PKT_BUF {
+            return Err(InitError::SmallBuf);
+        }
+        t.pdcs.fill(Pdc::EMPTY);
+        t.msgs.fill(Msg::EMPTY);
+        t.recvs.fill(Recv::EMPTY);
+        t.inb.fill(InMsg::EMPTY);
+        t.unexp.fill(Unexp::EMPTY);
+        Ok(Self {
             cfg,
             rng: cfg.seed | 1,
             pkt_id: cfg.seed,
             seq: 0,
-            pdcs: [Pdc::EMPTY; P],
-            msgs: [Msg::EMPTY; M],
-            recvs: [Recv::EMPTY; R],
-            inb: [InMsg::EMPTY; R],
-            unexp: [Unexp::EMPTY; R],
-            buf: [0; MAX_MTU + MAX_HDR],
+            pdcs: t.pdcs,
+            msgs: t.msgs,
+            recvs: t.recvs,
+            inb: t.inb,
+            unexp: t.unexp,
+            buf: t.buf,
             stats: Stats::default(),
-        }
+        })
     }
 
     /// The configuration.
@@ -558,7 +626,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
 
     /// The PDC table (for inspection).
     pub(crate) fn pdcs(&self) -> &[Pdc] {
-        &self.pdcs
+        &self.pdcs[..]
     }
 
     /// Number of slots in use: (PDCs, messages, receives, inbound, unexpected).

@@ -46,11 +46,12 @@ use super::{
     PostError,
     Recv,
     RespEnt,
+    Slab,
     Unexp,
     NONE, //
 };
 
-impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
+impl<S: Slab> Engine<S> {
     /// Posts a receive buffer on endpoint `ep`; `tag` is `(match bits,
     /// ignore bits)` for tagged receives.
     pub(crate) fn post_recv(

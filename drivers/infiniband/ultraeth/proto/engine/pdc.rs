@@ -56,6 +56,7 @@ use super::{
     Pdc,
     PdcState,
     PostError,
+    Slab,
     TxDesc,
     D_CLOSE,
     D_NEED_RESP,
@@ -64,7 +65,7 @@ use super::{
     TX_WINDOW, //
 };
 
-impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
+impl<S: Slab> Engine<S> {
     /// Posts an operation. Sends what the window allows right away.
     pub(crate) fn post(&mut self, now: u64, p: &Post, env: &mut impl Env) -> Result<(), PostError> {
         let single = p.len <= self.cfg.mtu;
@@ -548,7 +549,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
         }
         // Complete messages with an answer.
         let pi16 = to_u16(pi);
-        for mi in 0..M {
+        for mi in 0..self.msgs.len() {
             let m = self.msgs[mi];
             if m.state != MsgState::Active || m.pdc != pi16 {
                 continue;
@@ -582,7 +583,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
     pub(super) fn pdc_fail(&mut self, pi: usize, env: &mut impl Env) {
         self.stats.pdc_error += 1;
         let pi16 = to_u16(pi);
-        for mi in 0..M {
+        for mi in 0..self.msgs.len() {
             let m = self.msgs[mi];
             if m.state == MsgState::Active && m.pdc == pi16 {
                 if !m.completed {
@@ -648,7 +649,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
 
     pub(super) fn release_target_pdc(&mut self, i: usize, env: &mut impl Env) {
         let i16 = to_u16(i);
-        for m in 0..R {
+        for m in 0..self.inb.len() {
             if self.inb[m].used && self.inb[m].pdc == i16 {
                 let dest = self.inb[m].dest;
                 self.inb[m] = InMsg::EMPTY;

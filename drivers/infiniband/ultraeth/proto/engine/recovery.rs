@@ -33,6 +33,7 @@ use super::{
     MsgState,
     Pdc,
     PdcState,
+    Slab,
     DUPTHRESH,
     D_ACKED,
     D_FAST,
@@ -40,7 +41,7 @@ use super::{
     TX_WINDOW, //
 };
 
-impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
+impl<S: Slab> Engine<S> {
     pub(super) fn ack_psn(&mut self, pi: usize, psn: u32) -> bool {
         let d = &mut self.pdcs[pi];
         if !d.in_flight(psn) {
@@ -279,7 +280,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
     /// Earliest time at which [`Engine::on_timer`] has work, if any.
     pub(crate) fn next_deadline(&self) -> Option<u64> {
         let mut t = u64::MAX;
-        for d in &self.pdcs {
+        for d in self.pdcs.iter() {
             match d.state {
                 PdcState::Free => {}
                 PdcState::SynSent | PdcState::Closing => {
@@ -307,7 +308,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
                 }
             }
         }
-        for m in &self.msgs {
+        for m in self.msgs.iter() {
             if m.state == MsgState::Active && m.post.mode == Mode::Rudi {
                 t = t.min(m.deadline);
             }
@@ -317,7 +318,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
 
     /// Runs every timer due at `now`.
     pub(crate) fn on_timer(&mut self, now: u64, env: &mut impl Env) {
-        for pi in 0..P {
+        for pi in 0..self.pdcs.len() {
             let d = self.pdcs[pi];
             match d.state {
                 PdcState::Free => {}
@@ -362,7 +363,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
                 }
             }
         }
-        for mi in 0..M {
+        for mi in 0..self.msgs.len() {
             let m = self.msgs[mi];
             if m.state == MsgState::Active && m.post.mode == Mode::Rudi && now >= m.deadline {
                 if m.retries >= self.cfg.max_retries {

@@ -32,12 +32,13 @@ use super::{
     Answer,
     Engine,
     MsgState,
+    Slab,
     D_GOT_RESP,
     D_USED,
     MAX_MTU, //
 };
 
-impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
+impl<S: Slab> Engine<S> {
     pub(super) fn send_rudi_resp(
         &mut self,
         src: &Addr,
