@@ -39,6 +39,10 @@ pub(crate) fn tables(pdcs: usize, msgs: usize, r: usize) -> Tables<VecSlab> {
         inb: std::vec![InMsg::EMPTY; r],
         unexp: std::vec![Unexp::EMPTY; r],
         buf: std::vec![0; PKT_BUF],
+        pdc_map: std::vec![0; Tables::<VecSlab>::buckets(pdcs)],
+        msg_map: std::vec![0; Tables::<VecSlab>::buckets(msgs)],
+        inb_map: std::vec![0; Tables::<VecSlab>::buckets(r)],
+        heap: std::vec![0; pdcs + msgs],
     }
 }
 
@@ -372,6 +376,11 @@ impl Net {
     /// false when nothing is left to do before `limit`.
     pub(crate) fn step(&mut self, limit: u64) -> bool {
         self.flush();
+        // The deadline heap must agree with a scan of every table.
+        #[cfg(test)]
+        for n in &self.nodes {
+            assert_eq!(n.eng.next_deadline(), n.eng.deadline_scan());
+        }
         let te = self.queue.peek().map(|Reverse(e)| e.0);
         let td = self
             .nodes

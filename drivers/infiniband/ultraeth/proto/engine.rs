@@ -37,6 +37,8 @@ use super::wire::{
     self, //
 };
 
+#[path = "engine/index.rs"]
+mod index;
 #[path = "engine/msg.rs"]
 mod msg;
 #[path = "engine/pdc.rs"]
@@ -251,6 +253,16 @@ pub(crate) struct Pdc {
     last_active: u64,
     tx: [TxDesc; TX_WINDOW],
     resp: [RespEnt; RESP_RING],
+    /// Next in the hash bucket or on the free list.
+    hnext: u16,
+    /// Inbound messages of this PDC.
+    ninb: u16,
+    /// Hash bucket, or `NOPOS` when not in the map.
+    hb: u32,
+    /// Position in the deadline heap, or `NOPOS`.
+    hpos: u32,
+    /// Deadline the heap holds for this PDC.
+    when: u64,
 }
 
 impl Pdc {
@@ -298,6 +310,11 @@ impl Pdc {
             psn: 0,
             len: 0,
         }; RESP_RING],
+        hnext: NONE,
+        ninb: 0,
+        hb: index::NOPOS,
+        hpos: index::NOPOS,
+        when: u64::MAX,
     };
 
     fn slot(&self, psn: u32) -> usize {
@@ -342,6 +359,12 @@ pub(crate) struct Msg {
     pkt_id: u32,
     deadline: u64,
     post: Post,
+    /// Next in the hash bucket or on the free list.
+    hnext: u16,
+    /// Position in the deadline heap, or `NOPOS`.
+    hpos: u32,
+    /// Deadline the heap holds for this message.
+    when: u64,
 }
 
 impl Msg {
@@ -376,6 +399,9 @@ impl Msg {
             len: 0,
             hdr_data: 0,
         },
+        hnext: NONE,
+        hpos: index::NOPOS,
+        when: u64::MAX,
     };
 }
 
@@ -391,6 +417,8 @@ pub(crate) struct Recv {
     tag: u64,
     ignore: u64,
     seq: u64,
+    /// Next on the free list.
+    hnext: u16,
 }
 
 impl Recv {
@@ -406,6 +434,7 @@ impl Recv {
         tag: 0,
         ignore: 0,
         seq: 0,
+        hnext: NONE,
     };
 }
 
@@ -428,6 +457,8 @@ pub(crate) struct InMsg {
     eom_psn: Option<u32>,
     hdr: u64,
     dest: Dest,
+    /// Next in the hash bucket or on the free list.
+    hnext: u16,
 }
 
 impl InMsg {
@@ -442,6 +473,7 @@ impl InMsg {
         eom_psn: None,
         hdr: 0,
         dest: Dest::Failed,
+        hnext: NONE,
     };
 }
 
@@ -457,6 +489,8 @@ pub(crate) struct Unexp {
     hdr: u64,
     buf: u64,
     seq: u64,
+    /// Next on the free list.
+    hnext: u16,
 }
 
 impl Unexp {
@@ -472,6 +506,7 @@ impl Unexp {
         hdr: 0,
         buf: 0,
         seq: 0,
+        hnext: NONE,
     };
 }
 
@@ -528,6 +563,26 @@ pub(crate) struct Tables<S: Slab> {
     pub(crate) unexp: S::Of<Unexp>,
     /// Scratch packet buffer, at least [`PKT_BUF`] bytes.
     pub(crate) buf: S::Of<u8>,
+    /// Hash buckets of the PDC map: a power of two (at least the PDC
+    /// count for short chains).
+    pub(crate) pdc_map: S::Of<u16>,
+    /// Hash buckets of the initiator message map: a power of two.
+    pub(crate) msg_map: S::Of<u16>,
+    /// Hash buckets of the inbound message map: a power of two.
+    pub(crate) inb_map: S::Of<u16>,
+    /// Deadline heap: at least `pdcs.len() + msgs.len()` entries.
+    pub(crate) heap: S::Of<u32>,
+}
+
+impl<S: Slab> Tables<S> {
+    /// Bucket count for a map over `n` entries (a power of two, >= n).
+    pub(crate) const fn buckets(n: usize) -> usize {
+        if n <= 1 {
+            1
+        } else {
+            n.next_power_of_two()
+        }
+    }
 }
 
 /// Why [`Engine::new`] refused its configuration or tables.
@@ -539,6 +594,9 @@ pub(crate) enum InitError {
     BadMtu,
     /// The scratch buffer is shorter than [`PKT_BUF`].
     SmallBuf,
+    /// A map's bucket count is not a power of two, or the heap is shorter
+    /// than `pdcs.len() + msgs.len()`.
+    BadIndex,
 }
 
 /// The engine of one FEP (or of one shard of a FEP).
@@ -553,6 +611,17 @@ pub(crate) struct Engine<S: Slab> {
     inb: S::Of<InMsg>,
     unexp: S::Of<Unexp>,
     buf: S::Of<u8>,
+    pdc_map: S::Of<u16>,
+    msg_map: S::Of<u16>,
+    inb_map: S::Of<u16>,
+    heap: S::Of<u32>,
+    heap_len: usize,
+    hseed: u64,
+    free_pdc: u16,
+    free_msg: u16,
+    free_recv: u16,
+    free_inb: u16,
+    free_unexp: u16,
     /// Counters.
     pub(crate) stats: Stats,
 }
@@ -599,6 +668,14 @@ impl<S: Slab> Engine<S> {
         if t.buf.len() < PKT_BUF {
             return Err(InitError::SmallBuf);
         }
+        let pow2 = |n: usize| n.is_power_of_two() && u32::try_from(n).is_ok();
+        if !pow2(t.pdc_map.len())
+            || !pow2(t.msg_map.len())
+            || !pow2(t.inb_map.len())
+            || t.heap.len() < t.pdcs.len() + t.msgs.len()
+        {
+            return Err(InitError::BadIndex);
+        }
         t.pdcs.fill(Pdc::EMPTY);
         t.msgs.fill(Msg::EMPTY);
         t.recvs.fill(Recv::EMPTY);
@@ -615,8 +692,25 @@ impl<S: Slab> Engine<S> {
             inb: t.inb,
             unexp: t.unexp,
             buf: t.buf,
+            pdc_map: t.pdc_map,
+            msg_map: t.msg_map,
+            inb_map: t.inb_map,
+            heap: t.heap,
+            heap_len: 0,
+            hseed: index::mix(u64::from(cfg.seed) ^ 0x5545_5420_6861_7368),
+            free_pdc: NONE,
+            free_msg: NONE,
+            free_recv: NONE,
+            free_inb: NONE,
+            free_unexp: NONE,
             stats: Stats::default(),
-        })
+        }
+        .with_indexes())
+    }
+
+    fn with_indexes(mut self) -> Self {
+        self.build_indexes();
+        self
     }
 
     /// The configuration.

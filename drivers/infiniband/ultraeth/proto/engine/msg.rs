@@ -41,7 +41,6 @@ use super::{
     Dest,
     Engine,
     InMsg,
-    Msg,
     MsgState,
     PostError,
     Recv,
@@ -63,11 +62,7 @@ impl<S: Slab> Engine<S> {
         tag: Option<(u64, u64)>,
         env: &mut impl Env,
     ) -> Result<(), PostError> {
-        let ri = self
-            .recvs
-            .iter()
-            .position(|r| !r.used)
-            .ok_or(PostError::NoRecv)?;
+        let ri = self.recv_alloc().ok_or(PostError::NoRecv)?;
         let (tagged, t, ig) = match tag {
             Some((t, i)) => (true, t, i),
             None => (false, 0, 0),
@@ -84,6 +79,7 @@ impl<S: Slab> Engine<S> {
             tag: t,
             ignore: ig,
             seq: self.seq,
+            hnext: NONE,
         };
         self.match_unexp(ri, env);
         Ok(())
@@ -143,8 +139,8 @@ impl<S: Slab> Engine<S> {
             hdr_data: u.hdr,
             ep: r.ep,
         });
-        self.recvs[ri] = Recv::EMPTY;
-        self.unexp[ui] = Unexp::EMPTY;
+        self.recv_release(ri);
+        self.unexp_release(ui);
     }
 
     /// Sends the single packet of a UUD or RUDI message.
@@ -382,9 +378,7 @@ impl<S: Slab> Engine<S> {
         let existing = if single {
             None
         } else {
-            self.inb
-                .iter()
-                .position(|m| m.used && m.pdc == pi16 && m.msg_id == msg_id)
+            self.inb_find(pi16, msg_id)
         };
         let completes = match existing {
             Some(i) => self.inb[i].got.saturating_add(plen) >= self.inb[i].total,
@@ -427,10 +421,11 @@ impl<S: Slab> Engine<S> {
                         }
                     }
                 };
-                let Some(i) = self.inb.iter().position(|m| !m.used) else {
+                let Some(i) = self.inb_alloc(pi16, msg_id) else {
                     self.undo_dest(dest, env);
                     return Err(nack::NO_SES_MSG_AVAIL);
                 };
+                let hnext = self.inb[i].hnext;
                 self.inb[i] = InMsg {
                     used: true,
                     pdc: pi16,
@@ -444,6 +439,7 @@ impl<S: Slab> Engine<S> {
                     eom_psn: None,
                     hdr: 0,
                     dest,
+                    hnext,
                 };
                 i
             }
@@ -491,7 +487,7 @@ impl<S: Slab> Engine<S> {
         }
         // Message complete.
         let m = *m;
-        self.inb[ii] = InMsg::EMPTY;
+        self.inb_release(ii);
         let mut sender_rc = m.rc;
         match m.dest {
             Dest::Recv(r) => {
@@ -509,7 +505,7 @@ impl<S: Slab> Engine<S> {
                     hdr_data: m.hdr,
                     ep: rv.ep,
                 });
-                self.recvs[usize::from(r)] = Recv::EMPTY;
+                self.recv_release(usize::from(r));
             }
             Dest::Unexp(u) => {
                 let ui = usize::from(u);
@@ -545,7 +541,7 @@ impl<S: Slab> Engine<S> {
             Dest::Recv(r) => r,
             Dest::Unexp(u) => {
                 let e = self.unexp[usize::from(u)];
-                self.unexp[usize::from(u)] = Unexp::EMPTY;
+                self.unexp_release(usize::from(u));
                 env.overflow_free(e.buf);
                 e.matched
             }
@@ -583,8 +579,11 @@ impl<S: Slab> Engine<S> {
         len: u32,
         env: &mut impl Env,
     ) -> Option<u16> {
-        let i = self.unexp.iter().position(|u| !u.used)?;
-        let buf = env.overflow_alloc(to_u16(i), len)?;
+        let i = self.unexp_alloc()?;
+        let Some(buf) = env.overflow_alloc(to_u16(i), len) else {
+            self.unexp_unalloc(i);
+            return None;
+        };
         self.seq += 1;
         self.unexp[i] = Unexp {
             used: true,
@@ -597,6 +596,7 @@ impl<S: Slab> Engine<S> {
             hdr: 0,
             buf,
             seq: self.seq,
+            hnext: NONE,
         };
         self.stats.unexpected += 1;
         Some(to_u16(i))
@@ -622,7 +622,30 @@ impl<S: Slab> Engine<S> {
     }
 
     pub(super) fn release_msg(&mut self, mi: usize) {
-        self.msgs[mi] = Msg::EMPTY;
+        self.msg_release(mi);
+    }
+
+    /// Completes message `mi` once it has its answer, and frees it once
+    /// no packet in flight refers to it.
+    pub(super) fn settle(&mut self, mi: usize, env: &mut impl Env) {
+        let m = self.msgs[mi];
+        if m.state != MsgState::Active {
+            return;
+        }
+        if !m.completed {
+            if let Some(code) = m.resp {
+                let st = if code == rc::OK {
+                    Status::Ok
+                } else {
+                    Status::Remote(code)
+                };
+                self.finish_msg(mi, st, env);
+            }
+        }
+        let m = self.msgs[mi];
+        if m.completed && m.refs == 0 && !m.in_queue {
+            self.release_msg(mi);
+        }
     }
 
     pub(super) fn on_rudi_resp(
@@ -633,12 +656,10 @@ impl<S: Slab> Engine<S> {
         payload: &[u8],
         env: &mut impl Env,
     ) {
-        let Some(mi) = self.msgs.iter().position(|m| {
-            m.state == MsgState::Active
-                && m.post.mode == Mode::Rudi
-                && m.pkt_id == pkt_id
-                && m.post.dst == *src
-        }) else {
+        let Some(mi) = self
+            .msg_find(NONE, pkt_id)
+            .filter(|&i| self.msgs[i].post.mode == Mode::Rudi && self.msgs[i].post.dst == *src)
+        else {
             self.stats.rx_drop += 1;
             return;
         };

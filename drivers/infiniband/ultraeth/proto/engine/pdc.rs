@@ -6,6 +6,7 @@
 
 use super::super::pds::{
     psn_le,
+    psn_lt,
     Rtt,
     RxCheck,
     RxWindow, //
@@ -32,7 +33,6 @@ use super::super::wire::pds::{
 };
 use super::super::wire::ses::{
     op,
-    rc,
     sflags,
     ReqBody,
     SesHeader,
@@ -44,16 +44,15 @@ use super::super::wire::{
     NextHeader, //
 };
 
+use super::index::PdcKey;
 use super::{
     clamp_i16,
     psn_diff,
     to_u16,
     Answer,
     Engine,
-    InMsg,
     Msg,
     MsgState,
-    Pdc,
     PdcState,
     PostError,
     Slab,
@@ -79,11 +78,7 @@ impl<S: Slab> Engine<S> {
         if p.target.job > 0x00ff_ffff || p.target.pid > 0xfff || p.target.ri > 0xfff {
             return Err(PostError::Invalid);
         }
-        let mi = self
-            .msgs
-            .iter()
-            .position(|m| m.state == MsgState::Free)
-            .ok_or(PostError::NoMsg)?;
+        let mi = self.msg_alloc().ok_or(PostError::NoMsg)?;
         let mut m = Msg::EMPTY;
         m.state = MsgState::Active;
         m.post = *p;
@@ -101,27 +96,27 @@ impl<S: Slab> Engine<S> {
                 self.pkt_id = self.pkt_id.wrapping_add(1);
                 m.deadline = now + self.cfg.rto_init;
                 self.msgs[mi] = m;
+                self.msg_map_insert(mi, NONE, m.pkt_id);
+                self.schedule(self.pdcs.len() + mi, m.deadline);
                 self.send_single(mi, false, env);
                 return Ok(());
             }
             Mode::Rud | Mode::Rod => {}
         }
         let ordered = p.mode == Mode::Rod;
-        let pi = match self.pdcs.iter().position(|d| {
-            matches!(d.state, PdcState::SynSent | PdcState::Established)
-                && d.peer == p.dst
-                && d.ordered == ordered
-        }) {
+        let key = PdcKey::Initiator {
+            peer: p.dst,
+            ordered,
+        };
+        let pi = match self.pdc_find(key) {
             Some(i) => i,
             None => {
-                let i = self
-                    .pdcs
-                    .iter()
-                    .position(|d| d.state == PdcState::Free)
-                    .ok_or(PostError::NoPdc)?;
+                let Some(i) = self.pdc_alloc() else {
+                    self.msg_unalloc(mi);
+                    return Err(PostError::NoPdc);
+                };
                 let start = self.random();
                 let d = &mut self.pdcs[i];
-                *d = Pdc::EMPTY;
                 d.state = PdcState::SynSent;
                 d.ordered = ordered;
                 d.peer = p.dst;
@@ -132,6 +127,7 @@ impl<S: Slab> Engine<S> {
                 d.rtt = Rtt::new(self.cfg.rto_init);
                 d.last_active = now;
                 self.stats.pdc_open += 1;
+                self.pdc_map_insert(i);
                 i
             }
         };
@@ -148,7 +144,9 @@ impl<S: Slab> Engine<S> {
         }
         d.q_tail = mi16;
         self.msgs[mi] = m;
+        self.msg_map_insert(mi, m.pdc, u32::from(m.msg_id));
         self.pump(pi, now, env);
+        self.resched_pdc(pi);
         Ok(())
     }
 
@@ -325,11 +323,7 @@ impl<S: Slab> Engine<S> {
             }
             PdcDst::Syn { psn_offset, .. } => {
                 let start = psn.wrapping_sub(u32::from(psn_offset));
-                let found = self.pdcs.iter().position(|d| {
-                    matches!(d.state, PdcState::Open | PdcState::HalfOpen)
-                        && d.peer == *src
-                        && d.peer_id == spdcid
-                });
+                let found = self.pdc_find(PdcKey::Target { peer: *src, spdcid });
                 if let Some(i) = found {
                     let d = &mut self.pdcs[i];
                     if d.ordered != ordered {
@@ -365,14 +359,13 @@ impl<S: Slab> Engine<S> {
                     d.state = PdcState::Open;
                     return Some(i);
                 }
-                let Some(i) = self.pdcs.iter().position(|d| d.state == PdcState::Free) else {
+                let Some(i) = self.pdc_alloc() else {
                     self.send_nack(src, nack::NO_PDC_AVAIL, psn, 0, spdcid, 0, env);
                     return None;
                 };
                 let one_rtt = self.cfg.one_rtt;
                 let new_start = if one_rtt { self.random() } else { start };
                 let d = &mut self.pdcs[i];
-                *d = Pdc::EMPTY;
                 d.state = if one_rtt {
                     PdcState::HalfOpen
                 } else {
@@ -386,6 +379,8 @@ impl<S: Slab> Engine<S> {
                 d.nack_ooo = new_start.wrapping_sub(1);
                 d.last_active = now;
                 self.stats.pdc_open += 1;
+                self.pdc_map_insert(i);
+                self.resched_pdc(i);
                 if one_rtt {
                     self.send_nack(
                         src,
@@ -415,6 +410,22 @@ impl<S: Slab> Engine<S> {
         let Some(pi) = self.target_pdc(now, src, r.ordered, r.psn, r.spdcid, r.dst, env) else {
             return;
         };
+        self.request_on_pdc(pi, now, src, r, s, payload, env);
+        self.resched_pdc(pi);
+    }
+
+    /// The PDS receive path of a request on target PDC `pi`.
+    #[allow(clippy::too_many_arguments)]
+    fn request_on_pdc(
+        &mut self,
+        pi: usize,
+        now: u64,
+        src: &Addr,
+        r: &ReqHdr,
+        s: &SesReq,
+        payload: &[u8],
+        env: &mut impl Env,
+    ) {
         let psn = r.psn;
         self.pdcs[pi].last_active = now;
         // Responses the initiator has seen can be forgotten.
@@ -541,33 +552,12 @@ impl<S: Slab> Engine<S> {
             d.tx_base = d.tx_base.wrapping_add(1);
             if t.flags & D_CLOSE != 0 {
                 self.stats.pdc_close += 1;
-                self.pdcs[pi] = Pdc::EMPTY;
+                self.pdc_release(pi);
                 return;
             }
             let mi = usize::from(t.msg);
             self.msgs[mi].refs -= 1;
-        }
-        // Complete messages with an answer.
-        let pi16 = to_u16(pi);
-        for mi in 0..self.msgs.len() {
-            let m = self.msgs[mi];
-            if m.state != MsgState::Active || m.pdc != pi16 {
-                continue;
-            }
-            if !m.completed {
-                if let Some(code) = m.resp {
-                    let st = if code == rc::OK {
-                        Status::Ok
-                    } else {
-                        Status::Remote(code)
-                    };
-                    self.finish_msg(mi, st, env);
-                }
-            }
-            let m = self.msgs[mi];
-            if m.completed && m.refs == 0 && !m.in_queue {
-                self.release_msg(mi);
-            }
+            self.settle(mi, env);
         }
         let d = &mut self.pdcs[pi];
         if d.tx_base == d.next_psn {
@@ -583,24 +573,55 @@ impl<S: Slab> Engine<S> {
     pub(super) fn pdc_fail(&mut self, pi: usize, env: &mut impl Env) {
         self.stats.pdc_error += 1;
         let pi16 = to_u16(pi);
-        for mi in 0..self.msgs.len() {
-            let m = self.msgs[mi];
+        // Every message of the PDC is in its window (sent, possibly
+        // waiting for its response) or in its queue (not fully sent).
+        let mut fail = |e: &mut Self, mi: usize| {
+            let m = e.msgs[mi];
             if m.state == MsgState::Active && m.pdc == pi16 {
                 if !m.completed {
-                    self.finish_msg(mi, Status::PdcError, env);
+                    e.finish_msg(mi, Status::PdcError, env);
                 }
-                self.release_msg(mi);
+                e.release_msg(mi);
             }
+        };
+        let d = &self.pdcs[pi];
+        let (mut p, end) = (d.tx_base, d.next_psn);
+        while psn_lt(p, end) {
+            let d = &self.pdcs[pi];
+            let t = d.tx[d.slot(p)];
+            if t.flags & D_USED != 0 && t.flags & D_CLOSE == 0 {
+                fail(self, usize::from(t.msg));
+            }
+            p = p.wrapping_add(1);
         }
-        self.pdcs[pi] = Pdc::EMPTY;
+        let mut q = self.pdcs[pi].q_head;
+        while q != NONE {
+            let next = self.msgs[usize::from(q)].next;
+            fail(self, usize::from(q));
+            q = next;
+        }
+        self.pdc_release(pi);
     }
 
     pub(super) fn on_ctrl(&mut self, now: u64, src: &Addr, c: &CtrlHdr, env: &mut impl Env) {
+        if let Some(pi) = self.ctrl_on_pdc(now, src, c, env) {
+            self.resched_pdc(pi);
+        }
+    }
+
+    /// Handles a CTRL packet; returns the PDC it changed.
+    fn ctrl_on_pdc(
+        &mut self,
+        now: u64,
+        src: &Addr,
+        c: &CtrlHdr,
+        env: &mut impl Env,
+    ) -> Option<usize> {
         match c.ctl {
             CtlType::Close => {
                 let PdcDst::Dpdcid(id) = c.dst else {
                     self.stats.rx_drop += 1;
-                    return;
+                    return None;
                 };
                 let i = usize::from(id);
                 let ok = self.pdcs.get(i).is_some_and(|d| {
@@ -608,30 +629,30 @@ impl<S: Slab> Engine<S> {
                 });
                 if !ok {
                     self.send_nack(src, nack::INV_DPDCID, c.psn, id, c.spdcid, 0, env);
-                    return;
+                    return None;
                 }
                 let d = &mut self.pdcs[i];
                 if c.psn != d.rx.cack.wrapping_add(1) {
                     // Earlier packets still missing: wait for them.
                     self.stats.rx_drop += 1;
-                    return;
+                    return None;
                 }
                 d.rx.mark(c.psn);
                 self.send_ack(i, c.psn, Answer::None, env);
                 self.release_target_pdc(i, env);
                 self.stats.pdc_close += 1;
+                None
             }
             CtlType::CloseReq => {
-                let Some(pi) = self.initiator_pdc(src, c.spdcid_as_dpdcid()) else {
-                    return;
-                };
+                let pi = self.initiator_pdc(src, c.spdcid_as_dpdcid())?;
                 if self.pdcs[pi].state == PdcState::Established && self.pdcs[pi].idle() {
                     self.start_close(pi, now, env);
                 }
+                Some(pi)
             }
             CtlType::AckReq => {
                 let PdcDst::Dpdcid(id) = c.dst else {
-                    return;
+                    return None;
                 };
                 let i = usize::from(id);
                 if self
@@ -641,22 +662,30 @@ impl<S: Slab> Engine<S> {
                 {
                     let last = self.pdcs[i].rx.cack;
                     self.send_ack(i, last, Answer::None, env);
+                    return Some(i);
                 }
+                None
             }
-            _ => self.stats.rx_drop += 1,
+            _ => {
+                self.stats.rx_drop += 1;
+                None
+            }
         }
     }
 
     pub(super) fn release_target_pdc(&mut self, i: usize, env: &mut impl Env) {
         let i16 = to_u16(i);
-        for m in 0..self.inb.len() {
-            if self.inb[m].used && self.inb[m].pdc == i16 {
-                let dest = self.inb[m].dest;
-                self.inb[m] = InMsg::EMPTY;
-                self.undo_dest(dest, env);
+        // Partially received messages are rare: scan only if there are any.
+        if self.pdcs[i].ninb > 0 {
+            for m in 0..self.inb.len() {
+                if self.inb[m].used && self.inb[m].pdc == i16 {
+                    let dest = self.inb[m].dest;
+                    self.inb_release(m);
+                    self.undo_dest(dest, env);
+                }
             }
         }
-        self.pdcs[i] = Pdc::EMPTY;
+        self.pdc_release(i);
     }
 
     pub(super) fn start_close(&mut self, pi: usize, now: u64, env: &mut impl Env) {
@@ -669,6 +698,8 @@ impl<S: Slab> Engine<S> {
             flags: D_USED | D_CLOSE,
             seg: 0,
         };
+        self.pdc_map_remove(pi);
+        let d = &mut self.pdcs[pi];
         d.state = PdcState::Closing;
         d.rto_at = now + d.rtt.rto;
         d.retries = 0;

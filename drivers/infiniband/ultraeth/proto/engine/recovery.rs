@@ -167,6 +167,7 @@ impl<S: Slab> Engine<S> {
             }
         }
         self.slide(pi, now, env);
+        self.resched_pdc(pi);
     }
 
     pub(super) fn on_nack(&mut self, now: u64, src: &Addr, n: &NackHdr, env: &mut impl Env) {
@@ -188,6 +189,13 @@ impl<S: Slab> Engine<S> {
             return;
         }
         let front = self.acked_below(pi, n.psn);
+        self.nack_on_pdc(pi, now, n, front, env);
+        self.resched_pdc(pi);
+    }
+
+    /// Acts on a NACK for in-flight PSN `n.psn` of PDC `pi`; `front` says
+    /// whether every PSN below it was acknowledged.
+    fn nack_on_pdc(&mut self, pi: usize, now: u64, n: &NackHdr, front: bool, env: &mut impl Env) {
         let d = &mut self.pdcs[pi];
         match n.code {
             nack::NEW_START_PSN => {
@@ -231,7 +239,7 @@ impl<S: Slab> Engine<S> {
             nack::INV_DPDCID | nack::CLOSING | nack::CLOSING_IN_ERR => {
                 if d.state == PdcState::Closing {
                     self.stats.pdc_close += 1;
-                    self.pdcs[pi] = Pdc::EMPTY;
+                    self.pdc_release(pi);
                 } else if d.state == PdcState::Established {
                     self.pdc_fail(pi, env);
                 }
@@ -278,35 +286,50 @@ impl<S: Slab> Engine<S> {
     }
 
     /// Earliest time at which [`Engine::on_timer`] has work, if any.
+    /// O(1): the top of the deadline heap.
     pub(crate) fn next_deadline(&self) -> Option<u64> {
+        self.heap_min().map(|(t, _)| t)
+    }
+
+    /// The deadline of PDC `d` (`u64::MAX` for none): the earliest of its
+    /// retransmission, ACK coalescing, idle close, reap and half-open
+    /// timers.
+    fn pdc_deadline(&self, d: &Pdc) -> u64 {
         let mut t = u64::MAX;
-        for d in self.pdcs.iter() {
-            match d.state {
-                PdcState::Free => {}
-                PdcState::SynSent | PdcState::Closing => {
-                    if d.rto_at != 0 {
-                        t = t.min(d.rto_at);
-                    }
-                }
-                PdcState::Established => {
-                    if d.rto_at != 0 {
-                        t = t.min(d.rto_at);
-                    }
-                    if d.idle() {
-                        t = t.min(d.last_active + self.cfg.idle_close);
-                    }
-                }
-                PdcState::HalfOpen => t = t.min(d.last_active + self.cfg.half_open),
-                PdcState::Open => {
-                    if d.ack_at != 0 {
-                        t = t.min(d.ack_at);
-                    }
-                    if !d.close_req_sent {
-                        t = t.min(d.last_active + self.cfg.idle_close);
-                    }
-                    t = t.min(d.last_active + self.cfg.reap);
+        let at = |v: u64| if v != 0 { v } else { u64::MAX };
+        match d.state {
+            PdcState::Free => {}
+            PdcState::SynSent | PdcState::Closing => t = at(d.rto_at),
+            PdcState::Established => {
+                t = at(d.rto_at);
+                if d.idle() {
+                    t = t.min(d.last_active + self.cfg.idle_close);
                 }
             }
+            PdcState::HalfOpen => t = d.last_active + self.cfg.half_open,
+            PdcState::Open => {
+                t = at(d.ack_at).min(d.last_active + self.cfg.reap);
+                if !d.close_req_sent {
+                    t = t.min(d.last_active + self.cfg.idle_close);
+                }
+            }
+        }
+        t
+    }
+
+    /// Puts PDC `pi` in the deadline heap at its current deadline (or
+    /// takes it out). Called after every event that touched the PDC.
+    pub(super) fn resched_pdc(&mut self, pi: usize) {
+        let t = self.pdc_deadline(&self.pdcs[pi]);
+        self.schedule(pi, t);
+    }
+
+    /// [`Engine::next_deadline`] computed by scanning every table, for
+    /// checking the heap in tests (O(n)).
+    pub(crate) fn deadline_scan(&self) -> Option<u64> {
+        let mut t = u64::MAX;
+        for d in self.pdcs.iter() {
+            t = t.min(self.pdc_deadline(d));
         }
         for m in self.msgs.iter() {
             if m.state == MsgState::Active && m.post.mode == Mode::Rudi {
@@ -316,69 +339,97 @@ impl<S: Slab> Engine<S> {
         (t != u64::MAX).then_some(t)
     }
 
-    /// Runs every timer due at `now`.
+    /// Runs every timer due at `now`, earliest first.
     pub(crate) fn on_timer(&mut self, now: u64, env: &mut impl Env) {
-        for pi in 0..self.pdcs.len() {
-            let d = self.pdcs[pi];
-            match d.state {
-                PdcState::Free => {}
-                PdcState::SynSent | PdcState::Established | PdcState::Closing => {
-                    if d.rto_at != 0 && now >= d.rto_at {
-                        self.on_rto(pi, now, env);
-                    } else if d.state == PdcState::Established
-                        && d.idle()
-                        && now >= d.last_active + self.cfg.idle_close
-                    {
-                        self.start_close(pi, now, env);
-                    }
+        // Every handled timer moves past `now` or goes away; the bound
+        // only guards against a bug turning this into a busy loop.
+        let mut budget = 4 * (self.pdcs.len() + self.msgs.len()) + 16;
+        while let Some((when, id)) = self.heap_min() {
+            if when > now || budget == 0 {
+                break;
+            }
+            budget -= 1;
+            if id < self.pdcs.len() {
+                self.pdc_timer(id, now, env);
+                self.resched_pdc(id);
+            } else {
+                self.rudi_timer(id - self.pdcs.len(), now, env);
+            }
+        }
+    }
+
+    /// Runs the due timers of PDC `pi`.
+    fn pdc_timer(&mut self, pi: usize, now: u64, env: &mut impl Env) {
+        let d = self.pdcs[pi];
+        match d.state {
+            PdcState::Free => {}
+            PdcState::SynSent | PdcState::Established | PdcState::Closing => {
+                if d.rto_at != 0 && now >= d.rto_at {
+                    self.on_rto(pi, now, env);
+                } else if d.state == PdcState::Established
+                    && d.idle()
+                    && now >= d.last_active + self.cfg.idle_close
+                {
+                    self.start_close(pi, now, env);
                 }
-                PdcState::HalfOpen => {
-                    if now >= d.last_active + self.cfg.half_open {
-                        self.stats.pdc_reaped += 1;
-                        self.release_target_pdc(pi, env);
-                    }
+            }
+            PdcState::HalfOpen => {
+                if now >= d.last_active + self.cfg.half_open {
+                    self.stats.pdc_reaped += 1;
+                    self.release_target_pdc(pi, env);
                 }
-                PdcState::Open => {
-                    if d.ack_at != 0 && now >= d.ack_at {
-                        self.send_ack(pi, d.last_psn, Answer::None, env);
-                    }
-                    if now >= d.last_active + self.cfg.reap {
-                        self.stats.pdc_reaped += 1;
-                        self.release_target_pdc(pi, env);
-                    } else if !d.close_req_sent && now >= d.last_active + self.cfg.idle_close {
-                        self.pdcs[pi].close_req_sent = true;
-                        let h = PdsHeader::Ctrl(CtrlHdr {
-                            ctl: CtlType::CloseReq,
-                            rod: d.ordered,
-                            retx: false,
-                            ar: false,
-                            probe_opaque: 0,
-                            psn: 0,
-                            spdcid: to_u16(pi),
-                            dst: PdcDst::Dpdcid(d.peer_id),
-                            payload: 0,
-                        });
-                        self.transmit(&d.peer, 0, &h, None, 0, env);
-                    }
+            }
+            PdcState::Open => {
+                if d.ack_at != 0 && now >= d.ack_at {
+                    self.send_ack(pi, d.last_psn, Answer::None, env);
+                }
+                if now >= d.last_active + self.cfg.reap {
+                    self.stats.pdc_reaped += 1;
+                    self.release_target_pdc(pi, env);
+                } else if !d.close_req_sent && now >= d.last_active + self.cfg.idle_close {
+                    self.pdcs[pi].close_req_sent = true;
+                    let h = PdsHeader::Ctrl(CtrlHdr {
+                        ctl: CtlType::CloseReq,
+                        rod: d.ordered,
+                        retx: false,
+                        ar: false,
+                        probe_opaque: 0,
+                        psn: 0,
+                        spdcid: to_u16(pi),
+                        dst: PdcDst::Dpdcid(d.peer_id),
+                        payload: 0,
+                    });
+                    self.transmit(&d.peer, 0, &h, None, 0, env);
                 }
             }
         }
-        for mi in 0..self.msgs.len() {
-            let m = self.msgs[mi];
-            if m.state == MsgState::Active && m.post.mode == Mode::Rudi && now >= m.deadline {
-                if m.retries >= self.cfg.max_retries {
-                    self.finish_msg(mi, Status::PdcError, env);
-                    self.release_msg(mi);
-                    continue;
-                }
-                let shift = u32::from(m.retries.min(16));
-                let m = &mut self.msgs[mi];
-                m.retries += 1;
-                m.deadline = now + (self.cfg.rto_init << shift).min(self.cfg.rto_max);
-                self.stats.rto += 1;
-                self.send_single(mi, true, env);
-            }
+    }
+
+    /// Retransmits RUDI message `mi` or fails it after `max_retries`.
+    fn rudi_timer(&mut self, mi: usize, now: u64, env: &mut impl Env) {
+        let m = self.msgs[mi];
+        let id = self.pdcs.len() + mi;
+        if m.state != MsgState::Active || m.post.mode != Mode::Rudi {
+            self.unschedule(id);
+            return;
         }
+        if now < m.deadline {
+            self.schedule(id, m.deadline);
+            return;
+        }
+        if m.retries >= self.cfg.max_retries {
+            self.finish_msg(mi, Status::PdcError, env);
+            self.release_msg(mi);
+            return;
+        }
+        let shift = u32::from(m.retries.min(16));
+        let m = &mut self.msgs[mi];
+        m.retries += 1;
+        m.deadline = now + (self.cfg.rto_init << shift).min(self.cfg.rto_max);
+        let t = m.deadline;
+        self.schedule(id, t);
+        self.stats.rto += 1;
+        self.send_single(mi, true, env);
     }
 
     pub(super) fn on_rto(&mut self, pi: usize, now: u64, env: &mut impl Env) {
@@ -397,7 +448,7 @@ impl<S: Slab> Engine<S> {
         if d.retries > self.cfg.max_retries {
             if d.state == PdcState::Closing {
                 self.stats.pdc_error += 1;
-                self.pdcs[pi] = Pdc::EMPTY;
+                self.pdc_release(pi);
             } else {
                 self.pdc_fail(pi, env);
             }

@@ -31,7 +31,6 @@ use super::{
     to_u16,
     Answer,
     Engine,
-    MsgState,
     Slab,
     D_GOT_RESP,
     D_USED,
@@ -192,9 +191,10 @@ impl<S: Slab> Engine<S> {
             RespBody::SmallData { .. } => return false,
         };
         let pi16 = to_u16(pi);
-        let Some(mi) = self.msgs.iter().position(|m| {
-            m.state == MsgState::Active && !m.completed && m.pdc == pi16 && m.msg_id == msg_id
-        }) else {
+        let Some(mi) = self
+            .msg_find(pi16, u32::from(msg_id))
+            .filter(|&i| !self.msgs[i].completed)
+        else {
             return false;
         };
         let is_read = matches!(self.msgs[mi].post.op, Op::Read { .. });
@@ -231,6 +231,7 @@ impl<S: Slab> Engine<S> {
                 m.done_segs += 1;
                 if m.done_segs >= m.nsegs {
                     m.resp = Some(rc::OK);
+                    self.settle(mi, env);
                 }
                 true
             }
@@ -251,6 +252,7 @@ impl<S: Slab> Engine<S> {
                         t.flags |= D_GOT_RESP;
                     }
                 }
+                self.settle(mi, env);
                 true
             }
         }

@@ -1,0 +1,552 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+
+//! Indexes over the engine's tables: free lists, hash chains and the
+//! deadline heap, so that every event costs O(1) (or O(log n) for the
+//! heap) whatever the table sizes.
+//!
+//! Free slots of every table are chained through their `hnext` field.
+//! PDCs, initiator messages and inbound messages in use are chained in
+//! hash buckets through the same field (a slot is either free or in use,
+//! never both). Bucket arrays are caller-provided [`Tables`] whose lengths
+//! are powers of two; the hash is keyed with a per-engine secret so that a
+//! peer cannot aim its packets at one bucket. The heap holds one entry per
+//! PDC or RUDI message with a deadline, ordered by that deadline; each
+//! entry knows its heap position (`hpos`), so rescheduling is O(log n).
+//!
+//! [`Tables`]: super::Tables
+
+use super::super::ses::Addr;
+
+use super::{
+    Engine,
+    InMsg,
+    Msg,
+    MsgState,
+    Pdc,
+    PdcState,
+    Recv,
+    Slab,
+    Unexp,
+    NONE, //
+};
+
+/// "Not in the heap".
+pub(super) const NOPOS: u32 = u32::MAX;
+
+/// A finalizer with good avalanche (splitmix64).
+pub(super) fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+fn addr_words(a: &Addr) -> (u64, u64) {
+    let mut lo = [0u8; 8];
+    let mut hi = [0u8; 8];
+    lo.copy_from_slice(&a[..8]);
+    hi.copy_from_slice(&a[8..]);
+    (u64::from_le_bytes(lo), u64::from_le_bytes(hi))
+}
+
+/// Key of a PDC in the PDC map.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum PdcKey {
+    /// Initiator PDC towards `peer` in a delivery mode (open for new
+    /// messages: SYN sent or established).
+    Initiator { peer: Addr, ordered: bool },
+    /// Target PDC of `peer`'s PDC `spdcid` (open or half-open).
+    Target { peer: Addr, spdcid: u16 },
+}
+
+impl PdcKey {
+    fn of(d: &Pdc) -> Option<Self> {
+        match d.state {
+            PdcState::SynSent | PdcState::Established => Some(Self::Initiator {
+                peer: d.peer,
+                ordered: d.ordered,
+            }),
+            PdcState::Open | PdcState::HalfOpen => Some(Self::Target {
+                peer: d.peer,
+                spdcid: d.peer_id,
+            }),
+            PdcState::Free | PdcState::Closing => None,
+        }
+    }
+}
+
+fn pop_free(head: &mut u16, next: u16) -> usize {
+    let i = usize::from(*head);
+    *head = next;
+    i
+}
+
+impl<S: Slab> Engine<S> {
+    /// Chains every slot of every table on its free list and empties the
+    /// maps and the heap.
+    pub(super) fn build_indexes(&mut self) {
+        fn chain<T>(t: &mut [T], mut set: impl FnMut(&mut T, u16)) -> u16 {
+            let n = t.len();
+            for (i, e) in t.iter_mut().enumerate() {
+                // CAST: tables are shorter than NONE (checked by new()).
+                set(e, if i + 1 < n { (i + 1) as u16 } else { NONE });
+            }
+            if n == 0 {
+                NONE
+            } else {
+                0
+            }
+        }
+        self.free_pdc = chain(&mut self.pdcs, |e, n| e.hnext = n);
+        self.free_msg = chain(&mut self.msgs, |e, n| e.hnext = n);
+        self.free_recv = chain(&mut self.recvs, |e, n| e.hnext = n);
+        self.free_inb = chain(&mut self.inb, |e, n| e.hnext = n);
+        self.free_unexp = chain(&mut self.unexp, |e, n| e.hnext = n);
+        self.pdc_map.fill(NONE);
+        self.msg_map.fill(NONE);
+        self.inb_map.fill(NONE);
+        self.heap_len = 0;
+    }
+
+    fn bucket(&self, len: usize, h: u64) -> usize {
+        // CAST: masked to the (power of two) bucket count, a usize.
+        (mix(h ^ self.hseed) & (len as u64 - 1)) as usize
+    }
+
+    fn pdc_bucket(&self, k: &PdcKey) -> usize {
+        let (peer, x) = match k {
+            PdcKey::Initiator { peer, ordered } => (peer, 1 | (u64::from(*ordered) << 1)),
+            PdcKey::Target { peer, spdcid } => (peer, 4 | (u64::from(*spdcid) << 8)),
+        };
+        let (lo, hi) = addr_words(peer);
+        self.bucket(self.pdc_map.len(), lo ^ mix(hi ^ mix(x)))
+    }
+
+    // ----------------------------------------------------------------
+    // PDCs.
+
+    /// Takes a free PDC slot (left `Free`; the caller fills it and then
+    /// calls [`Self::pdc_map_insert`]).
+    pub(super) fn pdc_alloc(&mut self) -> Option<usize> {
+        if self.free_pdc == NONE {
+            return None;
+        }
+        let next = self.pdcs[usize::from(self.free_pdc)].hnext;
+        let i = pop_free(&mut self.free_pdc, next);
+        self.pdcs[i] = Pdc::EMPTY;
+        Some(i)
+    }
+
+    /// Frees PDC `pi`: out of the map and the heap, back on the free list.
+    pub(super) fn pdc_release(&mut self, pi: usize) {
+        if self.pdcs[pi].state == PdcState::Free {
+            return;
+        }
+        self.pdc_map_remove(pi);
+        self.unschedule(pi);
+        self.pdcs[pi] = Pdc::EMPTY;
+        self.pdcs[pi].hnext = self.free_pdc;
+        // CAST: pi < table length < NONE.
+        self.free_pdc = pi as u16;
+    }
+
+    /// Puts PDC `pi` in the map under its current key.
+    pub(super) fn pdc_map_insert(&mut self, pi: usize) {
+        let Some(k) = PdcKey::of(&self.pdcs[pi]) else {
+            return;
+        };
+        let b = self.pdc_bucket(&k);
+        self.pdcs[pi].hnext = self.pdc_map[b];
+        // CAST: bucket counts are below 2^32 (checked by new()).
+        self.pdcs[pi].hb = b as u32;
+        // CAST: pi < NONE.
+        self.pdc_map[b] = pi as u16;
+    }
+
+    /// Takes PDC `pi` out of the map (call before its key changes).
+    pub(super) fn pdc_map_remove(&mut self, pi: usize) {
+        let hb = self.pdcs[pi].hb;
+        if hb == NOPOS {
+            return;
+        }
+        // CAST: a u32 bucket index fits in usize.
+        let b = hb as usize;
+        let next = self.pdcs[pi].hnext;
+        self.pdcs[pi].hb = NOPOS;
+        self.pdcs[pi].hnext = NONE;
+        let mut cur = self.pdc_map[b];
+        if usize::from(cur) == pi {
+            self.pdc_map[b] = next;
+            return;
+        }
+        while cur != NONE {
+            let c = usize::from(cur);
+            if usize::from(self.pdcs[c].hnext) == pi {
+                self.pdcs[c].hnext = next;
+                return;
+            }
+            cur = self.pdcs[c].hnext;
+        }
+    }
+
+    /// The PDC with key `k`, if any.
+    pub(super) fn pdc_find(&self, k: PdcKey) -> Option<usize> {
+        let mut cur = self.pdc_map[self.pdc_bucket(&k)];
+        while cur != NONE {
+            let c = usize::from(cur);
+            if PdcKey::of(&self.pdcs[c]) == Some(k) {
+                return Some(c);
+            }
+            cur = self.pdcs[c].hnext;
+        }
+        None
+    }
+
+    // ----------------------------------------------------------------
+    // Initiator messages: keyed by (PDC, message id), RUDI messages by
+    // (NONE, packet id).
+
+    fn msg_bucket(&self, pdc: u16, id: u32) -> usize {
+        self.bucket(self.msg_map.len(), (u64::from(pdc) << 32) | u64::from(id))
+    }
+
+    /// Takes a free message slot.
+    pub(super) fn msg_alloc(&mut self) -> Option<usize> {
+        if self.free_msg == NONE {
+            return None;
+        }
+        let next = self.msgs[usize::from(self.free_msg)].hnext;
+        Some(pop_free(&mut self.free_msg, next))
+    }
+
+    /// Gives back a slot from [`Self::msg_alloc`] that was never used.
+    pub(super) fn msg_unalloc(&mut self, mi: usize) {
+        self.msgs[mi] = Msg::EMPTY;
+        self.msgs[mi].hnext = self.free_msg;
+        // CAST: mi < NONE.
+        self.free_msg = mi as u16;
+    }
+
+    /// Puts active message `mi` in the map under (`pdc`, `id`).
+    pub(super) fn msg_map_insert(&mut self, mi: usize, pdc: u16, id: u32) {
+        let b = self.msg_bucket(pdc, id);
+        self.msgs[mi].hnext = self.msg_map[b];
+        // CAST: mi < NONE.
+        self.msg_map[b] = mi as u16;
+    }
+
+    fn msg_key(m: &Msg) -> (u16, u32) {
+        if m.pdc == NONE {
+            (NONE, m.pkt_id)
+        } else {
+            (m.pdc, u32::from(m.msg_id))
+        }
+    }
+
+    /// Frees message `mi`: out of the map and the heap, back on the free
+    /// list.
+    pub(super) fn msg_release(&mut self, mi: usize) {
+        if self.msgs[mi].state == MsgState::Free {
+            return;
+        }
+        let (pdc, id) = Self::msg_key(&self.msgs[mi]);
+        let b = self.msg_bucket(pdc, id);
+        let next = self.msgs[mi].hnext;
+        let mut cur = self.msg_map[b];
+        if usize::from(cur) == mi {
+            self.msg_map[b] = next;
+        } else {
+            while cur != NONE {
+                let c = usize::from(cur);
+                if usize::from(self.msgs[c].hnext) == mi {
+                    self.msgs[c].hnext = next;
+                    break;
+                }
+                cur = self.msgs[c].hnext;
+            }
+        }
+        self.unschedule(self.pdcs.len() + mi);
+        self.msgs[mi] = Msg::EMPTY;
+        self.msgs[mi].hnext = self.free_msg;
+        // CAST: mi < NONE.
+        self.free_msg = mi as u16;
+    }
+
+    /// The active, not yet completed message (`pdc`, `id`).
+    pub(super) fn msg_find(&self, pdc: u16, id: u32) -> Option<usize> {
+        let mut cur = self.msg_map[self.msg_bucket(pdc, id)];
+        while cur != NONE {
+            let c = usize::from(cur);
+            let m = &self.msgs[c];
+            if m.state == MsgState::Active && Self::msg_key(m) == (pdc, id) {
+                return Some(c);
+            }
+            cur = m.hnext;
+        }
+        None
+    }
+
+    // ----------------------------------------------------------------
+    // Inbound messages: keyed by (PDC, message id).
+
+    fn inb_bucket(&self, pdc: u16, msg_id: u16) -> usize {
+        self.bucket(
+            self.inb_map.len(),
+            (1 << 40) | (u64::from(pdc) << 16) | u64::from(msg_id),
+        )
+    }
+
+    /// Takes a free inbound slot and maps it under (`pdc`, `msg_id`); the
+    /// caller fills it.
+    pub(super) fn inb_alloc(&mut self, pdc: u16, msg_id: u16) -> Option<usize> {
+        if self.free_inb == NONE {
+            return None;
+        }
+        let next = self.inb[usize::from(self.free_inb)].hnext;
+        let i = pop_free(&mut self.free_inb, next);
+        let b = self.inb_bucket(pdc, msg_id);
+        self.inb[i].hnext = self.inb_map[b];
+        // CAST: i < NONE.
+        self.inb_map[b] = i as u16;
+        if pdc != NONE {
+            let d = &mut self.pdcs[usize::from(pdc)];
+            d.ninb = d.ninb.saturating_add(1);
+        }
+        Some(i)
+    }
+
+    /// Frees inbound slot `i`.
+    pub(super) fn inb_release(&mut self, i: usize) {
+        let m = self.inb[i];
+        if !m.used {
+            return;
+        }
+        let b = self.inb_bucket(m.pdc, m.msg_id);
+        let mut cur = self.inb_map[b];
+        if usize::from(cur) == i {
+            self.inb_map[b] = m.hnext;
+        } else {
+            while cur != NONE {
+                let c = usize::from(cur);
+                if usize::from(self.inb[c].hnext) == i {
+                    self.inb[c].hnext = m.hnext;
+                    break;
+                }
+                cur = self.inb[c].hnext;
+            }
+        }
+        if m.pdc != NONE {
+            let d = &mut self.pdcs[usize::from(m.pdc)];
+            d.ninb = d.ninb.saturating_sub(1);
+        }
+        self.inb[i] = InMsg::EMPTY;
+        self.inb[i].hnext = self.free_inb;
+        // CAST: i < NONE.
+        self.free_inb = i as u16;
+    }
+
+    /// The inbound message (`pdc`, `msg_id`) being received.
+    pub(super) fn inb_find(&self, pdc: u16, msg_id: u16) -> Option<usize> {
+        let mut cur = self.inb_map[self.inb_bucket(pdc, msg_id)];
+        while cur != NONE {
+            let c = usize::from(cur);
+            let m = &self.inb[c];
+            if m.used && m.pdc == pdc && m.msg_id == msg_id {
+                return Some(c);
+            }
+            cur = m.hnext;
+        }
+        None
+    }
+
+    // ----------------------------------------------------------------
+    // Receives and unexpected messages (free lists only).
+
+    /// Takes a free receive slot.
+    pub(super) fn recv_alloc(&mut self) -> Option<usize> {
+        if self.free_recv == NONE {
+            return None;
+        }
+        let next = self.recvs[usize::from(self.free_recv)].hnext;
+        Some(pop_free(&mut self.free_recv, next))
+    }
+
+    /// Frees receive slot `ri`.
+    pub(super) fn recv_release(&mut self, ri: usize) {
+        if !self.recvs[ri].used {
+            return;
+        }
+        self.recvs[ri] = Recv::EMPTY;
+        self.recvs[ri].hnext = self.free_recv;
+        // CAST: ri < NONE.
+        self.free_recv = ri as u16;
+    }
+
+    /// Takes a free unexpected-message slot.
+    pub(super) fn unexp_alloc(&mut self) -> Option<usize> {
+        if self.free_unexp == NONE {
+            return None;
+        }
+        let next = self.unexp[usize::from(self.free_unexp)].hnext;
+        Some(pop_free(&mut self.free_unexp, next))
+    }
+
+    /// Gives back a slot from [`Self::unexp_alloc`] that was never used.
+    pub(super) fn unexp_unalloc(&mut self, ui: usize) {
+        self.unexp[ui] = Unexp::EMPTY;
+        self.unexp[ui].hnext = self.free_unexp;
+        // CAST: ui < NONE.
+        self.free_unexp = ui as u16;
+    }
+
+    /// Frees unexpected-message slot `ui`.
+    pub(super) fn unexp_release(&mut self, ui: usize) {
+        if !self.unexp[ui].used {
+            return;
+        }
+        self.unexp[ui] = Unexp::EMPTY;
+        self.unexp[ui].hnext = self.free_unexp;
+        // CAST: ui < NONE.
+        self.free_unexp = ui as u16;
+    }
+
+    // ----------------------------------------------------------------
+    // Deadline heap. Timer ids: PDC `i` is id `i`, message `m` is id
+    // `pdcs.len() + m`.
+
+    fn when(&self, id: usize) -> u64 {
+        match self.pdcs.get(id) {
+            Some(d) => d.when,
+            None => self.msgs[id - self.pdcs.len()].when,
+        }
+    }
+
+    fn pos(&self, id: usize) -> u32 {
+        match self.pdcs.get(id) {
+            Some(d) => d.hpos,
+            None => self.msgs[id - self.pdcs.len()].hpos,
+        }
+    }
+
+    fn set_pos(&mut self, id: usize, pos: u32) {
+        let np = self.pdcs.len();
+        match self.pdcs.get_mut(id) {
+            Some(d) => d.hpos = pos,
+            None => self.msgs[id - np].hpos = pos,
+        }
+    }
+
+    fn set_when(&mut self, id: usize, when: u64) {
+        let np = self.pdcs.len();
+        match self.pdcs.get_mut(id) {
+            Some(d) => d.when = when,
+            None => self.msgs[id - np].when = when,
+        }
+    }
+
+    fn heap_put(&mut self, at: usize, id: usize) {
+        // CAST: ids and positions are below pdcs + msgs < 2^17.
+        self.heap[at] = id as u32;
+        self.set_pos(id, at as u32);
+    }
+
+    fn heap_id(&self, at: usize) -> usize {
+        // CAST: a u32 id fits in usize.
+        self.heap[at] as usize
+    }
+
+    fn sift_up(&mut self, mut at: usize) {
+        let id = self.heap_id(at);
+        let w = self.when(id);
+        while at > 0 {
+            let parent = (at - 1) / 2;
+            let pid = self.heap_id(parent);
+            if self.when(pid) <= w {
+                break;
+            }
+            self.heap_put(at, pid);
+            at = parent;
+        }
+        self.heap_put(at, id);
+    }
+
+    fn sift_down(&mut self, mut at: usize) {
+        let id = self.heap_id(at);
+        let w = self.when(id);
+        loop {
+            let l = 2 * at + 1;
+            if l >= self.heap_len {
+                break;
+            }
+            let r = l + 1;
+            let c = if r < self.heap_len && self.when(self.heap_id(r)) < self.when(self.heap_id(l))
+            {
+                r
+            } else {
+                l
+            };
+            let cid = self.heap_id(c);
+            if self.when(cid) >= w {
+                break;
+            }
+            self.heap_put(at, cid);
+            at = c;
+        }
+        self.heap_put(at, id);
+    }
+
+    /// Sets the deadline of timer `id`; `u64::MAX` takes it off the heap.
+    pub(super) fn schedule(&mut self, id: usize, when: u64) {
+        let pos = self.pos(id);
+        if when == u64::MAX {
+            if pos != NOPOS {
+                self.unschedule(id);
+            }
+            return;
+        }
+        if pos == NOPOS {
+            let at = self.heap_len;
+            self.heap_len += 1;
+            self.set_when(id, when);
+            self.heap_put(at, id);
+            self.sift_up(at);
+            return;
+        }
+        let old = self.when(id);
+        self.set_when(id, when);
+        // CAST: heap positions fit in usize.
+        let at = pos as usize;
+        if when < old {
+            self.sift_up(at);
+        } else if when > old {
+            self.sift_down(at);
+        }
+    }
+
+    /// Takes timer `id` off the heap.
+    pub(super) fn unschedule(&mut self, id: usize) {
+        let pos = self.pos(id);
+        if pos == NOPOS {
+            return;
+        }
+        // CAST: heap positions fit in usize.
+        let at = pos as usize;
+        self.set_pos(id, NOPOS);
+        self.heap_len -= 1;
+        if at == self.heap_len {
+            return;
+        }
+        let last = self.heap_id(self.heap_len);
+        self.heap_put(at, last);
+        self.sift_down(at);
+        let at = self.pos(last) as usize;
+        self.sift_up(at);
+    }
+
+    /// The earliest deadline and its timer id.
+    pub(super) fn heap_min(&self) -> Option<(u64, usize)> {
+        (self.heap_len > 0).then(|| {
+            let id = self.heap_id(0);
+            (self.when(id), id)
+        })
+    }
+}
