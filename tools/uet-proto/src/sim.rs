@@ -31,7 +31,7 @@ pub(crate) type SimEngine = Engine<VecSlab>;
 /// Tables for `pdcs` PDCs, `msgs` messages and `r` entries in each target
 /// table, filled with placeholders ([`Engine::new`] resets them).
 pub(crate) fn tables(pdcs: usize, msgs: usize, r: usize) -> Tables<VecSlab> {
-    use crate::proto::engine::{InMsg, Msg, Pdc, Recv, Unexp};
+    use crate::proto::engine::{InMsg, Msg, Pdc, Recv, Tomb, Unexp};
     Tables {
         pdcs: std::vec![Pdc::EMPTY; pdcs],
         msgs: std::vec![Msg::EMPTY; msgs],
@@ -43,6 +43,8 @@ pub(crate) fn tables(pdcs: usize, msgs: usize, r: usize) -> Tables<VecSlab> {
         msg_map: std::vec![0; Tables::<VecSlab>::buckets(msgs)],
         inb_map: std::vec![0; Tables::<VecSlab>::buckets(r)],
         heap: std::vec![0; pdcs + msgs],
+        tombs: std::vec![Tomb::EMPTY; pdcs],
+        tomb_map: std::vec![0; Tables::<VecSlab>::buckets(pdcs)],
     }
 }
 
@@ -280,7 +282,7 @@ impl Net {
                 let mut c = cfg;
                 c.seed = (seed as u32)
                     .wrapping_mul(2654435761)
-                    .wrapping_add(i as u32)
+                    .wrapping_add(2 * i as u32)
                     | 1;
                 c.initiator_id = i as u32;
                 Node {

@@ -128,6 +128,9 @@ fn fast_cfg() -> Config {
         idle_close: 2_000_000,
         reap: 50_000_000,
         half_open: 1_000_000,
+        // Most tests start PDCs at time 0 with 0-RTT; the quiet time after
+        // start has its own tests.
+        quiet_start: false,
         ..Config::DEFAULT
     }
 }
@@ -1484,4 +1487,186 @@ fn engine_is_built_in_caller_tables() {
         Engine::new(bad, tables(4, 4, 4)).err(),
         Some(InitError::BadMtu)
     );
+}
+
+// ---------------------------------------------------------------------
+// Exactly-once against replays of old packets.
+
+/// Feeds every captured packet again, in an order given by `seed`, to
+/// the node it was sent to, letting the network carry the answers.
+fn replay_all(net: &mut Net, pkts: &[(usize, usize, Vec<u8>)], seed: u64) {
+    let mut order: Vec<usize> = (0..pkts.len()).collect();
+    let mut r = crate::sim::Rng::new(seed);
+    for i in (1..order.len()).rev() {
+        let j = r.below(i as u64 + 1) as usize;
+        order.swap(i, j);
+    }
+    for i in order {
+        let (from, to, p) = &pkts[i];
+        let now = net.now;
+        let node = &mut net.nodes[*to];
+        node.eng.receive(now, &addr(*from), p, &mut node.env);
+        net.run_for(now + 1_000);
+    }
+    net.run_for(net.now + 5_000_000);
+}
+
+fn recv_count(net: &Net, node: usize) -> usize {
+    comps(net, node)
+        .iter()
+        .filter(|c| c.kind == CompKind::Recv)
+        .count()
+}
+
+/// A workload of sends and writes from node 0 to node 1; returns the
+/// captured packets once every message completed.
+fn replay_workload(net: &mut Net, sizes: &[(usize, bool, bool)]) -> Vec<(usize, usize, Vec<u8>)> {
+    net.capture = Some(Vec::new());
+    for (i, &(len, rod, write)) in sizes.iter().enumerate() {
+        let user = i as u64 + 1;
+        let mode = if rod { Mode::Rod } else { Mode::Rud };
+        let op = if write {
+            Op::Write {
+                key: MR_RW,
+                offset: (i * 8192) as u64,
+            }
+        } else {
+            recv(net, 1, 1, 8192, user, None);
+            Op::Send { tag: None }
+        };
+        send(net, 0, 1, 1, mode, op, pattern(user, len), user).unwrap();
+    }
+    let sends = sizes.iter().filter(|s| !s.2).count();
+    assert!(
+        net.run_until(10_000_000_000, |n| comps(n, 0).len() == sizes.len()
+            && recv_count(n, 1) == sends)
+    );
+    assert!(comps(net, 0).iter().all(|c| c.status == Status::Ok));
+    net.capture.take().unwrap()
+}
+
+/// Spare receives: a replayed SEND delivered again would complete one.
+fn spare_recvs(net: &mut Net, n: usize) {
+    for k in 0..n {
+        recv(net, 1, 1, 8192, 1000 + k as u64, None);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, max_shrink_iters: 50, ..ProptestConfig::default() })]
+
+    /// Replaying any packet from the past, after the PDCs closed, after
+    /// the target reaped them (the initiator restarted), or after the
+    /// target restarted, never completes anything a second time.
+    #[test]
+    fn replays_never_complete_twice(
+        sizes in proptest::collection::vec((0..5000usize, any::<bool>(), any::<bool>()), 1..8),
+        seed in any::<u64>(),
+    ) {
+        let sends = sizes.iter().filter(|s| !s.2).count();
+        // After close (tombstones).
+        let mut net = net(2, fast_cfg(), Link::CLEAN, seed);
+        let pkts = replay_workload(&mut net, &sizes);
+        net.run_for(net.now + 100_000_000);
+        prop_assert_eq!(net.nodes[1].eng.usage(), (0, 0, 0, 0, 0));
+        prop_assert!(net.nodes[1].eng.stats.pdc_close > 0);
+        spare_recvs(&mut net, 8);
+        replay_all(&mut net, &pkts, seed);
+        prop_assert_eq!(recv_count(&net, 1), sends);
+        prop_assert_eq!(comps(&net, 0).len(), sizes.len());
+        prop_assert_eq!(net.nodes[1].eng.unexpected().count(), 0);
+
+        // After reap: the initiator restarts before closing; the target
+        // reaps its silent PDC.
+        let mut net = self::net(2, fast_cfg(), Link::CLEAN, seed ^ 1);
+        let pkts = replay_workload(&mut net, &sizes);
+        let cfg = *net.nodes[0].eng.config();
+        *net.nodes[0].eng = crate::sim::new_engine(Config { seed: 77, ..cfg });
+        let reaped = net.nodes[1].eng.stats.pdc_reaped;
+        net.run_for(net.now + cfg.reap_after() + 10_000_000);
+        prop_assert!(net.nodes[1].eng.stats.pdc_reaped > reaped);
+        spare_recvs(&mut net, 8);
+        replay_all(&mut net, &pkts, seed);
+        prop_assert_eq!(recv_count(&net, 1), sends);
+        prop_assert_eq!(net.nodes[1].eng.unexpected().count(), 0);
+
+        // After the target restarts: it trusts no SYN during its quiet
+        // time (1-RTT), so no old packet opens a PDC.
+        let mut net = self::net(2, fast_cfg(), Link::CLEAN, seed ^ 2);
+        let pkts = replay_workload(&mut net, &sizes);
+        let cfg = *net.nodes[1].eng.config();
+        // A restarted engine draws new random numbers.
+        *net.nodes[1].eng = crate::sim::new_engine(Config { quiet_start: true, seed: cfg.seed ^ 0x5a5a, ..cfg });
+        net.nodes[1].env.completions.clear();
+        spare_recvs(&mut net, 8);
+        replay_all(&mut net, &pkts, seed);
+        prop_assert_eq!(recv_count(&net, 1), 0);
+        prop_assert_eq!(net.nodes[1].eng.unexpected().count(), 0);
+    }
+}
+
+/// The control for the property above: a restarted target without the
+/// quiet time does deliver replayed messages again (0-RTT cannot tell).
+#[test]
+fn replay_after_target_restart_needs_the_quiet_time() {
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 5);
+    let pkts = replay_workload(&mut net, &[(100, false, false)]);
+    let cfg = *net.nodes[1].eng.config();
+    *net.nodes[1].eng = crate::sim::new_engine(Config {
+        quiet_start: false,
+        seed: cfg.seed ^ 0x5a5a,
+        ..cfg
+    });
+    net.nodes[1].env.completions.clear();
+    spare_recvs(&mut net, 1);
+    replay_all(&mut net, &pkts, 1);
+    assert_eq!(recv_count(&net, 1), 1, "0-RTT accepts the replayed SYN");
+}
+
+/// Reap and tombstone times follow from the retry budget: the target
+/// never reaps a PDC while its peer may still retransmit.
+#[test]
+fn reap_waits_for_the_retry_span() {
+    let cfg = Config {
+        reap: 1,
+        ..Config::DEFAULT
+    };
+    let span = u64::from(cfg.max_retries + cfg.max_transient + 1) * cfg.rto_max;
+    assert_eq!(cfg.retry_span(), span);
+    assert_eq!(cfg.quiet_time(), span + cfg.max_pkt_life);
+    assert_eq!(cfg.reap_after(), cfg.quiet_time());
+    // Blackout: the target gets the data, every ACK is lost; the
+    // initiator retries until it gives up, the target keeps the PDC until
+    // then, and the message is delivered exactly once.
+    let link = Link::CLEAN;
+    let mut net = net(2, fast_cfg(), link, 8);
+    recv(&mut net, 1, 1, 64, 1, None);
+    recv(&mut net, 1, 1, 64, 2, None);
+    net.capture = Some(Vec::new());
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        vec![1; 64],
+        1,
+    )
+    .unwrap();
+    // The packet goes out on a clean wire; then everything is lost.
+    net.flush();
+    net.link.loss = 1.0;
+    let t0 = net.now;
+    assert!(net.run_until(t0 + 60_000_000_000, |n| comps(n, 0).len() == 1));
+    assert_eq!(comps(&net, 0)[0].status, Status::PdcError);
+    let gave_up = net.now - t0;
+    assert!(gave_up <= fast_cfg().retry_span(), "{gave_up}");
+    assert_eq!(
+        net.nodes[1].eng.stats.pdc_reaped, 0,
+        "reaped while retrying"
+    );
+    net.link.loss = 0.0;
+    net.run_for(net.now + fast_cfg().reap_after() + 1_000_000);
+    assert_eq!(recv_count(&net, 1), 1);
 }

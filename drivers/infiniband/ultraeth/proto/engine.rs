@@ -86,8 +86,18 @@ pub(crate) struct Config {
     pub(crate) ack_delay: u64,
     /// Idle time after which an initiator closes its PDC (ns).
     pub(crate) idle_close: u64,
-    /// Idle time after which a target reaps its PDC (ns).
+    /// Idle time after which a target reaps its PDC (ns). The engine
+    /// never reaps sooner than [`Config::quiet_time`]: until then the peer
+    /// may still be retransmitting.
     pub(crate) reap: u64,
+    /// Longest a packet may live in the network (ns): delayed duplicates
+    /// older than this are assumed gone.
+    pub(crate) max_pkt_life: u64,
+    /// After start (the first event), answer SYNs of unknown PDCs with
+    /// NEW_START_PSN (1-RTT) for [`Config::quiet_time`]: packets of PDCs
+    /// from before a restart may still arrive, and without their
+    /// tombstones only the 1-RTT handshake tells them from new ones.
+    pub(crate) quiet_start: bool,
     /// Lifetime of a half-open target PDC (ns).
     pub(crate) half_open: u64,
     /// Targets answer SYN with NACK NEW_START_PSN (1-RTT establishment).
@@ -110,10 +120,41 @@ impl Config {
         ack_delay: 10_000,
         idle_close: 50_000_000,
         reap: 500_000_000,
+        max_pkt_life: 10_000_000,
+        quiet_start: true,
         half_open: 10_000_000,
         one_rtt: false,
         seed: 1,
     };
+}
+
+impl Config {
+    /// Upper bound on how long an initiator keeps retransmitting after the
+    /// target last heard from it (ns): every timeout lasts at most
+    /// `rto_max`, and it gives up after `max_retries` counted and
+    /// `max_transient` forgiven timeouts.
+    pub(crate) const fn retry_span(&self) -> u64 {
+        let n = self.max_retries as u64 + self.max_transient as u64 + 1;
+        n.saturating_mul(self.rto_max)
+    }
+
+    /// How long a packet of a PDC may still arrive after the target last
+    /// heard from it: the retry span plus the packet lifetime. Target PDCs
+    /// are not reaped, tombstones not dropped and restarts not trusted
+    /// before this.
+    pub(crate) const fn quiet_time(&self) -> u64 {
+        self.retry_span().saturating_add(self.max_pkt_life)
+    }
+
+    /// Idle time after which a target PDC is reaped: `reap`, but never
+    /// less than [`Config::quiet_time`].
+    pub(crate) const fn reap_after(&self) -> u64 {
+        if self.reap > self.quiet_time() {
+            self.reap
+        } else {
+            self.quiet_time()
+        }
+    }
 }
 
 /// Why a post was refused.
@@ -164,6 +205,8 @@ pub(crate) struct Stats {
     pub(crate) pdc_error: u64,
     /// Target PDCs reaped (idle or half-open).
     pub(crate) pdc_reaped: u64,
+    /// SYN packets of closed or reaped PDCs (tombstones) dropped.
+    pub(crate) stale_syn: u64,
     /// Messages that arrived before a matching receive.
     pub(crate) unexpected: u64,
     /// UUD messages dropped for want of a receive.
@@ -510,6 +553,28 @@ impl Unexp {
     };
 }
 
+/// A closed or reaped target PDC, remembered for [`Config::quiet_time`] so
+/// that its delayed or replayed SYN packets cannot open it again.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Tomb {
+    peer: Addr,
+    spdcid: u16,
+    hnext: u16,
+    start_psn: u32,
+    until: u64,
+}
+
+impl Tomb {
+    /// An unused slot.
+    pub(crate) const EMPTY: Self = Self {
+        peer: [0; 16],
+        spdcid: 0,
+        hnext: NONE,
+        start_psn: 0,
+        until: 0,
+    };
+}
+
 /// Answer the target attaches to an ACK (or RUDI response).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Answer {
@@ -572,6 +637,11 @@ pub(crate) struct Tables<S: Slab> {
     pub(crate) inb_map: S::Of<u16>,
     /// Deadline heap: at least `pdcs.len() + msgs.len()` entries.
     pub(crate) heap: S::Of<u32>,
+    /// Tombstones of closed and reaped target PDCs (fewer than 65535; 0
+    /// makes every new PDC within the quiet time use 1-RTT).
+    pub(crate) tombs: S::Of<Tomb>,
+    /// Hash buckets of the tombstones: a power of two.
+    pub(crate) tomb_map: S::Of<u16>,
 }
 
 impl<S: Slab> Tables<S> {
@@ -616,6 +686,14 @@ pub(crate) struct Engine<S: Slab> {
     inb_map: S::Of<u16>,
     heap: S::Of<u32>,
     heap_len: usize,
+    tombs: S::Of<Tomb>,
+    tomb_map: S::Of<u16>,
+    tomb_head: usize,
+    tomb_len: usize,
+    /// Until then SYNs of unknown PDCs get 1-RTT (quiet time after start,
+    /// or after a tombstone was dropped before its time).
+    syn_1rtt_until: u64,
+    started: bool,
     hseed: u64,
     free_pdc: u16,
     free_msg: u16,
@@ -672,6 +750,8 @@ impl<S: Slab> Engine<S> {
         if !pow2(t.pdc_map.len())
             || !pow2(t.msg_map.len())
             || !pow2(t.inb_map.len())
+            || !pow2(t.tomb_map.len())
+            || t.tombs.len() >= max
             || t.heap.len() < t.pdcs.len() + t.msgs.len()
         {
             return Err(InitError::BadIndex);
@@ -697,6 +777,12 @@ impl<S: Slab> Engine<S> {
             inb_map: t.inb_map,
             heap: t.heap,
             heap_len: 0,
+            tombs: t.tombs,
+            tomb_map: t.tomb_map,
+            tomb_head: 0,
+            tomb_len: 0,
+            syn_1rtt_until: 0,
+            started: false,
             hseed: index::mix(u64::from(cfg.seed) ^ 0x5545_5420_6861_7368),
             free_pdc: NONE,
             free_msg: NONE,
@@ -706,6 +792,16 @@ impl<S: Slab> Engine<S> {
             stats: Stats::default(),
         }
         .with_indexes())
+    }
+
+    /// Notes the time of the first event: the quiet time starts there.
+    fn start(&mut self, now: u64) {
+        if !self.started {
+            self.started = true;
+            if self.cfg.quiet_start {
+                self.syn_1rtt_until = now.saturating_add(self.cfg.quiet_time());
+            }
+        }
     }
 
     fn with_indexes(mut self) -> Self {
@@ -789,6 +885,7 @@ impl<S: Slab> Engine<S> {
 
     /// Processes one received UDP payload from `src`.
     pub(crate) fn receive(&mut self, now: u64, src: &Addr, pkt: &[u8], env: &mut impl Env) {
+        self.start(now);
         let Ok(p) = wire::parse(pkt) else {
             self.stats.rx_bad += 1;
             return;

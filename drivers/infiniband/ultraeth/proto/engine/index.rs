@@ -26,6 +26,7 @@ use super::{
     PdcState,
     Recv,
     Slab,
+    Tomb,
     Unexp,
     NONE, //
 };
@@ -104,6 +105,10 @@ impl<S: Slab> Engine<S> {
         self.pdc_map.fill(NONE);
         self.msg_map.fill(NONE);
         self.inb_map.fill(NONE);
+        self.tomb_map.fill(NONE);
+        self.tombs.fill(Tomb::EMPTY);
+        self.tomb_head = 0;
+        self.tomb_len = 0;
         self.heap_len = 0;
     }
 
@@ -548,5 +553,91 @@ impl<S: Slab> Engine<S> {
             let id = self.heap_id(0);
             (self.when(id), id)
         })
+    }
+
+    // ----------------------------------------------------------------
+    // Tombstones: a ring in order of expiry, hashed by {peer, SPDCID}.
+
+    fn tomb_bucket(&self, peer: &Addr, spdcid: u16) -> usize {
+        let (lo, hi) = addr_words(peer);
+        self.bucket(
+            self.tomb_map.len(),
+            lo ^ mix(hi ^ mix(8 | (u64::from(spdcid) << 8))),
+        )
+    }
+
+    /// Drops the oldest tombstone. One dropped before its time makes
+    /// every new PDC use 1-RTT until that time.
+    fn tomb_pop(&mut self, now: u64) {
+        let i = self.tomb_head;
+        let t = self.tombs[i];
+        if t.until > now && t.until > self.syn_1rtt_until {
+            self.syn_1rtt_until = t.until;
+        }
+        let b = self.tomb_bucket(&t.peer, t.spdcid);
+        let mut cur = self.tomb_map[b];
+        if usize::from(cur) == i {
+            self.tomb_map[b] = t.hnext;
+        } else {
+            while cur != NONE {
+                let c = usize::from(cur);
+                if usize::from(self.tombs[c].hnext) == i {
+                    self.tombs[c].hnext = t.hnext;
+                    break;
+                }
+                cur = self.tombs[c].hnext;
+            }
+        }
+        self.tombs[i] = Tomb::EMPTY;
+        self.tomb_head = (i + 1) % self.tombs.len();
+        self.tomb_len -= 1;
+    }
+
+    /// Remembers the target PDC {`peer`, `spdcid`} that started at
+    /// `start_psn` for the quiet time.
+    pub(super) fn tomb_add(&mut self, peer: Addr, spdcid: u16, start_psn: u32, now: u64) {
+        let until = now.saturating_add(self.cfg.quiet_time());
+        let cap = self.tombs.len();
+        if cap == 0 {
+            if until > self.syn_1rtt_until {
+                self.syn_1rtt_until = until;
+            }
+            return;
+        }
+        while self.tomb_len > 0 && self.tombs[self.tomb_head].until <= now {
+            self.tomb_pop(now);
+        }
+        if self.tomb_len == cap {
+            self.tomb_pop(now);
+        }
+        let i = (self.tomb_head + self.tomb_len) % cap;
+        let b = self.tomb_bucket(&peer, spdcid);
+        self.tombs[i] = Tomb {
+            peer,
+            spdcid,
+            hnext: self.tomb_map[b],
+            start_psn,
+            until,
+        };
+        // CAST: i < tombs.len() < NONE.
+        self.tomb_map[b] = i as u16;
+        self.tomb_len += 1;
+    }
+
+    /// True if a live tombstone says PDC {`peer`, `spdcid`} starting at
+    /// `start_psn` was closed or reaped.
+    pub(super) fn tomb_find(&self, peer: &Addr, spdcid: u16, start_psn: u32, now: u64) -> bool {
+        if self.tombs.is_empty() {
+            return false;
+        }
+        let mut cur = self.tomb_map[self.tomb_bucket(peer, spdcid)];
+        while cur != NONE {
+            let t = &self.tombs[usize::from(cur)];
+            if t.until > now && t.peer == *peer && t.spdcid == spdcid && t.start_psn == start_psn {
+                return true;
+            }
+            cur = t.hnext;
+        }
+        false
     }
 }

@@ -67,6 +67,7 @@ use super::{
 impl<S: Slab> Engine<S> {
     /// Posts an operation. Sends what the window allows right away.
     pub(crate) fn post(&mut self, now: u64, p: &Post, env: &mut impl Env) -> Result<(), PostError> {
+        self.start(now);
         let single = p.len <= self.cfg.mtu;
         match (p.mode, p.op) {
             (Mode::Uud, Op::Send { .. }) if single => {}
@@ -359,11 +360,20 @@ impl<S: Slab> Engine<S> {
                     d.state = PdcState::Open;
                     return Some(i);
                 }
+                if self.tomb_find(src, spdcid, start, now) {
+                    // A packet of a PDC closed or reaped within the quiet
+                    // time: delayed or replayed, never a new PDC.
+                    self.stats.stale_syn += 1;
+                    return None;
+                }
                 let Some(i) = self.pdc_alloc() else {
                     self.send_nack(src, nack::NO_PDC_AVAIL, psn, 0, spdcid, 0, env);
                     return None;
                 };
-                let one_rtt = self.cfg.one_rtt;
+                // Without a tombstone a SYN may still be old while the
+                // quiet time after a restart (or after tombstones were
+                // dropped for room) lasts: then only 1-RTT is safe.
+                let one_rtt = self.cfg.one_rtt || now < self.syn_1rtt_until;
                 let new_start = if one_rtt { self.random() } else { start };
                 let d = &mut self.pdcs[i];
                 d.state = if one_rtt {
@@ -639,7 +649,7 @@ impl<S: Slab> Engine<S> {
                 }
                 d.rx.mark(c.psn);
                 self.send_ack(i, c.psn, Answer::None, env);
-                self.release_target_pdc(i, env);
+                self.release_target_pdc(i, now, env);
                 self.stats.pdc_close += 1;
                 None
             }
@@ -673,7 +683,13 @@ impl<S: Slab> Engine<S> {
         }
     }
 
-    pub(super) fn release_target_pdc(&mut self, i: usize, env: &mut impl Env) {
+    /// Frees target PDC `i` (closed or reaped) and leaves a tombstone.
+    pub(super) fn release_target_pdc(&mut self, i: usize, now: u64, env: &mut impl Env) {
+        let d = &self.pdcs[i];
+        if d.state == PdcState::Open {
+            let (peer, spdcid, start) = (d.peer, d.peer_id, d.start_psn);
+            self.tomb_add(peer, spdcid, start, now);
+        }
         let i16 = to_u16(i);
         // Partially received messages are rare: scan only if there are any.
         if self.pdcs[i].ninb > 0 {

@@ -308,7 +308,7 @@ impl<S: Slab> Engine<S> {
             }
             PdcState::HalfOpen => t = d.last_active + self.cfg.half_open,
             PdcState::Open => {
-                t = at(d.ack_at).min(d.last_active + self.cfg.reap);
+                t = at(d.ack_at).min(d.last_active + self.cfg.reap_after());
                 if !d.close_req_sent {
                     t = t.min(d.last_active + self.cfg.idle_close);
                 }
@@ -341,6 +341,7 @@ impl<S: Slab> Engine<S> {
 
     /// Runs every timer due at `now`, earliest first.
     pub(crate) fn on_timer(&mut self, now: u64, env: &mut impl Env) {
+        self.start(now);
         // Every handled timer moves past `now` or goes away; the bound
         // only guards against a bug turning this into a busy loop.
         let mut budget = 4 * (self.pdcs.len() + self.msgs.len()) + 16;
@@ -376,16 +377,16 @@ impl<S: Slab> Engine<S> {
             PdcState::HalfOpen => {
                 if now >= d.last_active + self.cfg.half_open {
                     self.stats.pdc_reaped += 1;
-                    self.release_target_pdc(pi, env);
+                    self.release_target_pdc(pi, now, env);
                 }
             }
             PdcState::Open => {
                 if d.ack_at != 0 && now >= d.ack_at {
                     self.send_ack(pi, d.last_psn, Answer::None, env);
                 }
-                if now >= d.last_active + self.cfg.reap {
+                if now >= d.last_active + self.cfg.reap_after() {
                     self.stats.pdc_reaped += 1;
-                    self.release_target_pdc(pi, env);
+                    self.release_target_pdc(pi, now, env);
                 } else if !d.close_req_sent && now >= d.last_active + self.cfg.idle_close {
                     self.pdcs[pi].close_req_sent = true;
                     let h = PdsHeader::Ctrl(CtrlHdr {
