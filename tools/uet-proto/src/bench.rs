@@ -50,6 +50,7 @@ fn post_send(net: &mut Net, user: u64, buf: u64, len: u32) -> bool {
         buf,
         len,
         hdr_data: 0,
+        tc: 0,
     };
     let now = net.now;
     node.eng.post(now, &p, &mut node.env).is_ok()
@@ -256,6 +257,7 @@ fn event_cost(idle: usize) -> (f64, f64, f64) {
                 buf: src,
                 len: 4096,
                 hdr_data: 0,
+                tc: 0,
             };
             node.eng.post(now, &p, &mut node.env).unwrap();
             posted += 1;

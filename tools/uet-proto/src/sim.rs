@@ -31,7 +31,7 @@ pub(crate) type SimEngine = Engine<VecSlab>;
 /// Tables for `pdcs` PDCs, `msgs` messages and `r` entries in each target
 /// table, filled with placeholders ([`Engine::new`] resets them).
 pub(crate) fn tables(pdcs: usize, msgs: usize, r: usize) -> Tables<VecSlab> {
-    use crate::proto::engine::{InMsg, Msg, Pdc, Recv, Tomb, Unexp};
+    use crate::proto::engine::{InMsg, Msg, Pdc, Quota, Recv, Tomb, Unexp};
     Tables {
         pdcs: std::vec![Pdc::EMPTY; pdcs],
         msgs: std::vec![Msg::EMPTY; msgs],
@@ -42,7 +42,9 @@ pub(crate) fn tables(pdcs: usize, msgs: usize, r: usize) -> Tables<VecSlab> {
         pdc_map: std::vec![0; Tables::<VecSlab>::buckets(pdcs)],
         msg_map: std::vec![0; Tables::<VecSlab>::buckets(msgs)],
         inb_map: std::vec![0; Tables::<VecSlab>::buckets(r)],
-        heap: std::vec![0; pdcs + msgs],
+        heap: std::vec![0; pdcs + msgs + r],
+        quotas: std::vec![Quota::EMPTY; (pdcs + 4 * r).min(65_534)],
+        quota_map: std::vec![0; Tables::<VecSlab>::buckets((pdcs + 4 * r).min(65_534))],
         tombs: std::vec![Tomb::EMPTY; pdcs],
         tomb_map: std::vec![0; Tables::<VecSlab>::buckets(pdcs)],
     }
@@ -251,8 +253,8 @@ pub(crate) fn addr(i: usize) -> Addr {
     a
 }
 
-fn node_of(a: &Addr) -> usize {
-    a[15] as usize
+fn node_of(a: &Addr) -> Option<usize> {
+    Some(a[15] as usize)
 }
 
 /// A packet in flight: (arrival, sequence, source, destination, bytes).
@@ -315,7 +317,12 @@ impl Net {
         for src in 0..self.nodes.len() {
             let out = std::mem::take(&mut self.nodes[src].env.outbox);
             for (dst, _entropy, mut pkt) in out {
-                let dst = node_of(&dst);
+                // Packets to addresses that are not nodes (forged peers in
+                // tests) go nowhere.
+                let Some(dst) = node_of(&dst).filter(|&d| d < self.nodes.len() && addr(d) == dst)
+                else {
+                    continue;
+                };
                 if let Some(c) = self.capture.as_mut() {
                     c.push((src, dst, pkt.clone()));
                 }

@@ -11,7 +11,7 @@ use std::{format, vec};
 use proptest::prelude::*;
 
 use crate::proto::engine::{Config, PdcState, PostError};
-use crate::proto::ses::{CompKind, Completion, Mode, Op, Post, Status};
+use crate::proto::ses::{Addr, CompKind, Completion, Mode, Op, Post, Status};
 use crate::proto::wire::ses::{rc, SesAddr};
 use crate::sim::{addr, Link, Net, Region};
 
@@ -94,6 +94,7 @@ fn send(
         buf,
         len,
         hdr_data: user,
+        tc: 0,
     };
     let now = net.now;
     node.eng.post(now, &p, &mut node.env)?;
@@ -321,6 +322,7 @@ fn rma_write_read_and_errors() {
         buf: b,
         len: 4,
         hdr_data: 0,
+        tc: 0,
     };
     node.eng.post(0, &p, &mut node.env).unwrap();
     p.user = 7;
@@ -968,6 +970,20 @@ fn first_req_psn(net: &Net, node: usize) -> u32 {
         .expect("a request in the outbox")
 }
 
+/// PSN of the first request of initiator PDC `spdcid` in `node`'s outbox.
+fn first_req_psn_of(net: &Net, node: usize, spdcid: u16) -> u32 {
+    use crate::proto::wire::{parse, pds::PdsHeader};
+    net.nodes[node]
+        .env
+        .outbox
+        .iter()
+        .find_map(|(_, _, p)| match parse(p).ok()?.pds {
+            PdsHeader::Req(r) if r.spdcid == spdcid => Some(r.psn),
+            _ => None,
+        })
+        .expect("a request of that PDC in the outbox")
+}
+
 fn nack_hdr(code: u8, psn: u32, spdcid: u16, dpdcid: u16) -> crate::proto::wire::pds::PdsHeader {
     crate::proto::wire::pds::PdsHeader::Nack(crate::proto::wire::pds::NackHdr {
         ecn: false,
@@ -1137,6 +1153,7 @@ fn endless_resource_nacks_are_bounded() {
         rto_max: 1_000_000,
         max_retries: 4,
         max_transient: 6,
+        max_eager: 8 << 20,
         ..fast_cfg()
     };
     let mut net = net(2, cfg, Link::CLEAN, 24);
@@ -1167,6 +1184,7 @@ fn endless_resource_nacks_are_bounded() {
 fn short_resource_shortage_is_waited_out() {
     let cfg = Config {
         max_retries: 2,
+        max_eager: 8 << 20,
         ..fast_cfg()
     };
     let mut net = net(2, cfg, Link::CLEAN, 25);
@@ -1441,6 +1459,7 @@ fn responses_carry_the_request_job_id() {
         buf: b,
         len: 4,
         hdr_data: 0,
+        tc: 0,
     };
     let now = net.now;
     node.eng.post(now, &p, &mut node.env).unwrap();
@@ -1669,4 +1688,277 @@ fn reap_waits_for_the_retry_span() {
     net.link.loss = 0.0;
     net.run_for(net.now + fast_cfg().reap_after() + 1_000_000);
     assert_eq!(recv_count(&net, 1), 1);
+}
+
+// ---------------------------------------------------------------------
+// Isolation and limits against hostile peers.
+
+/// A SYN request packet (PSN `psn`, SPDCID `spdcid`) carrying the SES
+/// `opcode` for `job` with `len` payload bytes of a `total`-byte message.
+#[allow(clippy::too_many_arguments)]
+fn forged_req(
+    psn: u32,
+    spdcid: u16,
+    syn: bool,
+    opcode: u8,
+    job: u32,
+    som: bool,
+    eom: bool,
+    msg_id: u16,
+    off: u32,
+    len: usize,
+    total: u32,
+) -> Vec<u8> {
+    use crate::proto::wire::{emit_headers, pds::*, ses::*, NextHeader};
+    let h = PdsHeader::Req(ReqHdr {
+        ordered: false,
+        cc: None,
+        next: NextHeader::ReqStd,
+        retx: false,
+        ar: eom,
+        clear_psn_offset: 0,
+        psn,
+        spdcid,
+        dst: if syn {
+            PdcDst::Syn {
+                use_rsv_pdc: false,
+                psn_offset: (psn - 1000) as u16,
+            }
+        } else {
+            PdcDst::Dpdcid(0)
+        },
+    });
+    let flags = if som { sflags::SOM } else { 0 } | if eom { sflags::EOM } else { 0 };
+    let s = SesHeader::Req(SesReq {
+        opcode,
+        flags,
+        addr: SesAddr { job, ..target(1) },
+        body: ReqBody::Std {
+            msg_id,
+            buffer_offset: u64::from(off),
+            initiator: 0,
+            key: MR_RW,
+            data: if som {
+                StdData::HeaderData(0)
+            } else {
+                StdData::Cont {
+                    payload_length: len as u16,
+                    message_offset: off,
+                }
+            },
+            request_length: total,
+        },
+        ext: ReqExt::None,
+    });
+    let mut pkt = vec![0u8; 128 + len];
+    let n = emit_headers(&h, Some(&s), &mut pkt).unwrap();
+    pkt.truncate(n + len);
+    pkt
+}
+
+fn inject_raw(net: &mut Net, to: usize, from: Addr, pkt: &[u8]) {
+    let now = net.now;
+    let node = &mut net.nodes[to];
+    node.eng.receive(now, &from, pkt, &mut node.env);
+}
+
+fn attacker(i: u8) -> Addr {
+    let mut a = addr(0);
+    a[14] = 0xee;
+    a[15] = i;
+    a
+}
+
+#[test]
+fn forged_syns_from_one_peer_take_only_its_share() {
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 31);
+    // 16 forged SYNs (one per SPDCID) from one address: the table has 16
+    // PDCs, the peer's share is a quarter of it.
+    for k in 0..16u16 {
+        let p = forged_req(1000, k, true, 1, JOB, true, true, 0, 0, 0, 0);
+        inject_raw(&mut net, 1, attacker(1), &p);
+    }
+    let used = net.nodes[1].eng.usage().0;
+    assert_eq!(used, 4, "one peer holds 16 * 64 / 256 PDCs");
+    assert_eq!(net.nodes[1].eng.stats.over_quota, 12);
+    // A legitimate write finds a PDC at once.
+    let t0 = net.now;
+    send(&mut net, 0, 1, 1, Mode::Rud, write_op(), vec![5; 3000], 1).unwrap();
+    assert!(net.run_until(t0 + 1_000_000_000, |n| comps(n, 0).len() == 1));
+    assert_eq!(comps(&net, 0)[0].status, Status::Ok);
+    assert!(net.now - t0 < 1_000_000, "took {} ns", net.now - t0);
+}
+
+#[test]
+fn oversized_and_flooding_sends_take_no_state() {
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 32);
+    // 64 first packets of 4 GiB sends: refused without state, no
+    // overflow buffer asked for.
+    for k in 0..64u16 {
+        let p = forged_req(1000, k, true, 5, JOB, true, false, 0, 0, 100, u32::MAX);
+        inject_raw(&mut net, 1, attacker(k as u8 % 2), &p);
+    }
+    assert_eq!(net.nodes[1].eng.usage().3, 0);
+    assert_eq!(net.nodes[1].eng.usage().4, 0);
+    assert!(net.nodes[1].env.overflow.is_empty());
+    assert!(comps(&net, 1).is_empty());
+    // Sends within the eager limit but never finished, nobody receiving:
+    // one peer gets its share of the inbound and unexpected tables.
+    let mut net = self::net(2, fast_cfg(), Link::CLEAN, 33);
+    let before = net.nodes[1].eng.usage();
+    for k in 0..64u16 {
+        let p = forged_req(
+            1000 + u32::from(k),
+            99,
+            k == 0,
+            5,
+            JOB,
+            true,
+            false,
+            k,
+            0,
+            100,
+            1 << 20,
+        );
+        let p = if k == 0 {
+            p
+        } else {
+            // Continuations of the PDC the first packet opened.
+            forged_req(
+                1000 + u32::from(k),
+                99,
+                false,
+                5,
+                JOB,
+                true,
+                false,
+                k,
+                0,
+                100,
+                1 << 20,
+            )
+        };
+        inject_raw(&mut net, 1, attacker(9), &p);
+    }
+    let after = net.nodes[1].eng.usage();
+    assert_eq!(after.4 - before.4, 16, "unexpected share: 64 * 64 / 256");
+    assert!(net.nodes[1].eng.stats.over_quota >= 48);
+    // A legitimate send with a posted receive still completes.
+    recv(&mut net, 1, 1, 4096, 7, None);
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        vec![9; 4000],
+        1,
+    )
+    .unwrap();
+    assert!(net.run_until(net.now + 1_000_000_000, |n| comps(n, 1).len() == 1));
+    assert_eq!(comps(&net, 1)[0].status, Status::Ok);
+}
+
+#[test]
+fn unreceived_unexpected_messages_are_reclaimed() {
+    let cfg = Config {
+        unexp_life: 50_000_000,
+        ..fast_cfg()
+    };
+    let mut net = net(2, cfg, Link::CLEAN, 33);
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        vec![4; 5000],
+        1,
+    )
+    .unwrap();
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 1));
+    assert_eq!(comps(&net, 0)[0].status, Status::Ok);
+    assert_eq!(net.nodes[1].eng.unexpected().count(), 1);
+    assert_eq!(net.nodes[1].env.overflow.len(), 1);
+    net.run_for(net.now + 49_000_000);
+    assert_eq!(
+        net.nodes[1].eng.unexpected().count(),
+        1,
+        "kept for unexp_life"
+    );
+    net.run_for(net.now + 2_000_000);
+    assert_eq!(net.nodes[1].eng.unexpected().count(), 0);
+    assert!(net.nodes[1].env.overflow.is_empty());
+    assert_eq!(net.nodes[1].eng.stats.unexp_reclaimed, 1);
+    // A receive posted later gets nothing (documented policy).
+    recv(&mut net, 1, 1, 8192, 5, None);
+    net.run_for(net.now + 10_000_000);
+    assert!(comps(&net, 1).is_empty());
+}
+
+#[test]
+fn continuation_must_carry_its_message_job() {
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 34);
+    recv(&mut net, 1, 1, 8192, 3, None);
+    // First packet of a 200-byte send for job 7, then a continuation that
+    // names job 8 on the same PDC and message.
+    let a = forged_req(1000, 5, true, 5, JOB, true, false, 0, 0, 100, 200);
+    let b = forged_req(1001, 5, false, 5, 8, false, true, 0, 100, 100, 200);
+    inject_raw(&mut net, 1, addr(0), &a);
+    inject_raw(&mut net, 1, addr(0), &b);
+    assert_eq!(net.nodes[1].eng.stats.mismatched, 1);
+    let c = comps(&net, 1);
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].status, Status::Remote(rc::PERM_VIOLATION));
+    assert_eq!(c[0].len, 0);
+}
+
+#[test]
+fn pdcs_are_per_job_and_fail_alone() {
+    use crate::proto::wire::pds::nack;
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 35);
+    net.nodes[1].env.jobs.insert((8, 1, 1), 1);
+    let post = |net: &mut Net, job: u32, user: u64| {
+        let node = &mut net.nodes[0];
+        let b = node.env.add_buf(vec![1; 3000]);
+        let p = Post {
+            user,
+            dst: addr(1),
+            target: SesAddr { job, ..target(1) },
+            mode: Mode::Rud,
+            op: write_op(),
+            buf: b,
+            len: 3000,
+            hdr_data: 0,
+            tc: 0,
+        };
+        let now = net.now;
+        node.eng.post(now, &p, &mut node.env).unwrap();
+    };
+    post(&mut net, JOB, 1);
+    post(&mut net, 8, 2);
+    post(&mut net, JOB, 3);
+    assert_eq!(net.nodes[0].eng.usage().0, 2, "one PDC per JobID");
+    // Job 8's PDC fails (a fatal NACK for its in-flight PSN): job 7's
+    // messages are not touched.
+    let pdcs = net.nodes[0].eng.pdcs();
+    let job8 = (0..pdcs.len())
+        .find(|&i| pdcs[i].state() != PdcState::Free && i != 0)
+        .unwrap();
+    let psn = first_req_psn_of(&net, 0, job8 as u16);
+    inject(
+        &mut net,
+        0,
+        1,
+        &nack_hdr(nack::PDC_MODE_MISMATCH, psn, 0, job8 as u16),
+    );
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 3));
+    let mut st: Vec<(u64, Status)> = comps(&net, 0).iter().map(|c| (c.user, c.status)).collect();
+    st.sort_by_key(|s| s.0);
+    assert_eq!(
+        st,
+        vec![(1, Status::Ok), (2, Status::PdcError), (3, Status::Ok)]
+    );
 }

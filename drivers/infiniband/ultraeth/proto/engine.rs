@@ -31,6 +31,7 @@ use super::wire::pds::{
 use super::wire::ses::{
     op,
     rc,
+    SesAddr,
     SesHeader, //
 };
 use super::wire::{
@@ -98,6 +99,20 @@ pub(crate) struct Config {
     /// from before a restart may still arrive, and without their
     /// tombstones only the 1-RTT handshake tells them from new ones.
     pub(crate) quiet_start: bool,
+    /// Longest SEND the target accepts (bytes); longer ones are answered
+    /// `UNSUPPORTED_SIZE` without taking any state. (Rendezvous would
+    /// carry them; it is not implemented.)
+    pub(crate) max_eager: u32,
+    /// Share of each target table (PDCs, inbound and unexpected
+    /// messages) one peer may hold, in 256ths (at least one entry).
+    pub(crate) peer_share: u8,
+    /// Share of the inbound and unexpected tables one JobID may hold, in
+    /// 256ths (at least one entry).
+    pub(crate) job_share: u8,
+    /// A complete unexpected message no receive claimed within this time
+    /// (ns) is dropped and its overflow buffer freed
+    /// (`stats.unexp_reclaimed`); the sender was already answered.
+    pub(crate) unexp_life: u64,
     /// Lifetime of a half-open target PDC (ns).
     pub(crate) half_open: u64,
     /// Targets answer SYN with NACK NEW_START_PSN (1-RTT establishment).
@@ -122,6 +137,10 @@ impl Config {
         reap: 500_000_000,
         max_pkt_life: 10_000_000,
         quiet_start: true,
+        max_eager: 1 << 20,
+        peer_share: 64,
+        job_share: 128,
+        unexp_life: 1_000_000_000,
         half_open: 10_000_000,
         one_rtt: false,
         seed: 1,
@@ -207,6 +226,12 @@ pub(crate) struct Stats {
     pub(crate) pdc_reaped: u64,
     /// SYN packets of closed or reaped PDCs (tombstones) dropped.
     pub(crate) stale_syn: u64,
+    /// Requests refused because their peer or JobID is over its share.
+    pub(crate) over_quota: u64,
+    /// Unexpected messages dropped after `unexp_life` without a receive.
+    pub(crate) unexp_reclaimed: u64,
+    /// Continuation packets whose addressing differs from their message.
+    pub(crate) mismatched: u64,
     /// Messages that arrived before a matching receive.
     pub(crate) unexpected: u64,
     /// UUD messages dropped for want of a receive.
@@ -302,6 +327,12 @@ pub(crate) struct Pdc {
     ninb: u16,
     /// Hash bucket, or `NOPOS` when not in the map.
     hb: u32,
+    /// Initiator: JobID of every message on this PDC.
+    job: u32,
+    /// Initiator: traffic class.
+    tc: u8,
+    /// Target: quota entry of the peer, or `NONE`.
+    peer_q: u16,
     /// Position in the deadline heap, or `NOPOS`.
     hpos: u32,
     /// Deadline the heap holds for this PDC.
@@ -356,6 +387,9 @@ impl Pdc {
         hnext: NONE,
         ninb: 0,
         hb: index::NOPOS,
+        job: 0,
+        tc: 0,
+        peer_q: NONE,
         hpos: index::NOPOS,
         when: u64::MAX,
     };
@@ -430,7 +464,7 @@ impl Msg {
         post: Post {
             user: 0,
             dst: [0; 16],
-            target: super::wire::ses::SesAddr {
+            target: SesAddr {
                 ri_gen: 0,
                 job: 0,
                 pid: 0,
@@ -441,6 +475,7 @@ impl Msg {
             buf: 0,
             len: 0,
             hdr_data: 0,
+            tc: 0,
         },
         hnext: NONE,
         hpos: index::NOPOS,
@@ -502,6 +537,13 @@ pub(crate) struct InMsg {
     dest: Dest,
     /// Next in the hash bucket or on the free list.
     hnext: u16,
+    /// Opcode of the first packet; every packet must carry the same.
+    opcode: u8,
+    /// Addressing of the first packet; every packet must carry the same.
+    addr: SesAddr,
+    /// Quota entries of the peer and of the JobID (`NONE`: none).
+    peer_q: u16,
+    job_q: u16,
 }
 
 impl InMsg {
@@ -517,6 +559,15 @@ impl InMsg {
         hdr: 0,
         dest: Dest::Failed,
         hnext: NONE,
+        opcode: 0,
+        addr: SesAddr {
+            ri_gen: 0,
+            job: 0,
+            pid: 0,
+            ri: 0,
+        },
+        peer_q: NONE,
+        job_q: NONE,
     };
 }
 
@@ -534,6 +585,13 @@ pub(crate) struct Unexp {
     seq: u64,
     /// Next on the free list.
     hnext: u16,
+    /// Quota entries of the peer and of the JobID.
+    peer_q: u16,
+    job_q: u16,
+    /// Position in the deadline heap, or `NOPOS`.
+    hpos: u32,
+    /// Reclaim deadline the heap holds.
+    when: u64,
 }
 
 impl Unexp {
@@ -550,6 +608,35 @@ impl Unexp {
         buf: 0,
         seq: 0,
         hnext: NONE,
+        peer_q: NONE,
+        job_q: NONE,
+        hpos: index::NOPOS,
+        when: u64::MAX,
+    };
+}
+
+/// Usage counters of one peer or JobID, for the per-peer and per-job
+/// shares of the target tables.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Quota {
+    /// 0 free, 1 peer, 2 JobID (in the first 4 bytes of `key`).
+    kind: u8,
+    key: Addr,
+    hnext: u16,
+    pdcs: u16,
+    inb: u16,
+    unexp: u16,
+}
+
+impl Quota {
+    /// An unused slot.
+    pub(crate) const EMPTY: Self = Self {
+        kind: 0,
+        key: [0; 16],
+        hnext: NONE,
+        pdcs: 0,
+        inb: 0,
+        unexp: 0,
     };
 }
 
@@ -635,8 +722,16 @@ pub(crate) struct Tables<S: Slab> {
     pub(crate) msg_map: S::Of<u16>,
     /// Hash buckets of the inbound message map: a power of two.
     pub(crate) inb_map: S::Of<u16>,
-    /// Deadline heap: at least `pdcs.len() + msgs.len()` entries.
+    /// Deadline heap: at least `pdcs.len() + msgs.len() + unexp.len()`
+    /// entries.
     pub(crate) heap: S::Of<u32>,
+    /// Per-peer and per-JobID usage counters: `pdcs.len() + 2 *
+    /// (inb.len() + unexp.len())` entries never run out (fewer are
+    /// allowed: a request that finds no free entry is refused as over
+    /// quota).
+    pub(crate) quotas: S::Of<Quota>,
+    /// Hash buckets of the quota counters: a power of two.
+    pub(crate) quota_map: S::Of<u16>,
     /// Tombstones of closed and reaped target PDCs (fewer than 65535; 0
     /// makes every new PDC within the quiet time use 1-RTT).
     pub(crate) tombs: S::Of<Tomb>,
@@ -665,7 +760,7 @@ pub(crate) enum InitError {
     /// The scratch buffer is shorter than [`PKT_BUF`].
     SmallBuf,
     /// A map's bucket count is not a power of two, or the heap is shorter
-    /// than `pdcs.len() + msgs.len()`.
+    /// than `pdcs.len() + msgs.len() + unexp.len()`.
     BadIndex,
 }
 
@@ -690,6 +785,9 @@ pub(crate) struct Engine<S: Slab> {
     tomb_map: S::Of<u16>,
     tomb_head: usize,
     tomb_len: usize,
+    quotas: S::Of<Quota>,
+    quota_map: S::Of<u16>,
+    free_quota: u16,
     /// Until then SYNs of unknown PDCs get 1-RTT (quiet time after start,
     /// or after a tombstone was dropped before its time).
     syn_1rtt_until: u64,
@@ -751,8 +849,10 @@ impl<S: Slab> Engine<S> {
             || !pow2(t.msg_map.len())
             || !pow2(t.inb_map.len())
             || !pow2(t.tomb_map.len())
+            || !pow2(t.quota_map.len())
             || t.tombs.len() >= max
-            || t.heap.len() < t.pdcs.len() + t.msgs.len()
+            || t.quotas.len() >= max
+            || t.heap.len() < t.pdcs.len() + t.msgs.len() + t.unexp.len()
         {
             return Err(InitError::BadIndex);
         }
@@ -781,6 +881,9 @@ impl<S: Slab> Engine<S> {
             tomb_map: t.tomb_map,
             tomb_head: 0,
             tomb_len: 0,
+            quotas: t.quotas,
+            quota_map: t.quota_map,
+            free_quota: NONE,
             syn_1rtt_until: 0,
             started: false,
             hseed: index::mix(u64::from(cfg.seed) ^ 0x5545_5420_6861_7368),
@@ -899,7 +1002,7 @@ impl<S: Slab> Engine<S> {
             (PdsHeader::Nack(n), _) => self.on_nack(now, src, &n, env),
             (PdsHeader::Ctrl(c), _) => self.on_ctrl(now, src, &c, env),
             (PdsHeader::RudiReq { pkt_id, .. }, Some(SesHeader::Req(s))) => {
-                let ans = self.process_ses(None, 0, src, &s, p.payload, env);
+                let ans = self.process_ses(now, None, 0, src, &s, p.payload, env);
                 match ans {
                     Ok(a) => self.send_rudi_resp(src, pkt_id, a, env),
                     Err(_) => self.stats.rx_drop += 1,
@@ -913,7 +1016,7 @@ impl<S: Slab> Engine<S> {
                     self.stats.rx_drop += 1;
                     return;
                 }
-                match self.process_ses(None, 0, src, &s, p.payload, env) {
+                match self.process_ses(now, None, 0, src, &s, p.payload, env) {
                     Ok(Answer::Plain { rc, .. }) if rc == rc::OK => {}
                     _ => self.stats.uud_drop += 1,
                 }

@@ -24,6 +24,7 @@ use super::{
     MsgState,
     Pdc,
     PdcState,
+    Quota,
     Recv,
     Slab,
     Tomb,
@@ -54,7 +55,12 @@ fn addr_words(a: &Addr) -> (u64, u64) {
 pub(super) enum PdcKey {
     /// Initiator PDC towards `peer` in a delivery mode (open for new
     /// messages: SYN sent or established).
-    Initiator { peer: Addr, ordered: bool },
+    Initiator {
+        peer: Addr,
+        job: u32,
+        tc: u8,
+        ordered: bool,
+    },
     /// Target PDC of `peer`'s PDC `spdcid` (open or half-open).
     Target { peer: Addr, spdcid: u16 },
 }
@@ -64,6 +70,8 @@ impl PdcKey {
         match d.state {
             PdcState::SynSent | PdcState::Established => Some(Self::Initiator {
                 peer: d.peer,
+                job: d.job,
+                tc: d.tc,
                 ordered: d.ordered,
             }),
             PdcState::Open | PdcState::HalfOpen => Some(Self::Target {
@@ -102,6 +110,9 @@ impl<S: Slab> Engine<S> {
         self.free_recv = chain(&mut self.recvs, |e, n| e.hnext = n);
         self.free_inb = chain(&mut self.inb, |e, n| e.hnext = n);
         self.free_unexp = chain(&mut self.unexp, |e, n| e.hnext = n);
+        self.quotas.fill(Quota::EMPTY);
+        self.free_quota = chain(&mut self.quotas, |e, n| e.hnext = n);
+        self.quota_map.fill(NONE);
         self.pdc_map.fill(NONE);
         self.msg_map.fill(NONE);
         self.inb_map.fill(NONE);
@@ -119,7 +130,15 @@ impl<S: Slab> Engine<S> {
 
     fn pdc_bucket(&self, k: &PdcKey) -> usize {
         let (peer, x) = match k {
-            PdcKey::Initiator { peer, ordered } => (peer, 1 | (u64::from(*ordered) << 1)),
+            PdcKey::Initiator {
+                peer,
+                job,
+                tc,
+                ordered,
+            } => (
+                peer,
+                1 | (u64::from(*ordered) << 1) | (u64::from(*tc) << 8) | (u64::from(*job) << 16),
+            ),
             PdcKey::Target { peer, spdcid } => (peer, 4 | (u64::from(*spdcid) << 8)),
         };
         let (lo, hi) = addr_words(peer);
@@ -148,6 +167,8 @@ impl<S: Slab> Engine<S> {
         }
         self.pdc_map_remove(pi);
         self.unschedule(pi);
+        let q = self.pdcs[pi].peer_q;
+        self.quota_put(q, |q| q.pdcs -= 1);
         self.pdcs[pi] = Pdc::EMPTY;
         self.pdcs[pi].hnext = self.free_pdc;
         // CAST: pi < table length < NONE.
@@ -343,6 +364,8 @@ impl<S: Slab> Engine<S> {
             let d = &mut self.pdcs[usize::from(m.pdc)];
             d.ninb = d.ninb.saturating_sub(1);
         }
+        self.quota_put(m.peer_q, |q| q.inb -= 1);
+        self.quota_put(m.job_q, |q| q.inb -= 1);
         self.inb[i] = InMsg::EMPTY;
         self.inb[i].hnext = self.free_inb;
         // CAST: i < NONE.
@@ -408,6 +431,10 @@ impl<S: Slab> Engine<S> {
         if !self.unexp[ui].used {
             return;
         }
+        self.unschedule(self.unexp_timer(ui));
+        let u = self.unexp[ui];
+        self.quota_put(u.peer_q, |q| q.unexp -= 1);
+        self.quota_put(u.job_q, |q| q.unexp -= 1);
         self.unexp[ui] = Unexp::EMPTY;
         self.unexp[ui].hnext = self.free_unexp;
         // CAST: ui < NONE.
@@ -416,36 +443,56 @@ impl<S: Slab> Engine<S> {
 
     // ----------------------------------------------------------------
     // Deadline heap. Timer ids: PDC `i` is id `i`, message `m` is id
-    // `pdcs.len() + m`.
+    // `pdcs.len() + m`, unexpected message `u` is id `pdcs.len() +
+    // msgs.len() + u`.
+
+    /// Timer id of unexpected message `ui`.
+    pub(super) fn unexp_timer(&self, ui: usize) -> usize {
+        self.pdcs.len() + self.msgs.len() + ui
+    }
+
+    fn slot_of(&mut self, id: usize) -> (&mut u32, &mut u64) {
+        let (np, nm) = (self.pdcs.len(), self.msgs.len());
+        if id < np {
+            let d = &mut self.pdcs[id];
+            (&mut d.hpos, &mut d.when)
+        } else if id < np + nm {
+            let m = &mut self.msgs[id - np];
+            (&mut m.hpos, &mut m.when)
+        } else {
+            let u = &mut self.unexp[id - np - nm];
+            (&mut u.hpos, &mut u.when)
+        }
+    }
 
     fn when(&self, id: usize) -> u64 {
-        match self.pdcs.get(id) {
-            Some(d) => d.when,
-            None => self.msgs[id - self.pdcs.len()].when,
+        let (np, nm) = (self.pdcs.len(), self.msgs.len());
+        if id < np {
+            self.pdcs[id].when
+        } else if id < np + nm {
+            self.msgs[id - np].when
+        } else {
+            self.unexp[id - np - nm].when
         }
     }
 
     fn pos(&self, id: usize) -> u32 {
-        match self.pdcs.get(id) {
-            Some(d) => d.hpos,
-            None => self.msgs[id - self.pdcs.len()].hpos,
+        let (np, nm) = (self.pdcs.len(), self.msgs.len());
+        if id < np {
+            self.pdcs[id].hpos
+        } else if id < np + nm {
+            self.msgs[id - np].hpos
+        } else {
+            self.unexp[id - np - nm].hpos
         }
     }
 
     fn set_pos(&mut self, id: usize, pos: u32) {
-        let np = self.pdcs.len();
-        match self.pdcs.get_mut(id) {
-            Some(d) => d.hpos = pos,
-            None => self.msgs[id - np].hpos = pos,
-        }
+        *self.slot_of(id).0 = pos;
     }
 
     fn set_when(&mut self, id: usize, when: u64) {
-        let np = self.pdcs.len();
-        match self.pdcs.get_mut(id) {
-            Some(d) => d.when = when,
-            None => self.msgs[id - np].when = when,
-        }
+        *self.slot_of(id).1 = when;
     }
 
     fn heap_put(&mut self, at: usize, id: usize) {
@@ -639,5 +686,136 @@ impl<S: Slab> Engine<S> {
             cur = t.hnext;
         }
         false
+    }
+    // ----------------------------------------------------------------
+    // Quotas: usage of the target tables per peer and per JobID.
+
+    fn quota_bucket(&self, kind: u8, key: &Addr) -> usize {
+        let (lo, hi) = addr_words(key);
+        self.bucket(
+            self.quota_map.len(),
+            lo ^ mix(hi ^ mix(16 | u64::from(kind))),
+        )
+    }
+
+    /// The quota entry of (`kind`, `key`), created if needed; `None` when
+    /// the quota table is full.
+    fn quota_get(&mut self, kind: u8, key: &Addr) -> Option<usize> {
+        let b = self.quota_bucket(kind, key);
+        let mut cur = self.quota_map[b];
+        while cur != NONE {
+            let c = usize::from(cur);
+            if self.quotas[c].kind == kind && self.quotas[c].key == *key {
+                return Some(c);
+            }
+            cur = self.quotas[c].hnext;
+        }
+        if self.free_quota == NONE {
+            return None;
+        }
+        let next = self.quotas[usize::from(self.free_quota)].hnext;
+        let i = pop_free(&mut self.free_quota, next);
+        self.quotas[i] = Quota {
+            kind,
+            key: *key,
+            hnext: self.quota_map[b],
+            pdcs: 0,
+            inb: 0,
+            unexp: 0,
+        };
+        // CAST: i < quotas.len() < NONE.
+        self.quota_map[b] = i as u16;
+        Some(i)
+    }
+
+    /// Drops one use of quota entry `q` (`NONE`: nothing) through `f`;
+    /// frees the entry when nothing uses it any more.
+    pub(super) fn quota_put(&mut self, q: u16, f: impl FnOnce(&mut Quota)) {
+        if q == NONE {
+            return;
+        }
+        let i = usize::from(q);
+        f(&mut self.quotas[i]);
+        let e = self.quotas[i];
+        if e.pdcs != 0 || e.inb != 0 || e.unexp != 0 {
+            return;
+        }
+        let b = self.quota_bucket(e.kind, &e.key);
+        let mut cur = self.quota_map[b];
+        if usize::from(cur) == i {
+            self.quota_map[b] = e.hnext;
+        } else {
+            while cur != NONE {
+                let c = usize::from(cur);
+                if usize::from(self.quotas[c].hnext) == i {
+                    self.quotas[c].hnext = e.hnext;
+                    break;
+                }
+                cur = self.quotas[c].hnext;
+            }
+        }
+        self.quotas[i] = Quota::EMPTY;
+        self.quotas[i].hnext = self.free_quota;
+        self.free_quota = q;
+    }
+
+    fn share(len: usize, share: u8) -> u16 {
+        let n = (len * usize::from(share) / 256).max(1);
+        u16::try_from(n).unwrap_or(u16::MAX)
+    }
+
+    /// Takes one target PDC for `peer`; `None` when the peer holds its
+    /// share (or the quota table is full).
+    pub(super) fn quota_pdc(&mut self, peer: &Addr) -> Option<u16> {
+        let lim = Self::share(self.pdcs.len(), self.cfg.peer_share);
+        let i = self.quota_get(1, peer)?;
+        // CAST: i < quotas.len() < NONE.
+        let q = i as u16;
+        if self.quotas[i].pdcs >= lim {
+            self.quota_put(q, |_| {});
+            return None;
+        }
+        self.quotas[i].pdcs += 1;
+        Some(q)
+    }
+
+    /// Takes one inbound (`unexp` false) or unexpected (`unexp` true)
+    /// message for `peer` and `job`; returns the two quota entries, or
+    /// `None` when either holds its share.
+    pub(super) fn quota_msg(&mut self, peer: &Addr, job: u32, unexp: bool) -> Option<(u16, u16)> {
+        let len = if unexp {
+            self.unexp.len()
+        } else {
+            self.inb.len()
+        };
+        let (pl, jl) = (
+            Self::share(len, self.cfg.peer_share),
+            Self::share(len, self.cfg.job_share),
+        );
+        let mut jk = [0u8; 16];
+        jk[..4].copy_from_slice(&job.to_be_bytes());
+        let p = self.quota_get(1, peer)?;
+        // CAST: p < quotas.len() < NONE.
+        let pq = p as u16;
+        let Some(j) = self.quota_get(2, &jk) else {
+            self.quota_put(pq, |_| {});
+            return None;
+        };
+        // CAST: j < quotas.len() < NONE.
+        let jq = j as u16;
+        let used = |q: &Quota| if unexp { q.unexp } else { q.inb };
+        if used(&self.quotas[p]) >= pl || used(&self.quotas[j]) >= jl {
+            self.quota_put(pq, |_| {});
+            self.quota_put(jq, |_| {});
+            return None;
+        }
+        for q in [p, j] {
+            if unexp {
+                self.quotas[q].unexp += 1;
+            } else {
+                self.quotas[q].inb += 1;
+            }
+        }
+        Some((pq, jq))
     }
 }

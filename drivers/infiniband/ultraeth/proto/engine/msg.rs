@@ -34,6 +34,7 @@ use super::super::wire::{
     NextHeader, //
 };
 
+use super::index;
 use super::{
     older,
     to_u16,
@@ -79,7 +80,7 @@ impl<S: Slab> Engine<S> {
             tag: t,
             ignore: ig,
             seq: self.seq,
-            hnext: NONE,
+            hnext: self.recvs[ri].hnext,
         };
         self.match_unexp(ri, env);
         Ok(())
@@ -266,8 +267,10 @@ impl<S: Slab> Engine<S> {
 
     /// Target side of SES for one new request packet. `pdc` is `None` for
     /// RUDI and UUD. `Err` is a NACK code: the packet was not consumed.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn process_ses(
         &mut self,
+        now: u64,
         pdc: Option<usize>,
         psn: u32,
         src: &Addr,
@@ -361,6 +364,15 @@ impl<S: Slab> Engine<S> {
                 len: 0,
             });
         }
+        if s.opcode != op::WRITE && total > self.cfg.max_eager {
+            // Longer sends need rendezvous: refuse before taking state.
+            return Ok(Answer::Plain {
+                msg_id,
+                job: s.addr.job,
+                rc: rc::UNSUPPORTED_SIZE,
+                len: 0,
+            });
+        }
         let single = som && eom;
         // RUDI and UUD carry single-packet messages only, and a
         // single-packet message must carry exactly its request length:
@@ -390,8 +402,31 @@ impl<S: Slab> Engine<S> {
             }
         }
         let ii = match existing {
-            Some(i) => i,
+            Some(i) => {
+                // Every packet of a message must carry the addressing and
+                // the opcode of its first packet: a continuation cannot
+                // borrow another job's (or endpoint's) destination.
+                let m = &mut self.inb[i];
+                if m.addr != s.addr || m.opcode != s.opcode {
+                    self.stats.mismatched += 1;
+                    if m.rc == rc::OK {
+                        m.rc = rc::PERM_VIOLATION;
+                    }
+                } else if let (Err(code), true) = (ep, m.rc == rc::OK) {
+                    // The job went away (or changed) mid-message.
+                    m.rc = code;
+                }
+                i
+            }
             None => {
+                let Some((peer_q, job_q)) = self.quota_msg(src, s.addr.job, false) else {
+                    self.stats.over_quota += 1;
+                    return Err(nack::NO_SES_MSG_AVAIL);
+                };
+                let release = |e: &mut Self| {
+                    e.quota_put(peer_q, |q| q.inb -= 1);
+                    e.quota_put(job_q, |q| q.inb -= 1);
+                };
                 let dest = match ep {
                     Err(_) => Dest::Failed,
                     Ok(ep) if s.opcode == op::WRITE => Dest::Write { ep, key },
@@ -405,6 +440,7 @@ impl<S: Slab> Engine<S> {
                                 None => {
                                     if pdc.is_none() {
                                         // UUD: no receive, no buffering.
+                                        release(self);
                                         return Ok(Answer::Plain {
                                             msg_id,
                                             job: s.addr.job,
@@ -412,9 +448,12 @@ impl<S: Slab> Engine<S> {
                                             len: 0,
                                         });
                                     }
-                                    match self.alloc_unexp(ep, tagged, key, total, env) {
+                                    match self.alloc_unexp(src, s, ep, tagged, key, total, env) {
                                         Some(u) => Dest::Unexp(u),
-                                        None => return Err(nack::NO_SES_MSG_AVAIL),
+                                        None => {
+                                            release(self);
+                                            return Err(nack::NO_SES_MSG_AVAIL);
+                                        }
                                     }
                                 }
                             }
@@ -422,6 +461,7 @@ impl<S: Slab> Engine<S> {
                     }
                 };
                 let Some(i) = self.inb_alloc(pi16, msg_id) else {
+                    release(self);
                     self.undo_dest(dest, env);
                     return Err(nack::NO_SES_MSG_AVAIL);
                 };
@@ -440,6 +480,10 @@ impl<S: Slab> Engine<S> {
                     hdr: 0,
                     dest,
                     hnext,
+                    opcode: s.opcode,
+                    addr: s.addr,
+                    peer_q,
+                    job_q,
                 };
                 i
             }
@@ -496,23 +540,37 @@ impl<S: Slab> Engine<S> {
                 if trunc && sender_rc == rc::OK {
                     sender_rc = rc::TOO_LONG;
                 }
+                // A message that went wrong on the way (a continuation
+                // that did not match it) completes its receive in error.
+                let (status, len) = if m.rc != rc::OK {
+                    (Status::Remote(m.rc), 0)
+                } else if trunc {
+                    (Status::Truncated, m.total.min(rv.len))
+                } else {
+                    (Status::Ok, m.total)
+                };
                 env.complete(&Completion {
                     user: rv.user,
                     kind: CompKind::Recv,
-                    status: if trunc { Status::Truncated } else { Status::Ok },
-                    len: m.total.min(rv.len),
+                    status,
+                    len,
                     tag: if s.opcode == op::TSEND { key } else { 0 },
                     hdr_data: m.hdr,
                     ep: rv.ep,
                 });
                 self.recv_release(usize::from(r));
             }
+            Dest::Unexp(_) if m.rc != rc::OK => self.undo_dest(m.dest, env),
             Dest::Unexp(u) => {
                 let ui = usize::from(u);
                 self.unexp[ui].hdr = m.hdr;
                 self.unexp[ui].complete = true;
                 if self.unexp[ui].matched != NONE {
                     self.deliver_unexp(ui, env);
+                } else {
+                    // Nobody may ever receive it: reclaim it after a while.
+                    let t = now.saturating_add(self.cfg.unexp_life);
+                    self.schedule(self.unexp_timer(ui), t);
                 }
             }
             Dest::Write { .. } | Dest::Failed => {}
@@ -571,16 +629,31 @@ impl<S: Slab> Engine<S> {
         Some(to_u16(i))
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn alloc_unexp(
         &mut self,
+        src: &Addr,
+        s: &SesReq,
         ep: u32,
         tagged: bool,
         bits: u64,
         len: u32,
         env: &mut impl Env,
     ) -> Option<u16> {
-        let i = self.unexp_alloc()?;
+        let Some((peer_q, job_q)) = self.quota_msg(src, s.addr.job, true) else {
+            self.stats.over_quota += 1;
+            return None;
+        };
+        let give_back = |e: &mut Self| {
+            e.quota_put(peer_q, |q| q.unexp -= 1);
+            e.quota_put(job_q, |q| q.unexp -= 1);
+        };
+        let Some(i) = self.unexp_alloc() else {
+            give_back(self);
+            return None;
+        };
         let Some(buf) = env.overflow_alloc(to_u16(i), len) else {
+            give_back(self);
             self.unexp_unalloc(i);
             return None;
         };
@@ -597,6 +670,10 @@ impl<S: Slab> Engine<S> {
             buf,
             seq: self.seq,
             hnext: NONE,
+            peer_q,
+            job_q,
+            hpos: index::NOPOS,
+            when: u64::MAX,
         };
         self.stats.unexpected += 1;
         Some(to_u16(i))

@@ -107,6 +107,8 @@ impl<S: Slab> Engine<S> {
         let ordered = p.mode == Mode::Rod;
         let key = PdcKey::Initiator {
             peer: p.dst,
+            job: p.target.job,
+            tc: p.tc,
             ordered,
         };
         let pi = match self.pdc_find(key) {
@@ -121,6 +123,8 @@ impl<S: Slab> Engine<S> {
                 d.state = PdcState::SynSent;
                 d.ordered = ordered;
                 d.peer = p.dst;
+                d.job = p.target.job;
+                d.tc = p.tc;
                 d.start_psn = start;
                 d.next_psn = start;
                 d.tx_base = start;
@@ -366,10 +370,18 @@ impl<S: Slab> Engine<S> {
                     self.stats.stale_syn += 1;
                     return None;
                 }
-                let Some(i) = self.pdc_alloc() else {
+                // One peer may hold only its share of the table.
+                let Some(q) = self.quota_pdc(src) else {
+                    self.stats.over_quota += 1;
                     self.send_nack(src, nack::NO_PDC_AVAIL, psn, 0, spdcid, 0, env);
                     return None;
                 };
+                let Some(i) = self.pdc_alloc() else {
+                    self.quota_put(q, |q| q.pdcs -= 1);
+                    self.send_nack(src, nack::NO_PDC_AVAIL, psn, 0, spdcid, 0, env);
+                    return None;
+                };
+                self.pdcs[i].peer_q = q;
                 // Without a tombstone a SYN may still be old while the
                 // quiet time after a restart (or after tombstones were
                 // dropped for room) lasts: then only 1-RTT is safe.
@@ -455,7 +467,7 @@ impl<S: Slab> Engine<S> {
                 self.stats.dup += 1;
                 let ans = if s.opcode == op::READ {
                     // Reads are idempotent: serve them again.
-                    self.process_ses(Some(pi), psn, src, s, payload, env)
+                    self.process_ses(now, Some(pi), psn, src, s, payload, env)
                         .unwrap_or(Answer::None)
                 } else {
                     self.dup_answer(pi, s)
@@ -476,7 +488,7 @@ impl<S: Slab> Engine<S> {
             }
             return;
         }
-        let ans = match self.process_ses(Some(pi), psn, src, s, payload, env) {
+        let ans = match self.process_ses(now, Some(pi), psn, src, s, payload, env) {
             Ok(a) => a,
             Err(code) => {
                 self.send_nack(src, code, psn, pid, id, 0, env);

@@ -38,6 +38,7 @@ use super::{
     D_ACKED,
     D_FAST,
     D_USED,
+    NONE,
     TX_WINDOW, //
 };
 
@@ -336,6 +337,11 @@ impl<S: Slab> Engine<S> {
                 t = t.min(m.deadline);
             }
         }
+        for u in self.unexp.iter() {
+            if u.used && u.complete && u.matched == NONE {
+                t = t.min(u.when);
+            }
+        }
         (t != u64::MAX).then_some(t)
     }
 
@@ -350,11 +356,14 @@ impl<S: Slab> Engine<S> {
                 break;
             }
             budget -= 1;
-            if id < self.pdcs.len() {
+            let (np, nm) = (self.pdcs.len(), self.msgs.len());
+            if id < np {
                 self.pdc_timer(id, now, env);
                 self.resched_pdc(id);
+            } else if id < np + nm {
+                self.rudi_timer(id - np, now, env);
             } else {
-                self.rudi_timer(id - self.pdcs.len(), now, env);
+                self.reclaim_unexp(id - np - nm, env);
             }
         }
     }
@@ -403,6 +412,22 @@ impl<S: Slab> Engine<S> {
                     self.transmit(&d.peer, 0, &h, None, 0, env);
                 }
             }
+        }
+    }
+
+    /// Drops unexpected message `ui`: complete, and no receive claimed it
+    /// within `unexp_life`. Its sender was answered long ago; the data is
+    /// lost to the application (documented policy, counted).
+    fn reclaim_unexp(&mut self, ui: usize, env: &mut impl Env) {
+        let u = self.unexp[ui];
+        if u.used && u.complete && u.matched == NONE {
+            env.overflow_free(u.buf);
+            self.stats.unexp_reclaimed += 1;
+        }
+        // Either way it leaves the heap (release unschedules).
+        self.unschedule(self.unexp_timer(ui));
+        if u.used && u.complete && u.matched == NONE {
+            self.unexp_release(ui);
         }
     }
 
