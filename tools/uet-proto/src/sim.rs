@@ -31,7 +31,7 @@ pub(crate) type SimEngine = Engine<VecSlab>;
 /// Tables for `pdcs` PDCs, `msgs` messages and `r` entries in each target
 /// table, filled with placeholders ([`Engine::new`] resets them).
 pub(crate) fn tables(pdcs: usize, msgs: usize, r: usize) -> Tables<VecSlab> {
-    use crate::proto::engine::{InMsg, Msg, Pdc, Quota, Recv, Tomb, Unexp};
+    use crate::proto::engine::{InMsg, Msg, Pdc, Quota, Recv, Tomb, TxDesc, Unexp};
     Tables {
         pdcs: std::vec![Pdc::EMPTY; pdcs],
         msgs: std::vec![Msg::EMPTY; msgs],
@@ -47,6 +47,8 @@ pub(crate) fn tables(pdcs: usize, msgs: usize, r: usize) -> Tables<VecSlab> {
         quota_map: std::vec![0; Tables::<VecSlab>::buckets((pdcs + 4 * r).min(65_534))],
         tombs: std::vec![Tomb::EMPTY; pdcs],
         tomb_map: std::vec![0; Tables::<VecSlab>::buckets(pdcs)],
+        // One send window per PDC, of the default size.
+        txq: std::vec![TxDesc::EMPTY; pdcs * Config::DEFAULT.tx_window as usize],
     }
 }
 

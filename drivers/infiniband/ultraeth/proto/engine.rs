@@ -49,16 +49,14 @@ mod recovery;
 #[path = "engine/rma.rs"]
 mod rma;
 
-/// Packets a PDC may have in flight (the send window).
-pub(crate) const TX_WINDOW: usize = 32;
+/// Largest PSN span of a send window: the receive bitmap's size.
+pub(crate) const MAX_TX_WINDOW: u32 = RxWindow::SPAN;
 /// Largest payload per packet the engine supports.
 pub(crate) const MAX_MTU: usize = 8192;
 /// Room reserved for headers in a packet.
 pub(crate) const MAX_HDR: usize = 128;
 /// Guaranteed-delivery responses a target PDC keeps until cleared.
 const RESP_RING: usize = 8;
-/// SACKed PSNs above a hole before it is retransmitted.
-const DUPTHRESH: u32 = 3;
 const NONE: u16 = u16::MAX;
 
 /// Engine parameters.
@@ -119,6 +117,15 @@ pub(crate) struct Config {
     pub(crate) one_rtt: bool,
     /// Seed of the PSN/packet-id generator.
     pub(crate) seed: u32,
+    /// PSN span of a PDC's send window (a power of two, at most
+    /// [`MAX_TX_WINDOW`]): packets from the oldest unacknowledged one.
+    pub(crate) tx_window: u32,
+    /// Most packets a PDC keeps in flight (sent, neither acknowledged nor
+    /// deemed lost), whatever the PSN span; SACKed packets free room.
+    pub(crate) max_inflight: u32,
+    /// Smallest reordering window (ns) of the time-based loss detection:
+    /// a packet is lost once one sent this much after it was acknowledged.
+    pub(crate) reorder_min: u64,
 }
 
 impl Config {
@@ -144,6 +151,9 @@ impl Config {
         half_open: 10_000_000,
         one_rtt: false,
         seed: 1,
+        tx_window: 512,
+        max_inflight: 512,
+        reorder_min: 2_000,
     };
 }
 
@@ -204,8 +214,14 @@ pub(crate) struct Stats {
     pub(crate) dup: u64,
     /// Retransmitted packets.
     pub(crate) retx: u64,
-    /// Retransmissions triggered by SACK.
+    /// Packets deemed lost by the time-based detection (RACK) and resent.
     pub(crate) fast_retx: u64,
+    /// Resends found spurious (the original arrived).
+    pub(crate) spurious_retx: u64,
+    /// Tail-loss probes sent.
+    pub(crate) tlp: u64,
+    /// Packets resent at once on a loss NACK (trimmed, not received).
+    pub(crate) nack_retx: u64,
     /// Retransmission timeouts.
     pub(crate) rto: u64,
     /// ACKs sent.
@@ -259,15 +275,38 @@ const D_USED: u8 = 1;
 const D_ACKED: u8 = 2;
 const D_NEED_RESP: u8 = 4;
 const D_GOT_RESP: u8 = 8;
-const D_FAST: u8 = 16;
+/// Deemed lost, waiting for its retransmission.
+const D_LOST: u8 = 16;
 const D_CLOSE: u8 = 32;
+/// Counted in the PDC's packets in flight.
+const D_INFL: u8 = 64;
+/// Sent more than once (no RTT sample from it, Karn).
+const D_RETX: u8 = 128;
 
-/// One in-flight packet: enough to rebuild it from the message.
+/// One packet of a send window: enough to rebuild it from the message.
 #[derive(Clone, Copy, Debug, Default)]
-struct TxDesc {
+pub(crate) struct TxDesc {
     msg: u16,
     flags: u8,
     seg: u32,
+    /// Time of the last transmission (ns / 16, wrapping).
+    sent: u32,
+}
+
+impl TxDesc {
+    /// An unused slot.
+    pub(crate) const EMPTY: Self = Self {
+        msg: 0,
+        flags: 0,
+        seg: 0,
+        sent: 0,
+    };
+}
+
+/// `now` in the 16 ns units of [`TxDesc::sent`] (wrapping every 68 s).
+fn stamp(now: u64) -> u32 {
+    // CAST: wrapping time stamp, compared by wrapping difference only.
+    (now >> 4) as u32
 }
 
 impl TxDesc {
@@ -296,7 +335,6 @@ pub(crate) struct Pdc {
     state: PdcState,
     ordered: bool,
     close_req_sent: bool,
-    timing: bool,
     transient: bool,
     retries: u8,
     stalls: u8,
@@ -309,17 +347,40 @@ pub(crate) struct Pdc {
     start_psn: u32,
     next_psn: u32,
     tx_base: u32,
-    highest_acked: u32,
-    timed_psn: u32,
     nack_ooo: u32,
     last_psn: u32,
+    /// Send stamp, PSN and RTT of the most recently sent packet
+    /// acknowledged (RACK).
+    rack_sent: u32,
+    rack_psn: u32,
+    rack_rtt: u64,
+    /// RACK reordering timer (0: none).
+    rack_at: u64,
+    /// Reordering window of the loss detection (ns).
+    reo_wnd: u32,
+    /// PSNs below this were already judged by the loss detection.
+    lost_scan: u32,
+    /// Packets in flight (flag `D_INFL`).
+    inflight: u32,
+    /// Packets marked lost and not yet resent.
+    nlost: u32,
     rx: RxWindow,
     rtt: Rtt,
-    timed_at: u64,
     rto_at: u64,
+    /// Tail-loss probe deadline (0: none).
+    tlp_at: u64,
+    /// Probes sent since the last progress.
+    tlp_count: u8,
+    /// The last request received was a retransmission (echoed in ACKs).
+    last_retx: bool,
+    /// Send window slot, or `NONE` (idle PDCs hold none).
+    win: u16,
+    /// Waiting for a send window: neighbours in the wait list.
+    wprev: u16,
+    wnext: u16,
+    waiting: bool,
     ack_at: u64,
     last_active: u64,
-    tx: [TxDesc; TX_WINDOW],
     resp: [RespEnt; RESP_RING],
     /// Next in the hash bucket or on the free list.
     hnext: u16,
@@ -345,7 +406,6 @@ impl Pdc {
         state: PdcState::Free,
         ordered: false,
         close_req_sent: false,
-        timing: false,
         transient: false,
         retries: 0,
         stalls: 0,
@@ -358,25 +418,32 @@ impl Pdc {
         start_psn: 0,
         next_psn: 0,
         tx_base: 0,
-        highest_acked: 0,
-        timed_psn: 0,
         nack_ooo: 0,
         last_psn: 0,
-        rx: RxWindow { cack: 0, bits: 0 },
+        rack_sent: 0,
+        rack_psn: 0,
+        rack_rtt: 0,
+        rack_at: 0,
+        reo_wnd: 0,
+        lost_scan: 0,
+        inflight: 0,
+        nlost: 0,
+        rx: RxWindow::new(0),
         rtt: Rtt {
             srtt: 0,
             rttvar: 0,
             rto: 0,
         },
-        timed_at: 0,
         rto_at: 0,
+        tlp_at: 0,
+        tlp_count: 0,
+        last_retx: false,
+        win: NONE,
+        wprev: NONE,
+        wnext: NONE,
+        waiting: false,
         ack_at: 0,
         last_active: 0,
-        tx: [TxDesc {
-            msg: 0,
-            flags: 0,
-            seg: 0,
-        }; TX_WINDOW],
         resp: [RespEnt {
             used: false,
             rc: 0,
@@ -393,11 +460,6 @@ impl Pdc {
         hpos: index::NOPOS,
         when: u64::MAX,
     };
-
-    fn slot(&self, psn: u32) -> usize {
-        // CAST: the remainder is below TX_WINDOW.
-        (psn.wrapping_sub(self.start_psn) % TX_WINDOW as u32) as usize
-    }
 
     fn in_flight(&self, psn: u32) -> bool {
         !psn_lt(psn, self.tx_base) && psn_lt(psn, self.next_psn)
@@ -435,6 +497,8 @@ pub(crate) struct Msg {
     done_segs: u32,
     pkt_id: u32,
     deadline: u64,
+    /// RUDI: time of the first transmission (RTT sample if not resent).
+    sent: u64,
     post: Post,
     /// Next in the hash bucket or on the free list.
     hnext: u16,
@@ -461,6 +525,7 @@ impl Msg {
         done_segs: 0,
         pkt_id: 0,
         deadline: 0,
+        sent: 0,
         post: Post {
             user: 0,
             dst: [0; 16],
@@ -737,6 +802,9 @@ pub(crate) struct Tables<S: Slab> {
     pub(crate) tombs: S::Of<Tomb>,
     /// Hash buckets of the tombstones: a power of two.
     pub(crate) tomb_map: S::Of<u16>,
+    /// Send windows, `Config::tx_window` descriptors each, lent to PDCs
+    /// while they have packets in flight (at most 65534 windows).
+    pub(crate) txq: S::Of<TxDesc>,
 }
 
 impl<S: Slab> Tables<S> {
@@ -759,6 +827,9 @@ pub(crate) enum InitError {
     BadMtu,
     /// The scratch buffer is shorter than [`PKT_BUF`].
     SmallBuf,
+    /// `tx_window` is not a power of two up to [`MAX_TX_WINDOW`], or
+    /// `max_inflight` is 0.
+    BadWindow,
     /// A map's bucket count is not a power of two, or the heap is shorter
     /// than `pdcs.len() + msgs.len() + unexp.len()`.
     BadIndex,
@@ -788,6 +859,12 @@ pub(crate) struct Engine<S: Slab> {
     quotas: S::Of<Quota>,
     quota_map: S::Of<u16>,
     free_quota: u16,
+    txq: S::Of<TxDesc>,
+    free_win: u16,
+    wait_head: u16,
+    wait_tail: u16,
+    /// RTT of RUDI exchanges (one estimator per engine).
+    rudi_rtt: Rtt,
     /// Until then SYNs of unknown PDCs get 1-RTT (quiet time after start,
     /// or after a tombstone was dropped before its time).
     syn_1rtt_until: u64,
@@ -841,6 +918,12 @@ impl<S: Slab> Engine<S> {
         if mtu == 0 || mtu > MAX_MTU {
             return Err(InitError::BadMtu);
         }
+        if !cfg.tx_window.is_power_of_two()
+            || cfg.tx_window > MAX_TX_WINDOW
+            || cfg.max_inflight == 0
+        {
+            return Err(InitError::BadWindow);
+        }
         if t.buf.len() < PKT_BUF {
             return Err(InitError::SmallBuf);
         }
@@ -852,6 +935,7 @@ impl<S: Slab> Engine<S> {
             || !pow2(t.quota_map.len())
             || t.tombs.len() >= max
             || t.quotas.len() >= max
+            || t.txq.len() / usize::try_from(cfg.tx_window).unwrap_or(usize::MAX) >= max
             || t.heap.len() < t.pdcs.len() + t.msgs.len() + t.unexp.len()
         {
             return Err(InitError::BadIndex);
@@ -884,6 +968,11 @@ impl<S: Slab> Engine<S> {
             quotas: t.quotas,
             quota_map: t.quota_map,
             free_quota: NONE,
+            txq: t.txq,
+            free_win: NONE,
+            wait_head: NONE,
+            wait_tail: NONE,
+            rudi_rtt: Rtt::new(cfg.rto_init),
             syn_1rtt_until: 0,
             started: false,
             hseed: index::mix(u64::from(cfg.seed) ^ 0x5545_5420_6861_7368),
@@ -910,6 +999,21 @@ impl<S: Slab> Engine<S> {
     fn with_indexes(mut self) -> Self {
         self.build_indexes();
         self
+    }
+
+    /// Flags of the packets PDC `pi` has in its send window, oldest first
+    /// (for inspection in tests and benchmarks).
+    pub(crate) fn window_flags(&self, pi: usize) -> impl Iterator<Item = (u32, u8)> + '_ {
+        let d = &self.pdcs[pi];
+        let n = if d.win == NONE {
+            0
+        } else {
+            d.next_psn.wrapping_sub(d.tx_base)
+        };
+        (0..n).map(move |k| {
+            let p = d.tx_base.wrapping_add(k);
+            (p, self.txq[self.txi(pi, p)].flags)
+        })
     }
 
     /// The configuration.
@@ -1009,7 +1113,7 @@ impl<S: Slab> Engine<S> {
                 }
             }
             (PdsHeader::RudiResp { pkt_id, .. }, Some(SesHeader::Resp(r))) => {
-                self.on_rudi_resp(src, pkt_id, &r, p.payload, env)
+                self.on_rudi_resp(now, src, pkt_id, &r, p.payload, env)
             }
             (PdsHeader::Uud { .. }, Some(SesHeader::Req(s))) => {
                 if s.opcode != op::SEND && s.opcode != op::TSEND {

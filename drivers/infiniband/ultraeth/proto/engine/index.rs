@@ -15,6 +15,7 @@
 //!
 //! [`Tables`]: super::Tables
 
+use super::super::pds::psn_lt;
 use super::super::ses::Addr;
 
 use super::{
@@ -28,8 +29,9 @@ use super::{
     Recv,
     Slab,
     Tomb,
-    Unexp,
-    NONE, //
+    TxDesc,
+    Unexp, //
+    NONE,
 };
 
 /// "Not in the heap".
@@ -113,6 +115,16 @@ impl<S: Slab> Engine<S> {
         self.quotas.fill(Quota::EMPTY);
         self.free_quota = chain(&mut self.quotas, |e, n| e.hnext = n);
         self.quota_map.fill(NONE);
+        self.txq.fill(TxDesc::EMPTY);
+        let w = self.window();
+        let nwin = self.txq.len() / w;
+        for k in 0..nwin {
+            // CAST: nwin < NONE (checked by new()).
+            self.txq[k * w].msg = if k + 1 < nwin { (k + 1) as u16 } else { NONE };
+        }
+        self.free_win = if nwin == 0 { NONE } else { 0 };
+        self.wait_head = NONE;
+        self.wait_tail = NONE;
         self.pdc_map.fill(NONE);
         self.msg_map.fill(NONE);
         self.inb_map.fill(NONE);
@@ -167,6 +179,8 @@ impl<S: Slab> Engine<S> {
         }
         self.pdc_map_remove(pi);
         self.unschedule(pi);
+        self.wait_remove(pi);
+        self.win_release(pi);
         let q = self.pdcs[pi].peer_q;
         self.quota_put(q, |q| q.pdcs -= 1);
         self.pdcs[pi] = Pdc::EMPTY;
@@ -817,5 +831,110 @@ impl<S: Slab> Engine<S> {
             }
         }
         Some((pq, jq))
+    }
+
+    // ----------------------------------------------------------------
+    // Send windows: `tx_window` descriptors each, lent to PDCs with
+    // packets in flight, and a FIFO of PDCs waiting for one.
+
+    /// Descriptors per window.
+    pub(super) fn window(&self) -> usize {
+        // CAST: tx_window <= MAX_TX_WINDOW (checked by new()).
+        self.cfg.tx_window as usize
+    }
+
+    /// Index in `txq` of PSN `psn` of PDC `pi` (which holds a window).
+    pub(super) fn txi(&self, pi: usize, psn: u32) -> usize {
+        let d = &self.pdcs[pi];
+        let w = self.window();
+        // CAST: masked below the window size.
+        usize::from(d.win) * w + (psn.wrapping_sub(d.start_psn) as usize & (w - 1))
+    }
+
+    /// Lends PDC `pi` a send window; false when none is free (the PDC is
+    /// then queued for the next one).
+    pub(super) fn win_acquire(&mut self, pi: usize) -> bool {
+        if self.pdcs[pi].win != NONE {
+            return true;
+        }
+        if self.free_win == NONE {
+            self.wait_push(pi);
+            return false;
+        }
+        let w = self.window();
+        let k = usize::from(self.free_win);
+        self.free_win = self.txq[k * w].msg;
+        self.txq[k * w] = TxDesc::EMPTY;
+        // CAST: k < NONE.
+        self.pdcs[pi].win = k as u16;
+        true
+    }
+
+    /// Takes PDC `pi`'s window back, clearing what is left in it.
+    pub(super) fn win_release(&mut self, pi: usize) {
+        let d = self.pdcs[pi];
+        if d.win == NONE {
+            return;
+        }
+        let mut p = d.tx_base;
+        while psn_lt(p, d.next_psn) {
+            let i = self.txi(pi, p);
+            self.txq[i] = TxDesc::EMPTY;
+            p = p.wrapping_add(1);
+        }
+        let w = self.window();
+        let k = usize::from(d.win);
+        self.txq[k * w].msg = self.free_win;
+        self.free_win = d.win;
+        self.pdcs[pi].win = NONE;
+    }
+
+    fn wait_push(&mut self, pi: usize) {
+        if self.pdcs[pi].waiting {
+            return;
+        }
+        // CAST: pi < NONE.
+        let p16 = pi as u16;
+        let d = &mut self.pdcs[pi];
+        d.waiting = true;
+        d.wnext = NONE;
+        d.wprev = self.wait_tail;
+        if self.wait_tail == NONE {
+            self.wait_head = p16;
+        } else {
+            self.pdcs[usize::from(self.wait_tail)].wnext = p16;
+        }
+        self.wait_tail = p16;
+    }
+
+    fn wait_remove(&mut self, pi: usize) {
+        let d = self.pdcs[pi];
+        if !d.waiting {
+            return;
+        }
+        if d.wprev == NONE {
+            self.wait_head = d.wnext;
+        } else {
+            self.pdcs[usize::from(d.wprev)].wnext = d.wnext;
+        }
+        if d.wnext == NONE {
+            self.wait_tail = d.wprev;
+        } else {
+            self.pdcs[usize::from(d.wnext)].wprev = d.wprev;
+        }
+        let d = &mut self.pdcs[pi];
+        d.waiting = false;
+        d.wprev = NONE;
+        d.wnext = NONE;
+    }
+
+    /// The PDC that has waited longest for a window, if a window is free.
+    pub(super) fn wait_pop(&mut self) -> Option<usize> {
+        if self.free_win == NONE || self.wait_head == NONE {
+            return None;
+        }
+        let pi = usize::from(self.wait_head);
+        self.wait_remove(pi);
+        Some(pi)
     }
 }

@@ -47,8 +47,8 @@ use super::{
     Recv,
     RespEnt,
     Slab,
-    Unexp,
-    NONE, //
+    Unexp, //
+    NONE,
 };
 
 impl<S: Slab> Engine<S> {
@@ -727,6 +727,7 @@ impl<S: Slab> Engine<S> {
 
     pub(super) fn on_rudi_resp(
         &mut self,
+        now: u64,
         src: &Addr,
         pkt_id: u32,
         r: &SesResp,
@@ -741,6 +742,11 @@ impl<S: Slab> Engine<S> {
             return;
         };
         let m = self.msgs[mi];
+        if m.retries == 0 {
+            // Karn: only a request sent once times the exchange.
+            let (lo, hi) = (self.cfg.rto_min, self.cfg.rto_max);
+            self.rudi_rtt.sample(now.saturating_sub(m.sent), lo, hi);
+        }
         let st = if r.rc != rc::OK {
             Status::Remote(r.rc)
         } else {

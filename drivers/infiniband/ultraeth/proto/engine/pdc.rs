@@ -48,6 +48,7 @@ use super::index::PdcKey;
 use super::{
     clamp_i16,
     psn_diff,
+    stamp,
     to_u16,
     Answer,
     Engine,
@@ -56,12 +57,14 @@ use super::{
     PdcState,
     PostError,
     Slab,
-    TxDesc,
+    TxDesc, //
     D_CLOSE,
+    D_INFL,
+    D_LOST,
     D_NEED_RESP,
+    D_RETX,
     D_USED,
     NONE,
-    TX_WINDOW, //
 };
 
 impl<S: Slab> Engine<S> {
@@ -95,7 +98,8 @@ impl<S: Slab> Engine<S> {
             Mode::Rudi => {
                 m.pkt_id = self.pkt_id;
                 self.pkt_id = self.pkt_id.wrapping_add(1);
-                m.deadline = now + self.cfg.rto_init;
+                m.sent = now;
+                m.deadline = now + self.rudi_rtt.rto;
                 self.msgs[mi] = m;
                 self.msg_map_insert(mi, NONE, m.pkt_id);
                 self.schedule(self.pdcs.len() + mi, m.deadline);
@@ -128,7 +132,11 @@ impl<S: Slab> Engine<S> {
                 d.start_psn = start;
                 d.next_psn = start;
                 d.tx_base = start;
-                d.highest_acked = start.wrapping_sub(1);
+                // Nothing acknowledged yet: RACK's reference is "before
+                // the first packet".
+                d.rack_sent = stamp(now).wrapping_sub(1);
+                d.rack_psn = start.wrapping_sub(1);
+                d.lost_scan = start;
                 d.rtt = Rtt::new(self.cfg.rto_init);
                 d.last_active = now;
                 self.stats.pdc_open += 1;
@@ -155,22 +163,31 @@ impl<S: Slab> Engine<S> {
         Ok(())
     }
 
+    /// Sends what PDC `pi` may: first the packets deemed lost, then new
+    /// packets from its queue, while its packets in flight stay below
+    /// `max_inflight` and its PSN span below `tx_window`.
     pub(super) fn pump(&mut self, pi: usize, now: u64, env: &mut impl Env) {
+        if !matches!(
+            self.pdcs[pi].state,
+            PdcState::SynSent | PdcState::Established
+        ) {
+            return;
+        }
+        self.resend_lost(pi, now, env);
         loop {
             let d = &self.pdcs[pi];
-            if !matches!(d.state, PdcState::SynSent | PdcState::Established) {
-                return;
-            }
-            // CAST: TX_WINDOW is small.
-            if d.next_psn.wrapping_sub(d.tx_base) >= TX_WINDOW as u32 {
+            let mi = d.q_head;
+            if mi == NONE
+                || d.inflight >= self.cfg.max_inflight
+                || d.next_psn.wrapping_sub(d.tx_base) >= self.cfg.tx_window
+            {
                 return;
             }
             // SYN packets carry a 12-bit offset from the start PSN.
             if d.state == PdcState::SynSent && d.next_psn.wrapping_sub(d.start_psn) > 0xfff {
                 return;
             }
-            let mi = d.q_head;
-            if mi == NONE {
+            if !self.win_acquire(pi) {
                 return;
             }
             let m = &mut self.msgs[usize::from(mi)];
@@ -189,31 +206,99 @@ impl<S: Slab> Engine<S> {
                     d.q_tail = NONE;
                 }
             }
-            let d = &mut self.pdcs[pi];
-            let psn = d.next_psn;
-            d.next_psn = psn.wrapping_add(1);
-            let s = d.slot(psn);
-            d.tx[s] = TxDesc {
+            let psn = self.pdcs[pi].next_psn;
+            let i = self.txi(pi, psn);
+            self.txq[i] = TxDesc {
                 msg: mi,
                 flags: D_USED | if need_resp { D_NEED_RESP } else { 0 },
                 seg,
+                sent: 0,
             };
-            if !d.timing {
-                d.timing = true;
-                d.timed_psn = psn;
-                d.timed_at = now;
-            }
+            let d = &mut self.pdcs[pi];
+            d.next_psn = psn.wrapping_add(1);
             if d.rto_at == 0 {
                 d.rto_at = now + d.rtt.rto;
             }
             d.last_active = now;
-            self.send_desc(pi, psn, false, env);
+            self.send_desc(pi, psn, false, false, now, env);
         }
     }
 
-    pub(super) fn send_desc(&mut self, pi: usize, psn: u32, retx: bool, env: &mut impl Env) {
+    /// Packet `i` (index in `txq`) of PDC `pi` needs nothing more: it no
+    /// longer counts as in flight or lost.
+    pub(super) fn desc_settled(&mut self, pi: usize, i: usize) {
+        let f = self.txq[i].flags;
+        self.txq[i].flags = f & !(D_INFL | D_LOST);
+        let d = &mut self.pdcs[pi];
+        if f & D_INFL != 0 {
+            d.inflight -= 1;
+        }
+        if f & D_LOST != 0 {
+            d.nlost -= 1;
+        }
+    }
+
+    /// Resends the packets of PDC `pi` deemed lost, oldest first, while
+    /// the in-flight limit allows.
+    fn resend_lost(&mut self, pi: usize, now: u64, env: &mut impl Env) {
         let d = &self.pdcs[pi];
-        let desc = d.tx[d.slot(psn)];
+        let (mut p, end) = (d.tx_base, d.next_psn);
+        while psn_lt(p, end) {
+            let d = &self.pdcs[pi];
+            if d.nlost == 0 || d.inflight >= self.cfg.max_inflight {
+                return;
+            }
+            if self.txq[self.txi(pi, p)].flags & D_LOST != 0 {
+                self.send_desc(pi, p, true, false, now, env);
+            }
+            p = p.wrapping_add(1);
+        }
+    }
+
+    /// Marks packet `psn` of PDC `pi` lost (resent by the next pump):
+    /// unacknowledged, or acknowledged but still waiting for the
+    /// response it asked for.
+    pub(super) fn mark_lost(&mut self, pi: usize, psn: u32) {
+        let i = self.txi(pi, psn);
+        let t = &mut self.txq[i];
+        if !t.pending() || t.flags & D_LOST != 0 {
+            return;
+        }
+        t.flags |= D_LOST;
+        let infl = t.flags & D_INFL != 0;
+        t.flags &= !D_INFL;
+        let d = &mut self.pdcs[pi];
+        d.nlost += 1;
+        if infl {
+            d.inflight -= 1;
+        }
+    }
+
+    /// (Re)transmits packet `psn` of PDC `pi`; `probe` asks for an ACK.
+    pub(super) fn send_desc(
+        &mut self,
+        pi: usize,
+        psn: u32,
+        retx: bool,
+        probe: bool,
+        now: u64,
+        env: &mut impl Env,
+    ) {
+        let i = self.txi(pi, psn);
+        let t = &mut self.txq[i];
+        let was_lost = t.flags & D_LOST != 0;
+        let was_out = t.flags & D_INFL == 0;
+        t.flags = (t.flags & !D_LOST) | D_INFL | if retx { D_RETX } else { 0 };
+        t.sent = stamp(now);
+        let desc = *t;
+        let d = &mut self.pdcs[pi];
+        if was_lost {
+            d.nlost -= 1;
+        }
+        if was_out {
+            d.inflight += 1;
+        }
+        let d = &self.pdcs[pi];
         let dst = if d.state == PdcState::SynSent {
             PdcDst::Syn {
                 use_rsv_pdc: false,
@@ -287,7 +372,7 @@ impl<S: Slab> Engine<S> {
             cc: None,
             next: NextHeader::ReqStd,
             retx,
-            ar: eom,
+            ar: eom || probe,
             clear_psn_offset: clear,
             psn,
             spdcid: to_u16(pi),
@@ -499,7 +584,8 @@ impl<S: Slab> Engine<S> {
         d.rx.mark(psn);
         d.ack_pending = d.ack_pending.saturating_add(1);
         d.last_psn = psn;
-        if r.ar || ans != Answer::None || d.rx.bits != 0 || d.ack_pending >= self.cfg.ack_every {
+        d.last_retx = r.retx;
+        if r.ar || ans != Answer::None || d.rx.holes() || d.ack_pending >= self.cfg.ack_every {
             self.send_ack(pi, psn, ans, env);
         } else if d.ack_at == 0 {
             d.ack_at = now + self.cfg.ack_delay;
@@ -512,8 +598,8 @@ impl<S: Slab> Engine<S> {
         d.ack_pending = 0;
         d.ack_at = 0;
         let cack = d.rx.cack;
-        let ext = if d.rx.bits != 0 {
-            let (off, map) = d.rx.sack();
+        let ext = if d.rx.holes() {
+            let (off, map) = d.rx.sack(psn);
             AckExt::Cc {
                 cc_type: 0,
                 cc_flags: 0,
@@ -528,7 +614,9 @@ impl<S: Slab> Engine<S> {
         let mut a = AckHdr {
             next: NextHeader::None,
             ecn: false,
-            retx: false,
+            // Tells the sender whether it was a resent copy that arrived
+            // (spurious retransmissions widen its reordering window).
+            retx: d.last_retx,
             probe: false,
             request: 0,
             ack_psn_offset: clamp_i16(psn_diff(psn, cack)),
@@ -561,16 +649,19 @@ impl<S: Slab> Engine<S> {
     /// messages and refills the window.
     pub(super) fn slide(&mut self, pi: usize, now: u64, env: &mut impl Env) {
         loop {
-            let d = &mut self.pdcs[pi];
+            let d = &self.pdcs[pi];
             if d.tx_base == d.next_psn {
                 break;
             }
-            let s = d.slot(d.tx_base);
-            let t = d.tx[s];
+            let base = d.tx_base;
+            let i = self.txi(pi, base);
+            let t = self.txq[i];
             if !t.done() {
                 break;
             }
-            d.tx[s] = TxDesc::default();
+            self.desc_settled(pi, i);
+            self.txq[i] = TxDesc::EMPTY;
+            let d = &mut self.pdcs[pi];
             d.tx_base = d.tx_base.wrapping_add(1);
             if t.flags & D_CLOSE != 0 {
                 self.stats.pdc_close += 1;
@@ -583,11 +674,23 @@ impl<S: Slab> Engine<S> {
         }
         let d = &mut self.pdcs[pi];
         if d.tx_base == d.next_psn {
+            // Nothing in flight: no timers, and the window goes back to
+            // the pool until the next packet.
             d.rto_at = 0;
-        } else {
-            d.rto_at = now + d.rtt.rto;
+            d.tlp_at = 0;
+            d.rack_at = 0;
+            self.win_release(pi);
         }
         self.pump(pi, now, env);
+        self.wake_waiters(now, env);
+    }
+
+    /// Lends freed send windows to the PDCs waiting for one.
+    pub(super) fn wake_waiters(&mut self, now: u64, env: &mut impl Env) {
+        while let Some(w) = self.wait_pop() {
+            self.pump(w, now, env);
+            self.resched_pdc(w);
+        }
     }
 
     /// Puts PDC `pi` in error: every message on it completes with
@@ -607,10 +710,9 @@ impl<S: Slab> Engine<S> {
             }
         };
         let d = &self.pdcs[pi];
-        let (mut p, end) = (d.tx_base, d.next_psn);
-        while psn_lt(p, end) {
-            let d = &self.pdcs[pi];
-            let t = d.tx[d.slot(p)];
+        let (mut p, end, has_win) = (d.tx_base, d.next_psn, d.win != NONE);
+        while has_win && psn_lt(p, end) {
+            let t = self.txq[self.txi(pi, p)];
             if t.flags & D_USED != 0 && t.flags & D_CLOSE == 0 {
                 fail(self, usize::from(t.msg));
             }
@@ -717,21 +819,26 @@ impl<S: Slab> Engine<S> {
     }
 
     pub(super) fn start_close(&mut self, pi: usize, now: u64, env: &mut impl Env) {
-        let d = &mut self.pdcs[pi];
-        let psn = d.next_psn;
-        d.next_psn = psn.wrapping_add(1);
-        let s = d.slot(psn);
-        d.tx[s] = TxDesc {
+        if !self.win_acquire(pi) {
+            // No send window free: try again after another idle period.
+            self.pdcs[pi].last_active = now;
+            return;
+        }
+        let psn = self.pdcs[pi].next_psn;
+        let i = self.txi(pi, psn);
+        self.txq[i] = TxDesc {
             msg: NONE,
             flags: D_USED | D_CLOSE,
             seg: 0,
+            sent: 0,
         };
         self.pdc_map_remove(pi);
         let d = &mut self.pdcs[pi];
+        d.next_psn = psn.wrapping_add(1);
         d.state = PdcState::Closing;
         d.rto_at = now + d.rtt.rto;
         d.retries = 0;
-        self.send_desc(pi, psn, false, env);
+        self.send_desc(pi, psn, false, false, now, env);
     }
 }
 

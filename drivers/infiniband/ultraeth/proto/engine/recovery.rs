@@ -27,37 +27,148 @@ use super::super::wire::pds::{
 use super::super::wire::ses::SesHeader;
 
 use super::{
+    stamp,
     to_u16,
     Answer,
     Engine,
     MsgState,
     Pdc,
     PdcState,
-    Slab,
-    DUPTHRESH,
+    Slab, //
     D_ACKED,
-    D_FAST,
+    D_LOST,
+    D_RETX,
     D_USED,
     NONE,
-    TX_WINDOW, //
 };
 
 impl<S: Slab> Engine<S> {
-    pub(super) fn ack_psn(&mut self, pi: usize, psn: u32) -> bool {
-        let d = &mut self.pdcs[pi];
-        if !d.in_flight(psn) {
+    /// Marks packet `psn` of PDC `pi` acknowledged; returns whether that
+    /// is news. `trigger` is the PSN whose arrival sent the ACK and
+    /// `copy` whether that arrival was a resent copy.
+    pub(super) fn ack_psn(
+        &mut self,
+        pi: usize,
+        psn: u32,
+        trigger: u32,
+        copy: bool,
+        now: u64,
+    ) -> bool {
+        if !self.pdcs[pi].in_flight(psn) {
             return false;
         }
-        let s = d.slot(psn);
-        let t = &mut d.tx[s];
+        let i = self.txi(pi, psn);
+        let t = &mut self.txq[i];
         if t.flags & D_USED == 0 || t.flags & D_ACKED != 0 {
             return false;
         }
+        let f = t.flags;
         t.flags |= D_ACKED;
-        if psn_lt(d.highest_acked, psn) {
-            d.highest_acked = psn;
+        let sent = t.sent;
+        if t.done() {
+            self.desc_settled(pi, i);
+        }
+        let d = &mut self.pdcs[pi];
+        // RACK: the most recently sent packet known to have arrived, and
+        // its RTT (resent packets are ambiguous: skipped).
+        if f & D_RETX == 0
+            && (psn_lt(d.rack_sent, sent) || (d.rack_sent == sent && psn_lt(d.rack_psn, psn)))
+        {
+            d.rack_sent = sent;
+            d.rack_psn = psn;
+            d.rack_rtt = u64::from(stamp(now).wrapping_sub(sent)) << 4;
+        }
+        if psn == trigger {
+            if f & D_RETX == 0 {
+                // Karn: only packets sent once give RTT samples.
+                let rtt = u64::from(stamp(now).wrapping_sub(sent)) << 4;
+                d.rtt.sample(rtt, self.cfg.rto_min, self.cfg.rto_max);
+            } else if !copy {
+                // We resent it, but the original arrived: the resend was
+                // spurious. Widen the reordering window (RACK, RFC 8985).
+                let w = u64::from(d.reo_wnd).max(d.rtt.srtt / 4).max(1) * 2;
+                d.reo_wnd = u32::try_from(w.min(d.rtt.srtt.max(1))).unwrap_or(u32::MAX);
+                self.stats.spurious_retx += 1;
+            }
         }
         true
+    }
+
+    /// Reordering window (ns) of PDC `pi`'s loss detection.
+    fn reo_wnd(&self, pi: usize) -> u64 {
+        let d = &self.pdcs[pi];
+        (d.rtt.srtt / 4)
+            .max(self.cfg.reorder_min)
+            .max(u64::from(d.reo_wnd))
+    }
+
+    /// Time-based loss detection (RACK, RFC 8985): a packet still
+    /// unacknowledged that was sent before the most recently sent packet
+    /// known to have arrived is lost once an RTT plus a reordering window
+    /// have passed since it was sent; until then the reordering timer
+    /// waits for it. PSNs are judged once (amortised O(1) per packet);
+    /// resent packets are left to the tail-loss probe and the RTO.
+    pub(super) fn detect_lost(&mut self, pi: usize, now: u64) {
+        let reo = self.reo_wnd(pi);
+        let d = &self.pdcs[pi];
+        let (rack, rack_psn, wait) = (d.rack_sent, d.rack_psn, d.rack_rtt + reo);
+        let end = d.next_psn;
+        let mut p = if psn_lt(d.lost_scan, d.tx_base) {
+            d.tx_base
+        } else {
+            d.lost_scan
+        };
+        let mut timer = 0;
+        while psn_lt(p, end) {
+            let t = self.txq[self.txi(pi, p)];
+            if t.flags & (D_ACKED | D_LOST | D_RETX) == 0 {
+                let before = psn_lt(t.sent, rack) || (t.sent == rack && psn_lt(p, rack_psn));
+                if !before {
+                    break;
+                }
+                let age = u64::from(stamp(now).wrapping_sub(t.sent)) << 4;
+                if age < wait {
+                    timer = now + (wait - age);
+                    break;
+                }
+                self.mark_lost(pi, p);
+                self.stats.fast_retx += 1;
+            }
+            p = p.wrapping_add(1);
+        }
+        let d = &mut self.pdcs[pi];
+        d.lost_scan = p;
+        d.rack_at = timer;
+    }
+
+    /// Probe timeout (ns): two RTTs and the peer's ACK delay.
+    pub(super) fn pto(&self, pi: usize) -> u64 {
+        let d = &self.pdcs[pi];
+        if d.rtt.srtt == 0 {
+            return d.rtt.rto;
+        }
+        (2 * d.rtt.srtt + self.cfg.ack_delay).min(d.rtt.rto)
+    }
+
+    /// Re-arms PDC `pi`'s loss timers after an event: the RTO only when
+    /// the PDC made progress (or had none armed), the tail-loss probe
+    /// while packets are in flight.
+    pub(super) fn arm_timers(&mut self, pi: usize, now: u64, progress: bool) {
+        let pto = self.pto(pi);
+        let d = &mut self.pdcs[pi];
+        if d.tx_base == d.next_psn {
+            d.rto_at = 0;
+            d.tlp_at = 0;
+            d.rack_at = 0;
+            return;
+        }
+        if progress || d.rto_at == 0 {
+            d.rto_at = now + d.rtt.rto;
+        }
+        if progress {
+            d.tlp_count = 0;
+        }
+        d.tlp_at = if d.tlp_count < 2 { now + pto } else { 0 };
     }
 
     pub(super) fn on_ack(
@@ -93,13 +204,13 @@ impl<S: Slab> Engine<S> {
             d.state = PdcState::Established;
             d.peer_id = a.spdcid;
         }
+        let trigger = a.cack_psn.wrapping_add_signed(i32::from(a.ack_psn_offset));
         let mut progress = false;
         let mut p = d.tx_base;
         while psn_le(p, a.cack_psn) {
-            progress |= self.ack_psn(pi, p);
+            progress |= self.ack_psn(pi, p, trigger, a.retx, now);
             p = p.wrapping_add(1);
         }
-        let mut sacked = false;
         if let AckExt::Cc {
             sack_psn_offset,
             sack_bitmap,
@@ -111,7 +222,6 @@ impl<S: Slab> Engine<S> {
             ..
         } = a.ext
         {
-            sacked = true;
             let mut hits = [0u32; 64];
             let mut n = 0;
             sack_for_each(a.cack_psn, sack_psn_offset, sack_bitmap, |q| {
@@ -119,19 +229,7 @@ impl<S: Slab> Engine<S> {
                 n += 1;
             });
             for q in &hits[..n] {
-                progress |= self.ack_psn(pi, *q);
-            }
-        }
-        let d = &mut self.pdcs[pi];
-        if d.timing {
-            let s = d.slot(d.timed_psn);
-            if !d.in_flight(d.timed_psn) || d.tx[s].flags & D_ACKED != 0 {
-                d.timing = false;
-                d.rtt.sample(
-                    now.saturating_sub(d.timed_at),
-                    self.cfg.rto_min,
-                    self.cfg.rto_max,
-                );
+                progress |= self.ack_psn(pi, *q, trigger, a.retx, now);
             }
         }
         if let Some(SesHeader::Resp(r)) = ses {
@@ -144,30 +242,11 @@ impl<S: Slab> Engine<S> {
             d.transient = false;
             d.last_active = now;
         }
-        // SACK-driven loss recovery.
-        if sacked {
-            let mut p = d.tx_base;
-            let mut lost = [0u32; TX_WINDOW];
-            let mut n = 0;
-            while psn_lt(p, d.next_psn) && psn_le(p.wrapping_add(DUPTHRESH), d.highest_acked) {
-                let s = d.slot(p);
-                let t = &mut d.tx[s];
-                if t.flags & D_USED != 0 && t.flags & (D_ACKED | D_FAST) == 0 && n < TX_WINDOW {
-                    t.flags |= D_FAST;
-                    lost[n] = p;
-                    n += 1;
-                }
-                p = p.wrapping_add(1);
-            }
-            for q in &lost[..n] {
-                self.stats.fast_retx += 1;
-                if self.pdcs[pi].timed_psn == *q {
-                    self.pdcs[pi].timing = false;
-                }
-                self.send_desc(pi, *q, true, env);
-            }
-        }
+        self.detect_lost(pi, now);
         self.slide(pi, now, env);
+        if self.pdcs[pi].state != PdcState::Free {
+            self.arm_timers(pi, now, progress);
+        }
         self.resched_pdc(pi);
     }
 
@@ -208,34 +287,39 @@ impl<S: Slab> Engine<S> {
                 d.start_psn = n.payload;
                 d.tx_base = d.tx_base.wrapping_add(delta);
                 d.next_psn = d.next_psn.wrapping_add(delta);
-                d.highest_acked = d.highest_acked.wrapping_add(delta);
-                d.timing = false;
+                d.lost_scan = d.lost_scan.wrapping_add(delta);
+                d.rack_psn = d.rack_psn.wrapping_add(delta);
                 let mut p = d.tx_base;
                 let end = d.next_psn;
                 while psn_lt(p, end) {
-                    if self.pdcs[pi].tx[self.pdcs[pi].slot(p)].pending() {
-                        self.send_desc(pi, p, true, env);
+                    if self.txq[self.txi(pi, p)].pending() {
+                        self.send_desc(pi, p, true, false, now, env);
                     }
                     p = p.wrapping_add(1);
                 }
                 self.pdcs[pi].rto_at = now + self.pdcs[pi].rtt.rto;
             }
             nack::ROD_OOO => {
-                // Go back N from the PSN the target expects.
+                // Go back N from the PSN the target expects: everything
+                // from there was dropped; the pump resends it in order.
                 let mut p = if d.in_flight(n.payload) {
                     n.payload
                 } else {
                     d.tx_base
                 };
                 let end = d.next_psn;
-                d.timing = false;
                 while psn_lt(p, end) {
-                    let s = self.pdcs[pi].slot(p);
-                    if self.pdcs[pi].tx[s].flags & (D_USED | D_ACKED) == D_USED {
-                        self.send_desc(pi, p, true, env);
-                    }
+                    self.mark_lost(pi, p);
                     p = p.wrapping_add(1);
                 }
+                self.pump(pi, now, env);
+            }
+            // The network or the receiver says this packet is gone: resend
+            // it at once instead of waiting for a timer.
+            nack::TRIMMED | nack::TRIMMED_LASTHOP | nack::PKT_NOT_RCVD | nack::RCVR_INFER_LOSS => {
+                self.mark_lost(pi, n.psn);
+                self.stats.nack_retx += 1;
+                self.pump(pi, now, env);
             }
             nack::INV_DPDCID | nack::CLOSING | nack::CLOSING_IN_ERR => {
                 if d.state == PdcState::Closing {
@@ -275,10 +359,9 @@ impl<S: Slab> Engine<S> {
     /// True when every PSN of PDC `pi` from the window base up to (not
     /// including) `psn` was acknowledged.
     pub(super) fn acked_below(&self, pi: usize, psn: u32) -> bool {
-        let d = &self.pdcs[pi];
-        let mut p = d.tx_base;
+        let mut p = self.pdcs[pi].tx_base;
         while psn_lt(p, psn) {
-            if d.tx[d.slot(p)].flags & D_ACKED == 0 {
+            if self.txq[self.txi(pi, p)].flags & D_ACKED == 0 {
                 return false;
             }
             p = p.wrapping_add(1);
@@ -300,9 +383,11 @@ impl<S: Slab> Engine<S> {
         let at = |v: u64| if v != 0 { v } else { u64::MAX };
         match d.state {
             PdcState::Free => {}
-            PdcState::SynSent | PdcState::Closing => t = at(d.rto_at),
+            PdcState::SynSent | PdcState::Closing => {
+                t = at(d.rto_at).min(at(d.tlp_at)).min(at(d.rack_at));
+            }
             PdcState::Established => {
-                t = at(d.rto_at);
+                t = at(d.rto_at).min(at(d.tlp_at)).min(at(d.rack_at));
                 if d.idle() {
                     t = t.min(d.last_active + self.cfg.idle_close);
                 }
@@ -376,6 +461,11 @@ impl<S: Slab> Engine<S> {
             PdcState::SynSent | PdcState::Established | PdcState::Closing => {
                 if d.rto_at != 0 && now >= d.rto_at {
                     self.on_rto(pi, now, env);
+                } else if d.rack_at != 0 && now >= d.rack_at {
+                    self.detect_lost(pi, now);
+                    self.pump(pi, now, env);
+                } else if d.tlp_at != 0 && now >= d.tlp_at {
+                    self.tail_probe(pi, now, env);
                 } else if d.state == PdcState::Established
                     && d.idle()
                     && now >= d.last_active + self.cfg.idle_close
@@ -451,11 +541,35 @@ impl<S: Slab> Engine<S> {
         let shift = u32::from(m.retries.min(16));
         let m = &mut self.msgs[mi];
         m.retries += 1;
-        m.deadline = now + (self.cfg.rto_init << shift).min(self.cfg.rto_max);
+        // The engine's RUDI RTT estimate, backed off per retry.
+        m.deadline = now + (self.rudi_rtt.rto << shift).min(self.cfg.rto_max);
         let t = m.deadline;
         self.schedule(id, t);
         self.stats.rto += 1;
         self.send_single(mi, true, env);
+    }
+
+    /// Tail-loss probe (RFC 8985 section 7): no ACK for a probe timeout
+    /// while packets are in flight. Resend the newest unacknowledged
+    /// packet asking for an ACK, so that its ACK (or SACK) reveals any
+    /// loss, including of a resent packet, without waiting for the RTO.
+    fn tail_probe(&mut self, pi: usize, now: u64, env: &mut impl Env) {
+        let d = &self.pdcs[pi];
+        let (base, mut p) = (d.tx_base, d.next_psn);
+        while psn_lt(base, p) {
+            p = p.wrapping_sub(1);
+            if self.txq[self.txi(pi, p)].pending() {
+                self.stats.tlp += 1;
+                self.send_desc(pi, p, true, true, now, env);
+                break;
+            }
+        }
+        let pto = self.pto(pi);
+        let d = &mut self.pdcs[pi];
+        d.tlp_count += 1;
+        d.tlp_at = if d.tlp_count < 2 { now + pto } else { 0 };
+        // Let the next ACK judge every outstanding packet again.
+        d.lost_scan = d.tx_base;
     }
 
     pub(super) fn on_rto(&mut self, pi: usize, now: u64, env: &mut impl Env) {
@@ -481,18 +595,25 @@ impl<S: Slab> Engine<S> {
             return;
         }
         d.rtt.backoff(self.cfg.rto_max);
-        d.timing = false;
         d.rto_at = now + d.rtt.rto;
-        let mut p = d.tx_base;
-        let end = d.next_psn;
+        d.tlp_at = 0;
+        d.tlp_count = 2;
+        d.lost_scan = d.tx_base;
+        // Everything unacknowledged is presumed lost and resent in order,
+        // as the in-flight limit allows.
+        let (mut p, end) = (d.tx_base, d.next_psn);
         while psn_lt(p, end) {
-            let s = self.pdcs[pi].slot(p);
-            let t = &mut self.pdcs[pi].tx[s];
-            if t.pending() {
-                t.flags &= !D_FAST;
-                self.send_desc(pi, p, true, env);
-            }
+            self.mark_lost(pi, p);
             p = p.wrapping_add(1);
+        }
+        if self.pdcs[pi].state == PdcState::Closing {
+            // The CLOSE is not pumped: resend it directly.
+            let p = self.pdcs[pi].tx_base;
+            if self.txq[self.txi(pi, p)].flags & D_LOST != 0 {
+                self.send_desc(pi, p, true, false, now, env);
+            }
+        } else {
+            self.pump(pi, now, env);
         }
     }
 }

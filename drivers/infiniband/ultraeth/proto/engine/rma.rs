@@ -31,10 +31,11 @@ use super::{
     to_u16,
     Answer,
     Engine,
-    Slab,
+    Slab, //
+    D_CLOSE,
     D_GOT_RESP,
     D_USED,
-    MAX_MTU, //
+    MAX_MTU,
 };
 
 impl<S: Slab> Engine<S> {
@@ -208,16 +209,18 @@ impl<S: Slab> Engine<S> {
                     return false;
                 }
                 // Find the request packet of that segment.
-                let d = &mut self.pdcs[pi];
-                let mut p = d.tx_base;
+                let (mut p, end) = (self.pdcs[pi].tx_base, self.pdcs[pi].next_psn);
                 let mut found = false;
-                while psn_lt(p, d.next_psn) {
-                    let s = d.slot(p);
-                    let t = &mut d.tx[s];
+                while psn_lt(p, end) {
+                    let i = self.txi(pi, p);
+                    let t = &mut self.txq[i];
                     if t.flags & D_USED != 0 && usize::from(t.msg) == mi && t.seg == seg {
                         if t.flags & D_GOT_RESP == 0 {
                             t.flags |= D_GOT_RESP;
                             found = true;
+                            if t.done() {
+                                self.desc_settled(pi, i);
+                            }
                         }
                         break;
                     }
@@ -246,11 +249,17 @@ impl<S: Slab> Engine<S> {
                 }
                 m.resp = Some(r.rc);
                 // Every packet of the message has its answer now.
-                let d = &mut self.pdcs[pi];
-                for t in d.tx.iter_mut() {
-                    if t.flags & D_USED != 0 && usize::from(t.msg) == mi {
+                let (mut p, end) = (self.pdcs[pi].tx_base, self.pdcs[pi].next_psn);
+                while psn_lt(p, end) {
+                    let i = self.txi(pi, p);
+                    let t = &mut self.txq[i];
+                    if t.flags & D_USED != 0 && t.flags & D_CLOSE == 0 && usize::from(t.msg) == mi {
                         t.flags |= D_GOT_RESP;
+                        if t.done() {
+                            self.desc_settled(pi, i);
+                        }
                     }
+                    p = p.wrapping_add(1);
                 }
                 self.settle(mi, env);
                 true
