@@ -431,6 +431,14 @@ pub fn debug_run(gbps: u64, delay: u64, loss: f64, rod: bool) {
             .unwrap_or(50_000),
         rto_init: 200_000,
         quiet_start: false,
+        tx_window: std::env::var("TXW")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(Config::DEFAULT.tx_window),
+        max_inflight: std::env::var("INFL")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(Config::DEFAULT.max_inflight),
         ..Config::DEFAULT
     };
     let seed = std::env::var("SEED")

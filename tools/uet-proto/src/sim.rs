@@ -47,8 +47,8 @@ pub(crate) fn tables(pdcs: usize, msgs: usize, r: usize) -> Tables<VecSlab> {
         quota_map: std::vec![0; Tables::<VecSlab>::buckets((pdcs + 4 * r).min(65_534))],
         tombs: std::vec![Tomb::EMPTY; pdcs],
         tomb_map: std::vec![0; Tables::<VecSlab>::buckets(pdcs)],
-        // One send window per PDC, of the default size.
-        txq: std::vec![TxDesc::EMPTY; pdcs * Config::DEFAULT.tx_window as usize],
+        // Room for one send window of the largest size per PDC.
+        txq: std::vec![TxDesc::EMPTY; pdcs * crate::proto::engine::MAX_TX_WINDOW as usize],
     }
 }
 

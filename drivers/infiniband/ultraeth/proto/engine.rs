@@ -38,6 +38,8 @@ use super::wire::{
     self, //
 };
 
+#[path = "engine/cc.rs"]
+mod cc;
 #[path = "engine/index.rs"]
 mod index;
 #[path = "engine/msg.rs"]
@@ -126,6 +128,13 @@ pub(crate) struct Config {
     /// Smallest reordering window (ns) of the time-based loss detection:
     /// a packet is lost once one sent this much after it was acknowledged.
     pub(crate) reorder_min: u64,
+    /// NSCC congestion control (see `engine/cc.rs`); off, every PDC keeps
+    /// `max_inflight` packets in flight.
+    pub(crate) cc: bool,
+    /// Initial congestion window (packets).
+    pub(crate) cc_init_window: u32,
+    /// Queueing delay NSCC aims at (ns above the smallest RTT seen).
+    pub(crate) cc_target_qdelay: u64,
 }
 
 impl Config {
@@ -151,9 +160,12 @@ impl Config {
         half_open: 10_000_000,
         one_rtt: false,
         seed: 1,
-        tx_window: 512,
+        tx_window: 1024,
         max_inflight: 512,
         reorder_min: 2_000,
+        cc: true,
+        cc_init_window: 64,
+        cc_target_qdelay: 8_000,
     };
 }
 
@@ -356,6 +368,16 @@ pub(crate) struct Pdc {
     rack_rtt: u64,
     /// RACK reordering timer (0: none).
     rack_at: u64,
+    /// Congestion window (1/256 packets), smallest RTT seen, and the
+    /// earliest time of the next decrease.
+    cwnd: u32,
+    base_rtt: u64,
+    cc_at: u64,
+    /// Target: bytes received since the last ACK, an ECN mark seen since
+    /// then, and when the first packet it answers arrived.
+    rx_bytes: u32,
+    ce_pending: bool,
+    ack_first: u64,
     /// Reordering window of the loss detection (ns).
     reo_wnd: u32,
     /// PSNs below this were already judged by the loss detection.
@@ -424,6 +446,12 @@ impl Pdc {
         rack_psn: 0,
         rack_rtt: 0,
         rack_at: 0,
+        cwnd: 0,
+        base_rtt: 0,
+        cc_at: 0,
+        rx_bytes: 0,
+        ce_pending: false,
+        ack_first: 0,
         reo_wnd: 0,
         lost_scan: 0,
         inflight: 0,
@@ -865,6 +893,10 @@ pub(crate) struct Engine<S: Slab> {
     wait_tail: u16,
     /// RTT of RUDI exchanges (one estimator per engine).
     rudi_rtt: Rtt,
+    /// RTT sample taken by the ACK being processed.
+    ack_sample: Option<u64>,
+    /// Packets newly acknowledged by the ACK being processed.
+    ack_count: u32,
     /// Until then SYNs of unknown PDCs get 1-RTT (quiet time after start,
     /// or after a tombstone was dropped before its time).
     syn_1rtt_until: u64,
@@ -973,6 +1005,8 @@ impl<S: Slab> Engine<S> {
             wait_head: NONE,
             wait_tail: NONE,
             rudi_rtt: Rtt::new(cfg.rto_init),
+            ack_sample: None,
+            ack_count: 0,
             syn_1rtt_until: 0,
             started: false,
             hseed: index::mix(u64::from(cfg.seed) ^ 0x5545_5420_6861_7368),
@@ -1092,6 +1126,19 @@ impl<S: Slab> Engine<S> {
 
     /// Processes one received UDP payload from `src`.
     pub(crate) fn receive(&mut self, now: u64, src: &Addr, pkt: &[u8], env: &mut impl Env) {
+        self.receive_ecn(now, src, pkt, false, env);
+    }
+
+    /// Processes one received UDP payload from `src` whose IP header was
+    /// ECN marked (Congestion Experienced) when `ce`.
+    pub(crate) fn receive_ecn(
+        &mut self,
+        now: u64,
+        src: &Addr,
+        pkt: &[u8],
+        ce: bool,
+        env: &mut impl Env,
+    ) {
         self.start(now);
         let Ok(p) = wire::parse(pkt) else {
             self.stats.rx_bad += 1;
@@ -1100,7 +1147,7 @@ impl<S: Slab> Engine<S> {
         self.stats.rx += 1;
         match (p.pds, p.ses) {
             (PdsHeader::Req(r), Some(SesHeader::Req(s))) => {
-                self.on_request(now, src, &r, &s, p.payload, env)
+                self.on_request(now, src, &r, &s, p.payload, ce, env)
             }
             (PdsHeader::Ack(a), ses) => self.on_ack(now, src, &a, ses, p.payload, env),
             (PdsHeader::Nack(n), _) => self.on_nack(now, src, &n, env),

@@ -65,6 +65,11 @@ impl RxWindow {
         self.ring[w] & m != 0
     }
 
+    /// PSNs received above `cack`.
+    pub(crate) fn above(&self) -> u32 {
+        u32::from(self.above)
+    }
+
     /// True when PSNs above `cack` were received (there are holes).
     pub(crate) fn holes(&self) -> bool {
         self.above != 0

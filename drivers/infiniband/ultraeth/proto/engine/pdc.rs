@@ -44,6 +44,7 @@ use super::super::wire::{
     NextHeader, //
 };
 
+use super::cc;
 use super::index::PdcKey;
 use super::{
     clamp_i16,
@@ -138,6 +139,12 @@ impl<S: Slab> Engine<S> {
                 d.rack_psn = start.wrapping_sub(1);
                 d.lost_scan = start;
                 d.rtt = Rtt::new(self.cfg.rto_init);
+                d.cwnd = if self.cfg.cc {
+                    self.cfg.cc_init_window
+                } else {
+                    self.cfg.max_inflight
+                }
+                .saturating_mul(256);
                 d.last_active = now;
                 self.stats.pdc_open += 1;
                 self.pdc_map_insert(i);
@@ -178,7 +185,7 @@ impl<S: Slab> Engine<S> {
             let d = &self.pdcs[pi];
             let mi = d.q_head;
             if mi == NONE
-                || d.inflight >= self.cfg.max_inflight
+                || d.inflight >= self.cwnd(pi)
                 || d.next_psn.wrapping_sub(d.tx_base) >= self.cfg.tx_window
             {
                 return;
@@ -245,7 +252,7 @@ impl<S: Slab> Engine<S> {
         let (mut p, end) = (d.tx_base, d.next_psn);
         while psn_lt(p, end) {
             let d = &self.pdcs[pi];
-            if d.nlost == 0 || d.inflight >= self.cfg.max_inflight {
+            if d.nlost == 0 || d.inflight >= self.cwnd(pi) {
                 return;
             }
             if self.txq[self.txi(pi, p)].flags & D_LOST != 0 {
@@ -505,6 +512,7 @@ impl<S: Slab> Engine<S> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn on_request(
         &mut self,
         now: u64,
@@ -512,11 +520,19 @@ impl<S: Slab> Engine<S> {
         r: &ReqHdr,
         s: &SesReq,
         payload: &[u8],
+        ce: bool,
         env: &mut impl Env,
     ) {
         let Some(pi) = self.target_pdc(now, src, r.ordered, r.psn, r.spdcid, r.dst, env) else {
             return;
         };
+        let d = &mut self.pdcs[pi];
+        d.ce_pending |= ce;
+        if d.ack_pending == 0 && d.ack_at == 0 {
+            d.ack_first = now;
+        }
+        // CAST: a payload is at most one MTU.
+        d.rx_bytes = d.rx_bytes.saturating_add(payload.len() as u32);
         self.request_on_pdc(pi, now, src, r, s, payload, env);
         self.resched_pdc(pi);
     }
@@ -557,7 +573,7 @@ impl<S: Slab> Engine<S> {
                 } else {
                     self.dup_answer(pi, s)
                 };
-                self.send_ack(pi, psn, ans, env);
+                self.send_ack(pi, psn, ans, now, env);
                 return;
             }
             RxCheck::New => {}
@@ -586,34 +602,49 @@ impl<S: Slab> Engine<S> {
         d.last_psn = psn;
         d.last_retx = r.retx;
         if r.ar || ans != Answer::None || d.rx.holes() || d.ack_pending >= self.cfg.ack_every {
-            self.send_ack(pi, psn, ans, env);
+            self.send_ack(pi, psn, ans, now, env);
         } else if d.ack_at == 0 {
             d.ack_at = now + self.cfg.ack_delay;
         }
     }
 
-    /// Builds and sends an ACK for PDC `pi`, triggered by `psn`.
-    pub(super) fn send_ack(&mut self, pi: usize, psn: u32, ans: Answer, env: &mut impl Env) {
+    /// Builds and sends an ACK for PDC `pi`, triggered by `psn`. With
+    /// congestion control on, every ACK is an ACK_CC carrying the NSCC
+    /// state (see `engine/cc.rs`); otherwise only ACKs with holes to report.
+    pub(super) fn send_ack(
+        &mut self,
+        pi: usize,
+        psn: u32,
+        ans: Answer,
+        now: u64,
+        env: &mut impl Env,
+    ) {
+        let cc = self.cfg.cc;
         let d = &mut self.pdcs[pi];
         d.ack_pending = 0;
         d.ack_at = 0;
         let cack = d.rx.cack;
-        let ext = if d.rx.holes() {
+        let ext = if d.rx.holes() || cc {
             let (off, map) = d.rx.sack(psn);
+            let service = now.saturating_sub(d.ack_first);
             AckExt::Cc {
                 cc_type: 0,
                 cc_flags: 0,
                 mpr: 0,
                 sack_psn_offset: off,
                 sack_bitmap: map,
-                cc_state: 0,
+                cc_state: cc::cc_state(service, d.rx_bytes, d.rx.above()),
             }
         } else {
             AckExt::None
         };
+        let ecn = d.ce_pending;
+        d.ce_pending = false;
+        d.rx_bytes = 0;
+        d.ack_first = now;
         let mut a = AckHdr {
             next: NextHeader::None,
-            ecn: false,
+            ecn,
             // Tells the sender whether it was a resent copy that arrived
             // (spurious retransmissions widen its reordering window).
             retx: d.last_retx,
@@ -762,7 +793,7 @@ impl<S: Slab> Engine<S> {
                     return None;
                 }
                 d.rx.mark(c.psn);
-                self.send_ack(i, c.psn, Answer::None, env);
+                self.send_ack(i, c.psn, Answer::None, now, env);
                 self.release_target_pdc(i, now, env);
                 self.stats.pdc_close += 1;
                 None
@@ -785,7 +816,7 @@ impl<S: Slab> Engine<S> {
                     .is_some_and(|d| d.state == PdcState::Open && d.peer == *src)
                 {
                     let last = self.pdcs[i].rx.cack;
-                    self.send_ack(i, last, Answer::None, env);
+                    self.send_ack(i, last, Answer::None, now, env);
                     return Some(i);
                 }
                 None

@@ -26,6 +26,7 @@ use super::super::wire::pds::{
 };
 use super::super::wire::ses::SesHeader;
 
+use super::cc;
 use super::{
     stamp,
     to_u16,
@@ -78,11 +79,11 @@ impl<S: Slab> Engine<S> {
             d.rack_psn = psn;
             d.rack_rtt = u64::from(stamp(now).wrapping_sub(sent)) << 4;
         }
+        self.ack_count += 1;
         if psn == trigger {
             if f & D_RETX == 0 {
                 // Karn: only packets sent once give RTT samples.
-                let rtt = u64::from(stamp(now).wrapping_sub(sent)) << 4;
-                d.rtt.sample(rtt, self.cfg.rto_min, self.cfg.rto_max);
+                self.ack_sample = Some(u64::from(stamp(now).wrapping_sub(sent)) << 4);
             } else if !copy {
                 // We resent it, but the original arrived: the resend was
                 // spurious. Widen the reordering window (RACK, RFC 8985).
@@ -205,6 +206,8 @@ impl<S: Slab> Engine<S> {
             d.peer_id = a.spdcid;
         }
         let trigger = a.cack_psn.wrapping_add_signed(i32::from(a.ack_psn_offset));
+        self.ack_sample = None;
+        self.ack_count = 0;
         let mut progress = false;
         let mut p = d.tx_base;
         while psn_le(p, a.cack_psn) {
@@ -232,6 +235,21 @@ impl<S: Slab> Engine<S> {
                 progress |= self.ack_psn(pi, *q, trigger, a.retx, now);
             }
         }
+        // The RTT sample, less the time the target held the ACK.
+        let service = match a.ext {
+            AckExt::Cc {
+                cc_type: 0,
+                cc_state,
+                ..
+            } => cc::cc_service_ns(cc_state),
+            _ => 0,
+        };
+        let sample = self.ack_sample.map(|r| r.saturating_sub(service).max(1));
+        if let Some(r) = sample {
+            let (lo, hi) = (self.cfg.rto_min, self.cfg.rto_max);
+            self.pdcs[pi].rtt.sample(r, lo, hi);
+        }
+        self.cc_on_ack(pi, now, self.ack_count, sample, a.ecn);
         if let Some(SesHeader::Resp(r)) = ses {
             progress |= self.on_response(pi, &r, payload, env);
         }
@@ -459,13 +477,14 @@ impl<S: Slab> Engine<S> {
         match d.state {
             PdcState::Free => {}
             PdcState::SynSent | PdcState::Established | PdcState::Closing => {
-                if d.rto_at != 0 && now >= d.rto_at {
+                // The probe goes first: it is what spares the RTO.
+                if d.tlp_at != 0 && now >= d.tlp_at {
+                    self.tail_probe(pi, now, env);
+                } else if d.rto_at != 0 && now >= d.rto_at {
                     self.on_rto(pi, now, env);
                 } else if d.rack_at != 0 && now >= d.rack_at {
                     self.detect_lost(pi, now);
                     self.pump(pi, now, env);
-                } else if d.tlp_at != 0 && now >= d.tlp_at {
-                    self.tail_probe(pi, now, env);
                 } else if d.state == PdcState::Established
                     && d.idle()
                     && now >= d.last_active + self.cfg.idle_close
@@ -481,7 +500,7 @@ impl<S: Slab> Engine<S> {
             }
             PdcState::Open => {
                 if d.ack_at != 0 && now >= d.ack_at {
-                    self.send_ack(pi, d.last_psn, Answer::None, env);
+                    self.send_ack(pi, d.last_psn, Answer::None, now, env);
                 }
                 if now >= d.last_active + self.cfg.reap_after() {
                     self.stats.pdc_reaped += 1;
@@ -550,24 +569,28 @@ impl<S: Slab> Engine<S> {
     }
 
     /// Tail-loss probe (RFC 8985 section 7): no ACK for a probe timeout
-    /// while packets are in flight. Resend the newest unacknowledged
-    /// packet asking for an ACK, so that its ACK (or SACK) reveals any
-    /// loss, including of a resent packet, without waiting for the RTO.
+    /// while packets are in flight. Resend the oldest packet still
+    /// waiting, asking for an ACK: in a tail loss every waiting packet is
+    /// lost, and a resend that was itself lost (which the time-based
+    /// detection leaves alone) is the oldest. Its ACK carries SACK
+    /// information for the rest, so the RTO is rarely needed.
     fn tail_probe(&mut self, pi: usize, now: u64, env: &mut impl Env) {
         let d = &self.pdcs[pi];
-        let (base, mut p) = (d.tx_base, d.next_psn);
-        while psn_lt(base, p) {
-            p = p.wrapping_sub(1);
+        let (mut p, end) = (d.tx_base, d.next_psn);
+        while psn_lt(p, end) {
             if self.txq[self.txi(pi, p)].pending() {
                 self.stats.tlp += 1;
                 self.send_desc(pi, p, true, true, now, env);
                 break;
             }
+            p = p.wrapping_add(1);
         }
         let pto = self.pto(pi);
         let d = &mut self.pdcs[pi];
         d.tlp_count += 1;
         d.tlp_at = if d.tlp_count < 2 { now + pto } else { 0 };
+        // The probe buys the RTO time.
+        d.rto_at = d.rto_at.max(now + d.rtt.rto);
         // Let the next ACK judge every outstanding packet again.
         d.lost_scan = d.tx_base;
     }
@@ -597,6 +620,8 @@ impl<S: Slab> Engine<S> {
         d.rtt.backoff(self.cfg.rto_max);
         d.rto_at = now + d.rtt.rto;
         d.tlp_at = 0;
+        self.cc_on_rto(pi);
+        let d = &mut self.pdcs[pi];
         d.tlp_count = 2;
         d.lost_scan = d.tx_base;
         // Everything unacknowledged is presumed lost and resent in order,
