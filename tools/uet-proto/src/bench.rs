@@ -2,22 +2,32 @@
 
 //! Benchmarks of the engine, printed one figure per line (`name: value`).
 //!
-//! - `rud_4k_pps_per_core`: 4 KiB RUD sends through PDS+SES of both
-//!   engines (segmentation, headers, matching, copy, ACK), one core, no
-//!   simulator in between: packets moved straight from one outbox to the
-//!   other engine.
-//! - `ack_rx_per_sec`: ACKs processed per second by the sending engine
-//!   (time spent in `receive` for ACK packets only).
-//! - `rud_goodput_gbps_at_*_loss` and `rud_goodput_ratio_at_*_loss`: 1 MiB
-//!   RUD messages through the simulator on a 10 Gbit/s, 2 us link at 0%,
-//!   0.1%, 1% and 5% random loss, and the ratio to the lossless figure.
+//! - `rud_4k_mpps_per_core_initiator` / `_target`: 4 KiB RUD sends from
+//!   one engine to another, packets moved straight between them through a
+//!   fixed ring (no simulator, no allocation per packet); million data
+//!   packets per second of the initiator's work (posting, segmentation,
+//!   headers, ACK processing, timers) and of the target's (parsing,
+//!   matching, copying, ACKing, timers), each timed separately.
+//! - `event_ns_with_N_pdcs`, `next_deadline_ns_with_N_pdcs`,
+//!   `establish_us_per_pdc_with_N_pdcs`: cost per packet event (receive,
+//!   plus the deadline query and any due timers) of an engine that has N
+//!   other PDCs open, the cost of `next_deadline` alone, and the time to
+//!   open each of those PDCs (one SYN each). Flat is the goal.
+//! - `bytes_per_pdc` (a PDC's slot: state, receive bitmap, response ring),
+//!   `bytes_per_send_window` (lent to a PDC while it has packets in
+//!   flight) and their sum for a busy initiator PDC.
+//! - `lossless_fraction_of_line_rate_*`, `rud_goodput_ratio_at_1pct_loss_*`
+//!   and `rod_goodput_ratio_at_1pct_loss_*`: 16 x 1 MiB sends on one PDC
+//!   through the simulator at 10, 100 and 400 Gbit/s with 2 and 5 us
+//!   one-way delay, Bernoulli loss on every packet both ways; mean of
+//!   three seeds; ratio to the lossless goodput of the same mode.
 
 use std::time::Instant;
 use std::vec::Vec;
-use std::{print, println, vec};
+use std::{format, print, println, vec};
 
-use crate::proto::engine::Config;
-use crate::proto::ses::{CompKind, Mode, Op, Post};
+use crate::proto::engine::{Config, PKT_BUF};
+use crate::proto::ses::{Addr, CompKind, Completion, Env, Mode, Op, Post};
 use crate::proto::wire::ses::SesAddr;
 use crate::sim::{addr, Link, Net};
 
@@ -34,87 +44,151 @@ fn setup(net: &mut Net) {
     }
 }
 
-fn post_send(net: &mut Net, user: u64, buf: u64, len: u32) -> bool {
-    let node = &mut net.nodes[0];
-    let p = Post {
-        user,
-        dst: addr(1),
-        target: TARGET,
-        mode: Mode::Rud,
-        op: Op::Send { tag: None },
-        buf,
-        len,
-        hdr_data: 0,
-    };
-    let now = net.now;
-    node.eng.post(now, &p, &mut node.env).is_ok()
+/// An environment that never allocates per packet: sent packets go to a
+/// fixed ring of buffers, memory accesses copy from and to one buffer.
+struct BenchEnv {
+    ring: Vec<Vec<u8>>,
+    lens: Vec<usize>,
+    head: usize,
+    len: usize,
+    comps: u64,
+    data: Vec<u8>,
 }
 
-/// Direct engine-to-engine loop: returns (data packets/s, ACKs/s).
-fn pps_4k(total: u64) -> (f64, f64) {
-    let mut net = Net::new(2, Config::DEFAULT, Link::CLEAN, 1);
-    setup(&mut net);
-    let src = net.nodes[0].env.add_buf(vec![0xab; 4096]);
-    let dst = net.nodes[1].env.add_buf(vec![0; 4096]);
+impl BenchEnv {
+    fn new() -> Self {
+        Self {
+            ring: (0..4096).map(|_| vec![0u8; PKT_BUF]).collect(),
+            lens: vec![0; 4096],
+            head: 0,
+            len: 0,
+            comps: 0,
+            data: vec![0x5a; 1 << 16],
+        }
+    }
+
+    fn pop(&mut self) -> Option<usize> {
+        if self.len == 0 {
+            return None;
+        }
+        let k = self.head;
+        self.head = (self.head + 1) % self.ring.len();
+        self.len -= 1;
+        Some(k)
+    }
+}
+
+impl Env for BenchEnv {
+    fn transmit(&mut self, _dst: &Addr, _entropy: u16, pkt: &[u8]) {
+        assert!(self.len < self.ring.len(), "bench ring full");
+        let k = (self.head + self.len) % self.ring.len();
+        self.ring[k][..pkt.len()].copy_from_slice(pkt);
+        self.lens[k] = pkt.len();
+        self.len += 1;
+    }
+    fn complete(&mut self, _c: &Completion) {
+        self.comps += 1;
+    }
+    fn read_local(&mut self, _buf: u64, _offset: u64, out: &mut [u8]) {
+        out.copy_from_slice(&self.data[..out.len()]);
+    }
+    fn write_local(&mut self, _buf: u64, _offset: u64, data: &[u8]) {
+        self.data[..data.len()].copy_from_slice(data);
+    }
+    fn resolve(&mut self, _src: &Addr, _a: &SesAddr) -> Result<u32, u8> {
+        Ok(1)
+    }
+    fn rma_write(&mut self, _ep: u32, _key: u64, _offset: u64, data: &[u8]) -> Result<(), u8> {
+        self.data[..data.len()].copy_from_slice(data);
+        Ok(())
+    }
+    fn rma_read(&mut self, _ep: u32, _key: u64, _offset: u64, out: &mut [u8]) -> Result<(), u8> {
+        out.copy_from_slice(&self.data[..out.len()]);
+        Ok(())
+    }
+    fn overflow_alloc(&mut self, _slot: u16, _len: u32) -> Option<u64> {
+        None
+    }
+    fn overflow_free(&mut self, _buf: u64) {}
+    fn overflow_drain(&mut self, _from: u64, _to: u64, _len: u32) {}
+}
+
+/// 4 KiB RUD sends from engine A to engine B, moved straight between
+/// them (no simulator, no allocation per packet): returns million data
+/// packets per second of A's work (posting, ACKs, timers) and of B's
+/// (receiving, matching, copying, ACKing, timers), each on one core.
+fn mpps_4k(total: u64) -> (f64, f64) {
+    let cfg = Config {
+        quiet_start: false,
+        ..Config::DEFAULT
+    };
+    let mut a = crate::sim::new_engine(Config { seed: 3, ..cfg });
+    let mut b = crate::sim::new_engine(Config { seed: 5, ..cfg });
+    let (mut ea, mut eb) = (BenchEnv::new(), BenchEnv::new());
+    let (aa, ab) = (addr(0), addr(1));
+    let (mut ta, mut tb) = (0f64, 0f64);
     let mut posted = 0u64;
-    let mut acks = 0u64;
-    let mut ack_time = 0f64;
-    let t0 = Instant::now();
-    let mut now = 0u64;
-    while (net.nodes[0].env.completions.len() as u64) < total {
-        // Keep 48 sends and receives outstanding.
-        while posted < total && posted - (net.nodes[0].env.completions.len() as u64) < 48 {
-            let n = &mut net.nodes[1];
-            n.eng
-                .post_recv(1, posted, dst, 4096, None, &mut n.env)
-                .unwrap();
-            net.now = now;
-            assert!(post_send(&mut net, posted, src, 4096));
+    let mut now = 1u64;
+    while ea.comps < total {
+        let t = Instant::now();
+        while posted < total && posted - ea.comps < 48 {
+            let p = Post {
+                user: posted,
+                dst: ab,
+                target: TARGET,
+                mode: Mode::Rud,
+                op: Op::Send { tag: None },
+                buf: 0,
+                len: 4096,
+                hdr_data: 0,
+                tc: 0,
+            };
+            a.post(now, &p, &mut ea).unwrap();
             posted += 1;
         }
+        ta += t.elapsed().as_secs_f64();
+        // Receives are the application's work, not the engine's.
+        while b.usage().2 < 48 {
+            b.post_recv(1, 0, 0, 4096, None, &mut eb).unwrap();
+        }
         now += 1_000;
-        let out: Vec<_> = std::mem::take(&mut net.nodes[0].env.outbox);
-        for (_, _, p) in &out {
-            let n = &mut net.nodes[1];
-            n.eng.receive(now, &addr(0), p, &mut n.env);
-        }
-        n1_timers(&mut net, now);
-        let back: Vec<_> = std::mem::take(&mut net.nodes[1].env.outbox);
         let t = Instant::now();
-        for (_, _, p) in &back {
-            let n = &mut net.nodes[0];
-            n.eng.receive(now, &addr(1), p, &mut n.env);
+        while let Some(k) = ea.pop() {
+            let n = ea.lens[k];
+            b.receive(now, &aa, &ea.ring[k][..n], &mut eb);
         }
-        ack_time += t.elapsed().as_secs_f64();
-        acks += back.len() as u64;
-        net.nodes[1].env.completions.clear();
-        if net.nodes[0].env.completions.len() as u64 >= total {
-            break;
+        if b.next_deadline().is_some_and(|d| d <= now) {
+            b.on_timer(now, &mut eb);
         }
+        tb += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        while let Some(k) = eb.pop() {
+            let n = eb.lens[k];
+            a.receive(now, &ab, &eb.ring[k][..n], &mut ea);
+        }
+        if a.next_deadline().is_some_and(|d| d <= now) {
+            a.on_timer(now, &mut ea);
+        }
+        ta += t.elapsed().as_secs_f64();
     }
-    let dt = t0.elapsed().as_secs_f64();
-    (total as f64 / dt, acks as f64 / ack_time.max(1e-9))
+    let n = total as f64 / 1e6;
+    (n / ta, n / tb)
 }
 
-fn n1_timers(net: &mut Net, now: u64) {
-    for n in net.nodes.iter_mut() {
-        if n.eng.next_deadline().is_some_and(|d| d <= now) {
-            n.eng.on_timer(now, &mut n.env);
-        }
-    }
-}
-
-/// Simulated goodput in Gbit/s of `count` 1 MiB RUD messages.
-fn goodput(loss: f64, count: u64, seed: u64) -> f64 {
+/// Simulated goodput in Gbit/s of `count` 1 MiB sends on one PDC over a
+/// link of `bw` bit/s and `delay` ns each way, with Bernoulli loss `loss`
+/// on every packet in both directions.
+fn goodput(bw: u64, delay: u64, loss: f64, mode: Mode, count: u64, seed: u64) -> f64 {
     let link = Link {
         loss,
-        delay: 2_000,
-        bandwidth: 10_000_000_000,
+        delay,
+        bandwidth: bw,
         ..Link::CLEAN
     };
     let cfg = Config {
         rto_min: 50_000,
         rto_init: 200_000,
+        quiet_start: false,
         ..Config::DEFAULT
     };
     let mut net = Net::new(2, cfg, link, seed);
@@ -125,7 +199,19 @@ fn goodput(loss: f64, count: u64, seed: u64) -> f64 {
         let dst = net.nodes[1].env.add_buf(vec![0; len as usize]);
         let n = &mut net.nodes[1];
         n.eng.post_recv(1, i, dst, len, None, &mut n.env).unwrap();
-        assert!(post_send(&mut net, i, src, len));
+        let node = &mut net.nodes[0];
+        let p = Post {
+            user: i,
+            dst: addr(1),
+            target: TARGET,
+            mode,
+            op: Op::Send { tag: None },
+            buf: src,
+            len,
+            hdr_data: 0,
+            tc: 0,
+        };
+        node.eng.post(0, &p, &mut node.env).unwrap();
     }
     let ok = net.run_until(100_000_000_000, |n| {
         n.nodes[1]
@@ -140,28 +226,276 @@ fn goodput(loss: f64, count: u64, seed: u64) -> f64 {
     (count * u64::from(len) * 8) as f64 / net.now as f64
 }
 
-/// Runs every benchmark and prints one line per figure.
-pub fn run() {
-    let (pps, acks) = pps_4k(200_000);
-    println!("rud_4k_pps_per_core: {pps:.0}");
-    println!("rud_4k_gbps_per_core: {:.2}", pps * 4096.0 * 8.0 / 1e9);
-    println!("ack_rx_per_sec: {acks:.0}");
-    let mut base = 0.0;
-    for (name, loss) in [
-        ("0", 0.0),
-        ("0p1pct", 0.001),
-        ("1pct", 0.01),
-        ("5pct", 0.05),
-    ] {
-        // Average three seeds to smooth tail effects.
-        let g = (1..=3).map(|s| goodput(loss, 16, s)).sum::<f64>() / 3.0;
-        if loss == 0.0 {
-            base = g;
-            println!("rud_goodput_gbps_at_0pct_loss: {g:.3}");
-        } else {
-            println!("rud_goodput_gbps_at_{name}_loss: {g:.3}");
-            println!("rud_goodput_ratio_at_{name}_loss: {:.3}", g / base);
+/// Mean over three seeds.
+fn goodput3(bw: u64, delay: u64, loss: f64, mode: Mode) -> f64 {
+    (1..=3)
+        .map(|s| goodput(bw, delay, loss, mode, 16, s))
+        .sum::<f64>()
+        / 3.0
+}
+
+/// Per-event cost of engine A with `idle` other PDCs open: returns (ns per
+/// packet handled by A on a 4 KiB RUD write flow from B, including the
+/// `next_deadline` call after each, ns per `next_deadline` call, us to
+/// establish each idle PDC).
+fn event_cost(idle: usize) -> (f64, f64, f64) {
+    use crate::proto::engine::Engine;
+    use crate::proto::wire::pds::{PdcDst, PdsHeader, ReqHdr};
+    use crate::proto::wire::ses::{op, sflags, ReqBody, ReqExt, SesHeader, SesReq, StdData};
+    use crate::proto::wire::{emit_headers, NextHeader};
+    use crate::sim::{tables, Region};
+    let cfg = Config {
+        idle_close: u64::MAX / 4,
+        reap: u64::MAX / 4,
+        half_open: u64::MAX / 4,
+        ..Config::DEFAULT
+    };
+    let mut net = Net::new(2, cfg, Link::CLEAN, 1);
+    setup(&mut net);
+    *net.nodes[0].eng =
+        Engine::new(Config { seed: 11, ..cfg }, tables(idle + 16, 256, 256)).unwrap();
+    net.nodes[0].env.regions.insert(
+        (1, 0x10),
+        Region {
+            data: vec![0; 1 << 20],
+            writable: true,
+            readable: true,
+        },
+    );
+    // Open `idle` target PDCs on A from as many peers, one SYN each.
+    let mut pkt = [0u8; 256];
+    let t0 = Instant::now();
+    for i in 0..idle {
+        let h = PdsHeader::Req(ReqHdr {
+            ordered: false,
+            cc: None,
+            next: NextHeader::ReqStd,
+            retx: false,
+            ar: true,
+            clear_psn_offset: 0,
+            psn: 1000,
+            spdcid: 1,
+            dst: PdcDst::Syn {
+                use_rsv_pdc: false,
+                psn_offset: 0,
+            },
+        });
+        let ses = SesHeader::Req(SesReq {
+            opcode: op::WRITE,
+            flags: sflags::SOM | sflags::EOM,
+            addr: TARGET,
+            body: ReqBody::Std {
+                msg_id: 0,
+                buffer_offset: 0,
+                initiator: 0,
+                key: 0x10,
+                data: StdData::HeaderData(0),
+                request_length: 1,
+            },
+            ext: ReqExt::None,
+        });
+        let n = emit_headers(&h, Some(&ses), &mut pkt).unwrap();
+        pkt[n] = 1;
+        // Peers 10.x.y.z outside the simulator's node range.
+        let mut a = addr(0);
+        a[13] = 1 + (i >> 8) as u8;
+        a[14] = (i >> 16) as u8;
+        a[15] = i as u8;
+        let node = &mut net.nodes[0];
+        node.eng.receive(0, &a, &pkt[..n + 1], &mut node.env);
+        node.env.outbox.clear();
+    }
+    let est = t0.elapsed().as_secs_f64() * 1e6 / idle.max(1) as f64;
+    assert_eq!(
+        net.nodes[0].eng.usage().0,
+        idle,
+        "{:?} {:?}",
+        net.nodes[0].eng.usage(),
+        net.nodes[0].eng.stats
+    );
+    // next_deadline alone.
+    let reps = 1_000_000u32;
+    let t = Instant::now();
+    let mut sink = 0u64;
+    for _ in 0..reps {
+        let e = std::hint::black_box(&net.nodes[0].eng);
+        sink = sink.wrapping_add(e.next_deadline().unwrap_or(0));
+    }
+    let nd = t.elapsed().as_secs_f64() * 1e9 / f64::from(reps);
+    assert!(sink > 0);
+    // A 4 KiB write flow from B to A: time only A's work.
+    let src = net.nodes[1].env.add_buf(vec![0xab; 4096]);
+    let total = 20_000u64;
+    let mut posted = 0u64;
+    let mut handled = 0u64;
+    let mut a_time = 0f64;
+    let mut now = 1u64;
+    while (net.nodes[1].env.completions.len() as u64) < total {
+        while posted < total && posted - (net.nodes[1].env.completions.len() as u64) < 32 {
+            let node = &mut net.nodes[1];
+            let p = Post {
+                user: posted,
+                dst: addr(0),
+                target: TARGET,
+                mode: Mode::Rud,
+                op: Op::Write {
+                    key: 0x10,
+                    offset: 0,
+                },
+                buf: src,
+                len: 4096,
+                hdr_data: 0,
+                tc: 0,
+            };
+            node.eng.post(now, &p, &mut node.env).unwrap();
+            posted += 1;
+        }
+        now += 1_000;
+        let out: Vec<_> = std::mem::take(&mut net.nodes[1].env.outbox);
+        let t = Instant::now();
+        for (_, _, p) in &out {
+            let n = &mut net.nodes[0];
+            n.eng.receive(now, &addr(1), p, &mut n.env);
+            if n.eng.next_deadline().is_some_and(|d| d <= now) {
+                n.eng.on_timer(now, &mut n.env);
+            }
+        }
+        a_time += t.elapsed().as_secs_f64();
+        handled += out.len() as u64;
+        let back: Vec<_> = std::mem::take(&mut net.nodes[0].env.outbox);
+        for (_, _, p) in &back {
+            let n = &mut net.nodes[1];
+            n.eng.receive(now, &addr(0), p, &mut n.env);
+        }
+        let n = &mut net.nodes[1];
+        if n.eng.next_deadline().is_some_and(|d| d <= now) {
+            n.eng.on_timer(now, &mut n.env);
         }
     }
+    (a_time * 1e9 / handled as f64, nd, est)
+}
+
+/// Runs every benchmark and prints one line per figure.
+pub fn run() {
+    let (ini, tgt) = mpps_4k(300_000);
+    println!("rud_4k_mpps_per_core_initiator: {ini:.2}");
+    println!("rud_4k_mpps_per_core_target: {tgt:.2}");
+    for (name, idle) in [("10", 10), ("1k", 1_000), ("16k", 16_000), ("64k", 65_000)] {
+        let (ev, nd, est) = event_cost(idle);
+        println!("event_ns_with_{name}_pdcs: {ev:.0}");
+        println!("next_deadline_ns_with_{name}_pdcs: {nd:.1}");
+        println!("establish_us_per_pdc_with_{name}_pdcs: {est:.2}");
+    }
+    let pdc = core::mem::size_of::<crate::proto::engine::Pdc>();
+    let win =
+        Config::DEFAULT.tx_window as usize * core::mem::size_of::<crate::proto::engine::TxDesc>();
+    println!("bytes_per_pdc: {pdc}");
+    println!("bytes_per_send_window: {win}");
+    println!("bytes_per_busy_pdc: {}", pdc + win);
+    for (gbps, delay) in [
+        (10u64, 2_000u64),
+        (100, 2_000),
+        (400, 2_000),
+        (10, 5_000),
+        (100, 5_000),
+        (400, 5_000),
+    ] {
+        let bw = gbps * 1_000_000_000;
+        let tag = format!("{gbps}g_{}us", delay / 1000);
+        let base = goodput3(bw, delay, 0.0, Mode::Rud);
+        println!(
+            "lossless_fraction_of_line_rate_{tag}: {:.3}",
+            base / gbps as f64
+        );
+        let rud = goodput3(bw, delay, 0.01, Mode::Rud);
+        println!("rud_goodput_ratio_at_1pct_loss_{tag}: {:.3}", rud / base);
+        let rod0 = goodput3(bw, delay, 0.0, Mode::Rod);
+        let rod = goodput3(bw, delay, 0.01, Mode::Rod);
+        println!("rod_goodput_ratio_at_1pct_loss_{tag}: {:.3}", rod / rod0);
+    }
     print!("");
+}
+
+/// Counters of one goodput run, for investigating the figures.
+pub fn debug_run(gbps: u64, delay: u64, loss: f64, rod: bool) {
+    let link = Link {
+        loss,
+        delay,
+        bandwidth: gbps * 1_000_000_000,
+        ..Link::CLEAN
+    };
+    let cfg = Config {
+        rto_min: std::env::var("RTO_MIN")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(50_000),
+        rto_init: 200_000,
+        quiet_start: false,
+        tx_window: std::env::var("TXW")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(Config::DEFAULT.tx_window),
+        max_inflight: std::env::var("INFL")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(Config::DEFAULT.max_inflight),
+        ..Config::DEFAULT
+    };
+    let seed = std::env::var("SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let mut net = Net::new(2, cfg, link, seed);
+    setup(&mut net);
+    let len = 1u32 << 20;
+    let src = net.nodes[0].env.add_buf(vec![0xcd; len as usize]);
+    for i in 0..16 {
+        let dst = net.nodes[1].env.add_buf(vec![0; len as usize]);
+        let n = &mut net.nodes[1];
+        n.eng.post_recv(1, i, dst, len, None, &mut n.env).unwrap();
+        let node = &mut net.nodes[0];
+        let p = Post {
+            user: i,
+            dst: addr(1),
+            target: TARGET,
+            mode: if rod { Mode::Rod } else { Mode::Rud },
+            op: Op::Send { tag: None },
+            buf: src,
+            len,
+            hdr_data: 0,
+            tc: 0,
+        };
+        node.eng.post(0, &p, &mut node.env).unwrap();
+    }
+    let mut rto = 0;
+    while net.nodes[1].env.completions.len() < 16 && net.step(100_000_000_000) {
+        let st = net.nodes[0].eng.stats;
+        if st.fast_retx > 0 && std::env::var("FIRST").is_ok() {
+            let d = &net.nodes[0].eng.pdcs()[0];
+            println!("first fast_retx at {}: {:?}", net.now, d);
+            let w: Vec<(u32, u8)> = net.nodes[0].eng.window_flags(0).collect();
+            println!("  window: {:?}", &w[..w.len().min(40)]);
+            return;
+        }
+        if st.rto > rto {
+            rto = st.rto;
+            let d = &net.nodes[0].eng.pdcs()[0];
+            println!("RTO at {}: {:?}", net.now, (d.state(),));
+            let w: Vec<(u32, u8)> = net.nodes[0]
+                .eng
+                .window_flags(0)
+                .filter(|(_, f)| f & 2 == 0 || f & 4 != 0 && f & 8 == 0)
+                .collect();
+            println!("  pending: {:?}", &w[..w.len().min(20)]);
+            println!("  {:?}", st);
+        }
+    }
+    println!(
+        "now {} ns, sent {}, dropped {}",
+        net.now, net.sent, net.dropped
+    );
+    println!("ini {:?}", net.nodes[0].eng.stats);
+    println!("tgt {:?}", net.nodes[1].eng.stats);
+    let d = &net.nodes[0].eng.pdcs()[0];
+    println!("{:?}", d);
 }

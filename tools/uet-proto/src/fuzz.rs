@@ -96,6 +96,7 @@ fn engine_post(net: &mut Net, user: u64, len: usize) {
         buf,
         len: len as u32,
         hdr_data: 0,
+        tc: 0,
     };
     let now = net.now;
     let _ = node.eng.post(now, &p, &mut node.env);
@@ -235,6 +236,7 @@ fn kind_name(p: &wire::Packet<'_>) -> String {
         PdsHeader::RudiResp { .. } => "rudi-resp".into(),
         PdsHeader::Uud { .. } => "uud".into(),
         PdsHeader::Ack(a) => match a.ext {
+            AckExt::None if a.epsn.is_some() => "ack-epsn".into(),
             AckExt::None => "ack".into(),
             AckExt::Cc { .. } => "ack-cc".into(),
             AckExt::Ccx { .. } => "ack-ccx".into(),
@@ -368,6 +370,7 @@ fn sample_packets() -> std::collections::BTreeMap<String, Vec<u8>> {
                 buf,
                 len: len as u32,
                 hdr_data: 9,
+                tc: 0,
             };
             let now = net.now;
             let _ = n0.eng.post(now, &p, &mut n0.env);
@@ -452,6 +455,7 @@ fn parsed_only_packets() -> Vec<Vec<u8>> {
             spdcid: 2,
             dpdcid: 1,
             ext,
+            epsn: None,
         })
     };
     std::vec![
@@ -480,6 +484,7 @@ fn parsed_only_packets() -> Vec<Vec<u8>> {
                 ses::op::RNDV_SEND,
                 ReqExt::Rendezvous {
                     eager_length: 4,
+                    read_ri_gen: 0,
                     read_pid: 1,
                     read_ri: 1,
                     read_offset: 0,
@@ -544,6 +549,53 @@ fn parsed_only_packets() -> Vec<Vec<u8>> {
             }),
             None,
             &[],
+        ),
+        // Fields defined by UEC 1.0 that the engine never sets itself.
+        packet(
+            &PdsHeader::Ack(AckHdr {
+                epsn: Some(1001),
+                request: 2,
+                ..match ack(AckExt::None, NextHeader::None) {
+                    PdsHeader::Ack(a) => a,
+                    _ => unreachable!(),
+                }
+            }),
+            None,
+            &[],
+        ),
+        packet(
+            &PdsHeader::Ctrl(pds::CtrlHdr {
+                ctl: pds::CtlType::Probe,
+                rod: true,
+                retx: false,
+                ar: true,
+                probe_opaque: 0xbeef,
+                psn: 1000,
+                spdcid: 2,
+                dst: PdcDst::Dpdcid(1),
+                payload: 1000,
+            }),
+            None,
+            &[],
+        ),
+        packet(
+            &PdsHeader::RudiReq {
+                next: NextHeader::ReqSmall,
+                ecn: true,
+                retx: true,
+                pkt_id: 9,
+            },
+            Some(&SesHeader::Req(SesReq {
+                opcode: ses::op::WRITE,
+                flags: ses::sflags::SOM | ses::sflags::EOM,
+                addr,
+                body: ReqBody::Small {
+                    request_length: 4,
+                    buffer_offset: 0,
+                },
+                ext: ReqExt::None,
+            })),
+            &[1, 2, 3, 4],
         ),
     ]
 }
@@ -632,6 +684,7 @@ fn engine_seeds(one_rtt: bool) -> Vec<(String, Vec<u8>)> {
     let ctrl = |ctl, psn, spdcid, dst| {
         PdsHeader::Ctrl(CtrlHdr {
             ctl,
+            rod: false,
             retx: false,
             ar: false,
             probe_opaque: 0,
@@ -724,6 +777,7 @@ fn engine_seeds(one_rtt: bool) -> Vec<(String, Vec<u8>)> {
                 &packet(
                     &PdsHeader::RudiReq {
                         next: NextHeader::ReqMedium,
+                        ecn: false,
                         retx: false,
                         pkt_id: 77,
                     },

@@ -14,12 +14,52 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::vec::Vec;
 
-use crate::proto::engine::{Config, Engine};
+use crate::proto::engine::{Config, Engine, Slab, Tables, PKT_BUF};
 use crate::proto::ses::{Addr, Completion, Env};
 use crate::proto::wire::ses::{rc, SesAddr};
 
-/// Engine size used by the simulator.
-pub(crate) type SimEngine = Engine<16, 64, 64>;
+/// Host tables: plain vectors (the kernel uses `KVec`).
+pub(crate) struct VecSlab;
+
+impl Slab for VecSlab {
+    type Of<T> = Vec<T>;
+}
+
+/// An engine on the host.
+pub(crate) type SimEngine = Engine<VecSlab>;
+
+/// Tables for `pdcs` PDCs, `msgs` messages and `r` entries in each target
+/// table, filled with placeholders ([`Engine::new`] resets them).
+pub(crate) fn tables(pdcs: usize, msgs: usize, r: usize) -> Tables<VecSlab> {
+    use crate::proto::engine::{InMsg, Msg, Pdc, Quota, Recv, Tomb, TxDesc, Unexp};
+    Tables {
+        pdcs: std::vec![Pdc::EMPTY; pdcs],
+        msgs: std::vec![Msg::EMPTY; msgs],
+        recvs: std::vec![Recv::EMPTY; r],
+        inb: std::vec![InMsg::EMPTY; r],
+        unexp: std::vec![Unexp::EMPTY; r],
+        buf: std::vec![0; PKT_BUF],
+        pdc_map: std::vec![0; Tables::<VecSlab>::buckets(pdcs)],
+        msg_map: std::vec![0; Tables::<VecSlab>::buckets(msgs)],
+        inb_map: std::vec![0; Tables::<VecSlab>::buckets(r)],
+        heap: std::vec![0; pdcs + msgs + r],
+        quotas: std::vec![Quota::EMPTY; (pdcs + 4 * r).min(65_534)],
+        quota_map: std::vec![0; Tables::<VecSlab>::buckets((pdcs + 4 * r).min(65_534))],
+        tombs: std::vec![Tomb::EMPTY; pdcs],
+        tomb_map: std::vec![0; Tables::<VecSlab>::buckets(pdcs)],
+        // Room for one send window of the largest size per PDC.
+        txq: std::vec![TxDesc::EMPTY; pdcs * crate::proto::engine::MAX_TX_WINDOW as usize],
+    }
+}
+
+/// Table sizes the simulator uses by default.
+pub(crate) const SIM_TABLES: (usize, usize, usize) = (16, 64, 64);
+
+/// A host engine with the simulator's default table sizes.
+pub(crate) fn new_engine(cfg: Config) -> SimEngine {
+    let (p, m, r) = SIM_TABLES;
+    Engine::new(cfg, tables(p, m, r)).expect("valid engine configuration")
+}
 
 /// Deterministic PRNG (xorshift64*).
 #[derive(Clone, Debug)]
@@ -215,8 +255,8 @@ pub(crate) fn addr(i: usize) -> Addr {
     a
 }
 
-fn node_of(a: &Addr) -> usize {
-    a[15] as usize
+fn node_of(a: &Addr) -> Option<usize> {
+    Some(a[15] as usize)
 }
 
 /// A packet in flight: (arrival, sequence, source, destination, bytes).
@@ -246,11 +286,11 @@ impl Net {
                 let mut c = cfg;
                 c.seed = (seed as u32)
                     .wrapping_mul(2654435761)
-                    .wrapping_add(i as u32)
+                    .wrapping_add(2 * i as u32)
                     | 1;
                 c.initiator_id = i as u32;
                 Node {
-                    eng: std::boxed::Box::new(SimEngine::new(c)),
+                    eng: std::boxed::Box::new(new_engine(c)),
                     env: HostEnv {
                         addr: addr(i),
                         ..HostEnv::default()
@@ -279,7 +319,12 @@ impl Net {
         for src in 0..self.nodes.len() {
             let out = std::mem::take(&mut self.nodes[src].env.outbox);
             for (dst, _entropy, mut pkt) in out {
-                let dst = node_of(&dst);
+                // Packets to addresses that are not nodes (forged peers in
+                // tests) go nowhere.
+                let Some(dst) = node_of(&dst).filter(|&d| d < self.nodes.len() && addr(d) == dst)
+                else {
+                    continue;
+                };
                 if let Some(c) = self.capture.as_mut() {
                     c.push((src, dst, pkt.clone()));
                 }
@@ -342,6 +387,11 @@ impl Net {
     /// false when nothing is left to do before `limit`.
     pub(crate) fn step(&mut self, limit: u64) -> bool {
         self.flush();
+        // The deadline heap must agree with a scan of every table.
+        #[cfg(test)]
+        for n in &self.nodes {
+            assert_eq!(n.eng.next_deadline(), n.eng.deadline_scan());
+        }
         let te = self.queue.peek().map(|Reverse(e)| e.0);
         let td = self
             .nodes

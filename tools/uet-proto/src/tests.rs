@@ -11,7 +11,7 @@ use std::{format, vec};
 use proptest::prelude::*;
 
 use crate::proto::engine::{Config, PdcState, PostError};
-use crate::proto::ses::{CompKind, Completion, Mode, Op, Post, Status};
+use crate::proto::ses::{Addr, CompKind, Completion, Mode, Op, Post, Status};
 use crate::proto::wire::ses::{rc, SesAddr};
 use crate::sim::{addr, Link, Net, Region};
 
@@ -94,6 +94,7 @@ fn send(
         buf,
         len,
         hdr_data: user,
+        tc: 0,
     };
     let now = net.now;
     node.eng.post(now, &p, &mut node.env)?;
@@ -128,6 +129,9 @@ fn fast_cfg() -> Config {
         idle_close: 2_000_000,
         reap: 50_000_000,
         half_open: 1_000_000,
+        // Most tests start PDCs at time 0 with 0-RTT; the quiet time after
+        // start has its own tests.
+        quiet_start: false,
         ..Config::DEFAULT
     }
 }
@@ -318,6 +322,7 @@ fn rma_write_read_and_errors() {
         buf: b,
         len: 4,
         hdr_data: 0,
+        tc: 0,
     };
     node.eng.post(0, &p, &mut node.env).unwrap();
     p.user = 7;
@@ -466,7 +471,7 @@ fn target_restart_is_reported() {
     // The target loses its state (crash): the next request gets
     // INV_DPDCID and the initiator reports a PDC error.
     let cfg = *net.nodes[1].eng.config();
-    *net.nodes[1].eng = crate::sim::SimEngine::new(cfg);
+    *net.nodes[1].eng = crate::sim::new_engine(cfg);
     send(
         &mut net,
         0,
@@ -656,15 +661,19 @@ fn engine_sources_are_core_only() {
         "/../../drivers/infiniband/ultraeth"
     );
     let mut files = vec![format!("{dir}/proto.rs")];
-    for sub in ["proto", "proto/wire"] {
-        for e in std::fs::read_dir(format!("{dir}/{sub}")).unwrap() {
+    // Every file under proto/, however deep.
+    let mut dirs = vec![std::path::PathBuf::from(format!("{dir}/proto"))];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(d).unwrap() {
             let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "rs") {
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
                 files.push(p.display().to_string());
             }
         }
     }
-    assert!(files.len() >= 7);
+    assert!(files.len() >= 11, "{files:?}");
     for f in files {
         let s = std::fs::read_to_string(&f).unwrap();
         assert!(
@@ -961,6 +970,20 @@ fn first_req_psn(net: &Net, node: usize) -> u32 {
         .expect("a request in the outbox")
 }
 
+/// PSN of the first request of initiator PDC `spdcid` in `node`'s outbox.
+fn first_req_psn_of(net: &Net, node: usize, spdcid: u16) -> u32 {
+    use crate::proto::wire::{parse, pds::PdsHeader};
+    net.nodes[node]
+        .env
+        .outbox
+        .iter()
+        .find_map(|(_, _, p)| match parse(p).ok()?.pds {
+            PdsHeader::Req(r) if r.spdcid == spdcid => Some(r.psn),
+            _ => None,
+        })
+        .expect("a request of that PDC in the outbox")
+}
+
 fn nack_hdr(code: u8, psn: u32, spdcid: u16, dpdcid: u16) -> crate::proto::wire::pds::PdsHeader {
     crate::proto::wire::pds::PdsHeader::Nack(crate::proto::wire::pds::NackHdr {
         ecn: false,
@@ -1015,7 +1038,7 @@ fn bogus_ack_and_oor_nacks_do_not_keep_a_pdc_forever() {
     // The initiator forgets its PDC (restart); the target keeps PDC 0
     // for {node 0, SPDCID 0} with the old start PSN.
     let cfg = *net.nodes[0].eng.config();
-    *net.nodes[0].eng = crate::sim::SimEngine::new(Config { seed: 99, ..cfg });
+    *net.nodes[0].eng = crate::sim::new_engine(Config { seed: 99, ..cfg });
     send(&mut net, 0, 1, 1, Mode::Rud, write_op(), vec![2; 700], 2).unwrap();
     let psn = first_req_psn(&net, 0);
     net.run_for(net.now + 10_000);
@@ -1032,6 +1055,7 @@ fn bogus_ack_and_oor_nacks_do_not_keep_a_pdc_forever() {
         spdcid: 0,
         dpdcid: 0,
         ext: AckExt::None,
+        epsn: None,
     });
     inject(&mut net, 0, 1, &ack);
     assert_eq!(
@@ -1129,6 +1153,7 @@ fn endless_resource_nacks_are_bounded() {
         rto_max: 1_000_000,
         max_retries: 4,
         max_transient: 6,
+        max_eager: 8 << 20,
         ..fast_cfg()
     };
     let mut net = net(2, cfg, Link::CLEAN, 24);
@@ -1159,6 +1184,7 @@ fn endless_resource_nacks_are_bounded() {
 fn short_resource_shortage_is_waited_out() {
     let cfg = Config {
         max_retries: 2,
+        max_eager: 8 << 20,
         ..fast_cfg()
     };
     let mut net = net(2, cfg, Link::CLEAN, 25);
@@ -1304,6 +1330,7 @@ fn single_packet_message_with_wrong_length_is_refused() {
     };
     let rudi = PdsHeader::RudiReq {
         next: NextHeader::ReqMedium,
+        ecn: false,
         retx: false,
         pkt_id: 5,
     };
@@ -1350,4 +1377,656 @@ fn single_packet_message_with_wrong_length_is_refused() {
     assert_eq!(comps(&net, 1)[0].status, Status::Ok);
     assert_eq!(&net.nodes[1].env.bufs[rb as usize][..30], &data[..]);
     assert!(drained(&net));
+}
+
+/// Every SES response the target sends, as (response, whether it rode on a
+/// RUDI response).
+fn captured_responses(net: &Net, from: usize) -> Vec<(crate::proto::wire::ses::SesResp, bool)> {
+    use crate::proto::wire::{parse, pds::PdsHeader, ses::SesHeader};
+    let mut v = Vec::new();
+    for (f, _, bytes) in net.capture.as_ref().unwrap() {
+        if *f != from {
+            continue;
+        }
+        let p = parse(bytes).expect("the engine sends only valid packets");
+        if let Some(SesHeader::Resp(r)) = p.ses {
+            v.push((r, matches!(p.pds, PdsHeader::RudiResp { .. })));
+        }
+    }
+    v
+}
+
+#[test]
+fn responses_carry_the_request_job_id() {
+    use crate::proto::wire::ses::RespBody;
+    let job_of = |r: &crate::proto::wire::ses::SesResp| match r.body {
+        RespBody::Plain { job, .. } | RespBody::Data { job, .. } => job,
+        RespBody::SmallData { job, .. } => job,
+    };
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 3);
+    net.capture = Some(Vec::new());
+    recv(&mut net, 1, 1, 64, 100, None);
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        vec![1; 64],
+        1,
+    )
+    .unwrap();
+    let wr = Op::Write {
+        key: MR_RW,
+        offset: 0,
+    };
+    let rd = Op::Read {
+        key: MR_RO,
+        offset: 0,
+    };
+    send(&mut net, 0, 1, 2, Mode::Rud, wr, vec![2; 100], 2).unwrap();
+    send(&mut net, 0, 1, 2, Mode::Rud, rd, vec![0; 9000], 3).unwrap();
+    send(&mut net, 0, 1, 2, Mode::Rudi, wr, vec![3; 100], 4).unwrap();
+    send(&mut net, 0, 1, 2, Mode::Rudi, rd, vec![0; 100], 5).unwrap();
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 5));
+    assert!(comps(&net, 0).iter().all(|c| c.status == Status::Ok));
+    let resp = captured_responses(&net, 1);
+    assert!(resp
+        .iter()
+        .any(|(r, _)| matches!(r.body, RespBody::Plain { .. })));
+    assert!(resp
+        .iter()
+        .any(|(r, _)| matches!(r.body, RespBody::Data { .. })));
+    assert!(resp.iter().any(|(_, rudi)| *rudi));
+    for (r, _) in &resp {
+        assert_eq!(job_of(r), JOB, "{r:?}");
+    }
+    // A request for a job the target does not know is answered BAD_JOB_ID
+    // with that request's JobID, not ours and not 0.
+    net.capture = Some(Vec::new());
+    let node = &mut net.nodes[0];
+    let b = node.env.add_buf(vec![0; 4]);
+    let p = Post {
+        user: 6,
+        dst: addr(1),
+        target: SesAddr {
+            job: 0x12_3456,
+            ..target(1)
+        },
+        mode: Mode::Rud,
+        op: Op::Send { tag: None },
+        buf: b,
+        len: 4,
+        hdr_data: 0,
+        tc: 0,
+    };
+    let now = net.now;
+    node.eng.post(now, &p, &mut node.env).unwrap();
+    assert!(net.run_until(2_000_000_000, |n| comps(n, 0).len() == 6));
+    assert_eq!(comps(&net, 0)[5].status, Status::Remote(rc::BAD_JOB_ID));
+    // (Late answers to resent packets of the first phase may still go
+    // by: they carry the first requests' JobID.)
+    let resp = captured_responses(&net, 1);
+    assert!(resp.iter().any(|(r, _)| r.rc == rc::BAD_JOB_ID));
+    for (r, _) in &resp {
+        let want = if r.rc == rc::BAD_JOB_ID {
+            0x12_3456
+        } else {
+            JOB
+        };
+        assert_eq!(job_of(r), want, "{r:?}");
+    }
+}
+
+#[test]
+fn engine_is_built_in_caller_tables() {
+    use crate::proto::engine::{Engine, InitError, Tables, PKT_BUF};
+    use crate::sim::tables;
+    // The engine value holds handles, not tables: it fits on a kernel stack
+    // whatever the table sizes.
+    let size = core::mem::size_of::<crate::sim::SimEngine>();
+    assert!(size <= 1024, "{size}");
+    // 65534 PDCs is the largest table (ids are 16 bits, one is reserved).
+    let e = Engine::new(Config::DEFAULT, tables(65_534, 16, 16)).unwrap();
+    assert_eq!(e.pdcs().len(), 65_534);
+    assert!(e.pdcs().iter().all(|p| p.state() == PdcState::Free));
+    assert_eq!(
+        Engine::new(Config::DEFAULT, tables(65_535, 16, 16)).err(),
+        Some(InitError::TooLarge)
+    );
+    let t = tables(4, 4, 4);
+    let short = Tables {
+        buf: vec![0; PKT_BUF - 1],
+        ..t
+    };
+    assert_eq!(
+        Engine::new(Config::DEFAULT, short).err(),
+        Some(InitError::SmallBuf)
+    );
+    let bad = Config {
+        mtu: 0,
+        ..Config::DEFAULT
+    };
+    assert_eq!(
+        Engine::new(bad, tables(4, 4, 4)).err(),
+        Some(InitError::BadMtu)
+    );
+}
+
+// ---------------------------------------------------------------------
+// Exactly-once against replays of old packets.
+
+/// Feeds every captured packet again, in an order given by `seed`, to
+/// the node it was sent to, letting the network carry the answers.
+fn replay_all(net: &mut Net, pkts: &[(usize, usize, Vec<u8>)], seed: u64) {
+    let mut order: Vec<usize> = (0..pkts.len()).collect();
+    let mut r = crate::sim::Rng::new(seed);
+    for i in (1..order.len()).rev() {
+        let j = r.below(i as u64 + 1) as usize;
+        order.swap(i, j);
+    }
+    for i in order {
+        let (from, to, p) = &pkts[i];
+        let now = net.now;
+        let node = &mut net.nodes[*to];
+        node.eng.receive(now, &addr(*from), p, &mut node.env);
+        net.run_for(now + 1_000);
+    }
+    net.run_for(net.now + 5_000_000);
+}
+
+fn recv_count(net: &Net, node: usize) -> usize {
+    comps(net, node)
+        .iter()
+        .filter(|c| c.kind == CompKind::Recv)
+        .count()
+}
+
+/// A workload of sends and writes from node 0 to node 1; returns the
+/// captured packets once every message completed.
+fn replay_workload(net: &mut Net, sizes: &[(usize, bool, bool)]) -> Vec<(usize, usize, Vec<u8>)> {
+    net.capture = Some(Vec::new());
+    for (i, &(len, rod, write)) in sizes.iter().enumerate() {
+        let user = i as u64 + 1;
+        let mode = if rod { Mode::Rod } else { Mode::Rud };
+        let op = if write {
+            Op::Write {
+                key: MR_RW,
+                offset: (i * 8192) as u64,
+            }
+        } else {
+            recv(net, 1, 1, 8192, user, None);
+            Op::Send { tag: None }
+        };
+        send(net, 0, 1, 1, mode, op, pattern(user, len), user).unwrap();
+    }
+    let sends = sizes.iter().filter(|s| !s.2).count();
+    assert!(
+        net.run_until(10_000_000_000, |n| comps(n, 0).len() == sizes.len()
+            && recv_count(n, 1) == sends)
+    );
+    assert!(comps(net, 0).iter().all(|c| c.status == Status::Ok));
+    net.capture.take().unwrap()
+}
+
+/// Spare receives: a replayed SEND delivered again would complete one.
+fn spare_recvs(net: &mut Net, n: usize) {
+    for k in 0..n {
+        recv(net, 1, 1, 8192, 1000 + k as u64, None);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, max_shrink_iters: 50, ..ProptestConfig::default() })]
+
+    /// Replaying any packet from the past, after the PDCs closed, after
+    /// the target reaped them (the initiator restarted), or after the
+    /// target restarted, never completes anything a second time.
+    #[test]
+    fn replays_never_complete_twice(
+        sizes in proptest::collection::vec((0..5000usize, any::<bool>(), any::<bool>()), 1..8),
+        seed in any::<u64>(),
+    ) {
+        let sends = sizes.iter().filter(|s| !s.2).count();
+        // After close (tombstones).
+        let mut net = net(2, fast_cfg(), Link::CLEAN, seed);
+        let pkts = replay_workload(&mut net, &sizes);
+        net.run_for(net.now + 100_000_000);
+        prop_assert_eq!(net.nodes[1].eng.usage(), (0, 0, 0, 0, 0));
+        prop_assert!(net.nodes[1].eng.stats.pdc_close > 0);
+        spare_recvs(&mut net, 8);
+        replay_all(&mut net, &pkts, seed);
+        prop_assert_eq!(recv_count(&net, 1), sends);
+        prop_assert_eq!(comps(&net, 0).len(), sizes.len());
+        prop_assert_eq!(net.nodes[1].eng.unexpected().count(), 0);
+
+        // After reap: the initiator restarts before closing; the target
+        // reaps its silent PDC.
+        let mut net = self::net(2, fast_cfg(), Link::CLEAN, seed ^ 1);
+        let pkts = replay_workload(&mut net, &sizes);
+        let cfg = *net.nodes[0].eng.config();
+        *net.nodes[0].eng = crate::sim::new_engine(Config { seed: 77, ..cfg });
+        let reaped = net.nodes[1].eng.stats.pdc_reaped;
+        net.run_for(net.now + cfg.reap_after() + 10_000_000);
+        prop_assert!(net.nodes[1].eng.stats.pdc_reaped > reaped);
+        spare_recvs(&mut net, 8);
+        replay_all(&mut net, &pkts, seed);
+        prop_assert_eq!(recv_count(&net, 1), sends);
+        prop_assert_eq!(net.nodes[1].eng.unexpected().count(), 0);
+
+        // After the target restarts: it trusts no SYN during its quiet
+        // time (1-RTT), so no old packet opens a PDC.
+        let mut net = self::net(2, fast_cfg(), Link::CLEAN, seed ^ 2);
+        let pkts = replay_workload(&mut net, &sizes);
+        let cfg = *net.nodes[1].eng.config();
+        // A restarted engine draws new random numbers.
+        *net.nodes[1].eng = crate::sim::new_engine(Config { quiet_start: true, seed: cfg.seed ^ 0x5a5a, ..cfg });
+        net.nodes[1].env.completions.clear();
+        spare_recvs(&mut net, 8);
+        replay_all(&mut net, &pkts, seed);
+        prop_assert_eq!(recv_count(&net, 1), 0);
+        prop_assert_eq!(net.nodes[1].eng.unexpected().count(), 0);
+    }
+}
+
+/// The control for the property above: a restarted target without the
+/// quiet time does deliver replayed messages again (0-RTT cannot tell).
+#[test]
+fn replay_after_target_restart_needs_the_quiet_time() {
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 5);
+    let pkts = replay_workload(&mut net, &[(100, false, false)]);
+    let cfg = *net.nodes[1].eng.config();
+    *net.nodes[1].eng = crate::sim::new_engine(Config {
+        quiet_start: false,
+        seed: cfg.seed ^ 0x5a5a,
+        ..cfg
+    });
+    net.nodes[1].env.completions.clear();
+    spare_recvs(&mut net, 1);
+    replay_all(&mut net, &pkts, 1);
+    assert_eq!(recv_count(&net, 1), 1, "0-RTT accepts the replayed SYN");
+}
+
+/// Reap and tombstone times follow from the retry budget: the target
+/// never reaps a PDC while its peer may still retransmit.
+#[test]
+fn reap_waits_for_the_retry_span() {
+    let cfg = Config {
+        reap: 1,
+        ..Config::DEFAULT
+    };
+    let span = u64::from(cfg.max_retries + cfg.max_transient + 1) * cfg.rto_max;
+    assert_eq!(cfg.retry_span(), span);
+    assert_eq!(cfg.quiet_time(), span + cfg.max_pkt_life);
+    assert_eq!(cfg.reap_after(), cfg.quiet_time());
+    // Blackout: the target gets the data, every ACK is lost; the
+    // initiator retries until it gives up, the target keeps the PDC until
+    // then, and the message is delivered exactly once.
+    let link = Link::CLEAN;
+    let mut net = net(2, fast_cfg(), link, 8);
+    recv(&mut net, 1, 1, 64, 1, None);
+    recv(&mut net, 1, 1, 64, 2, None);
+    net.capture = Some(Vec::new());
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        vec![1; 64],
+        1,
+    )
+    .unwrap();
+    // The packet goes out on a clean wire; then everything is lost.
+    net.flush();
+    net.link.loss = 1.0;
+    let t0 = net.now;
+    assert!(net.run_until(t0 + 60_000_000_000, |n| comps(n, 0).len() == 1));
+    assert_eq!(comps(&net, 0)[0].status, Status::PdcError);
+    let gave_up = net.now - t0;
+    assert!(gave_up <= fast_cfg().retry_span(), "{gave_up}");
+    assert_eq!(
+        net.nodes[1].eng.stats.pdc_reaped, 0,
+        "reaped while retrying"
+    );
+    net.link.loss = 0.0;
+    net.run_for(net.now + fast_cfg().reap_after() + 1_000_000);
+    assert_eq!(recv_count(&net, 1), 1);
+}
+
+// ---------------------------------------------------------------------
+// Isolation and limits against hostile peers.
+
+/// A SYN request packet (PSN `psn`, SPDCID `spdcid`) carrying the SES
+/// `opcode` for `job` with `len` payload bytes of a `total`-byte message.
+#[allow(clippy::too_many_arguments)]
+fn forged_req(
+    psn: u32,
+    spdcid: u16,
+    syn: bool,
+    opcode: u8,
+    job: u32,
+    som: bool,
+    eom: bool,
+    msg_id: u16,
+    off: u32,
+    len: usize,
+    total: u32,
+) -> Vec<u8> {
+    use crate::proto::wire::{emit_headers, pds::*, ses::*, NextHeader};
+    let h = PdsHeader::Req(ReqHdr {
+        ordered: false,
+        cc: None,
+        next: NextHeader::ReqStd,
+        retx: false,
+        ar: eom,
+        clear_psn_offset: 0,
+        psn,
+        spdcid,
+        dst: if syn {
+            PdcDst::Syn {
+                use_rsv_pdc: false,
+                psn_offset: (psn - 1000) as u16,
+            }
+        } else {
+            PdcDst::Dpdcid(0)
+        },
+    });
+    let flags = if som { sflags::SOM } else { 0 } | if eom { sflags::EOM } else { 0 };
+    let s = SesHeader::Req(SesReq {
+        opcode,
+        flags,
+        addr: SesAddr { job, ..target(1) },
+        body: ReqBody::Std {
+            msg_id,
+            buffer_offset: u64::from(off),
+            initiator: 0,
+            key: MR_RW,
+            data: if som {
+                StdData::HeaderData(0)
+            } else {
+                StdData::Cont {
+                    payload_length: len as u16,
+                    message_offset: off,
+                }
+            },
+            request_length: total,
+        },
+        ext: ReqExt::None,
+    });
+    let mut pkt = vec![0u8; 128 + len];
+    let n = emit_headers(&h, Some(&s), &mut pkt).unwrap();
+    pkt.truncate(n + len);
+    pkt
+}
+
+fn inject_raw(net: &mut Net, to: usize, from: Addr, pkt: &[u8]) {
+    let now = net.now;
+    let node = &mut net.nodes[to];
+    node.eng.receive(now, &from, pkt, &mut node.env);
+}
+
+fn attacker(i: u8) -> Addr {
+    let mut a = addr(0);
+    a[14] = 0xee;
+    a[15] = i;
+    a
+}
+
+#[test]
+fn forged_syns_from_one_peer_take_only_its_share() {
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 31);
+    // 16 forged SYNs (one per SPDCID) from one address: the table has 16
+    // PDCs, the peer's share is a quarter of it.
+    for k in 0..16u16 {
+        let p = forged_req(1000, k, true, 1, JOB, true, true, 0, 0, 0, 0);
+        inject_raw(&mut net, 1, attacker(1), &p);
+    }
+    let used = net.nodes[1].eng.usage().0;
+    assert_eq!(used, 4, "one peer holds 16 * 64 / 256 PDCs");
+    assert_eq!(net.nodes[1].eng.stats.over_quota, 12);
+    // A legitimate write finds a PDC at once.
+    let t0 = net.now;
+    send(&mut net, 0, 1, 1, Mode::Rud, write_op(), vec![5; 3000], 1).unwrap();
+    assert!(net.run_until(t0 + 1_000_000_000, |n| comps(n, 0).len() == 1));
+    assert_eq!(comps(&net, 0)[0].status, Status::Ok);
+    assert!(net.now - t0 < 1_000_000, "took {} ns", net.now - t0);
+}
+
+#[test]
+fn oversized_and_flooding_sends_take_no_state() {
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 32);
+    // 64 first packets of 4 GiB sends: refused without state, no
+    // overflow buffer asked for.
+    for k in 0..64u16 {
+        let p = forged_req(1000, k, true, 5, JOB, true, false, 0, 0, 100, u32::MAX);
+        inject_raw(&mut net, 1, attacker(k as u8 % 2), &p);
+    }
+    assert_eq!(net.nodes[1].eng.usage().3, 0);
+    assert_eq!(net.nodes[1].eng.usage().4, 0);
+    assert!(net.nodes[1].env.overflow.is_empty());
+    assert!(comps(&net, 1).is_empty());
+    // Sends within the eager limit but never finished, nobody receiving:
+    // one peer gets its share of the inbound and unexpected tables.
+    let mut net = self::net(2, fast_cfg(), Link::CLEAN, 33);
+    let before = net.nodes[1].eng.usage();
+    for k in 0..64u16 {
+        let p = forged_req(
+            1000 + u32::from(k),
+            99,
+            k == 0,
+            5,
+            JOB,
+            true,
+            false,
+            k,
+            0,
+            100,
+            1 << 20,
+        );
+        let p = if k == 0 {
+            p
+        } else {
+            // Continuations of the PDC the first packet opened.
+            forged_req(
+                1000 + u32::from(k),
+                99,
+                false,
+                5,
+                JOB,
+                true,
+                false,
+                k,
+                0,
+                100,
+                1 << 20,
+            )
+        };
+        inject_raw(&mut net, 1, attacker(9), &p);
+    }
+    let after = net.nodes[1].eng.usage();
+    assert_eq!(after.4 - before.4, 16, "unexpected share: 64 * 64 / 256");
+    assert!(net.nodes[1].eng.stats.over_quota >= 48);
+    // A legitimate send with a posted receive still completes.
+    recv(&mut net, 1, 1, 4096, 7, None);
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        vec![9; 4000],
+        1,
+    )
+    .unwrap();
+    assert!(net.run_until(net.now + 1_000_000_000, |n| comps(n, 1).len() == 1));
+    assert_eq!(comps(&net, 1)[0].status, Status::Ok);
+}
+
+#[test]
+fn unreceived_unexpected_messages_are_reclaimed() {
+    let cfg = Config {
+        unexp_life: 50_000_000,
+        ..fast_cfg()
+    };
+    let mut net = net(2, cfg, Link::CLEAN, 33);
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        vec![4; 5000],
+        1,
+    )
+    .unwrap();
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 1));
+    assert_eq!(comps(&net, 0)[0].status, Status::Ok);
+    assert_eq!(net.nodes[1].eng.unexpected().count(), 1);
+    assert_eq!(net.nodes[1].env.overflow.len(), 1);
+    net.run_for(net.now + 49_000_000);
+    assert_eq!(
+        net.nodes[1].eng.unexpected().count(),
+        1,
+        "kept for unexp_life"
+    );
+    net.run_for(net.now + 2_000_000);
+    assert_eq!(net.nodes[1].eng.unexpected().count(), 0);
+    assert!(net.nodes[1].env.overflow.is_empty());
+    assert_eq!(net.nodes[1].eng.stats.unexp_reclaimed, 1);
+    // A receive posted later gets nothing (documented policy).
+    recv(&mut net, 1, 1, 8192, 5, None);
+    net.run_for(net.now + 10_000_000);
+    assert!(comps(&net, 1).is_empty());
+}
+
+#[test]
+fn continuation_must_carry_its_message_job() {
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 34);
+    recv(&mut net, 1, 1, 8192, 3, None);
+    // First packet of a 200-byte send for job 7, then a continuation that
+    // names job 8 on the same PDC and message.
+    let a = forged_req(1000, 5, true, 5, JOB, true, false, 0, 0, 100, 200);
+    let b = forged_req(1001, 5, false, 5, 8, false, true, 0, 100, 100, 200);
+    inject_raw(&mut net, 1, addr(0), &a);
+    inject_raw(&mut net, 1, addr(0), &b);
+    assert_eq!(net.nodes[1].eng.stats.mismatched, 1);
+    let c = comps(&net, 1);
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].status, Status::Remote(rc::PERM_VIOLATION));
+    assert_eq!(c[0].len, 0);
+}
+
+#[test]
+fn pdcs_are_per_job_and_fail_alone() {
+    use crate::proto::wire::pds::nack;
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 35);
+    net.nodes[1].env.jobs.insert((8, 1, 1), 1);
+    let post = |net: &mut Net, job: u32, user: u64| {
+        let node = &mut net.nodes[0];
+        let b = node.env.add_buf(vec![1; 3000]);
+        let p = Post {
+            user,
+            dst: addr(1),
+            target: SesAddr { job, ..target(1) },
+            mode: Mode::Rud,
+            op: write_op(),
+            buf: b,
+            len: 3000,
+            hdr_data: 0,
+            tc: 0,
+        };
+        let now = net.now;
+        node.eng.post(now, &p, &mut node.env).unwrap();
+    };
+    post(&mut net, JOB, 1);
+    post(&mut net, 8, 2);
+    post(&mut net, JOB, 3);
+    assert_eq!(net.nodes[0].eng.usage().0, 2, "one PDC per JobID");
+    // Job 8's PDC fails (a fatal NACK for its in-flight PSN): job 7's
+    // messages are not touched.
+    let pdcs = net.nodes[0].eng.pdcs();
+    let job8 = (0..pdcs.len())
+        .find(|&i| pdcs[i].state() != PdcState::Free && i != 0)
+        .unwrap();
+    let psn = first_req_psn_of(&net, 0, job8 as u16);
+    inject(
+        &mut net,
+        0,
+        1,
+        &nack_hdr(nack::PDC_MODE_MISMATCH, psn, 0, job8 as u16),
+    );
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 3));
+    let mut st: Vec<(u64, Status)> = comps(&net, 0).iter().map(|c| (c.user, c.status)).collect();
+    st.sort_by_key(|s| s.0);
+    assert_eq!(
+        st,
+        vec![(1, Status::Ok), (2, Status::PdcError), (3, Status::Ok)]
+    );
+}
+
+/// Moves every packet in `from`'s outbox to `to` at `now`, dropping those
+/// for which `drop(index)` holds; returns how many moved.
+fn carry(
+    net: &mut Net,
+    from: usize,
+    to: usize,
+    now: u64,
+    mut drop: impl FnMut(usize) -> bool,
+) -> usize {
+    let out = std::mem::take(&mut net.nodes[from].env.outbox);
+    let mut n = 0;
+    for (k, (_, _, p)) in out.iter().enumerate() {
+        if drop(k) {
+            continue;
+        }
+        let node = &mut net.nodes[to];
+        node.eng.receive(now, &addr(from), p, &mut node.env);
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn single_loss_is_repaired_by_time_based_detection() {
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 41);
+    recv(&mut net, 1, 1, 1 << 20, 1, None);
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        pattern(1, 64 * 4096),
+        1,
+    )
+    .unwrap();
+    let mut now = 0;
+    // Packet 5 of the first flight is lost; everything else arrives.
+    let mut first = true;
+    for _ in 0..200 {
+        now += 1_000;
+        carry(&mut net, 0, 1, now, |k| first && k == 5);
+        first = false;
+        now += 1_000;
+        carry(&mut net, 1, 0, now, |_| false);
+        for n in [0, 1] {
+            let node = &mut net.nodes[n];
+            if node.eng.next_deadline().is_some_and(|d| d <= now) {
+                node.eng.on_timer(now, &mut node.env);
+            }
+        }
+        if comps(&net, 0).len() == 1 {
+            break;
+        }
+    }
+    assert_eq!(comps(&net, 0).len(), 1);
+    let st = net.nodes[0].eng.stats;
+    assert_eq!(st.rto, 0, "{st:?}");
+    assert_eq!(st.fast_retx, 1, "{st:?}");
 }

@@ -6,68 +6,59 @@
 //! Events in: [`Engine::post`], [`Engine::post_recv`], [`Engine::receive`]
 //! and [`Engine::on_timer`], each given the current time in ns. Actions
 //! out: calls on the [`Env`] (transmit, complete, memory access) and
-//! [`Engine::next_deadline`]. Every table has a capacity fixed by the const
-//! parameters; nothing allocates.
+//! [`Engine::next_deadline`]. Every table lives in storage the caller
+//! provides ([`Tables`], see [`Slab`]) and has a fixed capacity; nothing
+//! allocates.
+
+use core::ops::DerefMut;
 
 use super::pds::{
-    psn_le,
     psn_lt,
-    sack_for_each,
-    Rtt, //
-    RxCheck,
-    RxWindow,
+    Rtt,
+    RxWindow, //
 };
 use super::ses::{
-    segment,
-    segments,
-    tag_matches,
     Addr,
-    CompKind,
-    Completion,
     Env,
     Mode,
     Op,
-    Post,
-    Status, //
+    Post, //
 };
 use super::wire::pds::{
-    nack,
-    AckExt,
-    AckHdr,
-    CtlType,
-    CtrlHdr,
     NackHdr,
-    PdcDst,
-    PdsHeader,
-    ReqHdr, //
+    PdsHeader, //
 };
 use super::wire::ses::{
     op,
     rc,
-    rsp,
-    sflags,
-    ReqBody,
-    RespBody,
-    SesHeader,
-    SesReq,
-    SesResp,
-    StdData, //
+    SesAddr,
+    SesHeader, //
 };
 use super::wire::{
-    self,
-    NextHeader, //
+    self, //
 };
 
-/// Packets a PDC may have in flight (the send window).
-pub(crate) const TX_WINDOW: usize = 32;
+#[path = "engine/cc.rs"]
+mod cc;
+#[path = "engine/index.rs"]
+mod index;
+#[path = "engine/msg.rs"]
+mod msg;
+#[path = "engine/pdc.rs"]
+mod pdc;
+#[path = "engine/recovery.rs"]
+mod recovery;
+#[path = "engine/rma.rs"]
+mod rma;
+
+/// Largest PSN span of a send window: the receive bitmap's size.
+pub(crate) const MAX_TX_WINDOW: u32 = RxWindow::SPAN;
 /// Largest payload per packet the engine supports.
 pub(crate) const MAX_MTU: usize = 8192;
 /// Room reserved for headers in a packet.
 pub(crate) const MAX_HDR: usize = 128;
 /// Guaranteed-delivery responses a target PDC keeps until cleared.
 const RESP_RING: usize = 8;
-/// SACKed PSNs above a hole before it is retransmitted.
-const DUPTHRESH: u32 = 3;
 const NONE: u16 = u16::MAX;
 
 /// Engine parameters.
@@ -96,14 +87,54 @@ pub(crate) struct Config {
     pub(crate) ack_delay: u64,
     /// Idle time after which an initiator closes its PDC (ns).
     pub(crate) idle_close: u64,
-    /// Idle time after which a target reaps its PDC (ns).
+    /// Idle time after which a target reaps its PDC (ns). The engine
+    /// never reaps sooner than [`Config::quiet_time`]: until then the peer
+    /// may still be retransmitting.
     pub(crate) reap: u64,
+    /// Longest a packet may live in the network (ns): delayed duplicates
+    /// older than this are assumed gone.
+    pub(crate) max_pkt_life: u64,
+    /// After start (the first event), answer SYNs of unknown PDCs with
+    /// NEW_START_PSN (1-RTT) for [`Config::quiet_time`]: packets of PDCs
+    /// from before a restart may still arrive, and without their
+    /// tombstones only the 1-RTT handshake tells them from new ones.
+    pub(crate) quiet_start: bool,
+    /// Longest SEND the target accepts (bytes); longer ones are answered
+    /// `UNSUPPORTED_SIZE` without taking any state. (Rendezvous would
+    /// carry them; it is not implemented.)
+    pub(crate) max_eager: u32,
+    /// Share of each target table (PDCs, inbound and unexpected
+    /// messages) one peer may hold, in 256ths (at least one entry).
+    pub(crate) peer_share: u8,
+    /// Share of the inbound and unexpected tables one JobID may hold, in
+    /// 256ths (at least one entry).
+    pub(crate) job_share: u8,
+    /// A complete unexpected message no receive claimed within this time
+    /// (ns) is dropped and its overflow buffer freed
+    /// (`stats.unexp_reclaimed`); the sender was already answered.
+    pub(crate) unexp_life: u64,
     /// Lifetime of a half-open target PDC (ns).
     pub(crate) half_open: u64,
     /// Targets answer SYN with NACK NEW_START_PSN (1-RTT establishment).
     pub(crate) one_rtt: bool,
     /// Seed of the PSN/packet-id generator.
     pub(crate) seed: u32,
+    /// PSN span of a PDC's send window (a power of two, at most
+    /// [`MAX_TX_WINDOW`]): packets from the oldest unacknowledged one.
+    pub(crate) tx_window: u32,
+    /// Most packets a PDC keeps in flight (sent, neither acknowledged nor
+    /// deemed lost), whatever the PSN span; SACKed packets free room.
+    pub(crate) max_inflight: u32,
+    /// Smallest reordering window (ns) of the time-based loss detection:
+    /// a packet is lost once one sent this much after it was acknowledged.
+    pub(crate) reorder_min: u64,
+    /// NSCC congestion control (see `engine/cc.rs`); off, every PDC keeps
+    /// `max_inflight` packets in flight.
+    pub(crate) cc: bool,
+    /// Initial congestion window (packets).
+    pub(crate) cc_init_window: u32,
+    /// Queueing delay NSCC aims at (ns above the smallest RTT seen).
+    pub(crate) cc_target_qdelay: u64,
 }
 
 impl Config {
@@ -120,10 +151,51 @@ impl Config {
         ack_delay: 10_000,
         idle_close: 50_000_000,
         reap: 500_000_000,
+        max_pkt_life: 10_000_000,
+        quiet_start: true,
+        max_eager: 1 << 20,
+        peer_share: 64,
+        job_share: 128,
+        unexp_life: 1_000_000_000,
         half_open: 10_000_000,
         one_rtt: false,
         seed: 1,
+        tx_window: 1024,
+        max_inflight: 512,
+        reorder_min: 2_000,
+        cc: true,
+        cc_init_window: 64,
+        cc_target_qdelay: 8_000,
     };
+}
+
+impl Config {
+    /// Upper bound on how long an initiator keeps retransmitting after the
+    /// target last heard from it (ns): every timeout lasts at most
+    /// `rto_max`, and it gives up after `max_retries` counted and
+    /// `max_transient` forgiven timeouts.
+    pub(crate) const fn retry_span(&self) -> u64 {
+        let n = self.max_retries as u64 + self.max_transient as u64 + 1;
+        n.saturating_mul(self.rto_max)
+    }
+
+    /// How long a packet of a PDC may still arrive after the target last
+    /// heard from it: the retry span plus the packet lifetime. Target PDCs
+    /// are not reaped, tombstones not dropped and restarts not trusted
+    /// before this.
+    pub(crate) const fn quiet_time(&self) -> u64 {
+        self.retry_span().saturating_add(self.max_pkt_life)
+    }
+
+    /// Idle time after which a target PDC is reaped: `reap`, but never
+    /// less than [`Config::quiet_time`].
+    pub(crate) const fn reap_after(&self) -> u64 {
+        if self.reap > self.quiet_time() {
+            self.reap
+        } else {
+            self.quiet_time()
+        }
+    }
 }
 
 /// Why a post was refused.
@@ -154,8 +226,14 @@ pub(crate) struct Stats {
     pub(crate) dup: u64,
     /// Retransmitted packets.
     pub(crate) retx: u64,
-    /// Retransmissions triggered by SACK.
+    /// Packets deemed lost by the time-based detection (RACK) and resent.
     pub(crate) fast_retx: u64,
+    /// Resends found spurious (the original arrived).
+    pub(crate) spurious_retx: u64,
+    /// Tail-loss probes sent.
+    pub(crate) tlp: u64,
+    /// Packets resent at once on a loss NACK (trimmed, not received).
+    pub(crate) nack_retx: u64,
     /// Retransmission timeouts.
     pub(crate) rto: u64,
     /// ACKs sent.
@@ -174,6 +252,14 @@ pub(crate) struct Stats {
     pub(crate) pdc_error: u64,
     /// Target PDCs reaped (idle or half-open).
     pub(crate) pdc_reaped: u64,
+    /// SYN packets of closed or reaped PDCs (tombstones) dropped.
+    pub(crate) stale_syn: u64,
+    /// Requests refused because their peer or JobID is over its share.
+    pub(crate) over_quota: u64,
+    /// Unexpected messages dropped after `unexp_life` without a receive.
+    pub(crate) unexp_reclaimed: u64,
+    /// Continuation packets whose addressing differs from their message.
+    pub(crate) mismatched: u64,
     /// Messages that arrived before a matching receive.
     pub(crate) unexpected: u64,
     /// UUD messages dropped for want of a receive.
@@ -201,15 +287,38 @@ const D_USED: u8 = 1;
 const D_ACKED: u8 = 2;
 const D_NEED_RESP: u8 = 4;
 const D_GOT_RESP: u8 = 8;
-const D_FAST: u8 = 16;
+/// Deemed lost, waiting for its retransmission.
+const D_LOST: u8 = 16;
 const D_CLOSE: u8 = 32;
+/// Counted in the PDC's packets in flight.
+const D_INFL: u8 = 64;
+/// Sent more than once (no RTT sample from it, Karn).
+const D_RETX: u8 = 128;
 
-/// One in-flight packet: enough to rebuild it from the message.
+/// One packet of a send window: enough to rebuild it from the message.
 #[derive(Clone, Copy, Debug, Default)]
-struct TxDesc {
+pub(crate) struct TxDesc {
     msg: u16,
     flags: u8,
     seg: u32,
+    /// Time of the last transmission (ns / 16, wrapping).
+    sent: u32,
+}
+
+impl TxDesc {
+    /// An unused slot.
+    pub(crate) const EMPTY: Self = Self {
+        msg: 0,
+        flags: 0,
+        seg: 0,
+        sent: 0,
+    };
+}
+
+/// `now` in the 16 ns units of [`TxDesc::sent`] (wrapping every 68 s).
+fn stamp(now: u64) -> u32 {
+    // CAST: wrapping time stamp, compared by wrapping difference only.
+    (now >> 4) as u32
 }
 
 impl TxDesc {
@@ -238,7 +347,6 @@ pub(crate) struct Pdc {
     state: PdcState,
     ordered: bool,
     close_req_sent: bool,
-    timing: bool,
     transient: bool,
     retries: u8,
     stalls: u8,
@@ -251,26 +359,75 @@ pub(crate) struct Pdc {
     start_psn: u32,
     next_psn: u32,
     tx_base: u32,
-    highest_acked: u32,
-    timed_psn: u32,
     nack_ooo: u32,
     last_psn: u32,
+    /// Send stamp, PSN and RTT of the most recently sent packet
+    /// acknowledged (RACK).
+    rack_sent: u32,
+    rack_psn: u32,
+    rack_rtt: u64,
+    /// RACK reordering timer (0: none).
+    rack_at: u64,
+    /// Congestion window (1/256 packets), smallest RTT seen, and the
+    /// earliest time of the next decrease.
+    cwnd: u32,
+    base_rtt: u64,
+    cc_at: u64,
+    /// Target: bytes received since the last ACK, an ECN mark seen since
+    /// then, and when the first packet it answers arrived.
+    rx_bytes: u32,
+    ce_pending: bool,
+    ack_first: u64,
+    /// Reordering window of the loss detection (ns).
+    reo_wnd: u32,
+    /// PSNs below this were already judged by the loss detection.
+    lost_scan: u32,
+    /// Packets in flight (flag `D_INFL`).
+    inflight: u32,
+    /// Packets marked lost and not yet resent.
+    nlost: u32,
     rx: RxWindow,
     rtt: Rtt,
-    timed_at: u64,
     rto_at: u64,
+    /// Tail-loss probe deadline (0: none).
+    tlp_at: u64,
+    /// Probes sent since the last progress.
+    tlp_count: u8,
+    /// The last request received was a retransmission (echoed in ACKs).
+    last_retx: bool,
+    /// Send window slot, or `NONE` (idle PDCs hold none).
+    win: u16,
+    /// Waiting for a send window: neighbours in the wait list.
+    wprev: u16,
+    wnext: u16,
+    waiting: bool,
     ack_at: u64,
     last_active: u64,
-    tx: [TxDesc; TX_WINDOW],
     resp: [RespEnt; RESP_RING],
+    /// Next in the hash bucket or on the free list.
+    hnext: u16,
+    /// Inbound messages of this PDC.
+    ninb: u16,
+    /// Hash bucket, or `NOPOS` when not in the map.
+    hb: u32,
+    /// Initiator: JobID of every message on this PDC.
+    job: u32,
+    /// Initiator: traffic class.
+    tc: u8,
+    /// Target: quota entry of the peer, or `NONE`.
+    peer_q: u16,
+    /// Position in the deadline heap, or `NOPOS`.
+    hpos: u32,
+    /// Deadline the heap holds for this PDC.
+    when: u64,
 }
 
 impl Pdc {
-    const EMPTY: Self = Self {
+    /// An unused slot.
+    pub(crate) const EMPTY: Self = Self {
         state: PdcState::Free,
         ordered: false,
         close_req_sent: false,
-        timing: false,
         transient: false,
         retries: 0,
         stalls: 0,
@@ -283,25 +440,38 @@ impl Pdc {
         start_psn: 0,
         next_psn: 0,
         tx_base: 0,
-        highest_acked: 0,
-        timed_psn: 0,
         nack_ooo: 0,
         last_psn: 0,
-        rx: RxWindow { cack: 0, bits: 0 },
+        rack_sent: 0,
+        rack_psn: 0,
+        rack_rtt: 0,
+        rack_at: 0,
+        cwnd: 0,
+        base_rtt: 0,
+        cc_at: 0,
+        rx_bytes: 0,
+        ce_pending: false,
+        ack_first: 0,
+        reo_wnd: 0,
+        lost_scan: 0,
+        inflight: 0,
+        nlost: 0,
+        rx: RxWindow::new(0),
         rtt: Rtt {
             srtt: 0,
             rttvar: 0,
             rto: 0,
         },
-        timed_at: 0,
         rto_at: 0,
+        tlp_at: 0,
+        tlp_count: 0,
+        last_retx: false,
+        win: NONE,
+        wprev: NONE,
+        wnext: NONE,
+        waiting: false,
         ack_at: 0,
         last_active: 0,
-        tx: [TxDesc {
-            msg: 0,
-            flags: 0,
-            seg: 0,
-        }; TX_WINDOW],
         resp: [RespEnt {
             used: false,
             rc: 0,
@@ -309,12 +479,15 @@ impl Pdc {
             psn: 0,
             len: 0,
         }; RESP_RING],
+        hnext: NONE,
+        ninb: 0,
+        hb: index::NOPOS,
+        job: 0,
+        tc: 0,
+        peer_q: NONE,
+        hpos: index::NOPOS,
+        when: u64::MAX,
     };
-
-    fn slot(&self, psn: u32) -> usize {
-        // CAST: the remainder is below TX_WINDOW.
-        (psn.wrapping_sub(self.start_psn) % TX_WINDOW as u32) as usize
-    }
 
     fn in_flight(&self, psn: u32) -> bool {
         !psn_lt(psn, self.tx_base) && psn_lt(psn, self.next_psn)
@@ -337,7 +510,7 @@ enum MsgState {
 }
 
 #[derive(Clone, Copy, Debug)]
-struct Msg {
+pub(crate) struct Msg {
     state: MsgState,
     completed: bool,
     in_queue: bool,
@@ -352,11 +525,20 @@ struct Msg {
     done_segs: u32,
     pkt_id: u32,
     deadline: u64,
+    /// RUDI: time of the first transmission (RTT sample if not resent).
+    sent: u64,
     post: Post,
+    /// Next in the hash bucket or on the free list.
+    hnext: u16,
+    /// Position in the deadline heap, or `NOPOS`.
+    hpos: u32,
+    /// Deadline the heap holds for this message.
+    when: u64,
 }
 
 impl Msg {
-    const EMPTY: Self = Self {
+    /// An unused slot.
+    pub(crate) const EMPTY: Self = Self {
         state: MsgState::Free,
         completed: false,
         in_queue: false,
@@ -371,10 +553,11 @@ impl Msg {
         done_segs: 0,
         pkt_id: 0,
         deadline: 0,
+        sent: 0,
         post: Post {
             user: 0,
             dst: [0; 16],
-            target: super::wire::ses::SesAddr {
+            target: SesAddr {
                 ri_gen: 0,
                 job: 0,
                 pid: 0,
@@ -385,12 +568,16 @@ impl Msg {
             buf: 0,
             len: 0,
             hdr_data: 0,
+            tc: 0,
         },
+        hnext: NONE,
+        hpos: index::NOPOS,
+        when: u64::MAX,
     };
 }
 
 #[derive(Clone, Copy, Debug)]
-struct Recv {
+pub(crate) struct Recv {
     used: bool,
     claimed: bool,
     tagged: bool,
@@ -401,10 +588,13 @@ struct Recv {
     tag: u64,
     ignore: u64,
     seq: u64,
+    /// Next on the free list.
+    hnext: u16,
 }
 
 impl Recv {
-    const EMPTY: Self = Self {
+    /// An unused slot.
+    pub(crate) const EMPTY: Self = Self {
         used: false,
         claimed: false,
         tagged: false,
@@ -415,6 +605,7 @@ impl Recv {
         tag: 0,
         ignore: 0,
         seq: 0,
+        hnext: NONE,
     };
 }
 
@@ -427,7 +618,7 @@ enum Dest {
 }
 
 #[derive(Clone, Copy, Debug)]
-struct InMsg {
+pub(crate) struct InMsg {
     used: bool,
     pdc: u16,
     msg_id: u16,
@@ -437,10 +628,20 @@ struct InMsg {
     eom_psn: Option<u32>,
     hdr: u64,
     dest: Dest,
+    /// Next in the hash bucket or on the free list.
+    hnext: u16,
+    /// Opcode of the first packet; every packet must carry the same.
+    opcode: u8,
+    /// Addressing of the first packet; every packet must carry the same.
+    addr: SesAddr,
+    /// Quota entries of the peer and of the JobID (`NONE`: none).
+    peer_q: u16,
+    job_q: u16,
 }
 
 impl InMsg {
-    const EMPTY: Self = Self {
+    /// An unused slot.
+    pub(crate) const EMPTY: Self = Self {
         used: false,
         pdc: 0,
         msg_id: 0,
@@ -450,11 +651,21 @@ impl InMsg {
         eom_psn: None,
         hdr: 0,
         dest: Dest::Failed,
+        hnext: NONE,
+        opcode: 0,
+        addr: SesAddr {
+            ri_gen: 0,
+            job: 0,
+            pid: 0,
+            ri: 0,
+        },
+        peer_q: NONE,
+        job_q: NONE,
     };
 }
 
 #[derive(Clone, Copy, Debug)]
-struct Unexp {
+pub(crate) struct Unexp {
     used: bool,
     complete: bool,
     tagged: bool,
@@ -465,10 +676,20 @@ struct Unexp {
     hdr: u64,
     buf: u64,
     seq: u64,
+    /// Next on the free list.
+    hnext: u16,
+    /// Quota entries of the peer and of the JobID.
+    peer_q: u16,
+    job_q: u16,
+    /// Position in the deadline heap, or `NOPOS`.
+    hpos: u32,
+    /// Reclaim deadline the heap holds.
+    when: u64,
 }
 
 impl Unexp {
-    const EMPTY: Self = Self {
+    /// An unused slot.
+    pub(crate) const EMPTY: Self = Self {
         used: false,
         complete: false,
         tagged: false,
@@ -479,6 +700,58 @@ impl Unexp {
         hdr: 0,
         buf: 0,
         seq: 0,
+        hnext: NONE,
+        peer_q: NONE,
+        job_q: NONE,
+        hpos: index::NOPOS,
+        when: u64::MAX,
+    };
+}
+
+/// Usage counters of one peer or JobID, for the per-peer and per-job
+/// shares of the target tables.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Quota {
+    /// 0 free, 1 peer, 2 JobID (in the first 4 bytes of `key`).
+    kind: u8,
+    key: Addr,
+    hnext: u16,
+    pdcs: u16,
+    inb: u16,
+    unexp: u16,
+}
+
+impl Quota {
+    /// An unused slot.
+    pub(crate) const EMPTY: Self = Self {
+        kind: 0,
+        key: [0; 16],
+        hnext: NONE,
+        pdcs: 0,
+        inb: 0,
+        unexp: 0,
+    };
+}
+
+/// A closed or reaped target PDC, remembered for [`Config::quiet_time`] so
+/// that its delayed or replayed SYN packets cannot open it again.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Tomb {
+    peer: Addr,
+    spdcid: u16,
+    hnext: u16,
+    start_psn: u32,
+    until: u64,
+}
+
+impl Tomb {
+    /// An unused slot.
+    pub(crate) const EMPTY: Self = Self {
+        peer: [0; 16],
+        spdcid: 0,
+        hnext: NONE,
+        start_psn: 0,
+        until: 0,
     };
 }
 
@@ -488,11 +761,15 @@ enum Answer {
     None,
     Plain {
         msg_id: u16,
+        /// JobID of the request, echoed in the response.
+        job: u32,
         rc: u8,
         len: u32,
     },
     Read {
         msg_id: u16,
+        /// JobID of the request, echoed in the response.
+        job: u32,
         ep: u32,
         key: u64,
         offset: u64,
@@ -502,19 +779,134 @@ enum Answer {
     },
 }
 
-/// The engine of one FEP with `P` PDCs, `M` initiator messages and `R`
-/// entries in each target table (receives, inbound messages, unexpected).
-pub(crate) struct Engine<const P: usize, const M: usize, const R: usize> {
+/// Owner of the engine's tables.
+///
+/// The environment allocates the tables (`KVec` from kvmalloc in the
+/// kernel, `Vec` on the host) and hands them to [`Engine::new`], which
+/// initialises every slot in place: no table is ever built on the stack or
+/// moved by value, and the engine value itself stays small (a few hundred
+/// bytes of configuration, counters and table handles).
+pub(crate) trait Slab {
+    /// A table of `T`s, indexed as a slice.
+    type Of<T>: DerefMut<Target = [T]>;
+}
+
+/// Size of the scratch packet buffer the engine needs.
+pub(crate) const PKT_BUF: usize = MAX_MTU + MAX_HDR;
+
+/// The tables an engine works on; their lengths are its capacities.
+pub(crate) struct Tables<S: Slab> {
+    /// PDCs (both roles), fewer than 65535.
+    pub(crate) pdcs: S::Of<Pdc>,
+    /// Initiator messages, fewer than 65535.
+    pub(crate) msgs: S::Of<Msg>,
+    /// Posted receives, fewer than 65535.
+    pub(crate) recvs: S::Of<Recv>,
+    /// Inbound (partially received) messages, fewer than 65535.
+    pub(crate) inb: S::Of<InMsg>,
+    /// Unexpected messages, fewer than 65535.
+    pub(crate) unexp: S::Of<Unexp>,
+    /// Scratch packet buffer, at least [`PKT_BUF`] bytes.
+    pub(crate) buf: S::Of<u8>,
+    /// Hash buckets of the PDC map: a power of two (at least the PDC
+    /// count for short chains).
+    pub(crate) pdc_map: S::Of<u16>,
+    /// Hash buckets of the initiator message map: a power of two.
+    pub(crate) msg_map: S::Of<u16>,
+    /// Hash buckets of the inbound message map: a power of two.
+    pub(crate) inb_map: S::Of<u16>,
+    /// Deadline heap: at least `pdcs.len() + msgs.len() + unexp.len()`
+    /// entries.
+    pub(crate) heap: S::Of<u32>,
+    /// Per-peer and per-JobID usage counters: `pdcs.len() + 2 *
+    /// (inb.len() + unexp.len())` entries never run out (fewer are
+    /// allowed: a request that finds no free entry is refused as over
+    /// quota).
+    pub(crate) quotas: S::Of<Quota>,
+    /// Hash buckets of the quota counters: a power of two.
+    pub(crate) quota_map: S::Of<u16>,
+    /// Tombstones of closed and reaped target PDCs (fewer than 65535; 0
+    /// makes every new PDC within the quiet time use 1-RTT).
+    pub(crate) tombs: S::Of<Tomb>,
+    /// Hash buckets of the tombstones: a power of two.
+    pub(crate) tomb_map: S::Of<u16>,
+    /// Send windows, `Config::tx_window` descriptors each, lent to PDCs
+    /// while they have packets in flight (at most 65534 windows).
+    pub(crate) txq: S::Of<TxDesc>,
+}
+
+impl<S: Slab> Tables<S> {
+    /// Bucket count for a map over `n` entries (a power of two, >= n).
+    pub(crate) const fn buckets(n: usize) -> usize {
+        if n <= 1 {
+            1
+        } else {
+            n.next_power_of_two()
+        }
+    }
+}
+
+/// Why [`Engine::new`] refused its configuration or tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum InitError {
+    /// A table holds 65535 entries or more.
+    TooLarge,
+    /// The MTU is 0 or above [`MAX_MTU`].
+    BadMtu,
+    /// The scratch buffer is shorter than [`PKT_BUF`].
+    SmallBuf,
+    /// `tx_window` is not a power of two up to [`MAX_TX_WINDOW`], or
+    /// `max_inflight` is 0.
+    BadWindow,
+    /// A map's bucket count is not a power of two, or the heap is shorter
+    /// than `pdcs.len() + msgs.len() + unexp.len()`.
+    BadIndex,
+}
+
+/// The engine of one FEP (or of one shard of a FEP).
+pub(crate) struct Engine<S: Slab> {
     cfg: Config,
     rng: u32,
     pkt_id: u32,
     seq: u64,
-    pdcs: [Pdc; P],
-    msgs: [Msg; M],
-    recvs: [Recv; R],
-    inb: [InMsg; R],
-    unexp: [Unexp; R],
-    buf: [u8; MAX_MTU + MAX_HDR],
+    pdcs: S::Of<Pdc>,
+    msgs: S::Of<Msg>,
+    recvs: S::Of<Recv>,
+    inb: S::Of<InMsg>,
+    unexp: S::Of<Unexp>,
+    buf: S::Of<u8>,
+    pdc_map: S::Of<u16>,
+    msg_map: S::Of<u16>,
+    inb_map: S::Of<u16>,
+    heap: S::Of<u32>,
+    heap_len: usize,
+    tombs: S::Of<Tomb>,
+    tomb_map: S::Of<u16>,
+    tomb_head: usize,
+    tomb_len: usize,
+    quotas: S::Of<Quota>,
+    quota_map: S::Of<u16>,
+    free_quota: u16,
+    txq: S::Of<TxDesc>,
+    free_win: u16,
+    wait_head: u16,
+    wait_tail: u16,
+    /// RTT of RUDI exchanges (one estimator per engine).
+    rudi_rtt: Rtt,
+    /// RTT sample taken by the ACK being processed.
+    ack_sample: Option<u64>,
+    /// Packets newly acknowledged by the ACK being processed.
+    ack_count: u32,
+    /// Until then SYNs of unknown PDCs get 1-RTT (quiet time after start,
+    /// or after a tombstone was dropped before its time).
+    syn_1rtt_until: u64,
+    started: bool,
+    hseed: u64,
+    free_pdc: u16,
+    free_msg: u16,
+    free_recv: u16,
+    free_inb: u16,
+    free_unexp: u16,
     /// Counters.
     pub(crate) stats: Stats,
 }
@@ -541,25 +933,121 @@ fn psn_diff(a: u32, b: u32) -> i64 {
     i64::from(a.wrapping_sub(b) as i32)
 }
 
-impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
-    /// A fresh engine.
-    pub(crate) fn new(cfg: Config) -> Self {
-        assert!(P < usize::from(NONE) && M < usize::from(NONE) && R < usize::from(NONE));
+impl<S: Slab> Engine<S> {
+    /// An engine working on `t`, whose slots it resets in place (the
+    /// tables' previous contents do not matter).
+    pub(crate) fn new(cfg: Config, mut t: Tables<S>) -> Result<Self, InitError> {
+        let max = usize::from(NONE);
+        if t.pdcs.len() >= max
+            || t.msgs.len() >= max
+            || t.recvs.len() >= max
+            || t.inb.len() >= max
+            || t.unexp.len() >= max
+        {
+            return Err(InitError::TooLarge);
+        }
         let mtu = usize::try_from(cfg.mtu).unwrap_or(usize::MAX);
-        assert!(mtu > 0 && mtu <= MAX_MTU);
-        Self {
+        if mtu == 0 || mtu > MAX_MTU {
+            return Err(InitError::BadMtu);
+        }
+        if !cfg.tx_window.is_power_of_two()
+            || cfg.tx_window > MAX_TX_WINDOW
+            || cfg.max_inflight == 0
+        {
+            return Err(InitError::BadWindow);
+        }
+        if t.buf.len() < PKT_BUF {
+            return Err(InitError::SmallBuf);
+        }
+        let pow2 = |n: usize| n.is_power_of_two() && u32::try_from(n).is_ok();
+        if !pow2(t.pdc_map.len())
+            || !pow2(t.msg_map.len())
+            || !pow2(t.inb_map.len())
+            || !pow2(t.tomb_map.len())
+            || !pow2(t.quota_map.len())
+            || t.tombs.len() >= max
+            || t.quotas.len() >= max
+            || t.txq.len() / usize::try_from(cfg.tx_window).unwrap_or(usize::MAX) >= max
+            || t.heap.len() < t.pdcs.len() + t.msgs.len() + t.unexp.len()
+        {
+            return Err(InitError::BadIndex);
+        }
+        t.pdcs.fill(Pdc::EMPTY);
+        t.msgs.fill(Msg::EMPTY);
+        t.recvs.fill(Recv::EMPTY);
+        t.inb.fill(InMsg::EMPTY);
+        t.unexp.fill(Unexp::EMPTY);
+        Ok(Self {
             cfg,
             rng: cfg.seed | 1,
             pkt_id: cfg.seed,
             seq: 0,
-            pdcs: [Pdc::EMPTY; P],
-            msgs: [Msg::EMPTY; M],
-            recvs: [Recv::EMPTY; R],
-            inb: [InMsg::EMPTY; R],
-            unexp: [Unexp::EMPTY; R],
-            buf: [0; MAX_MTU + MAX_HDR],
+            pdcs: t.pdcs,
+            msgs: t.msgs,
+            recvs: t.recvs,
+            inb: t.inb,
+            unexp: t.unexp,
+            buf: t.buf,
+            pdc_map: t.pdc_map,
+            msg_map: t.msg_map,
+            inb_map: t.inb_map,
+            heap: t.heap,
+            heap_len: 0,
+            tombs: t.tombs,
+            tomb_map: t.tomb_map,
+            tomb_head: 0,
+            tomb_len: 0,
+            quotas: t.quotas,
+            quota_map: t.quota_map,
+            free_quota: NONE,
+            txq: t.txq,
+            free_win: NONE,
+            wait_head: NONE,
+            wait_tail: NONE,
+            rudi_rtt: Rtt::new(cfg.rto_init),
+            ack_sample: None,
+            ack_count: 0,
+            syn_1rtt_until: 0,
+            started: false,
+            hseed: index::mix(u64::from(cfg.seed) ^ 0x5545_5420_6861_7368),
+            free_pdc: NONE,
+            free_msg: NONE,
+            free_recv: NONE,
+            free_inb: NONE,
+            free_unexp: NONE,
             stats: Stats::default(),
         }
+        .with_indexes())
+    }
+
+    /// Notes the time of the first event: the quiet time starts there.
+    fn start(&mut self, now: u64) {
+        if !self.started {
+            self.started = true;
+            if self.cfg.quiet_start {
+                self.syn_1rtt_until = now.saturating_add(self.cfg.quiet_time());
+            }
+        }
+    }
+
+    fn with_indexes(mut self) -> Self {
+        self.build_indexes();
+        self
+    }
+
+    /// Flags of the packets PDC `pi` has in its send window, oldest first
+    /// (for inspection in tests and benchmarks).
+    pub(crate) fn window_flags(&self, pi: usize) -> impl Iterator<Item = (u32, u8)> + '_ {
+        let d = &self.pdcs[pi];
+        let n = if d.win == NONE {
+            0
+        } else {
+            d.next_psn.wrapping_sub(d.tx_base)
+        };
+        (0..n).map(move |k| {
+            let p = d.tx_base.wrapping_add(k);
+            (p, self.txq[self.txi(pi, p)].flags)
+        })
     }
 
     /// The configuration.
@@ -569,7 +1057,7 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
 
     /// The PDC table (for inspection).
     pub(crate) fn pdcs(&self) -> &[Pdc] {
-        &self.pdcs
+        &self.pdcs[..]
     }
 
     /// Number of slots in use: (PDCs, messages, receives, inbound, unexpected).
@@ -596,395 +1084,6 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
         x ^= x << 5;
         self.rng = x;
         x
-    }
-
-    // ----------------------------------------------------------------
-    // Posting.
-
-    /// Posts an operation. Sends what the window allows right away.
-    pub(crate) fn post(&mut self, now: u64, p: &Post, env: &mut impl Env) -> Result<(), PostError> {
-        let single = p.len <= self.cfg.mtu;
-        match (p.mode, p.op) {
-            (Mode::Uud, Op::Send { .. }) if single => {}
-            (Mode::Uud, _) => return Err(PostError::Invalid),
-            (Mode::Rudi, Op::Write { .. } | Op::Read { .. }) if single => {}
-            (Mode::Rudi, _) => return Err(PostError::Invalid),
-            _ => {}
-        }
-        if p.target.job > 0x00ff_ffff || p.target.pid > 0xfff || p.target.ri > 0xfff {
-            return Err(PostError::Invalid);
-        }
-        let mi = self
-            .msgs
-            .iter()
-            .position(|m| m.state == MsgState::Free)
-            .ok_or(PostError::NoMsg)?;
-        let mut m = Msg::EMPTY;
-        m.state = MsgState::Active;
-        m.post = *p;
-        m.nsegs = segments(p.len, self.cfg.mtu);
-        match p.mode {
-            Mode::Uud => {
-                self.msgs[mi] = m;
-                self.send_single(mi, false, env);
-                self.finish_msg(mi, Status::Ok, env);
-                self.release_msg(mi);
-                return Ok(());
-            }
-            Mode::Rudi => {
-                m.pkt_id = self.pkt_id;
-                self.pkt_id = self.pkt_id.wrapping_add(1);
-                m.deadline = now + self.cfg.rto_init;
-                self.msgs[mi] = m;
-                self.send_single(mi, false, env);
-                return Ok(());
-            }
-            Mode::Rud | Mode::Rod => {}
-        }
-        let ordered = p.mode == Mode::Rod;
-        let pi = match self.pdcs.iter().position(|d| {
-            matches!(d.state, PdcState::SynSent | PdcState::Established)
-                && d.peer == p.dst
-                && d.ordered == ordered
-        }) {
-            Some(i) => i,
-            None => {
-                let i = self
-                    .pdcs
-                    .iter()
-                    .position(|d| d.state == PdcState::Free)
-                    .ok_or(PostError::NoPdc)?;
-                let start = self.random();
-                let d = &mut self.pdcs[i];
-                *d = Pdc::EMPTY;
-                d.state = PdcState::SynSent;
-                d.ordered = ordered;
-                d.peer = p.dst;
-                d.start_psn = start;
-                d.next_psn = start;
-                d.tx_base = start;
-                d.highest_acked = start.wrapping_sub(1);
-                d.rtt = Rtt::new(self.cfg.rto_init);
-                d.last_active = now;
-                self.stats.pdc_open += 1;
-                i
-            }
-        };
-        let d = &mut self.pdcs[pi];
-        m.pdc = to_u16(pi);
-        m.msg_id = d.msg_id;
-        m.in_queue = true;
-        d.msg_id = d.msg_id.wrapping_add(1);
-        let mi16 = to_u16(mi);
-        if d.q_tail == NONE {
-            d.q_head = mi16;
-        } else {
-            self.msgs[usize::from(d.q_tail)].next = mi16;
-        }
-        d.q_tail = mi16;
-        self.msgs[mi] = m;
-        self.pump(pi, now, env);
-        Ok(())
-    }
-
-    /// Posts a receive buffer on endpoint `ep`; `tag` is `(match bits,
-    /// ignore bits)` for tagged receives.
-    pub(crate) fn post_recv(
-        &mut self,
-        ep: u32,
-        user: u64,
-        buf: u64,
-        len: u32,
-        tag: Option<(u64, u64)>,
-        env: &mut impl Env,
-    ) -> Result<(), PostError> {
-        let ri = self
-            .recvs
-            .iter()
-            .position(|r| !r.used)
-            .ok_or(PostError::NoRecv)?;
-        let (tagged, t, ig) = match tag {
-            Some((t, i)) => (true, t, i),
-            None => (false, 0, 0),
-        };
-        self.seq += 1;
-        self.recvs[ri] = Recv {
-            used: true,
-            claimed: false,
-            tagged,
-            ep,
-            len,
-            user,
-            buf,
-            tag: t,
-            ignore: ig,
-            seq: self.seq,
-        };
-        self.match_unexp(ri, env);
-        Ok(())
-    }
-
-    /// Gives the unclaimed receive `ri` the oldest matching unexpected
-    /// message, if any (delivered at once when complete).
-    fn match_unexp(&mut self, ri: usize, env: &mut impl Env) {
-        let r = self.recvs[ri];
-        let mut best: Option<usize> = None;
-        for (i, u) in self.unexp.iter().enumerate() {
-            if u.used
-                && u.matched == NONE
-                && u.ep == r.ep
-                && u.tagged == r.tagged
-                && (!r.tagged || tag_matches(u.bits, r.tag, r.ignore))
-                && older(best.map(|b| self.unexp[b].seq), u.seq)
-            {
-                best = Some(i);
-            }
-        }
-        if let Some(ui) = best {
-            self.recvs[ri].claimed = true;
-            self.unexp[ui].matched = to_u16(ri);
-            if self.unexp[ui].complete {
-                self.deliver_unexp(ui, env);
-            }
-        }
-    }
-
-    /// Unexpected messages held for the application: `(endpoint, match
-    /// bits if tagged, length, complete)`. Complete ones wait for a
-    /// matching receive; incomplete ones belong to a live PDC.
-    pub(crate) fn unexpected(&self) -> impl Iterator<Item = (u32, Option<u64>, u32, bool)> + '_ {
-        self.unexp
-            .iter()
-            .filter(|u| u.used)
-            .map(|u| (u.ep, u.tagged.then_some(u.bits), u.len, u.complete))
-    }
-
-    fn deliver_unexp(&mut self, ui: usize, env: &mut impl Env) {
-        let u = self.unexp[ui];
-        let ri = usize::from(u.matched);
-        let r = self.recvs[ri];
-        let n = u.len.min(r.len);
-        env.overflow_drain(u.buf, r.buf, n);
-        env.complete(&Completion {
-            user: r.user,
-            kind: CompKind::Recv,
-            status: if u.len > r.len {
-                Status::Truncated
-            } else {
-                Status::Ok
-            },
-            len: n,
-            tag: u.bits,
-            hdr_data: u.hdr,
-            ep: r.ep,
-        });
-        self.recvs[ri] = Recv::EMPTY;
-        self.unexp[ui] = Unexp::EMPTY;
-    }
-
-    // ----------------------------------------------------------------
-    // Initiator: segmentation and (re)transmission.
-
-    fn pump(&mut self, pi: usize, now: u64, env: &mut impl Env) {
-        loop {
-            let d = &self.pdcs[pi];
-            if !matches!(d.state, PdcState::SynSent | PdcState::Established) {
-                return;
-            }
-            // CAST: TX_WINDOW is small.
-            if d.next_psn.wrapping_sub(d.tx_base) >= TX_WINDOW as u32 {
-                return;
-            }
-            // SYN packets carry a 12-bit offset from the start PSN.
-            if d.state == PdcState::SynSent && d.next_psn.wrapping_sub(d.start_psn) > 0xfff {
-                return;
-            }
-            let mi = d.q_head;
-            if mi == NONE {
-                return;
-            }
-            let m = &mut self.msgs[usize::from(mi)];
-            let seg = m.seg_next;
-            m.seg_next += 1;
-            let last = m.seg_next >= m.nsegs;
-            let need_resp = matches!(m.post.op, Op::Read { .. }) || last;
-            m.refs += 1;
-            if last {
-                m.in_queue = false;
-                let next = m.next;
-                m.next = NONE;
-                let d = &mut self.pdcs[pi];
-                d.q_head = next;
-                if next == NONE {
-                    d.q_tail = NONE;
-                }
-            }
-            let d = &mut self.pdcs[pi];
-            let psn = d.next_psn;
-            d.next_psn = psn.wrapping_add(1);
-            let s = d.slot(psn);
-            d.tx[s] = TxDesc {
-                msg: mi,
-                flags: D_USED | if need_resp { D_NEED_RESP } else { 0 },
-                seg,
-            };
-            if !d.timing {
-                d.timing = true;
-                d.timed_psn = psn;
-                d.timed_at = now;
-            }
-            if d.rto_at == 0 {
-                d.rto_at = now + d.rtt.rto;
-            }
-            d.last_active = now;
-            self.send_desc(pi, psn, false, env);
-        }
-    }
-
-    fn send_desc(&mut self, pi: usize, psn: u32, retx: bool, env: &mut impl Env) {
-        let d = &self.pdcs[pi];
-        let desc = d.tx[d.slot(psn)];
-        let dst = if d.state == PdcState::SynSent {
-            PdcDst::Syn {
-                use_rsv_pdc: false,
-                // CAST: checked against 12 bits before the PSN was used.
-                psn_offset: (psn.wrapping_sub(d.start_psn) & 0xfff) as u16,
-            }
-        } else {
-            PdcDst::Dpdcid(d.peer_id)
-        };
-        let clear = clamp_i16(psn_diff(d.tx_base.wrapping_sub(1), psn));
-        let peer = d.peer;
-        if retx {
-            self.stats.retx += 1;
-        }
-        if desc.flags & D_CLOSE != 0 {
-            let h = PdsHeader::Ctrl(CtrlHdr {
-                ctl: CtlType::Close,
-                retx,
-                ar: true,
-                probe_opaque: 0,
-                psn,
-                spdcid: to_u16(pi),
-                dst,
-                payload: 0,
-            });
-            self.transmit(&peer, psn, &h, None, 0, env);
-            return;
-        }
-        let mi = usize::from(desc.msg);
-        let m = &self.msgs[mi];
-        let p = m.post;
-        let (off, len) = segment(p.len, self.cfg.mtu, desc.seg);
-        let som = desc.seg == 0;
-        let eom = desc.seg + 1 >= m.nsegs;
-        let (opcode, key, boff, payload) = match p.op {
-            Op::Send { tag: Some(t) } => (op::TSEND, t, u64::from(off), len),
-            Op::Send { tag: None } => (op::SEND, 0, u64::from(off), len),
-            Op::Write { key, offset } => (op::WRITE, key, offset + u64::from(off), len),
-            Op::Read { key, offset } => (op::READ, key, offset + u64::from(off), 0),
-        };
-        let mut flags = if som { sflags::SOM } else { 0 } | if eom { sflags::EOM } else { 0 };
-        let data = if som {
-            if p.hdr_data != 0 {
-                flags |= sflags::HD;
-            }
-            StdData::HeaderData(p.hdr_data)
-        } else {
-            StdData::Cont {
-                // CAST: len <= mtu <= MAX_MTU < 2^14.
-                payload_length: payload as u16,
-                message_offset: off,
-            }
-        };
-        let ses = SesHeader::Req(SesReq {
-            opcode,
-            flags,
-            addr: p.target,
-            body: ReqBody::Std {
-                msg_id: m.msg_id,
-                buffer_offset: boff,
-                initiator: self.cfg.initiator_id,
-                key,
-                data,
-                request_length: p.len,
-            },
-            ext: wire::ses::ReqExt::None,
-        });
-        let h = PdsHeader::Req(ReqHdr {
-            ordered: d.ordered,
-            cc: None,
-            next: NextHeader::ReqStd,
-            retx,
-            ar: eom,
-            clear_psn_offset: clear,
-            psn,
-            spdcid: to_u16(pi),
-            dst,
-        });
-        let _ = len;
-        self.transmit_with_local(&peer, psn, &h, &ses, p.buf, u64::from(off), payload, env);
-    }
-
-    /// Sends the single packet of a UUD or RUDI message.
-    fn send_single(&mut self, mi: usize, retx: bool, env: &mut impl Env) {
-        let m = &self.msgs[mi];
-        let p = m.post;
-        let (opcode, key, boff, payload) = match p.op {
-            Op::Send { tag: Some(t) } => (op::TSEND, t, 0, p.len),
-            Op::Send { tag: None } => (op::SEND, 0, 0, p.len),
-            Op::Write { key, offset } => (op::WRITE, key, offset, p.len),
-            Op::Read { key, offset } => (op::READ, key, offset, 0),
-        };
-        let flags = sflags::SOM | sflags::EOM;
-        let (h, ses) = if p.mode == Mode::Uud {
-            (
-                PdsHeader::Uud {
-                    next: NextHeader::ReqStd,
-                },
-                SesHeader::Req(SesReq {
-                    opcode,
-                    flags: flags | if p.hdr_data != 0 { sflags::HD } else { 0 },
-                    addr: p.target,
-                    body: ReqBody::Std {
-                        msg_id: 0,
-                        buffer_offset: 0,
-                        initiator: self.cfg.initiator_id,
-                        key,
-                        data: StdData::HeaderData(p.hdr_data),
-                        request_length: p.len,
-                    },
-                    ext: wire::ses::ReqExt::None,
-                }),
-            )
-        } else {
-            (
-                PdsHeader::RudiReq {
-                    next: NextHeader::ReqMedium,
-                    retx,
-                    pkt_id: m.pkt_id,
-                },
-                SesHeader::Req(SesReq {
-                    opcode,
-                    flags,
-                    addr: p.target,
-                    body: ReqBody::Medium {
-                        // CAST: RUDI messages are at most one MTU (< 2^14).
-                        request_length: p.len as u16,
-                        buffer_offset: boff,
-                        initiator: self.cfg.initiator_id,
-                        key,
-                    },
-                    ext: wire::ses::ReqExt::None,
-                }),
-            )
-        };
-        if retx {
-            self.stats.retx += 1;
-        }
-        // CAST: entropy only needs to vary.
-        let ent = m.pkt_id;
-        self.transmit_with_local(&p.dst, ent, &h, &ses, p.buf, 0, payload, env);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1025,11 +1124,22 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
         }
     }
 
-    // ----------------------------------------------------------------
-    // Receive path.
-
     /// Processes one received UDP payload from `src`.
     pub(crate) fn receive(&mut self, now: u64, src: &Addr, pkt: &[u8], env: &mut impl Env) {
+        self.receive_ecn(now, src, pkt, false, env);
+    }
+
+    /// Processes one received UDP payload from `src` whose IP header was
+    /// ECN marked (Congestion Experienced) when `ce`.
+    pub(crate) fn receive_ecn(
+        &mut self,
+        now: u64,
+        src: &Addr,
+        pkt: &[u8],
+        ce: bool,
+        env: &mut impl Env,
+    ) {
+        self.start(now);
         let Ok(p) = wire::parse(pkt) else {
             self.stats.rx_bad += 1;
             return;
@@ -1037,27 +1147,27 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
         self.stats.rx += 1;
         match (p.pds, p.ses) {
             (PdsHeader::Req(r), Some(SesHeader::Req(s))) => {
-                self.on_request(now, src, &r, &s, p.payload, env)
+                self.on_request(now, src, &r, &s, p.payload, ce, env)
             }
             (PdsHeader::Ack(a), ses) => self.on_ack(now, src, &a, ses, p.payload, env),
             (PdsHeader::Nack(n), _) => self.on_nack(now, src, &n, env),
             (PdsHeader::Ctrl(c), _) => self.on_ctrl(now, src, &c, env),
             (PdsHeader::RudiReq { pkt_id, .. }, Some(SesHeader::Req(s))) => {
-                let ans = self.process_ses(None, 0, src, &s, p.payload, env);
+                let ans = self.process_ses(now, None, 0, src, &s, p.payload, env);
                 match ans {
                     Ok(a) => self.send_rudi_resp(src, pkt_id, a, env),
                     Err(_) => self.stats.rx_drop += 1,
                 }
             }
             (PdsHeader::RudiResp { pkt_id, .. }, Some(SesHeader::Resp(r))) => {
-                self.on_rudi_resp(src, pkt_id, &r, p.payload, env)
+                self.on_rudi_resp(now, src, pkt_id, &r, p.payload, env)
             }
             (PdsHeader::Uud { .. }, Some(SesHeader::Req(s))) => {
                 if s.opcode != op::SEND && s.opcode != op::TSEND {
                     self.stats.rx_drop += 1;
                     return;
                 }
-                match self.process_ses(None, 0, src, &s, p.payload, env) {
+                match self.process_ses(now, None, 0, src, &s, p.payload, env) {
                     Ok(Answer::Plain { rc, .. }) if rc == rc::OK => {}
                     _ => self.stats.uud_drop += 1,
                 }
@@ -1091,1418 +1201,6 @@ impl<const P: usize, const M: usize, const R: usize> Engine<P, M, R> {
             ccx: None,
         });
         self.transmit(dst, psn, &h, None, 0, env);
-    }
-
-    /// Finds or creates the target PDC for a request; `None` if the packet
-    /// must be dropped (a NACK has been sent where appropriate).
-    #[allow(clippy::too_many_arguments)]
-    fn target_pdc(
-        &mut self,
-        now: u64,
-        src: &Addr,
-        ordered: bool,
-        psn: u32,
-        spdcid: u16,
-        dst: PdcDst,
-        env: &mut impl Env,
-    ) -> Option<usize> {
-        match dst {
-            PdcDst::Dpdcid(id) => {
-                let i = usize::from(id);
-                let ok = self.pdcs.get(i).is_some_and(|d| {
-                    d.state == PdcState::Open && d.peer == *src && d.peer_id == spdcid
-                });
-                if !ok {
-                    self.send_nack(src, nack::INV_DPDCID, psn, id, spdcid, 0, env);
-                    return None;
-                }
-                if self.pdcs[i].ordered != ordered {
-                    self.send_nack(src, nack::PDC_MODE_MISMATCH, psn, id, spdcid, 0, env);
-                    return None;
-                }
-                Some(i)
-            }
-            PdcDst::Syn { psn_offset, .. } => {
-                let start = psn.wrapping_sub(u32::from(psn_offset));
-                let found = self.pdcs.iter().position(|d| {
-                    matches!(d.state, PdcState::Open | PdcState::HalfOpen)
-                        && d.peer == *src
-                        && d.peer_id == spdcid
-                });
-                if let Some(i) = found {
-                    let d = &mut self.pdcs[i];
-                    if d.ordered != ordered {
-                        self.send_nack(
-                            src,
-                            nack::PDC_MODE_MISMATCH,
-                            psn,
-                            to_u16(i),
-                            spdcid,
-                            0,
-                            env,
-                        );
-                        return None;
-                    }
-                    if d.start_psn != start {
-                        if d.state == PdcState::HalfOpen {
-                            let s = d.start_psn;
-                            self.send_nack(
-                                src,
-                                nack::NEW_START_PSN,
-                                psn,
-                                to_u16(i),
-                                spdcid,
-                                s,
-                                env,
-                            );
-                        } else {
-                            // A SYN from before a restart: stale.
-                            self.stats.rx_drop += 1;
-                        }
-                        return None;
-                    }
-                    d.state = PdcState::Open;
-                    return Some(i);
-                }
-                let Some(i) = self.pdcs.iter().position(|d| d.state == PdcState::Free) else {
-                    self.send_nack(src, nack::NO_PDC_AVAIL, psn, 0, spdcid, 0, env);
-                    return None;
-                };
-                let one_rtt = self.cfg.one_rtt;
-                let new_start = if one_rtt { self.random() } else { start };
-                let d = &mut self.pdcs[i];
-                *d = Pdc::EMPTY;
-                d.state = if one_rtt {
-                    PdcState::HalfOpen
-                } else {
-                    PdcState::Open
-                };
-                d.ordered = ordered;
-                d.peer = *src;
-                d.peer_id = spdcid;
-                d.start_psn = new_start;
-                d.rx = RxWindow::new(new_start);
-                d.nack_ooo = new_start.wrapping_sub(1);
-                d.last_active = now;
-                self.stats.pdc_open += 1;
-                if one_rtt {
-                    self.send_nack(
-                        src,
-                        nack::NEW_START_PSN,
-                        psn,
-                        to_u16(i),
-                        spdcid,
-                        new_start,
-                        env,
-                    );
-                    return None;
-                }
-                Some(i)
-            }
-        }
-    }
-
-    fn on_request(
-        &mut self,
-        now: u64,
-        src: &Addr,
-        r: &ReqHdr,
-        s: &SesReq,
-        payload: &[u8],
-        env: &mut impl Env,
-    ) {
-        let Some(pi) = self.target_pdc(now, src, r.ordered, r.psn, r.spdcid, r.dst, env) else {
-            return;
-        };
-        let psn = r.psn;
-        self.pdcs[pi].last_active = now;
-        // Responses the initiator has seen can be forgotten.
-        let clear = psn.wrapping_add_signed(i32::from(r.clear_psn_offset));
-        for e in self.pdcs[pi].resp.iter_mut() {
-            if e.used && psn_le(e.psn, clear) {
-                e.used = false;
-            }
-        }
-        let (pid, id) = (to_u16(pi), self.pdcs[pi].peer_id);
-        match self.pdcs[pi].rx.check(psn) {
-            RxCheck::OutOfWindow => {
-                self.send_nack(src, nack::PSN_OOR_WINDOW, psn, pid, id, 0, env);
-                return;
-            }
-            RxCheck::Duplicate => {
-                self.stats.dup += 1;
-                let ans = if s.opcode == op::READ {
-                    // Reads are idempotent: serve them again.
-                    self.process_ses(Some(pi), psn, src, s, payload, env)
-                        .unwrap_or(Answer::None)
-                } else {
-                    self.dup_answer(pi, s)
-                };
-                self.send_ack(pi, psn, ans, env);
-                return;
-            }
-            RxCheck::New => {}
-        }
-        let d = &mut self.pdcs[pi];
-        let expected = d.rx.cack.wrapping_add(1);
-        if d.ordered && psn != expected {
-            if d.nack_ooo != expected {
-                d.nack_ooo = expected;
-                self.send_nack(src, nack::ROD_OOO, psn, pid, id, expected, env);
-            } else {
-                self.stats.rx_drop += 1;
-            }
-            return;
-        }
-        let ans = match self.process_ses(Some(pi), psn, src, s, payload, env) {
-            Ok(a) => a,
-            Err(code) => {
-                self.send_nack(src, code, psn, pid, id, 0, env);
-                return;
-            }
-        };
-        let d = &mut self.pdcs[pi];
-        d.rx.mark(psn);
-        d.ack_pending = d.ack_pending.saturating_add(1);
-        d.last_psn = psn;
-        if r.ar || ans != Answer::None || d.rx.bits != 0 || d.ack_pending >= self.cfg.ack_every {
-            self.send_ack(pi, psn, ans, env);
-        } else if d.ack_at == 0 {
-            d.ack_at = now + self.cfg.ack_delay;
-        }
-    }
-
-    /// Answer to a duplicate request packet: a kept error response, nothing
-    /// while the message is still arriving, success once it completed
-    /// (only error responses are kept: a completed message with no kept
-    /// response succeeded).
-    fn dup_answer(&self, pi: usize, s: &SesReq) -> Answer {
-        let (msg_id, len) = match s.body {
-            ReqBody::Std {
-                msg_id,
-                request_length,
-                ..
-            } => (msg_id, request_length),
-            ReqBody::Medium { request_length, .. } | ReqBody::Small { request_length, .. } => {
-                (0, u32::from(request_length))
-            }
-        };
-        if let Some(e) = self.pdcs[pi]
-            .resp
-            .iter()
-            .find(|e| e.used && e.msg_id == msg_id)
-        {
-            return Answer::Plain {
-                msg_id,
-                rc: e.rc,
-                len: e.len,
-            };
-        }
-        let pi16 = to_u16(pi);
-        if self
-            .inb
-            .iter()
-            .any(|m| m.used && m.pdc == pi16 && m.msg_id == msg_id)
-        {
-            return Answer::None;
-        }
-        Answer::Plain {
-            msg_id,
-            rc: rc::OK,
-            len,
-        }
-    }
-
-    fn ring_free(&self, pi: usize) -> bool {
-        self.pdcs[pi].resp.iter().any(|e| !e.used)
-    }
-
-    fn ring_push(&mut self, pi: usize, msg_id: u16, psn: u32, rc: u8, len: u32) {
-        if let Some(e) = self.pdcs[pi].resp.iter_mut().find(|e| !e.used) {
-            *e = RespEnt {
-                used: true,
-                rc,
-                msg_id,
-                psn,
-                len,
-            };
-        }
-    }
-
-    /// Target side of SES for one new request packet. `pdc` is `None` for
-    /// RUDI and UUD. `Err` is a NACK code: the packet was not consumed.
-    fn process_ses(
-        &mut self,
-        pdc: Option<usize>,
-        psn: u32,
-        src: &Addr,
-        s: &SesReq,
-        payload: &[u8],
-        env: &mut impl Env,
-    ) -> Result<Answer, u8> {
-        let som = s.flags & sflags::SOM != 0;
-        let eom = s.flags & sflags::EOM != 0;
-        // CAST: payloads are at most one packet.
-        let plen = payload.len() as u32;
-        let (msg_id, boff, key, total, msg_off, hdr) = match s.body {
-            ReqBody::Std {
-                msg_id,
-                buffer_offset,
-                key,
-                data,
-                request_length,
-                ..
-            } => match data {
-                StdData::HeaderData(h) => (msg_id, buffer_offset, key, request_length, 0, h),
-                StdData::Cont { message_offset, .. } => (
-                    msg_id,
-                    buffer_offset,
-                    key,
-                    request_length,
-                    message_offset,
-                    0,
-                ),
-            },
-            ReqBody::Medium {
-                request_length,
-                buffer_offset,
-                key,
-                ..
-            } => (0, buffer_offset, key, u32::from(request_length), 0, 0),
-            ReqBody::Small {
-                request_length,
-                buffer_offset,
-            } => (0, buffer_offset, 0, u32::from(request_length), 0, 0),
-        };
-        let ep = env.resolve(src, &s.addr);
-        if s.opcode == op::READ {
-            let (len, a) = match ep {
-                Err(code) => (
-                    0,
-                    Answer::Plain {
-                        msg_id,
-                        rc: code,
-                        len: 0,
-                    },
-                ),
-                Ok(ep) => {
-                    if msg_off > total {
-                        (
-                            0,
-                            Answer::Plain {
-                                msg_id,
-                                rc: rc::BAD_ADDR,
-                                len: 0,
-                            },
-                        )
-                    } else {
-                        let len = (total - msg_off).min(self.cfg.mtu);
-                        (
-                            len,
-                            Answer::Read {
-                                msg_id,
-                                ep,
-                                key,
-                                offset: boff,
-                                total,
-                                msg_off,
-                                len,
-                            },
-                        )
-                    }
-                }
-            };
-            let _ = len;
-            return Ok(a);
-        }
-        if !matches!(s.opcode, op::WRITE | op::SEND | op::TSEND) {
-            return Ok(Answer::Plain {
-                msg_id,
-                rc: rc::UNSUPPORTED_OP,
-                len: 0,
-            });
-        }
-        let single = som && eom;
-        // RUDI and UUD carry single-packet messages only, and a
-        // single-packet message must carry exactly its request length:
-        // otherwise it could never complete, and its inbound slot would be
-        // held forever (UUD and RUDI have no PDC whose end would free it).
-        if (pdc.is_none() && !single) || (single && plen != total) {
-            return Ok(Answer::Plain {
-                msg_id,
-                rc: rc::UNSUPPORTED_SIZE,
-                len: 0,
-            });
-        }
-        let pi16 = pdc.map_or(NONE, to_u16);
-        let existing = if single {
-            None
-        } else {
-            self.inb
-                .iter()
-                .position(|m| m.used && m.pdc == pi16 && m.msg_id == msg_id)
-        };
-        let completes = match existing {
-            Some(i) => self.inb[i].got.saturating_add(plen) >= self.inb[i].total,
-            None => plen >= total,
-        };
-        if let Some(pi) = pdc {
-            if completes && !self.ring_free(pi) {
-                return Err(nack::NO_GTD_DEL_AVAIL);
-            }
-        }
-        let ii = match existing {
-            Some(i) => i,
-            None => {
-                let dest = match ep {
-                    Err(_) => Dest::Failed,
-                    Ok(ep) if s.opcode == op::WRITE => Dest::Write { ep, key },
-                    Ok(ep) => {
-                        let tagged = s.opcode == op::TSEND;
-                        if pdc.is_none() && s.opcode != op::SEND && s.opcode != op::TSEND {
-                            Dest::Failed
-                        } else {
-                            match self.match_recv(ep, tagged, key) {
-                                Some(r) => Dest::Recv(r),
-                                None => {
-                                    if pdc.is_none() {
-                                        // UUD: no receive, no buffering.
-                                        return Ok(Answer::Plain {
-                                            msg_id,
-                                            rc: rc::NO_MATCH,
-                                            len: 0,
-                                        });
-                                    }
-                                    match self.alloc_unexp(ep, tagged, key, total, env) {
-                                        Some(u) => Dest::Unexp(u),
-                                        None => return Err(nack::NO_SES_MSG_AVAIL),
-                                    }
-                                }
-                            }
-                        }
-                    }
-                };
-                let Some(i) = self.inb.iter().position(|m| !m.used) else {
-                    self.undo_dest(dest, env);
-                    return Err(nack::NO_SES_MSG_AVAIL);
-                };
-                self.inb[i] = InMsg {
-                    used: true,
-                    pdc: pi16,
-                    msg_id,
-                    rc: match ep {
-                        Err(code) => code,
-                        Ok(_) => rc::OK,
-                    },
-                    total,
-                    got: 0,
-                    eom_psn: None,
-                    hdr: 0,
-                    dest,
-                };
-                i
-            }
-        };
-        // Apply this packet.
-        let m = self.inb[ii];
-        let mut code = m.rc;
-        if code == rc::OK {
-            match m.dest {
-                Dest::Failed => {}
-                Dest::Write { ep, key } => {
-                    if let Err(c) = env.rma_write(ep, key, boff, payload) {
-                        code = c;
-                    }
-                }
-                Dest::Recv(r) => {
-                    let rv = self.recvs[usize::from(r)];
-                    let end = u64::from(msg_off) + u64::from(plen);
-                    if end <= u64::from(rv.len) {
-                        env.write_local(rv.buf, u64::from(msg_off), payload);
-                    } else if u64::from(msg_off) < u64::from(rv.len) {
-                        let n = usize::try_from(rv.len - msg_off).unwrap_or(0);
-                        env.write_local(rv.buf, u64::from(msg_off), &payload[..n]);
-                    }
-                }
-                Dest::Unexp(u) => {
-                    let ub = self.unexp[usize::from(u)];
-                    if u64::from(msg_off) + u64::from(plen) <= u64::from(ub.len) {
-                        env.write_local(ub.buf, u64::from(msg_off), payload);
-                    }
-                }
-            }
-        }
-        let m = &mut self.inb[ii];
-        m.rc = code;
-        m.got = m.got.saturating_add(plen);
-        if som {
-            m.hdr = hdr;
-        }
-        if eom {
-            m.eom_psn = Some(psn);
-        }
-        if m.got < m.total {
-            return Ok(Answer::None);
-        }
-        // Message complete.
-        let m = *m;
-        self.inb[ii] = InMsg::EMPTY;
-        let mut sender_rc = m.rc;
-        match m.dest {
-            Dest::Recv(r) => {
-                let rv = self.recvs[usize::from(r)];
-                let trunc = m.total > rv.len;
-                if trunc && sender_rc == rc::OK {
-                    sender_rc = rc::TOO_LONG;
-                }
-                env.complete(&Completion {
-                    user: rv.user,
-                    kind: CompKind::Recv,
-                    status: if trunc { Status::Truncated } else { Status::Ok },
-                    len: m.total.min(rv.len),
-                    tag: if s.opcode == op::TSEND { key } else { 0 },
-                    hdr_data: m.hdr,
-                    ep: rv.ep,
-                });
-                self.recvs[usize::from(r)] = Recv::EMPTY;
-            }
-            Dest::Unexp(u) => {
-                let ui = usize::from(u);
-                self.unexp[ui].hdr = m.hdr;
-                self.unexp[ui].complete = true;
-                if self.unexp[ui].matched != NONE {
-                    self.deliver_unexp(ui, env);
-                }
-            }
-            Dest::Write { .. } | Dest::Failed => {}
-        }
-        if let Some(pi) = pdc {
-            if sender_rc != rc::OK {
-                let p = m.eom_psn.unwrap_or(psn);
-                self.ring_push(pi, msg_id, p, sender_rc, m.total);
-            }
-        }
-        Ok(Answer::Plain {
-            msg_id,
-            rc: sender_rc,
-            len: m.total,
-        })
-    }
-
-    /// Abandons the destination of an inbound message that will not
-    /// complete (no inbound slot, or its PDC went away): the overflow
-    /// buffer of an unexpected message is released, and a receive it had
-    /// claimed (directly, or through the unexpected message) is free again
-    /// and takes the oldest matching unexpected message, if any.
-    fn undo_dest(&mut self, dest: Dest, env: &mut impl Env) {
-        let ri = match dest {
-            Dest::Recv(r) => r,
-            Dest::Unexp(u) => {
-                let e = self.unexp[usize::from(u)];
-                self.unexp[usize::from(u)] = Unexp::EMPTY;
-                env.overflow_free(e.buf);
-                e.matched
-            }
-            Dest::Write { .. } | Dest::Failed => NONE,
-        };
-        if ri != NONE {
-            self.recvs[usize::from(ri)].claimed = false;
-            self.match_unexp(usize::from(ri), env);
-        }
-    }
-
-    fn match_recv(&mut self, ep: u32, tagged: bool, bits: u64) -> Option<u16> {
-        let mut best: Option<usize> = None;
-        for (i, r) in self.recvs.iter().enumerate() {
-            if r.used
-                && !r.claimed
-                && r.ep == ep
-                && r.tagged == tagged
-                && (!tagged || tag_matches(bits, r.tag, r.ignore))
-                && older(best.map(|b| self.recvs[b].seq), r.seq)
-            {
-                best = Some(i);
-            }
-        }
-        let i = best?;
-        self.recvs[i].claimed = true;
-        Some(to_u16(i))
-    }
-
-    fn alloc_unexp(
-        &mut self,
-        ep: u32,
-        tagged: bool,
-        bits: u64,
-        len: u32,
-        env: &mut impl Env,
-    ) -> Option<u16> {
-        let i = self.unexp.iter().position(|u| !u.used)?;
-        let buf = env.overflow_alloc(to_u16(i), len)?;
-        self.seq += 1;
-        self.unexp[i] = Unexp {
-            used: true,
-            complete: false,
-            tagged,
-            ep,
-            len,
-            matched: NONE,
-            bits,
-            hdr: 0,
-            buf,
-            seq: self.seq,
-        };
-        self.stats.unexpected += 1;
-        Some(to_u16(i))
-    }
-
-    /// Builds and sends an ACK for PDC `pi`, triggered by `psn`.
-    fn send_ack(&mut self, pi: usize, psn: u32, ans: Answer, env: &mut impl Env) {
-        let d = &mut self.pdcs[pi];
-        d.ack_pending = 0;
-        d.ack_at = 0;
-        let cack = d.rx.cack;
-        let ext = if d.rx.bits != 0 {
-            let (off, map) = d.rx.sack();
-            AckExt::Cc {
-                cc_type: 0,
-                cc_flags: 0,
-                mpr: 0,
-                sack_psn_offset: off,
-                sack_bitmap: map,
-                cc_state: 0,
-            }
-        } else {
-            AckExt::None
-        };
-        let mut a = AckHdr {
-            next: NextHeader::None,
-            ecn: false,
-            retx: false,
-            probe: false,
-            request: 0,
-            ack_psn_offset: clamp_i16(psn_diff(psn, cack)),
-            cack_psn: cack,
-            spdcid: to_u16(pi),
-            dpdcid: d.peer_id,
-            ext,
-        };
-        let peer = d.peer;
-        self.stats.ack_tx += 1;
-        self.send_answer(&peer, psn, Some(&mut a), 0, ans, env);
-    }
-
-    fn send_rudi_resp(&mut self, src: &Addr, pkt_id: u32, ans: Answer, env: &mut impl Env) {
-        self.send_answer(src, pkt_id, None, pkt_id, ans, env);
-    }
-
-    /// Emits an ACK (or a RUDI response when `ack` is `None`) carrying
-    /// `ans`; reads RMA data straight into the packet buffer.
-    fn send_answer(
-        &mut self,
-        dst: &Addr,
-        psn: u32,
-        ack: Option<&mut AckHdr>,
-        pkt_id: u32,
-        ans: Answer,
-        env: &mut impl Env,
-    ) {
-        let resp = |rc: u8, body: RespBody| SesResp {
-            list: 0,
-            opcode: if matches!(body, RespBody::Data { .. }) {
-                rsp::WITH_DATA
-            } else if rc == rc::OK {
-                rsp::DEFAULT
-            } else {
-                rsp::RESPONSE
-            },
-            rc,
-            body,
-        };
-        let plain = |msg_id: u16, rc: u8, len: u32| {
-            resp(
-                rc,
-                RespBody::Plain {
-                    msg_id,
-                    ri_gen: 0,
-                    job: 0,
-                    modified_length: len,
-                },
-            )
-        };
-        let (ses, data) = match ans {
-            Answer::None => (None, None),
-            Answer::Plain { msg_id, rc, len } => (Some(plain(msg_id, rc, len)), None),
-            Answer::Read {
-                msg_id,
-                ep,
-                key,
-                offset,
-                total,
-                msg_off,
-                len,
-            } => (
-                Some(resp(
-                    rc::OK,
-                    RespBody::Data {
-                        msg_id: 0,
-                        ri_gen: 0,
-                        job: 0,
-                        read_req_msg_id: msg_id,
-                        // CAST: len <= mtu < 2^14.
-                        payload_length: len as u16,
-                        modified_length: total,
-                        message_offset: msg_off,
-                    },
-                )),
-                Some((msg_id, ep, key, offset, len)),
-            ),
-        };
-        let mut ses = ses.map(SesHeader::Resp);
-        {
-            let next = ses
-                .as_ref()
-                .map_or(NextHeader::None, SesHeader::next_header);
-            let h = match &ack {
-                Some(a) => PdsHeader::Ack(AckHdr { next, ..**a }),
-                None => PdsHeader::RudiResp {
-                    next,
-                    ecn: false,
-                    retx: false,
-                    pkt_id,
-                },
-            };
-            let Ok(n) = wire::emit_headers(&h, ses.as_ref(), &mut self.buf) else {
-                return;
-            };
-            let mut total = n;
-            if let (Some(SesHeader::Resp(_)), Some((msg_id, ep, key, off, len))) = (&ses, data) {
-                let l = usize::try_from(len).unwrap_or(0).min(MAX_MTU);
-                if let Err(code) = env.rma_read(ep, key, off, &mut self.buf[n..n + l]) {
-                    // Retry with an error response instead of data.
-                    ses = Some(SesHeader::Resp(plain(msg_id, code, 0)));
-                    if matches!(
-                        ses,
-                        Some(SesHeader::Resp(SesResp {
-                            body: RespBody::Plain { .. },
-                            ..
-                        }))
-                    ) {
-                        let next = NextHeader::Resp;
-                        let h = match &ack {
-                            Some(a) => PdsHeader::Ack(AckHdr { next, ..**a }),
-                            None => PdsHeader::RudiResp {
-                                next,
-                                ecn: false,
-                                retx: false,
-                                pkt_id,
-                            },
-                        };
-                        let Ok(n) = wire::emit_headers(&h, ses.as_ref(), &mut self.buf) else {
-                            return;
-                        };
-                        self.stats.tx += 1;
-                        env.transmit(dst, 0, &self.buf[..n]);
-                        return;
-                    }
-                }
-                total = n + l;
-            }
-            self.stats.tx += 1;
-            // CAST: entropy is a 16-bit path selector.
-            env.transmit(dst, psn as u16, &self.buf[..total]);
-        }
-    }
-
-    // ----------------------------------------------------------------
-    // Initiator: ACK, NACK, responses.
-
-    fn initiator_pdc(&self, src: &Addr, id: u16) -> Option<usize> {
-        let i = usize::from(id);
-        let d = self.pdcs.get(i)?;
-        if matches!(
-            d.state,
-            PdcState::SynSent | PdcState::Established | PdcState::Closing
-        ) && d.peer == *src
-        {
-            Some(i)
-        } else {
-            None
-        }
-    }
-
-    fn ack_psn(&mut self, pi: usize, psn: u32) -> bool {
-        let d = &mut self.pdcs[pi];
-        if !d.in_flight(psn) {
-            return false;
-        }
-        let s = d.slot(psn);
-        let t = &mut d.tx[s];
-        if t.flags & D_USED == 0 || t.flags & D_ACKED != 0 {
-            return false;
-        }
-        t.flags |= D_ACKED;
-        if psn_lt(d.highest_acked, psn) {
-            d.highest_acked = psn;
-        }
-        true
-    }
-
-    fn on_ack(
-        &mut self,
-        now: u64,
-        src: &Addr,
-        a: &AckHdr,
-        ses: Option<SesHeader>,
-        payload: &[u8],
-        env: &mut impl Env,
-    ) {
-        let Some(pi) = self.initiator_pdc(src, a.dpdcid) else {
-            self.stats.rx_drop += 1;
-            return;
-        };
-        self.stats.ack_rx += 1;
-        let d = &mut self.pdcs[pi];
-        let syn = d.state == PdcState::SynSent;
-        // Check the ACK before it changes anything. Once established it
-        // must come from the peer's PDC. A CACK beyond what was sent is
-        // bogus; so is a first ACK whose CACK is below the start of the
-        // window (the target's CACK starts at start PSN - 1). Adopting the
-        // SPDCID of a bogus ACK would establish the PDC towards a PDC the
-        // target does not have for these PSNs.
-        if (!syn && d.peer_id != a.spdcid)
-            || !psn_lt(a.cack_psn, d.next_psn)
-            || (syn && psn_lt(a.cack_psn, d.tx_base.wrapping_sub(1)))
-        {
-            self.stats.rx_drop += 1;
-            return;
-        }
-        if syn {
-            d.state = PdcState::Established;
-            d.peer_id = a.spdcid;
-        }
-        let mut progress = false;
-        let mut p = d.tx_base;
-        while psn_le(p, a.cack_psn) {
-            progress |= self.ack_psn(pi, p);
-            p = p.wrapping_add(1);
-        }
-        let mut sacked = false;
-        if let AckExt::Cc {
-            sack_psn_offset,
-            sack_bitmap,
-            ..
-        }
-        | AckExt::Ccx {
-            sack_psn_offset,
-            sack_bitmap,
-            ..
-        } = a.ext
-        {
-            sacked = true;
-            let mut hits = [0u32; 64];
-            let mut n = 0;
-            sack_for_each(a.cack_psn, sack_psn_offset, sack_bitmap, |q| {
-                hits[n] = q;
-                n += 1;
-            });
-            for q in &hits[..n] {
-                progress |= self.ack_psn(pi, *q);
-            }
-        }
-        let d = &mut self.pdcs[pi];
-        if d.timing {
-            let s = d.slot(d.timed_psn);
-            if !d.in_flight(d.timed_psn) || d.tx[s].flags & D_ACKED != 0 {
-                d.timing = false;
-                d.rtt.sample(
-                    now.saturating_sub(d.timed_at),
-                    self.cfg.rto_min,
-                    self.cfg.rto_max,
-                );
-            }
-        }
-        if let Some(SesHeader::Resp(r)) = ses {
-            progress |= self.on_response(pi, &r, payload, env);
-        }
-        let d = &mut self.pdcs[pi];
-        if progress {
-            d.retries = 0;
-            d.stalls = 0;
-            d.transient = false;
-            d.last_active = now;
-        }
-        // SACK-driven loss recovery.
-        if sacked {
-            let mut p = d.tx_base;
-            let mut lost = [0u32; TX_WINDOW];
-            let mut n = 0;
-            while psn_lt(p, d.next_psn) && psn_le(p.wrapping_add(DUPTHRESH), d.highest_acked) {
-                let s = d.slot(p);
-                let t = &mut d.tx[s];
-                if t.flags & D_USED != 0 && t.flags & (D_ACKED | D_FAST) == 0 && n < TX_WINDOW {
-                    t.flags |= D_FAST;
-                    lost[n] = p;
-                    n += 1;
-                }
-                p = p.wrapping_add(1);
-            }
-            for q in &lost[..n] {
-                self.stats.fast_retx += 1;
-                if self.pdcs[pi].timed_psn == *q {
-                    self.pdcs[pi].timing = false;
-                }
-                self.send_desc(pi, *q, true, env);
-            }
-        }
-        self.slide(pi, now, env);
-    }
-
-    /// Handles an SES response arriving on PDC `pi`. Returns whether it
-    /// was news.
-    fn on_response(&mut self, pi: usize, r: &SesResp, payload: &[u8], env: &mut impl Env) -> bool {
-        let (msg_id, data) = match r.body {
-            RespBody::Plain { msg_id, .. } => (msg_id, None),
-            RespBody::Data {
-                read_req_msg_id,
-                message_offset,
-                ..
-            } => (read_req_msg_id, Some(message_offset)),
-            RespBody::SmallData { .. } => return false,
-        };
-        let pi16 = to_u16(pi);
-        let Some(mi) = self.msgs.iter().position(|m| {
-            m.state == MsgState::Active && !m.completed && m.pdc == pi16 && m.msg_id == msg_id
-        }) else {
-            return false;
-        };
-        let is_read = matches!(self.msgs[mi].post.op, Op::Read { .. });
-        let mtu = self.cfg.mtu;
-        match data {
-            Some(off) if is_read && r.rc == rc::OK => {
-                let seg = off / mtu;
-                let m = self.msgs[mi];
-                let (o, l) = segment(m.post.len, mtu, seg);
-                if o != off || usize::try_from(l).ok() != Some(payload.len()) || seg >= m.nsegs {
-                    return false;
-                }
-                // Find the request packet of that segment.
-                let d = &mut self.pdcs[pi];
-                let mut p = d.tx_base;
-                let mut found = false;
-                while psn_lt(p, d.next_psn) {
-                    let s = d.slot(p);
-                    let t = &mut d.tx[s];
-                    if t.flags & D_USED != 0 && usize::from(t.msg) == mi && t.seg == seg {
-                        if t.flags & D_GOT_RESP == 0 {
-                            t.flags |= D_GOT_RESP;
-                            found = true;
-                        }
-                        break;
-                    }
-                    p = p.wrapping_add(1);
-                }
-                if !found {
-                    return false;
-                }
-                env.write_local(m.post.buf, u64::from(off), payload);
-                let m = &mut self.msgs[mi];
-                m.done_segs += 1;
-                if m.done_segs >= m.nsegs {
-                    m.resp = Some(rc::OK);
-                }
-                true
-            }
-            Some(_) => false,
-            None => {
-                if r.rc == rc::OK && is_read {
-                    return false;
-                }
-                let m = &mut self.msgs[mi];
-                if m.resp.is_some() {
-                    return false;
-                }
-                m.resp = Some(r.rc);
-                // Every packet of the message has its answer now.
-                let d = &mut self.pdcs[pi];
-                for t in d.tx.iter_mut() {
-                    if t.flags & D_USED != 0 && usize::from(t.msg) == mi {
-                        t.flags |= D_GOT_RESP;
-                    }
-                }
-                true
-            }
-        }
-    }
-
-    /// Retires finished packets from the front of the window, completes
-    /// messages and refills the window.
-    fn slide(&mut self, pi: usize, now: u64, env: &mut impl Env) {
-        loop {
-            let d = &mut self.pdcs[pi];
-            if d.tx_base == d.next_psn {
-                break;
-            }
-            let s = d.slot(d.tx_base);
-            let t = d.tx[s];
-            if !t.done() {
-                break;
-            }
-            d.tx[s] = TxDesc::default();
-            d.tx_base = d.tx_base.wrapping_add(1);
-            if t.flags & D_CLOSE != 0 {
-                self.stats.pdc_close += 1;
-                self.pdcs[pi] = Pdc::EMPTY;
-                return;
-            }
-            let mi = usize::from(t.msg);
-            self.msgs[mi].refs -= 1;
-        }
-        // Complete messages with an answer.
-        let pi16 = to_u16(pi);
-        for mi in 0..M {
-            let m = self.msgs[mi];
-            if m.state != MsgState::Active || m.pdc != pi16 {
-                continue;
-            }
-            if !m.completed {
-                if let Some(code) = m.resp {
-                    let st = if code == rc::OK {
-                        Status::Ok
-                    } else {
-                        Status::Remote(code)
-                    };
-                    self.finish_msg(mi, st, env);
-                }
-            }
-            let m = self.msgs[mi];
-            if m.completed && m.refs == 0 && !m.in_queue {
-                self.release_msg(mi);
-            }
-        }
-        let d = &mut self.pdcs[pi];
-        if d.tx_base == d.next_psn {
-            d.rto_at = 0;
-        } else {
-            d.rto_at = now + d.rtt.rto;
-        }
-        self.pump(pi, now, env);
-    }
-
-    fn finish_msg(&mut self, mi: usize, status: Status, env: &mut impl Env) {
-        let m = &mut self.msgs[mi];
-        m.completed = true;
-        let kind = match m.post.op {
-            Op::Send { .. } => CompKind::Send,
-            Op::Write { .. } => CompKind::Write,
-            Op::Read { .. } => CompKind::Read,
-        };
-        env.complete(&Completion {
-            user: m.post.user,
-            kind,
-            status,
-            len: if status == Status::Ok { m.post.len } else { 0 },
-            tag: 0,
-            hdr_data: 0,
-            ep: 0,
-        });
-    }
-
-    fn release_msg(&mut self, mi: usize) {
-        self.msgs[mi] = Msg::EMPTY;
-    }
-
-    /// Puts PDC `pi` in error: every message on it completes with
-    /// [`Status::PdcError`] and the slot is freed.
-    fn pdc_fail(&mut self, pi: usize, env: &mut impl Env) {
-        self.stats.pdc_error += 1;
-        let pi16 = to_u16(pi);
-        for mi in 0..M {
-            let m = self.msgs[mi];
-            if m.state == MsgState::Active && m.pdc == pi16 {
-                if !m.completed {
-                    self.finish_msg(mi, Status::PdcError, env);
-                }
-                self.release_msg(mi);
-            }
-        }
-        self.pdcs[pi] = Pdc::EMPTY;
-    }
-
-    fn on_nack(&mut self, now: u64, src: &Addr, n: &NackHdr, env: &mut impl Env) {
-        self.stats.nack_rx += 1;
-        if n.rudi {
-            return;
-        }
-        let Some(pi) = self.initiator_pdc(src, n.dpdcid) else {
-            self.stats.rx_drop += 1;
-            return;
-        };
-        let d = &self.pdcs[pi];
-        // A NACK answers one of our requests: its PSN must be in flight
-        // and, once the PDC is established, it must come from the peer's
-        // PDC. Anything else is stale (an earlier incarnation of this PDC
-        // id) or forged, and must not fail or stall this PDC.
-        if !d.in_flight(n.psn) || (d.state != PdcState::SynSent && n.spdcid != d.peer_id) {
-            self.stats.rx_drop += 1;
-            return;
-        }
-        let front = self.acked_below(pi, n.psn);
-        let d = &mut self.pdcs[pi];
-        match n.code {
-            nack::NEW_START_PSN => {
-                if d.state != PdcState::SynSent || n.payload == d.start_psn {
-                    return;
-                }
-                // Renumber everything in flight from the new start PSN.
-                let delta = n.payload.wrapping_sub(d.start_psn);
-                d.start_psn = n.payload;
-                d.tx_base = d.tx_base.wrapping_add(delta);
-                d.next_psn = d.next_psn.wrapping_add(delta);
-                d.highest_acked = d.highest_acked.wrapping_add(delta);
-                d.timing = false;
-                let mut p = d.tx_base;
-                let end = d.next_psn;
-                while psn_lt(p, end) {
-                    if self.pdcs[pi].tx[self.pdcs[pi].slot(p)].pending() {
-                        self.send_desc(pi, p, true, env);
-                    }
-                    p = p.wrapping_add(1);
-                }
-                self.pdcs[pi].rto_at = now + self.pdcs[pi].rtt.rto;
-            }
-            nack::ROD_OOO => {
-                // Go back N from the PSN the target expects.
-                let mut p = if d.in_flight(n.payload) {
-                    n.payload
-                } else {
-                    d.tx_base
-                };
-                let end = d.next_psn;
-                d.timing = false;
-                while psn_lt(p, end) {
-                    let s = self.pdcs[pi].slot(p);
-                    if self.pdcs[pi].tx[s].flags & (D_USED | D_ACKED) == D_USED {
-                        self.send_desc(pi, p, true, env);
-                    }
-                    p = p.wrapping_add(1);
-                }
-            }
-            nack::INV_DPDCID | nack::CLOSING | nack::CLOSING_IN_ERR => {
-                if d.state == PdcState::Closing {
-                    self.stats.pdc_close += 1;
-                    self.pdcs[pi] = Pdc::EMPTY;
-                } else if d.state == PdcState::Established {
-                    self.pdc_fail(pi, env);
-                }
-            }
-            // PSN_OOR_WINDOW for a PSN whose predecessors were all
-            // acknowledged: the target has every PSN below it, so this one
-            // is at the front of its window whatever the window's size.
-            // The two ends disagree about this PDC's PSN space, and
-            // resending cannot repair that. For a later PSN the target's
-            // window may just be smaller than ours: the RTO resends, and
-            // counts (last arm).
-            nack::PSN_OOR_WINDOW if front => self.pdc_fail(pi, env),
-            nack::INVALID_SYN | nack::PDC_MODE_MISMATCH | nack::PDC_HDR_MISMATCH => {
-                self.pdc_fail(pi, env);
-            }
-            // Resource shortages: the RTO resends without using up retries
-            // (at most `max_transient` times between two signs of
-            // progress, see `on_rto`).
-            nack::NO_PDC_AVAIL
-            | nack::NO_CCC_AVAIL
-            | nack::NO_BITMAP
-            | nack::NO_PKT_BUFFER
-            | nack::NO_GTD_DEL_AVAIL
-            | nack::NO_SES_MSG_AVAIL
-            | nack::NO_RESOURCE => d.transient = true,
-            // Anything else (trimming, loss hints, vendor codes): the RTO
-            // resends and counts as usual.
-            _ => {}
-        }
-    }
-
-    /// True when every PSN of PDC `pi` from the window base up to (not
-    /// including) `psn` was acknowledged.
-    fn acked_below(&self, pi: usize, psn: u32) -> bool {
-        let d = &self.pdcs[pi];
-        let mut p = d.tx_base;
-        while psn_lt(p, psn) {
-            if d.tx[d.slot(p)].flags & D_ACKED == 0 {
-                return false;
-            }
-            p = p.wrapping_add(1);
-        }
-        true
-    }
-
-    fn on_ctrl(&mut self, now: u64, src: &Addr, c: &CtrlHdr, env: &mut impl Env) {
-        match c.ctl {
-            CtlType::Close => {
-                let PdcDst::Dpdcid(id) = c.dst else {
-                    self.stats.rx_drop += 1;
-                    return;
-                };
-                let i = usize::from(id);
-                let ok = self.pdcs.get(i).is_some_and(|d| {
-                    d.state == PdcState::Open && d.peer == *src && d.peer_id == c.spdcid
-                });
-                if !ok {
-                    self.send_nack(src, nack::INV_DPDCID, c.psn, id, c.spdcid, 0, env);
-                    return;
-                }
-                let d = &mut self.pdcs[i];
-                if c.psn != d.rx.cack.wrapping_add(1) {
-                    // Earlier packets still missing: wait for them.
-                    self.stats.rx_drop += 1;
-                    return;
-                }
-                d.rx.mark(c.psn);
-                self.send_ack(i, c.psn, Answer::None, env);
-                self.release_target_pdc(i, env);
-                self.stats.pdc_close += 1;
-            }
-            CtlType::CloseReq => {
-                let Some(pi) = self.initiator_pdc(src, c.spdcid_as_dpdcid()) else {
-                    return;
-                };
-                if self.pdcs[pi].state == PdcState::Established && self.pdcs[pi].idle() {
-                    self.start_close(pi, now, env);
-                }
-            }
-            CtlType::AckReq => {
-                let PdcDst::Dpdcid(id) = c.dst else {
-                    return;
-                };
-                let i = usize::from(id);
-                if self
-                    .pdcs
-                    .get(i)
-                    .is_some_and(|d| d.state == PdcState::Open && d.peer == *src)
-                {
-                    let last = self.pdcs[i].rx.cack;
-                    self.send_ack(i, last, Answer::None, env);
-                }
-            }
-            _ => self.stats.rx_drop += 1,
-        }
-    }
-
-    fn release_target_pdc(&mut self, i: usize, env: &mut impl Env) {
-        let i16 = to_u16(i);
-        for m in 0..R {
-            if self.inb[m].used && self.inb[m].pdc == i16 {
-                let dest = self.inb[m].dest;
-                self.inb[m] = InMsg::EMPTY;
-                self.undo_dest(dest, env);
-            }
-        }
-        self.pdcs[i] = Pdc::EMPTY;
-    }
-
-    fn start_close(&mut self, pi: usize, now: u64, env: &mut impl Env) {
-        let d = &mut self.pdcs[pi];
-        let psn = d.next_psn;
-        d.next_psn = psn.wrapping_add(1);
-        let s = d.slot(psn);
-        d.tx[s] = TxDesc {
-            msg: NONE,
-            flags: D_USED | D_CLOSE,
-            seg: 0,
-        };
-        d.state = PdcState::Closing;
-        d.rto_at = now + d.rtt.rto;
-        d.retries = 0;
-        self.send_desc(pi, psn, false, env);
-    }
-
-    fn on_rudi_resp(
-        &mut self,
-        src: &Addr,
-        pkt_id: u32,
-        r: &SesResp,
-        payload: &[u8],
-        env: &mut impl Env,
-    ) {
-        let Some(mi) = self.msgs.iter().position(|m| {
-            m.state == MsgState::Active
-                && m.post.mode == Mode::Rudi
-                && m.pkt_id == pkt_id
-                && m.post.dst == *src
-        }) else {
-            self.stats.rx_drop += 1;
-            return;
-        };
-        let m = self.msgs[mi];
-        let st = if r.rc != rc::OK {
-            Status::Remote(r.rc)
-        } else {
-            if let (Op::Read { .. }, RespBody::Data { .. }) = (m.post.op, r.body) {
-                if usize::try_from(m.post.len).ok() != Some(payload.len()) {
-                    return;
-                }
-                env.write_local(m.post.buf, 0, payload);
-            }
-            Status::Ok
-        };
-        self.finish_msg(mi, st, env);
-        self.release_msg(mi);
-    }
-
-    // ----------------------------------------------------------------
-    // Time.
-
-    /// Earliest time at which [`Engine::on_timer`] has work, if any.
-    pub(crate) fn next_deadline(&self) -> Option<u64> {
-        let mut t = u64::MAX;
-        for d in &self.pdcs {
-            match d.state {
-                PdcState::Free => {}
-                PdcState::SynSent | PdcState::Closing => {
-                    if d.rto_at != 0 {
-                        t = t.min(d.rto_at);
-                    }
-                }
-                PdcState::Established => {
-                    if d.rto_at != 0 {
-                        t = t.min(d.rto_at);
-                    }
-                    if d.idle() {
-                        t = t.min(d.last_active + self.cfg.idle_close);
-                    }
-                }
-                PdcState::HalfOpen => t = t.min(d.last_active + self.cfg.half_open),
-                PdcState::Open => {
-                    if d.ack_at != 0 {
-                        t = t.min(d.ack_at);
-                    }
-                    if !d.close_req_sent {
-                        t = t.min(d.last_active + self.cfg.idle_close);
-                    }
-                    t = t.min(d.last_active + self.cfg.reap);
-                }
-            }
-        }
-        for m in &self.msgs {
-            if m.state == MsgState::Active && m.post.mode == Mode::Rudi {
-                t = t.min(m.deadline);
-            }
-        }
-        (t != u64::MAX).then_some(t)
-    }
-
-    /// Runs every timer due at `now`.
-    pub(crate) fn on_timer(&mut self, now: u64, env: &mut impl Env) {
-        for pi in 0..P {
-            let d = self.pdcs[pi];
-            match d.state {
-                PdcState::Free => {}
-                PdcState::SynSent | PdcState::Established | PdcState::Closing => {
-                    if d.rto_at != 0 && now >= d.rto_at {
-                        self.on_rto(pi, now, env);
-                    } else if d.state == PdcState::Established
-                        && d.idle()
-                        && now >= d.last_active + self.cfg.idle_close
-                    {
-                        self.start_close(pi, now, env);
-                    }
-                }
-                PdcState::HalfOpen => {
-                    if now >= d.last_active + self.cfg.half_open {
-                        self.stats.pdc_reaped += 1;
-                        self.release_target_pdc(pi, env);
-                    }
-                }
-                PdcState::Open => {
-                    if d.ack_at != 0 && now >= d.ack_at {
-                        self.send_ack(pi, d.last_psn, Answer::None, env);
-                    }
-                    if now >= d.last_active + self.cfg.reap {
-                        self.stats.pdc_reaped += 1;
-                        self.release_target_pdc(pi, env);
-                    } else if !d.close_req_sent && now >= d.last_active + self.cfg.idle_close {
-                        self.pdcs[pi].close_req_sent = true;
-                        let h = PdsHeader::Ctrl(CtrlHdr {
-                            ctl: CtlType::CloseReq,
-                            retx: false,
-                            ar: false,
-                            probe_opaque: 0,
-                            psn: 0,
-                            spdcid: to_u16(pi),
-                            dst: PdcDst::Dpdcid(d.peer_id),
-                            payload: 0,
-                        });
-                        self.transmit(&d.peer, 0, &h, None, 0, env);
-                    }
-                }
-            }
-        }
-        for mi in 0..M {
-            let m = self.msgs[mi];
-            if m.state == MsgState::Active && m.post.mode == Mode::Rudi && now >= m.deadline {
-                if m.retries >= self.cfg.max_retries {
-                    self.finish_msg(mi, Status::PdcError, env);
-                    self.release_msg(mi);
-                    continue;
-                }
-                let shift = u32::from(m.retries.min(16));
-                let m = &mut self.msgs[mi];
-                m.retries += 1;
-                m.deadline = now + (self.cfg.rto_init << shift).min(self.cfg.rto_max);
-                self.stats.rto += 1;
-                self.send_single(mi, true, env);
-            }
-        }
-    }
-
-    fn on_rto(&mut self, pi: usize, now: u64, env: &mut impl Env) {
-        self.stats.rto += 1;
-        let d = &mut self.pdcs[pi];
-        // A resource NACK since the last timeout forgives this one, but
-        // only `max_transient` times without progress: the retry budget
-        // must stay finite whatever the peer answers, or the PDC and its
-        // messages could live forever.
-        if d.transient && d.stalls < self.cfg.max_transient {
-            d.stalls += 1;
-        } else {
-            d.retries = d.retries.saturating_add(1);
-        }
-        d.transient = false;
-        if d.retries > self.cfg.max_retries {
-            if d.state == PdcState::Closing {
-                self.stats.pdc_error += 1;
-                self.pdcs[pi] = Pdc::EMPTY;
-            } else {
-                self.pdc_fail(pi, env);
-            }
-            return;
-        }
-        d.rtt.backoff(self.cfg.rto_max);
-        d.timing = false;
-        d.rto_at = now + d.rtt.rto;
-        let mut p = d.tx_base;
-        let end = d.next_psn;
-        while psn_lt(p, end) {
-            let s = self.pdcs[pi].slot(p);
-            let t = &mut self.pdcs[pi].tx[s];
-            if t.pending() {
-                t.flags &= !D_FAST;
-                self.send_desc(pi, p, true, env);
-            }
-            p = p.wrapping_add(1);
-        }
-    }
-}
-
-impl CtrlHdr {
-    /// For CLOSE_REQ sent by a target, the initiator's PDC id is in the
-    /// DPDCID position.
-    fn spdcid_as_dpdcid(&self) -> u16 {
-        match self.dst {
-            PdcDst::Dpdcid(d) => d,
-            PdcDst::Syn { .. } => NONE,
-        }
     }
 }
 

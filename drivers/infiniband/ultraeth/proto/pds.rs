@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 
 //! PDS building blocks: PSN arithmetic, the receive window (cumulative ACK
-//! plus a 64-PSN bitmap), SACK encoding with the 8-PSN alignment, and the
+//! plus a 1024-PSN bitmap), SACK encoding with the 8-PSN alignment, and the
 //! RTT estimator with adaptive RTO and exponential backoff.
 //!
 //! The PDC state machines that use them live in `engine.rs`.
@@ -17,14 +17,17 @@ pub(crate) fn psn_le(a: u32, b: u32) -> bool {
     a == b || psn_lt(a, b)
 }
 
-/// Receive side of a PDC: every PSN up to `cack` was received; bit `i` of
-/// `bits` says whether `cack + 1 + i` was received.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Receive side of a PDC: every PSN up to `cack` was received; above it,
+/// a ring of [`RxWindow::SPAN`] bits (bit `psn % SPAN`) records what
+/// arrived out of order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct RxWindow {
     /// Cumulative ACK PSN.
     pub(crate) cack: u32,
-    /// Out-of-order PSNs above `cack`.
-    pub(crate) bits: u64,
+    /// PSNs received above `cack` (0: no holes).
+    above: u16,
+    /// Received PSNs above `cack`, bit `psn % SPAN`.
+    ring: [u64; 16],
 }
 
 /// What the receive window says about an arriving PSN.
@@ -40,14 +43,36 @@ pub(crate) enum RxCheck {
 
 impl RxWindow {
     /// Window size in PSNs above `cack`.
-    pub(crate) const SPAN: u32 = 64;
+    pub(crate) const SPAN: u32 = 1024;
 
     /// A window expecting `start` as the first PSN.
-    pub(crate) fn new(start: u32) -> Self {
+    pub(crate) const fn new(start: u32) -> Self {
         Self {
             cack: start.wrapping_sub(1),
-            bits: 0,
+            above: 0,
+            ring: [0; 16],
         }
+    }
+
+    fn bit(psn: u32) -> (usize, u64) {
+        let b = psn % Self::SPAN;
+        // CAST: b / 64 < 16.
+        ((b / 64) as usize, 1u64 << (b % 64))
+    }
+
+    fn has(&self, psn: u32) -> bool {
+        let (w, m) = Self::bit(psn);
+        self.ring[w] & m != 0
+    }
+
+    /// PSNs received above `cack`.
+    pub(crate) fn above(&self) -> u32 {
+        u32::from(self.above)
+    }
+
+    /// True when PSNs above `cack` were received (there are holes).
+    pub(crate) fn holes(&self) -> bool {
+        self.above != 0
     }
 
     /// Classifies `psn` without changing the window.
@@ -59,7 +84,7 @@ impl RxWindow {
         if d >= Self::SPAN {
             return RxCheck::OutOfWindow;
         }
-        if self.bits & (1u64 << d) != 0 {
+        if self.has(psn) {
             RxCheck::Duplicate
         } else {
             RxCheck::New
@@ -67,33 +92,54 @@ impl RxWindow {
     }
 
     /// Records `psn` (which must be [`RxCheck::New`]) and advances `cack`
-    /// over every contiguous received PSN.
+    /// over every contiguous received PSN (amortised O(1)).
     pub(crate) fn mark(&mut self, psn: u32) {
-        let d = psn.wrapping_sub(self.cack).wrapping_sub(1);
-        if d >= Self::SPAN {
+        if self.check(psn) != RxCheck::New {
             return;
         }
-        self.bits |= 1u64 << d;
-        let run = self.bits.trailing_ones();
-        if run == 64 {
-            self.bits = 0;
+        if psn == self.cack.wrapping_add(1) {
+            self.cack = psn;
         } else {
-            self.bits >>= run;
+            let (w, m) = Self::bit(psn);
+            self.ring[w] |= m;
+            self.above += 1;
+            return;
         }
-        self.cack = self.cack.wrapping_add(run);
+        while self.above > 0 {
+            let next = self.cack.wrapping_add(1);
+            let (w, m) = Self::bit(next);
+            if self.ring[w] & m == 0 {
+                break;
+            }
+            self.ring[w] &= !m;
+            self.above -= 1;
+            self.cack = next;
+        }
     }
 
-    /// SACK for an ACK_CC: `(sack_psn_offset, bitmap)` where the base
-    /// `cack + sack_psn_offset` is aligned down to a multiple of 8 and bit
-    /// `i` reports PSN `base + i`.
-    pub(crate) fn sack(&self) -> (i16, u64) {
-        let first = self.cack.wrapping_add(1);
-        let base = first & !7;
-        let below = first.wrapping_sub(base); // 0..=7 PSNs at or below cack
-        let mut map = (1u64 << below) - 1;
-        map |= self.bits << below;
-        // CAST: `below` is at most 7, the offset is in -7..=1.
-        (1 - below as i16, map)
+    /// True when `psn` was received.
+    pub(crate) fn received(&self, psn: u32) -> bool {
+        psn_le(psn, self.cack) || (self.check(psn) == RxCheck::Duplicate)
+    }
+
+    /// SACK for an ACK_CC: `(sack_psn_offset, bitmap)` for a 64-PSN block
+    /// that holds `near` (the PSN that triggered the ACK) where possible,
+    /// starting no lower than the first missing PSN; the base `cack +
+    /// sack_psn_offset` is aligned down to a multiple of 8 and bit `i`
+    /// reports PSN `base + i`. The sender accumulates the blocks of
+    /// successive ACKs.
+    pub(crate) fn sack(&self, near: u32) -> (i16, u64) {
+        let lo = self.cack.wrapping_add(1) & !7;
+        let hi = (near & !7).wrapping_sub(56);
+        let base = if psn_lt(hi, lo) { lo } else { hi };
+        let mut map = 0u64;
+        for i in 0..64u32 {
+            if self.received(base.wrapping_add(i)) {
+                map |= 1 << i;
+            }
+        }
+        // CAST: base is within [cack - 7, cack + SPAN]: fits i16.
+        (base.wrapping_sub(self.cack) as i32 as i16, map)
     }
 }
 
@@ -169,17 +215,26 @@ mod tests {
         assert_eq!(w.check(u32::MAX - 2), RxCheck::New);
         w.mark(u32::MAX);
         assert_eq!(w.cack, u32::MAX - 3);
+        assert!(w.holes());
         assert_eq!(w.check(u32::MAX), RxCheck::Duplicate);
         w.mark(u32::MAX - 2);
         w.mark(u32::MAX - 1);
         assert_eq!(w.cack, u32::MAX);
-        assert_eq!(w.bits, 0);
-        assert_eq!(w.check(64), RxCheck::OutOfWindow);
-        assert_eq!(w.check(63), RxCheck::New);
-        for p in 0..64 {
+        assert!(!w.holes());
+        // The window spans 1024 PSNs above cack, across the wrap.
+        assert_eq!(w.check(1024), RxCheck::OutOfWindow);
+        assert_eq!(w.check(1023), RxCheck::New);
+        for p in (0..1024).rev() {
             w.mark(p);
         }
-        assert_eq!(w.cack, 63);
+        assert_eq!(w.cack, 1023);
+        assert!(!w.holes());
+        // The ring reuses its bits after the window moves.
+        w.mark(1025);
+        assert_eq!(w.check(1024), RxCheck::New);
+        assert_eq!(w.check(1025), RxCheck::Duplicate);
+        assert_eq!(w.check(2047), RxCheck::New);
+        assert_eq!(w.check(2048), RxCheck::OutOfWindow);
     }
 
     #[test]
@@ -189,7 +244,7 @@ mod tests {
         w.mark(102);
         w.mark(110);
         // cack = 100, base = 96 (aligned), offset -4.
-        let (off, map) = w.sack();
+        let (off, map) = w.sack(110);
         assert_eq!(off, -4);
         let base = 100u32.wrapping_add_signed(i32::from(off));
         assert_eq!(base % 8, 0);
@@ -200,6 +255,12 @@ mod tests {
             n += 1;
         });
         assert_eq!(&got[..n], &[96, 97, 98, 99, 100, 102, 110]);
+        // Far above a hole, the block follows the triggering PSN.
+        w.mark(700);
+        let (off, map) = w.sack(700);
+        let base = w.cack.wrapping_add_signed(i32::from(off));
+        assert_eq!(base, 640);
+        assert_eq!(map, 1 << 60);
     }
 
     #[test]

@@ -68,6 +68,8 @@ pub(crate) struct Post {
     pub(crate) len: u32,
     /// Header data delivered with the receive completion.
     pub(crate) hdr_data: u64,
+    /// Traffic class (DSCP-derived); PDCs are per traffic class.
+    pub(crate) tc: u8,
 }
 
 /// Kind of a completion.

@@ -5,12 +5,36 @@
 //! and the response (12), response with data (20) and small response with
 //! data (12).
 //!
-//! Checked against Wireshark `epan/dissectors/packet-uet.c` (`uet.ses.*`
-//! field masks) and xdp2 `src/include/uet/ses.h`. Disagreement: xdp2
-//! carries a message id in bytes 2-3 of the small and medium requests;
-//! Wireshark (UEC 1.0.1) carries a 14-bit request length there, which is
-//! what we implement. Wireshark gives the rendezvous read PIDonFEP 14 bits;
-//! PIDonFEP is 12 bits everywhere else, so the top 4 bits are reserved here.
+//! Checked field by field against Wireshark `epan/dissectors/packet-uet.c`
+//! (`uet.ses.*` field masks), the UEC reference provider's
+//! `uet_pkt_hdr.h` (ultraethernet/uet-ref-prov) and xdp2
+//! `src/include/uet/ses.h`. Disagreements and what we chose:
+//!
+//! * xdp2 carries a message id in bytes 2-3 of the small and medium
+//!   requests; Wireshark and the reference provider carry a 14-bit request
+//!   length there, which is what we implement.
+//! * Rendezvous extension, second 32-bit word: the reference provider packs
+//!   the read RI generation (8 bits), PIDonFEP (12) and resource index (12)
+//!   into it; Wireshark shows 2 reserved bits, a 14-bit PIDonFEP, 4 reserved
+//!   bits and the resource index, with no generation. We follow the
+//!   reference provider: it matches the common request header's
+//!   {generation, PIDonFEP, RI} addressing that the read targets.
+//! * Extensions follow from the opcode alone (both references): the atomic
+//!   extension after every standard, medium or small request of ATOMIC,
+//!   FETCH_ATOMIC, TSEND_ATOMIC and TSEND_FETCH_ATOMIC, the rendezvous
+//!   extension after every standard request of RNDV_SEND and RNDV_TSEND,
+//!   whether or not the packet starts the message. Wireshark's dissector
+//!   leaves TSEND_ATOMIC out of its atomic list (an omission: it is an
+//!   atomic opcode), and decodes no rendezvous extension after small or
+//!   medium requests, as the spec's parsing guide has none there.
+//! * Atomic extension size: 36 bytes (compare and swap values) for the six
+//!   CSWAP opcodes only; MSWAP (0x13) uses the 4-byte atomic extension, as
+//!   in Wireshark.
+//! * Response with data: byte 4 is reserved (both references; the
+//!   reference provider marks the RI generation valid only in the plain
+//!   response), not an RI generation.
+//! * The reference provider also lists SYNC_WRITE (0x10) and SYNC_ATOMIC
+//!   (0x11) opcodes that UEC 1.0 does not define; they stay refused.
 
 use zerocopy::byteorder::network_endian::{
     U16,
@@ -230,6 +254,8 @@ pub(crate) enum ReqExt {
     Rendezvous {
         /// Eager bytes carried in this message.
         eager_length: u32,
+        /// Resource index generation of the buffer to read from.
+        read_ri_gen: u8,
         /// PIDonFEP to read the rest from.
         read_pid: u16,
         /// Resource index to read from.
@@ -292,12 +318,10 @@ pub(crate) enum RespBody {
         /// Bytes actually written/received.
         modified_length: u32,
     },
-    /// Response with data (20 bytes).
+    /// Response with data (20 bytes). Byte 4 is reserved.
     Data {
         /// Message id of this response message.
         msg_id: u16,
-        /// Resource index generation.
-        ri_gen: u8,
         /// JobID.
         job: u32,
         /// Message id of the read request.
@@ -469,8 +493,8 @@ struct RawMedium {
 #[repr(C)]
 struct RawRndv {
     eager_length: U32,
-    pid: U16,
-    ri: U16,
+    /// RI generation (8) | PIDonFEP (12) | resource index (12).
+    gen_pid_ri: U32,
     offset: U64,
     match_bits: U64,
 }
@@ -532,8 +556,15 @@ fn field12(v: u16) -> Result<u16, WireError> {
 }
 
 fn is_cas(code: u8) -> bool {
-    // CSWAP, CSWAP_NE, CSWAP_LE, CSWAP_LT, CSWAP_GE, CSWAP_GT, MSWAP.
-    matches!(code, 0x0d..=0x13)
+    // CSWAP, CSWAP_NE, CSWAP_LE, CSWAP_LT, CSWAP_GE, CSWAP_GT. MSWAP
+    // (0x13) carries the 4-byte atomic extension.
+    matches!(code, 0x0d..=0x12)
+}
+
+/// Extension a request of `opcode` in header format `next` carries.
+fn ext_kind(opcode: u8, next: NextHeader) -> (bool, bool) {
+    let rndv = next == NextHeader::ReqStd && op::is_rendezvous(opcode);
+    (rndv, op::is_atomic(opcode))
 }
 
 /// Parses the SES header named by `next`; returns it and the payload.
@@ -637,18 +668,23 @@ pub(crate) fn parse(next: NextHeader, buf: &[u8]) -> Result<(SesHeader, &[u8]), 
         // Small and medium requests are single-packet messages.
         return Err(WireError::BadLength);
     }
-    let som = flags & sflags::SOM != 0;
-    let ext = if som && op::is_rendezvous(opcode) {
+    let (rndv, atomic) = ext_kind(opcode, next);
+    let ext = if rndv {
         let (r, r2) = take::<RawRndv>(rest)?;
         rest = r2;
+        let w = r.gen_pid_ri.get();
         ReqExt::Rendezvous {
             eager_length: r.eager_length.get(),
-            read_pid: field12(r.pid.get())?,
-            read_ri: field12(r.ri.get())?,
+            // CAST: each value is masked to its field width first.
+            read_ri_gen: (w >> 24) as u8,
+            // CAST: 12 bits.
+            read_pid: ((w >> 12) & 0xfff) as u16,
+            // CAST: 12 bits.
+            read_ri: (w & 0xfff) as u16,
             read_offset: r.offset.get(),
             read_match_bits: r.match_bits.get(),
         }
-    } else if som && op::is_atomic(opcode) {
+    } else if atomic {
         let (a, r2) = take::<[u8; 4]>(rest)?;
         rest = r2;
         if a[3] != 0 {
@@ -690,11 +726,17 @@ pub(crate) fn parse(next: NextHeader, buf: &[u8]) -> Result<(SesHeader, &[u8]), 
     ))
 }
 
+/// UET_RESPONSE_W_DATA goes with the two formats that carry data, and only
+/// with them (the other response opcodes use the plain response).
+fn resp_opcode_fits(opcode: u8, next: NextHeader) -> bool {
+    (opcode == rsp::WITH_DATA) == (next != NextHeader::Resp)
+}
+
 fn parse_resp(next: NextHeader, buf: &[u8]) -> Result<(SesHeader, &[u8]), WireError> {
     let (r, mut rest) = take::<RawResp>(buf)?;
     let list = r.list_opcode >> 6;
     let opcode = r.list_opcode & 0x3f;
-    if opcode > rsp::NONE {
+    if opcode > rsp::NONE || !resp_opcode_fits(opcode, next) {
         return Err(WireError::BadOpcode(opcode));
     }
     let ver = r.ver_rc >> 6;
@@ -723,10 +765,13 @@ fn parse_resp(next: NextHeader, buf: &[u8]) -> Result<(SesHeader, &[u8]), WireEr
             if pl & !MASK14 != 0 {
                 return Err(WireError::Reserved);
             }
+            if w2 >> 24 != 0 {
+                // Byte 4 is reserved in the response with data.
+                return Err(WireError::Reserved);
+            }
             RespBody::Data {
                 msg_id: r.w1.get(),
-                ri_gen: (w2 >> 24) as u8,
-                job: w2 & MASK24,
+                job: w2,
                 read_req_msg_id: read_id,
                 payload_length: pl,
                 modified_length: d.modified_length.get(),
@@ -786,7 +831,11 @@ pub(crate) fn emit(h: &SesHeader, out: &mut [u8]) -> Result<usize, WireError> {
     match h {
         SesHeader::Req(r) => emit_req(r, out),
         SesHeader::Resp(r) => {
-            if r.list > 3 || r.opcode > rsp::NONE || !rc::is_valid(r.rc) {
+            if r.list > 3
+                || r.opcode > rsp::NONE
+                || !rc::is_valid(r.rc)
+                || !resp_opcode_fits(r.opcode, h.next_header())
+            {
                 return Err(WireError::Range);
             }
             let (w1, w2, w3) = match r.body {
@@ -802,14 +851,13 @@ pub(crate) fn emit(h: &SesHeader, out: &mut [u8]) -> Result<usize, WireError> {
                 ),
                 RespBody::Data {
                     msg_id,
-                    ri_gen,
                     job,
                     read_req_msg_id,
                     payload_length,
                     ..
                 } => (
                     msg_id,
-                    (u32::from(ri_gen) << 24) | check24(job)?,
+                    check24(job)?,
                     (u32::from(read_req_msg_id) << 16) | u32::from(check14(payload_length)?),
                 ),
                 RespBody::SmallData {
@@ -855,9 +903,13 @@ fn emit_req(r: &SesReq, out: &mut [u8]) -> Result<usize, WireError> {
     }
     let som = r.flags & sflags::SOM != 0;
     let single = r.flags & (sflags::SOM | sflags::EOM) == (sflags::SOM | sflags::EOM);
-    let want_ext = som && (op::is_rendezvous(r.opcode) || op::is_atomic(r.opcode));
-    let has_ext = r.ext != ReqExt::None;
-    if want_ext != has_ext {
+    let (rndv, atomic) = ext_kind(r.opcode, SesHeader::Req(*r).next_header());
+    let ok = match r.ext {
+        ReqExt::None => !rndv && !atomic,
+        ReqExt::Rendezvous { .. } => rndv,
+        ReqExt::Atomic { .. } | ReqExt::Cas { .. } => atomic,
+    };
+    if !ok {
         return Err(WireError::Range);
     }
     let w1 = match r.body {
@@ -941,19 +993,19 @@ fn emit_req(r: &SesReq, out: &mut [u8]) -> Result<usize, WireError> {
         ReqExt::None => {}
         ReqExt::Rendezvous {
             eager_length,
+            read_ri_gen,
             read_pid,
             read_ri,
             read_offset,
             read_match_bits,
         } => {
-            if !op::is_rendezvous(r.opcode) {
-                return Err(WireError::Range);
-            }
+            let w = (u32::from(read_ri_gen) << 24)
+                | (u32::from(check12(read_pid)?) << 12)
+                | u32::from(check12(read_ri)?);
             n += put(
                 &RawRndv {
                     eager_length: U32::new(eager_length),
-                    pid: U16::new(check12(read_pid)?),
-                    ri: U16::new(check12(read_ri)?),
+                    gen_pid_ri: U32::new(w),
                     offset: U64::new(read_offset),
                     match_bits: U64::new(read_match_bits),
                 },
@@ -965,7 +1017,7 @@ fn emit_req(r: &SesReq, out: &mut [u8]) -> Result<usize, WireError> {
             datatype,
             ctrl,
         } => {
-            if !op::is_atomic(r.opcode) || is_cas(code) {
+            if is_cas(code) {
                 return Err(WireError::Range);
             }
             n += put(&[code, datatype, ctrl, 0], &mut out[n..])?;
@@ -977,7 +1029,7 @@ fn emit_req(r: &SesReq, out: &mut [u8]) -> Result<usize, WireError> {
             compare,
             swap,
         } => {
-            if !op::is_atomic(r.opcode) || !is_cas(code) {
+            if !is_cas(code) {
                 return Err(WireError::Range);
             }
             n += put(&[code, datatype, ctrl, 0], &mut out[n..])?;
@@ -1076,6 +1128,7 @@ mod tests {
             },
             ext: ReqExt::Rendezvous {
                 eager_length: 4096,
+                read_ri_gen: 9,
                 read_pid: 3,
                 read_ri: 4,
                 read_offset: 5,
@@ -1161,7 +1214,6 @@ mod tests {
             rc: rc::OK,
             body: RespBody::Data {
                 msg_id: 1,
-                ri_gen: 2,
                 job: 3,
                 read_req_msg_id: 4,
                 payload_length: 4096,
@@ -1212,6 +1264,208 @@ mod tests {
         assert_eq!(
             parse(NextHeader::Resp, &r).unwrap_err(),
             WireError::BadReturnCode(0x25)
+        );
+    }
+
+    /// Parses `bytes` (written by hand from the UEC 1.0 field layout, not
+    /// produced by `emit`) as `next`, checks that the whole header was
+    /// consumed and that emitting the result gives the same bytes back.
+    fn vector(next: NextHeader, bytes: &[u8]) -> SesHeader {
+        let (h, rest) = parse(next, bytes).unwrap();
+        assert!(rest.is_empty(), "{h:?} left {} bytes", rest.len());
+        assert_eq!(h.len(), bytes.len());
+        let mut out = [0u8; 96];
+        let n = emit(&h, &mut out).unwrap();
+        assert_eq!(&out[..n], bytes, "{h:?}");
+        h
+    }
+
+    #[test]
+    fn spec_vector_standard_request_with_rendezvous() {
+        // RNDV_SEND (6), a middle packet (EOM only, no SOM): the rendezvous
+        // extension follows from the opcode on every packet.
+        let b = [
+            0x06, 0x02, 0x00, 0x11, // opcode, ver/flags, message id
+            0x01, 0x00, 0x02, 0x03, // RI generation 1, JobID 0x000203
+            0x00, 0x04, 0x00, 0x05, // PIDonFEP 4, resource index 5
+            0, 0, 0, 0, 0, 0, 0x20, 0x00, // buffer offset
+            0x00, 0x00, 0x00, 0x09, // initiator
+            0, 0, 0, 0, 0, 0, 0xab, 0xcd, // memory key / match bits
+            0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x10, 0x00, // payload 16 @ 4096
+            0x00, 0x00, 0x10, 0x10, // request length
+            0x00, 0x00, 0x01, 0x00, // eager length
+            0x02, 0x12, 0x34, 0x56, // read RI gen 2, PIDonFEP 0x123, RI 0x456
+            0, 0, 0, 0, 0, 0, 0, 0x40, // read offset
+            0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, // read match bits
+        ];
+        let h = vector(NextHeader::ReqStd, &b);
+        assert_eq!(h.payload_len(), Some(16));
+        let SesHeader::Req(r) = h else { panic!() };
+        assert_eq!(
+            r.addr,
+            SesAddr {
+                ri_gen: 1,
+                job: 0x203,
+                pid: 4,
+                ri: 5
+            }
+        );
+        assert_eq!(
+            r.ext,
+            ReqExt::Rendezvous {
+                eager_length: 0x100,
+                read_ri_gen: 2,
+                read_pid: 0x123,
+                read_ri: 0x456,
+                read_offset: 0x40,
+                read_match_bits: 0x1122_3344_5566_7788
+            }
+        );
+        // Without its extension the packet is truncated.
+        assert_eq!(
+            parse(NextHeader::ReqStd, &b[..44]).unwrap_err(),
+            WireError::Truncated
+        );
+    }
+
+    #[test]
+    fn spec_vector_medium_mswap_and_small_cswap() {
+        // Medium request, FETCH_ATOMIC (4), SOM|EOM|HD; MSWAP (0x13) uses
+        // the 4-byte atomic extension.
+        let b = [
+            0x04, 0x07, 0x00, 0x08, // opcode, flags, request length 8
+            0x00, 0x00, 0x00, 0x2a, // JobID 42
+            0x00, 0x01, 0x00, 0x02, // PIDonFEP 1, RI 2
+            0, 0, 0, 0, 0, 0, 0, 0x99, // header data (HD set)
+            0x00, 0x00, 0x00, 0x03, // initiator
+            0, 0, 0, 0, 0, 0, 0, 0x04, // memory key
+            0x13, 0x07, 0x01, 0x00, // MSWAP, uint64, cacheable, reserved
+        ];
+        let SesHeader::Req(r) = vector(NextHeader::ReqMedium, &b) else {
+            panic!()
+        };
+        assert_eq!(
+            r.ext,
+            ReqExt::Atomic {
+                code: 0x13,
+                datatype: 7,
+                ctrl: 1
+            }
+        );
+        // The atomic extension's last byte is reserved.
+        let mut bad = b;
+        bad[35] = 1;
+        assert_eq!(
+            parse(NextHeader::ReqMedium, &bad).unwrap_err(),
+            WireError::Reserved
+        );
+        // Small request, TSEND_ATOMIC (0xd), SOM|EOM|DC, CSWAP (0x0d): the
+        // 36-byte compare-and-swap extension.
+        let mut s = [0u8; 56];
+        s[..4].copy_from_slice(&[0x0d, 0x23, 0x00, 0x10]);
+        s[7] = 0x07;
+        s[20..24].copy_from_slice(&[0x0d, 0x05, 0x00, 0x00]);
+        s[24..40].fill(1);
+        s[40..56].fill(2);
+        let SesHeader::Req(r) = vector(NextHeader::ReqSmall, &s) else {
+            panic!()
+        };
+        assert_eq!(r.addr.job, 7);
+        assert_eq!(
+            r.ext,
+            ReqExt::Cas {
+                code: 0x0d,
+                datatype: 5,
+                ctrl: 0,
+                compare: [1; 16],
+                swap: [2; 16]
+            }
+        );
+    }
+
+    #[test]
+    fn spec_vector_responses() {
+        // Response: list 1 (overflow), opcode RESPONSE (1), rc OK, message
+        // id 0x203, RI generation 4, JobID 0x050607, modified length 4096.
+        let h = vector(
+            NextHeader::Resp,
+            &[
+                0x41, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x00, 0x00, 0x10, 0x00,
+            ],
+        );
+        assert_eq!(
+            h,
+            SesHeader::Resp(SesResp {
+                list: 1,
+                opcode: rsp::RESPONSE,
+                rc: rc::OK,
+                body: RespBody::Plain {
+                    msg_id: 0x203,
+                    ri_gen: 4,
+                    job: 0x05_0607,
+                    modified_length: 4096
+                }
+            })
+        );
+        // Response with data: byte 4 reserved, JobID 42, read request
+        // message id 9, payload 4096, modified length 8192, offset 4096.
+        let b = [
+            0x02, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a, 0x00, 0x09, 0x10, 0x00, 0x00, 0x00,
+            0x20, 0x00, 0x00, 0x00, 0x10, 0x00,
+        ];
+        let h = vector(NextHeader::RespData, &b);
+        assert_eq!(
+            h,
+            SesHeader::Resp(SesResp {
+                list: 0,
+                opcode: rsp::WITH_DATA,
+                rc: rc::OK,
+                body: RespBody::Data {
+                    msg_id: 0,
+                    job: 42,
+                    read_req_msg_id: 9,
+                    payload_length: 4096,
+                    modified_length: 8192,
+                    message_offset: 4096
+                }
+            })
+        );
+        let mut bad = b;
+        bad[4] = 1;
+        assert_eq!(
+            parse(NextHeader::RespData, &bad).unwrap_err(),
+            WireError::Reserved
+        );
+        // A response with data must say so in its opcode, and only it.
+        let mut bad = b;
+        bad[0] = rsp::RESPONSE;
+        assert_eq!(
+            parse(NextHeader::RespData, &bad).unwrap_err(),
+            WireError::BadOpcode(rsp::RESPONSE)
+        );
+        assert_eq!(
+            parse(NextHeader::Resp, &b[..12]).unwrap_err(),
+            WireError::BadOpcode(rsp::WITH_DATA)
+        );
+        // Small response with data: payload 8, JobID 42, request PSN 0x77.
+        let h = vector(
+            NextHeader::RespDataSmall,
+            &[
+                0x02, 0x01, 0x00, 0x08, 0x00, 0x00, 0x00, 0x2a, 0x00, 0x00, 0x00, 0x77,
+            ],
+        );
+        assert_eq!(
+            h,
+            SesHeader::Resp(SesResp {
+                list: 0,
+                opcode: rsp::WITH_DATA,
+                rc: rc::OK,
+                body: RespBody::SmallData {
+                    payload_length: 8,
+                    job: 42,
+                    original_request_psn: 0x77
+                }
+            })
         );
     }
 }

@@ -1,0 +1,940 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+
+//! Indexes over the engine's tables: free lists, hash chains and the
+//! deadline heap, so that every event costs O(1) (or O(log n) for the
+//! heap) whatever the table sizes.
+//!
+//! Free slots of every table are chained through their `hnext` field.
+//! PDCs, initiator messages and inbound messages in use are chained in
+//! hash buckets through the same field (a slot is either free or in use,
+//! never both). Bucket arrays are caller-provided [`Tables`] whose lengths
+//! are powers of two; the hash is keyed with a per-engine secret so that a
+//! peer cannot aim its packets at one bucket. The heap holds one entry per
+//! PDC or RUDI message with a deadline, ordered by that deadline; each
+//! entry knows its heap position (`hpos`), so rescheduling is O(log n).
+//!
+//! [`Tables`]: super::Tables
+
+use super::super::pds::psn_lt;
+use super::super::ses::Addr;
+
+use super::{
+    Engine,
+    InMsg,
+    Msg,
+    MsgState,
+    Pdc,
+    PdcState,
+    Quota,
+    Recv,
+    Slab,
+    Tomb,
+    TxDesc,
+    Unexp, //
+    NONE,
+};
+
+/// "Not in the heap".
+pub(super) const NOPOS: u32 = u32::MAX;
+
+/// A finalizer with good avalanche (splitmix64).
+pub(super) fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+fn addr_words(a: &Addr) -> (u64, u64) {
+    let mut lo = [0u8; 8];
+    let mut hi = [0u8; 8];
+    lo.copy_from_slice(&a[..8]);
+    hi.copy_from_slice(&a[8..]);
+    (u64::from_le_bytes(lo), u64::from_le_bytes(hi))
+}
+
+/// Key of a PDC in the PDC map.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum PdcKey {
+    /// Initiator PDC towards `peer` in a delivery mode (open for new
+    /// messages: SYN sent or established).
+    Initiator {
+        peer: Addr,
+        job: u32,
+        tc: u8,
+        ordered: bool,
+    },
+    /// Target PDC of `peer`'s PDC `spdcid` (open or half-open).
+    Target { peer: Addr, spdcid: u16 },
+}
+
+impl PdcKey {
+    fn of(d: &Pdc) -> Option<Self> {
+        match d.state {
+            PdcState::SynSent | PdcState::Established => Some(Self::Initiator {
+                peer: d.peer,
+                job: d.job,
+                tc: d.tc,
+                ordered: d.ordered,
+            }),
+            PdcState::Open | PdcState::HalfOpen => Some(Self::Target {
+                peer: d.peer,
+                spdcid: d.peer_id,
+            }),
+            PdcState::Free | PdcState::Closing => None,
+        }
+    }
+}
+
+fn pop_free(head: &mut u16, next: u16) -> usize {
+    let i = usize::from(*head);
+    *head = next;
+    i
+}
+
+impl<S: Slab> Engine<S> {
+    /// Chains every slot of every table on its free list and empties the
+    /// maps and the heap.
+    pub(super) fn build_indexes(&mut self) {
+        fn chain<T>(t: &mut [T], mut set: impl FnMut(&mut T, u16)) -> u16 {
+            let n = t.len();
+            for (i, e) in t.iter_mut().enumerate() {
+                // CAST: tables are shorter than NONE (checked by new()).
+                set(e, if i + 1 < n { (i + 1) as u16 } else { NONE });
+            }
+            if n == 0 {
+                NONE
+            } else {
+                0
+            }
+        }
+        self.free_pdc = chain(&mut self.pdcs, |e, n| e.hnext = n);
+        self.free_msg = chain(&mut self.msgs, |e, n| e.hnext = n);
+        self.free_recv = chain(&mut self.recvs, |e, n| e.hnext = n);
+        self.free_inb = chain(&mut self.inb, |e, n| e.hnext = n);
+        self.free_unexp = chain(&mut self.unexp, |e, n| e.hnext = n);
+        self.quotas.fill(Quota::EMPTY);
+        self.free_quota = chain(&mut self.quotas, |e, n| e.hnext = n);
+        self.quota_map.fill(NONE);
+        self.txq.fill(TxDesc::EMPTY);
+        let w = self.window();
+        let nwin = self.txq.len() / w;
+        for k in 0..nwin {
+            // CAST: nwin < NONE (checked by new()).
+            self.txq[k * w].msg = if k + 1 < nwin { (k + 1) as u16 } else { NONE };
+        }
+        self.free_win = if nwin == 0 { NONE } else { 0 };
+        self.wait_head = NONE;
+        self.wait_tail = NONE;
+        self.pdc_map.fill(NONE);
+        self.msg_map.fill(NONE);
+        self.inb_map.fill(NONE);
+        self.tomb_map.fill(NONE);
+        self.tombs.fill(Tomb::EMPTY);
+        self.tomb_head = 0;
+        self.tomb_len = 0;
+        self.heap_len = 0;
+    }
+
+    fn bucket(&self, len: usize, h: u64) -> usize {
+        // CAST: masked to the (power of two) bucket count, a usize.
+        (mix(h ^ self.hseed) & (len as u64 - 1)) as usize
+    }
+
+    fn pdc_bucket(&self, k: &PdcKey) -> usize {
+        let (peer, x) = match k {
+            PdcKey::Initiator {
+                peer,
+                job,
+                tc,
+                ordered,
+            } => (
+                peer,
+                1 | (u64::from(*ordered) << 1) | (u64::from(*tc) << 8) | (u64::from(*job) << 16),
+            ),
+            PdcKey::Target { peer, spdcid } => (peer, 4 | (u64::from(*spdcid) << 8)),
+        };
+        let (lo, hi) = addr_words(peer);
+        self.bucket(self.pdc_map.len(), lo ^ mix(hi ^ mix(x)))
+    }
+
+    // ----------------------------------------------------------------
+    // PDCs.
+
+    /// Takes a free PDC slot (left `Free`; the caller fills it and then
+    /// calls [`Self::pdc_map_insert`]).
+    pub(super) fn pdc_alloc(&mut self) -> Option<usize> {
+        if self.free_pdc == NONE {
+            return None;
+        }
+        let next = self.pdcs[usize::from(self.free_pdc)].hnext;
+        let i = pop_free(&mut self.free_pdc, next);
+        self.pdcs[i] = Pdc::EMPTY;
+        Some(i)
+    }
+
+    /// Frees PDC `pi`: out of the map and the heap, back on the free list.
+    pub(super) fn pdc_release(&mut self, pi: usize) {
+        if self.pdcs[pi].state == PdcState::Free {
+            return;
+        }
+        self.pdc_map_remove(pi);
+        self.unschedule(pi);
+        self.wait_remove(pi);
+        self.win_release(pi);
+        let q = self.pdcs[pi].peer_q;
+        self.quota_put(q, |q| q.pdcs -= 1);
+        self.pdcs[pi] = Pdc::EMPTY;
+        self.pdcs[pi].hnext = self.free_pdc;
+        // CAST: pi < table length < NONE.
+        self.free_pdc = pi as u16;
+    }
+
+    /// Puts PDC `pi` in the map under its current key.
+    pub(super) fn pdc_map_insert(&mut self, pi: usize) {
+        let Some(k) = PdcKey::of(&self.pdcs[pi]) else {
+            return;
+        };
+        let b = self.pdc_bucket(&k);
+        self.pdcs[pi].hnext = self.pdc_map[b];
+        // CAST: bucket counts are below 2^32 (checked by new()).
+        self.pdcs[pi].hb = b as u32;
+        // CAST: pi < NONE.
+        self.pdc_map[b] = pi as u16;
+    }
+
+    /// Takes PDC `pi` out of the map (call before its key changes).
+    pub(super) fn pdc_map_remove(&mut self, pi: usize) {
+        let hb = self.pdcs[pi].hb;
+        if hb == NOPOS {
+            return;
+        }
+        // CAST: a u32 bucket index fits in usize.
+        let b = hb as usize;
+        let next = self.pdcs[pi].hnext;
+        self.pdcs[pi].hb = NOPOS;
+        self.pdcs[pi].hnext = NONE;
+        let mut cur = self.pdc_map[b];
+        if usize::from(cur) == pi {
+            self.pdc_map[b] = next;
+            return;
+        }
+        while cur != NONE {
+            let c = usize::from(cur);
+            if usize::from(self.pdcs[c].hnext) == pi {
+                self.pdcs[c].hnext = next;
+                return;
+            }
+            cur = self.pdcs[c].hnext;
+        }
+    }
+
+    /// The PDC with key `k`, if any.
+    pub(super) fn pdc_find(&self, k: PdcKey) -> Option<usize> {
+        let mut cur = self.pdc_map[self.pdc_bucket(&k)];
+        while cur != NONE {
+            let c = usize::from(cur);
+            if PdcKey::of(&self.pdcs[c]) == Some(k) {
+                return Some(c);
+            }
+            cur = self.pdcs[c].hnext;
+        }
+        None
+    }
+
+    // ----------------------------------------------------------------
+    // Initiator messages: keyed by (PDC, message id), RUDI messages by
+    // (NONE, packet id).
+
+    fn msg_bucket(&self, pdc: u16, id: u32) -> usize {
+        self.bucket(self.msg_map.len(), (u64::from(pdc) << 32) | u64::from(id))
+    }
+
+    /// Takes a free message slot.
+    pub(super) fn msg_alloc(&mut self) -> Option<usize> {
+        if self.free_msg == NONE {
+            return None;
+        }
+        let next = self.msgs[usize::from(self.free_msg)].hnext;
+        Some(pop_free(&mut self.free_msg, next))
+    }
+
+    /// Gives back a slot from [`Self::msg_alloc`] that was never used.
+    pub(super) fn msg_unalloc(&mut self, mi: usize) {
+        self.msgs[mi] = Msg::EMPTY;
+        self.msgs[mi].hnext = self.free_msg;
+        // CAST: mi < NONE.
+        self.free_msg = mi as u16;
+    }
+
+    /// Puts active message `mi` in the map under (`pdc`, `id`).
+    pub(super) fn msg_map_insert(&mut self, mi: usize, pdc: u16, id: u32) {
+        let b = self.msg_bucket(pdc, id);
+        self.msgs[mi].hnext = self.msg_map[b];
+        // CAST: mi < NONE.
+        self.msg_map[b] = mi as u16;
+    }
+
+    fn msg_key(m: &Msg) -> (u16, u32) {
+        if m.pdc == NONE {
+            (NONE, m.pkt_id)
+        } else {
+            (m.pdc, u32::from(m.msg_id))
+        }
+    }
+
+    /// Frees message `mi`: out of the map and the heap, back on the free
+    /// list.
+    pub(super) fn msg_release(&mut self, mi: usize) {
+        if self.msgs[mi].state == MsgState::Free {
+            return;
+        }
+        let (pdc, id) = Self::msg_key(&self.msgs[mi]);
+        let b = self.msg_bucket(pdc, id);
+        let next = self.msgs[mi].hnext;
+        let mut cur = self.msg_map[b];
+        if usize::from(cur) == mi {
+            self.msg_map[b] = next;
+        } else {
+            while cur != NONE {
+                let c = usize::from(cur);
+                if usize::from(self.msgs[c].hnext) == mi {
+                    self.msgs[c].hnext = next;
+                    break;
+                }
+                cur = self.msgs[c].hnext;
+            }
+        }
+        self.unschedule(self.pdcs.len() + mi);
+        self.msgs[mi] = Msg::EMPTY;
+        self.msgs[mi].hnext = self.free_msg;
+        // CAST: mi < NONE.
+        self.free_msg = mi as u16;
+    }
+
+    /// The active, not yet completed message (`pdc`, `id`).
+    pub(super) fn msg_find(&self, pdc: u16, id: u32) -> Option<usize> {
+        let mut cur = self.msg_map[self.msg_bucket(pdc, id)];
+        while cur != NONE {
+            let c = usize::from(cur);
+            let m = &self.msgs[c];
+            if m.state == MsgState::Active && Self::msg_key(m) == (pdc, id) {
+                return Some(c);
+            }
+            cur = m.hnext;
+        }
+        None
+    }
+
+    // ----------------------------------------------------------------
+    // Inbound messages: keyed by (PDC, message id).
+
+    fn inb_bucket(&self, pdc: u16, msg_id: u16) -> usize {
+        self.bucket(
+            self.inb_map.len(),
+            (1 << 40) | (u64::from(pdc) << 16) | u64::from(msg_id),
+        )
+    }
+
+    /// Takes a free inbound slot and maps it under (`pdc`, `msg_id`); the
+    /// caller fills it.
+    pub(super) fn inb_alloc(&mut self, pdc: u16, msg_id: u16) -> Option<usize> {
+        if self.free_inb == NONE {
+            return None;
+        }
+        let next = self.inb[usize::from(self.free_inb)].hnext;
+        let i = pop_free(&mut self.free_inb, next);
+        let b = self.inb_bucket(pdc, msg_id);
+        self.inb[i].hnext = self.inb_map[b];
+        // CAST: i < NONE.
+        self.inb_map[b] = i as u16;
+        if pdc != NONE {
+            let d = &mut self.pdcs[usize::from(pdc)];
+            d.ninb = d.ninb.saturating_add(1);
+        }
+        Some(i)
+    }
+
+    /// Frees inbound slot `i`.
+    pub(super) fn inb_release(&mut self, i: usize) {
+        let m = self.inb[i];
+        if !m.used {
+            return;
+        }
+        let b = self.inb_bucket(m.pdc, m.msg_id);
+        let mut cur = self.inb_map[b];
+        if usize::from(cur) == i {
+            self.inb_map[b] = m.hnext;
+        } else {
+            while cur != NONE {
+                let c = usize::from(cur);
+                if usize::from(self.inb[c].hnext) == i {
+                    self.inb[c].hnext = m.hnext;
+                    break;
+                }
+                cur = self.inb[c].hnext;
+            }
+        }
+        if m.pdc != NONE {
+            let d = &mut self.pdcs[usize::from(m.pdc)];
+            d.ninb = d.ninb.saturating_sub(1);
+        }
+        self.quota_put(m.peer_q, |q| q.inb -= 1);
+        self.quota_put(m.job_q, |q| q.inb -= 1);
+        self.inb[i] = InMsg::EMPTY;
+        self.inb[i].hnext = self.free_inb;
+        // CAST: i < NONE.
+        self.free_inb = i as u16;
+    }
+
+    /// The inbound message (`pdc`, `msg_id`) being received.
+    pub(super) fn inb_find(&self, pdc: u16, msg_id: u16) -> Option<usize> {
+        let mut cur = self.inb_map[self.inb_bucket(pdc, msg_id)];
+        while cur != NONE {
+            let c = usize::from(cur);
+            let m = &self.inb[c];
+            if m.used && m.pdc == pdc && m.msg_id == msg_id {
+                return Some(c);
+            }
+            cur = m.hnext;
+        }
+        None
+    }
+
+    // ----------------------------------------------------------------
+    // Receives and unexpected messages (free lists only).
+
+    /// Takes a free receive slot.
+    pub(super) fn recv_alloc(&mut self) -> Option<usize> {
+        if self.free_recv == NONE {
+            return None;
+        }
+        let next = self.recvs[usize::from(self.free_recv)].hnext;
+        Some(pop_free(&mut self.free_recv, next))
+    }
+
+    /// Frees receive slot `ri`.
+    pub(super) fn recv_release(&mut self, ri: usize) {
+        if !self.recvs[ri].used {
+            return;
+        }
+        self.recvs[ri] = Recv::EMPTY;
+        self.recvs[ri].hnext = self.free_recv;
+        // CAST: ri < NONE.
+        self.free_recv = ri as u16;
+    }
+
+    /// Takes a free unexpected-message slot.
+    pub(super) fn unexp_alloc(&mut self) -> Option<usize> {
+        if self.free_unexp == NONE {
+            return None;
+        }
+        let next = self.unexp[usize::from(self.free_unexp)].hnext;
+        Some(pop_free(&mut self.free_unexp, next))
+    }
+
+    /// Gives back a slot from [`Self::unexp_alloc`] that was never used.
+    pub(super) fn unexp_unalloc(&mut self, ui: usize) {
+        self.unexp[ui] = Unexp::EMPTY;
+        self.unexp[ui].hnext = self.free_unexp;
+        // CAST: ui < NONE.
+        self.free_unexp = ui as u16;
+    }
+
+    /// Frees unexpected-message slot `ui`.
+    pub(super) fn unexp_release(&mut self, ui: usize) {
+        if !self.unexp[ui].used {
+            return;
+        }
+        self.unschedule(self.unexp_timer(ui));
+        let u = self.unexp[ui];
+        self.quota_put(u.peer_q, |q| q.unexp -= 1);
+        self.quota_put(u.job_q, |q| q.unexp -= 1);
+        self.unexp[ui] = Unexp::EMPTY;
+        self.unexp[ui].hnext = self.free_unexp;
+        // CAST: ui < NONE.
+        self.free_unexp = ui as u16;
+    }
+
+    // ----------------------------------------------------------------
+    // Deadline heap. Timer ids: PDC `i` is id `i`, message `m` is id
+    // `pdcs.len() + m`, unexpected message `u` is id `pdcs.len() +
+    // msgs.len() + u`.
+
+    /// Timer id of unexpected message `ui`.
+    pub(super) fn unexp_timer(&self, ui: usize) -> usize {
+        self.pdcs.len() + self.msgs.len() + ui
+    }
+
+    fn slot_of(&mut self, id: usize) -> (&mut u32, &mut u64) {
+        let (np, nm) = (self.pdcs.len(), self.msgs.len());
+        if id < np {
+            let d = &mut self.pdcs[id];
+            (&mut d.hpos, &mut d.when)
+        } else if id < np + nm {
+            let m = &mut self.msgs[id - np];
+            (&mut m.hpos, &mut m.when)
+        } else {
+            let u = &mut self.unexp[id - np - nm];
+            (&mut u.hpos, &mut u.when)
+        }
+    }
+
+    fn when(&self, id: usize) -> u64 {
+        let (np, nm) = (self.pdcs.len(), self.msgs.len());
+        if id < np {
+            self.pdcs[id].when
+        } else if id < np + nm {
+            self.msgs[id - np].when
+        } else {
+            self.unexp[id - np - nm].when
+        }
+    }
+
+    fn pos(&self, id: usize) -> u32 {
+        let (np, nm) = (self.pdcs.len(), self.msgs.len());
+        if id < np {
+            self.pdcs[id].hpos
+        } else if id < np + nm {
+            self.msgs[id - np].hpos
+        } else {
+            self.unexp[id - np - nm].hpos
+        }
+    }
+
+    fn set_pos(&mut self, id: usize, pos: u32) {
+        *self.slot_of(id).0 = pos;
+    }
+
+    fn set_when(&mut self, id: usize, when: u64) {
+        *self.slot_of(id).1 = when;
+    }
+
+    fn heap_put(&mut self, at: usize, id: usize) {
+        // CAST: ids and positions are below pdcs + msgs < 2^17.
+        self.heap[at] = id as u32;
+        self.set_pos(id, at as u32);
+    }
+
+    fn heap_id(&self, at: usize) -> usize {
+        // CAST: a u32 id fits in usize.
+        self.heap[at] as usize
+    }
+
+    fn sift_up(&mut self, mut at: usize) {
+        let id = self.heap_id(at);
+        let w = self.when(id);
+        while at > 0 {
+            let parent = (at - 1) / 2;
+            let pid = self.heap_id(parent);
+            if self.when(pid) <= w {
+                break;
+            }
+            self.heap_put(at, pid);
+            at = parent;
+        }
+        self.heap_put(at, id);
+    }
+
+    fn sift_down(&mut self, mut at: usize) {
+        let id = self.heap_id(at);
+        let w = self.when(id);
+        loop {
+            let l = 2 * at + 1;
+            if l >= self.heap_len {
+                break;
+            }
+            let r = l + 1;
+            let c = if r < self.heap_len && self.when(self.heap_id(r)) < self.when(self.heap_id(l))
+            {
+                r
+            } else {
+                l
+            };
+            let cid = self.heap_id(c);
+            if self.when(cid) >= w {
+                break;
+            }
+            self.heap_put(at, cid);
+            at = c;
+        }
+        self.heap_put(at, id);
+    }
+
+    /// Sets the deadline of timer `id`; `u64::MAX` takes it off the heap.
+    pub(super) fn schedule(&mut self, id: usize, when: u64) {
+        let pos = self.pos(id);
+        if when == u64::MAX {
+            if pos != NOPOS {
+                self.unschedule(id);
+            }
+            return;
+        }
+        if pos == NOPOS {
+            let at = self.heap_len;
+            self.heap_len += 1;
+            self.set_when(id, when);
+            self.heap_put(at, id);
+            self.sift_up(at);
+            return;
+        }
+        let old = self.when(id);
+        self.set_when(id, when);
+        // CAST: heap positions fit in usize.
+        let at = pos as usize;
+        if when < old {
+            self.sift_up(at);
+        } else if when > old {
+            self.sift_down(at);
+        }
+    }
+
+    /// Takes timer `id` off the heap.
+    pub(super) fn unschedule(&mut self, id: usize) {
+        let pos = self.pos(id);
+        if pos == NOPOS {
+            return;
+        }
+        // CAST: heap positions fit in usize.
+        let at = pos as usize;
+        self.set_pos(id, NOPOS);
+        self.heap_len -= 1;
+        if at == self.heap_len {
+            return;
+        }
+        let last = self.heap_id(self.heap_len);
+        self.heap_put(at, last);
+        self.sift_down(at);
+        let at = self.pos(last) as usize;
+        self.sift_up(at);
+    }
+
+    /// The earliest deadline and its timer id.
+    pub(super) fn heap_min(&self) -> Option<(u64, usize)> {
+        (self.heap_len > 0).then(|| {
+            let id = self.heap_id(0);
+            (self.when(id), id)
+        })
+    }
+
+    // ----------------------------------------------------------------
+    // Tombstones: a ring in order of expiry, hashed by {peer, SPDCID}.
+
+    fn tomb_bucket(&self, peer: &Addr, spdcid: u16) -> usize {
+        let (lo, hi) = addr_words(peer);
+        self.bucket(
+            self.tomb_map.len(),
+            lo ^ mix(hi ^ mix(8 | (u64::from(spdcid) << 8))),
+        )
+    }
+
+    /// Drops the oldest tombstone. One dropped before its time makes
+    /// every new PDC use 1-RTT until that time.
+    fn tomb_pop(&mut self, now: u64) {
+        let i = self.tomb_head;
+        let t = self.tombs[i];
+        if t.until > now && t.until > self.syn_1rtt_until {
+            self.syn_1rtt_until = t.until;
+        }
+        let b = self.tomb_bucket(&t.peer, t.spdcid);
+        let mut cur = self.tomb_map[b];
+        if usize::from(cur) == i {
+            self.tomb_map[b] = t.hnext;
+        } else {
+            while cur != NONE {
+                let c = usize::from(cur);
+                if usize::from(self.tombs[c].hnext) == i {
+                    self.tombs[c].hnext = t.hnext;
+                    break;
+                }
+                cur = self.tombs[c].hnext;
+            }
+        }
+        self.tombs[i] = Tomb::EMPTY;
+        self.tomb_head = (i + 1) % self.tombs.len();
+        self.tomb_len -= 1;
+    }
+
+    /// Remembers the target PDC {`peer`, `spdcid`} that started at
+    /// `start_psn` for the quiet time.
+    pub(super) fn tomb_add(&mut self, peer: Addr, spdcid: u16, start_psn: u32, now: u64) {
+        let until = now.saturating_add(self.cfg.quiet_time());
+        let cap = self.tombs.len();
+        if cap == 0 {
+            if until > self.syn_1rtt_until {
+                self.syn_1rtt_until = until;
+            }
+            return;
+        }
+        while self.tomb_len > 0 && self.tombs[self.tomb_head].until <= now {
+            self.tomb_pop(now);
+        }
+        if self.tomb_len == cap {
+            self.tomb_pop(now);
+        }
+        let i = (self.tomb_head + self.tomb_len) % cap;
+        let b = self.tomb_bucket(&peer, spdcid);
+        self.tombs[i] = Tomb {
+            peer,
+            spdcid,
+            hnext: self.tomb_map[b],
+            start_psn,
+            until,
+        };
+        // CAST: i < tombs.len() < NONE.
+        self.tomb_map[b] = i as u16;
+        self.tomb_len += 1;
+    }
+
+    /// True if a live tombstone says PDC {`peer`, `spdcid`} starting at
+    /// `start_psn` was closed or reaped.
+    pub(super) fn tomb_find(&self, peer: &Addr, spdcid: u16, start_psn: u32, now: u64) -> bool {
+        if self.tombs.is_empty() {
+            return false;
+        }
+        let mut cur = self.tomb_map[self.tomb_bucket(peer, spdcid)];
+        while cur != NONE {
+            let t = &self.tombs[usize::from(cur)];
+            if t.until > now && t.peer == *peer && t.spdcid == spdcid && t.start_psn == start_psn {
+                return true;
+            }
+            cur = t.hnext;
+        }
+        false
+    }
+    // ----------------------------------------------------------------
+    // Quotas: usage of the target tables per peer and per JobID.
+
+    fn quota_bucket(&self, kind: u8, key: &Addr) -> usize {
+        let (lo, hi) = addr_words(key);
+        self.bucket(
+            self.quota_map.len(),
+            lo ^ mix(hi ^ mix(16 | u64::from(kind))),
+        )
+    }
+
+    /// The quota entry of (`kind`, `key`), created if needed; `None` when
+    /// the quota table is full.
+    fn quota_get(&mut self, kind: u8, key: &Addr) -> Option<usize> {
+        let b = self.quota_bucket(kind, key);
+        let mut cur = self.quota_map[b];
+        while cur != NONE {
+            let c = usize::from(cur);
+            if self.quotas[c].kind == kind && self.quotas[c].key == *key {
+                return Some(c);
+            }
+            cur = self.quotas[c].hnext;
+        }
+        if self.free_quota == NONE {
+            return None;
+        }
+        let next = self.quotas[usize::from(self.free_quota)].hnext;
+        let i = pop_free(&mut self.free_quota, next);
+        self.quotas[i] = Quota {
+            kind,
+            key: *key,
+            hnext: self.quota_map[b],
+            pdcs: 0,
+            inb: 0,
+            unexp: 0,
+        };
+        // CAST: i < quotas.len() < NONE.
+        self.quota_map[b] = i as u16;
+        Some(i)
+    }
+
+    /// Drops one use of quota entry `q` (`NONE`: nothing) through `f`;
+    /// frees the entry when nothing uses it any more.
+    pub(super) fn quota_put(&mut self, q: u16, f: impl FnOnce(&mut Quota)) {
+        if q == NONE {
+            return;
+        }
+        let i = usize::from(q);
+        f(&mut self.quotas[i]);
+        let e = self.quotas[i];
+        if e.pdcs != 0 || e.inb != 0 || e.unexp != 0 {
+            return;
+        }
+        let b = self.quota_bucket(e.kind, &e.key);
+        let mut cur = self.quota_map[b];
+        if usize::from(cur) == i {
+            self.quota_map[b] = e.hnext;
+        } else {
+            while cur != NONE {
+                let c = usize::from(cur);
+                if usize::from(self.quotas[c].hnext) == i {
+                    self.quotas[c].hnext = e.hnext;
+                    break;
+                }
+                cur = self.quotas[c].hnext;
+            }
+        }
+        self.quotas[i] = Quota::EMPTY;
+        self.quotas[i].hnext = self.free_quota;
+        self.free_quota = q;
+    }
+
+    fn share(len: usize, share: u8) -> u16 {
+        let n = (len * usize::from(share) / 256).max(1);
+        u16::try_from(n).unwrap_or(u16::MAX)
+    }
+
+    /// Takes one target PDC for `peer`; `None` when the peer holds its
+    /// share (or the quota table is full).
+    pub(super) fn quota_pdc(&mut self, peer: &Addr) -> Option<u16> {
+        let lim = Self::share(self.pdcs.len(), self.cfg.peer_share);
+        let i = self.quota_get(1, peer)?;
+        // CAST: i < quotas.len() < NONE.
+        let q = i as u16;
+        if self.quotas[i].pdcs >= lim {
+            self.quota_put(q, |_| {});
+            return None;
+        }
+        self.quotas[i].pdcs += 1;
+        Some(q)
+    }
+
+    /// Takes one inbound (`unexp` false) or unexpected (`unexp` true)
+    /// message for `peer` and `job`; returns the two quota entries, or
+    /// `None` when either holds its share.
+    pub(super) fn quota_msg(&mut self, peer: &Addr, job: u32, unexp: bool) -> Option<(u16, u16)> {
+        let len = if unexp {
+            self.unexp.len()
+        } else {
+            self.inb.len()
+        };
+        let (pl, jl) = (
+            Self::share(len, self.cfg.peer_share),
+            Self::share(len, self.cfg.job_share),
+        );
+        let mut jk = [0u8; 16];
+        jk[..4].copy_from_slice(&job.to_be_bytes());
+        let p = self.quota_get(1, peer)?;
+        // CAST: p < quotas.len() < NONE.
+        let pq = p as u16;
+        let Some(j) = self.quota_get(2, &jk) else {
+            self.quota_put(pq, |_| {});
+            return None;
+        };
+        // CAST: j < quotas.len() < NONE.
+        let jq = j as u16;
+        let used = |q: &Quota| if unexp { q.unexp } else { q.inb };
+        if used(&self.quotas[p]) >= pl || used(&self.quotas[j]) >= jl {
+            self.quota_put(pq, |_| {});
+            self.quota_put(jq, |_| {});
+            return None;
+        }
+        for q in [p, j] {
+            if unexp {
+                self.quotas[q].unexp += 1;
+            } else {
+                self.quotas[q].inb += 1;
+            }
+        }
+        Some((pq, jq))
+    }
+
+    // ----------------------------------------------------------------
+    // Send windows: `tx_window` descriptors each, lent to PDCs with
+    // packets in flight, and a FIFO of PDCs waiting for one.
+
+    /// Descriptors per window.
+    pub(super) fn window(&self) -> usize {
+        // CAST: tx_window <= MAX_TX_WINDOW (checked by new()).
+        self.cfg.tx_window as usize
+    }
+
+    /// Index in `txq` of PSN `psn` of PDC `pi` (which holds a window).
+    pub(super) fn txi(&self, pi: usize, psn: u32) -> usize {
+        let d = &self.pdcs[pi];
+        let w = self.window();
+        // CAST: masked below the window size.
+        usize::from(d.win) * w + (psn.wrapping_sub(d.start_psn) as usize & (w - 1))
+    }
+
+    /// Lends PDC `pi` a send window; false when none is free (the PDC is
+    /// then queued for the next one).
+    pub(super) fn win_acquire(&mut self, pi: usize) -> bool {
+        if self.pdcs[pi].win != NONE {
+            return true;
+        }
+        if self.free_win == NONE {
+            self.wait_push(pi);
+            return false;
+        }
+        let w = self.window();
+        let k = usize::from(self.free_win);
+        self.free_win = self.txq[k * w].msg;
+        self.txq[k * w] = TxDesc::EMPTY;
+        // CAST: k < NONE.
+        self.pdcs[pi].win = k as u16;
+        true
+    }
+
+    /// Takes PDC `pi`'s window back, clearing what is left in it.
+    pub(super) fn win_release(&mut self, pi: usize) {
+        let d = self.pdcs[pi];
+        if d.win == NONE {
+            return;
+        }
+        let mut p = d.tx_base;
+        while psn_lt(p, d.next_psn) {
+            let i = self.txi(pi, p);
+            self.txq[i] = TxDesc::EMPTY;
+            p = p.wrapping_add(1);
+        }
+        let w = self.window();
+        let k = usize::from(d.win);
+        self.txq[k * w].msg = self.free_win;
+        self.free_win = d.win;
+        self.pdcs[pi].win = NONE;
+    }
+
+    fn wait_push(&mut self, pi: usize) {
+        if self.pdcs[pi].waiting {
+            return;
+        }
+        // CAST: pi < NONE.
+        let p16 = pi as u16;
+        let d = &mut self.pdcs[pi];
+        d.waiting = true;
+        d.wnext = NONE;
+        d.wprev = self.wait_tail;
+        if self.wait_tail == NONE {
+            self.wait_head = p16;
+        } else {
+            self.pdcs[usize::from(self.wait_tail)].wnext = p16;
+        }
+        self.wait_tail = p16;
+    }
+
+    fn wait_remove(&mut self, pi: usize) {
+        let d = self.pdcs[pi];
+        if !d.waiting {
+            return;
+        }
+        if d.wprev == NONE {
+            self.wait_head = d.wnext;
+        } else {
+            self.pdcs[usize::from(d.wprev)].wnext = d.wnext;
+        }
+        if d.wnext == NONE {
+            self.wait_tail = d.wprev;
+        } else {
+            self.pdcs[usize::from(d.wnext)].wprev = d.wprev;
+        }
+        let d = &mut self.pdcs[pi];
+        d.waiting = false;
+        d.wprev = NONE;
+        d.wnext = NONE;
+    }
+
+    /// The PDC that has waited longest for a window, if a window is free.
+    pub(super) fn wait_pop(&mut self) -> Option<usize> {
+        if self.free_win == NONE || self.wait_head == NONE {
+            return None;
+        }
+        let pi = usize::from(self.wait_head);
+        self.wait_remove(pi);
+        Some(pi)
+    }
+}

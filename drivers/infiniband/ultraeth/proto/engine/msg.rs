@@ -1,0 +1,764 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+
+//! SES messages and matching: receives, unexpected messages, RUDI and
+//! UUD single-packet messages, reassembly of inbound messages and their
+//! guaranteed-delivery responses, completions.
+
+use super::super::ses::{
+    tag_matches,
+    Addr,
+    CompKind,
+    Completion,
+    Env,
+    Mode,
+    Op,
+    Status, //
+};
+use super::super::wire::pds::{
+    nack,
+    PdsHeader, //
+};
+use super::super::wire::ses::{
+    op,
+    rc,
+    sflags,
+    ReqBody,
+    RespBody,
+    SesHeader,
+    SesReq,
+    SesResp,
+    StdData, //
+};
+use super::super::wire::{
+    self,
+    NextHeader, //
+};
+
+use super::index;
+use super::{
+    older,
+    to_u16,
+    Answer,
+    Dest,
+    Engine,
+    InMsg,
+    MsgState,
+    PostError,
+    Recv,
+    RespEnt,
+    Slab,
+    Unexp, //
+    NONE,
+};
+
+impl<S: Slab> Engine<S> {
+    /// Posts a receive buffer on endpoint `ep`; `tag` is `(match bits,
+    /// ignore bits)` for tagged receives.
+    pub(crate) fn post_recv(
+        &mut self,
+        ep: u32,
+        user: u64,
+        buf: u64,
+        len: u32,
+        tag: Option<(u64, u64)>,
+        env: &mut impl Env,
+    ) -> Result<(), PostError> {
+        let ri = self.recv_alloc().ok_or(PostError::NoRecv)?;
+        let (tagged, t, ig) = match tag {
+            Some((t, i)) => (true, t, i),
+            None => (false, 0, 0),
+        };
+        self.seq += 1;
+        self.recvs[ri] = Recv {
+            used: true,
+            claimed: false,
+            tagged,
+            ep,
+            len,
+            user,
+            buf,
+            tag: t,
+            ignore: ig,
+            seq: self.seq,
+            hnext: self.recvs[ri].hnext,
+        };
+        self.match_unexp(ri, env);
+        Ok(())
+    }
+
+    /// Gives the unclaimed receive `ri` the oldest matching unexpected
+    /// message, if any (delivered at once when complete).
+    pub(super) fn match_unexp(&mut self, ri: usize, env: &mut impl Env) {
+        let r = self.recvs[ri];
+        let mut best: Option<usize> = None;
+        for (i, u) in self.unexp.iter().enumerate() {
+            if u.used
+                && u.matched == NONE
+                && u.ep == r.ep
+                && u.tagged == r.tagged
+                && (!r.tagged || tag_matches(u.bits, r.tag, r.ignore))
+                && older(best.map(|b| self.unexp[b].seq), u.seq)
+            {
+                best = Some(i);
+            }
+        }
+        if let Some(ui) = best {
+            self.recvs[ri].claimed = true;
+            self.unexp[ui].matched = to_u16(ri);
+            if self.unexp[ui].complete {
+                self.deliver_unexp(ui, env);
+            }
+        }
+    }
+
+    /// Unexpected messages held for the application: `(endpoint, match
+    /// bits if tagged, length, complete)`. Complete ones wait for a
+    /// matching receive; incomplete ones belong to a live PDC.
+    pub(crate) fn unexpected(&self) -> impl Iterator<Item = (u32, Option<u64>, u32, bool)> + '_ {
+        self.unexp
+            .iter()
+            .filter(|u| u.used)
+            .map(|u| (u.ep, u.tagged.then_some(u.bits), u.len, u.complete))
+    }
+
+    pub(super) fn deliver_unexp(&mut self, ui: usize, env: &mut impl Env) {
+        let u = self.unexp[ui];
+        let ri = usize::from(u.matched);
+        let r = self.recvs[ri];
+        let n = u.len.min(r.len);
+        env.overflow_drain(u.buf, r.buf, n);
+        env.complete(&Completion {
+            user: r.user,
+            kind: CompKind::Recv,
+            status: if u.len > r.len {
+                Status::Truncated
+            } else {
+                Status::Ok
+            },
+            len: n,
+            tag: u.bits,
+            hdr_data: u.hdr,
+            ep: r.ep,
+        });
+        self.recv_release(ri);
+        self.unexp_release(ui);
+    }
+
+    /// Sends the single packet of a UUD or RUDI message.
+    pub(super) fn send_single(&mut self, mi: usize, retx: bool, env: &mut impl Env) {
+        let m = &self.msgs[mi];
+        let p = m.post;
+        let (opcode, key, boff, payload) = match p.op {
+            Op::Send { tag: Some(t) } => (op::TSEND, t, 0, p.len),
+            Op::Send { tag: None } => (op::SEND, 0, 0, p.len),
+            Op::Write { key, offset } => (op::WRITE, key, offset, p.len),
+            Op::Read { key, offset } => (op::READ, key, offset, 0),
+        };
+        let flags = sflags::SOM | sflags::EOM;
+        let (h, ses) = if p.mode == Mode::Uud {
+            (
+                PdsHeader::Uud {
+                    next: NextHeader::ReqStd,
+                },
+                SesHeader::Req(SesReq {
+                    opcode,
+                    flags: flags | if p.hdr_data != 0 { sflags::HD } else { 0 },
+                    addr: p.target,
+                    body: ReqBody::Std {
+                        msg_id: 0,
+                        buffer_offset: 0,
+                        initiator: self.cfg.initiator_id,
+                        key,
+                        data: StdData::HeaderData(p.hdr_data),
+                        request_length: p.len,
+                    },
+                    ext: wire::ses::ReqExt::None,
+                }),
+            )
+        } else {
+            (
+                PdsHeader::RudiReq {
+                    ecn: false,
+                    next: NextHeader::ReqMedium,
+                    retx,
+                    pkt_id: m.pkt_id,
+                },
+                SesHeader::Req(SesReq {
+                    opcode,
+                    flags,
+                    addr: p.target,
+                    body: ReqBody::Medium {
+                        // CAST: RUDI messages are at most one MTU (< 2^14).
+                        request_length: p.len as u16,
+                        buffer_offset: boff,
+                        initiator: self.cfg.initiator_id,
+                        key,
+                    },
+                    ext: wire::ses::ReqExt::None,
+                }),
+            )
+        };
+        if retx {
+            self.stats.retx += 1;
+        }
+        // CAST: entropy only needs to vary.
+        let ent = m.pkt_id;
+        self.transmit_with_local(&p.dst, ent, &h, &ses, p.buf, 0, payload, env);
+    }
+
+    /// Answer to a duplicate request packet: a kept error response, nothing
+    /// while the message is still arriving, success once it completed
+    /// (only error responses are kept: a completed message with no kept
+    /// response succeeded).
+    pub(super) fn dup_answer(&self, pi: usize, s: &SesReq) -> Answer {
+        let (msg_id, len) = match s.body {
+            ReqBody::Std {
+                msg_id,
+                request_length,
+                ..
+            } => (msg_id, request_length),
+            ReqBody::Medium { request_length, .. } | ReqBody::Small { request_length, .. } => {
+                (0, u32::from(request_length))
+            }
+        };
+        if let Some(e) = self.pdcs[pi]
+            .resp
+            .iter()
+            .find(|e| e.used && e.msg_id == msg_id)
+        {
+            return Answer::Plain {
+                msg_id,
+                job: s.addr.job,
+                rc: e.rc,
+                len: e.len,
+            };
+        }
+        let pi16 = to_u16(pi);
+        if self
+            .inb
+            .iter()
+            .any(|m| m.used && m.pdc == pi16 && m.msg_id == msg_id)
+        {
+            return Answer::None;
+        }
+        Answer::Plain {
+            msg_id,
+            job: s.addr.job,
+            rc: rc::OK,
+            len,
+        }
+    }
+
+    pub(super) fn ring_free(&self, pi: usize) -> bool {
+        self.pdcs[pi].resp.iter().any(|e| !e.used)
+    }
+
+    pub(super) fn ring_push(&mut self, pi: usize, msg_id: u16, psn: u32, rc: u8, len: u32) {
+        if let Some(e) = self.pdcs[pi].resp.iter_mut().find(|e| !e.used) {
+            *e = RespEnt {
+                used: true,
+                rc,
+                msg_id,
+                psn,
+                len,
+            };
+        }
+    }
+
+    /// Target side of SES for one new request packet. `pdc` is `None` for
+    /// RUDI and UUD. `Err` is a NACK code: the packet was not consumed.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn process_ses(
+        &mut self,
+        now: u64,
+        pdc: Option<usize>,
+        psn: u32,
+        src: &Addr,
+        s: &SesReq,
+        payload: &[u8],
+        env: &mut impl Env,
+    ) -> Result<Answer, u8> {
+        let som = s.flags & sflags::SOM != 0;
+        let eom = s.flags & sflags::EOM != 0;
+        // CAST: payloads are at most one packet.
+        let plen = payload.len() as u32;
+        let (msg_id, boff, key, total, msg_off, hdr) = match s.body {
+            ReqBody::Std {
+                msg_id,
+                buffer_offset,
+                key,
+                data,
+                request_length,
+                ..
+            } => match data {
+                StdData::HeaderData(h) => (msg_id, buffer_offset, key, request_length, 0, h),
+                StdData::Cont { message_offset, .. } => (
+                    msg_id,
+                    buffer_offset,
+                    key,
+                    request_length,
+                    message_offset,
+                    0,
+                ),
+            },
+            ReqBody::Medium {
+                request_length,
+                buffer_offset,
+                key,
+                ..
+            } => (0, buffer_offset, key, u32::from(request_length), 0, 0),
+            ReqBody::Small {
+                request_length,
+                buffer_offset,
+            } => (0, buffer_offset, 0, u32::from(request_length), 0, 0),
+        };
+        let ep = env.resolve(src, &s.addr);
+        if s.opcode == op::READ {
+            let (len, a) = match ep {
+                Err(code) => (
+                    0,
+                    Answer::Plain {
+                        msg_id,
+                        job: s.addr.job,
+                        rc: code,
+                        len: 0,
+                    },
+                ),
+                Ok(ep) => {
+                    if msg_off > total {
+                        (
+                            0,
+                            Answer::Plain {
+                                msg_id,
+                                job: s.addr.job,
+                                rc: rc::BAD_ADDR,
+                                len: 0,
+                            },
+                        )
+                    } else {
+                        let len = (total - msg_off).min(self.cfg.mtu);
+                        (
+                            len,
+                            Answer::Read {
+                                msg_id,
+                                job: s.addr.job,
+                                ep,
+                                key,
+                                offset: boff,
+                                total,
+                                msg_off,
+                                len,
+                            },
+                        )
+                    }
+                }
+            };
+            let _ = len;
+            return Ok(a);
+        }
+        if !matches!(s.opcode, op::WRITE | op::SEND | op::TSEND) {
+            return Ok(Answer::Plain {
+                msg_id,
+                job: s.addr.job,
+                rc: rc::UNSUPPORTED_OP,
+                len: 0,
+            });
+        }
+        if s.opcode != op::WRITE && total > self.cfg.max_eager {
+            // Longer sends need rendezvous: refuse before taking state.
+            return Ok(Answer::Plain {
+                msg_id,
+                job: s.addr.job,
+                rc: rc::UNSUPPORTED_SIZE,
+                len: 0,
+            });
+        }
+        let single = som && eom;
+        // RUDI and UUD carry single-packet messages only, and a
+        // single-packet message must carry exactly its request length:
+        // otherwise it could never complete, and its inbound slot would be
+        // held forever (UUD and RUDI have no PDC whose end would free it).
+        if (pdc.is_none() && !single) || (single && plen != total) {
+            return Ok(Answer::Plain {
+                msg_id,
+                job: s.addr.job,
+                rc: rc::UNSUPPORTED_SIZE,
+                len: 0,
+            });
+        }
+        let pi16 = pdc.map_or(NONE, to_u16);
+        let existing = if single {
+            None
+        } else {
+            self.inb_find(pi16, msg_id)
+        };
+        let completes = match existing {
+            Some(i) => self.inb[i].got.saturating_add(plen) >= self.inb[i].total,
+            None => plen >= total,
+        };
+        if let Some(pi) = pdc {
+            if completes && !self.ring_free(pi) {
+                return Err(nack::NO_GTD_DEL_AVAIL);
+            }
+        }
+        let ii = match existing {
+            Some(i) => {
+                // Every packet of a message must carry the addressing and
+                // the opcode of its first packet: a continuation cannot
+                // borrow another job's (or endpoint's) destination.
+                let m = &mut self.inb[i];
+                if m.addr != s.addr || m.opcode != s.opcode {
+                    self.stats.mismatched += 1;
+                    if m.rc == rc::OK {
+                        m.rc = rc::PERM_VIOLATION;
+                    }
+                } else if let (Err(code), true) = (ep, m.rc == rc::OK) {
+                    // The job went away (or changed) mid-message.
+                    m.rc = code;
+                }
+                i
+            }
+            None => {
+                let Some((peer_q, job_q)) = self.quota_msg(src, s.addr.job, false) else {
+                    self.stats.over_quota += 1;
+                    return Err(nack::NO_SES_MSG_AVAIL);
+                };
+                let release = |e: &mut Self| {
+                    e.quota_put(peer_q, |q| q.inb -= 1);
+                    e.quota_put(job_q, |q| q.inb -= 1);
+                };
+                let dest = match ep {
+                    Err(_) => Dest::Failed,
+                    Ok(ep) if s.opcode == op::WRITE => Dest::Write { ep, key },
+                    Ok(ep) => {
+                        let tagged = s.opcode == op::TSEND;
+                        if pdc.is_none() && s.opcode != op::SEND && s.opcode != op::TSEND {
+                            Dest::Failed
+                        } else {
+                            match self.match_recv(ep, tagged, key) {
+                                Some(r) => Dest::Recv(r),
+                                None => {
+                                    if pdc.is_none() {
+                                        // UUD: no receive, no buffering.
+                                        release(self);
+                                        return Ok(Answer::Plain {
+                                            msg_id,
+                                            job: s.addr.job,
+                                            rc: rc::NO_MATCH,
+                                            len: 0,
+                                        });
+                                    }
+                                    match self.alloc_unexp(src, s, ep, tagged, key, total, env) {
+                                        Some(u) => Dest::Unexp(u),
+                                        None => {
+                                            release(self);
+                                            return Err(nack::NO_SES_MSG_AVAIL);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                };
+                let Some(i) = self.inb_alloc(pi16, msg_id) else {
+                    release(self);
+                    self.undo_dest(dest, env);
+                    return Err(nack::NO_SES_MSG_AVAIL);
+                };
+                let hnext = self.inb[i].hnext;
+                self.inb[i] = InMsg {
+                    used: true,
+                    pdc: pi16,
+                    msg_id,
+                    rc: match ep {
+                        Err(code) => code,
+                        Ok(_) => rc::OK,
+                    },
+                    total,
+                    got: 0,
+                    eom_psn: None,
+                    hdr: 0,
+                    dest,
+                    hnext,
+                    opcode: s.opcode,
+                    addr: s.addr,
+                    peer_q,
+                    job_q,
+                };
+                i
+            }
+        };
+        // Apply this packet.
+        let m = self.inb[ii];
+        let mut code = m.rc;
+        if code == rc::OK {
+            match m.dest {
+                Dest::Failed => {}
+                Dest::Write { ep, key } => {
+                    if let Err(c) = env.rma_write(ep, key, boff, payload) {
+                        code = c;
+                    }
+                }
+                Dest::Recv(r) => {
+                    let rv = self.recvs[usize::from(r)];
+                    let end = u64::from(msg_off) + u64::from(plen);
+                    if end <= u64::from(rv.len) {
+                        env.write_local(rv.buf, u64::from(msg_off), payload);
+                    } else if u64::from(msg_off) < u64::from(rv.len) {
+                        let n = usize::try_from(rv.len - msg_off).unwrap_or(0);
+                        env.write_local(rv.buf, u64::from(msg_off), &payload[..n]);
+                    }
+                }
+                Dest::Unexp(u) => {
+                    let ub = self.unexp[usize::from(u)];
+                    if u64::from(msg_off) + u64::from(plen) <= u64::from(ub.len) {
+                        env.write_local(ub.buf, u64::from(msg_off), payload);
+                    }
+                }
+            }
+        }
+        let m = &mut self.inb[ii];
+        m.rc = code;
+        m.got = m.got.saturating_add(plen);
+        if som {
+            m.hdr = hdr;
+        }
+        if eom {
+            m.eom_psn = Some(psn);
+        }
+        if m.got < m.total {
+            return Ok(Answer::None);
+        }
+        // Message complete.
+        let m = *m;
+        self.inb_release(ii);
+        let mut sender_rc = m.rc;
+        match m.dest {
+            Dest::Recv(r) => {
+                let rv = self.recvs[usize::from(r)];
+                let trunc = m.total > rv.len;
+                if trunc && sender_rc == rc::OK {
+                    sender_rc = rc::TOO_LONG;
+                }
+                // A message that went wrong on the way (a continuation
+                // that did not match it) completes its receive in error.
+                let (status, len) = if m.rc != rc::OK {
+                    (Status::Remote(m.rc), 0)
+                } else if trunc {
+                    (Status::Truncated, m.total.min(rv.len))
+                } else {
+                    (Status::Ok, m.total)
+                };
+                env.complete(&Completion {
+                    user: rv.user,
+                    kind: CompKind::Recv,
+                    status,
+                    len,
+                    tag: if s.opcode == op::TSEND { key } else { 0 },
+                    hdr_data: m.hdr,
+                    ep: rv.ep,
+                });
+                self.recv_release(usize::from(r));
+            }
+            Dest::Unexp(_) if m.rc != rc::OK => self.undo_dest(m.dest, env),
+            Dest::Unexp(u) => {
+                let ui = usize::from(u);
+                self.unexp[ui].hdr = m.hdr;
+                self.unexp[ui].complete = true;
+                if self.unexp[ui].matched != NONE {
+                    self.deliver_unexp(ui, env);
+                } else {
+                    // Nobody may ever receive it: reclaim it after a while.
+                    let t = now.saturating_add(self.cfg.unexp_life);
+                    self.schedule(self.unexp_timer(ui), t);
+                }
+            }
+            Dest::Write { .. } | Dest::Failed => {}
+        }
+        if let Some(pi) = pdc {
+            if sender_rc != rc::OK {
+                let p = m.eom_psn.unwrap_or(psn);
+                self.ring_push(pi, msg_id, p, sender_rc, m.total);
+            }
+        }
+        Ok(Answer::Plain {
+            msg_id,
+            job: s.addr.job,
+            rc: sender_rc,
+            len: m.total,
+        })
+    }
+
+    /// Abandons the destination of an inbound message that will not
+    /// complete (no inbound slot, or its PDC went away): the overflow
+    /// buffer of an unexpected message is released, and a receive it had
+    /// claimed (directly, or through the unexpected message) is free again
+    /// and takes the oldest matching unexpected message, if any.
+    pub(super) fn undo_dest(&mut self, dest: Dest, env: &mut impl Env) {
+        let ri = match dest {
+            Dest::Recv(r) => r,
+            Dest::Unexp(u) => {
+                let e = self.unexp[usize::from(u)];
+                self.unexp_release(usize::from(u));
+                env.overflow_free(e.buf);
+                e.matched
+            }
+            Dest::Write { .. } | Dest::Failed => NONE,
+        };
+        if ri != NONE {
+            self.recvs[usize::from(ri)].claimed = false;
+            self.match_unexp(usize::from(ri), env);
+        }
+    }
+
+    pub(super) fn match_recv(&mut self, ep: u32, tagged: bool, bits: u64) -> Option<u16> {
+        let mut best: Option<usize> = None;
+        for (i, r) in self.recvs.iter().enumerate() {
+            if r.used
+                && !r.claimed
+                && r.ep == ep
+                && r.tagged == tagged
+                && (!tagged || tag_matches(bits, r.tag, r.ignore))
+                && older(best.map(|b| self.recvs[b].seq), r.seq)
+            {
+                best = Some(i);
+            }
+        }
+        let i = best?;
+        self.recvs[i].claimed = true;
+        Some(to_u16(i))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn alloc_unexp(
+        &mut self,
+        src: &Addr,
+        s: &SesReq,
+        ep: u32,
+        tagged: bool,
+        bits: u64,
+        len: u32,
+        env: &mut impl Env,
+    ) -> Option<u16> {
+        let Some((peer_q, job_q)) = self.quota_msg(src, s.addr.job, true) else {
+            self.stats.over_quota += 1;
+            return None;
+        };
+        let give_back = |e: &mut Self| {
+            e.quota_put(peer_q, |q| q.unexp -= 1);
+            e.quota_put(job_q, |q| q.unexp -= 1);
+        };
+        let Some(i) = self.unexp_alloc() else {
+            give_back(self);
+            return None;
+        };
+        let Some(buf) = env.overflow_alloc(to_u16(i), len) else {
+            give_back(self);
+            self.unexp_unalloc(i);
+            return None;
+        };
+        self.seq += 1;
+        self.unexp[i] = Unexp {
+            used: true,
+            complete: false,
+            tagged,
+            ep,
+            len,
+            matched: NONE,
+            bits,
+            hdr: 0,
+            buf,
+            seq: self.seq,
+            hnext: NONE,
+            peer_q,
+            job_q,
+            hpos: index::NOPOS,
+            when: u64::MAX,
+        };
+        self.stats.unexpected += 1;
+        Some(to_u16(i))
+    }
+
+    pub(super) fn finish_msg(&mut self, mi: usize, status: Status, env: &mut impl Env) {
+        let m = &mut self.msgs[mi];
+        m.completed = true;
+        let kind = match m.post.op {
+            Op::Send { .. } => CompKind::Send,
+            Op::Write { .. } => CompKind::Write,
+            Op::Read { .. } => CompKind::Read,
+        };
+        env.complete(&Completion {
+            user: m.post.user,
+            kind,
+            status,
+            len: if status == Status::Ok { m.post.len } else { 0 },
+            tag: 0,
+            hdr_data: 0,
+            ep: 0,
+        });
+    }
+
+    pub(super) fn release_msg(&mut self, mi: usize) {
+        self.msg_release(mi);
+    }
+
+    /// Completes message `mi` once it has its answer, and frees it once
+    /// no packet in flight refers to it.
+    pub(super) fn settle(&mut self, mi: usize, env: &mut impl Env) {
+        let m = self.msgs[mi];
+        if m.state != MsgState::Active {
+            return;
+        }
+        if !m.completed {
+            if let Some(code) = m.resp {
+                let st = if code == rc::OK {
+                    Status::Ok
+                } else {
+                    Status::Remote(code)
+                };
+                self.finish_msg(mi, st, env);
+            }
+        }
+        let m = self.msgs[mi];
+        if m.completed && m.refs == 0 && !m.in_queue {
+            self.release_msg(mi);
+        }
+    }
+
+    pub(super) fn on_rudi_resp(
+        &mut self,
+        now: u64,
+        src: &Addr,
+        pkt_id: u32,
+        r: &SesResp,
+        payload: &[u8],
+        env: &mut impl Env,
+    ) {
+        let Some(mi) = self
+            .msg_find(NONE, pkt_id)
+            .filter(|&i| self.msgs[i].post.mode == Mode::Rudi && self.msgs[i].post.dst == *src)
+        else {
+            self.stats.rx_drop += 1;
+            return;
+        };
+        let m = self.msgs[mi];
+        if m.retries == 0 {
+            // Karn: only a request sent once times the exchange.
+            let (lo, hi) = (self.cfg.rto_min, self.cfg.rto_max);
+            self.rudi_rtt.sample(now.saturating_sub(m.sent), lo, hi);
+        }
+        let st = if r.rc != rc::OK {
+            Status::Remote(r.rc)
+        } else {
+            if let (Op::Read { .. }, RespBody::Data { .. }) = (m.post.op, r.body) {
+                if usize::try_from(m.post.len).ok() != Some(payload.len()) {
+                    return;
+                }
+                env.write_local(m.post.buf, 0, payload);
+            }
+            Status::Ok
+        };
+        self.finish_msg(mi, st, env);
+        self.release_msg(mi);
+    }
+}

@@ -1,0 +1,885 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+
+//! PDC lifecycle and the send window: posting onto a PDC, segmentation
+//! and (re)transmission, target PDC lookup and establishment, the receive
+//! path of a request up to SES, ACK generation, window slide, close.
+
+use super::super::pds::{
+    psn_le,
+    psn_lt,
+    Rtt,
+    RxCheck,
+    RxWindow, //
+};
+use super::super::ses::{
+    segment,
+    segments,
+    Addr,
+    Env,
+    Mode,
+    Op,
+    Post,
+    Status, //
+};
+use super::super::wire::pds::{
+    nack,
+    AckExt,
+    AckHdr,
+    CtlType,
+    CtrlHdr,
+    PdcDst,
+    PdsHeader,
+    ReqHdr, //
+};
+use super::super::wire::ses::{
+    op,
+    sflags,
+    ReqBody,
+    SesHeader,
+    SesReq,
+    StdData, //
+};
+use super::super::wire::{
+    self,
+    NextHeader, //
+};
+
+use super::cc;
+use super::index::PdcKey;
+use super::{
+    clamp_i16,
+    psn_diff,
+    stamp,
+    to_u16,
+    Answer,
+    Engine,
+    Msg,
+    MsgState,
+    PdcState,
+    PostError,
+    Slab,
+    TxDesc, //
+    D_CLOSE,
+    D_INFL,
+    D_LOST,
+    D_NEED_RESP,
+    D_RETX,
+    D_USED,
+    NONE,
+};
+
+impl<S: Slab> Engine<S> {
+    /// Posts an operation. Sends what the window allows right away.
+    pub(crate) fn post(&mut self, now: u64, p: &Post, env: &mut impl Env) -> Result<(), PostError> {
+        self.start(now);
+        let single = p.len <= self.cfg.mtu;
+        match (p.mode, p.op) {
+            (Mode::Uud, Op::Send { .. }) if single => {}
+            (Mode::Uud, _) => return Err(PostError::Invalid),
+            (Mode::Rudi, Op::Write { .. } | Op::Read { .. }) if single => {}
+            (Mode::Rudi, _) => return Err(PostError::Invalid),
+            _ => {}
+        }
+        if p.target.job > 0x00ff_ffff || p.target.pid > 0xfff || p.target.ri > 0xfff {
+            return Err(PostError::Invalid);
+        }
+        let mi = self.msg_alloc().ok_or(PostError::NoMsg)?;
+        let mut m = Msg::EMPTY;
+        m.state = MsgState::Active;
+        m.post = *p;
+        m.nsegs = segments(p.len, self.cfg.mtu);
+        match p.mode {
+            Mode::Uud => {
+                self.msgs[mi] = m;
+                self.send_single(mi, false, env);
+                self.finish_msg(mi, Status::Ok, env);
+                self.release_msg(mi);
+                return Ok(());
+            }
+            Mode::Rudi => {
+                m.pkt_id = self.pkt_id;
+                self.pkt_id = self.pkt_id.wrapping_add(1);
+                m.sent = now;
+                m.deadline = now + self.rudi_rtt.rto;
+                self.msgs[mi] = m;
+                self.msg_map_insert(mi, NONE, m.pkt_id);
+                self.schedule(self.pdcs.len() + mi, m.deadline);
+                self.send_single(mi, false, env);
+                return Ok(());
+            }
+            Mode::Rud | Mode::Rod => {}
+        }
+        let ordered = p.mode == Mode::Rod;
+        let key = PdcKey::Initiator {
+            peer: p.dst,
+            job: p.target.job,
+            tc: p.tc,
+            ordered,
+        };
+        let pi = match self.pdc_find(key) {
+            Some(i) => i,
+            None => {
+                let Some(i) = self.pdc_alloc() else {
+                    self.msg_unalloc(mi);
+                    return Err(PostError::NoPdc);
+                };
+                let start = self.random();
+                let d = &mut self.pdcs[i];
+                d.state = PdcState::SynSent;
+                d.ordered = ordered;
+                d.peer = p.dst;
+                d.job = p.target.job;
+                d.tc = p.tc;
+                d.start_psn = start;
+                d.next_psn = start;
+                d.tx_base = start;
+                // Nothing acknowledged yet: RACK's reference is "before
+                // the first packet".
+                d.rack_sent = stamp(now).wrapping_sub(1);
+                d.rack_psn = start.wrapping_sub(1);
+                d.lost_scan = start;
+                d.rtt = Rtt::new(self.cfg.rto_init);
+                d.cwnd = if self.cfg.cc {
+                    self.cfg.cc_init_window
+                } else {
+                    self.cfg.max_inflight
+                }
+                .saturating_mul(256);
+                d.last_active = now;
+                self.stats.pdc_open += 1;
+                self.pdc_map_insert(i);
+                i
+            }
+        };
+        let d = &mut self.pdcs[pi];
+        m.pdc = to_u16(pi);
+        m.msg_id = d.msg_id;
+        m.in_queue = true;
+        d.msg_id = d.msg_id.wrapping_add(1);
+        let mi16 = to_u16(mi);
+        if d.q_tail == NONE {
+            d.q_head = mi16;
+        } else {
+            self.msgs[usize::from(d.q_tail)].next = mi16;
+        }
+        d.q_tail = mi16;
+        self.msgs[mi] = m;
+        self.msg_map_insert(mi, m.pdc, u32::from(m.msg_id));
+        self.pump(pi, now, env);
+        self.resched_pdc(pi);
+        Ok(())
+    }
+
+    /// Sends what PDC `pi` may: first the packets deemed lost, then new
+    /// packets from its queue, while its packets in flight stay below
+    /// `max_inflight` and its PSN span below `tx_window`.
+    pub(super) fn pump(&mut self, pi: usize, now: u64, env: &mut impl Env) {
+        if !matches!(
+            self.pdcs[pi].state,
+            PdcState::SynSent | PdcState::Established
+        ) {
+            return;
+        }
+        self.resend_lost(pi, now, env);
+        loop {
+            let d = &self.pdcs[pi];
+            let mi = d.q_head;
+            if mi == NONE
+                || d.inflight >= self.cwnd(pi)
+                || d.next_psn.wrapping_sub(d.tx_base) >= self.cfg.tx_window
+            {
+                return;
+            }
+            // SYN packets carry a 12-bit offset from the start PSN.
+            if d.state == PdcState::SynSent && d.next_psn.wrapping_sub(d.start_psn) > 0xfff {
+                return;
+            }
+            if !self.win_acquire(pi) {
+                return;
+            }
+            let m = &mut self.msgs[usize::from(mi)];
+            let seg = m.seg_next;
+            m.seg_next += 1;
+            let last = m.seg_next >= m.nsegs;
+            let need_resp = matches!(m.post.op, Op::Read { .. }) || last;
+            m.refs += 1;
+            if last {
+                m.in_queue = false;
+                let next = m.next;
+                m.next = NONE;
+                let d = &mut self.pdcs[pi];
+                d.q_head = next;
+                if next == NONE {
+                    d.q_tail = NONE;
+                }
+            }
+            let psn = self.pdcs[pi].next_psn;
+            let i = self.txi(pi, psn);
+            self.txq[i] = TxDesc {
+                msg: mi,
+                flags: D_USED | if need_resp { D_NEED_RESP } else { 0 },
+                seg,
+                sent: 0,
+            };
+            let d = &mut self.pdcs[pi];
+            d.next_psn = psn.wrapping_add(1);
+            if d.rto_at == 0 {
+                d.rto_at = now + d.rtt.rto;
+            }
+            d.last_active = now;
+            self.send_desc(pi, psn, false, false, now, env);
+        }
+    }
+
+    /// Packet `i` (index in `txq`) of PDC `pi` needs nothing more: it no
+    /// longer counts as in flight or lost.
+    pub(super) fn desc_settled(&mut self, pi: usize, i: usize) {
+        let f = self.txq[i].flags;
+        self.txq[i].flags = f & !(D_INFL | D_LOST);
+        let d = &mut self.pdcs[pi];
+        if f & D_INFL != 0 {
+            d.inflight -= 1;
+        }
+        if f & D_LOST != 0 {
+            d.nlost -= 1;
+        }
+    }
+
+    /// Resends the packets of PDC `pi` deemed lost, oldest first, while
+    /// the in-flight limit allows.
+    fn resend_lost(&mut self, pi: usize, now: u64, env: &mut impl Env) {
+        let d = &self.pdcs[pi];
+        let (mut p, end) = (d.tx_base, d.next_psn);
+        while psn_lt(p, end) {
+            let d = &self.pdcs[pi];
+            if d.nlost == 0 || d.inflight >= self.cwnd(pi) {
+                return;
+            }
+            if self.txq[self.txi(pi, p)].flags & D_LOST != 0 {
+                self.send_desc(pi, p, true, false, now, env);
+            }
+            p = p.wrapping_add(1);
+        }
+    }
+
+    /// Marks packet `psn` of PDC `pi` lost (resent by the next pump):
+    /// unacknowledged, or acknowledged but still waiting for the
+    /// response it asked for.
+    pub(super) fn mark_lost(&mut self, pi: usize, psn: u32) {
+        let i = self.txi(pi, psn);
+        let t = &mut self.txq[i];
+        if !t.pending() || t.flags & D_LOST != 0 {
+            return;
+        }
+        t.flags |= D_LOST;
+        let infl = t.flags & D_INFL != 0;
+        t.flags &= !D_INFL;
+        let d = &mut self.pdcs[pi];
+        d.nlost += 1;
+        if infl {
+            d.inflight -= 1;
+        }
+    }
+
+    /// (Re)transmits packet `psn` of PDC `pi`; `probe` asks for an ACK.
+    pub(super) fn send_desc(
+        &mut self,
+        pi: usize,
+        psn: u32,
+        retx: bool,
+        probe: bool,
+        now: u64,
+        env: &mut impl Env,
+    ) {
+        let i = self.txi(pi, psn);
+        let t = &mut self.txq[i];
+        let was_lost = t.flags & D_LOST != 0;
+        let was_out = t.flags & D_INFL == 0;
+        t.flags = (t.flags & !D_LOST) | D_INFL | if retx { D_RETX } else { 0 };
+        t.sent = stamp(now);
+        let desc = *t;
+        let d = &mut self.pdcs[pi];
+        if was_lost {
+            d.nlost -= 1;
+        }
+        if was_out {
+            d.inflight += 1;
+        }
+        let d = &self.pdcs[pi];
+        let dst = if d.state == PdcState::SynSent {
+            PdcDst::Syn {
+                use_rsv_pdc: false,
+                // CAST: checked against 12 bits before the PSN was used.
+                psn_offset: (psn.wrapping_sub(d.start_psn) & 0xfff) as u16,
+            }
+        } else {
+            PdcDst::Dpdcid(d.peer_id)
+        };
+        let clear = clamp_i16(psn_diff(d.tx_base.wrapping_sub(1), psn));
+        let peer = d.peer;
+        if retx {
+            self.stats.retx += 1;
+        }
+        if desc.flags & D_CLOSE != 0 {
+            let h = PdsHeader::Ctrl(CtrlHdr {
+                ctl: CtlType::Close,
+                rod: d.ordered,
+                retx,
+                ar: true,
+                probe_opaque: 0,
+                psn,
+                spdcid: to_u16(pi),
+                dst,
+                payload: 0,
+            });
+            self.transmit(&peer, psn, &h, None, 0, env);
+            return;
+        }
+        let mi = usize::from(desc.msg);
+        let m = &self.msgs[mi];
+        let p = m.post;
+        let (off, len) = segment(p.len, self.cfg.mtu, desc.seg);
+        let som = desc.seg == 0;
+        let eom = desc.seg + 1 >= m.nsegs;
+        let (opcode, key, boff, payload) = match p.op {
+            Op::Send { tag: Some(t) } => (op::TSEND, t, u64::from(off), len),
+            Op::Send { tag: None } => (op::SEND, 0, u64::from(off), len),
+            Op::Write { key, offset } => (op::WRITE, key, offset + u64::from(off), len),
+            Op::Read { key, offset } => (op::READ, key, offset + u64::from(off), 0),
+        };
+        let mut flags = if som { sflags::SOM } else { 0 } | if eom { sflags::EOM } else { 0 };
+        let data = if som {
+            if p.hdr_data != 0 {
+                flags |= sflags::HD;
+            }
+            StdData::HeaderData(p.hdr_data)
+        } else {
+            StdData::Cont {
+                // CAST: len <= mtu <= MAX_MTU < 2^14.
+                payload_length: payload as u16,
+                message_offset: off,
+            }
+        };
+        let ses = SesHeader::Req(SesReq {
+            opcode,
+            flags,
+            addr: p.target,
+            body: ReqBody::Std {
+                msg_id: m.msg_id,
+                buffer_offset: boff,
+                initiator: self.cfg.initiator_id,
+                key,
+                data,
+                request_length: p.len,
+            },
+            ext: wire::ses::ReqExt::None,
+        });
+        let h = PdsHeader::Req(ReqHdr {
+            ordered: d.ordered,
+            cc: None,
+            next: NextHeader::ReqStd,
+            retx,
+            ar: eom || probe,
+            clear_psn_offset: clear,
+            psn,
+            spdcid: to_u16(pi),
+            dst,
+        });
+        let _ = len;
+        self.transmit_with_local(&peer, psn, &h, &ses, p.buf, u64::from(off), payload, env);
+    }
+
+    /// Finds or creates the target PDC for a request; `None` if the packet
+    /// must be dropped (a NACK has been sent where appropriate).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn target_pdc(
+        &mut self,
+        now: u64,
+        src: &Addr,
+        ordered: bool,
+        psn: u32,
+        spdcid: u16,
+        dst: PdcDst,
+        env: &mut impl Env,
+    ) -> Option<usize> {
+        match dst {
+            PdcDst::Dpdcid(id) => {
+                let i = usize::from(id);
+                let ok = self.pdcs.get(i).is_some_and(|d| {
+                    d.state == PdcState::Open && d.peer == *src && d.peer_id == spdcid
+                });
+                if !ok {
+                    self.send_nack(src, nack::INV_DPDCID, psn, id, spdcid, 0, env);
+                    return None;
+                }
+                if self.pdcs[i].ordered != ordered {
+                    self.send_nack(src, nack::PDC_MODE_MISMATCH, psn, id, spdcid, 0, env);
+                    return None;
+                }
+                Some(i)
+            }
+            PdcDst::Syn { psn_offset, .. } => {
+                let start = psn.wrapping_sub(u32::from(psn_offset));
+                let found = self.pdc_find(PdcKey::Target { peer: *src, spdcid });
+                if let Some(i) = found {
+                    let d = &mut self.pdcs[i];
+                    if d.ordered != ordered {
+                        self.send_nack(
+                            src,
+                            nack::PDC_MODE_MISMATCH,
+                            psn,
+                            to_u16(i),
+                            spdcid,
+                            0,
+                            env,
+                        );
+                        return None;
+                    }
+                    if d.start_psn != start {
+                        if d.state == PdcState::HalfOpen {
+                            let s = d.start_psn;
+                            self.send_nack(
+                                src,
+                                nack::NEW_START_PSN,
+                                psn,
+                                to_u16(i),
+                                spdcid,
+                                s,
+                                env,
+                            );
+                        } else {
+                            // A SYN from before a restart: stale.
+                            self.stats.rx_drop += 1;
+                        }
+                        return None;
+                    }
+                    d.state = PdcState::Open;
+                    return Some(i);
+                }
+                if self.tomb_find(src, spdcid, start, now) {
+                    // A packet of a PDC closed or reaped within the quiet
+                    // time: delayed or replayed, never a new PDC.
+                    self.stats.stale_syn += 1;
+                    return None;
+                }
+                // One peer may hold only its share of the table.
+                let Some(q) = self.quota_pdc(src) else {
+                    self.stats.over_quota += 1;
+                    self.send_nack(src, nack::NO_PDC_AVAIL, psn, 0, spdcid, 0, env);
+                    return None;
+                };
+                let Some(i) = self.pdc_alloc() else {
+                    self.quota_put(q, |q| q.pdcs -= 1);
+                    self.send_nack(src, nack::NO_PDC_AVAIL, psn, 0, spdcid, 0, env);
+                    return None;
+                };
+                self.pdcs[i].peer_q = q;
+                // Without a tombstone a SYN may still be old while the
+                // quiet time after a restart (or after tombstones were
+                // dropped for room) lasts: then only 1-RTT is safe.
+                let one_rtt = self.cfg.one_rtt || now < self.syn_1rtt_until;
+                let new_start = if one_rtt { self.random() } else { start };
+                let d = &mut self.pdcs[i];
+                d.state = if one_rtt {
+                    PdcState::HalfOpen
+                } else {
+                    PdcState::Open
+                };
+                d.ordered = ordered;
+                d.peer = *src;
+                d.peer_id = spdcid;
+                d.start_psn = new_start;
+                d.rx = RxWindow::new(new_start);
+                d.nack_ooo = new_start.wrapping_sub(1);
+                d.last_active = now;
+                self.stats.pdc_open += 1;
+                self.pdc_map_insert(i);
+                self.resched_pdc(i);
+                if one_rtt {
+                    self.send_nack(
+                        src,
+                        nack::NEW_START_PSN,
+                        psn,
+                        to_u16(i),
+                        spdcid,
+                        new_start,
+                        env,
+                    );
+                    return None;
+                }
+                Some(i)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_request(
+        &mut self,
+        now: u64,
+        src: &Addr,
+        r: &ReqHdr,
+        s: &SesReq,
+        payload: &[u8],
+        ce: bool,
+        env: &mut impl Env,
+    ) {
+        let Some(pi) = self.target_pdc(now, src, r.ordered, r.psn, r.spdcid, r.dst, env) else {
+            return;
+        };
+        let d = &mut self.pdcs[pi];
+        d.ce_pending |= ce;
+        if d.ack_pending == 0 && d.ack_at == 0 {
+            d.ack_first = now;
+        }
+        // CAST: a payload is at most one MTU.
+        d.rx_bytes = d.rx_bytes.saturating_add(payload.len() as u32);
+        self.request_on_pdc(pi, now, src, r, s, payload, env);
+        self.resched_pdc(pi);
+    }
+
+    /// The PDS receive path of a request on target PDC `pi`.
+    #[allow(clippy::too_many_arguments)]
+    fn request_on_pdc(
+        &mut self,
+        pi: usize,
+        now: u64,
+        src: &Addr,
+        r: &ReqHdr,
+        s: &SesReq,
+        payload: &[u8],
+        env: &mut impl Env,
+    ) {
+        let psn = r.psn;
+        self.pdcs[pi].last_active = now;
+        // Responses the initiator has seen can be forgotten.
+        let clear = psn.wrapping_add_signed(i32::from(r.clear_psn_offset));
+        for e in self.pdcs[pi].resp.iter_mut() {
+            if e.used && psn_le(e.psn, clear) {
+                e.used = false;
+            }
+        }
+        let (pid, id) = (to_u16(pi), self.pdcs[pi].peer_id);
+        match self.pdcs[pi].rx.check(psn) {
+            RxCheck::OutOfWindow => {
+                self.send_nack(src, nack::PSN_OOR_WINDOW, psn, pid, id, 0, env);
+                return;
+            }
+            RxCheck::Duplicate => {
+                self.stats.dup += 1;
+                let ans = if s.opcode == op::READ {
+                    // Reads are idempotent: serve them again.
+                    self.process_ses(now, Some(pi), psn, src, s, payload, env)
+                        .unwrap_or(Answer::None)
+                } else {
+                    self.dup_answer(pi, s)
+                };
+                self.send_ack(pi, psn, ans, now, env);
+                return;
+            }
+            RxCheck::New => {}
+        }
+        let d = &mut self.pdcs[pi];
+        let expected = d.rx.cack.wrapping_add(1);
+        if d.ordered && psn != expected {
+            if d.nack_ooo != expected {
+                d.nack_ooo = expected;
+                self.send_nack(src, nack::ROD_OOO, psn, pid, id, expected, env);
+            } else {
+                self.stats.rx_drop += 1;
+            }
+            return;
+        }
+        let ans = match self.process_ses(now, Some(pi), psn, src, s, payload, env) {
+            Ok(a) => a,
+            Err(code) => {
+                self.send_nack(src, code, psn, pid, id, 0, env);
+                return;
+            }
+        };
+        let d = &mut self.pdcs[pi];
+        d.rx.mark(psn);
+        d.ack_pending = d.ack_pending.saturating_add(1);
+        d.last_psn = psn;
+        d.last_retx = r.retx;
+        if r.ar || ans != Answer::None || d.rx.holes() || d.ack_pending >= self.cfg.ack_every {
+            self.send_ack(pi, psn, ans, now, env);
+        } else if d.ack_at == 0 {
+            d.ack_at = now + self.cfg.ack_delay;
+        }
+    }
+
+    /// Builds and sends an ACK for PDC `pi`, triggered by `psn`. With
+    /// congestion control on, every ACK is an ACK_CC carrying the NSCC
+    /// state (see `engine/cc.rs`); otherwise only ACKs with holes to report.
+    pub(super) fn send_ack(
+        &mut self,
+        pi: usize,
+        psn: u32,
+        ans: Answer,
+        now: u64,
+        env: &mut impl Env,
+    ) {
+        let cc = self.cfg.cc;
+        let d = &mut self.pdcs[pi];
+        d.ack_pending = 0;
+        d.ack_at = 0;
+        let cack = d.rx.cack;
+        let ext = if d.rx.holes() || cc {
+            let (off, map) = d.rx.sack(psn);
+            let service = now.saturating_sub(d.ack_first);
+            AckExt::Cc {
+                cc_type: 0,
+                cc_flags: 0,
+                mpr: 0,
+                sack_psn_offset: off,
+                sack_bitmap: map,
+                cc_state: cc::cc_state(service, d.rx_bytes, d.rx.above()),
+            }
+        } else {
+            AckExt::None
+        };
+        let ecn = d.ce_pending;
+        d.ce_pending = false;
+        d.rx_bytes = 0;
+        d.ack_first = now;
+        let mut a = AckHdr {
+            next: NextHeader::None,
+            ecn,
+            // Tells the sender whether it was a resent copy that arrived
+            // (spurious retransmissions widen its reordering window).
+            retx: d.last_retx,
+            probe: false,
+            request: 0,
+            ack_psn_offset: clamp_i16(psn_diff(psn, cack)),
+            cack_psn: cack,
+            spdcid: to_u16(pi),
+            dpdcid: d.peer_id,
+            ext,
+            epsn: None,
+        };
+        let peer = d.peer;
+        self.stats.ack_tx += 1;
+        self.send_answer(&peer, psn, Some(&mut a), 0, ans, env);
+    }
+
+    pub(super) fn initiator_pdc(&self, src: &Addr, id: u16) -> Option<usize> {
+        let i = usize::from(id);
+        let d = self.pdcs.get(i)?;
+        if matches!(
+            d.state,
+            PdcState::SynSent | PdcState::Established | PdcState::Closing
+        ) && d.peer == *src
+        {
+            Some(i)
+        } else {
+            None
+        }
+    }
+
+    /// Retires finished packets from the front of the window, completes
+    /// messages and refills the window.
+    pub(super) fn slide(&mut self, pi: usize, now: u64, env: &mut impl Env) {
+        loop {
+            let d = &self.pdcs[pi];
+            if d.tx_base == d.next_psn {
+                break;
+            }
+            let base = d.tx_base;
+            let i = self.txi(pi, base);
+            let t = self.txq[i];
+            if !t.done() {
+                break;
+            }
+            self.desc_settled(pi, i);
+            self.txq[i] = TxDesc::EMPTY;
+            let d = &mut self.pdcs[pi];
+            d.tx_base = d.tx_base.wrapping_add(1);
+            if t.flags & D_CLOSE != 0 {
+                self.stats.pdc_close += 1;
+                self.pdc_release(pi);
+                return;
+            }
+            let mi = usize::from(t.msg);
+            self.msgs[mi].refs -= 1;
+            self.settle(mi, env);
+        }
+        let d = &mut self.pdcs[pi];
+        if d.tx_base == d.next_psn {
+            // Nothing in flight: no timers, and the window goes back to
+            // the pool until the next packet.
+            d.rto_at = 0;
+            d.tlp_at = 0;
+            d.rack_at = 0;
+            self.win_release(pi);
+        }
+        self.pump(pi, now, env);
+        self.wake_waiters(now, env);
+    }
+
+    /// Lends freed send windows to the PDCs waiting for one.
+    pub(super) fn wake_waiters(&mut self, now: u64, env: &mut impl Env) {
+        while let Some(w) = self.wait_pop() {
+            self.pump(w, now, env);
+            self.resched_pdc(w);
+        }
+    }
+
+    /// Puts PDC `pi` in error: every message on it completes with
+    /// [`Status::PdcError`] and the slot is freed.
+    pub(super) fn pdc_fail(&mut self, pi: usize, env: &mut impl Env) {
+        self.stats.pdc_error += 1;
+        let pi16 = to_u16(pi);
+        // Every message of the PDC is in its window (sent, possibly
+        // waiting for its response) or in its queue (not fully sent).
+        let mut fail = |e: &mut Self, mi: usize| {
+            let m = e.msgs[mi];
+            if m.state == MsgState::Active && m.pdc == pi16 {
+                if !m.completed {
+                    e.finish_msg(mi, Status::PdcError, env);
+                }
+                e.release_msg(mi);
+            }
+        };
+        let d = &self.pdcs[pi];
+        let (mut p, end, has_win) = (d.tx_base, d.next_psn, d.win != NONE);
+        while has_win && psn_lt(p, end) {
+            let t = self.txq[self.txi(pi, p)];
+            if t.flags & D_USED != 0 && t.flags & D_CLOSE == 0 {
+                fail(self, usize::from(t.msg));
+            }
+            p = p.wrapping_add(1);
+        }
+        let mut q = self.pdcs[pi].q_head;
+        while q != NONE {
+            let next = self.msgs[usize::from(q)].next;
+            fail(self, usize::from(q));
+            q = next;
+        }
+        self.pdc_release(pi);
+    }
+
+    pub(super) fn on_ctrl(&mut self, now: u64, src: &Addr, c: &CtrlHdr, env: &mut impl Env) {
+        if let Some(pi) = self.ctrl_on_pdc(now, src, c, env) {
+            self.resched_pdc(pi);
+        }
+    }
+
+    /// Handles a CTRL packet; returns the PDC it changed.
+    fn ctrl_on_pdc(
+        &mut self,
+        now: u64,
+        src: &Addr,
+        c: &CtrlHdr,
+        env: &mut impl Env,
+    ) -> Option<usize> {
+        match c.ctl {
+            CtlType::Close => {
+                let PdcDst::Dpdcid(id) = c.dst else {
+                    self.stats.rx_drop += 1;
+                    return None;
+                };
+                let i = usize::from(id);
+                let ok = self.pdcs.get(i).is_some_and(|d| {
+                    d.state == PdcState::Open && d.peer == *src && d.peer_id == c.spdcid
+                });
+                if !ok {
+                    self.send_nack(src, nack::INV_DPDCID, c.psn, id, c.spdcid, 0, env);
+                    return None;
+                }
+                let d = &mut self.pdcs[i];
+                if c.psn != d.rx.cack.wrapping_add(1) {
+                    // Earlier packets still missing: wait for them.
+                    self.stats.rx_drop += 1;
+                    return None;
+                }
+                d.rx.mark(c.psn);
+                self.send_ack(i, c.psn, Answer::None, now, env);
+                self.release_target_pdc(i, now, env);
+                self.stats.pdc_close += 1;
+                None
+            }
+            CtlType::CloseReq => {
+                let pi = self.initiator_pdc(src, c.spdcid_as_dpdcid())?;
+                if self.pdcs[pi].state == PdcState::Established && self.pdcs[pi].idle() {
+                    self.start_close(pi, now, env);
+                }
+                Some(pi)
+            }
+            CtlType::AckReq => {
+                let PdcDst::Dpdcid(id) = c.dst else {
+                    return None;
+                };
+                let i = usize::from(id);
+                if self
+                    .pdcs
+                    .get(i)
+                    .is_some_and(|d| d.state == PdcState::Open && d.peer == *src)
+                {
+                    let last = self.pdcs[i].rx.cack;
+                    self.send_ack(i, last, Answer::None, now, env);
+                    return Some(i);
+                }
+                None
+            }
+            _ => {
+                self.stats.rx_drop += 1;
+                None
+            }
+        }
+    }
+
+    /// Frees target PDC `i` (closed or reaped) and leaves a tombstone.
+    pub(super) fn release_target_pdc(&mut self, i: usize, now: u64, env: &mut impl Env) {
+        let d = &self.pdcs[i];
+        if d.state == PdcState::Open {
+            let (peer, spdcid, start) = (d.peer, d.peer_id, d.start_psn);
+            self.tomb_add(peer, spdcid, start, now);
+        }
+        let i16 = to_u16(i);
+        // Partially received messages are rare: scan only if there are any.
+        if self.pdcs[i].ninb > 0 {
+            for m in 0..self.inb.len() {
+                if self.inb[m].used && self.inb[m].pdc == i16 {
+                    let dest = self.inb[m].dest;
+                    self.inb_release(m);
+                    self.undo_dest(dest, env);
+                }
+            }
+        }
+        self.pdc_release(i);
+    }
+
+    pub(super) fn start_close(&mut self, pi: usize, now: u64, env: &mut impl Env) {
+        if !self.win_acquire(pi) {
+            // No send window free: try again after another idle period.
+            self.pdcs[pi].last_active = now;
+            return;
+        }
+        let psn = self.pdcs[pi].next_psn;
+        let i = self.txi(pi, psn);
+        self.txq[i] = TxDesc {
+            msg: NONE,
+            flags: D_USED | D_CLOSE,
+            seg: 0,
+            sent: 0,
+        };
+        self.pdc_map_remove(pi);
+        let d = &mut self.pdcs[pi];
+        d.next_psn = psn.wrapping_add(1);
+        d.state = PdcState::Closing;
+        d.rto_at = now + d.rtt.rto;
+        d.retries = 0;
+        self.send_desc(pi, psn, false, false, now, env);
+    }
+}
+
+impl CtrlHdr {
+    /// For CLOSE_REQ sent by a target, the initiator's PDC id is in the
+    /// DPDCID position.
+    fn spdcid_as_dpdcid(&self) -> u16 {
+        match self.dst {
+            PdcDst::Dpdcid(d) => d,
+            PdcDst::Syn { .. } => NONE,
+        }
+    }
+}

@@ -1,0 +1,644 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+
+//! Loss recovery and timers: ACK and SACK processing, NACK handling,
+//! retransmission timeouts, and the deadlines the environment arms.
+
+use super::super::pds::{
+    psn_le,
+    psn_lt,
+    sack_for_each, //
+};
+use super::super::ses::{
+    Addr,
+    Env,
+    Mode,
+    Status, //
+};
+use super::super::wire::pds::{
+    nack,
+    AckExt,
+    AckHdr,
+    CtlType,
+    CtrlHdr,
+    NackHdr,
+    PdcDst,
+    PdsHeader, //
+};
+use super::super::wire::ses::SesHeader;
+
+use super::cc;
+use super::{
+    stamp,
+    to_u16,
+    Answer,
+    Engine,
+    MsgState,
+    Pdc,
+    PdcState,
+    Slab, //
+    D_ACKED,
+    D_LOST,
+    D_RETX,
+    D_USED,
+    NONE,
+};
+
+impl<S: Slab> Engine<S> {
+    /// Marks packet `psn` of PDC `pi` acknowledged; returns whether that
+    /// is news. `trigger` is the PSN whose arrival sent the ACK and
+    /// `copy` whether that arrival was a resent copy.
+    pub(super) fn ack_psn(
+        &mut self,
+        pi: usize,
+        psn: u32,
+        trigger: u32,
+        copy: bool,
+        now: u64,
+    ) -> bool {
+        if !self.pdcs[pi].in_flight(psn) {
+            return false;
+        }
+        let i = self.txi(pi, psn);
+        let t = &mut self.txq[i];
+        if t.flags & D_USED == 0 || t.flags & D_ACKED != 0 {
+            return false;
+        }
+        let f = t.flags;
+        t.flags |= D_ACKED;
+        let sent = t.sent;
+        if t.done() {
+            self.desc_settled(pi, i);
+        }
+        let d = &mut self.pdcs[pi];
+        // RACK: the most recently sent packet known to have arrived, and
+        // its RTT (resent packets are ambiguous: skipped).
+        if f & D_RETX == 0
+            && (psn_lt(d.rack_sent, sent) || (d.rack_sent == sent && psn_lt(d.rack_psn, psn)))
+        {
+            d.rack_sent = sent;
+            d.rack_psn = psn;
+            d.rack_rtt = u64::from(stamp(now).wrapping_sub(sent)) << 4;
+        }
+        self.ack_count += 1;
+        if psn == trigger {
+            if f & D_RETX == 0 {
+                // Karn: only packets sent once give RTT samples.
+                self.ack_sample = Some(u64::from(stamp(now).wrapping_sub(sent)) << 4);
+            } else if !copy {
+                // We resent it, but the original arrived: the resend was
+                // spurious. Widen the reordering window (RACK, RFC 8985).
+                let w = u64::from(d.reo_wnd).max(d.rtt.srtt / 4).max(1) * 2;
+                d.reo_wnd = u32::try_from(w.min(d.rtt.srtt.max(1))).unwrap_or(u32::MAX);
+                self.stats.spurious_retx += 1;
+            }
+        }
+        true
+    }
+
+    /// Reordering window (ns) of PDC `pi`'s loss detection.
+    fn reo_wnd(&self, pi: usize) -> u64 {
+        let d = &self.pdcs[pi];
+        (d.rtt.srtt / 4)
+            .max(self.cfg.reorder_min)
+            .max(u64::from(d.reo_wnd))
+    }
+
+    /// Time-based loss detection (RACK, RFC 8985): a packet still
+    /// unacknowledged that was sent before the most recently sent packet
+    /// known to have arrived is lost once an RTT plus a reordering window
+    /// have passed since it was sent; until then the reordering timer
+    /// waits for it. PSNs are judged once (amortised O(1) per packet);
+    /// resent packets are left to the tail-loss probe and the RTO.
+    pub(super) fn detect_lost(&mut self, pi: usize, now: u64) {
+        let reo = self.reo_wnd(pi);
+        let d = &self.pdcs[pi];
+        let (rack, rack_psn, wait) = (d.rack_sent, d.rack_psn, d.rack_rtt + reo);
+        let end = d.next_psn;
+        let mut p = if psn_lt(d.lost_scan, d.tx_base) {
+            d.tx_base
+        } else {
+            d.lost_scan
+        };
+        let mut timer = 0;
+        while psn_lt(p, end) {
+            let t = self.txq[self.txi(pi, p)];
+            if t.flags & (D_ACKED | D_LOST | D_RETX) == 0 {
+                let before = psn_lt(t.sent, rack) || (t.sent == rack && psn_lt(p, rack_psn));
+                if !before {
+                    break;
+                }
+                let age = u64::from(stamp(now).wrapping_sub(t.sent)) << 4;
+                if age < wait {
+                    timer = now + (wait - age);
+                    break;
+                }
+                self.mark_lost(pi, p);
+                self.stats.fast_retx += 1;
+            }
+            p = p.wrapping_add(1);
+        }
+        let d = &mut self.pdcs[pi];
+        d.lost_scan = p;
+        d.rack_at = timer;
+    }
+
+    /// Probe timeout (ns): two RTTs and the peer's ACK delay.
+    pub(super) fn pto(&self, pi: usize) -> u64 {
+        let d = &self.pdcs[pi];
+        if d.rtt.srtt == 0 {
+            return d.rtt.rto;
+        }
+        (2 * d.rtt.srtt + self.cfg.ack_delay).min(d.rtt.rto)
+    }
+
+    /// Re-arms PDC `pi`'s loss timers after an event: the RTO only when
+    /// the PDC made progress (or had none armed), the tail-loss probe
+    /// while packets are in flight.
+    pub(super) fn arm_timers(&mut self, pi: usize, now: u64, progress: bool) {
+        let pto = self.pto(pi);
+        let d = &mut self.pdcs[pi];
+        if d.tx_base == d.next_psn {
+            d.rto_at = 0;
+            d.tlp_at = 0;
+            d.rack_at = 0;
+            return;
+        }
+        if progress || d.rto_at == 0 {
+            d.rto_at = now + d.rtt.rto;
+        }
+        if progress {
+            d.tlp_count = 0;
+        }
+        d.tlp_at = if d.tlp_count < 2 { now + pto } else { 0 };
+    }
+
+    pub(super) fn on_ack(
+        &mut self,
+        now: u64,
+        src: &Addr,
+        a: &AckHdr,
+        ses: Option<SesHeader>,
+        payload: &[u8],
+        env: &mut impl Env,
+    ) {
+        let Some(pi) = self.initiator_pdc(src, a.dpdcid) else {
+            self.stats.rx_drop += 1;
+            return;
+        };
+        self.stats.ack_rx += 1;
+        let d = &mut self.pdcs[pi];
+        let syn = d.state == PdcState::SynSent;
+        // Check the ACK before it changes anything. Once established it
+        // must come from the peer's PDC. A CACK beyond what was sent is
+        // bogus; so is a first ACK whose CACK is below the start of the
+        // window (the target's CACK starts at start PSN - 1). Adopting the
+        // SPDCID of a bogus ACK would establish the PDC towards a PDC the
+        // target does not have for these PSNs.
+        if (!syn && d.peer_id != a.spdcid)
+            || !psn_lt(a.cack_psn, d.next_psn)
+            || (syn && psn_lt(a.cack_psn, d.tx_base.wrapping_sub(1)))
+        {
+            self.stats.rx_drop += 1;
+            return;
+        }
+        if syn {
+            d.state = PdcState::Established;
+            d.peer_id = a.spdcid;
+        }
+        let trigger = a.cack_psn.wrapping_add_signed(i32::from(a.ack_psn_offset));
+        self.ack_sample = None;
+        self.ack_count = 0;
+        let mut progress = false;
+        let mut p = d.tx_base;
+        while psn_le(p, a.cack_psn) {
+            progress |= self.ack_psn(pi, p, trigger, a.retx, now);
+            p = p.wrapping_add(1);
+        }
+        if let AckExt::Cc {
+            sack_psn_offset,
+            sack_bitmap,
+            ..
+        }
+        | AckExt::Ccx {
+            sack_psn_offset,
+            sack_bitmap,
+            ..
+        } = a.ext
+        {
+            let mut hits = [0u32; 64];
+            let mut n = 0;
+            sack_for_each(a.cack_psn, sack_psn_offset, sack_bitmap, |q| {
+                hits[n] = q;
+                n += 1;
+            });
+            for q in &hits[..n] {
+                progress |= self.ack_psn(pi, *q, trigger, a.retx, now);
+            }
+        }
+        // The RTT sample, less the time the target held the ACK.
+        let service = match a.ext {
+            AckExt::Cc {
+                cc_type: 0,
+                cc_state,
+                ..
+            } => cc::cc_service_ns(cc_state),
+            _ => 0,
+        };
+        let sample = self.ack_sample.map(|r| r.saturating_sub(service).max(1));
+        if let Some(r) = sample {
+            let (lo, hi) = (self.cfg.rto_min, self.cfg.rto_max);
+            self.pdcs[pi].rtt.sample(r, lo, hi);
+        }
+        self.cc_on_ack(pi, now, self.ack_count, sample, a.ecn);
+        if let Some(SesHeader::Resp(r)) = ses {
+            progress |= self.on_response(pi, &r, payload, env);
+        }
+        let d = &mut self.pdcs[pi];
+        if progress {
+            d.retries = 0;
+            d.stalls = 0;
+            d.transient = false;
+            d.last_active = now;
+        }
+        self.detect_lost(pi, now);
+        self.slide(pi, now, env);
+        if self.pdcs[pi].state != PdcState::Free {
+            self.arm_timers(pi, now, progress);
+        }
+        self.resched_pdc(pi);
+    }
+
+    pub(super) fn on_nack(&mut self, now: u64, src: &Addr, n: &NackHdr, env: &mut impl Env) {
+        self.stats.nack_rx += 1;
+        if n.rudi {
+            return;
+        }
+        let Some(pi) = self.initiator_pdc(src, n.dpdcid) else {
+            self.stats.rx_drop += 1;
+            return;
+        };
+        let d = &self.pdcs[pi];
+        // A NACK answers one of our requests: its PSN must be in flight
+        // and, once the PDC is established, it must come from the peer's
+        // PDC. Anything else is stale (an earlier incarnation of this PDC
+        // id) or forged, and must not fail or stall this PDC.
+        if !d.in_flight(n.psn) || (d.state != PdcState::SynSent && n.spdcid != d.peer_id) {
+            self.stats.rx_drop += 1;
+            return;
+        }
+        let front = self.acked_below(pi, n.psn);
+        self.nack_on_pdc(pi, now, n, front, env);
+        self.resched_pdc(pi);
+    }
+
+    /// Acts on a NACK for in-flight PSN `n.psn` of PDC `pi`; `front` says
+    /// whether every PSN below it was acknowledged.
+    fn nack_on_pdc(&mut self, pi: usize, now: u64, n: &NackHdr, front: bool, env: &mut impl Env) {
+        let d = &mut self.pdcs[pi];
+        match n.code {
+            nack::NEW_START_PSN => {
+                if d.state != PdcState::SynSent || n.payload == d.start_psn {
+                    return;
+                }
+                // Renumber everything in flight from the new start PSN.
+                let delta = n.payload.wrapping_sub(d.start_psn);
+                d.start_psn = n.payload;
+                d.tx_base = d.tx_base.wrapping_add(delta);
+                d.next_psn = d.next_psn.wrapping_add(delta);
+                d.lost_scan = d.lost_scan.wrapping_add(delta);
+                d.rack_psn = d.rack_psn.wrapping_add(delta);
+                let mut p = d.tx_base;
+                let end = d.next_psn;
+                while psn_lt(p, end) {
+                    if self.txq[self.txi(pi, p)].pending() {
+                        self.send_desc(pi, p, true, false, now, env);
+                    }
+                    p = p.wrapping_add(1);
+                }
+                self.pdcs[pi].rto_at = now + self.pdcs[pi].rtt.rto;
+            }
+            nack::ROD_OOO => {
+                // Go back N from the PSN the target expects: everything
+                // from there was dropped; the pump resends it in order.
+                let mut p = if d.in_flight(n.payload) {
+                    n.payload
+                } else {
+                    d.tx_base
+                };
+                let end = d.next_psn;
+                while psn_lt(p, end) {
+                    self.mark_lost(pi, p);
+                    p = p.wrapping_add(1);
+                }
+                self.pump(pi, now, env);
+            }
+            // The network or the receiver says this packet is gone: resend
+            // it at once instead of waiting for a timer.
+            nack::TRIMMED | nack::TRIMMED_LASTHOP | nack::PKT_NOT_RCVD | nack::RCVR_INFER_LOSS => {
+                self.mark_lost(pi, n.psn);
+                self.stats.nack_retx += 1;
+                self.pump(pi, now, env);
+            }
+            nack::INV_DPDCID | nack::CLOSING | nack::CLOSING_IN_ERR => {
+                if d.state == PdcState::Closing {
+                    self.stats.pdc_close += 1;
+                    self.pdc_release(pi);
+                } else if d.state == PdcState::Established {
+                    self.pdc_fail(pi, env);
+                }
+            }
+            // PSN_OOR_WINDOW for a PSN whose predecessors were all
+            // acknowledged: the target has every PSN below it, so this one
+            // is at the front of its window whatever the window's size.
+            // The two ends disagree about this PDC's PSN space, and
+            // resending cannot repair that. For a later PSN the target's
+            // window may just be smaller than ours: the RTO resends, and
+            // counts (last arm).
+            nack::PSN_OOR_WINDOW if front => self.pdc_fail(pi, env),
+            nack::INVALID_SYN | nack::PDC_MODE_MISMATCH | nack::PDC_HDR_MISMATCH => {
+                self.pdc_fail(pi, env);
+            }
+            // Resource shortages: the RTO resends without using up retries
+            // (at most `max_transient` times between two signs of
+            // progress, see `on_rto`).
+            nack::NO_PDC_AVAIL
+            | nack::NO_CCC_AVAIL
+            | nack::NO_BITMAP
+            | nack::NO_PKT_BUFFER
+            | nack::NO_GTD_DEL_AVAIL
+            | nack::NO_SES_MSG_AVAIL
+            | nack::NO_RESOURCE => d.transient = true,
+            // Anything else (trimming, loss hints, vendor codes): the RTO
+            // resends and counts as usual.
+            _ => {}
+        }
+    }
+
+    /// True when every PSN of PDC `pi` from the window base up to (not
+    /// including) `psn` was acknowledged.
+    pub(super) fn acked_below(&self, pi: usize, psn: u32) -> bool {
+        let mut p = self.pdcs[pi].tx_base;
+        while psn_lt(p, psn) {
+            if self.txq[self.txi(pi, p)].flags & D_ACKED == 0 {
+                return false;
+            }
+            p = p.wrapping_add(1);
+        }
+        true
+    }
+
+    /// Earliest time at which [`Engine::on_timer`] has work, if any.
+    /// O(1): the top of the deadline heap.
+    pub(crate) fn next_deadline(&self) -> Option<u64> {
+        self.heap_min().map(|(t, _)| t)
+    }
+
+    /// The deadline of PDC `d` (`u64::MAX` for none): the earliest of its
+    /// retransmission, ACK coalescing, idle close, reap and half-open
+    /// timers.
+    fn pdc_deadline(&self, d: &Pdc) -> u64 {
+        let mut t = u64::MAX;
+        let at = |v: u64| if v != 0 { v } else { u64::MAX };
+        match d.state {
+            PdcState::Free => {}
+            PdcState::SynSent | PdcState::Closing => {
+                t = at(d.rto_at).min(at(d.tlp_at)).min(at(d.rack_at));
+            }
+            PdcState::Established => {
+                t = at(d.rto_at).min(at(d.tlp_at)).min(at(d.rack_at));
+                if d.idle() {
+                    t = t.min(d.last_active + self.cfg.idle_close);
+                }
+            }
+            PdcState::HalfOpen => t = d.last_active + self.cfg.half_open,
+            PdcState::Open => {
+                t = at(d.ack_at).min(d.last_active + self.cfg.reap_after());
+                if !d.close_req_sent {
+                    t = t.min(d.last_active + self.cfg.idle_close);
+                }
+            }
+        }
+        t
+    }
+
+    /// Puts PDC `pi` in the deadline heap at its current deadline (or
+    /// takes it out). Called after every event that touched the PDC.
+    pub(super) fn resched_pdc(&mut self, pi: usize) {
+        let t = self.pdc_deadline(&self.pdcs[pi]);
+        self.schedule(pi, t);
+    }
+
+    /// [`Engine::next_deadline`] computed by scanning every table, for
+    /// checking the heap in tests (O(n)).
+    pub(crate) fn deadline_scan(&self) -> Option<u64> {
+        let mut t = u64::MAX;
+        for d in self.pdcs.iter() {
+            t = t.min(self.pdc_deadline(d));
+        }
+        for m in self.msgs.iter() {
+            if m.state == MsgState::Active && m.post.mode == Mode::Rudi {
+                t = t.min(m.deadline);
+            }
+        }
+        for u in self.unexp.iter() {
+            if u.used && u.complete && u.matched == NONE {
+                t = t.min(u.when);
+            }
+        }
+        (t != u64::MAX).then_some(t)
+    }
+
+    /// Runs every timer due at `now`, earliest first.
+    pub(crate) fn on_timer(&mut self, now: u64, env: &mut impl Env) {
+        self.start(now);
+        // Every handled timer moves past `now` or goes away; the bound
+        // only guards against a bug turning this into a busy loop.
+        let mut budget = 4 * (self.pdcs.len() + self.msgs.len()) + 16;
+        while let Some((when, id)) = self.heap_min() {
+            if when > now || budget == 0 {
+                break;
+            }
+            budget -= 1;
+            let (np, nm) = (self.pdcs.len(), self.msgs.len());
+            if id < np {
+                self.pdc_timer(id, now, env);
+                self.resched_pdc(id);
+            } else if id < np + nm {
+                self.rudi_timer(id - np, now, env);
+            } else {
+                self.reclaim_unexp(id - np - nm, env);
+            }
+        }
+    }
+
+    /// Runs the due timers of PDC `pi`.
+    fn pdc_timer(&mut self, pi: usize, now: u64, env: &mut impl Env) {
+        let d = self.pdcs[pi];
+        match d.state {
+            PdcState::Free => {}
+            PdcState::SynSent | PdcState::Established | PdcState::Closing => {
+                // The probe goes first: it is what spares the RTO.
+                if d.tlp_at != 0 && now >= d.tlp_at {
+                    self.tail_probe(pi, now, env);
+                } else if d.rto_at != 0 && now >= d.rto_at {
+                    self.on_rto(pi, now, env);
+                } else if d.rack_at != 0 && now >= d.rack_at {
+                    self.detect_lost(pi, now);
+                    self.pump(pi, now, env);
+                } else if d.state == PdcState::Established
+                    && d.idle()
+                    && now >= d.last_active + self.cfg.idle_close
+                {
+                    self.start_close(pi, now, env);
+                }
+            }
+            PdcState::HalfOpen => {
+                if now >= d.last_active + self.cfg.half_open {
+                    self.stats.pdc_reaped += 1;
+                    self.release_target_pdc(pi, now, env);
+                }
+            }
+            PdcState::Open => {
+                if d.ack_at != 0 && now >= d.ack_at {
+                    self.send_ack(pi, d.last_psn, Answer::None, now, env);
+                }
+                if now >= d.last_active + self.cfg.reap_after() {
+                    self.stats.pdc_reaped += 1;
+                    self.release_target_pdc(pi, now, env);
+                } else if !d.close_req_sent && now >= d.last_active + self.cfg.idle_close {
+                    self.pdcs[pi].close_req_sent = true;
+                    let h = PdsHeader::Ctrl(CtrlHdr {
+                        ctl: CtlType::CloseReq,
+                        rod: d.ordered,
+                        retx: false,
+                        ar: false,
+                        probe_opaque: 0,
+                        psn: 0,
+                        spdcid: to_u16(pi),
+                        dst: PdcDst::Dpdcid(d.peer_id),
+                        payload: 0,
+                    });
+                    self.transmit(&d.peer, 0, &h, None, 0, env);
+                }
+            }
+        }
+    }
+
+    /// Drops unexpected message `ui`: complete, and no receive claimed it
+    /// within `unexp_life`. Its sender was answered long ago; the data is
+    /// lost to the application (documented policy, counted).
+    fn reclaim_unexp(&mut self, ui: usize, env: &mut impl Env) {
+        let u = self.unexp[ui];
+        if u.used && u.complete && u.matched == NONE {
+            env.overflow_free(u.buf);
+            self.stats.unexp_reclaimed += 1;
+        }
+        // Either way it leaves the heap (release unschedules).
+        self.unschedule(self.unexp_timer(ui));
+        if u.used && u.complete && u.matched == NONE {
+            self.unexp_release(ui);
+        }
+    }
+
+    /// Retransmits RUDI message `mi` or fails it after `max_retries`.
+    fn rudi_timer(&mut self, mi: usize, now: u64, env: &mut impl Env) {
+        let m = self.msgs[mi];
+        let id = self.pdcs.len() + mi;
+        if m.state != MsgState::Active || m.post.mode != Mode::Rudi {
+            self.unschedule(id);
+            return;
+        }
+        if now < m.deadline {
+            self.schedule(id, m.deadline);
+            return;
+        }
+        if m.retries >= self.cfg.max_retries {
+            self.finish_msg(mi, Status::PdcError, env);
+            self.release_msg(mi);
+            return;
+        }
+        let shift = u32::from(m.retries.min(16));
+        let m = &mut self.msgs[mi];
+        m.retries += 1;
+        // The engine's RUDI RTT estimate, backed off per retry.
+        m.deadline = now + (self.rudi_rtt.rto << shift).min(self.cfg.rto_max);
+        let t = m.deadline;
+        self.schedule(id, t);
+        self.stats.rto += 1;
+        self.send_single(mi, true, env);
+    }
+
+    /// Tail-loss probe (RFC 8985 section 7): no ACK for a probe timeout
+    /// while packets are in flight. Resend the oldest packet still
+    /// waiting, asking for an ACK: in a tail loss every waiting packet is
+    /// lost, and a resend that was itself lost (which the time-based
+    /// detection leaves alone) is the oldest. Its ACK carries SACK
+    /// information for the rest, so the RTO is rarely needed.
+    fn tail_probe(&mut self, pi: usize, now: u64, env: &mut impl Env) {
+        let d = &self.pdcs[pi];
+        let (mut p, end) = (d.tx_base, d.next_psn);
+        while psn_lt(p, end) {
+            if self.txq[self.txi(pi, p)].pending() {
+                self.stats.tlp += 1;
+                self.send_desc(pi, p, true, true, now, env);
+                break;
+            }
+            p = p.wrapping_add(1);
+        }
+        let pto = self.pto(pi);
+        let d = &mut self.pdcs[pi];
+        d.tlp_count += 1;
+        d.tlp_at = if d.tlp_count < 2 { now + pto } else { 0 };
+        // The probe buys the RTO time.
+        d.rto_at = d.rto_at.max(now + d.rtt.rto);
+        // Let the next ACK judge every outstanding packet again.
+        d.lost_scan = d.tx_base;
+    }
+
+    pub(super) fn on_rto(&mut self, pi: usize, now: u64, env: &mut impl Env) {
+        self.stats.rto += 1;
+        let d = &mut self.pdcs[pi];
+        // A resource NACK since the last timeout forgives this one, but
+        // only `max_transient` times without progress: the retry budget
+        // must stay finite whatever the peer answers, or the PDC and its
+        // messages could live forever.
+        if d.transient && d.stalls < self.cfg.max_transient {
+            d.stalls += 1;
+        } else {
+            d.retries = d.retries.saturating_add(1);
+        }
+        d.transient = false;
+        if d.retries > self.cfg.max_retries {
+            if d.state == PdcState::Closing {
+                self.stats.pdc_error += 1;
+                self.pdc_release(pi);
+            } else {
+                self.pdc_fail(pi, env);
+            }
+            return;
+        }
+        d.rtt.backoff(self.cfg.rto_max);
+        d.rto_at = now + d.rtt.rto;
+        d.tlp_at = 0;
+        self.cc_on_rto(pi);
+        let d = &mut self.pdcs[pi];
+        d.tlp_count = 2;
+        d.lost_scan = d.tx_base;
+        // Everything unacknowledged is presumed lost and resent in order,
+        // as the in-flight limit allows.
+        let (mut p, end) = (d.tx_base, d.next_psn);
+        while psn_lt(p, end) {
+            self.mark_lost(pi, p);
+            p = p.wrapping_add(1);
+        }
+        if self.pdcs[pi].state == PdcState::Closing {
+            // The CLOSE is not pumped: resend it directly.
+            let p = self.pdcs[pi].tx_base;
+            if self.txq[self.txi(pi, p)].flags & D_LOST != 0 {
+                self.send_desc(pi, p, true, false, now, env);
+            }
+        } else {
+            self.pump(pi, now, env);
+        }
+    }
+}

@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+
+//! RMA and SES responses: ACKs and RUDI responses carrying SES responses
+//! (read data straight from target memory), and their processing at the
+//! initiator.
+
+use super::super::pds::psn_lt;
+use super::super::ses::{
+    segment,
+    Addr,
+    Env,
+    Op, //
+};
+use super::super::wire::pds::{
+    AckHdr,
+    PdsHeader, //
+};
+use super::super::wire::ses::{
+    rc,
+    rsp,
+    RespBody,
+    SesHeader,
+    SesResp, //
+};
+use super::super::wire::{
+    self,
+    NextHeader, //
+};
+
+use super::{
+    to_u16,
+    Answer,
+    Engine,
+    Slab, //
+    D_CLOSE,
+    D_GOT_RESP,
+    D_USED,
+    MAX_MTU,
+};
+
+impl<S: Slab> Engine<S> {
+    pub(super) fn send_rudi_resp(
+        &mut self,
+        src: &Addr,
+        pkt_id: u32,
+        ans: Answer,
+        env: &mut impl Env,
+    ) {
+        self.send_answer(src, pkt_id, None, pkt_id, ans, env);
+    }
+
+    /// Emits an ACK (or a RUDI response when `ack` is `None`) carrying
+    /// `ans`; reads RMA data straight into the packet buffer.
+    pub(super) fn send_answer(
+        &mut self,
+        dst: &Addr,
+        psn: u32,
+        ack: Option<&mut AckHdr>,
+        pkt_id: u32,
+        ans: Answer,
+        env: &mut impl Env,
+    ) {
+        let resp = |rc: u8, body: RespBody| SesResp {
+            list: 0,
+            opcode: if matches!(body, RespBody::Data { .. }) {
+                rsp::WITH_DATA
+            } else if rc == rc::OK {
+                rsp::DEFAULT
+            } else {
+                rsp::RESPONSE
+            },
+            rc,
+            body,
+        };
+        let plain = |msg_id: u16, job: u32, rc: u8, len: u32| {
+            resp(
+                rc,
+                RespBody::Plain {
+                    msg_id,
+                    ri_gen: 0,
+                    job,
+                    modified_length: len,
+                },
+            )
+        };
+        let (ses, data) = match ans {
+            Answer::None => (None, None),
+            Answer::Plain {
+                msg_id,
+                job,
+                rc,
+                len,
+            } => (Some(plain(msg_id, job, rc, len)), None),
+            Answer::Read {
+                msg_id,
+                job,
+                ep,
+                key,
+                offset,
+                total,
+                msg_off,
+                len,
+            } => (
+                Some(resp(
+                    rc::OK,
+                    RespBody::Data {
+                        msg_id: 0,
+                        job,
+                        read_req_msg_id: msg_id,
+                        // CAST: len <= mtu < 2^14.
+                        payload_length: len as u16,
+                        modified_length: total,
+                        message_offset: msg_off,
+                    },
+                )),
+                Some((msg_id, job, ep, key, offset, len)),
+            ),
+        };
+        let mut ses = ses.map(SesHeader::Resp);
+        {
+            let next = ses
+                .as_ref()
+                .map_or(NextHeader::None, SesHeader::next_header);
+            let h = match &ack {
+                Some(a) => PdsHeader::Ack(AckHdr { next, ..**a }),
+                None => PdsHeader::RudiResp {
+                    next,
+                    ecn: false,
+                    retx: false,
+                    pkt_id,
+                },
+            };
+            let Ok(n) = wire::emit_headers(&h, ses.as_ref(), &mut self.buf) else {
+                return;
+            };
+            let mut total = n;
+            if let (Some(SesHeader::Resp(_)), Some((msg_id, job, ep, key, off, len))) = (&ses, data)
+            {
+                let l = usize::try_from(len).unwrap_or(0).min(MAX_MTU);
+                if let Err(code) = env.rma_read(ep, key, off, &mut self.buf[n..n + l]) {
+                    // Retry with an error response instead of data.
+                    ses = Some(SesHeader::Resp(plain(msg_id, job, code, 0)));
+                    if matches!(
+                        ses,
+                        Some(SesHeader::Resp(SesResp {
+                            body: RespBody::Plain { .. },
+                            ..
+                        }))
+                    ) {
+                        let next = NextHeader::Resp;
+                        let h = match &ack {
+                            Some(a) => PdsHeader::Ack(AckHdr { next, ..**a }),
+                            None => PdsHeader::RudiResp {
+                                next,
+                                ecn: false,
+                                retx: false,
+                                pkt_id,
+                            },
+                        };
+                        let Ok(n) = wire::emit_headers(&h, ses.as_ref(), &mut self.buf) else {
+                            return;
+                        };
+                        self.stats.tx += 1;
+                        env.transmit(dst, 0, &self.buf[..n]);
+                        return;
+                    }
+                }
+                total = n + l;
+            }
+            self.stats.tx += 1;
+            // CAST: entropy is a 16-bit path selector.
+            env.transmit(dst, psn as u16, &self.buf[..total]);
+        }
+    }
+
+    /// Handles an SES response arriving on PDC `pi`. Returns whether it
+    /// was news.
+    pub(super) fn on_response(
+        &mut self,
+        pi: usize,
+        r: &SesResp,
+        payload: &[u8],
+        env: &mut impl Env,
+    ) -> bool {
+        let (msg_id, data) = match r.body {
+            RespBody::Plain { msg_id, .. } => (msg_id, None),
+            RespBody::Data {
+                read_req_msg_id,
+                message_offset,
+                ..
+            } => (read_req_msg_id, Some(message_offset)),
+            RespBody::SmallData { .. } => return false,
+        };
+        let pi16 = to_u16(pi);
+        let Some(mi) = self
+            .msg_find(pi16, u32::from(msg_id))
+            .filter(|&i| !self.msgs[i].completed)
+        else {
+            return false;
+        };
+        let is_read = matches!(self.msgs[mi].post.op, Op::Read { .. });
+        let mtu = self.cfg.mtu;
+        match data {
+            Some(off) if is_read && r.rc == rc::OK => {
+                let seg = off / mtu;
+                let m = self.msgs[mi];
+                let (o, l) = segment(m.post.len, mtu, seg);
+                if o != off || usize::try_from(l).ok() != Some(payload.len()) || seg >= m.nsegs {
+                    return false;
+                }
+                // Find the request packet of that segment.
+                let (mut p, end) = (self.pdcs[pi].tx_base, self.pdcs[pi].next_psn);
+                let mut found = false;
+                while psn_lt(p, end) {
+                    let i = self.txi(pi, p);
+                    let t = &mut self.txq[i];
+                    if t.flags & D_USED != 0 && usize::from(t.msg) == mi && t.seg == seg {
+                        if t.flags & D_GOT_RESP == 0 {
+                            t.flags |= D_GOT_RESP;
+                            found = true;
+                            if t.done() {
+                                self.desc_settled(pi, i);
+                            }
+                        }
+                        break;
+                    }
+                    p = p.wrapping_add(1);
+                }
+                if !found {
+                    return false;
+                }
+                env.write_local(m.post.buf, u64::from(off), payload);
+                let m = &mut self.msgs[mi];
+                m.done_segs += 1;
+                if m.done_segs >= m.nsegs {
+                    m.resp = Some(rc::OK);
+                    self.settle(mi, env);
+                }
+                true
+            }
+            Some(_) => false,
+            None => {
+                if r.rc == rc::OK && is_read {
+                    return false;
+                }
+                let m = &mut self.msgs[mi];
+                if m.resp.is_some() {
+                    return false;
+                }
+                m.resp = Some(r.rc);
+                // Every packet of the message has its answer now.
+                let (mut p, end) = (self.pdcs[pi].tx_base, self.pdcs[pi].next_psn);
+                while psn_lt(p, end) {
+                    let i = self.txi(pi, p);
+                    let t = &mut self.txq[i];
+                    if t.flags & D_USED != 0 && t.flags & D_CLOSE == 0 && usize::from(t.msg) == mi {
+                        t.flags |= D_GOT_RESP;
+                        if t.done() {
+                            self.desc_settled(pi, i);
+                        }
+                    }
+                    p = p.wrapping_add(1);
+                }
+                self.settle(mi, env);
+                true
+            }
+        }
+    }
+}
