@@ -276,7 +276,10 @@ impl KeyTable {
     }
 
     /// Number of registered keys.
-    #[cfg_attr(not(CONFIG_KUNIT = "y"), expect(dead_code, reason = "used by the tests"))]
+    #[cfg_attr(
+        not(CONFIG_KUNIT = "y"),
+        expect(dead_code, reason = "used by the tests")
+    )]
     pub(crate) fn len(&self) -> usize {
         self.keys.lock().iter().count()
     }
@@ -409,7 +412,10 @@ mod tests {
         // nothing new: unchanged
         assert!(!reconcile(&mut slots, &[gid(4), gid(1), gid(3)]));
         // more than fit: the ones that fit are kept, nothing panics
-        assert!(reconcile(&mut slots, &[gid(1), gid(3), gid(4), gid(5), gid(6)]));
+        assert!(reconcile(
+            &mut slots,
+            &[gid(1), gid(3), gid(4), gid(5), gid(6)]
+        ));
         assert_eq!(slots, [gid(1), gid(4), gid(3), gid(5)]);
         assert!(reconcile(&mut slots, &[]));
         assert_eq!(slots, [[0u8; 16]; 4]);
@@ -442,10 +448,7 @@ mod tests {
         assert_eq!(b[0..8], 0x0102_0304_0506_0708u64.to_ne_bytes());
         assert_eq!(b[8..12], [9, 10, 11, 12]);
         assert_eq!(b[12..16], 0x1314_1516u32.to_ne_bytes());
-        assert_eq!(
-            core::mem::offset_of!(uapi::uet_cqe, header_data),
-            32
-        );
+        assert_eq!(core::mem::offset_of!(uapi::uet_cqe, header_data), 32);
         assert_eq!(b[32..40], 0x2122_2324_2526_2728u64.to_ne_bytes());
     }
 

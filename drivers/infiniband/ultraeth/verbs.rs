@@ -375,7 +375,10 @@ pub(crate) struct QuotaUnit {
 
 impl Drop for QuotaUnit {
     fn drop(&mut self) {
-        self.quotas.get(self.kind).used.fetch_sub(1, Ordering::AcqRel);
+        self.quotas
+            .get(self.kind)
+            .used
+            .fetch_sub(1, Ordering::AcqRel);
     }
 }
 

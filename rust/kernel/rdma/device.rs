@@ -472,7 +472,10 @@ impl<T: Operations> Device<T> {
     /// unregistered ([`DriverRegistration`]).
     pub fn register(name: &CStr, netdev: &NetDevice, init: impl PinInit<T, Error>) -> Result {
         const {
-            assert!(offset_of!(Self, ibdev) == 0, "struct ib_device must be at offset 0");
+            assert!(
+                offset_of!(Self, ibdev) == 0,
+                "struct ib_device must be at offset 0"
+            );
         }
         const {
             assert!(
@@ -512,7 +515,8 @@ impl<T: Operations> Device<T> {
             (*raw).node_guid = guid_from_mac(&netdev.mac());
             // Arming a CQ from user space is a system call (the ring itself
             // is polled without one); ib_core leaves it off by default.
-            (*raw).uverbs_cmd_mask |= 1u64 << bindings::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_REQ_NOTIFY_CQ;
+            (*raw).uverbs_cmd_mask |=
+                1u64 << bindings::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_REQ_NOTIFY_CQ;
         }
         // SAFETY: `raw` is valid; `netdev` is held by the caller.
         let ret = unsafe { bindings::ib_device_set_netdev(raw, netdev.as_raw(), 1) };
@@ -523,7 +527,8 @@ impl<T: Operations> Device<T> {
         }
         // SAFETY: `raw` is valid; `name` is NUL terminated; no DMA device
         // (virtual DMA, as soft devices use).
-        let ret = unsafe { bindings::ib_register_device(raw, name.as_char_ptr(), core::ptr::null_mut()) };
+        let ret =
+            unsafe { bindings::ib_register_device(raw, name.as_char_ptr(), core::ptr::null_mut()) };
         if ret != 0 {
             // SAFETY: registration failed; we still own the device.
             unsafe { bindings::ib_dealloc_device(raw) };
@@ -571,7 +576,8 @@ impl<T: Operations> Device<T> {
     pub fn get_by_netdev(netdev: &NetDevice) -> Option<DeviceRef<T>> {
         // SAFETY: `netdev` is valid; returns a device with a registration
         // reference, or null.
-        let raw = unsafe { bindings::ib_device_get_by_netdev(netdev.as_raw(), T::DRIVER_ID.as_raw()) };
+        let raw =
+            unsafe { bindings::ib_device_get_by_netdev(netdev.as_raw(), T::DRIVER_ID.as_raw()) };
         let raw = NonNull::new(raw)?;
         // The driver id was matched by ib_core; also require the owning
         // module, so a device of the same id from another module is never
@@ -774,7 +780,10 @@ impl<T: Operations> Deref for Cq<T> {
 impl<T: Operations> Cq<T> {
     /// See the `SIZE` of the other objects.
     const SIZE: usize = {
-        assert!(offset_of!(Self, raw) == 0, "the C object must be at offset 0");
+        assert!(
+            offset_of!(Self, raw) == 0,
+            "the C object must be at offset 0"
+        );
         assert!(
             align_of::<Self>() <= bindings::ARCH_KMALLOC_MINALIGN,
             "the driver's CQ data needs more alignment than kzalloc() gives"
@@ -974,7 +983,8 @@ impl<T: Operations> VTable<T> {
             attr.max_recv_sge = a.max_sge;
             attr.max_pkeys = 1;
             if a.allow_user_unreg {
-                attr.kernel_cap_flags |= u64::from(bindings::ib_kernel_cap_flags_IBK_ALLOW_USER_UNREG);
+                attr.kernel_cap_flags |=
+                    u64::from(bindings::ib_kernel_cap_flags_IBK_ALLOW_USER_UNREG);
             }
         }
         0
@@ -1199,7 +1209,10 @@ impl<T: Operations> VTable<T> {
     ///
     /// Called by ib_core with pointers that are valid for the call, on objects of
     /// a device of this driver.
-    unsafe extern "C" fn alloc_pd(pd: *mut bindings::ib_pd, udata: *mut bindings::ib_udata) -> c_int {
+    unsafe extern "C" fn alloc_pd(
+        pd: *mut bindings::ib_pd,
+        udata: *mut bindings::ib_udata,
+    ) -> c_int {
         // SAFETY: `udata` is null or valid for the call.
         let uctx = unsafe { bindings::rdma_udata_to_ucontext(udata) };
         if uctx.is_null() {
@@ -1222,7 +1235,10 @@ impl<T: Operations> VTable<T> {
     ///
     /// Called by ib_core with pointers that are valid for the call, on objects of
     /// a device of this driver.
-    unsafe extern "C" fn dealloc_pd(pd: *mut bindings::ib_pd, _udata: *mut bindings::ib_udata) -> c_int {
+    unsafe extern "C" fn dealloc_pd(
+        pd: *mut bindings::ib_pd,
+        _udata: *mut bindings::ib_udata,
+    ) -> c_int {
         // SAFETY: initialised by `alloc_pd`; last use.
         unsafe { core::ptr::drop_in_place(Pd::<T>::data_slot(pd)) };
         0
@@ -1291,7 +1307,10 @@ impl<T: Operations> VTable<T> {
     ///
     /// Called by ib_core once per CQ that `create_cq` initialised, in process
     /// context; the CQ is not used again afterwards.
-    unsafe extern "C" fn destroy_cq(cq: *mut bindings::ib_cq, _udata: *mut bindings::ib_udata) -> c_int {
+    unsafe extern "C" fn destroy_cq(
+        cq: *mut bindings::ib_cq,
+        _udata: *mut bindings::ib_udata,
+    ) -> c_int {
         let this = cq.cast::<Cq<T>>();
         // SAFETY: `events` and `data` were initialised by `create_cq`; this
         // is their last use. Events reported from now on are dropped.
@@ -1335,7 +1354,10 @@ impl<T: Operations> VTable<T> {
         let pdr = unsafe { Pd::<T>::from_raw(pd) };
         // ib_core checked the flags (ib_check_mr_access); a negative value
         // would be a bit outside every defined flag.
-        let access = match u32::try_from(access).map_err(|_| EINVAL).and_then(AccessFlags::from_user) {
+        let access = match u32::try_from(access)
+            .map_err(|_| EINVAL)
+            .and_then(AccessFlags::from_user)
+        {
             Ok(a) => a,
             Err(e) => return e.to_ptr(),
         };
@@ -1384,7 +1406,10 @@ impl<T: Operations> VTable<T> {
     ///
     /// Called by ib_core once per MR that `reg_user_mr` returned, in process
     /// context; the MR is not used again afterwards.
-    unsafe extern "C" fn dereg_mr(mr: *mut bindings::ib_mr, _udata: *mut bindings::ib_udata) -> c_int {
+    unsafe extern "C" fn dereg_mr(
+        mr: *mut bindings::ib_mr,
+        _udata: *mut bindings::ib_udata,
+    ) -> c_int {
         // SAFETY: allocated by `reg_user_mr` as a leaked `KBox<Mr<T>>` with
         // the C object at offset 0; this is its last use.
         drop(unsafe { KBox::from_raw(mr.cast::<Mr<T>>()) });
@@ -1490,8 +1515,14 @@ mod tests {
     fn guid_is_eui64_of_the_mac() {
         // The universal/local bit is flipped, FF:FE goes in the middle.
         let g = guid_from_mac(&[0x00, 0x16, 0x3e, 0x01, 0x02, 0x03]);
-        assert_eq!(g.to_ne_bytes(), [0x02, 0x16, 0x3e, 0xff, 0xfe, 0x01, 0x02, 0x03]);
+        assert_eq!(
+            g.to_ne_bytes(),
+            [0x02, 0x16, 0x3e, 0xff, 0xfe, 0x01, 0x02, 0x03]
+        );
         let g = guid_from_mac(&[0xff; 6]);
-        assert_eq!(g.to_ne_bytes(), [0xfd, 0xff, 0xff, 0xff, 0xfe, 0xff, 0xff, 0xff]);
+        assert_eq!(
+            g.to_ne_bytes(),
+            [0xfd, 0xff, 0xff, 0xff, 0xfe, 0xff, 0xff, 0xff]
+        );
     }
 }

@@ -58,7 +58,9 @@ impl UserBuffer {
         if len == 0 {
             return Err(EINVAL);
         }
-        let len = len.checked_next_multiple_of(bindings::PAGE_SIZE).ok_or(EINVAL)?;
+        let len = len
+            .checked_next_multiple_of(bindings::PAGE_SIZE)
+            .ok_or(EINVAL)?;
         // SAFETY: `vmalloc_user_noprof` has no preconditions; we are in
         // process context (may sleep), as documented above.
         let raw = unsafe { bindings::vmalloc_user_noprof(len) };
@@ -192,9 +194,8 @@ impl MmapEntry {
         let inner = KBox::into_raw(inner);
         // SAFETY: `inner` is a live, zeroed entry that ib_core may free
         // through `mmap_free` once inserted; `ucontext` is valid (caller).
-        let ret = unsafe {
-            bindings::rdma_user_mmap_entry_insert(ucontext, (*inner).raw.get(), len)
-        };
+        let ret =
+            unsafe { bindings::rdma_user_mmap_entry_insert(ucontext, (*inner).raw.get(), len) };
         if ret != 0 {
             // SAFETY: insertion failed, so we still own the allocation.
             drop(unsafe { KBox::from_raw(inner) });

@@ -126,7 +126,8 @@ impl NetDevice {
             // address list, valid while we hold the RCU read lock; `flags`,
             // `state` and `addr` are plain fields (a racing update gives an
             // old or new value, either of which is fine for a GID refresh).
-            let (flags, state, addr) = unsafe { ((*ifp).flags, (*ifp).state, (*ifp).addr.in6_u.u6_addr8) };
+            let (flags, state, addr) =
+                unsafe { ((*ifp).flags, (*ifp).state, (*ifp).addr.in6_u.u6_addr8) };
             // The C `state` is an `int` holding enum values, all small.
             let dead = i32::try_from(bindings::INET6_IFADDR_STATE_DEAD).unwrap_or(i32::MAX);
             if flags & bindings::IFA_F_DADFAILED == 0 && state != dead {

@@ -79,11 +79,7 @@ impl UData {
             // SAFETY: `val` is a plain-bytes type with `n <= size_of::<T>()`
             // writable bytes; `ptr` is valid (n > 0 implies non-null).
             to_result(unsafe {
-                bindings::ib_copy_from_udata(
-                    val.as_bytes_mut().as_mut_ptr().cast(),
-                    self.ptr,
-                    n,
-                )
+                bindings::ib_copy_from_udata(val.as_bytes_mut().as_mut_ptr().cast(), self.ptr, n)
             })?;
         }
         if inlen > size_of::<T>() {
