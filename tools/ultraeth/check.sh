@@ -113,6 +113,16 @@ build_guest() {
 	# Built with clippy: a Rust warning fails the build (and the check).
 	need "kernel build (CLIPPY=1, no warnings)" env CLIPPY=1 "$UET_TOP/tools/ultraeth/kernel.sh"
 	ok # the kernel and the Rust code build clean
+	# The kernel's own formatting check, on the overlaid tree (upstream
+	# files and ours, with the kernel's .rustfmt.toml).
+	local log=$LOGDIR/rustfmtcheck.log
+	say "make rustfmtcheck (log: $log)"
+	if (. "$UET_TOP/tools/ultraeth/kenv.sh" && make $KMAKE_ARGS rustfmtcheck) >"$log" 2>&1; then
+		ok
+	else
+		grep '^Diff in ' "$log" | sed 's/:[0-9]*:$//' | sort -u >&2
+		ko "make rustfmtcheck (log: $log)"
+	fi
 	need "rdma-core build" "$UET_TOP/tools/ultraeth/rdma-core.sh"
 	need "tools build" "$UET_TOP/tools/ultraeth/tools-build.sh"
 	need "initramfs" "$UET_TOP/tools/ultraeth/initramfs.sh"
