@@ -92,6 +92,12 @@ host_tests() {
 			ko "cargo test did not run to completion (log: $log)"
 		fi
 	fi
+	# the Debian archive of the private apt configuration (apt-mirror.sh)
+	if "$UET_TOP/tools/ultraeth/apt-mirror-test.sh" >"$LOGDIR/apt-mirror.log" 2>&1; then
+		ok
+	else
+		ko "apt-mirror-test.sh (log: $LOGDIR/apt-mirror.log)"
+	fi
 	if [ -x "$UET_TOP/tools/uet-proto/run-fuzz.sh" ]; then
 		local log=$LOGDIR/fuzz.log
 		say "fuzz targets, fixed seed and executions (log: $log)"
