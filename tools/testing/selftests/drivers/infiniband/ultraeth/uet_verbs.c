@@ -26,6 +26,8 @@
 
 #include <infiniband/uetdv.h>
 #include <infiniband/verbs.h>
+#include <rdma/ib_user_ioctl_cmds.h>
+#include <rdma/rdma_user_ioctl_cmds.h>
 
 #include "kselftest_harness.h"
 #include "uet_test_job.h"
@@ -644,6 +646,63 @@ TEST_F(uet, revoke_puts_cqs_in_error)
 	/* what exists can still be destroyed */
 	for (i = 0; i < 2; i++)
 		EXPECT_EQ(0, ibv_destroy_cq(cq[i]));
+}
+
+/*
+ * The job methods (UVERBS_OBJECT_JOB) exist only on devices whose driver
+ * implements jobs: a raw JOB_QUERY on another provider's device is an
+ * unknown method (EPROTONOSUPPORT), on a uet device it is served (ENOENT
+ * for a context without a job).
+ */
+static int raw_job_query(struct ibv_context *ctx)
+{
+	const char *name = ibv_get_device_name(ctx->device);
+	struct rdma_job_info info;
+	struct {
+		struct ib_uverbs_ioctl_hdr hdr;
+		struct ib_uverbs_attr attr;
+	} cmd = {
+		.hdr = {
+			.length = sizeof(cmd),
+			.object_id = UVERBS_OBJECT_JOB,
+			.method_id = UVERBS_METHOD_JOB_QUERY,
+			.num_attrs = 1,
+			/* uverbs checks the caller knows the driver */
+			.driver_id = !strncmp(name, "uet", 3) ? RDMA_DRIVER_UET :
+				     !strncmp(name, "rxe", 3) ? RDMA_DRIVER_RXE :
+								RDMA_DRIVER_UNKNOWN,
+		},
+		.attr = {
+			.attr_id = UVERBS_ATTR_JOB_QUERY_RESP,
+			.len = sizeof(info),
+			.data = (uintptr_t)&info,
+		},
+	};
+
+	return ioctl(ctx->cmd_fd, RDMA_VERBS_IOCTL, &cmd) ? errno : 0;
+}
+
+TEST_F(uet, job_object_only_on_job_devices)
+{
+	struct ibv_context *ctx, *octx;
+	struct ibv_device *odev;
+
+	ctx = ibv_open_device(self->dev);
+	ASSERT_NE(NULL, ctx);
+	EXPECT_EQ(ENOENT, raw_job_query(ctx));
+	ibv_close_device(ctx);
+	/* the fixture's context has joined: served */
+	EXPECT_EQ(0, raw_job_query(self->ctx));
+
+	odev = other_device(self->list);
+	if (!odev || strncmp(ibv_get_device_name(odev), "rxe", 3))
+		SKIP(return, "no rxe device (rdma_rxe not available)");
+	octx = ibv_open_device(odev);
+	ASSERT_NE(NULL, octx);
+	TH_LOG("%s: JOB_QUERY: %s", ibv_get_device_name(odev),
+	       strerror(raw_job_query(octx)));
+	EXPECT_EQ(EPROTONOSUPPORT, raw_job_query(octx));
+	ibv_close_device(octx);
 }
 
 TEST_F(uet, unsupported_verbs)
