@@ -361,13 +361,19 @@ impl MrArgs {
     pub fn pin(&self) -> Result<Umem> {
         let len = usize::try_from(self.length).map_err(|_| EINVAL)?;
         let access = i32::try_from(self.access.bits()).map_err(|_| EINVAL)?;
-        // SAFETY: called from the reg_user_mr callback, in the context of the
-        // process that owns the memory, on a registered device.
+        // SAFETY: an `MrArgs` is only built by the `reg_user_mr` callback and
+        // lent to the driver for that call (it is not `Clone`), so we run in
+        // the REG_MR command, in the context of the process owning the
+        // memory; `ibdev` is the PD's device, registered and held for it.
         unsafe { Umem::get(self.ibdev, self.start, len, access) }
     }
 }
 
 /// The operations of an RDMA device; `Self` is the device's data.
+///
+/// ib_core calls every operation in process context, where it may sleep and
+/// allocate with `GFP_KERNEL`, except [`CqData::req_notify`], which must not
+/// sleep. Operations of one device may run concurrently on several threads.
 #[vtable]
 pub trait Operations: Sized + Send + Sync + 'static {
     /// Driver id (`enum rdma_driver_id`).
@@ -386,29 +392,34 @@ pub trait Operations: Sized + Send + Sync + 'static {
     /// Per-memory-region data.
     type Mr: MrData;
 
-    /// Device attributes.
+    /// Device attributes. Process context (registration, uverbs); may sleep.
     fn query_device(dev: &Device<Self>) -> Result<DeviceAttr>;
-    /// Port attributes (port 1).
+    /// Port attributes (port 1). Process context (registration, uverbs,
+    /// sysfs, netlink, the GID cache work); may sleep.
     fn query_port(dev: &Device<Self>, port: u32) -> Result<PortAttr>;
     /// GID `index` of `port` (`index` < the port's `gid_tbl_len`); all
     /// zero for an empty slot. Called by ib_core's GID cache in process
     /// context (with a mutex of the cache held), at registration and after
     /// [`Device::gid_changed`]; must not fail for a valid index.
     fn query_gid(dev: &Device<Self>, port: u32, index: u32) -> Result<Gid>;
-    /// A user context is being created.
+    /// A user context is being created (uverbs `GET_CONTEXT`, process
+    /// context of the opening process; may sleep).
     fn alloc_ucontext(
         dev: &Device<Self>,
         udata: &mut UData,
     ) -> Result<impl PinInit<Self::UContext, Error>>;
-    /// A protection domain is being created.
+    /// A protection domain is being created (uverbs `ALLOC_PD`, process
+    /// context; may sleep).
     fn alloc_pd(ctx: &UContext<Self>, udata: &mut UData) -> Result<impl PinInit<Self::Pd, Error>>;
-    /// A completion queue is being created.
+    /// A completion queue is being created (uverbs `CREATE_CQ`, process
+    /// context; may sleep).
     fn create_cq(
         ctx: &UContext<Self>,
         attr: &CqAttr,
         udata: &mut UData,
     ) -> Result<impl PinInit<Self::Cq, Error>>;
-    /// User memory is being registered.
+    /// User memory is being registered (uverbs `REG_MR`, in the context of
+    /// the process owning the memory; may sleep).
     fn reg_user_mr(
         pd: &Pd<Self>,
         args: &MrArgs,
@@ -416,24 +427,30 @@ pub trait Operations: Sized + Send + Sync + 'static {
     ) -> Result<impl PinInit<Self::Mr, Error>>;
 
     /// A context presents a job file (`UVERBS_METHOD_JOB_JOIN`); see
-    /// [`super::job::Job::from_file`].
+    /// [`super::job::Job::from_file`]. Process context; may sleep.
     fn join_job(_ctx: &UContext<Self>, _job: &File) -> Result {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
     /// The job a context joined (`UVERBS_METHOD_JOB_QUERY`); `ENOENT` if
-    /// none.
+    /// none. Process context; may sleep.
     fn query_job(_ctx: &UContext<Self>) -> Result<JobInfo> {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
-    /// Fills the values of [`Self::COUNTERS`] for `port`.
+    /// Fills the values of [`Self::COUNTERS`] for `port`. Process context
+    /// (sysfs, netlink), with ib_core's mutex of the counters held; may sleep.
     fn get_hw_stats(_dev: &Device<Self>, _port: u32, _values: &mut [u64]) -> Result {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 }
 
 /// An RDMA device: the C `ib_device` followed by the driver's data.
+///
+/// A `&Device<T>` is handed to [`Operations`] callbacks (process context)
+/// and obtained through a [`DeviceRef`]; its methods may be called from any
+/// thread, and [`Device::gid_changed`] and [`Device::unregister_queued`] from
+/// any context.
 ///
 /// # Invariants
 ///
@@ -449,10 +466,13 @@ pub struct Device<T: Operations> {
     data: T,
 }
 
-// SAFETY: the device is reference counted by ib_core and its data is
-// `Send + Sync`.
+// SAFETY: a `Device<T>` is only reached by reference (its memory belongs to
+// ib_core, which frees it from whichever thread drops the last reference);
+// its driver data is `T: Send + Sync` and the C part is only passed to
+// ib_core functions that may be called from any thread.
 unsafe impl<T: Operations> Send for Device<T> {}
-// SAFETY: as above.
+// SAFETY: `&Device<T>` gives `&T` (`T: Sync`) and calls ib_core functions
+// that do their own locking; nothing in the C part is mutated through it.
 unsafe impl<T: Operations> Sync for Device<T> {}
 
 impl<T: Operations> Deref for Device<T> {
@@ -496,19 +516,25 @@ impl<T: Operations> Device<T> {
         // a live namespace (above).
         let raw = unsafe { bindings::_ib_alloc_device(size_of::<Self>(), net) };
         let this = NonNull::new(raw.cast::<Self>()).ok_or(ENOMEM)?;
-        // SAFETY: `data` lies within the allocation and is uninitialised.
+        // SAFETY: `this` is a `size_of::<Self>()` allocation (above), so
+        // `data` lies within it; it is uninitialised (no reference is made).
         let slot = unsafe { &raw mut (*this.as_ptr()).data };
         // SAFETY: `slot` is valid for writes and pinned (ib_core never moves
         // the allocation).
         if let Err(e) = unsafe { pin_init::raw_try_init(slot, init) } {
-            // SAFETY: data not initialised and ops not set: just free.
+            // SAFETY: `raw` came from `_ib_alloc_device` and was never
+            // registered; ops are not set, so `dealloc_driver` does not run on
+            // the uninitialised data.
             unsafe { bindings::ib_dealloc_device(raw) };
             return Err(e);
         }
         // From here on `dealloc_driver` drops `data` when the device is freed.
-        // SAFETY: `raw` is a valid, unregistered device.
+        // SAFETY: `raw` is a valid, unregistered device that only this
+        // thread knows of, so its fields may be written; `OPS` is static.
         unsafe {
             bindings::ib_set_device_ops(raw, &VTable::<T>::OPS);
+            // CAST: `enum rdma_node_type` values are below 8; the C field is
+            // a `u8`.
             (*raw).node_type = bindings::RDMA_NODE_UNSPECIFIED as u8;
             (*raw).phys_port_cnt = 1;
             (*raw).num_comp_vectors = 1;
@@ -518,21 +544,28 @@ impl<T: Operations> Device<T> {
             (*raw).uverbs_cmd_mask |=
                 1u64 << bindings::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_REQ_NOTIFY_CQ;
         }
-        // SAFETY: `raw` is valid; `netdev` is held by the caller.
+        // SAFETY: `raw` is a valid, unregistered device with port 1;
+        // `netdev` is valid for the call (the caller holds it) and ib_core
+        // takes its own reference.
         let ret = unsafe { bindings::ib_device_set_netdev(raw, netdev.as_raw(), 1) };
         if ret != 0 {
-            // SAFETY: unregistered; frees via `dealloc_driver`.
+            // SAFETY: `raw` was never registered and is ours; its ops are
+            // set, so `dealloc_driver` drops the initialised data.
             unsafe { bindings::ib_dealloc_device(raw) };
             return Err(Error::from_errno(ret));
         }
-        // SAFETY: `raw` is valid; `name` is NUL terminated; no DMA device
-        // (virtual DMA, as soft devices use).
+        // SAFETY: `raw` is a valid, unregistered device with ops, port and
+        // netdev set; `name` is NUL terminated; a null DMA device selects
+        // virtual DMA, as soft devices use.
         let ret =
             unsafe { bindings::ib_register_device(raw, name.as_char_ptr(), core::ptr::null_mut()) };
         if ret != 0 {
-            // SAFETY: registration failed; we still own the device.
+            // SAFETY: on failure `ib_register_device()` leaves the device
+            // to the caller, who must `ib_dealloc_device()` it; that runs
+            // `dealloc_driver`, dropping the data.
             unsafe { bindings::ib_dealloc_device(raw) };
             // A name already in use is reported as ENFILE by ib_core.
+            // CAST: `ENFILE` is 23 and fits in an `i32`.
             return Err(if ret == -(bindings::ENFILE as i32) {
                 EEXIST
             } else {
@@ -559,13 +592,19 @@ impl<T: Operations> Device<T> {
 
     /// The device name, e.g. `uet0`.
     pub fn name(&self) -> &CStr {
-        // SAFETY: `name` is a NUL-terminated array of a valid device.
+        // SAFETY: `self` is a live device and `name` a NUL-terminated array
+        // inside it. `ib_device_rename()` (`rdma dev set NAME name ...`)
+        // rewrites it in place with `strscpy()` without a lock readers could
+        // take, as for C users of `ibdev->name`: a racing reader may see a
+        // mixed name, but the array's last byte stays NUL, so the string
+        // stays terminated within the array.
         unsafe { CStr::from_char_ptr((*self.as_raw()).name.as_ptr()) }
     }
 
     /// The net device bound to `port`, with a reference held.
     pub fn netdev(&self, port: u32) -> Option<ARef<NetDevice>> {
-        // SAFETY: valid device; returns a held netdev or null.
+        // SAFETY: `self` is a live device; the function takes the netdev
+        // lock itself and returns a held netdev or null.
         let nd = unsafe { bindings::ib_device_get_netdev(self.as_raw(), port) };
         let nd = NonNull::new(nd)?;
         // SAFETY: `ib_device_get_netdev` took a reference for us.
@@ -574,8 +613,8 @@ impl<T: Operations> Device<T> {
 
     /// Finds the registered device of this driver bound to `netdev`.
     pub fn get_by_netdev(netdev: &NetDevice) -> Option<DeviceRef<T>> {
-        // SAFETY: `netdev` is valid; returns a device with a registration
-        // reference, or null.
+        // SAFETY: `netdev` is valid for the call; the function returns a
+        // registered device with a registration reference taken, or null.
         let raw =
             unsafe { bindings::ib_device_get_by_netdev(netdev.as_raw(), T::DRIVER_ID.as_raw()) };
         let raw = NonNull::new(raw)?;
@@ -583,10 +622,12 @@ impl<T: Operations> Device<T> {
         // module, so a device of the same id from another module is never
         // cast to `Device<T>`. (A module implements one `Operations` per
         // driver id.)
-        // SAFETY: `raw` is a valid device.
+        // SAFETY: `raw` is a registered device we hold a reference to;
+        // `ops` is set before registration and not changed afterwards.
         let ours = core::ptr::eq(unsafe { (*raw.as_ptr()).ops.owner }, VTable::<T>::OPS.owner);
         if !ours {
-            // SAFETY: drop the reference `ib_device_get_by_netdev` took.
+            // SAFETY: drops the reference `ib_device_get_by_netdev` took,
+            // once.
             unsafe { bindings::ib_device_put(raw.as_ptr()) };
             return None;
         }
@@ -617,7 +658,10 @@ impl<T: Operations> Device<T> {
     /// Unregisters the device from a context that may not sleep on ib_core
     /// (e.g. a netdev notifier); the device is freed later.
     pub fn unregister_queued(&self) {
-        // SAFETY: valid registered device.
+        // SAFETY: `self` is a device that `register` registered (a
+        // `Device<T>` is only reachable once registered). The call only
+        // queues the work, takes its own reference, and is a no-op if
+        // unregistration already started.
         unsafe { bindings::ib_unregister_device_queued(self.as_raw()) };
     }
 }
@@ -636,14 +680,16 @@ impl<T: Operations> Deref for DeviceRef<T> {
     type Target = Device<T>;
 
     fn deref(&self) -> &Device<T> {
-        // SAFETY: the held reference keeps the device alive.
+        // SAFETY: the registration reference we own (type invariant) keeps
+        // the `Device<T>` allocated and its data initialised.
         unsafe { self.ptr.as_ref() }
     }
 }
 
 impl<T: Operations> Drop for DeviceRef<T> {
     fn drop(&mut self) {
-        // SAFETY: we own one registration reference.
+        // SAFETY: we own one registration reference (type invariant) and
+        // give it up exactly once, here.
         unsafe { bindings::ib_device_put(self.ptr.as_ref().as_raw()) };
     }
 }
@@ -667,7 +713,10 @@ impl<T: Operations> Default for DriverRegistration<T> {
 
 impl<T: Operations> Drop for DriverRegistration<T> {
     fn drop(&mut self) {
-        // SAFETY: plain call; waits for all devices of the driver to go.
+        // SAFETY: no precondition beyond process context (module exit): it
+        // unregisters every device of this driver id and, through
+        // `dealloc_driver`, frees them before returning, so no callback of
+        // this module runs afterwards.
         unsafe { bindings::ib_unregister_driver(T::DRIVER_ID.as_raw()) };
     }
 }
@@ -719,7 +768,10 @@ macro_rules! declare_object {
 
             /// The device the object belongs to.
             pub fn device(&self) -> &Device<T> {
-                // SAFETY: ib_core sets `device` before calling the driver.
+                // SAFETY: ib_core sets `device` before the callback that
+                // initialised the object and never changes it; the device is
+                // a `Device<T>` (our ops) and outlives its objects, which
+                // ib_core destroys before it is freed.
                 unsafe { Device::from_raw((*self.as_raw()).device) }
             }
 
@@ -728,7 +780,8 @@ macro_rules! declare_object {
             /// `ptr` must be the C object of a live `Self`.
             unsafe fn from_raw<'a>(ptr: *mut bindings::$cty) -> &'a Self {
                 let _ = Self::SIZE;
-                // SAFETY: offset 0 layout; validity per caller.
+                // SAFETY: the C object is at offset 0 (`SIZE`) and the
+                // caller guarantees it belongs to a live `Self`.
                 unsafe { &*ptr.cast() }
             }
 
@@ -736,7 +789,9 @@ macro_rules! declare_object {
             ///
             /// `ptr` must be a C object allocated with the size of `Self`.
             unsafe fn data_slot(ptr: *mut bindings::$cty) -> *mut T::$data {
-                // SAFETY: within the allocation per the caller.
+                // SAFETY: the caller guarantees the allocation has the size
+                // of `Self`, so the field lies inside it; no reference is
+                // made, so the field may be uninitialised.
                 unsafe { &raw mut (*ptr.cast::<Self>()).data }
             }
         }
@@ -744,15 +799,23 @@ macro_rules! declare_object {
 }
 
 declare_object!(
-    /// A uverbs user context (`struct ib_ucontext`).
+    /// A uverbs user context (`struct ib_ucontext`): one per open
+    /// `/dev/infiniband/uverbsN` file that ran `GET_CONTEXT`. Created and
+    /// destroyed (file release, or disassociation when the device goes) in
+    /// process context.
     UContext, ib_ucontext, UContext
 );
 declare_object!(
-    /// A protection domain (`struct ib_pd`).
+    /// A protection domain (`struct ib_pd`) of a user context, created and
+    /// destroyed in process context (`ALLOC_PD`, `DEALLOC_PD` or context
+    /// teardown).
     Pd, ib_pd, Pd
 );
 
-/// A completion queue (`struct ib_cq`).
+/// A completion queue (`struct ib_cq`) of a user context, created and
+/// destroyed in process context; it is armed ([`CqData::req_notify`]) in a
+/// context that must not sleep, and its [`CqEvents`] may report from any
+/// context.
 ///
 /// # Invariants
 ///
@@ -832,7 +895,11 @@ impl<T: Operations> UContext<T> {
 impl<T: Operations> Pd<T> {
     /// The user context the PD belongs to.
     pub fn ucontext(&self) -> Option<&UContext<T>> {
-        // SAFETY: `uobject` is set for user PDs and outlives the PD.
+        // SAFETY: `self` is live. `uobject` is set by uverbs before
+        // `alloc_pd` (null for kernel PDs, which this module refuses), and
+        // the uobject and its context, a `UContext<T>` of this device,
+        // outlive the PD: ib_core destroys every object of a context before
+        // the context.
         unsafe {
             let uobj = (*self.as_raw()).uobject;
             if uobj.is_null() || (*uobj).context.is_null() {
@@ -844,7 +911,8 @@ impl<T: Operations> Pd<T> {
     }
 }
 
-/// A memory region (`struct ib_mr`), allocated by this module.
+/// A memory region (`struct ib_mr`), allocated by this module; registered
+/// and deregistered in process context.
 ///
 /// # Invariants
 ///
@@ -931,30 +999,42 @@ impl<T: Operations> VTable<T> {
 
     /// # Safety
     ///
-    /// Called by ib_core with pointers that are valid for the call, on objects of
-    /// a device of this driver.
+    /// Called by `ib_dealloc_device()` (process context, may sleep) once per
+    /// device whose ops `Device::register` set, i.e. whose data is
+    /// initialised: at the end of unregistration, after every client was
+    /// removed and every user context disassociated, or on a registration
+    /// error. No other callback runs on the device during or after it.
     unsafe extern "C" fn dealloc_driver(ibdev: *mut bindings::ib_device) {
-        // SAFETY: ops are only set on devices whose data is initialised;
-        // this is the last callback before ib_core frees the memory.
+        // SAFETY: `ibdev` is a `Device<T>` (our ops are set only by
+        // `register`, after `data` was initialised). ib_core calls this once
+        // per device and never calls into the driver afterwards, so `data` is
+        // dropped exactly once and not used again.
         unsafe { core::ptr::drop_in_place(&raw mut (*ibdev.cast::<Device<T>>()).data) };
     }
 
     /// # Safety
     ///
-    /// Called by ib_core with pointers that are valid for the call, on objects of
-    /// a device of this driver.
+    /// Called in process context by ib_core: at registration
+    /// (`setup_device()`, `udata` null, `attr` is `&ibdev->attrs`, zeroed) and
+    /// by uverbs' `EX_QUERY_DEVICE` (`attr` a zero-initialised local, `udata`
+    /// the command's driver udata). `ibdev` is a device of this driver and
+    /// `attr` is valid for writes.
     unsafe extern "C" fn query_device(
         ibdev: *mut bindings::ib_device,
         attr: *mut bindings::ib_device_attr,
         udata: *mut bindings::ib_udata,
     ) -> c_int {
-        // SAFETY: ib_core passes a device of this driver.
+        // SAFETY: our ops are set only on `Device<T>` allocations
+        // (`register`), so `ibdev`, which carries them, is the `ib_device` of
+        // a `Device<T>`; ib_core keeps it alive for the call.
         let dev = unsafe { Device::<T>::from_raw(ibdev) };
         // Extended query input must be empty or zero (no driver fields yet).
-        // SAFETY: `udata` is null or valid for the call.
+        // SAFETY: `udata` is null (registration) or the command's driver
+        // udata, valid for the call; `ud` does not outlive the call.
         let ud = unsafe { UData::from_raw(udata) };
         if ud.in_len() > 0 {
-            // SAFETY: valid udata with `in_len` bytes.
+            // SAFETY: `in_len() > 0`, so `udata` is a valid, non-null
+            // udata with `in_len` bytes of user input.
             if !unsafe { bindings::ib_is_udata_cleared(udata, 0, ud.in_len()) } {
                 return EINVAL.to_errno();
             }
@@ -963,7 +1043,8 @@ impl<T: Operations> VTable<T> {
             Ok(a) => a,
             Err(e) => return e.to_errno(),
         };
-        // SAFETY: `attr` is a valid, zeroed ib_device_attr.
+        // SAFETY: `attr` is zeroed and valid for writes for the call
+        // (function contract) and nothing else accesses it meanwhile.
         unsafe {
             let attr = &mut *attr;
             attr.fw_ver = a.fw_ver;
@@ -992,20 +1073,29 @@ impl<T: Operations> VTable<T> {
 
     /// # Safety
     ///
-    /// Called by ib_core with pointers that are valid for the call, on objects of
-    /// a device of this driver.
+    /// Called in process context (uverbs, sysfs, netlink, the GID cache
+    /// work) through `__ib_query_port()`, which zeroes `*attr` first, on a
+    /// device of this driver with a valid `port`; `attr` is valid for writes.
     unsafe extern "C" fn query_port(
         ibdev: *mut bindings::ib_device,
         port: u32,
         attr: *mut bindings::ib_port_attr,
     ) -> c_int {
-        // SAFETY: ib_core passes a device of this driver.
+        // SAFETY: our ops are set only on `Device<T>` allocations
+        // (`register`), so `ibdev`, which carries them, is the `ib_device` of
+        // a `Device<T>`; ib_core keeps it alive for the call.
         let dev = unsafe { Device::<T>::from_raw(ibdev) };
         let a = match T::query_port(dev, port) {
             Ok(a) => a,
             Err(e) => return e.to_errno(),
         };
-        // SAFETY: `attr` is a valid, zeroed ib_port_attr.
+        let Ok(gid_tbl_len) = i32::try_from(a.gid_tbl_len) else {
+            return EINVAL.to_errno();
+        };
+        // SAFETY: `__ib_query_port()` zeroed `*attr`, which is valid for
+        // writes for the call and not accessed by anyone else meanwhile.
+        // `ib_get_eth_speed()` takes the RTNL and may sleep: we run in process
+        // context without it (function contract), on a valid device and port.
         unsafe {
             let p = &mut *attr;
             let (state, phys) = match a.state {
@@ -1019,11 +1109,13 @@ impl<T: Operations> VTable<T> {
                 ),
             };
             p.state = state;
+            // CAST: `enum ib_port_phys_state` values are below 8; the C
+            // field is a `u8`.
             p.phys_state = phys as u8;
             p.max_mtu = ib_mtu_from_bytes(a.max_mtu);
             p.active_mtu = ib_mtu_from_bytes(a.active_mtu);
             p.phys_mtu = a.active_mtu;
-            p.gid_tbl_len = a.gid_tbl_len as i32;
+            p.gid_tbl_len = gid_tbl_len;
             p.max_msg_sz = a.max_msg_sz;
             p.pkey_tbl_len = 1;
             p.set_ip_gids(1);
@@ -1035,23 +1127,32 @@ impl<T: Operations> VTable<T> {
 
     /// # Safety
     ///
-    /// Called by ib_core with pointers that are valid for the call, on objects of
-    /// a device of this driver.
+    /// Called once per port while registering (`setup_port_data()` from
+    /// `ib_register_device()`, process context), on a device of this driver
+    /// whose data is initialised; `imm` points at the zeroed
+    /// `port_data[port].immutable` and is valid for writes.
     unsafe extern "C" fn get_port_immutable(
         ibdev: *mut bindings::ib_device,
         port: u32,
         imm: *mut bindings::ib_port_immutable,
     ) -> c_int {
-        // SAFETY: ib_core passes a device of this driver.
+        // SAFETY: our ops are set only on `Device<T>` allocations
+        // (`register`), so `ibdev`, which carries them, is the `ib_device` of
+        // a `Device<T>`; ib_core keeps it alive for the call.
         let dev = unsafe { Device::<T>::from_raw(ibdev) };
         let a = match T::query_port(dev, port) {
             Ok(a) => a,
             Err(e) => return e.to_errno(),
         };
-        // SAFETY: `imm` is valid for writes.
+        let Ok(gid_tbl_len) = i32::try_from(a.gid_tbl_len) else {
+            return EINVAL.to_errno();
+        };
+        // SAFETY: `imm` is `port_data[port].immutable` of the device being
+        // registered, valid for writes; only this thread touches it until
+        // registration completes.
         unsafe {
             (*imm).pkey_tbl_len = 1;
-            (*imm).gid_tbl_len = a.gid_tbl_len as i32;
+            (*imm).gid_tbl_len = gid_tbl_len;
             // UET is neither IB, RoCE nor iWARP: a protocol of its own
             // (patches/0009), whose GIDs the driver reports (query_gid).
             (*imm).core_cap_flags = bindings::RDMA_CORE_PORT_UET;
@@ -1062,8 +1163,8 @@ impl<T: Operations> VTable<T> {
 
     /// # Safety
     ///
-    /// Called by ib_core with pointers that are valid for the call, on objects of
-    /// a device of this driver.
+    /// Called by `rdma_port_get_link_layer()`, in any context, on a device
+    /// of this driver; the pointer is not dereferenced.
     unsafe extern "C" fn get_link_layer(
         _ibdev: *mut bindings::ib_device,
         _port: u32,
@@ -1083,7 +1184,9 @@ impl<T: Operations> VTable<T> {
         index: c_int,
         gid: *mut bindings::ib_gid,
     ) -> c_int {
-        // SAFETY: ib_core passes a registered device of this driver.
+        // SAFETY: our ops are set only on `Device<T>` allocations
+        // (`register`), so `ibdev`, which carries them, is the `ib_device` of
+        // a `Device<T>`; ib_core keeps it alive for the call.
         let dev = unsafe { Device::<T>::from_raw(ibdev) };
         let index = match u32::try_from(index) {
             Ok(i) => i,
@@ -1102,8 +1205,8 @@ impl<T: Operations> VTable<T> {
 
     /// # Safety
     ///
-    /// Called by ib_core with pointers that are valid for the call, on objects of
-    /// a device of this driver.
+    /// Called by `ib_query_pkey()` (process context) on a device of this
+    /// driver, after it checked `port`; `pkey` is valid for writes.
     unsafe extern "C" fn query_pkey(
         _ibdev: *mut bindings::ib_device,
         _port: u32,
@@ -1113,7 +1216,8 @@ impl<T: Operations> VTable<T> {
         if index > 0 {
             return EINVAL.to_errno();
         }
-        // SAFETY: `pkey` is valid for writes. The default P_Key.
+        // SAFETY: `pkey` is valid for writes for the call (function
+        // contract). The default P_Key.
         unsafe { *pkey = 0xffff };
         0
     }
@@ -1130,7 +1234,8 @@ impl<T: Operations> VTable<T> {
         // SAFETY: ib_core set `device` to a registered device of this
         // driver before the call.
         let dev = unsafe { Device::<T>::from_raw((*uctx).device) };
-        // SAFETY: `udata` is valid for the duration of the call.
+        // SAFETY: `udata` is GET_CONTEXT's driver udata, valid for the call;
+        // `ud` does not outlive the call.
         let mut ud = unsafe { UData::from_raw(udata) };
         let r = T::alloc_ucontext(dev, &mut ud).and_then(|init| {
             // SAFETY: ib_core allocated `size_ib_ucontext` bytes for `uctx`;
@@ -1207,67 +1312,90 @@ impl<T: Operations> VTable<T> {
 
     /// # Safety
     ///
-    /// Called by ib_core with pointers that are valid for the call, on objects of
-    /// a device of this driver.
+    /// Called in process context by uverbs' `ALLOC_PD` (`udata` is the
+    /// command's driver udata, inside a `uverbs_attr_bundle` whose context is
+    /// a live context of this driver) or by `ib_alloc_pd()` (`udata` null).
+    /// `pd` is zeroed memory of `size_ib_pd` bytes with `device` (and for
+    /// uverbs `uobject`) set. If this fails, ib_core frees `pd` without
+    /// calling `dealloc_pd`.
     unsafe extern "C" fn alloc_pd(
         pd: *mut bindings::ib_pd,
         udata: *mut bindings::ib_udata,
     ) -> c_int {
-        // SAFETY: `udata` is null or valid for the call.
+        // SAFETY: `udata` is null (`ib_alloc_pd()`) or the driver udata
+        // embedded in a live `uverbs_attr_bundle` (function contract), which
+        // is what the helper requires.
         let uctx = unsafe { bindings::rdma_udata_to_ucontext(udata) };
         if uctx.is_null() {
             // Kernel PDs are not supported: the device is user space only.
             return EOPNOTSUPP.to_errno();
         }
-        // SAFETY: a context of this driver, alive for the call.
+        // SAFETY: the bundle's context belongs to this device, hence is a
+        // `UContext<T>` initialised by `alloc_ucontext`; it outlives the command, which
+        // uverbs runs inside `disassociate_srcu` (the context is destroyed
+        // only at file release or after disassociation's `synchronize_srcu`).
         let ctx = unsafe { UContext::<T>::from_raw(uctx) };
-        // SAFETY: valid for the call.
+        // SAFETY: `udata` is non-null here and valid for the call; `ud` does
+        // not outlive the call.
         let mut ud = unsafe { UData::from_raw(udata) };
         let init = match T::alloc_pd(ctx, &mut ud) {
             Ok(i) => i,
             Err(e) => return e.to_errno(),
         };
-        // SAFETY: sized by `size_ib_pd`; uninitialised; never moves.
+        // SAFETY: ib_core allocated `size_ib_pd` (= `Pd::<T>::SIZE`) bytes
+        // for `pd`, so the data slot lies inside and is uninitialised; ib_core
+        // frees but never moves the allocation (pinned).
         ret(unsafe { pin_init::raw_try_init(Pd::<T>::data_slot(pd), init) })
     }
 
     /// # Safety
     ///
-    /// Called by ib_core with pointers that are valid for the call, on objects of
-    /// a device of this driver.
+    /// Called by `ib_dealloc_pd_user()` (process context) once per PD that
+    /// `alloc_pd` initialised, after every object using the PD was
+    /// destroyed; ib_core frees the PD's memory afterwards and does not use
+    /// it again (this callback does not fail).
     unsafe extern "C" fn dealloc_pd(
         pd: *mut bindings::ib_pd,
         _udata: *mut bindings::ib_udata,
     ) -> c_int {
-        // SAFETY: initialised by `alloc_pd`; last use.
+        // SAFETY: `pd` is a `Pd<T>` whose data `alloc_pd` initialised
+        // (function contract); ib_core calls this once and frees the memory
+        // afterwards without touching the data, so this is its last use.
         unsafe { core::ptr::drop_in_place(Pd::<T>::data_slot(pd)) };
         0
     }
 
     /// # Safety
     ///
-    /// Called by ib_core with pointers that are valid for the call, on objects of
-    /// a device of this driver.
+    /// Called in process context by uverbs' `CREATE_CQ` (`attrs` the
+    /// command's bundle, whose context is a live context of this driver) or
+    /// by `__ib_alloc_cq()`/`__ib_create_cq()` (`attrs` null). `cq` is zeroed
+    /// memory of `size_ib_cq` bytes whose `device`, `event_handler` and
+    /// `cq_context` are already set; `attr` is valid for reads. If this
+    /// fails, ib_core frees `cq` without calling `destroy_cq`.
     unsafe extern "C" fn create_cq(
         cq: *mut bindings::ib_cq,
         attr: *const bindings::ib_cq_init_attr,
         attrs: *mut bindings::uverbs_attr_bundle,
     ) -> c_int {
-        // SAFETY: `attrs` is null or valid for the call.
+        // SAFETY: `attrs` is null (kernel CQ) or the command's live bundle.
         let udata = unsafe { bindings::rdma_attrs_driver_udata(attrs) };
-        // SAFETY: `udata` is null or the driver udata of a live bundle.
+        // SAFETY: `udata` is null or the driver udata embedded in a live
+        // `uverbs_attr_bundle` (above), as the helper requires.
         let uctx = unsafe { bindings::rdma_udata_to_ucontext(udata) };
         if uctx.is_null() {
             return EOPNOTSUPP.to_errno();
         }
-        // SAFETY: the bundle's context is a live context of this driver:
-        // ib_core holds it for the duration of the command.
+        // SAFETY: the bundle's context belongs to this device, hence is a
+        // `UContext<T>` initialised by `alloc_ucontext`; uverbs holds it for
+        // the whole command.
         let ctx = unsafe { UContext::<T>::from_raw(uctx) };
         let events = match CqEvents::new() {
             Ok(e) => e,
             Err(e) => return e.to_errno(),
         };
-        // SAFETY: `attr` is valid for reads for the duration of the call.
+        // SAFETY: `attr` is valid for reads for the call (function
+        // contract).
         let a = unsafe {
             CqAttr {
                 cqe: (*attr).cqe,
@@ -1276,7 +1404,8 @@ impl<T: Operations> VTable<T> {
                 events: events.clone(),
             }
         };
-        // SAFETY: `udata` is valid for the duration of the call.
+        // SAFETY: `udata` is non-null here and valid for the call; `ud` does
+        // not outlive the call.
         let mut ud = unsafe { UData::from_raw(udata) };
         let init = match T::create_cq(ctx, &a, &mut ud) {
             Ok(i) => i,
@@ -1293,7 +1422,8 @@ impl<T: Operations> VTable<T> {
                 return e.to_errno();
             }
         }
-        // SAFETY: `data` was initialised just above.
+        // SAFETY: `data` was initialised just above and `cq` is ours until
+        // this callback returns.
         let entries = unsafe { (*this).data.entries() };
         // SAFETY: `cq` is valid for writes during the call; ib_core reads
         // `cqe` back as the CQ's size.
@@ -1312,8 +1442,11 @@ impl<T: Operations> VTable<T> {
         _udata: *mut bindings::ib_udata,
     ) -> c_int {
         let this = cq.cast::<Cq<T>>();
-        // SAFETY: `events` and `data` were initialised by `create_cq`; this
-        // is their last use. Events reported from now on are dropped.
+        // SAFETY: `cq` is a `Cq<T>` whose `events` and `data` `create_cq`
+        // initialised (function contract); ib_core calls this once and then
+        // frees the memory, so this is their last use. Clearing the
+        // `CqEvents` pointer first (under its lock) keeps `report` from
+        // touching the CQ from now on, as the `CqEvents` invariant requires.
         unsafe {
             (*this).events.set(core::ptr::null_mut());
             core::ptr::drop_in_place(&raw mut (*this).data);
@@ -1324,13 +1457,16 @@ impl<T: Operations> VTable<T> {
 
     /// # Safety
     ///
-    /// Called by ib_core with pointers that are valid for the call, on objects of
-    /// a device of this driver.
+    /// Called by `ib_req_notify_cq()` on a live CQ of this driver (uverbs
+    /// holds the CQ's uobject for the call). Kernel callers may call it in
+    /// atomic context, so it must not sleep
+    /// (`Documentation/infiniband/core_locking.rst`).
     unsafe extern "C" fn req_notify_cq(
         cq: *mut bindings::ib_cq,
         flags: bindings::ib_cq_notify_flags,
     ) -> c_int {
-        // SAFETY: ib_core passes a live CQ of this driver, held for the call.
+        // SAFETY: `cq` is a live CQ of this device (function contract); every
+        // CQ of this device was made by `create_cq`, hence is a `Cq<T>`.
         let cq = unsafe { Cq::<T>::from_raw(cq) };
         let solicited = flags & bindings::ib_cq_notify_flags_IB_CQ_SOLICITED_MASK
             == bindings::ib_cq_notify_flags_IB_CQ_SOLICITED;
@@ -1339,8 +1475,11 @@ impl<T: Operations> VTable<T> {
 
     /// # Safety
     ///
-    /// Called by ib_core with pointers that are valid for the call, on objects of
-    /// a device of this driver.
+    /// Called by uverbs' `REG_MR` (write or ioctl interface), in process
+    /// context of the process that owns `[start, start + length)`, on a PD
+    /// of this driver that uverbs holds for the call; `udata` is the
+    /// command's driver udata. ib_core fills the other fields of the
+    /// returned `ib_mr` and passes it to `dereg_mr` exactly once.
     unsafe extern "C" fn reg_user_mr(
         pd: *mut bindings::ib_pd,
         start: u64,
@@ -1350,7 +1489,8 @@ impl<T: Operations> VTable<T> {
         _dmah: *mut bindings::ib_dmah,
         udata: *mut bindings::ib_udata,
     ) -> *mut bindings::ib_mr {
-        // SAFETY: ib_core passes a live PD of this driver, held for the call.
+        // SAFETY: `pd` is a PD of this device, hence a `Pd<T>` initialised by
+        // `alloc_pd`; uverbs holds it for the call (function contract).
         let pdr = unsafe { Pd::<T>::from_raw(pd) };
         // ib_core checked the flags (ib_check_mr_access); a negative value
         // would be a bit outside every defined flag.
@@ -1362,14 +1502,16 @@ impl<T: Operations> VTable<T> {
             Err(e) => return e.to_ptr(),
         };
         let args = MrArgs {
-            // SAFETY: `pd` is valid for the call; its `device` never changes.
+            // SAFETY: `pd` is valid for the call; ib_core set `device`
+            // before `alloc_pd` and never changes it.
             ibdev: unsafe { (*pd).device },
             start,
             length,
             virt_addr,
             access,
         };
-        // SAFETY: `udata` is valid for the duration of the call.
+        // SAFETY: `udata` is the command's driver udata, valid for the call;
+        // `ud` does not outlive the call.
         let mut ud = unsafe { UData::from_raw(udata) };
         let init = match T::reg_user_mr(pdr, &args, &mut ud) {
             Ok(i) => i,
@@ -1418,35 +1560,44 @@ impl<T: Operations> VTable<T> {
 
     /// # Safety
     ///
-    /// Called by ib_core with pointers that are valid for the call, on objects of
-    /// a device of this driver.
+    /// Called by uverbs' `UVERBS_METHOD_JOB_JOIN` handler (process context)
+    /// with a live context of this driver (`ib_uverbs_get_ucontext()`) and
+    /// the file of the user's job fd, held by the handler's `fdget()` for
+    /// the call.
     unsafe extern "C" fn join_job(
         uctx: *mut bindings::ib_ucontext,
         job: *mut bindings::file,
     ) -> c_int {
-        // SAFETY: a live context of this driver.
+        // SAFETY: `ib_uverbs_get_ucontext()` returned a context of this
+        // device, hence a `UContext<T>`, which uverbs holds for the command.
         let ctx = unsafe { UContext::<T>::from_raw(uctx) };
-        // SAFETY: the core holds a reference to `job` for the call, and no
-        // fdget_pos region is active on it.
+        // SAFETY: the handler's `fdget()` keeps `job` alive for the call. An
+        // `fdget_pos()` that skipped `f_pos_lock` exists only in a process
+        // whose file table is not shared, i.e. on this thread, which is in
+        // this ioctl and not in a read or write of the job file.
         let job = unsafe { File::from_raw_file(job) };
         ret(T::join_job(ctx, job))
     }
 
     /// # Safety
     ///
-    /// Called by ib_core with pointers that are valid for the call, on objects of
-    /// a device of this driver.
+    /// Called by uverbs' `UVERBS_METHOD_JOB_QUERY` handler (process
+    /// context) with a live context of this driver and `info` pointing at a
+    /// zero-initialised `struct rdma_job_info` on its stack.
     unsafe extern "C" fn query_job(
         uctx: *mut bindings::ib_ucontext,
         info: *mut bindings::rdma_job_info,
     ) -> c_int {
-        // SAFETY: a live context of this driver.
+        // SAFETY: `ib_uverbs_get_ucontext()` returned a context of this
+        // device, hence a `UContext<T>`, which uverbs holds for the command.
         let ctx = unsafe { UContext::<T>::from_raw(uctx) };
         match T::query_job(ctx) {
             Ok(i) => {
                 let b = i.to_bytes();
-                // SAFETY: `info` is a `struct rdma_job_info` (the size
-                // `to_bytes` produces, checked in `job.rs`), valid for writes.
+                // SAFETY: `info` points at the handler's `struct
+                // rdma_job_info`, valid for writes of its size, which is the
+                // length `to_bytes` produces (checked in `job.rs`); `b` is a
+                // separate local buffer.
                 unsafe { core::ptr::copy_nonoverlapping(b.as_ptr(), info.cast::<u8>(), b.len()) };
                 0
             }
@@ -1456,41 +1607,55 @@ impl<T: Operations> VTable<T> {
 
     /// # Safety
     ///
-    /// Called by ib_core with pointers that are valid for the call, on objects of
-    /// a device of this driver.
+    /// Called in process context while registering, once per port for
+    /// sysfs (`alloc_hw_stats_port()`) and once per port for the counters
+    /// (`rdma_counter_init()`), on a device of this driver. The returned
+    /// object belongs to ib_core (`rdma_free_hw_stats_struct()`).
     unsafe extern "C" fn alloc_hw_port_stats(
         _ibdev: *mut bindings::ib_device,
         _port: u32,
     ) -> *mut bindings::rdma_hw_stats {
-        // SAFETY: `COUNTERS` is static; StatDesc is transparent over the C
-        // description.
+        let Ok(num) = c_int::try_from(T::COUNTERS.len()) else {
+            return core::ptr::null_mut();
+        };
+        // SAFETY: `COUNTERS` is a static array of `num` descriptions
+        // (`StatDesc` is transparent over `struct rdma_stat_desc`), which the
+        // returned object keeps pointing at for as long as it lives.
         unsafe {
             bindings::rdma_alloc_hw_stats_struct(
                 T::COUNTERS.as_ptr().cast(),
-                T::COUNTERS.len() as i32,
-                bindings::RDMA_HW_STATS_DEFAULT_LIFESPAN as usize,
+                num,
+                crate::num::casts::u32_as_usize(bindings::RDMA_HW_STATS_DEFAULT_LIFESPAN),
             )
         }
     }
 
     /// # Safety
     ///
-    /// Called by ib_core with pointers that are valid for the call, on objects of
-    /// a device of this driver.
+    /// Called in process context by sysfs and netlink reads (with
+    /// `stats->lock` held) and once by sysfs setup at registration (before
+    /// the attributes exist), on a device of this driver, with `stats` allocated by
+    /// `alloc_hw_port_stats` above for this driver (so it has
+    /// `T::COUNTERS.len()` values).
     unsafe extern "C" fn get_hw_stats(
         ibdev: *mut bindings::ib_device,
         stats: *mut bindings::rdma_hw_stats,
         port: u32,
         _index: c_int,
     ) -> c_int {
-        // SAFETY: ib_core passes a device of this driver.
+        // SAFETY: our ops are set only on `Device<T>` allocations
+        // (`register`), so `ibdev`, which carries them, is the `ib_device` of
+        // a `Device<T>`; ib_core keeps it alive for the call.
         let dev = unsafe { Device::<T>::from_raw(ibdev) };
-        // SAFETY: `stats` was allocated for `COUNTERS.len()` values.
+        // SAFETY: `stats` was allocated by `alloc_hw_port_stats` with
+        // `COUNTERS.len()` values (function contract), and `stats->lock` (or
+        // setup, before anyone else can see `stats`) excludes other users.
         let values = unsafe {
             core::slice::from_raw_parts_mut((*stats).value.as_mut_ptr(), T::COUNTERS.len())
         };
         match T::get_hw_stats(dev, port, values) {
-            Ok(()) => T::COUNTERS.len() as c_int,
+            // `alloc_hw_port_stats` checked that the count fits.
+            Ok(()) => c_int::try_from(T::COUNTERS.len()).unwrap_or(c_int::MAX),
             Err(e) => e.to_errno(),
         }
     }

@@ -43,9 +43,11 @@ pub struct Registration<T: LinkType> {
     _p: PhantomData<T>,
 }
 
-// SAFETY: the link ops are only used by ib_core under its own lock.
+// SAFETY: `rdma_link_register()` and `rdma_link_unregister()` may be called
+// from any thread; ib_core reads the ops only under `link_ops_rwsem`, which
+// both take for writing. `T` is only used through its `'static` functions.
 unsafe impl<T: LinkType> Send for Registration<T> {}
-// SAFETY: as above.
+// SAFETY: `&Registration` gives access to nothing (no method reads `ops`).
 unsafe impl<T: LinkType> Sync for Registration<T> {}
 
 impl<T: LinkType> Registration<T> {
@@ -53,8 +55,10 @@ impl<T: LinkType> Registration<T> {
     pub fn new() -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             ops <- Opaque::try_ffi_init(|ops: *mut bindings::rdma_link_ops| {
-                // SAFETY: `ops` is valid for writes and pinned; zero is a
-                // valid initial value (empty list head is set by register).
+                // SAFETY: `ops` is valid for writes and pinned (it lives at
+                // this address until `drop` unregisters it); all-zero is a
+                // valid `rdma_link_ops` (the list head is initialised by
+                // `rdma_link_register()`), and `T::TYPE` is `'static`.
                 unsafe {
                     ops.write(pin_init::zeroed());
                     (*ops).type_ = T::TYPE.as_char_ptr();
@@ -70,11 +74,16 @@ impl<T: LinkType> Registration<T> {
 
     /// # Safety
     ///
-    /// Called by ib_core with a NUL-terminated name and a held net device.
+    /// Called by `nldev_newlink()` (`rdma link add`, process context, may
+    /// sleep) with `link_ops_rwsem` read-held, `name` pointing at its
+    /// NUL-terminated `ibdev_name` array and `ndev` a net device it holds
+    /// (`dev_get_by_name()`) for the call.
     unsafe extern "C" fn newlink(name: *const c_char, ndev: *mut bindings::net_device) -> c_int {
-        // SAFETY: ib_core passes a NUL-terminated name buffer.
+        // SAFETY: `name` is NUL terminated and valid for the call (function
+        // contract); the `CStr` does not outlive the call.
         let name = unsafe { CStr::from_char_ptr(name) };
-        // SAFETY: ib_core holds a reference to `ndev` during the call.
+        // SAFETY: `nldev_newlink()` holds a reference to `ndev` for the
+        // call (function contract); the borrow does not outlive the call.
         let ndev = unsafe { NetDevice::from_raw(ndev) };
         match T::newlink(name, ndev) {
             Ok(()) => 0,
@@ -86,7 +95,8 @@ impl<T: LinkType> Registration<T> {
 #[pinned_drop]
 impl<T: LinkType> PinnedDrop for Registration<T> {
     fn drop(self: Pin<&mut Self>) {
-        // SAFETY: registered per the type invariant.
+        // SAFETY: `ops` is registered (type invariant); unregistering takes
+        // `link_ops_rwsem` for writing, so no `newlink` runs afterwards.
         unsafe { bindings::rdma_link_unregister(self.ops.get()) };
     }
 }

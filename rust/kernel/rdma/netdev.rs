@@ -213,8 +213,10 @@ pub struct NetdevNotifier<T: NetdevEvents> {
     _p: PhantomData<T>,
 }
 
-// SAFETY: the notifier block is only touched by the notifier chain, which
-// serialises with registration and unregistration.
+// SAFETY: the C notifier block is only read by the notifier chain, which
+// serialises with `register_netdevice_notifier()` and
+// `unregister_netdevice_notifier()` (both take RTNL), and these may be
+// called from any thread; `T` is only used through its `'static` functions.
 unsafe impl<T: NetdevEvents> Send for NetdevNotifier<T> {}
 // SAFETY: as above; no shared mutable state in Rust.
 unsafe impl<T: NetdevEvents> Sync for NetdevNotifier<T> {}
@@ -240,20 +242,27 @@ impl<T: NetdevEvents> NetdevNotifier<T> {
 
     /// # Safety
     ///
-    /// Called by the netdevice notifier chain with a `netdev_notifier_info`.
+    /// Called by the netdevice notifier chain (`call_netdevice_notifiers()`,
+    /// process context with RTNL held) with `ptr` pointing at a
+    /// `netdev_notifier_info` (or a struct starting with one) whose `dev`
+    /// is valid for the call.
     unsafe extern "C" fn callback(
         _nb: *mut bindings::notifier_block,
         event: usize,
         ptr: *mut c_void,
     ) -> c_int {
-        if let Some(ev) = NetdevEvent::from_raw(event as u64) {
-            // SAFETY: for netdev notifiers `ptr` is a `netdev_notifier_info`.
+        if let Some(ev) = NetdevEvent::from_raw(crate::num::casts::usize_as_u64(event)) {
+            // SAFETY: `ptr` is a `netdev_notifier_info`, valid for the call
+            // (function contract); the helper only reads its `dev`.
             let dev = unsafe { bindings::netdev_notifier_info_to_dev(ptr.cast()) };
             if !dev.is_null() {
-                // SAFETY: the notifier chain holds the device for the call.
+                // SAFETY: `dev` is non-null and, per the function contract,
+                // valid for the call; RTNL is held for the whole call, so the
+                // device cannot be freed under it.
                 T::event(ev, unsafe { NetDevice::from_raw(dev) });
             }
         }
+        // CAST: `NOTIFY_DONE` is 0.
         bindings::NOTIFY_DONE as c_int
     }
 }
@@ -297,8 +306,9 @@ pub type Inet4AddrNotifier<T> = IpAddrNotifier<T, false>;
 /// IPv6 address notifier.
 pub type Inet6AddrNotifier<T> = IpAddrNotifier<T, true>;
 
-// SAFETY: the notifier block is only touched by its notifier chain, which
-// serialises with registration and unregistration.
+// SAFETY: the C notifier block is only read by its notifier chain, which
+// serialises with the chain's register and unregister functions (callable
+// from any thread); `T` is only used through its `'static` functions.
 unsafe impl<T: IpAddrEvents, const V6: bool> Send for IpAddrNotifier<T, V6> {}
 // SAFETY: as above; no shared mutable state in Rust.
 unsafe impl<T: IpAddrEvents, const V6: bool> Sync for IpAddrNotifier<T, V6> {}
@@ -332,7 +342,9 @@ impl<T: IpAddrEvents, const V6: bool> IpAddrNotifier<T, V6> {
     ///
     /// Called by the inetaddr chain with a `struct in_ifaddr` (`V6` false)
     /// or the inet6addr chain with a `struct inet6_ifaddr` (`V6` true),
-    /// valid for the call.
+    /// valid for the call. The inetaddr chain is a blocking chain run with
+    /// RTNL held; the inet6addr chain is atomic and may run in softirq
+    /// context.
     unsafe extern "C" fn callback(
         _nb: *mut bindings::notifier_block,
         _event: usize,
@@ -354,6 +366,7 @@ impl<T: IpAddrEvents, const V6: bool> IpAddrNotifier<T, V6> {
             // SAFETY: the chain holds the device for the call (above).
             T::changed(unsafe { NetDevice::from_raw(dev) });
         }
+        // CAST: `NOTIFY_DONE` is 0.
         bindings::NOTIFY_DONE as c_int
     }
 }
