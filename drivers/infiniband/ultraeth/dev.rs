@@ -37,7 +37,8 @@ use kernel::{
 
 /// Bytes of the ring header before the first CQE (uapi
 /// `UET_CQ_RING_ENTRIES_OFFSET`).
-pub(crate) const CQ_RING_ENTRIES_OFFSET: usize = uapi::UET_CQ_RING_ENTRIES_OFFSET as usize;
+pub(crate) const CQ_RING_ENTRIES_OFFSET: usize =
+    kernel::num::casts::u32_as_usize(uapi::UET_CQ_RING_ENTRIES_OFFSET);
 /// Offset of `prod_idx` in the ring header.
 const CQ_PROD_OFFSET: usize = core::mem::offset_of!(uapi::uet_cq_ring_hdr, prod_idx);
 /// Offset of `cons_idx` in the ring header.
@@ -88,8 +89,8 @@ pub(crate) struct CqRing {
 impl CqRing {
     /// Allocates a ring of `entries` (a power of two).
     pub(crate) fn new(entries: u32) -> Result<Pin<KBox<Self>>> {
-        // CAST: `entries` is at most `MAX_CQE`, far below `usize::MAX`.
-        let bytes = CQ_RING_ENTRIES_OFFSET + entries as usize * CQE_SIZE;
+        // No overflow: `entries` is at most `MAX_CQE`.
+        let bytes = CQ_RING_ENTRIES_OFFSET + kernel::num::casts::u32_as_usize(entries) * CQE_SIZE;
         let buf = UserBuffer::new(bytes)?;
         KBox::pin_init(
             pin_init!(Self {
@@ -120,8 +121,7 @@ impl CqRing {
         if prod.wrapping_sub(cons) >= self.entries {
             return Err(CqFull::Overflow);
         }
-        // CAST: a ring index is below `entries` (<= MAX_CQE) and fits.
-        let slot = (*prod & (self.entries - 1)) as usize;
+        let slot = kernel::num::casts::u32_as_usize(*prod & (self.entries - 1));
         let off = CQ_RING_ENTRIES_OFFSET + slot * CQE_SIZE;
         let bytes = cqe_bytes(cqe);
         self.buf.write(off, &bytes).map_err(|_| CqFull::Overflow)?;

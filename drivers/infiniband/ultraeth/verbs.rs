@@ -464,7 +464,7 @@ impl Operations for UetDevice {
         Ok(DeviceAttr {
             sys_image_guid: kernel::rdma::device::guid_from_mac(&dev.netdev.mac()),
             max_mr_size: MAX_MR_SIZE,
-            page_size_cap: kernel::page::PAGE_SIZE as u64,
+            page_size_cap: kernel::num::casts::usize_as_u64(kernel::page::PAGE_SIZE),
             vendor_id: VENDOR_ID,
             vendor_part_id: VENDOR_PART_ID,
             max_qp: 0,
@@ -512,7 +512,7 @@ impl Operations for UetDevice {
             comp_mask: 0,
             dev_caps: DEV_CAPS,
             max_cqe: dev::MAX_CQE,
-            cqe_size: dev::CQE_SIZE as u32,
+            cqe_size: kernel::num::casts::usize_into_u32::<{ dev::CQE_SIZE }>(),
             max_msg_size: MAX_MSG_SIZE,
             max_pdc: MAX_PDC,
             // CAST: both profile bits are below bit 16.
@@ -542,7 +542,7 @@ impl Operations for UetDevice {
         ctx.member.check_live()?;
         let cmd: CreateCqCmd = udata.read()?;
         check_comp_mask(cmd.0.comp_mask, 0)?;
-        if cmd.0.cqe_size as usize != dev::CQE_SIZE || attr.flags != 0 {
+        if kernel::num::casts::u32_as_usize(cmd.0.cqe_size) != dev::CQE_SIZE || attr.flags != 0 {
             return Err(EINVAL);
         }
         let entries = dev::cq_ring_entries(attr.cqe).ok_or(EINVAL)?;
@@ -557,7 +557,7 @@ impl Operations for UetDevice {
             comp_mask: 0,
             cq_idx: 0,
             q_mmap_key: mmap.offset(),
-            q_mmap_size: len as u64,
+            q_mmap_size: kernel::num::casts::usize_as_u64(len),
             num_entries: entries,
             ..Default::default()
         });
