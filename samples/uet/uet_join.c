@@ -87,14 +87,18 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 			n = strtoul(optarg, NULL, 10);
-			if (n >= 1 && n <= 16)
-				break;
-			/* fall through */
+			if (n < 1 || n > 16)
+				n = 0;
+			break;
 		default:
 			fprintf(stderr, "usage: %s [-s SECONDS] [-d SECONDS] [-c 1..16]\n",
 				prog);
 			return 2;
 		}
+	}
+	if (!n) {
+		fprintf(stderr, "%s: -c takes 1..16\n", prog);
+		return 2;
 	}
 
 	if (!fd_s) {
@@ -113,7 +117,8 @@ int main(int argc, char **argv)
 	if (delay)
 		sleep(delay);
 	for (i = 0; i < n && !err; i++) {
-		ctx = ctxs[i] = open_uet_device();
+		ctx = open_uet_device();
+		ctxs[i] = ctx;
 		if (!ctx) {
 			err = 1;
 			break;

@@ -1447,8 +1447,12 @@ TEST(netdev_moves_away)
 	struct rdma_job_info ji;
 	int fd;
 
-	if (system("ip link add ujob0 type veth peer name ujob1 && ip link set ujob0 up &&"
-		   " rdma link add uetjob0 type uet netdev ujob0"))
+	static const char *up =
+		"ip link add ujob0 type veth peer name ujob1 && ip link set ujob0 up && rdma link add uetjob0 type uet netdev ujob0";
+	static const char *down =
+		"ip netns delete ujobns; ip link delete ujob1 2>/dev/null; rdma link delete uetjob0 2>/dev/null";
+
+	if (system(up))
 		SKIP(return, "cannot create uetjob0 on a veth");
 	ctx = uet_open_name("uetjob0");
 	ASSERT_NE(NULL, ctx);
@@ -1464,7 +1468,8 @@ TEST(netdev_moves_away)
 	EXPECT_EQ(0, ji.members) TH_LOG("the membership outlived the device");
 	ibv_close_device(ctx);
 	close(fd);
-	system("ip netns delete ujobns; ip link delete ujob1 2>/dev/null; rdma link delete uetjob0 2>/dev/null");
+	if (system(down))
+		TH_LOG("cleanup: %s failed", down);
 }
 
 TEST_HARNESS_MAIN

@@ -43,15 +43,15 @@ int main(int argc, char **argv)
 		goto usage;
 	fd = atoi(argv[1]);
 	op = argv[2];
-	if (!strcmp(op, "query"))
+	if (!strcmp(op, "query")) {
 		ret = ioctl(fd, RDMA_JOB_IOC_QUERY, &info);
-	else if (!strcmp(op, "seal"))
+	} else if (!strcmp(op, "seal")) {
 		ret = ioctl(fd, RDMA_JOB_IOC_SEAL);
-	else if (!strcmp(op, "revoke"))
+	} else if (!strcmp(op, "revoke")) {
 		ret = ioctl(fd, RDMA_JOB_IOC_REVOKE);
-	else if (!strcmp(op, "member"))
+	} else if (!strcmp(op, "member")) {
 		ret = ioctl(fd, RDMA_JOB_IOC_MEMBER_FD, 0ul);
-	else if (!strcmp(op, "realize")) {
+	} else if (!strcmp(op, "realize")) {
 		r.uet.flags = RDMA_JOB_UET_F_ALLOC_JOB_ID;
 		r.uet.max_endpoints = 1;
 		ret = ioctl(fd, RDMA_JOB_IOC_REALIZE, &r);

@@ -141,7 +141,7 @@ TEST(alloc_100k)
 
 struct shared {
 	int slot[SLOTS];	/* descriptor numbers, fixed; contents change */
-	volatile int stop;
+	int stop;		/* __atomic */
 	pthread_mutex_t lock;
 	uint32_t alloc_ids[MAX_ALLOC];
 	int n_alloc;
@@ -188,7 +188,7 @@ static void *worker(void *arg)
 	int err, fd, s;
 	uint32_t id;
 
-	while (!sh.stop) {
+	while (!__atomic_load_n(&sh.stop, __ATOMIC_RELAXED)) {
 		s = sh.slot[rand_r(&seed) % SLOTS];
 		err = 0;
 		switch (rand_r(&seed) % 10) {
@@ -281,7 +281,7 @@ TEST(six_threads)
 	for (i = 0; i < THREADS; i++)
 		ASSERT_EQ(0, pthread_create(&th[i], NULL, worker, (void *)(uintptr_t)i));
 	sleep(SECONDS);
-	sh.stop = 1;
+	__atomic_store_n(&sh.stop, 1, __ATOMIC_RELAXED);
 	for (i = 0; i < THREADS; i++)
 		pthread_join(th[i], NULL);
 	ksft_print_msg("%lu ioctls, %lu failed as documented, %d allocated JobIDs\n",
