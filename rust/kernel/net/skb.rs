@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+
+//! Socket buffers (`struct sk_buff`), owned one at a time.
+//!
+//! C header: [`include/linux/skbuff.h`](srctree/include/linux/skbuff.h)
+//!
+//! An [`SkBuff`] owns one reference to an skb and frees it on drop
+//! (`kfree_skb`, counted as a drop) unless it is handed on with
+//! [`SkBuff::into_raw`] or freed as consumed with [`SkBuff::consume`]. The
+//! operations that grow or shrink the data check their bounds and return
+//! `EINVAL` instead of reaching the C functions' `skb_over_panic()` /
+//! `skb_under_panic()`.
+//!
+//! Calling context: allocation with `GFP_ATOMIC` and every other operation
+//! never sleep and may run in softirq (the receive path); freeing is
+//! allowed in any context but hard interrupts.
+
+use crate::{
+    alloc::Flags,
+    bindings,
+    prelude::*, //
+};
+use core::ptr::NonNull;
+
+/// An owned socket buffer.
+///
+/// # Invariants
+///
+/// `ptr` is a valid `sk_buff` of which this object owns one reference;
+/// the data between `skb->data` and `skb->tail` is initialised memory of
+/// the skb's head buffer, of `skb_headlen()` bytes.
+pub struct SkBuff {
+    ptr: NonNull<bindings::sk_buff>,
+}
+
+// SAFETY: an skb may be handed to and freed by any thread; `&SkBuff` only
+// reads the skb's own fields and data, which nobody else changes while we
+// own the reference.
+unsafe impl Send for SkBuff {}
+// SAFETY: as above.
+unsafe impl Sync for SkBuff {}
+
+impl SkBuff {
+    /// Allocates an skb with room for `size` bytes of linear data and no
+    /// headroom yet (see [`SkBuff::reserve`]).
+    pub fn alloc(size: usize, flags: Flags) -> Result<Self> {
+        let size = u32::try_from(size).map_err(|_| EINVAL)?;
+        // SAFETY: `alloc_skb` has no preconditions beyond a valid gfp mask,
+        // which `Flags` guarantees.
+        let raw = unsafe { bindings::alloc_skb(size, flags.as_raw()) };
+        let ptr = NonNull::new(raw).ok_or(ENOMEM)?;
+        // INVARIANT: a fresh skb with one reference, empty data.
+        Ok(Self { ptr })
+    }
+
+    /// Takes ownership of a reference to `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a valid `sk_buff` whose reference the caller owns and
+    /// gives up (e.g. an skb the networking core passes to a receive
+    /// callback that consumes it).
+    pub unsafe fn from_raw(ptr: NonNull<bindings::sk_buff>) -> Self {
+        // INVARIANT: guaranteed by the caller.
+        Self { ptr }
+    }
+
+    /// Gives up ownership: the returned reference belongs to the caller
+    /// (e.g. the transmit function that consumes it).
+    pub fn into_raw(self) -> NonNull<bindings::sk_buff> {
+        let ptr = self.ptr;
+        core::mem::forget(self);
+        ptr
+    }
+
+    /// The raw skb, still owned by `self`.
+    pub fn as_raw(&self) -> *mut bindings::sk_buff {
+        self.ptr.as_ptr()
+    }
+
+    /// Bytes of data, linear and paged.
+    pub fn len(&self) -> usize {
+        // SAFETY: `ptr` is valid (type invariant); `len` is a plain field.
+        let len = unsafe { (*self.as_raw()).len };
+        // CAST: a u32 always fits in usize on the architectures Linux runs
+        // Rust on.
+        len as usize
+    }
+
+    /// Whether the skb holds no data.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes of linear data (`skb_headlen()`).
+    pub fn headlen(&self) -> usize {
+        // SAFETY: `ptr` is valid (type invariant).
+        let n = unsafe { bindings::skb_headlen(self.as_raw()) };
+        // CAST: u32 to usize, lossless (as in `len`).
+        n as usize
+    }
+
+    /// Free bytes in front of the data (`skb_headroom()`).
+    pub fn headroom(&self) -> usize {
+        // SAFETY: `ptr` is valid (type invariant).
+        let n = unsafe { bindings::skb_headroom(self.as_raw()) };
+        // CAST: u32 to usize, lossless.
+        n as usize
+    }
+
+    /// Free bytes after the linear data (`skb_tailroom()`; 0 once the skb
+    /// has paged data).
+    pub fn tailroom(&self) -> usize {
+        // SAFETY: `ptr` is valid (type invariant).
+        let n = unsafe { bindings::skb_tailroom(self.as_raw()) };
+        usize::try_from(n).unwrap_or(0)
+    }
+
+    /// Moves the start of an empty skb's data `len` bytes forward, making
+    /// headroom for headers pushed later. `EINVAL` if the skb has data or
+    /// not enough tailroom.
+    pub fn reserve(&mut self, len: usize) -> Result {
+        if !self.is_empty() || len > self.tailroom() {
+            return Err(EINVAL);
+        }
+        let n = i32::try_from(len).map_err(|_| EINVAL)?;
+        // SAFETY: `ptr` is valid and ours; the skb is empty and has `len`
+        // bytes of tailroom (checked above), so data and tail stay inside
+        // the head buffer.
+        unsafe { bindings::skb_reserve(self.as_raw(), n) };
+        Ok(())
+    }
+
+    /// Appends `len` bytes to the linear data and returns them, zeroed.
+    /// `EINVAL` without enough tailroom.
+    pub fn put(&mut self, len: usize) -> Result<&mut [u8]> {
+        if len > self.tailroom() {
+            return Err(EINVAL);
+        }
+        let n = u32::try_from(len).map_err(|_| EINVAL)?;
+        // SAFETY: `ptr` is valid and ours; `len` fits in the tailroom
+        // (checked above), so `skb_put` does not panic and returns the old
+        // tail, the start of `len` writable bytes of the head buffer.
+        let p = unsafe { bindings::skb_put(self.as_raw(), n) }.cast::<u8>();
+        // SAFETY: `p` points to `len` bytes of the head buffer that belong
+        // to the skb we own exclusively for the lifetime of `&mut self`;
+        // they are zeroed first so the slice is initialised.
+        unsafe {
+            core::ptr::write_bytes(p, 0, len);
+            Ok(core::slice::from_raw_parts_mut(p, len))
+        }
+    }
+
+    /// Prepends `len` bytes to the data (for a header) and returns them,
+    /// zeroed. `EINVAL` without enough headroom.
+    pub fn push(&mut self, len: usize) -> Result<&mut [u8]> {
+        if len > self.headroom() {
+            return Err(EINVAL);
+        }
+        let n = u32::try_from(len).map_err(|_| EINVAL)?;
+        // SAFETY: `ptr` is valid and ours; `len` fits in the headroom
+        // (checked above), so `skb_push` does not panic and returns the new
+        // data start, followed by `len` bytes of the head buffer.
+        let p = unsafe { bindings::skb_push(self.as_raw(), n) }.cast::<u8>();
+        // SAFETY: as in `put`.
+        unsafe {
+            core::ptr::write_bytes(p, 0, len);
+            Ok(core::slice::from_raw_parts_mut(p, len))
+        }
+    }
+
+    /// Removes `len` bytes from the front of the linear data and returns
+    /// them. `EINVAL` if the linear data is shorter (see
+    /// [`SkBuff::copy_bits`] for paged data).
+    pub fn pull(&mut self, len: usize) -> Result<&[u8]> {
+        if len > self.headlen() {
+            return Err(EINVAL);
+        }
+        let old = self.data().as_ptr();
+        let n = u32::try_from(len).map_err(|_| EINVAL)?;
+        // SAFETY: `ptr` is valid and ours; `len` is at most the linear
+        // length (checked above), so `skb_pull` only moves `data` forward.
+        unsafe { bindings::skb_pull(self.as_raw(), n) };
+        // SAFETY: the pulled bytes stay in the head buffer, which lives as
+        // long as the skb; they are initialised data we read through
+        // `&self` borrowed from `&mut self`.
+        Ok(unsafe { core::slice::from_raw_parts(old, len) })
+    }
+
+    /// The linear data.
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: `data` points to `headlen()` initialised bytes of the head
+        // buffer (type invariant), valid while we own the skb.
+        unsafe { core::slice::from_raw_parts((*self.as_raw()).data, self.headlen()) }
+    }
+
+    /// The linear data, writable.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        let n = self.headlen();
+        // SAFETY: as in `data`; `&mut self` makes the access exclusive.
+        unsafe { core::slice::from_raw_parts_mut((*self.as_raw()).data, n) }
+    }
+
+    /// Copies `out.len()` bytes starting at `offset` of the data, linear or
+    /// paged, into `out`. `EINVAL` if they are not all there.
+    pub fn copy_bits(&self, offset: usize, out: &mut [u8]) -> Result {
+        match offset.checked_add(out.len()) {
+            Some(end) if end <= self.len() => {}
+            _ => return Err(EINVAL),
+        }
+        let off = i32::try_from(offset).map_err(|_| EINVAL)?;
+        let n = i32::try_from(out.len()).map_err(|_| EINVAL)?;
+        // SAFETY: `ptr` is valid; the range lies within the skb's data
+        // (checked above) and `out` is valid for `n` bytes of writes.
+        let r = unsafe { bindings::skb_copy_bits(self.as_raw(), off, out.as_mut_ptr().cast(), n) };
+        crate::error::to_result(r)
+    }
+
+    /// Frees the skb as consumed (not counted as a drop).
+    pub fn consume(self) {
+        let ptr = self.into_raw();
+        // SAFETY: we owned this reference and give it up here.
+        unsafe { bindings::consume_skb(ptr.as_ptr()) };
+    }
+}
+
+impl Drop for SkBuff {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference (type invariant) and give it up.
+        unsafe { bindings::kfree_skb(self.as_raw()) };
+    }
+}
+
+#[kunit_tests(rust_net_skb)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_and_payload() -> Result {
+        let mut skb = SkBuff::alloc(256, GFP_KERNEL)?;
+        assert!(skb.is_empty());
+        skb.reserve(64)?;
+        assert_eq!(skb.headroom(), 64);
+        // reserving again once there is data is refused
+        skb.put(10)?.copy_from_slice(b"0123456789");
+        assert_eq!(skb.reserve(1), Err(EINVAL));
+        skb.push(4)?.copy_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
+        assert_eq!(skb.len(), 14);
+        assert_eq!(skb.headroom(), 60);
+        assert_eq!(&skb.data()[..6], &[0xde, 0xad, 0xbe, 0xef, b'0', b'1']);
+        let mut out = [0u8; 3];
+        skb.copy_bits(11, &mut out)?;
+        assert_eq!(&out, b"789");
+        assert_eq!(skb.copy_bits(12, &mut out), Err(EINVAL));
+        assert_eq!(skb.pull(4)?, &[0xde, 0xad, 0xbe, 0xef]);
+        assert_eq!(skb.data(), b"0123456789");
+        skb.consume();
+        Ok(())
+    }
+
+    #[test]
+    fn bounds_are_errors_not_panics() -> Result {
+        let mut skb = SkBuff::alloc(32, GFP_KERNEL)?;
+        let room = skb.tailroom();
+        assert!(room >= 32);
+        assert_eq!(skb.push(1).map(|b| b.len()), Err(EINVAL));
+        assert_eq!(skb.put(room + 1).map(|b| b.len()), Err(EINVAL));
+        assert_eq!(skb.put(room)?.len(), room);
+        assert_eq!(skb.tailroom(), 0);
+        assert_eq!(skb.pull(room + 1).map(|b| b.len()), Err(EINVAL));
+        assert_eq!(skb.pull(room)?.len(), room);
+        assert!(skb.is_empty());
+        // dropped here: kfree_skb
+        Ok(())
+    }
+}
