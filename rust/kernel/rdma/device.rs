@@ -222,15 +222,22 @@ pub fn guid_from_mac(mac: &[u8; 6]) -> u64 {
 }
 
 /// A hardware counter description (`struct rdma_stat_desc`).
+///
+/// # Invariants
+///
+/// `name` points at a `'static` NUL-terminated string and `priv_` is null.
 #[repr(transparent)]
 pub struct StatDesc(bindings::rdma_stat_desc);
 
-// SAFETY: the description only holds a pointer to a static string.
+// SAFETY: the description is immutable and only holds a pointer to a
+// `'static` string and a null pointer (type invariant), so sharing it
+// between threads (ib_core reads it from sysfs and netlink) is safe.
 unsafe impl Sync for StatDesc {}
 
 impl StatDesc {
     /// A counter called `name`.
     pub const fn new(name: &'static CStr) -> Self {
+        // INVARIANT: `name` is `'static` and NUL terminated; `priv_` is null.
         Self(bindings::rdma_stat_desc {
             name: crate::str::as_char_ptr_in_const_context(name),
             flags: 0,
@@ -344,6 +351,12 @@ pub trait MrData: Send + Sync {
 }
 
 /// Arguments of a user memory registration.
+///
+/// # Invariants
+///
+/// Only the `reg_user_mr` callback builds an `MrArgs`, and lends it to the
+/// driver for that call; `ibdev` is the device of the PD being registered,
+/// held by uverbs for the call.
 pub struct MrArgs {
     ibdev: *mut bindings::ib_device,
     /// Start of the region in the caller's address space.
@@ -584,7 +597,8 @@ impl<T: Operations> Device<T> {
     ///
     /// # Safety
     ///
-    /// `ptr` must be an `ib_device` of a `Device<T>`, valid for `'a`.
+    /// `ptr` must be the `ib_device` of a `Device<T>` whose data is
+    /// initialised, valid for `'a`.
     unsafe fn from_raw<'a>(ptr: *mut bindings::ib_device) -> &'a Self {
         // SAFETY: offset 0 layout per the type invariant; validity per caller.
         unsafe { &*ptr.cast() }
@@ -777,7 +791,8 @@ macro_rules! declare_object {
 
             /// # Safety
             ///
-            /// `ptr` must be the C object of a live `Self`.
+            /// `ptr` must be the C object of a `Self` whose data is
+            /// initialised, valid for `'a`.
             unsafe fn from_raw<'a>(ptr: *mut bindings::$cty) -> &'a Self {
                 let _ = Self::SIZE;
                 // SAFETY: the C object is at offset 0 (`SIZE`) and the
@@ -866,7 +881,8 @@ impl<T: Operations> Cq<T> {
 
     /// # Safety
     ///
-    /// `ptr` must be the C object of a live `Self`.
+    /// `ptr` must be the C object of a `Cq<T>` whose `events` and `data`
+    /// are initialised, valid for `'a`.
     unsafe fn from_raw<'a>(ptr: *mut bindings::ib_cq) -> &'a Self {
         let _ = Self::SIZE;
         // SAFETY: the C object is at offset 0 (`SIZE`); the caller
@@ -1501,6 +1517,7 @@ impl<T: Operations> VTable<T> {
             Ok(a) => a,
             Err(e) => return e.to_ptr(),
         };
+        // INVARIANT: built here, in the callback, and only lent to the driver.
         let args = MrArgs {
             // SAFETY: `pd` is valid for the call; ib_core set `device`
             // before `alloc_pd` and never changes it.

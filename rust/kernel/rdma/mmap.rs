@@ -46,8 +46,9 @@ pub struct UserBuffer {
     len: usize,
 }
 
-// SAFETY: the buffer is plain memory; all accesses go through raw pointers
-// with volatile or atomic operations.
+// SAFETY: the buffer is plain memory owned by this object (type invariant);
+// all accesses go through raw pointers with volatile or atomic operations,
+// and `vfree_atomic()` may free it from any thread.
 unsafe impl Send for UserBuffer {}
 // SAFETY: as above.
 unsafe impl Sync for UserBuffer {}
@@ -148,6 +149,12 @@ impl Drop for UserBuffer {
 
 /// The C entry plus the buffer it maps; allocated by [`MmapEntry::insert`],
 /// freed by ib_core's `mmap_free` callback.
+///
+/// # Invariants
+///
+/// `raw` is at offset 0 and, once inserted, is an entry of a context of this
+/// module's devices whose length is at most `buf.len()`; the object is a
+/// leaked `KBox` from insertion until `mmap_free`.
 #[repr(C)]
 pub(crate) struct EntryInner {
     pub(crate) raw: Opaque<bindings::rdma_user_mmap_entry>,
@@ -167,7 +174,9 @@ pub struct MmapEntry {
     offset: u64,
 }
 
-// SAFETY: removing an entry is allowed from any thread.
+// SAFETY: `rdma_user_mmap_entry_remove()`, the only thing done with the
+// entry (in `drop`), takes only the context's xarray spinlock and may run on
+// any thread.
 unsafe impl Send for MmapEntry {}
 // SAFETY: only immutable data is read through `&MmapEntry`.
 unsafe impl Sync for MmapEntry {}
