@@ -87,7 +87,10 @@ impl NetDevice {
             // SAFETY: `dev_addr` points to at least `addr_len` (== ETH_ALEN) bytes
             // owned by the net device.
             let src = unsafe { (*self.as_raw()).dev_addr };
-            // SAFETY: as above; `mac` is a distinct local buffer.
+            // SAFETY: as above; `mac` is a distinct local buffer. Address
+            // changes (`dev_addr_set()`, under RTNL) rewrite the bytes in
+            // place, so without RTNL a racing reader may see a mixed address,
+            // as C readers of `dev_addr` do; the buffer itself stays.
             unsafe { core::ptr::copy_nonoverlapping(src, mac.as_mut_ptr(), ETH_ALEN) };
         }
         mac

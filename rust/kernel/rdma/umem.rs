@@ -98,9 +98,7 @@ impl Umem {
         // SAFETY: `ptr` is a live umem per the type invariant; `address` is
         // set once by ib_umem_get.
         let addr = unsafe { (*self.ptr.as_ptr()).address };
-        // CAST: `unsigned long` is 64 bits on every architecture with RDMA
-        // user memory support here, and widening is lossless elsewhere.
-        addr as u64
+        crate::num::casts::usize_as_u64(addr)
     }
 
     /// Whether the memory was pinned writable.
@@ -113,8 +111,9 @@ impl Umem {
     /// Number of pages spanned by the region.
     pub fn num_pages(&self) -> usize {
         let page = bindings::PAGE_SIZE;
-        // CAST: a user address fits in `usize`; `address()` only widened it.
-        let start = self.address() as usize;
+        // SAFETY: `ptr` is a live umem per the type invariant; `address` is
+        // set once by ib_umem_get.
+        let start = unsafe { (*self.ptr.as_ptr()).address };
         let first = start & !(page - 1);
         // ib_umem_get refused regions that wrap the address space.
         let end = (start + self.len()).next_multiple_of(page);
@@ -128,7 +127,8 @@ impl Umem {
         // the borrow of `self` this iterator holds.
         let sgt = unsafe { SGTable::from_raw(&raw mut (*self.ptr.as_ptr()).sgt_append.sgt) };
         sgt.iter().map(|sg| {
-            // CAST: an sg entry's length is a u32; usize is at least 32 bits.
+            // CAST: `sg_dma_len()` is an `unsigned int`, which `dma_len()`
+            // only widened to `ResourceSize`; it fits in `usize`.
             (sg.dma_address(), sg.dma_len() as usize)
         })
     }
