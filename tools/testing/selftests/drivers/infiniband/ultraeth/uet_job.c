@@ -1441,35 +1441,53 @@ static int wait_gone(const char *path)
  * (NETDEV_UNREGISTER), uet_soft unregisters the device on it, and its
  * contexts are disassociated, which ends their memberships.
  */
-TEST(netdev_moves_away)
+FIXTURE(netdev_move)
 {
 	struct ibv_context *ctx;
-	struct rdma_job_info ji;
 	int fd;
+};
 
+FIXTURE_SETUP(netdev_move)
+{
 	static const char *up =
 		"ip link add ujob0 type veth peer name ujob1 && ip link set ujob0 up && rdma link add uetjob0 type uet netdev ujob0";
-	static const char *down =
-		"ip netns delete ujobns; ip link delete ujob1 2>/dev/null; rdma link delete uetjob0 2>/dev/null";
 
+	self->ctx = NULL;
+	self->fd = -1;
 	if (system(up))
 		SKIP(return, "cannot create uetjob0 on a veth");
-	ctx = uet_open_name("uetjob0");
-	ASSERT_NE(NULL, ctx);
-	fd = job_new(ID_C);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, uetdv_join_job(ctx, fd));
-	ASSERT_EQ(0, job_query(fd, &ji));
+}
+
+FIXTURE_TEARDOWN(netdev_move)
+{
+	static const char *down =
+		"rdma link delete uetjob0 2>/dev/null; ip netns delete ujobns 2>/dev/null; ip link delete ujob0 2>/dev/null; true";
+
+	if (self->ctx)
+		ibv_close_device(self->ctx);
+	if (self->fd >= 0)
+		close(self->fd);
+	/* whatever is left; deleting the namespace deletes the veth pair */
+	if (system(down))
+		TH_LOG("cleanup failed");
+}
+
+TEST_F(netdev_move, memberships_end)
+{
+	struct rdma_job_info ji;
+
+	self->ctx = uet_open_name("uetjob0");
+	ASSERT_NE(NULL, self->ctx);
+	self->fd = job_new(ID_C);
+	ASSERT_LE(0, self->fd);
+	ASSERT_EQ(0, uetdv_join_job(self->ctx, self->fd));
+	ASSERT_EQ(0, job_query(self->fd, &ji));
 	EXPECT_EQ(1, ji.members);
 
 	ASSERT_EQ(0, system("ip netns add ujobns && ip link set ujob0 netns ujobns"));
 	EXPECT_EQ(0, wait_gone("/sys/class/infiniband/uetjob0"));
-	ASSERT_EQ(0, job_query(fd, &ji));
+	ASSERT_EQ(0, job_query(self->fd, &ji));
 	EXPECT_EQ(0, ji.members) TH_LOG("the membership outlived the device");
-	ibv_close_device(ctx);
-	close(fd);
-	if (system(down))
-		TH_LOG("cleanup: %s failed", down);
 }
 
 TEST_HARNESS_MAIN
