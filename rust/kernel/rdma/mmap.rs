@@ -50,7 +50,10 @@ pub struct UserBuffer {
 // all accesses go through raw pointers with volatile or atomic operations,
 // and `vfree_atomic()` may free it from any thread.
 unsafe impl Send for UserBuffer {}
-// SAFETY: as above.
+// SAFETY: `&UserBuffer` only reads `ptr` and `len`, which never change, and
+// accesses the memory only with volatile or atomic operations, which the
+// kernel memory model allows to race with user space and each other (memory
+// shared with user space, as `UserSlice` does).
 unsafe impl Sync for UserBuffer {}
 
 impl UserBuffer {

@@ -221,7 +221,8 @@ pub struct NetdevNotifier<T: NetdevEvents> {
 // `unregister_netdevice_notifier()` (both take RTNL), and these may be
 // called from any thread; `T` is only used through its `'static` functions.
 unsafe impl<T: NetdevEvents> Send for NetdevNotifier<T> {}
-// SAFETY: as above; no shared mutable state in Rust.
+// SAFETY: `&Self` gives access to nothing: no method reads the notifier
+// block, and `T` is only used through its `'static` functions.
 unsafe impl<T: NetdevEvents> Sync for NetdevNotifier<T> {}
 
 impl<T: NetdevEvents> NetdevNotifier<T> {
@@ -313,7 +314,8 @@ pub type Inet6AddrNotifier<T> = IpAddrNotifier<T, true>;
 // serialises with the chain's register and unregister functions (callable
 // from any thread); `T` is only used through its `'static` functions.
 unsafe impl<T: IpAddrEvents, const V6: bool> Send for IpAddrNotifier<T, V6> {}
-// SAFETY: as above; no shared mutable state in Rust.
+// SAFETY: `&Self` gives access to nothing: no method reads the notifier
+// block, and `T` is only used through its `'static` functions.
 unsafe impl<T: IpAddrEvents, const V6: bool> Sync for IpAddrNotifier<T, V6> {}
 
 impl<T: IpAddrEvents, const V6: bool> IpAddrNotifier<T, V6> {
