@@ -53,7 +53,7 @@ unsafe impl Send for UserBuffer {}
 // SAFETY: `&UserBuffer` only reads `ptr` and `len`, which never change, and
 // accesses the memory only with volatile or atomic operations, which the
 // kernel memory model allows to race with user space and each other (memory
-// shared with user space, as `UserSlice` does).
+// shared with user space).
 unsafe impl Sync for UserBuffer {}
 
 impl UserBuffer {
