@@ -506,6 +506,29 @@ mod tests {
         Ok(())
     }
 
+    /// What the receive path will call never sleeps: run it with
+    /// interrupts off, where a sleeping call (e.g. `vfree()` for the last
+    /// reference of a ring, as before `vfree_atomic()`) is reported by
+    /// `CONFIG_DEBUG_ATOMIC_SLEEP` as "BUG: sleeping function called from
+    /// invalid context", which fails the run.
+    #[test]
+    fn data_path_calls_do_not_sleep() -> Result {
+        let atomic = KBox::pin_init(new_spinlock_irq!(()), GFP_KERNEL)?;
+        let keys = Arc::pin_init(KeyTable::new(), GFP_KERNEL)?;
+        let reg = keys.insert(entry()?)?;
+        let ring = CqRing::new(2)?;
+        let c = uapi::uet_cqe::default();
+        let guard = atomic.lock();
+        assert!(keys.get(reg.key()).is_some());
+        assert_eq!(ring.push(&c), Ok(()));
+        // the last references: key removal and the ring's memory
+        drop(reg);
+        drop(ring);
+        drop(guard);
+        assert_eq!(keys.len(), 0);
+        Ok(())
+    }
+
     #[test]
     fn ring_overflow_is_reported() -> Result {
         let ring = CqRing::new(2)?;
