@@ -127,18 +127,26 @@ __rust_helper struct in_ifaddr *rust_helper_rdma_ifa4_next_rcu(struct in_ifaddr 
 }
 
 /*
- * The IPv6 address of @dev after @prev (the first if @prev is NULL), NULL at
- * the end of the list; the caller holds rcu_read_lock().
+ * The IPv6 device of @dev (NULL without IPv6), and the address after @prev
+ * on its list (the first if @prev is NULL; NULL at the end). Both with
+ * rcu_read_lock() held; the walk keeps the inet6_dev it started with, so a
+ * concurrent change of dev->ip6_ptr cannot mix two lists.
  */
-__rust_helper struct inet6_ifaddr *rust_helper_rdma_ifa6_next_rcu(struct net_device *dev,
+__rust_helper struct inet6_dev *rust_helper_rdma_in6_dev_rcu(struct net_device *dev)
+{
+#if IS_ENABLED(CONFIG_IPV6)
+	return __in6_dev_get(dev);
+#else
+	return NULL;
+#endif
+}
+
+__rust_helper struct inet6_ifaddr *rust_helper_rdma_ifa6_next_rcu(struct inet6_dev *idev,
 								   struct inet6_ifaddr *prev)
 {
 #if IS_ENABLED(CONFIG_IPV6)
-	struct inet6_dev *idev = __in6_dev_get(dev);
 	struct list_head *next;
 
-	if (!idev)
-		return NULL;
 	next = rcu_dereference(list_next_rcu(prev ? &prev->if_list : &idev->addr_list));
 	return next == &idev->addr_list ? NULL : list_entry(next, struct inet6_ifaddr, if_list);
 #else

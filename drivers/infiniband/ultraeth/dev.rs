@@ -10,6 +10,8 @@
 //! engine.
 
 use core::sync::atomic::{
+    AtomicBool,
+    AtomicU32,
     AtomicU64,
     Ordering, //
 };
@@ -156,6 +158,7 @@ pub(crate) struct Counters {
 }
 
 /// Counter indexes; names are in `verbs::COUNTERS`, in the same order.
+#[repr(usize)]
 #[derive(Copy, Clone)]
 #[expect(dead_code, reason = "packet counters are bumped by the data path")]
 pub(crate) enum Counter {
@@ -179,6 +182,8 @@ impl Counter {
     pub(crate) const COUNT: usize = 7;
 }
 
+const _: () = assert!(Counter::CqOverflow as usize + 1 == Counter::COUNT);
+
 impl Counters {
     pub(crate) fn new() -> Self {
         Self {
@@ -198,15 +203,64 @@ impl Counters {
     }
 }
 
+/// The device model's view of a context's job: which job its memory keys
+/// belong to, and whether that job still stands. Read without locks, from
+/// any context (the receive path checks it for every key it resolves).
+pub(crate) struct JobScope {
+    /// The JobID once the context joined; 0 before (JobIDs are never 0).
+    job_id: AtomicU32,
+    /// Set once by REVOKE.
+    revoked: AtomicBool,
+}
+
+impl JobScope {
+    pub(crate) fn new() -> Self {
+        Self {
+            job_id: AtomicU32::new(0),
+            revoked: AtomicBool::new(false),
+        }
+    }
+
+    /// The context joined job `id`.
+    pub(crate) fn set_job(&self, id: u32) {
+        self.job_id.store(id, Ordering::Release);
+    }
+
+    /// The job was revoked: its keys no longer resolve.
+    pub(crate) fn revoke(&self) {
+        self.revoked.store(true, Ordering::Release);
+    }
+
+    /// Whether the job was revoked.
+    pub(crate) fn is_revoked(&self) -> bool {
+        self.revoked.load(Ordering::Acquire)
+    }
+
+    /// The job, if the context joined one that was not revoked.
+    pub(crate) fn job_id(&self) -> Option<u32> {
+        if self.is_revoked() {
+            return None;
+        }
+        match self.job_id.load(Ordering::Acquire) {
+            0 => None,
+            id => Some(id),
+        }
+    }
+}
+
 /// What the device model knows of a registered memory region.
-#[expect(dead_code, reason = "read by the data path's RMA checks")]
 pub(crate) struct MrEntry {
     /// User address of the first byte (iova).
+    #[expect(dead_code, reason = "read by the data path")]
     pub(crate) iova: u64,
     /// Length in bytes.
+    #[expect(dead_code, reason = "read by the data path")]
     pub(crate) length: u64,
     /// `kernel::rdma::device::Access` flags.
+    #[expect(dead_code, reason = "read by the data path")]
     pub(crate) access: u32,
+    /// The job of the context that registered it.
+    pub(crate) scope: Arc<JobScope>,
 }
 
 /// The memory key table: keys are random, so a peer cannot guess the next
@@ -266,13 +320,16 @@ impl KeyTable {
         drop(node);
     }
 
-    /// Looks a key up (the data path's access check); never sleeps.
+    /// Looks a key up for a request of job `job_id` (the data path's
+    /// (job, key) check): only a key registered by a context of that job,
+    /// whose job was not revoked, resolves. Never sleeps.
     #[cfg_attr(
         not(CONFIG_KUNIT = "y"),
         expect(dead_code, reason = "used by the data path")
     )]
-    pub(crate) fn get(&self, key: u32) -> Option<Arc<MrEntry>> {
-        self.keys.lock().get(&key).cloned()
+    pub(crate) fn get(&self, job_id: u32, key: u32) -> Option<Arc<MrEntry>> {
+        let e = self.keys.lock().get(&key).cloned()?;
+        (e.scope.job_id() == Some(job_id)).then_some(e)
     }
 
     /// Number of registered keys.
@@ -463,15 +520,41 @@ mod tests {
         Err(ENOMEM)
     }
 
-    fn entry() -> Result<Arc<MrEntry>> {
+    fn entry_of(scope: &Arc<JobScope>) -> Result<Arc<MrEntry>> {
         Ok(Arc::new(
             MrEntry {
                 iova: 0x1000,
                 length: 4096,
                 access: 0,
+                scope: scope.clone(),
             },
             GFP_KERNEL,
         )?)
+    }
+
+    fn entry() -> Result<Arc<MrEntry>> {
+        let scope = Arc::new(JobScope::new(), GFP_KERNEL)?;
+        scope.set_job(7);
+        entry_of(&scope)
+    }
+
+    #[test]
+    fn keys_resolve_for_their_job_only() -> Result {
+        let keys = Arc::pin_init(KeyTable::new(), GFP_KERNEL)?;
+        let scope = Arc::new(JobScope::new(), GFP_KERNEL)?;
+        // registered before the context's job is known: resolves for none
+        let early = keys.insert(entry_of(&scope)?)?;
+        assert!(keys.get(5, early.key()).is_none());
+        scope.set_job(5);
+        let reg = keys.insert(entry_of(&scope)?)?;
+        assert!(keys.get(5, reg.key()).is_some());
+        assert!(keys.get(6, reg.key()).is_none());
+        assert!(keys.get(5, reg.key().wrapping_add(1)).is_none());
+        // REVOKE: the keys stay registered but resolve no more
+        scope.revoke();
+        assert!(keys.get(5, reg.key()).is_none());
+        assert_eq!(keys.len(), 2);
+        Ok(())
     }
 
     #[test]
@@ -488,7 +571,7 @@ mod tests {
         assert_eq!(keys.len(), 1);
         let k = ok._reg.key();
         assert!(k != 0);
-        assert!(keys.get(k).is_some());
+        assert!(keys.get(7, k).is_some());
         let table = keys.clone();
         let failed = KBox::init(
             try_init!(KeyProbe {
@@ -502,7 +585,7 @@ mod tests {
         assert_eq!(keys.len(), 1);
         drop(ok);
         assert_eq!(keys.len(), 0);
-        assert!(keys.get(k).is_none());
+        assert!(keys.get(7, k).is_none());
         Ok(())
     }
 
@@ -519,7 +602,7 @@ mod tests {
         let ring = CqRing::new(2)?;
         let c = uapi::uet_cqe::default();
         let guard = atomic.lock();
-        assert!(keys.get(reg.key()).is_some());
+        assert!(keys.get(7, reg.key()).is_some());
         assert_eq!(ring.push(&c), Ok(()));
         // the last references: key removal and the ring's memory
         drop(reg);

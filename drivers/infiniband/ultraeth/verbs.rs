@@ -9,6 +9,7 @@ use crate::dev::{
     Counters,
     CqRing,
     GidTable,
+    JobScope,
     KeyReg,
     KeyTable,
     MrEntry, //
@@ -90,10 +91,6 @@ const MAX_MSG_SIZE: u32 = 1 << 30;
 const GID_TABLE_LEN: u32 = dev::GID_TABLE_LEN as u32;
 /// Largest memory region.
 const MAX_MR_SIZE: u64 = 1 << 32;
-/// Endpoints per context (none until the data path creates them).
-const MAX_ENDPOINTS: u16 = 256;
-/// PDCs per device.
-const MAX_PDC: u32 = 4096;
 /// Protection domains per device.
 const MAX_PD: u32 = 4096;
 /// Completion queues per device.
@@ -242,8 +239,9 @@ pub(crate) struct UetJobMember {
     /// Process context only.
     #[pin]
     slot: Mutex<JobSlot>,
-    /// Set once the job was revoked; read without a lock, from any context.
-    revoked: AtomicBool,
+    /// The device model's view of the job (JobID, revoked), shared with
+    /// the context's memory keys; read without a lock, from any context.
+    scope: Arc<JobScope>,
     /// The context's CQs, put into error on REVOKE. Process context only.
     #[pin]
     cqs: Mutex<KVec<Arc<CqEvents>>>,
@@ -254,7 +252,7 @@ impl UetJobMember {
         Arc::pin_init(
             try_pin_init!(Self {
                 slot <- new_mutex!(JobSlot::None, "UetJobMember::slot"),
-                revoked: AtomicBool::new(false),
+                scope: Arc::new(JobScope::new(), GFP_KERNEL)?,
                 cqs <- new_mutex!(KVec::new(), "UetJobMember::cqs"),
             }? Error),
             GFP_KERNEL,
@@ -263,7 +261,7 @@ impl UetJobMember {
 
     /// `EIO` once the context's job was revoked; never sleeps.
     fn check_live(&self) -> Result {
-        if self.revoked.load(Ordering::Acquire) {
+        if self.scope.is_revoked() {
             return Err(EIO);
         }
         Ok(())
@@ -282,7 +280,9 @@ impl UetJobMember {
 
 impl JobMember for UetJobMember {
     fn revoked(&self) {
-        self.revoked.store(true, Ordering::Release);
+        // From here on the context's keys resolve no more and its verbs
+        // fail with EIO.
+        self.scope.revoke();
         // The context loses its job: dropping the membership (after our
         // lock is released) lets the job core free the JobID once the last
         // member is gone.
@@ -514,11 +514,11 @@ impl Operations for UetDevice {
             max_cqe: dev::MAX_CQE,
             cqe_size: kernel::num::casts::usize_into_u32::<{ dev::CQE_SIZE }>(),
             max_msg_size: MAX_MSG_SIZE,
-            max_pdc: MAX_PDC,
-            // CAST: both profile bits are below bit 16.
-            profiles: (uapi::uet_ibv_profiles_UET_PROFILE_AI_BASE
-                | uapi::uet_ibv_profiles_UET_PROFILE_AI_FULL) as u16,
-            max_endpoints: MAX_ENDPOINTS,
+            // Like `dev_caps`: only what an application can use. No
+            // endpoint, PDC or profile works before the data path does.
+            max_pdc: 0,
+            profiles: 0,
+            max_endpoints: 0,
             mtu: u16::try_from(mtu).unwrap_or(u16::MAX),
             uet_version_major: 1,
             uet_version_minor: 0,
@@ -562,10 +562,17 @@ impl Operations for UetDevice {
             ..Default::default()
         });
         udata.write(&resp)?;
-        // Registered last: nothing below can fail, so a CQ in the list is
-        // one that exists (its drop takes it out again).
+        // Registered last (its drop takes it out again). The job is checked
+        // again under the list's lock: a REVOKE either finds this CQ in the
+        // list or has already marked the context, which refuses it here.
+        // (An error reported before the CQ is published is delivered when
+        // it is: `CqEvents`.)
         let events = attr.events.clone();
-        ctx.member.cqs.lock().push(events.clone(), GFP_KERNEL)?;
+        {
+            let mut cqs = ctx.member.cqs.lock();
+            ctx.member.check_live()?;
+            cqs.push(events.clone(), GFP_KERNEL)?;
+        }
         ctx.device().counters.inc(Counter::CqCreated);
         Ok(try_init!(UetCq {
             ring,
@@ -593,11 +600,13 @@ impl Operations for UetDevice {
         let dev: &UetDevice = pd.device();
         let unit = dev.quotas.take(QuotaKind::Mr)?;
         let umem = args.pin()?;
+        let member = ctx.member.clone();
         let entry = Arc::new(
             MrEntry {
                 iova: args.virt_addr,
                 length: args.length,
                 access: args.access.bits(),
+                scope: member.scope.clone(),
             },
             GFP_KERNEL,
         )?;
@@ -605,12 +614,16 @@ impl Operations for UetDevice {
         dev.counters.inc(Counter::MrRegistered);
         // The key is registered inside the initialiser and unregistered by
         // its guard, so an allocation failure after this point (the MR
-        // object itself) leaves no key behind.
+        // object itself) leaves no key behind. A REVOKE that raced with
+        // this registration fails it (EIO) rather than leave an MR of a
+        // revoked job; one that comes later leaves the key registered but
+        // no longer resolving (the key's scope is the job's).
         Ok(try_init!(UetMr {
             key: keys.insert(entry)?,
             _umem: umem,
             _unit: unit,
-        }? Error))
+        }? Error)
+        .chain(move |_| member.check_live()))
     }
 
     fn join_job(ctx: &UContext<Self>, job: &File) -> Result {
@@ -626,7 +639,12 @@ impl Operations for UetDevice {
         }
         let netdev = &ctx.device().netdev;
         let m: Arc<dyn JobMember> = member.clone();
-        *slot = JobSlot::Joined(Job::join(job, crate::job::UetJobs::PROTOCOL, netdev, m)?);
+        let membership = Job::join(job, crate::job::UetJobs::PROTOCOL, netdev, m)?;
+        let props = membership.job().info().props;
+        member
+            .scope
+            .set_job(crate::job::UetJob::parse(&props).job_id);
+        *slot = JobSlot::Joined(membership);
         Ok(())
     }
 
@@ -636,6 +654,11 @@ impl Operations for UetDevice {
             JobSlot::None => Err(ENOENT),
             JobSlot::Revoked => Err(EIO),
         }
+    }
+
+    fn check_mmap(ctx: &UContext<Self>) -> Result {
+        // A revoked context maps nothing new (its rings were made before).
+        ctx.member.check_live()
     }
 
     fn get_hw_stats(dev: &Device<Self>, _port: u32, values: &mut [u64]) -> Result {

@@ -39,3 +39,13 @@ __rust_helper void rust_helper_consume_skb(struct sk_buff *skb)
 	consume_skb(skb);
 }
 #endif
+
+__rust_helper int rust_helper_skb_cloned(const struct sk_buff *skb)
+{
+	return skb_cloned(skb);
+}
+
+__rust_helper int rust_helper_skb_cow_head(struct sk_buff *skb, unsigned int headroom)
+{
+	return skb_cow_head(skb, headroom);
+}

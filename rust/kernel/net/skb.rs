@@ -4,12 +4,15 @@
 //!
 //! C header: [`include/linux/skbuff.h`](srctree/include/linux/skbuff.h)
 //!
-//! An [`SkBuff`] owns one reference to an skb and frees it on drop
-//! (`kfree_skb`, counted as a drop) unless it is handed on with
-//! [`SkBuff::into_raw`] or freed as consumed with [`SkBuff::consume`]. The
-//! operations that grow or shrink the data check their bounds and return
-//! `EINVAL` instead of reaching the C functions' `skb_over_panic()` /
-//! `skb_under_panic()`.
+//! An [`SkBuff`] owns the only reference to an skb (it is never shared,
+//! `skb_shared()` is false) and frees it on drop (`kfree_skb`, counted as a
+//! drop) unless it is handed on with [`SkBuff::into_raw`] or freed as
+//! consumed with [`SkBuff::consume`]. Its data may still be shared with
+//! clones (`skb_cloned()`: packet taps, mirrors): every writer first makes
+//! the part it writes private (`skb_cow_head()` / `pskb_expand_head()`),
+//! as C code must. The operations that grow or shrink the data check their
+//! bounds and return `EINVAL` instead of reaching the C functions'
+//! `skb_over_panic()` / `skb_under_panic()`.
 //!
 //! Calling context: allocation with `GFP_ATOMIC` and every other operation
 //! never sleep and may run in softirq (the receive path); freeing is
@@ -26,16 +29,18 @@ use core::ptr::NonNull;
 ///
 /// # Invariants
 ///
-/// `ptr` is a valid `sk_buff` of which this object owns one reference;
-/// the data between `skb->data` and `skb->tail` is initialised memory of
-/// the skb's head buffer, of `skb_headlen()` bytes.
+/// `ptr` is a valid `sk_buff` of which this object owns the only reference
+/// (`skb->users` is 1); the data between `skb->data` and `skb->tail` is
+/// initialised memory of the skb's head buffer, of `skb_headlen()` bytes,
+/// which clones of the skb may read concurrently unless `skb_cloned()` is
+/// false.
 pub struct SkBuff {
     ptr: NonNull<bindings::sk_buff>,
 }
 
 // SAFETY: an skb may be handed to and freed by any thread; `&SkBuff` only
 // reads the skb's own fields and data, which nobody else changes while we
-// own the reference.
+// own the only reference (clones only read the shared data).
 unsafe impl Send for SkBuff {}
 // SAFETY: as above.
 unsafe impl Sync for SkBuff {}
@@ -57,9 +62,9 @@ impl SkBuff {
     ///
     /// # Safety
     ///
-    /// `ptr` must be a valid `sk_buff` whose reference the caller owns and
-    /// gives up (e.g. an skb the networking core passes to a receive
-    /// callback that consumes it).
+    /// `ptr` must be a valid `sk_buff` whose only reference (not
+    /// `skb_shared()`) the caller owns and gives up (e.g. the skb the UDP
+    /// layer passes to an `encap_rcv` callback, which consumes it).
     pub unsafe fn from_raw(ptr: NonNull<bindings::sk_buff>) -> Self {
         // INVARIANT: guaranteed by the caller.
         Self { ptr }
@@ -137,6 +142,7 @@ impl SkBuff {
         if len > self.tailroom() {
             return Err(EINVAL);
         }
+        self.unclone()?;
         let n = u32::try_from(len).map_err(|_| EINVAL)?;
         // SAFETY: `ptr` is valid and ours; `len` fits in the tailroom
         // (checked above), so `skb_put` does not panic and returns the old
@@ -152,12 +158,17 @@ impl SkBuff {
     }
 
     /// Prepends `len` bytes to the data (for a header) and returns them,
-    /// zeroed. `EINVAL` without enough headroom.
+    /// zeroed. `EINVAL` without enough headroom; `ENOMEM` if the head is
+    /// shared with a clone and copying it fails.
     pub fn push(&mut self, len: usize) -> Result<&mut [u8]> {
         if len > self.headroom() {
             return Err(EINVAL);
         }
         let n = u32::try_from(len).map_err(|_| EINVAL)?;
+        // SAFETY: `ptr` is valid and ours; `skb_cow_head` gives the skb a
+        // private head with at least `len` bytes of headroom (it already
+        // has them), reallocating the head if a clone shares it.
+        crate::error::to_result(unsafe { bindings::skb_cow_head(self.as_raw(), n) })?;
         // SAFETY: `ptr` is valid and ours; `len` fits in the headroom
         // (checked above), so `skb_push` does not panic and returns the new
         // data start, followed by `len` bytes of the head buffer.
@@ -194,11 +205,40 @@ impl SkBuff {
         unsafe { core::slice::from_raw_parts((*self.as_raw()).data, self.headlen()) }
     }
 
-    /// The linear data, writable.
-    pub fn data_mut(&mut self) -> &mut [u8] {
+    /// The linear data, writable; `ENOMEM` if the head is shared with a
+    /// clone and copying it fails.
+    pub fn data_mut(&mut self) -> Result<&mut [u8]> {
+        self.unclone()?;
         let n = self.headlen();
-        // SAFETY: as in `data`; `&mut self` makes the access exclusive.
-        unsafe { core::slice::from_raw_parts_mut((*self.as_raw()).data, n) }
+        // SAFETY: as in `data`; the head is private to this skb (above) and
+        // `&mut self` makes our access to it exclusive.
+        Ok(unsafe { core::slice::from_raw_parts_mut((*self.as_raw()).data, n) })
+    }
+
+    /// Gives the skb a private head buffer if a clone shares it.
+    fn unclone(&mut self) -> Result {
+        // SAFETY: `ptr` is valid and ours.
+        if unsafe { bindings::skb_cloned(self.as_raw()) } == 0 {
+            return Ok(());
+        }
+        // SAFETY: `ptr` is valid, ours and not shared (type invariant);
+        // expanding by nothing copies the head into a private buffer, with
+        // the same headroom, tailroom and data. GFP_ATOMIC: callable from
+        // the receive path.
+        let r = unsafe { bindings::pskb_expand_head(self.as_raw(), 0, 0, GFP_ATOMIC.as_raw()) };
+        crate::error::to_result(r)
+    }
+
+    /// A clone: a new skb sharing this one's data (`skb_clone()`), e.g. for
+    /// a packet tap. Never sleeps with `GFP_ATOMIC`.
+    pub fn try_clone(&self, flags: Flags) -> Result<Self> {
+        // SAFETY: `ptr` is valid; `skb_clone` returns a new skb with one
+        // reference, sharing the data, or null.
+        let raw = unsafe { bindings::skb_clone(self.as_raw(), flags.as_raw()) };
+        // INVARIANT: a new skb whose only reference we own.
+        Ok(Self {
+            ptr: NonNull::new(raw).ok_or(ENOMEM)?,
+        })
     }
 
     /// Copies `out.len()` bytes starting at `offset` of the data, linear or
@@ -255,6 +295,22 @@ mod tests {
         assert_eq!(skb.pull(4)?, &[0xde, 0xad, 0xbe, 0xef]);
         assert_eq!(skb.data(), b"0123456789");
         skb.consume();
+        Ok(())
+    }
+
+    #[test]
+    fn writers_never_change_a_clones_data() -> Result {
+        let mut skb = SkBuff::alloc(128, GFP_KERNEL)?;
+        skb.reserve(32)?;
+        skb.put(4)?.copy_from_slice(b"abcd");
+        let clone = skb.try_clone(GFP_KERNEL)?;
+        skb.data_mut()?[0] = b'X';
+        skb.push(2)?.copy_from_slice(b"hh");
+        skb.put(2)?.copy_from_slice(b"tt");
+        assert_eq!(skb.data(), b"hhXbcdtt");
+        // the clone still sees the bytes it was made with
+        assert_eq!(clone.data(), b"abcd");
+        assert_eq!(clone.len(), 4);
         Ok(())
     }
 

@@ -267,8 +267,17 @@ pub enum CqEvent {
     Error,
 }
 
-/// The raw CQ behind a [`CqEvents`], or null.
-struct CqPtr(*mut bindings::ib_cq);
+/// The raw CQ behind a [`CqEvents`] and what happened before it existed.
+struct CqPtr {
+    /// The CQ, or null before `create_cq` published it and after
+    /// `destroy_cq`.
+    cq: *mut bindings::ib_cq,
+    /// An error was reported while the CQ was being created; delivered when
+    /// it is published.
+    pending: bool,
+    /// The CQ was destroyed (or its creation failed): reports are dropped.
+    gone: bool,
+}
 
 // SAFETY: the pointer is only dereferenced under the `CqEvents` lock, while
 // the CQ is alive (type invariant of `CqEvents`).
@@ -277,15 +286,20 @@ unsafe impl Send for CqPtr {}
 /// Reports asynchronous events of one CQ to its owner (uverbs turns them
 /// into `IBV_EVENT_CQ_ERR` on the context's async event file).
 ///
-/// The handle stays valid after the CQ is destroyed: reports are then
-/// dropped. [`CqEvents::report`] never sleeps and may be called from any
-/// context, including the receive path.
+/// The handle is created before the driver initialises the CQ and stays
+/// valid after the CQ is destroyed. An error reported while the CQ is
+/// still being created is delivered as soon as it exists (so a driver may
+/// hand the handle out from its `create_cq` and never lose an event); one
+/// reported after it was destroyed is dropped. [`CqEvents::report`] never
+/// sleeps and may be called from any context, including the receive path.
 ///
 /// # Invariants
 ///
-/// `cq` is null, or the `ib_cq` of a live [`Cq`]: `create_cq` stores it
-/// after the CQ was initialised and `destroy_cq` clears it before the CQ's
-/// data is dropped, both under the lock.
+/// `cq` is null, or the `ib_cq` of a live, initialised [`Cq`] of a user
+/// context: `create_cq` stores it after the CQ was initialised and
+/// `destroy_cq` clears it before the CQ's data is dropped, both under the
+/// lock. Only user CQs exist (`create_cq` refuses kernel CQs), so the
+/// event handler is always uverbs' `ib_uverbs_cq_event_handler`.
 #[pin_data]
 pub struct CqEvents {
     /// Innermost, irq-safe: only the event handler runs under it.
@@ -297,29 +311,66 @@ impl CqEvents {
     fn new() -> Result<Arc<Self>> {
         Arc::pin_init(
             pin_init!(Self {
-                cq <- crate::new_spinlock_irq!(CqPtr(core::ptr::null_mut()), "rdma::CqEvents::cq"),
+                cq <- crate::new_spinlock_irq!(
+                    CqPtr {
+                        cq: core::ptr::null_mut(),
+                        pending: false,
+                        gone: false,
+                    },
+                    "rdma::CqEvents::cq"
+                ),
             }),
             GFP_KERNEL,
         )
     }
 
-    fn set(&self, cq: *mut bindings::ib_cq) {
-        // INVARIANT: callers pass a live CQ (create_cq) or null (destroy_cq).
-        self.cq.lock().0 = cq;
+    /// Publishes a CQ that `create_cq` initialised; delivers an error that
+    /// was reported meanwhile.
+    fn publish(&self, cq: *mut bindings::ib_cq) {
+        let mut g = self.cq.lock();
+        // INVARIANT: `create_cq` passes the CQ it just initialised.
+        g.cq = cq;
+        if core::mem::take(&mut g.pending) {
+            // SAFETY: `cq` is live and published under the lock we hold.
+            unsafe { Self::deliver(cq) };
+        }
+    }
+
+    /// The CQ is gone (destroyed, or its creation failed).
+    fn retire(&self) {
+        let mut g = self.cq.lock();
+        // INVARIANT: null from now on.
+        g.cq = core::ptr::null_mut();
+        g.pending = false;
+        g.gone = true;
     }
 
     /// Reports `event` to the CQ's owner; `false` if the CQ is gone.
     pub fn report(&self, event: CqEvent) -> bool {
-        let g = self.cq.lock();
-        let cq = g.0;
-        if cq.is_null() {
+        let CqEvent::Error = event;
+        let mut g = self.cq.lock();
+        if g.gone {
             return false;
         }
-        let CqEvent::Error = event;
-        // SAFETY: `cq` is a live CQ while we hold the lock (type
-        // invariant). `event_handler` and `cq_context` were set by uverbs
-        // before `create_cq` and never change; the uverbs handler only takes
-        // irq-safe spinlocks, so it may run under ours with irqs off.
+        if g.cq.is_null() {
+            g.pending = true;
+            return true;
+        }
+        // SAFETY: a published CQ is live while we hold the lock.
+        unsafe { Self::deliver(g.cq) };
+        true
+    }
+
+    /// # Safety
+    ///
+    /// `cq` must be a live, published user CQ and the caller must hold the
+    /// lock that publishes it.
+    unsafe fn deliver(cq: *mut bindings::ib_cq) {
+        // SAFETY: `cq` is live (caller). `event_handler`, `cq_context` and
+        // `uobject` were set by uverbs before `create_cq` and never change;
+        // the handler is `ib_uverbs_cq_event_handler` (type invariant),
+        // which only takes irq-safe spinlocks and wakes waiters, so it may
+        // run under our lock with interrupts off.
         unsafe {
             if let Some(handler) = (*cq).event_handler {
                 let mut ev: bindings::ib_event = core::mem::zeroed();
@@ -329,7 +380,6 @@ impl CqEvents {
                 handler(&mut ev, (*cq).cq_context);
             }
         }
-        true
     }
 }
 
@@ -449,6 +499,13 @@ pub trait Operations: Sized + Send + Sync + 'static {
     /// none. Process context; may sleep.
     fn query_job(_ctx: &UContext<Self>) -> Result<JobInfo> {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Whether the context may map memory now (`mmap()` on the uverbs
+    /// file); an error refuses the mapping. Process context, with uverbs'
+    /// disassociation srcu held; may sleep.
+    fn check_mmap(_ctx: &UContext<Self>) -> Result {
+        Ok(())
     }
 
     /// Fills the values of [`Self::COUNTERS`] for `port`. Process context
@@ -1295,6 +1352,12 @@ impl<T: Operations> VTable<T> {
         uctx: *mut bindings::ib_ucontext,
         vma: *mut bindings::vm_area_struct,
     ) -> c_int {
+        // SAFETY: uverbs passes a live, initialised context of this driver,
+        // held (disassociation srcu) for the call.
+        let ctx = unsafe { UContext::<T>::from_raw(uctx) };
+        if let Err(e) = T::check_mmap(ctx) {
+            return e.to_errno();
+        }
         // SAFETY: `uctx` and `vma` are valid for the call.
         let entry = unsafe { bindings::rdma_user_mmap_entry_get(uctx, vma) };
         if entry.is_null() {
@@ -1317,8 +1380,9 @@ impl<T: Operations> VTable<T> {
     /// # Safety
     ///
     /// Called by ib_core once per entry, when its last reference goes (the
-    /// driver removed it and no mapping holds it); any context, never
-    /// sleeping.
+    /// driver removed it and no mapping holds it): from
+    /// `rdma_user_mmap_entry_remove()`, a vma's close or disassociation,
+    /// all in process context.
     unsafe extern "C" fn mmap_free(entry: *mut bindings::rdma_user_mmap_entry) {
         // SAFETY: allocated by `MmapEntry::insert` as a leaked KBox with the
         // C entry at offset 0; this is the last use. Dropping it drops an
@@ -1425,7 +1489,11 @@ impl<T: Operations> VTable<T> {
         let mut ud = unsafe { UData::from_raw(udata) };
         let init = match T::create_cq(ctx, &a, &mut ud) {
             Ok(i) => i,
-            Err(e) => return e.to_errno(),
+            Err(e) => {
+                // The driver may have kept a clone of the handle.
+                events.retire();
+                return e.to_errno();
+            }
         };
         let this = cq.cast::<Cq<T>>();
         // SAFETY: ib_core allocated `size_ib_cq` (= `Cq::<T>::SIZE`) bytes
@@ -1435,6 +1503,7 @@ impl<T: Operations> VTable<T> {
             (&raw mut (*this).events).write(events.clone());
             if let Err(e) = pin_init::raw_try_init(&raw mut (*this).data, init) {
                 core::ptr::drop_in_place(&raw mut (*this).events);
+                events.retire();
                 return e.to_errno();
             }
         }
@@ -1444,8 +1513,8 @@ impl<T: Operations> VTable<T> {
         // SAFETY: `cq` is valid for writes during the call; ib_core reads
         // `cqe` back as the CQ's size.
         unsafe { (*cq).cqe = i32::try_from(entries).unwrap_or(i32::MAX) };
-        // INVARIANT: the CQ is live until `destroy_cq`, which clears it.
-        events.set(cq);
+        // INVARIANT: the CQ is live until `destroy_cq`, which retires it.
+        events.publish(cq);
         0
     }
 
@@ -1464,7 +1533,7 @@ impl<T: Operations> VTable<T> {
         // `CqEvents` pointer first (under its lock) keeps `report` from
         // touching the CQ from now on, as the `CqEvents` invariant requires.
         unsafe {
-            (*this).events.set(core::ptr::null_mut());
+            (*this).events.retire();
             core::ptr::drop_in_place(&raw mut (*this).data);
             core::ptr::drop_in_place(&raw mut (*this).events);
         }
@@ -1579,7 +1648,8 @@ impl<T: Operations> VTable<T> {
     ///
     /// Called by uverbs' `UVERBS_METHOD_JOB_JOIN` handler (process context)
     /// with a live context of this driver (`ib_uverbs_get_ucontext()`) and
-    /// the file of the user's job fd, held by the handler's `fdget()` for
+    /// the file of the user's job fd, held by the handler's `CLASS(fd)`
+    /// (an `fdget()` released at scope exit) for
     /// the call.
     unsafe extern "C" fn join_job(
         uctx: *mut bindings::ib_ucontext,
@@ -1588,7 +1658,7 @@ impl<T: Operations> VTable<T> {
         // SAFETY: `ib_uverbs_get_ucontext()` returned a context of this
         // device, hence a `UContext<T>`, which uverbs holds for the command.
         let ctx = unsafe { UContext::<T>::from_raw(uctx) };
-        // SAFETY: the handler's `fdget()` keeps `job` alive for the call. An
+        // SAFETY: the handler's `CLASS(fd)` keeps `job` alive for the call. An
         // `fdget_pos()` that skipped `f_pos_lock` exists only in a process
         // whose file table is not shared, i.e. on this thread, which is in
         // this ioctl and not in a read or write of the job file.

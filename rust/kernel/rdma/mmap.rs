@@ -16,10 +16,11 @@
 //! User space may write the buffer at any moment: the kernel only accesses
 //! it with volatile byte copies and atomic 32-bit loads and stores.
 //!
-//! Calling contexts: [`UserBuffer::new`] and [`MmapEntry`] creation may
-//! sleep; reading, writing and dropping a [`UserBuffer`] (the last drop
-//! frees it with `vfree_atomic()`) and dropping an [`MmapEntry`] never
-//! sleep, so the receive path may do them.
+//! Calling contexts: [`UserBuffer::new`], [`MmapEntry`] creation and
+//! dropping an [`MmapEntry`] (`rdma_user_mmap_entry_remove()` takes a
+//! mutex) run in process context and may sleep; reading, writing and
+//! dropping a [`UserBuffer`] (the last drop frees it with `vfree_atomic()`)
+//! never sleep, so the receive path may do them.
 
 use crate::{
     bindings,
@@ -51,9 +52,12 @@ pub struct UserBuffer {
 // and `vfree_atomic()` may free it from any thread.
 unsafe impl Send for UserBuffer {}
 // SAFETY: `&UserBuffer` only reads `ptr` and `len`, which never change, and
-// accesses the memory only with volatile or atomic operations, which the
-// kernel memory model allows to race with user space and each other (memory
-// shared with user space).
+// accesses the memory only with marked accesses: volatile byte accesses
+// (the kernel's READ_ONCE/WRITE_ONCE) and atomics. User space may race with
+// them at any time, as the memory is shared with it; on the kernel side,
+// concurrent writers of the same bytes must be serialised by the driver
+// (`CqRing` writes only under its producer lock), which this type documents
+// but does not enforce, exactly as for memory shared with user space in C.
 unsafe impl Sync for UserBuffer {}
 
 impl UserBuffer {
@@ -178,8 +182,7 @@ pub struct MmapEntry {
 }
 
 // SAFETY: `rdma_user_mmap_entry_remove()`, the only thing done with the
-// entry (in `drop`), takes only the context's xarray spinlock and may run on
-// any thread.
+// entry (in `drop`), may run on any thread in process context.
 unsafe impl Send for MmapEntry {}
 // SAFETY: only immutable data is read through `&MmapEntry`.
 unsafe impl Sync for MmapEntry {}
@@ -232,10 +235,14 @@ impl MmapEntry {
 
 impl Drop for MmapEntry {
     fn drop(&mut self) {
+        // `rdma_user_mmap_entry_remove()` takes the entry's dma-buf mutex
+        // (and a spinlock that is not softirq-safe): process context only.
+        // Say so at every drop, not only when the mutex is contended.
+        crate::task::might_sleep();
         // SAFETY: inserted per the type invariant, and the context is still
         // alive (contract of `MmapEntry::insert`); this drops the driver's
         // reference once, and ib_core calls `mmap_free` when no mapping
-        // holds the entry any more. Takes only spinlocks: never sleeps.
+        // holds the entry any more. We are in process context (above).
         unsafe { bindings::rdma_user_mmap_entry_remove((*self.entry.as_ptr()).raw.get()) };
     }
 }

@@ -123,21 +123,34 @@ impl NetDevice {
             ifa = unsafe { bindings::rdma_ifa4_next_rcu(ifa) };
         }
         // SAFETY: `self` is valid; RCU read lock held.
-        let mut ifp = unsafe { bindings::rdma_ifa6_next_rcu(self.as_raw(), core::ptr::null_mut()) };
+        let idev = unsafe { bindings::rdma_in6_dev_rcu(self.as_raw()) };
+        if idev.is_null() {
+            return;
+        }
+        // SAFETY: `idev` is the device's live inet6_dev (freed only after an
+        // RCU grace period), its address list RCU-protected; RCU read lock
+        // held.
+        let mut ifp = unsafe { bindings::rdma_ifa6_next_rcu(idev, core::ptr::null_mut()) };
+        let dead = i32::try_from(bindings::INET6_IFADDR_STATE_DEAD).unwrap_or(i32::MAX);
         while !ifp.is_null() {
-            // SAFETY: `ifp` is an entry of the device's RCU-protected IPv6
-            // address list, valid while we hold the RCU read lock; `flags`,
-            // `state` and `addr` are plain fields (a racing update gives an
-            // old or new value, either of which is fine for a GID refresh).
-            let (flags, state, addr) =
-                unsafe { ((*ifp).flags, (*ifp).state, (*ifp).addr.in6_u.u6_addr8) };
-            // The C `state` is an `int` holding enum values, all small.
-            let dead = i32::try_from(bindings::INET6_IFADDR_STATE_DEAD).unwrap_or(i32::MAX);
+            // SAFETY: `ifp` is an entry of `idev`'s RCU-protected address
+            // list, valid while we hold the RCU read lock. addrconf changes
+            // `flags` and `state` under the entry's lock, which we do not
+            // take: read them with volatile loads (the kernel's READ_ONCE),
+            // where an old or new value is fine for a GID refresh. `addr`
+            // never changes after the entry was published.
+            let (flags, state, addr) = unsafe {
+                (
+                    (&raw const (*ifp).flags).read_volatile(),
+                    (&raw const (*ifp).state).read_volatile(),
+                    (*ifp).addr.in6_u.u6_addr8,
+                )
+            };
             if flags & bindings::IFA_F_DADFAILED == 0 && state != dead {
                 f(&addr);
             }
             // SAFETY: as above.
-            ifp = unsafe { bindings::rdma_ifa6_next_rcu(self.as_raw(), ifp) };
+            ifp = unsafe { bindings::rdma_ifa6_next_rcu(idev, ifp) };
         }
     }
 

@@ -136,6 +136,9 @@ impl Umem {
 
 impl Drop for Umem {
     fn drop(&mut self) {
+        // Unpinning may sleep (dirty pages are locked): flag a drop in atomic
+        // context every time, not only when a page happens to be dirty.
+        crate::task::might_sleep();
         // SAFETY: obtained from ib_umem_get per the type invariant and not
         // released before; the device it reads is still allocated thanks to
         // our device reference.

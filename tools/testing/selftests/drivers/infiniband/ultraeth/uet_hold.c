@@ -68,7 +68,7 @@ static void find_uverbs_mapping(void)
 static int resident_pages(void)
 {
 	unsigned char vec[256];
-	size_t n = map_len / 4096, i;
+	size_t n = map_len / sysconf(_SC_PAGESIZE), i;
 	int r = 0;
 
 	if (!map_start || n > sizeof(vec) || mincore(map_start, map_len, vec))
