@@ -2030,3 +2030,35 @@ fn single_loss_is_repaired_by_time_based_detection() {
     assert_eq!(st.rto, 0, "{st:?}");
     assert_eq!(st.fast_retx, 1, "{st:?}");
 }
+
+/// 8-to-1 incast through a shared 100 Gbit/s port that ECN-marks: with
+/// congestion control the receiver's link stays busy (no collapse), the
+/// port queue stays far below its capacity and nothing is dropped after
+/// start-up; without it the queue fills, the port drops and shares
+/// collapse.
+#[test]
+fn incast_keeps_the_link_busy_and_the_queue_short() {
+    let with = crate::bench::incast(8, 24, 2, true);
+    let without = crate::bench::incast(8, 24, 2, false);
+    std::println!(
+        "incast 8->1: {:.1} Gb/s, fairness {:.2}, mean queue {} KB, drops {} \
+         (without cc: {:.1} Gb/s, {:.2}, {} KB, {})",
+        with.gbps,
+        with.fairness,
+        with.mean_queue / 1000,
+        with.drops,
+        without.gbps,
+        without.fairness,
+        without.mean_queue / 1000,
+        without.drops
+    );
+    assert!(with.gbps > 80.0, "collapse: {:.1} Gb/s", with.gbps);
+    // Bounded: half the port's 4 MB at most on average (most of it is
+    // the start-up burst of the initial windows in so short a run).
+    assert!(with.mean_queue < 2_000_000, "{}", with.mean_queue);
+    assert!(with.mean_queue < without.mean_queue);
+    assert_eq!(with.drops, 0);
+    assert!(with.drops < without.drops);
+    assert!(with.gbps > without.gbps);
+    assert!(with.fairness > without.fairness);
+}

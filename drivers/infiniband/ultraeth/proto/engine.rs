@@ -133,8 +133,12 @@ pub(crate) struct Config {
     pub(crate) cc: bool,
     /// Initial congestion window (packets).
     pub(crate) cc_init_window: u32,
-    /// Queueing delay NSCC aims at (ns above the smallest RTT seen).
+    /// Queueing delay NSCC aims at (ns above the base RTT).
     pub(crate) cc_target_qdelay: u64,
+    /// The fabric's base RTT (ns), as NSCC is configured with it; 0: each
+    /// PDC uses the smallest RTT it has seen (which a flow that starts
+    /// behind a queue overestimates).
+    pub(crate) cc_base_rtt: u64,
 }
 
 impl Config {
@@ -143,12 +147,12 @@ impl Config {
         mtu: 4096,
         initiator_id: 0,
         rto_init: 1_000_000,
-        rto_min: 50_000,
+        rto_min: 300_000,
         rto_max: 100_000_000,
         max_retries: 12,
         max_transient: 32,
         ack_every: 4,
-        ack_delay: 10_000,
+        ack_delay: 2_000,
         idle_close: 50_000_000,
         reap: 500_000_000,
         max_pkt_life: 10_000_000,
@@ -166,6 +170,7 @@ impl Config {
         cc: true,
         cc_init_window: 64,
         cc_target_qdelay: 8_000,
+        cc_base_rtt: 0,
     };
 }
 
@@ -373,6 +378,12 @@ pub(crate) struct Pdc {
     cwnd: u32,
     base_rtt: u64,
     cc_at: u64,
+    /// Packets acknowledged and ECN-marked in the current RTT, and the
+    /// average marked fraction (1/1024).
+    cc_acked: u32,
+    cc_marked: u32,
+    cc_alpha: u16,
+    cc_steady: bool,
     /// Target: bytes received since the last ACK, an ECN mark seen since
     /// then, and when the first packet it answers arrived.
     rx_bytes: u32,
@@ -449,6 +460,10 @@ impl Pdc {
         cwnd: 0,
         base_rtt: 0,
         cc_at: 0,
+        cc_acked: 0,
+        cc_marked: 0,
+        cc_alpha: 0,
+        cc_steady: false,
         rx_bytes: 0,
         ce_pending: false,
         ack_first: 0,
