@@ -2062,3 +2062,78 @@ fn incast_keeps_the_link_busy_and_the_queue_short() {
     assert!(with.gbps > without.gbps);
     assert!(with.fairness > without.fairness);
 }
+
+// ---------------------------------------------------------------------
+// Paths.
+
+fn eight_paths(lossy: Option<usize>) -> Vec<crate::sim::Path> {
+    (0..8)
+        .map(|k| crate::sim::Path {
+            delay: 200 * k as u64,
+            loss: if Some(k) == lossy { 0.5 } else { 0.0 },
+        })
+        .collect()
+}
+
+#[test]
+fn rud_sprays_and_leaves_a_lossy_path() {
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 51);
+    net.paths = eight_paths(Some(3));
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        write_op(),
+        pattern(3, 2 << 20),
+        1,
+    )
+    .unwrap();
+    assert!(net.run_until(5_000_000_000, |n| comps(n, 0).len() == 1));
+    assert_eq!(comps(&net, 0)[0].status, Status::Ok);
+    let used = net.path_use.iter().filter(|&&n| n > 0).count();
+    // The ACKs keep to one path: leave it out.
+    let acks = *net.path_use.iter().max().unwrap();
+    let total: u64 = net.path_use.iter().sum::<u64>() - acks;
+    std::println!(
+        "path use {:?}, moves {}",
+        net.path_use,
+        net.nodes[0].eng.stats.path_moves
+    );
+    assert!(used >= 6, "sprays over many paths: {:?}", net.path_use);
+    // Without moving, a fair share of 1/8 (12.5%) would take the lossy
+    // path for the whole transfer.
+    assert!(
+        net.path_use[3] * 16 < total,
+        "lossy path kept: {:?}",
+        net.path_use
+    );
+    assert!(net.nodes[0].eng.stats.path_moves > 0);
+}
+
+#[test]
+fn rod_and_acks_keep_one_path() {
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 52);
+    net.paths = eight_paths(None);
+    recv(&mut net, 1, 1, 1 << 20, 1, None);
+    let data = pattern(4, 1 << 20);
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rod,
+        Op::Send { tag: None },
+        data,
+        1,
+    )
+    .unwrap();
+    assert!(net.run_until(5_000_000_000, |n| comps(n, 0).len() == 1));
+    // One path for the ROD data, one for the ACKs.
+    let used = net.path_use.iter().filter(|&&n| n > 0).count();
+    assert!(used <= 2, "{:?}", net.path_use);
+    // Different delays per path would reorder a sprayed ROD flow: kept on
+    // one path it needs no go-back.
+    assert_eq!(net.nodes[1].eng.stats.nack_tx, 0);
+}

@@ -57,6 +57,12 @@ pub(crate) const MAX_TX_WINDOW: u32 = RxWindow::SPAN;
 pub(crate) const MAX_MTU: usize = 8192;
 /// Room reserved for headers in a packet.
 pub(crate) const MAX_HDR: usize = 128;
+/// Entropy values (paths) an RUD PDC sprays its packets over.
+pub(crate) const PATHS: usize = 8;
+/// Losses on one path (decayed as packets go by) after which the PDC
+/// moves that path to a new entropy value.
+const PATH_BAD: u8 = 3;
+
 /// Guaranteed-delivery responses a target PDC keeps until cleared.
 const RESP_RING: usize = 8;
 const NONE: u16 = u16::MAX;
@@ -239,6 +245,8 @@ pub(crate) struct Stats {
     pub(crate) tlp: u64,
     /// Packets resent at once on a loss NACK (trimmed, not received).
     pub(crate) nack_retx: u64,
+    /// Paths moved to a new entropy value after losses.
+    pub(crate) path_moves: u64,
     /// Retransmission timeouts.
     pub(crate) rto: u64,
     /// ACKs sent.
@@ -305,6 +313,8 @@ const D_RETX: u8 = 128;
 pub(crate) struct TxDesc {
     msg: u16,
     flags: u8,
+    /// Path (index in the PDC's entropy values) of the last transmission.
+    path: u8,
     seg: u32,
     /// Time of the last transmission (ns / 16, wrapping).
     sent: u32,
@@ -315,6 +325,7 @@ impl TxDesc {
     pub(crate) const EMPTY: Self = Self {
         msg: 0,
         flags: 0,
+        path: 0,
         seg: 0,
         sent: 0,
     };
@@ -384,6 +395,13 @@ pub(crate) struct Pdc {
     cc_marked: u32,
     cc_alpha: u16,
     cc_steady: bool,
+    /// Entropy values of the paths (RUD sprays over all of them, ROD and
+    /// the target's ACKs use the first), losses seen per path, the next
+    /// path to use, and packets sent since the loss counts last decayed.
+    paths: [u16; PATHS],
+    path_loss: [u8; PATHS],
+    path_next: u8,
+    path_sent: u8,
     /// Target: bytes received since the last ACK, an ECN mark seen since
     /// then, and when the first packet it answers arrived.
     rx_bytes: u32,
@@ -464,6 +482,10 @@ impl Pdc {
         cc_marked: 0,
         cc_alpha: 0,
         cc_steady: false,
+        paths: [0; PATHS],
+        path_loss: [0; PATHS],
+        path_next: 0,
+        path_sent: 0,
         rx_bytes: 0,
         ce_pending: false,
         ack_first: 0,

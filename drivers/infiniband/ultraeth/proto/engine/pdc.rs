@@ -66,6 +66,8 @@ use super::{
     D_RETX,
     D_USED,
     NONE,
+    PATHS,
+    PATH_BAD,
 };
 
 impl<S: Slab> Engine<S> {
@@ -139,6 +141,8 @@ impl<S: Slab> Engine<S> {
                 d.rack_psn = start.wrapping_sub(1);
                 d.lost_scan = start;
                 d.rtt = Rtt::new(self.cfg.rto_init);
+                self.new_paths(i);
+                let d = &mut self.pdcs[i];
                 d.cwnd = if self.cfg.cc {
                     self.cfg.cc_init_window
                 } else {
@@ -218,6 +222,7 @@ impl<S: Slab> Engine<S> {
             self.txq[i] = TxDesc {
                 msg: mi,
                 flags: D_USED | if need_resp { D_NEED_RESP } else { 0 },
+                path: 0,
                 seg,
                 sent: 0,
             };
@@ -262,6 +267,57 @@ impl<S: Slab> Engine<S> {
         }
     }
 
+    /// Entropy values for the paths of PDC `pi`: consecutive values from
+    /// a random base (switches hash them apart; a modulo spreads them
+    /// over distinct next hops).
+    pub(super) fn new_paths(&mut self, pi: usize) {
+        // CAST: the low 16 bits of a random word.
+        let base = self.random() as u16;
+        for (k, e) in self.pdcs[pi].paths.iter_mut().enumerate() {
+            // CAST: k < PATHS.
+            *e = base.wrapping_add(k as u16);
+        }
+    }
+
+    /// The path of PDC `pi`'s next packet: round robin over its entropy
+    /// values for RUD (spraying), always the first for ROD (one path keeps
+    /// the packets in order).
+    fn pick_path(&mut self, pi: usize) -> u8 {
+        let d = &mut self.pdcs[pi];
+        if d.ordered {
+            return 0;
+        }
+        let k = d.path_next;
+        // CAST: PATHS is small.
+        d.path_next = (k + 1) % PATHS as u8;
+        d.path_sent = d.path_sent.wrapping_add(1);
+        if d.path_sent == 0 {
+            // Every 256 packets, old losses count half.
+            for l in d.path_loss.iter_mut() {
+                *l /= 2;
+            }
+        }
+        k
+    }
+
+    /// Packet `i` (index in `txq`) of PDC `pi` was lost on its path: a
+    /// path that keeps losing moves to a new entropy value (RUD only).
+    fn path_lost(&mut self, pi: usize, i: usize) {
+        let k = usize::from(self.txq[i].path);
+        let d = &mut self.pdcs[pi];
+        if d.ordered || k >= PATHS {
+            return;
+        }
+        d.path_loss[k] = d.path_loss[k].saturating_add(1);
+        if d.path_loss[k] >= PATH_BAD {
+            d.path_loss[k] = 0;
+            // CAST: the low 16 bits of a random word.
+            let e = self.random() as u16;
+            self.pdcs[pi].paths[k] = e;
+            self.stats.path_moves += 1;
+        }
+    }
+
     /// Marks packet `psn` of PDC `pi` lost (resent by the next pump):
     /// unacknowledged, or acknowledged but still waiting for the
     /// response it asked for.
@@ -279,6 +335,7 @@ impl<S: Slab> Engine<S> {
         if infl {
             d.inflight -= 1;
         }
+        self.path_lost(pi, i);
     }
 
     /// (Re)transmits packet `psn` of PDC `pi`; `probe` asks for an ACK.
@@ -291,8 +348,11 @@ impl<S: Slab> Engine<S> {
         now: u64,
         env: &mut impl Env,
     ) {
+        let path = self.pick_path(pi);
+        let entropy = u32::from(self.pdcs[pi].paths[usize::from(path)]);
         let i = self.txi(pi, psn);
         let t = &mut self.txq[i];
+        t.path = path;
         let was_lost = t.flags & D_LOST != 0;
         let was_out = t.flags & D_INFL == 0;
         t.flags = (t.flags & !D_LOST) | D_INFL | if retx { D_RETX } else { 0 };
@@ -332,7 +392,7 @@ impl<S: Slab> Engine<S> {
                 dst,
                 payload: 0,
             });
-            self.transmit(&peer, psn, &h, None, 0, env);
+            self.transmit(&peer, entropy, &h, None, 0, env);
             return;
         }
         let mi = usize::from(desc.msg);
@@ -386,7 +446,16 @@ impl<S: Slab> Engine<S> {
             dst,
         });
         let _ = len;
-        self.transmit_with_local(&peer, psn, &h, &ses, p.buf, u64::from(off), payload, env);
+        self.transmit_with_local(
+            &peer,
+            entropy,
+            &h,
+            &ses,
+            p.buf,
+            u64::from(off),
+            payload,
+            env,
+        );
     }
 
     /// Finds or creates the target PDC for a request; `None` if the packet
@@ -491,6 +560,8 @@ impl<S: Slab> Engine<S> {
                 d.start_psn = new_start;
                 d.rx = RxWindow::new(new_start);
                 d.nack_ooo = new_start.wrapping_sub(1);
+                // CAST: the low 16 bits of a random word.
+                d.paths[0] = (new_start ^ u32::from(spdcid)).rotate_left(7) as u16;
                 d.last_active = now;
                 self.stats.pdc_open += 1;
                 self.pdc_map_insert(i);
@@ -659,7 +730,9 @@ impl<S: Slab> Engine<S> {
         };
         let peer = d.peer;
         self.stats.ack_tx += 1;
-        self.send_answer(&peer, psn, Some(&mut a), 0, ans, env);
+        // ACKs keep to one path (the first entropy value of the PDC).
+        let entropy = u32::from(self.pdcs[pi].paths[0]);
+        self.send_answer(&peer, entropy, Some(&mut a), 0, ans, env);
     }
 
     pub(super) fn initiator_pdc(&self, src: &Addr, id: u16) -> Option<usize> {
@@ -860,6 +933,7 @@ impl<S: Slab> Engine<S> {
         self.txq[i] = TxDesc {
             msg: NONE,
             flags: D_USED | D_CLOSE,
+            path: 0,
             seg: 0,
             sent: 0,
         };
