@@ -313,6 +313,8 @@ pub(crate) struct Net {
     pub(crate) sent: u64,
     pub(crate) dropped: u64,
     pub(crate) corrupt_caught: u64,
+    /// Packets corrupted on the wire.
+    pub(crate) corrupted: u64,
     pub(crate) wire_bytes: u64,
     /// When set, every packet sent: (source, destination, UDP payload).
     pub(crate) capture: Option<Vec<(usize, usize, Vec<u8>)>>,
@@ -356,6 +358,7 @@ impl Net {
             sent: 0,
             dropped: 0,
             corrupt_caught: 0,
+            corrupted: 0,
             wire_bytes: 0,
             capture: None,
         }
@@ -441,6 +444,7 @@ impl Net {
                     if self.rng.chance(l.corrupt) {
                         let i = self.rng.below(p.len() as u64) as usize;
                         p[i] ^= 1 << self.rng.below(8);
+                        self.corrupted += 1;
                     }
                     let extra = if self.rng.chance(l.reorder) {
                         1 + self.rng.below(l.reorder_delay)

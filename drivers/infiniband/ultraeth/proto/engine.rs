@@ -123,6 +123,12 @@ pub(crate) struct Config {
     pub(crate) half_open: u64,
     /// Targets answer SYN with NACK NEW_START_PSN (1-RTT establishment).
     pub(crate) one_rtt: bool,
+    /// Successful messages need no SES response of their own: the
+    /// target coalesces their ACKs, and an ACK that carries no response
+    /// tells the initiator that every message it acknowledges succeeded
+    /// (a target attaches its oldest uncleared error response to every
+    /// ACK until the initiator has seen it).
+    pub(crate) implied_ok: bool,
     /// Seed of the PSN/packet-id generator.
     pub(crate) seed: u32,
     /// PSN span of a PDC's send window (a power of two, at most
@@ -169,6 +175,7 @@ impl Config {
         unexp_life: 1_000_000_000,
         half_open: 10_000_000,
         one_rtt: false,
+        implied_ok: true,
         seed: 1,
         tx_window: 1024,
         max_inflight: 512,

@@ -233,12 +233,7 @@ impl<S: Slab> Engine<S> {
                 len: e.len,
             };
         }
-        let pi16 = to_u16(pi);
-        if self
-            .inb
-            .iter()
-            .any(|m| m.used && m.pdc == pi16 && m.msg_id == msg_id)
-        {
+        if self.inb_find(to_u16(pi), msg_id).is_some() {
             return Answer::None;
         }
         Answer::Plain {

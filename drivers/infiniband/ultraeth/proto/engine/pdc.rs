@@ -33,6 +33,7 @@ use super::super::wire::pds::{
 };
 use super::super::wire::ses::{
     op,
+    rc,
     sflags,
     ReqBody,
     SesHeader,
@@ -267,6 +268,26 @@ impl<S: Slab> Engine<S> {
         }
     }
 
+    /// The oldest error response target PDC `pi` keeps, as an answer.
+    fn oldest_error(&self, pi: usize) -> Answer {
+        let d = &self.pdcs[pi];
+        let mut best: Option<&super::RespEnt> = None;
+        for e in d.resp.iter().filter(|e| e.used) {
+            if best.is_none_or(|b| psn_lt(e.psn, b.psn)) {
+                best = Some(e);
+            }
+        }
+        match best {
+            Some(e) => Answer::Plain {
+                msg_id: e.msg_id,
+                job: d.job,
+                rc: e.rc,
+                len: e.len,
+            },
+            None => Answer::None,
+        }
+    }
+
     /// Entropy values for the paths of PDC `pi`: consecutive values from
     /// a random base (switches hash them apart; a modulo spreads them
     /// over distinct next hops).
@@ -439,7 +460,9 @@ impl<S: Slab> Engine<S> {
             cc: None,
             next: NextHeader::ReqStd,
             retx,
-            ar: eom || probe,
+            // With implied success, single-packet messages do not ask
+            // for an ACK: the target coalesces theirs.
+            ar: probe || (eom && (!self.cfg.implied_ok || m.nsegs > 1)),
             clear_psn_offset: clear,
             psn,
             spdcid: to_u16(pi),
@@ -667,12 +690,21 @@ impl<S: Slab> Engine<S> {
                 return;
             }
         };
+        // Errors and read data go at once; a success is implied by the
+        // (coalesced) ACK when `implied_ok`.
+        let now_needed = match ans {
+            Answer::None => false,
+            Answer::Plain { rc: c, .. } => c != rc::OK || !self.cfg.implied_ok,
+            Answer::Read { .. } => true,
+        };
+        let ans = if now_needed { ans } else { Answer::None };
         let d = &mut self.pdcs[pi];
+        d.job = s.addr.job;
         d.rx.mark(psn);
         d.ack_pending = d.ack_pending.saturating_add(1);
         d.last_psn = psn;
         d.last_retx = r.retx;
-        if r.ar || ans != Answer::None || d.rx.holes() || d.ack_pending >= self.cfg.ack_every {
+        if r.ar || now_needed || d.rx.holes() || d.ack_pending >= self.cfg.ack_every {
             self.send_ack(pi, psn, ans, now, env);
         } else if d.ack_at == 0 {
             d.ack_at = now + self.cfg.ack_delay;
@@ -690,6 +722,13 @@ impl<S: Slab> Engine<S> {
         now: u64,
         env: &mut impl Env,
     ) {
+        // An ACK without an answer carries the oldest error response the
+        // initiator has not cleared yet: with implied success, an ACK with
+        // no response at all means every message it covers succeeded.
+        let ans = match ans {
+            Answer::None if self.cfg.implied_ok => self.oldest_error(pi),
+            a => a,
+        };
         let cc = self.cfg.cc;
         let d = &mut self.pdcs[pi];
         d.ack_pending = 0;
