@@ -49,6 +49,8 @@ pub(crate) fn tables(pdcs: usize, msgs: usize, r: usize) -> Tables<VecSlab> {
         tomb_map: std::vec![0; Tables::<VecSlab>::buckets(pdcs)],
         // Room for one send window of the largest size per PDC.
         txq: std::vec![TxDesc::EMPTY; pdcs * crate::proto::engine::MAX_TX_WINDOW as usize],
+        recv_map: std::vec![0; Tables::<VecSlab>::buckets(r)],
+        unexp_map: std::vec![0; Tables::<VecSlab>::buckets(r)],
     }
 }
 

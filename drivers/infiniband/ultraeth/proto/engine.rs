@@ -634,6 +634,11 @@ pub(crate) struct Recv {
     seq: u64,
     /// Next on the free list.
     hnext: u16,
+    /// Neighbours in its matching list (unclaimed receives of a bucket of
+    /// `{endpoint, tagged}`, in posting order), and whether it is listed.
+    lnext: u16,
+    lprev: u16,
+    listed: bool,
 }
 
 impl Recv {
@@ -650,6 +655,9 @@ impl Recv {
         ignore: 0,
         seq: 0,
         hnext: NONE,
+        lnext: NONE,
+        lprev: NONE,
+        listed: false,
     };
 }
 
@@ -729,6 +737,11 @@ pub(crate) struct Unexp {
     hpos: u32,
     /// Reclaim deadline the heap holds.
     when: u64,
+    /// Neighbours in its matching list (unmatched messages of a bucket of
+    /// `{endpoint, tagged}`, in arrival order), and whether it is listed.
+    lnext: u16,
+    lprev: u16,
+    listed: bool,
 }
 
 impl Unexp {
@@ -749,6 +762,9 @@ impl Unexp {
         job_q: NONE,
         hpos: index::NOPOS,
         when: u64::MAX,
+        lnext: NONE,
+        lprev: NONE,
+        listed: false,
     };
 }
 
@@ -877,6 +893,11 @@ pub(crate) struct Tables<S: Slab> {
     /// Send windows, `Config::tx_window` descriptors each, lent to PDCs
     /// while they have packets in flight (at most 65534 windows).
     pub(crate) txq: S::Of<TxDesc>,
+    /// Matching lists of posted receives and of unexpected messages, by
+    /// `{endpoint, tagged}` (head and tail packed in a `u32`): powers of
+    /// two.
+    pub(crate) recv_map: S::Of<u32>,
+    pub(crate) unexp_map: S::Of<u32>,
 }
 
 impl<S: Slab> Tables<S> {
@@ -932,6 +953,8 @@ pub(crate) struct Engine<S: Slab> {
     quota_map: S::Of<u16>,
     free_quota: u16,
     txq: S::Of<TxDesc>,
+    recv_map: S::Of<u32>,
+    unexp_map: S::Of<u32>,
     free_win: u16,
     wait_head: u16,
     wait_tail: u16,
@@ -953,14 +976,6 @@ pub(crate) struct Engine<S: Slab> {
     free_unexp: u16,
     /// Counters.
     pub(crate) stats: Stats,
-}
-
-/// True when `seq` is older than the current best candidate (or there is none).
-fn older(best: Option<u64>, seq: u64) -> bool {
-    match best {
-        Some(b) => seq < b,
-        None => true,
-    }
 }
 
 fn to_u16(v: usize) -> u16 {
@@ -1009,6 +1024,8 @@ impl<S: Slab> Engine<S> {
             || !pow2(t.inb_map.len())
             || !pow2(t.tomb_map.len())
             || !pow2(t.quota_map.len())
+            || !pow2(t.recv_map.len())
+            || !pow2(t.unexp_map.len())
             || t.tombs.len() >= max
             || t.quotas.len() >= max
             || t.txq.len() / usize::try_from(cfg.tx_window).unwrap_or(usize::MAX) >= max
@@ -1045,6 +1062,8 @@ impl<S: Slab> Engine<S> {
             quota_map: t.quota_map,
             free_quota: NONE,
             txq: t.txq,
+            recv_map: t.recv_map,
+            unexp_map: t.unexp_map,
             free_win: NONE,
             wait_head: NONE,
             wait_tail: NONE,
