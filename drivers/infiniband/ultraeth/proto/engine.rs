@@ -1113,6 +1113,15 @@ impl<S: Slab> Engine<S> {
         })
     }
 
+    /// Messages in use: `(user cookie, PDC, completed, packets still
+    /// referring to it, still queued)` (for inspection in tests).
+    pub(crate) fn msgs_in_use(&self) -> impl Iterator<Item = (u64, u16, bool, u16, bool)> + '_ {
+        self.msgs
+            .iter()
+            .filter(|m| m.state != MsgState::Free)
+            .map(|m| (m.post.user, m.pdc, m.completed, m.refs, m.in_queue))
+    }
+
     /// The configuration.
     pub(crate) fn config(&self) -> &Config {
         &self.cfg

@@ -852,6 +852,15 @@ impl<S: Slab> Engine<S> {
                 e.release_msg(mi);
             }
         };
+        // The queue first: releasing a message destroys its queue link,
+        // and a partly sent message is in both (found by the `engine`
+        // fuzz target: the messages queued behind it leaked).
+        let mut q = self.pdcs[pi].q_head;
+        while q != NONE {
+            let next = self.msgs[usize::from(q)].next;
+            fail(self, usize::from(q));
+            q = next;
+        }
         let d = &self.pdcs[pi];
         let (mut p, end, has_win) = (d.tx_base, d.next_psn, d.win != NONE);
         while has_win && psn_lt(p, end) {
@@ -860,12 +869,6 @@ impl<S: Slab> Engine<S> {
                 fail(self, usize::from(t.msg));
             }
             p = p.wrapping_add(1);
-        }
-        let mut q = self.pdcs[pi].q_head;
-        while q != NONE {
-            let next = self.msgs[usize::from(q)].next;
-            fail(self, usize::from(q));
-            q = next;
         }
         self.pdc_release(pi);
     }
