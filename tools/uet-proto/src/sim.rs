@@ -155,7 +155,7 @@ pub(crate) struct HostEnv {
     pub(crate) completions: Vec<Completion>,
     pub(crate) outbox: Vec<(Addr, u16, Vec<u8>)>,
     pub(crate) overflow: HashMap<u64, Vec<u8>>,
-    next_overflow: u64,
+    pub(crate) next_overflow: u64,
 }
 
 impl HostEnv {

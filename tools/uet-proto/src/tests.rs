@@ -2329,3 +2329,125 @@ fn implied_success_never_hides_an_error() {
         assert_eq!(got, want, "seed {seed}");
     }
 }
+
+// ---------------------------------------------------------------------
+// Sharding: two engines per FEP.
+
+#[test]
+fn two_shards_per_fep_route_every_packet_to_its_owner() {
+    use crate::proto::engine::{job_shard, shard_of, Engine};
+    use crate::sim::{tables, HostEnv, SimEngine};
+    let bits = 1;
+    let j = |want: u8| (7u32..).find(|&j| job_shard(j, bits) == want).unwrap();
+    let jobs = [j(0), j(1)];
+    let cfg = |node: u32, shard: u8| Config {
+        shard_bits: bits,
+        shard,
+        seed: 11 + node * 7 + u32::from(shard),
+        initiator_id: node,
+        ..fast_cfg()
+    };
+    let mut eng: Vec<[SimEngine; 2]> = (0..2u32)
+        .map(|n| [0u8, 1].map(|s| Engine::new(cfg(n, s), tables(16, 64, 64)).unwrap()))
+        .collect();
+    let mut env: Vec<HostEnv> = (0..2)
+        .map(|n| HostEnv {
+            addr: addr(n),
+            ..HostEnv::default()
+        })
+        .collect();
+    for e in env.iter_mut() {
+        for (k, &job) in jobs.iter().enumerate() {
+            let ep = k as u32 + 1;
+            e.jobs.insert((job, 1, 1), ep);
+            e.regions.insert(
+                (ep, MR_RW),
+                crate::sim::Region {
+                    data: vec![0; 1 << 20],
+                    writable: true,
+                    readable: true,
+                },
+            );
+        }
+    }
+    let mut user = 0;
+    for (k, &job) in jobs.iter().enumerate() {
+        let s = usize::from(job_shard(job, bits));
+        assert_eq!(s, k);
+        let ep = k as u32 + 1;
+        let target = SesAddr { job, ..target(1) };
+        for (mode, op, len) in [
+            (Mode::Rud, Op::Send { tag: None }, 20_000),
+            (Mode::Rod, write_op(), 9_000),
+            (Mode::Rudi, write_op(), 1_000),
+        ] {
+            user += 1;
+            if matches!(op, Op::Send { .. }) {
+                let b = env[1].add_buf(vec![0; len]);
+                eng[1][s]
+                    .post_recv(ep, user, b, len as u32, None, &mut env[1])
+                    .unwrap();
+            }
+            let buf = env[0].add_buf(pattern(user, len));
+            let p = Post {
+                user,
+                dst: addr(1),
+                target,
+                mode,
+                op,
+                buf,
+                len: len as u32,
+                hdr_data: 0,
+                tc: 0,
+            };
+            eng[0][s].post(0, &p, &mut env[0]).unwrap();
+            // The other shard refuses the job.
+            assert_eq!(
+                eng[0][1 - s].post(0, &p, &mut env[0]),
+                Err(PostError::WrongShard)
+            );
+        }
+    }
+    let mut now = 0;
+    let mut moved = 0;
+    while env[0].completions.len() < 6 && now < 1_000_000_000 {
+        now += 1_000;
+        for from in 0..2 {
+            let out = std::mem::take(&mut env[from].outbox);
+            for (dst, _, p) in out {
+                let to = usize::from(dst[15]);
+                let s = usize::from(shard_of(&p, bits));
+                eng[to][s].receive(now, &addr(from), &p, &mut env[to]);
+                moved += 1;
+            }
+        }
+        for (shards, e) in eng.iter_mut().zip(env.iter_mut()) {
+            for sh in shards.iter_mut() {
+                if sh.next_deadline().is_some_and(|d| d <= now) {
+                    sh.on_timer(now, e);
+                }
+            }
+        }
+    }
+    // Ids keep 15 bits for the PDC index with 2 shards.
+    assert!(Engine::new(cfg(0, 1), tables(32_766, 4, 4)).is_ok());
+    assert_eq!(
+        Engine::new(cfg(0, 1), tables(32_767, 4, 4)).err(),
+        Some(crate::proto::engine::InitError::BadShard)
+    );
+    assert_eq!(
+        Engine::new(cfg(0, 2), tables(16, 4, 4)).err(),
+        Some(crate::proto::engine::InitError::BadShard)
+    );
+    assert_eq!(env[0].completions.len(), 6, "moved {moved}");
+    assert!(env[0].completions.iter().all(|c| c.status == Status::Ok));
+    assert_eq!(env[1].completions.len(), 2, "both sends received");
+    for (s, (ini, tgt)) in eng[0].iter().zip(eng[1].iter()).enumerate() {
+        let t = tgt.stats;
+        // Each target shard opened its job's PDCs, and no packet reached
+        // a shard that does not own its PDC.
+        assert_eq!(t.pdc_open, 2, "shard {s}: {t:?}");
+        assert_eq!(t.nack_tx, 0, "shard {s}: {t:?}");
+        assert_eq!(ini.stats.pdc_open, 2);
+    }
+}

@@ -26,6 +26,7 @@ use super::ses::{
 };
 use super::wire::pds::{
     NackHdr,
+    PdcDst,
     PdsHeader, //
 };
 use super::wire::ses::{
@@ -131,6 +132,11 @@ pub(crate) struct Config {
     pub(crate) implied_ok: bool,
     /// Seed of the PSN/packet-id generator.
     pub(crate) seed: u32,
+    /// Sharding: `shard_bits` high bits of every PDC id (and of every
+    /// RUDI packet id) on the wire name the shard, this engine is shard
+    /// `shard`; 0 bits: not sharded. See [`shard_of`].
+    pub(crate) shard_bits: u8,
+    pub(crate) shard: u8,
     /// PSN span of a PDC's send window (a power of two, at most
     /// [`MAX_TX_WINDOW`]): packets from the oldest unacknowledged one.
     pub(crate) tx_window: u32,
@@ -177,6 +183,8 @@ impl Config {
         one_rtt: false,
         implied_ok: true,
         seed: 1,
+        shard_bits: 0,
+        shard: 0,
         tx_window: 1024,
         max_inflight: 512,
         reorder_min: 2_000,
@@ -227,6 +235,8 @@ pub(crate) enum PostError {
     NoRecv,
     /// The operation is not valid for the mode or too long.
     Invalid,
+    /// The operation's JobID belongs to another shard ([`job_shard`]).
+    WrongShard,
 }
 
 /// Counters.
@@ -923,6 +933,9 @@ pub(crate) enum InitError {
     /// `tx_window` is not a power of two up to [`MAX_TX_WINDOW`], or
     /// `max_inflight` is 0.
     BadWindow,
+    /// `shard_bits` above 8, `shard` beyond them, or more PDCs than the
+    /// id bits left.
+    BadShard,
     /// A map's bucket count is not a power of two, or the heap is shorter
     /// than `pdcs.len() + msgs.len() + unexp.len()`.
     BadIndex,
@@ -992,7 +1005,98 @@ fn psn_diff(a: u32, b: u32) -> i64 {
     i64::from(a.wrapping_sub(b) as i32)
 }
 
+/// `id` with its high `bits` bits (of 32) replaced by `shard`.
+fn shard_tag(id: u32, bits: u8, shard: u8) -> u32 {
+    if bits == 0 {
+        return id;
+    }
+    let k = 32 - u32::from(bits);
+    (u32::from(shard) << k) | (id & ((1u32 << k) - 1))
+}
+
+/// The shard that owns JobID `job` when an FEP is split into `1 << bits`
+/// engines: initiators post a job's operations to it, and the receives
+/// of the job's endpoints go to it.
+pub(crate) fn job_shard(job: u32, bits: u8) -> u8 {
+    if bits == 0 {
+        return 0;
+    }
+    // CAST: the top `bits` (<= 8) bits of a u32.
+    (job.wrapping_mul(0x9e37_79b1) >> (32 - u32::from(bits))) as u8
+}
+
+/// The shard a received UDP payload belongs to (`bits` as in
+/// `Config::shard_bits`): the one whose PDC id (or RUDI packet id) it
+/// names, or for a packet that opens a PDC or needs none (SYN, RUDI and
+/// UUD requests) the shard of its JobID. A packet that does not parse
+/// goes to shard 0, which counts it as bad. Pure: the receive path calls
+/// it before taking any shard's lock.
+pub(crate) fn shard_of(pkt: &[u8], bits: u8) -> u8 {
+    if bits == 0 {
+        return 0;
+    }
+    let Ok(p) = wire::parse(pkt) else {
+        return 0;
+    };
+    let id16 = |id: u16| -> u8 {
+        // CAST: the top `bits` (<= 8) bits of a u16.
+        (id >> (16 - u16::from(bits))) as u8
+    };
+    // CAST: the top `bits` (<= 8) bits of a u32.
+    let id32 = |id: u32| -> u8 { (id >> (32 - u32::from(bits))) as u8 };
+    let job = |s: &Option<SesHeader>| match s {
+        Some(SesHeader::Req(r)) => job_shard(r.addr.job, bits),
+        _ => 0,
+    };
+    match p.pds {
+        PdsHeader::Req(r) => match r.dst {
+            PdcDst::Dpdcid(id) => id16(id),
+            PdcDst::Syn { .. } => job(&p.ses),
+        },
+        PdsHeader::Ctrl(c) => match c.dst {
+            PdcDst::Dpdcid(id) => id16(id),
+            PdcDst::Syn { .. } => 0,
+        },
+        PdsHeader::Ack(a) => id16(a.dpdcid),
+        PdsHeader::Nack(n) if n.rudi => id32(n.psn),
+        PdsHeader::Nack(n) => id16(n.dpdcid),
+        PdsHeader::RudiReq { .. } | PdsHeader::Uud { .. } => job(&p.ses),
+        PdsHeader::RudiResp { pkt_id, .. } => id32(pkt_id),
+    }
+}
+
 impl<S: Slab> Engine<S> {
+    /// PDC `pi`'s id on the wire (the shard in its high bits).
+    fn wire_id(&self, pi: usize) -> u16 {
+        let bits = self.cfg.shard_bits;
+        let id = to_u16(pi);
+        if bits == 0 {
+            return id;
+        }
+        (u16::from(self.cfg.shard) << (16 - u16::from(bits))) | id
+    }
+
+    /// The local index of the PDC a wire id names, if it is this shard's.
+    fn local_id(&self, id: u16) -> Option<usize> {
+        let bits = self.cfg.shard_bits;
+        if bits == 0 {
+            return Some(usize::from(id));
+        }
+        let k = 16 - u16::from(bits);
+        // CAST: the top `bits` (<= 8) bits of a u16.
+        if (id >> k) as u8 != self.cfg.shard {
+            return None;
+        }
+        Some(usize::from(id & ((1 << k) - 1)))
+    }
+
+    /// The next RUDI packet id (the shard in its high bits).
+    fn next_pkt_id(&mut self) -> u32 {
+        let id = self.pkt_id;
+        self.pkt_id = shard_tag(id.wrapping_add(1), self.cfg.shard_bits, self.cfg.shard);
+        id
+    }
+
     /// An engine working on `t`, whose slots it resets in place (the
     /// tables' previous contents do not matter).
     pub(crate) fn new(cfg: Config, mut t: Tables<S>) -> Result<Self, InitError> {
@@ -1008,6 +1112,12 @@ impl<S: Slab> Engine<S> {
         let mtu = usize::try_from(cfg.mtu).unwrap_or(usize::MAX);
         if mtu == 0 || mtu > MAX_MTU {
             return Err(InitError::BadMtu);
+        }
+        if cfg.shard_bits > 8
+            || u32::from(cfg.shard) >> cfg.shard_bits != 0
+            || t.pdcs.len() >= (1usize << (16 - cfg.shard_bits)) - 1
+        {
+            return Err(InitError::BadShard);
         }
         if !cfg.tx_window.is_power_of_two()
             || cfg.tx_window > MAX_TX_WINDOW
@@ -1041,7 +1151,7 @@ impl<S: Slab> Engine<S> {
         Ok(Self {
             cfg,
             rng: cfg.seed | 1,
-            pkt_id: cfg.seed,
+            pkt_id: shard_tag(cfg.seed, cfg.shard_bits, cfg.shard),
             seq: 0,
             pdcs: t.pdcs,
             msgs: t.msgs,

@@ -49,6 +49,7 @@ use super::cc;
 use super::index::PdcKey;
 use super::{
     clamp_i16,
+    job_shard,
     psn_diff,
     stamp,
     to_u16,
@@ -86,6 +87,9 @@ impl<S: Slab> Engine<S> {
         if p.target.job > 0x00ff_ffff || p.target.pid > 0xfff || p.target.ri > 0xfff {
             return Err(PostError::Invalid);
         }
+        if job_shard(p.target.job, self.cfg.shard_bits) != self.cfg.shard {
+            return Err(PostError::WrongShard);
+        }
         let mi = self.msg_alloc().ok_or(PostError::NoMsg)?;
         let mut m = Msg::EMPTY;
         m.state = MsgState::Active;
@@ -100,8 +104,7 @@ impl<S: Slab> Engine<S> {
                 return Ok(());
             }
             Mode::Rudi => {
-                m.pkt_id = self.pkt_id;
-                self.pkt_id = self.pkt_id.wrapping_add(1);
+                m.pkt_id = self.next_pkt_id();
                 m.sent = now;
                 m.deadline = now + self.rudi_rtt.rto;
                 self.msgs[mi] = m;
@@ -409,7 +412,7 @@ impl<S: Slab> Engine<S> {
                 ar: true,
                 probe_opaque: 0,
                 psn,
-                spdcid: to_u16(pi),
+                spdcid: self.wire_id(pi),
                 dst,
                 payload: 0,
             });
@@ -465,7 +468,7 @@ impl<S: Slab> Engine<S> {
             ar: probe || (eom && (!self.cfg.implied_ok || m.nsegs > 1)),
             clear_psn_offset: clear,
             psn,
-            spdcid: to_u16(pi),
+            spdcid: self.wire_id(pi),
             dst,
         });
         let _ = len;
@@ -496,7 +499,7 @@ impl<S: Slab> Engine<S> {
     ) -> Option<usize> {
         match dst {
             PdcDst::Dpdcid(id) => {
-                let i = usize::from(id);
+                let i = self.local_id(id).unwrap_or(usize::MAX);
                 let ok = self.pdcs.get(i).is_some_and(|d| {
                     d.state == PdcState::Open && d.peer == *src && d.peer_id == spdcid
                 });
@@ -520,7 +523,7 @@ impl<S: Slab> Engine<S> {
                             src,
                             nack::PDC_MODE_MISMATCH,
                             psn,
-                            to_u16(i),
+                            self.wire_id(i),
                             spdcid,
                             0,
                             env,
@@ -534,7 +537,7 @@ impl<S: Slab> Engine<S> {
                                 src,
                                 nack::NEW_START_PSN,
                                 psn,
-                                to_u16(i),
+                                self.wire_id(i),
                                 spdcid,
                                 s,
                                 env,
@@ -594,7 +597,7 @@ impl<S: Slab> Engine<S> {
                         src,
                         nack::NEW_START_PSN,
                         psn,
-                        to_u16(i),
+                        self.wire_id(i),
                         spdcid,
                         new_start,
                         env,
@@ -652,7 +655,7 @@ impl<S: Slab> Engine<S> {
                 e.used = false;
             }
         }
-        let (pid, id) = (to_u16(pi), self.pdcs[pi].peer_id);
+        let (pid, id) = (self.wire_id(pi), self.pdcs[pi].peer_id);
         match self.pdcs[pi].rx.check(psn) {
             RxCheck::OutOfWindow => {
                 self.send_nack(src, nack::PSN_OOR_WINDOW, psn, pid, id, 0, env);
@@ -730,6 +733,7 @@ impl<S: Slab> Engine<S> {
             a => a,
         };
         let cc = self.cfg.cc;
+        let wid = self.wire_id(pi);
         let d = &mut self.pdcs[pi];
         d.ack_pending = 0;
         d.ack_at = 0;
@@ -762,7 +766,7 @@ impl<S: Slab> Engine<S> {
             request: 0,
             ack_psn_offset: clamp_i16(psn_diff(psn, cack)),
             cack_psn: cack,
-            spdcid: to_u16(pi),
+            spdcid: wid,
             dpdcid: d.peer_id,
             ext,
             epsn: None,
@@ -775,7 +779,7 @@ impl<S: Slab> Engine<S> {
     }
 
     pub(super) fn initiator_pdc(&self, src: &Addr, id: u16) -> Option<usize> {
-        let i = usize::from(id);
+        let i = self.local_id(id)?;
         let d = self.pdcs.get(i)?;
         if matches!(
             d.state,
@@ -893,7 +897,7 @@ impl<S: Slab> Engine<S> {
                     self.stats.rx_drop += 1;
                     return None;
                 };
-                let i = usize::from(id);
+                let i = self.local_id(id).unwrap_or(usize::MAX);
                 let ok = self.pdcs.get(i).is_some_and(|d| {
                     d.state == PdcState::Open && d.peer == *src && d.peer_id == c.spdcid
                 });
@@ -924,7 +928,7 @@ impl<S: Slab> Engine<S> {
                 let PdcDst::Dpdcid(id) = c.dst else {
                     return None;
                 };
-                let i = usize::from(id);
+                let i = self.local_id(id).unwrap_or(usize::MAX);
                 if self
                     .pdcs
                     .get(i)

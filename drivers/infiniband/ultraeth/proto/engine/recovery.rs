@@ -33,7 +33,6 @@ use super::super::wire::ses::{
 use super::cc;
 use super::{
     stamp,
-    to_u16,
     Answer,
     Engine,
     MsgState,
@@ -556,7 +555,7 @@ impl<S: Slab> Engine<S> {
                         ar: false,
                         probe_opaque: 0,
                         psn: 0,
-                        spdcid: to_u16(pi),
+                        spdcid: self.wire_id(pi),
                         dst: PdcDst::Dpdcid(d.peer_id),
                         payload: 0,
                     });
