@@ -185,6 +185,10 @@ pub fn engine(data: &[u8]) {
         }
     }
     for n in &net.nodes {
+        if n.eng.usage() != (0, 0, 0, 0, 0) {
+            let m: Vec<_> = n.eng.msgs_in_use().collect();
+            std::println!("left over: {m:?} {:?}", n.eng.stats);
+        }
         assert_eq!(n.eng.usage(), (0, 0, 0, 0, 0));
         assert!(n.env.overflow.is_empty(), "overflow buffer leaked");
     }

@@ -49,6 +49,8 @@ pub(crate) fn tables(pdcs: usize, msgs: usize, r: usize) -> Tables<VecSlab> {
         tomb_map: std::vec![0; Tables::<VecSlab>::buckets(pdcs)],
         // Room for one send window of the largest size per PDC.
         txq: std::vec![TxDesc::EMPTY; pdcs * crate::proto::engine::MAX_TX_WINDOW as usize],
+        recv_map: std::vec![0; Tables::<VecSlab>::buckets(r)],
+        unexp_map: std::vec![0; Tables::<VecSlab>::buckets(r)],
     }
 }
 
@@ -153,7 +155,7 @@ pub(crate) struct HostEnv {
     pub(crate) completions: Vec<Completion>,
     pub(crate) outbox: Vec<(Addr, u16, Vec<u8>)>,
     pub(crate) overflow: HashMap<u64, Vec<u8>>,
-    next_overflow: u64,
+    pub(crate) next_overflow: u64,
 }
 
 impl HostEnv {
@@ -259,8 +261,32 @@ fn node_of(a: &Addr) -> Option<usize> {
     Some(a[15] as usize)
 }
 
-/// A packet in flight: (arrival, sequence, source, destination, bytes).
-type Event = (u64, u64, usize, usize, Vec<u8>);
+/// A packet in flight: (arrival, sequence, source, destination, ECN CE
+/// mark, bytes).
+type Event = (u64, u64, usize, usize, bool, Vec<u8>);
+
+/// A switch egress port in front of every node: the shared bottleneck of
+/// incast. Packets queue in it; past `ecn_k` bytes queued they are ECN
+/// marked, past `max_q` they are dropped.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Port {
+    /// Bits per second.
+    pub(crate) bandwidth: u64,
+    /// Marking threshold (bytes queued).
+    pub(crate) ecn_k: u64,
+    /// Queue capacity (bytes).
+    pub(crate) max_q: u64,
+}
+
+/// Per-path impairments: the packet's entropy value picks path
+/// `entropy % paths.len()`, which adds its own delay and loss.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Path {
+    /// Extra one-way delay (ns).
+    pub(crate) delay: u64,
+    /// Extra loss probability.
+    pub(crate) loss: f64,
+}
 
 /// The simulated network.
 pub(crate) struct Net {
@@ -271,9 +297,26 @@ pub(crate) struct Net {
     queue: BinaryHeap<Reverse<Event>>,
     seq: u64,
     busy: HashMap<(usize, usize), u64>,
+    /// Egress ports (when set): one per destination node.
+    pub(crate) port: Option<Port>,
+    port_busy: HashMap<usize, u64>,
+    /// Largest port queue seen (bytes), and packets dropped by full ports.
+    pub(crate) max_queue: u64,
+    pub(crate) port_drops: u64,
+    /// Packets ECN marked by the ports.
+    pub(crate) marked: u64,
+    /// Paths (empty: one path without extra impairments).
+    pub(crate) paths: Vec<Path>,
+    /// Packets sent on each path.
+    pub(crate) path_use: Vec<u64>,
+    /// Check the CRC trailer (drop corrupted packets before the engine);
+    /// false lets corruption reach the parsers.
+    pub(crate) crc: bool,
     pub(crate) sent: u64,
     pub(crate) dropped: u64,
     pub(crate) corrupt_caught: u64,
+    /// Packets corrupted on the wire.
+    pub(crate) corrupted: u64,
     pub(crate) wire_bytes: u64,
     /// When set, every packet sent: (source, destination, UDP payload).
     pub(crate) capture: Option<Vec<(usize, usize, Vec<u8>)>>,
@@ -306,19 +349,36 @@ impl Net {
             queue: BinaryHeap::new(),
             seq: 0,
             busy: HashMap::new(),
+            port: None,
+            port_busy: HashMap::new(),
+            max_queue: 0,
+            port_drops: 0,
+            marked: 0,
+            paths: Vec::new(),
+            path_use: Vec::new(),
+            crc: true,
             sent: 0,
             dropped: 0,
             corrupt_caught: 0,
+            corrupted: 0,
             wire_bytes: 0,
             capture: None,
         }
+    }
+
+    /// Bytes queued now in the egress port towards node `dst`.
+    pub(crate) fn port_queue(&self, dst: usize) -> u64 {
+        let (Some(port), Some(&b)) = (self.port, self.port_busy.get(&dst)) else {
+            return 0;
+        };
+        (u128::from(b.saturating_sub(self.now)) * u128::from(port.bandwidth) / 8_000_000_000) as u64
     }
 
     /// Moves every node's outbox onto the wire.
     pub(crate) fn flush(&mut self) {
         for src in 0..self.nodes.len() {
             let out = std::mem::take(&mut self.nodes[src].env.outbox);
-            for (dst, _entropy, mut pkt) in out {
+            for (dst, entropy, mut pkt) in out {
                 // Packets to addresses that are not nodes (forged peers in
                 // tests) go nowhere.
                 let Some(dst) = node_of(&dst).filter(|&d| d < self.nodes.len() && addr(d) == dst)
@@ -341,9 +401,44 @@ impl Net {
                 let start = (*b).max(self.now);
                 *b = start + ser;
                 let depart = start + ser;
-                if self.rng.chance(l.loss) {
+                let (pd, pl) = if self.paths.is_empty() {
+                    (0, 0.0)
+                } else {
+                    let k = usize::from(entropy) % self.paths.len();
+                    if self.path_use.len() != self.paths.len() {
+                        self.path_use = std::vec![0; self.paths.len()];
+                    }
+                    self.path_use[k] += 1;
+                    (self.paths[k].delay, self.paths[k].loss)
+                };
+                if self.rng.chance(l.loss) || self.rng.chance(pl) {
                     self.dropped += 1;
                     continue;
+                }
+                // The shared egress port towards `dst`.
+                let mut arrive = depart + l.delay + pd;
+                let mut ce = false;
+                if let Some(port) = self.port {
+                    let b = self.port_busy.entry(dst).or_insert(0);
+                    let wait = b.saturating_sub(arrive);
+                    let queued =
+                        (u128::from(wait) * u128::from(port.bandwidth) / 8_000_000_000) as u64;
+                    if queued > port.max_q {
+                        self.port_drops += 1;
+                        self.dropped += 1;
+                        continue;
+                    }
+                    self.max_queue = self.max_queue.max(queued);
+                    if queued > port.ecn_k {
+                        ce = true;
+                        self.marked += 1;
+                    }
+                    let pser = (bytes * 8 * 1_000_000_000)
+                        .checked_div(port.bandwidth)
+                        .unwrap_or(0);
+                    let st = (*b).max(arrive);
+                    *b = st + pser;
+                    arrive = st + pser;
                 }
                 let copies = if self.rng.chance(l.dup) { 2 } else { 1 };
                 for _ in 0..copies {
@@ -351,6 +446,7 @@ impl Net {
                     if self.rng.chance(l.corrupt) {
                         let i = self.rng.below(p.len() as u64) as usize;
                         p[i] ^= 1 << self.rng.below(8);
+                        self.corrupted += 1;
                     }
                     let extra = if self.rng.chance(l.reorder) {
                         1 + self.rng.below(l.reorder_delay)
@@ -359,13 +455,13 @@ impl Net {
                     };
                     self.seq += 1;
                     self.queue
-                        .push(Reverse((depart + l.delay + extra, self.seq, src, dst, p)));
+                        .push(Reverse((arrive + extra, self.seq, src, dst, ce, p)));
                 }
             }
         }
     }
 
-    fn deliver(&mut self, src: usize, dst: usize, mut p: Vec<u8>) {
+    fn deliver(&mut self, src: usize, dst: usize, ce: bool, mut p: Vec<u8>) {
         if p.len() < 4 {
             self.corrupt_caught += 1;
             return;
@@ -373,14 +469,14 @@ impl Net {
         let n = p.len() - 4;
         let want = u32::from_be_bytes([p[n], p[n + 1], p[n + 2], p[n + 3]]);
         p.truncate(n);
-        if crc32(&p) != want {
+        if self.crc && crc32(&p) != want {
             self.corrupt_caught += 1;
             return;
         }
         let now = self.now;
         let a = addr(src);
         let node = &mut self.nodes[dst];
-        node.eng.receive(now, &a, &p, &mut node.env);
+        node.eng.receive_ecn(now, &a, &p, ce, &mut node.env);
     }
 
     /// Advances one step: the earliest packet arrival or timer. Returns
@@ -409,8 +505,8 @@ impl Net {
         }
         self.now = self.now.max(t);
         if te == Some(t) {
-            let Reverse((_, _, src, dst, p)) = self.queue.pop().expect("event");
-            self.deliver(src, dst, p);
+            let Reverse((_, _, src, dst, ce, p)) = self.queue.pop().expect("event");
+            self.deliver(src, dst, ce, p);
         } else {
             let now = self.now;
             for n in self.nodes.iter_mut() {

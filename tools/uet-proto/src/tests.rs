@@ -2030,3 +2030,424 @@ fn single_loss_is_repaired_by_time_based_detection() {
     assert_eq!(st.rto, 0, "{st:?}");
     assert_eq!(st.fast_retx, 1, "{st:?}");
 }
+
+/// 8-to-1 incast through a shared 100 Gbit/s port that ECN-marks: with
+/// congestion control the receiver's link stays busy (no collapse), the
+/// port queue stays far below its capacity and nothing is dropped after
+/// start-up; without it the queue fills, the port drops and shares
+/// collapse.
+#[test]
+fn incast_keeps_the_link_busy_and_the_queue_short() {
+    let with = crate::bench::incast(8, 24, 2, true);
+    let without = crate::bench::incast(8, 24, 2, false);
+    std::println!(
+        "incast 8->1: {:.1} Gb/s, fairness {:.2}, mean queue {} KB, drops {} \
+         (without cc: {:.1} Gb/s, {:.2}, {} KB, {})",
+        with.gbps,
+        with.fairness,
+        with.mean_queue / 1000,
+        with.drops,
+        without.gbps,
+        without.fairness,
+        without.mean_queue / 1000,
+        without.drops
+    );
+    assert!(with.gbps > 80.0, "collapse: {:.1} Gb/s", with.gbps);
+    // Bounded: half the port's 4 MB at most on average (most of it is
+    // the start-up burst of the initial windows in so short a run).
+    assert!(with.mean_queue < 2_000_000, "{}", with.mean_queue);
+    assert!(with.mean_queue < without.mean_queue);
+    assert_eq!(with.drops, 0);
+    assert!(with.drops < without.drops);
+    assert!(with.gbps > without.gbps);
+    assert!(with.fairness > without.fairness);
+}
+
+// ---------------------------------------------------------------------
+// Paths.
+
+fn eight_paths(lossy: Option<usize>) -> Vec<crate::sim::Path> {
+    (0..8)
+        .map(|k| crate::sim::Path {
+            delay: 200 * k as u64,
+            loss: if Some(k) == lossy { 0.5 } else { 0.0 },
+        })
+        .collect()
+}
+
+#[test]
+fn rud_sprays_and_leaves_a_lossy_path() {
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 51);
+    net.paths = eight_paths(Some(3));
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        write_op(),
+        pattern(3, 2 << 20),
+        1,
+    )
+    .unwrap();
+    assert!(net.run_until(5_000_000_000, |n| comps(n, 0).len() == 1));
+    assert_eq!(comps(&net, 0)[0].status, Status::Ok);
+    let used = net.path_use.iter().filter(|&&n| n > 0).count();
+    // The ACKs keep to one path: leave it out.
+    let acks = *net.path_use.iter().max().unwrap();
+    let total: u64 = net.path_use.iter().sum::<u64>() - acks;
+    std::println!(
+        "path use {:?}, moves {}",
+        net.path_use,
+        net.nodes[0].eng.stats.path_moves
+    );
+    assert!(used >= 6, "sprays over many paths: {:?}", net.path_use);
+    // Without moving, a fair share of 1/8 (12.5%) would take the lossy
+    // path for the whole transfer.
+    assert!(
+        net.path_use[3] * 16 < total,
+        "lossy path kept: {:?}",
+        net.path_use
+    );
+    assert!(net.nodes[0].eng.stats.path_moves > 0);
+}
+
+#[test]
+fn rod_and_acks_keep_one_path() {
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 52);
+    net.paths = eight_paths(None);
+    recv(&mut net, 1, 1, 1 << 20, 1, None);
+    let data = pattern(4, 1 << 20);
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rod,
+        Op::Send { tag: None },
+        data,
+        1,
+    )
+    .unwrap();
+    assert!(net.run_until(5_000_000_000, |n| comps(n, 0).len() == 1));
+    // One path for the ROD data, one for the ACKs.
+    let used = net.path_use.iter().filter(|&&n| n > 0).count();
+    assert!(used <= 2, "{:?}", net.path_use);
+    // Different delays per path would reorder a sprayed ROD flow: kept on
+    // one path it needs no go-back.
+    assert_eq!(net.nodes[1].eng.stats.nack_tx, 0);
+}
+
+// ---------------------------------------------------------------------
+// Long workloads and corruption that reaches the parsers.
+
+/// The engine's PSN generator (xorshift32 from `seed | 1`): the first
+/// value is the start PSN of an engine's first PDC.
+fn first_start_psn(seed: u32) -> u32 {
+    let mut x = seed | 1;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    x
+}
+
+/// 1000 messages (sends and writes, RUD and ROD, up to 1 MiB) at MTU
+/// 4096 over a lossy, reordering wire, on PDCs whose PSNs wrap around
+/// 2^32 early on: every message completes once and intact.
+#[test]
+fn thousand_messages_across_psn_wrap() {
+    let cfg = Config {
+        mtu: 4096,
+        ..fast_cfg()
+    };
+    let link = Link {
+        loss: 0.01,
+        reorder: 0.05,
+        reorder_delay: 10_000,
+        bandwidth: 100_000_000_000,
+        ..Link::CLEAN
+    };
+    let mut net = net(2, cfg, link, 61);
+    // A seed whose first start PSN is 2000 PSNs below the wrap.
+    let seed = (1u32..)
+        .find(|&s| first_start_psn(s) > u32::MAX - 2000)
+        .unwrap();
+    *net.nodes[0].eng = crate::sim::new_engine(Config { seed, ..cfg });
+    let mut rng = crate::sim::Rng::new(7);
+    let mut expect = Vec::new();
+    let mut total = 0u64;
+    for i in 0..1000u64 {
+        let len = match rng.below(20) {
+            0 => 1 << 20,
+            1..=4 => rng.below(256 << 10) as usize,
+            _ => rng.below(16 << 10) as usize,
+        };
+        total += len as u64;
+        let user = i + 1;
+        let rod = rng.below(4) == 0;
+        let mode = if rod { Mode::Rod } else { Mode::Rud };
+        let data = pattern(user, len);
+        if rng.below(2) == 0 {
+            // Tagged: each message matches its own receive whatever the
+            // arrival order.
+            recv(&mut net, 1, 1, len.max(1), user, Some((user, 0)));
+            let op = Op::Send { tag: Some(user) };
+            send(&mut net, 0, 1, 1, mode, op, data.clone(), user).unwrap();
+            expect.push((user, data));
+        } else {
+            let op = Op::Write {
+                key: MR_RW,
+                offset: 0,
+            };
+            send(&mut net, 0, 1, 2, mode, op, data, user).unwrap_or_else(|e| {
+                panic!("post {user}: {e:?}");
+            });
+        }
+        // Keep the message table from filling: let the network drain.
+        if net.nodes[0].eng.usage().1 > 40 {
+            net.run_until(net.now + 10_000_000_000, |n| n.nodes[0].eng.usage().1 < 20);
+        }
+    }
+    assert!(net.run_until(net.now + 60_000_000_000, |n| comps(n, 0).len() == 1000));
+    let bad: Vec<_> = comps(&net, 0)
+        .iter()
+        .filter(|c| c.status != Status::Ok)
+        .take(5)
+        .collect();
+    assert!(bad.is_empty(), "{bad:?} {:?}", net.nodes[0].eng.stats);
+    let mut seen = std::collections::HashSet::new();
+    for c in comps(&net, 0) {
+        assert!(seen.insert(c.user), "completed twice: {}", c.user);
+    }
+    assert_eq!(recv_count(&net, 1), expect.len());
+    for c in comps(&net, 1) {
+        let (_, data) = expect.iter().find(|e| e.0 == c.user).unwrap();
+        assert_eq!(c.len as usize, data.len());
+        let b = &net.nodes[1].env.bufs;
+        assert!(b
+            .iter()
+            .any(|x| x.len() >= data.len() && x[..data.len()] == data[..]));
+    }
+    // The PSNs went past 2^32.
+    let st = net.nodes[0].eng.stats;
+    std::println!("1000 messages, {total} bytes: {st:?}");
+    assert!(st.tx > 2000);
+    net.run_for(net.now + 100_000_000);
+    assert!(drained(&net));
+}
+
+/// Without the CRC check, corrupted packets (a quarter of them) reach the
+/// parsers and the engine: whatever they hold, every operation completes (possibly in
+/// error), nothing panics, and the tables drain.
+#[test]
+fn corruption_reaches_the_parsers() {
+    let link = Link {
+        corrupt: 0.25,
+        loss: 0.01,
+        ..Link::CLEAN
+    };
+    let mut net = net(2, fast_cfg(), link, 62);
+    net.crc = false;
+    for i in 0..60u64 {
+        let len = (i as usize * 997) % 20_000;
+        if i % 2 == 0 {
+            recv(&mut net, 1, 1, 32 << 10, i + 1, None);
+            let mode = if i % 4 == 0 { Mode::Rod } else { Mode::Rud };
+            send(
+                &mut net,
+                0,
+                1,
+                1,
+                mode,
+                Op::Send { tag: None },
+                pattern(i, len),
+                i + 1,
+            )
+            .unwrap();
+        } else {
+            send(
+                &mut net,
+                0,
+                1,
+                2,
+                Mode::Rud,
+                write_op(),
+                pattern(i, len),
+                i + 1,
+            )
+            .unwrap();
+        }
+    }
+    assert!(net.run_until(120_000_000_000, |n| comps(n, 0).len() == 60));
+    // Every corrupted packet went to an engine: refused by a parser,
+    // dropped as stale or foreign, or taken (a payload bit).
+    assert!(net.corrupted > 20, "{}", net.corrupted);
+    assert_eq!(net.corrupt_caught, 0);
+    // Receives that got nothing (their message failed) are the
+    // application's to cancel; everything else drains.
+    net.run_for(net.now + 2_000_000_000);
+    let (p, m, _, i, _) = net.nodes[0].eng.usage();
+    assert_eq!((p, m, i), (0, 0, 0));
+    let (p, m, _, i, _) = net.nodes[1].eng.usage();
+    assert_eq!((p, m, i), (0, 0, 0));
+}
+
+/// With implied success, errors mixed among successes still reach the
+/// initiator exactly, whatever ACKs are lost: an ACK without a response
+/// covers only successes because the target attaches its oldest
+/// uncleared error to every ACK.
+#[test]
+fn implied_success_never_hides_an_error() {
+    for seed in 0..6u64 {
+        let link = Link {
+            loss: 0.2,
+            reorder: 0.1,
+            reorder_delay: 10_000,
+            ..Link::CLEAN
+        };
+        let mut net = net(2, fast_cfg(), link, 70 + seed);
+        let mut want = Vec::new();
+        for i in 0..40u64 {
+            let (key, st) = match (i + seed) % 5 {
+                1 => (MR_RO, Status::Remote(rc::PERM_VIOLATION)),
+                3 => (0x99, Status::Remote(rc::BAD_MKEY)),
+                _ => (MR_RW, Status::Ok),
+            };
+            let op = Op::Write {
+                key,
+                offset: i * 4096,
+            };
+            let mode = if i % 3 == 0 { Mode::Rod } else { Mode::Rud };
+            let len = ((i * 1237) % 9000) as usize;
+            send(&mut net, 0, 1, 1, mode, op, pattern(i, len), i + 1).unwrap();
+            want.push((i + 1, st));
+        }
+        assert!(net.run_until(60_000_000_000, |n| comps(n, 0).len() == 40));
+        let mut got: Vec<(u64, Status)> =
+            comps(&net, 0).iter().map(|c| (c.user, c.status)).collect();
+        got.sort_by_key(|g| g.0);
+        assert_eq!(got, want, "seed {seed}");
+    }
+}
+
+// ---------------------------------------------------------------------
+// Sharding: two engines per FEP.
+
+#[test]
+fn two_shards_per_fep_route_every_packet_to_its_owner() {
+    use crate::proto::engine::{job_shard, shard_of, Engine};
+    use crate::sim::{tables, HostEnv, SimEngine};
+    let bits = 1;
+    let j = |want: u8| (7u32..).find(|&j| job_shard(j, bits) == want).unwrap();
+    let jobs = [j(0), j(1)];
+    let cfg = |node: u32, shard: u8| Config {
+        shard_bits: bits,
+        shard,
+        seed: 11 + node * 7 + u32::from(shard),
+        initiator_id: node,
+        ..fast_cfg()
+    };
+    let mut eng: Vec<[SimEngine; 2]> = (0..2u32)
+        .map(|n| [0u8, 1].map(|s| Engine::new(cfg(n, s), tables(16, 64, 64)).unwrap()))
+        .collect();
+    let mut env: Vec<HostEnv> = (0..2)
+        .map(|n| HostEnv {
+            addr: addr(n),
+            ..HostEnv::default()
+        })
+        .collect();
+    for e in env.iter_mut() {
+        for (k, &job) in jobs.iter().enumerate() {
+            let ep = k as u32 + 1;
+            e.jobs.insert((job, 1, 1), ep);
+            e.regions.insert(
+                (ep, MR_RW),
+                crate::sim::Region {
+                    data: vec![0; 1 << 20],
+                    writable: true,
+                    readable: true,
+                },
+            );
+        }
+    }
+    let mut user = 0;
+    for (k, &job) in jobs.iter().enumerate() {
+        let s = usize::from(job_shard(job, bits));
+        assert_eq!(s, k);
+        let ep = k as u32 + 1;
+        let target = SesAddr { job, ..target(1) };
+        for (mode, op, len) in [
+            (Mode::Rud, Op::Send { tag: None }, 20_000),
+            (Mode::Rod, write_op(), 9_000),
+            (Mode::Rudi, write_op(), 1_000),
+        ] {
+            user += 1;
+            if matches!(op, Op::Send { .. }) {
+                let b = env[1].add_buf(vec![0; len]);
+                eng[1][s]
+                    .post_recv(ep, user, b, len as u32, None, &mut env[1])
+                    .unwrap();
+            }
+            let buf = env[0].add_buf(pattern(user, len));
+            let p = Post {
+                user,
+                dst: addr(1),
+                target,
+                mode,
+                op,
+                buf,
+                len: len as u32,
+                hdr_data: 0,
+                tc: 0,
+            };
+            eng[0][s].post(0, &p, &mut env[0]).unwrap();
+            // The other shard refuses the job.
+            assert_eq!(
+                eng[0][1 - s].post(0, &p, &mut env[0]),
+                Err(PostError::WrongShard)
+            );
+        }
+    }
+    let mut now = 0;
+    let mut moved = 0;
+    while env[0].completions.len() < 6 && now < 1_000_000_000 {
+        now += 1_000;
+        for from in 0..2 {
+            let out = std::mem::take(&mut env[from].outbox);
+            for (dst, _, p) in out {
+                let to = usize::from(dst[15]);
+                let s = usize::from(shard_of(&p, bits));
+                eng[to][s].receive(now, &addr(from), &p, &mut env[to]);
+                moved += 1;
+            }
+        }
+        for (shards, e) in eng.iter_mut().zip(env.iter_mut()) {
+            for sh in shards.iter_mut() {
+                if sh.next_deadline().is_some_and(|d| d <= now) {
+                    sh.on_timer(now, e);
+                }
+            }
+        }
+    }
+    // Ids keep 15 bits for the PDC index with 2 shards.
+    assert!(Engine::new(cfg(0, 1), tables(32_766, 4, 4)).is_ok());
+    assert_eq!(
+        Engine::new(cfg(0, 1), tables(32_767, 4, 4)).err(),
+        Some(crate::proto::engine::InitError::BadShard)
+    );
+    assert_eq!(
+        Engine::new(cfg(0, 2), tables(16, 4, 4)).err(),
+        Some(crate::proto::engine::InitError::BadShard)
+    );
+    assert_eq!(env[0].completions.len(), 6, "moved {moved}");
+    assert!(env[0].completions.iter().all(|c| c.status == Status::Ok));
+    assert_eq!(env[1].completions.len(), 2, "both sends received");
+    for (s, (ini, tgt)) in eng[0].iter().zip(eng[1].iter()).enumerate() {
+        let t = tgt.stats;
+        // Each target shard opened its job's PDCs, and no packet reached
+        // a shard that does not own its PDC.
+        assert_eq!(t.pdc_open, 2, "shard {s}: {t:?}");
+        assert_eq!(t.nack_tx, 0, "shard {s}: {t:?}");
+        assert_eq!(ini.stats.pdc_open, 2);
+    }
+}

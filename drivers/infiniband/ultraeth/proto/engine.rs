@@ -26,6 +26,7 @@ use super::ses::{
 };
 use super::wire::pds::{
     NackHdr,
+    PdcDst,
     PdsHeader, //
 };
 use super::wire::ses::{
@@ -57,6 +58,12 @@ pub(crate) const MAX_TX_WINDOW: u32 = RxWindow::SPAN;
 pub(crate) const MAX_MTU: usize = 8192;
 /// Room reserved for headers in a packet.
 pub(crate) const MAX_HDR: usize = 128;
+/// Entropy values (paths) an RUD PDC sprays its packets over.
+pub(crate) const PATHS: usize = 8;
+/// Losses on one path (decayed as packets go by) after which the PDC
+/// moves that path to a new entropy value.
+const PATH_BAD: u8 = 3;
+
 /// Guaranteed-delivery responses a target PDC keeps until cleared.
 const RESP_RING: usize = 8;
 const NONE: u16 = u16::MAX;
@@ -117,8 +124,19 @@ pub(crate) struct Config {
     pub(crate) half_open: u64,
     /// Targets answer SYN with NACK NEW_START_PSN (1-RTT establishment).
     pub(crate) one_rtt: bool,
+    /// Successful messages need no SES response of their own: the
+    /// target coalesces their ACKs, and an ACK that carries no response
+    /// tells the initiator that every message it acknowledges succeeded
+    /// (a target attaches its oldest uncleared error response to every
+    /// ACK until the initiator has seen it).
+    pub(crate) implied_ok: bool,
     /// Seed of the PSN/packet-id generator.
     pub(crate) seed: u32,
+    /// Sharding: `shard_bits` high bits of every PDC id (and of every
+    /// RUDI packet id) on the wire name the shard, this engine is shard
+    /// `shard`; 0 bits: not sharded. See [`shard_of`].
+    pub(crate) shard_bits: u8,
+    pub(crate) shard: u8,
     /// PSN span of a PDC's send window (a power of two, at most
     /// [`MAX_TX_WINDOW`]): packets from the oldest unacknowledged one.
     pub(crate) tx_window: u32,
@@ -133,8 +151,12 @@ pub(crate) struct Config {
     pub(crate) cc: bool,
     /// Initial congestion window (packets).
     pub(crate) cc_init_window: u32,
-    /// Queueing delay NSCC aims at (ns above the smallest RTT seen).
+    /// Queueing delay NSCC aims at (ns above the base RTT).
     pub(crate) cc_target_qdelay: u64,
+    /// The fabric's base RTT (ns), as NSCC is configured with it; 0: each
+    /// PDC uses the smallest RTT it has seen (which a flow that starts
+    /// behind a queue overestimates).
+    pub(crate) cc_base_rtt: u64,
 }
 
 impl Config {
@@ -143,12 +165,12 @@ impl Config {
         mtu: 4096,
         initiator_id: 0,
         rto_init: 1_000_000,
-        rto_min: 50_000,
+        rto_min: 300_000,
         rto_max: 100_000_000,
         max_retries: 12,
         max_transient: 32,
         ack_every: 4,
-        ack_delay: 10_000,
+        ack_delay: 2_000,
         idle_close: 50_000_000,
         reap: 500_000_000,
         max_pkt_life: 10_000_000,
@@ -159,13 +181,17 @@ impl Config {
         unexp_life: 1_000_000_000,
         half_open: 10_000_000,
         one_rtt: false,
+        implied_ok: true,
         seed: 1,
+        shard_bits: 0,
+        shard: 0,
         tx_window: 1024,
         max_inflight: 512,
         reorder_min: 2_000,
         cc: true,
         cc_init_window: 64,
         cc_target_qdelay: 8_000,
+        cc_base_rtt: 0,
     };
 }
 
@@ -209,6 +235,8 @@ pub(crate) enum PostError {
     NoRecv,
     /// The operation is not valid for the mode or too long.
     Invalid,
+    /// The operation's JobID belongs to another shard ([`job_shard`]).
+    WrongShard,
 }
 
 /// Counters.
@@ -234,6 +262,8 @@ pub(crate) struct Stats {
     pub(crate) tlp: u64,
     /// Packets resent at once on a loss NACK (trimmed, not received).
     pub(crate) nack_retx: u64,
+    /// Paths moved to a new entropy value after losses.
+    pub(crate) path_moves: u64,
     /// Retransmission timeouts.
     pub(crate) rto: u64,
     /// ACKs sent.
@@ -300,6 +330,8 @@ const D_RETX: u8 = 128;
 pub(crate) struct TxDesc {
     msg: u16,
     flags: u8,
+    /// Path (index in the PDC's entropy values) of the last transmission.
+    path: u8,
     seg: u32,
     /// Time of the last transmission (ns / 16, wrapping).
     sent: u32,
@@ -310,6 +342,7 @@ impl TxDesc {
     pub(crate) const EMPTY: Self = Self {
         msg: 0,
         flags: 0,
+        path: 0,
         seg: 0,
         sent: 0,
     };
@@ -373,6 +406,19 @@ pub(crate) struct Pdc {
     cwnd: u32,
     base_rtt: u64,
     cc_at: u64,
+    /// Packets acknowledged and ECN-marked in the current RTT, and the
+    /// average marked fraction (1/1024).
+    cc_acked: u32,
+    cc_marked: u32,
+    cc_alpha: u16,
+    cc_steady: bool,
+    /// Entropy values of the paths (RUD sprays over all of them, ROD and
+    /// the target's ACKs use the first), losses seen per path, the next
+    /// path to use, and packets sent since the loss counts last decayed.
+    paths: [u16; PATHS],
+    path_loss: [u8; PATHS],
+    path_next: u8,
+    path_sent: u8,
     /// Target: bytes received since the last ACK, an ECN mark seen since
     /// then, and when the first packet it answers arrived.
     rx_bytes: u32,
@@ -449,6 +495,14 @@ impl Pdc {
         cwnd: 0,
         base_rtt: 0,
         cc_at: 0,
+        cc_acked: 0,
+        cc_marked: 0,
+        cc_alpha: 0,
+        cc_steady: false,
+        paths: [0; PATHS],
+        path_loss: [0; PATHS],
+        path_next: 0,
+        path_sent: 0,
         rx_bytes: 0,
         ce_pending: false,
         ack_first: 0,
@@ -590,6 +644,11 @@ pub(crate) struct Recv {
     seq: u64,
     /// Next on the free list.
     hnext: u16,
+    /// Neighbours in its matching list (unclaimed receives of a bucket of
+    /// `{endpoint, tagged}`, in posting order), and whether it is listed.
+    lnext: u16,
+    lprev: u16,
+    listed: bool,
 }
 
 impl Recv {
@@ -606,6 +665,9 @@ impl Recv {
         ignore: 0,
         seq: 0,
         hnext: NONE,
+        lnext: NONE,
+        lprev: NONE,
+        listed: false,
     };
 }
 
@@ -685,6 +747,11 @@ pub(crate) struct Unexp {
     hpos: u32,
     /// Reclaim deadline the heap holds.
     when: u64,
+    /// Neighbours in its matching list (unmatched messages of a bucket of
+    /// `{endpoint, tagged}`, in arrival order), and whether it is listed.
+    lnext: u16,
+    lprev: u16,
+    listed: bool,
 }
 
 impl Unexp {
@@ -705,6 +772,9 @@ impl Unexp {
         job_q: NONE,
         hpos: index::NOPOS,
         when: u64::MAX,
+        lnext: NONE,
+        lprev: NONE,
+        listed: false,
     };
 }
 
@@ -833,6 +903,11 @@ pub(crate) struct Tables<S: Slab> {
     /// Send windows, `Config::tx_window` descriptors each, lent to PDCs
     /// while they have packets in flight (at most 65534 windows).
     pub(crate) txq: S::Of<TxDesc>,
+    /// Matching lists of posted receives and of unexpected messages, by
+    /// `{endpoint, tagged}` (head and tail packed in a `u32`): powers of
+    /// two.
+    pub(crate) recv_map: S::Of<u32>,
+    pub(crate) unexp_map: S::Of<u32>,
 }
 
 impl<S: Slab> Tables<S> {
@@ -858,6 +933,9 @@ pub(crate) enum InitError {
     /// `tx_window` is not a power of two up to [`MAX_TX_WINDOW`], or
     /// `max_inflight` is 0.
     BadWindow,
+    /// `shard_bits` above 8, `shard` beyond them, or more PDCs than the
+    /// id bits left.
+    BadShard,
     /// A map's bucket count is not a power of two, or the heap is shorter
     /// than `pdcs.len() + msgs.len() + unexp.len()`.
     BadIndex,
@@ -888,6 +966,8 @@ pub(crate) struct Engine<S: Slab> {
     quota_map: S::Of<u16>,
     free_quota: u16,
     txq: S::Of<TxDesc>,
+    recv_map: S::Of<u32>,
+    unexp_map: S::Of<u32>,
     free_win: u16,
     wait_head: u16,
     wait_tail: u16,
@@ -911,14 +991,6 @@ pub(crate) struct Engine<S: Slab> {
     pub(crate) stats: Stats,
 }
 
-/// True when `seq` is older than the current best candidate (or there is none).
-fn older(best: Option<u64>, seq: u64) -> bool {
-    match best {
-        Some(b) => seq < b,
-        None => true,
-    }
-}
-
 fn to_u16(v: usize) -> u16 {
     u16::try_from(v).unwrap_or(NONE)
 }
@@ -933,7 +1005,98 @@ fn psn_diff(a: u32, b: u32) -> i64 {
     i64::from(a.wrapping_sub(b) as i32)
 }
 
+/// `id` with its high `bits` bits (of 32) replaced by `shard`.
+fn shard_tag(id: u32, bits: u8, shard: u8) -> u32 {
+    if bits == 0 {
+        return id;
+    }
+    let k = 32 - u32::from(bits);
+    (u32::from(shard) << k) | (id & ((1u32 << k) - 1))
+}
+
+/// The shard that owns JobID `job` when an FEP is split into `1 << bits`
+/// engines: initiators post a job's operations to it, and the receives
+/// of the job's endpoints go to it.
+pub(crate) fn job_shard(job: u32, bits: u8) -> u8 {
+    if bits == 0 {
+        return 0;
+    }
+    // CAST: the top `bits` (<= 8) bits of a u32.
+    (job.wrapping_mul(0x9e37_79b1) >> (32 - u32::from(bits))) as u8
+}
+
+/// The shard a received UDP payload belongs to (`bits` as in
+/// `Config::shard_bits`): the one whose PDC id (or RUDI packet id) it
+/// names, or for a packet that opens a PDC or needs none (SYN, RUDI and
+/// UUD requests) the shard of its JobID. A packet that does not parse
+/// goes to shard 0, which counts it as bad. Pure: the receive path calls
+/// it before taking any shard's lock.
+pub(crate) fn shard_of(pkt: &[u8], bits: u8) -> u8 {
+    if bits == 0 {
+        return 0;
+    }
+    let Ok(p) = wire::parse(pkt) else {
+        return 0;
+    };
+    let id16 = |id: u16| -> u8 {
+        // CAST: the top `bits` (<= 8) bits of a u16.
+        (id >> (16 - u16::from(bits))) as u8
+    };
+    // CAST: the top `bits` (<= 8) bits of a u32.
+    let id32 = |id: u32| -> u8 { (id >> (32 - u32::from(bits))) as u8 };
+    let job = |s: &Option<SesHeader>| match s {
+        Some(SesHeader::Req(r)) => job_shard(r.addr.job, bits),
+        _ => 0,
+    };
+    match p.pds {
+        PdsHeader::Req(r) => match r.dst {
+            PdcDst::Dpdcid(id) => id16(id),
+            PdcDst::Syn { .. } => job(&p.ses),
+        },
+        PdsHeader::Ctrl(c) => match c.dst {
+            PdcDst::Dpdcid(id) => id16(id),
+            PdcDst::Syn { .. } => 0,
+        },
+        PdsHeader::Ack(a) => id16(a.dpdcid),
+        PdsHeader::Nack(n) if n.rudi => id32(n.psn),
+        PdsHeader::Nack(n) => id16(n.dpdcid),
+        PdsHeader::RudiReq { .. } | PdsHeader::Uud { .. } => job(&p.ses),
+        PdsHeader::RudiResp { pkt_id, .. } => id32(pkt_id),
+    }
+}
+
 impl<S: Slab> Engine<S> {
+    /// PDC `pi`'s id on the wire (the shard in its high bits).
+    fn wire_id(&self, pi: usize) -> u16 {
+        let bits = self.cfg.shard_bits;
+        let id = to_u16(pi);
+        if bits == 0 {
+            return id;
+        }
+        (u16::from(self.cfg.shard) << (16 - u16::from(bits))) | id
+    }
+
+    /// The local index of the PDC a wire id names, if it is this shard's.
+    fn local_id(&self, id: u16) -> Option<usize> {
+        let bits = self.cfg.shard_bits;
+        if bits == 0 {
+            return Some(usize::from(id));
+        }
+        let k = 16 - u16::from(bits);
+        // CAST: the top `bits` (<= 8) bits of a u16.
+        if (id >> k) as u8 != self.cfg.shard {
+            return None;
+        }
+        Some(usize::from(id & ((1 << k) - 1)))
+    }
+
+    /// The next RUDI packet id (the shard in its high bits).
+    fn next_pkt_id(&mut self) -> u32 {
+        let id = self.pkt_id;
+        self.pkt_id = shard_tag(id.wrapping_add(1), self.cfg.shard_bits, self.cfg.shard);
+        id
+    }
+
     /// An engine working on `t`, whose slots it resets in place (the
     /// tables' previous contents do not matter).
     pub(crate) fn new(cfg: Config, mut t: Tables<S>) -> Result<Self, InitError> {
@@ -950,6 +1113,12 @@ impl<S: Slab> Engine<S> {
         if mtu == 0 || mtu > MAX_MTU {
             return Err(InitError::BadMtu);
         }
+        if cfg.shard_bits > 8
+            || u32::from(cfg.shard) >> cfg.shard_bits != 0
+            || t.pdcs.len() >= (1usize << (16 - cfg.shard_bits)) - 1
+        {
+            return Err(InitError::BadShard);
+        }
         if !cfg.tx_window.is_power_of_two()
             || cfg.tx_window > MAX_TX_WINDOW
             || cfg.max_inflight == 0
@@ -965,6 +1134,8 @@ impl<S: Slab> Engine<S> {
             || !pow2(t.inb_map.len())
             || !pow2(t.tomb_map.len())
             || !pow2(t.quota_map.len())
+            || !pow2(t.recv_map.len())
+            || !pow2(t.unexp_map.len())
             || t.tombs.len() >= max
             || t.quotas.len() >= max
             || t.txq.len() / usize::try_from(cfg.tx_window).unwrap_or(usize::MAX) >= max
@@ -980,7 +1151,7 @@ impl<S: Slab> Engine<S> {
         Ok(Self {
             cfg,
             rng: cfg.seed | 1,
-            pkt_id: cfg.seed,
+            pkt_id: shard_tag(cfg.seed, cfg.shard_bits, cfg.shard),
             seq: 0,
             pdcs: t.pdcs,
             msgs: t.msgs,
@@ -1001,6 +1172,8 @@ impl<S: Slab> Engine<S> {
             quota_map: t.quota_map,
             free_quota: NONE,
             txq: t.txq,
+            recv_map: t.recv_map,
+            unexp_map: t.unexp_map,
             free_win: NONE,
             wait_head: NONE,
             wait_tail: NONE,
@@ -1048,6 +1221,15 @@ impl<S: Slab> Engine<S> {
             let p = d.tx_base.wrapping_add(k);
             (p, self.txq[self.txi(pi, p)].flags)
         })
+    }
+
+    /// Messages in use: `(user cookie, PDC, completed, packets still
+    /// referring to it, still queued)` (for inspection in tests).
+    pub(crate) fn msgs_in_use(&self) -> impl Iterator<Item = (u64, u16, bool, u16, bool)> + '_ {
+        self.msgs
+            .iter()
+            .filter(|m| m.state != MsgState::Free)
+            .map(|m| (m.post.user, m.pdc, m.completed, m.refs, m.in_queue))
     }
 
     /// The configuration.

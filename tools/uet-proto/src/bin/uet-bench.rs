@@ -13,5 +13,9 @@ fn main() {
         uet_proto::bench::debug_run(gbps, delay, loss, a.get(5).is_some());
         return;
     }
+    if a.get(1).map(String::as_str) == Some("incast") {
+        uet_proto::bench::debug_incast();
+        return;
+    }
     uet_proto::bench::run();
 }

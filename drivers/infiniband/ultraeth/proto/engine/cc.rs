@@ -7,13 +7,16 @@
 //! and the queueing delay the sender measures (RTT above the smallest RTT
 //! seen). The four combinations are handled as NSCC does:
 //!
-//! * no mark, low delay: the window grows, fast (doubling per RTT) while
-//!   the delay is under half the target, by one packet per RTT above;
-//! * mark, high delay: multiplicative decrease in proportion to the excess
-//!   delay, at most once per RTT;
-//! * mark, low delay: transient (a queue that is already draining): hold;
-//! * no mark, high delay: a gentler decrease (half of the marked one), so
-//!   that a path without ECN still keeps its queue near the target.
+//! * no mark, low delay: the window grows, fast (doubling per RTT) during
+//!   start-up (until the first mark or high delay) while the delay is
+//!   under half the target, by one packet per RTT otherwise;
+//! * marks, high delay: once per RTT, a multiplicative decrease by half
+//!   the average marked fraction (`alpha`, as DCTCP keeps it);
+//! * marks, low delay (a queue already draining, or a base RTT measured
+//!   late): a quarter of the marked fraction;
+//! * no mark, high delay: a decrease in proportion to the excess delay (at
+//!   most a quarter per RTT), so that a path without ECN still keeps its
+//!   queue near the target.
 //!
 //! Random loss does not shrink the window (UET sprays packets and relies
 //! on the signals above); a retransmission timeout halves it.
@@ -78,36 +81,60 @@ impl<S: Slab> Engine<S> {
                 d.base_rtt = r;
             }
         }
+        if self.cfg.cc_base_rtt != 0 {
+            d.base_rtt = self.cfg.cc_base_rtt;
+        }
         let Some(r) = rtt.or((d.rtt.srtt > 0).then_some(d.rtt.srtt)) else {
             return;
         };
         let delay = r.saturating_sub(d.base_rtt);
-        let high = delay > tq;
-        match (ecn, high) {
-            (false, false) => {
-                let step = if delay < tq / 2 {
-                    // Far below the target: double per RTT.
-                    acked.saturating_mul(ONE)
+        // The first mark or high delay ends the start-up for good: from
+        // then on growth is additive, which is what makes shares fair.
+        if ecn || delay > tq {
+            d.cc_steady = true;
+        }
+        d.cc_acked = d.cc_acked.saturating_add(acked);
+        if ecn {
+            d.cc_marked = d.cc_marked.saturating_add(acked.max(1));
+        }
+        if now >= d.cc_at {
+            // Once per RTT: the marked fraction (DCTCP-style average, gain
+            // 1/4) and the delay decide the decrease.
+            let frac = (u64::from(d.cc_marked) * 1024 / u64::from(d.cc_acked.max(1))).min(1024);
+            // CAST: both terms are at most 1024.
+            d.cc_alpha = ((3 * u64::from(d.cc_alpha) + frac) / 4) as u16;
+            let cwnd = u64::from(d.cwnd);
+            let cut = if d.cc_marked > 0 {
+                // Marks and high delay: cut by alpha / 2; marks with a low
+                // delay (a queue already draining): by alpha / 4.
+                let c = cwnd * u64::from(d.cc_alpha) / 2048;
+                if delay > tq {
+                    c
                 } else {
-                    // Near it: one packet per RTT.
-                    acked.saturating_mul(ONE).saturating_mul(ONE) / d.cwnd.max(ONE)
-                };
-                d.cwnd = d.cwnd.saturating_add(step).min(max);
-            }
-            (true, false) => {}
-            (_, true) => {
-                if now < d.cc_at {
-                    return;
+                    c / 2
                 }
-                // Decrease in proportion to the excess delay, at most by
-                // half (a quarter without an ECN mark), once per RTT.
-                let excess = (delay - tq).min(r);
-                let cut = u64::from(d.cwnd) * excess / (2 * r.max(1));
-                let cut = if ecn { cut } else { cut / 2 };
-                // CAST: cut <= cwnd / 2, a u32.
-                d.cwnd = (d.cwnd - cut as u32).max(ONE);
-                d.cc_at = now + r;
-            }
+            } else if delay > tq {
+                // No marks (a path without ECN), high delay: in proportion
+                // to the excess, at most a quarter.
+                cwnd * (delay - tq).min(r) / (4 * r.max(1))
+            } else {
+                0
+            };
+            // CAST: cut <= cwnd / 2, a u32.
+            d.cwnd = (d.cwnd - cut as u32).max(ONE);
+            d.cc_acked = 0;
+            d.cc_marked = 0;
+            d.cc_at = now + r;
+        }
+        if !ecn && delay <= tq {
+            let step = if !d.cc_steady && delay < tq / 2 {
+                // Start-up, far below the target: double per RTT.
+                acked.saturating_mul(ONE)
+            } else {
+                // Otherwise one packet per RTT.
+                acked.saturating_mul(ONE).saturating_mul(ONE) / d.cwnd.max(ONE)
+            };
+            d.cwnd = d.cwnd.saturating_add(step).min(max);
         }
     }
 

@@ -16,7 +16,10 @@
 //! [`Tables`]: super::Tables
 
 use super::super::pds::psn_lt;
-use super::super::ses::Addr;
+use super::super::ses::{
+    tag_matches,
+    Addr, //
+};
 
 use super::{
     Engine,
@@ -125,6 +128,8 @@ impl<S: Slab> Engine<S> {
         self.free_win = if nwin == 0 { NONE } else { 0 };
         self.wait_head = NONE;
         self.wait_tail = NONE;
+        self.recv_map.fill(u32::MAX);
+        self.unexp_map.fill(u32::MAX);
         self.pdc_map.fill(NONE);
         self.msg_map.fill(NONE);
         self.inb_map.fill(NONE);
@@ -417,6 +422,7 @@ impl<S: Slab> Engine<S> {
         if !self.recvs[ri].used {
             return;
         }
+        self.recv_unlist(ri);
         self.recvs[ri] = Recv::EMPTY;
         self.recvs[ri].hnext = self.free_recv;
         // CAST: ri < NONE.
@@ -446,6 +452,7 @@ impl<S: Slab> Engine<S> {
             return;
         }
         self.unschedule(self.unexp_timer(ui));
+        self.unexp_unlist(ui);
         let u = self.unexp[ui];
         self.quota_put(u.peer_q, |q| q.unexp -= 1);
         self.quota_put(u.job_q, |q| q.unexp -= 1);
@@ -936,5 +943,168 @@ impl<S: Slab> Engine<S> {
         let pi = usize::from(self.wait_head);
         self.wait_remove(pi);
         Some(pi)
+    }
+
+    // ----------------------------------------------------------------
+    // Matching lists: unclaimed receives and unmatched unexpected
+    // messages, per bucket of {endpoint, tagged}, oldest first. A bucket
+    // may mix keys (the walk skips the others); with at least one bucket
+    // per entry it rarely does.
+
+    fn match_bucket(&self, len: usize, ep: u32, tagged: bool) -> usize {
+        self.bucket(len, (1 << 48) | (u64::from(tagged) << 40) | u64::from(ep))
+    }
+
+    fn heads(v: u32) -> (u16, u16) {
+        // CAST: the halves of a u32.
+        ((v & 0xffff) as u16, (v >> 16) as u16)
+    }
+
+    fn pack(head: u16, tail: u16) -> u32 {
+        u32::from(head) | (u32::from(tail) << 16)
+    }
+
+    /// Puts unclaimed receive `ri` in its list, in posting order.
+    pub(super) fn recv_list(&mut self, ri: usize) {
+        if self.recvs[ri].listed {
+            return;
+        }
+        let r = self.recvs[ri];
+        let b = self.match_bucket(self.recv_map.len(), r.ep, r.tagged);
+        let (head, tail) = Self::heads(self.recv_map[b]);
+        // Usually the newest: append; an unclaimed older one goes back
+        // to its place.
+        let mut after = tail;
+        while after != NONE && self.recvs[usize::from(after)].seq > r.seq {
+            after = self.recvs[usize::from(after)].lprev;
+        }
+        // CAST: ri < NONE.
+        let me = ri as u16;
+        let before = if after == NONE {
+            head
+        } else {
+            self.recvs[usize::from(after)].lnext
+        };
+        let e = &mut self.recvs[ri];
+        e.listed = true;
+        e.lprev = after;
+        e.lnext = before;
+        let (mut head, mut tail) = (head, tail);
+        if after == NONE {
+            head = me;
+        } else {
+            self.recvs[usize::from(after)].lnext = me;
+        }
+        if before == NONE {
+            tail = me;
+        } else {
+            self.recvs[usize::from(before)].lprev = me;
+        }
+        self.recv_map[b] = Self::pack(head, tail);
+    }
+
+    /// Takes receive `ri` out of its list.
+    pub(super) fn recv_unlist(&mut self, ri: usize) {
+        let r = self.recvs[ri];
+        if !r.listed {
+            return;
+        }
+        let b = self.match_bucket(self.recv_map.len(), r.ep, r.tagged);
+        let (mut head, mut tail) = Self::heads(self.recv_map[b]);
+        if r.lprev == NONE {
+            head = r.lnext;
+        } else {
+            self.recvs[usize::from(r.lprev)].lnext = r.lnext;
+        }
+        if r.lnext == NONE {
+            tail = r.lprev;
+        } else {
+            self.recvs[usize::from(r.lnext)].lprev = r.lprev;
+        }
+        self.recv_map[b] = Self::pack(head, tail);
+        let e = &mut self.recvs[ri];
+        e.listed = false;
+        e.lnext = NONE;
+        e.lprev = NONE;
+    }
+
+    /// The oldest unclaimed receive on `ep` that takes a message with
+    /// match bits `bits` (tagged) or any untagged message.
+    pub(super) fn recv_first(&self, ep: u32, tagged: bool, bits: u64) -> Option<usize> {
+        let b = self.match_bucket(self.recv_map.len(), ep, tagged);
+        let mut cur = Self::heads(self.recv_map[b]).0;
+        while cur != NONE {
+            let r = &self.recvs[usize::from(cur)];
+            if r.ep == ep && r.tagged == tagged && (!tagged || tag_matches(bits, r.tag, r.ignore)) {
+                return Some(usize::from(cur));
+            }
+            cur = r.lnext;
+        }
+        None
+    }
+
+    /// Appends unmatched unexpected message `ui` to its list.
+    pub(super) fn unexp_list(&mut self, ui: usize) {
+        if self.unexp[ui].listed {
+            return;
+        }
+        let u = self.unexp[ui];
+        let b = self.match_bucket(self.unexp_map.len(), u.ep, u.tagged);
+        let (mut head, tail) = Self::heads(self.unexp_map[b]);
+        // CAST: ui < NONE.
+        let me = ui as u16;
+        let e = &mut self.unexp[ui];
+        e.listed = true;
+        e.lprev = tail;
+        e.lnext = NONE;
+        if tail == NONE {
+            head = me;
+        } else {
+            self.unexp[usize::from(tail)].lnext = me;
+        }
+        self.unexp_map[b] = Self::pack(head, me);
+    }
+
+    /// Takes unexpected message `ui` out of its list.
+    pub(super) fn unexp_unlist(&mut self, ui: usize) {
+        let u = self.unexp[ui];
+        if !u.listed {
+            return;
+        }
+        let b = self.match_bucket(self.unexp_map.len(), u.ep, u.tagged);
+        let (mut head, mut tail) = Self::heads(self.unexp_map[b]);
+        if u.lprev == NONE {
+            head = u.lnext;
+        } else {
+            self.unexp[usize::from(u.lprev)].lnext = u.lnext;
+        }
+        if u.lnext == NONE {
+            tail = u.lprev;
+        } else {
+            self.unexp[usize::from(u.lnext)].lprev = u.lprev;
+        }
+        self.unexp_map[b] = Self::pack(head, tail);
+        let e = &mut self.unexp[ui];
+        e.listed = false;
+        e.lnext = NONE;
+        e.lprev = NONE;
+    }
+
+    /// The oldest unmatched unexpected message receive `ri` takes.
+    pub(super) fn unexp_first(&self, ri: usize) -> Option<usize> {
+        let r = &self.recvs[ri];
+        let b = self.match_bucket(self.unexp_map.len(), r.ep, r.tagged);
+        let mut cur = Self::heads(self.unexp_map[b]).0;
+        while cur != NONE {
+            let u = &self.unexp[usize::from(cur)];
+            if u.ep == r.ep
+                && u.tagged == r.tagged
+                && (!r.tagged || tag_matches(u.bits, r.tag, r.ignore))
+            {
+                return Some(usize::from(cur));
+            }
+            cur = u.lnext;
+        }
+        None
     }
 }

@@ -5,7 +5,6 @@
 //! guaranteed-delivery responses, completions.
 
 use super::super::ses::{
-    tag_matches,
     Addr,
     CompKind,
     Completion,
@@ -36,7 +35,6 @@ use super::super::wire::{
 
 use super::index;
 use super::{
-    older,
     to_u16,
     Answer,
     Dest,
@@ -81,7 +79,11 @@ impl<S: Slab> Engine<S> {
             ignore: ig,
             seq: self.seq,
             hnext: self.recvs[ri].hnext,
+            lnext: NONE,
+            lprev: NONE,
+            listed: false,
         };
+        self.recv_list(ri);
         self.match_unexp(ri, env);
         Ok(())
     }
@@ -89,21 +91,10 @@ impl<S: Slab> Engine<S> {
     /// Gives the unclaimed receive `ri` the oldest matching unexpected
     /// message, if any (delivered at once when complete).
     pub(super) fn match_unexp(&mut self, ri: usize, env: &mut impl Env) {
-        let r = self.recvs[ri];
-        let mut best: Option<usize> = None;
-        for (i, u) in self.unexp.iter().enumerate() {
-            if u.used
-                && u.matched == NONE
-                && u.ep == r.ep
-                && u.tagged == r.tagged
-                && (!r.tagged || tag_matches(u.bits, r.tag, r.ignore))
-                && older(best.map(|b| self.unexp[b].seq), u.seq)
-            {
-                best = Some(i);
-            }
-        }
-        if let Some(ui) = best {
+        if let Some(ui) = self.unexp_first(ri) {
             self.recvs[ri].claimed = true;
+            self.recv_unlist(ri);
+            self.unexp_unlist(ui);
             self.unexp[ui].matched = to_u16(ri);
             if self.unexp[ui].complete {
                 self.deliver_unexp(ui, env);
@@ -233,12 +224,7 @@ impl<S: Slab> Engine<S> {
                 len: e.len,
             };
         }
-        let pi16 = to_u16(pi);
-        if self
-            .inb
-            .iter()
-            .any(|m| m.used && m.pdc == pi16 && m.msg_id == msg_id)
-        {
+        if self.inb_find(to_u16(pi), msg_id).is_some() {
             return Answer::None;
         }
         Answer::Plain {
@@ -607,25 +593,15 @@ impl<S: Slab> Engine<S> {
         };
         if ri != NONE {
             self.recvs[usize::from(ri)].claimed = false;
+            self.recv_list(usize::from(ri));
             self.match_unexp(usize::from(ri), env);
         }
     }
 
     pub(super) fn match_recv(&mut self, ep: u32, tagged: bool, bits: u64) -> Option<u16> {
-        let mut best: Option<usize> = None;
-        for (i, r) in self.recvs.iter().enumerate() {
-            if r.used
-                && !r.claimed
-                && r.ep == ep
-                && r.tagged == tagged
-                && (!tagged || tag_matches(bits, r.tag, r.ignore))
-                && older(best.map(|b| self.recvs[b].seq), r.seq)
-            {
-                best = Some(i);
-            }
-        }
-        let i = best?;
+        let i = self.recv_first(ep, tagged, bits)?;
         self.recvs[i].claimed = true;
+        self.recv_unlist(i);
         Some(to_u16(i))
     }
 
@@ -674,7 +650,11 @@ impl<S: Slab> Engine<S> {
             job_q,
             hpos: index::NOPOS,
             when: u64::MAX,
+            lnext: NONE,
+            lprev: NONE,
+            listed: false,
         };
+        self.unexp_list(i);
         self.stats.unexpected += 1;
         Some(to_u16(i))
     }

@@ -33,6 +33,7 @@ use super::super::wire::pds::{
 };
 use super::super::wire::ses::{
     op,
+    rc,
     sflags,
     ReqBody,
     SesHeader,
@@ -48,6 +49,7 @@ use super::cc;
 use super::index::PdcKey;
 use super::{
     clamp_i16,
+    job_shard,
     psn_diff,
     stamp,
     to_u16,
@@ -66,6 +68,8 @@ use super::{
     D_RETX,
     D_USED,
     NONE,
+    PATHS,
+    PATH_BAD,
 };
 
 impl<S: Slab> Engine<S> {
@@ -83,6 +87,9 @@ impl<S: Slab> Engine<S> {
         if p.target.job > 0x00ff_ffff || p.target.pid > 0xfff || p.target.ri > 0xfff {
             return Err(PostError::Invalid);
         }
+        if job_shard(p.target.job, self.cfg.shard_bits) != self.cfg.shard {
+            return Err(PostError::WrongShard);
+        }
         let mi = self.msg_alloc().ok_or(PostError::NoMsg)?;
         let mut m = Msg::EMPTY;
         m.state = MsgState::Active;
@@ -97,8 +104,7 @@ impl<S: Slab> Engine<S> {
                 return Ok(());
             }
             Mode::Rudi => {
-                m.pkt_id = self.pkt_id;
-                self.pkt_id = self.pkt_id.wrapping_add(1);
+                m.pkt_id = self.next_pkt_id();
                 m.sent = now;
                 m.deadline = now + self.rudi_rtt.rto;
                 self.msgs[mi] = m;
@@ -139,6 +145,8 @@ impl<S: Slab> Engine<S> {
                 d.rack_psn = start.wrapping_sub(1);
                 d.lost_scan = start;
                 d.rtt = Rtt::new(self.cfg.rto_init);
+                self.new_paths(i);
+                let d = &mut self.pdcs[i];
                 d.cwnd = if self.cfg.cc {
                     self.cfg.cc_init_window
                 } else {
@@ -218,6 +226,7 @@ impl<S: Slab> Engine<S> {
             self.txq[i] = TxDesc {
                 msg: mi,
                 flags: D_USED | if need_resp { D_NEED_RESP } else { 0 },
+                path: 0,
                 seg,
                 sent: 0,
             };
@@ -262,6 +271,77 @@ impl<S: Slab> Engine<S> {
         }
     }
 
+    /// The oldest error response target PDC `pi` keeps, as an answer.
+    fn oldest_error(&self, pi: usize) -> Answer {
+        let d = &self.pdcs[pi];
+        let mut best: Option<&super::RespEnt> = None;
+        for e in d.resp.iter().filter(|e| e.used) {
+            if best.is_none_or(|b| psn_lt(e.psn, b.psn)) {
+                best = Some(e);
+            }
+        }
+        match best {
+            Some(e) => Answer::Plain {
+                msg_id: e.msg_id,
+                job: d.job,
+                rc: e.rc,
+                len: e.len,
+            },
+            None => Answer::None,
+        }
+    }
+
+    /// Entropy values for the paths of PDC `pi`: consecutive values from
+    /// a random base (switches hash them apart; a modulo spreads them
+    /// over distinct next hops).
+    pub(super) fn new_paths(&mut self, pi: usize) {
+        // CAST: the low 16 bits of a random word.
+        let base = self.random() as u16;
+        for (k, e) in self.pdcs[pi].paths.iter_mut().enumerate() {
+            // CAST: k < PATHS.
+            *e = base.wrapping_add(k as u16);
+        }
+    }
+
+    /// The path of PDC `pi`'s next packet: round robin over its entropy
+    /// values for RUD (spraying), always the first for ROD (one path keeps
+    /// the packets in order).
+    fn pick_path(&mut self, pi: usize) -> u8 {
+        let d = &mut self.pdcs[pi];
+        if d.ordered {
+            return 0;
+        }
+        let k = d.path_next;
+        // CAST: PATHS is small.
+        d.path_next = (k + 1) % PATHS as u8;
+        d.path_sent = d.path_sent.wrapping_add(1);
+        if d.path_sent == 0 {
+            // Every 256 packets, old losses count half.
+            for l in d.path_loss.iter_mut() {
+                *l /= 2;
+            }
+        }
+        k
+    }
+
+    /// Packet `i` (index in `txq`) of PDC `pi` was lost on its path: a
+    /// path that keeps losing moves to a new entropy value (RUD only).
+    fn path_lost(&mut self, pi: usize, i: usize) {
+        let k = usize::from(self.txq[i].path);
+        let d = &mut self.pdcs[pi];
+        if d.ordered || k >= PATHS {
+            return;
+        }
+        d.path_loss[k] = d.path_loss[k].saturating_add(1);
+        if d.path_loss[k] >= PATH_BAD {
+            d.path_loss[k] = 0;
+            // CAST: the low 16 bits of a random word.
+            let e = self.random() as u16;
+            self.pdcs[pi].paths[k] = e;
+            self.stats.path_moves += 1;
+        }
+    }
+
     /// Marks packet `psn` of PDC `pi` lost (resent by the next pump):
     /// unacknowledged, or acknowledged but still waiting for the
     /// response it asked for.
@@ -279,6 +359,7 @@ impl<S: Slab> Engine<S> {
         if infl {
             d.inflight -= 1;
         }
+        self.path_lost(pi, i);
     }
 
     /// (Re)transmits packet `psn` of PDC `pi`; `probe` asks for an ACK.
@@ -291,8 +372,11 @@ impl<S: Slab> Engine<S> {
         now: u64,
         env: &mut impl Env,
     ) {
+        let path = self.pick_path(pi);
+        let entropy = u32::from(self.pdcs[pi].paths[usize::from(path)]);
         let i = self.txi(pi, psn);
         let t = &mut self.txq[i];
+        t.path = path;
         let was_lost = t.flags & D_LOST != 0;
         let was_out = t.flags & D_INFL == 0;
         t.flags = (t.flags & !D_LOST) | D_INFL | if retx { D_RETX } else { 0 };
@@ -328,11 +412,11 @@ impl<S: Slab> Engine<S> {
                 ar: true,
                 probe_opaque: 0,
                 psn,
-                spdcid: to_u16(pi),
+                spdcid: self.wire_id(pi),
                 dst,
                 payload: 0,
             });
-            self.transmit(&peer, psn, &h, None, 0, env);
+            self.transmit(&peer, entropy, &h, None, 0, env);
             return;
         }
         let mi = usize::from(desc.msg);
@@ -379,14 +463,25 @@ impl<S: Slab> Engine<S> {
             cc: None,
             next: NextHeader::ReqStd,
             retx,
-            ar: eom || probe,
+            // With implied success, single-packet messages do not ask
+            // for an ACK: the target coalesces theirs.
+            ar: probe || (eom && (!self.cfg.implied_ok || m.nsegs > 1)),
             clear_psn_offset: clear,
             psn,
-            spdcid: to_u16(pi),
+            spdcid: self.wire_id(pi),
             dst,
         });
         let _ = len;
-        self.transmit_with_local(&peer, psn, &h, &ses, p.buf, u64::from(off), payload, env);
+        self.transmit_with_local(
+            &peer,
+            entropy,
+            &h,
+            &ses,
+            p.buf,
+            u64::from(off),
+            payload,
+            env,
+        );
     }
 
     /// Finds or creates the target PDC for a request; `None` if the packet
@@ -404,7 +499,7 @@ impl<S: Slab> Engine<S> {
     ) -> Option<usize> {
         match dst {
             PdcDst::Dpdcid(id) => {
-                let i = usize::from(id);
+                let i = self.local_id(id).unwrap_or(usize::MAX);
                 let ok = self.pdcs.get(i).is_some_and(|d| {
                     d.state == PdcState::Open && d.peer == *src && d.peer_id == spdcid
                 });
@@ -428,7 +523,7 @@ impl<S: Slab> Engine<S> {
                             src,
                             nack::PDC_MODE_MISMATCH,
                             psn,
-                            to_u16(i),
+                            self.wire_id(i),
                             spdcid,
                             0,
                             env,
@@ -442,7 +537,7 @@ impl<S: Slab> Engine<S> {
                                 src,
                                 nack::NEW_START_PSN,
                                 psn,
-                                to_u16(i),
+                                self.wire_id(i),
                                 spdcid,
                                 s,
                                 env,
@@ -491,6 +586,8 @@ impl<S: Slab> Engine<S> {
                 d.start_psn = new_start;
                 d.rx = RxWindow::new(new_start);
                 d.nack_ooo = new_start.wrapping_sub(1);
+                // CAST: the low 16 bits of a random word.
+                d.paths[0] = (new_start ^ u32::from(spdcid)).rotate_left(7) as u16;
                 d.last_active = now;
                 self.stats.pdc_open += 1;
                 self.pdc_map_insert(i);
@@ -500,7 +597,7 @@ impl<S: Slab> Engine<S> {
                         src,
                         nack::NEW_START_PSN,
                         psn,
-                        to_u16(i),
+                        self.wire_id(i),
                         spdcid,
                         new_start,
                         env,
@@ -558,7 +655,7 @@ impl<S: Slab> Engine<S> {
                 e.used = false;
             }
         }
-        let (pid, id) = (to_u16(pi), self.pdcs[pi].peer_id);
+        let (pid, id) = (self.wire_id(pi), self.pdcs[pi].peer_id);
         match self.pdcs[pi].rx.check(psn) {
             RxCheck::OutOfWindow => {
                 self.send_nack(src, nack::PSN_OOR_WINDOW, psn, pid, id, 0, env);
@@ -596,12 +693,21 @@ impl<S: Slab> Engine<S> {
                 return;
             }
         };
+        // Errors and read data go at once; a success is implied by the
+        // (coalesced) ACK when `implied_ok`.
+        let now_needed = match ans {
+            Answer::None => false,
+            Answer::Plain { rc: c, .. } => c != rc::OK || !self.cfg.implied_ok,
+            Answer::Read { .. } => true,
+        };
+        let ans = if now_needed { ans } else { Answer::None };
         let d = &mut self.pdcs[pi];
+        d.job = s.addr.job;
         d.rx.mark(psn);
         d.ack_pending = d.ack_pending.saturating_add(1);
         d.last_psn = psn;
         d.last_retx = r.retx;
-        if r.ar || ans != Answer::None || d.rx.holes() || d.ack_pending >= self.cfg.ack_every {
+        if r.ar || now_needed || d.rx.holes() || d.ack_pending >= self.cfg.ack_every {
             self.send_ack(pi, psn, ans, now, env);
         } else if d.ack_at == 0 {
             d.ack_at = now + self.cfg.ack_delay;
@@ -619,7 +725,15 @@ impl<S: Slab> Engine<S> {
         now: u64,
         env: &mut impl Env,
     ) {
+        // An ACK without an answer carries the oldest error response the
+        // initiator has not cleared yet: with implied success, an ACK with
+        // no response at all means every message it covers succeeded.
+        let ans = match ans {
+            Answer::None if self.cfg.implied_ok => self.oldest_error(pi),
+            a => a,
+        };
         let cc = self.cfg.cc;
+        let wid = self.wire_id(pi);
         let d = &mut self.pdcs[pi];
         d.ack_pending = 0;
         d.ack_at = 0;
@@ -652,18 +766,20 @@ impl<S: Slab> Engine<S> {
             request: 0,
             ack_psn_offset: clamp_i16(psn_diff(psn, cack)),
             cack_psn: cack,
-            spdcid: to_u16(pi),
+            spdcid: wid,
             dpdcid: d.peer_id,
             ext,
             epsn: None,
         };
         let peer = d.peer;
         self.stats.ack_tx += 1;
-        self.send_answer(&peer, psn, Some(&mut a), 0, ans, env);
+        // ACKs keep to one path (the first entropy value of the PDC).
+        let entropy = u32::from(self.pdcs[pi].paths[0]);
+        self.send_answer(&peer, entropy, Some(&mut a), 0, ans, env);
     }
 
     pub(super) fn initiator_pdc(&self, src: &Addr, id: u16) -> Option<usize> {
-        let i = usize::from(id);
+        let i = self.local_id(id)?;
         let d = self.pdcs.get(i)?;
         if matches!(
             d.state,
@@ -740,6 +856,15 @@ impl<S: Slab> Engine<S> {
                 e.release_msg(mi);
             }
         };
+        // The queue first: releasing a message destroys its queue link,
+        // and a partly sent message is in both (found by the `engine`
+        // fuzz target: the messages queued behind it leaked).
+        let mut q = self.pdcs[pi].q_head;
+        while q != NONE {
+            let next = self.msgs[usize::from(q)].next;
+            fail(self, usize::from(q));
+            q = next;
+        }
         let d = &self.pdcs[pi];
         let (mut p, end, has_win) = (d.tx_base, d.next_psn, d.win != NONE);
         while has_win && psn_lt(p, end) {
@@ -748,12 +873,6 @@ impl<S: Slab> Engine<S> {
                 fail(self, usize::from(t.msg));
             }
             p = p.wrapping_add(1);
-        }
-        let mut q = self.pdcs[pi].q_head;
-        while q != NONE {
-            let next = self.msgs[usize::from(q)].next;
-            fail(self, usize::from(q));
-            q = next;
         }
         self.pdc_release(pi);
     }
@@ -778,7 +897,7 @@ impl<S: Slab> Engine<S> {
                     self.stats.rx_drop += 1;
                     return None;
                 };
-                let i = usize::from(id);
+                let i = self.local_id(id).unwrap_or(usize::MAX);
                 let ok = self.pdcs.get(i).is_some_and(|d| {
                     d.state == PdcState::Open && d.peer == *src && d.peer_id == c.spdcid
                 });
@@ -809,7 +928,7 @@ impl<S: Slab> Engine<S> {
                 let PdcDst::Dpdcid(id) = c.dst else {
                     return None;
                 };
-                let i = usize::from(id);
+                let i = self.local_id(id).unwrap_or(usize::MAX);
                 if self
                     .pdcs
                     .get(i)
@@ -860,6 +979,7 @@ impl<S: Slab> Engine<S> {
         self.txq[i] = TxDesc {
             msg: NONE,
             flags: D_USED | D_CLOSE,
+            path: 0,
             seg: 0,
             sent: 0,
         };

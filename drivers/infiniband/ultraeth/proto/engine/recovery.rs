@@ -12,6 +12,7 @@ use super::super::ses::{
     Addr,
     Env,
     Mode,
+    Op,
     Status, //
 };
 use super::super::wire::pds::{
@@ -24,12 +25,14 @@ use super::super::wire::pds::{
     PdcDst,
     PdsHeader, //
 };
-use super::super::wire::ses::SesHeader;
+use super::super::wire::ses::{
+    rc,
+    SesHeader, //
+};
 
 use super::cc;
 use super::{
     stamp,
-    to_u16,
     Answer,
     Engine,
     MsgState,
@@ -37,7 +40,10 @@ use super::{
     PdcState,
     Slab, //
     D_ACKED,
+    D_CLOSE,
+    D_GOT_RESP,
     D_LOST,
+    D_NEED_RESP,
     D_RETX,
     D_USED,
     NONE,
@@ -93,6 +99,39 @@ impl<S: Slab> Engine<S> {
             }
         }
         true
+    }
+
+    /// An ACK without an SES response: every message whose last packet
+    /// is acknowledged at the front of the window succeeded (the target
+    /// would have attached an error response otherwise). Walks the
+    /// acknowledged front only (amortised O(1)).
+    fn implied_success(&mut self, pi: usize, env: &mut impl Env) -> bool {
+        let d = &self.pdcs[pi];
+        let (mut p, end) = (d.tx_base, d.next_psn);
+        let mut news = false;
+        while psn_lt(p, end) {
+            let i = self.txi(pi, p);
+            let t = self.txq[i];
+            if t.flags & D_ACKED == 0 {
+                break;
+            }
+            if t.flags & (D_NEED_RESP | D_GOT_RESP | D_CLOSE) == D_NEED_RESP {
+                let mi = usize::from(t.msg);
+                let m = &mut self.msgs[mi];
+                if !matches!(m.post.op, Op::Read { .. }) {
+                    self.txq[i].flags |= D_GOT_RESP;
+                    self.desc_settled(pi, i);
+                    let m = &mut self.msgs[mi];
+                    if m.resp.is_none() {
+                        m.resp = Some(rc::OK);
+                    }
+                    self.settle(mi, env);
+                    news = true;
+                }
+            }
+            p = p.wrapping_add(1);
+        }
+        news
     }
 
     /// Reordering window (ns) of PDC `pi`'s loss detection.
@@ -252,6 +291,8 @@ impl<S: Slab> Engine<S> {
         self.cc_on_ack(pi, now, self.ack_count, sample, a.ecn);
         if let Some(SesHeader::Resp(r)) = ses {
             progress |= self.on_response(pi, &r, payload, env);
+        } else if self.cfg.implied_ok {
+            progress |= self.implied_success(pi, env);
         }
         let d = &mut self.pdcs[pi];
         if progress {
@@ -514,7 +555,7 @@ impl<S: Slab> Engine<S> {
                         ar: false,
                         probe_opaque: 0,
                         psn: 0,
-                        spdcid: to_u16(pi),
+                        spdcid: self.wire_id(pi),
                         dst: PdcDst::Dpdcid(d.peer_id),
                         payload: 0,
                     });
