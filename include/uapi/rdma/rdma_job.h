@@ -14,10 +14,15 @@
  *    (the others: EPERM). Launchers hand these to the ranks.
  *
  * Whoever holds a descriptor of a realized job (by inheritance or
- * SCM_RIGHTS) can join a uverbs context to the job (UVERBS_METHOD_JOIN_JOB)
- * on a device whose netdev is in the job's network namespace; the job then
- * is the context's security domain. See
- * Documentation/userspace-api/rdma_job.rst.
+ * SCM_RIGHTS) can join a uverbs context to the job (UVERBS_METHOD_JOB_JOIN
+ * of UVERBS_OBJECT_JOB, attribute UVERBS_ATTR_JOB_JOIN_FD) on a device whose
+ * netdev is in the job's network namespace; the job then is the context's
+ * security domain. See Documentation/userspace-api/rdma_job.rst.
+ *
+ * Layout rule for the structures here and every protocol block added to
+ * them: fixed-size fields only, naturally aligned at offsets that are the
+ * same on 32- and 64-bit ABIs; a 64-bit field is __aligned_u64 (as in
+ * efa-abi.h), so that i386 and x86_64 agree.
  */
 
 #ifndef RDMA_JOB_H
@@ -81,11 +86,12 @@ struct rdma_job_realize {
 };
 
 /*
- * RDMA_JOB_IOC_QUERY result, also returned by UVERBS_METHOD_QUERY_JOB.
- * Extensible: the ioctl's size field (at least 8) is the size of the
- * struct user space knows; a shorter one gets the first bytes, a longer
- * one gets the kernel's struct followed by zeroes, like
- * copy_struct_to_user().
+ * RDMA_JOB_IOC_QUERY result, also returned by UVERBS_METHOD_JOB_QUERY of
+ * UVERBS_OBJECT_JOB (attribute UVERBS_ATTR_JOB_QUERY_RESP). Extensible:
+ * the size user space gives (the ioctl's size field, at least 8; the
+ * attribute's length, at least 72: up to reserved_80) is the size of the
+ * struct it knows; a shorter one gets the first bytes, a longer one gets
+ * the kernel's struct followed by zeroes, like copy_struct_to_user().
  */
 struct rdma_job_info {
 	__u32 protocol;		/* enum rdma_job_protocol */
@@ -111,7 +117,9 @@ enum rdma_job_member_fd_flags {
 };
 
 /*
- * Ioctl numbers are in an enum so that they can be resolved by Rust bindgen.
+ * Ioctl command numbers (the _IOC_NR field), in an enum so that Rust
+ * bindgen resolves them; the ioctl numbers themselves are macros below
+ * (an _IOWR() value does not fit the int an enumerator must be).
  * The errors of each (Documentation/userspace-api/rdma_job.rst has them all):
  *
  * REALIZE (admin, writable): EPERM on a member descriptor, EBADF on one
@@ -120,7 +128,7 @@ enum rdma_job_member_fd_flags {
  *	bytes past the kernel's struct; EPROTONOSUPPORT for a protocol
  *	outside enum rdma_job_protocol (no module is loaded for it) or one
  *	whose module cannot be loaded; EBUSY if already realized (checked
- *	before any module is loaded); EEXIST if the JobID is in use in this
+ *	after the protocol number, before any module is loaded); EEXIST if the JobID is in use in this
  *	network namespace; EADDRNOTAVAIL if ALLOC finds no free JobID;
  *	ENOMEM; EFAULT. The struct is written back (with the allocated JobID); if
  *	that copy faults (EFAULT) the job stays realized and QUERY reports it.
@@ -140,11 +148,19 @@ enum rdma_job_member_fd_flags {
  *	for REALIZE and QUERY, another size): ENOTTY.
  */
 enum {
-	RDMA_JOB_IOC_REALIZE = _IOWR(RDMA_JOB_IOCTL_MAGIC, 0x01, struct rdma_job_realize),
-	RDMA_JOB_IOC_QUERY = _IOR(RDMA_JOB_IOCTL_MAGIC, 0x02, struct rdma_job_info),
-	RDMA_JOB_IOC_SEAL = _IO(RDMA_JOB_IOCTL_MAGIC, 0x03),
-	RDMA_JOB_IOC_REVOKE = _IO(RDMA_JOB_IOCTL_MAGIC, 0x04),
-	RDMA_JOB_IOC_MEMBER_FD = _IO(RDMA_JOB_IOCTL_MAGIC, 0x05),
+	RDMA_JOB_CMD_REALIZE = 0x01,
+	RDMA_JOB_CMD_QUERY = 0x02,
+	RDMA_JOB_CMD_SEAL = 0x03,
+	RDMA_JOB_CMD_REVOKE = 0x04,
+	RDMA_JOB_CMD_MEMBER_FD = 0x05,
 };
+
+#define RDMA_JOB_IOC_REALIZE \
+	_IOWR(RDMA_JOB_IOCTL_MAGIC, RDMA_JOB_CMD_REALIZE, struct rdma_job_realize)
+#define RDMA_JOB_IOC_QUERY \
+	_IOR(RDMA_JOB_IOCTL_MAGIC, RDMA_JOB_CMD_QUERY, struct rdma_job_info)
+#define RDMA_JOB_IOC_SEAL _IO(RDMA_JOB_IOCTL_MAGIC, RDMA_JOB_CMD_SEAL)
+#define RDMA_JOB_IOC_REVOKE _IO(RDMA_JOB_IOCTL_MAGIC, RDMA_JOB_CMD_REVOKE)
+#define RDMA_JOB_IOC_MEMBER_FD _IO(RDMA_JOB_IOCTL_MAGIC, RDMA_JOB_CMD_MEMBER_FD)
 
 #endif /* RDMA_JOB_H */

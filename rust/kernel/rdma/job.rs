@@ -27,10 +27,13 @@ use crate::{
         File, //
     },
     ioctl::{
+        _IO,
         _IOC_DIR,
         _IOC_NR,
         _IOC_SIZE,
-        _IOC_TYPE, //
+        _IOC_TYPE,
+        _IOR,
+        _IOWR, //
     },
     maple_tree::MapleTreeAlloc,
     miscdevice::{
@@ -39,6 +42,7 @@ use crate::{
         MiscDeviceRegistration, //
     },
     new_mutex,
+    num::casts::u32_as_usize,
     prelude::*,
     rbtree::RBTree,
     rdma::netdev::NetDevice,
@@ -82,13 +86,19 @@ const _: () = assert!(size_of::<uapi::rdma_job_realize>() == REALIZE_LEN);
 const _: () = assert!(size_of::<uapi::rdma_job_info>() == INFO_LEN);
 const _: () = assert!(core::mem::offset_of!(uapi::rdma_job_info, member_fds) == INFO_MEMBER_FDS);
 
-// The ioctls, by number; each one's direction is checked against its
-// definition in the header.
-const NR_REALIZE: u32 = _IOC_NR(uapi::RDMA_JOB_IOC_REALIZE);
-const NR_QUERY: u32 = _IOC_NR(uapi::RDMA_JOB_IOC_QUERY);
-const NR_SEAL: u32 = _IOC_NR(uapi::RDMA_JOB_IOC_SEAL);
-const NR_REVOKE: u32 = _IOC_NR(uapi::RDMA_JOB_IOC_REVOKE);
-const NR_MEMBER_FD: u32 = _IOC_NR(uapi::RDMA_JOB_IOC_MEMBER_FD);
+// The ioctls, by command number; each one's direction (and, for the
+// non-extensible ones, size) is checked against the header's definition,
+// rebuilt here because bindgen cannot expand `_IOWR()`.
+const NR_REALIZE: u32 = uapi::RDMA_JOB_CMD_REALIZE;
+const NR_QUERY: u32 = uapi::RDMA_JOB_CMD_QUERY;
+const NR_SEAL: u32 = uapi::RDMA_JOB_CMD_SEAL;
+const NR_REVOKE: u32 = uapi::RDMA_JOB_CMD_REVOKE;
+const NR_MEMBER_FD: u32 = uapi::RDMA_JOB_CMD_MEMBER_FD;
+const IOC_REALIZE: u32 = _IOWR::<uapi::rdma_job_realize>(uapi::RDMA_JOB_IOCTL_MAGIC, NR_REALIZE);
+const IOC_QUERY: u32 = _IOR::<uapi::rdma_job_info>(uapi::RDMA_JOB_IOCTL_MAGIC, NR_QUERY);
+const IOC_SEAL: u32 = _IO(uapi::RDMA_JOB_IOCTL_MAGIC, NR_SEAL);
+const IOC_REVOKE: u32 = _IO(uapi::RDMA_JOB_IOCTL_MAGIC, NR_REVOKE);
+const IOC_MEMBER_FD: u32 = _IO(uapi::RDMA_JOB_IOCTL_MAGIC, NR_MEMBER_FD);
 
 /// Job states (`enum rdma_job_state`).
 #[repr(u32)]
@@ -114,6 +124,18 @@ pub enum JobState {
 pub enum Protocol {
     /// Ultra Ethernet Transport.
     Uet = uapi::rdma_job_protocol_RDMA_JOB_PROTO_UET,
+}
+
+impl Protocol {
+    /// How many protocols there are.
+    const COUNT: usize = 1;
+
+    /// A dense index, `0..Self::COUNT`.
+    const fn index(self) -> usize {
+        match self {
+            Self::Uet => 0,
+        }
+    }
 }
 
 impl TryFrom<u32> for Protocol {
@@ -166,6 +188,12 @@ pub trait JobProtocol: 'static {
 /// `Membership` must therefore drop it when its context goes (for example
 /// in the context's `Drop`): otherwise the member and the job keep each
 /// other alive, and with them the JobID and the protocol's module.
+///
+/// A realized job pins only its protocol's module, and REVOKE calls
+/// [`JobMember::revoked`] with no lock held: only the protocol's module
+/// (the driver that registered it with [`ProtocolRegistration`]) may
+/// implement members, or the member's code could be unloaded while REVOKE
+/// still calls it.
 pub trait JobMember: Send + Sync {
     /// The job was revoked.
     ///
@@ -187,13 +215,10 @@ struct ProtoEntry {
 
 /// The reserved JobIDs of one (network namespace, protocol).
 struct IdSpace {
-    /// Reserved ids (the entries' values are not used).
-    ids: Pin<KBox<MapleTreeAlloc<KBox<u32>>>>,
+    /// Reserved ids (the entries carry no value).
+    ids: Pin<KBox<MapleTreeAlloc<()>>>,
     /// How many.
     count: usize,
-    /// Where the next allocation starts looking (cyclic, so that a JobID
-    /// just freed is not handed out again at once).
-    next: u32,
 }
 
 /// Key of an [`IdSpace`]: the namespace's address and the protocol. A
@@ -206,6 +231,12 @@ struct Table {
     protos: KVec<ProtoEntry>,
     /// Created at the first reservation (`RBTree::new` is not `const`).
     spaces: Option<RBTree<SpaceKey, IdSpace>>,
+    /// Per protocol, where the next allocation starts looking: allocation
+    /// is cyclic, so that a JobID just freed is not handed out again at
+    /// once. The cursor is per protocol, not per namespace, so that it
+    /// outlives the namespaces' `IdSpace`s (which go with their last id)
+    /// in bounded memory.
+    cursors: [u32; Protocol::COUNT],
 }
 
 // SAFETY: `owner` is only used to take and drop module references, which
@@ -217,10 +248,7 @@ crate::sync::global_lock! {
     // (an atomic flag) and before `READY` is set; nothing locks the table
     // before that (protocol registrations check `READY`, jobs exist only
     // once the device is registered).
-    unsafe(uninit) static JOB_TABLE: Mutex<Table> = Table {
-        protos: KVec::new(),
-        spaces: None,
-    };
+    unsafe(uninit) static JOB_TABLE: Mutex<Table> = Table::new();
 }
 
 /// Set once the device registration started; never cleared.
@@ -231,6 +259,14 @@ static READY: AtomicBool = AtomicBool::new(false);
 static JOB_FOPS: AtomicPtr<bindings::file_operations> = AtomicPtr::new(core::ptr::null_mut());
 
 impl Table {
+    const fn new() -> Self {
+        Self {
+            protos: KVec::new(),
+            spaces: None,
+            cursors: [0; Protocol::COUNT],
+        }
+    }
+
     /// Reserves a JobID of `protocol` in the namespace `net`.
     fn reserve(&mut self, net: usize, protocol: Protocol, req: IdRequest) -> Result<u32> {
         // CAST: `Protocol` is `repr(u32)`.
@@ -240,12 +276,11 @@ impl Table {
             let space = IdSpace {
                 ids: KBox::pin_init(MapleTreeAlloc::new(), GFP_KERNEL)?,
                 count: 0,
-                next: 0,
             };
             spaces.try_create_and_insert(key, space, GFP_KERNEL)?;
         }
         let space = spaces.get_mut(&key).ok_or(EINVAL)?;
-        let res = space.reserve(req);
+        let res = space.reserve(req, &mut self.cursors[protocol.index()]);
         if space.count == 0 {
             spaces.remove(&key);
         }
@@ -262,8 +297,7 @@ impl Table {
         let Some(space) = spaces.get_mut(&key) else {
             return;
         };
-        // CAST: lossless, `usize` is at least 32 bits.
-        if space.ids.erase(id as usize).is_some() {
+        if space.ids.erase(u32_as_usize(id)).is_some() {
             space.count -= 1;
         }
         if space.count == 0 {
@@ -274,13 +308,13 @@ impl Table {
 
 impl IdSpace {
     /// `O(log n)`: a fixed id is one insertion, an allocation one gap
-    /// search (two at most, when it wraps around).
-    fn reserve(&mut self, req: IdRequest) -> Result<u32> {
+    /// search (two at most, when it wraps around) from `next`, which it
+    /// moves past the id it returns.
+    fn reserve(&mut self, req: IdRequest, next: &mut u32) -> Result<u32> {
         match req {
             IdRequest::Fixed(id) => {
-                // CAST: lossless, `usize` is at least 32 bits.
                 self.ids
-                    .insert(id as usize, KBox::new(id, GFP_KERNEL)?, GFP_KERNEL)
+                    .insert(u32_as_usize(id), (), GFP_KERNEL)
                     .map_err(Error::from)?;
                 self.count += 1;
                 Ok(id)
@@ -289,27 +323,23 @@ impl IdSpace {
                 if min > max {
                     return Err(EINVAL);
                 }
-                let start = self.next.clamp(min, max);
-                let mut val = KBox::new(0u32, GFP_KERNEL)?;
+                let start = (*next).clamp(min, max);
                 let mut found = None;
                 for (lo, hi) in [(start, max), (min, start)] {
-                    // CAST: lossless, `usize` is at least 32 bits.
-                    let range = lo as usize..=hi as usize;
-                    match self.ids.alloc_range(1, val, range, GFP_KERNEL) {
+                    let range = u32_as_usize(lo)..=u32_as_usize(hi);
+                    match self.ids.alloc_range(1, (), range, GFP_KERNEL) {
                         Ok(idx) => {
                             found = Some(idx);
                             break;
                         }
-                        Err(e) if e.cause == crate::maple_tree::AllocErrorKind::Busy => {
-                            val = e.value;
-                        }
+                        Err(e) if e.cause == crate::maple_tree::AllocErrorKind::Busy => {}
                         Err(e) => return Err(e.into()),
                     }
                 }
                 let idx = found.ok_or(EADDRNOTAVAIL)?;
                 let id = u32::try_from(idx).map_err(|_| EINVAL)?;
                 self.count += 1;
-                self.next = if id >= max { min } else { id + 1 };
+                *next = if id >= max { min } else { id + 1 };
                 Ok(id)
             }
         }
@@ -351,7 +381,7 @@ impl NetRef {
     }
 
     fn key(&self) -> usize {
-        self.ptr as usize
+        self.ptr.addr()
     }
 }
 
@@ -485,7 +515,7 @@ impl JobFile {
 
     /// `RDMA_JOB_IOC_MEMBER_FD`: a new member file of this job.
     fn member_fd(&self, arg: usize) -> Result<isize> {
-        let cloexec = uapi::rdma_job_member_fd_flags_RDMA_JOB_MEMBER_FD_CLOEXEC as usize;
+        let cloexec = u32_as_usize(uapi::rdma_job_member_fd_flags_RDMA_JOB_MEMBER_FD_CLOEXEC);
         if arg & !cloexec != 0 {
             return Err(EINVAL);
         }
@@ -868,20 +898,20 @@ impl MiscDevice for JobDev {
         let job = &jf.job;
         match _IOC_NR(cmd) {
             // extensible: any size
-            NR_REALIZE if dir == _IOC_DIR(uapi::RDMA_JOB_IOC_REALIZE) => {
+            NR_REALIZE if dir == _IOC_DIR(IOC_REALIZE) => {
                 jf.check_admin(file)?;
                 job.realize(slice(), size)
             }
-            NR_QUERY if dir == _IOC_DIR(uapi::RDMA_JOB_IOC_QUERY) => job.query(slice(), size),
-            NR_SEAL if cmd == uapi::RDMA_JOB_IOC_SEAL => {
+            NR_QUERY if dir == _IOC_DIR(IOC_QUERY) => job.query(slice(), size),
+            NR_SEAL if cmd == IOC_SEAL => {
                 jf.check_admin(file)?;
                 job.seal()
             }
-            NR_REVOKE if cmd == uapi::RDMA_JOB_IOC_REVOKE => {
+            NR_REVOKE if cmd == IOC_REVOKE => {
                 jf.check_admin(file)?;
                 job.revoke()
             }
-            NR_MEMBER_FD if cmd == uapi::RDMA_JOB_IOC_MEMBER_FD => {
+            NR_MEMBER_FD if cmd == IOC_MEMBER_FD => {
                 jf.check_admin(file)?;
                 jf.member_fd(arg)
             }
@@ -894,13 +924,16 @@ impl MiscDevice for JobDev {
 /// initialises the global job table, which must happen once only.
 struct Registered;
 
+/// Sets `flag`; `true` for the one caller that found it clear.
+fn claim_once(flag: &AtomicBool) -> bool {
+    flag.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+}
+
 impl Registered {
     /// `EBUSY` if the job device was registered before (in this boot).
     fn claim() -> Result<Self> {
-        if REGISTERED
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
+        if !claim_once(&REGISTERED) {
             return Err(EBUSY);
         }
         // SAFETY: `REGISTERED` was false, and is never cleared: this runs
@@ -945,14 +978,60 @@ impl JobDevice {
 mod tests {
     use super::*;
 
-    /// The job core registered the device at boot: a second registration
-    /// must not re-initialise the global table.
+    /// The claim that guards the table's initialisation succeeds once only,
+    /// also for callers that come after the first one failed or went.
     #[test]
-    fn second_registration_fails() {
-        let first = KBox::pin_init(JobDevice::register(), GFP_KERNEL);
-        let second = KBox::pin_init(JobDevice::register(), GFP_KERNEL);
-        assert!(matches!(second, Err(e) if e == EBUSY));
-        drop(first);
+    fn registration_is_claimed_once() {
+        let flag = AtomicBool::new(false);
+        assert!(claim_once(&flag));
+        assert!(!claim_once(&flag));
+        assert!(!claim_once(&flag));
+        assert!(flag.load(Ordering::Relaxed));
+    }
+
+    /// The job device registered at boot holds the claim: a later
+    /// registration must fail instead of re-initialising the global table.
+    #[test]
+    fn registration_after_boot_fails() {
+        if !READY.load(Ordering::Acquire) {
+            // The job device is not built in (`CONFIG_RDMA_JOB=n`): taking
+            // the claim here would register a device the test cannot undo.
+            return;
+        }
+        let again = KBox::pin_init(JobDevice::register(), GFP_KERNEL);
+        assert!(matches!(again, Err(e) if e == EBUSY));
+    }
+
+    /// Allocation is cyclic per protocol, also across the end of a
+    /// namespace's id space: the JobID just freed is not handed out again.
+    #[test]
+    fn alloc_does_not_reuse_a_freed_id_at_once() -> Result {
+        let mut t = Table::new();
+        let alloc = IdRequest::Alloc { min: 1, max: 3 };
+        let (net_a, net_b) = (0x1000, 0x2000);
+        let a = t.reserve(net_a, Protocol::Uet, alloc)?;
+        t.release(net_a, Protocol::Uet, a);
+        // The namespace's space went with its last id; the cursor did not.
+        assert!(t
+            .spaces
+            .as_ref()
+            .is_some_and(|s| s.get(&(net_a, 1)).is_none()));
+        let b = t.reserve(net_a, Protocol::Uet, alloc)?;
+        assert_ne!(a, b);
+        // It wraps around to the freed id once the others are taken.
+        let c = t.reserve(net_a, Protocol::Uet, alloc)?;
+        assert!(c != a && c != b);
+        let d = t.reserve(net_a, Protocol::Uet, alloc)?;
+        assert_eq!(d, a);
+        assert_eq!(t.reserve(net_a, Protocol::Uet, alloc), Err(EADDRNOTAVAIL));
+        // Another namespace has its own ids.
+        let e = t.reserve(net_b, Protocol::Uet, IdRequest::Fixed(b))?;
+        assert_eq!(e, b);
+        for (net, id) in [(net_a, b), (net_a, c), (net_a, d), (net_b, e)] {
+            t.release(net, Protocol::Uet, id);
+        }
+        assert!(t.spaces.as_ref().is_some_and(|s| s.is_empty()));
+        Ok(())
     }
 
     #[test]
