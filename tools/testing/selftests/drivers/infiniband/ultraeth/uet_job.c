@@ -572,6 +572,36 @@ TEST(realize_alloc)
 	close(b);
 }
 
+/*
+ * Allocation is cyclic, also when the JobID freed was the last one of its
+ * namespace (a fresh namespace, so that no other job keeps its JobIDs):
+ * allocate, free, allocate gives another JobID.
+ */
+TEST(alloc_not_reused_at_once)
+{
+	struct rdma_job_info info;
+	uint32_t first;
+	int fd;
+
+	if (unshare(CLONE_NEWNET))
+		SKIP(return, "unshare(CLONE_NEWNET): %s", strerror(errno));
+	fd = job_new(0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, job_query(fd, &info));
+	first = info.uet.job_id;
+	close(fd);
+	fd = job_new(0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, job_query(fd, &info));
+	EXPECT_NE(first, info.uet.job_id);
+	close(fd);
+	/* the first one is free again: a fixed request gets it */
+	fd = job_new(first);
+	EXPECT_LE(0, fd);
+	if (fd >= 0)
+		close(fd);
+}
+
 static int realize_in_new_netns(void *arg)
 {
 	uint32_t id = *(uint32_t *)arg;
@@ -827,33 +857,59 @@ static int write_file(const char *path, const char *s)
 }
 
 /*
- * Only a protocol of enum rdma_job_protocol may make REALIZE ask for a
- * module, and only from a descriptor that may REALIZE, for an empty job:
- * the kernel's modprobe helper is replaced by a script that logs its
- * arguments.
+ * The kernel's modprobe helper replaced by a script that logs its
+ * arguments; the teardown puts the old helper back whatever the test did
+ * (it also runs after a failed ASSERT), so that a failure here does not
+ * break module autoloading for the tests after it.
  */
-TEST(realize_module_requests)
+FIXTURE(modprobe)
 {
-	static const uint32_t proto[] = { RDMA_JOB_PROTO_NONE, 2, 7, 0x100,
-					  0x7fffffff, 0xffffffff };
-	struct rdma_job_realize r;
-	char old[256] = "", log[256] = "";
-	struct stat st;
-	unsigned int i;
-	int fd, m, sfd, lfd;
-	ssize_t n;
+	char old[256];
+	bool swapped;
+};
 
+FIXTURE_SETUP(modprobe)
+{
+	ssize_t n;
+	int sfd;
+
+	self->swapped = false;
 	sfd = open(MODPROBE_SYSCTL, O_RDONLY | O_CLOEXEC);
 	if (sfd < 0)
 		SKIP(return, MODPROBE_SYSCTL ": %s", strerror(errno));
-	n = read(sfd, old, sizeof(old) - 1);
+	n = read(sfd, self->old, sizeof(self->old) - 1);
 	close(sfd);
 	ASSERT_LT(0, n);
-	old[n] = 0;
+	self->old[n] = 0;
 	unlink(MODPROBE_LOG);
 	ASSERT_EQ(0, write_file(MODPROBE_FAKE,
 				"#!/bin/sh\necho \"$*\" >>" MODPROBE_LOG "\nexit 1\n"));
 	ASSERT_EQ(0, write_file(MODPROBE_SYSCTL, MODPROBE_FAKE));
+	self->swapped = true;
+}
+
+FIXTURE_TEARDOWN(modprobe)
+{
+	if (self->swapped)
+		EXPECT_EQ(0, write_file(MODPROBE_SYSCTL, self->old));
+	unlink(MODPROBE_LOG);
+	unlink(MODPROBE_FAKE);
+}
+
+/*
+ * Only a protocol of enum rdma_job_protocol may make REALIZE ask for a
+ * module, and only from a descriptor that may REALIZE, for an empty job.
+ */
+TEST_F(modprobe, realize_module_requests)
+{
+	static const uint32_t proto[] = { RDMA_JOB_PROTO_NONE, 2, 7, 0x100,
+					  0x7fffffff, 0xffffffff };
+	struct rdma_job_realize r;
+	char log[256] = "";
+	struct stat st;
+	unsigned int i;
+	int fd, m, lfd;
+	ssize_t n;
 
 	fd = job_open();
 	ASSERT_LE(0, fd);
@@ -873,7 +929,11 @@ TEST(realize_module_requests)
 	ASSERT_LE(0, m);
 	EXPECT_EQ(EBADF, realize(m, &r));
 	close(m);
-	/* a realized job: EBUSY, whatever the protocol */
+	/*
+	 * A realized job: the protocol number is checked before the state
+	 * (EPROTONOSUPPORT for an unknown one, still without a module
+	 * request), then the state (EBUSY).
+	 */
 	r = uet_req(ID_A, 0, 64, 0);
 	ASSERT_EQ(0, realize(fd, &r));
 	r.protocol = 2;
@@ -882,7 +942,6 @@ TEST(realize_module_requests)
 	EXPECT_EQ(EBUSY, realize(fd, &r));
 	close(fd);
 
-	EXPECT_EQ(0, write_file(MODPROBE_SYSCTL, old));
 	lfd = open(MODPROBE_LOG, O_RDONLY | O_CLOEXEC);
 	if (lfd >= 0) {
 		n = read(lfd, log, sizeof(log) - 1);
@@ -890,8 +949,6 @@ TEST(realize_module_requests)
 		close(lfd);
 	}
 	EXPECT_NE(0, stat(MODPROBE_LOG, &st)) TH_LOG("modprobe was run: %s", log);
-	unlink(MODPROBE_LOG);
-	unlink(MODPROBE_FAKE);
 }
 
 /* ---- joining ------------------------------------------------------------- */
@@ -1212,21 +1269,49 @@ TEST_F(join, survives_creator_close)
 	close(again);
 }
 
+/* The reference count of a loaded module; -1 if it cannot be read. */
+static long module_refcnt(const char *name)
+{
+	char path[128], buf[32] = "";
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/module/%s/refcnt", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return strtol(buf, NULL, 10);
+}
+
 /*
  * REVOKE with an active member: the member's job reads revoked, creating
- * objects fails with EIO, what exists can still be destroyed, and the
- * context closes cleanly.
+ * objects fails with EIO, what exists can still be destroyed, the driver
+ * lets go of the membership at once, and the context closes cleanly.
  */
 TEST_F(join, revoke_with_members)
 {
 	struct uetdv_job_info info;
+	struct rdma_job_info ji;
 	struct ibv_pd *pd, *pd2;
 	struct ibv_cq *cq, *cq2;
 	struct ibv_mr *mr;
+	long refs;
 	void *buf;
-	int fd = job_new(ID_A);
+	int fd;
 
+	/* a realized job holds its protocol's module: uet_soft */
+	refs = module_refcnt("uet_soft");
+	if (refs < 0)
+		TH_LOG("no /sys/module/uet_soft/refcnt: the job's module reference is not checked");
+	fd = job_new(ID_A);
 	ASSERT_LE(0, fd);
+	if (refs >= 0)
+		EXPECT_EQ(refs + 1, module_refcnt("uet_soft"));
 	ASSERT_EQ(0, uetdv_join_job(self->ctx, fd));
 	buf = mmap(NULL, 65536, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -1242,7 +1327,10 @@ TEST_F(join, revoke_with_members)
 	ASSERT_EQ(0, job_revoke(fd));
 	/* the member lost its job: every later verb fails with EIO */
 	EXPECT_EQ(EIO, uetdv_query_job(self->ctx, &info, sizeof(info)));
-	EXPECT_EQ(RDMA_JOB_STATE_REVOKED, job_state(fd));
+	ASSERT_EQ(0, job_query(fd, &ji));
+	EXPECT_EQ(RDMA_JOB_STATE_REVOKED, ji.state);
+	/* uet_soft let go of the membership when told, context still open */
+	EXPECT_EQ(0, ji.members);
 
 	errno = 0;
 	pd2 = ibv_alloc_pd(self->ctx);
@@ -1260,13 +1348,16 @@ TEST_F(join, revoke_with_members)
 	EXPECT_EQ(0, ibv_destroy_cq(cq));
 	EXPECT_EQ(0, ibv_dealloc_pd(pd));
 	close(fd);
+	/*
+	 * The last descriptor is closed and nothing holds the job any more,
+	 * although its former member context is still open: the job is freed
+	 * and with it its reference to the module.
+	 */
+	if (refs >= 0)
+		EXPECT_EQ(refs, module_refcnt("uet_soft"));
 	EXPECT_EQ(0, ibv_close_device(self->ctx));
 	self->ctx = NULL;
 	munmap(buf, 65536);
-	/* the last reference went with the context */
-	fd = job_new(ID_A);
-	EXPECT_LE(0, fd);
-	close(fd);
 }
 
 static int join_same_id_in_new_netns(void *arg)
