@@ -180,6 +180,15 @@ impl SkBuff {
         }
     }
 
+    /// Makes sure at least `len` bytes of headroom exist and the head is
+    /// private (`skb_cow_head()`); `ENOMEM` if that needs memory that is
+    /// not there.
+    pub fn make_headroom(&mut self, len: usize) -> Result {
+        let n = u32::try_from(len).map_err(|_| EINVAL)?;
+        // SAFETY: `ptr` is valid and ours (type invariant).
+        crate::error::to_result(unsafe { bindings::skb_cow_head(self.as_raw(), n) })
+    }
+
     /// Removes `len` bytes from the front of the linear data and returns
     /// them. `EINVAL` if the linear data is shorter (see
     /// [`SkBuff::copy_bits`] for paged data).

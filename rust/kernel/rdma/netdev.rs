@@ -49,6 +49,19 @@ impl NetDevice {
         unsafe { &*ptr.cast() }
     }
 
+    /// The device called `name` in the caller's network namespace, with a
+    /// reference held. May sleep.
+    pub fn get_by_name(name: &CStr) -> Option<ARef<Self>> {
+        // SAFETY: the caller's namespace is alive while it runs;
+        // `dev_get_by_name` takes a reference on the device it returns.
+        let nd = unsafe {
+            bindings::dev_get_by_name(bindings::rdma_current_net_ptr(), name.as_char_ptr())
+        };
+        let nd = NonNull::new(nd)?;
+        // SAFETY: `dev_get_by_name` took a reference for us.
+        Some(unsafe { ARef::from_raw(nd.cast::<NetDevice>()) })
+    }
+
     /// Returns the raw pointer.
     pub fn as_raw(&self) -> *mut bindings::net_device {
         self.0.get()

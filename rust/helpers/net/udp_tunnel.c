@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+
+#include <linux/netdevice.h>
+#include <net/route.h>
+#include <net/sock.h>
+#include <net/udp_tunnel.h>
+
+#if IS_ENABLED(CONFIG_RUST_UDP_TUNNEL_ABSTRACTIONS)
+
+/* The route for @fl4 in @sk's namespace (fills the source address), or NULL. */
+__rust_helper struct rtable *rust_helper_udp_tunnel_route4(struct sock *sk, struct flowi4 *fl4)
+{
+	struct rtable *rt = ip_route_output_key(sock_net(sk), fl4);
+
+	return IS_ERR(rt) ? NULL : rt;
+}
+
+/* Headroom a datagram routed by @rt needs: link layer, IPv4 and UDP headers. */
+__rust_helper unsigned int rust_helper_udp_tunnel_headroom4(const struct rtable *rt)
+{
+	return LL_RESERVED_SPACE(rt->dst.dev) + sizeof(struct iphdr) + sizeof(struct udphdr);
+}
+
+__rust_helper void rust_helper_ip_rt_put(struct rtable *rt)
+{
+	ip_rt_put(rt);
+}
+
+__rust_helper void *rust_helper_udp_tunnel_sk_user_data_rcu(struct sock *sk)
+{
+	return rcu_dereference_sk_user_data(sk);
+}
+
+#endif
