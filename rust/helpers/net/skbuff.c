@@ -2,6 +2,8 @@
 
 #include <linux/skbuff.h>
 
+#ifdef CONFIG_NET
+
 __rust_helper struct sk_buff *rust_helper_alloc_skb(unsigned int size, gfp_t priority)
 {
 	return alloc_skb(size, priority);
@@ -49,3 +51,5 @@ __rust_helper int rust_helper_skb_cow_head(struct sk_buff *skb, unsigned int hea
 {
 	return skb_cow_head(skb, headroom);
 }
+
+#endif /* CONFIG_NET */

@@ -21,6 +21,28 @@ __rust_helper unsigned int rust_helper_udp_tunnel_headroom4(const struct rtable 
 	return LL_RESERVED_SPACE(rt->dst.dev) + sizeof(struct iphdr) + sizeof(struct udphdr);
 }
 
+/* The TTL for datagrams routed by @rt (the route's hop limit). */
+__rust_helper int rust_helper_udp_tunnel_ttl4(const struct rtable *rt)
+{
+	return ip4_dst_hoplimit(&rt->dst);
+}
+
+__rust_helper void rust_helper_udp_tunnel_bh_disable(void)
+{
+	local_bh_disable();
+}
+
+__rust_helper void rust_helper_udp_tunnel_bh_enable(void)
+{
+	local_bh_enable();
+}
+
+/* @skb is sent from no device of ours. */
+__rust_helper void rust_helper_udp_tunnel_skb_clear_dev(struct sk_buff *skb)
+{
+	skb->dev = NULL;
+}
+
 __rust_helper void rust_helper_ip_rt_put(struct rtable *rt)
 {
 	ip_rt_put(rt);

@@ -240,8 +240,10 @@ impl SkBuff {
 
     /// A clone: a new skb sharing this one's data (`skb_clone()`), e.g. for
     /// a packet tap. Never sleeps with `GFP_ATOMIC`.
-    pub fn try_clone(&self, flags: Flags) -> Result<Self> {
-        // SAFETY: `ptr` is valid; `skb_clone` returns a new skb with one
+    pub fn try_clone(&mut self, flags: Flags) -> Result<Self> {
+        // SAFETY: `ptr` is valid and ours; `skb_clone` also writes to the
+        // original (its clone state, the fast-clone companion), which
+        // `&mut self` makes exclusive; it returns a new skb with one
         // reference, sharing the data, or null.
         let raw = unsafe { bindings::skb_clone(self.as_raw(), flags.as_raw()) };
         // INVARIANT: a new skb whose only reference we own.

@@ -59,12 +59,14 @@ impl<T: EncapHandler> UdpTunnelSocket<T> {
     /// # Safety
     ///
     /// The socket does not keep its namespace alive: it must be dropped
-    /// before the namespace exits. Dropping it when `netdev` unregisters
-    /// (`NETDEV_UNREGISTER`, which every netdev of a dying namespace gets
-    /// before the namespace goes) satisfies this.
+    /// before the namespace exits, and `netdev` must not move to another
+    /// namespace during the call (hold RTNL, or use a netdev that cannot
+    /// move, such as `lo`). Dropping the socket when `netdev` unregisters
+    /// (`NETDEV_UNREGISTER`, which every netdev of a dying namespace and a
+    /// moving netdev get) satisfies the first part.
     pub unsafe fn bind(netdev: &NetDevice, port: u16, handler: Arc<T>) -> Result<Self> {
-        // SAFETY: `netdev` is valid; its namespace lives at least as long
-        // as the caller's reference to it.
+        // SAFETY: `netdev` is valid and does not change namespace during the
+        // call (caller), so its namespace is alive while we bind.
         let net = unsafe { bindings::dev_net(netdev.as_raw()) };
         // SAFETY: all-zero is a valid `udp_port_cfg` (any address, no
         // checksum options).
@@ -116,8 +118,10 @@ impl<T: EncapHandler> UdpTunnelSocket<T> {
 
     /// Routes `skb` (whose data is the UDP payload) to `dst` and sends it
     /// from `src_port` to `dst_port`, with the UDP checksum, `tos` and the
-    /// route's TTL. Never sleeps. Errors: `ENETUNREACH` (no route),
-    /// `ENOMEM` (no headroom could be made); the skb is freed either way.
+    /// route's hop limit as TTL. Never sleeps (transmits with bottom halves
+    /// off, as the IP tunnel code requires). Errors: `EMSGSIZE` (more than
+    /// an IPv4 datagram holds), `ENETUNREACH` (no route), `ENOMEM` (no
+    /// headroom could be made); the skb is freed either way.
     pub fn send4(
         &self,
         mut skb: SkBuff,
@@ -126,6 +130,10 @@ impl<T: EncapHandler> UdpTunnelSocket<T> {
         dst_port: u16,
         tos: u8,
     ) -> Result {
+        // IPv4 and UDP headers included, a datagram is at most 65535 bytes.
+        if skb.len() > 65535 - 20 - 8 {
+            return Err(EMSGSIZE);
+        }
         let sk = self.sk();
         let daddr = u32::from_ne_bytes(dst);
         // SAFETY: all-zero is a valid `flowi4` (any source, no mark).
@@ -148,12 +156,20 @@ impl<T: EncapHandler> UdpTunnelSocket<T> {
             return Err(e);
         }
         let saddr = fl4.saddr;
+        // SAFETY: `rt` is a held route.
+        let ttl = u8::try_from(unsafe { bindings::udp_tunnel_ttl4(rt.as_ptr()) }).unwrap_or(64);
         let skb = skb.into_raw();
+        // The skb is sent from no device of ours: a received skb reused here
+        // must not make the tunnel code count statistics on its old device.
+        // SAFETY: we own the only reference to `skb`.
+        unsafe { bindings::udp_tunnel_skb_clear_dev(skb.as_ptr()) };
         // SAFETY: `rt` is a held route whose reference and `skb` (the only
         // reference, with the headroom the headers need) pass to
         // `udp_tunnel_xmit_skb`, which consumes both; `sk` is our socket.
-        // A TTL of 0 means the route's default.
+        // `iptunnel_xmit` updates a per-CPU recursion counter: bottom
+        // halves are off around it.
         unsafe {
+            bindings::udp_tunnel_bh_disable();
             bindings::udp_tunnel_xmit_skb(
                 rt.as_ptr(),
                 sk,
@@ -161,15 +177,16 @@ impl<T: EncapHandler> UdpTunnelSocket<T> {
                 saddr,
                 daddr,
                 tos,
-                0,
+                ttl,
                 0,
                 src_port.to_be(),
                 dst_port.to_be(),
                 false,
                 false,
                 0,
-            )
-        };
+            );
+            bindings::udp_tunnel_bh_enable();
+        }
         Ok(())
     }
 
@@ -209,6 +226,8 @@ impl<T: EncapHandler> UdpTunnelSocket<T> {
 
 impl<T: EncapHandler> Drop for UdpTunnelSocket<T> {
     fn drop(&mut self) {
+        // Releasing the socket and waiting for a grace period sleep.
+        crate::task::might_sleep();
         // SAFETY: `sock` is our live socket (type invariant); this clears
         // `sk_user_data`, shuts it down and releases it, once.
         unsafe { bindings::udp_tunnel_sock_release(self.sk()) };

@@ -272,8 +272,8 @@ struct CqPtr {
     /// The CQ, or null before `create_cq` published it and after
     /// `destroy_cq`.
     cq: *mut bindings::ib_cq,
-    /// An error was reported while the CQ was being created; delivered when
-    /// it is published.
+    /// An error was reported while the CQ was being created: its creation
+    /// fails.
     pending: bool,
     /// The CQ was destroyed (or its creation failed): reports are dropped.
     gone: bool,
@@ -288,9 +288,9 @@ unsafe impl Send for CqPtr {}
 ///
 /// The handle is created before the driver initialises the CQ and stays
 /// valid after the CQ is destroyed. An error reported while the CQ is
-/// still being created is delivered as soon as it exists (so a driver may
-/// hand the handle out from its `create_cq` and never lose an event); one
-/// reported after it was destroyed is dropped. [`CqEvents::report`] never
+/// still being created fails the creation (`EIO`), so a driver may hand
+/// the handle out from its `create_cq` and never lose an event; one
+/// reported after the CQ was destroyed is dropped. [`CqEvents::report`] never
 /// sleeps and may be called from any context, including the receive path.
 ///
 /// # Invariants
@@ -324,16 +324,20 @@ impl CqEvents {
         )
     }
 
-    /// Publishes a CQ that `create_cq` initialised; delivers an error that
-    /// was reported meanwhile.
-    fn publish(&self, cq: *mut bindings::ib_cq) {
+    /// Publishes a CQ that `create_cq` initialised. If an error was
+    /// reported meanwhile, the CQ is not published (uverbs has not
+    /// finished its object, so the event could not reach user space
+    /// correctly) and its creation fails with `EIO` instead.
+    fn publish(&self, cq: *mut bindings::ib_cq) -> Result {
         let mut g = self.cq.lock();
+        if g.pending {
+            g.pending = false;
+            g.gone = true;
+            return Err(EIO);
+        }
         // INVARIANT: `create_cq` passes the CQ it just initialised.
         g.cq = cq;
-        if core::mem::take(&mut g.pending) {
-            // SAFETY: `cq` is live and published under the lock we hold.
-            unsafe { Self::deliver(cq) };
-        }
+        Ok(())
     }
 
     /// The CQ is gone (destroyed, or its creation failed).
@@ -1514,7 +1518,16 @@ impl<T: Operations> VTable<T> {
         // `cqe` back as the CQ's size.
         unsafe { (*cq).cqe = i32::try_from(entries).unwrap_or(i32::MAX) };
         // INVARIANT: the CQ is live until `destroy_cq`, which retires it.
-        events.publish(cq);
+        if let Err(e) = events.publish(cq) {
+            // SAFETY: `data` and `events` were initialised above and nothing
+            // else saw them; ib_core frees the memory without calling
+            // `destroy_cq` when we fail.
+            unsafe {
+                core::ptr::drop_in_place(&raw mut (*this).data);
+                core::ptr::drop_in_place(&raw mut (*this).events);
+            }
+            return e.to_errno();
+        }
         0
     }
 
