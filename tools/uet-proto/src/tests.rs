@@ -2063,6 +2063,29 @@ fn incast_keeps_the_link_busy_and_the_queue_short() {
     assert!(with.fairness > without.fairness);
 }
 
+/// 16-to-1 incast (the benchmark's): no collapse, shares fair to 20%
+/// (smallest over largest per-sender share when half of all messages
+/// arrived), no drop, and the port's queue bounded.
+#[test]
+fn incast_sixteen_to_one_is_fair() {
+    let r = crate::bench::incast(16, 64, 1, true);
+    std::println!(
+        "incast 16->1: {:.1} Gb/s, fairness {:.3}, max queue {} KB, mean {} KB, drops {}",
+        r.gbps,
+        r.fairness,
+        r.max_queue / 1000,
+        r.mean_queue / 1000,
+        r.drops
+    );
+    assert!(r.gbps > 90.0, "collapse: {:.1} Gb/s", r.gbps);
+    assert!(r.fairness >= 0.8, "unfair: {:.3}", r.fairness);
+    assert_eq!(r.drops, 0);
+    // The port holds 4 MB: the start-up stays under a third of it, the
+    // steady queue under 300 KB (it marks above 120 KB).
+    assert!(r.max_queue < 4_000_000 / 3, "{}", r.max_queue);
+    assert!(r.mean_queue < 300_000, "{}", r.mean_queue);
+}
+
 // ---------------------------------------------------------------------
 // Paths.
 

@@ -157,6 +157,11 @@ pub(crate) struct Config {
     /// PDC uses the smallest RTT it has seen (which a flow that starts
     /// behind a queue overestimates).
     pub(crate) cc_base_rtt: u64,
+    /// The sender's line rate (bit/s), as a NIC knows it; 0: unknown.
+    /// With [`Config::cc_base_rtt`] it sets the initial window to one
+    /// bandwidth-delay product (NSCC starts at line rate), instead of
+    /// [`Config::cc_init_window`].
+    pub(crate) cc_line_rate: u64,
 }
 
 impl Config {
@@ -192,6 +197,7 @@ impl Config {
         cc_init_window: 64,
         cc_target_qdelay: 8_000,
         cc_base_rtt: 0,
+        cc_line_rate: 0,
     };
 }
 
@@ -412,6 +418,10 @@ pub(crate) struct Pdc {
     cc_marked: u32,
     cc_alpha: u16,
     cc_steady: bool,
+    /// Pacing: earliest time of the next new packet (ns), and whether the
+    /// pump is waiting for it (then it is one of the PDC's timers).
+    pace_at: u64,
+    pace_wait: bool,
     /// Entropy values of the paths (RUD sprays over all of them, ROD and
     /// the target's ACKs use the first), losses seen per path, the next
     /// path to use, and packets sent since the loss counts last decayed.
@@ -499,6 +509,8 @@ impl Pdc {
         cc_marked: 0,
         cc_alpha: 0,
         cc_steady: false,
+        pace_at: 0,
+        pace_wait: false,
         paths: [0; PATHS],
         path_loss: [0; PATHS],
         path_next: 0,

@@ -146,13 +146,13 @@ impl<S: Slab> Engine<S> {
                 d.lost_scan = start;
                 d.rtt = Rtt::new(self.cfg.rto_init);
                 self.new_paths(i);
-                let d = &mut self.pdcs[i];
-                d.cwnd = if self.cfg.cc {
-                    self.cfg.cc_init_window
+                let w = if self.cfg.cc {
+                    self.cc_init_window()
                 } else {
                     self.cfg.max_inflight
-                }
-                .saturating_mul(256);
+                };
+                let d = &mut self.pdcs[i];
+                d.cwnd = w.saturating_mul(256);
                 d.last_active = now;
                 self.stats.pdc_open += 1;
                 self.pdc_map_insert(i);
@@ -202,9 +202,14 @@ impl<S: Slab> Engine<S> {
             if d.state == PdcState::SynSent && d.next_psn.wrapping_sub(d.start_psn) > 0xfff {
                 return;
             }
+            if self.cfg.cc && now < d.pace_at {
+                self.pdcs[pi].pace_wait = true;
+                return;
+            }
             if !self.win_acquire(pi) {
                 return;
             }
+            self.pace_sent(pi, now);
             let m = &mut self.msgs[usize::from(mi)];
             let seg = m.seg_next;
             m.seg_next += 1;

@@ -444,9 +444,15 @@ impl<S: Slab> Engine<S> {
             PdcState::Free => {}
             PdcState::SynSent | PdcState::Closing => {
                 t = at(d.rto_at).min(at(d.tlp_at)).min(at(d.rack_at));
+                if d.pace_wait {
+                    t = t.min(d.pace_at);
+                }
             }
             PdcState::Established => {
                 t = at(d.rto_at).min(at(d.tlp_at)).min(at(d.rack_at));
+                if d.pace_wait {
+                    t = t.min(d.pace_at);
+                }
                 if d.idle() {
                     t = t.min(d.last_active + self.cfg.idle_close);
                 }
@@ -525,6 +531,9 @@ impl<S: Slab> Engine<S> {
                     self.on_rto(pi, now, env);
                 } else if d.rack_at != 0 && now >= d.rack_at {
                     self.detect_lost(pi, now);
+                    self.pump(pi, now, env);
+                } else if d.pace_wait && now >= d.pace_at {
+                    self.pdcs[pi].pace_wait = false;
                     self.pump(pi, now, env);
                 } else if d.state == PdcState::Established
                     && d.idle()
