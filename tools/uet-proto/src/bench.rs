@@ -632,7 +632,9 @@ pub fn debug_run(gbps: u64, delay: u64, loss: f64, rod: bool) {
         node.eng.post(0, &p, &mut node.env).unwrap();
     }
     let mut rto = 0;
+    let mut max_held = 0;
     while net.nodes[1].env.completions.len() < 16 && net.step(100_000_000_000) {
+        max_held = max_held.max(net.nodes[1].eng.held_count());
         let st = net.nodes[0].eng.stats;
         if st.fast_retx > 0 && std::env::var("FIRST").is_ok() {
             let d = &net.nodes[0].eng.pdcs()[0];
@@ -655,8 +657,8 @@ pub fn debug_run(gbps: u64, delay: u64, loss: f64, rod: bool) {
         }
     }
     println!(
-        "now {} ns, sent {}, dropped {}",
-        net.now, net.sent, net.dropped
+        "now {} ns, sent {}, dropped {}, most ROD packets held {}",
+        net.now, net.sent, net.dropped, max_held
     );
     println!("ini {:?}", net.nodes[0].eng.stats);
     println!("tgt {:?}", net.nodes[1].eng.stats);
