@@ -137,7 +137,9 @@ fn fast_cfg() -> Config {
 }
 
 fn drained(net: &Net) -> bool {
-    net.nodes.iter().all(|n| n.eng.usage() == (0, 0, 0, 0, 0))
+    net.nodes
+        .iter()
+        .all(|n| n.eng.usage() == (0, 0, 0, 0, 0) && n.eng.held_count() == 0)
 }
 
 #[test]
@@ -958,6 +960,7 @@ fn run_workload(jobs: &[Job], link: Link, seed: u64) -> Result<u64, TestCaseErro
     net.run_for(net.now + 100_000_000);
     for node in &net.nodes {
         prop_assert_eq!(node.eng.usage(), (0, 0, 0, 0, 0));
+        prop_assert_eq!(node.eng.held_count(), 0);
     }
     Ok(net.nodes.iter().map(|n| n.eng.stats.retx).sum())
 }
