@@ -136,6 +136,12 @@ fn fast_cfg() -> Config {
     }
 }
 
+/// Runs the idle timers, then tells whether every table is empty.
+fn drained_after(net: &mut Net) -> bool {
+    net.run_for(net.now + 100_000_000);
+    drained(net)
+}
+
 fn drained(net: &Net) -> bool {
     net.nodes
         .iter()
@@ -457,6 +463,56 @@ fn rod_recovery_is_selective_with_a_reorder_buffer() {
         net.run_for(net.now + 100_000_000);
         assert_eq!(net.nodes[1].eng.held_count(), 0);
     }
+}
+
+/// A small reorder buffer: the target advertises the PSN range it can
+/// hold (ACK_CC MPR) and the initiator keeps within it, so the target
+/// never has to drop a packet for want of room (no ROD_OOO).
+#[test]
+fn rod_initiator_keeps_within_the_targets_psn_range() {
+    let link = Link {
+        loss: 0.02,
+        ..Link::CLEAN
+    };
+    // The first window leaves before any ACK says the range: keep it
+    // within it.
+    let cfg = Config {
+        cc_init_window: 16,
+        ..fast_cfg()
+    };
+    let mut net = net(2, cfg, link, 10);
+    for n in net.nodes.iter_mut() {
+        let c = *n.eng.config();
+        let mut t = crate::sim::tables(16, 64, 64);
+        // A PDC may hold a quarter of 128 slots: 32 packets.
+        t.held.truncate(128);
+        *n.eng = crate::proto::engine::Engine::new(c, t).unwrap();
+    }
+    for i in 0..4u64 {
+        recv(&mut net, 1, 1, 256 * 1024, 100 + i, None);
+    }
+    for i in 0..4u64 {
+        let data = pattern(i, 256 * 1024);
+        send(
+            &mut net,
+            0,
+            1,
+            1,
+            Mode::Rod,
+            Op::Send { tag: None },
+            data,
+            i,
+        )
+        .unwrap();
+    }
+    assert!(net.run_until(10_000_000_000, |n| comps(n, 1).len() == 4
+        && comps(n, 0).len() == 4));
+    let order: Vec<u64> = comps(&net, 1).iter().map(|c| c.hdr_data).collect();
+    assert_eq!(order, (0..4).collect::<Vec<_>>());
+    let tgt = net.nodes[1].eng.stats;
+    assert!(tgt.rod_held > 0);
+    assert_eq!(tgt.nack_tx, 0, "the target had to drop: {tgt:?}");
+    assert!(drained_after(&mut net));
 }
 
 #[test]

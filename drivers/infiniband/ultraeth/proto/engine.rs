@@ -440,6 +440,11 @@ pub(crate) struct Pdc {
     /// SACKed packet is only held by the target, not yet delivered: the
     /// window slides and messages complete up to this PSN only.
     acked_to: u32,
+    /// Initiator (ROD): the target's maximum PSN range from its last
+    /// ACK_CC, in 8 PSNs (0: none said): no packet goes beyond
+    /// `acked_to` plus this, so the target can hold whatever follows a
+    /// hole.
+    rod_span: u8,
     /// Target: bytes received since the last ACK, an ECN mark seen since
     /// then, and when the first packet it answers arrived.
     rx_bytes: u32,
@@ -530,6 +535,7 @@ impl Pdc {
         hold_tail: NONE,
         nheld: 0,
         acked_to: 0,
+        rod_span: 0,
         rx_bytes: 0,
         ce_pending: false,
         ack_first: 0,
@@ -1049,6 +1055,8 @@ pub(crate) struct Engine<S: Slab> {
     held: S::Of<Held>,
     held_buf: S::Of<u8>,
     free_held: u16,
+    /// Slots of the reorder buffer in use.
+    held_used: u16,
     free_win: u16,
     wait_head: u16,
     wait_tail: u16,
@@ -1260,6 +1268,7 @@ impl<S: Slab> Engine<S> {
             held: t.held,
             held_buf: t.held_buf,
             free_held: NONE,
+            held_used: 0,
             free_win: NONE,
             wait_head: NONE,
             wait_tail: NONE,

@@ -119,6 +119,7 @@ impl<S: Slab> Engine<S> {
         self.free_unexp = chain(&mut self.unexp, |e, n| e.hnext = n);
         self.held.fill(Held::EMPTY);
         self.free_held = chain(&mut self.held, |e, n| e.next = n);
+        self.held_used = 0;
         self.quotas.fill(Quota::EMPTY);
         self.free_quota = chain(&mut self.quotas, |e, n| e.hnext = n);
         self.quota_map.fill(NONE);
@@ -220,6 +221,7 @@ impl<S: Slab> Engine<S> {
         };
         let hu = usize::from(h);
         self.free_held = self.held[hu].next;
+        self.held_used += 1;
         self.held_buf[hu * slot..hu * slot + pkt.len()].copy_from_slice(pkt);
         // CAST: pi < table length < NONE.
         let pi16 = pi as u16;
@@ -274,6 +276,7 @@ impl<S: Slab> Engine<S> {
             ..Held::EMPTY
         };
         self.free_held = h;
+        self.held_used -= 1;
     }
 
     /// Frees every packet PDC `pi` holds (the PDC goes away).
@@ -281,6 +284,22 @@ impl<S: Slab> Engine<S> {
         while self.pdcs[pi].hold_head != NONE {
             self.hold_pop(pi);
         }
+    }
+
+    /// The maximum PSN range target PDC `pi` advertises (in 8 PSNs; 0:
+    /// none): for a ROD PDC, the packets it can still hold (its share of
+    /// the reorder buffer, or the free slots if fewer), so that an
+    /// initiator that keeps within it never sends a packet the target
+    /// must drop; nothing for RUD or without a buffer.
+    pub(super) fn mpr(&self, pi: usize) -> u8 {
+        let d = &self.pdcs[pi];
+        if !d.ordered || self.held.is_empty() {
+            return 0;
+        }
+        let share = (self.held.len() * usize::from(self.cfg.peer_share) / 256).max(1);
+        let free = self.held.len() - usize::from(self.held_used);
+        let room = share.min(usize::from(d.nheld) + free);
+        u8::try_from(room / 8).unwrap_or(u8::MAX).max(1)
     }
 
     /// Packets held in the ROD reorder buffer (for inspection).

@@ -200,6 +200,13 @@ impl<S: Slab> Engine<S> {
             {
                 return;
             }
+            // ROD: not beyond the range the target said it can hold.
+            if d.ordered
+                && d.rod_span != 0
+                && d.next_psn.wrapping_sub(d.acked_to) > 8 * u32::from(d.rod_span)
+            {
+                return;
+            }
             // SYN packets carry a 12-bit offset from the start PSN.
             if d.state == PdcState::SynSent && d.next_psn.wrapping_sub(d.start_psn) > 0xfff {
                 return;
@@ -839,6 +846,7 @@ impl<S: Slab> Engine<S> {
         };
         let cc = self.cfg.cc;
         let wid = self.wire_id(pi);
+        let mpr = self.mpr(pi);
         let d = &mut self.pdcs[pi];
         d.ack_pending = 0;
         d.ack_at = 0;
@@ -849,7 +857,7 @@ impl<S: Slab> Engine<S> {
             AckExt::Cc {
                 cc_type: 0,
                 cc_flags: 0,
-                mpr: 0,
+                mpr,
                 sack_psn_offset: off,
                 sack_bitmap: map,
                 cc_state: cc::cc_state(service, d.rx_bytes, d.rx.above()),

@@ -254,6 +254,11 @@ impl<S: Slab> Engine<S> {
         if psn_lt(d.acked_to, a.cack_psn) {
             d.acked_to = a.cack_psn;
         }
+        if let AckExt::Cc { mpr, .. } | AckExt::Ccx { mpr, .. } = a.ext {
+            if d.ordered {
+                d.rod_span = mpr;
+            }
+        }
         let trigger = a.cack_psn.wrapping_add_signed(i32::from(a.ack_psn_offset));
         self.ack_sample = None;
         self.ack_count = 0;

@@ -270,7 +270,8 @@ pub(crate) enum AckExt {
         cc_type: u8,
         /// CC flags (4 bits).
         cc_flags: u8,
-        /// Maximum PDCs receivable.
+        /// Maximum PSN range: how far beyond the CACK PSN the target
+        /// accepts packets (units are the engine's: 8 PSNs; 0: not said).
         mpr: u8,
         /// `sack_psn - cack_psn`, SACK base aligned to 8.
         sack_psn_offset: i16,
@@ -285,7 +286,8 @@ pub(crate) enum AckExt {
         ccx_type: u8,
         /// CC flags (4 bits).
         cc_flags: u8,
-        /// Maximum PDCs receivable.
+        /// Maximum PSN range: how far beyond the CACK PSN the target
+        /// accepts packets (units are the engine's: 8 PSNs; 0: not said).
         mpr: u8,
         /// `sack_psn - cack_psn`.
         sack_psn_offset: i16,
