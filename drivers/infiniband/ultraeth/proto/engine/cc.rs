@@ -82,8 +82,10 @@ impl<S: Slab> Engine<S> {
         if c.cc_line_rate == 0 || c.cc_base_rtt == 0 {
             return c.cc_init_window;
         }
-        let bytes = u128::from(c.cc_line_rate) * u128::from(c.cc_base_rtt) / 8_000_000_000;
-        let pkts = bytes.div_ceil(u128::from(c.mtu.max(1)));
+        // No u128 (the kernel has no 128-bit division): 1.6 Tb/s times 1 ms
+        // still fits, and a saturated product only clamps the window.
+        let bytes = c.cc_line_rate.saturating_mul(c.cc_base_rtt) / 8_000_000_000;
+        let pkts = bytes.div_ceil(u64::from(c.mtu.max(1)));
         u32::try_from(pkts)
             .unwrap_or(u32::MAX)
             .clamp(1, c.max_inflight)
