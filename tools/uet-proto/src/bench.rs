@@ -208,6 +208,10 @@ fn goodput(bw: u64, delay: u64, loss: f64, mode: Mode, count: u64, seed: u64) ->
         rto_min: 50_000,
         rto_init: 200_000,
         quiet_start: false,
+        // As NSCC is configured: the fabric's base RTT (two hops and a
+        // packet's serialization). The line rate is left unknown: the
+        // initial window is `cc_init_window` (see ultraeth-engine.rst).
+        cc_base_rtt: 2 * delay + 4300 * 8 * 1_000_000_000 / bw,
         ..Config::DEFAULT
     };
     let mut net = Net::new(2, cfg, link, seed);
@@ -284,6 +288,7 @@ pub(crate) fn incast(n: usize, msgs: u64, seed: u64, cc: bool) -> Incast {
         cc,
         // Two 2 us hops and a packet's serialization each way.
         cc_base_rtt: 4_700,
+        cc_line_rate: bw,
         ..Config::DEFAULT
     };
     let mut net = Net::new(n + 1, cfg, link, seed);
@@ -627,7 +632,9 @@ pub fn debug_run(gbps: u64, delay: u64, loss: f64, rod: bool) {
         node.eng.post(0, &p, &mut node.env).unwrap();
     }
     let mut rto = 0;
+    let mut max_held = 0;
     while net.nodes[1].env.completions.len() < 16 && net.step(100_000_000_000) {
+        max_held = max_held.max(net.nodes[1].eng.held_count());
         let st = net.nodes[0].eng.stats;
         if st.fast_retx > 0 && std::env::var("FIRST").is_ok() {
             let d = &net.nodes[0].eng.pdcs()[0];
@@ -650,13 +657,31 @@ pub fn debug_run(gbps: u64, delay: u64, loss: f64, rod: bool) {
         }
     }
     println!(
-        "now {} ns, sent {}, dropped {}",
-        net.now, net.sent, net.dropped
+        "now {} ns, sent {}, dropped {}, most ROD packets held {}",
+        net.now, net.sent, net.dropped, max_held
     );
     println!("ini {:?}", net.nodes[0].eng.stats);
     println!("tgt {:?}", net.nodes[1].eng.stats);
     let d = &net.nodes[0].eng.pdcs()[0];
     println!("{:?}", d);
+}
+
+/// The goodput figures of one rate and delay (`uet-bench goodput GBPS
+/// DELAY_NS`): lossless fraction of line rate, RUD and ROD ratios at 1%
+/// loss.
+pub fn debug_goodput(gbps: u64, delay: u64) {
+    let bw = gbps * 1_000_000_000;
+    let base = goodput3(bw, delay, 0.0, Mode::Rud);
+    let rud = goodput3(bw, delay, 0.01, Mode::Rud);
+    let rod0 = goodput3(bw, delay, 0.0, Mode::Rod);
+    let rod = goodput3(bw, delay, 0.01, Mode::Rod);
+    println!(
+        "lossless {:.3} rud {:.3} rod {:.3} (rod lossless {:.3})",
+        base / gbps as f64,
+        rud / base,
+        rod / rod0,
+        rod0 / gbps as f64
+    );
 }
 
 /// One incast run with its per-sender counts printed.

@@ -190,6 +190,7 @@ pub fn engine(data: &[u8]) {
             std::println!("left over: {m:?} {:?}", n.eng.stats);
         }
         assert_eq!(n.eng.usage(), (0, 0, 0, 0, 0));
+        assert_eq!(n.eng.held_count(), 0, "held ROD packet leaked");
         assert!(n.env.overflow.is_empty(), "overflow buffer leaked");
     }
     let comps = |kind_recv: bool| {

@@ -31,7 +31,7 @@ pub(crate) type SimEngine = Engine<VecSlab>;
 /// Tables for `pdcs` PDCs, `msgs` messages and `r` entries in each target
 /// table, filled with placeholders ([`Engine::new`] resets them).
 pub(crate) fn tables(pdcs: usize, msgs: usize, r: usize) -> Tables<VecSlab> {
-    use crate::proto::engine::{InMsg, Msg, Pdc, Quota, Recv, Tomb, TxDesc, Unexp};
+    use crate::proto::engine::{Held, InMsg, Msg, Pdc, Quota, Recv, Tomb, TxDesc, Unexp, MAX_MTU};
     Tables {
         pdcs: std::vec![Pdc::EMPTY; pdcs],
         msgs: std::vec![Msg::EMPTY; msgs],
@@ -51,8 +51,15 @@ pub(crate) fn tables(pdcs: usize, msgs: usize, r: usize) -> Tables<VecSlab> {
         txq: std::vec![TxDesc::EMPTY; pdcs * crate::proto::engine::MAX_TX_WINDOW as usize],
         recv_map: std::vec![0; Tables::<VecSlab>::buckets(r)],
         unexp_map: std::vec![0; Tables::<VecSlab>::buckets(r)],
+        // A ROD reorder buffer of 4096 packets (a PDC may hold 1024, its
+        // whole receive window).
+        held: std::vec![Held::EMPTY; HELD],
+        held_buf: std::vec![0; HELD * Tables::<VecSlab>::held_bytes(MAX_MTU as u32)],
     }
 }
+
+/// Slots of the simulator's ROD reorder buffer.
+pub(crate) const HELD: usize = 4096;
 
 /// Table sizes the simulator uses by default.
 pub(crate) const SIM_TABLES: (usize, usize, usize) = (16, 64, 64);

@@ -157,6 +157,11 @@ pub(crate) struct Config {
     /// PDC uses the smallest RTT it has seen (which a flow that starts
     /// behind a queue overestimates).
     pub(crate) cc_base_rtt: u64,
+    /// The sender's line rate (bit/s), as a NIC knows it; 0: unknown.
+    /// With [`Config::cc_base_rtt`] it sets the initial window to one
+    /// bandwidth-delay product (NSCC starts at line rate), instead of
+    /// [`Config::cc_init_window`].
+    pub(crate) cc_line_rate: u64,
 }
 
 impl Config {
@@ -192,6 +197,7 @@ impl Config {
         cc_init_window: 64,
         cc_target_qdelay: 8_000,
         cc_base_rtt: 0,
+        cc_line_rate: 0,
     };
 }
 
@@ -294,6 +300,8 @@ pub(crate) struct Stats {
     pub(crate) unexpected: u64,
     /// UUD messages dropped for want of a receive.
     pub(crate) uud_drop: u64,
+    /// ROD packets held out of order until their predecessors arrived.
+    pub(crate) rod_held: u64,
 }
 
 /// State of a PDC.
@@ -412,6 +420,10 @@ pub(crate) struct Pdc {
     cc_marked: u32,
     cc_alpha: u16,
     cc_steady: bool,
+    /// Pacing: earliest time of the next new packet (ns), and whether the
+    /// pump is waiting for it (then it is one of the PDC's timers).
+    pace_at: u64,
+    pace_wait: bool,
     /// Entropy values of the paths (RUD sprays over all of them, ROD and
     /// the target's ACKs use the first), losses seen per path, the next
     /// path to use, and packets sent since the loss counts last decayed.
@@ -419,6 +431,20 @@ pub(crate) struct Pdc {
     path_loss: [u8; PATHS],
     path_next: u8,
     path_sent: u8,
+    /// Target (ROD): packets held out of order, in PSN order (a list
+    /// through [`Held::next`]), and how many.
+    hold_head: u16,
+    hold_tail: u16,
+    nheld: u16,
+    /// Initiator: the highest cumulative ACK PSN seen. On a ROD PDC a
+    /// SACKed packet is only held by the target, not yet delivered: the
+    /// window slides and messages complete up to this PSN only.
+    acked_to: u32,
+    /// Initiator (ROD): the target's maximum PSN range from its last
+    /// ACK_CC, in 8 PSNs (0: none said): no packet goes beyond
+    /// `acked_to` plus this, so the target can hold whatever follows a
+    /// hole.
+    rod_span: u8,
     /// Target: bytes received since the last ACK, an ECN mark seen since
     /// then, and when the first packet it answers arrived.
     rx_bytes: u32,
@@ -499,10 +525,17 @@ impl Pdc {
         cc_marked: 0,
         cc_alpha: 0,
         cc_steady: false,
+        pace_at: 0,
+        pace_wait: false,
         paths: [0; PATHS],
         path_loss: [0; PATHS],
         path_next: 0,
         path_sent: 0,
+        hold_head: NONE,
+        hold_tail: NONE,
+        nheld: 0,
+        acked_to: 0,
+        rod_span: 0,
         rx_bytes: 0,
         ce_pending: false,
         ack_first: 0,
@@ -778,6 +811,28 @@ impl Unexp {
     };
 }
 
+/// A ROD request packet a target PDC holds because it arrived out of
+/// order; its bytes are in [`Tables::held_buf`] at its slot.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Held {
+    /// Owning PDC, or `NONE` when free.
+    pdc: u16,
+    /// Next in the PDC's list (PSN order) or on the free list.
+    next: u16,
+    psn: u32,
+    len: u16,
+}
+
+impl Held {
+    /// An unused slot.
+    pub(crate) const EMPTY: Self = Self {
+        pdc: NONE,
+        next: NONE,
+        psn: 0,
+        len: 0,
+    };
+}
+
 /// Usage counters of one peer or JobID, for the per-peer and per-job
 /// shares of the target tables.
 #[derive(Clone, Copy, Debug)]
@@ -823,6 +878,23 @@ impl Tomb {
         start_psn: 0,
         until: 0,
     };
+}
+
+/// The payload of a request being processed: in the received packet, or
+/// (ROD) in the reorder buffer at `(offset, length)`.
+#[derive(Clone, Copy, Debug)]
+enum Data<'a> {
+    Slice(&'a [u8]),
+    Held(usize, usize),
+}
+
+impl Data<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Data::Slice(b) => b.len(),
+            Data::Held(_, n) => *n,
+        }
+    }
 }
 
 /// Answer the target attaches to an ACK (or RUDI response).
@@ -908,9 +980,21 @@ pub(crate) struct Tables<S: Slab> {
     /// two.
     pub(crate) recv_map: S::Of<u32>,
     pub(crate) unexp_map: S::Of<u32>,
+    /// ROD reorder buffer: slots for request packets that arrived out of
+    /// order on ROD PDCs (fewer than 65535; empty: ROD targets drop them
+    /// and the initiator goes back N), and their bytes, [`Tables::held_bytes`]
+    /// per slot.
+    pub(crate) held: S::Of<Held>,
+    pub(crate) held_buf: S::Of<u8>,
 }
 
 impl<S: Slab> Tables<S> {
+    /// Bytes of [`Tables::held_buf`] per held packet at MTU `mtu`.
+    pub(crate) const fn held_bytes(mtu: u32) -> usize {
+        // CAST: u32 to usize widens on every target the module builds for.
+        MAX_HDR + mtu as usize
+    }
+
     /// Bucket count for a map over `n` entries (a power of two, >= n).
     pub(crate) const fn buckets(n: usize) -> usize {
         if n <= 1 {
@@ -968,6 +1052,11 @@ pub(crate) struct Engine<S: Slab> {
     txq: S::Of<TxDesc>,
     recv_map: S::Of<u32>,
     unexp_map: S::Of<u32>,
+    held: S::Of<Held>,
+    held_buf: S::Of<u8>,
+    free_held: u16,
+    /// Slots of the reorder buffer in use.
+    held_used: u16,
     free_win: u16,
     wait_head: u16,
     wait_tail: u16,
@@ -1140,6 +1229,8 @@ impl<S: Slab> Engine<S> {
             || t.quotas.len() >= max
             || t.txq.len() / usize::try_from(cfg.tx_window).unwrap_or(usize::MAX) >= max
             || t.heap.len() < t.pdcs.len() + t.msgs.len() + t.unexp.len()
+            || t.held.len() >= max
+            || t.held_buf.len() / Tables::<S>::held_bytes(cfg.mtu) < t.held.len()
         {
             return Err(InitError::BadIndex);
         }
@@ -1174,6 +1265,10 @@ impl<S: Slab> Engine<S> {
             txq: t.txq,
             recv_map: t.recv_map,
             unexp_map: t.unexp_map,
+            held: t.held,
+            held_buf: t.held_buf,
+            free_held: NONE,
+            held_used: 0,
             free_win: NONE,
             wait_head: NONE,
             wait_tail: NONE,
@@ -1329,13 +1424,13 @@ impl<S: Slab> Engine<S> {
         self.stats.rx += 1;
         match (p.pds, p.ses) {
             (PdsHeader::Req(r), Some(SesHeader::Req(s))) => {
-                self.on_request(now, src, &r, &s, p.payload, ce, env)
+                self.on_request(now, src, &r, &s, p.payload, pkt, ce, env)
             }
             (PdsHeader::Ack(a), ses) => self.on_ack(now, src, &a, ses, p.payload, env),
             (PdsHeader::Nack(n), _) => self.on_nack(now, src, &n, env),
             (PdsHeader::Ctrl(c), _) => self.on_ctrl(now, src, &c, env),
             (PdsHeader::RudiReq { pkt_id, .. }, Some(SesHeader::Req(s))) => {
-                let ans = self.process_ses(now, None, 0, src, &s, p.payload, env);
+                let ans = self.process_ses(now, None, 0, src, &s, Data::Slice(p.payload), env);
                 match ans {
                     Ok(a) => self.send_rudi_resp(src, pkt_id, a, env),
                     Err(_) => self.stats.rx_drop += 1,
@@ -1349,7 +1444,7 @@ impl<S: Slab> Engine<S> {
                     self.stats.rx_drop += 1;
                     return;
                 }
-                match self.process_ses(now, None, 0, src, &s, p.payload, env) {
+                match self.process_ses(now, None, 0, src, &s, Data::Slice(p.payload), env) {
                     Ok(Answer::Plain { rc, .. }) if rc == rc::OK => {}
                     _ => self.stats.uud_drop += 1,
                 }

@@ -117,6 +117,21 @@ impl RxWindow {
         }
     }
 
+    /// Delivers `psn`, which must be `cack + 1`, without moving past the
+    /// PSNs received above it (ROD: those are held, not yet delivered):
+    /// `cack` becomes `psn`, and `psn`'s own bit is cleared if it was set.
+    pub(crate) fn advance(&mut self, psn: u32) {
+        if psn != self.cack.wrapping_add(1) {
+            return;
+        }
+        let (w, m) = Self::bit(psn);
+        if self.ring[w] & m != 0 {
+            self.ring[w] &= !m;
+            self.above -= 1;
+        }
+        self.cack = psn;
+    }
+
     /// True when `psn` was received.
     pub(crate) fn received(&self, psn: u32) -> bool {
         psn_le(psn, self.cack) || (self.check(psn) == RxCheck::Duplicate)

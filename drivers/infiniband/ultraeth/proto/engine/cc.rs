@@ -21,6 +21,12 @@
 //! Random loss does not shrink the window (UET sprays packets and relies
 //! on the signals above); a retransmission timeout halves it.
 //!
+//! The window starts at one bandwidth-delay product when the line rate
+//! and the base RTT are configured (NSCC starts at line rate), and new
+//! packets are paced at the window per SRTT (times a gain): the first
+//! window does not leave as one burst, and a fractional window becomes a
+//! rate. Both are what makes incast shares fair (ultraeth-engine.rst).
+//!
 //! The window is kept in 1/256 packets. The target fills the NSCC state of
 //! ACK_CC: bytes received since its previous ACK (24 bits), the number of
 //! PSNs it holds out of order (16 bits), and the time it held the ACK
@@ -36,6 +42,10 @@ use super::{
 
 /// One packet in the window's fixed-point unit.
 const ONE: u32 = 256;
+
+/// Pacing gain in steady state (1/256): packets leave at this many times
+/// the window per SRTT.
+const PACE_GAIN: u32 = 320;
 
 /// NSCC fields of the ACK_CC state (64 bits, big endian on the wire):
 /// service time (16) | restore cwnd (1) | cwnd penalty (7) | received
@@ -56,7 +66,29 @@ impl<S: Slab> Engine<S> {
     /// Packets PDC `pi` may have in flight: its congestion window, within
     /// `max_inflight`.
     pub(super) fn cwnd(&self, pi: usize) -> u32 {
-        (self.pdcs[pi].cwnd / ONE).clamp(1, self.cfg.max_inflight)
+        // Rounded up: the pacing rate carries the fraction (a window of
+        // 2.3 packets keeps 3 in flight but paces them at 2.3 per SRTT).
+        self.pdcs[pi]
+            .cwnd
+            .div_ceil(ONE)
+            .clamp(1, self.cfg.max_inflight)
+    }
+
+    /// Initial window (packets): one bandwidth-delay product when the line
+    /// rate and the base RTT are configured (NSCC starts at line rate and
+    /// lets the signals cut it), `cc_init_window` otherwise.
+    pub(super) fn cc_init_window(&self) -> u32 {
+        let c = &self.cfg;
+        if c.cc_line_rate == 0 || c.cc_base_rtt == 0 {
+            return c.cc_init_window;
+        }
+        // No u128 (the kernel has no 128-bit division): 1.6 Tb/s times 1 ms
+        // still fits, and a saturated product only clamps the window.
+        let bytes = c.cc_line_rate.saturating_mul(c.cc_base_rtt) / 8_000_000_000;
+        let pkts = bytes.div_ceil(u64::from(c.mtu.max(1)));
+        u32::try_from(pkts)
+            .unwrap_or(u32::MAX)
+            .clamp(1, c.max_inflight)
     }
 
     /// Feeds one ACK to PDC `pi`'s window: `acked` packets newly
@@ -136,6 +168,28 @@ impl<S: Slab> Engine<S> {
             };
             d.cwnd = d.cwnd.saturating_add(step).min(max);
         }
+    }
+
+    /// A new packet of PDC `pi` leaves at `now`: the next may leave one
+    /// pacing interval later (SRTT / cwnd, sped up by a gain).
+    pub(super) fn pace_sent(&mut self, pi: usize, now: u64) {
+        if !self.cfg.cc {
+            return;
+        }
+        let d = &mut self.pdcs[pi];
+        d.pace_wait = false;
+        let rtt = if d.rtt.srtt != 0 {
+            d.rtt.srtt
+        } else {
+            self.cfg.cc_base_rtt
+        };
+        if rtt == 0 {
+            return;
+        }
+        let gain = if d.cc_steady { PACE_GAIN } else { 2 * ONE };
+        let iv =
+            rtt * u64::from(ONE) * u64::from(ONE) / (u64::from(d.cwnd.max(ONE)) * u64::from(gain));
+        d.pace_at = d.pace_at.max(now.saturating_sub(iv)) + iv;
     }
 
     /// A retransmission timeout halves PDC `pi`'s window.

@@ -23,6 +23,7 @@ use super::super::ses::{
 
 use super::{
     Engine,
+    Held,
     InMsg,
     Msg,
     MsgState,
@@ -31,6 +32,7 @@ use super::{
     Quota,
     Recv,
     Slab,
+    Tables,
     Tomb,
     TxDesc,
     Unexp, //
@@ -115,6 +117,9 @@ impl<S: Slab> Engine<S> {
         self.free_recv = chain(&mut self.recvs, |e, n| e.hnext = n);
         self.free_inb = chain(&mut self.inb, |e, n| e.hnext = n);
         self.free_unexp = chain(&mut self.unexp, |e, n| e.hnext = n);
+        self.held.fill(Held::EMPTY);
+        self.free_held = chain(&mut self.held, |e, n| e.next = n);
+        self.held_used = 0;
         self.quotas.fill(Quota::EMPTY);
         self.free_quota = chain(&mut self.quotas, |e, n| e.hnext = n);
         self.quota_map.fill(NONE);
@@ -186,12 +191,120 @@ impl<S: Slab> Engine<S> {
         self.unschedule(pi);
         self.wait_remove(pi);
         self.win_release(pi);
+        self.hold_drop(pi);
         let q = self.pdcs[pi].peer_q;
         self.quota_put(q, |q| q.pdcs -= 1);
         self.pdcs[pi] = Pdc::EMPTY;
         self.pdcs[pi].hnext = self.free_pdc;
         // CAST: pi < table length < NONE.
         self.free_pdc = pi as u16;
+    }
+
+    /// Holds ROD request packet `pkt` (PSN `psn`, out of order) for target
+    /// PDC `pi` until its predecessors arrive; false if there is no room
+    /// (no free slot, the packet is longer than a slot, or the PDC holds
+    /// its share already: `peer_share`/256 of the slots, at least one).
+    /// The PDC's list stays in PSN order; packets mostly arrive in order,
+    /// so the insertion is at the tail (O(1)).
+    pub(super) fn hold_insert(&mut self, pi: usize, psn: u32, pkt: &[u8]) -> bool {
+        let slot = Tables::<S>::held_bytes(self.cfg.mtu);
+        let share = (self.held.len() * usize::from(self.cfg.peer_share) / 256).max(1);
+        let h = self.free_held;
+        let (Some(len), true, true) = (
+            u16::try_from(pkt.len())
+                .ok()
+                .filter(|&l| usize::from(l) <= slot),
+            h != NONE,
+            usize::from(self.pdcs[pi].nheld) < share,
+        ) else {
+            return false;
+        };
+        let hu = usize::from(h);
+        self.free_held = self.held[hu].next;
+        self.held_used += 1;
+        self.held_buf[hu * slot..hu * slot + pkt.len()].copy_from_slice(pkt);
+        // CAST: pi < table length < NONE.
+        let pi16 = pi as u16;
+        self.held[hu] = Held {
+            pdc: pi16,
+            next: NONE,
+            psn,
+            len,
+        };
+        let d = &mut self.pdcs[pi];
+        d.nheld += 1;
+        let tail = d.hold_tail;
+        if tail == NONE {
+            d.hold_head = h;
+            d.hold_tail = h;
+        } else if psn_lt(self.held[usize::from(tail)].psn, psn) {
+            self.held[usize::from(tail)].next = h;
+            self.pdcs[pi].hold_tail = h;
+        } else {
+            // Reordered in the network: walk to its place.
+            let mut prev = NONE;
+            let mut cur = self.pdcs[pi].hold_head;
+            while cur != NONE && psn_lt(self.held[usize::from(cur)].psn, psn) {
+                prev = cur;
+                cur = self.held[usize::from(cur)].next;
+            }
+            self.held[hu].next = cur;
+            if prev == NONE {
+                self.pdcs[pi].hold_head = h;
+            } else {
+                self.held[usize::from(prev)].next = h;
+            }
+        }
+        true
+    }
+
+    /// Frees the first packet PDC `pi` holds.
+    pub(super) fn hold_pop(&mut self, pi: usize) {
+        let h = self.pdcs[pi].hold_head;
+        if h == NONE {
+            return;
+        }
+        let hu = usize::from(h);
+        let d = &mut self.pdcs[pi];
+        d.hold_head = self.held[hu].next;
+        if d.hold_head == NONE {
+            d.hold_tail = NONE;
+        }
+        d.nheld -= 1;
+        self.held[hu] = Held {
+            next: self.free_held,
+            ..Held::EMPTY
+        };
+        self.free_held = h;
+        self.held_used -= 1;
+    }
+
+    /// Frees every packet PDC `pi` holds (the PDC goes away).
+    pub(super) fn hold_drop(&mut self, pi: usize) {
+        while self.pdcs[pi].hold_head != NONE {
+            self.hold_pop(pi);
+        }
+    }
+
+    /// The maximum PSN range target PDC `pi` advertises (in 8 PSNs; 0:
+    /// none): for a ROD PDC, the packets it can still hold (its share of
+    /// the reorder buffer, or the free slots if fewer), so that an
+    /// initiator that keeps within it never sends a packet the target
+    /// must drop; nothing for RUD or without a buffer.
+    pub(super) fn mpr(&self, pi: usize) -> u8 {
+        let d = &self.pdcs[pi];
+        if !d.ordered || self.held.is_empty() {
+            return 0;
+        }
+        let share = (self.held.len() * usize::from(self.cfg.peer_share) / 256).max(1);
+        let free = self.held.len() - usize::from(self.held_used);
+        let room = share.min(usize::from(d.nheld) + free);
+        u8::try_from(room / 8).unwrap_or(u8::MAX).max(1)
+    }
+
+    /// Packets held in the ROD reorder buffer (for inspection).
+    pub(crate) fn held_count(&self) -> usize {
+        self.held.iter().filter(|h| h.pdc != NONE).count()
     }
 
     /// Puts PDC `pi` in the map under its current key.

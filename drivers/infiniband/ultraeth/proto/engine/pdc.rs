@@ -54,6 +54,7 @@ use super::{
     stamp,
     to_u16,
     Answer,
+    Data,
     Engine,
     Msg,
     MsgState,
@@ -143,16 +144,17 @@ impl<S: Slab> Engine<S> {
                 // the first packet".
                 d.rack_sent = stamp(now).wrapping_sub(1);
                 d.rack_psn = start.wrapping_sub(1);
+                d.acked_to = start.wrapping_sub(1);
                 d.lost_scan = start;
                 d.rtt = Rtt::new(self.cfg.rto_init);
                 self.new_paths(i);
-                let d = &mut self.pdcs[i];
-                d.cwnd = if self.cfg.cc {
-                    self.cfg.cc_init_window
+                let w = if self.cfg.cc {
+                    self.cc_init_window()
                 } else {
                     self.cfg.max_inflight
-                }
-                .saturating_mul(256);
+                };
+                let d = &mut self.pdcs[i];
+                d.cwnd = w.saturating_mul(256);
                 d.last_active = now;
                 self.stats.pdc_open += 1;
                 self.pdc_map_insert(i);
@@ -198,13 +200,25 @@ impl<S: Slab> Engine<S> {
             {
                 return;
             }
+            // ROD: not beyond the range the target said it can hold.
+            if d.ordered
+                && d.rod_span != 0
+                && d.next_psn.wrapping_sub(d.acked_to) > 8 * u32::from(d.rod_span)
+            {
+                return;
+            }
             // SYN packets carry a 12-bit offset from the start PSN.
             if d.state == PdcState::SynSent && d.next_psn.wrapping_sub(d.start_psn) > 0xfff {
+                return;
+            }
+            if self.cfg.cc && now < d.pace_at {
+                self.pdcs[pi].pace_wait = true;
                 return;
             }
             if !self.win_acquire(pi) {
                 return;
             }
+            self.pace_sent(pi, now);
             let m = &mut self.msgs[usize::from(mi)];
             let seg = m.seg_next;
             m.seg_next += 1;
@@ -617,6 +631,7 @@ impl<S: Slab> Engine<S> {
         r: &ReqHdr,
         s: &SesReq,
         payload: &[u8],
+        pkt: &[u8],
         ce: bool,
         env: &mut impl Env,
     ) {
@@ -630,7 +645,7 @@ impl<S: Slab> Engine<S> {
         }
         // CAST: a payload is at most one MTU.
         d.rx_bytes = d.rx_bytes.saturating_add(payload.len() as u32);
-        self.request_on_pdc(pi, now, src, r, s, payload, env);
+        self.request_on_pdc(pi, now, src, r, s, payload, pkt, env);
         self.resched_pdc(pi);
     }
 
@@ -644,6 +659,7 @@ impl<S: Slab> Engine<S> {
         r: &ReqHdr,
         s: &SesReq,
         payload: &[u8],
+        pkt: &[u8],
         env: &mut impl Env,
     ) {
         let psn = r.psn;
@@ -655,6 +671,12 @@ impl<S: Slab> Engine<S> {
                 e.used = false;
             }
         }
+        let ordered = self.pdcs[pi].ordered;
+        if ordered {
+            // A held packet that could not be delivered for want of
+            // resources (NACKed) is tried again on every arrival.
+            self.replay(pi, now, env);
+        }
         let (pid, id) = (self.wire_id(pi), self.pdcs[pi].peer_id);
         match self.pdcs[pi].rx.check(psn) {
             RxCheck::OutOfWindow => {
@@ -663,9 +685,13 @@ impl<S: Slab> Engine<S> {
             }
             RxCheck::Duplicate => {
                 self.stats.dup += 1;
-                let ans = if s.opcode == op::READ {
+                let held = ordered && psn_lt(self.pdcs[pi].rx.cack, psn);
+                let ans = if held {
+                    // Held, not delivered yet: the ACK's SACK says so.
+                    Answer::None
+                } else if s.opcode == op::READ {
                     // Reads are idempotent: serve them again.
-                    self.process_ses(now, Some(pi), psn, src, s, payload, env)
+                    self.process_ses(now, Some(pi), psn, src, s, Data::Slice(payload), env)
                         .unwrap_or(Answer::None)
                 } else {
                     self.dup_answer(pi, s)
@@ -675,22 +701,55 @@ impl<S: Slab> Engine<S> {
             }
             RxCheck::New => {}
         }
-        let d = &mut self.pdcs[pi];
-        let expected = d.rx.cack.wrapping_add(1);
-        if d.ordered && psn != expected {
-            if d.nack_ooo != expected {
-                d.nack_ooo = expected;
+        let expected = self.pdcs[pi].rx.cack.wrapping_add(1);
+        if ordered && psn != expected {
+            // ROD: hold it until its predecessors arrive (its SACK bit
+            // tells the initiator not to resend it). Without room, drop it
+            // and NACK ROD_OOO once per expected PSN: the initiator goes
+            // back to that PSN.
+            if self.hold_insert(pi, psn, pkt) {
+                self.stats.rod_held += 1;
+                let d = &mut self.pdcs[pi];
+                d.rx.mark(psn);
+                d.last_psn = psn;
+                d.last_retx = r.retx;
+                self.send_ack(pi, psn, Answer::None, now, env);
+            } else if self.pdcs[pi].nack_ooo != expected {
+                self.pdcs[pi].nack_ooo = expected;
                 self.send_nack(src, nack::ROD_OOO, psn, pid, id, expected, env);
             } else {
                 self.stats.rx_drop += 1;
             }
             return;
         }
-        let ans = match self.process_ses(now, Some(pi), psn, src, s, payload, env) {
+        if self.deliver(pi, now, src, r, s, Data::Slice(payload), false, env) && ordered {
+            self.replay(pi, now, env);
+        }
+    }
+
+    /// Delivers request `psn` (the next in order on a ROD PDC) to SES and
+    /// acknowledges it; false if SES refused it for want of resources (a
+    /// NACK went out, the packet is not received). `replay`: a held packet,
+    /// whose ACK the replay sends once at its end.
+    #[allow(clippy::too_many_arguments)]
+    fn deliver(
+        &mut self,
+        pi: usize,
+        now: u64,
+        src: &Addr,
+        r: &ReqHdr,
+        s: &SesReq,
+        data: Data<'_>,
+        replay: bool,
+        env: &mut impl Env,
+    ) -> bool {
+        let psn = r.psn;
+        let ans = match self.process_ses(now, Some(pi), psn, src, s, data, env) {
             Ok(a) => a,
             Err(code) => {
+                let (pid, id) = (self.wire_id(pi), self.pdcs[pi].peer_id);
                 self.send_nack(src, code, psn, pid, id, 0, env);
-                return;
+                return false;
             }
         };
         // Errors and read data go at once; a success is implied by the
@@ -703,14 +762,67 @@ impl<S: Slab> Engine<S> {
         let ans = if now_needed { ans } else { Answer::None };
         let d = &mut self.pdcs[pi];
         d.job = s.addr.job;
-        d.rx.mark(psn);
+        if d.ordered {
+            d.rx.advance(psn);
+        } else {
+            d.rx.mark(psn);
+        }
         d.ack_pending = d.ack_pending.saturating_add(1);
         d.last_psn = psn;
         d.last_retx = r.retx;
-        if r.ar || now_needed || d.rx.holes() || d.ack_pending >= self.cfg.ack_every {
+        let at_once = if replay {
+            r.ar || now_needed
+        } else {
+            r.ar || now_needed || d.rx.holes() || d.ack_pending >= self.cfg.ack_every
+        };
+        if at_once {
             self.send_ack(pi, psn, ans, now, env);
         } else if d.ack_at == 0 {
             d.ack_at = now + self.cfg.ack_delay;
+        }
+        true
+    }
+
+    /// ROD: delivers the packets target PDC `pi` holds that are next in
+    /// order, then acknowledges them with one ACK. Stops at a gap, or at a
+    /// packet SES refuses for want of resources (kept, tried again on the
+    /// next arrival).
+    fn replay(&mut self, pi: usize, now: u64, env: &mut impl Env) {
+        let slot = super::Tables::<S>::held_bytes(self.cfg.mtu);
+        let src = self.pdcs[pi].peer;
+        let mut last = None;
+        loop {
+            let d = &self.pdcs[pi];
+            let h = usize::from(d.hold_head);
+            if d.hold_head == NONE || self.held[h].psn != d.rx.cack.wrapping_add(1) {
+                break;
+            }
+            let (off, len) = (h * slot, usize::from(self.held[h].len));
+            // Held packets parsed when they arrived, and their bytes do
+            // not change.
+            let parsed = match wire::parse(&self.held_buf[off..off + len]) {
+                Ok(wire::Packet {
+                    pds: PdsHeader::Req(r),
+                    ses: Some(SesHeader::Req(s)),
+                    payload,
+                }) => Some((r, s, payload.len())),
+                _ => None,
+            };
+            let Some((r, s, plen)) = parsed else {
+                self.hold_pop(pi);
+                break;
+            };
+            let data = Data::Held(off + len - plen, plen);
+            if !self.deliver(pi, now, &src, &r, &s, data, true, env) {
+                break;
+            }
+            self.hold_pop(pi);
+            last = Some(r.psn);
+        }
+        if let Some(p) = last {
+            if self.pdcs[pi].ack_pending > 0 {
+                self.send_ack(pi, p, Answer::None, now, env);
+            }
         }
     }
 
@@ -734,6 +846,7 @@ impl<S: Slab> Engine<S> {
         };
         let cc = self.cfg.cc;
         let wid = self.wire_id(pi);
+        let mpr = self.mpr(pi);
         let d = &mut self.pdcs[pi];
         d.ack_pending = 0;
         d.ack_at = 0;
@@ -744,7 +857,7 @@ impl<S: Slab> Engine<S> {
             AckExt::Cc {
                 cc_type: 0,
                 cc_flags: 0,
-                mpr: 0,
+                mpr,
                 sack_psn_offset: off,
                 sack_bitmap: map,
                 cc_state: cc::cc_state(service, d.rx_bytes, d.rx.above()),
@@ -801,6 +914,12 @@ impl<S: Slab> Engine<S> {
                 break;
             }
             let base = d.tx_base;
+            // ROD: a packet SACKed above the cumulative ACK is only held
+            // by the target; it is not delivered (and may still be
+            // refused) until the cumulative ACK passes it.
+            if d.ordered && psn_lt(d.acked_to, base) {
+                break;
+            }
             let i = self.txi(pi, base);
             let t = self.txq[i];
             if !t.done() {

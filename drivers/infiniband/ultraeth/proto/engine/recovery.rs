@@ -105,9 +105,16 @@ impl<S: Slab> Engine<S> {
     /// is acknowledged at the front of the window succeeded (the target
     /// would have attached an error response otherwise). Walks the
     /// acknowledged front only (amortised O(1)).
-    fn implied_success(&mut self, pi: usize, env: &mut impl Env) -> bool {
+    fn implied_success(&mut self, pi: usize, cack: u32, env: &mut impl Env) -> bool {
         let d = &self.pdcs[pi];
-        let (mut p, end) = (d.tx_base, d.next_psn);
+        let (mut p, mut end) = (d.tx_base, d.next_psn);
+        if d.ordered && psn_lt(cack, end) {
+            // ROD: SACKed packets above this ACK's cumulative ACK are
+            // held, not delivered: their messages have not succeeded yet
+            // (and a later ACK that passed them may have carried an error
+            // response this one does not).
+            end = cack.wrapping_add(1);
+        }
         let mut news = false;
         while psn_lt(p, end) {
             let i = self.txi(pi, p);
@@ -244,6 +251,14 @@ impl<S: Slab> Engine<S> {
             d.state = PdcState::Established;
             d.peer_id = a.spdcid;
         }
+        if psn_lt(d.acked_to, a.cack_psn) {
+            d.acked_to = a.cack_psn;
+        }
+        if let AckExt::Cc { mpr, .. } | AckExt::Ccx { mpr, .. } = a.ext {
+            if d.ordered {
+                d.rod_span = mpr;
+            }
+        }
         let trigger = a.cack_psn.wrapping_add_signed(i32::from(a.ack_psn_offset));
         self.ack_sample = None;
         self.ack_count = 0;
@@ -292,7 +307,7 @@ impl<S: Slab> Engine<S> {
         if let Some(SesHeader::Resp(r)) = ses {
             progress |= self.on_response(pi, &r, payload, env);
         } else if self.cfg.implied_ok {
-            progress |= self.implied_success(pi, env);
+            progress |= self.implied_success(pi, a.cack_psn, env);
         }
         let d = &mut self.pdcs[pi];
         if progress {
@@ -348,6 +363,7 @@ impl<S: Slab> Engine<S> {
                 d.next_psn = d.next_psn.wrapping_add(delta);
                 d.lost_scan = d.lost_scan.wrapping_add(delta);
                 d.rack_psn = d.rack_psn.wrapping_add(delta);
+                d.acked_to = d.acked_to.wrapping_add(delta);
                 let mut p = d.tx_base;
                 let end = d.next_psn;
                 while psn_lt(p, end) {
@@ -359,8 +375,9 @@ impl<S: Slab> Engine<S> {
                 self.pdcs[pi].rto_at = now + self.pdcs[pi].rtt.rto;
             }
             nack::ROD_OOO => {
-                // Go back N from the PSN the target expects: everything
-                // from there was dropped; the pump resends it in order.
+                // The target could not hold this packet (its reorder
+                // buffer is full, or it has none): go back N from the PSN
+                // it expects. Packets it SACKed are held there and stay.
                 let mut p = if d.in_flight(n.payload) {
                     n.payload
                 } else {
@@ -368,7 +385,9 @@ impl<S: Slab> Engine<S> {
                 };
                 let end = d.next_psn;
                 while psn_lt(p, end) {
-                    self.mark_lost(pi, p);
+                    if self.txq[self.txi(pi, p)].flags & D_ACKED == 0 {
+                        self.mark_lost(pi, p);
+                    }
                     p = p.wrapping_add(1);
                 }
                 self.pump(pi, now, env);
@@ -444,9 +463,15 @@ impl<S: Slab> Engine<S> {
             PdcState::Free => {}
             PdcState::SynSent | PdcState::Closing => {
                 t = at(d.rto_at).min(at(d.tlp_at)).min(at(d.rack_at));
+                if d.pace_wait {
+                    t = t.min(d.pace_at);
+                }
             }
             PdcState::Established => {
                 t = at(d.rto_at).min(at(d.tlp_at)).min(at(d.rack_at));
+                if d.pace_wait {
+                    t = t.min(d.pace_at);
+                }
                 if d.idle() {
                     t = t.min(d.last_active + self.cfg.idle_close);
                 }
@@ -525,6 +550,9 @@ impl<S: Slab> Engine<S> {
                     self.on_rto(pi, now, env);
                 } else if d.rack_at != 0 && now >= d.rack_at {
                     self.detect_lost(pi, now);
+                    self.pump(pi, now, env);
+                } else if d.pace_wait && now >= d.pace_at {
+                    self.pdcs[pi].pace_wait = false;
                     self.pump(pi, now, env);
                 } else if d.state == PdcState::Established
                     && d.idle()

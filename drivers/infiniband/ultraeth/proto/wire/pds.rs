@@ -270,7 +270,8 @@ pub(crate) enum AckExt {
         cc_type: u8,
         /// CC flags (4 bits).
         cc_flags: u8,
-        /// Maximum PDCs receivable.
+        /// Maximum PSN range: how far beyond the CACK PSN the target
+        /// accepts packets (units are the engine's: 8 PSNs; 0: not said).
         mpr: u8,
         /// `sack_psn - cack_psn`, SACK base aligned to 8.
         sack_psn_offset: i16,
@@ -285,7 +286,8 @@ pub(crate) enum AckExt {
         ccx_type: u8,
         /// CC flags (4 bits).
         cc_flags: u8,
-        /// Maximum PDCs receivable.
+        /// Maximum PSN range: how far beyond the CACK PSN the target
+        /// accepts packets (units are the engine's: 8 PSNs; 0: not said).
         mpr: u8,
         /// `sack_psn - cack_psn`.
         sack_psn_offset: i16,
@@ -550,13 +552,20 @@ struct RawUud {
     rsvd: U16,
 }
 
-// PDC info of a SYN: 4 bits above the 12-bit PSN offset. Wireshark puts
-// use_rsv_pdc in the top bit (0x8000, reserved 0x7000); the reference
-// provider's header puts it in the lowest bit of the nibble (0x1000,
-// reserved 0xe000). Without the specification text to settle it we keep
-// Wireshark's layout (the one this engine has always sent); the field is
-// only ever sent clear by this engine, so both readings of our own SYNs
-// agree.
+// PDC info of a SYN: 4 bits above the 12-bit PSN offset. UEC 1.0.1
+// (Table 3-33, as public transcriptions quote it) draws the field as
+// {pdc_info[3:0], psn_offset[11:0]} with use_rsv_pdc as pdc_info's bit 0
+// and bits 3:1 reserved, which does not say from which end bit 0
+// counts (the specification text itself is not available here). The
+// implementations that read the table independently put use_rsv_pdc at
+// the top of the 16 bits, the nibble's first bit in figure order (0x8000,
+// reserved 0x7000): Wireshark's packet-uet.c, xdp2's uet/pds.h (a 1-bit
+// field ahead of 3 reserved bits and the offset, big-endian bitfields) and
+// the libfabric suet provider (bit 15, citing Table 3-33). Only the
+// reference provider's uet_pkt_hdr.h puts it at the bottom of the nibble
+// (0x1000, reserved 0xe000). We follow the majority; the engine always
+// sends the bit clear, so every reading of our own SYNs agrees, and a
+// reference-provider SYN with its bit set is refused as reserved.
 const SYN_USE_RSV: u16 = 0x8000;
 const SYN_RSVD: u16 = 0x7000;
 const SYN_OFFSET: u16 = 0x0fff;
