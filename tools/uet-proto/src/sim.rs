@@ -31,6 +31,12 @@ pub(crate) type SimEngine = Engine<VecSlab>;
 /// Tables for `pdcs` PDCs, `msgs` messages and `r` entries in each target
 /// table, filled with placeholders ([`Engine::new`] resets them).
 pub(crate) fn tables(pdcs: usize, msgs: usize, r: usize) -> Tables<VecSlab> {
+    tables_pooled(pdcs, msgs, r, pdcs)
+}
+
+/// [`tables`] with a pool of `wins` send windows shared by the PDCs (the
+/// kernel's layout: fewer windows than PDCs, so PDCs wait for one).
+pub(crate) fn tables_pooled(pdcs: usize, msgs: usize, r: usize, wins: usize) -> Tables<VecSlab> {
     use crate::proto::engine::{Held, InMsg, Msg, Pdc, Quota, Recv, Tomb, TxDesc, Unexp, MAX_MTU};
     Tables {
         pdcs: std::vec![Pdc::EMPTY; pdcs],
@@ -47,8 +53,8 @@ pub(crate) fn tables(pdcs: usize, msgs: usize, r: usize) -> Tables<VecSlab> {
         quota_map: std::vec![0; Tables::<VecSlab>::buckets((pdcs + 4 * r).min(65_534))],
         tombs: std::vec![Tomb::EMPTY; pdcs],
         tomb_map: std::vec![0; Tables::<VecSlab>::buckets(pdcs)],
-        // Room for one send window of the largest size per PDC.
-        txq: std::vec![TxDesc::EMPTY; pdcs * crate::proto::engine::MAX_TX_WINDOW as usize],
+        // Room for `wins` send windows of the largest size.
+        txq: std::vec![TxDesc::EMPTY; wins * crate::proto::engine::MAX_TX_WINDOW as usize],
         recv_map: std::vec![0; Tables::<VecSlab>::buckets(r)],
         unexp_map: std::vec![0; Tables::<VecSlab>::buckets(r)],
         // A ROD reorder buffer of 4096 packets (a PDC may hold 1024, its
@@ -330,6 +336,17 @@ pub(crate) struct Net {
 }
 
 impl Net {
+    /// Rebuilds every node's engine (same configuration, default table
+    /// sizes) with a pool of only `wins` send windows.
+    pub(crate) fn pool_windows(&mut self, wins: usize) {
+        let (p, m, r) = SIM_TABLES;
+        for n in self.nodes.iter_mut() {
+            let c = *n.eng.config();
+            *n.eng =
+                Engine::new(c, tables_pooled(p, m, r, wins)).expect("valid engine configuration");
+        }
+    }
+
     pub(crate) fn new(n: usize, cfg: Config, link: Link, seed: u64) -> Self {
         let nodes = (0..n)
             .map(|i| {

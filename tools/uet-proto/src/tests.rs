@@ -2603,3 +2603,78 @@ fn two_shards_per_fep_route_every_packet_to_its_owner() {
         assert_eq!(ini.stats.pdc_open, 2);
     }
 }
+
+// Review F0: a send window freed by an acknowledged CLOSE goes to a PDC
+// waiting for one (it used to be left in the pool, and the waiting PDC,
+// which has no timer, never sent).
+#[test]
+fn window_freed_by_close_wakes_waiters() {
+    let mut net = net(
+        3,
+        fast_cfg(),
+        Link {
+            delay: 2_000,
+            ..Link::CLEAN
+        },
+        9,
+    );
+    net.pool_windows(1);
+    send(&mut net, 0, 1, 1, Mode::Rud, write_op(), vec![1; 100], 1).unwrap();
+    assert!(net.run_until(net.now + 1_000_000, |n| comps(n, 0).len() == 1));
+    // The PDC to node 1 closes, holding the only window for its CLOSE.
+    assert!(net.run_until(net.now + 100_000_000, |n| n.nodes[0]
+        .eng
+        .pdcs()
+        .iter()
+        .any(|d| d.state() == PdcState::Closing)));
+    send(&mut net, 0, 2, 1, Mode::Rud, write_op(), vec![2; 100], 2).unwrap();
+    assert!(
+        net.run_until(net.now + 1_000_000_000, |n| comps(n, 0).len() == 2),
+        "the PDC waiting for a window never woke up: {:?}",
+        net.nodes[0].eng.usage()
+    );
+    assert_eq!(comps(&net, 0)[1].status, Status::Ok);
+}
+
+// Review F0: many PDCs sharing fewer send windows all get their turn,
+// whatever frees the windows (idle PDCs, CLOSEs, lossy links).
+#[test]
+fn pooled_windows_serve_every_pdc() {
+    for (wins, loss) in [(1, 0.0), (2, 0.0), (1, 0.05), (2, 0.05)] {
+        let link = Link {
+            delay: 2_000,
+            loss,
+            ..Link::CLEAN
+        };
+        let mut net = net(5, fast_cfg(), link, 5);
+        net.pool_windows(wins);
+        let mut user = 0;
+        for round in 0..3 {
+            for dst in 1..5 {
+                for _ in 0..3 {
+                    send(
+                        &mut net,
+                        0,
+                        dst,
+                        1,
+                        Mode::Rud,
+                        write_op(),
+                        vec![round; 3000],
+                        user,
+                    )
+                    .unwrap();
+                    user += 1;
+                }
+            }
+            let want = user as usize;
+            assert!(
+                net.run_until(net.now + 1_000_000_000, |n| comps(n, 0).len() == want),
+                "wins {wins} loss {loss}: {} of {want} done",
+                comps(&net, 0).len()
+            );
+            // Let some PDCs close between rounds.
+            net.run_for(net.now + 3_000_000 * u64::from(round));
+        }
+        assert!(comps(&net, 0).iter().all(|c| c.status == Status::Ok));
+    }
+}

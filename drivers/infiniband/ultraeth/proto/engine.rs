@@ -1417,6 +1417,13 @@ impl<S: Slab> Engine<S> {
         env: &mut impl Env,
     ) {
         self.start(now);
+        self.receive_inner(now, src, pkt, ce, env);
+        // A window freed while handling the packet (a CLOSE acknowledged,
+        // a PDC failed or released) goes to the PDCs waiting for one.
+        self.wake_waiters(now, env);
+    }
+
+    fn receive_inner(&mut self, now: u64, src: &Addr, pkt: &[u8], ce: bool, env: &mut impl Env) {
         let Ok(p) = wire::parse(pkt) else {
             self.stats.rx_bad += 1;
             return;

@@ -535,6 +535,9 @@ impl<S: Slab> Engine<S> {
                 self.reclaim_unexp(id - np - nm, env);
             }
         }
+        // A window freed by a timer (a PDC failed, or released after its
+        // CLOSE timed out) goes to the PDCs waiting for one.
+        self.wake_waiters(now, env);
     }
 
     /// Runs the due timers of PDC `pi`.
