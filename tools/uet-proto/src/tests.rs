@@ -2457,7 +2457,11 @@ fn implied_success_never_hides_an_error() {
             reorder_delay: 10_000,
             ..Link::CLEAN
         };
-        let mut net = net(2, fast_cfg(), link, 70 + seed);
+        let cfg = Config {
+            implied_ok: true,
+            ..fast_cfg()
+        };
+        let mut net = net(2, cfg, link, 70 + seed);
         let mut want = Vec::new();
         for i in 0..40u64 {
             let (key, st) = match (i + seed) % 5 {
@@ -2676,5 +2680,33 @@ fn pooled_windows_serve_every_pdc() {
             net.run_for(net.now + 3_000_000 * u64::from(round));
         }
         assert!(comps(&net, 0).iter().all(|c| c.status == Status::Ok));
+    }
+}
+
+// Review F2: by default (UEC 1.0 behaviour) the target answers every
+// message with a SES response, successes included; implied success (no
+// response for a success) is an opt-in between instances of this engine.
+#[test]
+fn every_message_gets_a_response_by_default() {
+    assert!(!Config::DEFAULT.implied_ok);
+    for implied_ok in [false, true] {
+        let cfg = Config {
+            implied_ok,
+            ..fast_cfg()
+        };
+        let mut net = net(2, cfg, Link::CLEAN, 4);
+        net.capture = Some(Vec::new());
+        for i in 0..8u64 {
+            let len = if i % 2 == 0 { 100 } else { 9000 };
+            send(&mut net, 0, 1, 1, Mode::Rud, write_op(), vec![1; len], i).unwrap();
+        }
+        assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 8));
+        assert!(comps(&net, 0).iter().all(|c| c.status == Status::Ok));
+        let resp = captured_responses(&net, 1).len();
+        if implied_ok {
+            assert!(resp < 8, "{resp} responses with implied_ok");
+        } else {
+            assert!(resp >= 8, "{resp} responses for 8 messages");
+        }
     }
 }

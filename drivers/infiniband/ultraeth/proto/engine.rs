@@ -128,7 +128,9 @@ pub(crate) struct Config {
     /// target coalesces their ACKs, and an ACK that carries no response
     /// tells the initiator that every message it acknowledges succeeded
     /// (a target attaches its oldest uncleared error response to every
-    /// ACK until the initiator has seen it).
+    /// ACK until the initiator has seen it). Not UEC 1.0 behaviour (UEC
+    /// expects a SES response per message): off by default, and only for
+    /// peers that are instances of this engine configured the same way.
     pub(crate) implied_ok: bool,
     /// Seed of the PSN/packet-id generator.
     pub(crate) seed: u32,
@@ -186,7 +188,7 @@ impl Config {
         unexp_life: 1_000_000_000,
         half_open: 10_000_000,
         one_rtt: false,
-        implied_ok: true,
+        implied_ok: false,
         seed: 1,
         shard_bits: 0,
         shard: 0,
