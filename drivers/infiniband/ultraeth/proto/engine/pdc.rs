@@ -760,6 +760,11 @@ impl<S: Slab> Engine<S> {
             Answer::Read { .. } => true,
         };
         let ans = if now_needed { ans } else { Answer::None };
+        if self.cfg.implied_ok && !self.keep_error(pi, psn, &ans) {
+            let (pid, id) = (self.wire_id(pi), self.pdcs[pi].peer_id);
+            self.send_nack(src, nack::NO_GTD_DEL_AVAIL, psn, pid, id, 0, env);
+            return false;
+        }
         let d = &mut self.pdcs[pi];
         d.job = s.addr.job;
         if d.ordered {
@@ -826,6 +831,38 @@ impl<S: Slab> Engine<S> {
         }
     }
 
+    /// With implied success every error is kept in PDC `pi`'s response
+    /// ring, including those refused before any state was taken (e.g. an
+    /// unsupported size), or a lost one would later be implied Ok and an
+    /// ACK's error would not be the target's oldest. The entry's PSN is
+    /// the highest of the message's packets seen (`psn` is one), so the
+    /// initiator cannot clear it while a packet of the message is still
+    /// unacknowledged (a duplicate of that packet would then be answered
+    /// OK). False if the ring has no room.
+    fn keep_error(&mut self, pi: usize, psn: u32, ans: &Answer) -> bool {
+        let Answer::Plain {
+            msg_id, rc: c, len, ..
+        } = *ans
+        else {
+            return true;
+        };
+        if c == rc::OK {
+            return true;
+        }
+        let d = &mut self.pdcs[pi];
+        if let Some(e) = d.resp.iter_mut().find(|e| e.used && e.msg_id == msg_id) {
+            if psn_lt(e.psn, psn) {
+                e.psn = psn;
+            }
+            return true;
+        }
+        if !self.ring_free(pi, psn) {
+            return false;
+        }
+        self.ring_push(pi, msg_id, psn, c, len);
+        true
+    }
+
     /// Builds and sends an ACK for PDC `pi`, triggered by `psn`. With
     /// congestion control on, every ACK is an ACK_CC carrying the NSCC
     /// state (see `engine/cc.rs`); otherwise only ACKs with holes to report.
@@ -840,8 +877,18 @@ impl<S: Slab> Engine<S> {
         // An ACK without an answer carries the oldest error response the
         // initiator has not cleared yet: with implied success, an ACK with
         // no response at all means every message it covers succeeded.
+        // A fresh error goes in the ring first (see `deliver`), so the
+        // oldest is this one or an older one: an initiator completes the
+        // acknowledged messages below the error it gets (review F1), so
+        // that must be the oldest.
         let ans = match ans {
             Answer::None if self.cfg.implied_ok => self.oldest_error(pi),
+            Answer::Plain { rc: c, .. } if self.cfg.implied_ok && c != rc::OK => {
+                match self.oldest_error(pi) {
+                    Answer::None => ans,
+                    o => o,
+                }
+            }
             a => a,
         };
         let cc = self.cfg.cc;

@@ -27,12 +27,14 @@ use super::super::wire::pds::{
 };
 use super::super::wire::ses::{
     rc,
+    RespBody,
     SesHeader, //
 };
 
 use super::cc;
 use super::{
     stamp,
+    to_u16,
     Answer,
     Engine,
     MsgState,
@@ -104,10 +106,14 @@ impl<S: Slab> Engine<S> {
     /// An ACK without an SES response: every message whose last packet
     /// is acknowledged at the front of the window succeeded (the target
     /// would have attached an error response otherwise). Walks the
-    /// acknowledged front only (amortised O(1)).
-    fn implied_success(&mut self, pi: usize, cack: u32, env: &mut impl Env) -> bool {
+    /// acknowledged front only (amortised O(1)). Only messages below PSN
+    /// `below` count (`next_psn` for all).
+    fn implied_success(&mut self, pi: usize, cack: u32, below: u32, env: &mut impl Env) -> bool {
         let d = &self.pdcs[pi];
         let (mut p, mut end) = (d.tx_base, d.next_psn);
+        if psn_lt(below, end) {
+            end = below;
+        }
         if d.ordered && psn_lt(cack, end) {
             // ROD: SACKed packets above this ACK's cumulative ACK are
             // held, not delivered: their messages have not succeeded yet
@@ -139,6 +145,24 @@ impl<S: Slab> Engine<S> {
             p = p.wrapping_add(1);
         }
         news
+    }
+
+    /// The first PSN in PDC `pi`'s send window of its message `msg_id`.
+    fn msg_first_psn(&self, pi: usize, msg_id: u16) -> Option<u32> {
+        let mi = self.msg_find(to_u16(pi), u32::from(msg_id))?;
+        let d = &self.pdcs[pi];
+        if d.win == NONE {
+            return None;
+        }
+        let mut p = d.tx_base;
+        while psn_lt(p, d.next_psn) {
+            let t = self.txq[self.txi(pi, p)];
+            if t.flags & D_USED != 0 && t.flags & D_CLOSE == 0 && usize::from(t.msg) == mi {
+                return Some(p);
+            }
+            p = p.wrapping_add(1);
+        }
+        None
     }
 
     /// Reordering window (ns) of PDC `pi`'s loss detection.
@@ -306,8 +330,21 @@ impl<S: Slab> Engine<S> {
         self.cc_on_ack(pi, now, self.ack_count, sample, a.ecn);
         if let Some(SesHeader::Resp(r)) = ses {
             progress |= self.on_response(pi, &r, payload, env);
+            // With implied success, an error response on an ACK is the
+            // target's oldest uncleared one: every acknowledged message
+            // below that message succeeded (review F1: without this, a
+            // success pinned at the front of the window waited for a tail
+            // probe while the target kept attaching the error).
+            if let (true, RespBody::Plain { msg_id, .. }) = (self.cfg.implied_ok, r.body) {
+                if r.rc != rc::OK {
+                    if let Some(first) = self.msg_first_psn(pi, msg_id) {
+                        progress |= self.implied_success(pi, a.cack_psn, first, env);
+                    }
+                }
+            }
         } else if self.cfg.implied_ok {
-            progress |= self.implied_success(pi, a.cack_psn, env);
+            let all = self.pdcs[pi].next_psn;
+            progress |= self.implied_success(pi, a.cack_psn, all, env);
         }
         let d = &mut self.pdcs[pi];
         if progress {
