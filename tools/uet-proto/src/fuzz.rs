@@ -107,13 +107,18 @@ fn engine_post(net: &mut Net, user: u64, len: usize) {
 /// bytes to node 1, so a PDC is established and idle at 50 us. With
 /// `capture`, the packets of that exchange are kept in `Net::capture`.
 fn engine_net(one_rtt: bool, capture: bool) -> Net {
-    engine_net_pooled(one_rtt, capture, false)
+    engine_net_with(one_rtt, capture, false, false)
 }
 
 /// [`engine_net`], with a single pooled send window per node when `pooled`
-/// (PDCs then wait for a window).
-fn engine_net_pooled(one_rtt: bool, capture: bool, pooled: bool) -> Net {
-    let mut net = Net::new(2, engine_cfg(one_rtt), Link::CLEAN, 1);
+/// (PDCs then wait for a window) and implied success (`Config::implied_ok`,
+/// off by default) when `implied`.
+fn engine_net_with(one_rtt: bool, capture: bool, pooled: bool, implied: bool) -> Net {
+    let cfg = Config {
+        implied_ok: implied,
+        ..engine_cfg(one_rtt)
+    };
+    let mut net = Net::new(2, cfg, Link::CLEAN, 1);
     if pooled {
         net.pool_windows(1);
     }
@@ -141,14 +146,14 @@ fn engine_net_pooled(one_rtt: bool, capture: bool, pooled: bool) -> Net {
 /// works and drains.
 ///
 /// Input: one byte (bit 0: 1-RTT establishment, bit 1: one send window
-/// per node shared by all its PDCs), then records of a
-/// control byte and up to 63 packet bytes: bits 0-5 the length (63 also
+/// per node shared by all its PDCs, bit 2: implied success), then records
+/// of a control byte and up to 63 packet bytes: bits 0-5 the length (63 also
 /// posts a 700-byte WRITE after the packet), bit 6 forces a well-formed
 /// PDS prologue, bit 7 the destination node (the other node is the
 /// source). 5 us of simulated time pass after each record.
 pub fn engine(data: &[u8]) {
     let first = data.first().copied().unwrap_or(0);
-    let mut net = engine_net_pooled(first & 1 != 0, false, first & 2 != 0);
+    let mut net = engine_net_with(first & 1 != 0, false, first & 2 != 0, first & 4 != 0);
     let mut rest = data.get(1..).unwrap_or(&[]);
     let mut user = 2;
     while let Some((&ctl, r)) = rest.split_first() {

@@ -2818,3 +2818,23 @@ fn implied_success_keeps_early_errors() {
         assert_eq!(got, want, "seed {seed}");
     }
 }
+
+// The `engine` fuzz target's seeds in every mode of its first byte: 1-RTT
+// establishment, one pooled send window per node (review F0), implied
+// success (review F1/F2).
+#[test]
+fn engine_fuzz_seeds_in_every_mode() {
+    let seeds: Vec<Vec<u8>> = crate::fuzz::seeds()
+        .into_iter()
+        .filter(|(t, _, d)| *t == "engine" && !d.is_empty())
+        .map(|s| s.2)
+        .collect();
+    assert!(!seeds.is_empty());
+    for mode in 0..8u8 {
+        for s in &seeds {
+            let mut d = s.clone();
+            d[0] = (d[0] & !7) | mode;
+            crate::fuzz::engine(&d);
+        }
+    }
+}
