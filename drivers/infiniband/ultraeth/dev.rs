@@ -9,6 +9,15 @@
 //! key table and the counters; the data path arrives with the protocol
 //! engine.
 
+#[cfg_attr(
+    not(CONFIG_KUNIT = "y"),
+    expect(
+        dead_code,
+        reason = "the data path drives it; its test runs under KUnit"
+    )
+)]
+pub(crate) mod engine;
+
 use core::sync::atomic::{
     AtomicBool,
     AtomicU32,

@@ -6,7 +6,7 @@ source "$(dirname "$(readlink -f "$0")")/uet_lib.sh"
 
 # suites of the module (run at load) and of the kernel crate's RDMA
 # abstractions (run at boot)
-SUITES="uet_soft_dev uet_soft_job"
+SUITES="uet_soft_dev uet_soft_job uet_soft_engine"
 BOOT_SUITES="rust_rdma_device rust_rdma_udata rust_rdma_job rust_net_skb"
 ktap_print_header
 uet_require_module uet_soft
