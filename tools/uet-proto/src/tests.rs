@@ -2043,11 +2043,42 @@ fn continuation_must_carry_its_message_job() {
     let b = forged_req(1001, 5, false, 5, 8, false, true, 0, 100, 100, 200);
     inject_raw(&mut net, 1, addr(0), &a);
     inject_raw(&mut net, 1, addr(0), &b);
-    assert_eq!(net.nodes[1].eng.stats.mismatched, 1);
-    let c = comps(&net, 1);
-    assert_eq!(c.len(), 1);
-    assert_eq!(c[0].status, Status::Remote(rc::PERM_VIOLATION));
-    assert_eq!(c[0].len, 0);
+    // The PDC is bound to job 7 (its SYN): PDS refuses the continuation
+    // before SES sees it, and the message stays incomplete.
+    assert_eq!(net.nodes[1].eng.stats.bad_job, 1);
+    assert_eq!(net.nodes[1].eng.stats.mismatched, 0);
+    assert!(comps(&net, 1).is_empty());
+}
+
+#[test]
+fn target_pdc_is_bound_to_the_job_of_its_syn() {
+    use crate::proto::wire::ses::op;
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 36);
+    net.nodes[1].env.jobs.insert((8, 1, 1), 9);
+    recv(&mut net, 1, 1, 8192, 3, None);
+    recv(&mut net, 1, 9, 8192, 4, None);
+    // A SYN for job 7 opens target PDC 0 (SPDCID 5).
+    let a = forged_req(1000, 5, true, op::SEND, JOB, true, true, 0, 0, 100, 100);
+    inject_raw(&mut net, 1, addr(0), &a);
+    assert_eq!(comps(&net, 1).len(), 1);
+    assert_eq!(net.nodes[1].eng.usage().0, 1);
+    // A request for job 8 on that PDC, then a SYN for job 8 on the same
+    // SPDCID: both refused, neither delivered nor matched for job 8.
+    let b = forged_req(1001, 5, false, op::SEND, 8, true, true, 1, 0, 100, 100);
+    let c = forged_req(1002, 5, true, op::SEND, 8, true, true, 2, 0, 100, 100);
+    let nacks = net.nodes[1].eng.stats.nack_tx;
+    inject_raw(&mut net, 1, addr(0), &b);
+    inject_raw(&mut net, 1, addr(0), &c);
+    assert_eq!(net.nodes[1].eng.stats.bad_job, 2);
+    assert_eq!(net.nodes[1].eng.stats.nack_tx, nacks + 2);
+    assert_eq!(comps(&net, 1).len(), 1, "nothing delivered for job 8");
+    assert_eq!(net.nodes[1].eng.unexpected().count(), 0);
+    assert_eq!(net.nodes[1].eng.usage().0, 1, "no second target PDC");
+    // The PDC still serves job 7.
+    let d = forged_req(1001, 5, false, op::SEND, JOB, true, true, 3, 0, 100, 100);
+    recv(&mut net, 1, 1, 8192, 5, None);
+    inject_raw(&mut net, 1, addr(0), &d);
+    assert_eq!(comps(&net, 1).len(), 2);
 }
 
 #[test]

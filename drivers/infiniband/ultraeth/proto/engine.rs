@@ -298,6 +298,9 @@ pub(crate) struct Stats {
     pub(crate) unexp_reclaimed: u64,
     /// Continuation packets whose addressing differs from their message.
     pub(crate) mismatched: u64,
+    /// Requests refused because their JobID is not the one their target
+    /// PDC was opened with (NACK PDC_HDR_MISMATCH).
+    pub(crate) bad_job: u64,
     /// Messages that arrived before a matching receive.
     pub(crate) unexpected: u64,
     /// UUD messages dropped for want of a receive.
@@ -484,7 +487,7 @@ pub(crate) struct Pdc {
     ninb: u16,
     /// Hash bucket, or `NOPOS` when not in the map.
     hb: u32,
-    /// Initiator: JobID of every message on this PDC.
+    /// JobID of every message on this PDC (target: that of its SYN).
     job: u32,
     /// Initiator: traffic class.
     tc: u8,
