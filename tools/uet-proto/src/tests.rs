@@ -1508,6 +1508,59 @@ fn single_packet_message_with_wrong_length_is_refused() {
     assert!(drained(&net));
 }
 
+#[test]
+fn rudi_refuses_non_idempotent_opcodes() {
+    use crate::proto::wire::{emit_headers, parse, pds::*, ses::*, NextHeader};
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 37);
+    recv(&mut net, 1, 1, 256, 7, None);
+    recv(&mut net, 1, 1, 256, 8, None);
+    for opcode in [op::SEND, op::TSEND] {
+        let s = SesHeader::Req(SesReq {
+            opcode,
+            flags: sflags::SOM | sflags::EOM,
+            addr: target(1),
+            body: ReqBody::Std {
+                msg_id: 3,
+                buffer_offset: 0,
+                initiator: 0,
+                key: 0,
+                data: StdData::HeaderData(0),
+                request_length: 100,
+            },
+            ext: ReqExt::None,
+        });
+        // A RUDI SEND and its resend (the response was lost): each copy
+        // would complete a receive.
+        for retx in [false, true] {
+            let h = PdsHeader::RudiReq {
+                next: NextHeader::ReqStd,
+                ecn: false,
+                retx,
+                pkt_id: 5,
+            };
+            let mut pkt = [0u8; 256];
+            let n = emit_headers(&h, Some(&s), &mut pkt).unwrap();
+            let node = &mut net.nodes[1];
+            node.eng
+                .receive(0, &addr(0), &pkt[..n + 100], &mut node.env);
+        }
+    }
+    assert!(comps(&net, 1).is_empty(), "no receive completed");
+    assert_eq!(net.nodes[1].eng.usage().3, 0, "no inbound message is kept");
+    assert_eq!(net.nodes[1].eng.stats.rudi_bad_op, 4);
+    let out = &net.nodes[1].env.outbox;
+    assert_eq!(out.len(), 4, "every copy is answered");
+    for (_, _, bytes) in out {
+        let p = parse(bytes).unwrap();
+        assert!(matches!(p.pds, PdsHeader::RudiResp { pkt_id: 5, .. }));
+        let Some(SesHeader::Resp(r)) = p.ses else {
+            panic!("a RUDI response carries an SES response");
+        };
+        assert_eq!(r.rc, rc::UNSUPPORTED_OP);
+        assert!(matches!(r.body, RespBody::Plain { job: JOB, .. }), "{r:?}");
+    }
+}
+
 /// Every SES response the target sends, as (response, whether it rode on a
 /// RUDI response).
 fn captured_responses(net: &Net, from: usize) -> Vec<(crate::proto::wire::ses::SesResp, bool)> {
