@@ -2692,6 +2692,83 @@ fn two_shards_per_fep_route_every_packet_to_its_owner() {
     }
 }
 
+/// `pkt` (a forged request) sent on PDC `dpdcid` instead.
+fn on_dpdcid(pkt: &[u8], dpdcid: u16) -> Vec<u8> {
+    use crate::proto::wire::{emit_headers, parse, pds::*};
+    let p = parse(pkt).unwrap();
+    let PdsHeader::Req(mut r) = p.pds else {
+        panic!("a request");
+    };
+    r.dst = PdcDst::Dpdcid(dpdcid);
+    let mut out = vec![0u8; pkt.len() + 64];
+    let n = emit_headers(&PdsHeader::Req(r), p.ses.as_ref(), &mut out).unwrap();
+    out.truncate(n);
+    out.extend_from_slice(p.payload);
+    out
+}
+
+// Review F4: a peer that puts two jobs on one SPDCID, with two shards per
+// FEP. A request is delivered only on a PDC of its own job, so in its own
+// job's shard, never a second time through another shard's PDC.
+#[test]
+fn two_jobs_on_one_spdcid_with_two_shards() {
+    use crate::proto::engine::{job_shard, shard_of, Engine};
+    use crate::proto::wire::ses::op;
+    use crate::sim::{tables, HostEnv, SimEngine};
+    let bits = 1;
+    let j = |want: u8| (7u32..).find(|&j| job_shard(j, bits) == want).unwrap();
+    let jobs = [j(0), j(1)];
+    let mut eng: [SimEngine; 2] = [0u8, 1].map(|shard| {
+        let cfg = Config {
+            shard_bits: bits,
+            shard,
+            seed: 40 + u32::from(shard),
+            initiator_id: 1,
+            ..fast_cfg()
+        };
+        Engine::new(cfg, tables(16, 64, 64)).unwrap()
+    });
+    let mut env = HostEnv {
+        addr: addr(1),
+        ..HostEnv::default()
+    };
+    for (k, &job) in jobs.iter().enumerate() {
+        let ep = k as u32 + 1;
+        env.jobs.insert((job, 1, 1), ep);
+        for user in 0..2 {
+            let b = env.add_buf(vec![0; 256]);
+            eng[k]
+                .post_recv(ep, 10 * ep as u64 + user, b, 256, None, &mut env)
+                .unwrap();
+        }
+    }
+    let mut deliver = |pkt: &[u8]| {
+        let s = usize::from(shard_of(pkt, bits));
+        eng[s].receive(0, &addr(0), pkt, &mut env);
+    };
+    let req = |psn, syn, job, msg_id| {
+        forged_req(psn, 5, syn, op::SEND, job, true, true, msg_id, 0, 100, 100)
+    };
+    // Job A's SYN opens PDC 0 in shard 0.
+    deliver(&req(1000, true, jobs[0], 0));
+    // Job B on that PDC: refused by shard 0.
+    deliver(&req(1001, false, jobs[1], 1));
+    // Job B's SYN on the same SPDCID goes to shard 1, which opens its own
+    // PDC bound to job B and delivers there.
+    deliver(&req(1001, true, jobs[1], 1));
+    // Job A's request on shard 1's PDC: refused, not delivered again.
+    deliver(&on_dpdcid(&req(1002, false, jobs[0], 2), 0x8000));
+    assert_eq!(eng[0].stats.bad_job, 1);
+    assert_eq!(eng[1].stats.bad_job, 1);
+    assert_eq!(eng[0].stats.pdc_open, 1);
+    assert_eq!(eng[1].stats.pdc_open, 1);
+    let mut got: Vec<u64> = env.completions.iter().map(|c| c.user).collect();
+    got.sort_unstable();
+    assert_eq!(got, vec![10, 20], "one receive per job, each in its shard");
+    assert!(env.completions.iter().all(|c| c.status == Status::Ok));
+    assert_eq!(eng[0].unexpected().count() + eng[1].unexpected().count(), 0);
+}
+
 // Review F0: a send window freed by an acknowledged CLOSE goes to a PDC
 // waiting for one (it used to be left in the pool, and the waiting PDC,
 // which has no timer, never sent).
