@@ -1508,6 +1508,59 @@ fn single_packet_message_with_wrong_length_is_refused() {
     assert!(drained(&net));
 }
 
+#[test]
+fn rudi_refuses_non_idempotent_opcodes() {
+    use crate::proto::wire::{emit_headers, parse, pds::*, ses::*, NextHeader};
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 37);
+    recv(&mut net, 1, 1, 256, 7, None);
+    recv(&mut net, 1, 1, 256, 8, None);
+    for opcode in [op::SEND, op::TSEND] {
+        let s = SesHeader::Req(SesReq {
+            opcode,
+            flags: sflags::SOM | sflags::EOM,
+            addr: target(1),
+            body: ReqBody::Std {
+                msg_id: 3,
+                buffer_offset: 0,
+                initiator: 0,
+                key: 0,
+                data: StdData::HeaderData(0),
+                request_length: 100,
+            },
+            ext: ReqExt::None,
+        });
+        // A RUDI SEND and its resend (the response was lost): each copy
+        // would complete a receive.
+        for retx in [false, true] {
+            let h = PdsHeader::RudiReq {
+                next: NextHeader::ReqStd,
+                ecn: false,
+                retx,
+                pkt_id: 5,
+            };
+            let mut pkt = [0u8; 256];
+            let n = emit_headers(&h, Some(&s), &mut pkt).unwrap();
+            let node = &mut net.nodes[1];
+            node.eng
+                .receive(0, &addr(0), &pkt[..n + 100], &mut node.env);
+        }
+    }
+    assert!(comps(&net, 1).is_empty(), "no receive completed");
+    assert_eq!(net.nodes[1].eng.usage().3, 0, "no inbound message is kept");
+    assert_eq!(net.nodes[1].eng.stats.rudi_bad_op, 4);
+    let out = &net.nodes[1].env.outbox;
+    assert_eq!(out.len(), 4, "every copy is answered");
+    for (_, _, bytes) in out {
+        let p = parse(bytes).unwrap();
+        assert!(matches!(p.pds, PdsHeader::RudiResp { pkt_id: 5, .. }));
+        let Some(SesHeader::Resp(r)) = p.ses else {
+            panic!("a RUDI response carries an SES response");
+        };
+        assert_eq!(r.rc, rc::UNSUPPORTED_OP);
+        assert!(matches!(r.body, RespBody::Plain { job: JOB, .. }), "{r:?}");
+    }
+}
+
 /// Every SES response the target sends, as (response, whether it rode on a
 /// RUDI response).
 fn captured_responses(net: &Net, from: usize) -> Vec<(crate::proto::wire::ses::SesResp, bool)> {
@@ -2043,11 +2096,42 @@ fn continuation_must_carry_its_message_job() {
     let b = forged_req(1001, 5, false, 5, 8, false, true, 0, 100, 100, 200);
     inject_raw(&mut net, 1, addr(0), &a);
     inject_raw(&mut net, 1, addr(0), &b);
-    assert_eq!(net.nodes[1].eng.stats.mismatched, 1);
-    let c = comps(&net, 1);
-    assert_eq!(c.len(), 1);
-    assert_eq!(c[0].status, Status::Remote(rc::PERM_VIOLATION));
-    assert_eq!(c[0].len, 0);
+    // The PDC is bound to job 7 (its SYN): PDS refuses the continuation
+    // before SES sees it, and the message stays incomplete.
+    assert_eq!(net.nodes[1].eng.stats.bad_job, 1);
+    assert_eq!(net.nodes[1].eng.stats.mismatched, 0);
+    assert!(comps(&net, 1).is_empty());
+}
+
+#[test]
+fn target_pdc_is_bound_to_the_job_of_its_syn() {
+    use crate::proto::wire::ses::op;
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 36);
+    net.nodes[1].env.jobs.insert((8, 1, 1), 9);
+    recv(&mut net, 1, 1, 8192, 3, None);
+    recv(&mut net, 1, 9, 8192, 4, None);
+    // A SYN for job 7 opens target PDC 0 (SPDCID 5).
+    let a = forged_req(1000, 5, true, op::SEND, JOB, true, true, 0, 0, 100, 100);
+    inject_raw(&mut net, 1, addr(0), &a);
+    assert_eq!(comps(&net, 1).len(), 1);
+    assert_eq!(net.nodes[1].eng.usage().0, 1);
+    // A request for job 8 on that PDC, then a SYN for job 8 on the same
+    // SPDCID: both refused, neither delivered nor matched for job 8.
+    let b = forged_req(1001, 5, false, op::SEND, 8, true, true, 1, 0, 100, 100);
+    let c = forged_req(1002, 5, true, op::SEND, 8, true, true, 2, 0, 100, 100);
+    let nacks = net.nodes[1].eng.stats.nack_tx;
+    inject_raw(&mut net, 1, addr(0), &b);
+    inject_raw(&mut net, 1, addr(0), &c);
+    assert_eq!(net.nodes[1].eng.stats.bad_job, 2);
+    assert_eq!(net.nodes[1].eng.stats.nack_tx, nacks + 2);
+    assert_eq!(comps(&net, 1).len(), 1, "nothing delivered for job 8");
+    assert_eq!(net.nodes[1].eng.unexpected().count(), 0);
+    assert_eq!(net.nodes[1].eng.usage().0, 1, "no second target PDC");
+    // The PDC still serves job 7.
+    let d = forged_req(1001, 5, false, op::SEND, JOB, true, true, 3, 0, 100, 100);
+    recv(&mut net, 1, 1, 8192, 5, None);
+    inject_raw(&mut net, 1, addr(0), &d);
+    assert_eq!(comps(&net, 1).len(), 2);
 }
 
 #[test]
@@ -2606,6 +2690,83 @@ fn two_shards_per_fep_route_every_packet_to_its_owner() {
         assert_eq!(t.nack_tx, 0, "shard {s}: {t:?}");
         assert_eq!(ini.stats.pdc_open, 2);
     }
+}
+
+/// `pkt` (a forged request) sent on PDC `dpdcid` instead.
+fn on_dpdcid(pkt: &[u8], dpdcid: u16) -> Vec<u8> {
+    use crate::proto::wire::{emit_headers, parse, pds::*};
+    let p = parse(pkt).unwrap();
+    let PdsHeader::Req(mut r) = p.pds else {
+        panic!("a request");
+    };
+    r.dst = PdcDst::Dpdcid(dpdcid);
+    let mut out = vec![0u8; pkt.len() + 64];
+    let n = emit_headers(&PdsHeader::Req(r), p.ses.as_ref(), &mut out).unwrap();
+    out.truncate(n);
+    out.extend_from_slice(p.payload);
+    out
+}
+
+// Review F4: a peer that puts two jobs on one SPDCID, with two shards per
+// FEP. A request is delivered only on a PDC of its own job, so in its own
+// job's shard, never a second time through another shard's PDC.
+#[test]
+fn two_jobs_on_one_spdcid_with_two_shards() {
+    use crate::proto::engine::{job_shard, shard_of, Engine};
+    use crate::proto::wire::ses::op;
+    use crate::sim::{tables, HostEnv, SimEngine};
+    let bits = 1;
+    let j = |want: u8| (7u32..).find(|&j| job_shard(j, bits) == want).unwrap();
+    let jobs = [j(0), j(1)];
+    let mut eng: [SimEngine; 2] = [0u8, 1].map(|shard| {
+        let cfg = Config {
+            shard_bits: bits,
+            shard,
+            seed: 40 + u32::from(shard),
+            initiator_id: 1,
+            ..fast_cfg()
+        };
+        Engine::new(cfg, tables(16, 64, 64)).unwrap()
+    });
+    let mut env = HostEnv {
+        addr: addr(1),
+        ..HostEnv::default()
+    };
+    for (k, &job) in jobs.iter().enumerate() {
+        let ep = k as u32 + 1;
+        env.jobs.insert((job, 1, 1), ep);
+        for user in 0..2 {
+            let b = env.add_buf(vec![0; 256]);
+            eng[k]
+                .post_recv(ep, 10 * ep as u64 + user, b, 256, None, &mut env)
+                .unwrap();
+        }
+    }
+    let mut deliver = |pkt: &[u8]| {
+        let s = usize::from(shard_of(pkt, bits));
+        eng[s].receive(0, &addr(0), pkt, &mut env);
+    };
+    let req = |psn, syn, job, msg_id| {
+        forged_req(psn, 5, syn, op::SEND, job, true, true, msg_id, 0, 100, 100)
+    };
+    // Job A's SYN opens PDC 0 in shard 0.
+    deliver(&req(1000, true, jobs[0], 0));
+    // Job B on that PDC: refused by shard 0.
+    deliver(&req(1001, false, jobs[1], 1));
+    // Job B's SYN on the same SPDCID goes to shard 1, which opens its own
+    // PDC bound to job B and delivers there.
+    deliver(&req(1001, true, jobs[1], 1));
+    // Job A's request on shard 1's PDC: refused, not delivered again.
+    deliver(&on_dpdcid(&req(1002, false, jobs[0], 2), 0x8000));
+    assert_eq!(eng[0].stats.bad_job, 1);
+    assert_eq!(eng[1].stats.bad_job, 1);
+    assert_eq!(eng[0].stats.pdc_open, 1);
+    assert_eq!(eng[1].stats.pdc_open, 1);
+    let mut got: Vec<u64> = env.completions.iter().map(|c| c.user).collect();
+    got.sort_unstable();
+    assert_eq!(got, vec![10, 20], "one receive per job, each in its shard");
+    assert!(env.completions.iter().all(|c| c.status == Status::Ok));
+    assert_eq!(eng[0].unexpected().count() + eng[1].unexpected().count(), 0);
 }
 
 // Review F0: a send window freed by an acknowledged CLOSE goes to a PDC

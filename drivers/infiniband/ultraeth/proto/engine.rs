@@ -32,6 +32,7 @@ use super::wire::pds::{
 use super::wire::ses::{
     op,
     rc,
+    ReqBody,
     SesAddr,
     SesHeader, //
 };
@@ -298,6 +299,11 @@ pub(crate) struct Stats {
     pub(crate) unexp_reclaimed: u64,
     /// Continuation packets whose addressing differs from their message.
     pub(crate) mismatched: u64,
+    /// Requests refused because their JobID is not the one their target
+    /// PDC was opened with (NACK PDC_HDR_MISMATCH).
+    pub(crate) bad_job: u64,
+    /// RUDI requests refused for a non-idempotent opcode (UNSUPPORTED_OP).
+    pub(crate) rudi_bad_op: u64,
     /// Messages that arrived before a matching receive.
     pub(crate) unexpected: u64,
     /// UUD messages dropped for want of a receive.
@@ -484,7 +490,7 @@ pub(crate) struct Pdc {
     ninb: u16,
     /// Hash bucket, or `NOPOS` when not in the map.
     hb: u32,
-    /// Initiator: JobID of every message on this PDC.
+    /// JobID of every message on this PDC (target: that of its SYN).
     job: u32,
     /// Initiator: traffic class.
     tc: u8,
@@ -1439,6 +1445,24 @@ impl<S: Slab> Engine<S> {
             (PdsHeader::Nack(n), _) => self.on_nack(now, src, &n, env),
             (PdsHeader::Ctrl(c), _) => self.on_ctrl(now, src, &c, env),
             (PdsHeader::RudiReq { pkt_id, .. }, Some(SesHeader::Req(s))) => {
+                // RUDI has no duplicate suppression: it carries idempotent
+                // operations only (WRITE, READ). Anything else (a SEND would
+                // complete a receive once per copy) gets UNSUPPORTED_OP.
+                if s.opcode != op::WRITE && s.opcode != op::READ {
+                    self.stats.rudi_bad_op += 1;
+                    let msg_id = match s.body {
+                        ReqBody::Std { msg_id, .. } => msg_id,
+                        _ => 0,
+                    };
+                    let ans = Answer::Plain {
+                        msg_id,
+                        job: s.addr.job,
+                        rc: rc::UNSUPPORTED_OP,
+                        len: 0,
+                    };
+                    self.send_rudi_resp(src, pkt_id, ans, env);
+                    return;
+                }
                 let ans = self.process_ses(now, None, 0, src, &s, Data::Slice(p.payload), env);
                 match ans {
                     Ok(a) => self.send_rudi_resp(src, pkt_id, a, env),

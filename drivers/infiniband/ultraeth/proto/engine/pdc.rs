@@ -509,6 +509,7 @@ impl<S: Slab> Engine<S> {
         psn: u32,
         spdcid: u16,
         dst: PdcDst,
+        job: u32,
         env: &mut impl Env,
     ) -> Option<usize> {
         match dst {
@@ -523,6 +524,10 @@ impl<S: Slab> Engine<S> {
                 }
                 if self.pdcs[i].ordered != ordered {
                     self.send_nack(src, nack::PDC_MODE_MISMATCH, psn, id, spdcid, 0, env);
+                    return None;
+                }
+                if self.pdcs[i].job != job {
+                    self.bad_job(src, psn, id, spdcid, env);
                     return None;
                 }
                 Some(i)
@@ -544,6 +549,13 @@ impl<S: Slab> Engine<S> {
                         );
                         return None;
                     }
+                    if d.job != job {
+                        // A target PDC carries the JobID of its SYN only.
+                        let pid = self.wire_id(i);
+                        self.bad_job(src, psn, pid, spdcid, env);
+                        return None;
+                    }
+                    let d = &mut self.pdcs[i];
                     if d.start_psn != start {
                         if d.state == PdcState::HalfOpen {
                             let s = d.start_psn;
@@ -597,6 +609,7 @@ impl<S: Slab> Engine<S> {
                 d.ordered = ordered;
                 d.peer = *src;
                 d.peer_id = spdcid;
+                d.job = job;
                 d.start_psn = new_start;
                 d.rx = RxWindow::new(new_start);
                 d.nack_ooo = new_start.wrapping_sub(1);
@@ -623,6 +636,13 @@ impl<S: Slab> Engine<S> {
         }
     }
 
+    /// Refuses a request whose JobID is not the one its target PDC was
+    /// opened with (by its SYN): NACK PDC_HDR_MISMATCH, nothing delivered.
+    fn bad_job(&mut self, src: &Addr, psn: u32, pid: u16, spdcid: u16, env: &mut impl Env) {
+        self.stats.bad_job += 1;
+        self.send_nack(src, nack::PDC_HDR_MISMATCH, psn, pid, spdcid, 0, env);
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(super) fn on_request(
         &mut self,
@@ -635,7 +655,9 @@ impl<S: Slab> Engine<S> {
         ce: bool,
         env: &mut impl Env,
     ) {
-        let Some(pi) = self.target_pdc(now, src, r.ordered, r.psn, r.spdcid, r.dst, env) else {
+        let Some(pi) =
+            self.target_pdc(now, src, r.ordered, r.psn, r.spdcid, r.dst, s.addr.job, env)
+        else {
             return;
         };
         let d = &mut self.pdcs[pi];
@@ -766,7 +788,6 @@ impl<S: Slab> Engine<S> {
             return false;
         }
         let d = &mut self.pdcs[pi];
-        d.job = s.addr.job;
         if d.ordered {
             d.rx.advance(psn);
         } else {
