@@ -40,7 +40,7 @@ cat "$BASE" "$run/extra.cpio" >"$run/initrd"
 # Host TSC frequency: under TCG the guest reads the host TSC, and without a
 # stable TSC the guest falls back to jiffies (perftest then reads 0 MB/s).
 tsc_khz=$(awk -F: '/^cpu MHz/ {printf "%d", $2 * 1000; exit}' /proc/cpuinfo)
-CMDLINE="console=ttyS0 loglevel=4 panic=-1 rdinit=/init 8250.nr_uarts=4 tsc=reliable${tsc_khz:+ tsc_early_khz=$tsc_khz}"
+CMDLINE="console=ttyS0 loglevel=4 log_buf_len=16M panic=-1 rdinit=/init 8250.nr_uarts=4 tsc=reliable${tsc_khz:+ tsc_early_khz=$tsc_khz}"
 
 
 # KVM works on some hosts and hangs or dies with "KVM internal error" on

@@ -19,10 +19,12 @@ ktap_set_plan "$(echo $SUITES $BOOT_SUITES | wc -w)"
 bootlog=$(dmesg)
 [ -d /sys/module/uet_soft ] && modprobe -r uet_soft
 # the log of this load only (never `dmesg -c`: the harness's dmesg guard
-# reads the whole log after the run)
-before=$(dmesg | wc -l)
+# reads the whole log after the run): from a marker on, which stays right
+# even when the ring buffer is full and old lines fall out of it
+marker="kunit.sh: loading uet_soft $$ $(date +%s%N)"
+echo "$marker" >/dev/kmsg
 modprobe uet_soft || ktap_exit_fail_msg "cannot load uet_soft"
-log=$(dmesg | tail -n +$((before + 1)))
+log=$(dmesg | sed -n "/$marker/,\$p")
 modprobe -r uet_soft
 
 check_suite() { # check_suite SUITE LOG
