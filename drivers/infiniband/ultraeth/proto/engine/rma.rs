@@ -117,20 +117,21 @@ impl<S: Slab> Engine<S> {
             ),
         };
         let mut ses = ses.map(SesHeader::Resp);
+        // The PDS header in front of `next`: the ACK, or a RUDI response.
+        let pds = |next: NextHeader| match &ack {
+            Some(a) => PdsHeader::Ack(AckHdr { next, ..**a }),
+            None => PdsHeader::RudiResp {
+                next,
+                ecn: false,
+                retx: false,
+                pkt_id,
+            },
+        };
         {
             let next = ses
                 .as_ref()
                 .map_or(NextHeader::None, SesHeader::next_header);
-            let h = match &ack {
-                Some(a) => PdsHeader::Ack(AckHdr { next, ..**a }),
-                None => PdsHeader::RudiResp {
-                    next,
-                    ecn: false,
-                    retx: false,
-                    pkt_id,
-                },
-            };
-            let Ok(n) = wire::emit_headers(&h, ses.as_ref(), &mut self.buf) else {
+            let Ok(n) = wire::emit_headers(&pds(next), ses.as_ref(), &mut self.buf) else {
                 return;
             };
             let mut total = n;
@@ -138,34 +139,17 @@ impl<S: Slab> Engine<S> {
             {
                 let l = usize::try_from(len).unwrap_or(0).min(MAX_MTU);
                 if let Err(code) = env.rma_read(ep, key, off, &mut self.buf[n..n + l]) {
-                    // Retry with an error response instead of data.
+                    // An error response instead of data, headers only.
                     ses = Some(SesHeader::Resp(plain(msg_id, job, code, 0)));
-                    if matches!(
-                        ses,
-                        Some(SesHeader::Resp(SesResp {
-                            body: RespBody::Plain { .. },
-                            ..
-                        }))
-                    ) {
-                        let next = NextHeader::Resp;
-                        let h = match &ack {
-                            Some(a) => PdsHeader::Ack(AckHdr { next, ..**a }),
-                            None => PdsHeader::RudiResp {
-                                next,
-                                ecn: false,
-                                retx: false,
-                                pkt_id,
-                            },
-                        };
-                        let Ok(n) = wire::emit_headers(&h, ses.as_ref(), &mut self.buf) else {
-                            return;
-                        };
-                        self.stats.tx += 1;
-                        env.transmit(dst, 0, &self.buf[..n]);
+                    let Ok(n) =
+                        wire::emit_headers(&pds(NextHeader::Resp), ses.as_ref(), &mut self.buf)
+                    else {
                         return;
-                    }
+                    };
+                    total = n;
+                } else {
+                    total = n + l;
                 }
-                total = n + l;
             }
             self.stats.tx += 1;
             // CAST: entropy is a 16-bit path selector.
