@@ -25,8 +25,6 @@ use kernel::{
     prelude::*,
     rdma::{
         device::{
-            Access,
-            AccessFlags,
             CqAttr,
             CqData,
             CqEvent,
@@ -431,17 +429,6 @@ impl MrData for UetMr {
     }
 }
 
-/// Validates user MR access flags: only defined flags, and remote write or
-/// atomic access requires local write (IBTA o10-37.2.1).
-fn check_mr_access(flags: AccessFlags) -> Result {
-    if flags.contains_any(Access::RemoteWrite | Access::RemoteAtomic)
-        && !flags.contains(Access::LocalWrite)
-    {
-        return Err(EINVAL);
-    }
-    Ok(())
-}
-
 /// The capabilities `dev_caps` reports: what an application can use today.
 /// Delivery modes and tagged matching are added as the data path makes them
 /// work.
@@ -593,7 +580,8 @@ impl Operations for UetDevice {
         // job reach this memory), so a context must have joined one first.
         let ctx = pd.ucontext().ok_or(EOPNOTSUPP)?;
         ctx.member.require_job()?;
-        check_mr_access(args.access)?;
+        // ib_core checked the access flags already (ib_check_mr_access():
+        // only defined flags, remote write or atomic only with local write).
         if args.length == 0 || args.length > MAX_MR_SIZE {
             return Err(EINVAL);
         }
