@@ -122,12 +122,147 @@ struct uet_cqe {
 	__u8 flags;		/* enum uet_cqe_flags */
 	__u32 byte_len;
 	__u32 ep_num;		/* local endpoint (queue pair number) */
-	__u32 job_id;		/* JobID of the message (24 bits) */
-	__u32 src_fa;		/* initiator: peer endpoint's PIDonFEP */
-	__u32 src_ep;		/* initiator: peer endpoint number */
+	__u32 job_id;		/* receive: JobID of the message (24 bits) */
+	__u32 src_qpn;		/* receive: the sender's endpoint (QP number) */
+	__u8 reserved_e0[4];
 	__aligned_u64 header_data;
 	__aligned_u64 match_bits;
-	__u8 reserved_180[16];
+	__u8 src_addr[16];	/* receive: the sender's FEP address */
+};
+
+/*
+ * Endpoints: IB_QPT_DRIVER queue pairs created with this driver data.
+ *
+ * An endpoint is reliable, unconnected and reaches every endpoint of its
+ * job; the destination is named per work request. Its QP number is
+ * structured: PIDonFEP in bits 11:0, resource index in bits 23:12. The
+ * context must have joined a job (EPERM otherwise, EIO once revoked).
+ */
+enum uet_ibv_qp_type {
+	UET_QPT_RU = 1,		/* reliable unconnected endpoint */
+};
+
+enum uet_ibv_delivery_mode {
+	UET_DM_RUD = 0,		/* reliable unordered delivery */
+	UET_DM_ROD = 1,		/* reliable ordered delivery */
+	UET_DM_RUDI = 2,	/* reliable unordered idempotent */
+	UET_DM_UUD = 3,		/* unreliable unordered delivery */
+};
+
+enum uet_ibv_create_qp_flags {
+	UET_CREATE_QP_F_QPN = 1 << 0,	/* use uet_ibv_create_qp.qpn */
+};
+
+#define UET_QPN_PID_MASK 0xfff		/* PIDonFEP, bits 11:0 */
+#define UET_QPN_RI_SHIFT 12		/* resource index, bits 23:12 */
+
+struct uet_ibv_create_qp {
+	__u32 comp_mask;
+	__u32 driver_qp_type;	/* enum uet_ibv_qp_type */
+	__u32 delivery_mode;	/* enum uet_ibv_delivery_mode */
+	__u32 flags;		/* enum uet_ibv_create_qp_flags */
+	__u32 qpn;		/* requested QP number (UET_CREATE_QP_F_QPN) */
+	__u32 sqe_size;		/* must be sizeof(struct uet_sqe) */
+	__u32 rqe_size;		/* must be sizeof(struct uet_rqe) */
+	__u8 reserved_e0[4];
+};
+
+struct uet_ibv_create_qp_resp {
+	__u32 comp_mask;
+	__u32 job_id;			/* JobID every packet carries */
+	__aligned_u64 sq_mmap_key;	/* mmap offset of the send ring */
+	__aligned_u64 sq_mmap_size;
+	__aligned_u64 rq_mmap_key;	/* mmap offset of the receive ring */
+	__aligned_u64 rq_mmap_size;
+	__u32 sq_entries;		/* ring entries, a power of two */
+	__u32 rq_entries;		/* ring entries, a power of two */
+};
+
+/*
+ * Send and receive rings, each mapped read-write at its mmap key:
+ *
+ *   offset 0                          struct uet_wq_ring_hdr
+ *   offset UET_WQ_RING_ENTRIES_OFFSET entries (struct uet_sqe / uet_rqe)
+ *
+ * User space writes entry (prod_idx % entries), stores prod_idx + 1
+ * (release) and rings the doorbell: a uverbs POST_SEND (send ring) or
+ * POST_RECV (receive ring) command with no work requests. The device
+ * fetches each entry once, up to prod_idx (acquire), and then stores its
+ * own count in cons_idx (release): from then on the entry's slot may be
+ * reused. Both indexes run free and wrap at 2^32; a ring is full when
+ * prod_idx - cons_idx == entries. Entries the device cannot accept yet
+ * (every request slot of the endpoint is busy) stay in the ring until
+ * completions free a slot.
+ */
+struct uet_wq_ring_hdr {
+	__u32 prod_idx;		/* written by user space */
+	__u8 reserved_20[60];
+	__u32 cons_idx;		/* written by the device */
+	__u8 reserved_220[60];
+};
+
+#define UET_WQ_RING_ENTRIES_OFFSET 128
+
+struct uet_sge {
+	__aligned_u64 addr;	/* user address inside the MR */
+	__u32 length;
+	__u32 lkey;
+};
+
+enum uet_sqe_opcode {
+	UET_SQE_OP_SEND = 0,
+	UET_SQE_OP_TAGGED_SEND = 1,
+};
+
+enum uet_sqe_flags {
+	UET_SQE_F_SIGNALED = 1 << 0,	/* write a completion on success */
+	UET_SQE_F_WITH_DATA = 1 << 1,	/* header_data is carried */
+	UET_SQE_F_INLINE = 1 << 2,	/* payload in inline_data */
+};
+
+#define UET_SQE_MAX_SGE 3
+#define UET_SQE_MAX_INLINE 48
+
+/*
+ * A send request. The destination is an endpoint of the sender's job:
+ * the peer's FEP address (IPv6, or IPv4-mapped IPv6) and its QP number.
+ * With UET_SQE_F_INLINE, length bytes of inline_data are the payload and
+ * num_sge is 0.
+ */
+struct uet_sqe {
+	__aligned_u64 wr_id;
+	__u8 opcode;		/* enum uet_sqe_opcode */
+	__u8 flags;		/* enum uet_sqe_flags */
+	__u8 num_sge;
+	__u8 reserved_58;
+	__u32 length;		/* inline bytes (UET_SQE_F_INLINE) */
+	__u8 dst_addr[16];	/* peer FEP address */
+	__u32 dst_qpn;		/* peer endpoint */
+	__u8 reserved_120[4];
+	__aligned_u64 header_data;
+	__aligned_u64 match_bits;	/* UET_SQE_OP_TAGGED_SEND */
+	__u8 reserved_200[16];
+	union {
+		struct uet_sge sge[UET_SQE_MAX_SGE];
+		__u8 inline_data[UET_SQE_MAX_INLINE];
+	};
+	__u8 reserved_3c0[8];
+};
+
+enum uet_rqe_flags {
+	UET_RQE_F_TAGGED = 1 << 0,	/* match match_bits, ignoring ignore_bits */
+};
+
+#define UET_RQE_MAX_SGE 2
+
+struct uet_rqe {
+	__aligned_u64 wr_id;
+	__u8 flags;		/* enum uet_rqe_flags */
+	__u8 num_sge;
+	__u8 reserved_50[6];
+	__aligned_u64 match_bits;
+	__aligned_u64 ignore_bits;
+	struct uet_sge sge[UET_RQE_MAX_SGE];
 };
 
 #endif /* UET_ABI_USER_H */
