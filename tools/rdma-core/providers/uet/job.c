@@ -87,3 +87,10 @@ int uetdv_query_job(struct ibv_context *ibvctx, struct uetdv_job_info *info,
 
 	return 0;
 }
+
+/* ibv_import_job() of the proposed UET verbs: a context imports the job
+ * whose descriptor it was given, which is what joining is here */
+int uetdv_import_job(struct ibv_context *ibvctx, int job_fd)
+{
+	return uetdv_join_job(ibvctx, job_fd);
+}

@@ -15,5 +15,7 @@ DECLARE_DRV_CMD(uet_alloc_ucontext, IB_USER_VERBS_CMD_GET_CONTEXT,
 		uet_ibv_alloc_ucontext_cmd, uet_ibv_alloc_ucontext_resp);
 DECLARE_DRV_CMD(uet_create_cq, IB_USER_VERBS_CMD_CREATE_CQ,
 		uet_ibv_create_cq, uet_ibv_create_cq_resp);
+DECLARE_DRV_CMD(uet_create_qp, IB_USER_VERBS_CMD_CREATE_QP,
+		uet_ibv_create_qp, uet_ibv_create_qp_resp);
 
 #endif /* __UET_ABI_H__ */

@@ -18,19 +18,30 @@ static const struct verbs_match_ent uet_table[] = {
 };
 
 /*
- * Verbs not listed here (QPs, SRQs, AHs, MWs, ...) are not provided:
- * libibverbs answers them with EOPNOTSUPP/ENOSYS. UET endpoints will come
- * through uetdv.
+ * Verbs not listed here (SRQs, MWs, RDMA, ...) are not provided:
+ * libibverbs answers them with EOPNOTSUPP/ENOSYS. QPs are UET endpoints
+ * (IBV_QPT_DRIVER, see uetdv_create_qp_ex()); address handles are
+ * user-space objects naming a peer's FEP address.
  */
 static const struct verbs_context_ops uet_ctx_ops = {
 	.alloc_pd = uet_alloc_pd,
+	.create_ah = uet_create_ah,
 	.create_cq = uet_create_cq,
+	.create_cq_ex = uet_create_cq_ex,
+	.create_qp = uet_create_qp,
+	.create_qp_ex = uet_create_qp_ex,
 	.dealloc_pd = uet_dealloc_pd,
 	.dereg_mr = uet_dereg_mr,
+	.destroy_ah = uet_destroy_ah,
 	.destroy_cq = uet_destroy_cq,
+	.destroy_qp = uet_destroy_qp,
+	.modify_qp = uet_modify_qp,
 	.poll_cq = uet_poll_cq,
+	.post_recv = uet_post_recv,
+	.post_send = uet_post_send,
 	.query_device_ex = uet_query_device_ex,
 	.query_port = uet_query_port,
+	.query_qp = uet_query_qp,
 	.reg_mr = uet_reg_mr,
 	.req_notify_cq = uet_arm_cq,
 	.free_context = uet_free_context,

@@ -50,6 +50,49 @@ struct uet_cq {
 	/* entries consumed so far, runs free like the ring's indexes */
 	uint32_t cons_idx;
 	uint32_t cq_idx;
+	/* ibv_cq_ex polling: the entry start_poll/next_poll point at */
+	const struct uet_cqe *cur;
+	uint32_t wc_flags;		/* enum ibv_wc_flags_ex requested */
+};
+
+/*
+ * A work queue ring mapped from the device: header, then entries of
+ * entry_size bytes. prod_idx is ours (published with release after the
+ * entries are written), cons_idx the device's.
+ */
+struct uet_wq {
+	pthread_spinlock_t lock;
+	void *ring;
+	size_t ring_size;
+	struct uet_wq_ring_hdr *hdr;
+	uint8_t *entries;
+	uint32_t num_entries;		/* a power of two */
+	uint32_t entry_size;
+	uint32_t prod_idx;		/* entries written so far */
+	uint32_t max_sge;
+};
+
+struct uet_qp {
+	struct verbs_qp vqp;
+	struct uet_wq sq;
+	struct uet_wq rq;
+	uint32_t job_id;
+	uint32_t delivery_mode;
+	uint32_t max_inline;
+	uint32_t max_msg_size;
+	bool sq_sig_all;
+	/* ibv_qp_ex work requests between wr_start and wr_complete */
+	struct uet_sqe *wr_cur;		/* the request being built, or NULL */
+	uint32_t wr_count;		/* requests built since wr_start */
+	int wr_err;			/* first error since wr_start */
+	bool wr_has_dest;		/* the current request has a destination */
+};
+
+/* An address handle: user-space only. ah.ah_ex.ah is what callers see. */
+struct uet_ah {
+	struct uetdv_ah_ex ah_ex;
+	uint8_t dst_addr[16];		/* peer FEP address (IPv6 byte order) */
+	bool extended;			/* created by uetdv_create_ah_ex() */
 };
 
 static inline struct uet_device *to_uet_dev(struct ibv_device *ibvdev)
@@ -65,6 +108,26 @@ static inline struct uet_context *to_uet_context(struct ibv_context *ibvctx)
 static inline struct uet_cq *to_uet_cq(struct ibv_cq *ibvcq)
 {
 	return container_of(ibvcq, struct uet_cq, vcq.cq);
+}
+
+static inline struct uet_cq *to_uet_cq_ex(struct ibv_cq_ex *ibvcqx)
+{
+	return container_of(ibvcqx, struct uet_cq, vcq.cq_ex);
+}
+
+static inline struct uet_qp *to_uet_qp(struct ibv_qp *ibvqp)
+{
+	return container_of(ibvqp, struct uet_qp, vqp.qp);
+}
+
+static inline struct uet_qp *to_uet_qp_ex(struct ibv_qp_ex *ibvqpx)
+{
+	return container_of(ibvqpx, struct uet_qp, vqp.qp_ex);
+}
+
+static inline struct uet_ah *to_uet_ah(struct ibv_ah *ibvah)
+{
+	return container_of(ibvah, struct uet_ah, ah_ex.ah);
 }
 
 bool is_uet_dev(struct ibv_device *device);
@@ -87,5 +150,24 @@ struct ibv_cq *uet_create_cq(struct ibv_context *ibvctx, int ncqe,
 int uet_destroy_cq(struct ibv_cq *ibvcq);
 int uet_poll_cq(struct ibv_cq *ibvcq, int nwc, struct ibv_wc *wc);
 int uet_arm_cq(struct ibv_cq *ibvcq, int solicited_only);
+struct ibv_cq_ex *uet_create_cq_ex(struct ibv_context *ibvctx,
+				   struct ibv_cq_init_attr_ex *attr);
+
+struct ibv_qp *uet_create_qp(struct ibv_pd *ibvpd,
+			     struct ibv_qp_init_attr *attr);
+struct ibv_qp *uet_create_qp_ex(struct ibv_context *ibvctx,
+				struct ibv_qp_init_attr_ex *attr_ex);
+int uet_destroy_qp(struct ibv_qp *ibvqp);
+int uet_modify_qp(struct ibv_qp *ibvqp, struct ibv_qp_attr *attr,
+		  int attr_mask);
+int uet_query_qp(struct ibv_qp *ibvqp, struct ibv_qp_attr *attr,
+		 int attr_mask, struct ibv_qp_init_attr *init_attr);
+int uet_post_send(struct ibv_qp *ibvqp, struct ibv_send_wr *wr,
+		  struct ibv_send_wr **bad_wr);
+int uet_post_recv(struct ibv_qp *ibvqp, struct ibv_recv_wr *wr,
+		  struct ibv_recv_wr **bad_wr);
+
+struct ibv_ah *uet_create_ah(struct ibv_pd *ibvpd, struct ibv_ah_attr *attr);
+int uet_destroy_ah(struct ibv_ah *ibvah);
 
 #endif /* __UET_H__ */

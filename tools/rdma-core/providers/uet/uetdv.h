@@ -83,6 +83,110 @@ int uetdv_join_job(struct ibv_context *ibvctx, int job_fd);
 int uetdv_query_job(struct ibv_context *ibvctx, struct uetdv_job_info *info,
 		    uint32_t inlen);
 
+/*
+ * Endpoints: reliable unconnected (RU) queue pairs, the counterpart of the
+ * proposed IBV_QPT_RU (ibv_uet(7)). They are IBV_QPT_DRIVER QPs; an
+ * endpoint reaches every endpoint of its job and each work request names
+ * its destination. The context must have joined a job first.
+ *
+ * QP numbers are structured: PIDonFEP in bits 11:0, resource index in bits
+ * 23:12 (relative addressing: the endpoint is reached within its job).
+ */
+#define UETDV_QPN_PID_ON_FEP_SHIFT 0
+#define UETDV_QPN_PID_ON_FEP_MASK 0x00000fffu
+#define UETDV_QPN_RI_SHIFT 12
+#define UETDV_QPN_RI_MASK 0x00fff000u
+
+enum uetdv_qp_type {
+	UETDV_QP_TYPE_RU = 1,		/* reliable unconnected endpoint */
+};
+
+enum uetdv_delivery_mode {
+	UETDV_DM_RUD = 0,		/* reliable unordered delivery */
+	UETDV_DM_ROD = 1,		/* reliable ordered delivery */
+	UETDV_DM_RUDI = 2,		/* reliable unordered, idempotent */
+	UETDV_DM_UUD = 3,		/* unreliable unordered delivery */
+};
+
+enum uetdv_qp_init_attr_flags {
+	UETDV_QP_INIT_FLAGS_QPN = 1 << 0,	/* use uetdv_qp_init_attr.qpn */
+};
+
+struct uetdv_qp_init_attr {
+	uint64_t comp_mask;		/* no optional fields yet: 0 */
+	uint32_t driver_qp_type;	/* enum uetdv_qp_type */
+	uint32_t delivery_mode;		/* enum uetdv_delivery_mode */
+	uint32_t flags;			/* enum uetdv_qp_init_attr_flags */
+	uint32_t qpn;			/* requested QP number */
+};
+
+struct ibv_qp *uetdv_create_qp_ex(struct ibv_context *ibvctx,
+				  struct ibv_qp_init_attr_ex *attr_ex,
+				  struct uetdv_qp_init_attr *uet_attr,
+				  uint32_t inlen);
+
+/*
+ * Extended address handles (the proposed ibv_create_ah_ex()): the peer's
+ * FEP address (ah_attr.grh.dgid, an IPv6 or IPv4-mapped IPv6 address) and
+ * its QP number. A user-space object: creating one makes no system call.
+ * Destroy with ibv_destroy_ah().
+ */
+struct uetdv_ah_attr_ex {
+	struct ibv_ah_attr ah_attr;
+	uint32_t remote_qpn;
+};
+
+struct uetdv_ah_ex {
+	struct ibv_ah ah;
+	uint32_t remote_qpn;
+};
+
+struct ibv_ah *uetdv_create_ah_ex(struct ibv_pd *pd,
+				  struct uetdv_ah_attr_ex *attr);
+struct uetdv_ah_ex *uetdv_ah_to_ah_ex(struct ibv_ah *ah);
+
+/*
+ * Work requests on an endpoint's ibv_qp_ex (after ibv_wr_start()): the
+ * destination of the current work request, a 64-bit immediate (UET header
+ * data) and tagged sends.
+ */
+void uetdv_wr_set_ru_addr(struct ibv_qp_ex *qpx, struct uetdv_ah_ex *ah,
+			  unsigned int addr_idx);
+void uetdv_wr_send_imm64(struct ibv_qp_ex *qpx, __be64 imm_data);
+void uetdv_wr_tagged_send(struct ibv_qp_ex *qpx, uint64_t match_bits);
+void uetdv_wr_tagged_send_data(struct ibv_qp_ex *qpx, uint64_t match_bits,
+			       uint64_t header_data);
+
+/*
+ * A tagged receive: matches a tagged message whose match bits equal
+ * match_bits in every bit not set in ignore_bits. wr->next must be NULL.
+ */
+int uetdv_post_tagged_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr,
+			   uint64_t match_bits, uint64_t ignore_bits,
+			   struct ibv_recv_wr **bad_wr);
+
+/*
+ * Completion fields of an ibv_cq_ex (between ibv_start_poll() and
+ * ibv_end_poll()) that struct ibv_wc has no room for. They are always
+ * available on a CQ of a UET device, whatever its wc_flags.
+ */
+uint32_t uetdv_wc_read_job_id(struct ibv_cq_ex *cq);
+uint32_t uetdv_wc_read_src_id(struct ibv_cq_ex *cq);
+void uetdv_wc_read_src_addr(struct ibv_cq_ex *cq, union ibv_gid *addr);
+__be64 uetdv_wc_read_imm64_data(struct ibv_cq_ex *cq);
+uint64_t uetdv_wc_read_header_data(struct ibv_cq_ex *cq);
+uint64_t uetdv_wc_read_match_bits(struct ibv_cq_ex *cq);
+
+enum uetdv_wc_flags {
+	UETDV_WC_WITH_DATA = 1 << 0,	/* header data (64-bit immediate) */
+	UETDV_WC_TAGGED = 1 << 1,	/* a tagged message: match bits */
+};
+
+unsigned int uetdv_wc_read_flags(struct ibv_cq_ex *cq);
+
+/* The proposal's name for joining a job by its file descriptor. */
+int uetdv_import_job(struct ibv_context *ibvctx, int job_fd);
+
 #ifdef __cplusplus
 }
 #endif

@@ -153,8 +153,10 @@ int uet_dereg_mr(struct verbs_mr *vmr)
 	return 0;
 }
 
-struct ibv_cq *uet_create_cq(struct ibv_context *ibvctx, int ncqe,
-			     struct ibv_comp_channel *channel, int vec)
+static struct uet_cq *uet_create_cq_common(struct ibv_context *ibvctx,
+					    int ncqe,
+					    struct ibv_comp_channel *channel,
+					    int vec)
 {
 	struct uet_context *ctx = to_uet_context(ibvctx);
 	struct uet_create_cq_resp resp = {};
@@ -212,7 +214,7 @@ struct ibv_cq *uet_create_cq(struct ibv_context *ibvctx, int ncqe,
 	if (err)
 		goto err_unmap;
 
-	return &cq->vcq.cq;
+	return cq;
 
 err_unmap:
 	munmap(cq->ring, cq->ring_size);
@@ -222,6 +224,14 @@ err_free_cq:
 	free(cq);
 	errno = err;
 	return NULL;
+}
+
+struct ibv_cq *uet_create_cq(struct ibv_context *ibvctx, int ncqe,
+			     struct ibv_comp_channel *channel, int vec)
+{
+	struct uet_cq *cq = uet_create_cq_common(ibvctx, ncqe, channel, vec);
+
+	return cq ? &cq->vcq.cq : NULL;
 }
 
 int uet_destroy_cq(struct ibv_cq *ibvcq)
@@ -256,51 +266,63 @@ int uet_destroy_cq(struct ibv_cq *ibvcq)
  *                  (IBV_WC_GENERAL_ERR)
  *   byte_len    <- byte_len
  *   qp_num      <- ep_num, the local endpoint
- *   src_qp      <- src_ep, the initiator's endpoint
+ *   src_qp      <- src_qpn, the sender's endpoint (receive completions)
  *   wc_flags    <- IBV_WC_WITH_IMM when UET_CQE_F_WITH_DATA is set, with
  *                  imm_data = the low 32 bits of header_data in network
  *                  byte order
  *   slid, sl, pkey_index, dlid_path_bits <- 0
  *
- * job_id, src_fa, the upper half of header_data and match_bits have no
- * ibv_wc field.
+ * job_id, src_addr, the upper half of header_data and match_bits have no
+ * ibv_wc field: an ibv_cq_ex reads them with uetdv_wc_read_*().
  */
-static void uet_cqe_to_wc(const struct uet_cqe *cqe, struct ibv_wc *wc)
+static enum ibv_wc_opcode uet_cqe_opcode(const struct uet_cqe *cqe,
+					 bool *known)
 {
-	memset(wc, 0, sizeof(*wc));
-	wc->wr_id = cqe->wr_id;
-	wc->status = cqe->status <= IBV_WC_GENERAL_ERR ? cqe->status :
-							 IBV_WC_GENERAL_ERR;
-	wc->vendor_err = cqe->uet_rc;
-	wc->byte_len = cqe->byte_len;
-	wc->qp_num = cqe->ep_num;
-	wc->src_qp = cqe->src_ep;
-
+	*known = true;
 	switch (cqe->opcode) {
 	case UET_CQE_OP_SEND:
 	case UET_CQE_OP_TAGGED_SEND:
-		wc->opcode = IBV_WC_SEND;
-		break;
+		return IBV_WC_SEND;
 	case UET_CQE_OP_RECV:
 	case UET_CQE_OP_TAGGED_RECV:
-		wc->opcode = IBV_WC_RECV;
-		break;
+		return IBV_WC_RECV;
 	case UET_CQE_OP_WRITE:
-		wc->opcode = (cqe->flags & UET_CQE_F_WITH_DATA) ?
-				     IBV_WC_RECV_RDMA_WITH_IMM :
-				     IBV_WC_RDMA_WRITE;
-		break;
+		return (cqe->flags & UET_CQE_F_WITH_DATA) ?
+			       IBV_WC_RECV_RDMA_WITH_IMM :
+			       IBV_WC_RDMA_WRITE;
 	case UET_CQE_OP_READ:
-		wc->opcode = IBV_WC_RDMA_READ;
-		break;
+		return IBV_WC_RDMA_READ;
 	case UET_CQE_OP_ATOMIC:
-		wc->opcode = IBV_WC_FETCH_ADD;
-		break;
+		return IBV_WC_FETCH_ADD;
 	default:
-		if (wc->status == IBV_WC_SUCCESS)
-			wc->status = IBV_WC_GENERAL_ERR;
-		break;
+		*known = false;
+		return IBV_WC_SEND;
 	}
+}
+
+static enum ibv_wc_status uet_cqe_status(const struct uet_cqe *cqe)
+{
+	bool known;
+
+	uet_cqe_opcode(cqe, &known);
+	if (cqe->status > IBV_WC_GENERAL_ERR ||
+	    (!known && cqe->status == IBV_WC_SUCCESS))
+		return IBV_WC_GENERAL_ERR;
+	return cqe->status;
+}
+
+static void uet_cqe_to_wc(const struct uet_cqe *cqe, struct ibv_wc *wc)
+{
+	bool known;
+
+	memset(wc, 0, sizeof(*wc));
+	wc->wr_id = cqe->wr_id;
+	wc->status = uet_cqe_status(cqe);
+	wc->opcode = uet_cqe_opcode(cqe, &known);
+	wc->vendor_err = cqe->uet_rc;
+	wc->byte_len = cqe->byte_len;
+	wc->qp_num = cqe->ep_num;
+	wc->src_qp = cqe->src_qpn;
 
 	if (cqe->flags & UET_CQE_F_WITH_DATA) {
 		wc->wc_flags |= IBV_WC_WITH_IMM;
@@ -349,4 +371,244 @@ int uet_poll_cq(struct ibv_cq *ibvcq, int nwc, struct ibv_wc *wc)
 int uet_arm_cq(struct ibv_cq *ibvcq, int solicited_only)
 {
 	return ibv_cmd_req_notify_cq(ibvcq, solicited_only);
+}
+
+/*
+ * Extended CQs: start_poll points at the first unread entry with the ring's
+ * lock held, next_poll consumes it and points at the next one, end_poll
+ * consumes the current one, publishes the consumer index and unlocks.
+ */
+
+/* the number of unread entries, or -EIO if the producer is out of range */
+static int64_t uet_cq_avail(struct uet_cq *cq)
+{
+	uint32_t prod, avail;
+
+	/* pairs with the device's release store after it wrote the CQEs */
+	prod = atomic_load_explicit((_Atomic(uint32_t) *)&cq->hdr->prod_idx,
+				    memory_order_acquire);
+	avail = prod - cq->cons_idx;
+	if (avail > cq->num_entries)
+		return -EIO;
+	return avail;
+}
+
+static void uet_cq_ex_point(struct uet_cq *cq)
+{
+	const struct uet_cqe *cqe;
+
+	cqe = &cq->cqes[cq->cons_idx & (cq->num_entries - 1)];
+	cq->cur = cqe;
+	cq->vcq.cq_ex.wr_id = cqe->wr_id;
+	cq->vcq.cq_ex.status = uet_cqe_status(cqe);
+}
+
+static int uet_start_poll(struct ibv_cq_ex *cqx, struct ibv_poll_cq_attr *attr)
+{
+	struct uet_cq *cq = to_uet_cq_ex(cqx);
+	int64_t avail;
+
+	if (attr->comp_mask)
+		return EINVAL;
+
+	pthread_spin_lock(&cq->lock);
+	avail = uet_cq_avail(cq);
+	if (avail <= 0) {
+		pthread_spin_unlock(&cq->lock);
+		return avail ? EIO : ENOENT;
+	}
+	uet_cq_ex_point(cq);
+	return 0;
+}
+
+static int uet_next_poll(struct ibv_cq_ex *cqx)
+{
+	struct uet_cq *cq = to_uet_cq_ex(cqx);
+	int64_t avail;
+
+	if (cq->cur) {
+		cq->cur = NULL;
+		cq->cons_idx++;
+	}
+	avail = uet_cq_avail(cq);
+	if (avail <= 0)
+		return avail ? EIO : ENOENT;
+	uet_cq_ex_point(cq);
+	return 0;
+}
+
+static void uet_end_poll(struct ibv_cq_ex *cqx)
+{
+	struct uet_cq *cq = to_uet_cq_ex(cqx);
+
+	if (cq->cur) {
+		cq->cur = NULL;
+		cq->cons_idx++;
+	}
+	/* the entries were read: the device may reuse them */
+	atomic_store_explicit((_Atomic(uint32_t) *)&cq->hdr->cons_idx,
+			      cq->cons_idx, memory_order_release);
+	pthread_spin_unlock(&cq->lock);
+}
+
+static enum ibv_wc_opcode uet_wc_read_opcode(struct ibv_cq_ex *cqx)
+{
+	bool known;
+
+	return uet_cqe_opcode(to_uet_cq_ex(cqx)->cur, &known);
+}
+
+static uint32_t uet_wc_read_vendor_err(struct ibv_cq_ex *cqx)
+{
+	return to_uet_cq_ex(cqx)->cur->uet_rc;
+}
+
+static uint32_t uet_wc_read_byte_len(struct ibv_cq_ex *cqx)
+{
+	return to_uet_cq_ex(cqx)->cur->byte_len;
+}
+
+static __be32 uet_wc_read_imm_data(struct ibv_cq_ex *cqx)
+{
+	return htobe32((uint32_t)to_uet_cq_ex(cqx)->cur->header_data);
+}
+
+static uint32_t uet_wc_read_qp_num(struct ibv_cq_ex *cqx)
+{
+	return to_uet_cq_ex(cqx)->cur->ep_num;
+}
+
+static uint32_t uet_wc_read_src_qp(struct ibv_cq_ex *cqx)
+{
+	return to_uet_cq_ex(cqx)->cur->src_qpn;
+}
+
+static unsigned int uet_wc_read_wc_flags(struct ibv_cq_ex *cqx)
+{
+	return (to_uet_cq_ex(cqx)->cur->flags & UET_CQE_F_WITH_DATA) ?
+		       IBV_WC_WITH_IMM : 0;
+}
+
+static uint32_t uet_wc_read_zero32(struct ibv_cq_ex *cqx)
+{
+	return 0;
+}
+
+static uint8_t uet_wc_read_zero8(struct ibv_cq_ex *cqx)
+{
+	return 0;
+}
+
+#define UET_CQ_WC_FLAGS (IBV_WC_EX_WITH_BYTE_LEN | IBV_WC_EX_WITH_IMM | \
+			 IBV_WC_EX_WITH_QP_NUM | IBV_WC_EX_WITH_SRC_QP | \
+			 IBV_WC_EX_WITH_SLID | IBV_WC_EX_WITH_SL | \
+			 IBV_WC_EX_WITH_DLID_PATH_BITS)
+
+struct ibv_cq_ex *uet_create_cq_ex(struct ibv_context *ibvctx,
+				   struct ibv_cq_init_attr_ex *attr)
+{
+	struct ibv_cq_ex *cqx;
+	struct uet_cq *cq;
+
+	if (attr->wc_flags & ~(uint64_t)UET_CQ_WC_FLAGS) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	if (attr->comp_mask & ~IBV_CQ_INIT_ATTR_MASK_FLAGS) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	/* a single-threaded CQ just takes an uncontended lock */
+	if ((attr->comp_mask & IBV_CQ_INIT_ATTR_MASK_FLAGS) &&
+	    (attr->flags & ~IBV_CREATE_CQ_ATTR_SINGLE_THREADED)) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+
+	cq = uet_create_cq_common(ibvctx, attr->cqe, attr->channel,
+				  attr->comp_vector);
+	if (!cq)
+		return NULL;
+
+	cq->wc_flags = attr->wc_flags;
+	cqx = &cq->vcq.cq_ex;
+	cqx->start_poll = uet_start_poll;
+	cqx->next_poll = uet_next_poll;
+	cqx->end_poll = uet_end_poll;
+	cqx->read_opcode = uet_wc_read_opcode;
+	cqx->read_vendor_err = uet_wc_read_vendor_err;
+	cqx->read_wc_flags = uet_wc_read_wc_flags;
+	cqx->read_byte_len = uet_wc_read_byte_len;
+	cqx->read_imm_data = uet_wc_read_imm_data;
+	cqx->read_qp_num = uet_wc_read_qp_num;
+	cqx->read_src_qp = uet_wc_read_src_qp;
+	cqx->read_slid = uet_wc_read_zero32;
+	cqx->read_sl = uet_wc_read_zero8;
+	cqx->read_dlid_path_bits = uet_wc_read_zero8;
+	return cqx;
+}
+
+/* the current entry of a polled uet CQ, or NULL */
+static const struct uet_cqe *uetdv_cur_cqe(struct ibv_cq_ex *cqx)
+{
+	if (!cqx || !is_uet_dev(cqx->context->device))
+		return NULL;
+	return to_uet_cq_ex(cqx)->cur;
+}
+
+uint32_t uetdv_wc_read_job_id(struct ibv_cq_ex *cqx)
+{
+	const struct uet_cqe *cqe = uetdv_cur_cqe(cqx);
+
+	return cqe ? cqe->job_id : 0;
+}
+
+uint32_t uetdv_wc_read_src_id(struct ibv_cq_ex *cqx)
+{
+	const struct uet_cqe *cqe = uetdv_cur_cqe(cqx);
+
+	return cqe ? cqe->src_qpn : 0;
+}
+
+void uetdv_wc_read_src_addr(struct ibv_cq_ex *cqx, union ibv_gid *addr)
+{
+	const struct uet_cqe *cqe = uetdv_cur_cqe(cqx);
+
+	if (cqe)
+		memcpy(addr->raw, cqe->src_addr, sizeof(addr->raw));
+	else
+		memset(addr->raw, 0, sizeof(addr->raw));
+}
+
+uint64_t uetdv_wc_read_header_data(struct ibv_cq_ex *cqx)
+{
+	const struct uet_cqe *cqe = uetdv_cur_cqe(cqx);
+
+	return cqe ? cqe->header_data : 0;
+}
+
+__be64 uetdv_wc_read_imm64_data(struct ibv_cq_ex *cqx)
+{
+	return htobe64(uetdv_wc_read_header_data(cqx));
+}
+
+uint64_t uetdv_wc_read_match_bits(struct ibv_cq_ex *cqx)
+{
+	const struct uet_cqe *cqe = uetdv_cur_cqe(cqx);
+
+	return cqe ? cqe->match_bits : 0;
+}
+
+unsigned int uetdv_wc_read_flags(struct ibv_cq_ex *cqx)
+{
+	const struct uet_cqe *cqe = uetdv_cur_cqe(cqx);
+	unsigned int flags = 0;
+
+	if (!cqe)
+		return 0;
+	if (cqe->flags & UET_CQE_F_WITH_DATA)
+		flags |= UETDV_WC_WITH_DATA;
+	if (cqe->flags & UET_CQE_F_TAGGED)
+		flags |= UETDV_WC_TAGGED;
+	return flags;
 }

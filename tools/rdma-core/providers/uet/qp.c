@@ -1,0 +1,881 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * libuet endpoints: reliable unconnected (RU) queue pairs whose send and
+ * receive queues are rings mapped from the device. Posting writes
+ * descriptors (struct uet_sqe / uet_rqe) into a ring, publishes the
+ * producer index and rings the doorbell, a POST_SEND or POST_RECV uverbs
+ * command without work requests. Also: address handles (user-space
+ * objects naming a peer endpoint), the ibv_qp_ex work request builders,
+ * tagged sends and receives.
+ */
+
+#include <endian.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <ccan/minmax.h>
+#include <util/util.h>
+
+#include "uet.h"
+
+/* the send flags an endpoint understands; SOLICITED is accepted, unused */
+#define UET_SEND_FLAGS (IBV_SEND_SIGNALED | IBV_SEND_INLINE | \
+			IBV_SEND_SOLICITED)
+
+#define UET_SEND_OPS (IBV_QP_EX_WITH_SEND | IBV_QP_EX_WITH_SEND_WITH_IMM)
+
+static uint32_t load_acquire(const uint32_t *p)
+{
+	return atomic_load_explicit((_Atomic(uint32_t) *)p,
+				    memory_order_acquire);
+}
+
+static void store_release(uint32_t *p, uint32_t v)
+{
+	atomic_store_explicit((_Atomic(uint32_t) *)p, v, memory_order_release);
+}
+
+/* ------------------------------------------------------------- rings */
+
+static int uet_wq_map(struct ibv_context *ibvctx, struct uet_wq *wq,
+		      uint64_t key, uint64_t size, uint32_t entries,
+		      uint32_t entry_size, uint32_t max_sge)
+{
+	uint64_t need = UET_WQ_RING_ENTRIES_OFFSET +
+			(uint64_t)entries * entry_size;
+	int err;
+
+	/* a ring we cannot index safely is the kernel's bug, not ours */
+	if (!entries || (entries & (entries - 1)) || size < need ||
+	    size > SIZE_MAX) {
+		verbs_err(verbs_get_ctx(ibvctx),
+			  "bad work queue ring: %u entries in %llu bytes\n",
+			  entries, (unsigned long long)size);
+		return EPROTO;
+	}
+
+	wq->ring_size = size;
+	wq->ring = mmap(NULL, wq->ring_size, PROT_READ | PROT_WRITE,
+			MAP_SHARED, ibvctx->cmd_fd, key);
+	if (wq->ring == MAP_FAILED) {
+		err = errno;
+		wq->ring = NULL;
+		verbs_err(verbs_get_ctx(ibvctx),
+			  "work queue ring mmap failed: %d\n", err);
+		return err;
+	}
+	wq->hdr = wq->ring;
+	wq->entries = (uint8_t *)wq->ring + UET_WQ_RING_ENTRIES_OFFSET;
+	wq->num_entries = entries;
+	wq->entry_size = entry_size;
+	wq->max_sge = max_sge;
+	wq->prod_idx = atomic_load_explicit(
+		(_Atomic(uint32_t) *)&wq->hdr->prod_idx, memory_order_relaxed);
+
+	err = pthread_spin_init(&wq->lock, PTHREAD_PROCESS_PRIVATE);
+	if (err) {
+		munmap(wq->ring, wq->ring_size);
+		wq->ring = NULL;
+		return err;
+	}
+	return 0;
+}
+
+static void uet_wq_unmap(struct uet_wq *wq)
+{
+	if (!wq->ring)
+		return;
+	munmap(wq->ring, wq->ring_size);
+	pthread_spin_destroy(&wq->lock);
+	wq->ring = NULL;
+}
+
+/* free slots: the device's consumer index is read with acquire, so the
+ * slots it released are no longer read by it */
+static uint32_t uet_wq_free(struct uet_wq *wq)
+{
+	uint32_t used = wq->prod_idx - load_acquire(&wq->hdr->cons_idx);
+
+	return used >= wq->num_entries ? 0 : wq->num_entries - used;
+}
+
+static void *uet_wq_slot(struct uet_wq *wq, uint32_t idx)
+{
+	return wq->entries +
+	       (size_t)(idx & (wq->num_entries - 1)) * wq->entry_size;
+}
+
+/* makes n more written entries visible to the device */
+static void uet_wq_publish(struct uet_wq *wq, uint32_t n)
+{
+	wq->prod_idx += n;
+	store_release(&wq->hdr->prod_idx, wq->prod_idx);
+}
+
+static int uet_ring_sq_doorbell(struct uet_qp *qp)
+{
+	struct ibv_send_wr *bad;
+
+	return ibv_cmd_post_send(&qp->vqp.qp, NULL, &bad);
+}
+
+static int uet_ring_rq_doorbell(struct uet_qp *qp)
+{
+	struct ibv_recv_wr *bad;
+
+	return ibv_cmd_post_recv(&qp->vqp.qp, NULL, &bad);
+}
+
+/* --------------------------------------------------- send descriptors */
+
+/* the destination: a uet address handle and the peer's QP number */
+static int uet_sqe_set_dest(struct uet_qp *qp, struct uet_sqe *sqe,
+			    struct ibv_ah *ah, uint32_t remote_qpn)
+{
+	struct uet_ah *uah;
+
+	if (!ah || ah->context != qp->vqp.qp.context)
+		return EINVAL;
+	uah = to_uet_ah(ah);
+	if (uah->extended) {
+		/* the handle names the endpoint; a QP number may repeat it */
+		if (remote_qpn && remote_qpn != uah->ah_ex.remote_qpn)
+			return EINVAL;
+		remote_qpn = uah->ah_ex.remote_qpn;
+	}
+	memcpy(sqe->dst_addr, uah->dst_addr, sizeof(sqe->dst_addr));
+	sqe->dst_qpn = remote_qpn;
+	return 0;
+}
+
+static int uet_sqe_set_sges(struct uet_qp *qp, struct uet_sqe *sqe,
+			    const struct ibv_sge *sg, size_t num_sge)
+{
+	uint64_t total = 0;
+	size_t i;
+
+	if (num_sge > qp->sq.max_sge || num_sge > UET_SQE_MAX_SGE)
+		return EINVAL;
+	for (i = 0; i < num_sge; i++) {
+		total += sg[i].length;
+		sqe->sge[i].addr = sg[i].addr;
+		sqe->sge[i].length = sg[i].length;
+		sqe->sge[i].lkey = sg[i].lkey;
+	}
+	if (total > qp->max_msg_size)
+		return EINVAL;
+	sqe->num_sge = num_sge;
+	sqe->flags &= ~UET_SQE_F_INLINE;
+	sqe->length = 0;
+	return 0;
+}
+
+static int uet_sqe_set_inline(struct uet_qp *qp, struct uet_sqe *sqe,
+			      const struct ibv_data_buf *buf, size_t num_buf)
+{
+	size_t i, total = 0;
+
+	for (i = 0; i < num_buf; i++) {
+		if (buf[i].length > qp->max_inline - total)
+			return EINVAL;
+		total += buf[i].length;
+	}
+	/* the SGEs share the inline bytes: clear what a setter left */
+	memset(sqe->inline_data, 0, sizeof(sqe->inline_data));
+	total = 0;
+	for (i = 0; i < num_buf; i++) {
+		memcpy(sqe->inline_data + total, buf[i].addr, buf[i].length);
+		total += buf[i].length;
+	}
+	sqe->num_sge = 0;
+	sqe->flags |= UET_SQE_F_INLINE;
+	sqe->length = total;
+	return 0;
+}
+
+/* an ibv_send_wr as a descriptor in a zeroed slot */
+static int uet_sqe_from_wr(struct uet_qp *qp, const struct ibv_send_wr *wr,
+			   struct uet_sqe *sqe)
+{
+	struct ibv_data_buf bufs[UET_SQE_MAX_INLINE];
+	int err, i;
+
+	if (wr->send_flags & ~UET_SEND_FLAGS)
+		return EINVAL;
+
+	sqe->wr_id = wr->wr_id;
+	sqe->opcode = UET_SQE_OP_SEND;
+	switch (wr->opcode) {
+	case IBV_WR_SEND:
+		break;
+	case IBV_WR_SEND_WITH_IMM:
+		sqe->flags |= UET_SQE_F_WITH_DATA;
+		sqe->header_data = be32toh(wr->imm_data);
+		break;
+	default:
+		return EINVAL;
+	}
+	if (qp->sq_sig_all || (wr->send_flags & IBV_SEND_SIGNALED))
+		sqe->flags |= UET_SQE_F_SIGNALED;
+
+	err = uet_sqe_set_dest(qp, sqe, wr->wr.ud.ah, wr->wr.ud.remote_qpn);
+	if (err)
+		return err;
+
+	if (wr->num_sge < 0)
+		return EINVAL;
+	if (!(wr->send_flags & IBV_SEND_INLINE))
+		return uet_sqe_set_sges(qp, sqe, wr->sg_list, wr->num_sge);
+
+	/* inline: the SGEs are copied, their keys are not checked */
+	if (wr->num_sge > UET_SQE_MAX_INLINE)
+		return EINVAL;
+	for (i = 0; i < wr->num_sge; i++) {
+		bufs[i].addr = (void *)(uintptr_t)wr->sg_list[i].addr;
+		bufs[i].length = wr->sg_list[i].length;
+	}
+	return uet_sqe_set_inline(qp, sqe, bufs, wr->num_sge);
+}
+
+int uet_post_send(struct ibv_qp *ibvqp, struct ibv_send_wr *wr,
+		  struct ibv_send_wr **bad_wr)
+{
+	struct uet_qp *qp = to_uet_qp(ibvqp);
+	struct ibv_send_wr *first = wr;
+	uint32_t room, n = 0;
+	int err = 0, dberr;
+
+	pthread_spin_lock(&qp->sq.lock);
+	room = uet_wq_free(&qp->sq);
+	for (; wr; wr = wr->next, n++) {
+		struct uet_sqe *sqe;
+
+		if (n == room) {
+			err = ENOMEM;
+			break;
+		}
+		sqe = uet_wq_slot(&qp->sq, qp->sq.prod_idx + n);
+		memset(sqe, 0, sizeof(*sqe));
+		err = uet_sqe_from_wr(qp, wr, sqe);
+		if (err)
+			break;
+	}
+	if (n)
+		uet_wq_publish(&qp->sq, n);
+	pthread_spin_unlock(&qp->sq.lock);
+
+	if (err)
+		*bad_wr = wr;
+	if (!n)
+		return err;
+
+	dberr = uet_ring_sq_doorbell(qp);
+	if (dberr && !err) {
+		/* the requests are in the ring, the device was not told */
+		*bad_wr = first;
+		err = dberr;
+	}
+	return err;
+}
+
+/* ------------------------------------------------ receive descriptors */
+
+static int uet_rqe_from_wr(struct uet_qp *qp, const struct ibv_recv_wr *wr,
+			   struct uet_rqe *rqe)
+{
+	int i;
+
+	if (wr->num_sge < 0 || (uint32_t)wr->num_sge > qp->rq.max_sge ||
+	    wr->num_sge > UET_RQE_MAX_SGE)
+		return EINVAL;
+	rqe->wr_id = wr->wr_id;
+	rqe->num_sge = wr->num_sge;
+	for (i = 0; i < wr->num_sge; i++) {
+		rqe->sge[i].addr = wr->sg_list[i].addr;
+		rqe->sge[i].length = wr->sg_list[i].length;
+		rqe->sge[i].lkey = wr->sg_list[i].lkey;
+	}
+	return 0;
+}
+
+static int uet_post_recv_common(struct uet_qp *qp, struct ibv_recv_wr *wr,
+				bool tagged, uint64_t match_bits,
+				uint64_t ignore_bits,
+				struct ibv_recv_wr **bad_wr)
+{
+	struct ibv_recv_wr *first = wr;
+	uint32_t room, n = 0;
+	int err = 0, dberr;
+
+	pthread_spin_lock(&qp->rq.lock);
+	room = uet_wq_free(&qp->rq);
+	for (; wr; wr = wr->next, n++) {
+		struct uet_rqe *rqe;
+
+		if (n == room) {
+			err = ENOMEM;
+			break;
+		}
+		rqe = uet_wq_slot(&qp->rq, qp->rq.prod_idx + n);
+		memset(rqe, 0, sizeof(*rqe));
+		err = uet_rqe_from_wr(qp, wr, rqe);
+		if (err)
+			break;
+		if (tagged) {
+			rqe->flags = UET_RQE_F_TAGGED;
+			rqe->match_bits = match_bits;
+			rqe->ignore_bits = ignore_bits;
+		}
+	}
+	if (n)
+		uet_wq_publish(&qp->rq, n);
+	pthread_spin_unlock(&qp->rq.lock);
+
+	if (err)
+		*bad_wr = wr;
+	if (!n)
+		return err;
+
+	dberr = uet_ring_rq_doorbell(qp);
+	if (dberr && !err) {
+		*bad_wr = first;
+		err = dberr;
+	}
+	return err;
+}
+
+int uet_post_recv(struct ibv_qp *ibvqp, struct ibv_recv_wr *wr,
+		  struct ibv_recv_wr **bad_wr)
+{
+	return uet_post_recv_common(to_uet_qp(ibvqp), wr, false, 0, 0, bad_wr);
+}
+
+int uetdv_post_tagged_recv(struct ibv_qp *ibvqp, struct ibv_recv_wr *wr,
+			   uint64_t match_bits, uint64_t ignore_bits,
+			   struct ibv_recv_wr **bad_wr)
+{
+	if (!is_uet_dev(ibvqp->context->device) ||
+	    ibvqp->qp_type != IBV_QPT_DRIVER) {
+		*bad_wr = wr;
+		return EOPNOTSUPP;
+	}
+	if (!wr || wr->next) {
+		*bad_wr = wr;
+		return EINVAL;
+	}
+	return uet_post_recv_common(to_uet_qp(ibvqp), wr, true, match_bits,
+				    ignore_bits, bad_wr);
+}
+
+/* ------------------------------------------- ibv_qp_ex work requests */
+
+/*
+ * Between wr_start and wr_complete the send ring's lock is held and each
+ * builder writes a descriptor into the next unpublished slot; wr_complete
+ * publishes them all at once (or none, if any of them was invalid) and
+ * rings the doorbell once; wr_abort forgets them.
+ */
+static void uet_wr_start(struct ibv_qp_ex *qpx)
+{
+	struct uet_qp *qp = to_uet_qp_ex(qpx);
+
+	pthread_spin_lock(&qp->sq.lock);
+	qp->wr_cur = NULL;
+	qp->wr_count = 0;
+	qp->wr_err = 0;
+	qp->wr_has_dest = false;
+}
+
+/* the previous request must have been given a destination */
+static void uet_wr_close(struct uet_qp *qp)
+{
+	if (qp->wr_cur && !qp->wr_has_dest && !qp->wr_err)
+		qp->wr_err = EINVAL;
+	qp->wr_cur = NULL;
+}
+
+static struct uet_sqe *uet_wr_begin(struct uet_qp *qp, uint8_t opcode)
+{
+	struct ibv_qp_ex *qpx = &qp->vqp.qp_ex;
+	struct uet_sqe *sqe;
+
+	uet_wr_close(qp);
+	if (qp->wr_err)
+		return NULL;
+	if (qp->wr_count >= uet_wq_free(&qp->sq)) {
+		qp->wr_err = ENOMEM;
+		return NULL;
+	}
+	if (qpx->wr_flags & ~UET_SEND_FLAGS) {
+		qp->wr_err = EINVAL;
+		return NULL;
+	}
+	sqe = uet_wq_slot(&qp->sq, qp->sq.prod_idx + qp->wr_count);
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->wr_id = qpx->wr_id;
+	sqe->opcode = opcode;
+	if (qp->sq_sig_all || (qpx->wr_flags & IBV_SEND_SIGNALED))
+		sqe->flags |= UET_SQE_F_SIGNALED;
+	qp->wr_count++;
+	qp->wr_cur = sqe;
+	qp->wr_has_dest = false;
+	return sqe;
+}
+
+static void uet_wr_send(struct ibv_qp_ex *qpx)
+{
+	uet_wr_begin(to_uet_qp_ex(qpx), UET_SQE_OP_SEND);
+}
+
+static void uet_wr_send_imm(struct ibv_qp_ex *qpx, __be32 imm_data)
+{
+	struct uet_sqe *sqe = uet_wr_begin(to_uet_qp_ex(qpx),
+					   UET_SQE_OP_SEND);
+
+	if (!sqe)
+		return;
+	sqe->flags |= UET_SQE_F_WITH_DATA;
+	sqe->header_data = be32toh(imm_data);
+}
+
+static void uet_wr_set_ud_addr(struct ibv_qp_ex *qpx, struct ibv_ah *ah,
+			       uint32_t remote_qpn, uint32_t remote_qkey)
+{
+	struct uet_qp *qp = to_uet_qp_ex(qpx);
+	int err;
+
+	if (!qp->wr_cur)
+		return;
+	err = uet_sqe_set_dest(qp, qp->wr_cur, ah, remote_qpn);
+	if (err && !qp->wr_err)
+		qp->wr_err = err;
+	else if (!err)
+		qp->wr_has_dest = true;
+}
+
+static void uet_wr_set_sge_list(struct ibv_qp_ex *qpx, size_t num_sge,
+				const struct ibv_sge *sg_list)
+{
+	struct uet_qp *qp = to_uet_qp_ex(qpx);
+	int err;
+
+	if (!qp->wr_cur)
+		return;
+	err = uet_sqe_set_sges(qp, qp->wr_cur, sg_list, num_sge);
+	if (err && !qp->wr_err)
+		qp->wr_err = err;
+}
+
+static void uet_wr_set_sge(struct ibv_qp_ex *qpx, uint32_t lkey,
+			   uint64_t addr, uint32_t length)
+{
+	struct ibv_sge sge = { .addr = addr, .length = length, .lkey = lkey };
+
+	uet_wr_set_sge_list(qpx, 1, &sge);
+}
+
+static void uet_wr_set_inline_data_list(struct ibv_qp_ex *qpx,
+					size_t num_buf,
+					const struct ibv_data_buf *buf_list)
+{
+	struct uet_qp *qp = to_uet_qp_ex(qpx);
+	int err;
+
+	if (!qp->wr_cur)
+		return;
+	err = uet_sqe_set_inline(qp, qp->wr_cur, buf_list, num_buf);
+	if (err && !qp->wr_err)
+		qp->wr_err = err;
+}
+
+static void uet_wr_set_inline_data(struct ibv_qp_ex *qpx, void *addr,
+				   size_t length)
+{
+	struct ibv_data_buf buf = { .addr = addr, .length = length };
+
+	uet_wr_set_inline_data_list(qpx, 1, &buf);
+}
+
+static int uet_wr_complete(struct ibv_qp_ex *qpx)
+{
+	struct uet_qp *qp = to_uet_qp_ex(qpx);
+	uint32_t n;
+	int err;
+
+	uet_wr_close(qp);
+	err = qp->wr_err;
+	n = err ? 0 : qp->wr_count;
+	if (n)
+		uet_wq_publish(&qp->sq, n);
+	qp->wr_count = 0;
+	pthread_spin_unlock(&qp->sq.lock);
+
+	if (!n)
+		return err;
+	return uet_ring_sq_doorbell(qp);
+}
+
+static void uet_wr_abort(struct ibv_qp_ex *qpx)
+{
+	struct uet_qp *qp = to_uet_qp_ex(qpx);
+
+	qp->wr_cur = NULL;
+	qp->wr_count = 0;
+	qp->wr_err = 0;
+	pthread_spin_unlock(&qp->sq.lock);
+}
+
+/* the uetdv builders check that qpx is one of ours: they cannot fail */
+static struct uet_qp *uetdv_qpx(struct ibv_qp_ex *qpx)
+{
+	if (!qpx || !is_uet_dev(qpx->qp_base.context->device) ||
+	    qpx->qp_base.qp_type != IBV_QPT_DRIVER)
+		return NULL;
+	return to_uet_qp_ex(qpx);
+}
+
+void uetdv_wr_set_ru_addr(struct ibv_qp_ex *qpx, struct uetdv_ah_ex *ah,
+			  unsigned int addr_idx)
+{
+	struct uet_qp *qp = uetdv_qpx(qpx);
+
+	if (!qp || !qp->wr_cur)
+		return;
+	if (!ah) {
+		/* no job address table: a destination needs a handle */
+		if (!qp->wr_err)
+			qp->wr_err = EOPNOTSUPP;
+		return;
+	}
+	uet_wr_set_ud_addr(qpx, &ah->ah, 0, 0);
+}
+
+void uetdv_wr_send_imm64(struct ibv_qp_ex *qpx, __be64 imm_data)
+{
+	struct uet_qp *qp = uetdv_qpx(qpx);
+	struct uet_sqe *sqe;
+
+	if (!qp)
+		return;
+	sqe = uet_wr_begin(qp, UET_SQE_OP_SEND);
+	if (!sqe)
+		return;
+	sqe->flags |= UET_SQE_F_WITH_DATA;
+	sqe->header_data = be64toh(imm_data);
+}
+
+void uetdv_wr_tagged_send(struct ibv_qp_ex *qpx, uint64_t match_bits)
+{
+	struct uet_qp *qp = uetdv_qpx(qpx);
+	struct uet_sqe *sqe;
+
+	if (!qp)
+		return;
+	sqe = uet_wr_begin(qp, UET_SQE_OP_TAGGED_SEND);
+	if (sqe)
+		sqe->match_bits = match_bits;
+}
+
+void uetdv_wr_tagged_send_data(struct ibv_qp_ex *qpx, uint64_t match_bits,
+			       uint64_t header_data)
+{
+	struct uet_qp *qp = uetdv_qpx(qpx);
+	struct uet_sqe *sqe;
+
+	if (!qp)
+		return;
+	sqe = uet_wr_begin(qp, UET_SQE_OP_TAGGED_SEND);
+	if (!sqe)
+		return;
+	sqe->match_bits = match_bits;
+	sqe->flags |= UET_SQE_F_WITH_DATA;
+	sqe->header_data = header_data;
+}
+
+static void uet_qp_fill_wr_ops(struct uet_qp *qp)
+{
+	struct ibv_qp_ex *qpx = &qp->vqp.qp_ex;
+
+	qpx->wr_send = uet_wr_send;
+	qpx->wr_send_imm = uet_wr_send_imm;
+	qpx->wr_set_ud_addr = uet_wr_set_ud_addr;
+	qpx->wr_set_inline_data = uet_wr_set_inline_data;
+	qpx->wr_set_inline_data_list = uet_wr_set_inline_data_list;
+	qpx->wr_set_sge = uet_wr_set_sge;
+	qpx->wr_set_sge_list = uet_wr_set_sge_list;
+	qpx->wr_start = uet_wr_start;
+	qpx->wr_complete = uet_wr_complete;
+	qpx->wr_abort = uet_wr_abort;
+	/* ibv_qp_to_qp_ex() works on every endpoint */
+	qp->vqp.comp_mask |= VERBS_QP_EX;
+}
+
+/* ------------------------------------------------------- queue pairs */
+
+static struct ibv_qp *uet_create_qp_common(struct ibv_context *ibvctx,
+					   struct ibv_qp_init_attr_ex *attr_ex,
+					   const struct uetdv_qp_init_attr *uattr)
+{
+	struct uet_context *ctx = to_uet_context(ibvctx);
+	struct uet_create_qp_resp resp = {};
+	struct uet_create_qp cmd = {};
+	struct ibv_qp_init_attr_ex attr;
+	struct uet_qp *qp;
+	int err;
+
+	if (attr_ex->qp_type != IBV_QPT_DRIVER) {
+		err = EOPNOTSUPP;
+		goto err_out;
+	}
+	if (attr_ex->comp_mask & ~(IBV_QP_INIT_ATTR_PD |
+				   IBV_QP_INIT_ATTR_SEND_OPS_FLAGS |
+				   IBV_QP_INIT_ATTR_CREATE_FLAGS)) {
+		err = EINVAL;
+		goto err_out;
+	}
+	if (!(attr_ex->comp_mask & IBV_QP_INIT_ATTR_PD) || !attr_ex->pd ||
+	    !attr_ex->send_cq || !attr_ex->recv_cq || attr_ex->srq) {
+		err = EINVAL;
+		goto err_out;
+	}
+	if ((attr_ex->comp_mask & IBV_QP_INIT_ATTR_SEND_OPS_FLAGS) &&
+	    (attr_ex->send_ops_flags & ~UET_SEND_OPS)) {
+		err = EOPNOTSUPP;
+		goto err_out;
+	}
+	if ((attr_ex->comp_mask & IBV_QP_INIT_ATTR_CREATE_FLAGS) &&
+	    (attr_ex->create_flags & ~IBV_QP_CREATE_SOURCE_QPN)) {
+		err = EOPNOTSUPP;
+		goto err_out;
+	}
+	if (attr_ex->cap.max_send_sge > UET_SQE_MAX_SGE ||
+	    attr_ex->cap.max_recv_sge > UET_RQE_MAX_SGE ||
+	    attr_ex->cap.max_inline_data > UET_SQE_MAX_INLINE) {
+		err = EINVAL;
+		goto err_out;
+	}
+
+	cmd.driver_qp_type = uattr->driver_qp_type;
+	cmd.delivery_mode = uattr->delivery_mode;
+	if (uattr->flags & UETDV_QP_INIT_FLAGS_QPN) {
+		cmd.flags |= UET_CREATE_QP_F_QPN;
+		cmd.qpn = uattr->qpn;
+	}
+	/* the proposal's way of choosing the QP number */
+	if ((attr_ex->comp_mask & IBV_QP_INIT_ATTR_CREATE_FLAGS) &&
+	    (attr_ex->create_flags & IBV_QP_CREATE_SOURCE_QPN)) {
+		if ((cmd.flags & UET_CREATE_QP_F_QPN) &&
+		    cmd.qpn != attr_ex->source_qpn) {
+			err = EINVAL;
+			goto err_out;
+		}
+		cmd.flags |= UET_CREATE_QP_F_QPN;
+		cmd.qpn = attr_ex->source_qpn;
+	}
+	cmd.sqe_size = sizeof(struct uet_sqe);
+	cmd.rqe_size = sizeof(struct uet_rqe);
+
+	qp = calloc(1, sizeof(*qp));
+	if (!qp) {
+		err = ENOMEM;
+		goto err_out;
+	}
+
+	/* what ibv_cmd_create_qp_ex() knows; the rest went into cmd */
+	attr = *attr_ex;
+	attr.comp_mask &= IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_SEND_OPS_FLAGS;
+	attr.create_flags = 0;
+	err = ibv_cmd_create_qp_ex(ibvctx, &qp->vqp, &attr, &cmd.ibv_cmd,
+				   sizeof(cmd), &resp.ibv_resp, sizeof(resp));
+	if (err) {
+		verbs_debug(verbs_get_ctx(ibvctx), "create endpoint: %s\n",
+			    strerror(err));
+		goto err_free;
+	}
+	attr_ex->cap = attr.cap;
+
+	qp->job_id = resp.job_id;
+	qp->delivery_mode = uattr->delivery_mode;
+	qp->max_inline = min_t(uint32_t, attr.cap.max_inline_data,
+			       UET_SQE_MAX_INLINE);
+	qp->max_msg_size = ctx->max_msg_size;
+	qp->sq_sig_all = attr_ex->sq_sig_all;
+
+	err = uet_wq_map(ibvctx, &qp->sq, resp.sq_mmap_key, resp.sq_mmap_size,
+			 resp.sq_entries, sizeof(struct uet_sqe),
+			 attr.cap.max_send_sge);
+	if (err)
+		goto err_destroy;
+	err = uet_wq_map(ibvctx, &qp->rq, resp.rq_mmap_key, resp.rq_mmap_size,
+			 resp.rq_entries, sizeof(struct uet_rqe),
+			 attr.cap.max_recv_sge);
+	if (err)
+		goto err_unmap_sq;
+
+	uet_qp_fill_wr_ops(qp);
+	/* an endpoint is usable at once, without modify_qp */
+	qp->vqp.qp.state = IBV_QPS_RTS;
+
+	return &qp->vqp.qp;
+
+err_unmap_sq:
+	uet_wq_unmap(&qp->sq);
+err_destroy:
+	ibv_cmd_destroy_qp(&qp->vqp.qp);
+err_free:
+	free(qp);
+err_out:
+	errno = err;
+	return NULL;
+}
+
+/* without uetdv attributes an IBV_QPT_DRIVER QP is an RU endpoint, RUD */
+static const struct uetdv_qp_init_attr uet_default_qp_attr = {
+	.driver_qp_type = UETDV_QP_TYPE_RU,
+	.delivery_mode = UETDV_DM_RUD,
+};
+
+struct ibv_qp *uet_create_qp_ex(struct ibv_context *ibvctx,
+				struct ibv_qp_init_attr_ex *attr_ex)
+{
+	return uet_create_qp_common(ibvctx, attr_ex, &uet_default_qp_attr);
+}
+
+struct ibv_qp *uet_create_qp(struct ibv_pd *ibvpd,
+			     struct ibv_qp_init_attr *attr)
+{
+	struct ibv_qp_init_attr_ex attr_ex = {};
+	struct ibv_qp *qp;
+
+	memcpy(&attr_ex, attr, sizeof(*attr));
+	attr_ex.comp_mask = IBV_QP_INIT_ATTR_PD;
+	attr_ex.pd = ibvpd;
+	qp = uet_create_qp_ex(ibvpd->context, &attr_ex);
+	if (qp)
+		attr->cap = attr_ex.cap;
+	return qp;
+}
+
+struct ibv_qp *uetdv_create_qp_ex(struct ibv_context *ibvctx,
+				  struct ibv_qp_init_attr_ex *attr_ex,
+				  struct uetdv_qp_init_attr *uet_attr,
+				  uint32_t inlen)
+{
+	struct uetdv_qp_init_attr uattr = {};
+
+	if (!is_uet_dev(ibvctx->device)) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	if (!uet_attr) {
+		uattr = uet_default_qp_attr;
+	} else {
+		if (!vext_field_avail(typeof(*uet_attr), qpn, inlen) ||
+		    inlen > sizeof(uattr) || uet_attr->comp_mask ||
+		    (uet_attr->flags & ~UETDV_QP_INIT_FLAGS_QPN)) {
+			errno = EINVAL;
+			return NULL;
+		}
+		memcpy(&uattr, uet_attr, inlen);
+	}
+	return uet_create_qp_common(ibvctx, attr_ex, &uattr);
+}
+
+int uet_destroy_qp(struct ibv_qp *ibvqp)
+{
+	struct uet_qp *qp = to_uet_qp(ibvqp);
+	int err;
+
+	err = ibv_cmd_destroy_qp(ibvqp);
+	if (err)
+		return err;
+
+	uet_wq_unmap(&qp->sq);
+	uet_wq_unmap(&qp->rq);
+	free(qp);
+	return 0;
+}
+
+int uet_modify_qp(struct ibv_qp *ibvqp, struct ibv_qp_attr *attr,
+		  int attr_mask)
+{
+	struct ibv_modify_qp cmd = {};
+	int err;
+
+	err = ibv_cmd_modify_qp(ibvqp, attr, attr_mask, &cmd, sizeof(cmd));
+	if (err)
+		return err;
+	if (attr_mask & IBV_QP_STATE)
+		ibvqp->state = attr->qp_state;
+	return 0;
+}
+
+int uet_query_qp(struct ibv_qp *ibvqp, struct ibv_qp_attr *attr,
+		 int attr_mask, struct ibv_qp_init_attr *init_attr)
+{
+	struct ibv_query_qp cmd = {};
+
+	return ibv_cmd_query_qp(ibvqp, attr, attr_mask, init_attr, &cmd,
+				sizeof(cmd));
+}
+
+/* --------------------------------------------------- address handles */
+
+static struct uet_ah *uet_ah_new(struct ibv_pd *ibvpd,
+				 const struct ibv_ah_attr *attr)
+{
+	struct uet_ah *ah;
+
+	/* a UET peer is named by its IP address: the GRH's GID */
+	if (!attr->is_global) {
+		errno = EINVAL;
+		return NULL;
+	}
+	ah = calloc(1, sizeof(*ah));
+	if (!ah) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	memcpy(ah->dst_addr, attr->grh.dgid.raw, sizeof(ah->dst_addr));
+	ah->ah_ex.ah.context = ibvpd->context;
+	ah->ah_ex.ah.pd = ibvpd;
+	return ah;
+}
+
+struct ibv_ah *uet_create_ah(struct ibv_pd *ibvpd, struct ibv_ah_attr *attr)
+{
+	struct uet_ah *ah = uet_ah_new(ibvpd, attr);
+
+	return ah ? &ah->ah_ex.ah : NULL;
+}
+
+int uet_destroy_ah(struct ibv_ah *ibvah)
+{
+	free(to_uet_ah(ibvah));
+	return 0;
+}
+
+struct ibv_ah *uetdv_create_ah_ex(struct ibv_pd *ibvpd,
+				  struct uetdv_ah_attr_ex *attr)
+{
+	struct uet_ah *ah;
+
+	if (!is_uet_dev(ibvpd->context->device)) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	ah = uet_ah_new(ibvpd, &attr->ah_attr);
+	if (!ah)
+		return NULL;
+	ah->ah_ex.remote_qpn = attr->remote_qpn;
+	ah->extended = true;
+	return &ah->ah_ex.ah;
+}
+
+struct uetdv_ah_ex *uetdv_ah_to_ah_ex(struct ibv_ah *ibvah)
+{
+	return &to_uet_ah(ibvah)->ah_ex;
+}
