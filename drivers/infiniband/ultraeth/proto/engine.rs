@@ -74,8 +74,6 @@ const NONE: u16 = u16::MAX;
 pub(crate) struct Config {
     /// Payload bytes per packet (both sides must agree).
     pub(crate) mtu: u32,
-    /// Initiator id carried in requests.
-    pub(crate) initiator_id: u32,
     /// Initial retransmission timeout (ns).
     pub(crate) rto_init: u64,
     /// Lower bound of the adaptive RTO (ns).
@@ -171,7 +169,6 @@ impl Config {
     /// Defaults for a 4 KiB MTU data-centre network.
     pub(crate) const DEFAULT: Self = Self {
         mtu: 4096,
-        initiator_id: 0,
         rto_init: 1_000_000,
         rto_min: 300_000,
         rto_max: 100_000_000,
@@ -664,6 +661,7 @@ impl Msg {
             len: 0,
             hdr_data: 0,
             tc: 0,
+            initiator: 0,
         },
         hnext: NONE,
         hpos: index::NOPOS,

@@ -70,6 +70,11 @@ pub(crate) struct Post {
     pub(crate) hdr_data: u64,
     /// Traffic class (DSCP-derived); PDCs are per traffic class.
     pub(crate) tc: u8,
+    /// The initiating endpoint's id, carried in the SES `initiator` field
+    /// of every request of the operation (the kernel passes the sending
+    /// queue pair's number: PIDonFEP in bits 11:0, resource index in bits
+    /// 23:12). The target reports it in its receive completion.
+    pub(crate) initiator: u32,
 }
 
 /// Kind of a completion.

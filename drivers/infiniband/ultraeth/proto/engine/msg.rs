@@ -159,7 +159,7 @@ impl<S: Slab> Engine<S> {
                     body: ReqBody::Std {
                         msg_id: 0,
                         buffer_offset: 0,
-                        initiator: self.cfg.initiator_id,
+                        initiator: p.initiator,
                         key,
                         data: StdData::HeaderData(p.hdr_data),
                         request_length: p.len,
@@ -183,7 +183,7 @@ impl<S: Slab> Engine<S> {
                         // CAST: RUDI messages are at most one MTU (< 2^14).
                         request_length: p.len as u16,
                         buffer_offset: boff,
-                        initiator: self.cfg.initiator_id,
+                        initiator: p.initiator,
                         key,
                     },
                     ext: wire::ses::ReqExt::None,
