@@ -3093,3 +3093,111 @@ fn requests_carry_the_posts_initiator_id() {
         "{seen:?}"
     );
 }
+
+/// A receive completion names where its message came from: the sender's
+/// FEP address, the SES initiator id of the message and its JobID, for a
+/// message that found its receive posted, for one that arrived unexpected
+/// and was delivered later, and for UUD. Other completions carry zeros.
+#[test]
+fn receive_completions_name_the_sender() {
+    let mut net = net(3, fast_cfg(), Link::CLEAN, 6);
+    let sd = Op::Send { tag: None };
+    let by_user = |net: &Net, u: u64| *comps(net, 1).iter().find(|c| c.user == u).unwrap();
+    recv(&mut net, 1, 1, 20_000, 100, None);
+    send_as(
+        &mut net,
+        2,
+        1,
+        1,
+        Mode::Rud,
+        sd,
+        pattern(1, 20_000),
+        1,
+        0x123_456,
+    )
+    .unwrap();
+    send_as(
+        &mut net,
+        0,
+        1,
+        2,
+        Mode::Rod,
+        sd,
+        pattern(2, 5000),
+        2,
+        0x00f_00e,
+    )
+    .unwrap();
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 1
+        && comps(n, 2).len() == 1
+        && comps(n, 1).len() == 1));
+    // The ROD send arrived unexpected; its receive is posted now.
+    assert_eq!(net.nodes[1].eng.unexpected().count(), 1);
+    recv(&mut net, 1, 2, 5000, 102, None);
+    // UUD is delivered only to a posted receive.
+    recv(&mut net, 1, 3, 64, 103, None);
+    send_as(
+        &mut net,
+        2,
+        1,
+        3,
+        Mode::Uud,
+        sd,
+        pattern(3, 64),
+        3,
+        0xabc_def,
+    )
+    .unwrap();
+    assert!(net.run_until(net.now + 1_000_000_000, |n| comps(n, 1).len() == 3));
+    for (user, from, initiator) in [
+        (100, 2, 0x123_456),
+        (102, 0, 0x00f_00e),
+        (103, 2, 0xabc_def),
+    ] {
+        let c = by_user(&net, user);
+        assert_eq!((c.kind, c.status), (CompKind::Recv, Status::Ok));
+        assert_eq!(
+            (c.src, c.initiator, c.job),
+            (addr(from), initiator, JOB),
+            "{c:?}"
+        );
+    }
+    // Initiator completions carry no source.
+    for n in [0, 2] {
+        for c in comps(&net, n) {
+            assert_ne!(c.kind, CompKind::Recv);
+            assert_eq!((c.src, c.initiator, c.job), ([0; 16], 0, 0), "{c:?}");
+        }
+    }
+}
+
+/// Every packet of a message must carry the initiator id of its first
+/// packet (the receive completion reports that one): a continuation that
+/// names another fails the message with PERM_VIOLATION.
+#[test]
+fn continuation_must_carry_its_message_initiator() {
+    use crate::proto::wire::{emit_headers, parse, ses::ReqBody, ses::SesHeader};
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 35);
+    recv(&mut net, 1, 1, 8192, 3, None);
+    let a = forged_req(1000, 5, true, 5, JOB, true, false, 0, 0, 100, 200);
+    let b = forged_req(1001, 5, false, 5, JOB, false, true, 0, 100, 100, 200);
+    // The continuation, with another initiator id.
+    let p = parse(&b).unwrap();
+    let Some(SesHeader::Req(mut s)) = p.ses else {
+        unreachable!()
+    };
+    if let ReqBody::Std { initiator, .. } = &mut s.body {
+        *initiator = 77;
+    }
+    let mut b2 = vec![0u8; b.len() + 64];
+    let n = emit_headers(&p.pds, Some(&SesHeader::Req(s)), &mut b2).unwrap();
+    b2.truncate(n);
+    b2.extend_from_slice(p.payload);
+    inject_raw(&mut net, 1, addr(0), &a);
+    // The target PDC id is 0 in forged packets: the SYN opened slot 0.
+    inject_raw(&mut net, 1, addr(0), &b2);
+    assert_eq!(net.nodes[1].eng.stats.mismatched, 1);
+    let c = comps(&net, 1);
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].status, Status::Remote(rc::PERM_VIOLATION));
+}

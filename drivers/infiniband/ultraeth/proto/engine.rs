@@ -735,6 +735,9 @@ pub(crate) struct InMsg {
     opcode: u8,
     /// Addressing of the first packet; every packet must carry the same.
     addr: SesAddr,
+    /// SES initiator id of the first packet; every packet must carry the
+    /// same.
+    initiator: u32,
     /// Quota entries of the peer and of the JobID (`NONE`: none).
     peer_q: u16,
     job_q: u16,
@@ -760,6 +763,7 @@ impl InMsg {
             pid: 0,
             ri: 0,
         },
+        initiator: 0,
         peer_q: NONE,
         job_q: NONE,
     };
@@ -777,6 +781,11 @@ pub(crate) struct Unexp {
     hdr: u64,
     buf: u64,
     seq: u64,
+    /// Where the message came from, for its receive completion: source
+    /// FEP, SES initiator id and JobID.
+    src: Addr,
+    initiator: u32,
+    job: u32,
     /// Next on the free list.
     hnext: u16,
     /// Quota entries of the peer and of the JobID.
@@ -806,6 +815,9 @@ impl Unexp {
         hdr: 0,
         buf: 0,
         seq: 0,
+        src: [0; 16],
+        initiator: 0,
+        job: 0,
         hnext: NONE,
         peer_q: NONE,
         job_q: NONE,
