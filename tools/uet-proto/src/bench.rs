@@ -161,6 +161,7 @@ fn mpps_4k(total: u64, copy_all: bool) -> (f64, f64) {
                 len: 4096,
                 hdr_data: 0,
                 tc: 0,
+                initiator: 0,
             };
             a.post(now, &p, &mut ea).unwrap();
             posted += 1;
@@ -233,6 +234,7 @@ fn goodput(bw: u64, delay: u64, loss: f64, mode: Mode, count: u64, seed: u64) ->
             len,
             hdr_data: 0,
             tc: 0,
+            initiator: 0,
         };
         node.eng.post(0, &p, &mut node.env).unwrap();
     }
@@ -322,6 +324,7 @@ pub(crate) fn incast(n: usize, msgs: u64, seed: u64, cc: bool) -> Incast {
                 len,
                 hdr_data: s as u64,
                 tc: 0,
+                initiator: 0,
             };
             node.eng.post(0, &p, &mut node.env).unwrap();
         }
@@ -498,6 +501,7 @@ fn event_cost(idle: usize) -> (f64, f64, f64) {
                 len: 4096,
                 hdr_data: 0,
                 tc: 0,
+                initiator: 0,
             };
             node.eng.post(now, &p, &mut node.env).unwrap();
             posted += 1;
@@ -628,6 +632,7 @@ pub fn debug_run(gbps: u64, delay: u64, loss: f64, rod: bool) {
             len,
             hdr_data: 0,
             tc: 0,
+            initiator: 0,
         };
         node.eng.post(0, &p, &mut node.env).unwrap();
     }

@@ -97,6 +97,7 @@ fn engine_post(net: &mut Net, user: u64, len: usize) {
         len: len as u32,
         hdr_data: 0,
         tc: 0,
+        initiator: 0,
     };
     let now = net.now;
     let _ = node.eng.post(now, &p, &mut node.env);
@@ -392,6 +393,7 @@ fn sample_packets() -> std::collections::BTreeMap<String, Vec<u8>> {
                 len: len as u32,
                 hdr_data: 9,
                 tc: 0,
+                initiator: 0,
             };
             let now = net.now;
             let _ = n0.eng.post(now, &p, &mut n0.env);

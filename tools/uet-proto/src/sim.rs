@@ -355,7 +355,6 @@ impl Net {
                     .wrapping_mul(2654435761)
                     .wrapping_add(2 * i as u32)
                     | 1;
-                c.initiator_id = i as u32;
                 Node {
                     eng: std::boxed::Box::new(new_engine(c)),
                     env: HostEnv {

@@ -82,6 +82,23 @@ fn send(
     data: Vec<u8>,
     user: u64,
 ) -> Result<u64, PostError> {
+    send_as(net, src, dst, ri, mode, op, data, user, src as u32)
+}
+
+/// [`send`] from the initiating endpoint `initiator` (the SES initiator
+/// id of its requests).
+#[allow(clippy::too_many_arguments)]
+fn send_as(
+    net: &mut Net,
+    src: usize,
+    dst: usize,
+    ri: u16,
+    mode: Mode,
+    op: Op,
+    data: Vec<u8>,
+    user: u64,
+    initiator: u32,
+) -> Result<u64, PostError> {
     let len = data.len() as u32;
     let node = &mut net.nodes[src];
     let buf = node.env.add_buf(data);
@@ -95,6 +112,7 @@ fn send(
         len,
         hdr_data: user,
         tc: 0,
+        initiator,
     };
     let now = net.now;
     node.eng.post(now, &p, &mut node.env)?;
@@ -331,6 +349,7 @@ fn rma_write_read_and_errors() {
         len: 4,
         hdr_data: 0,
         tc: 0,
+        initiator: 0,
     };
     node.eng.post(0, &p, &mut node.env).unwrap();
     p.user = 7;
@@ -1642,6 +1661,7 @@ fn responses_carry_the_request_job_id() {
         len: 4,
         hdr_data: 0,
         tc: 0,
+        initiator: 0,
     };
     let now = net.now;
     node.eng.post(now, &p, &mut node.env).unwrap();
@@ -2152,6 +2172,7 @@ fn pdcs_are_per_job_and_fail_alone() {
             len: 3000,
             hdr_data: 0,
             tc: 0,
+            initiator: 0,
         };
         let now = net.now;
         node.eng.post(now, &p, &mut node.env).unwrap();
@@ -2584,7 +2605,6 @@ fn two_shards_per_fep_route_every_packet_to_its_owner() {
         shard_bits: bits,
         shard,
         seed: 11 + node * 7 + u32::from(shard),
-        initiator_id: node,
         ..fast_cfg()
     };
     let mut eng: Vec<[SimEngine; 2]> = (0..2u32)
@@ -2639,6 +2659,7 @@ fn two_shards_per_fep_route_every_packet_to_its_owner() {
                 len: len as u32,
                 hdr_data: 0,
                 tc: 0,
+                initiator: 0,
             };
             eng[0][s].post(0, &p, &mut env[0]).unwrap();
             // The other shard refuses the job.
@@ -2723,7 +2744,6 @@ fn two_jobs_on_one_spdcid_with_two_shards() {
             shard_bits: bits,
             shard,
             seed: 40 + u32::from(shard),
-            initiator_id: 1,
             ..fast_cfg()
         };
         Engine::new(cfg, tables(16, 64, 64)).unwrap()
@@ -2998,4 +3018,186 @@ fn engine_fuzz_seeds_in_every_mode() {
             crate::fuzz::engine(&d);
         }
     }
+}
+
+// ---------------------------------------------------------------------
+// The kernel data path's API: initiator ids, receive sources, cancel.
+
+/// Every request of an operation carries its `Post::initiator` in the SES
+/// `initiator` field, whatever the mode and on every packet.
+#[test]
+fn requests_carry_the_posts_initiator_id() {
+    use crate::proto::wire::{parse, pds::PdsHeader, ses::ReqBody, ses::SesHeader};
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 5);
+    net.capture = Some(Vec::new());
+    // PIDonFEP in bits 11:0, resource index in bits 23:12, as a QPN.
+    let (rud, rod, rudi, uud) = (0x00a_0b1, 0x00c_0d2, 0x00e_0f3, 0xfff_fff);
+    recv(&mut net, 1, 1, 20_000, 100, None);
+    recv(&mut net, 1, 1, 64, 101, None);
+    let sd = Op::Send { tag: None };
+    send_as(&mut net, 0, 1, 1, Mode::Rud, sd, pattern(1, 20_000), 1, rud).unwrap();
+    send_as(
+        &mut net,
+        0,
+        1,
+        2,
+        Mode::Rod,
+        write_op(),
+        vec![2; 9000],
+        2,
+        rod,
+    )
+    .unwrap();
+    send_as(
+        &mut net,
+        0,
+        1,
+        2,
+        Mode::Rudi,
+        write_op(),
+        vec![3; 100],
+        3,
+        rudi,
+    )
+    .unwrap();
+    send_as(&mut net, 0, 1, 1, Mode::Uud, sd, vec![4; 64], 4, uud).unwrap();
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 4
+        && comps(n, 1).len() == 2));
+    let mut seen = [0; 4];
+    for (f, _, bytes) in net.capture.as_ref().unwrap() {
+        if *f != 0 {
+            continue;
+        }
+        let p = parse(bytes).unwrap();
+        let Some(SesHeader::Req(r)) = p.ses else {
+            continue;
+        };
+        let (k, want) = match p.pds {
+            PdsHeader::Req(h) if h.ordered => (1, rod),
+            PdsHeader::Req(_) => (0, rud),
+            PdsHeader::RudiReq { .. } => (2, rudi),
+            PdsHeader::Uud { .. } => (3, uud),
+            _ => unreachable!(),
+        };
+        let got = match r.body {
+            ReqBody::Std { initiator, .. } | ReqBody::Medium { initiator, .. } => initiator,
+            ReqBody::Small { .. } => unreachable!("the engine sends no small requests"),
+        };
+        assert_eq!(got, want, "{:?}", p.pds);
+        seen[k] += 1;
+    }
+    // 5 packets of the RUD send, 3 of the ROD write, one each for RUDI
+    // and UUD.
+    assert!(
+        seen[0] >= 5 && seen[1] >= 3 && seen[2] >= 1 && seen[3] == 1,
+        "{seen:?}"
+    );
+}
+
+/// A receive completion names where its message came from: the sender's
+/// FEP address, the SES initiator id of the message and its JobID, for a
+/// message that found its receive posted, for one that arrived unexpected
+/// and was delivered later, and for UUD. Other completions carry zeros.
+#[test]
+fn receive_completions_name_the_sender() {
+    let mut net = net(3, fast_cfg(), Link::CLEAN, 6);
+    let sd = Op::Send { tag: None };
+    let by_user = |net: &Net, u: u64| *comps(net, 1).iter().find(|c| c.user == u).unwrap();
+    recv(&mut net, 1, 1, 20_000, 100, None);
+    send_as(
+        &mut net,
+        2,
+        1,
+        1,
+        Mode::Rud,
+        sd,
+        pattern(1, 20_000),
+        1,
+        0x123_456,
+    )
+    .unwrap();
+    send_as(
+        &mut net,
+        0,
+        1,
+        2,
+        Mode::Rod,
+        sd,
+        pattern(2, 5000),
+        2,
+        0x00f_00e,
+    )
+    .unwrap();
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 1
+        && comps(n, 2).len() == 1
+        && comps(n, 1).len() == 1));
+    // The ROD send arrived unexpected; its receive is posted now.
+    assert_eq!(net.nodes[1].eng.unexpected().count(), 1);
+    recv(&mut net, 1, 2, 5000, 102, None);
+    // UUD is delivered only to a posted receive.
+    recv(&mut net, 1, 3, 64, 103, None);
+    send_as(
+        &mut net,
+        2,
+        1,
+        3,
+        Mode::Uud,
+        sd,
+        pattern(3, 64),
+        3,
+        0xabc_def,
+    )
+    .unwrap();
+    assert!(net.run_until(net.now + 1_000_000_000, |n| comps(n, 1).len() == 3));
+    for (user, from, initiator) in [
+        (100, 2, 0x123_456),
+        (102, 0, 0x00f_00e),
+        (103, 2, 0xabc_def),
+    ] {
+        let c = by_user(&net, user);
+        assert_eq!((c.kind, c.status), (CompKind::Recv, Status::Ok));
+        assert_eq!(
+            (c.src, c.initiator, c.job),
+            (addr(from), initiator, JOB),
+            "{c:?}"
+        );
+    }
+    // Initiator completions carry no source.
+    for n in [0, 2] {
+        for c in comps(&net, n) {
+            assert_ne!(c.kind, CompKind::Recv);
+            assert_eq!((c.src, c.initiator, c.job), ([0; 16], 0, 0), "{c:?}");
+        }
+    }
+}
+
+/// Every packet of a message must carry the initiator id of its first
+/// packet (the receive completion reports that one): a continuation that
+/// names another fails the message with PERM_VIOLATION.
+#[test]
+fn continuation_must_carry_its_message_initiator() {
+    use crate::proto::wire::{emit_headers, parse, ses::ReqBody, ses::SesHeader};
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 35);
+    recv(&mut net, 1, 1, 8192, 3, None);
+    let a = forged_req(1000, 5, true, 5, JOB, true, false, 0, 0, 100, 200);
+    let b = forged_req(1001, 5, false, 5, JOB, false, true, 0, 100, 100, 200);
+    // The continuation, with another initiator id.
+    let p = parse(&b).unwrap();
+    let Some(SesHeader::Req(mut s)) = p.ses else {
+        unreachable!()
+    };
+    if let ReqBody::Std { initiator, .. } = &mut s.body {
+        *initiator = 77;
+    }
+    let mut b2 = vec![0u8; b.len() + 64];
+    let n = emit_headers(&p.pds, Some(&SesHeader::Req(s)), &mut b2).unwrap();
+    b2.truncate(n);
+    b2.extend_from_slice(p.payload);
+    inject_raw(&mut net, 1, addr(0), &a);
+    // The target PDC id is 0 in forged packets: the SYN opened slot 0.
+    inject_raw(&mut net, 1, addr(0), &b2);
+    assert_eq!(net.nodes[1].eng.stats.mismatched, 1);
+    let c = comps(&net, 1);
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].status, Status::Remote(rc::PERM_VIOLATION));
 }

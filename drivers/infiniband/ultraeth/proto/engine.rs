@@ -74,8 +74,6 @@ const NONE: u16 = u16::MAX;
 pub(crate) struct Config {
     /// Payload bytes per packet (both sides must agree).
     pub(crate) mtu: u32,
-    /// Initiator id carried in requests.
-    pub(crate) initiator_id: u32,
     /// Initial retransmission timeout (ns).
     pub(crate) rto_init: u64,
     /// Lower bound of the adaptive RTO (ns).
@@ -171,7 +169,6 @@ impl Config {
     /// Defaults for a 4 KiB MTU data-centre network.
     pub(crate) const DEFAULT: Self = Self {
         mtu: 4096,
-        initiator_id: 0,
         rto_init: 1_000_000,
         rto_min: 300_000,
         rto_max: 100_000_000,
@@ -664,6 +661,7 @@ impl Msg {
             len: 0,
             hdr_data: 0,
             tc: 0,
+            initiator: 0,
         },
         hnext: NONE,
         hpos: index::NOPOS,
@@ -737,6 +735,9 @@ pub(crate) struct InMsg {
     opcode: u8,
     /// Addressing of the first packet; every packet must carry the same.
     addr: SesAddr,
+    /// SES initiator id of the first packet; every packet must carry the
+    /// same.
+    initiator: u32,
     /// Quota entries of the peer and of the JobID (`NONE`: none).
     peer_q: u16,
     job_q: u16,
@@ -762,6 +763,7 @@ impl InMsg {
             pid: 0,
             ri: 0,
         },
+        initiator: 0,
         peer_q: NONE,
         job_q: NONE,
     };
@@ -779,6 +781,11 @@ pub(crate) struct Unexp {
     hdr: u64,
     buf: u64,
     seq: u64,
+    /// Where the message came from, for its receive completion: source
+    /// FEP, SES initiator id and JobID.
+    src: Addr,
+    initiator: u32,
+    job: u32,
     /// Next on the free list.
     hnext: u16,
     /// Quota entries of the peer and of the JobID.
@@ -808,6 +815,9 @@ impl Unexp {
         hdr: 0,
         buf: 0,
         seq: 0,
+        src: [0; 16],
+        initiator: 0,
+        job: 0,
         hnext: NONE,
         peer_q: NONE,
         job_q: NONE,

@@ -70,6 +70,11 @@ pub(crate) struct Post {
     pub(crate) hdr_data: u64,
     /// Traffic class (DSCP-derived); PDCs are per traffic class.
     pub(crate) tc: u8,
+    /// The initiating endpoint's id, carried in the SES `initiator` field
+    /// of every request of the operation (the kernel passes the sending
+    /// queue pair's number: PIDonFEP in bits 11:0, resource index in bits
+    /// 23:12). The target reports it in its receive completion.
+    pub(crate) initiator: u32,
 }
 
 /// Kind of a completion.
@@ -115,6 +120,15 @@ pub(crate) struct Completion {
     pub(crate) hdr_data: u64,
     /// Receive: endpoint that received.
     pub(crate) ep: u32,
+    /// Receive: the FEP address the message came from (`[0; 16]` for
+    /// other kinds).
+    pub(crate) src: Addr,
+    /// Receive: the SES `initiator` field of the message (the sender's
+    /// `Post::initiator`; 0 for other kinds and for small requests, which
+    /// carry none).
+    pub(crate) initiator: u32,
+    /// Receive: the JobID the message carried (0 for other kinds).
+    pub(crate) job: u32,
 }
 
 /// What the engine needs from its environment (kernel: skb, pinned pages,

@@ -131,6 +131,9 @@ impl<S: Slab> Engine<S> {
             tag: u.bits,
             hdr_data: u.hdr,
             ep: r.ep,
+            src: u.src,
+            initiator: u.initiator,
+            job: u.job,
         });
         self.recv_release(ri);
         self.unexp_release(ui);
@@ -159,7 +162,7 @@ impl<S: Slab> Engine<S> {
                     body: ReqBody::Std {
                         msg_id: 0,
                         buffer_offset: 0,
-                        initiator: self.cfg.initiator_id,
+                        initiator: p.initiator,
                         key,
                         data: StdData::HeaderData(p.hdr_data),
                         request_length: p.len,
@@ -183,7 +186,7 @@ impl<S: Slab> Engine<S> {
                         // CAST: RUDI messages are at most one MTU (< 2^14).
                         request_length: p.len as u16,
                         buffer_offset: boff,
-                        initiator: self.cfg.initiator_id,
+                        initiator: p.initiator,
                         key,
                     },
                     ext: wire::ses::ReqExt::None,
@@ -307,6 +310,10 @@ impl<S: Slab> Engine<S> {
                 buffer_offset,
             } => (0, buffer_offset, 0, u32::from(request_length), 0, 0),
         };
+        let initiator = match s.body {
+            ReqBody::Std { initiator, .. } | ReqBody::Medium { initiator, .. } => initiator,
+            ReqBody::Small { .. } => 0,
+        };
         let ep = env.resolve(src, &s.addr);
         if s.opcode == op::READ {
             let (len, a) = match ep {
@@ -402,7 +409,7 @@ impl<S: Slab> Engine<S> {
                 // the opcode of its first packet: a continuation cannot
                 // borrow another job's (or endpoint's) destination.
                 let m = &mut self.inb[i];
-                if m.addr != s.addr || m.opcode != s.opcode {
+                if m.addr != s.addr || m.opcode != s.opcode || m.initiator != initiator {
                     self.stats.mismatched += 1;
                     if m.rc == rc::OK {
                         m.rc = rc::PERM_VIOLATION;
@@ -443,7 +450,8 @@ impl<S: Slab> Engine<S> {
                                             len: 0,
                                         });
                                     }
-                                    match self.alloc_unexp(src, s, ep, tagged, key, total, env) {
+                                    let from = (src, initiator);
+                                    match self.alloc_unexp(from, s, ep, tagged, key, total, env) {
                                         Some(u) => Dest::Unexp(u),
                                         None => {
                                             release(self);
@@ -477,6 +485,7 @@ impl<S: Slab> Engine<S> {
                     hnext,
                     opcode: s.opcode,
                     addr: s.addr,
+                    initiator,
                     peer_q,
                     job_q,
                 };
@@ -556,6 +565,9 @@ impl<S: Slab> Engine<S> {
                     tag: if s.opcode == op::TSEND { key } else { 0 },
                     hdr_data: m.hdr,
                     ep: rv.ep,
+                    src: *src,
+                    initiator: m.initiator,
+                    job: m.addr.job,
                 });
                 self.recv_release(usize::from(r));
             }
@@ -621,7 +633,7 @@ impl<S: Slab> Engine<S> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn alloc_unexp(
         &mut self,
-        src: &Addr,
+        (src, initiator): (&Addr, u32),
         s: &SesReq,
         ep: u32,
         tagged: bool,
@@ -658,6 +670,9 @@ impl<S: Slab> Engine<S> {
             hdr: 0,
             buf,
             seq: self.seq,
+            src: *src,
+            initiator,
+            job: s.addr.job,
             hnext: NONE,
             peer_q,
             job_q,
@@ -688,6 +703,9 @@ impl<S: Slab> Engine<S> {
             tag: 0,
             hdr_data: 0,
             ep: 0,
+            src: [0; 16],
+            initiator: 0,
+            job: 0,
         });
     }
 

@@ -465,7 +465,7 @@ impl<S: Slab> Engine<S> {
             body: ReqBody::Std {
                 msg_id: m.msg_id,
                 buffer_offset: boff,
-                initiator: self.cfg.initiator_id,
+                initiator: p.initiator,
                 key,
                 data,
                 request_length: p.len,
