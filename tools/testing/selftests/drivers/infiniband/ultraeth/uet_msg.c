@@ -1,0 +1,1215 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * Messages between two UET endpoints on two devices joined by a wire:
+ * send/receive of every interesting size in both directions, 10,000
+ * messages each way, tagged matching, the errors of bad requests and the
+ * completions of failed ones. Every received byte is checked.
+ *
+ * One process drives both sides. Side A is $UET_DEV0 (default uet0) in the
+ * current network namespace, side B is $UET_DEV1 (default uet1) whose
+ * netdev lives in the network namespace $UET_NS1 (default uet-msg-peer;
+ * empty: the current one). A job with the same JobID is realized in each
+ * namespace and each context joins its own (a job belongs to the
+ * namespace that opened it), then the process returns to its namespace.
+ * The FEP addresses are $UET_ADDR0 and $UET_ADDR1 (IPv4 or IPv6, default
+ * 10.77.0.1 and 10.77.0.2). $UET_MSG_COUNT sets the count of the many
+ * messages case (default 10000). uet_msg.sh sets all of it up.
+ */
+
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <infiniband/uetdv.h>
+#include <infiniband/verbs.h>
+#include <rdma/rdma_job.h>
+
+#include "kselftest_harness.h"
+
+#define BUF_BYTES (4u << 20)		/* per side: 1 MiB messages + room */
+#define RECV_OFF (2u << 20)		/* receive buffers start here */
+#define CANARY 0xa5
+#define WAIT_MS 30000			/* a completion that should come */
+#define QUIET_MS 500			/* a completion that should not */
+#define SQ_DEPTH 256
+#define RQ_DEPTH 1024
+
+struct side {
+	struct ibv_context *ctx;
+	struct ibv_pd *pd;
+	struct ibv_cq_ex *scq, *rcq;
+	struct ibv_qp *qp;
+	struct ibv_qp_ex *qpx;
+	struct ibv_mr *mr;
+	uint8_t *buf;
+	int job_fd;
+	union ibv_gid addr;		/* this side's FEP address */
+	struct ibv_ah *to_peer;		/* extended AH of the other side */
+	struct uetdv_device_attr dattr;
+	const char *name;
+	uint32_t sq_depth;		/* of the last endpoint made */
+};
+
+struct wcx {
+	uint64_t wr_id;
+	enum ibv_wc_status status;
+	enum ibv_wc_opcode opcode;
+	uint32_t byte_len, src_qp, qp_num, vendor_err, job_id, src_id;
+	unsigned int wc_flags, uflags;
+	uint64_t match_bits, header_data;
+	__be32 imm;
+	union ibv_gid src_addr;
+};
+
+static const char *env_or(const char *name, const char *def)
+{
+	const char *v = getenv(name);
+
+	return v ? v : def;
+}
+
+/* an IP address as a GID (IPv4-mapped IPv6 for IPv4) */
+static int addr_to_gid(const char *s, union ibv_gid *gid)
+{
+	struct in_addr a4;
+
+	memset(gid, 0, sizeof(*gid));
+	if (inet_pton(AF_INET, s, &a4) == 1) {
+		gid->raw[10] = 0xff;
+		gid->raw[11] = 0xff;
+		memcpy(&gid->raw[12], &a4, 4);
+		return 0;
+	}
+	return inet_pton(AF_INET6, s, gid->raw) == 1 ? 0 : -1;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+}
+
+static uint8_t pattern(uint64_t seed, size_t i)
+{
+	return (uint8_t)(seed * 37 + i * 13 + (i >> 9));
+}
+
+static void fill(uint8_t *p, size_t len, uint64_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = pattern(seed, i);
+}
+
+/* -1 if p holds the pattern of seed, else the first wrong offset */
+static long check(const uint8_t *p, size_t len, uint64_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != pattern(seed, i))
+			return i;
+	return -1;
+}
+
+/* enter the named network namespace ("" stays); the old one's fd, or -1 */
+static int enter_ns(const char *ns)
+{
+	char path[256];
+	int old, fd;
+
+	if (!*ns)
+		return open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/var/run/netns/%s", ns);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	old = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (old < 0 || setns(fd, CLONE_NEWNET)) {
+		close(fd);
+		if (old >= 0)
+			close(old);
+		return -1;
+	}
+	close(fd);
+	return old;
+}
+
+static void leave_ns(int old)
+{
+	if (old >= 0) {
+		setns(old, CLONE_NEWNET);
+		close(old);
+	}
+}
+
+/* a realized UET job with this JobID in the current namespace, or -errno */
+static int job_new(uint32_t job_id)
+{
+	struct rdma_job_realize r;
+	int fd, err;
+
+	fd = open("/dev/infiniband/job", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	memset(&r, 0, sizeof(r));
+	r.protocol = RDMA_JOB_PROTO_UET;
+	r.uet.job_id = job_id;
+	r.uet.max_endpoints = 64;
+	if (ioctl(fd, RDMA_JOB_IOC_REALIZE, &r)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static struct ibv_context *open_dev(const char *name)
+{
+	struct ibv_device **list = ibv_get_device_list(NULL);
+	struct ibv_context *ctx = NULL;
+	int i;
+
+	if (!list)
+		return NULL;
+	for (i = 0; list[i]; i++)
+		if (!strcmp(ibv_get_device_name(list[i]), name))
+			ctx = ibv_open_device(list[i]);
+	ibv_free_device_list(list);
+	return ctx;
+}
+
+/* opens the device and, if job_id, joins it to that job in namespace ns:
+ * 0 or a message */
+static const char *side_open(struct side *s, const char *dev, const char *ns,
+			     const char *addr, uint32_t job_id)
+{
+	const char *why = NULL;
+	int old, err;
+
+	s->name = dev;
+	s->job_fd = -1;
+	if (addr_to_gid(addr, &s->addr))
+		return "bad address";
+	old = enter_ns(ns);
+	if (old < 0)
+		return "cannot enter the network namespace";
+	s->ctx = open_dev(dev);
+	if (!s->ctx) {
+		why = "cannot open the device";
+		goto out;
+	}
+	if (uetdv_query_device(s->ctx, &s->dattr, sizeof(s->dattr))) {
+		why = "uetdv_query_device failed";
+		goto out;
+	}
+	if (job_id) {
+		s->job_fd = job_new(job_id);
+		if (s->job_fd < 0) {
+			why = "cannot realize the job";
+			goto out;
+		}
+		err = uetdv_import_job(s->ctx, s->job_fd);
+		if (err) {
+			why = "uetdv_import_job failed";
+			goto out;
+		}
+	}
+out:
+	leave_ns(old);
+	return why;
+}
+
+static struct ibv_cq_ex *cq_ex_new(struct ibv_context *ctx, int cqe,
+				   struct ibv_comp_channel *ch)
+{
+	struct ibv_cq_init_attr_ex a = {
+		.cqe = cqe,
+		.channel = ch,
+		.wc_flags = IBV_WC_EX_WITH_BYTE_LEN | IBV_WC_EX_WITH_IMM |
+			    IBV_WC_EX_WITH_QP_NUM | IBV_WC_EX_WITH_SRC_QP,
+	};
+
+	return ibv_create_cq_ex(ctx, &a);
+}
+
+static struct ibv_qp *ep_new(struct side *s, uint32_t sq, uint32_t rq,
+			     struct uetdv_qp_init_attr *ua)
+{
+	struct ibv_qp_init_attr_ex a = {
+		.qp_type = IBV_QPT_DRIVER,
+		.send_cq = ibv_cq_ex_to_cq(s->scq),
+		.recv_cq = ibv_cq_ex_to_cq(s->rcq),
+		.cap = {
+			.max_send_wr = sq,
+			.max_recv_wr = rq,
+			.max_send_sge = 3,
+			.max_recv_sge = 2,
+			.max_inline_data = 48,
+		},
+		.comp_mask = IBV_QP_INIT_ATTR_PD |
+			     IBV_QP_INIT_ATTR_SEND_OPS_FLAGS,
+		.pd = s->pd,
+		.send_ops_flags = IBV_QP_EX_WITH_SEND |
+				  IBV_QP_EX_WITH_SEND_WITH_IMM,
+	};
+	struct uetdv_qp_init_attr def = {
+		.driver_qp_type = UETDV_QP_TYPE_RU,
+		.delivery_mode = UETDV_DM_RUD,
+	};
+
+	struct ibv_qp *qp;
+
+	qp = uetdv_create_qp_ex(s->ctx, &a, ua ? : &def, sizeof(def));
+	if (qp)
+		s->sq_depth = a.cap.max_send_wr;
+	return qp;
+}
+
+/* PD, CQs, an endpoint and a registered buffer: 0 or a message */
+static const char *side_resources(struct side *s)
+{
+	s->pd = ibv_alloc_pd(s->ctx);
+	if (!s->pd)
+		return "ibv_alloc_pd failed";
+	s->scq = cq_ex_new(s->ctx, 4096, NULL);
+	s->rcq = cq_ex_new(s->ctx, 4096, NULL);
+	if (!s->scq || !s->rcq)
+		return "ibv_create_cq_ex failed";
+	if (posix_memalign((void **)&s->buf, 4096, BUF_BYTES))
+		return "no memory";
+	memset(s->buf, 0, BUF_BYTES);
+	s->mr = ibv_reg_mr(s->pd, s->buf, BUF_BYTES, IBV_ACCESS_LOCAL_WRITE);
+	if (!s->mr)
+		return "ibv_reg_mr failed";
+	s->qp = ep_new(s, SQ_DEPTH, RQ_DEPTH, NULL);
+	if (!s->qp)
+		return "uetdv_create_qp_ex failed";
+	s->qpx = ibv_qp_to_qp_ex(s->qp);
+	if (!s->qpx)
+		return "ibv_qp_to_qp_ex failed";
+	return NULL;
+}
+
+static struct ibv_ah *ah_to(struct side *s, const union ibv_gid *addr,
+			    uint32_t qpn)
+{
+	struct uetdv_ah_attr_ex a = {};
+
+	a.ah_attr.is_global = 1;
+	a.ah_attr.grh.dgid = *addr;
+	a.ah_attr.port_num = 1;
+	a.remote_qpn = qpn;
+	return uetdv_create_ah_ex(s->pd, &a);
+}
+
+static void side_close(struct side *s)
+{
+	if (s->to_peer)
+		ibv_destroy_ah(s->to_peer);
+	if (s->qp)
+		ibv_destroy_qp(s->qp);
+	if (s->scq)
+		ibv_destroy_cq(ibv_cq_ex_to_cq(s->scq));
+	if (s->rcq)
+		ibv_destroy_cq(ibv_cq_ex_to_cq(s->rcq));
+	if (s->mr)
+		ibv_dereg_mr(s->mr);
+	free(s->buf);
+	if (s->pd)
+		ibv_dealloc_pd(s->pd);
+	if (s->ctx)
+		ibv_close_device(s->ctx);
+	if (s->job_fd >= 0)
+		close(s->job_fd);
+	memset(s, 0, sizeof(*s));
+	s->job_fd = -1;
+}
+
+/* one completion of cq into *w within ms: 0, -ETIMEDOUT or -EIO */
+static int wait_wc(struct ibv_cq_ex *cq, struct wcx *w, int ms)
+{
+	struct ibv_poll_cq_attr pa = {};
+	uint64_t end = now_ms() + ms;
+	int err;
+
+	for (;;) {
+		err = ibv_start_poll(cq, &pa);
+		if (!err)
+			break;
+		if (err != ENOENT)
+			return -EIO;
+		if (now_ms() > end)
+			return -ETIMEDOUT;
+		usleep(200);
+	}
+	w->wr_id = cq->wr_id;
+	w->status = cq->status;
+	w->opcode = ibv_wc_read_opcode(cq);
+	w->vendor_err = ibv_wc_read_vendor_err(cq);
+	w->byte_len = ibv_wc_read_byte_len(cq);
+	w->qp_num = ibv_wc_read_qp_num(cq);
+	w->src_qp = ibv_wc_read_src_qp(cq);
+	w->wc_flags = ibv_wc_read_wc_flags(cq);
+	w->imm = ibv_wc_read_imm_data(cq);
+	w->job_id = uetdv_wc_read_job_id(cq);
+	w->src_id = uetdv_wc_read_src_id(cq);
+	w->uflags = uetdv_wc_read_flags(cq);
+	w->match_bits = uetdv_wc_read_match_bits(cq);
+	w->header_data = uetdv_wc_read_header_data(cq);
+	uetdv_wc_read_src_addr(cq, &w->src_addr);
+	ibv_end_poll(cq);
+	return 0;
+}
+
+static int post_recv(struct side *s, uint64_t wr_id, size_t off, size_t len)
+{
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)s->buf + off,
+		.length = len,
+		.lkey = s->mr->lkey,
+	};
+	struct ibv_recv_wr wr = {
+		.wr_id = wr_id, .sg_list = &sge, .num_sge = 1,
+	}, *bad;
+
+	return ibv_post_recv(s->qp, &wr, &bad);
+}
+
+static int post_trecv(struct side *s, uint64_t wr_id, size_t off,
+		      size_t len, uint64_t match, uint64_t ignore)
+{
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)s->buf + off,
+		.length = len,
+		.lkey = s->mr->lkey,
+	};
+	struct ibv_recv_wr wr = {
+		.wr_id = wr_id, .sg_list = &sge, .num_sge = 1,
+	}, *bad;
+
+	return uetdv_post_tagged_recv(s->qp, &wr, match, ignore, &bad);
+}
+
+/* a signaled send through ibv_wr_*: tagged if tag, with lkey */
+static int wr_send(struct side *s, uint64_t wr_id, size_t off, size_t len,
+		   uint32_t lkey, bool tagged, uint64_t tag)
+{
+	ibv_wr_start(s->qpx);
+	s->qpx->wr_id = wr_id;
+	s->qpx->wr_flags = IBV_SEND_SIGNALED;
+	if (tagged)
+		uetdv_wr_tagged_send(s->qpx, tag);
+	else
+		ibv_wr_send(s->qpx);
+	uetdv_wr_set_ru_addr(s->qpx, uetdv_ah_to_ah_ex(s->to_peer), 0);
+	ibv_wr_set_sge(s->qpx, lkey, (uintptr_t)s->buf + off, len);
+	return ibv_wr_complete(s->qpx);
+}
+
+static int send_msg(struct side *s, uint64_t wr_id, size_t off, size_t len)
+{
+	return wr_send(s, wr_id, off, len, s->mr->lkey, false, 0);
+}
+
+FIXTURE(msg)
+{
+	struct side a, b;
+	uint32_t job_id;
+	char desc[160];
+};
+
+FIXTURE_SETUP(msg)
+{
+	const char *why;
+
+	memset(&self->a, 0, sizeof(self->a));
+	memset(&self->b, 0, sizeof(self->b));
+	self->a.job_fd = self->b.job_fd = -1;
+	/* every test runs in a process of its own: a JobID of its own */
+	self->job_id = 0x100000 + (getpid() & 0x7ffff);
+
+	why = side_open(&self->a, env_or("UET_DEV0", "uet0"), "",
+			env_or("UET_ADDR0", "10.77.0.1"), self->job_id);
+	if (why)
+		SKIP(return, "side A (%s): %s: %s", env_or("UET_DEV0", "uet0"),
+		     why, strerror(errno));
+	why = side_open(&self->b, env_or("UET_DEV1", "uet1"),
+			env_or("UET_NS1", "uet-msg-peer"),
+			env_or("UET_ADDR1", "10.77.0.2"), self->job_id);
+	ASSERT_EQ(NULL, why) TH_LOG("side B: %s: %s", why, strerror(errno));
+	why = side_resources(&self->a);
+	ASSERT_EQ(NULL, why) TH_LOG("side A: %s: %s", why, strerror(errno));
+	why = side_resources(&self->b);
+	ASSERT_EQ(NULL, why) TH_LOG("side B: %s: %s", why, strerror(errno));
+	self->a.to_peer = ah_to(&self->a, &self->b.addr, self->b.qp->qp_num);
+	self->b.to_peer = ah_to(&self->b, &self->a.addr, self->a.qp->qp_num);
+	ASSERT_NE(NULL, self->a.to_peer);
+	ASSERT_NE(NULL, self->b.to_peer);
+}
+
+FIXTURE_TEARDOWN(msg)
+{
+	side_close(&self->a);
+	side_close(&self->b);
+}
+
+/*
+ * One message of len bytes from s to r, sent from offset 0 of s's buffer
+ * into offset RECV_OFF of r's, through ibv_wr_* (tagged with tag if
+ * tagged). Checks both completions, every field of the receive
+ * completion, every byte and the canary after the message.
+ */
+static void one_msg(struct __test_metadata *_metadata, struct side *s,
+		    struct side *r, size_t len, uint64_t seed, uint32_t job_id)
+{
+	struct wcx sw, rw;
+	long bad;
+
+	fill(s->buf, len, seed);
+	memset(r->buf + RECV_OFF, CANARY, len + 64);
+	ASSERT_EQ(0, post_recv(r, 0xbeef, RECV_OFF, len + 64));
+	ASSERT_EQ(0, send_msg(s, 0xcafe, 0, len));
+	ASSERT_EQ(0, wait_wc(s->scq, &sw, WAIT_MS))
+		TH_LOG("%s -> %s, %zu bytes: no send completion", s->name,
+		       r->name, len);
+	EXPECT_EQ(IBV_WC_SUCCESS, sw.status)
+		TH_LOG("send status %s (vendor error %u)",
+		       ibv_wc_status_str(sw.status), sw.vendor_err);
+	EXPECT_EQ(0xcafe, sw.wr_id);
+	EXPECT_EQ(IBV_WC_SEND, sw.opcode);
+	ASSERT_EQ(0, wait_wc(r->rcq, &rw, WAIT_MS))
+		TH_LOG("%s -> %s, %zu bytes: no receive completion", s->name,
+		       r->name, len);
+	ASSERT_EQ(IBV_WC_SUCCESS, rw.status)
+		TH_LOG("receive status %s (vendor error %u)",
+		       ibv_wc_status_str(rw.status), rw.vendor_err);
+	EXPECT_EQ(0xbeef, rw.wr_id);
+	EXPECT_EQ(IBV_WC_RECV, rw.opcode);
+	EXPECT_EQ(len, rw.byte_len);
+	EXPECT_EQ(s->qp->qp_num, rw.src_qp);
+	EXPECT_EQ(s->qp->qp_num, rw.src_id);
+	EXPECT_EQ(r->qp->qp_num, rw.qp_num);
+	EXPECT_EQ(job_id, rw.job_id);
+	EXPECT_EQ(0, memcmp(rw.src_addr.raw, s->addr.raw, 16));
+	bad = check(r->buf + RECV_OFF, len, seed);
+	EXPECT_EQ(-1, bad) TH_LOG("%zu bytes: wrong byte at %ld", len, bad);
+	EXPECT_EQ(CANARY, r->buf[RECV_OFF + len])
+		TH_LOG("%zu bytes: written past the message", len);
+}
+
+/* sizes 0, 1, MTU - 1, MTU, MTU + 1, 64 KiB, 1 MiB each way */
+TEST_F_TIMEOUT(msg, sizes, 240)
+{
+	uint32_t mtu = self->a.dattr.mtu;
+	size_t sizes[] = { 0, 1, mtu - 1, mtu, mtu + 1, 64 << 10, 1 << 20 };
+	unsigned int i;
+
+	ASSERT_GT(mtu, 1);
+	TH_LOG("mtu %u, max_msg_size %u", mtu, self->a.dattr.max_msg_size);
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		one_msg(_metadata, &self->a, &self->b, sizes[i], i, self->job_id);
+		one_msg(_metadata, &self->b, &self->a, sizes[i], i + 100,
+			self->job_id);
+	}
+}
+
+/* max_msg_size itself, when the buffer can hold it */
+TEST_F_TIMEOUT(msg, max_msg_size, 240)
+{
+	uint32_t max = self->a.dattr.max_msg_size;
+
+	if (max > RECV_OFF - 64)
+		SKIP(return, "max_msg_size %u is larger than the test's buffers",
+		     max);
+	one_msg(_metadata, &self->a, &self->b, max, 7, self->job_id);
+}
+
+/*
+ * COUNT messages each way at once (RUD: in any order), each with its
+ * sequence number in its first 8 bytes and a pattern of it after; every
+ * number must arrive exactly once, intact.
+ */
+#define MANY_LEN 256
+#define MANY_SLOTS 512
+
+#define MANY_SEND_SLOTS (SQ_DEPTH / 2)
+
+struct many {
+	struct side *s, *r;
+	unsigned int sent, send_done, recvd, count;
+	uint8_t *seen;
+	/* sends complete in any order: a buffer is free once its send is */
+	uint8_t busy[MANY_SEND_SLOTS];
+};
+
+static int many_post_recv(struct many *m, unsigned int slot)
+{
+	return post_recv(m->r, slot, RECV_OFF + slot * MANY_LEN, MANY_LEN);
+}
+
+/* sends what the send ring has room for: 0 or an errno */
+static int many_send(struct many *m)
+{
+	struct side *s = m->s;
+	unsigned int n = 0;
+
+	while (m->sent < m->count && !m->busy[m->sent % MANY_SEND_SLOTS] &&
+	       n < 32) {
+		/* a buffer per outstanding send: the slot of its number */
+		size_t off = (m->sent % MANY_SEND_SLOTS) * MANY_LEN;
+		uint64_t seq = m->sent;
+		int err;
+
+		memcpy(s->buf + off, &seq, 8);
+		fill(s->buf + off + 8, MANY_LEN - 8, seq);
+		err = send_msg(s, seq, off, MANY_LEN);
+		if (err)
+			return err;
+		m->busy[seq % MANY_SEND_SLOTS] = 1;
+		m->sent++;
+		n++;
+	}
+	return 0;
+}
+
+TEST_F_TIMEOUT(msg, many, 280)
+{
+	unsigned int count = atoi(env_or("UET_MSG_COUNT", "10000"));
+	struct many m[2] = {
+		{ .s = &self->a, .r = &self->b, .count = count,
+		  .seen = calloc(count, 1) },
+		{ .s = &self->b, .r = &self->a, .count = count,
+		  .seen = calloc(count, 1) },
+	};
+	uint64_t idle_since = now_ms();
+	unsigned int i, k;
+
+	ASSERT_NE(NULL, m[0].seen);
+	ASSERT_NE(NULL, m[1].seen);
+	for (k = 0; k < 2; k++)
+		for (i = 0; i < MANY_SLOTS; i++)
+			ASSERT_EQ(0, many_post_recv(&m[k], i));
+
+	while (m[0].recvd < count || m[1].recvd < count ||
+	       m[0].send_done < count || m[1].send_done < count) {
+		bool progress = false;
+		struct wcx w;
+
+		for (k = 0; k < 2; k++) {
+			ASSERT_EQ(0, many_send(&m[k]));
+			while (!wait_wc(m[k].s->scq, &w, 0)) {
+				ASSERT_EQ(IBV_WC_SUCCESS, w.status)
+					TH_LOG("send %llu: %s (vendor error %u)",
+					       (unsigned long long)w.wr_id,
+					       ibv_wc_status_str(w.status),
+					       w.vendor_err);
+				ASSERT_LT(w.wr_id, m[k].sent);
+				ASSERT_EQ(1, m[k].busy[w.wr_id % MANY_SEND_SLOTS]);
+				m[k].busy[w.wr_id % MANY_SEND_SLOTS] = 0;
+				m[k].send_done++;
+				progress = true;
+			}
+			while (!wait_wc(m[k].r->rcq, &w, 0)) {
+				uint8_t *p;
+				uint64_t seq;
+
+				ASSERT_EQ(IBV_WC_SUCCESS, w.status)
+					TH_LOG("receive: %s (vendor error %u)",
+					       ibv_wc_status_str(w.status),
+					       w.vendor_err);
+				ASSERT_LT(w.wr_id, MANY_SLOTS);
+				ASSERT_EQ(MANY_LEN, w.byte_len);
+				p = m[k].r->buf + RECV_OFF + w.wr_id * MANY_LEN;
+				memcpy(&seq, p, 8);
+				ASSERT_LT(seq, count);
+				ASSERT_EQ(0, m[k].seen[seq])
+					TH_LOG("message %llu arrived twice",
+					       (unsigned long long)seq);
+				m[k].seen[seq] = 1;
+				ASSERT_EQ(-1, check(p + 8, MANY_LEN - 8, seq))
+					TH_LOG("message %llu corrupted",
+					       (unsigned long long)seq);
+				m[k].recvd++;
+				ASSERT_EQ(0, many_post_recv(&m[k], w.wr_id));
+				progress = true;
+			}
+		}
+		if (progress)
+			idle_since = now_ms();
+		ASSERT_LT(now_ms() - idle_since, WAIT_MS)
+			TH_LOG("stalled: A->B sent %u done %u received %u; B->A sent %u done %u received %u",
+			       m[0].sent, m[0].send_done, m[0].recvd,
+			       m[1].sent, m[1].send_done, m[1].recvd);
+		if (!progress)
+			usleep(100);
+	}
+	TH_LOG("%u messages each way, all intact, none twice", count);
+	free(m[0].seen);
+	free(m[1].seen);
+}
+
+/* tagged: exact match, with match bits, header data and flags reported */
+TEST_F(msg, tagged_exact)
+{
+	struct wcx w;
+
+	fill(self->a.buf, 100, 1);
+	ASSERT_EQ(0, post_trecv(&self->b, 1, RECV_OFF, 4096, 0x1234, 0));
+	ibv_wr_start(self->a.qpx);
+	self->a.qpx->wr_id = 9;
+	self->a.qpx->wr_flags = IBV_SEND_SIGNALED;
+	uetdv_wr_tagged_send_data(self->a.qpx, 0x1234, 0x1122334455667788ull);
+	uetdv_wr_set_ru_addr(self->a.qpx, uetdv_ah_to_ah_ex(self->a.to_peer), 0);
+	ibv_wr_set_sge(self->a.qpx, self->a.mr->lkey, (uintptr_t)self->a.buf,
+		       100);
+	ASSERT_EQ(0, ibv_wr_complete(self->a.qpx));
+	ASSERT_EQ(0, wait_wc(self->a.scq, &w, WAIT_MS));
+	EXPECT_EQ(IBV_WC_SUCCESS, w.status);
+	ASSERT_EQ(0, wait_wc(self->b.rcq, &w, WAIT_MS));
+	ASSERT_EQ(IBV_WC_SUCCESS, w.status)
+		TH_LOG("%s (vendor error %u)", ibv_wc_status_str(w.status),
+		       w.vendor_err);
+	EXPECT_EQ(1, w.wr_id);
+	EXPECT_EQ(100, w.byte_len);
+	EXPECT_EQ(0x1234, w.match_bits);
+	EXPECT_EQ(0x1122334455667788ull, w.header_data);
+	EXPECT_EQ(UETDV_WC_TAGGED | UETDV_WC_WITH_DATA, w.uflags);
+	EXPECT_EQ(-1, check(self->b.buf + RECV_OFF, 100, 1));
+}
+
+/* tagged: ignore bits; a message matching no receive waits for one */
+TEST_F(msg, tagged_masked)
+{
+	struct wcx w;
+
+	fill(self->a.buf, 64, 2);
+	fill(self->a.buf + 4096, 64, 3);
+	ASSERT_EQ(0, post_trecv(&self->b, 1, RECV_OFF, 4096, 0xab00, 0xff));
+	/* 0xcd42 matches nothing posted, 0xab42 matches 0xab00/0xff */
+	ASSERT_EQ(0, wr_send(&self->a, 10, 4096, 64, self->a.mr->lkey, true,
+			     0xcd42));
+	ASSERT_EQ(0, wr_send(&self->a, 11, 0, 64, self->a.mr->lkey, true,
+			     0xab42));
+	ASSERT_EQ(0, wait_wc(self->b.rcq, &w, WAIT_MS));
+	ASSERT_EQ(IBV_WC_SUCCESS, w.status);
+	EXPECT_EQ(1, w.wr_id);
+	EXPECT_EQ(0xab42, w.match_bits);
+	EXPECT_EQ(-1, check(self->b.buf + RECV_OFF, 64, 2));
+	/* the other one is held until a receive matches it */
+	EXPECT_EQ(-ETIMEDOUT, wait_wc(self->b.rcq, &w, QUIET_MS));
+	ASSERT_EQ(0, post_trecv(&self->b, 2, RECV_OFF + 8192, 4096, 0xcd42, 0));
+	ASSERT_EQ(0, wait_wc(self->b.rcq, &w, WAIT_MS));
+	ASSERT_EQ(IBV_WC_SUCCESS, w.status);
+	EXPECT_EQ(2, w.wr_id);
+	EXPECT_EQ(0xcd42, w.match_bits);
+	EXPECT_EQ(-1, check(self->b.buf + RECV_OFF + 8192, 64, 3));
+}
+
+/* an unexpected tagged message is held and lands in a later receive */
+TEST_F(msg, tagged_unexpected)
+{
+	struct wcx w;
+
+	fill(self->a.buf, 3000, 4);
+	ASSERT_EQ(0, wr_send(&self->a, 20, 0, 3000, self->a.mr->lkey, true,
+			     0x77));
+	ASSERT_EQ(0, wait_wc(self->a.scq, &w, WAIT_MS))
+		TH_LOG("no send completion for an unexpected message");
+	EXPECT_EQ(IBV_WC_SUCCESS, w.status)
+		TH_LOG("%s (vendor error %u)", ibv_wc_status_str(w.status),
+		       w.vendor_err);
+	EXPECT_EQ(-ETIMEDOUT, wait_wc(self->b.rcq, &w, QUIET_MS));
+	ASSERT_EQ(0, post_trecv(&self->b, 3, RECV_OFF, 4096, 0x77, 0));
+	ASSERT_EQ(0, wait_wc(self->b.rcq, &w, WAIT_MS));
+	ASSERT_EQ(IBV_WC_SUCCESS, w.status);
+	EXPECT_EQ(3, w.wr_id);
+	EXPECT_EQ(3000, w.byte_len);
+	EXPECT_EQ(0x77, w.match_bits);
+	EXPECT_EQ(-1, check(self->b.buf + RECV_OFF, 3000, 4));
+}
+
+/* two receives matching one message: the first posted one takes it */
+TEST_F(msg, tagged_order)
+{
+	struct wcx w;
+
+	fill(self->a.buf, 32, 5);
+	fill(self->a.buf + 4096, 32, 6);
+	ASSERT_EQ(0, post_trecv(&self->b, 1, RECV_OFF, 4096, 0, ~0ull));
+	ASSERT_EQ(0, post_trecv(&self->b, 2, RECV_OFF + 4096, 4096, 0x10, 0));
+	ASSERT_EQ(0, wr_send(&self->a, 30, 0, 32, self->a.mr->lkey, true,
+			     0x10));
+	ASSERT_EQ(0, wait_wc(self->b.rcq, &w, WAIT_MS));
+	ASSERT_EQ(IBV_WC_SUCCESS, w.status);
+	EXPECT_EQ(1, w.wr_id) TH_LOG("the later receive matched first");
+	EXPECT_EQ(-1, check(self->b.buf + RECV_OFF, 32, 5));
+	ASSERT_EQ(0, wait_wc(self->a.scq, &w, WAIT_MS));
+	ASSERT_EQ(0, wr_send(&self->a, 31, 4096, 32, self->a.mr->lkey, true,
+			     0x10));
+	ASSERT_EQ(0, wait_wc(self->b.rcq, &w, WAIT_MS));
+	ASSERT_EQ(IBV_WC_SUCCESS, w.status);
+	EXPECT_EQ(2, w.wr_id);
+	EXPECT_EQ(-1, check(self->b.buf + RECV_OFF + 4096, 32, 6));
+}
+
+/* classic ibv_post_send: plain AH + remote_qpn, immediate data, inline,
+ * three SGEs gathered into a two-SGE receive */
+TEST_F(msg, classic_post)
+{
+	struct ibv_ah_attr aa = { .is_global = 1, .port_num = 1 };
+	struct ibv_sge sg[3], rg[2];
+	struct ibv_send_wr wr = {}, *bad;
+	struct ibv_recv_wr rr = {}, *rbad;
+	struct ibv_ah *ah;
+	struct wcx w;
+	int i;
+
+	aa.grh.dgid = self->b.addr;
+	ah = ibv_create_ah(self->a.pd, &aa);
+	ASSERT_NE(NULL, ah);
+
+	fill(self->a.buf, 3000, 8);
+	for (i = 0; i < 3; i++) {
+		/* scattered in the buffer, in order of the pattern */
+		memcpy(self->a.buf + 8192 * (i + 1), self->a.buf + 1000 * i,
+		       1000);
+		sg[i].addr = (uintptr_t)self->a.buf + 8192 * (i + 1);
+		sg[i].length = 1000;
+		sg[i].lkey = self->a.mr->lkey;
+	}
+	for (i = 0; i < 2; i++) {
+		rg[i].addr = (uintptr_t)self->b.buf + RECV_OFF + 65536 * i;
+		rg[i].length = 1500;
+		rg[i].lkey = self->b.mr->lkey;
+	}
+	rr.wr_id = 5;
+	rr.sg_list = rg;
+	rr.num_sge = 2;
+	ASSERT_EQ(0, ibv_post_recv(self->b.qp, &rr, &rbad));
+	wr.wr_id = 6;
+	wr.sg_list = sg;
+	wr.num_sge = 3;
+	wr.opcode = IBV_WR_SEND_WITH_IMM;
+	wr.imm_data = htobe32(0xdeadbeef);
+	wr.send_flags = IBV_SEND_SIGNALED;
+	wr.wr.ud.ah = ah;
+	wr.wr.ud.remote_qpn = self->b.qp->qp_num;
+	ASSERT_EQ(0, ibv_post_send(self->a.qp, &wr, &bad));
+	ASSERT_EQ(0, wait_wc(self->a.scq, &w, WAIT_MS));
+	EXPECT_EQ(IBV_WC_SUCCESS, w.status);
+	ASSERT_EQ(0, wait_wc(self->b.rcq, &w, WAIT_MS));
+	ASSERT_EQ(IBV_WC_SUCCESS, w.status);
+	EXPECT_EQ(5, w.wr_id);
+	EXPECT_EQ(3000, w.byte_len);
+	EXPECT_EQ(IBV_WC_WITH_IMM, w.wc_flags & IBV_WC_WITH_IMM);
+	EXPECT_EQ(htobe32(0xdeadbeef), w.imm);
+	EXPECT_EQ(-1, check(self->b.buf + RECV_OFF, 1500, 8));
+	EXPECT_EQ(0, memcmp(self->b.buf + RECV_OFF + 65536,
+			    self->a.buf + 1500, 1500));
+
+	/* inline: the buffer may change as soon as the post returns */
+	fill(self->a.buf, 40, 9);
+	sg[0].addr = (uintptr_t)self->a.buf;
+	sg[0].length = 40;
+	sg[0].lkey = 0;		/* not checked for inline data */
+	wr.num_sge = 1;
+	wr.opcode = IBV_WR_SEND;
+	wr.send_flags = IBV_SEND_SIGNALED | IBV_SEND_INLINE;
+	ASSERT_EQ(0, post_recv(&self->b, 7, RECV_OFF, 4096));
+	ASSERT_EQ(0, ibv_post_send(self->a.qp, &wr, &bad));
+	memset(self->a.buf, 0, 40);
+	ASSERT_EQ(0, wait_wc(self->a.scq, &w, WAIT_MS));
+	EXPECT_EQ(IBV_WC_SUCCESS, w.status);
+	ASSERT_EQ(0, wait_wc(self->b.rcq, &w, WAIT_MS));
+	ASSERT_EQ(IBV_WC_SUCCESS, w.status);
+	EXPECT_EQ(40, w.byte_len);
+	EXPECT_EQ(-1, check(self->b.buf + RECV_OFF, 40, 9));
+	ibv_destroy_ah(ah);
+}
+
+/* a bad lkey, an SGE outside the MR: LOC_PROT_ERR, nothing delivered */
+TEST_F(msg, bad_sge)
+{
+	struct wcx w;
+
+	ASSERT_EQ(0, post_recv(&self->b, 1, RECV_OFF, 4096));
+	ASSERT_EQ(0, wr_send(&self->a, 40, 0, 100, self->a.mr->lkey ^ 0x5a5a,
+			     false, 0));
+	ASSERT_EQ(0, wait_wc(self->a.scq, &w, WAIT_MS));
+	EXPECT_EQ(IBV_WC_LOC_PROT_ERR, w.status)
+		TH_LOG("bad lkey: %s", ibv_wc_status_str(w.status));
+	EXPECT_EQ(40, w.wr_id);
+	/* from 100 bytes before the end of the MR, 200 bytes */
+	ASSERT_EQ(0, wr_send(&self->a, 41, BUF_BYTES - 100, 200,
+			     self->a.mr->lkey, false, 0));
+	ASSERT_EQ(0, wait_wc(self->a.scq, &w, WAIT_MS));
+	EXPECT_EQ(IBV_WC_LOC_PROT_ERR, w.status)
+		TH_LOG("SGE outside the MR: %s", ibv_wc_status_str(w.status));
+	EXPECT_EQ(41, w.wr_id);
+	/* nothing arrived: the receive is still there for a good message */
+	EXPECT_EQ(-ETIMEDOUT, wait_wc(self->b.rcq, &w, QUIET_MS));
+	fill(self->a.buf, 100, 10);
+	ASSERT_EQ(0, send_msg(&self->a, 42, 0, 100));
+	ASSERT_EQ(0, wait_wc(self->b.rcq, &w, WAIT_MS));
+	ASSERT_EQ(IBV_WC_SUCCESS, w.status);
+	EXPECT_EQ(1, w.wr_id);
+	EXPECT_EQ(100, w.byte_len);
+	EXPECT_EQ(-1, check(self->b.buf + RECV_OFF, 100, 10));
+}
+
+/* bad requests fail at post: too many SGEs, too long, no destination */
+TEST_F(msg, bad_post)
+{
+	struct ibv_sge sg[4];
+	struct ibv_send_wr wr = {}, *bad = NULL;
+	struct ibv_recv_wr rr = {}, *rbad = NULL;
+	uint8_t big[64] = {};
+	struct wcx w;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		sg[i].addr = (uintptr_t)self->a.buf + 64 * i;
+		sg[i].length = 64;
+		sg[i].lkey = self->a.mr->lkey;
+	}
+	wr.wr_id = 1;
+	wr.sg_list = sg;
+	wr.num_sge = 4;
+	wr.opcode = IBV_WR_SEND;
+	wr.send_flags = IBV_SEND_SIGNALED;
+	wr.wr.ud.ah = self->a.to_peer;
+	EXPECT_EQ(EINVAL, ibv_post_send(self->a.qp, &wr, &bad));
+	EXPECT_EQ(&wr, bad);
+
+	ibv_wr_start(self->a.qpx);
+	ibv_wr_send(self->a.qpx);
+	uetdv_wr_set_ru_addr(self->a.qpx, uetdv_ah_to_ah_ex(self->a.to_peer), 0);
+	ibv_wr_set_sge_list(self->a.qpx, 4, sg);
+	EXPECT_EQ(EINVAL, ibv_wr_complete(self->a.qpx));
+
+	rr.sg_list = sg;
+	rr.num_sge = 3;
+	EXPECT_EQ(EINVAL, ibv_post_recv(self->a.qp, &rr, &rbad));
+	EXPECT_EQ(&rr, rbad);
+
+	/* longer than max_msg_size */
+	if (self->a.dattr.max_msg_size < UINT32_MAX) {
+		sg[0].length = self->a.dattr.max_msg_size + 1;
+		wr.num_sge = 1;
+		EXPECT_EQ(EINVAL, ibv_post_send(self->a.qp, &wr, &bad));
+	}
+	/* inline longer than max_inline_data */
+	ibv_wr_start(self->a.qpx);
+	ibv_wr_send(self->a.qpx);
+	uetdv_wr_set_ru_addr(self->a.qpx, uetdv_ah_to_ah_ex(self->a.to_peer), 0);
+	ibv_wr_set_inline_data(self->a.qpx, big, 49);
+	EXPECT_EQ(EINVAL, ibv_wr_complete(self->a.qpx));
+	/* no destination */
+	ibv_wr_start(self->a.qpx);
+	ibv_wr_send(self->a.qpx);
+	ibv_wr_set_sge(self->a.qpx, self->a.mr->lkey, (uintptr_t)self->a.buf, 8);
+	EXPECT_EQ(EINVAL, ibv_wr_complete(self->a.qpx));
+
+	/* nothing of it was sent */
+	EXPECT_EQ(-ETIMEDOUT, wait_wc(self->a.scq, &w, QUIET_MS));
+}
+
+/* a full send ring: ENOMEM at post, and nothing posted is lost */
+TEST_F_TIMEOUT(msg, ring_full, 120)
+{
+	struct side *a = &self->a, *b = &self->b;
+	struct ibv_sge sge;
+	struct ibv_send_wr *wrs, *bad = NULL;
+	unsigned int depth, posted, i, got = 0, sent = 0;
+	uint8_t *seen;
+	struct wcx w;
+	int err;
+
+	depth = a->sq_depth;
+	ASSERT_GE(depth, SQ_DEPTH);
+	ASSERT_LE(depth + 1, RQ_DEPTH);
+	wrs = calloc(depth + 1, sizeof(*wrs));
+	seen = calloc(depth + 1, 1);
+	ASSERT_NE(NULL, wrs);
+	ASSERT_NE(NULL, seen);
+	for (i = 0; i < RQ_DEPTH; i++)
+		ASSERT_EQ(0, post_recv(b, i, RECV_OFF + i * 64, 64));
+
+	/* ibv_wr_*: one more than the ring holds fails as a whole */
+	ibv_wr_start(a->qpx);
+	for (i = 0; i <= depth; i++) {
+		a->qpx->wr_id = 1000 + i;
+		a->qpx->wr_flags = IBV_SEND_SIGNALED;
+		ibv_wr_send(a->qpx);
+		uetdv_wr_set_ru_addr(a->qpx, uetdv_ah_to_ah_ex(a->to_peer), 0);
+		ibv_wr_set_sge(a->qpx, a->mr->lkey, (uintptr_t)a->buf, 8);
+	}
+	EXPECT_EQ(ENOMEM, ibv_wr_complete(a->qpx));
+	EXPECT_EQ(-ETIMEDOUT, wait_wc(a->scq, &w, QUIET_MS));
+
+	/* ibv_post_send: the ring takes what it has room for */
+	sge.addr = (uintptr_t)a->buf;
+	sge.length = 8;
+	sge.lkey = a->mr->lkey;
+	for (i = 0; i <= depth; i++) {
+		wrs[i].wr_id = i;
+		wrs[i].next = i < depth ? &wrs[i + 1] : NULL;
+		wrs[i].sg_list = &sge;
+		wrs[i].num_sge = 1;
+		wrs[i].opcode = IBV_WR_SEND;
+		wrs[i].send_flags = IBV_SEND_SIGNALED;
+		wrs[i].wr.ud.ah = a->to_peer;
+	}
+	err = ibv_post_send(a->qp, wrs, &bad);
+	EXPECT_EQ(ENOMEM, err);
+	ASSERT_NE(NULL, bad);
+	posted = bad - wrs;
+	TH_LOG("ring of %u: %u posted before ENOMEM", depth, posted);
+	EXPECT_GT(posted, 0);
+	EXPECT_LE(posted, depth);
+
+	/* every posted one completes and arrives once; the rest never */
+	while (got < posted || sent < posted) {
+		if (sent < posted) {
+			ASSERT_EQ(0, wait_wc(a->scq, &w, WAIT_MS))
+				TH_LOG("%u of %u sends completed", sent, posted);
+			EXPECT_EQ(IBV_WC_SUCCESS, w.status);
+			ASSERT_LT(w.wr_id, posted);
+			sent++;
+		}
+		if (got < posted) {
+			ASSERT_EQ(0, wait_wc(b->rcq, &w, WAIT_MS))
+				TH_LOG("%u of %u messages arrived", got, posted);
+			EXPECT_EQ(IBV_WC_SUCCESS, w.status);
+			ASSERT_LT(w.wr_id, RQ_DEPTH);
+			got++;
+		}
+	}
+	EXPECT_EQ(-ETIMEDOUT, wait_wc(a->scq, &w, QUIET_MS));
+	EXPECT_EQ(-ETIMEDOUT, wait_wc(b->rcq, &w, QUIET_MS));
+	free(wrs);
+	free(seen);
+}
+
+/* a destination endpoint that does not exist: an error completion */
+TEST_F_TIMEOUT(msg, peer_missing, 120)
+{
+	struct ibv_ah *ah;
+	struct wcx w;
+	uint32_t qpn = self->b.qp->qp_num;
+
+	ASSERT_EQ(0, ibv_destroy_qp(self->b.qp));
+	self->b.qp = NULL;
+	ah = ah_to(&self->a, &self->b.addr, qpn);
+	ASSERT_NE(NULL, ah);
+	ibv_destroy_ah(self->a.to_peer);
+	self->a.to_peer = ah;
+	ASSERT_EQ(0, send_msg(&self->a, 50, 0, 100));
+	ASSERT_EQ(0, wait_wc(self->a.scq, &w, 100000))
+		TH_LOG("no completion for a send to a missing endpoint");
+	EXPECT_EQ(50, w.wr_id);
+	EXPECT_NE(IBV_WC_SUCCESS, w.status);
+	TH_LOG("send to a missing endpoint: %s (vendor error %u)",
+	       ibv_wc_status_str(w.status), w.vendor_err);
+}
+
+/* an address where nobody answers: RETRY_EXC_ERR after the retries */
+TEST_F_TIMEOUT(msg, peer_silent, 200)
+{
+	union ibv_gid nobody;
+	struct ibv_ah *ah;
+	struct wcx w;
+
+	ASSERT_EQ(0, addr_to_gid(env_or("UET_ADDR_SILENT", "10.77.0.99"),
+				 &nobody));
+	ah = ah_to(&self->a, &nobody, self->b.qp->qp_num);
+	ASSERT_NE(NULL, ah);
+	ibv_destroy_ah(self->a.to_peer);
+	self->a.to_peer = ah;
+	ASSERT_EQ(0, send_msg(&self->a, 60, 0, 100));
+	ASSERT_EQ(0, wait_wc(self->a.scq, &w, 180000))
+		TH_LOG("no completion for a send nobody answers");
+	EXPECT_EQ(60, w.wr_id);
+	EXPECT_EQ(IBV_WC_RETRY_EXC_ERR, w.status)
+		TH_LOG("%s (vendor error %u)", ibv_wc_status_str(w.status),
+		       w.vendor_err);
+}
+
+/* outstanding receives of an endpoint in error, then destroyed: flushed */
+TEST_F(msg, flush)
+{
+	struct ibv_qp_attr attr = { .qp_state = IBV_QPS_ERR };
+	unsigned int i, seen = 0;
+	struct wcx w;
+
+	for (i = 0; i < 8; i++)
+		ASSERT_EQ(0, post_recv(&self->b, 100 + i, RECV_OFF + i * 64, 64));
+	ASSERT_EQ(0, ibv_modify_qp(self->b.qp, &attr, IBV_QP_STATE));
+	for (i = 0; i < 8; i++) {
+		ASSERT_EQ(0, wait_wc(self->b.rcq, &w, WAIT_MS))
+			TH_LOG("%u of 8 receives flushed after IBV_QPS_ERR", i);
+		EXPECT_EQ(IBV_WC_WR_FLUSH_ERR, w.status);
+		ASSERT_GE(w.wr_id, 100);
+		ASSERT_LT(w.wr_id, 108);
+		seen |= 1u << (w.wr_id - 100);
+	}
+	EXPECT_EQ(0xff, seen);
+
+	/* a fresh endpoint with receives outstanding, destroyed */
+	ASSERT_EQ(0, ibv_destroy_qp(self->b.qp));
+	self->b.qp = ep_new(&self->b, 16, 16, NULL);
+	ASSERT_NE(NULL, self->b.qp);
+	for (i = 0; i < 8; i++)
+		ASSERT_EQ(0, post_recv(&self->b, 200 + i, RECV_OFF + i * 64, 64));
+	ASSERT_EQ(0, ibv_destroy_qp(self->b.qp));
+	self->b.qp = NULL;
+	seen = 0;
+	for (i = 0; i < 8; i++) {
+		ASSERT_EQ(0, wait_wc(self->b.rcq, &w, WAIT_MS))
+			TH_LOG("%u of 8 receives flushed by destroy", i);
+		EXPECT_EQ(IBV_WC_WR_FLUSH_ERR, w.status);
+		ASSERT_GE(w.wr_id, 200);
+		ASSERT_LT(w.wr_id, 208);
+		seen |= 1u << (w.wr_id - 200);
+	}
+	EXPECT_EQ(0xff, seen);
+}
+
+/* QP numbers: PIDonFEP in the job's range, a requested one, no twice */
+TEST_F(msg, qpn)
+{
+	struct uetdv_qp_init_attr ua = {
+		.driver_qp_type = UETDV_QP_TYPE_RU,
+		.delivery_mode = UETDV_DM_RUD,
+		.flags = UETDV_QP_INIT_FLAGS_QPN,
+	};
+	struct uetdv_job_info ji;
+	struct ibv_qp *qp, *qp2;
+	uint32_t pid, want;
+
+	ASSERT_EQ(0, uetdv_query_job(self->a.ctx, &ji, sizeof(ji)));
+	pid = self->a.qp->qp_num & UETDV_QPN_PID_ON_FEP_MASK;
+	EXPECT_GE(pid, ji.pid_on_fep_base);
+	EXPECT_LT(pid, ji.pid_on_fep_base + ji.max_endpoints);
+	EXPECT_EQ(0, self->a.qp->qp_num >> 24);
+
+	want = (ji.pid_on_fep_base + ji.max_endpoints - 1) |
+	       (5 << UETDV_QPN_RI_SHIFT);
+	ua.qpn = want;
+	qp = ep_new(&self->a, 16, 16, &ua);
+	ASSERT_NE(NULL, qp) TH_LOG("QPN 0x%x: %s", want, strerror(errno));
+	EXPECT_EQ(want, qp->qp_num);
+	qp2 = ep_new(&self->a, 16, 16, &ua);
+	EXPECT_EQ(NULL, qp2) TH_LOG("QPN 0x%x given twice", want);
+	if (qp2)
+		ibv_destroy_qp(qp2);
+	ibv_destroy_qp(qp);
+
+	/* delivery modes other than RUD are not there yet */
+	ua.flags = 0;
+	ua.delivery_mode = UETDV_DM_UUD;
+	qp = ep_new(&self->a, 16, 16, &ua);
+	EXPECT_EQ(NULL, qp);
+	EXPECT_EQ(EOPNOTSUPP, errno);
+	if (qp)
+		ibv_destroy_qp(qp);
+}
+
+/* completion events: ibv_req_notify_cq and a completion channel */
+TEST_F(msg, events)
+{
+	struct ibv_comp_channel *ch = ibv_create_comp_channel(self->b.ctx);
+	struct ibv_cq_ex *cq;
+	struct ibv_cq *ev_cq;
+	struct pollfd pfd;
+	void *ev_ctx;
+	struct wcx w;
+
+	ASSERT_NE(NULL, ch);
+	cq = cq_ex_new(self->b.ctx, 64, ch);
+	ASSERT_NE(NULL, cq);
+	/* an endpoint receiving into the CQ with the channel */
+	ASSERT_EQ(0, ibv_destroy_qp(self->b.qp));
+	ibv_destroy_cq(ibv_cq_ex_to_cq(self->b.rcq));
+	self->b.rcq = cq;
+	self->b.qp = ep_new(&self->b, 16, 16, NULL);
+	ASSERT_NE(NULL, self->b.qp);
+	ibv_destroy_ah(self->a.to_peer);
+	self->a.to_peer = ah_to(&self->a, &self->b.addr, self->b.qp->qp_num);
+	ASSERT_NE(NULL, self->a.to_peer);
+
+	ASSERT_EQ(0, ibv_req_notify_cq(ibv_cq_ex_to_cq(cq), 0));
+	ASSERT_EQ(0, post_recv(&self->b, 1, RECV_OFF, 64));
+	fill(self->a.buf, 64, 11);
+	ASSERT_EQ(0, send_msg(&self->a, 70, 0, 64));
+	pfd.fd = ch->fd;
+	pfd.events = POLLIN;
+	ASSERT_EQ(1, poll(&pfd, 1, WAIT_MS)) TH_LOG("no completion event");
+	ASSERT_EQ(0, ibv_get_cq_event(ch, &ev_cq, &ev_ctx));
+	EXPECT_EQ(ibv_cq_ex_to_cq(cq), ev_cq);
+	ibv_ack_cq_events(ev_cq, 1);
+	ASSERT_EQ(0, wait_wc(cq, &w, 0));
+	EXPECT_EQ(IBV_WC_SUCCESS, w.status);
+	EXPECT_EQ(-1, check(self->b.buf + RECV_OFF, 64, 11));
+
+	ASSERT_EQ(0, ibv_destroy_qp(self->b.qp));
+	self->b.qp = NULL;
+	ibv_destroy_cq(ibv_cq_ex_to_cq(cq));
+	self->b.rcq = NULL;
+	ibv_destroy_comp_channel(ch);
+}
+
+/* no job joined: no endpoint (EPERM) */
+TEST(no_job)
+{
+	struct side s = { .job_fd = -1 };
+	struct ibv_cq *cq;
+	struct ibv_pd *pd;
+	struct ibv_qp_init_attr_ex a = {};
+	struct ibv_qp *qp;
+	const char *why;
+
+	why = side_open(&s, env_or("UET_DEV0", "uet0"), "",
+			env_or("UET_ADDR0", "10.77.0.1"), 0);
+	if (why)
+		SKIP(return, "%s", why);
+	pd = ibv_alloc_pd(s.ctx);
+	ASSERT_NE(NULL, pd);
+	cq = ibv_create_cq(s.ctx, 16, NULL, NULL, 0);
+	ASSERT_NE(NULL, cq);
+	a.qp_type = IBV_QPT_DRIVER;
+	a.send_cq = cq;
+	a.recv_cq = cq;
+	a.cap.max_send_wr = 16;
+	a.cap.max_recv_wr = 16;
+	a.cap.max_send_sge = 1;
+	a.cap.max_recv_sge = 1;
+	a.comp_mask = IBV_QP_INIT_ATTR_PD;
+	a.pd = pd;
+	errno = 0;
+	qp = uetdv_create_qp_ex(s.ctx, &a, NULL, 0);
+	EXPECT_EQ(NULL, qp);
+	EXPECT_EQ(EPERM, errno) TH_LOG("%s", strerror(errno));
+	if (qp)
+		ibv_destroy_qp(qp);
+	ibv_destroy_cq(cq);
+	ibv_dealloc_pd(pd);
+	ibv_close_device(s.ctx);
+}
+
+TEST_HARNESS_MAIN
