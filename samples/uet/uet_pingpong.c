@@ -417,14 +417,20 @@ static int client_connect(const char *host, int port)
 			host, port);
 		return -1;
 	}
-	for (t = res; t; t = t->ai_next) {
-		sock = socket(t->ai_family, t->ai_socktype, t->ai_protocol);
-		if (sock < 0)
-			continue;
-		if (!connect(sock, t->ai_addr, t->ai_addrlen))
-			break;
-		close(sock);
-		sock = -1;
+	/* the server may still be starting: retry for 10 s */
+	for (n = 0; n < 100 && sock < 0; n++) {
+		if (n)
+			usleep(100000);
+		for (t = res; t; t = t->ai_next) {
+			sock = socket(t->ai_family, t->ai_socktype,
+				      t->ai_protocol);
+			if (sock < 0)
+				continue;
+			if (!connect(sock, t->ai_addr, t->ai_addrlen))
+				break;
+			close(sock);
+			sock = -1;
+		}
 	}
 	freeaddrinfo(res);
 	if (sock < 0)

@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 # The demo, run inside the guest by `make demo`: load uet_soft, create a UET
 # device on a veth wire, show it through the rdma tool and libibverbs, take
-# the link down and up, and tear everything down again.
+# the link down and up, join jobs, ping-pong messages between the two
+# namespaces (with the device counters before and after), and tear
+# everything down again.
 set -e
 step() { printf '\n### %s\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
@@ -63,6 +65,23 @@ if su -s /bin/sh uetuser -c "uet-launch -n 1 -- true"; then
 	echo "unexpectedly succeeded"
 	exit 1
 fi
+
+step "ping-pong between the namespaces: UET endpoints of job 9, UDP port 4793"
+PINGPONG=/kselftest/drivers/infiniband/ultraeth/uet_pingpong
+run rdma statistic show link uet0/1
+run ip netns exec peer rdma statistic show link uet1/1
+printf '$ %s\n' "ip netns exec peer uet-launch --job-id 9 -n 1 -- uet_pingpong -d uet1 -s 4096 -n 1000 -c &"
+ip netns exec peer uet-launch --job-id 9 -n 1 -- "$PINGPONG" -d uet1 -s 4096 -n 1000 -c \
+	> /tmp/pingpong-peer.log 2>&1 &
+peer_pid=$!
+printf '$ %s\n' "uet-launch --job-id 9 -n 1 -- uet_pingpong -d uet0 -s 4096 -n 1000 -c 192.168.77.2"
+uet-launch --job-id 9 -n 1 -- "$PINGPONG" -d uet0 -s 4096 -n 1000 -c 192.168.77.2
+peer_rc=0
+wait "$peer_pid" || peer_rc=$?
+sed 's/^/peer: /' /tmp/pingpong-peer.log
+[ "$peer_rc" -eq 0 ]
+run rdma statistic show link uet0/1
+run ip netns exec peer rdma statistic show link uet1/1
 
 step "tear down"
 run rdma link delete uet0

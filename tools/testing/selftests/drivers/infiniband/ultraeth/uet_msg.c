@@ -134,8 +134,13 @@ static int enter_ns(const char *ns)
 
 	if (!*ns)
 		return open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-	snprintf(path, sizeof(path), "/var/run/netns/%s", ns);
+	/* where ip netns keeps them: /run/netns (older: /var/run/netns) */
+	snprintf(path, sizeof(path), "/run/netns/%s", ns);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(path, sizeof(path), "/var/run/netns/%s", ns);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
 	if (fd < 0)
 		return -1;
 	old = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
