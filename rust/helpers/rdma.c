@@ -155,3 +155,16 @@ __rust_helper struct inet6_ifaddr *rust_helper_rdma_ifa6_next_rcu(struct inet6_d
 }
 
 #endif
+
+/* Whether @dev is registered (not yet being unregistered); RTNL held. */
+__rust_helper bool rust_helper_rdma_netdev_registered(const struct net_device *dev)
+{
+	return READ_ONCE(dev->reg_state) == NETREG_REGISTERED;
+}
+
+/* Calls the completion handler of @cq, as hardware drivers do on an event. */
+__rust_helper void rust_helper_rdma_cq_comp_handler(struct ib_cq *cq)
+{
+	if (cq->comp_handler)
+		cq->comp_handler(cq, cq->cq_context);
+}

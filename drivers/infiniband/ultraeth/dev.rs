@@ -9,14 +9,8 @@
 //! key table and the counters; the data path arrives with the protocol
 //! engine.
 
-#[cfg_attr(
-    not(CONFIG_KUNIT = "y"),
-    expect(
-        dead_code,
-        reason = "the data path drives it; its test runs under KUnit"
-    )
-)]
 pub(crate) mod engine;
+pub(crate) mod fep;
 
 use core::sync::atomic::{
     AtomicBool,
@@ -33,11 +27,16 @@ use kernel::{
         RBTreeNodeReservation, //
     },
     rdma::{
+        device::{
+            Access,
+            AccessFlags, //
+        },
         mmap::UserBuffer,
         netdev::{
             Gid,
             NetDevice, //
         },
+        umem::Umem,
     },
     sync::{
         Arc,
@@ -154,10 +153,10 @@ fn cqe_bytes(c: &uapi::uet_cqe) -> [u8; CQE_SIZE] {
     b[12..16].copy_from_slice(&c.byte_len.to_ne_bytes());
     b[16..20].copy_from_slice(&c.ep_num.to_ne_bytes());
     b[20..24].copy_from_slice(&c.job_id.to_ne_bytes());
-    b[24..28].copy_from_slice(&c.src_fa.to_ne_bytes());
-    b[28..32].copy_from_slice(&c.src_ep.to_ne_bytes());
+    b[24..28].copy_from_slice(&c.src_qpn.to_ne_bytes());
     b[32..40].copy_from_slice(&c.header_data.to_ne_bytes());
     b[40..48].copy_from_slice(&c.match_bits.to_ne_bytes());
+    b[48..64].copy_from_slice(&c.src_addr);
     b
 }
 
@@ -166,10 +165,10 @@ pub(crate) struct Counters {
     pub(crate) values: [AtomicU64; Counter::COUNT],
 }
 
-/// Counter indexes; names are in `verbs::COUNTERS`, in the same order.
+/// Counter indexes; names are in `verbs::COUNTERS`, in the same order
+/// (the engine's own counters follow them there).
 #[repr(usize)]
 #[derive(Copy, Clone)]
-#[expect(dead_code, reason = "packet counters are bumped by the data path")]
 pub(crate) enum Counter {
     /// Completion queues created.
     CqCreated = 0,
@@ -177,21 +176,34 @@ pub(crate) enum Counter {
     MrRegistered = 1,
     /// User contexts opened.
     UctxOpened = 2,
-    /// Packets sent.
-    TxPackets = 3,
-    /// Packets received.
-    RxPackets = 4,
-    /// Received packets dropped as malformed.
+    /// UET payload bytes sent (UDP payload).
+    TxBytes = 3,
+    /// UET payload bytes received (UDP payload).
+    RxBytes = 4,
+    /// Received datagrams dropped before the engine: not IPv4/IPv6,
+    /// empty, or longer than a packet can be.
     RxDropMalformed = 5,
     /// Completions lost to a full CQ (the CQ went to error).
     CqOverflow = 6,
+    /// Packets that could not be sent (no memory, no route, IPv6 peer).
+    TxErrors = 7,
+    /// Requests for a PIDonFEP with no endpoint.
+    RxDropNoEndpoint = 8,
+    /// Requests whose JobID is not their endpoint's job.
+    RxDropBadJob = 9,
+    /// Unexpected messages refused for want of a buffer.
+    UnexpectedRefused = 10,
+    /// Completions for requests the device no longer knows (flushed).
+    StaleCompletions = 11,
+    /// Endpoints open (a gauge).
+    Endpoints = 12,
 }
 
 impl Counter {
-    pub(crate) const COUNT: usize = 7;
+    pub(crate) const COUNT: usize = 13;
 }
 
-const _: () = assert!(Counter::CqOverflow as usize + 1 == Counter::COUNT);
+const _: () = assert!(Counter::Endpoints as usize + 1 == Counter::COUNT);
 
 impl Counters {
     pub(crate) fn new() -> Self {
@@ -203,6 +215,16 @@ impl Counters {
     pub(crate) fn inc(&self, c: Counter) {
         // CAST: the discriminants are the indexes 0..COUNT.
         self.values[c as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add(&self, c: Counter, n: usize) {
+        // CAST: the discriminants are the indexes 0..COUNT; usize fits u64.
+        self.values[c as usize].fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn dec(&self, c: Counter) {
+        // CAST: the discriminants are the indexes 0..COUNT.
+        self.values[c as usize].fetch_sub(1, Ordering::Relaxed);
     }
 
     pub(crate) fn read(&self, out: &mut [u64]) {
@@ -257,19 +279,66 @@ impl JobScope {
     }
 }
 
-/// What the device model knows of a registered memory region.
+/// What the device model knows of a registered memory region: where it
+/// is, what it allows, whose it is, and its pinned pages.
+///
+/// Calling context: the entry is dropped (its pages unpinned, which may
+/// sleep) only in process context: the key table drops it when the MR is
+/// deregistered, and the data path reaches it only under the table's lock
+/// ([`KeyTable::with`]), never holding a reference of its own.
 pub(crate) struct MrEntry {
     /// User address of the first byte (iova).
-    #[expect(dead_code, reason = "read by the data path")]
     pub(crate) iova: u64,
     /// Length in bytes.
-    #[expect(dead_code, reason = "read by the data path")]
     pub(crate) length: u64,
     /// `kernel::rdma::device::Access` flags.
-    #[expect(dead_code, reason = "read by the data path")]
     pub(crate) access: u32,
     /// The job of the context that registered it.
     pub(crate) scope: Arc<JobScope>,
+    /// The pinned pages (`None` only in tests).
+    pub(crate) umem: Option<Umem>,
+}
+
+/// Why a local memory access failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MemError {
+    /// The key does not resolve for the job, or the range is outside the
+    /// region (`IB_WC_LOC_PROT_ERR`).
+    Prot,
+    /// The region does not allow the access (`IB_WC_LOC_ACCESS_ERR`).
+    Access,
+}
+
+impl MrEntry {
+    /// Offset in the region of `[addr, addr + len)`, if it lies inside.
+    pub(crate) fn offset_of(&self, addr: u64, len: usize) -> Result<usize, MemError> {
+        let off = addr.checked_sub(self.iova).ok_or(MemError::Prot)?;
+        let end = off
+            .checked_add(u64::try_from(len).map_err(|_| MemError::Prot)?)
+            .ok_or(MemError::Prot)?;
+        if end > self.length {
+            return Err(MemError::Prot);
+        }
+        usize::try_from(off).map_err(|_| MemError::Prot)
+    }
+
+    /// Copies region bytes at user address `addr` into `out`.
+    pub(crate) fn read(&self, addr: u64, out: &mut [u8]) -> Result<(), MemError> {
+        let off = self.offset_of(addr, out.len())?;
+        let umem = self.umem.as_ref().ok_or(MemError::Prot)?;
+        umem.copy_from(off, out).map_err(|_| MemError::Prot)
+    }
+
+    /// Copies `data` into the region at user address `addr`; the region
+    /// must allow local writes.
+    pub(crate) fn write(&self, addr: u64, data: &[u8]) -> Result<(), MemError> {
+        if self.access & u32::from(AccessFlags::from(Access::LocalWrite)) == 0 {
+            return Err(MemError::Access);
+        }
+        let off = self.offset_of(addr, data.len())?;
+        let umem = self.umem.as_ref().ok_or(MemError::Prot)?;
+        umem.copy_to(off, data).map_err(|_| MemError::Access)
+    }
 }
 
 /// The memory key table: keys are random, so a peer cannot guess the next
@@ -330,15 +399,30 @@ impl KeyTable {
     }
 
     /// Looks a key up for a request of job `job_id` (the data path's
-    /// (job, key) check): only a key registered by a context of that job,
-    /// whose job was not revoked, resolves. Never sleeps.
+    /// (job, key) check) and runs `f` on its region while the table's lock
+    /// is held: only a key registered by a context of that job, whose job
+    /// was not revoked, resolves. Deregistration removes the key under the
+    /// same lock, so once it returned no `f` touches the region: accesses
+    /// land before the MR is gone or fail. Never sleeps; `f` must not
+    /// either (it runs with interrupts off).
+    pub(crate) fn with<R>(
+        &self,
+        job_id: u32,
+        key: u32,
+        f: impl FnOnce(&MrEntry) -> R,
+    ) -> Option<R> {
+        let keys = self.keys.lock();
+        let e = keys.get(&key)?;
+        (e.scope.job_id() == Some(job_id)).then(|| f(e))
+    }
+
+    /// Whether `key` resolves for job `job_id`. Never sleeps.
     #[cfg_attr(
         not(CONFIG_KUNIT = "y"),
-        expect(dead_code, reason = "used by the data path")
+        expect(dead_code, reason = "used by the tests")
     )]
-    pub(crate) fn get(&self, job_id: u32, key: u32) -> Option<Arc<MrEntry>> {
-        let e = self.keys.lock().get(&key).cloned()?;
-        (e.scope.job_id() == Some(job_id)).then_some(e)
+    pub(crate) fn resolves(&self, job_id: u32, key: u32) -> bool {
+        self.with(job_id, key, |_| ()).is_some()
     }
 
     /// Number of registered keys.
@@ -455,6 +539,7 @@ fn reconcile(slots: &mut [Gid], current: &[Gid]) -> bool {
 #[kunit_tests(uet_soft_dev)]
 mod tests {
     use super::*;
+    use kernel::sync::ArcBorrow;
 
     fn gid(last: u8) -> Gid {
         let mut g = [0u8; 16];
@@ -536,6 +621,7 @@ mod tests {
                 length: 4096,
                 access: 0,
                 scope: scope.clone(),
+                umem: None,
             },
             GFP_KERNEL,
         )?)
@@ -553,15 +639,15 @@ mod tests {
         let scope = Arc::new(JobScope::new(), GFP_KERNEL)?;
         // registered before the context's job is known: resolves for none
         let early = keys.insert(entry_of(&scope)?)?;
-        assert!(keys.get(5, early.key()).is_none());
+        assert!(!keys.resolves(5, early.key()));
         scope.set_job(5);
         let reg = keys.insert(entry_of(&scope)?)?;
-        assert!(keys.get(5, reg.key()).is_some());
-        assert!(keys.get(6, reg.key()).is_none());
-        assert!(keys.get(5, reg.key().wrapping_add(1)).is_none());
+        assert!(keys.resolves(5, reg.key()));
+        assert!(!keys.resolves(6, reg.key()));
+        assert!(!keys.resolves(5, reg.key().wrapping_add(1)));
         // REVOKE: the keys stay registered but resolve no more
         scope.revoke();
-        assert!(keys.get(5, reg.key()).is_none());
+        assert!(!keys.resolves(5, reg.key()));
         assert_eq!(keys.len(), 2);
         Ok(())
     }
@@ -580,7 +666,7 @@ mod tests {
         assert_eq!(keys.len(), 1);
         let k = ok._reg.key();
         assert!(k != 0);
-        assert!(keys.get(7, k).is_some());
+        assert!(keys.resolves(7, k));
         let table = keys.clone();
         let failed = KBox::init(
             try_init!(KeyProbe {
@@ -594,7 +680,7 @@ mod tests {
         assert_eq!(keys.len(), 1);
         drop(ok);
         assert_eq!(keys.len(), 0);
-        assert!(keys.get(7, k).is_none());
+        assert!(!keys.resolves(7, k));
         Ok(())
     }
 
@@ -611,7 +697,7 @@ mod tests {
         let ring = CqRing::new(2)?;
         let c = uapi::uet_cqe::default();
         let guard = atomic.lock();
-        assert!(keys.get(7, reg.key()).is_some());
+        assert!(keys.resolves(7, reg.key()));
         assert_eq!(ring.push(&c), Ok(()));
         // the last references: key removal and the ring's memory
         drop(reg);
@@ -628,24 +714,25 @@ mod tests {
     }
 
     impl kernel::net::udp_tunnel::EncapHandler for Probe {
-        fn recv(&self, skb: kernel::net::skb::SkBuff) {
+        fn recv(this: ArcBorrow<'_, Self>, skb: kernel::net::skb::SkBuff) {
             // data starts at the UDP header
             let mut b = [0u8; 8];
             if skb.len() == 16 && skb.copy_bits(8, &mut b).is_ok() && &b == b"uet-loop" {
-                self.intact.store(true, Ordering::Release);
+                this.intact.store(true, Ordering::Release);
             }
-            self.got.fetch_add(1, Ordering::AcqRel);
+            this.got.fetch_add(1, Ordering::AcqRel);
             skb.consume();
         }
     }
 
-    /// The UDP tunnel socket the data path will use: bind, a datagram over
-    /// loopback to itself, the port taken while bound and free after.
+    /// The UDP tunnel the data path uses: bind, a datagram over loopback
+    /// to itself, the port taken while bound and free after shutdown, and
+    /// no sending once shut down.
     #[test]
-    fn udp_tunnel_socket_round_trip() -> Result {
+    fn udp_tunnel_round_trip() -> Result {
         use kernel::net::{
             skb::SkBuff,
-            udp_tunnel::UdpTunnelSocket, //
+            udp_tunnel::UdpTunnel, //
         };
         // Below the ephemeral port range, so no other socket takes it.
         const PORT: u16 = 31793;
@@ -660,19 +747,22 @@ mod tests {
             },
             GFP_KERNEL,
         )?;
-        // Every socket is dropped before anything is asserted: a failed
+        let tunnel = KBox::pin_init(UdpTunnel::<Probe>::new(), GFP_KERNEL)?;
+        let other = KBox::pin_init(UdpTunnel::<Probe>::new(), GFP_KERNEL)?;
+        // Every socket is shut down before anything is asserted: a failed
         // assertion ends the test without running destructors, and a socket
         // left bound would call into this module after it is unloaded.
-        // SAFETY: `lo` cannot change namespace; the sockets are dropped at
+        // SAFETY: `lo` cannot change namespace; the tunnels are shut down at
         // the end of this test, long before the initial namespace could go.
-        let sock = unsafe { UdpTunnelSocket::bind(&lo, PORT, probe.clone()) }
-            .inspect_err(|e| pr_err!("udp tunnel test: bind: {:?}\n", e))?;
+        let bound = unsafe { tunnel.bind(&lo, PORT, probe.clone()) };
         // SAFETY: as above.
-        let again = unsafe { UdpTunnelSocket::bind(&lo, PORT, probe.clone()) }.map(drop);
+        let twice = unsafe { tunnel.bind(&lo, PORT, probe.clone()) };
+        // SAFETY: as above.
+        let again = unsafe { other.bind(&lo, PORT, probe.clone()) };
         let mut skb = SkBuff::alloc(256, GFP_KERNEL)?;
         skb.reserve(128)?;
         skb.put(8)?.copy_from_slice(b"uet-loop");
-        let sent = sock.send4(skb, [127, 0, 0, 1], PORT + 1, PORT, 0);
+        let sent = tunnel.send4(skb, [127, 0, 0, 1], PORT + 1, PORT, 0);
         if sent.is_ok() {
             for _ in 0..200 {
                 if probe.got.load(Ordering::Acquire) > 0 {
@@ -681,14 +771,20 @@ mod tests {
                 kernel::time::delay::fsleep(kernel::time::Delta::from_millis(10));
             }
         }
-        drop(sock);
+        tunnel.shutdown();
+        let after = tunnel.send4(SkBuff::alloc(64, GFP_KERNEL)?, [127, 0, 0, 1], 1, PORT, 0);
         // SAFETY: as above.
-        let rebound = unsafe { UdpTunnelSocket::bind(&lo, PORT, probe.clone()) }.map(drop);
+        let rebound = unsafe { other.bind(&lo, PORT, probe.clone()) };
+        other.shutdown();
+        assert_eq!(bound, Ok(()));
+        assert_eq!(twice, Err(EBUSY));
         assert_eq!(again, Err(EADDRINUSE));
         assert_eq!(sent, Ok(()));
+        assert_eq!(after, Err(ENOTCONN));
         assert_eq!(probe.got.load(Ordering::Acquire), 1);
         assert!(probe.intact.load(Ordering::Acquire));
         assert_eq!(rebound, Ok(()));
+        assert!(!tunnel.is_bound() && !other.is_bound());
         Ok(())
     }
 

@@ -5,6 +5,12 @@
 
 use crate::dev::{
     self,
+    fep::{
+        self,
+        CqShared,
+        EpRings,
+        Fep, //
+    },
     Counter,
     Counters,
     CqRing,
@@ -38,8 +44,14 @@ use kernel::{
             Pd,
             PortAttr,
             PortState,
+            QpCap,
+            QpCreated,
+            QpData,
+            QpInitAttr,
+            QpState,
             StatDesc,
-            UContext, //
+            UContext,
+            QPT_DRIVER, //
         },
         job::{
             Job,
@@ -62,7 +74,6 @@ use kernel::{
             check_reserved,
             UData, //
         },
-        umem::Umem,
     },
     sync::{
         aref::ARef,
@@ -120,28 +131,95 @@ abi_struct!(AllocUcontextCmd, uapi::uet_ibv_alloc_ucontext_cmd);
 abi_struct!(AllocUcontextResp, uapi::uet_ibv_alloc_ucontext_resp);
 abi_struct!(CreateCqCmd, uapi::uet_ibv_create_cq);
 abi_struct!(CreateCqResp, uapi::uet_ibv_create_cq_resp);
+abi_struct!(CreateQpCmd, uapi::uet_ibv_create_qp);
+abi_struct!(CreateQpResp, uapi::uet_ibv_create_qp_resp);
 
-/// Counter names for `rdma statistic`, in `dev::Counter` order.
-static COUNTERS: [StatDesc; Counter::COUNT] = [
+/// Counter names for `rdma statistic`: the device model's, in
+/// `dev::Counter` order, then the engine's ([`ENGINE_COUNTERS`]).
+static COUNTERS: [StatDesc; Counter::COUNT + ENGINE_COUNTERS] = [
     StatDesc::new(c"cq_created"),
     StatDesc::new(c"mr_registered"),
     StatDesc::new(c"uctx_opened"),
-    StatDesc::new(c"tx_packets"),
-    StatDesc::new(c"rx_packets"),
+    StatDesc::new(c"tx_bytes"),
+    StatDesc::new(c"rx_bytes"),
     StatDesc::new(c"rx_drop_malformed"),
     StatDesc::new(c"cq_overflow"),
+    StatDesc::new(c"tx_errors"),
+    StatDesc::new(c"rx_drop_no_endpoint"),
+    StatDesc::new(c"rx_drop_bad_job"),
+    StatDesc::new(c"unexpected_refused"),
+    StatDesc::new(c"stale_completions"),
+    StatDesc::new(c"endpoints"),
+    // the engine's
+    StatDesc::new(c"tx_packets"),
+    StatDesc::new(c"rx_packets"),
+    StatDesc::new(c"rx_drop_parse"),
+    StatDesc::new(c"rx_drop_other"),
+    StatDesc::new(c"rx_duplicates"),
+    StatDesc::new(c"retransmissions"),
+    StatDesc::new(c"rto"),
+    StatDesc::new(c"acks_sent"),
+    StatDesc::new(c"acks_received"),
+    StatDesc::new(c"nacks_sent"),
+    StatDesc::new(c"nacks_received"),
+    StatDesc::new(c"pdcs_opened"),
+    StatDesc::new(c"pdcs_closed"),
+    StatDesc::new(c"pdc_errors"),
+    StatDesc::new(c"unexpected_msgs"),
+    StatDesc::new(c"rx_drop_over_quota"),
 ];
 
+/// Counters taken from the engine, after the device model's.
+const ENGINE_COUNTERS: usize = 16;
+
+/// The engine's counters in `COUNTERS` order.
+fn engine_counters(st: &crate::proto::engine::Stats) -> [u64; ENGINE_COUNTERS] {
+    [
+        st.tx,
+        st.rx,
+        st.rx_bad,
+        st.rx_drop,
+        st.dup,
+        st.retx,
+        st.rto,
+        st.ack_tx,
+        st.ack_rx,
+        st.nack_tx,
+        st.nack_rx,
+        st.pdc_open,
+        st.pdc_close,
+        st.pdc_error,
+        st.unexpected,
+        st.over_quota,
+    ]
+}
+
 /// A `uet_soft` device, bound to one netdev.
-#[pin_data]
+#[pin_data(PinnedDrop)]
 pub(crate) struct UetDevice {
     netdev: ARef<NetDevice>,
-    counters: Counters,
+    counters: Arc<Counters>,
     keys: Arc<KeyTable>,
+    /// The data path: engine, endpoints, UDP tunnel, timer.
+    fep: Arc<Fep>,
     quotas: Arc<Quotas>,
     /// The port's GIDs: the netdev's IP addresses.
     #[pin]
     gids: GidTable,
+}
+
+#[pinned_drop]
+impl PinnedDrop for UetDevice {
+    fn drop(self: Pin<&mut Self>) {
+        // The timer and the tunnel hold references to the FEP: let go of
+        // them (every endpoint is gone by now: ib_core destroyed them).
+        self.fep.shutdown();
+    }
+}
+
+/// UET payload bytes per packet on a netdev of `mtu` bytes.
+fn payload_mtu(mtu: u32) -> u32 {
+    mtu.saturating_sub(WIRE_OVERHEAD).clamp(256, 4096)
 }
 
 /// The link type and netdev event handler.
@@ -157,13 +235,22 @@ impl LinkType for UetLink {
         if Device::<UetDevice>::get_by_netdev(netdev).is_some() {
             return Err(EEXIST);
         }
+        let counters = Arc::new(Counters::new(), GFP_KERNEL)?;
+        let keys = Arc::pin_init(KeyTable::new(), GFP_KERNEL)?;
+        let fep = Fep::new(
+            netdev,
+            payload_mtu(netdev.mtu()),
+            keys.clone(),
+            counters.clone(),
+        )?;
         Device::<UetDevice>::register(
             name,
             netdev,
             try_pin_init!(UetDevice {
                 netdev: netdev.into(),
-                counters: Counters::new(),
-                keys: Arc::pin_init(KeyTable::new(), GFP_KERNEL)?,
+                counters,
+                keys,
+                fep,
                 quotas: Arc::new(
                     Quotas {
                         pds: Quota::new(MAX_PD),
@@ -211,6 +298,9 @@ impl NetdevEvents for UetLink {
         if event == NetdevEvent::Unregister {
             if let Some(dev) = Device::<UetDevice>::get_by_netdev(netdev) {
                 pr_info!("{}: {} is going away\n", dev.name(), netdev.name());
+                // The tunnel's socket must go before the netdev's namespace
+                // can: release it now (RTNL is held; this may sleep).
+                dev.fep.shutdown();
                 dev.unregister_queued();
             }
         }
@@ -243,15 +333,22 @@ pub(crate) struct UetJobMember {
     /// The context's CQs, put into error on REVOKE. Process context only.
     #[pin]
     cqs: Mutex<KVec<Arc<CqEvents>>>,
+    /// The device's data path, and the context's endpoints in it (their
+    /// PIDonFEPs), flushed on REVOKE. Process context only.
+    fep: Arc<Fep>,
+    #[pin]
+    eps: Mutex<KVec<u16>>,
 }
 
 impl UetJobMember {
-    fn new() -> Result<Arc<Self>> {
+    fn new(fep: Arc<Fep>) -> Result<Arc<Self>> {
         Arc::pin_init(
             try_pin_init!(Self {
                 slot <- new_mutex!(JobSlot::None, "UetJobMember::slot"),
                 scope: Arc::new(JobScope::new(), GFP_KERNEL)?,
                 cqs <- new_mutex!(KVec::new(), "UetJobMember::cqs"),
+                fep,
+                eps <- new_mutex!(KVec::new(), "UetJobMember::eps"),
             }? Error),
             GFP_KERNEL,
         )
@@ -286,6 +383,10 @@ impl JobMember for UetJobMember {
         // member is gone.
         let old = core::mem::replace(&mut *self.slot.lock(), JobSlot::Revoked);
         drop(old);
+        // Every endpoint's outstanding work is flushed, and new work too.
+        for pid in self.eps.lock().iter() {
+            self.fep.as_arc_borrow().error_ep(*pid);
+        }
         for cq in self.cqs.lock().iter() {
             cq.report(CqEvent::Error);
         }
@@ -385,11 +486,11 @@ pub(crate) struct UetPd {
     _unit: QuotaUnit,
 }
 
-/// A completion queue: a ring in memory shared with user space.
+/// A completion queue: a ring in memory shared with user space, written by
+/// the data path through [`CqShared`].
 pub(crate) struct UetCq {
-    ring: Pin<KBox<CqRing>>,
+    shared: Arc<CqShared>,
     _mmap: MmapEntry,
-    armed: AtomicBool,
     member: Arc<UetJobMember>,
     events: Arc<CqEvents>,
     _unit: QuotaUnit,
@@ -397,12 +498,12 @@ pub(crate) struct UetCq {
 
 impl CqData for UetCq {
     fn entries(&self) -> u32 {
-        self.ring.entries()
+        self.shared.ring.entries()
     }
 
     fn req_notify(&self, _solicited_only: bool) -> Result {
         self.member.check_live()?;
-        self.armed.store(true, Ordering::Release);
+        self.shared.armed.store(true, Ordering::Release);
         Ok(())
     }
 }
@@ -416,10 +517,10 @@ impl Drop for UetCq {
     }
 }
 
-/// A memory region: pinned pages registered with the device model.
+/// A memory region: pinned pages registered with the device model (the
+/// key table's entry owns them).
 pub(crate) struct UetMr {
     key: KeyReg,
-    _umem: Umem,
     _unit: QuotaUnit,
 }
 
@@ -429,10 +530,60 @@ impl MrData for UetMr {
     }
 }
 
+/// An endpoint: an `IB_QPT_DRIVER` QP with UET semantics (reliable,
+/// unconnected, reaching every endpoint of its job), whose send and
+/// receive rings are mapped by user space and fetched by the device model.
+pub(crate) struct UetQp {
+    fep: Arc<Fep>,
+    /// PIDonFEP: the endpoint's slot in the FEP.
+    pid: u16,
+    member: Arc<UetJobMember>,
+    _rings: Arc<EpRings>,
+    _sq_mmap: MmapEntry,
+    _rq_mmap: MmapEntry,
+}
+
+impl QpData for UetQp {
+    fn doorbell_sq(&self) -> Result {
+        self.member.check_live()?;
+        self.fep.as_arc_borrow().doorbell_sq(self.pid)
+    }
+
+    fn doorbell_rq(&self) -> Result {
+        self.member.check_live()?;
+        self.fep.as_arc_borrow().doorbell_rq(self.pid)
+    }
+
+    fn set_state(&self, state: QpState) -> Result {
+        // An endpoint is ready when created: the connected-QP states mean
+        // nothing to it, and are accepted so that applications written
+        // for other QP types may walk them. The error state flushes.
+        if state == QpState::Err {
+            self.fep.as_arc_borrow().error_ep(self.pid);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for UetQp {
+    fn drop(&mut self) {
+        // Outstanding work completes with IB_WC_WR_FLUSH_ERR (written to the
+        // CQs, which outlive the QP: ib_core refuses to destroy a CQ a QP
+        // uses) and the PIDonFEP is free again.
+        self.fep.as_arc_borrow().remove_ep(self.pid);
+        let mut eps = self.member.eps.lock();
+        if let Some(i) = eps.iter().position(|p| *p == self.pid) {
+            drop(eps.remove(i));
+        }
+    }
+}
+
 /// The capabilities `dev_caps` reports: what an application can use today.
 /// Delivery modes and tagged matching are added as the data path makes them
 /// work.
-const DEV_CAPS: u32 = uapi::uet_ibv_dev_caps_UET_DEV_CAP_JOBS;
+const DEV_CAPS: u32 = uapi::uet_ibv_dev_caps_UET_DEV_CAP_JOBS
+    | uapi::uet_ibv_dev_caps_UET_DEV_CAP_RUD
+    | uapi::uet_ibv_dev_caps_UET_DEV_CAP_TAGGED;
 
 #[vtable]
 impl Operations for UetDevice {
@@ -444,23 +595,24 @@ impl Operations for UetDevice {
     type Pd = UetPd;
     type Cq = UetCq;
     type Mr = UetMr;
+    type Qp = UetQp;
 
     fn query_device(dev: &Device<Self>) -> Result<DeviceAttr> {
-        // Every limit is what the device enforces. There are no queue pairs
-        // (endpoints) yet, so their limits are zero.
+        // Every limit is what the device enforces.
         Ok(DeviceAttr {
             sys_image_guid: kernel::rdma::device::guid_from_mac(&dev.netdev.mac()),
             max_mr_size: MAX_MR_SIZE,
             page_size_cap: kernel::num::casts::usize_as_u64(kernel::page::PAGE_SIZE),
             vendor_id: VENDOR_ID,
             vendor_part_id: VENDOR_PART_ID,
-            max_qp: 0,
-            max_qp_wr: 0,
+            // CAST: 4096 endpoints.
+            max_qp: fep::MAX_EP as u32,
+            max_qp_wr: fep::MAX_WQE,
             max_cq: MAX_CQ,
             max_cqe: dev::MAX_CQE,
             max_mr: MAX_MR,
             max_pd: MAX_PD,
-            max_sge: 0,
+            max_sge: fep::MAX_SEND_SGE,
             allow_user_unreg: true,
             ..Default::default()
         })
@@ -468,7 +620,7 @@ impl Operations for UetDevice {
 
     fn query_port(dev: &Device<Self>, _port: u32) -> Result<PortAttr> {
         let nd = &dev.netdev;
-        let mtu = nd.mtu().saturating_sub(WIRE_OVERHEAD);
+        let mtu = payload_mtu(nd.mtu());
         Ok(PortAttr {
             state: if nd.port_active() {
                 PortState::Active
@@ -493,19 +645,19 @@ impl Operations for UetDevice {
         let cmd: AllocUcontextCmd = udata.read()?;
         check_comp_mask(cmd.0.comp_mask, 0)?;
         check_reserved(&cmd.0.reserved_20)?;
-        let member = UetJobMember::new()?;
-        let mtu = dev.netdev.mtu().saturating_sub(WIRE_OVERHEAD);
+        let member = UetJobMember::new(dev.fep.clone())?;
+        let mtu = payload_mtu(dev.netdev.mtu());
         let resp = AllocUcontextResp(uapi::uet_ibv_alloc_ucontext_resp {
             comp_mask: 0,
             dev_caps: DEV_CAPS,
             max_cqe: dev::MAX_CQE,
             cqe_size: kernel::num::casts::usize_into_u32::<{ dev::CQE_SIZE }>(),
             max_msg_size: MAX_MSG_SIZE,
-            // Like `dev_caps`: only what an application can use. No
-            // endpoint, PDC or profile works before the data path does.
-            max_pdc: 0,
+            // Like `dev_caps`: only what an application can use.
+            // CAST: small constants.
+            max_pdc: fep::MAX_PDC as u32,
             profiles: 0,
-            max_endpoints: 0,
+            max_endpoints: fep::MAX_EP as u16 - 1,
             mtu: u16::try_from(mtu).unwrap_or(u16::MAX),
             uet_version_major: 1,
             uet_version_minor: 0,
@@ -536,6 +688,16 @@ impl Operations for UetDevice {
         let unit = ctx.device().quotas.take(QuotaKind::Cq)?;
         let ring = CqRing::new(entries)?;
         let buf = ring.buffer();
+        let events = attr.events.clone();
+        let shared = Arc::new(
+            CqShared {
+                ring,
+                events: events.clone(),
+                armed: AtomicBool::new(false),
+                counters: ctx.device().counters.clone(),
+            },
+            GFP_KERNEL,
+        )?;
         let len = buf.len();
         // SAFETY: the entry is stored in this CQ's data only (`_mmap`),
         // which ib_core destroys before the context.
@@ -554,7 +716,6 @@ impl Operations for UetDevice {
         // list or has already marked the context, which refuses it here.
         // (An error reported before the CQ is published is delivered when
         // it is: `CqEvents`.)
-        let events = attr.events.clone();
         {
             let mut cqs = ctx.member.cqs.lock();
             ctx.member.check_live()?;
@@ -562,13 +723,155 @@ impl Operations for UetDevice {
         }
         ctx.device().counters.inc(Counter::CqCreated);
         Ok(try_init!(UetCq {
-            ring,
+            shared,
             _mmap: mmap,
-            armed: AtomicBool::new(false),
             member: ctx.member.clone(),
             events,
             _unit: unit,
         }? Error))
+    }
+
+    fn create_qp(
+        pd: &Pd<Self>,
+        attr: &QpInitAttr<'_, Self>,
+        udata: &mut UData,
+    ) -> Result<(QpCreated, impl PinInit<Self::Qp, Error>)> {
+        let ctx = pd.ucontext().ok_or(EOPNOTSUPP)?;
+        let member = ctx.member.clone();
+        let cmd: CreateQpCmd = udata.read()?;
+        let c = &cmd.0;
+        check_comp_mask(c.comp_mask, 0)?;
+        check_reserved(&c.reserved_e0)?;
+        if attr.qp_type != QPT_DRIVER || c.driver_qp_type != uapi::uet_ibv_qp_type_UET_QPT_RU {
+            return Err(EOPNOTSUPP);
+        }
+        if c.delivery_mode != uapi::uet_ibv_delivery_mode_UET_DM_RUD {
+            return Err(EOPNOTSUPP);
+        }
+        let known = uapi::uet_ibv_create_qp_flags_UET_CREATE_QP_F_QPN;
+        if c.flags & !known != 0
+            || kernel::num::casts::u32_as_usize(c.sqe_size) != fep::SQE_SIZE
+            || kernel::num::casts::u32_as_usize(c.rqe_size) != fep::RQE_SIZE
+            || attr.create_flags != 0
+            || attr.has_srq
+        {
+            return Err(EINVAL);
+        }
+        let (Some(scq), Some(rcq)) = (attr.send_cq, attr.recv_cq) else {
+            return Err(EINVAL);
+        };
+        let cap = attr.cap;
+        if cap.max_send_sge > fep::MAX_SEND_SGE
+            || cap.max_recv_sge > fep::MAX_RECV_SGE
+            || cap.max_inline_data > fep::MAX_INLINE
+        {
+            return Err(EINVAL);
+        }
+        let sq_entries = fep::wq_ring_entries(cap.max_send_wr).ok_or(EINVAL)?;
+        let rq_entries = fep::wq_ring_entries(cap.max_recv_wr).ok_or(EINVAL)?;
+        // The job decides the JobID every packet carries and the range of
+        // PIDonFEPs the endpoint may take.
+        let job = match &*member.slot.lock() {
+            JobSlot::Joined(m) => crate::job::UetJob::parse(&m.job().info().props),
+            JobSlot::None => return Err(EPERM),
+            JobSlot::Revoked => return Err(EIO),
+        };
+        let base = u32::from(job.pid_on_fep_base);
+        let end = base + u32::from(job.max_endpoints);
+        let dev: &UetDevice = pd.device();
+        let fep = dev.fep.clone();
+        let (pid, ri) = if c.flags & known != 0 {
+            let pid = c.qpn & uapi::UET_QPN_PID_MASK;
+            let ri = c.qpn >> uapi::UET_QPN_RI_SHIFT;
+            if c.qpn >> 24 != 0 || pid < base || pid >= end {
+                return Err(EINVAL);
+            }
+            (pid, ri)
+        } else {
+            let pid = (base..end)
+                // CAST: PIDonFEPs are 12 bits.
+                .find(|p| fep.pid_free(*p as u16))
+                .ok_or(ENOSPC)?;
+            (pid, 0)
+        };
+        // CAST: below 4096 (checked by the job's validation and above).
+        let pid16 = pid as u16;
+        let qpn = (ri << uapi::UET_QPN_RI_SHIFT) | pid;
+        fep.as_arc_borrow().ensure_bound()?;
+        let sq =
+            kernel::rdma::mmap::UserBuffer::new(fep::wq_ring_bytes(sq_entries, fep::SQE_SIZE))?;
+        let rq =
+            kernel::rdma::mmap::UserBuffer::new(fep::wq_ring_bytes(rq_entries, fep::RQE_SIZE))?;
+        let rings = Arc::new(
+            EpRings {
+                sq: sq.clone(),
+                sq_entries,
+                rq: rq.clone(),
+                rq_entries,
+                scq: scq.shared.clone(),
+                rcq: rcq.shared.clone(),
+            },
+            GFP_KERNEL,
+        )?;
+        // SAFETY: the entries are stored in this QP's data only, which
+        // ib_core destroys before the context.
+        let sq_mmap = unsafe { ctx.insert_mmap(sq.clone()) }?;
+        // SAFETY: as above.
+        let rq_mmap = unsafe { ctx.insert_mmap(rq.clone()) }?;
+        let resp = CreateQpResp(uapi::uet_ibv_create_qp_resp {
+            comp_mask: 0,
+            job_id: job.job_id,
+            sq_mmap_key: sq_mmap.offset(),
+            sq_mmap_size: kernel::num::casts::usize_as_u64(sq.len()),
+            rq_mmap_key: rq_mmap.offset(),
+            rq_mmap_size: kernel::num::casts::usize_as_u64(rq.len()),
+            sq_entries,
+            rq_entries,
+        });
+        udata.write(&resp)?;
+        {
+            // Listed before it exists in the FEP, under the lock REVOKE
+            // takes: a REVOKE either sees it, or marked the context first
+            // and the endpoint is refused here.
+            let mut eps = member.eps.lock();
+            member.check_live()?;
+            eps.push(pid16, GFP_KERNEL)?;
+        }
+        if let Err(e) = fep.add_ep(
+            pid16,
+            qpn,
+            job.job_id,
+            job.tc,
+            rings.clone(),
+            member.scope.clone(),
+        ) {
+            let mut eps = member.eps.lock();
+            if let Some(i) = eps.iter().position(|p| *p == pid16) {
+                drop(eps.remove(i));
+            }
+            return Err(e);
+        }
+        let created = QpCreated {
+            qp_num: qpn,
+            cap: QpCap {
+                max_send_wr: sq_entries,
+                max_recv_wr: rq_entries,
+                max_send_sge: fep::MAX_SEND_SGE,
+                max_recv_sge: fep::MAX_RECV_SGE,
+                max_inline_data: fep::MAX_INLINE,
+            },
+        };
+        Ok((
+            created,
+            try_init!(UetQp {
+                fep,
+                pid: pid16,
+                member,
+                _rings: rings,
+                _sq_mmap: sq_mmap,
+                _rq_mmap: rq_mmap,
+            }? Error),
+        ))
     }
 
     fn reg_user_mr(
@@ -595,6 +898,7 @@ impl Operations for UetDevice {
                 length: args.length,
                 access: args.access.bits(),
                 scope: member.scope.clone(),
+                umem: Some(umem),
             },
             GFP_KERNEL,
         )?;
@@ -608,7 +912,6 @@ impl Operations for UetDevice {
         // no longer resolving (the key's scope is the job's).
         Ok(try_init!(UetMr {
             key: keys.insert(entry)?,
-            _umem: umem,
             _unit: unit,
         }? Error)
         .chain(move |_| member.check_live()))
@@ -650,7 +953,11 @@ impl Operations for UetDevice {
     }
 
     fn get_hw_stats(dev: &Device<Self>, _port: u32, values: &mut [u64]) -> Result {
-        dev.counters.read(values);
+        let (own, engine) = values.split_at_mut(Counter::COUNT.min(values.len()));
+        dev.counters.read(own);
+        for (v, e) in engine.iter_mut().zip(engine_counters(&dev.fep.stats())) {
+            *v = e;
+        }
         Ok(())
     }
 }

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 
+#include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/skbuff.h>
+#include <net/inet_ecn.h>
+#include <net/ipv6.h>
 
 #ifdef CONFIG_NET
 
@@ -50,6 +54,37 @@ __rust_helper int rust_helper_skb_cloned(const struct sk_buff *skb)
 __rust_helper int rust_helper_skb_cow_head(struct sk_buff *skb, unsigned int headroom)
 {
 	return skb_cow_head(skb, headroom);
+}
+
+/* The next skb of a chain built through skb->next (not a queue). */
+__rust_helper struct sk_buff *rust_helper_skb_chain_next(const struct sk_buff *skb)
+{
+	return skb->next;
+}
+
+__rust_helper void rust_helper_skb_chain_set_next(struct sk_buff *skb, struct sk_buff *next)
+{
+	skb->next = next;
+}
+
+/*
+ * Source address and ECN field of a received IPv4 or IPv6 packet whose
+ * network header is set: the address as IPv6 (IPv4-mapped for IPv4).
+ * -EPROTONOSUPPORT for other protocols.
+ */
+__rust_helper int rust_helper_skb_ip_src(const struct sk_buff *skb, u8 *addr, u8 *ecn)
+{
+	if (skb->protocol == htons(ETH_P_IP)) {
+		ipv6_addr_set_v4mapped(ip_hdr(skb)->saddr, (struct in6_addr *)addr);
+		*ecn = ip_hdr(skb)->tos & INET_ECN_MASK;
+		return 0;
+	}
+	if (skb->protocol == htons(ETH_P_IPV6)) {
+		memcpy(addr, &ipv6_hdr(skb)->saddr, sizeof(struct in6_addr));
+		*ecn = ipv6_get_dsfield(ipv6_hdr(skb)) & INET_ECN_MASK;
+		return 0;
+	}
+	return -EPROTONOSUPPORT;
 }
 
 #endif /* CONFIG_NET */

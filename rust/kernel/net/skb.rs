@@ -267,6 +267,24 @@ impl SkBuff {
         crate::error::to_result(r)
     }
 
+    /// Source address and ECN codepoint (the low two bits of the traffic
+    /// class) of a received IPv4 or IPv6 packet: the address as IPv6,
+    /// IPv4-mapped for IPv4. `EPROTONOSUPPORT` for other protocols.
+    ///
+    /// The skb's network header must be set, as it is for every skb the IP
+    /// layer hands to a transport (e.g. a UDP encapsulation callback).
+    pub fn ip_source(&self) -> Result<([u8; 16], u8)> {
+        let mut addr = [0u8; 16];
+        let mut ecn = 0u8;
+        // SAFETY: `ptr` is valid (type invariant); the helper reads the IP
+        // header only for IPv4 and IPv6 skbs, whose network header the IP
+        // layer set before handing them on; `addr` and `ecn` are valid for
+        // writes of 16 and 1 bytes.
+        let r = unsafe { bindings::skb_ip_src(self.as_raw(), addr.as_mut_ptr(), &mut ecn) };
+        crate::error::to_result(r)?;
+        Ok((addr, ecn))
+    }
+
     /// Frees the skb as consumed (not counted as a drop).
     pub fn consume(self) {
         let ptr = self.into_raw();
@@ -279,6 +297,97 @@ impl Drop for SkBuff {
     fn drop(&mut self) {
         // SAFETY: we own one reference (type invariant) and give it up.
         unsafe { bindings::kfree_skb(self.as_raw()) };
+    }
+}
+
+/// A chain of owned skbs linked through `skb->next`, to hand a batch of
+/// packets from one context to another without allocating (e.g. packets
+/// built under a lock and sent after it is released). The skbs still in
+/// the chain are freed on drop.
+///
+/// # Invariants
+///
+/// `head` is null or the first of `len` skbs linked through `next`, ending
+/// at `tail`, whose `next` is null; the chain owns the only reference to
+/// each of them, and no skb is in any other list.
+pub struct SkbChain {
+    head: *mut bindings::sk_buff,
+    tail: *mut bindings::sk_buff,
+    len: usize,
+}
+
+// SAFETY: the chain owns its skbs, which may be handed to and freed by any
+// thread.
+unsafe impl Send for SkbChain {}
+
+impl Default for SkbChain {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SkbChain {
+    /// An empty chain.
+    pub const fn new() -> Self {
+        Self {
+            head: core::ptr::null_mut(),
+            tail: core::ptr::null_mut(),
+            len: 0,
+        }
+    }
+
+    /// Number of skbs in the chain.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the chain is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends `skb`.
+    pub fn push(&mut self, skb: SkBuff) {
+        let p = skb.into_raw().as_ptr();
+        // SAFETY: we own `p` now (taken from `skb`), so no list holds it;
+        // `tail`, if any, is the last skb of our chain (type invariant).
+        unsafe {
+            bindings::skb_chain_set_next(p, core::ptr::null_mut());
+            if self.tail.is_null() {
+                self.head = p;
+            } else {
+                bindings::skb_chain_set_next(self.tail, p);
+            }
+        }
+        // INVARIANT: `p` is linked at the end and ends the chain.
+        self.tail = p;
+        self.len += 1;
+    }
+
+    /// Takes the first skb out of the chain.
+    pub fn pop(&mut self) -> Option<SkBuff> {
+        let p = NonNull::new(self.head)?;
+        // SAFETY: `head` is the first skb of our chain (type invariant).
+        let next = unsafe { bindings::skb_chain_next(p.as_ptr()) };
+        // SAFETY: `p` leaves the chain: its `next` is cleared so it is in no
+        // list, and we own its only reference, which passes to the `SkBuff`.
+        unsafe { bindings::skb_chain_set_next(p.as_ptr(), core::ptr::null_mut()) };
+        // INVARIANT: the rest of the chain starts at `next`.
+        self.head = next;
+        if next.is_null() {
+            self.tail = core::ptr::null_mut();
+        }
+        self.len -= 1;
+        // SAFETY: we own the only reference to `p` (above).
+        Some(unsafe { SkBuff::from_raw(p) })
+    }
+}
+
+impl Drop for SkbChain {
+    fn drop(&mut self) {
+        while let Some(skb) = self.pop() {
+            drop(skb);
+        }
     }
 }
 
@@ -322,6 +431,32 @@ mod tests {
         // the clone still sees the bytes it was made with
         assert_eq!(clone.data(), b"abcd");
         assert_eq!(clone.len(), 4);
+        Ok(())
+    }
+
+    #[test]
+    fn chains_keep_order_and_free_what_is_left() -> Result {
+        let mut chain = SkbChain::new();
+        for i in 0..3u8 {
+            let mut skb = SkBuff::alloc(16, GFP_KERNEL)?;
+            skb.put(1)?[0] = i;
+            chain.push(skb);
+        }
+        assert_eq!(chain.len(), 3);
+        let first = chain.pop().ok_or(EINVAL)?;
+        assert_eq!(first.data(), &[0]);
+        first.consume();
+        let second = chain.pop().ok_or(EINVAL)?;
+        assert_eq!(second.data(), &[1]);
+        chain.push(second);
+        assert_eq!(chain.pop().map(|s| s.data()[0]), Some(2));
+        assert_eq!(chain.pop().map(|s| s.data()[0]), Some(1));
+        assert!(chain.pop().is_none());
+        assert!(chain.is_empty());
+        let mut skb = SkBuff::alloc(16, GFP_KERNEL)?;
+        skb.put(1)?;
+        chain.push(skb);
+        // dropped with one skb inside: freed, no leak (kmemleak)
         Ok(())
     }
 

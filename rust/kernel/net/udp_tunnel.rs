@@ -5,9 +5,9 @@
 //!
 //! C header: [`include/net/udp_tunnel.h`](srctree/include/net/udp_tunnel.h)
 //!
-//! A [`UdpTunnelSocket`] binds a UDP port in a network namespace and hands
+//! A [`UdpTunnel`] binds a UDP port in a network namespace and hands
 //! every datagram for it to its [`EncapHandler`] (in softirq, under RCU);
-//! [`UdpTunnelSocket::send4`] routes an skb and sends it with UDP and IPv4
+//! [`UdpTunnel::send4`] routes an skb and sends it with UDP and IPv4
 //! headers in front. IPv4 only for now.
 
 use crate::{
@@ -16,55 +16,109 @@ use crate::{
     net::skb::SkBuff,
     prelude::*,
     rdma::netdev::NetDevice,
-    sync::Arc, //
+    sync::{
+        Arc,
+        ArcBorrow,
+        Mutex, //
+    },
 };
-use core::ptr::NonNull;
+use core::{
+    ptr::NonNull,
+    sync::atomic::{
+        AtomicPtr,
+        Ordering, //
+    }, //
+};
 
-/// Receiver of the datagrams of a [`UdpTunnelSocket`].
+/// Receiver of the datagrams of a [`UdpTunnel`].
 pub trait EncapHandler: Send + Sync + 'static {
     /// A datagram arrived: `skb`'s data starts at its UDP header, whose
     /// checksum the UDP layer verified. Called in softirq with the RCU read
     /// lock held: must not sleep. Consumes the skb.
-    fn recv(&self, skb: SkBuff);
+    fn recv(this: ArcBorrow<'_, Self>, skb: SkBuff);
 }
 
-/// A bound UDP tunnel socket; released on drop.
+/// A UDP tunnel: a kernel UDP socket, bound on demand, whose datagrams go
+/// to an [`EncapHandler`].
+///
+/// The tunnel object lives as long as its owner; the socket inside is
+/// bound by [`UdpTunnel::bind`] and released by [`UdpTunnel::shutdown`]
+/// (or on drop), possibly long before the object goes: a device may have
+/// to let go of its socket when its namespace dies while user space still
+/// holds the device. [`UdpTunnel::send4`] may run concurrently with
+/// `shutdown` from any context; it fails with `ENOTCONN` once the socket
+/// is gone. The handler is held only while the socket is bound, so a
+/// handler may own the tunnel that calls it.
 ///
 /// # Invariants
 ///
-/// `sock` is a kernel UDP socket created by `udp_sock_create4()` and set up
-/// with `setup_udp_tunnel_sock()`, whose `sk_user_data` is `user` until
-/// `drop` releases the socket. `user` is a leaked `KBox<Arc<T>>` (8-byte
-/// aligned, as `sk_user_data` needs: its low bits are flags) holding a
-/// reference to `handler`, freed an RCU grace period after the release.
-pub struct UdpTunnelSocket<T: EncapHandler> {
-    sock: NonNull<bindings::socket>,
-    user: NonNull<Arc<T>>,
-    handler: Arc<T>,
+/// `sock` is null or a kernel UDP socket created by `udp_sock_create4()`
+/// and set up with `setup_udp_tunnel_sock()`, whose `sk_user_data` is
+/// `inner.user`, a leaked `KBox<Arc<T>>` (8-byte aligned, as
+/// `sk_user_data` needs: its low bits are flags). `sock` is published and
+/// cleared under `inner`'s mutex; readers load it inside an RCU read-side
+/// critical section, and `shutdown` waits for a grace period after
+/// clearing it before releasing the socket, and for another after the
+/// release before freeing `user`.
+#[pin_data(PinnedDrop)]
+pub struct UdpTunnel<T: EncapHandler> {
+    sock: AtomicPtr<bindings::socket>,
+    #[pin]
+    inner: Mutex<TunnelInner<T>>,
+}
+
+/// What only `bind` and `shutdown` touch, under the tunnel's mutex.
+pub struct TunnelInner<T> {
+    user: Option<NonNull<Arc<T>>>,
     port: u16,
 }
 
-// SAFETY: the socket may be used and released from any thread in process
-// context; `T` is `Send + Sync`, and `user` only holds an `Arc<T>`.
-unsafe impl<T: EncapHandler> Send for UdpTunnelSocket<T> {}
-// SAFETY: `&UdpTunnelSocket` only sends packets, which the networking core
-// allows concurrently on one socket.
-unsafe impl<T: EncapHandler> Sync for UdpTunnelSocket<T> {}
+// SAFETY: `user` is only touched under the mutex, and is an `Arc<T>` with
+// `T: Send + Sync`.
+unsafe impl<T: Send + Sync> Send for TunnelInner<T> {}
 
-impl<T: EncapHandler> UdpTunnelSocket<T> {
+// SAFETY: the socket may be used and released from any thread; `T` is
+// `Send + Sync`, and the rest is an atomic pointer and a mutex.
+unsafe impl<T: EncapHandler> Send for UdpTunnel<T> {}
+// SAFETY: `&UdpTunnel` sends packets (the networking core allows that
+// concurrently on one socket, and `send4` reads the socket under RCU),
+// or binds and shuts down under the mutex.
+unsafe impl<T: EncapHandler> Sync for UdpTunnel<T> {}
+
+impl<T: EncapHandler> UdpTunnel<T> {
+    /// A tunnel with no socket yet.
+    pub fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            sock: AtomicPtr::new(core::ptr::null_mut()),
+            inner <- crate::new_mutex!(
+                TunnelInner {
+                    user: None,
+                    port: 0,
+                },
+                "UdpTunnel::inner"
+            ),
+        })
+    }
+
     /// Binds UDP `port` on every IPv4 address of the network namespace of
     /// `netdev` and delivers its datagrams to `handler`. `EADDRINUSE` if
-    /// the port is taken. Process context; may sleep.
+    /// the port is taken, `EBUSY` if the tunnel is bound already. Process
+    /// context; may sleep.
     ///
     /// # Safety
     ///
-    /// The socket does not keep its namespace alive: it must be dropped
-    /// before the namespace exits, and `netdev` must not move to another
-    /// namespace during the call (hold RTNL, or use a netdev that cannot
-    /// move, such as `lo`). Dropping the socket when `netdev` unregisters
-    /// (`NETDEV_UNREGISTER`, which every netdev of a dying namespace and a
-    /// moving netdev get) satisfies the first part.
-    pub unsafe fn bind(netdev: &NetDevice, port: u16, handler: Arc<T>) -> Result<Self> {
+    /// The socket does not keep its namespace alive: [`Self::shutdown`]
+    /// must be called (or the tunnel dropped) before the namespace exits,
+    /// and `netdev` must not move to another namespace during the call
+    /// (hold RTNL, or use a netdev that cannot move, such as `lo`). Shutting
+    /// down when `netdev` unregisters (`NETDEV_UNREGISTER`, which every
+    /// netdev of a dying namespace and a moving netdev get) satisfies the
+    /// first part.
+    pub unsafe fn bind(&self, netdev: &NetDevice, port: u16, handler: Arc<T>) -> Result {
+        let mut inner = self.inner.lock();
+        if !self.sock.load(Ordering::Acquire).is_null() {
+            return Err(EBUSY);
+        }
         // SAFETY: `netdev` is valid and does not change namespace during the
         // call (caller), so its namespace is alive while we bind.
         let net = unsafe { bindings::dev_net(netdev.as_raw()) };
@@ -79,7 +133,7 @@ impl<T: EncapHandler> UdpTunnelSocket<T> {
         // call, which may sleep (we are in process context).
         to_result(unsafe { bindings::udp_sock_create4(net, &mut cfg, &mut sock) })?;
         let sock = NonNull::new(sock).ok_or(ENOMEM)?;
-        let user = match KBox::new(handler.clone(), GFP_KERNEL) {
+        let user = match KBox::new(handler, GFP_KERNEL) {
             Ok(b) => b,
             Err(e) => {
                 // SAFETY: the socket we just created, not set up yet.
@@ -94,34 +148,61 @@ impl<T: EncapHandler> UdpTunnelSocket<T> {
         tcfg.encap_type = 1;
         tcfg.encap_rcv = Some(Self::encap_rcv);
         // SAFETY: `sock` is the socket just created; `user` stays allocated
-        // until an RCU grace period after the socket's release (`drop`),
+        // until an RCU grace period after the socket's release (`shutdown`),
         // which covers every callback that read `sk_user_data`.
         unsafe { bindings::setup_udp_tunnel_sock(net, (*sock.as_ptr()).sk, &mut tcfg) };
-        // INVARIANT: created and set up with `user` as user data.
-        Ok(Self {
-            sock,
-            user,
-            handler,
-            port,
-        })
+        inner.user = Some(user);
+        inner.port = port;
+        // INVARIANT: created and set up with `user` as user data, published
+        // under the mutex.
+        self.sock.store(sock.as_ptr(), Ordering::Release);
+        Ok(())
     }
 
-    /// The bound port.
+    /// Releases the socket, if bound: when this returns, no callback runs
+    /// or will run, the handler was dropped and [`Self::send4`] fails.
+    /// Process context; may sleep (waits for RCU grace periods).
+    pub fn shutdown(&self) {
+        crate::task::might_sleep();
+        let mut inner = self.inner.lock();
+        let sock = self.sock.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        if sock.is_null() {
+            return;
+        }
+        // Senders that loaded the pointer are inside RCU read-side critical
+        // sections: after a grace period none uses it any more.
+        crate::sync::rcu::synchronize_rcu();
+        // SAFETY: `sock` was our live socket (type invariant) and nobody
+        // else can reach it now; this clears `sk_user_data`, shuts it down
+        // and releases it, once.
+        unsafe { bindings::udp_tunnel_sock_release((*sock).sk) };
+        // Callbacks that read `sk_user_data` before it was cleared are done
+        // after a grace period; only then may the handler go.
+        crate::sync::rcu::synchronize_rcu();
+        if let Some(user) = inner.user.take() {
+            // SAFETY: leaked in `bind`; no callback can see it any more.
+            drop(unsafe { KBox::from_raw(user.as_ptr()) });
+        }
+        inner.port = 0;
+    }
+
+    /// The bound port; 0 when no socket is bound. May sleep.
     pub fn port(&self) -> u16 {
-        self.port
+        self.inner.lock().port
     }
 
-    /// The handler.
-    pub fn handler(&self) -> &Arc<T> {
-        &self.handler
+    /// Whether a socket is bound.
+    pub fn is_bound(&self) -> bool {
+        !self.sock.load(Ordering::Acquire).is_null()
     }
 
     /// Routes `skb` (whose data is the UDP payload) to `dst` and sends it
     /// from `src_port` to `dst_port`, with the UDP checksum, `tos` and the
     /// route's hop limit as TTL. Never sleeps (transmits with bottom halves
-    /// off, as the IP tunnel code requires). Errors: `EMSGSIZE` (more than
-    /// an IPv4 datagram holds), `ENETUNREACH` (no route), `ENOMEM` (no
-    /// headroom could be made); the skb is freed either way.
+    /// off, as the IP tunnel code requires); must not be called with
+    /// interrupts off. Errors: `ENOTCONN` (no socket bound), `EMSGSIZE`
+    /// (more than an IPv4 datagram holds), `ENETUNREACH` (no route),
+    /// `ENOMEM` (no headroom could be made); the skb is freed either way.
     pub fn send4(
         &self,
         mut skb: SkBuff,
@@ -134,7 +215,15 @@ impl<T: EncapHandler> UdpTunnelSocket<T> {
         if skb.len() > 65535 - 20 - 8 {
             return Err(EMSGSIZE);
         }
-        let sk = self.sk();
+        let _rcu = crate::sync::rcu::read_lock();
+        let sock = self.sock.load(Ordering::Acquire);
+        if sock.is_null() {
+            return Err(ENOTCONN);
+        }
+        // SAFETY: a published socket stays alive until a grace period after
+        // it is cleared (type invariant), and we are inside a read-side
+        // critical section; `sk` never changes for a kernel socket.
+        let sk = unsafe { (*sock).sk };
         let daddr = u32::from_ne_bytes(dst);
         // SAFETY: all-zero is a valid `flowi4` (any source, no mark).
         let mut fl4: bindings::flowi4 = unsafe { core::mem::zeroed() };
@@ -143,8 +232,8 @@ impl<T: EncapHandler> UdpTunnelSocket<T> {
         fl4.__fl_common.flowic_proto = bindings::IPPROTO_UDP as u8;
         fl4.uli.ports.sport = src_port.to_be();
         fl4.uli.ports.dport = dst_port.to_be();
-        // SAFETY: `sk` is our live socket, whose namespace is alive (type
-        // invariant and the contract of `bind`); `fl4` is valid.
+        // SAFETY: `sk` is our live socket (above), whose namespace is alive
+        // (the contract of `bind`); `fl4` is valid.
         let rt = unsafe { bindings::udp_tunnel_route4(sk, &mut fl4) };
         let rt = NonNull::new(rt).ok_or(ENETUNREACH)?;
         // Room for the UDP and IPv4 headers and the link layer's.
@@ -190,12 +279,6 @@ impl<T: EncapHandler> UdpTunnelSocket<T> {
         Ok(())
     }
 
-    fn sk(&self) -> *mut bindings::sock {
-        // SAFETY: `sock` is live until `drop` (type invariant); `sk` never
-        // changes for a kernel socket.
-        unsafe { (*self.sock.as_ptr()).sk }
-    }
-
     /// # Safety
     ///
     /// Called by the UDP layer in softirq, under the RCU read lock, for a
@@ -214,28 +297,19 @@ impl<T: EncapHandler> UdpTunnelSocket<T> {
             drop(skb);
             return 0;
         }
-        // SAFETY: `sk_user_data` is the `user` box of a live
-        // `UdpTunnelSocket`, or null once its release began; the box is
+        // SAFETY: `sk_user_data` is the `user` box of a bound `UdpTunnel`,
+        // or null once its release began; the box is
         // freed only an RCU grace period after the release, and we are
         // inside a read-side critical section.
         let handler = unsafe { &*data.cast::<Arc<T>>() };
-        handler.recv(skb);
+        T::recv(handler.as_arc_borrow(), skb);
         0
     }
 }
 
-impl<T: EncapHandler> Drop for UdpTunnelSocket<T> {
-    fn drop(&mut self) {
-        // Releasing the socket and waiting for a grace period sleep.
-        crate::task::might_sleep();
-        // SAFETY: `sock` is our live socket (type invariant); this clears
-        // `sk_user_data`, shuts it down and releases it, once.
-        unsafe { bindings::udp_tunnel_sock_release(self.sk()) };
-        // Callbacks that read `sk_user_data` before it was cleared are done
-        // after a grace period; only then may `handler` go.
-        // SAFETY: plain call; we are in process context (may sleep).
-        unsafe { bindings::synchronize_rcu() };
-        // SAFETY: leaked in `bind`; no callback can see it any more.
-        drop(unsafe { KBox::from_raw(self.user.as_ptr()) });
+#[pinned_drop]
+impl<T: EncapHandler> PinnedDrop for UdpTunnel<T> {
+    fn drop(self: Pin<&mut Self>) {
+        self.shutdown();
     }
 }

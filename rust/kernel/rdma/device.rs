@@ -365,6 +365,25 @@ impl CqEvents {
         true
     }
 
+    /// Signals a completion event to the CQ's owner (uverbs queues it on the
+    /// CQ's completion channel): what a device does when it wrote a
+    /// completion to a CQ that was armed. `false` if the CQ is gone. Never
+    /// sleeps; any context but hardirq.
+    pub fn notify(&self) -> bool {
+        let g = self.cq.lock();
+        if g.cq.is_null() {
+            return false;
+        }
+        // SAFETY: a published CQ is live while we hold the lock; its
+        // `comp_handler` and `cq_context` were set by uverbs before
+        // `create_cq` and never change. The handler is uverbs'
+        // `ib_uverbs_comp_handler` (user CQs only, type invariant), which
+        // takes irq-safe spinlocks and wakes waiters: it may run under our
+        // lock with interrupts off.
+        unsafe { bindings::rdma_cq_comp_handler(g.cq) };
+        true
+    }
+
     /// # Safety
     ///
     /// `cq` must be a live, published user CQ and the caller must hold the
@@ -403,6 +422,100 @@ pub trait MrData: Send + Sync {
     /// The local and remote key.
     fn key(&self) -> u32;
 }
+
+/// What the core needs from a driver's queue pair.
+pub trait QpData: Send + Sync {
+    /// The send queue's doorbell: user space posted work to the send
+    /// ring it maps (uverbs `POST_SEND` with no work requests). Process
+    /// context; may sleep.
+    fn doorbell_sq(&self) -> Result;
+    /// The receive queue's doorbell (uverbs `POST_RECV` with no work
+    /// requests). Process context; may sleep.
+    fn doorbell_rq(&self) -> Result;
+    /// The QP is moved to `state` (uverbs `MODIFY_QP` with `IB_QP_STATE`).
+    /// Process context; may sleep.
+    fn set_state(&self, state: QpState) -> Result;
+}
+
+/// Queue pair states (`enum ib_qp_state`).
+#[repr(u32)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum QpState {
+    /// Reset.
+    Reset = bindings::ib_qp_state_IB_QPS_RESET,
+    /// Initialised.
+    Init = bindings::ib_qp_state_IB_QPS_INIT,
+    /// Ready to receive.
+    Rtr = bindings::ib_qp_state_IB_QPS_RTR,
+    /// Ready to send.
+    Rts = bindings::ib_qp_state_IB_QPS_RTS,
+    /// Send queue drained.
+    Sqd = bindings::ib_qp_state_IB_QPS_SQD,
+    /// Send queue error.
+    Sqe = bindings::ib_qp_state_IB_QPS_SQE,
+    /// Error: outstanding work is flushed.
+    Err = bindings::ib_qp_state_IB_QPS_ERR,
+}
+
+impl QpState {
+    fn from_raw(v: u32) -> Result<Self> {
+        Ok(match v {
+            bindings::ib_qp_state_IB_QPS_RESET => Self::Reset,
+            bindings::ib_qp_state_IB_QPS_INIT => Self::Init,
+            bindings::ib_qp_state_IB_QPS_RTR => Self::Rtr,
+            bindings::ib_qp_state_IB_QPS_RTS => Self::Rts,
+            bindings::ib_qp_state_IB_QPS_SQD => Self::Sqd,
+            bindings::ib_qp_state_IB_QPS_SQE => Self::Sqe,
+            bindings::ib_qp_state_IB_QPS_ERR => Self::Err,
+            _ => return Err(EINVAL),
+        })
+    }
+}
+
+/// Queue sizes of a QP (`struct ib_qp_cap`): requested on creation, and set
+/// by the driver to what the QP really has.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct QpCap {
+    /// Send queue entries.
+    pub max_send_wr: u32,
+    /// Receive queue entries.
+    pub max_recv_wr: u32,
+    /// Scatter/gather entries per send request.
+    pub max_send_sge: u32,
+    /// Scatter/gather entries per receive request.
+    pub max_recv_sge: u32,
+    /// Bytes of inline data per send request.
+    pub max_inline_data: u32,
+}
+
+/// Attributes of a user QP being created (`struct ib_qp_init_attr`), lent
+/// to [`Operations::create_qp`].
+pub struct QpInitAttr<'a, T: Operations> {
+    /// `enum ib_qp_type`, e.g. `IB_QPT_DRIVER`.
+    pub qp_type: u32,
+    /// Creation flags (`enum ib_qp_create_flags`).
+    pub create_flags: u32,
+    /// Whether the QP takes receives from a shared receive queue.
+    pub has_srq: bool,
+    /// The CQ of the send queue.
+    pub send_cq: Option<&'a Cq<T>>,
+    /// The CQ of the receive queue.
+    pub recv_cq: Option<&'a Cq<T>>,
+    /// Requested sizes.
+    pub cap: QpCap,
+}
+
+/// What a driver made of a QP it creates.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct QpCreated {
+    /// The QP number.
+    pub qp_num: u32,
+    /// The sizes the QP really has (at least those requested).
+    pub cap: QpCap,
+}
+
+/// `IB_QPT_DRIVER`: a QP whose type the driver's udata gives.
+pub const QPT_DRIVER: u32 = bindings::ib_qp_type_IB_QPT_DRIVER;
 
 /// Arguments of a user memory registration.
 ///
@@ -458,6 +571,8 @@ pub trait Operations: Sized + Send + Sync + 'static {
     type Cq: CqData;
     /// Per-memory-region data.
     type Mr: MrData;
+    /// Per-queue-pair data.
+    type Qp: QpData;
 
     /// Device attributes. Process context (registration, uverbs); may sleep.
     fn query_device(dev: &Device<Self>) -> Result<DeviceAttr>;
@@ -492,6 +607,14 @@ pub trait Operations: Sized + Send + Sync + 'static {
         args: &MrArgs,
         udata: &mut UData,
     ) -> Result<impl PinInit<Self::Mr, Error>>;
+
+    /// A queue pair is being created (uverbs `CREATE_QP`, process
+    /// context; may sleep). Returns its number and sizes with its data.
+    fn create_qp(
+        pd: &Pd<Self>,
+        attr: &QpInitAttr<'_, Self>,
+        udata: &mut UData,
+    ) -> Result<(QpCreated, impl PinInit<Self::Qp, Error>)>;
 
     /// A context presents a job file (`UVERBS_METHOD_JOB_JOIN`); see
     /// [`super::job::Job::from_file`]. Process context; may sleep.
@@ -888,6 +1011,13 @@ declare_object!(
     Pd, ib_pd, Pd
 );
 
+declare_object!(
+    /// A queue pair (`struct ib_qp`) of a user context, created and
+    /// destroyed in process context (`CREATE_QP`, `DESTROY_QP` or context
+    /// teardown); its doorbells are rung in process context.
+    Qp, ib_qp, Qp
+);
+
 /// A completion queue (`struct ib_cq`) of a user context, created and
 /// destroyed in process context; it is armed ([`CqData::req_notify`]) in a
 /// context that must not sleep, and its [`CqEvents`] may report from any
@@ -1036,6 +1166,11 @@ impl<T: Operations> VTable<T> {
         alloc_pd: Some(Self::alloc_pd),
         alloc_ucontext: Some(Self::alloc_ucontext),
         create_cq: Some(Self::create_cq),
+        create_qp: Some(Self::create_qp),
+        destroy_qp: Some(Self::destroy_qp),
+        modify_qp: Some(Self::modify_qp),
+        post_send: Some(Self::post_send),
+        post_recv: Some(Self::post_recv),
         dealloc_driver: Some(Self::dealloc_driver),
         dealloc_pd: Some(Self::dealloc_pd),
         dealloc_ucontext: Some(Self::dealloc_ucontext),
@@ -1069,6 +1204,7 @@ impl<T: Operations> VTable<T> {
         req_notify_cq: Some(Self::req_notify_cq),
         size_ib_cq: Cq::<T>::SIZE,
         size_ib_pd: Pd::<T>::SIZE,
+        size_ib_qp: Qp::<T>::SIZE,
         size_ib_ucontext: UContext::<T>::SIZE,
         // SAFETY: all-zero is a valid `ib_device_ops` (no ops).
         ..unsafe { core::mem::zeroed() }
@@ -1569,6 +1705,176 @@ impl<T: Operations> VTable<T> {
         let solicited = flags & bindings::ib_cq_notify_flags_IB_CQ_SOLICITED_MASK
             == bindings::ib_cq_notify_flags_IB_CQ_SOLICITED;
         ret(cq.data.req_notify(solicited))
+    }
+
+    /// # Safety
+    ///
+    /// Called by `create_qp()` (ib_core, process context) for uverbs'
+    /// `CREATE_QP` (`udata` the command's driver udata) or a kernel
+    /// `ib_create_qp()` (`udata` null). `qp` is zeroed memory of
+    /// `size_ib_qp` bytes whose `device`, `pd`, `uobject`, `send_cq` and
+    /// `recv_cq` are set; `attr` is valid for reads and writes; the PD and
+    /// CQs are held by the caller for the call (uverbs looked them up in
+    /// the same context). If this fails, ib_core frees `qp` without
+    /// calling `destroy_qp`.
+    unsafe extern "C" fn create_qp(
+        qp: *mut bindings::ib_qp,
+        attr: *mut bindings::ib_qp_init_attr,
+        udata: *mut bindings::ib_udata,
+    ) -> c_int {
+        if udata.is_null() {
+            // Kernel QPs are not supported: the device is user space only.
+            return EOPNOTSUPP.to_errno();
+        }
+        // SAFETY: `qp` and `attr` are valid for the call (function
+        // contract); `pd` was set by ib_core and is a PD of this device,
+        // hence a `Pd<T>` that `alloc_pd` initialised, held for the call.
+        // The CQs, when set, are CQs of the same user context, hence
+        // `Cq<T>`s that `create_cq` initialised, held for the call.
+        let (pd, a) = unsafe {
+            let a = &*attr;
+            let cq = |c: *mut bindings::ib_cq| (!c.is_null()).then(|| Cq::<T>::from_raw(c));
+            (
+                Pd::<T>::from_raw((*qp).pd),
+                QpInitAttr {
+                    qp_type: a.qp_type,
+                    create_flags: a.create_flags,
+                    has_srq: !a.srq.is_null() || !a.rwq_ind_tbl.is_null() || !a.xrcd.is_null(),
+                    send_cq: cq(a.send_cq),
+                    recv_cq: cq(a.recv_cq),
+                    cap: QpCap {
+                        max_send_wr: a.cap.max_send_wr,
+                        max_recv_wr: a.cap.max_recv_wr,
+                        max_send_sge: a.cap.max_send_sge,
+                        max_recv_sge: a.cap.max_recv_sge,
+                        max_inline_data: a.cap.max_inline_data,
+                    },
+                },
+            )
+        };
+        // SAFETY: `udata` is non-null and valid for the call; `ud` does not
+        // outlive the call.
+        let mut ud = unsafe { UData::from_raw(udata) };
+        let (QpCreated { qp_num, cap }, init) = match T::create_qp(pd, &a, &mut ud) {
+            Ok(i) => i,
+            Err(e) => return e.to_errno(),
+        };
+        // SAFETY: ib_core allocated `size_ib_qp` (= `Qp::<T>::SIZE`) bytes
+        // for `qp`: the data slot lies inside, uninitialised; ib_core never
+        // moves the allocation.
+        if let Err(e) = unsafe { pin_init::raw_try_init(Qp::<T>::data_slot(qp), init) } {
+            return e.to_errno();
+        }
+        // SAFETY: `qp` and `attr` are valid for writes during the call;
+        // uverbs reports `attr->cap` and `qp_num` back to user space.
+        unsafe {
+            (*qp).qp_num = qp_num;
+            (*attr).cap.max_send_wr = cap.max_send_wr;
+            (*attr).cap.max_recv_wr = cap.max_recv_wr;
+            (*attr).cap.max_send_sge = cap.max_send_sge;
+            (*attr).cap.max_recv_sge = cap.max_recv_sge;
+            (*attr).cap.max_inline_data = cap.max_inline_data;
+        }
+        0
+    }
+
+    /// # Safety
+    ///
+    /// Called by ib_core once per QP that `create_qp` initialised, in
+    /// process context, after uverbs stopped every command on it; the QP
+    /// is not used again afterwards (ib_core frees it).
+    unsafe extern "C" fn destroy_qp(
+        qp: *mut bindings::ib_qp,
+        _udata: *mut bindings::ib_udata,
+    ) -> c_int {
+        // SAFETY: `qp` is a `Qp<T>` whose data `create_qp` initialised
+        // (function contract); this is its last use.
+        unsafe { core::ptr::drop_in_place(Qp::<T>::data_slot(qp)) };
+        0
+    }
+
+    /// # Safety
+    ///
+    /// Called by uverbs' `MODIFY_QP` through `ib_modify_qp_with_udata()`
+    /// (process context) on a live QP of this driver, with `attr` valid for
+    /// reads.
+    unsafe extern "C" fn modify_qp(
+        qp: *mut bindings::ib_qp,
+        attr: *mut bindings::ib_qp_attr,
+        mask: c_int,
+        _udata: *mut bindings::ib_udata,
+    ) -> c_int {
+        // SAFETY: a live QP of this device (function contract), initialised
+        // by `create_qp`.
+        let q = unsafe { Qp::<T>::from_raw(qp) };
+        // Attributes of connected QPs (paths, PSNs, timeouts) do not apply
+        // to an unconnected QP: only these are accepted, and only the state
+        // does anything.
+        let allowed = bindings::ib_qp_attr_mask_IB_QP_STATE
+            | bindings::ib_qp_attr_mask_IB_QP_CUR_STATE
+            | bindings::ib_qp_attr_mask_IB_QP_PKEY_INDEX
+            | bindings::ib_qp_attr_mask_IB_QP_PORT
+            | bindings::ib_qp_attr_mask_IB_QP_QKEY;
+        let Ok(mask) = u32::try_from(mask) else {
+            return EINVAL.to_errno();
+        };
+        if mask & !allowed != 0 {
+            return EOPNOTSUPP.to_errno();
+        }
+        if mask & bindings::ib_qp_attr_mask_IB_QP_STATE == 0 {
+            return 0;
+        }
+        // SAFETY: `attr` is valid for reads (function contract).
+        let state = match QpState::from_raw(unsafe { (*attr).qp_state }) {
+            Ok(s) => s,
+            Err(e) => return e.to_errno(),
+        };
+        ret(q.data.set_state(state))
+    }
+
+    /// # Safety
+    ///
+    /// Called by uverbs' `POST_SEND` (process context) on a live QP of this
+    /// driver, with the work requests it built from the command (`wr`
+    /// null when the command carried none: the doorbell), and `bad_wr`
+    /// valid for writes.
+    unsafe extern "C" fn post_send(
+        qp: *mut bindings::ib_qp,
+        wr: *const bindings::ib_send_wr,
+        bad_wr: *mut *const bindings::ib_send_wr,
+    ) -> c_int {
+        if !wr.is_null() {
+            // Work goes through the mapped send ring, never through the
+            // command: the first request is the bad one.
+            // SAFETY: `bad_wr` is valid for writes (function contract).
+            unsafe { *bad_wr = wr };
+            return EINVAL.to_errno();
+        }
+        // SAFETY: a live QP of this device (function contract), initialised
+        // by `create_qp`.
+        let q = unsafe { Qp::<T>::from_raw(qp) };
+        ret(q.data.doorbell_sq())
+    }
+
+    /// # Safety
+    ///
+    /// Called by uverbs' `POST_RECV` (process context) on a live QP of this
+    /// driver, with the work requests it built (`wr` null when the command
+    /// carried none: the doorbell), and `bad_wr` valid for writes.
+    unsafe extern "C" fn post_recv(
+        qp: *mut bindings::ib_qp,
+        wr: *const bindings::ib_recv_wr,
+        bad_wr: *mut *const bindings::ib_recv_wr,
+    ) -> c_int {
+        if !wr.is_null() {
+            // SAFETY: `bad_wr` is valid for writes (function contract).
+            unsafe { *bad_wr = wr };
+            return EINVAL.to_errno();
+        }
+        // SAFETY: a live QP of this device (function contract), initialised
+        // by `create_qp`.
+        let q = unsafe { Qp::<T>::from_raw(qp) };
+        ret(q.data.doorbell_rq())
     }
 
     /// # Safety

@@ -62,6 +62,13 @@ impl NetDevice {
         Some(unsafe { ARef::from_raw(nd.cast::<NetDevice>()) })
     }
 
+    /// Whether the device is registered and not being unregistered. Only
+    /// meaningful under RTNL ([`with_rtnl`]), which unregistration takes.
+    pub fn is_registered(&self) -> bool {
+        // SAFETY: `self` is a valid device; the helper reads one field.
+        unsafe { bindings::rdma_netdev_registered(self.as_raw()) }
+    }
+
     /// Returns the raw pointer.
     pub fn as_raw(&self) -> *mut bindings::net_device {
         self.0.get()
@@ -418,3 +425,15 @@ impl<T: IpAddrEvents, const V6: bool> PinnedDrop for IpAddrNotifier<T, V6> {
 
 /// Holds a reference to a net device; convenience for [`ARef`].
 pub type NetDeviceRef = ARef<NetDevice>;
+
+/// Runs `f` with the RTNL lock held: no netdev is registered, unregistered
+/// or moved to another namespace meanwhile. Process context; may sleep.
+/// Must not be called with RTNL held (netdev notifiers run with it).
+pub fn with_rtnl<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: plain lock; process context (caller).
+    unsafe { bindings::rtnl_lock() };
+    let r = f();
+    // SAFETY: taken above.
+    unsafe { bindings::rtnl_unlock() };
+    r
+}

@@ -120,6 +120,78 @@ impl Umem {
         (end - first) / page
     }
 
+    /// Copies `out.len()` bytes at byte `offset` of the region into `out`.
+    /// `EINVAL` if the range is not inside the region. Never sleeps (pages
+    /// are mapped with `kmap_local_page()`): callable from any context
+    /// but hardirq.
+    pub fn copy_from(&self, offset: usize, out: &mut [u8]) -> Result {
+        let skip = self.check_range(offset, out.len())?;
+        // CAST: `skip` is below the region's length, at most `isize::MAX`
+        // (an allocation's size), so it fits `off_t`.
+        // SAFETY: the sg table is set up by ib_umem_get and not changed
+        // until `drop` (type invariant); its pages are pinned. `out` is
+        // valid for `out.len()` bytes; the range lies inside the table
+        // (checked above). `sg_pcopy_to_buffer` maps each page with
+        // `kmap_local_page()`, which does not sleep.
+        let n = unsafe {
+            let sgt = &raw mut (*self.ptr.as_ptr()).sgt_append.sgt;
+            bindings::sg_pcopy_to_buffer(
+                (*sgt).sgl,
+                (*sgt).orig_nents,
+                out.as_mut_ptr().cast(),
+                out.len(),
+                skip as isize,
+            )
+        };
+        if n != out.len() {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
+    /// Copies `data` into the region at byte `offset`. `EINVAL` if the
+    /// range is not inside the region, `EPERM` if the memory was not pinned
+    /// writable. Never sleeps; callable from any context but hardirq.
+    pub fn copy_to(&self, offset: usize, data: &[u8]) -> Result {
+        if !self.writable() {
+            return Err(EPERM);
+        }
+        let skip = self.check_range(offset, data.len())?;
+        // CAST: as in `copy_from`.
+        // SAFETY: as in `copy_from`; the pages were pinned writable
+        // (checked above), and `sg_pcopy_from_buffer` flushes the data
+        // cache of each page it wrote.
+        let n = unsafe {
+            let sgt = &raw mut (*self.ptr.as_ptr()).sgt_append.sgt;
+            bindings::sg_pcopy_from_buffer(
+                (*sgt).sgl,
+                (*sgt).orig_nents,
+                data.as_ptr().cast(),
+                data.len(),
+                skip as isize,
+            )
+        };
+        if n != data.len() {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
+    /// Checks that `[offset, offset + len)` lies inside the region and
+    /// returns the offset of its first byte in the sg table (the region
+    /// starts `ib_umem_offset()` bytes into its first page).
+    fn check_range(&self, offset: usize, len: usize) -> Result<usize> {
+        let end = offset.checked_add(len).ok_or(EINVAL)?;
+        if end > self.len() {
+            return Err(EINVAL);
+        }
+        // SAFETY: `ptr` is a live umem per the type invariant; `address`
+        // is set once by ib_umem_get.
+        let start = unsafe { (*self.ptr.as_ptr()).address };
+        // `ib_umem_offset()`: the sg table maps whole pages.
+        Ok((start & (bindings::PAGE_SIZE - 1)) + offset)
+    }
+
     /// Iterates over the mapped blocks as `(dma address, length)` pairs.
     pub fn dma_blocks(&self) -> impl Iterator<Item = (u64, usize)> + '_ {
         // SAFETY: the umem's sg table is set up by ib_umem_get and not

@@ -251,6 +251,7 @@ mod tests {
             len: 16,
             hdr_data: 0x1234,
             tc: 0,
+            initiator: 0x5005,
         };
         let mut now = 1_000;
         assert_eq!(ea.post(now, &post, &mut *na), Ok(()));
@@ -274,6 +275,8 @@ mod tests {
         assert_eq!(nb.comps[0].status, Status::Ok);
         assert_eq!((nb.comps[0].user, nb.comps[0].len), (7, 16));
         assert_eq!(nb.comps[0].hdr_data, 0x1234);
+        assert_eq!((nb.comps[0].initiator, nb.comps[0].job), (0x5005, JOB));
+        assert_eq!(nb.comps[0].src, A);
         assert_eq!(&nb.bufs[1][..16], b"uet-soft engine!");
         assert_eq!(na.comps.len(), 1);
         assert_eq!(

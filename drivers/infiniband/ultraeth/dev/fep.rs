@@ -1,0 +1,1513 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+
+//! The fabric end point (FEP) of a device: the part of the device model
+//! that moves data. It owns the protocol engine, the endpoints' queues as
+//! the engine sees them, the UDP tunnel on port 4793 and the engine's
+//! timer.
+//!
+//! Packet path (see `Documentation/infiniband/ultraeth.rst`, "Data path"):
+//!
+//! * send: user space writes an SQE into the mapped send ring and rings the
+//!   doorbell (`POST_SEND` with no work requests) -> [`Fep::doorbell_sq`]
+//!   fetches the SQE once, checks it and its memory keys, and posts it to
+//!   the engine -> the engine segments the message and calls
+//!   [`Env::transmit`] per packet, reading the payload through
+//!   [`Env::read_local`] from the pinned pages of the MR -> the packets are
+//!   sent through the UDP tunnel after the engine's lock is dropped.
+//! * receive: the tunnel's callback ([`Fep::recv`], softirq) hands the UDP
+//!   payload to the engine, which resolves the target endpoint
+//!   ([`Env::resolve`]: JobID, PIDonFEP, resource index), matches a posted
+//!   receive and writes the payload into its pages ([`Env::write_local`]).
+//! * completion: the engine reports [`Env::complete`]; the FEP writes the
+//!   CQE into the endpoint's mapped CQ ring and signals the completion
+//!   channel if the CQ was armed.
+//! * time: one soft hrtimer per FEP runs [`Fep::on_timer`] at the engine's
+//!   next deadline (retransmissions, ACK coalescing, PDC close).
+//!
+//! Locking: the engine and the endpoints' queue state live in one
+//! [`Shard`] behind an irq-safe spinlock (the engine is one shard: every
+//! job of the device shares it). Under it only innermost locks are taken:
+//! the key table, the CQ producer and CQ event locks. Packets are sent
+//! after it is dropped (`dev_queue_xmit` must not run with interrupts off).
+
+use super::{
+    Counter,
+    Counters,
+    CqRing,
+    JobScope,
+    KeyTable,
+    MemError, //
+};
+use crate::proto::{
+    engine::{
+        Config,
+        PostError,
+        PKT_BUF, //
+    },
+    ses::{
+        Addr,
+        CompKind,
+        Completion,
+        Env,
+        Mode,
+        Op,
+        Post,
+        Status, //
+    },
+    wire::ses::{
+        rc,
+        SesAddr, //
+    },
+};
+use core::sync::atomic::{
+    AtomicBool,
+    Ordering, //
+};
+use kernel::{
+    impl_has_hr_timer,
+    net::{
+        skb::{
+            SkBuff,
+            SkbChain, //
+        },
+        udp_tunnel::{
+            EncapHandler,
+            UdpTunnel, //
+        },
+    },
+    new_spinlock_irq,
+    prelude::*,
+    rdma::{device::CqEvents, mmap::UserBuffer, netdev::NetDevice},
+    sync::{
+        aref::ARef,
+        Arc,
+        ArcBorrow,
+        SpinLockIrq, //
+    },
+    time::{
+        hrtimer::{
+            ArcHrTimerHandle,
+            HrTimer,
+            HrTimerCallback,
+            HrTimerCallbackContext,
+            HrTimerPointer,
+            HrTimerRestart,
+            RelativeSoftMode, //
+        },
+        Delta,
+        Instant,
+        Monotonic, //
+    },
+    uapi,
+};
+
+/// The UDP port of UET (UEC 1.0).
+pub(crate) const UET_UDP_PORT: u16 = 4793;
+/// Endpoint slots: one per PIDonFEP value (12 bits).
+pub(crate) const MAX_EP: usize = 4096;
+/// Largest send or receive ring, in entries.
+pub(crate) const MAX_WQE: u32 = 4096;
+/// Bytes of the ring header (uapi `UET_WQ_RING_ENTRIES_OFFSET`).
+pub(crate) const WQ_RING_ENTRIES_OFFSET: usize =
+    kernel::num::casts::u32_as_usize(uapi::UET_WQ_RING_ENTRIES_OFFSET);
+const WQ_PROD_OFFSET: usize = core::mem::offset_of!(uapi::uet_wq_ring_hdr, prod_idx);
+const WQ_CONS_OFFSET: usize = core::mem::offset_of!(uapi::uet_wq_ring_hdr, cons_idx);
+/// Bytes per send ring entry.
+pub(crate) const SQE_SIZE: usize = core::mem::size_of::<uapi::uet_sqe>();
+/// Bytes per receive ring entry.
+pub(crate) const RQE_SIZE: usize = core::mem::size_of::<uapi::uet_rqe>();
+/// Scatter/gather entries per send request.
+pub(crate) const MAX_SEND_SGE: u32 = uapi::UET_SQE_MAX_SGE;
+/// Scatter/gather entries per receive request.
+pub(crate) const MAX_RECV_SGE: u32 = uapi::UET_RQE_MAX_SGE;
+/// Inline bytes per send request.
+pub(crate) const MAX_INLINE: u32 = uapi::UET_SQE_MAX_INLINE;
+
+const _: () = assert!(SQE_SIZE == 128);
+const _: () = assert!(RQE_SIZE == 64);
+const _: () = assert!(WQ_CONS_OFFSET == 64);
+const _: () = assert!(core::mem::size_of::<uapi::uet_wq_ring_hdr>() == WQ_RING_ENTRIES_OFFSET);
+
+/// Work completion status values (`enum ib_wc_status`, the same numbers
+/// as rdma-core's `enum ibv_wc_status`).
+mod wc {
+    pub(crate) const SUCCESS: u8 = 0;
+    pub(crate) const LOC_LEN_ERR: u8 = 1;
+    pub(crate) const LOC_QP_OP_ERR: u8 = 2;
+    pub(crate) const LOC_PROT_ERR: u8 = 4;
+    pub(crate) const WR_FLUSH_ERR: u8 = 5;
+    pub(crate) const LOC_ACCESS_ERR: u8 = 8;
+    pub(crate) const REM_INV_REQ_ERR: u8 = 9;
+    pub(crate) const REM_ACCESS_ERR: u8 = 10;
+    pub(crate) const REM_OP_ERR: u8 = 11;
+    pub(crate) const RETRY_EXC_ERR: u8 = 12;
+}
+
+/// Unexpected-message buffers: how many, and the largest message each
+/// holds. An untagged or tagged send that finds no receive posted waits in
+/// one of them; a longer one, or one that finds them all taken, is refused
+/// by the engine (`NO_SES_MSG_AVAIL`-style retry, then an error at the
+/// sender): see "Unexpected messages" in the documentation.
+pub(crate) const OVERFLOW_BUFS: usize = 64;
+/// Bytes per unexpected-message buffer.
+pub(crate) const OVERFLOW_BYTES: usize = 64 * 1024;
+
+/// Shortest and longest timer period while the engine has deadlines (ns).
+const TIMER_MIN_NS: u64 = 10_000;
+const TIMER_MAX_NS: u64 = 1_000_000;
+
+/// A CQ as the device model sees it: the ring, the event reporter and the
+/// arm bit. Shared by the CQ object and the endpoints bound to it.
+///
+/// Calling context: [`CqShared::push`] never sleeps.
+pub(crate) struct CqShared {
+    pub(crate) ring: Pin<KBox<CqRing>>,
+    pub(crate) events: Arc<CqEvents>,
+    pub(crate) armed: AtomicBool,
+    pub(crate) counters: Arc<Counters>,
+}
+
+impl CqShared {
+    /// Writes a completion and signals the channel if the CQ was armed; a
+    /// full ring puts the CQ in error. Never sleeps.
+    pub(crate) fn push(&self, cqe: &uapi::uet_cqe) {
+        if self.ring.push(cqe).is_err() {
+            self.counters.inc(Counter::CqOverflow);
+            self.events.report(kernel::rdma::device::CqEvent::Error);
+            return;
+        }
+        if self.armed.swap(false, Ordering::AcqRel) {
+            self.events.notify();
+        }
+    }
+}
+
+/// The rings of an endpoint and the CQs it reports to, shared by the QP
+/// object (which maps them) and the FEP (which reads and completes them).
+pub(crate) struct EpRings {
+    pub(crate) sq: Arc<UserBuffer>,
+    pub(crate) sq_entries: u32,
+    pub(crate) rq: Arc<UserBuffer>,
+    pub(crate) rq_entries: u32,
+    pub(crate) scq: Arc<CqShared>,
+    pub(crate) rcq: Arc<CqShared>,
+}
+
+/// Rounds a requested queue size up to a ring size: a power of two, at
+/// least two entries. `None` above [`MAX_WQE`].
+pub(crate) fn wq_ring_entries(requested: u32) -> Option<u32> {
+    if requested > MAX_WQE {
+        return None;
+    }
+    Some(requested.max(2).next_power_of_two())
+}
+
+/// Bytes of a ring of `entries` entries of `size` bytes.
+pub(crate) fn wq_ring_bytes(entries: u32, size: usize) -> usize {
+    WQ_RING_ENTRIES_OFFSET + kernel::num::casts::u32_as_usize(entries) * size
+}
+
+/// One scatter/gather entry, as fetched from a ring.
+#[derive(Clone, Copy, Default)]
+struct Sge {
+    addr: u64,
+    len: u32,
+    lkey: u32,
+}
+
+/// What the device keeps of a fetched send request until it completes.
+#[derive(Clone, Copy)]
+struct SendSlot {
+    used: bool,
+    wr_id: u64,
+    signaled: bool,
+    tagged: bool,
+    /// A payload read failed (the MR went away): the completion reports
+    /// `IB_WC_LOC_PROT_ERR` instead of success.
+    faulted: bool,
+    inline: bool,
+    nsge: u8,
+    len: u32,
+    sge: [Sge; 3],
+    data: [u8; 48],
+    next_free: u16,
+}
+
+impl SendSlot {
+    const EMPTY: Self = Self {
+        used: false,
+        wr_id: 0,
+        signaled: false,
+        tagged: false,
+        faulted: false,
+        inline: false,
+        nsge: 0,
+        len: 0,
+        sge: [Sge {
+            addr: 0,
+            len: 0,
+            lkey: 0,
+        }; 3],
+        data: [0; 48],
+        next_free: NO_SLOT,
+    };
+}
+
+/// What the device keeps of a fetched receive request.
+#[derive(Clone, Copy)]
+struct RecvSlot {
+    used: bool,
+    wr_id: u64,
+    tagged: bool,
+    faulted: bool,
+    nsge: u8,
+    len: u32,
+    sge: [Sge; 2],
+    next_free: u16,
+}
+
+impl RecvSlot {
+    const EMPTY: Self = Self {
+        used: false,
+        wr_id: 0,
+        tagged: false,
+        faulted: false,
+        nsge: 0,
+        len: 0,
+        sge: [Sge {
+            addr: 0,
+            len: 0,
+            lkey: 0,
+        }; 2],
+        next_free: NO_SLOT,
+    };
+}
+
+const NO_SLOT: u16 = u16::MAX;
+
+/// An endpoint as the FEP sees it.
+struct Ep {
+    rings: Arc<EpRings>,
+    scope: Arc<JobScope>,
+    job: u32,
+    qpn: u32,
+    tc: u8,
+    /// Distinguishes this endpoint's cookies from those of an earlier
+    /// endpoint with the same PIDonFEP.
+    gen: u32,
+    sq_cons: u32,
+    rq_cons: u32,
+    sends: KVVec<SendSlot>,
+    send_free: u16,
+    recvs: KVVec<RecvSlot>,
+    recv_free: u16,
+    /// A fetched send the engine could not take yet (its tables were full).
+    send_blocked: Option<(u16, Post)>,
+    /// A fetched receive the engine could not take yet.
+    recv_blocked: Option<(u16, Option<(u64, u64)>)>,
+    /// In error (`IBV_QPS_ERR`, or its job was revoked): new work is
+    /// flushed.
+    error: bool,
+}
+
+/// A cookie names a request for the engine: `user` and `buf` handles.
+///
+/// bits 63..32 generation, 31..20 PIDonFEP, 19 receive, 15..0 slot.
+/// Overflow buffers have bit 18 set and their index in 15..0.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Cookie {
+    gen: u32,
+    pid: u16,
+    recv: bool,
+    slot: u16,
+}
+
+const COOKIE_RECV: u64 = 1 << 19;
+const COOKIE_OVERFLOW: u64 = 1 << 18;
+
+impl Cookie {
+    fn encode(self) -> u64 {
+        (u64::from(self.gen) << 32)
+            | (u64::from(self.pid & 0xfff) << 20)
+            | if self.recv { COOKIE_RECV } else { 0 }
+            | u64::from(self.slot)
+    }
+
+    fn decode(v: u64) -> Option<Self> {
+        if v & COOKIE_OVERFLOW != 0 {
+            return None;
+        }
+        // CAST: masked to the field widths.
+        Some(Self {
+            gen: (v >> 32) as u32,
+            pid: ((v >> 20) & 0xfff) as u16,
+            recv: v & COOKIE_RECV != 0,
+            slot: (v & 0xffff) as u16,
+        })
+    }
+}
+
+/// The state behind the FEP's lock.
+struct Shard {
+    engine: KBox<super::engine::DevEngine>,
+    /// Copy of a received packet (the engine parses a flat buffer).
+    rxbuf: KVVec<u8>,
+    rest: Rest,
+    /// The timer is running (or about to be started).
+    armed: bool,
+}
+
+/// The shard without the engine: what the environment works on.
+struct Rest {
+    eps: KVVec<Option<Ep>>,
+    /// Unexpected-message buffers and which are taken.
+    overflow: KVVec<u8>,
+    overflow_used: [bool; OVERFLOW_BUFS],
+    /// Endpoints whose queues should be fetched again (a slot was freed).
+    kick: [u64; MAX_EP / 64],
+    kicked: bool,
+    next_gen: u32,
+}
+
+/// The fabric end point of a device.
+#[pin_data]
+pub(crate) struct Fep {
+    netdev: ARef<NetDevice>,
+    keys: Arc<KeyTable>,
+    counters: Arc<Counters>,
+    /// Engine time is nanoseconds since this instant (plus one).
+    epoch: Instant<Monotonic>,
+    #[pin]
+    state: SpinLockIrq<Shard>,
+    #[pin]
+    tunnel: UdpTunnel<Fep>,
+    #[pin]
+    timer: HrTimer<Fep>,
+    /// The timer's handle (holds a reference to the FEP while the timer
+    /// may run); taken by [`Fep::shutdown`]. Innermost.
+    #[pin]
+    handle: SpinLockIrq<Option<ArcHrTimerHandle<Fep>>>,
+    /// Set once by [`Fep::shutdown`]: no timer is started afterwards.
+    dying: AtomicBool,
+}
+
+impl_has_hr_timer! {
+    impl HasHrTimer<Fep> for Fep {
+        mode: RelativeSoftMode<Monotonic>,
+        field: self.timer
+    }
+}
+
+/// The engine's configuration on a netdev whose UET payload per packet is
+/// `mtu` bytes.
+fn engine_config(mtu: u32) -> Config {
+    Config {
+        mtu,
+        // ACK at once: the timer's resolution is coarser than a 2 us delay.
+        ack_delay: 0,
+        ..Config::DEFAULT
+    }
+}
+
+/// PDCs of a device (both roles).
+pub(crate) const MAX_PDC: usize = 1024;
+
+/// Capacities of a device's engine.
+const SIZES: super::engine::Sizes = super::engine::Sizes {
+    pdcs: MAX_PDC,
+    msgs: 4096,
+    recvs: 4096,
+    windows: 256,
+};
+
+impl Fep {
+    /// Builds the FEP of a device on `netdev`; `payload_mtu` is the UET
+    /// payload per packet. May sleep (allocates the engine's tables).
+    pub(crate) fn new(
+        netdev: &NetDevice,
+        payload_mtu: u32,
+        keys: Arc<KeyTable>,
+        counters: Arc<Counters>,
+    ) -> Result<Arc<Self>> {
+        let engine = super::engine::new_engine(engine_config(payload_mtu), SIZES)?;
+        let mut eps = KVVec::with_capacity(MAX_EP, GFP_KERNEL)?;
+        for _ in 0..MAX_EP {
+            eps.push(None, GFP_KERNEL)?;
+        }
+        let shard = Shard {
+            engine,
+            rxbuf: KVVec::from_elem(0u8, PKT_BUF, GFP_KERNEL)?,
+            rest: Rest {
+                eps,
+                overflow: KVVec::from_elem(0u8, OVERFLOW_BUFS * OVERFLOW_BYTES, GFP_KERNEL)?,
+                overflow_used: [false; OVERFLOW_BUFS],
+                kick: [0; MAX_EP / 64],
+                kicked: false,
+                next_gen: 1,
+            },
+            armed: false,
+        };
+        Arc::pin_init(
+            pin_init!(Self {
+                netdev: netdev.into(),
+                keys,
+                counters,
+                epoch: Instant::now(),
+                state <- new_spinlock_irq!(shard, "uet_soft::Fep::state"),
+                tunnel <- UdpTunnel::new(),
+                timer <- HrTimer::new(),
+                handle <- new_spinlock_irq!(None, "uet_soft::Fep::handle"),
+                dying: AtomicBool::new(false),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Engine time: nanoseconds since the FEP was built, never 0.
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(0) + 1
+    }
+
+    /// Binds the UDP tunnel if it is not bound yet (the first endpoint
+    /// does). `EADDRINUSE` if another socket (e.g. another uet device in
+    /// the same namespace) holds port 4793. Process context; may sleep;
+    /// must not be called with RTNL held.
+    pub(crate) fn ensure_bound(self: ArcBorrow<'_, Self>) -> Result {
+        if self.tunnel.is_bound() {
+            return Ok(());
+        }
+        let this: Arc<Self> = self.into();
+        kernel::rdma::netdev::with_rtnl(|| {
+            if this.dying.load(Ordering::Acquire) || !this.netdev.is_registered() {
+                return Err(ENODEV);
+            }
+            if this.tunnel.is_bound() {
+                return Ok(());
+            }
+            // SAFETY: RTNL is held, so the netdev does not move to another
+            // namespace meanwhile. The tunnel is shut down before the
+            // namespace goes: the device's NETDEV_UNREGISTER handler calls
+            // `shutdown` (every netdev of a dying namespace, and a netdev
+            // leaving it, is unregistered from it first), and the device's
+            // teardown does too.
+            unsafe { this.tunnel.bind(&this.netdev, UET_UDP_PORT, this.clone()) }
+        })
+    }
+
+    /// Stops the FEP: the tunnel is released, the timer cancelled and no
+    /// packet is sent any more. Endpoints still open get nothing done;
+    /// their outstanding work is flushed when they are destroyed. Process
+    /// context; may sleep. Idempotent.
+    pub(crate) fn shutdown(&self) {
+        self.dying.store(true, Ordering::Release);
+        self.tunnel.shutdown();
+        let handle = self.handle.lock().take();
+        // Cancels the timer and waits for a running callback; the callback
+        // restarts nothing once `dying` is set.
+        drop(handle);
+        self.state.lock().armed = false;
+    }
+
+    /// Starts the timer to fire after `delay_ns`, unless the FEP is dying.
+    fn arm(self: ArcBorrow<'_, Self>, delay_ns: u64) {
+        let mut h = self.handle.lock();
+        if self.dying.load(Ordering::Acquire) {
+            return;
+        }
+        // The previous handle's timer is not running (the shard's `armed`
+        // was false, so its callback returned without restarting):
+        // dropping the handle cancels nothing that is wanted.
+        drop(h.take());
+        let this: Arc<Self> = self.into();
+        let d = Delta::from_nanos(i64::try_from(delay_ns).unwrap_or(i64::MAX));
+        *h = Some(this.start(d));
+    }
+
+    /// Runs `f` on the engine with an environment over the rest of the
+    /// shard, fetches the queues that completions unblocked, then sends
+    /// the packets all this produced and arms the timer if the engine
+    /// needs it. Any context but hardirq.
+    fn with_engine<R>(
+        self: ArcBorrow<'_, Self>,
+        f: impl FnOnce(&mut super::engine::DevEngine, &mut KEnv<'_>, &mut [u8], u64) -> R,
+    ) -> R {
+        let now = self.now();
+        let mut txq = SkbChain::new();
+        let (r, arm) = {
+            let mut guard = self.state.lock();
+            let s = &mut *guard;
+            let mut env = KEnv {
+                rest: &mut s.rest,
+                keys: &self.keys,
+                counters: &self.counters,
+                txq: &mut txq,
+            };
+            let r = f(&mut s.engine, &mut env, &mut s.rxbuf, now);
+            env.run_kicks(&mut s.engine, now);
+            let arm = match s.engine.next_deadline() {
+                Some(t) if !s.armed && !self.dying.load(Ordering::Acquire) => {
+                    s.armed = true;
+                    Some(t.saturating_sub(now).clamp(TIMER_MIN_NS, TIMER_MAX_NS))
+                }
+                _ => None,
+            };
+            (r, arm)
+        };
+        self.send_all(txq);
+        if let Some(d) = arm {
+            self.arm(d);
+        }
+        r
+    }
+
+    /// Sends packets built under the lock.
+    fn send_all(&self, mut txq: SkbChain) {
+        while let Some(skb) = txq.pop() {
+            self.send_one(skb);
+        }
+    }
+
+    /// Sends one packet built by [`KEnv::transmit`]: its first
+    /// [`TX_META`] bytes are the destination and the entropy, not payload.
+    fn send_one(&self, mut skb: SkBuff) {
+        let mut meta = [0u8; TX_META];
+        if skb.copy_bits(0, &mut meta).is_err() || skb.pull(TX_META).is_err() {
+            self.counters.inc(Counter::TxErrors);
+            return;
+        }
+        let len = skb.len();
+        // The UDP source port carries the entropy, in the dynamic range.
+        let sport = 0xc000 | (u16::from_be_bytes([meta[16], meta[17]]) & 0x3fff);
+        if meta[..10] != [0u8; 10] || meta[10..12] != [0xff, 0xff] {
+            // IPv6 peers are not reachable yet (the tunnel is IPv4 only).
+            self.counters.inc(Counter::TxErrors);
+            return;
+        }
+        let dst = [meta[12], meta[13], meta[14], meta[15]];
+        match self.tunnel.send4(skb, dst, sport, UET_UDP_PORT, 0) {
+            Ok(()) => self.counters.add(Counter::TxBytes, len),
+            Err(_) => self.counters.inc(Counter::TxErrors),
+        }
+    }
+
+    /// The soft timer fired: runs the engine's due timers; the delay to
+    /// the next run, if any. Softirq.
+    fn on_timer(self: ArcBorrow<'_, Self>) -> Option<u64> {
+        let now = self.now();
+        let mut txq = SkbChain::new();
+        let next = {
+            let mut guard = self.state.lock();
+            let s = &mut *guard;
+            let mut env = KEnv {
+                rest: &mut s.rest,
+                keys: &self.keys,
+                counters: &self.counters,
+                txq: &mut txq,
+            };
+            s.engine.on_timer(now, &mut env);
+            env.run_kicks(&mut s.engine, now);
+            let next = if self.dying.load(Ordering::Acquire) {
+                None
+            } else {
+                s.engine.next_deadline()
+            };
+            s.armed = next.is_some();
+            next.map(|t| t.saturating_sub(now).clamp(TIMER_MIN_NS, TIMER_MAX_NS))
+        };
+        self.send_all(txq);
+        next
+    }
+
+    /// Adds endpoint `pid` (its PIDonFEP) with its rings. `EBUSY` if the
+    /// PIDonFEP is taken. May sleep.
+    pub(crate) fn add_ep(
+        &self,
+        pid: u16,
+        qpn: u32,
+        job: u32,
+        tc: u8,
+        rings: Arc<EpRings>,
+        scope: Arc<JobScope>,
+    ) -> Result {
+        let n_send = kernel::num::casts::u32_as_usize(rings.sq_entries);
+        let n_recv = kernel::num::casts::u32_as_usize(rings.rq_entries);
+        let mut sends = KVVec::from_elem(SendSlot::EMPTY, n_send, GFP_KERNEL)?;
+        for (i, s) in sends.iter_mut().enumerate() {
+            s.next_free = u16::try_from(i + 1).unwrap_or(NO_SLOT);
+        }
+        if let Some(last) = sends.last_mut() {
+            last.next_free = NO_SLOT;
+        }
+        let mut recvs = KVVec::from_elem(RecvSlot::EMPTY, n_recv, GFP_KERNEL)?;
+        for (i, s) in recvs.iter_mut().enumerate() {
+            s.next_free = u16::try_from(i + 1).unwrap_or(NO_SLOT);
+        }
+        if let Some(last) = recvs.last_mut() {
+            last.next_free = NO_SLOT;
+        }
+        let mut g = self.state.lock();
+        let rest = &mut g.rest;
+        let gen = rest.next_gen;
+        let slot = rest.eps.get_mut(usize::from(pid)).ok_or(EINVAL)?;
+        if slot.is_some() {
+            return Err(EBUSY);
+        }
+        *slot = Some(Ep {
+            rings,
+            scope,
+            job,
+            qpn,
+            tc,
+            gen,
+            sq_cons: 0,
+            rq_cons: 0,
+            sends,
+            send_free: 0,
+            recvs,
+            recv_free: 0,
+            send_blocked: None,
+            recv_blocked: None,
+            error: false,
+        });
+        rest.next_gen = rest.next_gen.wrapping_add(1).max(1);
+        drop(g);
+        self.counters.inc(Counter::Endpoints);
+        Ok(())
+    }
+
+    /// Whether PIDonFEP `pid` is free. Never sleeps.
+    pub(crate) fn pid_free(&self, pid: u16) -> bool {
+        matches!(self.state.lock().rest.eps.get(usize::from(pid)), Some(None))
+    }
+
+    /// Removes endpoint `pid`: its outstanding requests complete with
+    /// `IB_WC_WR_FLUSH_ERR` and the engine forgets them. Process context;
+    /// may sleep (the endpoint's tables are freed after the lock).
+    pub(crate) fn remove_ep(self: ArcBorrow<'_, Self>, pid: u16) {
+        let ep = self.with_engine(|engine, env, _rx, now| {
+            env.flush_ep(engine, pid, now);
+            env.rest
+                .eps
+                .get_mut(usize::from(pid))
+                .and_then(Option::take)
+        });
+        if ep.is_some() {
+            self.counters.dec(Counter::Endpoints);
+        }
+        drop(ep);
+    }
+
+    /// Puts endpoint `pid` in error: outstanding and new requests complete
+    /// with `IB_WC_WR_FLUSH_ERR`. Process context.
+    pub(crate) fn error_ep(self: ArcBorrow<'_, Self>, pid: u16) {
+        self.with_engine(|engine, env, _rx, now| {
+            if let Some(Some(ep)) = env.rest.eps.get_mut(usize::from(pid)) {
+                ep.error = true;
+            }
+            env.flush_ep(engine, pid, now);
+        });
+    }
+
+    /// The send ring's doorbell. Process context.
+    pub(crate) fn doorbell_sq(self: ArcBorrow<'_, Self>, pid: u16) -> Result {
+        self.with_engine(|engine, env, _rx, now| env.fetch_sq(engine, pid, now))
+    }
+
+    /// The receive ring's doorbell. Process context.
+    pub(crate) fn doorbell_rq(self: ArcBorrow<'_, Self>, pid: u16) -> Result {
+        self.with_engine(|engine, env, _rx, _now| env.fetch_rq(engine, pid))
+    }
+
+    /// Engine counters, for `rdma statistic`. Never sleeps.
+    pub(crate) fn stats(&self) -> crate::proto::engine::Stats {
+        self.state.lock().engine.stats
+    }
+}
+
+impl HrTimerCallback for Fep {
+    type Pointer<'a> = Arc<Fep>;
+
+    fn run(this: ArcBorrow<'_, Self>, mut ctx: HrTimerCallbackContext<'_, Self>) -> HrTimerRestart {
+        match this.on_timer() {
+            Some(d) => {
+                ctx.forward_now(Delta::from_nanos(i64::try_from(d).unwrap_or(i64::MAX)));
+                HrTimerRestart::Restart
+            }
+            None => HrTimerRestart::NoRestart,
+        }
+    }
+}
+
+impl EncapHandler for Fep {
+    fn recv(this: ArcBorrow<'_, Self>, skb: SkBuff) {
+        // The data starts at the UDP header.
+        const UDP_HDR: usize = 8;
+        let Ok((src, ecn)) = skb.ip_source() else {
+            this.counters.inc(Counter::RxDropMalformed);
+            return;
+        };
+        let len = skb.len();
+        if len <= UDP_HDR || len - UDP_HDR > PKT_BUF {
+            this.counters.inc(Counter::RxDropMalformed);
+            return;
+        }
+        let n = len - UDP_HDR;
+        this.counters.add(Counter::RxBytes, n);
+        // ECN Congestion Experienced.
+        let ce = ecn == 3;
+        this.with_engine(|engine, env, rx, now| {
+            let Some(buf) = rx.get_mut(..n) else {
+                return;
+            };
+            if skb.copy_bits(UDP_HDR, buf).is_err() {
+                env.counters.inc(Counter::RxDropMalformed);
+                return;
+            }
+            if ce {
+                engine.receive_ecn(now, &src, buf, true, env);
+            } else {
+                engine.receive(now, &src, buf, env);
+            }
+        });
+        skb.consume();
+    }
+}
+
+/// Bytes in front of each packet [`KEnv::transmit`] queues: the
+/// destination address (16), the entropy (2) and padding (2).
+const TX_META: usize = 20;
+/// Headroom of a packet skb: link layer, IPv4 and UDP headers.
+const TX_HEADROOM: usize = 128;
+
+/// Maps an engine completion status to a work completion status and the
+/// UET return code reported with it.
+fn wc_status(st: Status) -> (u8, u8) {
+    match st {
+        Status::Ok => (wc::SUCCESS, 0),
+        Status::Truncated => (wc::LOC_LEN_ERR, 0),
+        Status::PdcError => (wc::RETRY_EXC_ERR, 0),
+        Status::Remote(code) => {
+            let w = match code {
+                rc::PERM_VIOLATION | rc::BAD_MKEY | rc::BAD_ADDR => wc::REM_ACCESS_ERR,
+                rc::BAD_JOB_ID
+                | rc::BAD_PID
+                | rc::BAD_INDEX
+                | rc::UNSUPPORTED_OP
+                | rc::UNSUPPORTED_SIZE
+                | rc::TOO_LONG
+                | rc::NO_MATCH => wc::REM_INV_REQ_ERR,
+                _ => wc::REM_OP_ERR,
+            };
+            (w, code)
+        }
+        #[allow(unreachable_patterns)]
+        _ => (wc::WR_FLUSH_ERR, 0), // TEMP-CANCEL
+    }
+}
+
+/// Reads SGE `i` of a ring entry at `base`.
+fn read_sge(buf: &UserBuffer, base: usize) -> Result<Sge> {
+    let mut b = [0u8; 16];
+    buf.read(base, &mut b)?;
+    Ok(Sge {
+        addr: u64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+        len: u32::from_ne_bytes([b[8], b[9], b[10], b[11]]),
+        lkey: u32::from_ne_bytes([b[12], b[13], b[14], b[15]]),
+    })
+}
+
+/// Why a fetched request failed before reaching the engine.
+enum Refused {
+    /// `IB_WC_*` status.
+    Status(u8),
+}
+
+/// The engine's environment: the shard without the engine, and what the
+/// FEP shares without a lock.
+pub(crate) struct KEnv<'a> {
+    rest: &'a mut Rest,
+    keys: &'a KeyTable,
+    counters: &'a Counters,
+    txq: &'a mut SkbChain,
+}
+
+impl KEnv<'_> {
+    fn ep(&mut self, pid: u16) -> Option<&mut Ep> {
+        self.rest.eps.get_mut(usize::from(pid))?.as_mut()
+    }
+
+    fn ep_of(&mut self, c: Cookie) -> Option<&mut Ep> {
+        self.ep(c.pid).filter(|e| e.gen == c.gen)
+    }
+
+    fn kick(&mut self, pid: u16) {
+        let i = usize::from(pid);
+        if let Some(w) = self.rest.kick.get_mut(i / 64) {
+            *w |= 1 << (i % 64);
+            self.rest.kicked = true;
+        }
+    }
+
+    /// Checks that every SGE resolves for `job` and lies inside its region
+    /// (with local write access when `write`).
+    fn check_sges(&self, job: u32, sges: &[Sge], write: bool) -> Result<u32, Refused> {
+        let mut total: u32 = 0;
+        for sg in sges {
+            let len = kernel::num::casts::u32_as_usize(sg.len);
+            let r = self.keys.with(job, sg.lkey, |mr| {
+                mr.offset_of(sg.addr, len)?;
+                if write && mr.write(sg.addr, &[]).is_err() {
+                    return Err(MemError::Access);
+                }
+                Ok(())
+            });
+            match r {
+                Some(Ok(())) => {}
+                Some(Err(MemError::Access)) => return Err(Refused::Status(wc::LOC_ACCESS_ERR)),
+                _ => return Err(Refused::Status(wc::LOC_PROT_ERR)),
+            }
+            total = total
+                .checked_add(sg.len)
+                .ok_or(Refused::Status(wc::LOC_LEN_ERR))?;
+        }
+        Ok(total)
+    }
+
+    /// Writes a completion for a request that never reached the engine.
+    fn complete_early(&mut self, pid: u16, recv: bool, wr_id: u64, status: u8) {
+        let Some(ep) = self.ep(pid) else {
+            return;
+        };
+        let cqe = uapi::uet_cqe {
+            wr_id,
+            status,
+            opcode: if recv {
+                // CAST: small uapi enum values.
+                uapi::uet_cqe_opcode_UET_CQE_OP_RECV as u8
+            } else {
+                uapi::uet_cqe_opcode_UET_CQE_OP_SEND as u8
+            },
+            ep_num: ep.qpn,
+            ..Default::default()
+        };
+        let cq = if recv { &ep.rings.rcq } else { &ep.rings.scq };
+        cq.push(&cqe);
+    }
+
+    /// Fetches new send requests of endpoint `pid` and posts them.
+    fn fetch_sq(&mut self, engine: &mut super::engine::DevEngine, pid: u16, now: u64) -> Result {
+        if let Some(ep) = self.ep(pid) {
+            if let Some((slot, post)) = ep.send_blocked.take() {
+                match engine.post(now, &post, self) {
+                    Ok(()) => {}
+                    Err(PostError::NoMsg | PostError::NoPdc) => {
+                        if let Some(ep) = self.ep(pid) {
+                            ep.send_blocked = Some((slot, post));
+                        }
+                        return Ok(());
+                    }
+                    Err(_) => self.fail_send(pid, slot, wc::LOC_LEN_ERR),
+                }
+            }
+        } else {
+            return Err(EINVAL);
+        }
+        loop {
+            let Some(ep) = self.ep(pid) else {
+                return Ok(());
+            };
+            let rings = ep.rings.clone();
+            let prod = rings.sq.load_u32_acquire(WQ_PROD_OFFSET)?;
+            let pending = prod.wrapping_sub(ep.sq_cons);
+            if pending == 0 {
+                return Ok(());
+            }
+            if pending > rings.sq_entries {
+                // A producer index beyond what the ring holds: garbage
+                // from user space. Nothing is fetched until it is sane.
+                return Err(EINVAL);
+            }
+            if ep.send_free == NO_SLOT {
+                // Every slot is in flight: fetched again on completion.
+                return Ok(());
+            }
+            let slot = ep.send_free;
+            let si = usize::from(slot);
+            let idx = kernel::num::casts::u32_as_usize(ep.sq_cons & (rings.sq_entries - 1));
+            let base = WQ_RING_ENTRIES_OFFSET + idx * SQE_SIZE;
+            // The entry is read once, into the slot; user space may
+            // rewrite the ring afterwards.
+            let mut e = [0u8; SQE_SIZE];
+            rings.sq.read(base, &mut e)?;
+            ep.sq_cons = ep.sq_cons.wrapping_add(1);
+            rings.sq.store_u32_release(WQ_CONS_OFFSET, ep.sq_cons)?;
+            let wr_id = u64::from_ne_bytes([e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7]]);
+            let (op, flags, nsge) = (e[8], e[9], e[10]);
+            let len = u32::from_ne_bytes([e[12], e[13], e[14], e[15]]);
+            let mut dst: Addr = [0; 16];
+            dst.copy_from_slice(&e[16..32]);
+            let dst_qpn = u32::from_ne_bytes([e[32], e[33], e[34], e[35]]);
+            let hdr = u64::from_ne_bytes([e[40], e[41], e[42], e[43], e[44], e[45], e[46], e[47]]);
+            let bits = u64::from_ne_bytes([e[48], e[49], e[50], e[51], e[52], e[53], e[54], e[55]]);
+            // CAST: small uapi constants.
+            let tagged = match u32::from(op) {
+                uapi::uet_sqe_opcode_UET_SQE_OP_SEND => false,
+                uapi::uet_sqe_opcode_UET_SQE_OP_TAGGED_SEND => true,
+                _ => {
+                    self.complete_early(pid, false, wr_id, wc::LOC_QP_OP_ERR);
+                    continue;
+                }
+            };
+            let f_signaled = uapi::uet_sqe_flags_UET_SQE_F_SIGNALED as u8;
+            let f_inline = uapi::uet_sqe_flags_UET_SQE_F_INLINE as u8;
+            let f_data = uapi::uet_sqe_flags_UET_SQE_F_WITH_DATA as u8;
+            let mut s = SendSlot::EMPTY;
+            s.wr_id = wr_id;
+            s.signaled = flags & f_signaled != 0;
+            s.tagged = tagged;
+            let sge_base = 72;
+            let total = if flags & f_inline != 0 {
+                if len > MAX_INLINE || nsge != 0 {
+                    self.complete_early(pid, false, wr_id, wc::LOC_LEN_ERR);
+                    continue;
+                }
+                s.inline = true;
+                let n = kernel::num::casts::u32_as_usize(len);
+                s.data[..n].copy_from_slice(&e[sge_base..sge_base + n]);
+                len
+            } else {
+                if u32::from(nsge) > MAX_SEND_SGE {
+                    self.complete_early(pid, false, wr_id, wc::LOC_LEN_ERR);
+                    continue;
+                }
+                for k in 0..usize::from(nsge) {
+                    s.sge[k] = read_sge(&rings.sq, base + sge_base + 16 * k)?;
+                }
+                s.nsge = nsge;
+                let Some(ep) = self.ep(pid) else {
+                    return Ok(());
+                };
+                let job = ep.job;
+                match self.check_sges(job, &s.sge[..usize::from(nsge)], false) {
+                    Ok(t) => t,
+                    Err(Refused::Status(st)) => {
+                        self.complete_early(pid, false, wr_id, st);
+                        continue;
+                    }
+                }
+            };
+            s.len = total;
+            let Some(ep) = self.ep(pid) else {
+                return Ok(());
+            };
+            if ep.error {
+                let id = s.wr_id;
+                self.complete_early(pid, false, id, wc::WR_FLUSH_ERR);
+                continue;
+            }
+            // Take the slot.
+            ep.send_free = ep.sends[si].next_free;
+            s.used = true;
+            ep.sends[si] = s;
+            let cookie = Cookie {
+                gen: ep.gen,
+                pid,
+                recv: false,
+                slot,
+            }
+            .encode();
+            let post = Post {
+                user: cookie,
+                dst,
+                target: SesAddr {
+                    ri_gen: 0,
+                    job: ep.job,
+                    // CAST: masked to 12 bits.
+                    pid: (dst_qpn & 0xfff) as u16,
+                    ri: ((dst_qpn >> 12) & 0xfff) as u16,
+                },
+                mode: Mode::Rud,
+                op: Op::Send {
+                    tag: tagged.then_some(bits),
+                },
+                buf: cookie,
+                len: total,
+                hdr_data: if flags & f_data != 0 { hdr } else { 0 },
+                tc: ep.tc,
+                initiator: ep.qpn,
+            };
+            match engine.post(now, &post, self) {
+                Ok(()) => {}
+                Err(PostError::NoMsg | PostError::NoPdc) => {
+                    if let Some(ep) = self.ep(pid) {
+                        ep.send_blocked = Some((slot, post));
+                    }
+                    return Ok(());
+                }
+                Err(_) => self.fail_send(pid, slot, wc::LOC_LEN_ERR),
+            }
+        }
+    }
+
+    /// Completes send slot `slot` of `pid` with `status` and frees it.
+    fn fail_send(&mut self, pid: u16, slot: u16, status: u8) {
+        let Some(ep) = self.ep(pid) else {
+            return;
+        };
+        let si = usize::from(slot);
+        let wr_id = ep.sends[si].wr_id;
+        ep.sends[si].used = false;
+        ep.sends[si].next_free = ep.send_free;
+        ep.send_free = slot;
+        self.complete_early(pid, false, wr_id, status);
+    }
+
+    /// Fetches new receive requests of endpoint `pid` and posts them.
+    fn fetch_rq(&mut self, engine: &mut super::engine::DevEngine, pid: u16) -> Result {
+        if let Some(ep) = self.ep(pid) {
+            if let Some((slot, tag)) = ep.recv_blocked.take() {
+                let (gen, len) = (ep.gen, ep.recvs[usize::from(slot)].len);
+                let cookie = Cookie {
+                    gen,
+                    pid,
+                    recv: true,
+                    slot,
+                }
+                .encode();
+                if engine
+                    .post_recv(u32::from(pid), cookie, cookie, len, tag, self)
+                    .is_err()
+                {
+                    if let Some(ep) = self.ep(pid) {
+                        ep.recv_blocked = Some((slot, tag));
+                    }
+                    return Ok(());
+                }
+            }
+        } else {
+            return Err(EINVAL);
+        }
+        loop {
+            let Some(ep) = self.ep(pid) else {
+                return Ok(());
+            };
+            let rings = ep.rings.clone();
+            let prod = rings.rq.load_u32_acquire(WQ_PROD_OFFSET)?;
+            let pending = prod.wrapping_sub(ep.rq_cons);
+            if pending == 0 {
+                return Ok(());
+            }
+            if pending > rings.rq_entries {
+                return Err(EINVAL);
+            }
+            if ep.recv_free == NO_SLOT {
+                return Ok(());
+            }
+            let slot = ep.recv_free;
+            let si = usize::from(slot);
+            let idx = kernel::num::casts::u32_as_usize(ep.rq_cons & (rings.rq_entries - 1));
+            let base = WQ_RING_ENTRIES_OFFSET + idx * RQE_SIZE;
+            let mut e = [0u8; RQE_SIZE];
+            rings.rq.read(base, &mut e)?;
+            ep.rq_cons = ep.rq_cons.wrapping_add(1);
+            rings.rq.store_u32_release(WQ_CONS_OFFSET, ep.rq_cons)?;
+            let wr_id = u64::from_ne_bytes([e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7]]);
+            let (flags, nsge) = (e[8], e[9]);
+            let bits = u64::from_ne_bytes([e[16], e[17], e[18], e[19], e[20], e[21], e[22], e[23]]);
+            let ignore =
+                u64::from_ne_bytes([e[24], e[25], e[26], e[27], e[28], e[29], e[30], e[31]]);
+            // CAST: small uapi constant.
+            let tagged = flags & (uapi::uet_rqe_flags_UET_RQE_F_TAGGED as u8) != 0;
+            if u32::from(nsge) > MAX_RECV_SGE {
+                self.complete_early(pid, true, wr_id, wc::LOC_LEN_ERR);
+                continue;
+            }
+            let mut r = RecvSlot::EMPTY;
+            r.wr_id = wr_id;
+            r.tagged = tagged;
+            for k in 0..usize::from(nsge) {
+                r.sge[k] = read_sge(&rings.rq, base + 32 + 16 * k)?;
+            }
+            r.nsge = nsge;
+            let Some(ep) = self.ep(pid) else {
+                return Ok(());
+            };
+            let (job, error) = (ep.job, ep.error);
+            if error {
+                self.complete_early(pid, true, wr_id, wc::WR_FLUSH_ERR);
+                continue;
+            }
+            let total = match self.check_sges(job, &r.sge[..usize::from(nsge)], true) {
+                Ok(t) => t,
+                Err(Refused::Status(st)) => {
+                    self.complete_early(pid, true, wr_id, st);
+                    continue;
+                }
+            };
+            r.len = total;
+            r.used = true;
+            let Some(ep) = self.ep(pid) else {
+                return Ok(());
+            };
+            ep.recv_free = ep.recvs[si].next_free;
+            ep.recvs[si] = r;
+            let cookie = Cookie {
+                gen: ep.gen,
+                pid,
+                recv: true,
+                slot,
+            }
+            .encode();
+            let tag = tagged.then_some((bits, ignore));
+            if engine
+                .post_recv(u32::from(pid), cookie, cookie, total, tag, self)
+                .is_err()
+            {
+                if let Some(ep) = self.ep(pid) {
+                    ep.recv_blocked = Some((slot, tag));
+                }
+                return Ok(());
+            }
+        }
+    }
+
+    /// Completes every outstanding request of endpoint `pid` with
+    /// `IB_WC_WR_FLUSH_ERR`: the engine cancels those it holds (and
+    /// reports them through [`Env::complete`]), the others are completed
+    /// here.
+    fn flush_ep(&mut self, engine: &mut super::engine::DevEngine, pid: u16, now: u64) {
+        let Some(ep) = self.ep(pid) else {
+            return;
+        };
+        let gen = ep.gen;
+        let blocked_send = ep.send_blocked.take().map(|(slot, _)| slot);
+        let blocked_recv = ep.recv_blocked.take().map(|(slot, _)| slot);
+        TempCancel::cancel(
+            engine,
+            now,
+            |user| Cookie::decode(user).is_some_and(|c| c.pid == pid && c.gen == gen),
+            self,
+        );
+        if let Some(slot) = blocked_send {
+            self.fail_send(pid, slot, wc::WR_FLUSH_ERR);
+        }
+        if let Some(slot) = blocked_recv {
+            if let Some(ep) = self.ep(pid) {
+                let si = usize::from(slot);
+                let wr_id = ep.recvs[si].wr_id;
+                ep.recvs[si].used = false;
+                ep.recvs[si].next_free = ep.recv_free;
+                ep.recv_free = slot;
+                self.complete_early(pid, true, wr_id, wc::WR_FLUSH_ERR);
+            }
+        }
+    }
+
+    /// Fetches the queues of the endpoints whose slots were freed.
+    fn run_kicks(&mut self, engine: &mut super::engine::DevEngine, now: u64) {
+        while self.rest.kicked {
+            self.rest.kicked = false;
+            for w in 0..MAX_EP / 64 {
+                let mut bits = core::mem::take(&mut self.rest.kick[w]);
+                while bits != 0 {
+                    let b = bits.trailing_zeros();
+                    bits &= bits - 1;
+                    // CAST: below 4096.
+                    let pid = (w * 64) as u16 + b as u16;
+                    // Errors are user-space garbage in a ring: they stop
+                    // fetching from it until the next doorbell.
+                    let _ = self.fetch_sq(engine, pid, now);
+                    let _ = self.fetch_rq(engine, pid);
+                }
+            }
+        }
+    }
+
+    /// Finds the region byte range `[off, off + out.len())` of the request
+    /// in `sges` and runs `f` on each piece with its SGE.
+    fn for_sges(
+        sges: &[Sge],
+        mut off: u64,
+        mut len: usize,
+        mut f: impl FnMut(&Sge, u64, usize, usize) -> bool,
+    ) -> bool {
+        let mut done = 0usize;
+        for sg in sges {
+            let sl = u64::from(sg.len);
+            if off >= sl {
+                off -= sl;
+                continue;
+            }
+            // CAST: `sl - off` is at most a u32.
+            let n = len.min((sl - off) as usize);
+            if !f(sg, sg.addr + off, done, n) {
+                return false;
+            }
+            done += n;
+            len -= n;
+            off = 0;
+            if len == 0 {
+                break;
+            }
+        }
+        len == 0
+    }
+}
+
+impl Env for KEnv<'_> {
+    fn transmit(&mut self, dst: &Addr, entropy: u16, pkt: &[u8]) {
+        let Ok(mut skb) = SkBuff::alloc(TX_HEADROOM + TX_META + pkt.len(), GFP_ATOMIC) else {
+            self.counters.inc(Counter::TxErrors);
+            return;
+        };
+        let built = skb.reserve(TX_HEADROOM).and_then(|()| {
+            let b = skb.put(TX_META + pkt.len())?;
+            b[..16].copy_from_slice(dst);
+            b[16..18].copy_from_slice(&entropy.to_be_bytes());
+            b[18..20].copy_from_slice(&[0, 0]);
+            b[TX_META..].copy_from_slice(pkt);
+            Ok(())
+        });
+        if built.is_err() {
+            self.counters.inc(Counter::TxErrors);
+            return;
+        }
+        self.txq.push(skb);
+    }
+
+    fn complete(&mut self, c: &Completion) {
+        let Some(ck) = Cookie::decode(c.user) else {
+            return;
+        };
+        let counters = self.counters;
+        let Some(ep) = self.ep_of(ck) else {
+            counters.inc(Counter::StaleCompletions);
+            return;
+        };
+        let si = usize::from(ck.slot);
+        let (mut status, uet_rc) = wc_status(c.status);
+        let mut cqe = uapi::uet_cqe {
+            status,
+            uet_rc,
+            byte_len: c.len,
+            ep_num: ep.qpn,
+            ..Default::default()
+        };
+        let recv = matches!(c.kind, CompKind::Recv);
+        if recv {
+            let Some(r) = ep.recvs.get_mut(si).filter(|r| r.used) else {
+                counters.inc(Counter::StaleCompletions);
+                return;
+            };
+            if r.faulted && status == wc::SUCCESS {
+                status = wc::LOC_PROT_ERR;
+            }
+            cqe.wr_id = r.wr_id;
+            // CAST: small uapi enum values.
+            cqe.opcode = if r.tagged {
+                uapi::uet_cqe_opcode_UET_CQE_OP_TAGGED_RECV as u8
+            } else {
+                uapi::uet_cqe_opcode_UET_CQE_OP_RECV as u8
+            };
+            if r.tagged {
+                cqe.flags |= uapi::uet_cqe_flags_UET_CQE_F_TAGGED as u8;
+                cqe.match_bits = c.tag;
+            }
+            if c.hdr_data != 0 {
+                cqe.flags |= uapi::uet_cqe_flags_UET_CQE_F_WITH_DATA as u8;
+                cqe.header_data = c.hdr_data;
+            }
+            cqe.job_id = c.job;
+            cqe.src_qpn = c.initiator;
+            cqe.src_addr = c.src;
+            r.used = false;
+            r.next_free = ep.recv_free;
+            ep.recv_free = ck.slot;
+            cqe.status = status;
+            ep.rings.rcq.push(&cqe);
+        } else {
+            let Some(s) = ep.sends.get_mut(si).filter(|s| s.used) else {
+                counters.inc(Counter::StaleCompletions);
+                return;
+            };
+            if s.faulted && status == wc::SUCCESS {
+                status = wc::LOC_PROT_ERR;
+            }
+            cqe.wr_id = s.wr_id;
+            cqe.byte_len = s.len;
+            cqe.opcode = if s.tagged {
+                uapi::uet_cqe_opcode_UET_CQE_OP_TAGGED_SEND as u8
+            } else {
+                uapi::uet_cqe_opcode_UET_CQE_OP_SEND as u8
+            };
+            let signaled = s.signaled;
+            s.used = false;
+            s.next_free = ep.send_free;
+            ep.send_free = ck.slot;
+            cqe.status = status;
+            if signaled || status != wc::SUCCESS {
+                ep.rings.scq.push(&cqe);
+            }
+        }
+        self.kick(ck.pid);
+    }
+
+    fn read_local(&mut self, buf: u64, offset: u64, out: &mut [u8]) {
+        let keys = self.keys;
+        let Some(ck) = Cookie::decode(buf).filter(|c| !c.recv) else {
+            out.fill(0);
+            return;
+        };
+        let Some(ep) = self.ep_of(ck) else {
+            out.fill(0);
+            return;
+        };
+        let job = ep.job;
+        let Some(s) = ep.sends.get_mut(usize::from(ck.slot)).filter(|s| s.used) else {
+            out.fill(0);
+            return;
+        };
+        if s.inline {
+            let from = usize::try_from(offset).unwrap_or(usize::MAX);
+            match s.data.get(from..).and_then(|d| d.get(..out.len())) {
+                Some(d) => out.copy_from_slice(d),
+                None => out.fill(0),
+            }
+            return;
+        }
+        let n = out.len();
+        let sges = s.sge;
+        let ok = Self::for_sges(
+            &sges[..usize::from(s.nsge)],
+            offset,
+            n,
+            |sg, addr, at, len| {
+                let piece = &mut out[at..at + len];
+                keys.with(job, sg.lkey, |mr| mr.read(addr, piece))
+                    .is_some_and(|r| r.is_ok())
+            },
+        );
+        if !ok {
+            out.fill(0);
+            s.faulted = true;
+        }
+    }
+
+    fn write_local(&mut self, buf: u64, offset: u64, data: &[u8]) {
+        let keys = self.keys;
+        if buf & COOKIE_OVERFLOW != 0 {
+            // CAST: masked to the index bits.
+            let i = (buf & 0xffff) as usize;
+            let from = i * OVERFLOW_BYTES;
+            let at = usize::try_from(offset).unwrap_or(usize::MAX);
+            if let Some(dst) = at
+                .checked_add(data.len())
+                .filter(|end| *end <= OVERFLOW_BYTES)
+                .and_then(|end| self.rest.overflow.get_mut(from + at..from + end))
+            {
+                dst.copy_from_slice(data);
+            }
+            return;
+        }
+        let Some(ck) = Cookie::decode(buf).filter(|c| c.recv) else {
+            return;
+        };
+        let Some(ep) = self.ep_of(ck) else {
+            return;
+        };
+        let job = ep.job;
+        let Some(r) = ep.recvs.get_mut(usize::from(ck.slot)).filter(|r| r.used) else {
+            return;
+        };
+        let sges = r.sge;
+        let ok = Self::for_sges(
+            &sges[..usize::from(r.nsge)],
+            offset,
+            data.len(),
+            |sg, addr, at, len| {
+                keys.with(job, sg.lkey, |mr| mr.write(addr, &data[at..at + len]))
+                    .is_some_and(|r| r.is_ok())
+            },
+        );
+        if !ok {
+            r.faulted = true;
+        }
+    }
+
+    fn resolve(&mut self, _src: &Addr, addr: &SesAddr) -> Result<u32, u8> {
+        let counters = self.counters;
+        let Some(ep) = self.ep(addr.pid) else {
+            counters.inc(Counter::RxDropNoEndpoint);
+            return Err(rc::BAD_PID);
+        };
+        if ep.job != addr.job || ep.scope.is_revoked() {
+            counters.inc(Counter::RxDropBadJob);
+            return Err(rc::BAD_JOB_ID);
+        }
+        if u32::from(addr.ri) != (ep.qpn >> 12) & 0xfff {
+            return Err(rc::BAD_INDEX);
+        }
+        Ok(u32::from(addr.pid))
+    }
+
+    fn rma_write(&mut self, _ep: u32, _key: u64, _off: u64, _data: &[u8]) -> Result<(), u8> {
+        // RMA comes with the next step of the data path.
+        Err(rc::UNSUPPORTED_OP)
+    }
+
+    fn rma_read(&mut self, _ep: u32, _key: u64, _off: u64, _out: &mut [u8]) -> Result<(), u8> {
+        Err(rc::UNSUPPORTED_OP)
+    }
+
+    fn overflow_alloc(&mut self, _slot: u16, len: u32) -> Option<u64> {
+        if kernel::num::casts::u32_as_usize(len) > OVERFLOW_BYTES {
+            self.counters.inc(Counter::UnexpectedRefused);
+            return None;
+        }
+        let Some(i) = self.rest.overflow_used.iter().position(|u| !*u) else {
+            self.counters.inc(Counter::UnexpectedRefused);
+            return None;
+        };
+        self.rest.overflow_used[i] = true;
+        // CAST: below OVERFLOW_BUFS.
+        Some(COOKIE_OVERFLOW | i as u64)
+    }
+
+    fn overflow_drain(&mut self, from: u64, to: u64, len: u32) {
+        // CAST: masked to the index bits.
+        let i = (from & 0xffff) as usize;
+        let n = kernel::num::casts::u32_as_usize(len).min(OVERFLOW_BYTES);
+        if i >= OVERFLOW_BUFS {
+            return;
+        }
+        // Copied out first: the receive's pages are written through the
+        // key table, and the overflow area is borrowed from `self`.
+        let mut off = 0usize;
+        let mut chunk = [0u8; 256];
+        while off < n {
+            let m = (n - off).min(chunk.len());
+            chunk[..m].copy_from_slice(&self.rest.overflow[i * OVERFLOW_BYTES + off..][..m]);
+            self.write_local(to, kernel::num::casts::usize_as_u64(off), &chunk[..m]);
+            off += m;
+        }
+        self.rest.overflow_used[i] = false;
+    }
+
+    fn overflow_free(&mut self, buf: u64) {
+        // CAST: masked to the index bits.
+        let i = (buf & 0xffff) as usize;
+        if let Some(u) = self.rest.overflow_used.get_mut(i) {
+            *u = false;
+        }
+    }
+}
+
+// TEMP-CANCEL
+trait TempCancel {
+    fn cancel(&mut self, now: u64, pred: impl FnMut(u64) -> bool, env: &mut KEnv<'_>) -> usize;
+}
+impl TempCancel for super::engine::DevEngine {
+    fn cancel(&mut self, _now: u64, _pred: impl FnMut(u64) -> bool, _env: &mut KEnv<'_>) -> usize {
+        0
+    }
+}
