@@ -737,9 +737,14 @@ impl<T: Operations> Device<T> {
             (*raw).num_comp_vectors = 1;
             (*raw).node_guid = guid_from_mac(&netdev.mac());
             // Arming a CQ from user space is a system call (the ring itself
-            // is polled without one); ib_core leaves it off by default.
-            (*raw).uverbs_cmd_mask |=
-                1u64 << bindings::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_REQ_NOTIFY_CQ;
+            // is polled without one), and so are the QP doorbells (work
+            // goes through mapped rings; `POST_SEND`/`POST_RECV` without
+            // work requests ring the bell, as in rxe); ib_core leaves
+            // these commands off by default.
+            (*raw).uverbs_cmd_mask |= (1u64
+                << bindings::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_REQ_NOTIFY_CQ)
+                | (1u64 << bindings::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_POST_SEND)
+                | (1u64 << bindings::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_POST_RECV);
         }
         // SAFETY: `raw` is a valid, unregistered device with port 1;
         // `netdev` is valid for the call (the caller holds it) and ib_core
