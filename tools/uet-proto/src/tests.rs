@@ -3201,3 +3201,463 @@ fn continuation_must_carry_its_message_initiator() {
     assert_eq!(c.len(), 1);
     assert_eq!(c[0].status, Status::Remote(rc::PERM_VIOLATION));
 }
+
+/// Cancels at `node` every operation and receive whose cookie is in
+/// `users`, then marks those cookies and `bufs` dead: the simulator's
+/// environment panics if a callback names one again.
+fn cancel(net: &mut Net, node: usize, users: &[u64], bufs: &[u64]) -> usize {
+    let now = net.now;
+    let n = &mut net.nodes[node];
+    let k = n.eng.cancel(now, |u| users.contains(&u), &mut n.env);
+    n.env.dead_users.extend(users.iter().copied());
+    n.env.dead_bufs.extend(bufs.iter().copied());
+    k
+}
+
+/// Completions of `user` at `node`.
+fn comps_of(net: &Net, node: usize, user: u64) -> Vec<Completion> {
+    comps(net, node)
+        .iter()
+        .filter(|c| c.user == user)
+        .copied()
+        .collect()
+}
+
+fn tsend(tag: u64) -> Op {
+    Op::Send { tag: Some(tag) }
+}
+
+/// Cancel of initiator messages in every state: partly sent and partly
+/// acknowledged, queued and never started, a READ, a RUDI write in flight.
+/// Each completes once, at the cancel, as Cancelled; no callback names
+/// them again while the simulator runs the rest to completion under loss;
+/// the other messages on the same PDC complete once and intact; the
+/// receive the cancelled message had claimed at the target takes the next
+/// message; every table drains.
+#[test]
+fn cancel_messages_queued_in_flight_and_partly_acked() {
+    let link = Link {
+        loss: 0.02,
+        reorder: 0.05,
+        ..Link::CLEAN
+    };
+    let cfg = Config {
+        cc_init_window: 16,
+        ..fast_cfg()
+    };
+    let mut net = net(2, cfg, link, 61);
+    net.capture = Some(Vec::new());
+    let lens = [0, 1 << 20, 300_000, 70_000, 1 << 20];
+    let data: Vec<Vec<u8>> = (0..5).map(|k| pattern(k as u64, lens[k])).collect();
+    let mut rbuf = [0; 5];
+    for (k, b) in rbuf.iter_mut().enumerate().skip(1) {
+        *b = recv(&mut net, 1, 1, 1 << 20, 100 + k as u64, Some((k as u64, 0)));
+    }
+    let mut sbuf = [0; 5];
+    for k in 1..=2 {
+        sbuf[k] = send(
+            &mut net,
+            0,
+            1,
+            1,
+            Mode::Rud,
+            tsend(k as u64),
+            data[k].clone(),
+            k as u64,
+        )
+        .unwrap();
+    }
+    send(
+        &mut net,
+        0,
+        1,
+        2,
+        Mode::Rud,
+        write_op(),
+        pattern(5, 200_000),
+        5,
+    )
+    .unwrap();
+    let rd = Op::Read {
+        key: MR_RO,
+        offset: 0,
+    };
+    let rdb = send(&mut net, 0, 1, 2, Mode::Rud, rd, vec![0; 100_000], 6).unwrap();
+    for k in 3..=4 {
+        sbuf[k] = send(
+            &mut net,
+            0,
+            1,
+            1,
+            Mode::Rud,
+            tsend(k as u64),
+            data[k].clone(),
+            k as u64,
+        )
+        .unwrap();
+    }
+    let rudi = send(&mut net, 0, 1, 2, Mode::Rudi, write_op(), vec![7; 1000], 7).unwrap();
+    // Until message 1 is partly sent and partly acknowledged, and the
+    // target is receiving it.
+    let state = |n: &Net, user: u64| {
+        n.nodes[0]
+            .eng
+            .msgs_in_use()
+            .find(|m| m.0 == user)
+            .map(|m| (m.3, m.4))
+    };
+    assert!(net.run_until(1_000_000_000, |n| {
+        let acked = n.nodes[0].eng.pdcs()[0].state() == PdcState::Established
+            && n.nodes[0]
+                .eng
+                .window_flags(0)
+                .next()
+                .is_some_and(|(_, f)| f & 2 == 0);
+        n.nodes[1].eng.usage().3 == 1
+            && state(n, 1).is_some_and(|(refs, queued)| refs > 0 && queued)
+            && n.nodes[1].env.bufs[rbuf[1] as usize][..4096] == data[1][..4096]
+            && n.nodes[0].eng.stats.ack_rx > 2
+            && acked
+    }));
+    // Message 3 is queued behind, not started; the READ not either.
+    assert_eq!(state(&net, 3), Some((0, true)));
+    assert_eq!(state(&net, 6), Some((0, true)));
+    assert!(state(&net, 7).is_some(), "the RUDI write is in flight");
+    let dead = [1, 3, 6, 7];
+    let k = cancel(&mut net, 0, &dead, &[sbuf[1], sbuf[3], rdb, rudi]);
+    assert_eq!(k, 4);
+    for u in dead {
+        let c = comps_of(&net, 0, u);
+        assert_eq!(c.len(), 1, "{u}: {c:?}");
+        assert_eq!((c[0].status, c[0].len), (Status::Cancelled, 0), "{c:?}");
+    }
+    // A cancel names nothing that already completed, nor twice.
+    assert_eq!(cancel(&mut net, 0, &dead, &[]), 0);
+    // A new message for message 1's receive (tag 1).
+    let late = pattern(9, 5000);
+    send(&mut net, 0, 1, 1, Mode::Rud, tsend(1), late.clone(), 9).unwrap();
+    assert!(
+        net.run_until(net.now + 2_000_000_000, |n| comps(n, 0).len() == 8
+            && comps(n, 1).len() == 3)
+    );
+    for u in [2, 4, 5, 9] {
+        let c = comps_of(&net, 0, u);
+        assert_eq!(c.len(), 1, "{u}: {c:?}");
+        assert_eq!(c[0].status, Status::Ok, "{c:?}");
+    }
+    for (u, k, want) in [(101, 1, &late), (102, 2, &data[2]), (104, 4, &data[4])] {
+        let c = comps_of(&net, 1, u);
+        assert_eq!(c.len(), 1, "{u}: {c:?}");
+        assert_eq!((c[0].status, c[0].len), (Status::Ok, want.len() as u32));
+        assert_eq!(
+            &net.nodes[1].env.bufs[rbuf[k] as usize][..want.len()],
+            &want[..]
+        );
+    }
+    // Message 3 never started: its receive is still posted.
+    assert!(comps_of(&net, 1, 103).is_empty());
+    assert_eq!(cancel(&mut net, 1, &[103], &[rbuf[3]]), 1);
+    assert_eq!(comps_of(&net, 1, 103)[0].status, Status::Cancelled);
+    // The abandoned message was answered INITIATOR_ERROR (its receive was
+    // given back, never completed), and everything drains.
+    assert!(captured_responses(&net, 1)
+        .iter()
+        .any(|(r, _)| r.rc == rc::INITIATOR_ERROR));
+    assert!(drained_after(&mut net));
+    assert_eq!(comps(&net, 0).len(), 8);
+    assert_eq!(comps(&net, 1).len(), 4);
+}
+
+/// Cancel of a receive an inbound message is filling: the rest of the
+/// message is acknowledged and discarded, no completion is reported for
+/// it, its sender is answered CANCELLED, and the next message on the same
+/// PDC completes intact. A receive that had claimed an unexpected message
+/// still arriving gives it back, and a later receive gets it whole.
+#[test]
+fn cancel_a_receive_being_filled() {
+    let link = Link {
+        loss: 0.02,
+        reorder: 0.05,
+        ..Link::CLEAN
+    };
+    let mut net = net(2, fast_cfg(), link, 62);
+    let big = pattern(11, 1 << 20);
+    let small = pattern(12, 3000);
+    let r = recv(&mut net, 1, 1, 1 << 20, 200, None);
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        big.clone(),
+        1,
+    )
+    .unwrap();
+    let r2 = recv(&mut net, 1, 1, 4096, 201, None);
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        small.clone(),
+        2,
+    )
+    .unwrap();
+    assert!(
+        net.run_until(1_000_000_000, |n| n.nodes[1].eng.usage().3 == 1
+            && n.nodes[1].env.bufs[r as usize][..4096] == big[..4096])
+    );
+    assert_eq!(cancel(&mut net, 1, &[200], &[r]), 1);
+    assert_eq!(comps(&net, 1)[0].status, Status::Cancelled);
+    assert!(net.run_until(net.now + 2_000_000_000, |n| comps(n, 0).len() == 2));
+    let c = comps_of(&net, 0, 1);
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].status, Status::Remote(rc::CANCELLED));
+    assert_eq!(comps_of(&net, 0, 2)[0].status, Status::Ok);
+    let c = comps_of(&net, 1, 201);
+    assert_eq!((c.len(), c[0].status, c[0].len), (1, Status::Ok, 3000));
+    assert_eq!(&net.nodes[1].env.bufs[r2 as usize][..3000], &small[..]);
+    assert_eq!(comps(&net, 1).len(), 2);
+
+    // A receive matched to an unexpected message still arriving.
+    let msg = pattern(13, 600_000);
+    send(
+        &mut net,
+        0,
+        1,
+        3,
+        Mode::Rud,
+        Op::Send { tag: None },
+        msg.clone(),
+        3,
+    )
+    .unwrap();
+    assert!(net.run_until(net.now + 1_000_000_000, |n| n.nodes[1]
+        .eng
+        .unexpected()
+        .any(|u| !u.3)));
+    let r3 = recv(&mut net, 1, 3, 1 << 20, 203, None);
+    assert_eq!(cancel(&mut net, 1, &[203], &[r3]), 1);
+    assert!(net.run_until(net.now + 2_000_000_000, |n| comps(n, 0).len() == 3));
+    assert_eq!(comps_of(&net, 0, 3)[0].status, Status::Ok);
+    assert_eq!(net.nodes[1].eng.unexpected().filter(|u| u.3).count(), 1);
+    let r4 = recv(&mut net, 1, 3, 1 << 20, 204, None);
+    let c = comps_of(&net, 1, 204);
+    assert_eq!((c.len(), c[0].status, c[0].len), (1, Status::Ok, 600_000));
+    assert_eq!(&net.nodes[1].env.bufs[r4 as usize][..600_000], &msg[..]);
+    assert!(drained_after(&mut net));
+}
+
+/// Random workloads (RUD and ROD; sends, writes, reads) under loss,
+/// reordering and duplication, cancelled at a random time on both sides
+/// (a random subset of the operations at the initiator, of the receives at
+/// the target), then run to the end: no callback names a cancelled cookie
+/// or buffer again (the environment panics), every operation completes
+/// exactly once, every receive at most once, whatever completes Ok is
+/// intact, the deadline heap agrees with the tables at every step (the
+/// simulator checks), and every table drains.
+#[test]
+fn cancel_under_loss_keeps_every_other_message_intact() {
+    use crate::sim::Rng;
+    // Cancelled operations that had packets in flight, and sends whose
+    // receive was cancelled while they arrived, over all seeds.
+    let (mut in_flight, mut detached) = (0, 0);
+    for seed in 0..20u64 {
+        let link = Link {
+            loss: 0.03,
+            dup: 0.02,
+            reorder: 0.1,
+            reorder_delay: 10_000,
+            ..Link::CLEAN
+        };
+        let cfg = Config {
+            unexp_life: 20_000_000,
+            cc_init_window: 8,
+            ..fast_cfg()
+        };
+        let mut net = net(2, cfg, link, 100 + seed);
+        let mut rng = Rng::new(seed);
+        // (user, kind: 0 send 1 write 2 read, data, local buffer, receive
+        // user, receive buffer).
+        let mut ops = Vec::new();
+        for i in 0..24u64 {
+            let user = 1 + i;
+            let kind = rng.below(3);
+            let len = [100, 5000, 40_000, 300_000][rng.below(4) as usize];
+            // Writes land in one 2 MiB region, 80 KB apart.
+            let len = if kind == 1 { len.min(80_000) } else { len };
+            let mode = if rng.chance(0.3) {
+                Mode::Rod
+            } else {
+                Mode::Rud
+            };
+            let data = pattern(seed * 100 + user, len);
+            let (op, rbuf) = match kind {
+                0 => {
+                    let b = recv(&mut net, 1, 2, len, 1000 + user, Some((user, 0)));
+                    (tsend(user), b)
+                }
+                1 => (
+                    Op::Write {
+                        key: MR_RW,
+                        offset: i * 80_000,
+                    },
+                    0,
+                ),
+                _ => (
+                    Op::Read {
+                        key: MR_RO,
+                        offset: i * 1000,
+                    },
+                    0,
+                ),
+            };
+            let sdata = if kind == 2 {
+                vec![0; len]
+            } else {
+                data.clone()
+            };
+            let b = send(&mut net, 0, 1, 2, mode, op, sdata, user).unwrap();
+            ops.push((user, kind, data, b, 1000 + user, rbuf));
+        }
+        // Cancel at a random time, preferably while the target is
+        // receiving a message.
+        net.run_for(rng.below(300_000));
+        let t = net.now + 100_000;
+        net.run_until(t, |n| n.nodes[1].eng.usage().3 > 0);
+        let mut dead_ops = Vec::new();
+        let mut dead_recvs = Vec::new();
+        for o in &ops {
+            if rng.chance(0.3) {
+                dead_ops.push(o);
+            }
+            if o.1 == 0 && rng.chance(0.5) {
+                dead_recvs.push(o);
+            }
+        }
+        let users: Vec<u64> = dead_ops.iter().map(|o| o.0).collect();
+        let bufs: Vec<u64> = dead_ops.iter().map(|o| o.3).collect();
+        in_flight += net.nodes[0]
+            .eng
+            .msgs_in_use()
+            .filter(|m| users.contains(&m.0) && !m.2 && m.3 > 0)
+            .count();
+        let before = comps(&net, 0).len();
+        let k = cancel(&mut net, 0, &users, &bufs);
+        assert_eq!(comps(&net, 0).len(), before + k, "seed {seed}");
+        let rusers: Vec<u64> = dead_recvs.iter().map(|o| o.4).collect();
+        let rbufs: Vec<u64> = dead_recvs.iter().map(|o| o.5).collect();
+        let before = comps(&net, 1).len();
+        let k = cancel(&mut net, 1, &rusers, &rbufs);
+        assert_eq!(comps(&net, 1).len(), before + k, "seed {seed}");
+        let ok = net.run_until(net.now + 5_000_000_000, |n| comps(n, 0).len() == ops.len());
+        assert!(ok, "seed {seed}: {:?}", comps(&net, 0));
+        for (user, kind, data, b, ruser, rbuf) in &ops {
+            let c = comps_of(&net, 0, *user);
+            assert_eq!(c.len(), 1, "seed {seed} op {user}: {c:?}");
+            let st = c[0].status;
+            let cancelled = users.contains(user);
+            let rcancelled = rusers.contains(ruser);
+            match st {
+                Status::Ok => {}
+                Status::Cancelled => assert!(cancelled, "seed {seed} op {user}"),
+                // Its receive was cancelled while the message arrived.
+                Status::Remote(rc::CANCELLED) => {
+                    assert!(rcancelled && *kind == 0, "seed {seed} op {user}");
+                    detached += 1;
+                }
+                s => panic!("seed {seed} op {user}: {s:?}"),
+            }
+            let n1 = &net.nodes[1];
+            match kind {
+                0 => {
+                    let rc = comps_of(&net, 1, *ruser);
+                    assert!(rc.len() <= 1, "seed {seed}: {rc:?}");
+                    if let Some(r) = rc.first() {
+                        if r.status == Status::Ok {
+                            assert_eq!(r.len as usize, data.len(), "seed {seed}");
+                            assert_eq!(&n1.env.bufs[*rbuf as usize], data, "seed {seed}");
+                        } else {
+                            assert_eq!(r.status, Status::Cancelled, "seed {seed}");
+                            assert!(rcancelled);
+                        }
+                    }
+                    if st == Status::Ok && !rcancelled {
+                        assert_eq!(
+                            rc.len(),
+                            1,
+                            "seed {seed} op {user} cancelled {cancelled} len {}: {:?} {:?}",
+                            data.len(),
+                            n1.eng.usage(),
+                            n1.eng.unexpected().collect::<Vec<_>>()
+                        );
+                    }
+                }
+                1 if st == Status::Ok => {
+                    let off = (user - 1) as usize * 80_000;
+                    let region = &n1.env.regions[&(2, MR_RW)].data;
+                    assert_eq!(&region[off..off + data.len()], data, "seed {seed}");
+                }
+                2 if st == Status::Ok => {
+                    let off = (user - 1) as usize * 1000;
+                    let region = &n1.env.regions[&(2, MR_RO)].data;
+                    let got = &net.nodes[0].env.bufs[*b as usize];
+                    assert_eq!(&region[off..off + got.len()], &got[..], "seed {seed}");
+                }
+                _ => {}
+            }
+        }
+        // Receives of cancelled sends may still be posted: cancel them too,
+        // then every table drains (unexpected messages are reclaimed).
+        let rest: Vec<u64> = ops
+            .iter()
+            .filter(|o| o.1 == 0 && comps_of(&net, 1, o.4).is_empty())
+            .map(|o| o.4)
+            .collect();
+        cancel(&mut net, 1, &rest, &[]);
+        assert!(drained_after(&mut net), "seed {seed}");
+    }
+    std::println!("cancelled in flight: {in_flight}, receives detached: {detached}");
+    assert!(in_flight >= 10 && detached >= 3, "{in_flight} {detached}");
+}
+
+/// A message answered with an error before all of it was sent (here a
+/// SEND longer than `max_eager`, refused at its first packet) completes
+/// at that answer; what it still sends afterwards goes out without
+/// payload (its buffer is the caller's again) and needs no answer of its
+/// own, and the PDC drains.
+#[test]
+fn early_error_answer_ends_the_message_and_its_buffer_use() {
+    let cfg = Config {
+        max_eager: 8192,
+        cc_init_window: 2,
+        ..fast_cfg()
+    };
+    let mut net = net(2, cfg, Link::CLEAN, 63);
+    let b = send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        pattern(1, 400_000),
+        1,
+    )
+    .unwrap();
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 1));
+    assert_eq!(
+        comps(&net, 0)[0].status,
+        Status::Remote(rc::UNSUPPORTED_SIZE)
+    );
+    // The buffer is the caller's again.
+    net.nodes[0].env.dead_bufs.insert(b);
+    assert!(net.nodes[0].eng.msgs_in_use().count() == 1);
+    assert!(drained_after(&mut net));
+    assert_eq!(comps(&net, 0).len(), 1);
+    assert_eq!(net.nodes[0].eng.stats.pdc_error, 0);
+}

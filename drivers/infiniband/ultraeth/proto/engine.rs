@@ -604,7 +604,12 @@ enum MsgState {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Msg {
     state: MsgState,
+    /// Its completion was reported: from now on the engine neither reads
+    /// nor writes its buffer (packets still in flight go out without
+    /// payload, see `send_desc`) nor reports it again.
     completed: bool,
+    /// Cancelled by [`Engine::cancel`] (and so `completed`).
+    cancelled: bool,
     in_queue: bool,
     retries: u8,
     pdc: u16,
@@ -633,6 +638,7 @@ impl Msg {
     pub(crate) const EMPTY: Self = Self {
         state: MsgState::Free,
         completed: false,
+        cancelled: false,
         in_queue: false,
         retries: 0,
         pdc: NONE,
@@ -673,6 +679,8 @@ impl Msg {
 pub(crate) struct Recv {
     used: bool,
     claimed: bool,
+    /// Being cancelled (claimed: its message is detached first).
+    cancel: bool,
     tagged: bool,
     ep: u32,
     len: u32,
@@ -695,6 +703,7 @@ impl Recv {
     pub(crate) const EMPTY: Self = Self {
         used: false,
         claimed: false,
+        cancel: false,
         tagged: false,
         ep: 0,
         len: 0,
