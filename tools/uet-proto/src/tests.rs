@@ -3661,3 +3661,48 @@ fn early_error_answer_ends_the_message_and_its_buffer_use() {
     assert_eq!(comps(&net, 0).len(), 1);
     assert_eq!(net.nodes[0].eng.stats.pdc_error, 0);
 }
+
+/// `ack_delay: 0` (what the kernel uses for now): every request is
+/// acknowledged when it arrives, no ACK ever waits on the coalescing timer
+/// (with or without implied success, under loss), and the workload
+/// completes. With the default delay some do wait (the check sees them).
+#[test]
+fn ack_delay_zero_acknowledges_at_once() {
+    for (delay, implied_ok) in [(0, false), (0, true), (2_000, false)] {
+        let cfg = Config {
+            ack_delay: delay,
+            implied_ok,
+            ..fast_cfg()
+        };
+        let link = Link {
+            loss: 0.02,
+            reorder: 0.1,
+            ..Link::CLEAN
+        };
+        let mut net = net(2, cfg, link, 64);
+        for i in 0..40u64 {
+            let len = [100, 3000, 9000, 70_000][i as usize % 4];
+            recv(&mut net, 1, 1, len, 100 + i, Some((i, 0)));
+            let mode = if i % 3 == 0 { Mode::Rod } else { Mode::Rud };
+            send(&mut net, 0, 1, 1, mode, tsend(i), pattern(i, len), i).unwrap();
+        }
+        let mut waited = 0;
+        let limit = 1_000_000_000;
+        while !(comps(&net, 0).len() == 40 && comps(&net, 1).len() == 40) {
+            assert!(net.step(limit), "ack_delay {delay}: stuck");
+            waited += net.nodes[1]
+                .eng
+                .pdcs()
+                .iter()
+                .filter(|p| p.ack_timer() != 0)
+                .count();
+        }
+        assert!(comps(&net, 0).iter().all(|c| c.status == Status::Ok));
+        if delay == 0 {
+            assert_eq!(waited, 0, "implied_ok {implied_ok}");
+        } else {
+            assert!(waited > 0);
+        }
+        assert!(drained_after(&mut net));
+    }
+}

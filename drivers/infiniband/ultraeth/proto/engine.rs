@@ -89,7 +89,10 @@ pub(crate) struct Config {
     pub(crate) max_transient: u8,
     /// Send an ACK at least every this many packets.
     pub(crate) ack_every: u8,
-    /// Longest an ACK is held back for coalescing (ns).
+    /// Longest an ACK is held back for coalescing (ns). 0: no coalescing,
+    /// every request packet is acknowledged as it arrives (`ack_every`
+    /// then has no effect; a ROD target that delivers a run of held
+    /// packets still acknowledges the run with one ACK).
     pub(crate) ack_delay: u64,
     /// Idle time after which an initiator closes its PDC (ns).
     pub(crate) idle_close: u64,
@@ -592,6 +595,11 @@ impl Pdc {
     /// State of this PDC.
     pub(crate) fn state(&self) -> PdcState {
         self.state
+    }
+
+    /// Target: when the held-back ACK goes out (0: none waits).
+    pub(crate) fn ack_timer(&self) -> u64 {
+        self.ack_at
     }
 }
 

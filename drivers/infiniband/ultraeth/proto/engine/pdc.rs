@@ -816,15 +816,21 @@ impl<S: Slab> Engine<S> {
         d.ack_pending = d.ack_pending.saturating_add(1);
         d.last_psn = psn;
         d.last_retx = r.retx;
+        // `ack_delay` 0: no coalescing, every request is acknowledged as it
+        // arrives (a replay of held ROD packets sends one ACK at its end).
         let at_once = if replay {
             r.ar || now_needed
         } else {
-            r.ar || now_needed || d.rx.holes() || d.ack_pending >= self.cfg.ack_every
+            r.ar || now_needed
+                || d.rx.holes()
+                || d.ack_pending >= self.cfg.ack_every
+                || self.cfg.ack_delay == 0
         };
         if at_once {
             self.send_ack(pi, psn, ans, now, env);
         } else if d.ack_at == 0 {
-            d.ack_at = now + self.cfg.ack_delay;
+            // (0 means no timer: never arm one at time 0.)
+            d.ack_at = (now + self.cfg.ack_delay).max(1);
         }
         true
     }
