@@ -3706,3 +3706,52 @@ fn ack_delay_zero_acknowledges_at_once() {
         assert!(drained_after(&mut net));
     }
 }
+
+/// Review F7: one `on_timer` call handles at most `timer_budget` due
+/// timers; the rest stay due, `next_deadline` says so, and further calls
+/// handle them.
+#[test]
+fn on_timer_work_per_call_is_bounded() {
+    use crate::proto::engine::Engine;
+    use crate::sim::{tables, HostEnv};
+    let cfg = Config {
+        timer_budget: 8,
+        ..fast_cfg()
+    };
+    let mut e = Engine::new(cfg, tables(64, 128, 64)).unwrap();
+    let mut env = HostEnv {
+        addr: addr(0),
+        ..HostEnv::default()
+    };
+    // 40 PDCs to 40 silent peers: each gets its first timer at the same
+    // time.
+    for i in 0..40 {
+        let buf = env.add_buf(vec![1; 100]);
+        let p = Post {
+            user: i,
+            dst: addr(2 + i as usize),
+            target: target(1),
+            mode: Mode::Rud,
+            op: write_op(),
+            buf,
+            len: 100,
+            hdr_data: 0,
+            tc: 0,
+            initiator: 0,
+        };
+        e.post(0, &p, &mut env).unwrap();
+    }
+    let t = e.next_deadline().unwrap();
+    let fired = |e: &crate::sim::SimEngine| e.stats.tlp + e.stats.rto;
+    let mut calls = 0;
+    while e.next_deadline().is_some_and(|d| d <= t) {
+        let before = fired(&e);
+        e.on_timer(t, &mut env);
+        assert!(fired(&e) - before <= 8, "{}", fired(&e) - before);
+        calls += 1;
+        assert!(calls <= 10);
+    }
+    assert_eq!(fired(&e), 40);
+    assert_eq!(calls, 5);
+    assert!(e.next_deadline().unwrap() > t);
+}

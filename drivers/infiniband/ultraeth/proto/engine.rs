@@ -134,6 +134,12 @@ pub(crate) struct Config {
     /// expects a SES response per message): off by default, and only for
     /// peers that are instances of this engine configured the same way.
     pub(crate) implied_ok: bool,
+    /// Most due timers (PDC, RUDI message or unexpected-message entries of
+    /// the deadline heap) one [`Engine::on_timer`] call handles, so that a
+    /// call from softirq does bounded work whatever the table sizes; what
+    /// is left stays due, and [`Engine::next_deadline`] reports it as due
+    /// (at or before the time of that call). 0: no limit.
+    pub(crate) timer_budget: u32,
     /// Seed of the PSN/packet-id generator.
     pub(crate) seed: u32,
     /// Sharding: `shard_bits` high bits of every PDC id (and of every
@@ -190,6 +196,7 @@ impl Config {
         half_open: 10_000_000,
         one_rtt: false,
         implied_ok: false,
+        timer_budget: 64,
         seed: 1,
         shard_bits: 0,
         shard: 0,

@@ -551,12 +551,19 @@ impl<S: Slab> Engine<S> {
         (t != u64::MAX).then_some(t)
     }
 
-    /// Runs every timer due at `now`, earliest first.
+    /// Runs the timers due at `now`, earliest first: at most
+    /// `Config::timer_budget` of them (review F7). The rest stay due:
+    /// [`Engine::next_deadline`] then returns a time at or before `now`,
+    /// and the caller calls again (the kernel re-arms its timer for it).
     pub(crate) fn on_timer(&mut self, now: u64, env: &mut impl Env) {
         self.start(now);
-        // Every handled timer moves past `now` or goes away; the bound
-        // only guards against a bug turning this into a busy loop.
-        let mut budget = 4 * (self.pdcs.len() + self.msgs.len()) + 16;
+        // Without a configured budget, every handled timer moves past
+        // `now` or goes away; the bound only guards against a bug turning
+        // this into a busy loop.
+        let mut budget = match self.cfg.timer_budget {
+            0 => 4 * (self.pdcs.len() + self.msgs.len()) + 16,
+            n => usize::try_from(n).unwrap_or(usize::MAX),
+        };
         while let Some((when, id)) = self.heap_min() {
             if when > now || budget == 0 {
                 break;
