@@ -3755,3 +3755,86 @@ fn on_timer_work_per_call_is_bounded() {
     assert_eq!(calls, 5);
     assert!(e.next_deadline().unwrap() > t);
 }
+
+/// Requests of `node`'s outbox with PSN `psn`.
+fn outbox_count(net: &Net, node: usize, psn: u32) -> usize {
+    use crate::proto::wire::{parse, pds::PdsHeader};
+    net.nodes[node]
+        .env
+        .outbox
+        .iter()
+        .filter(
+            |(_, _, p)| matches!(parse(p).map(|p| p.pds), Ok(PdsHeader::Req(r)) if r.psn == psn),
+        )
+        .count()
+}
+
+/// An established PDC from node 0 to node 1 (one write done, so it has an
+/// RTT), then a 200 KB write whose first window is dropped on the floor:
+/// returns the PSNs that were in flight.
+fn flight_to_drop(net: &mut Net) -> Vec<u32> {
+    use crate::proto::wire::{parse, pds::PdsHeader};
+    send(net, 0, 1, 1, Mode::Rud, write_op(), vec![1; 100], 1).unwrap();
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 1));
+    send(net, 0, 1, 1, Mode::Rud, write_op(), pattern(2, 200_000), 2).unwrap();
+    // For 2 us (paced packets leave on the timer), nothing is delivered.
+    let end = net.now + 2_000;
+    let node = &mut net.nodes[0];
+    while let Some(t) = node.eng.next_deadline().filter(|&t| t <= end) {
+        net.now = net.now.max(t);
+        node.eng.on_timer(net.now, &mut node.env);
+    }
+    net.now = end;
+    let out = std::mem::take(&mut node.env.outbox);
+    out.iter()
+        .filter_map(|(_, _, p)| match parse(p).ok()?.pds {
+            PdsHeader::Req(r) => Some(r.psn),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Review F10: a storm of loss NACKs for one packet resends it once, not
+/// once per NACK; a NACK for it again half an RTT later resends it again.
+#[test]
+fn loss_nack_resends_are_rate_limited() {
+    use crate::proto::wire::pds::nack;
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 65);
+    let psns = flight_to_drop(&mut net);
+    let psn = psns[0];
+    for _ in 0..20 {
+        inject(&mut net, 0, 1, &nack_hdr(nack::TRIMMED, psn, 0, 0));
+    }
+    assert_eq!(outbox_count(&net, 0, psn), 1);
+    let st = net.nodes[0].eng.stats;
+    assert_eq!((st.nack_retx, st.nack_retx_limited), (1, 19));
+    assert!(psns.len() >= 8);
+    // Half an RTT later (the resend trimmed too), it goes again.
+    net.nodes[0].env.outbox.clear();
+    let srtt = 2 * 2_000; // the simulator's link: 2 us each way
+    net.now += srtt;
+    inject(&mut net, 0, 1, &nack_hdr(nack::PKT_NOT_RCVD, psn, 0, 0));
+    assert_eq!(outbox_count(&net, 0, psn), 1);
+    assert!(net.run_until(net.now + 1_000_000_000, |n| comps(n, 0).len() == 2));
+    assert_eq!(comps(&net, 0)[1].status, Status::Ok);
+}
+
+/// Review F10: a trimmed packet is a congestion signal (a switch queue
+/// overflowed): the window ends smaller than with the same losses reported
+/// by NACKs that say nothing of congestion (PKT_NOT_RCVD).
+#[test]
+fn trimmed_nacks_cut_the_congestion_window() {
+    use crate::proto::wire::pds::nack;
+    let mut cwnd = Vec::new();
+    for code in [nack::PKT_NOT_RCVD, nack::TRIMMED] {
+        let mut net = net(2, fast_cfg(), Link::CLEAN, 66);
+        let psns = flight_to_drop(&mut net);
+        for &psn in &psns[..8] {
+            inject(&mut net, 0, 1, &nack_hdr(code, psn, 0, 0));
+        }
+        assert!(net.run_until(net.now + 1_000_000_000, |n| comps(n, 0).len() == 2));
+        assert_eq!(comps(&net, 0)[1].status, Status::Ok);
+        cwnd.push(net.nodes[0].eng.pdcs()[0].cwnd());
+    }
+    assert!(cwnd[1] < cwnd[0], "{cwnd:?}");
+}

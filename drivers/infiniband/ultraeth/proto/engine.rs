@@ -278,6 +278,9 @@ pub(crate) struct Stats {
     pub(crate) tlp: u64,
     /// Packets resent at once on a loss NACK (trimmed, not received).
     pub(crate) nack_retx: u64,
+    /// Loss NACKs not acted on: the packet was resent less than half an
+    /// RTT before (a NACK of an earlier copy, or a storm).
+    pub(crate) nack_retx_limited: u64,
     /// Paths moved to a new entropy value after losses.
     pub(crate) path_moves: u64,
     /// Retransmission timeouts.
@@ -607,6 +610,11 @@ impl Pdc {
     /// Target: when the held-back ACK goes out (0: none waits).
     pub(crate) fn ack_timer(&self) -> u64 {
         self.ack_at
+    }
+
+    /// Initiator: the congestion window (1/256 packets).
+    pub(crate) fn cwnd(&self) -> u32 {
+        self.cwnd
     }
 }
 

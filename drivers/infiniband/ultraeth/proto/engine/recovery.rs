@@ -431,7 +431,23 @@ impl<S: Slab> Engine<S> {
             }
             // The network or the receiver says this packet is gone: resend
             // it at once instead of waiting for a timer.
+            // Trimming is also a congestion signal. At most one resend per
+            // packet per half RTT comes from NACKs (review F10): a packet
+            // resent more recently is on its way again, and the NACK is
+            // about an earlier copy, or one of a storm (a peer that NACKs
+            // a PSN N times must not get N full-size resends). Resends
+            // keep within the congestion window (`pump`), which trims cut.
             nack::TRIMMED | nack::TRIMMED_LASTHOP | nack::PKT_NOT_RCVD | nack::RCVR_INFER_LOSS => {
+                if matches!(n.code, nack::TRIMMED | nack::TRIMMED_LASTHOP) {
+                    self.cc_on_trim(pi);
+                }
+                let t = self.txq[self.txi(pi, n.psn)];
+                let age = u64::from(stamp(now).wrapping_sub(t.sent)) << 4;
+                let gap = (self.pdcs[pi].rtt.srtt / 2).max(self.cfg.reorder_min);
+                if t.flags & D_RETX != 0 && age < gap {
+                    self.stats.nack_retx_limited += 1;
+                    return;
+                }
                 self.mark_lost(pi, n.psn);
                 self.stats.nack_retx += 1;
                 self.pump(pi, now, env);
