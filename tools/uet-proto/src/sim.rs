@@ -326,6 +326,9 @@ pub(crate) struct Net {
     pub(crate) port_drops: u64,
     /// Packets ECN marked by the ports.
     pub(crate) marked: u64,
+    /// Probability that a packet is ECN marked (CE) on the way, whatever
+    /// the queues (an AQM that marks at random).
+    pub(crate) mark: f64,
     /// Paths (empty: one path without extra impairments).
     pub(crate) paths: Vec<Path>,
     /// Packets sent on each path.
@@ -385,6 +388,7 @@ impl Net {
             max_queue: 0,
             port_drops: 0,
             marked: 0,
+            mark: 0.0,
             paths: Vec::new(),
             path_use: Vec::new(),
             crc: true,
@@ -470,6 +474,10 @@ impl Net {
                     let st = (*b).max(arrive);
                     *b = st + pser;
                     arrive = st + pser;
+                }
+                if self.mark > 0.0 && self.rng.chance(self.mark) {
+                    ce = true;
+                    self.marked += 1;
                 }
                 let copies = if self.rng.chance(l.dup) { 2 } else { 1 };
                 for _ in 0..copies {

@@ -3838,3 +3838,31 @@ fn trimmed_nacks_cut_the_congestion_window() {
     }
     assert!(cwnd[1] < cwnd[0], "{cwnd:?}");
 }
+
+/// Review F11: ECN marks count per packet, not per ACK. With ACKs
+/// coalesced (every 4 packets), an ACK never covers marked and unmarked
+/// packets together, so the packets the initiator counts as marked are
+/// exactly those that arrived marked (no loss here); before, one marked
+/// packet made its whole ACK's worth count.
+#[test]
+fn ecn_marks_count_per_packet() {
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 67);
+    net.mark = 0.1;
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        write_op(),
+        pattern(3, 2 << 20),
+        1,
+    )
+    .unwrap();
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 1));
+    let marked = net.nodes[1].eng.stats.ce_rx;
+    let counted = net.nodes[0].eng.stats.ecn_acked;
+    let pkts = net.nodes[1].eng.stats.rx;
+    assert!(marked > pkts / 20, "{marked} of {pkts}");
+    assert_eq!(counted, marked);
+}

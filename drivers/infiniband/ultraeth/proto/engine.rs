@@ -320,6 +320,11 @@ pub(crate) struct Stats {
     pub(crate) uud_drop: u64,
     /// ROD packets held out of order until their predecessors arrived.
     pub(crate) rod_held: u64,
+    /// Target: request packets that arrived ECN marked (CE).
+    pub(crate) ce_rx: u64,
+    /// Initiator: packets newly acknowledged by ACKs that echoed an ECN
+    /// mark, i.e. counted as marked by congestion control.
+    pub(crate) ecn_acked: u64,
 }
 
 /// State of a PDC.

@@ -127,7 +127,9 @@ impl<S: Slab> Engine<S> {
         }
         d.cc_acked = d.cc_acked.saturating_add(acked);
         if ecn {
-            d.cc_marked = d.cc_marked.saturating_add(acked.max(1));
+            // Every packet this ACK acknowledges was marked: the target
+            // never lets one ACK cover packets of both ECN states.
+            d.cc_marked = d.cc_marked.saturating_add(acked);
         }
         if now >= d.cc_at {
             // Once per RTT: the marked fraction (DCTCP-style average, gain

@@ -681,6 +681,18 @@ impl<S: Slab> Engine<S> {
             return;
         };
         let d = &mut self.pdcs[pi];
+        if ce {
+            self.stats.ce_rx += 1;
+        }
+        if d.ack_pending > 0 && d.ce_pending != ce {
+            // An ACK covers packets of one ECN state only (as DCTCP's
+            // receiver does), so that the initiator counts marks per
+            // packet, not per ACK (review F11): the packets waiting for an
+            // ACK are acknowledged before this one counts.
+            let last = d.last_psn;
+            self.send_ack(pi, last, Answer::None, now, env);
+        }
+        let d = &mut self.pdcs[pi];
         d.ce_pending |= ce;
         if d.ack_pending == 0 && d.ack_at == 0 {
             d.ack_first = now;

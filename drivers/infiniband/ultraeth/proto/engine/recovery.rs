@@ -327,6 +327,9 @@ impl<S: Slab> Engine<S> {
             let (lo, hi) = (self.cfg.rto_min, self.cfg.rto_max);
             self.pdcs[pi].rtt.sample(r, lo, hi);
         }
+        if a.ecn {
+            self.stats.ecn_acked += u64::from(self.ack_count);
+        }
         self.cc_on_ack(pi, now, self.ack_count, sample, a.ecn);
         if let Some(SesHeader::Resp(r)) = ses {
             progress |= self.on_response(pi, &r, payload, env);
