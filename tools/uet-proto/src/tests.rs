@@ -3866,3 +3866,35 @@ fn ecn_marks_count_per_packet() {
     assert!(marked > pkts / 20, "{marked} of {pkts}");
     assert_eq!(counted, marked);
 }
+
+/// Review F16: a ROD PDC keeps to one path, but moves to another entropy
+/// value after a timeout: here its first path loses everything, and the
+/// write still completes (before, it timed out on that path until the PDC
+/// failed).
+#[test]
+fn rod_moves_to_another_path_after_a_timeout() {
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 68);
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rod,
+        write_op(),
+        pattern(4, 20_000),
+        1,
+    )
+    .unwrap();
+    let e = net.nodes[0].env.outbox[0].1;
+    net.paths = vec![crate::sim::Path::default(); 8];
+    net.paths[usize::from(e) % 8].loss = 1.0;
+    assert!(net.run_until(10_000_000_000, |n| comps(n, 0).len() == 1));
+    assert_eq!(comps(&net, 0)[0].status, Status::Ok);
+    let st = net.nodes[0].eng.stats;
+    assert!(st.rto >= 1 && st.path_moves >= 1, "{st:?}");
+    // ROD still keeps to one path at a time: few paths carried anything
+    // (the dead one, the new one, the target's ACK path, and one more if
+    // a second timeout moved it again).
+    let used = net.path_use.iter().filter(|&&n| n > 0).count();
+    assert!(used <= 4, "{:?}", net.path_use);
+}

@@ -755,6 +755,16 @@ impl<S: Slab> Engine<S> {
         d.rtt.backoff(self.cfg.rto_max);
         d.rto_at = now + d.rtt.rto;
         d.tlp_at = 0;
+        if d.ordered {
+            // ROD keeps to one path, so it does not move off a lossy one
+            // per loss as RUD does; a timeout moves it (review F16): the
+            // path may be down. Everything is resent after an RTO anyway,
+            // and the target holds what arrives out of order.
+            // CAST: the low 16 bits of a random word.
+            let e = self.random() as u16;
+            self.pdcs[pi].paths[0] = e;
+            self.stats.path_moves += 1;
+        }
         self.cc_on_rto(pi);
         let d = &mut self.pdcs[pi];
         d.tlp_count = 2;
