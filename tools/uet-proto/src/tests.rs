@@ -3898,3 +3898,58 @@ fn rod_moves_to_another_path_after_a_timeout() {
     let used = net.path_use.iter().filter(|&&n| n > 0).count();
     assert!(used <= 4, "{:?}", net.path_use);
 }
+
+/// Moves `from`'s outbox to `to` at time `at`, passing each packet
+/// through `f` first.
+fn hand_over(
+    net: &mut Net,
+    from: usize,
+    to: usize,
+    at: u64,
+    mut f: impl FnMut(Vec<u8>) -> Vec<u8>,
+) {
+    net.now = net.now.max(at);
+    let out = std::mem::take(&mut net.nodes[from].env.outbox);
+    for (_, _, p) in out {
+        let p = f(p);
+        let now = net.now;
+        let n = &mut net.nodes[to];
+        n.eng.receive(now, &addr(from), &p, &mut n.env);
+    }
+}
+
+/// Review F9: the service time a peer reports in its ACK_CC is clamped: a
+/// target claiming 4 ms of service time (the field's largest value) on
+/// every ACK over a 10 us round trip does not collapse the initiator's
+/// RTT estimate (before: 1 ns).
+#[test]
+fn peer_service_time_is_clamped() {
+    use crate::proto::wire::{emit_headers, parse, pds::AckExt, pds::PdsHeader};
+    let inflate = |p: Vec<u8>| {
+        let q = parse(&p).unwrap();
+        let PdsHeader::Ack(mut a) = q.pds else {
+            return p;
+        };
+        if let AckExt::Cc { cc_state, .. } = &mut a.ext {
+            *cc_state |= 0xffff << 48;
+        }
+        let mut out = vec![0u8; p.len() + 64];
+        let n = emit_headers(&PdsHeader::Ack(a), q.ses.as_ref(), &mut out).unwrap();
+        out.truncate(n);
+        out.extend_from_slice(q.payload);
+        out
+    };
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 69);
+    let mut t = 0;
+    for user in 1..=5 {
+        net.now = t;
+        send(&mut net, 0, 1, 1, Mode::Rud, write_op(), vec![1; 100], user).unwrap();
+        hand_over(&mut net, 0, 1, t + 5_000, |p| p);
+        hand_over(&mut net, 1, 0, t + 10_000, inflate);
+        t += 20_000;
+    }
+    assert_eq!(comps(&net, 0).len(), 5);
+    let srtt = net.nodes[0].eng.pdcs()[0].srtt();
+    // At most `ack_delay` (2 us) is taken off the 10 us.
+    assert!((8_000..=10_000).contains(&srtt), "{srtt}");
+}

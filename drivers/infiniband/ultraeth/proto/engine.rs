@@ -621,6 +621,11 @@ impl Pdc {
     pub(crate) fn cwnd(&self) -> u32 {
         self.cwnd
     }
+
+    /// Initiator: the smoothed RTT (ns; 0 before the first sample).
+    pub(crate) fn srtt(&self) -> u64 {
+        self.rtt.srtt
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

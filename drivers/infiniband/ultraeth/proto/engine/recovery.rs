@@ -322,7 +322,23 @@ impl<S: Slab> Engine<S> {
             } => cc::cc_service_ns(cc_state),
             _ => 0,
         };
-        let sample = self.ack_sample.map(|r| r.saturating_sub(service).max(1));
+        // The peer's word is not trusted (review F9): the service time is
+        // at most what this engine's coalescing holds an ACK (`ack_delay`;
+        // a peer configured to wait longer only makes our RTT high), and
+        // it is taken off only if the sample stays at or above the
+        // smallest RTT seen (as QUIC treats its peer's ACK delay, RFC 9002
+        // section 5.3). Otherwise a peer claiming milliseconds of service
+        // time collapsed the RTT to 1 ns: RTO at its floor, and the
+        // queueing delay congestion control sees lost.
+        let service = service.min(self.cfg.ack_delay);
+        let floor = self.pdcs[pi].base_rtt;
+        let sample = self.ack_sample.map(|r| {
+            if r >= floor.saturating_add(service) {
+                (r - service).max(1)
+            } else {
+                r
+            }
+        });
         if let Some(r) = sample {
             let (lo, hi) = (self.cfg.rto_min, self.cfg.rto_max);
             self.pdcs[pi].rtt.sample(r, lo, hi);
