@@ -11,7 +11,7 @@
 //! strict parsers and length checks are the second line (fuzzed).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::vec::Vec;
 
 use crate::proto::engine::{Config, Engine, Slab, Tables, PKT_BUF};
@@ -169,6 +169,10 @@ pub(crate) struct HostEnv {
     pub(crate) outbox: Vec<(Addr, u16, Vec<u8>)>,
     pub(crate) overflow: HashMap<u64, Vec<u8>>,
     pub(crate) next_overflow: u64,
+    /// Buffers and cookies of cancelled operations and receives
+    /// (`Engine::cancel`): no callback may name them again (it panics).
+    pub(crate) dead_bufs: HashSet<u64>,
+    pub(crate) dead_users: HashSet<u64>,
 }
 
 impl HostEnv {
@@ -184,14 +188,17 @@ impl Env for HostEnv {
         self.outbox.push((*dst, entropy, pkt.to_vec()));
     }
     fn complete(&mut self, c: &Completion) {
+        assert!(!self.dead_users.contains(&c.user), "cancelled: {c:?}");
         self.completions.push(*c);
     }
     fn read_local(&mut self, buf: u64, offset: u64, out: &mut [u8]) {
+        assert!(!self.dead_bufs.contains(&buf), "read of cancelled {buf}");
         let b = &self.bufs[buf as usize];
         let o = offset as usize;
         out.copy_from_slice(&b[o..o + out.len()]);
     }
     fn write_local(&mut self, buf: u64, offset: u64, data: &[u8]) {
+        assert!(!self.dead_bufs.contains(&buf), "write to cancelled {buf}");
         let b = if buf >= 1 << 40 {
             self.overflow.get_mut(&buf).expect("overflow buffer")
         } else {
@@ -248,6 +255,7 @@ impl Env for HostEnv {
         self.overflow.remove(&buf).expect("overflow buffer");
     }
     fn overflow_drain(&mut self, from: u64, to: u64, len: u32) {
+        assert!(!self.dead_bufs.contains(&to), "drain to cancelled {to}");
         let v = self.overflow.remove(&from).expect("overflow buffer");
         let n = len as usize;
         self.bufs[to as usize][..n].copy_from_slice(&v[..n]);
@@ -318,6 +326,9 @@ pub(crate) struct Net {
     pub(crate) port_drops: u64,
     /// Packets ECN marked by the ports.
     pub(crate) marked: u64,
+    /// Probability that a packet is ECN marked (CE) on the way, whatever
+    /// the queues (an AQM that marks at random).
+    pub(crate) mark: f64,
     /// Paths (empty: one path without extra impairments).
     pub(crate) paths: Vec<Path>,
     /// Packets sent on each path.
@@ -377,6 +388,7 @@ impl Net {
             max_queue: 0,
             port_drops: 0,
             marked: 0,
+            mark: 0.0,
             paths: Vec::new(),
             path_use: Vec::new(),
             crc: true,
@@ -462,6 +474,10 @@ impl Net {
                     let st = (*b).max(arrive);
                     *b = st + pser;
                     arrive = st + pser;
+                }
+                if self.mark > 0.0 && self.rng.chance(self.mark) {
+                    ce = true;
+                    self.marked += 1;
                 }
                 let copies = if self.rng.chance(l.dup) { 2 } else { 1 };
                 for _ in 0..copies {

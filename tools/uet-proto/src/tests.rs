@@ -3201,3 +3201,755 @@ fn continuation_must_carry_its_message_initiator() {
     assert_eq!(c.len(), 1);
     assert_eq!(c[0].status, Status::Remote(rc::PERM_VIOLATION));
 }
+
+/// Cancels at `node` every operation and receive whose cookie is in
+/// `users`, then marks those cookies and `bufs` dead: the simulator's
+/// environment panics if a callback names one again.
+fn cancel(net: &mut Net, node: usize, users: &[u64], bufs: &[u64]) -> usize {
+    let now = net.now;
+    let n = &mut net.nodes[node];
+    let k = n.eng.cancel(now, |u| users.contains(&u), &mut n.env);
+    n.env.dead_users.extend(users.iter().copied());
+    n.env.dead_bufs.extend(bufs.iter().copied());
+    k
+}
+
+/// Completions of `user` at `node`.
+fn comps_of(net: &Net, node: usize, user: u64) -> Vec<Completion> {
+    comps(net, node)
+        .iter()
+        .filter(|c| c.user == user)
+        .copied()
+        .collect()
+}
+
+fn tsend(tag: u64) -> Op {
+    Op::Send { tag: Some(tag) }
+}
+
+/// Cancel of initiator messages in every state: partly sent and partly
+/// acknowledged, queued and never started, a READ, a RUDI write in flight.
+/// Each completes once, at the cancel, as Cancelled; no callback names
+/// them again while the simulator runs the rest to completion under loss;
+/// the other messages on the same PDC complete once and intact; the
+/// receive the cancelled message had claimed at the target takes the next
+/// message; every table drains.
+#[test]
+fn cancel_messages_queued_in_flight_and_partly_acked() {
+    let link = Link {
+        loss: 0.02,
+        reorder: 0.05,
+        ..Link::CLEAN
+    };
+    let cfg = Config {
+        cc_init_window: 16,
+        ..fast_cfg()
+    };
+    let mut net = net(2, cfg, link, 61);
+    net.capture = Some(Vec::new());
+    let lens = [0, 1 << 20, 300_000, 70_000, 1 << 20];
+    let data: Vec<Vec<u8>> = (0..5).map(|k| pattern(k as u64, lens[k])).collect();
+    let mut rbuf = [0; 5];
+    for (k, b) in rbuf.iter_mut().enumerate().skip(1) {
+        *b = recv(&mut net, 1, 1, 1 << 20, 100 + k as u64, Some((k as u64, 0)));
+    }
+    let mut sbuf = [0; 5];
+    for k in 1..=2 {
+        sbuf[k] = send(
+            &mut net,
+            0,
+            1,
+            1,
+            Mode::Rud,
+            tsend(k as u64),
+            data[k].clone(),
+            k as u64,
+        )
+        .unwrap();
+    }
+    send(
+        &mut net,
+        0,
+        1,
+        2,
+        Mode::Rud,
+        write_op(),
+        pattern(5, 200_000),
+        5,
+    )
+    .unwrap();
+    let rd = Op::Read {
+        key: MR_RO,
+        offset: 0,
+    };
+    let rdb = send(&mut net, 0, 1, 2, Mode::Rud, rd, vec![0; 100_000], 6).unwrap();
+    for k in 3..=4 {
+        sbuf[k] = send(
+            &mut net,
+            0,
+            1,
+            1,
+            Mode::Rud,
+            tsend(k as u64),
+            data[k].clone(),
+            k as u64,
+        )
+        .unwrap();
+    }
+    let rudi = send(&mut net, 0, 1, 2, Mode::Rudi, write_op(), vec![7; 1000], 7).unwrap();
+    // Until message 1 is partly sent and partly acknowledged, and the
+    // target is receiving it.
+    let state = |n: &Net, user: u64| {
+        n.nodes[0]
+            .eng
+            .msgs_in_use()
+            .find(|m| m.0 == user)
+            .map(|m| (m.3, m.4))
+    };
+    assert!(net.run_until(1_000_000_000, |n| {
+        let acked = n.nodes[0].eng.pdcs()[0].state() == PdcState::Established
+            && n.nodes[0]
+                .eng
+                .window_flags(0)
+                .next()
+                .is_some_and(|(_, f)| f & 2 == 0);
+        n.nodes[1].eng.usage().3 == 1
+            && state(n, 1).is_some_and(|(refs, queued)| refs > 0 && queued)
+            && n.nodes[1].env.bufs[rbuf[1] as usize][..4096] == data[1][..4096]
+            && n.nodes[0].eng.stats.ack_rx > 2
+            && acked
+    }));
+    // Message 3 is queued behind, not started; the READ not either.
+    assert_eq!(state(&net, 3), Some((0, true)));
+    assert_eq!(state(&net, 6), Some((0, true)));
+    assert!(state(&net, 7).is_some(), "the RUDI write is in flight");
+    let dead = [1, 3, 6, 7];
+    let k = cancel(&mut net, 0, &dead, &[sbuf[1], sbuf[3], rdb, rudi]);
+    assert_eq!(k, 4);
+    for u in dead {
+        let c = comps_of(&net, 0, u);
+        assert_eq!(c.len(), 1, "{u}: {c:?}");
+        assert_eq!((c[0].status, c[0].len), (Status::Cancelled, 0), "{c:?}");
+    }
+    // A cancel names nothing that already completed, nor twice.
+    assert_eq!(cancel(&mut net, 0, &dead, &[]), 0);
+    // A new message for message 1's receive (tag 1).
+    let late = pattern(9, 5000);
+    send(&mut net, 0, 1, 1, Mode::Rud, tsend(1), late.clone(), 9).unwrap();
+    assert!(
+        net.run_until(net.now + 2_000_000_000, |n| comps(n, 0).len() == 8
+            && comps(n, 1).len() == 3)
+    );
+    for u in [2, 4, 5, 9] {
+        let c = comps_of(&net, 0, u);
+        assert_eq!(c.len(), 1, "{u}: {c:?}");
+        assert_eq!(c[0].status, Status::Ok, "{c:?}");
+    }
+    for (u, k, want) in [(101, 1, &late), (102, 2, &data[2]), (104, 4, &data[4])] {
+        let c = comps_of(&net, 1, u);
+        assert_eq!(c.len(), 1, "{u}: {c:?}");
+        assert_eq!((c[0].status, c[0].len), (Status::Ok, want.len() as u32));
+        assert_eq!(
+            &net.nodes[1].env.bufs[rbuf[k] as usize][..want.len()],
+            &want[..]
+        );
+    }
+    // Message 3 never started: its receive is still posted.
+    assert!(comps_of(&net, 1, 103).is_empty());
+    assert_eq!(cancel(&mut net, 1, &[103], &[rbuf[3]]), 1);
+    assert_eq!(comps_of(&net, 1, 103)[0].status, Status::Cancelled);
+    // The abandoned message was answered INITIATOR_ERROR (its receive was
+    // given back, never completed), and everything drains.
+    assert!(captured_responses(&net, 1)
+        .iter()
+        .any(|(r, _)| r.rc == rc::INITIATOR_ERROR));
+    assert!(drained_after(&mut net));
+    assert_eq!(comps(&net, 0).len(), 8);
+    assert_eq!(comps(&net, 1).len(), 4);
+}
+
+/// Cancel of a receive an inbound message is filling: the rest of the
+/// message is acknowledged and discarded, no completion is reported for
+/// it, its sender is answered CANCELLED, and the next message on the same
+/// PDC completes intact. A receive that had claimed an unexpected message
+/// still arriving gives it back, and a later receive gets it whole.
+#[test]
+fn cancel_a_receive_being_filled() {
+    let link = Link {
+        loss: 0.02,
+        reorder: 0.05,
+        ..Link::CLEAN
+    };
+    let mut net = net(2, fast_cfg(), link, 62);
+    let big = pattern(11, 1 << 20);
+    let small = pattern(12, 3000);
+    let r = recv(&mut net, 1, 1, 1 << 20, 200, None);
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        big.clone(),
+        1,
+    )
+    .unwrap();
+    let r2 = recv(&mut net, 1, 1, 4096, 201, None);
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        small.clone(),
+        2,
+    )
+    .unwrap();
+    assert!(
+        net.run_until(1_000_000_000, |n| n.nodes[1].eng.usage().3 == 1
+            && n.nodes[1].env.bufs[r as usize][..4096] == big[..4096])
+    );
+    assert_eq!(cancel(&mut net, 1, &[200], &[r]), 1);
+    assert_eq!(comps(&net, 1)[0].status, Status::Cancelled);
+    assert!(net.run_until(net.now + 2_000_000_000, |n| comps(n, 0).len() == 2));
+    let c = comps_of(&net, 0, 1);
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].status, Status::Remote(rc::CANCELLED));
+    assert_eq!(comps_of(&net, 0, 2)[0].status, Status::Ok);
+    let c = comps_of(&net, 1, 201);
+    assert_eq!((c.len(), c[0].status, c[0].len), (1, Status::Ok, 3000));
+    assert_eq!(&net.nodes[1].env.bufs[r2 as usize][..3000], &small[..]);
+    assert_eq!(comps(&net, 1).len(), 2);
+
+    // A receive matched to an unexpected message still arriving.
+    let msg = pattern(13, 600_000);
+    send(
+        &mut net,
+        0,
+        1,
+        3,
+        Mode::Rud,
+        Op::Send { tag: None },
+        msg.clone(),
+        3,
+    )
+    .unwrap();
+    assert!(net.run_until(net.now + 1_000_000_000, |n| n.nodes[1]
+        .eng
+        .unexpected()
+        .any(|u| !u.3)));
+    let r3 = recv(&mut net, 1, 3, 1 << 20, 203, None);
+    assert_eq!(cancel(&mut net, 1, &[203], &[r3]), 1);
+    assert!(net.run_until(net.now + 2_000_000_000, |n| comps(n, 0).len() == 3));
+    assert_eq!(comps_of(&net, 0, 3)[0].status, Status::Ok);
+    assert_eq!(net.nodes[1].eng.unexpected().filter(|u| u.3).count(), 1);
+    let r4 = recv(&mut net, 1, 3, 1 << 20, 204, None);
+    let c = comps_of(&net, 1, 204);
+    assert_eq!((c.len(), c[0].status, c[0].len), (1, Status::Ok, 600_000));
+    assert_eq!(&net.nodes[1].env.bufs[r4 as usize][..600_000], &msg[..]);
+    assert!(drained_after(&mut net));
+}
+
+/// Random workloads (RUD and ROD; sends, writes, reads) under loss,
+/// reordering and duplication, cancelled at a random time on both sides
+/// (a random subset of the operations at the initiator, of the receives at
+/// the target), then run to the end: no callback names a cancelled cookie
+/// or buffer again (the environment panics), every operation completes
+/// exactly once, every receive at most once, whatever completes Ok is
+/// intact, the deadline heap agrees with the tables at every step (the
+/// simulator checks), and every table drains.
+#[test]
+fn cancel_under_loss_keeps_every_other_message_intact() {
+    use crate::sim::Rng;
+    // Cancelled operations that had packets in flight, and sends whose
+    // receive was cancelled while they arrived, over all seeds.
+    let (mut in_flight, mut detached) = (0, 0);
+    for seed in 0..20u64 {
+        let link = Link {
+            loss: 0.03,
+            dup: 0.02,
+            reorder: 0.1,
+            reorder_delay: 10_000,
+            ..Link::CLEAN
+        };
+        let cfg = Config {
+            unexp_life: 20_000_000,
+            cc_init_window: 8,
+            ..fast_cfg()
+        };
+        let mut net = net(2, cfg, link, 100 + seed);
+        let mut rng = Rng::new(seed);
+        // (user, kind: 0 send 1 write 2 read, data, local buffer, receive
+        // user, receive buffer).
+        let mut ops = Vec::new();
+        for i in 0..24u64 {
+            let user = 1 + i;
+            let kind = rng.below(3);
+            let len = [100, 5000, 40_000, 300_000][rng.below(4) as usize];
+            // Writes land in one 2 MiB region, 80 KB apart.
+            let len = if kind == 1 { len.min(80_000) } else { len };
+            let mode = if rng.chance(0.3) {
+                Mode::Rod
+            } else {
+                Mode::Rud
+            };
+            let data = pattern(seed * 100 + user, len);
+            let (op, rbuf) = match kind {
+                0 => {
+                    let b = recv(&mut net, 1, 2, len, 1000 + user, Some((user, 0)));
+                    (tsend(user), b)
+                }
+                1 => (
+                    Op::Write {
+                        key: MR_RW,
+                        offset: i * 80_000,
+                    },
+                    0,
+                ),
+                _ => (
+                    Op::Read {
+                        key: MR_RO,
+                        offset: i * 1000,
+                    },
+                    0,
+                ),
+            };
+            let sdata = if kind == 2 {
+                vec![0; len]
+            } else {
+                data.clone()
+            };
+            let b = send(&mut net, 0, 1, 2, mode, op, sdata, user).unwrap();
+            ops.push((user, kind, data, b, 1000 + user, rbuf));
+        }
+        // Cancel at a random time, preferably while the target is
+        // receiving a message.
+        net.run_for(rng.below(300_000));
+        let t = net.now + 100_000;
+        net.run_until(t, |n| n.nodes[1].eng.usage().3 > 0);
+        let mut dead_ops = Vec::new();
+        let mut dead_recvs = Vec::new();
+        for o in &ops {
+            if rng.chance(0.3) {
+                dead_ops.push(o);
+            }
+            if o.1 == 0 && rng.chance(0.5) {
+                dead_recvs.push(o);
+            }
+        }
+        let users: Vec<u64> = dead_ops.iter().map(|o| o.0).collect();
+        let bufs: Vec<u64> = dead_ops.iter().map(|o| o.3).collect();
+        in_flight += net.nodes[0]
+            .eng
+            .msgs_in_use()
+            .filter(|m| users.contains(&m.0) && !m.2 && m.3 > 0)
+            .count();
+        let before = comps(&net, 0).len();
+        let k = cancel(&mut net, 0, &users, &bufs);
+        assert_eq!(comps(&net, 0).len(), before + k, "seed {seed}");
+        let rusers: Vec<u64> = dead_recvs.iter().map(|o| o.4).collect();
+        let rbufs: Vec<u64> = dead_recvs.iter().map(|o| o.5).collect();
+        let before = comps(&net, 1).len();
+        let k = cancel(&mut net, 1, &rusers, &rbufs);
+        assert_eq!(comps(&net, 1).len(), before + k, "seed {seed}");
+        let ok = net.run_until(net.now + 5_000_000_000, |n| comps(n, 0).len() == ops.len());
+        assert!(ok, "seed {seed}: {:?}", comps(&net, 0));
+        for (user, kind, data, b, ruser, rbuf) in &ops {
+            let c = comps_of(&net, 0, *user);
+            assert_eq!(c.len(), 1, "seed {seed} op {user}: {c:?}");
+            let st = c[0].status;
+            let cancelled = users.contains(user);
+            let rcancelled = rusers.contains(ruser);
+            match st {
+                Status::Ok => {}
+                Status::Cancelled => assert!(cancelled, "seed {seed} op {user}"),
+                // Its receive was cancelled while the message arrived.
+                Status::Remote(rc::CANCELLED) => {
+                    assert!(rcancelled && *kind == 0, "seed {seed} op {user}");
+                    detached += 1;
+                }
+                s => panic!("seed {seed} op {user}: {s:?}"),
+            }
+            let n1 = &net.nodes[1];
+            match kind {
+                0 => {
+                    let rc = comps_of(&net, 1, *ruser);
+                    assert!(rc.len() <= 1, "seed {seed}: {rc:?}");
+                    if let Some(r) = rc.first() {
+                        if r.status == Status::Ok {
+                            assert_eq!(r.len as usize, data.len(), "seed {seed}");
+                            assert_eq!(&n1.env.bufs[*rbuf as usize], data, "seed {seed}");
+                        } else {
+                            assert_eq!(r.status, Status::Cancelled, "seed {seed}");
+                            assert!(rcancelled);
+                        }
+                    }
+                    if st == Status::Ok && !rcancelled {
+                        assert_eq!(
+                            rc.len(),
+                            1,
+                            "seed {seed} op {user} cancelled {cancelled} len {}: {:?} {:?}",
+                            data.len(),
+                            n1.eng.usage(),
+                            n1.eng.unexpected().collect::<Vec<_>>()
+                        );
+                    }
+                }
+                1 if st == Status::Ok => {
+                    let off = (user - 1) as usize * 80_000;
+                    let region = &n1.env.regions[&(2, MR_RW)].data;
+                    assert_eq!(&region[off..off + data.len()], data, "seed {seed}");
+                }
+                2 if st == Status::Ok => {
+                    let off = (user - 1) as usize * 1000;
+                    let region = &n1.env.regions[&(2, MR_RO)].data;
+                    let got = &net.nodes[0].env.bufs[*b as usize];
+                    assert_eq!(&region[off..off + got.len()], &got[..], "seed {seed}");
+                }
+                _ => {}
+            }
+        }
+        // Receives of cancelled sends may still be posted: cancel them too,
+        // then every table drains (unexpected messages are reclaimed).
+        let rest: Vec<u64> = ops
+            .iter()
+            .filter(|o| o.1 == 0 && comps_of(&net, 1, o.4).is_empty())
+            .map(|o| o.4)
+            .collect();
+        cancel(&mut net, 1, &rest, &[]);
+        assert!(drained_after(&mut net), "seed {seed}");
+    }
+    std::println!("cancelled in flight: {in_flight}, receives detached: {detached}");
+    assert!(in_flight >= 10 && detached >= 3, "{in_flight} {detached}");
+}
+
+/// A message answered with an error before all of it was sent (here a
+/// SEND longer than `max_eager`, refused at its first packet) completes
+/// at that answer; what it still sends afterwards goes out without
+/// payload (its buffer is the caller's again) and needs no answer of its
+/// own, and the PDC drains.
+#[test]
+fn early_error_answer_ends_the_message_and_its_buffer_use() {
+    let cfg = Config {
+        max_eager: 8192,
+        cc_init_window: 2,
+        ..fast_cfg()
+    };
+    let mut net = net(2, cfg, Link::CLEAN, 63);
+    let b = send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        pattern(1, 400_000),
+        1,
+    )
+    .unwrap();
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 1));
+    assert_eq!(
+        comps(&net, 0)[0].status,
+        Status::Remote(rc::UNSUPPORTED_SIZE)
+    );
+    // The buffer is the caller's again.
+    net.nodes[0].env.dead_bufs.insert(b);
+    assert!(net.nodes[0].eng.msgs_in_use().count() == 1);
+    assert!(drained_after(&mut net));
+    assert_eq!(comps(&net, 0).len(), 1);
+    assert_eq!(net.nodes[0].eng.stats.pdc_error, 0);
+}
+
+/// `ack_delay: 0` (what the kernel uses for now): every request is
+/// acknowledged when it arrives, no ACK ever waits on the coalescing timer
+/// (with or without implied success, under loss), and the workload
+/// completes. With the default delay some do wait (the check sees them).
+#[test]
+fn ack_delay_zero_acknowledges_at_once() {
+    for (delay, implied_ok) in [(0, false), (0, true), (2_000, false)] {
+        let cfg = Config {
+            ack_delay: delay,
+            implied_ok,
+            ..fast_cfg()
+        };
+        let link = Link {
+            loss: 0.02,
+            reorder: 0.1,
+            ..Link::CLEAN
+        };
+        let mut net = net(2, cfg, link, 64);
+        for i in 0..40u64 {
+            let len = [100, 3000, 9000, 70_000][i as usize % 4];
+            recv(&mut net, 1, 1, len, 100 + i, Some((i, 0)));
+            let mode = if i % 3 == 0 { Mode::Rod } else { Mode::Rud };
+            send(&mut net, 0, 1, 1, mode, tsend(i), pattern(i, len), i).unwrap();
+        }
+        let mut waited = 0;
+        let limit = 1_000_000_000;
+        while !(comps(&net, 0).len() == 40 && comps(&net, 1).len() == 40) {
+            assert!(net.step(limit), "ack_delay {delay}: stuck");
+            waited += net.nodes[1]
+                .eng
+                .pdcs()
+                .iter()
+                .filter(|p| p.ack_timer() != 0)
+                .count();
+        }
+        assert!(comps(&net, 0).iter().all(|c| c.status == Status::Ok));
+        if delay == 0 {
+            assert_eq!(waited, 0, "implied_ok {implied_ok}");
+        } else {
+            assert!(waited > 0);
+        }
+        assert!(drained_after(&mut net));
+    }
+}
+
+/// Review F7: one `on_timer` call handles at most `timer_budget` due
+/// timers; the rest stay due, `next_deadline` says so, and further calls
+/// handle them.
+#[test]
+fn on_timer_work_per_call_is_bounded() {
+    use crate::proto::engine::Engine;
+    use crate::sim::{tables, HostEnv};
+    let cfg = Config {
+        timer_budget: 8,
+        ..fast_cfg()
+    };
+    let mut e = Engine::new(cfg, tables(64, 128, 64)).unwrap();
+    let mut env = HostEnv {
+        addr: addr(0),
+        ..HostEnv::default()
+    };
+    // 40 PDCs to 40 silent peers: each gets its first timer at the same
+    // time.
+    for i in 0..40 {
+        let buf = env.add_buf(vec![1; 100]);
+        let p = Post {
+            user: i,
+            dst: addr(2 + i as usize),
+            target: target(1),
+            mode: Mode::Rud,
+            op: write_op(),
+            buf,
+            len: 100,
+            hdr_data: 0,
+            tc: 0,
+            initiator: 0,
+        };
+        e.post(0, &p, &mut env).unwrap();
+    }
+    let t = e.next_deadline().unwrap();
+    let fired = |e: &crate::sim::SimEngine| e.stats.tlp + e.stats.rto;
+    let mut calls = 0;
+    while e.next_deadline().is_some_and(|d| d <= t) {
+        let before = fired(&e);
+        e.on_timer(t, &mut env);
+        assert!(fired(&e) - before <= 8, "{}", fired(&e) - before);
+        calls += 1;
+        assert!(calls <= 10);
+    }
+    assert_eq!(fired(&e), 40);
+    assert_eq!(calls, 5);
+    assert!(e.next_deadline().unwrap() > t);
+}
+
+/// Requests of `node`'s outbox with PSN `psn`.
+fn outbox_count(net: &Net, node: usize, psn: u32) -> usize {
+    use crate::proto::wire::{parse, pds::PdsHeader};
+    net.nodes[node]
+        .env
+        .outbox
+        .iter()
+        .filter(
+            |(_, _, p)| matches!(parse(p).map(|p| p.pds), Ok(PdsHeader::Req(r)) if r.psn == psn),
+        )
+        .count()
+}
+
+/// An established PDC from node 0 to node 1 (one write done, so it has an
+/// RTT), then a 200 KB write whose first window is dropped on the floor:
+/// returns the PSNs that were in flight.
+fn flight_to_drop(net: &mut Net) -> Vec<u32> {
+    use crate::proto::wire::{parse, pds::PdsHeader};
+    send(net, 0, 1, 1, Mode::Rud, write_op(), vec![1; 100], 1).unwrap();
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 1));
+    send(net, 0, 1, 1, Mode::Rud, write_op(), pattern(2, 200_000), 2).unwrap();
+    // For 2 us (paced packets leave on the timer), nothing is delivered.
+    let end = net.now + 2_000;
+    let node = &mut net.nodes[0];
+    while let Some(t) = node.eng.next_deadline().filter(|&t| t <= end) {
+        net.now = net.now.max(t);
+        node.eng.on_timer(net.now, &mut node.env);
+    }
+    net.now = end;
+    let out = std::mem::take(&mut node.env.outbox);
+    out.iter()
+        .filter_map(|(_, _, p)| match parse(p).ok()?.pds {
+            PdsHeader::Req(r) => Some(r.psn),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Review F10: a storm of loss NACKs for one packet resends it once, not
+/// once per NACK; a NACK for it again half an RTT later resends it again.
+#[test]
+fn loss_nack_resends_are_rate_limited() {
+    use crate::proto::wire::pds::nack;
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 65);
+    let psns = flight_to_drop(&mut net);
+    let psn = psns[0];
+    for _ in 0..20 {
+        inject(&mut net, 0, 1, &nack_hdr(nack::TRIMMED, psn, 0, 0));
+    }
+    assert_eq!(outbox_count(&net, 0, psn), 1);
+    let st = net.nodes[0].eng.stats;
+    assert_eq!((st.nack_retx, st.nack_retx_limited), (1, 19));
+    assert!(psns.len() >= 8);
+    // Half an RTT later (the resend trimmed too), it goes again.
+    net.nodes[0].env.outbox.clear();
+    let srtt = 2 * 2_000; // the simulator's link: 2 us each way
+    net.now += srtt;
+    inject(&mut net, 0, 1, &nack_hdr(nack::PKT_NOT_RCVD, psn, 0, 0));
+    assert_eq!(outbox_count(&net, 0, psn), 1);
+    assert!(net.run_until(net.now + 1_000_000_000, |n| comps(n, 0).len() == 2));
+    assert_eq!(comps(&net, 0)[1].status, Status::Ok);
+}
+
+/// Review F10: a trimmed packet is a congestion signal (a switch queue
+/// overflowed): the window ends smaller than with the same losses reported
+/// by NACKs that say nothing of congestion (PKT_NOT_RCVD).
+#[test]
+fn trimmed_nacks_cut_the_congestion_window() {
+    use crate::proto::wire::pds::nack;
+    let mut cwnd = Vec::new();
+    for code in [nack::PKT_NOT_RCVD, nack::TRIMMED] {
+        let mut net = net(2, fast_cfg(), Link::CLEAN, 66);
+        let psns = flight_to_drop(&mut net);
+        for &psn in &psns[..8] {
+            inject(&mut net, 0, 1, &nack_hdr(code, psn, 0, 0));
+        }
+        assert!(net.run_until(net.now + 1_000_000_000, |n| comps(n, 0).len() == 2));
+        assert_eq!(comps(&net, 0)[1].status, Status::Ok);
+        cwnd.push(net.nodes[0].eng.pdcs()[0].cwnd());
+    }
+    assert!(cwnd[1] < cwnd[0], "{cwnd:?}");
+}
+
+/// Review F11: ECN marks count per packet, not per ACK. With ACKs
+/// coalesced (every 4 packets), an ACK never covers marked and unmarked
+/// packets together, so the packets the initiator counts as marked are
+/// exactly those that arrived marked (no loss here); before, one marked
+/// packet made its whole ACK's worth count.
+#[test]
+fn ecn_marks_count_per_packet() {
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 67);
+    net.mark = 0.1;
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        write_op(),
+        pattern(3, 2 << 20),
+        1,
+    )
+    .unwrap();
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 1));
+    let marked = net.nodes[1].eng.stats.ce_rx;
+    let counted = net.nodes[0].eng.stats.ecn_acked;
+    let pkts = net.nodes[1].eng.stats.rx;
+    assert!(marked > pkts / 20, "{marked} of {pkts}");
+    assert_eq!(counted, marked);
+}
+
+/// Review F16: a ROD PDC keeps to one path, but moves to another entropy
+/// value after a timeout: here its first path loses everything, and the
+/// write still completes (before, it timed out on that path until the PDC
+/// failed).
+#[test]
+fn rod_moves_to_another_path_after_a_timeout() {
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 68);
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rod,
+        write_op(),
+        pattern(4, 20_000),
+        1,
+    )
+    .unwrap();
+    let e = net.nodes[0].env.outbox[0].1;
+    net.paths = vec![crate::sim::Path::default(); 8];
+    net.paths[usize::from(e) % 8].loss = 1.0;
+    assert!(net.run_until(10_000_000_000, |n| comps(n, 0).len() == 1));
+    assert_eq!(comps(&net, 0)[0].status, Status::Ok);
+    let st = net.nodes[0].eng.stats;
+    assert!(st.rto >= 1 && st.path_moves >= 1, "{st:?}");
+    // ROD still keeps to one path at a time: few paths carried anything
+    // (the dead one, the new one, the target's ACK path, and one more if
+    // a second timeout moved it again).
+    let used = net.path_use.iter().filter(|&&n| n > 0).count();
+    assert!(used <= 4, "{:?}", net.path_use);
+}
+
+/// Moves `from`'s outbox to `to` at time `at`, passing each packet
+/// through `f` first.
+fn hand_over(
+    net: &mut Net,
+    from: usize,
+    to: usize,
+    at: u64,
+    mut f: impl FnMut(Vec<u8>) -> Vec<u8>,
+) {
+    net.now = net.now.max(at);
+    let out = std::mem::take(&mut net.nodes[from].env.outbox);
+    for (_, _, p) in out {
+        let p = f(p);
+        let now = net.now;
+        let n = &mut net.nodes[to];
+        n.eng.receive(now, &addr(from), &p, &mut n.env);
+    }
+}
+
+/// Review F9: the service time a peer reports in its ACK_CC is clamped: a
+/// target claiming 4 ms of service time (the field's largest value) on
+/// every ACK over a 10 us round trip does not collapse the initiator's
+/// RTT estimate (before: 1 ns).
+#[test]
+fn peer_service_time_is_clamped() {
+    use crate::proto::wire::{emit_headers, parse, pds::AckExt, pds::PdsHeader};
+    let inflate = |p: Vec<u8>| {
+        let q = parse(&p).unwrap();
+        let PdsHeader::Ack(mut a) = q.pds else {
+            return p;
+        };
+        if let AckExt::Cc { cc_state, .. } = &mut a.ext {
+            *cc_state |= 0xffff << 48;
+        }
+        let mut out = vec![0u8; p.len() + 64];
+        let n = emit_headers(&PdsHeader::Ack(a), q.ses.as_ref(), &mut out).unwrap();
+        out.truncate(n);
+        out.extend_from_slice(q.payload);
+        out
+    };
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 69);
+    let mut t = 0;
+    for user in 1..=5 {
+        net.now = t;
+        send(&mut net, 0, 1, 1, Mode::Rud, write_op(), vec![1; 100], user).unwrap();
+        hand_over(&mut net, 0, 1, t + 5_000, |p| p);
+        hand_over(&mut net, 1, 0, t + 10_000, inflate);
+        t += 20_000;
+    }
+    assert_eq!(comps(&net, 0).len(), 5);
+    let srtt = net.nodes[0].eng.pdcs()[0].srtt();
+    // At most `ack_delay` (2 us) is taken off the 10 us.
+    assert!((8_000..=10_000).contains(&srtt), "{srtt}");
+}

@@ -89,7 +89,10 @@ pub(crate) struct Config {
     pub(crate) max_transient: u8,
     /// Send an ACK at least every this many packets.
     pub(crate) ack_every: u8,
-    /// Longest an ACK is held back for coalescing (ns).
+    /// Longest an ACK is held back for coalescing (ns). 0: no coalescing,
+    /// every request packet is acknowledged as it arrives (`ack_every`
+    /// then has no effect; a ROD target that delivers a run of held
+    /// packets still acknowledges the run with one ACK).
     pub(crate) ack_delay: u64,
     /// Idle time after which an initiator closes its PDC (ns).
     pub(crate) idle_close: u64,
@@ -131,6 +134,12 @@ pub(crate) struct Config {
     /// expects a SES response per message): off by default, and only for
     /// peers that are instances of this engine configured the same way.
     pub(crate) implied_ok: bool,
+    /// Most due timers (PDC, RUDI message or unexpected-message entries of
+    /// the deadline heap) one [`Engine::on_timer`] call handles, so that a
+    /// call from softirq does bounded work whatever the table sizes; what
+    /// is left stays due, and [`Engine::next_deadline`] reports it as due
+    /// (at or before the time of that call). 0: no limit.
+    pub(crate) timer_budget: u32,
     /// Seed of the PSN/packet-id generator.
     pub(crate) seed: u32,
     /// Sharding: `shard_bits` high bits of every PDC id (and of every
@@ -187,6 +196,7 @@ impl Config {
         half_open: 10_000_000,
         one_rtt: false,
         implied_ok: false,
+        timer_budget: 64,
         seed: 1,
         shard_bits: 0,
         shard: 0,
@@ -268,6 +278,9 @@ pub(crate) struct Stats {
     pub(crate) tlp: u64,
     /// Packets resent at once on a loss NACK (trimmed, not received).
     pub(crate) nack_retx: u64,
+    /// Loss NACKs not acted on: the packet was resent less than half an
+    /// RTT before (a NACK of an earlier copy, or a storm).
+    pub(crate) nack_retx_limited: u64,
     /// Paths moved to a new entropy value after losses.
     pub(crate) path_moves: u64,
     /// Retransmission timeouts.
@@ -307,6 +320,11 @@ pub(crate) struct Stats {
     pub(crate) uud_drop: u64,
     /// ROD packets held out of order until their predecessors arrived.
     pub(crate) rod_held: u64,
+    /// Target: request packets that arrived ECN marked (CE).
+    pub(crate) ce_rx: u64,
+    /// Initiator: packets newly acknowledged by ACKs that echoed an ECN
+    /// mark, i.e. counted as marked by congestion control.
+    pub(crate) ecn_acked: u64,
 }
 
 /// State of a PDC.
@@ -593,6 +611,21 @@ impl Pdc {
     pub(crate) fn state(&self) -> PdcState {
         self.state
     }
+
+    /// Target: when the held-back ACK goes out (0: none waits).
+    pub(crate) fn ack_timer(&self) -> u64 {
+        self.ack_at
+    }
+
+    /// Initiator: the congestion window (1/256 packets).
+    pub(crate) fn cwnd(&self) -> u32 {
+        self.cwnd
+    }
+
+    /// Initiator: the smoothed RTT (ns; 0 before the first sample).
+    pub(crate) fn srtt(&self) -> u64 {
+        self.rtt.srtt
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -604,7 +637,12 @@ enum MsgState {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Msg {
     state: MsgState,
+    /// Its completion was reported: from now on the engine neither reads
+    /// nor writes its buffer (packets still in flight go out without
+    /// payload, see `send_desc`) nor reports it again.
     completed: bool,
+    /// Cancelled by [`Engine::cancel`] (and so `completed`).
+    cancelled: bool,
     in_queue: bool,
     retries: u8,
     pdc: u16,
@@ -633,6 +671,7 @@ impl Msg {
     pub(crate) const EMPTY: Self = Self {
         state: MsgState::Free,
         completed: false,
+        cancelled: false,
         in_queue: false,
         retries: 0,
         pdc: NONE,
@@ -673,6 +712,8 @@ impl Msg {
 pub(crate) struct Recv {
     used: bool,
     claimed: bool,
+    /// Being cancelled (claimed: its message is detached first).
+    cancel: bool,
     tagged: bool,
     ep: u32,
     len: u32,
@@ -695,6 +736,7 @@ impl Recv {
     pub(crate) const EMPTY: Self = Self {
         used: false,
         claimed: false,
+        cancel: false,
         tagged: false,
         ep: 0,
         len: 0,

@@ -101,6 +101,9 @@ pub(crate) enum Status {
     PdcError,
     /// The local receive buffer was too small; data was truncated.
     Truncated,
+    /// Cancelled by [`Engine::cancel`](super::engine::Engine::cancel)
+    /// before it finished (length 0).
+    Cancelled,
 }
 
 /// A completion reported through [`Env::complete`].

@@ -127,7 +127,9 @@ impl<S: Slab> Engine<S> {
         }
         d.cc_acked = d.cc_acked.saturating_add(acked);
         if ecn {
-            d.cc_marked = d.cc_marked.saturating_add(acked.max(1));
+            // Every packet this ACK acknowledges was marked: the target
+            // never lets one ACK cover packets of both ECN states.
+            d.cc_marked = d.cc_marked.saturating_add(acked);
         }
         if now >= d.cc_at {
             // Once per RTT: the marked fraction (DCTCP-style average, gain
@@ -190,6 +192,20 @@ impl<S: Slab> Engine<S> {
         let iv =
             rtt * u64::from(ONE) * u64::from(ONE) / (u64::from(d.cwnd.max(ONE)) * u64::from(gain));
         d.pace_at = d.pace_at.max(now.saturating_sub(iv)) + iv;
+    }
+
+    /// A packet of PDC `pi` was trimmed (NACK TRIMMED or TRIMMED_LASTHOP):
+    /// a switch queue overflowed. It counts as a marked packet of the
+    /// current RTT (the decrease follows at the next ACK, once per RTT, as
+    /// for ECN marks) and ends the start-up (review F10).
+    pub(super) fn cc_on_trim(&mut self, pi: usize) {
+        if !self.cfg.cc {
+            return;
+        }
+        let d = &mut self.pdcs[pi];
+        d.cc_steady = true;
+        d.cc_acked = d.cc_acked.saturating_add(1);
+        d.cc_marked = d.cc_marked.saturating_add(1);
     }
 
     /// A retransmission timeout halves PDC `pi`'s window.

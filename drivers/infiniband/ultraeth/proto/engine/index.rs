@@ -1156,26 +1156,43 @@ impl<S: Slab> Engine<S> {
         None
     }
 
-    /// Appends unmatched unexpected message `ui` to its list.
+    /// Puts unmatched unexpected message `ui` in its list, in arrival
+    /// order: usually the newest (appended); one whose receive was
+    /// cancelled before it completed goes back to its place.
     pub(super) fn unexp_list(&mut self, ui: usize) {
         if self.unexp[ui].listed {
             return;
         }
         let u = self.unexp[ui];
         let b = self.match_bucket(self.unexp_map.len(), u.ep, u.tagged);
-        let (mut head, tail) = Self::heads(self.unexp_map[b]);
+        let (head, tail) = Self::heads(self.unexp_map[b]);
+        let mut after = tail;
+        while after != NONE && self.unexp[usize::from(after)].seq > u.seq {
+            after = self.unexp[usize::from(after)].lprev;
+        }
         // CAST: ui < NONE.
         let me = ui as u16;
+        let before = if after == NONE {
+            head
+        } else {
+            self.unexp[usize::from(after)].lnext
+        };
         let e = &mut self.unexp[ui];
         e.listed = true;
-        e.lprev = tail;
-        e.lnext = NONE;
-        if tail == NONE {
+        e.lprev = after;
+        e.lnext = before;
+        let (mut head, mut tail) = (head, tail);
+        if after == NONE {
             head = me;
         } else {
-            self.unexp[usize::from(tail)].lnext = me;
+            self.unexp[usize::from(after)].lnext = me;
         }
-        self.unexp_map[b] = Self::pack(head, me);
+        if before == NONE {
+            tail = me;
+        } else {
+            self.unexp[usize::from(before)].lprev = me;
+        }
+        self.unexp_map[b] = Self::pack(head, tail);
     }
 
     /// Takes unexpected message `ui` out of its list.

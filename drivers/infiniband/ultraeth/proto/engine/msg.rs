@@ -71,6 +71,7 @@ impl<S: Slab> Engine<S> {
         self.recvs[ri] = Recv {
             used: true,
             claimed: false,
+            cancel: false,
             tagged,
             ep,
             len,
@@ -87,6 +88,143 @@ impl<S: Slab> Engine<S> {
         self.recv_list(ri);
         self.match_unexp(ri, env);
         Ok(())
+    }
+
+    /// Cancels every initiator message (RUD, ROD, RUDI; queued or in
+    /// flight) and every posted receive (claimed or not) whose `user`
+    /// cookie satisfies `pred`: each completes at once through
+    /// [`Env::complete`] with [`Status::Cancelled`] and length 0, and from
+    /// then on the engine never names its buffer or cookie in an [`Env`]
+    /// call (the caller may free them as soon as this returns). Returns
+    /// how many completed. Messages and receives that already completed
+    /// are not asked about; unexpected messages belong to no receive and
+    /// stay.
+    ///
+    /// What is on the wire stays consistent (ultraeth-engine.rst,
+    /// "Cancel"): packets of a cancelled message still in flight are
+    /// resent, if they must be, as initiator-error (IE) packets without
+    /// payload, and a partly sent SEND or WRITE gets one more IE packet
+    /// that ends it at the target, which answers it INITIATOR_ERROR and
+    /// gives back whatever receive it had claimed. A cancelled message's
+    /// slot is freed once the packets that refer to it are acknowledged.
+    /// A claimed receive is detached from its message: the rest of that
+    /// message is acknowledged and discarded, no receive completes for it,
+    /// and its sender is answered `CANCELLED`.
+    ///
+    /// O(table sizes): meant for endpoint teardown.
+    pub(crate) fn cancel(
+        &mut self,
+        now: u64,
+        mut pred: impl FnMut(u64) -> bool,
+        env: &mut impl Env,
+    ) -> usize {
+        self.start(now);
+        let mut n = 0;
+        let mut on_pdc = false;
+        for mi in 0..self.msgs.len() {
+            let m = self.msgs[mi];
+            if m.state != MsgState::Active || m.completed || !pred(m.post.user) {
+                continue;
+            }
+            n += 1;
+            self.finish_msg(mi, Status::Cancelled, env);
+            self.msgs[mi].cancelled = true;
+            if m.pdc == NONE {
+                // RUDI: no PDC, nothing else refers to it.
+                self.release_msg(mi);
+            } else {
+                on_pdc = true;
+            }
+        }
+        if on_pdc {
+            for pi in 0..self.pdcs.len() {
+                self.cancel_on_pdc(pi, now, env);
+            }
+            // Cancelled messages nothing refers to any more go now; the
+            // others when their last packet is retired.
+            for mi in 0..self.msgs.len() {
+                if self.msgs[mi].state == MsgState::Active && self.msgs[mi].cancelled {
+                    self.settle(mi, env);
+                }
+            }
+        }
+        n += self.cancel_recvs(&mut pred, env);
+        self.wake_waiters(now, env);
+        n
+    }
+
+    /// The receive half of [`Engine::cancel`].
+    fn cancel_recvs(&mut self, pred: &mut impl FnMut(u64) -> bool, env: &mut impl Env) -> usize {
+        let mut n = 0;
+        let mut claimed = false;
+        for ri in 0..self.recvs.len() {
+            let r = self.recvs[ri];
+            if !r.used || !pred(r.user) {
+                continue;
+            }
+            n += 1;
+            if r.claimed {
+                // Completed below, once detached from its message.
+                self.recvs[ri].cancel = true;
+                claimed = true;
+            } else {
+                self.recv_cancelled(ri, env);
+            }
+        }
+        if !claimed {
+            return n;
+        }
+        let gone = |e: &Self, r: u16| e.recvs.get(usize::from(r)).is_some_and(|r| r.cancel);
+        // A message arriving into a cancelled receive: the rest of it is
+        // acknowledged and dropped, and its sender is told CANCELLED.
+        for i in 0..self.inb.len() {
+            let m = self.inb[i];
+            if let (true, Dest::Recv(r)) = (m.used, m.dest) {
+                if gone(self, r) {
+                    let m = &mut self.inb[i];
+                    m.dest = Dest::Failed;
+                    if m.rc == rc::OK {
+                        m.rc = rc::CANCELLED;
+                    }
+                }
+            }
+        }
+        // An unexpected message still arriving for a cancelled receive
+        // goes back to waiting for one (its place in arrival order kept).
+        for ui in 0..self.unexp.len() {
+            let u = self.unexp[ui];
+            if u.used && u.matched != NONE && gone(self, u.matched) {
+                self.unexp[ui].matched = NONE;
+                match self.match_recv(u.ep, u.tagged, u.bits) {
+                    Some(r) => self.unexp[ui].matched = r,
+                    None => self.unexp_list(ui),
+                }
+            }
+        }
+        for ri in 0..self.recvs.len() {
+            if self.recvs[ri].used && self.recvs[ri].cancel {
+                self.recv_cancelled(ri, env);
+            }
+        }
+        n
+    }
+
+    /// Completes receive `ri` as cancelled and frees it.
+    fn recv_cancelled(&mut self, ri: usize, env: &mut impl Env) {
+        let r = self.recvs[ri];
+        env.complete(&Completion {
+            user: r.user,
+            kind: CompKind::Recv,
+            status: Status::Cancelled,
+            len: 0,
+            tag: 0,
+            hdr_data: 0,
+            ep: r.ep,
+            src: [0; 16],
+            initiator: 0,
+            job: 0,
+        });
+        self.recv_release(ri);
     }
 
     /// Gives the unclaimed receive `ri` the oldest matching unexpected
@@ -278,8 +416,13 @@ impl<S: Slab> Engine<S> {
     ) -> Result<Answer, u8> {
         let som = s.flags & sflags::SOM != 0;
         let eom = s.flags & sflags::EOM != 0;
-        // CAST: payloads are at most one packet.
-        let plen = data.len() as u32;
+        // Initiator error: the initiator abandoned the message (cancelled,
+        // see `Engine::cancel`) and sends its remaining packets without
+        // payload. Such a packet delivers nothing; it stands for the bytes
+        // of its segment, or with EOM for the rest of the message, so
+        // that the message still finishes (answered INITIATOR_ERROR)
+        // once every PSN of it arrived.
+        let ie = s.flags & sflags::IE != 0;
         let (msg_id, boff, key, total, msg_off, hdr) = match s.body {
             ReqBody::Std {
                 msg_id,
@@ -310,11 +453,26 @@ impl<S: Slab> Engine<S> {
                 buffer_offset,
             } => (0, buffer_offset, 0, u32::from(request_length), 0, 0),
         };
+        // CAST: payloads are at most one packet.
+        let plen = if ie {
+            let rest = total.saturating_sub(msg_off);
+            if eom {
+                rest
+            } else {
+                rest.min(self.cfg.mtu)
+            }
+        } else {
+            data.len() as u32
+        };
         let initiator = match s.body {
             ReqBody::Std { initiator, .. } | ReqBody::Medium { initiator, .. } => initiator,
             ReqBody::Small { .. } => 0,
         };
         let ep = env.resolve(src, &s.addr);
+        if s.opcode == op::READ && ie {
+            // An abandoned read: nothing to serve.
+            return Ok(Answer::None);
+        }
         if s.opcode == op::READ {
             let (len, a) = match ep {
                 Err(code) => (
@@ -375,6 +533,15 @@ impl<S: Slab> Engine<S> {
                 len: 0,
             });
         }
+        if ie && pdc.is_none() {
+            // This engine sends IE packets on PDCs only.
+            return Ok(Answer::Plain {
+                msg_id,
+                job: s.addr.job,
+                rc: rc::INITIATOR_ERROR,
+                len: 0,
+            });
+        }
         let single = som && eom;
         // RUDI and UUD carry single-packet messages only, and a
         // single-packet message must carry exactly its request length:
@@ -431,6 +598,8 @@ impl<S: Slab> Engine<S> {
                 };
                 let dest = match ep {
                     Err(_) => Dest::Failed,
+                    // Abandoned: it never claims a receive or a buffer.
+                    Ok(_) if ie => Dest::Failed,
                     Ok(ep) if s.opcode == op::WRITE => Dest::Write { ep, key },
                     Ok(ep) => {
                         let tagged = s.opcode == op::TSEND;
@@ -475,6 +644,7 @@ impl<S: Slab> Engine<S> {
                     msg_id,
                     rc: match ep {
                         Err(code) => code,
+                        Ok(_) if ie => rc::INITIATOR_ERROR,
                         Ok(_) => rc::OK,
                     },
                     total,
@@ -492,6 +662,18 @@ impl<S: Slab> Engine<S> {
                 i
             }
         };
+        if ie {
+            // The message is abandoned: no more data goes anywhere, and a
+            // receive (or unexpected buffer) it had claimed is given back.
+            let dest = self.inb[ii].dest;
+            if matches!(dest, Dest::Recv(_) | Dest::Unexp(_)) {
+                self.inb[ii].dest = Dest::Failed;
+                self.undo_dest(dest, env);
+            }
+            if self.inb[ii].rc == rc::OK {
+                self.inb[ii].rc = rc::INITIATOR_ERROR;
+            }
+        }
         // Apply this packet.
         let m = self.inb[ii];
         let mut code = m.rc;

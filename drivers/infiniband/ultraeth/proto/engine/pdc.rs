@@ -223,7 +223,9 @@ impl<S: Slab> Engine<S> {
             let seg = m.seg_next;
             m.seg_next += 1;
             let last = m.seg_next >= m.nsegs;
-            let need_resp = matches!(m.post.op, Op::Read { .. }) || last;
+            // A completed message's answer no longer matters (its packets
+            // go out without payload, see `send_desc`).
+            let need_resp = !m.completed && (matches!(m.post.op, Op::Read { .. }) || last);
             m.refs += 1;
             if last {
                 m.in_queue = false;
@@ -439,13 +441,27 @@ impl<S: Slab> Engine<S> {
         let (off, len) = segment(p.len, self.cfg.mtu, desc.seg);
         let som = desc.seg == 0;
         let eom = desc.seg + 1 >= m.nsegs;
+        // A message whose completion was reported (cancelled, or answered
+        // early) may no longer be read: what it still has in flight goes
+        // out as initiator-error (IE) packets without payload. The target
+        // counts such a packet as the bytes of its segment (an EOM one as
+        // the rest of the message) without delivering anything, and
+        // answers the message INITIATOR_ERROR (see `process_ses`). So the
+        // PDC's PSNs all still arrive, each is processed once, and the
+        // target's message finishes; a copy of a PSN the target already
+        // had is a duplicate, as ever.
+        let void = m.completed;
         let (opcode, key, boff, payload) = match p.op {
             Op::Send { tag: Some(t) } => (op::TSEND, t, u64::from(off), len),
             Op::Send { tag: None } => (op::SEND, 0, u64::from(off), len),
             Op::Write { key, offset } => (op::WRITE, key, offset + u64::from(off), len),
             Op::Read { key, offset } => (op::READ, key, offset + u64::from(off), 0),
         };
+        let payload = if void { 0 } else { payload };
         let mut flags = if som { sflags::SOM } else { 0 } | if eom { sflags::EOM } else { 0 };
+        if void {
+            flags |= sflags::IE;
+        }
         let data = if som {
             if p.hdr_data != 0 {
                 flags |= sflags::HD;
@@ -479,13 +495,17 @@ impl<S: Slab> Engine<S> {
             retx,
             // With implied success, single-packet messages do not ask
             // for an ACK: the target coalesces theirs.
-            ar: probe || (eom && (!self.cfg.implied_ok || m.nsegs > 1)),
+            ar: probe || void || (eom && (!self.cfg.implied_ok || m.nsegs > 1)),
             clear_psn_offset: clear,
             psn,
             spdcid: self.wire_id(pi),
             dst,
         });
         let _ = len;
+        if void {
+            self.transmit(&peer, entropy, &h, Some(&ses), 0, env);
+            return;
+        }
         self.transmit_with_local(
             &peer,
             entropy,
@@ -661,6 +681,18 @@ impl<S: Slab> Engine<S> {
             return;
         };
         let d = &mut self.pdcs[pi];
+        if ce {
+            self.stats.ce_rx += 1;
+        }
+        if d.ack_pending > 0 && d.ce_pending != ce {
+            // An ACK covers packets of one ECN state only (as DCTCP's
+            // receiver does), so that the initiator counts marks per
+            // packet, not per ACK (review F11): the packets waiting for an
+            // ACK are acknowledged before this one counts.
+            let last = d.last_psn;
+            self.send_ack(pi, last, Answer::None, now, env);
+        }
+        let d = &mut self.pdcs[pi];
         d.ce_pending |= ce;
         if d.ack_pending == 0 && d.ack_at == 0 {
             d.ack_first = now;
@@ -796,15 +828,21 @@ impl<S: Slab> Engine<S> {
         d.ack_pending = d.ack_pending.saturating_add(1);
         d.last_psn = psn;
         d.last_retx = r.retx;
+        // `ack_delay` 0: no coalescing, every request is acknowledged as it
+        // arrives (a replay of held ROD packets sends one ACK at its end).
         let at_once = if replay {
             r.ar || now_needed
         } else {
-            r.ar || now_needed || d.rx.holes() || d.ack_pending >= self.cfg.ack_every
+            r.ar || now_needed
+                || d.rx.holes()
+                || d.ack_pending >= self.cfg.ack_every
+                || self.cfg.ack_delay == 0
         };
         if at_once {
             self.send_ack(pi, psn, ans, now, env);
         } else if d.ack_at == 0 {
-            d.ack_at = now + self.cfg.ack_delay;
+            // (0 means no timer: never arm one at time 0.)
+            d.ack_at = (now + self.cfg.ack_delay).max(1);
         }
         true
     }
@@ -1024,6 +1062,79 @@ impl<S: Slab> Engine<S> {
         while let Some(w) = self.wait_pop() {
             self.pump(w, now, env);
             self.resched_pdc(w);
+        }
+    }
+
+    /// The PDC half of [`Engine::cancel`] for initiator PDC `pi`: its
+    /// queue drops the cancelled messages it never started, keeps one
+    /// (IE) packet of each partly sent SEND or WRITE to end it at the
+    /// target and asks no more of a partly sent READ; its packets in flight
+    /// of cancelled messages no longer wait for a response, only for their
+    /// ACK.
+    pub(super) fn cancel_on_pdc(&mut self, pi: usize, now: u64, env: &mut impl Env) {
+        if !matches!(
+            self.pdcs[pi].state,
+            PdcState::SynSent | PdcState::Established
+        ) {
+            return;
+        }
+        let mut touched = false;
+        let (mut prev, mut q) = (NONE, self.pdcs[pi].q_head);
+        while q != NONE {
+            let qi = usize::from(q);
+            let m = &mut self.msgs[qi];
+            let next = m.next;
+            let read = matches!(m.post.op, Op::Read { .. });
+            if !m.cancelled {
+                prev = q;
+            } else if m.seg_next > 0 && !read {
+                // The rest of the message: one IE packet (EOM).
+                m.nsegs = m.seg_next + 1;
+                touched = true;
+                prev = q;
+            } else {
+                m.nsegs = m.seg_next;
+                m.in_queue = false;
+                m.next = NONE;
+                touched = true;
+                let d = &mut self.pdcs[pi];
+                if prev == NONE {
+                    d.q_head = next;
+                } else {
+                    self.msgs[usize::from(prev)].next = next;
+                }
+                let d = &mut self.pdcs[pi];
+                if d.q_tail == q {
+                    d.q_tail = prev;
+                }
+            }
+            q = next;
+        }
+        let d = &self.pdcs[pi];
+        let (mut p, end, has_win) = (d.tx_base, d.next_psn, d.win != NONE);
+        while has_win && psn_lt(p, end) {
+            let i = self.txi(pi, p);
+            let t = self.txq[i];
+            if t.flags & D_USED != 0
+                && t.flags & (D_CLOSE | D_NEED_RESP) == D_NEED_RESP
+                && self.msgs[usize::from(t.msg)].cancelled
+            {
+                touched = true;
+                let pending = t.pending();
+                self.txq[i].flags &= !D_NEED_RESP;
+                if pending && self.txq[i].done() {
+                    self.desc_settled(pi, i);
+                }
+            }
+            p = p.wrapping_add(1);
+        }
+        if touched {
+            // Retire what is done now, and send the closing IE packets.
+            self.slide(pi, now, env);
+            if self.pdcs[pi].state != PdcState::Free {
+                self.arm_timers(pi, now, false);
+            }
+            self.resched_pdc(pi);
         }
     }
 

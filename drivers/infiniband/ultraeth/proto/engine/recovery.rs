@@ -322,10 +322,29 @@ impl<S: Slab> Engine<S> {
             } => cc::cc_service_ns(cc_state),
             _ => 0,
         };
-        let sample = self.ack_sample.map(|r| r.saturating_sub(service).max(1));
+        // The peer's word is not trusted (review F9): the service time is
+        // at most what this engine's coalescing holds an ACK (`ack_delay`;
+        // a peer configured to wait longer only makes our RTT high), and
+        // it is taken off only if the sample stays at or above the
+        // smallest RTT seen (as QUIC treats its peer's ACK delay, RFC 9002
+        // section 5.3). Otherwise a peer claiming milliseconds of service
+        // time collapsed the RTT to 1 ns: RTO at its floor, and the
+        // queueing delay congestion control sees lost.
+        let service = service.min(self.cfg.ack_delay);
+        let floor = self.pdcs[pi].base_rtt;
+        let sample = self.ack_sample.map(|r| {
+            if r >= floor.saturating_add(service) {
+                (r - service).max(1)
+            } else {
+                r
+            }
+        });
         if let Some(r) = sample {
             let (lo, hi) = (self.cfg.rto_min, self.cfg.rto_max);
             self.pdcs[pi].rtt.sample(r, lo, hi);
+        }
+        if a.ecn {
+            self.stats.ecn_acked += u64::from(self.ack_count);
         }
         self.cc_on_ack(pi, now, self.ack_count, sample, a.ecn);
         if let Some(SesHeader::Resp(r)) = ses {
@@ -431,7 +450,23 @@ impl<S: Slab> Engine<S> {
             }
             // The network or the receiver says this packet is gone: resend
             // it at once instead of waiting for a timer.
+            // Trimming is also a congestion signal. At most one resend per
+            // packet per half RTT comes from NACKs (review F10): a packet
+            // resent more recently is on its way again, and the NACK is
+            // about an earlier copy, or one of a storm (a peer that NACKs
+            // a PSN N times must not get N full-size resends). Resends
+            // keep within the congestion window (`pump`), which trims cut.
             nack::TRIMMED | nack::TRIMMED_LASTHOP | nack::PKT_NOT_RCVD | nack::RCVR_INFER_LOSS => {
+                if matches!(n.code, nack::TRIMMED | nack::TRIMMED_LASTHOP) {
+                    self.cc_on_trim(pi);
+                }
+                let t = self.txq[self.txi(pi, n.psn)];
+                let age = u64::from(stamp(now).wrapping_sub(t.sent)) << 4;
+                let gap = (self.pdcs[pi].rtt.srtt / 2).max(self.cfg.reorder_min);
+                if t.flags & D_RETX != 0 && age < gap {
+                    self.stats.nack_retx_limited += 1;
+                    return;
+                }
                 self.mark_lost(pi, n.psn);
                 self.stats.nack_retx += 1;
                 self.pump(pi, now, env);
@@ -551,12 +586,19 @@ impl<S: Slab> Engine<S> {
         (t != u64::MAX).then_some(t)
     }
 
-    /// Runs every timer due at `now`, earliest first.
+    /// Runs the timers due at `now`, earliest first: at most
+    /// `Config::timer_budget` of them (review F7). The rest stay due:
+    /// [`Engine::next_deadline`] then returns a time at or before `now`,
+    /// and the caller calls again (the kernel re-arms its timer for it).
     pub(crate) fn on_timer(&mut self, now: u64, env: &mut impl Env) {
         self.start(now);
-        // Every handled timer moves past `now` or goes away; the bound
-        // only guards against a bug turning this into a busy loop.
-        let mut budget = 4 * (self.pdcs.len() + self.msgs.len()) + 16;
+        // Without a configured budget, every handled timer moves past
+        // `now` or goes away; the bound only guards against a bug turning
+        // this into a busy loop.
+        let mut budget = match self.cfg.timer_budget {
+            0 => 4 * (self.pdcs.len() + self.msgs.len()) + 16,
+            n => usize::try_from(n).unwrap_or(usize::MAX),
+        };
         while let Some((when, id)) = self.heap_min() {
             if when > now || budget == 0 {
                 break;
@@ -729,6 +771,16 @@ impl<S: Slab> Engine<S> {
         d.rtt.backoff(self.cfg.rto_max);
         d.rto_at = now + d.rtt.rto;
         d.tlp_at = 0;
+        if d.ordered {
+            // ROD keeps to one path, so it does not move off a lossy one
+            // per loss as RUD does; a timeout moves it (review F16): the
+            // path may be down. Everything is resent after an RTO anyway,
+            // and the target holds what arrives out of order.
+            // CAST: the low 16 bits of a random word.
+            let e = self.random() as u16;
+            self.pdcs[pi].paths[0] = e;
+            self.stats.path_moves += 1;
+        }
         self.cc_on_rto(pi);
         let d = &mut self.pdcs[pi];
         d.tlp_count = 2;
