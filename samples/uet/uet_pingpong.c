@@ -616,12 +616,15 @@ int main(int argc, char **argv)
 		goto out;
 
 	/* receives first, so the peer's first message finds one */
-	for (routs = 0; routs < pp.rx_depth; routs++)
-		if (post_recv(&pp, routs)) {
-			fprintf(stderr, "%s: cannot post receive %u\n", prog,
-				routs);
+	for (routs = 0; routs < pp.rx_depth; routs++) {
+		int err = post_recv(&pp, routs);
+
+		if (err) {
+			fprintf(stderr, "%s: cannot post receive %u: %s\n",
+				prog, routs, strerror(err));
 			goto out;
 		}
+	}
 	if (use_event && ibv_req_notify_cq(pp.cq, 0)) {
 		fprintf(stderr, "%s: cannot request CQ notification\n", prog);
 		goto out;

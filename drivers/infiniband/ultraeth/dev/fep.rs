@@ -786,6 +786,7 @@ fn wc_status(st: Status) -> (u8, u8) {
         Status::Ok => (wc::SUCCESS, 0),
         Status::Truncated => (wc::LOC_LEN_ERR, 0),
         Status::PdcError => (wc::RETRY_EXC_ERR, 0),
+        Status::Cancelled => (wc::WR_FLUSH_ERR, 0),
         Status::Remote(code) => {
             let w = match code {
                 rc::PERM_VIOLATION | rc::BAD_MKEY | rc::BAD_ADDR => wc::REM_ACCESS_ERR,
@@ -800,8 +801,6 @@ fn wc_status(st: Status) -> (u8, u8) {
             };
             (w, code)
         }
-        #[allow(unreachable_patterns)]
-        _ => (wc::WR_FLUSH_ERR, 0), // TEMP-CANCEL
     }
 }
 
@@ -1182,8 +1181,7 @@ impl KEnv<'_> {
         let gen = ep.gen;
         let blocked_send = ep.send_blocked.take().map(|(slot, _)| slot);
         let blocked_recv = ep.recv_blocked.take().map(|(slot, _)| slot);
-        TempCancel::cancel(
-            engine,
+        engine.cancel(
             now,
             |user| Cookie::decode(user).is_some_and(|c| c.pid == pid && c.gen == gen),
             self,
@@ -1499,15 +1497,5 @@ impl Env for KEnv<'_> {
         if let Some(u) = self.rest.overflow_used.get_mut(i) {
             *u = false;
         }
-    }
-}
-
-// TEMP-CANCEL
-trait TempCancel {
-    fn cancel(&mut self, now: u64, pred: impl FnMut(u64) -> bool, env: &mut KEnv<'_>) -> usize;
-}
-impl TempCancel for super::engine::DevEngine {
-    fn cancel(&mut self, _now: u64, _pred: impl FnMut(u64) -> bool, _env: &mut KEnv<'_>) -> usize {
-        0
     }
 }
