@@ -7,8 +7,10 @@
 //!
 //! A [`UdpTunnel`] binds a UDP port in a network namespace and hands
 //! every datagram for it to its [`EncapHandler`] (in softirq, under RCU);
-//! [`UdpTunnel::send4`] routes an skb and sends it with UDP and IPv4
-//! headers in front. IPv4 only for now.
+//! [`UdpTunnel::send4`] and [`UdpTunnel::send6`] route an skb and send it
+//! with UDP and IPv4 or IPv6 headers in front. A tunnel has one socket per
+//! address family on the same port (the IPv6 one IPv6-only, and absent
+//! when the kernel has no IPv6).
 
 use crate::{
     bindings,
@@ -52,17 +54,19 @@ pub trait EncapHandler: Send + Sync + 'static {
 ///
 /// # Invariants
 ///
-/// `sock` is null or a kernel UDP socket created by `udp_sock_create4()`
-/// and set up with `setup_udp_tunnel_sock()`, whose `sk_user_data` is
-/// `inner.user`, a leaked `KBox<Arc<T>>` (8-byte aligned, as
-/// `sk_user_data` needs: its low bits are flags). `sock` is published and
-/// cleared under `inner`'s mutex; readers load it inside an RCU read-side
-/// critical section, and `shutdown` waits for a grace period after
-/// clearing it before releasing the socket, and for another after the
-/// release before freeing `user`.
+/// `sock` (`sock6`) is null or a kernel UDP socket created by
+/// `udp_sock_create4()` (`udp_sock_create6()`, IPv6-only) and set up with
+/// `setup_udp_tunnel_sock()`, whose `sk_user_data` is `inner.user`, a
+/// leaked `KBox<Arc<T>>` (8-byte aligned, as `sk_user_data` needs: its low
+/// bits are flags) that both sockets share. Both are published and cleared
+/// under `inner`'s mutex (`sock6` is only set while `sock` is); readers
+/// load them inside an RCU read-side critical section, and `shutdown`
+/// waits for a grace period after clearing them before releasing the
+/// sockets, and for another after the release before freeing `user`.
 #[pin_data(PinnedDrop)]
 pub struct UdpTunnel<T: EncapHandler> {
     sock: AtomicPtr<bindings::socket>,
+    sock6: AtomicPtr<bindings::socket>,
     #[pin]
     inner: Mutex<TunnelInner<T>>,
 }
@@ -90,6 +94,7 @@ impl<T: EncapHandler> UdpTunnel<T> {
     pub fn new() -> impl PinInit<Self> {
         pin_init!(Self {
             sock: AtomicPtr::new(core::ptr::null_mut()),
+            sock6: AtomicPtr::new(core::ptr::null_mut()),
             inner <- crate::new_mutex!(
                 TunnelInner {
                     user: None,
@@ -100,9 +105,10 @@ impl<T: EncapHandler> UdpTunnel<T> {
         })
     }
 
-    /// Binds UDP `port` on every IPv4 address of the network namespace of
-    /// `netdev` and delivers its datagrams to `handler`. `EADDRINUSE` if
-    /// the port is taken, `EBUSY` if the tunnel is bound already. Process
+    /// Binds UDP `port` on every IPv4 and IPv6 address of the network
+    /// namespace of `netdev` and delivers its datagrams to `handler`.
+    /// `EADDRINUSE` if the port is taken, `EBUSY` if the tunnel is bound
+    /// already. Without IPv6 in the kernel, only IPv4 is bound. Process
     /// context; may sleep.
     ///
     /// # Safety
@@ -122,41 +128,74 @@ impl<T: EncapHandler> UdpTunnel<T> {
         // SAFETY: `netdev` is valid and does not change namespace during the
         // call (caller), so its namespace is alive while we bind.
         let net = unsafe { bindings::dev_net(netdev.as_raw()) };
-        // SAFETY: all-zero is a valid `udp_port_cfg` (any address, no
-        // checksum options).
-        let mut cfg: bindings::udp_port_cfg = unsafe { core::mem::zeroed() };
-        // CAST: AF_INET is 2.
-        cfg.family = bindings::AF_INET as u8;
-        cfg.local_udp_port = port.to_be();
-        let mut sock: *mut bindings::socket = core::ptr::null_mut();
-        // SAFETY: `net` is live (above); `cfg` and `sock` are valid for the
-        // call, which may sleep (we are in process context).
-        to_result(unsafe { bindings::udp_sock_create4(net, &mut cfg, &mut sock) })?;
-        let sock = NonNull::new(sock).ok_or(ENOMEM)?;
-        let user = match KBox::new(handler, GFP_KERNEL) {
-            Ok(b) => b,
+        let sock = Self::create(net, port, false)?;
+        let sock6 = match Self::create(net, port, true) {
+            Ok(s) => Some(s),
+            Err(e) if e == EAFNOSUPPORT || e == EPFNOSUPPORT => None,
             Err(e) => {
                 // SAFETY: the socket we just created, not set up yet.
                 unsafe { bindings::udp_tunnel_sock_release((*sock.as_ptr()).sk) };
+                return Err(e);
+            }
+        };
+        let user = match KBox::new(handler, GFP_KERNEL) {
+            Ok(b) => b,
+            Err(e) => {
+                for s in [Some(sock), sock6].into_iter().flatten() {
+                    // SAFETY: sockets we just created, not set up yet.
+                    unsafe { bindings::udp_tunnel_sock_release((*s.as_ptr()).sk) };
+                }
                 return Err(e.into());
             }
         };
         let user = NonNull::from(KBox::leak(user));
-        // SAFETY: all-zero is a valid `udp_tunnel_sock_cfg` (no callbacks).
-        let mut tcfg: bindings::udp_tunnel_sock_cfg = unsafe { core::mem::zeroed() };
-        tcfg.sk_user_data = user.as_ptr().cast();
-        tcfg.encap_type = 1;
-        tcfg.encap_rcv = Some(Self::encap_rcv);
-        // SAFETY: `sock` is the socket just created; `user` stays allocated
-        // until an RCU grace period after the socket's release (`shutdown`),
-        // which covers every callback that read `sk_user_data`.
-        unsafe { bindings::setup_udp_tunnel_sock(net, (*sock.as_ptr()).sk, &mut tcfg) };
+        for s in [Some(sock), sock6].into_iter().flatten() {
+            // SAFETY: all-zero is a valid `udp_tunnel_sock_cfg` (no
+            // callbacks).
+            let mut tcfg: bindings::udp_tunnel_sock_cfg = unsafe { core::mem::zeroed() };
+            tcfg.sk_user_data = user.as_ptr().cast();
+            tcfg.encap_type = 1;
+            tcfg.encap_rcv = Some(Self::encap_rcv);
+            // SAFETY: `s` is a socket just created; `user` stays allocated
+            // until an RCU grace period after the sockets' release
+            // (`shutdown`), which covers every callback that read
+            // `sk_user_data`.
+            unsafe { bindings::setup_udp_tunnel_sock(net, (*s.as_ptr()).sk, &mut tcfg) };
+        }
         inner.user = Some(user);
         inner.port = port;
         // INVARIANT: created and set up with `user` as user data, published
-        // under the mutex.
+        // under the mutex, the IPv6 socket first.
+        if let Some(s6) = sock6 {
+            self.sock6.store(s6.as_ptr(), Ordering::Release);
+        }
         self.sock.store(sock.as_ptr(), Ordering::Release);
         Ok(())
+    }
+
+    /// Creates a kernel UDP socket bound to `port` in `net`, IPv6-only if
+    /// `v6`. Process context.
+    fn create(net: *mut bindings::net, port: u16, v6: bool) -> Result<NonNull<bindings::socket>> {
+        // SAFETY: all-zero is a valid `udp_port_cfg` (any address, no
+        // checksum options).
+        let mut cfg: bindings::udp_port_cfg = unsafe { core::mem::zeroed() };
+        cfg.local_udp_port = port.to_be();
+        let mut sock: *mut bindings::socket = core::ptr::null_mut();
+        if v6 {
+            // CAST: AF_INET6 is 10.
+            cfg.family = bindings::AF_INET6 as u8;
+            // SAFETY: `cfg` is valid for the call.
+            unsafe { bindings::udp_port_cfg_set_v6only(&mut cfg) };
+            // SAFETY: `net` is live (the caller holds it); `cfg` and `sock`
+            // are valid for the call, which may sleep (process context).
+            to_result(unsafe { bindings::udp_sock_create6(net, &mut cfg, &mut sock) })?;
+        } else {
+            // CAST: AF_INET is 2.
+            cfg.family = bindings::AF_INET as u8;
+            // SAFETY: as above.
+            to_result(unsafe { bindings::udp_sock_create4(net, &mut cfg, &mut sock) })?;
+        }
+        NonNull::new(sock).ok_or(ENOMEM)
     }
 
     /// Releases the socket, if bound: when this returns, no callback runs
@@ -166,16 +205,21 @@ impl<T: EncapHandler> UdpTunnel<T> {
         crate::task::might_sleep();
         let mut inner = self.inner.lock();
         let sock = self.sock.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        let sock6 = self.sock6.swap(core::ptr::null_mut(), Ordering::AcqRel);
         if sock.is_null() {
             return;
         }
-        // Senders that loaded the pointer are inside RCU read-side critical
-        // sections: after a grace period none uses it any more.
+        // Senders that loaded the pointers are inside RCU read-side
+        // critical sections: after a grace period none uses them any more.
         crate::sync::rcu::synchronize_rcu();
-        // SAFETY: `sock` was our live socket (type invariant) and nobody
-        // else can reach it now; this clears `sk_user_data`, shuts it down
-        // and releases it, once.
-        unsafe { bindings::udp_tunnel_sock_release((*sock).sk) };
+        for s in [sock, sock6] {
+            if !s.is_null() {
+                // SAFETY: `s` was our live socket (type invariant) and
+                // nobody else can reach it now; this clears
+                // `sk_user_data`, shuts it down and releases it, once.
+                unsafe { bindings::udp_tunnel_sock_release((*s).sk) };
+            }
+        }
         // Callbacks that read `sk_user_data` before it was cleared are done
         // after a grace period; only then may the handler go.
         crate::sync::rcu::synchronize_rcu();
@@ -271,6 +315,89 @@ impl<T: EncapHandler> UdpTunnel<T> {
                 src_port.to_be(),
                 dst_port.to_be(),
                 false,
+                false,
+                0,
+            );
+            bindings::udp_tunnel_bh_enable();
+        }
+        Ok(())
+    }
+
+    /// Routes `skb` (whose data is the UDP payload) to the IPv6 address
+    /// `dst` and sends it from `src_port` to `dst_port`, with the UDP
+    /// checksum, traffic class `tclass` and the route's hop limit. The
+    /// calling context and errors are those of [`Self::send4`];
+    /// `EAFNOSUPPORT` without an IPv6 socket.
+    #[cfg(CONFIG_IPV6)]
+    pub fn send6(
+        &self,
+        mut skb: SkBuff,
+        dst: [u8; 16],
+        src_port: u16,
+        dst_port: u16,
+        tclass: u8,
+    ) -> Result {
+        // The UDP header included, an IPv6 payload is at most 65535 bytes.
+        if skb.len() > 65535 - 8 {
+            return Err(EMSGSIZE);
+        }
+        let _rcu = crate::sync::rcu::read_lock();
+        if self.sock.load(Ordering::Acquire).is_null() {
+            return Err(ENOTCONN);
+        }
+        let sock = self.sock6.load(Ordering::Acquire);
+        if sock.is_null() {
+            return Err(EAFNOSUPPORT);
+        }
+        // SAFETY: as in `send4`.
+        let sk = unsafe { (*sock).sk };
+        // SAFETY: all-zero is a valid `flowi6` (any source, no mark).
+        let mut fl6: bindings::flowi6 = unsafe { core::mem::zeroed() };
+        // SAFETY: `in6_addr` is a union of byte, word and dword arrays of
+        // the same 16 bytes: any bytes are valid.
+        fl6.daddr = unsafe { core::mem::transmute::<[u8; 16], bindings::in6_addr>(dst) };
+        // CAST: IPPROTO_UDP is 17.
+        fl6.__fl_common.flowic_proto = bindings::IPPROTO_UDP as u8;
+        fl6.uli.ports.sport = src_port.to_be();
+        fl6.uli.ports.dport = dst_port.to_be();
+        // SAFETY: `sk` is our live socket, whose namespace is alive (the
+        // contract of `bind`); `fl6` is valid.
+        let dst_entry = unsafe { bindings::udp_tunnel_route6(sk, &mut fl6) };
+        let dst_entry = NonNull::new(dst_entry).ok_or(ENETUNREACH)?;
+        // SAFETY: `dst_entry` is a held route.
+        let room = unsafe { bindings::udp_tunnel_headroom6(dst_entry.as_ptr()) };
+        if let Err(e) = skb.make_headroom(usize::try_from(room).unwrap_or(usize::MAX)) {
+            // SAFETY: drops the route reference we hold.
+            unsafe { bindings::dst_release(dst_entry.as_ptr()) };
+            return Err(e);
+        }
+        // SAFETY: `dst_entry` is a held route.
+        let ttl =
+            u8::try_from(unsafe { bindings::udp_tunnel_ttl6(dst_entry.as_ptr()) }).unwrap_or(64);
+        let saddr = fl6.saddr;
+        let daddr = fl6.daddr;
+        let skb = skb.into_raw();
+        // SAFETY: we own the only reference to `skb`.
+        unsafe { bindings::udp_tunnel_skb_clear_dev(skb.as_ptr()) };
+        // SAFETY: `dst_entry` is a held route whose reference and `skb`
+        // (the only reference, with the headroom the headers need) pass to
+        // `udp_tunnel6_xmit_skb`, which consumes both; `sk` is our socket;
+        // no device is named (no tunnel device statistics). Bottom halves
+        // are off around it, as around `iptunnel_xmit` in `send4`.
+        unsafe {
+            bindings::udp_tunnel_bh_disable();
+            bindings::udp_tunnel6_xmit_skb(
+                dst_entry.as_ptr(),
+                sk,
+                skb.as_ptr(),
+                core::ptr::null_mut(),
+                &saddr,
+                &daddr,
+                tclass,
+                ttl,
+                0,
+                src_port.to_be(),
+                dst_port.to_be(),
                 false,
                 0,
             );

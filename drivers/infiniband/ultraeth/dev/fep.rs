@@ -578,13 +578,15 @@ impl Fep {
         let len = skb.len();
         // The UDP source port carries the entropy, in the dynamic range.
         let sport = 0xc000 | (u16::from_be_bytes([meta[16], meta[17]]) & 0x3fff);
-        if meta[..10] != [0u8; 10] || meta[10..12] != [0xff, 0xff] {
-            // IPv6 peers are not reachable yet (the tunnel is IPv4 only).
-            self.counters.inc(Counter::TxErrors);
-            return;
-        }
-        let dst = [meta[12], meta[13], meta[14], meta[15]];
-        match self.tunnel.send4(skb, dst, sport, UET_UDP_PORT, 0) {
+        let mut dst = [0u8; 16];
+        dst.copy_from_slice(&meta[..16]);
+        let sent = if dst[..10] == [0u8; 10] && dst[10..12] == [0xff, 0xff] {
+            let v4 = [dst[12], dst[13], dst[14], dst[15]];
+            self.tunnel.send4(skb, v4, sport, UET_UDP_PORT, 0)
+        } else {
+            self.tunnel.send6(skb, dst, sport, UET_UDP_PORT, 0)
+        };
+        match sent {
             Ok(()) => self.counters.add(Counter::TxBytes, len),
             Err(_) => self.counters.inc(Counter::TxErrors),
         }
