@@ -22,6 +22,7 @@ pub(crate) mod proto;
 pub(crate) mod sim;
 
 pub mod bench;
+pub mod dump;
 pub mod fuzz;
 
 #[cfg(test)]

@@ -1,0 +1,583 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+
+//! `uet-dump --check`: properties every capture of a correct run has.
+//!
+//! * every UET datagram (UDP, either port 4793) goes to destination port
+//!   4793, parses, and is neither an IP fragment nor cut by the snap length;
+//! * every SES request carries the expected JobID;
+//! * per PDC and direction, the PSNs of requests (and of CTRL packets with
+//!   AR, which consume PSNs) form one contiguous range from the PDC's start
+//!   PSN (known from a SYN's PSN offset, else the lowest PSN seen); a PSN
+//!   first seen after a higher one must be a retransmission (RETX), as it
+//!   is when the original was lost before the capture point;
+//! * every request PSN is acknowledged by an ACK seen later: its cumulative
+//!   ACK PSN, or a SACK bitmap bit. A PDC renumbered by a NACK
+//!   NEW_START_PSN is excused for the PSNs it gave up; RUDI requests are
+//!   answered by a RUDI response with their packet id.
+//!
+//! A PDC is named by (initiator address, target address, initiator's
+//! PDC id): requests carry the id as SPDCID, ACKs and NACKs as DPDCID. A
+//! SYN with another start PSN, or a request after the PDC's CLOSE was
+//! acknowledged, starts a new incarnation of the id.
+
+use std::collections::{
+    BTreeMap,
+    BTreeSet, //
+};
+use std::format;
+use std::net::IpAddr;
+use std::string::String;
+use std::vec::Vec;
+
+use crate::proto::wire::pds::{
+    nack,
+    AckExt,
+    CtlType,
+    PdcDst,
+    PdsHeader, //
+};
+use crate::proto::wire::ses::SesHeader;
+use crate::proto::wire::{
+    WireError,
+    UDP_PORT, //
+};
+
+/// (initiator, target, initiator's PDC id).
+type Key = (IpAddr, IpAddr, u16);
+
+/// Examples kept per failure kind.
+const EXAMPLES: usize = 8;
+
+/// One incarnation of a PDC, as the capture shows it.
+#[derive(Debug)]
+struct Inst {
+    /// Frame of its first packet.
+    first_frame: u64,
+    /// The first PSN seen: PSNs are kept relative to it.
+    anchor: u32,
+    /// Start PSN from a SYN.
+    start: Option<u32>,
+    /// Highest relative PSN seen.
+    max: i64,
+    /// Relative PSN -> (frame first seen, times seen).
+    seen: BTreeMap<i64, (u64, u32)>,
+    /// Relative PSNs not acknowledged yet.
+    unacked: BTreeSet<i64>,
+    /// Packets with RETX.
+    retx: u64,
+    /// PSNs first seen after a higher PSN without RETX: (frame, PSN).
+    unflagged_fill: Vec<(u64, u32)>,
+    /// A NACK NEW_START_PSN renumbered it.
+    renumbered: bool,
+    /// Relative PSN of its CLOSE.
+    close: Option<i64>,
+    /// Its CLOSE was acknowledged.
+    closed: bool,
+}
+
+impl Inst {
+    fn new(frame: u64, psn: u32) -> Self {
+        Self {
+            first_frame: frame,
+            anchor: psn,
+            start: None,
+            max: -1,
+            seen: BTreeMap::new(),
+            unacked: BTreeSet::new(),
+            retx: 0,
+            unflagged_fill: Vec::new(),
+            renumbered: false,
+            close: None,
+            closed: false,
+        }
+    }
+
+    fn rel(&self, psn: u32) -> i64 {
+        // CAST: the wrapped difference read as signed is the serial-number
+        // distance.
+        i64::from(psn.wrapping_sub(self.anchor) as i32)
+    }
+
+    fn abs(&self, rel: i64) -> u32 {
+        // CAST: wraps like a PSN.
+        self.anchor.wrapping_add(rel as u32)
+    }
+
+    fn ack_upto(&mut self, cack: u32) {
+        let c = self.rel(cack);
+        let done: Vec<i64> = self.unacked.range(..=c).copied().collect();
+        for r in done {
+            self.unacked.remove(&r);
+        }
+        if self.close.is_some_and(|x| x <= c) {
+            self.closed = true;
+        }
+    }
+
+    fn ack_one(&mut self, psn: u32) {
+        let r = self.rel(psn);
+        self.unacked.remove(&r);
+        if self.close == Some(r) {
+            self.closed = true;
+        }
+    }
+
+    fn start_rel(&self) -> i64 {
+        match self.start {
+            Some(s) => self.rel(s),
+            None => self.seen.keys().next().copied().unwrap_or(0),
+        }
+    }
+}
+
+/// The checker: feed it every UET datagram of a capture in order, then
+/// ask for the [`Report`].
+#[derive(Debug, Default)]
+pub(crate) struct Checker {
+    job: Option<u32>,
+    uet: u64,
+    port_bad: Vec<(u64, u16, u16)>,
+    port_bad_n: u64,
+    malformed: Vec<(u64, String)>,
+    malformed_n: u64,
+    requests: u64,
+    jobs: BTreeMap<u32, u64>,
+    job_bad: Vec<(u64, u32)>,
+    job_bad_n: u64,
+    acks: u64,
+    nacks: u64,
+    ctrls: u64,
+    stray: u64,
+    pdcs: BTreeMap<Key, Vec<Inst>>,
+    rudi: BTreeMap<(IpAddr, IpAddr, u32), (u64, bool)>,
+}
+
+/// The verdict.
+#[derive(Debug)]
+pub(crate) struct Report {
+    /// Every check passed.
+    pub(crate) ok: bool,
+    /// What to print, one line each.
+    pub(crate) lines: Vec<String>,
+}
+
+fn push_ex<T>(v: &mut Vec<T>, n: &mut u64, x: T) {
+    *n += 1;
+    if v.len() < EXAMPLES {
+        v.push(x);
+    }
+}
+
+impl Checker {
+    /// A checker expecting JobID `job` in every request (any JobID if
+    /// `None`).
+    pub(crate) fn new(job: Option<u32>) -> Self {
+        Self {
+            job,
+            ..Self::default()
+        }
+    }
+
+    /// A datagram that could not be decoded (IP fragment, cut by the snap
+    /// length, or refused by the parser).
+    pub(crate) fn undecoded(&mut self, frame: u64, dport: Option<u16>, why: String) {
+        self.uet += 1;
+        if let Some(p) = dport.filter(|&p| p != UDP_PORT) {
+            push_ex(&mut self.port_bad, &mut self.port_bad_n, (frame, 0, p));
+        }
+        push_ex(&mut self.malformed, &mut self.malformed_n, (frame, why));
+    }
+
+    /// A UET datagram from `src:sport` to `dst:dport` and what the parser
+    /// said of it.
+    pub(crate) fn packet(
+        &mut self,
+        frame: u64,
+        (src, sport): (IpAddr, u16),
+        (dst, dport): (IpAddr, u16),
+        parsed: Result<(&PdsHeader, Option<&SesHeader>), WireError>,
+    ) {
+        self.uet += 1;
+        if dport != UDP_PORT {
+            push_ex(
+                &mut self.port_bad,
+                &mut self.port_bad_n,
+                (frame, sport, dport),
+            );
+        }
+        let (pds, ses) = match parsed {
+            Ok(p) => p,
+            Err(e) => {
+                push_ex(
+                    &mut self.malformed,
+                    &mut self.malformed_n,
+                    (frame, format!("{e:?}")),
+                );
+                return;
+            }
+        };
+        if let Some(SesHeader::Req(r)) = ses {
+            self.requests += 1;
+            *self.jobs.entry(r.addr.job).or_default() += 1;
+            if self.job.is_some_and(|j| j != r.addr.job) {
+                push_ex(&mut self.job_bad, &mut self.job_bad_n, (frame, r.addr.job));
+            }
+        }
+        match pds {
+            PdsHeader::Req(r) => {
+                let syn = match r.dst {
+                    PdcDst::Syn { psn_offset, .. } => Some(psn_offset),
+                    PdcDst::Dpdcid(_) => None,
+                };
+                self.request(frame, (src, dst, r.spdcid), r.psn, syn, r.retx, false);
+            }
+            PdsHeader::Ctrl(c) => {
+                self.ctrls += 1;
+                if c.ar {
+                    let syn = match c.dst {
+                        PdcDst::Syn { psn_offset, .. } => Some(psn_offset),
+                        PdcDst::Dpdcid(_) => None,
+                    };
+                    let close = c.ctl == CtlType::Close;
+                    self.request(frame, (src, dst, c.spdcid), c.psn, syn, c.retx, close);
+                }
+            }
+            PdsHeader::Ack(a) => {
+                self.acks += 1;
+                let Some(inst) = self
+                    .pdcs
+                    .get_mut(&(dst, src, a.dpdcid))
+                    .and_then(|v| v.last_mut())
+                else {
+                    self.stray += 1;
+                    return;
+                };
+                inst.ack_upto(a.cack_psn);
+                if let Some(e) = a.epsn {
+                    inst.ack_upto(e.wrapping_sub(1));
+                }
+                if let AckExt::Cc {
+                    sack_psn_offset,
+                    sack_bitmap,
+                    ..
+                }
+                | AckExt::Ccx {
+                    sack_psn_offset,
+                    sack_bitmap,
+                    ..
+                } = a.ext
+                {
+                    let base = a.cack_psn.wrapping_add_signed(i32::from(sack_psn_offset));
+                    let mut m = sack_bitmap;
+                    while m != 0 {
+                        let i = m.trailing_zeros();
+                        inst.ack_one(base.wrapping_add(i));
+                        m &= m - 1;
+                    }
+                }
+            }
+            PdsHeader::Nack(n) => {
+                self.nacks += 1;
+                if n.code == nack::NEW_START_PSN && !n.rudi {
+                    if let Some(inst) = self
+                        .pdcs
+                        .get_mut(&(dst, src, n.dpdcid))
+                        .and_then(|v| v.last_mut())
+                    {
+                        inst.renumbered = true;
+                    }
+                }
+            }
+            PdsHeader::RudiReq { pkt_id, .. } => {
+                self.rudi
+                    .entry((src, dst, *pkt_id))
+                    .or_insert((frame, false));
+            }
+            PdsHeader::RudiResp { pkt_id, .. } => {
+                if let Some(e) = self.rudi.get_mut(&(dst, src, *pkt_id)) {
+                    e.1 = true;
+                } else {
+                    self.stray += 1;
+                }
+            }
+            PdsHeader::Uud { .. } => {}
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn request(
+        &mut self,
+        frame: u64,
+        key: Key,
+        psn: u32,
+        syn: Option<u16>,
+        retx: bool,
+        close: bool,
+    ) {
+        let v = self.pdcs.entry(key).or_default();
+        let start = syn.map(|o| psn.wrapping_sub(u32::from(o)));
+        let fresh = match v.last_mut() {
+            None => true,
+            Some(i) => {
+                let known = i.seen.contains_key(&i.rel(psn));
+                match (start, i.start) {
+                    (Some(s), Some(t)) => s != t,
+                    (Some(s), None) => {
+                        // The capture began after this PDC's SYNs: the
+                        // start PSN can only lie at or below what was seen.
+                        if i.rel(s) <= i.seen.keys().next().copied().unwrap_or(0) {
+                            i.start = Some(s);
+                            false
+                        } else {
+                            true
+                        }
+                    }
+                    (None, _) => i.closed && !known,
+                }
+            }
+        };
+        if fresh {
+            let mut i = Inst::new(frame, start.unwrap_or(psn));
+            i.start = start;
+            v.push(i);
+        }
+        let Some(i) = v.last_mut() else {
+            return;
+        };
+        let r = i.rel(psn);
+        if retx {
+            i.retx += 1;
+        }
+        if close {
+            i.close = Some(r);
+        }
+        match i.seen.get_mut(&r) {
+            Some(e) => e.1 += 1,
+            None => {
+                if r < i.max && !retx {
+                    i.unflagged_fill.push((frame, psn));
+                }
+                i.seen.insert(r, (frame, 1));
+                i.unacked.insert(r);
+            }
+        }
+        i.max = i.max.max(r);
+    }
+
+    /// The verdict on everything fed so far.
+    pub(crate) fn report(&self) -> Report {
+        let mut lines = Vec::new();
+        let mut ok = true;
+        let insts: usize = self.pdcs.values().map(Vec::len).sum();
+        let mut pdc_lines = Vec::new();
+        let (mut gaps, mut gap_ex) = (0u64, Vec::new());
+        let (mut unacked, mut unacked_ex) = (0u64, Vec::new());
+        let (mut unflagged, mut unflagged_ex) = (0u64, Vec::new());
+        let mut below = Vec::new();
+        let (mut psns, mut excused) = (0u64, 0u64);
+        for (&(ini, tgt, id), v) in &self.pdcs {
+            for i in v {
+                let s = i.start_rel();
+                let lo = i.seen.keys().next().copied().unwrap_or(0);
+                let name = format!(
+                    "PDC {ini} -> {tgt} spdcid {id} (from frame {})",
+                    i.first_frame
+                );
+                if lo < s {
+                    below.push(format!(
+                        "{name}: PSN {} below start PSN {}",
+                        i.abs(lo),
+                        i.abs(s)
+                    ));
+                }
+                // CAST: the range is at most 2^32 long.
+                let missing: u64 = (i.max - s + 1) as u64 - i.seen.range(s..).count() as u64;
+                gaps += missing;
+                if missing > 0 {
+                    let mut ex = Vec::new();
+                    let mut r = s;
+                    while r <= i.max && ex.len() < EXAMPLES {
+                        if !i.seen.contains_key(&r) {
+                            ex.push(format!("{}", i.abs(r)));
+                        }
+                        r += 1;
+                    }
+                    if gap_ex.len() < EXAMPLES {
+                        gap_ex.push(format!("{name}: {missing} missing ({} ...)", ex.join(" ")));
+                    }
+                }
+                psns += i.seen.len() as u64;
+                if i.renumbered {
+                    excused += i.unacked.len() as u64;
+                } else {
+                    unacked += i.unacked.len() as u64;
+                    for r in i.unacked.iter().take(EXAMPLES) {
+                        if unacked_ex.len() < EXAMPLES {
+                            let f = i.seen.get(r).map_or(0, |e| e.0);
+                            unacked_ex.push(format!("PSN {} (frame {f}, {name})", i.abs(*r)));
+                        }
+                    }
+                }
+                unflagged += i.unflagged_fill.len() as u64;
+                for (f, p) in i.unflagged_fill.iter().take(EXAMPLES) {
+                    if unflagged_ex.len() < EXAMPLES {
+                        unflagged_ex.push(format!("PSN {p} (frame {f}, {name})"));
+                    }
+                }
+                pdc_lines.push(format!(
+                    "  {name}: PSN {}..{} ({} PSNs, start {}), {} retransmitted, {} unacknowledged{}{}",
+                    i.abs(lo),
+                    i.abs(i.max),
+                    i.seen.len(),
+                    match i.start {
+                        Some(p) => format!("{p} from SYN"),
+                        None => "not seen".into(),
+                    },
+                    i.retx,
+                    i.unacked.len(),
+                    if i.renumbered { ", renumbered (NEW_START_PSN)" } else { "" },
+                    if i.closed { ", closed" } else { "" },
+                ));
+            }
+        }
+        let rudi_n = self.rudi.len();
+        let rudi_open: Vec<String> = self
+            .rudi
+            .iter()
+            .filter(|(_, e)| !e.1)
+            .map(|((s, d, id), e)| format!("RUDI pkt_id {id} {s} -> {d} (frame {})", e.0))
+            .collect();
+        unacked += rudi_open.len() as u64;
+        unacked_ex.extend(rudi_open.into_iter().take(EXAMPLES));
+        let jobs: Vec<String> = self
+            .jobs
+            .iter()
+            .map(|(j, n)| format!("{j} ({n})"))
+            .collect();
+
+        lines.push(format!(
+            "uet-dump check: {} UET datagrams, {} SES requests, {} ACKs, {} NACKs, {} CTRL, {} PDC incarnations, JobIDs seen: {}",
+            self.uet,
+            self.requests,
+            self.acks,
+            self.nacks,
+            self.ctrls,
+            insts,
+            if jobs.is_empty() { "none".into() } else { jobs.join(", ") }
+        ));
+        lines.extend(pdc_lines);
+        if self.stray > 0 {
+            lines.push(format!(
+                "  {} ACKs or RUDI responses name no request in the capture (capture started late?)",
+                self.stray
+            ));
+        }
+        let ex = |v: &[String]| v.join("; ");
+        let mut check = |good: bool, name: &str, text: String| {
+            ok &= good;
+            lines.push(format!(
+                "{} {name}: {text}",
+                if good { "ok  " } else { "FAIL" }
+            ));
+        };
+        check(
+            self.uet > 0,
+            "traffic",
+            format!("{} UET datagrams", self.uet),
+        );
+        check(
+            self.port_bad_n == 0,
+            "udp-port",
+            if self.port_bad_n == 0 {
+                format!("every UET datagram goes to UDP port {UDP_PORT}")
+            } else {
+                format!(
+                    "{} datagrams go elsewhere: {}",
+                    self.port_bad_n,
+                    ex(&self
+                        .port_bad
+                        .iter()
+                        .map(|(f, s, d)| format!("frame {f} {s} -> {d}"))
+                        .collect::<Vec<_>>())
+                )
+            },
+        );
+        check(
+            self.malformed_n == 0,
+            "decoded",
+            if self.malformed_n == 0 {
+                "every UET datagram parses".into()
+            } else {
+                format!(
+                    "{} not decoded: {}",
+                    self.malformed_n,
+                    ex(&self
+                        .malformed
+                        .iter()
+                        .map(|(f, e)| format!("frame {f}: {e}"))
+                        .collect::<Vec<_>>())
+                )
+            },
+        );
+        let job_text = match self.job {
+            None => format!("not checked (no --job); {} requests", self.requests),
+            Some(j) if self.job_bad_n == 0 => {
+                format!("all {} SES requests carry JobID {j}", self.requests)
+            }
+            Some(j) => format!(
+                "{} of {} requests do not carry JobID {j}: {}",
+                self.job_bad_n,
+                self.requests,
+                ex(&self
+                    .job_bad
+                    .iter()
+                    .map(|(f, g)| format!("frame {f} has {g}"))
+                    .collect::<Vec<_>>())
+            ),
+        };
+        check(self.job_bad_n == 0, "job", job_text);
+        let cont_ok = gaps == 0 && unflagged == 0 && below.is_empty();
+        check(
+            cont_ok,
+            "psn-continuity",
+            if cont_ok {
+                format!("{psns} PSNs on {insts} PDCs, contiguous from their start PSNs")
+            } else {
+                let mut t = Vec::new();
+                if gaps > 0 {
+                    t.push(format!("{gaps} PSNs never seen: {}", ex(&gap_ex)));
+                }
+                if unflagged > 0 {
+                    t.push(format!(
+                        "{unflagged} PSNs first seen after a higher one without RETX: {}",
+                        ex(&unflagged_ex)
+                    ));
+                }
+                t.extend(below);
+                t.join("; ")
+            },
+        );
+        check(
+            unacked == 0,
+            "acknowledged",
+            if unacked == 0 {
+                format!(
+                    "every request PSN ({psns}) and RUDI request ({rudi_n}) was acknowledged{}",
+                    if excused > 0 {
+                        format!(" ({excused} given up by NEW_START_PSN renumbering)")
+                    } else {
+                        String::new()
+                    }
+                )
+            } else {
+                format!("{unacked} never acknowledged: {}", ex(&unacked_ex))
+            },
+        );
+        lines.push(String::from(if ok {
+            "result: PASS"
+        } else {
+            "result: FAIL"
+        }));
+        Report { ok, lines }
+    }
+}
