@@ -5,9 +5,9 @@
 //! The engine sources live in the kernel tree
 //! (`drivers/infiniband/ultraeth/proto.rs` and `proto/`) and are compiled
 //! here unchanged for unit tests, the network simulator, property tests,
-//! fuzz targets and benchmarks. The crate is `no_std`; only the simulator,
-//! the benchmarks and the fuzz entry points use `std` (through an explicit
-//! `extern crate`), and a test checks that the engine sources never name
+//! fuzz targets, benchmarks and the capture decoder `uet-dump` (`dump`).
+//! The crate is `no_std`; only the simulator, the benchmarks, the fuzz
+//! entry points and `dump` use `std` (through an explicit `extern crate`), and a test checks that the engine sources never name
 //! `std`, `alloc`, `kernel` or `unsafe`.
 
 #![no_std]
