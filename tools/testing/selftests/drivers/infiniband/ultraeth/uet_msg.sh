@@ -18,6 +18,7 @@ ALL="global.no_job msg.sizes msg.max_msg_size msg.many msg.tagged_exact
 msg.tagged_masked msg.tagged_unexpected msg.tagged_order msg.classic_post
 msg.bad_sge msg.bad_post msg.ring_full msg.peer_missing msg.peer_silent
 msg.flush msg.qpn msg.events"
+ALL=$(echo $ALL)
 # under impairments: the transfers, not the error cases
 WIRE="msg.sizes msg.many msg.tagged_exact msg.tagged_unexpected msg.classic_post"
 IPV6="msg.sizes msg.many msg.tagged_exact msg.peer_silent"
@@ -118,7 +119,7 @@ for r in "${RUNS[@]}"; do
 	for c in $cases; do
 		line=$(grep -E "^(not )?ok [0-9]+ $c( |$)" "$log" | head -n 1)
 		case "$line" in
-		"ok "*"# SKIP"*) ktap_test_skip "$wire: $c (${line#*# SKIP})" ;;
+		"ok "*"# SKIP"*) ktap_test_skip "$wire: $c (${line#*# SKIP })" ;;
 		"ok "*) ktap_test_pass "$wire: $c" ;;
 		"not ok "*) ktap_test_fail "$wire: $c" ;;
 		*) ktap_test_fail "$wire: $c (did not run to its end; uet_msg exited $rc)" ;;
