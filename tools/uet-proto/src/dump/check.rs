@@ -7,18 +7,22 @@
 //! * every SES request carries the expected JobID;
 //! * per PDC and direction, the PSNs of requests (and of CTRL packets with
 //!   AR, which consume PSNs) form one contiguous range from the PDC's start
-//!   PSN (known from a SYN's PSN offset, else the lowest PSN seen); a PSN
-//!   first seen after a higher one must be a retransmission (RETX), as it
-//!   is when the original was lost before the capture point;
+//!   PSN (known from a SYN's PSN offset, else the lowest PSN seen). RUD
+//!   is unordered: a PSN may first appear after a higher one (sent out of
+//!   order, or a retransmission whose original was lost before the
+//!   capture point); the report counts those that are not RETX;
 //! * every request PSN is acknowledged by an ACK seen later: its cumulative
-//!   ACK PSN, or a SACK bitmap bit. A PDC renumbered by a NACK
+//!   ACK PSN, or a SACK bitmap bit (a CLOSE may also be answered by a NACK:
+//!   the target already released the PDC). A PDC renumbered by a NACK
 //!   NEW_START_PSN is excused for the PSNs it gave up; RUDI requests are
 //!   answered by a RUDI response with their packet id.
 //!
 //! A PDC is named by (initiator address, target address, initiator's
 //! PDC id): requests carry the id as SPDCID, ACKs and NACKs as DPDCID. A
-//! SYN with another start PSN, or a request after the PDC's CLOSE was
-//! acknowledged, starts a new incarnation of the id.
+//! SYN with a new start PSN, or a request after the PDC's CLOSE was
+//! acknowledged, starts a new incarnation of the id; a SYN with the start
+//! PSN of an earlier incarnation (a packet numbered before a renumbering
+//! that reached the wire after it) belongs to that incarnation.
 
 use std::collections::{
     BTreeMap,
@@ -65,8 +69,10 @@ struct Inst {
     unacked: BTreeSet<i64>,
     /// Packets with RETX.
     retx: u64,
-    /// PSNs first seen after a higher PSN without RETX: (frame, PSN).
-    unflagged_fill: Vec<(u64, u32)>,
+    /// PSNs first seen after a higher PSN without RETX.
+    unordered: u64,
+    /// The CLOSE was answered by a NACK (this code).
+    close_nack: Option<u8>,
     /// A NACK NEW_START_PSN renumbered it.
     renumbered: bool,
     /// Relative PSN of its CLOSE.
@@ -85,7 +91,8 @@ impl Inst {
             seen: BTreeMap::new(),
             unacked: BTreeSet::new(),
             retx: 0,
-            unflagged_fill: Vec::new(),
+            unordered: 0,
+            close_nack: None,
             renumbered: false,
             close: None,
             closed: false,
@@ -120,6 +127,12 @@ impl Inst {
         if self.close == Some(r) {
             self.closed = true;
         }
+    }
+
+    /// True when relative PSN `r` lies in (or just below) the PSNs seen.
+    fn covers(&self, r: i64) -> bool {
+        let lo = self.seen.keys().next().copied().unwrap_or(0);
+        r >= lo.min(self.start_rel()) - 1 && r <= self.max
     }
 
     fn start_rel(&self) -> i64 {
@@ -244,18 +257,11 @@ impl Checker {
             }
             PdsHeader::Ack(a) => {
                 self.acks += 1;
-                let Some(inst) = self
-                    .pdcs
-                    .get_mut(&(dst, src, a.dpdcid))
-                    .and_then(|v| v.last_mut())
-                else {
+                let Some(v) = self.pdcs.get_mut(&(dst, src, a.dpdcid)) else {
                     self.stray += 1;
                     return;
                 };
-                inst.ack_upto(a.cack_psn);
-                if let Some(e) = a.epsn {
-                    inst.ack_upto(e.wrapping_sub(1));
-                }
+                let mut psns = Vec::new();
                 if let AckExt::Cc {
                     sack_psn_offset,
                     sack_bitmap,
@@ -270,21 +276,43 @@ impl Checker {
                     let base = a.cack_psn.wrapping_add_signed(i32::from(sack_psn_offset));
                     let mut m = sack_bitmap;
                     while m != 0 {
-                        let i = m.trailing_zeros();
-                        inst.ack_one(base.wrapping_add(i));
+                        psns.push(base.wrapping_add(m.trailing_zeros()));
                         m &= m - 1;
+                    }
+                }
+                // Incarnations have unrelated PSN ranges (random start
+                // PSNs): each takes what falls in its range.
+                for inst in v.iter_mut().filter(|i| !i.closed) {
+                    if inst.covers(inst.rel(a.cack_psn)) {
+                        inst.ack_upto(a.cack_psn);
+                    }
+                    if let Some(e) = a.epsn.map(|e| e.wrapping_sub(1)) {
+                        if inst.covers(inst.rel(e)) {
+                            inst.ack_upto(e);
+                        }
+                    }
+                    for &p in &psns {
+                        inst.ack_one(p);
                     }
                 }
             }
             PdsHeader::Nack(n) => {
                 self.nacks += 1;
-                if n.code == nack::NEW_START_PSN && !n.rudi {
-                    if let Some(inst) = self
-                        .pdcs
-                        .get_mut(&(dst, src, n.dpdcid))
-                        .and_then(|v| v.last_mut())
-                    {
+                let Some(v) = self.pdcs.get_mut(&(dst, src, n.dpdcid)).filter(|_| !n.rudi) else {
+                    return;
+                };
+                for inst in v.iter_mut() {
+                    let r = inst.rel(n.psn);
+                    if !inst.seen.contains_key(&r) {
+                        continue;
+                    }
+                    // The initiator renumbers only to another start PSN.
+                    if n.code == nack::NEW_START_PSN && inst.start != Some(n.payload) {
                         inst.renumbered = true;
+                    }
+                    if inst.close == Some(r) {
+                        inst.close_nack = Some(n.code);
+                        inst.ack_one(n.psn);
                     }
                 }
             }
@@ -316,7 +344,9 @@ impl Checker {
     ) {
         let v = self.pdcs.entry(key).or_default();
         let start = syn.map(|o| psn.wrapping_sub(u32::from(o)));
+        let earlier = start.and_then(|s| v.iter().rposition(|i| i.start == Some(s)));
         let fresh = match v.last_mut() {
+            _ if earlier.is_some() => false,
             None => true,
             Some(i) => {
                 let known = i.seen.contains_key(&i.rel(psn));
@@ -341,7 +371,10 @@ impl Checker {
             i.start = start;
             v.push(i);
         }
-        let Some(i) = v.last_mut() else {
+        let Some(i) = (match earlier {
+            Some(k) => v.get_mut(k),
+            None => v.last_mut(),
+        }) else {
             return;
         };
         let r = i.rel(psn);
@@ -355,7 +388,7 @@ impl Checker {
             Some(e) => e.1 += 1,
             None => {
                 if r < i.max && !retx {
-                    i.unflagged_fill.push((frame, psn));
+                    i.unordered += 1;
                 }
                 i.seen.insert(r, (frame, 1));
                 i.unacked.insert(r);
@@ -372,7 +405,7 @@ impl Checker {
         let mut pdc_lines = Vec::new();
         let (mut gaps, mut gap_ex) = (0u64, Vec::new());
         let (mut unacked, mut unacked_ex) = (0u64, Vec::new());
-        let (mut unflagged, mut unflagged_ex) = (0u64, Vec::new());
+        let mut unordered = 0u64;
         let mut below = Vec::new();
         let (mut psns, mut excused) = (0u64, 0u64);
         for (&(ini, tgt, id), v) in &self.pdcs {
@@ -418,14 +451,10 @@ impl Checker {
                         }
                     }
                 }
-                unflagged += i.unflagged_fill.len() as u64;
-                for (f, p) in i.unflagged_fill.iter().take(EXAMPLES) {
-                    if unflagged_ex.len() < EXAMPLES {
-                        unflagged_ex.push(format!("PSN {p} (frame {f}, {name})"));
-                    }
-                }
+                unordered += i.unordered;
                 pdc_lines.push(format!(
-                    "  {name}: PSN {}..{} ({} PSNs, start {}), {} retransmitted, {} unacknowledged{}{}",
+                    "  {name}: PSN {}..{} ({} PSNs, start {}), {} retransmitted, \
+                     {} first seen after a higher PSN without RETX, {} unacknowledged{}{}",
                     i.abs(lo),
                     i.abs(i.max),
                     i.seen.len(),
@@ -434,9 +463,21 @@ impl Checker {
                         None => "not seen".into(),
                     },
                     i.retx,
+                    i.unordered,
                     i.unacked.len(),
-                    if i.renumbered { ", renumbered (NEW_START_PSN)" } else { "" },
-                    if i.closed { ", closed" } else { "" },
+                    if i.renumbered {
+                        ", renumbered (NEW_START_PSN)"
+                    } else {
+                        ""
+                    },
+                    match (i.closed, i.close_nack) {
+                        (true, Some(c)) => format!(
+                            ", closed (CLOSE answered by NACK {})",
+                            super::fields::nack_name(c)
+                        ),
+                        (true, None) => ", closed".into(),
+                        (false, _) => String::new(),
+                    },
                 ));
             }
         }
@@ -536,22 +577,19 @@ impl Checker {
             ),
         };
         check(self.job_bad_n == 0, "job", job_text);
-        let cont_ok = gaps == 0 && unflagged == 0 && below.is_empty();
+        let cont_ok = gaps == 0 && below.is_empty();
         check(
             cont_ok,
             "psn-continuity",
             if cont_ok {
-                format!("{psns} PSNs on {insts} PDCs, contiguous from their start PSNs")
+                format!(
+                    "{psns} PSNs on {insts} PDCs, contiguous from their start PSNs \
+                     ({unordered} first seen after a higher PSN without RETX)"
+                )
             } else {
                 let mut t = Vec::new();
                 if gaps > 0 {
                     t.push(format!("{gaps} PSNs never seen: {}", ex(&gap_ex)));
-                }
-                if unflagged > 0 {
-                    t.push(format!(
-                        "{unflagged} PSNs first seen after a higher one without RETX: {}",
-                        ex(&unflagged_ex)
-                    ));
                 }
                 t.extend(below);
                 t.join("; ")
