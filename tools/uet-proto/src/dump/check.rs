@@ -71,6 +71,8 @@ struct Inst {
     retx: u64,
     /// PSNs first seen after a higher PSN without RETX.
     unordered: u64,
+    /// The first few of them: (frame, PSN, highest PSN seen before).
+    unordered_ex: Vec<(u64, u32, u32)>,
     /// The CLOSE was answered by a NACK (this code).
     close_nack: Option<u8>,
     /// A NACK NEW_START_PSN renumbered it.
@@ -92,6 +94,7 @@ impl Inst {
             unacked: BTreeSet::new(),
             retx: 0,
             unordered: 0,
+            unordered_ex: Vec::new(),
             close_nack: None,
             renumbered: false,
             close: None,
@@ -389,6 +392,10 @@ impl Checker {
             None => {
                 if r < i.max && !retx {
                     i.unordered += 1;
+                    if i.unordered_ex.len() < 3 {
+                        let hi = i.abs(i.max);
+                        i.unordered_ex.push((frame, psn, hi));
+                    }
                 }
                 i.seen.insert(r, (frame, 1));
                 i.unacked.insert(r);
@@ -479,6 +486,14 @@ impl Checker {
                         (false, _) => String::new(),
                     },
                 ));
+                if !i.unordered_ex.is_empty() {
+                    let ex: Vec<String> = i
+                        .unordered_ex
+                        .iter()
+                        .map(|(f, p, hi)| format!("PSN {p} in frame {f} after {hi}"))
+                        .collect();
+                    pdc_lines.push(format!("    first seen out of order: {}", ex.join(", ")));
+                }
             }
         }
         let rudi_n = self.rudi.len();

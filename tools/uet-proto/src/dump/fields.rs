@@ -351,7 +351,7 @@ pub(crate) fn pds(p: &PdsHeader) -> Hdr {
             h.num(if n.rudi { "pkt_id" } else { "psn" }, n.psn);
             h.num("spdcid", n.spdcid);
             h.num("dpdcid", n.dpdcid);
-            h.num("payload", n.payload);
+            h.num("nack_payload", n.payload);
             if let Some(c) = n.ccx {
                 h.str("ccx_state", hex_bytes(&c));
             }
@@ -368,7 +368,7 @@ pub(crate) fn pds(p: &PdsHeader) -> Hdr {
             if c.probe_opaque != 0 {
                 h.num("probe_opaque", c.probe_opaque);
             }
-            h.num("payload", c.payload);
+            h.num("ctrl_payload", c.payload);
         }
     }
     h

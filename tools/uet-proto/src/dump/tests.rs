@@ -415,7 +415,8 @@ fn text_output() {
     assert!(l[3].contains("RUD_REQ [AR] psn=102 spdcid=3 dpdcid=5") && l[3].contains("SEND [EOM]"));
     assert!(l[5].contains("CTRL_CLOSE [AR] psn=103"), "{}", l[5]);
     assert!(
-        l[7].contains("NACK code=NO_PKT_BUFFER code_value=7 psn=104"),
+        l[7].contains("NACK code=NO_PKT_BUFFER code_value=7 psn=104")
+            && l[7].ends_with("dpdcid=3 nack_payload=0 payload=0"),
         "{}",
         l[7]
     );
@@ -622,6 +623,10 @@ fn check_retransmissions_and_sack() {
     assert!(ok, "{out}");
     assert!(
         out.contains("0 retransmitted, 1 first seen after a higher PSN without RETX"),
+        "{out}"
+    );
+    assert!(
+        out.contains("first seen out of order: PSN 100 in frame 4 after 102"),
         "{out}"
     );
 
