@@ -146,6 +146,9 @@ static int uet_sqe_set_dest(struct uet_qp *qp, struct uet_sqe *sqe,
 			return EINVAL;
 		remote_qpn = uah->ah_ex.remote_qpn;
 	}
+	/* QP numbers are 24 bits (PIDonFEP, resource index) */
+	if (remote_qpn >> 24)
+		return EINVAL;
 	memcpy(sqe->dst_addr, uah->dst_addr, sizeof(sqe->dst_addr));
 	sqe->dst_qpn = remote_qpn;
 	return 0;
