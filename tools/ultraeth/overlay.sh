@@ -59,7 +59,9 @@ if [ -e "$KSRC/.uet-overlay" ]; then
 		restore_file "$f"
 	done
 fi
-rsync -rlc --files-from="$newman" "$UET_TOP/" "$KSRC/"
+# -p: a file made executable later is executable in the tree too (rsync
+# updates the mode of a file whose content did not change).
+rsync -rlcp --files-from="$newman" "$UET_TOP/" "$KSRC/"
 # The project's top-level Kbuild/Kconfig hook our directories into the tree
 # (patches/0001 makes the upstream top-level files include them).
 for f in Kbuild Kconfig; do

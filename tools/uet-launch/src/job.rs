@@ -276,7 +276,12 @@ mod tests {
     /// offset, constant and ioctl number with ours.
     #[test]
     fn layout_matches_c_header() {
-        let top = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+        // `cargo test` sets CARGO_MANIFEST_DIR when it runs the test too: a
+        // test binary built in another checkout (a shared target
+        // directory) still finds this checkout's header.
+        let manifest = std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+        let top = format!("{manifest}/../..");
         let dir = std::env::temp_dir().join(format!("uet-launch-abi-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let src = dir.join("abi.c");

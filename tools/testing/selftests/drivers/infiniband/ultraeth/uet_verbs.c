@@ -268,18 +268,22 @@ TEST_F(uet, uetdv_query_device)
 	       da.max_msg_size, da.max_cqe, da.cqe_size);
 	EXPECT_EQ(0, da.comp_mask);
 	/*
-	 * Only what works is advertised: jobs. Delivery modes and tagged
-	 * matching appear with the data path, together with queue pairs.
+	 * Only what works is advertised: jobs, RUD endpoints and tagged
+	 * matching (uet_msg.sh exercises them); ROD, RUDI and UUD come with
+	 * the next data path step.
 	 */
-	EXPECT_EQ(UETDV_DEVICE_CAP_JOBS, da.dev_caps);
-	EXPECT_EQ(0, self->attr.orig_attr.max_qp);
+	EXPECT_EQ(UETDV_DEVICE_CAP_JOBS | UETDV_DEVICE_CAP_RUD |
+			  UETDV_DEVICE_CAP_TAGGED,
+		  da.dev_caps);
+	EXPECT_EQ(0, self->attr.orig_attr.max_qp > 0 ? 0 : 1);
 	EXPECT_EQ(0, da.profiles & ~0x7u);
 	EXPECT_EQ(64, da.cqe_size);
 	EXPECT_EQ((uint32_t)self->attr.orig_attr.max_cqe, da.max_cqe);
 	EXPECT_LE(1, da.uet_version_major);
-	/* nothing that does not work yet: no endpoint, PDC or profile */
-	EXPECT_EQ(0, da.max_pdc);
-	EXPECT_EQ(0, da.max_endpoints);
+	/* endpoints and PDCs exist; an endpoint is a QP, so no more of them */
+	EXPECT_LE(1, da.max_pdc);
+	EXPECT_LE(1, da.max_endpoints);
+	EXPECT_LE(da.max_endpoints, (uint32_t)self->attr.orig_attr.max_qp);
 	EXPECT_EQ(0, da.profiles);
 	EXPECT_LE(256, da.mtu);
 	EXPECT_LE(da.mtu, da.max_msg_size);
