@@ -295,6 +295,8 @@ pub(crate) struct MrEntry {
     pub(crate) access: u32,
     /// The job of the context that registered it.
     pub(crate) scope: Arc<JobScope>,
+    /// The protection domain it was registered in (device-unique id).
+    pub(crate) pd: u64,
     /// The pinned pages (`None` only in tests).
     pub(crate) umem: Option<Umem>,
 }
@@ -621,6 +623,7 @@ mod tests {
                 length: 4096,
                 access: 0,
                 scope: scope.clone(),
+                pd: 1,
                 umem: None,
             },
             GFP_KERNEL,

@@ -23,6 +23,7 @@ use crate::dev::{
 use core::sync::atomic::{
     AtomicBool,
     AtomicU32,
+    AtomicU64,
     Ordering, //
 };
 use kernel::{
@@ -202,6 +203,8 @@ pub(crate) struct UetDevice {
     keys: Arc<KeyTable>,
     /// The data path: engine, endpoints, UDP tunnel, timer.
     fep: Arc<Fep>,
+    /// The next PD id.
+    next_pd: AtomicU64,
     quotas: Arc<Quotas>,
     /// The port's GIDs: the netdev's IP addresses.
     #[pin]
@@ -251,6 +254,7 @@ impl LinkType for UetLink {
                 counters,
                 keys,
                 fep,
+                next_pd: AtomicU64::new(1),
                 quotas: Arc::new(
                     Quotas {
                         pds: Quota::new(MAX_PD),
@@ -336,8 +340,10 @@ pub(crate) struct UetJobMember {
     /// The device's data path, and the context's endpoints in it (their
     /// PIDonFEPs), flushed on REVOKE. Process context only.
     fep: Arc<Fep>,
+    /// `(PIDonFEP, generation)` of each endpoint. Lock order: before the
+    /// FEP's lock (endpoints are added, removed and put in error under it).
     #[pin]
-    eps: Mutex<KVec<u16>>,
+    eps: Mutex<KVec<(u16, u32)>>,
 }
 
 impl UetJobMember {
@@ -384,8 +390,8 @@ impl JobMember for UetJobMember {
         let old = core::mem::replace(&mut *self.slot.lock(), JobSlot::Revoked);
         drop(old);
         // Every endpoint's outstanding work is flushed, and new work too.
-        for pid in self.eps.lock().iter() {
-            self.fep.as_arc_borrow().error_ep(*pid);
+        for (pid, gen) in self.eps.lock().iter() {
+            self.fep.as_arc_borrow().error_ep(*pid, *gen);
         }
         for cq in self.cqs.lock().iter() {
             cq.report(CqEvent::Error);
@@ -483,6 +489,9 @@ impl Drop for QuotaUnit {
 
 /// Per-PD state.
 pub(crate) struct UetPd {
+    /// Unique per device: the MRs and QPs of a PD carry it, and a QP may
+    /// only use local keys of its own PD.
+    id: u64,
     _unit: QuotaUnit,
 }
 
@@ -530,14 +539,37 @@ impl MrData for UetMr {
     }
 }
 
+/// An endpoint's place in the FEP and in its context's list; both are
+/// left when it is dropped (also when the QP's creation fails after the
+/// endpoint was added).
+struct EpReg {
+    fep: Arc<Fep>,
+    member: Arc<UetJobMember>,
+    pid: u16,
+    gen: u32,
+}
+
+impl Drop for EpReg {
+    fn drop(&mut self) {
+        // Under the context's list lock, as REVOKE walks the list: either
+        // REVOKE flushed the endpoint, or the endpoint is gone.
+        let mut eps = self.member.eps.lock();
+        if let Some(i) = eps.iter().position(|e| *e == (self.pid, self.gen)) {
+            drop(eps.remove(i));
+        }
+        // Outstanding work completes with IB_WC_WR_FLUSH_ERR (written to
+        // the CQs, which outlive the QP: ib_core refuses to destroy a CQ a
+        // QP uses) and the PIDonFEP is free again.
+        self.fep.as_arc_borrow().remove_ep(self.pid, self.gen);
+    }
+}
+
 /// An endpoint: an `IB_QPT_DRIVER` QP with UET semantics (reliable,
 /// unconnected, reaching every endpoint of its job), whose send and
 /// receive rings are mapped by user space and fetched by the device model.
 pub(crate) struct UetQp {
-    fep: Arc<Fep>,
-    /// PIDonFEP: the endpoint's slot in the FEP.
-    pid: u16,
-    member: Arc<UetJobMember>,
+    /// Dropped first: the endpoint leaves the FEP before its rings go.
+    reg: EpReg,
     _rings: Arc<EpRings>,
     _sq_mmap: MmapEntry,
     _rq_mmap: MmapEntry,
@@ -545,36 +577,27 @@ pub(crate) struct UetQp {
 
 impl QpData for UetQp {
     fn doorbell_sq(&self) -> Result {
-        self.member.check_live()?;
-        self.fep.as_arc_borrow().doorbell_sq(self.pid)
+        self.reg.member.check_live()?;
+        self.reg.fep.as_arc_borrow().doorbell_sq(self.reg.pid)
     }
 
     fn doorbell_rq(&self) -> Result {
-        self.member.check_live()?;
-        self.fep.as_arc_borrow().doorbell_rq(self.pid)
+        self.reg.member.check_live()?;
+        self.reg.fep.as_arc_borrow().doorbell_rq(self.reg.pid)
     }
 
     fn set_state(&self, state: QpState) -> Result {
         // An endpoint is ready when created: the connected-QP states mean
         // nothing to it, and are accepted so that applications written
-        // for other QP types may walk them. The error state flushes.
+        // for other QP types may walk them. The error state flushes, for
+        // good.
         if state == QpState::Err {
-            self.fep.as_arc_borrow().error_ep(self.pid);
+            self.reg
+                .fep
+                .as_arc_borrow()
+                .error_ep(self.reg.pid, self.reg.gen);
         }
         Ok(())
-    }
-}
-
-impl Drop for UetQp {
-    fn drop(&mut self) {
-        // Outstanding work completes with IB_WC_WR_FLUSH_ERR (written to the
-        // CQs, which outlive the QP: ib_core refuses to destroy a CQ a QP
-        // uses) and the PIDonFEP is free again.
-        self.fep.as_arc_borrow().remove_ep(self.pid);
-        let mut eps = self.member.eps.lock();
-        if let Some(i) = eps.iter().position(|p| *p == self.pid) {
-            drop(eps.remove(i));
-        }
     }
 }
 
@@ -657,7 +680,8 @@ impl Operations for UetDevice {
             // CAST: small constants.
             max_pdc: fep::MAX_PDC as u32,
             profiles: 0,
-            max_endpoints: fep::MAX_EP as u16 - 1,
+            // PIDonFEPs 0 and 1 give QP numbers ib_core reserves.
+            max_endpoints: fep::MAX_EP as u16 - 2,
             mtu: u16::try_from(mtu).unwrap_or(u16::MAX),
             uet_version_major: 1,
             uet_version_minor: 0,
@@ -669,8 +693,10 @@ impl Operations for UetDevice {
 
     fn alloc_pd(ctx: &UContext<Self>, _udata: &mut UData) -> Result<impl PinInit<Self::Pd, Error>> {
         ctx.member.check_live()?;
-        let unit = ctx.device().quotas.take(QuotaKind::Pd)?;
-        Ok(try_init!(UetPd { _unit: unit }? Error))
+        let dev = ctx.device();
+        let unit = dev.quotas.take(QuotaKind::Pd)?;
+        let id = dev.next_pd.fetch_add(1, Ordering::Relaxed);
+        Ok(try_init!(UetPd { id, _unit: unit }? Error))
     }
 
     fn create_cq(
@@ -694,6 +720,7 @@ impl Operations for UetDevice {
                 ring,
                 events: events.clone(),
                 armed: AtomicBool::new(false),
+                error: AtomicBool::new(false),
                 counters: ctx.device().counters.clone(),
             },
             GFP_KERNEL,
@@ -776,27 +803,19 @@ impl Operations for UetDevice {
             JobSlot::None => return Err(EPERM),
             JobSlot::Revoked => return Err(EIO),
         };
-        let base = u32::from(job.pid_on_fep_base);
-        let end = base + u32::from(job.max_endpoints);
-        let dev: &UetDevice = pd.device();
-        let fep = dev.fep.clone();
-        let (pid, ri) = if c.flags & known != 0 {
-            let pid = c.qpn & uapi::UET_QPN_PID_MASK;
-            let ri = c.qpn >> uapi::UET_QPN_RI_SHIFT;
-            if c.qpn >> 24 != 0 || pid < base || pid >= end {
+        // CAST: the job's range was validated to lie in the 12-bit space.
+        let base = job.pid_on_fep_base;
+        let range = base..(u32::from(base) + u32::from(job.max_endpoints)) as u16;
+        let want = if c.flags & known != 0 {
+            if c.qpn >> 24 != 0 {
                 return Err(EINVAL);
             }
-            (pid, ri)
+            Some(c.qpn)
         } else {
-            let pid = (base..end)
-                // CAST: PIDonFEPs are 12 bits.
-                .find(|p| fep.pid_free(*p as u16))
-                .ok_or(ENOSPC)?;
-            (pid, 0)
+            None
         };
-        // CAST: below 4096 (checked by the job's validation and above).
-        let pid16 = pid as u16;
-        let qpn = (ri << uapi::UET_QPN_RI_SHIFT) | pid;
+        let dev: &UetDevice = pd.device();
+        let fep = dev.fep.clone();
         fep.as_arc_borrow().ensure_bound()?;
         let sq =
             kernel::rdma::mmap::UserBuffer::new(fep::wq_ring_bytes(sq_entries, fep::SQE_SIZE))?;
@@ -818,6 +837,32 @@ impl Operations for UetDevice {
         let sq_mmap = unsafe { ctx.insert_mmap(sq.clone()) }?;
         // SAFETY: as above.
         let rq_mmap = unsafe { ctx.insert_mmap(rq.clone()) }?;
+        // The endpoint is added and listed in one step under the list's
+        // lock, which REVOKE takes: a REVOKE either comes first (and the
+        // context is refused here) or finds the endpoint.
+        let (reg, qpn) = {
+            let mut eps = member.eps.lock();
+            member.check_live()?;
+            eps.reserve(1, GFP_KERNEL)?;
+            let (pid, gen, qpn) = fep.add_ep(
+                want,
+                range,
+                job.job_id,
+                job.tc,
+                pd.id,
+                rings.clone(),
+                member.scope.clone(),
+            )?;
+            // Cannot fail: room was reserved.
+            eps.push((pid, gen), GFP_KERNEL)?;
+            let reg = EpReg {
+                fep,
+                member: member.clone(),
+                pid,
+                gen,
+            };
+            (reg, qpn)
+        };
         let resp = CreateQpResp(uapi::uet_ibv_create_qp_resp {
             comp_mask: 0,
             job_id: job.job_id,
@@ -828,29 +873,8 @@ impl Operations for UetDevice {
             sq_entries,
             rq_entries,
         });
+        // A failure from here on drops `reg`, which removes the endpoint.
         udata.write(&resp)?;
-        {
-            // Listed before it exists in the FEP, under the lock REVOKE
-            // takes: a REVOKE either sees it, or marked the context first
-            // and the endpoint is refused here.
-            let mut eps = member.eps.lock();
-            member.check_live()?;
-            eps.push(pid16, GFP_KERNEL)?;
-        }
-        if let Err(e) = fep.add_ep(
-            pid16,
-            qpn,
-            job.job_id,
-            job.tc,
-            rings.clone(),
-            member.scope.clone(),
-        ) {
-            let mut eps = member.eps.lock();
-            if let Some(i) = eps.iter().position(|p| *p == pid16) {
-                drop(eps.remove(i));
-            }
-            return Err(e);
-        }
         let created = QpCreated {
             qp_num: qpn,
             cap: QpCap {
@@ -864,9 +888,7 @@ impl Operations for UetDevice {
         Ok((
             created,
             try_init!(UetQp {
-                fep,
-                pid: pid16,
-                member,
+                reg,
                 _rings: rings,
                 _sq_mmap: sq_mmap,
                 _rq_mmap: rq_mmap,
@@ -885,7 +907,11 @@ impl Operations for UetDevice {
         ctx.member.require_job()?;
         // ib_core checked the access flags already (ib_check_mr_access():
         // only defined flags, remote write or atomic only with local write).
-        if args.length == 0 || args.length > MAX_MR_SIZE {
+        // The iova range must not wrap: the data path adds offsets to it.
+        if args.length == 0
+            || args.length > MAX_MR_SIZE
+            || args.virt_addr.checked_add(args.length).is_none()
+        {
             return Err(EINVAL);
         }
         let dev: &UetDevice = pd.device();
@@ -898,6 +924,7 @@ impl Operations for UetDevice {
                 length: args.length,
                 access: args.access.bits(),
                 scope: member.scope.clone(),
+                pd: pd.id,
                 umem: Some(umem),
             },
             GFP_KERNEL,

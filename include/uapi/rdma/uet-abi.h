@@ -225,9 +225,11 @@ enum uet_sqe_flags {
 
 /*
  * A send request. The destination is an endpoint of the sender's job:
- * the peer's FEP address (IPv6, or IPv4-mapped IPv6) and its QP number.
- * With UET_SQE_F_INLINE, length bytes of inline_data are the payload and
- * num_sge is 0.
+ * the peer's FEP address (IPv6, or IPv4-mapped IPv6) and its QP number
+ * (24 bits). With UET_SQE_F_INLINE, length bytes of inline_data are the
+ * payload and num_sge is 0. Reserved fields and unknown flags must be
+ * zero: the device fails the entry (IB_WC_LOC_QP_OP_ERR) otherwise; the
+ * same holds for receive entries.
  */
 struct uet_sqe {
 	__aligned_u64 wr_id;
@@ -241,7 +243,7 @@ struct uet_sqe {
 	__u8 reserved_120[4];
 	__aligned_u64 header_data;
 	__aligned_u64 match_bits;	/* UET_SQE_OP_TAGGED_SEND */
-	__u8 reserved_200[16];
+	__u8 reserved_1c0[16];
 	union {
 		struct uet_sge sge[UET_SQE_MAX_SGE];
 		__u8 inline_data[UET_SQE_MAX_INLINE];

@@ -75,7 +75,11 @@ __rust_helper void rust_helper_skb_chain_set_next(struct sk_buff *skb, struct sk
 __rust_helper int rust_helper_skb_ip_src(const struct sk_buff *skb, u8 *addr, u8 *ecn)
 {
 	if (skb->protocol == htons(ETH_P_IP)) {
-		ipv6_addr_set_v4mapped(ip_hdr(skb)->saddr, (struct in6_addr *)addr);
+		struct in6_addr a;
+
+		/* @addr is a byte array: build the address aligned, then copy */
+		ipv6_addr_set_v4mapped(ip_hdr(skb)->saddr, &a);
+		memcpy(addr, &a, sizeof(a));
 		*ecn = ip_hdr(skb)->tos & INET_ECN_MASK;
 		return 0;
 	}

@@ -426,11 +426,12 @@ pub trait MrData: Send + Sync {
 /// What the core needs from a driver's queue pair.
 pub trait QpData: Send + Sync {
     /// The send queue's doorbell: user space posted work to the send
-    /// ring it maps (uverbs `POST_SEND` with no work requests). Process
-    /// context; may sleep.
+    /// ring it maps (uverbs `POST_SEND` with no work requests). Called in
+    /// process context, but `post_send` must not sleep (ib_core's
+    /// contract for it), so neither may this.
     fn doorbell_sq(&self) -> Result;
     /// The receive queue's doorbell (uverbs `POST_RECV` with no work
-    /// requests). Process context; may sleep.
+    /// requests). Process context; must not sleep, as `post_recv`.
     fn doorbell_rq(&self) -> Result;
     /// The QP is moved to `state` (uverbs `MODIFY_QP` with `IB_QP_STATE`).
     /// Process context; may sleep.

@@ -152,6 +152,11 @@ pub(crate) const OVERFLOW_BUFS: usize = 64;
 /// Bytes per unexpected-message buffer.
 pub(crate) const OVERFLOW_BYTES: usize = 64 * 1024;
 
+/// Ring entries fetched per endpoint and queue while the FEP's lock is held
+/// (interrupts are off meanwhile); a doorbell takes the lock again for
+/// the rest.
+const FETCH_BUDGET: u32 = 64;
+
 /// Shortest and longest timer period while the engine has deadlines (ns).
 const TIMER_MIN_NS: u64 = 10_000;
 const TIMER_MAX_NS: u64 = 1_000_000;
@@ -164,16 +169,22 @@ pub(crate) struct CqShared {
     pub(crate) ring: Pin<KBox<CqRing>>,
     pub(crate) events: Arc<CqEvents>,
     pub(crate) armed: AtomicBool,
+    /// Set once the ring overflowed: the CQ is in error for good.
+    pub(crate) error: AtomicBool,
     pub(crate) counters: Arc<Counters>,
 }
 
 impl CqShared {
-    /// Writes a completion and signals the channel if the CQ was armed; a
-    /// full ring puts the CQ in error. Never sleeps.
+    /// Writes a completion and signals the channel if the CQ was armed. A
+    /// full ring puts the CQ in error for good: the error is reported
+    /// once, and every later completion is dropped (counted). Never
+    /// sleeps.
     pub(crate) fn push(&self, cqe: &uapi::uet_cqe) {
-        if self.ring.push(cqe).is_err() {
+        if self.error.load(Ordering::Acquire) || self.ring.push(cqe).is_err() {
             self.counters.inc(Counter::CqOverflow);
-            self.events.report(kernel::rdma::device::CqEvent::Error);
+            if !self.error.swap(true, Ordering::AcqRel) {
+                self.events.report(kernel::rdma::device::CqEvent::Error);
+            }
             return;
         }
         if self.armed.swap(false, Ordering::AcqRel) {
@@ -285,10 +296,21 @@ impl RecvSlot {
 
 const NO_SLOT: u16 = u16::MAX;
 
+impl Ep {
+    /// The endpoint's id in the engine: the PIDonFEP and 20 bits of the
+    /// generation, so that an unexpected message held for an endpoint
+    /// that is gone never matches a later one with the same PIDonFEP.
+    fn engine_id(&self) -> u32 {
+        ((self.gen & 0xf_ffff) << 12) | (self.qpn & 0xfff)
+    }
+}
+
 /// An endpoint as the FEP sees it.
 struct Ep {
     rings: Arc<EpRings>,
     scope: Arc<JobScope>,
+    /// The protection domain of the QP: local keys must be of its MRs.
+    pd: u64,
     job: u32,
     qpn: u32,
     tc: u8,
@@ -366,7 +388,13 @@ struct Rest {
     /// Endpoints whose queues should be fetched again (a slot was freed).
     kick: [u64; MAX_EP / 64],
     kicked: bool,
+    /// Endpoints with a request the engine could not take yet: fetched
+    /// again whenever anything completes.
+    blocked: [u64; MAX_EP / 64],
     next_gen: u32,
+    /// Where the search for a free PIDonFEP starts (allocation is cyclic,
+    /// so a QP number is not reused at once).
+    pid_cursor: u16,
 }
 
 /// The fabric end point of a device.
@@ -443,7 +471,9 @@ impl Fep {
                 overflow_used: [false; OVERFLOW_BUFS],
                 kick: [0; MAX_EP / 64],
                 kicked: false,
+                blocked: [0; MAX_EP / 64],
                 next_gen: 1,
+                pid_cursor: 0,
             },
             armed: false,
         };
@@ -620,17 +650,23 @@ impl Fep {
         next
     }
 
-    /// Adds endpoint `pid` (its PIDonFEP) with its rings. `EBUSY` if the
-    /// PIDonFEP is taken. May sleep.
+    /// Adds an endpoint with its rings: with QP number `want`, or else the
+    /// next free PIDonFEP of `range` (cyclically, resource index 0). QP
+    /// numbers 0 and 1 are ib_core's (SMI, GSI) and never used. Returns
+    /// the PIDonFEP, the endpoint's generation and its QP number;
+    /// `EBUSY` if the wanted PIDonFEP is taken, `ENOSPC` if the range is
+    /// full. May sleep.
+    #[expect(clippy::too_many_arguments)]
     pub(crate) fn add_ep(
         &self,
-        pid: u16,
-        qpn: u32,
+        want: Option<u32>,
+        range: core::ops::Range<u16>,
         job: u32,
         tc: u8,
+        pd: u64,
         rings: Arc<EpRings>,
         scope: Arc<JobScope>,
-    ) -> Result {
+    ) -> Result<(u16, u32, u32)> {
         let n_send = kernel::num::casts::u32_as_usize(rings.sq_entries);
         let n_recv = kernel::num::casts::u32_as_usize(rings.rq_entries);
         let mut sends = KVVec::from_elem(SendSlot::EMPTY, n_send, GFP_KERNEL)?;
@@ -649,14 +685,41 @@ impl Fep {
         }
         let mut g = self.state.lock();
         let rest = &mut g.rest;
+        let (pid, qpn) = match want {
+            Some(q) => {
+                // CAST: masked to 12 bits.
+                let pid = (q & 0xfff) as u16;
+                if q < 2 || !range.contains(&pid) {
+                    return Err(EINVAL);
+                }
+                match rest.eps.get(usize::from(pid)) {
+                    Some(None) => (pid, q),
+                    Some(Some(_)) => return Err(EBUSY),
+                    None => return Err(EINVAL),
+                }
+            }
+            None => {
+                let n = range.end.saturating_sub(range.start);
+                let start = rest
+                    .pid_cursor
+                    .clamp(range.start, range.end.max(range.start));
+                let found = (0..n)
+                    .map(|k| {
+                        let off = (start - range.start + k) % n;
+                        range.start + off
+                    })
+                    .find(|p| *p >= 2 && matches!(rest.eps.get(usize::from(*p)), Some(None)));
+                let pid = found.ok_or(ENOSPC)?;
+                rest.pid_cursor = pid + 1;
+                (pid, u32::from(pid))
+            }
+        };
         let gen = rest.next_gen;
-        let slot = rest.eps.get_mut(usize::from(pid)).ok_or(EINVAL)?;
-        if slot.is_some() {
-            return Err(EBUSY);
-        }
-        *slot = Some(Ep {
+        rest.next_gen = rest.next_gen.wrapping_add(1).max(1);
+        rest.eps[usize::from(pid)] = Some(Ep {
             rings,
             scope,
+            pd,
             job,
             qpn,
             tc,
@@ -671,22 +734,20 @@ impl Fep {
             recv_blocked: None,
             error: false,
         });
-        rest.next_gen = rest.next_gen.wrapping_add(1).max(1);
         drop(g);
         self.counters.inc(Counter::Endpoints);
-        Ok(())
+        Ok((pid, gen, qpn))
     }
 
-    /// Whether PIDonFEP `pid` is free. Never sleeps.
-    pub(crate) fn pid_free(&self, pid: u16) -> bool {
-        matches!(self.state.lock().rest.eps.get(usize::from(pid)), Some(None))
-    }
-
-    /// Removes endpoint `pid`: its outstanding requests complete with
-    /// `IB_WC_WR_FLUSH_ERR` and the engine forgets them. Process context;
-    /// may sleep (the endpoint's tables are freed after the lock).
-    pub(crate) fn remove_ep(self: ArcBorrow<'_, Self>, pid: u16) {
+    /// Removes endpoint `pid` of generation `gen`: its outstanding requests
+    /// complete with `IB_WC_WR_FLUSH_ERR` and the engine forgets them.
+    /// Process context; may sleep (the endpoint's tables are freed after
+    /// the lock).
+    pub(crate) fn remove_ep(self: ArcBorrow<'_, Self>, pid: u16, gen: u32) {
         let ep = self.with_engine(|engine, env, _rx, now| {
+            if !matches!(env.ep(pid), Some(e) if e.gen == gen) {
+                return None;
+            }
             env.flush_ep(engine, pid, now);
             env.rest
                 .eps
@@ -699,25 +760,38 @@ impl Fep {
         drop(ep);
     }
 
-    /// Puts endpoint `pid` in error: outstanding and new requests complete
-    /// with `IB_WC_WR_FLUSH_ERR`. Process context.
-    pub(crate) fn error_ep(self: ArcBorrow<'_, Self>, pid: u16) {
+    /// Puts endpoint `pid` of generation `gen` in error: outstanding and
+    /// new requests complete with `IB_WC_WR_FLUSH_ERR`. The state is final
+    /// (moving the QP to another state later does not leave it). Process
+    /// context.
+    pub(crate) fn error_ep(self: ArcBorrow<'_, Self>, pid: u16, gen: u32) {
         self.with_engine(|engine, env, _rx, now| {
-            if let Some(Some(ep)) = env.rest.eps.get_mut(usize::from(pid)) {
-                ep.error = true;
+            match env.ep(pid) {
+                Some(ep) if ep.gen == gen => ep.error = true,
+                _ => return,
             }
             env.flush_ep(engine, pid, now);
         });
     }
 
-    /// The send ring's doorbell. Process context.
+    /// The send ring's doorbell: fetches what user space published, in
+    /// bounded batches (the lock is taken again between them). Process
+    /// context.
     pub(crate) fn doorbell_sq(self: ArcBorrow<'_, Self>, pid: u16) -> Result {
-        self.with_engine(|engine, env, _rx, now| env.fetch_sq(engine, pid, now))
+        while self
+            .with_engine(|engine, env, _rx, now| env.fetch_sq(engine, pid, now, FETCH_BUDGET))?
+        {
+        }
+        Ok(())
     }
 
     /// The receive ring's doorbell. Process context.
     pub(crate) fn doorbell_rq(self: ArcBorrow<'_, Self>, pid: u16) -> Result {
-        self.with_engine(|engine, env, _rx, _now| env.fetch_rq(engine, pid))
+        while self
+            .with_engine(|engine, env, _rx, now| env.fetch_rq(engine, pid, now, FETCH_BUDGET))?
+        {
+        }
+        Ok(())
     }
 
     /// Engine counters, for `rdma statistic`. Never sleeps.
@@ -806,15 +880,27 @@ fn wc_status(st: Status) -> (u8, u8) {
     }
 }
 
-/// Reads SGE `i` of a ring entry at `base`.
-fn read_sge(buf: &UserBuffer, base: usize) -> Result<Sge> {
-    let mut b = [0u8; 16];
-    buf.read(base, &mut b)?;
-    Ok(Sge {
-        addr: u64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
-        len: u32::from_ne_bytes([b[8], b[9], b[10], b[11]]),
-        lkey: u32::from_ne_bytes([b[12], b[13], b[14], b[15]]),
-    })
+/// The native-endian `u64` at `at` of a fetched ring entry.
+fn ne_u64(e: &[u8], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&e[at..at + 8]);
+    u64::from_ne_bytes(b)
+}
+
+/// The native-endian `u32` at `at` of a fetched ring entry.
+fn ne_u32(e: &[u8], at: usize) -> u32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&e[at..at + 4]);
+    u32::from_ne_bytes(b)
+}
+
+/// The `struct uet_sge` at `at` of a fetched ring entry.
+fn sge_at(e: &[u8], at: usize) -> Sge {
+    Sge {
+        addr: ne_u64(e, at),
+        len: ne_u32(e, at + 8),
+        lkey: ne_u32(e, at + 12),
+    }
 }
 
 /// Why a fetched request failed before reaching the engine.
@@ -851,11 +937,16 @@ impl KEnv<'_> {
 
     /// Checks that every SGE resolves for `job` and lies inside its region
     /// (with local write access when `write`).
-    fn check_sges(&self, job: u32, sges: &[Sge], write: bool) -> Result<u32, Refused> {
+    fn check_sges(&self, job: u32, pd: u64, sges: &[Sge], write: bool) -> Result<u32, Refused> {
         let mut total: u32 = 0;
         for sg in sges {
             let len = kernel::num::casts::u32_as_usize(sg.len);
             let r = self.keys.with(job, sg.lkey, |mr| {
+                // A local key must be of the QP's PD (another process of
+                // the job may know the key, as an rkey).
+                if mr.pd != pd {
+                    return Err(MemError::Prot);
+                }
                 mr.offset_of(sg.addr, len)?;
                 if write && mr.write(sg.addr, &[]).is_err() {
                     return Err(MemError::Access);
@@ -895,158 +986,242 @@ impl KEnv<'_> {
         cq.push(&cqe);
     }
 
-    /// Fetches new send requests of endpoint `pid` and posts them.
-    fn fetch_sq(&mut self, engine: &mut super::engine::DevEngine, pid: u16, now: u64) -> Result {
-        if let Some(ep) = self.ep(pid) {
-            if let Some((slot, post)) = ep.send_blocked.take() {
-                match engine.post(now, &post, self) {
-                    Ok(()) => {}
-                    Err(PostError::NoMsg | PostError::NoPdc) => {
-                        if let Some(ep) = self.ep(pid) {
-                            ep.send_blocked = Some((slot, post));
-                        }
-                        return Ok(());
-                    }
-                    Err(_) => self.fail_send(pid, slot, wc::LOC_LEN_ERR),
-                }
-            }
-        } else {
-            return Err(EINVAL);
+    /// Marks endpoint `pid` as waiting for engine resources.
+    fn block(&mut self, pid: u16) {
+        let i = usize::from(pid);
+        if let Some(w) = self.rest.blocked.get_mut(i / 64) {
+            *w |= 1 << (i % 64);
         }
-        loop {
-            let Some(ep) = self.ep(pid) else {
-                return Ok(());
-            };
-            let rings = ep.rings.clone();
-            let prod = rings.sq.load_u32_acquire(WQ_PROD_OFFSET)?;
-            let pending = prod.wrapping_sub(ep.sq_cons);
-            if pending == 0 {
-                return Ok(());
-            }
-            if pending > rings.sq_entries {
-                // A producer index beyond what the ring holds: garbage
-                // from user space. Nothing is fetched until it is sane.
-                return Err(EINVAL);
-            }
-            if ep.send_free == NO_SLOT {
-                // Every slot is in flight: fetched again on completion.
-                return Ok(());
-            }
-            let slot = ep.send_free;
-            let si = usize::from(slot);
-            let idx = kernel::num::casts::u32_as_usize(ep.sq_cons & (rings.sq_entries - 1));
-            let base = WQ_RING_ENTRIES_OFFSET + idx * SQE_SIZE;
-            // The entry is read once, into the slot; user space may
-            // rewrite the ring afterwards.
-            let mut e = [0u8; SQE_SIZE];
-            rings.sq.read(base, &mut e)?;
-            ep.sq_cons = ep.sq_cons.wrapping_add(1);
-            rings.sq.store_u32_release(WQ_CONS_OFFSET, ep.sq_cons)?;
-            let wr_id = u64::from_ne_bytes([e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7]]);
-            let (op, flags, nsge) = (e[8], e[9], e[10]);
-            let len = u32::from_ne_bytes([e[12], e[13], e[14], e[15]]);
-            let mut dst: Addr = [0; 16];
-            dst.copy_from_slice(&e[16..32]);
-            let dst_qpn = u32::from_ne_bytes([e[32], e[33], e[34], e[35]]);
-            let hdr = u64::from_ne_bytes([e[40], e[41], e[42], e[43], e[44], e[45], e[46], e[47]]);
-            let bits = u64::from_ne_bytes([e[48], e[49], e[50], e[51], e[52], e[53], e[54], e[55]]);
-            // CAST: small uapi constants.
-            let tagged = match u32::from(op) {
-                uapi::uet_sqe_opcode_UET_SQE_OP_SEND => false,
-                uapi::uet_sqe_opcode_UET_SQE_OP_TAGGED_SEND => true,
-                _ => {
-                    self.complete_early(pid, false, wr_id, wc::LOC_QP_OP_ERR);
-                    continue;
-                }
-            };
-            let f_signaled = uapi::uet_sqe_flags_UET_SQE_F_SIGNALED as u8;
-            let f_inline = uapi::uet_sqe_flags_UET_SQE_F_INLINE as u8;
-            let f_data = uapi::uet_sqe_flags_UET_SQE_F_WITH_DATA as u8;
-            let mut s = SendSlot::EMPTY;
-            s.wr_id = wr_id;
-            s.signaled = flags & f_signaled != 0;
-            s.tagged = tagged;
-            let sge_base = 72;
-            let total = if flags & f_inline != 0 {
-                if len > MAX_INLINE || nsge != 0 {
-                    self.complete_early(pid, false, wr_id, wc::LOC_LEN_ERR);
-                    continue;
-                }
-                s.inline = true;
-                let n = kernel::num::casts::u32_as_usize(len);
-                s.data[..n].copy_from_slice(&e[sge_base..sge_base + n]);
-                len
-            } else {
-                if u32::from(nsge) > MAX_SEND_SGE {
-                    self.complete_early(pid, false, wr_id, wc::LOC_LEN_ERR);
-                    continue;
-                }
-                for k in 0..usize::from(nsge) {
-                    s.sge[k] = read_sge(&rings.sq, base + sge_base + 16 * k)?;
-                }
-                s.nsge = nsge;
-                let Some(ep) = self.ep(pid) else {
-                    return Ok(());
-                };
-                let job = ep.job;
-                match self.check_sges(job, &s.sge[..usize::from(nsge)], false) {
-                    Ok(t) => t,
-                    Err(Refused::Status(st)) => {
-                        self.complete_early(pid, false, wr_id, st);
-                        continue;
-                    }
-                }
-            };
-            s.len = total;
-            let Some(ep) = self.ep(pid) else {
-                return Ok(());
-            };
-            if ep.error {
-                let id = s.wr_id;
-                self.complete_early(pid, false, id, wc::WR_FLUSH_ERR);
-                continue;
-            }
-            // Take the slot.
-            ep.send_free = ep.sends[si].next_free;
-            s.used = true;
-            ep.sends[si] = s;
-            let cookie = Cookie {
-                gen: ep.gen,
-                pid,
-                recv: false,
-                slot,
-            }
-            .encode();
-            let post = Post {
-                user: cookie,
-                dst,
-                target: SesAddr {
-                    ri_gen: 0,
-                    job: ep.job,
-                    // CAST: masked to 12 bits.
-                    pid: (dst_qpn & 0xfff) as u16,
-                    ri: ((dst_qpn >> 12) & 0xfff) as u16,
-                },
-                mode: Mode::Rud,
-                op: Op::Send {
-                    tag: tagged.then_some(bits),
-                },
-                buf: cookie,
-                len: total,
-                hdr_data: if flags & f_data != 0 { hdr } else { 0 },
-                tc: ep.tc,
-                initiator: ep.qpn,
-            };
+    }
+
+    /// Retries the queued request of endpoint `pid` the engine could not
+    /// take; `false` if it still cannot.
+    fn retry_blocked(&mut self, engine: &mut super::engine::DevEngine, pid: u16, now: u64) -> bool {
+        let Some(ep) = self.ep(pid) else {
+            return true;
+        };
+        if let Some((slot, post)) = ep.send_blocked.take() {
             match engine.post(now, &post, self) {
                 Ok(()) => {}
                 Err(PostError::NoMsg | PostError::NoPdc) => {
                     if let Some(ep) = self.ep(pid) {
                         ep.send_blocked = Some((slot, post));
                     }
-                    return Ok(());
+                    self.block(pid);
+                    return false;
                 }
                 Err(_) => self.fail_send(pid, slot, wc::LOC_LEN_ERR),
             }
+        }
+        let Some(ep) = self.ep(pid) else {
+            return true;
+        };
+        if let Some((slot, tag)) = ep.recv_blocked.take() {
+            let (id, len) = (ep.engine_id(), ep.recvs[usize::from(slot)].len);
+            let cookie = Cookie {
+                gen: ep.gen,
+                pid,
+                recv: true,
+                slot,
+            }
+            .encode();
+            if engine
+                .post_recv(id, cookie, cookie, len, tag, self)
+                .is_err()
+            {
+                if let Some(ep) = self.ep(pid) {
+                    ep.recv_blocked = Some((slot, tag));
+                }
+                self.block(pid);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Fetches up to `budget` new send requests of endpoint `pid` and
+    /// posts them; `Ok(true)` if more are pending. Only the entries that
+    /// were published when the fetch began are taken, so user space
+    /// cannot keep the device fetching forever.
+    fn fetch_sq(
+        &mut self,
+        engine: &mut super::engine::DevEngine,
+        pid: u16,
+        now: u64,
+        mut budget: u32,
+    ) -> Result<bool> {
+        if self.ep(pid).is_none() {
+            return Err(EINVAL);
+        }
+        if !self.retry_blocked(engine, pid, now) {
+            return Ok(false);
+        }
+        let Some(ep) = self.ep(pid) else {
+            return Ok(false);
+        };
+        let rings = ep.rings.clone();
+        let prod = rings.sq.load_u32_acquire(WQ_PROD_OFFSET)?;
+        let pending = prod.wrapping_sub(ep.sq_cons);
+        if pending > rings.sq_entries {
+            // A producer index beyond what the ring holds: garbage from
+            // user space. Nothing is fetched until it is sane.
+            return Err(EINVAL);
+        }
+        let mut left = pending;
+        while left > 0 {
+            if budget == 0 {
+                return Ok(true);
+            }
+            let Some(ep) = self.ep(pid) else {
+                return Ok(false);
+            };
+            if ep.send_free == NO_SLOT {
+                // Every slot is in flight: fetched again on completion.
+                return Ok(false);
+            }
+            budget -= 1;
+            left -= 1;
+            let idx = kernel::num::casts::u32_as_usize(ep.sq_cons & (rings.sq_entries - 1));
+            // The entry is read once, into a local copy; user space may
+            // rewrite the ring as soon as the consumer index moves on.
+            let mut e = [0u8; SQE_SIZE];
+            rings
+                .sq
+                .read(WQ_RING_ENTRIES_OFFSET + idx * SQE_SIZE, &mut e)?;
+            ep.sq_cons = ep.sq_cons.wrapping_add(1);
+            rings.sq.store_u32_release(WQ_CONS_OFFSET, ep.sq_cons)?;
+            self.take_sqe(engine, pid, &e, now);
+        }
+        Ok(false)
+    }
+
+    /// Checks one fetched SQE and posts it to the engine, or completes it
+    /// with an error.
+    fn take_sqe(
+        &mut self,
+        engine: &mut super::engine::DevEngine,
+        pid: u16,
+        e: &[u8; SQE_SIZE],
+        now: u64,
+    ) {
+        let wr_id = ne_u64(e, 0);
+        let (op, flags, nsge, rsvd) = (e[8], e[9], e[10], e[11]);
+        let len = ne_u32(e, 12);
+        let mut dst: Addr = [0; 16];
+        dst.copy_from_slice(&e[16..32]);
+        let dst_qpn = ne_u32(e, 32);
+        let hdr = ne_u64(e, 40);
+        let bits = ne_u64(e, 48);
+        // CAST: small uapi constants.
+        let f_signaled = uapi::uet_sqe_flags_UET_SQE_F_SIGNALED as u8;
+        let f_inline = uapi::uet_sqe_flags_UET_SQE_F_INLINE as u8;
+        let f_data = uapi::uet_sqe_flags_UET_SQE_F_WITH_DATA as u8;
+        let tagged = match u32::from(op) {
+            uapi::uet_sqe_opcode_UET_SQE_OP_SEND => false,
+            uapi::uet_sqe_opcode_UET_SQE_OP_TAGGED_SEND => true,
+            _ => {
+                self.complete_early(pid, false, wr_id, wc::LOC_QP_OP_ERR);
+                return;
+            }
+        };
+        // Reserved fields and unknown flags must be zero, so that they can
+        // be given a meaning later.
+        let reserved_zero = rsvd == 0
+            && e[36..40] == [0; 4]
+            && e[56..72] == [0; 16]
+            && e[120..128] == [0; 8]
+            && dst_qpn >> 24 == 0;
+        if flags & !(f_signaled | f_inline | f_data) != 0 || !reserved_zero {
+            self.complete_early(pid, false, wr_id, wc::LOC_QP_OP_ERR);
+            return;
+        }
+        let mut s = SendSlot::EMPTY;
+        s.wr_id = wr_id;
+        s.signaled = flags & f_signaled != 0;
+        s.tagged = tagged;
+        const SGE_AT: usize = 72;
+        let total = if flags & f_inline != 0 {
+            if len > MAX_INLINE || nsge != 0 {
+                self.complete_early(pid, false, wr_id, wc::LOC_LEN_ERR);
+                return;
+            }
+            s.inline = true;
+            let n = kernel::num::casts::u32_as_usize(len);
+            s.data[..n].copy_from_slice(&e[SGE_AT..SGE_AT + n]);
+            len
+        } else {
+            if u32::from(nsge) > MAX_SEND_SGE {
+                self.complete_early(pid, false, wr_id, wc::LOC_LEN_ERR);
+                return;
+            }
+            for k in 0..usize::from(nsge) {
+                s.sge[k] = sge_at(e, SGE_AT + 16 * k);
+            }
+            s.nsge = nsge;
+            let Some(ep) = self.ep(pid) else {
+                return;
+            };
+            let (job, pd) = (ep.job, ep.pd);
+            match self.check_sges(job, pd, &s.sge[..usize::from(nsge)], false) {
+                Ok(t) => t,
+                Err(Refused::Status(st)) => {
+                    self.complete_early(pid, false, wr_id, st);
+                    return;
+                }
+            }
+        };
+        s.len = total;
+        let Some(ep) = self.ep(pid) else {
+            return;
+        };
+        if ep.error {
+            self.complete_early(pid, false, wr_id, wc::WR_FLUSH_ERR);
+            return;
+        }
+        // Take a slot (the caller checked there is one).
+        let slot = ep.send_free;
+        let Some(next) = ep.sends.get(usize::from(slot)).map(|x| x.next_free) else {
+            return;
+        };
+        ep.send_free = next;
+        s.used = true;
+        ep.sends[usize::from(slot)] = s;
+        let cookie = Cookie {
+            gen: ep.gen,
+            pid,
+            recv: false,
+            slot,
+        }
+        .encode();
+        let post = Post {
+            user: cookie,
+            dst,
+            target: SesAddr {
+                ri_gen: 0,
+                job: ep.job,
+                // CAST: masked to 12 bits.
+                pid: (dst_qpn & 0xfff) as u16,
+                ri: ((dst_qpn >> 12) & 0xfff) as u16,
+            },
+            mode: Mode::Rud,
+            op: Op::Send {
+                tag: tagged.then_some(bits),
+            },
+            buf: cookie,
+            len: total,
+            hdr_data: if flags & f_data != 0 { hdr } else { 0 },
+            tc: ep.tc,
+            initiator: ep.qpn,
+        };
+        match engine.post(now, &post, self) {
+            Ok(()) => {}
+            Err(PostError::NoMsg | PostError::NoPdc) => {
+                if let Some(ep) = self.ep(pid) {
+                    ep.send_blocked = Some((slot, post));
+                }
+                self.block(pid);
+            }
+            Err(_) => self.fail_send(pid, slot, wc::LOC_LEN_ERR),
         }
     }
 
@@ -1056,119 +1231,133 @@ impl KEnv<'_> {
             return;
         };
         let si = usize::from(slot);
-        let wr_id = ep.sends[si].wr_id;
-        ep.sends[si].used = false;
-        ep.sends[si].next_free = ep.send_free;
+        let Some(s) = ep.sends.get_mut(si) else {
+            return;
+        };
+        let wr_id = s.wr_id;
+        s.used = false;
+        s.next_free = ep.send_free;
         ep.send_free = slot;
         self.complete_early(pid, false, wr_id, status);
     }
 
-    /// Fetches new receive requests of endpoint `pid` and posts them.
-    fn fetch_rq(&mut self, engine: &mut super::engine::DevEngine, pid: u16) -> Result {
-        if let Some(ep) = self.ep(pid) {
-            if let Some((slot, tag)) = ep.recv_blocked.take() {
-                let (gen, len) = (ep.gen, ep.recvs[usize::from(slot)].len);
-                let cookie = Cookie {
-                    gen,
-                    pid,
-                    recv: true,
-                    slot,
-                }
-                .encode();
-                if engine
-                    .post_recv(u32::from(pid), cookie, cookie, len, tag, self)
-                    .is_err()
-                {
-                    if let Some(ep) = self.ep(pid) {
-                        ep.recv_blocked = Some((slot, tag));
-                    }
-                    return Ok(());
-                }
-            }
-        } else {
+    /// Fetches up to `budget` new receive requests of endpoint `pid` and
+    /// posts them; `Ok(true)` if more are pending.
+    fn fetch_rq(
+        &mut self,
+        engine: &mut super::engine::DevEngine,
+        pid: u16,
+        now: u64,
+        mut budget: u32,
+    ) -> Result<bool> {
+        if self.ep(pid).is_none() {
             return Err(EINVAL);
         }
-        loop {
+        if !self.retry_blocked(engine, pid, now) {
+            return Ok(false);
+        }
+        let Some(ep) = self.ep(pid) else {
+            return Ok(false);
+        };
+        let rings = ep.rings.clone();
+        let prod = rings.rq.load_u32_acquire(WQ_PROD_OFFSET)?;
+        let pending = prod.wrapping_sub(ep.rq_cons);
+        if pending > rings.rq_entries {
+            return Err(EINVAL);
+        }
+        let mut left = pending;
+        while left > 0 {
+            if budget == 0 {
+                return Ok(true);
+            }
             let Some(ep) = self.ep(pid) else {
-                return Ok(());
+                return Ok(false);
             };
-            let rings = ep.rings.clone();
-            let prod = rings.rq.load_u32_acquire(WQ_PROD_OFFSET)?;
-            let pending = prod.wrapping_sub(ep.rq_cons);
-            if pending == 0 {
-                return Ok(());
-            }
-            if pending > rings.rq_entries {
-                return Err(EINVAL);
-            }
             if ep.recv_free == NO_SLOT {
-                return Ok(());
+                return Ok(false);
             }
-            let slot = ep.recv_free;
-            let si = usize::from(slot);
+            budget -= 1;
+            left -= 1;
             let idx = kernel::num::casts::u32_as_usize(ep.rq_cons & (rings.rq_entries - 1));
-            let base = WQ_RING_ENTRIES_OFFSET + idx * RQE_SIZE;
             let mut e = [0u8; RQE_SIZE];
-            rings.rq.read(base, &mut e)?;
+            rings
+                .rq
+                .read(WQ_RING_ENTRIES_OFFSET + idx * RQE_SIZE, &mut e)?;
             ep.rq_cons = ep.rq_cons.wrapping_add(1);
             rings.rq.store_u32_release(WQ_CONS_OFFSET, ep.rq_cons)?;
-            let wr_id = u64::from_ne_bytes([e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7]]);
-            let (flags, nsge) = (e[8], e[9]);
-            let bits = u64::from_ne_bytes([e[16], e[17], e[18], e[19], e[20], e[21], e[22], e[23]]);
-            let ignore =
-                u64::from_ne_bytes([e[24], e[25], e[26], e[27], e[28], e[29], e[30], e[31]]);
-            // CAST: small uapi constant.
-            let tagged = flags & (uapi::uet_rqe_flags_UET_RQE_F_TAGGED as u8) != 0;
-            if u32::from(nsge) > MAX_RECV_SGE {
-                self.complete_early(pid, true, wr_id, wc::LOC_LEN_ERR);
-                continue;
+            self.take_rqe(engine, pid, &e);
+        }
+        Ok(false)
+    }
+
+    /// Checks one fetched RQE and posts it to the engine, or completes it
+    /// with an error.
+    fn take_rqe(&mut self, engine: &mut super::engine::DevEngine, pid: u16, e: &[u8; RQE_SIZE]) {
+        let wr_id = ne_u64(e, 0);
+        let (flags, nsge) = (e[8], e[9]);
+        let bits = ne_u64(e, 16);
+        let ignore = ne_u64(e, 24);
+        // CAST: small uapi constant.
+        let f_tagged = uapi::uet_rqe_flags_UET_RQE_F_TAGGED as u8;
+        if flags & !f_tagged != 0 || e[10..16] != [0; 6] {
+            self.complete_early(pid, true, wr_id, wc::LOC_QP_OP_ERR);
+            return;
+        }
+        let tagged = flags & f_tagged != 0;
+        if u32::from(nsge) > MAX_RECV_SGE {
+            self.complete_early(pid, true, wr_id, wc::LOC_LEN_ERR);
+            return;
+        }
+        let mut r = RecvSlot::EMPTY;
+        r.wr_id = wr_id;
+        r.tagged = tagged;
+        for k in 0..usize::from(nsge) {
+            r.sge[k] = sge_at(e, 32 + 16 * k);
+        }
+        r.nsge = nsge;
+        let Some(ep) = self.ep(pid) else {
+            return;
+        };
+        let (job, pd, error) = (ep.job, ep.pd, ep.error);
+        if error {
+            self.complete_early(pid, true, wr_id, wc::WR_FLUSH_ERR);
+            return;
+        }
+        let total = match self.check_sges(job, pd, &r.sge[..usize::from(nsge)], true) {
+            Ok(t) => t,
+            Err(Refused::Status(st)) => {
+                self.complete_early(pid, true, wr_id, st);
+                return;
             }
-            let mut r = RecvSlot::EMPTY;
-            r.wr_id = wr_id;
-            r.tagged = tagged;
-            for k in 0..usize::from(nsge) {
-                r.sge[k] = read_sge(&rings.rq, base + 32 + 16 * k)?;
+        };
+        r.len = total;
+        r.used = true;
+        let Some(ep) = self.ep(pid) else {
+            return;
+        };
+        let slot = ep.recv_free;
+        let Some(next) = ep.recvs.get(usize::from(slot)).map(|x| x.next_free) else {
+            return;
+        };
+        ep.recv_free = next;
+        ep.recvs[usize::from(slot)] = r;
+        let cookie = Cookie {
+            gen: ep.gen,
+            pid,
+            recv: true,
+            slot,
+        }
+        .encode();
+        let id = ep.engine_id();
+        let tag = tagged.then_some((bits, ignore));
+        if engine
+            .post_recv(id, cookie, cookie, total, tag, self)
+            .is_err()
+        {
+            if let Some(ep) = self.ep(pid) {
+                ep.recv_blocked = Some((slot, tag));
             }
-            r.nsge = nsge;
-            let Some(ep) = self.ep(pid) else {
-                return Ok(());
-            };
-            let (job, error) = (ep.job, ep.error);
-            if error {
-                self.complete_early(pid, true, wr_id, wc::WR_FLUSH_ERR);
-                continue;
-            }
-            let total = match self.check_sges(job, &r.sge[..usize::from(nsge)], true) {
-                Ok(t) => t,
-                Err(Refused::Status(st)) => {
-                    self.complete_early(pid, true, wr_id, st);
-                    continue;
-                }
-            };
-            r.len = total;
-            r.used = true;
-            let Some(ep) = self.ep(pid) else {
-                return Ok(());
-            };
-            ep.recv_free = ep.recvs[si].next_free;
-            ep.recvs[si] = r;
-            let cookie = Cookie {
-                gen: ep.gen,
-                pid,
-                recv: true,
-                slot,
-            }
-            .encode();
-            let tag = tagged.then_some((bits, ignore));
-            if engine
-                .post_recv(u32::from(pid), cookie, cookie, total, tag, self)
-                .is_err()
-            {
-                if let Some(ep) = self.ep(pid) {
-                    ep.recv_blocked = Some((slot, tag));
-                }
-                return Ok(());
-            }
+            self.block(pid);
         }
     }
 
@@ -1203,9 +1392,13 @@ impl KEnv<'_> {
         }
     }
 
-    /// Fetches the queues of the endpoints whose slots were freed.
+    /// Fetches the queues of the endpoints whose slots were freed, a
+    /// bounded amount per call (the rest waits for the next doorbell,
+    /// completion or timer).
     fn run_kicks(&mut self, engine: &mut super::engine::DevEngine, now: u64) {
-        while self.rest.kicked {
+        let mut passes = 0;
+        while self.rest.kicked && passes < 4 {
+            passes += 1;
             self.rest.kicked = false;
             for w in 0..MAX_EP / 64 {
                 let mut bits = core::mem::take(&mut self.rest.kick[w]);
@@ -1215,9 +1408,14 @@ impl KEnv<'_> {
                     // CAST: below 4096.
                     let pid = (w * 64) as u16 + b as u16;
                     // Errors are user-space garbage in a ring: they stop
-                    // fetching from it until the next doorbell.
-                    let _ = self.fetch_sq(engine, pid, now);
-                    let _ = self.fetch_rq(engine, pid);
+                    // fetching from it until the next doorbell. Leftovers
+                    // (over the budget) are fetched on the next kick.
+                    if let Ok(true) = self.fetch_sq(engine, pid, now, FETCH_BUDGET) {
+                        self.kick(pid);
+                    }
+                    if let Ok(true) = self.fetch_rq(engine, pid, now, FETCH_BUDGET) {
+                        self.kick(pid);
+                    }
                 }
             }
         }
@@ -1240,7 +1438,12 @@ impl KEnv<'_> {
             }
             // CAST: `sl - off` is at most a u32.
             let n = len.min((sl - off) as usize);
-            if !f(sg, sg.addr + off, done, n) {
+            // The SGE was checked against its region when it was fetched,
+            // but the region may be gone: never trust the sum.
+            let Some(addr) = sg.addr.checked_add(off) else {
+                return false;
+            };
+            if !f(sg, addr, done, n) {
                 return false;
             }
             done += n;
@@ -1350,6 +1553,14 @@ impl Env for KEnv<'_> {
             }
         }
         self.kick(ck.pid);
+        // Engine resources were freed: endpoints waiting for them retry.
+        for w in 0..MAX_EP / 64 {
+            let b = core::mem::take(&mut self.rest.blocked[w]);
+            if b != 0 {
+                self.rest.kick[w] |= b;
+                self.rest.kicked = true;
+            }
+        }
     }
 
     fn read_local(&mut self, buf: u64, offset: u64, out: &mut [u8]) {
@@ -1362,7 +1573,7 @@ impl Env for KEnv<'_> {
             out.fill(0);
             return;
         };
-        let job = ep.job;
+        let (job, pd) = (ep.job, ep.pd);
         let Some(s) = ep.sends.get_mut(usize::from(ck.slot)).filter(|s| s.used) else {
             out.fill(0);
             return;
@@ -1383,8 +1594,10 @@ impl Env for KEnv<'_> {
             n,
             |sg, addr, at, len| {
                 let piece = &mut out[at..at + len];
-                keys.with(job, sg.lkey, |mr| mr.read(addr, piece))
-                    .is_some_and(|r| r.is_ok())
+                keys.with(job, sg.lkey, |mr| {
+                    mr.pd == pd && mr.read(addr, piece).is_ok()
+                })
+                .unwrap_or(false)
             },
         );
         if !ok {
@@ -1415,7 +1628,7 @@ impl Env for KEnv<'_> {
         let Some(ep) = self.ep_of(ck) else {
             return;
         };
-        let job = ep.job;
+        let (job, pd) = (ep.job, ep.pd);
         let Some(r) = ep.recvs.get_mut(usize::from(ck.slot)).filter(|r| r.used) else {
             return;
         };
@@ -1425,8 +1638,10 @@ impl Env for KEnv<'_> {
             offset,
             data.len(),
             |sg, addr, at, len| {
-                keys.with(job, sg.lkey, |mr| mr.write(addr, &data[at..at + len]))
-                    .is_some_and(|r| r.is_ok())
+                keys.with(job, sg.lkey, |mr| {
+                    mr.pd == pd && mr.write(addr, &data[at..at + len]).is_ok()
+                })
+                .unwrap_or(false)
             },
         );
         if !ok {
@@ -1447,7 +1662,7 @@ impl Env for KEnv<'_> {
         if u32::from(addr.ri) != (ep.qpn >> 12) & 0xfff {
             return Err(rc::BAD_INDEX);
         }
-        Ok(u32::from(addr.pid))
+        Ok(ep.engine_id())
     }
 
     fn rma_write(&mut self, _ep: u32, _key: u64, _off: u64, _data: &[u8]) -> Result<(), u8> {

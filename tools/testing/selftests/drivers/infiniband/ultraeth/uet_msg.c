@@ -174,7 +174,8 @@ static int job_new(uint32_t job_id)
 	memset(&r, 0, sizeof(r));
 	r.protocol = RDMA_JOB_PROTO_UET;
 	r.uet.job_id = job_id;
-	r.uet.max_endpoints = 64;
+	/* room for the fixture's endpoints and endpoints_256's */
+	r.uet.max_endpoints = 300;
 	if (ioctl(fd, RDMA_JOB_IOC_REALIZE, &r)) {
 		err = -errno;
 		close(fd);
@@ -1183,6 +1184,92 @@ TEST_F(msg, events)
 }
 
 /* no job joined: no endpoint (EPERM) */
+/*
+ * 256 endpoints on each device at once, with small rings: endpoint i of A
+ * sends one message to endpoint i of B (classic ibv_post_send with an
+ * extended AH). Every message arrives once, at the right endpoint, from
+ * the right sender, intact; every QP number is distinct.
+ */
+#define N_EPS 256
+TEST_F_TIMEOUT(msg, endpoints_256, 240)
+{
+	struct ibv_qp *qa[N_EPS] = {}, *qb[N_EPS] = {};
+	struct ibv_ah *ah[N_EPS] = {};
+	unsigned int seen[N_EPS] = {};
+	unsigned int i, j, ok = 0;
+	struct wcx w;
+
+	for (i = 0; i < N_EPS; i++) {
+		qa[i] = ep_new(&self->a, 4, 4, NULL);
+		qb[i] = ep_new(&self->b, 4, 4, NULL);
+		ASSERT_NE(NULL, qa[i]) TH_LOG("endpoint %u of A: %s", i, strerror(errno));
+		ASSERT_NE(NULL, qb[i]) TH_LOG("endpoint %u of B: %s", i, strerror(errno));
+	}
+	for (i = 0; i < N_EPS; i++)
+		for (j = 0; j < i; j++) {
+			ASSERT_NE(qa[i]->qp_num, qa[j]->qp_num);
+			ASSERT_NE(qb[i]->qp_num, qb[j]->qp_num);
+		}
+	for (i = 0; i < N_EPS; i++) {
+		struct ibv_sge sge = {
+			.addr = (uintptr_t)self->b.buf + RECV_OFF + i * 64,
+			.length = 64,
+			.lkey = self->b.mr->lkey,
+		};
+		struct ibv_recv_wr wr = {
+			.wr_id = i, .sg_list = &sge, .num_sge = 1,
+		}, *bad;
+
+		ASSERT_EQ(0, ibv_post_recv(qb[i], &wr, &bad));
+	}
+	for (i = 0; i < N_EPS; i++) {
+		struct ibv_sge sge = {
+			.addr = (uintptr_t)self->a.buf + i * 64,
+			.length = 32,
+			.lkey = self->a.mr->lkey,
+		};
+		struct ibv_send_wr wr = {
+			.wr_id = i, .sg_list = &sge, .num_sge = 1,
+			.opcode = IBV_WR_SEND, .send_flags = IBV_SEND_SIGNALED,
+		}, *bad;
+
+		fill(self->a.buf + i * 64, 32, 1000 + i);
+		ah[i] = ah_to(&self->a, &self->b.addr, qb[i]->qp_num);
+		ASSERT_NE(NULL, ah[i]);
+		wr.wr.ud.ah = ah[i];
+		wr.wr.ud.remote_qpn = qb[i]->qp_num;
+		ASSERT_EQ(0, ibv_post_send(qa[i], &wr, &bad)) TH_LOG("endpoint %u", i);
+	}
+	for (i = 0; i < N_EPS; i++) {
+		ASSERT_EQ(0, wait_wc(self->a.scq, &w, WAIT_MS))
+			TH_LOG("%u send completions of %u", i, N_EPS);
+		EXPECT_EQ(IBV_WC_SUCCESS, w.status)
+			TH_LOG("send %llu: %s", (unsigned long long)w.wr_id,
+			       ibv_wc_status_str(w.status));
+	}
+	for (i = 0; i < N_EPS; i++) {
+		ASSERT_EQ(0, wait_wc(self->b.rcq, &w, WAIT_MS))
+			TH_LOG("%u receive completions of %u", i, N_EPS);
+		ASSERT_EQ(IBV_WC_SUCCESS, w.status);
+		ASSERT_LT(w.wr_id, N_EPS);
+		j = w.wr_id;
+		seen[j]++;
+		EXPECT_EQ(qb[j]->qp_num, w.qp_num);
+		EXPECT_EQ(qa[j]->qp_num, w.src_qp);
+		EXPECT_EQ(32, w.byte_len);
+		EXPECT_EQ(-1, check(self->b.buf + RECV_OFF + j * 64, 32, 1000 + j))
+			TH_LOG("endpoint %u: wrong content", j);
+	}
+	for (i = 0; i < N_EPS; i++)
+		ok += seen[i] == 1;
+	EXPECT_EQ(N_EPS, ok);
+	for (i = 0; i < N_EPS; i++) {
+		ibv_destroy_ah(ah[i]);
+		ibv_destroy_qp(qa[i]);
+		ibv_destroy_qp(qb[i]);
+	}
+}
+
 TEST(no_job)
 {
 	struct side s = { .job_fd = -1 };

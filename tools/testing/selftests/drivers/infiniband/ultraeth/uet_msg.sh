@@ -17,7 +17,7 @@ PROG=$UET_DIR/uet_msg
 ALL="global.no_job msg.sizes msg.max_msg_size msg.many msg.tagged_exact
 msg.tagged_masked msg.tagged_unexpected msg.tagged_order msg.classic_post
 msg.bad_sge msg.bad_post msg.ring_full msg.peer_missing msg.peer_silent
-msg.flush msg.qpn msg.events"
+msg.flush msg.qpn msg.events msg.endpoints_256"
 ALL=$(echo $ALL)
 # under impairments: the transfers, not the error cases
 WIRE="msg.sizes msg.many msg.tagged_exact msg.tagged_unexpected msg.classic_post"

@@ -42,7 +42,7 @@ RUNS=(
 	"0 bytes|-s 0|300"
 	"65536 bytes|-s 65536|100"
 )
-ktap_set_plan $((${#RUNS[@]} + 1))
+ktap_set_plan $((${#RUNS[@]} + 2))
 
 modprobe uet_soft || ktap_exit_fail_msg "cannot load uet_soft"
 "$IP" netns add "$NS" &&
@@ -92,6 +92,38 @@ for r in "${RUNS[@]}"; do
 	ktap_test_result "uet_pingpong $name, $iters iterations: both sides exit 0 (client $crc, server $src) with $want" [ $? -eq 0 ]
 	total=$((total + iters))
 done
+
+# Several processes at once: four pairs, each under a job of its own,
+# sharing the two devices.
+PAIRS=4
+PIT=200
+pids=()
+for ((i = 0; i < PAIRS; i++)); do
+	p=$((port + 10 + i))
+	"$IP" netns exec "$NS" "$LAUNCH" --job-id $((30 + i)) -n 1 -- \
+		"$PROG" -d uetp1 -p $p -n $PIT -c -s 4096 >"$T/ms$i" 2>&1 &
+	pids+=($!)
+done
+sleep 1
+for ((i = 0; i < PAIRS; i++)); do
+	p=$((port + 10 + i))
+	timeout 120 "$LAUNCH" --job-id $((30 + i)) -n 1 -- \
+		"$PROG" -d uetp0 -p $p -n $PIT -c -s 4096 10.79.0.2 >"$T/mc$i" 2>&1 &
+	pids+=($!)
+done
+good=0
+for p in "${pids[@]}"; do
+	uet_wait_pid "$p" 150 && good=$((good + 1))
+done
+ok=0
+for ((i = 0; i < PAIRS; i++)); do
+	grep -q "^content checked: $PIT messages intact$" "$T/mc$i" &&
+		grep -q "^content checked: $PIT messages intact$" "$T/ms$i" && ok=$((ok + 1))
+done
+total=$((total + PAIRS * PIT))
+ktap_print_msg "$PAIRS concurrent pairs: $good of $((2 * PAIRS)) processes exited 0, $ok pairs checked their content"
+[ "$good" = $((2 * PAIRS)) ] && [ "$ok" = "$PAIRS" ]
+ktap_test_result "$PAIRS uet_pingpong pairs at once, $PIT iterations each, all intact" [ $? -eq 0 ]
 
 tx1=$(counter tx_packets)
 rx1=$(counter rx_packets)
