@@ -168,3 +168,15 @@ __rust_helper void rust_helper_rdma_cq_comp_handler(struct ib_cq *cq)
 	if (cq->comp_handler)
 		cq->comp_handler(cq, cq->cq_context);
 }
+
+/* Calls @cb for every netdev of @net; RTNL held (keeps the list stable). */
+__rust_helper void rust_helper_rdma_for_each_netdev(struct net *net,
+						    void (*cb)(struct net_device *, void *),
+						    void *ctx)
+{
+	struct net_device *dev;
+
+	ASSERT_RTNL();
+	for_each_netdev(net, dev)
+		cb(dev, ctx);
+}

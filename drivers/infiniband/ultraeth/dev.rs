@@ -11,6 +11,7 @@
 
 pub(crate) mod engine;
 pub(crate) mod fep;
+pub(crate) mod tunnel;
 
 use core::sync::atomic::{
     AtomicBool,

@@ -68,7 +68,8 @@ use kernel::{
             IpAddrEvents,
             NetDevice,
             NetdevEvent,
-            NetdevEvents, //
+            NetdevEvents,
+            Rtnl, //
         },
         udata::{
             check_comp_mask,
@@ -94,8 +95,9 @@ pub(crate) const LINK_TYPE: &CStr = c"uet";
 /// Headers in front of each UET payload on the wire: IPv6 (the larger IP
 /// header), UDP, PDS RUD request and SES standard request.
 const WIRE_OVERHEAD: u32 = 40 + 8 + 12 + 44;
-/// Largest message.
-const MAX_MSG_SIZE: u32 = 1 << 30;
+/// Largest message: the engine's eager limit (`Config::max_eager`), as
+/// there is no rendezvous protocol yet to carry longer ones.
+const MAX_MSG_SIZE: u32 = 1 << 20;
 /// GID table entries (one per IP address of the netdev).
 // CAST: the table has 64 entries.
 const GID_TABLE_LEN: u32 = dev::GID_TABLE_LEN as u32;
@@ -216,13 +218,23 @@ impl PinnedDrop for UetDevice {
     fn drop(self: Pin<&mut Self>) {
         // The timer and the tunnel hold references to the FEP: let go of
         // them (every endpoint is gone by now: ib_core destroyed them).
-        self.fep.shutdown();
+        // Under RTNL, as at NETDEV_UNREGISTER: leaving the namespace's
+        // tunnel is serialised with other devices joining it. ib_core
+        // deallocates devices from a work item, `rdma link delete` or
+        // module exit, never with RTNL held.
+        kernel::rdma::netdev::with_rtnl(|rtnl| self.fep.shutdown(rtnl));
     }
 }
 
 /// UET payload bytes per packet on a netdev of `mtu` bytes.
 fn payload_mtu(mtu: u32) -> u32 {
     mtu.saturating_sub(WIRE_OVERHEAD).clamp(256, 4096)
+}
+
+/// The namespace tunnel the uet device of `netdev` uses, if there is such
+/// a device and it joined one. Never sleeps.
+pub(crate) fn tunnel_of(netdev: &NetDevice) -> Option<Arc<crate::dev::tunnel::NetTunnel>> {
+    Device::<UetDevice>::get_by_netdev(netdev).and_then(|d| d.fep.tunnel())
 }
 
 /// The link type and netdev event handler.
@@ -295,7 +307,7 @@ impl IpAddrEvents for UetLink {
 }
 
 impl NetdevEvents for UetLink {
-    fn event(event: NetdevEvent, netdev: &NetDevice) {
+    fn event(rtnl: &Rtnl, event: NetdevEvent, netdev: &NetDevice) {
         // Port state changes are reported by ib_core itself
         // (ib_dispatch_port_state_event); we only have to let go of a netdev
         // that is going away, as rxe does.
@@ -303,8 +315,8 @@ impl NetdevEvents for UetLink {
             if let Some(dev) = Device::<UetDevice>::get_by_netdev(netdev) {
                 pr_info!("{}: {} is going away\n", dev.name(), netdev.name());
                 // The tunnel's socket must go before the netdev's namespace
-                // can: release it now (RTNL is held; this may sleep).
-                dev.fep.shutdown();
+                // can: release it now (this may sleep).
+                dev.fep.shutdown(rtnl);
                 dev.unregister_queued();
             }
         }

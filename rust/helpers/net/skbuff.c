@@ -56,6 +56,11 @@ __rust_helper int rust_helper_skb_cow_head(struct sk_buff *skb, unsigned int hea
 	return skb_cow_head(skb, headroom);
 }
 
+__rust_helper int rust_helper_skb_iif(const struct sk_buff *skb)
+{
+	return skb->skb_iif;
+}
+
 /* The next skb of a chain built through skb->next (not a queue). */
 __rust_helper struct sk_buff *rust_helper_skb_chain_next(const struct sk_buff *skb)
 {

@@ -267,6 +267,13 @@ impl SkBuff {
         crate::error::to_result(r)
     }
 
+    /// The index of the netdev a received skb came in on (`skb_iif`).
+    pub fn iif(&self) -> i32 {
+        // SAFETY: `ptr` is valid (type invariant); the helper reads a
+        // plain field.
+        unsafe { bindings::skb_iif(self.as_raw()) }
+    }
+
     /// Source address and ECN codepoint (the low two bits of the traffic
     /// class) of a received IPv4 or IPv6 packet: the address as IPv6,
     /// IPv4-mapped for IPv4. `EPROTONOSUPPORT` for other protocols.

@@ -43,6 +43,9 @@ pub trait EncapHandler: Send + Sync + 'static {
 /// A UDP tunnel: a kernel UDP socket, bound on demand, whose datagrams go
 /// to an [`EncapHandler`].
 ///
+/// Dropping a bound tunnel shuts it down, which sleeps; a tunnel that is
+/// not bound is dropped in any context.
+///
 /// The tunnel object lives as long as its owner; the socket inside is
 /// bound by [`UdpTunnel::bind`] and released by [`UdpTunnel::shutdown`]
 /// (or on drop), possibly long before the object goes: a device may have
@@ -437,6 +440,11 @@ impl<T: EncapHandler> UdpTunnel<T> {
 #[pinned_drop]
 impl<T: EncapHandler> PinnedDrop for UdpTunnel<T> {
     fn drop(self: Pin<&mut Self>) {
-        self.shutdown();
+        // A tunnel that was shut down (or never bound) is dropped without
+        // sleeping, so its owner may go in any context once it shut it
+        // down in process context.
+        if self.is_bound() {
+            self.shutdown();
+        }
     }
 }

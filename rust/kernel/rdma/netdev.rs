@@ -232,8 +232,9 @@ impl NetdevEvent {
 
 /// Receiver of netdev events.
 pub trait NetdevEvents: Sync + 'static {
-    /// Called (under RTNL) for each event on any net device.
-    fn event(event: NetdevEvent, dev: &NetDevice);
+    /// Called (under RTNL, which `rtnl` proves) for each event on any net
+    /// device.
+    fn event(rtnl: &Rtnl, event: NetdevEvent, dev: &NetDevice);
 }
 
 /// A registered netdevice notifier; unregisters on drop.
@@ -296,7 +297,7 @@ impl<T: NetdevEvents> NetdevNotifier<T> {
                 // SAFETY: `dev` is non-null and, per the function contract,
                 // valid for the call; RTNL is held for the whole call, so the
                 // device cannot be freed under it.
-                T::event(ev, unsafe { NetDevice::from_raw(dev) });
+                T::event(&Rtnl(PhantomData), ev, unsafe { NetDevice::from_raw(dev) });
             }
         }
         // CAST: `NOTIFY_DONE` is 0.
@@ -426,13 +427,45 @@ impl<T: IpAddrEvents, const V6: bool> PinnedDrop for IpAddrNotifier<T, V6> {
 /// Holds a reference to a net device; convenience for [`ARef`].
 pub type NetDeviceRef = ARef<NetDevice>;
 
+/// Proof that the RTNL lock is held: handed to the closure of
+/// [`with_rtnl`] and to [`NetdevEvents::event`] (netdev notifiers run
+/// under RTNL).
+pub struct Rtnl(PhantomData<*mut ()>);
+
+impl Rtnl {
+    /// Calls `f` for every netdev of the network namespace of `of`
+    /// (including `of`). RTNL keeps the list stable; `f` must not sleep
+    /// for long, and must not take RTNL.
+    pub fn for_each_in_net_of<F: FnMut(&NetDevice)>(&self, of: &NetDevice, mut f: F) {
+        /// # Safety
+        ///
+        /// `ctx` must be a live `&mut F` and `nd` a valid netdev.
+        unsafe extern "C" fn trampoline<F: FnMut(&NetDevice)>(
+            nd: *mut bindings::net_device,
+            ctx: *mut c_void,
+        ) {
+            // SAFETY: `ctx` is the `&mut F` passed below, live for the
+            // walk; `nd` is a registered device, valid while RTNL is held.
+            unsafe { (*ctx.cast::<F>())(NetDevice::from_raw(nd)) };
+        }
+        // SAFETY: `of` is valid, and its namespace is alive while RTNL is
+        // held (a dying namespace's netdevs are unregistered under RTNL
+        // first); the helper walks the namespace's device list, which RTNL
+        // keeps stable, and calls the trampoline with `f` for each.
+        unsafe {
+            let net = bindings::dev_net(of.as_raw());
+            bindings::rdma_for_each_netdev(net, Some(trampoline::<F>), (&raw mut f).cast());
+        }
+    }
+}
+
 /// Runs `f` with the RTNL lock held: no netdev is registered, unregistered
 /// or moved to another namespace meanwhile. Process context; may sleep.
 /// Must not be called with RTNL held (netdev notifiers run with it).
-pub fn with_rtnl<R>(f: impl FnOnce() -> R) -> R {
+pub fn with_rtnl<R>(f: impl FnOnce(&Rtnl) -> R) -> R {
     // SAFETY: plain lock; process context (caller).
     unsafe { bindings::rtnl_lock() };
-    let r = f();
+    let r = f(&Rtnl(PhantomData));
     // SAFETY: taken above.
     unsafe { bindings::rtnl_unlock() };
     r

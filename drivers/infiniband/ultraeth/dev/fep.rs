@@ -31,6 +31,7 @@
 //! after it is dropped (`dev_queue_xmit` must not run with interrupts off).
 
 use super::{
+    tunnel::NetTunnel,
     Counter,
     Counters,
     CqRing,
@@ -65,19 +66,20 @@ use core::sync::atomic::{
 };
 use kernel::{
     impl_has_hr_timer,
-    net::{
-        skb::{
-            SkBuff,
-            SkbChain, //
-        },
-        udp_tunnel::{
-            EncapHandler,
-            UdpTunnel, //
-        },
+    net::skb::{
+        SkBuff,
+        SkbChain, //
     },
     new_spinlock_irq,
     prelude::*,
-    rdma::{device::CqEvents, mmap::UserBuffer, netdev::NetDevice},
+    rdma::{
+        device::CqEvents,
+        mmap::UserBuffer,
+        netdev::{
+            NetDevice,
+            Rtnl, //
+        },
+    },
     sync::{
         aref::ARef,
         Arc,
@@ -101,8 +103,6 @@ use kernel::{
     uapi,
 };
 
-/// The UDP port of UET (UEC 1.0).
-pub(crate) const UET_UDP_PORT: u16 = 4793;
 /// Endpoint slots: one per PIDonFEP value (12 bits).
 pub(crate) const MAX_EP: usize = 4096;
 /// Largest send or receive ring, in entries.
@@ -407,8 +407,10 @@ pub(crate) struct Fep {
     epoch: Instant<Monotonic>,
     #[pin]
     state: SpinLockIrq<Shard>,
+    /// The namespace's UDP tunnel once the first endpoint joined it; left
+    /// by [`Fep::shutdown`]. Innermost; senders clone the reference.
     #[pin]
-    tunnel: UdpTunnel<Fep>,
+    tunnel: SpinLockIrq<Option<Arc<NetTunnel>>>,
     #[pin]
     timer: HrTimer<Fep>,
     /// The timer's handle (holds a reference to the FEP while the timer
@@ -484,7 +486,7 @@ impl Fep {
                 counters,
                 epoch: Instant::now(),
                 state <- new_spinlock_irq!(shard, "uet_soft::Fep::state"),
-                tunnel <- UdpTunnel::new(),
+                tunnel <- new_spinlock_irq!(None, "uet_soft::Fep::tunnel"),
                 timer <- HrTimer::new(),
                 handle <- new_spinlock_irq!(None, "uet_soft::Fep::handle"),
                 dying: AtomicBool::new(false),
@@ -498,39 +500,47 @@ impl Fep {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(0) + 1
     }
 
-    /// Binds the UDP tunnel if it is not bound yet (the first endpoint
-    /// does). `EADDRINUSE` if another socket (e.g. another uet device in
-    /// the same namespace) holds port 4793. Process context; may sleep;
-    /// must not be called with RTNL held.
+    /// Joins the namespace's UDP tunnel if this FEP has not yet (the first
+    /// endpoint does): the tunnel another uet device of the namespace
+    /// bound, or a new one. `EADDRINUSE` if another socket holds port
+    /// 4793. Process context; may sleep; must not be called with RTNL
+    /// held.
     pub(crate) fn ensure_bound(self: ArcBorrow<'_, Self>) -> Result {
-        if self.tunnel.is_bound() {
+        if self.tunnel.lock().is_some() {
             return Ok(());
         }
         let this: Arc<Self> = self.into();
-        kernel::rdma::netdev::with_rtnl(|| {
+        kernel::rdma::netdev::with_rtnl(|rtnl| {
+            // RTNL serialises this with NETDEV_UNREGISTER, which shuts the
+            // FEP down, and with other FEPs joining.
             if this.dying.load(Ordering::Acquire) || !this.netdev.is_registered() {
                 return Err(ENODEV);
             }
-            if this.tunnel.is_bound() {
+            if this.tunnel.lock().is_some() {
                 return Ok(());
             }
-            // SAFETY: RTNL is held, so the netdev does not move to another
-            // namespace meanwhile. The tunnel is shut down before the
-            // namespace goes: the device's NETDEV_UNREGISTER handler calls
-            // `shutdown` (every netdev of a dying namespace, and a netdev
-            // leaving it, is unregistered from it first), and the device's
-            // teardown does too.
-            unsafe { this.tunnel.bind(&this.netdev, UET_UDP_PORT, this.clone()) }
+            let t = NetTunnel::join(rtnl, &this.netdev, &this)?;
+            *this.tunnel.lock() = Some(t);
+            Ok(())
         })
     }
 
-    /// Stops the FEP: the tunnel is released, the timer cancelled and no
+    /// The namespace's tunnel this FEP uses, if any. Never sleeps.
+    pub(crate) fn tunnel(&self) -> Option<Arc<NetTunnel>> {
+        self.tunnel.lock().clone()
+    }
+
+    /// Stops the FEP: it leaves the tunnel (the last device of the
+    /// namespace releases the sockets), the timer is cancelled and no
     /// packet is sent any more. Endpoints still open get nothing done;
     /// their outstanding work is flushed when they are destroyed. Process
     /// context; may sleep. Idempotent.
-    pub(crate) fn shutdown(&self) {
+    pub(crate) fn shutdown(&self, rtnl: &Rtnl) {
         self.dying.store(true, Ordering::Release);
-        self.tunnel.shutdown();
+        let tunnel = self.tunnel.lock().take();
+        if let Some(t) = tunnel {
+            t.leave(rtnl, self);
+        }
         let handle = self.handle.lock().take();
         // Cancels the timer and waits for a running callback; the callback
         // restarts nothing once `dying` is set.
@@ -610,11 +620,12 @@ impl Fep {
         let sport = 0xc000 | (u16::from_be_bytes([meta[16], meta[17]]) & 0x3fff);
         let mut dst = [0u8; 16];
         dst.copy_from_slice(&meta[..16]);
-        let sent = if dst[..10] == [0u8; 10] && dst[10..12] == [0xff, 0xff] {
-            let v4 = [dst[12], dst[13], dst[14], dst[15]];
-            self.tunnel.send4(skb, v4, sport, UET_UDP_PORT, 0)
-        } else {
-            self.tunnel.send6(skb, dst, sport, UET_UDP_PORT, 0)
+        // The reference may be the tunnel's last if the FEP is being shut
+        // down: a tunnel is shut down before it is let go of, and dropping
+        // one that is not bound does not sleep.
+        let sent = match self.tunnel() {
+            Some(t) => t.send(skb, &dst, sport),
+            None => Err(ENOTCONN),
         };
         match sent {
             Ok(()) => self.counters.add(Counter::TxBytes, len),
@@ -814,8 +825,11 @@ impl HrTimerCallback for Fep {
     }
 }
 
-impl EncapHandler for Fep {
-    fn recv(this: ArcBorrow<'_, Self>, skb: SkBuff) {
+impl Fep {
+    /// A datagram for this FEP came through the namespace's tunnel; its
+    /// data starts at the UDP header. Softirq.
+    pub(crate) fn recv(self: ArcBorrow<'_, Self>, skb: SkBuff) {
+        let this = self;
         // The data starts at the UDP header.
         const UDP_HDR: usize = 8;
         let Ok((src, ecn)) = skb.ip_source() else {
@@ -832,13 +846,23 @@ impl EncapHandler for Fep {
         // ECN Congestion Experienced.
         let ce = ecn == 3;
         this.with_engine(|engine, env, rx, now| {
-            let Some(buf) = rx.get_mut(..n) else {
-                return;
+            // A linear skb (the common case) is parsed where it is; a paged
+            // one is copied into the FEP's receive buffer first.
+            let buf: &[u8] = if skb.headlen() == len {
+                match skb.data().get(UDP_HDR..) {
+                    Some(b) => b,
+                    None => return,
+                }
+            } else {
+                let Some(buf) = rx.get_mut(..n) else {
+                    return;
+                };
+                if skb.copy_bits(UDP_HDR, buf).is_err() {
+                    env.counters.inc(Counter::RxDropMalformed);
+                    return;
+                }
+                buf
             };
-            if skb.copy_bits(UDP_HDR, buf).is_err() {
-                env.counters.inc(Counter::RxDropMalformed);
-                return;
-            }
             if ce {
                 engine.receive_ecn(now, &src, buf, true, env);
             } else {
@@ -849,7 +873,7 @@ impl EncapHandler for Fep {
     }
 }
 
-/// Bytes in front of each packet [`KEnv::transmit`] queues: the
+/// Bytes in front of each packet [`Env::transmit`] queues: the
 /// destination address (16), the entropy (2) and padding (2).
 const TX_META: usize = 20;
 /// Headroom of a packet skb: link layer, IPv4 and UDP headers.
@@ -1475,6 +1499,38 @@ impl Env for KEnv<'_> {
             self.counters.inc(Counter::TxErrors);
             return;
         }
+        self.txq.push(skb);
+    }
+
+    fn transmit_local(
+        &mut self,
+        dst: &Addr,
+        entropy: u16,
+        scratch: &mut [u8],
+        hdr_len: usize,
+        buf: u64,
+        offset: u64,
+        len: usize,
+    ) {
+        // The payload goes from the pinned pages straight into the skb:
+        // no copy through the engine's packet buffer.
+        let Some(hdr) = scratch.get(..hdr_len) else {
+            return;
+        };
+        let total = TX_META + hdr_len + len;
+        let Ok(mut skb) = SkBuff::alloc(TX_HEADROOM + total, GFP_ATOMIC) else {
+            self.counters.inc(Counter::TxErrors);
+            return;
+        };
+        let Ok(b) = skb.reserve(TX_HEADROOM).and_then(|()| skb.put(total)) else {
+            self.counters.inc(Counter::TxErrors);
+            return;
+        };
+        b[..16].copy_from_slice(dst);
+        b[16..18].copy_from_slice(&entropy.to_be_bytes());
+        b[18..20].copy_from_slice(&[0, 0]);
+        b[TX_META..TX_META + hdr_len].copy_from_slice(hdr);
+        self.read_local(buf, offset, &mut b[TX_META + hdr_len..]);
         self.txq.push(skb);
     }
 

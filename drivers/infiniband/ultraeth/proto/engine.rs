@@ -1439,10 +1439,9 @@ impl<S: Slab> Engine<S> {
             return;
         };
         let len = usize::try_from(len).unwrap_or(0).min(MAX_MTU);
-        env.read_local(buf, off, &mut self.buf[n..n + len]);
         self.stats.tx += 1;
         // CAST: entropy is a 16-bit path selector.
-        env.transmit(dst, entropy as u16, &self.buf[..n + len]);
+        env.transmit_local(dst, entropy as u16, &mut self.buf, n, buf, off, len);
     }
 
     fn transmit(

@@ -140,6 +140,32 @@ pub(crate) struct Completion {
 pub(crate) trait Env {
     /// Sends `pkt` (a UDP payload) to `dst`; `entropy` selects a path.
     fn transmit(&mut self, dst: &Addr, entropy: u16, pkt: &[u8]);
+    /// Sends a packet made of `scratch[..hdr_len]` (its headers) and `len`
+    /// bytes of local buffer `buf` at `offset` to `dst`. `scratch` is the
+    /// engine's packet buffer, with room for the payload after the
+    /// headers. The default reads the payload there and calls
+    /// [`Env::transmit`]; an environment that can copy the payload straight
+    /// into its own packet (the kernel's skb) overrides it, saving a copy.
+    #[allow(clippy::too_many_arguments)]
+    fn transmit_local(
+        &mut self,
+        dst: &Addr,
+        entropy: u16,
+        scratch: &mut [u8],
+        hdr_len: usize,
+        buf: u64,
+        offset: u64,
+        len: usize,
+    ) {
+        let Some(end) = hdr_len.checked_add(len) else {
+            return;
+        };
+        let Some(payload) = scratch.get_mut(hdr_len..end) else {
+            return;
+        };
+        self.read_local(buf, offset, payload);
+        self.transmit(dst, entropy, &scratch[..end]);
+    }
     /// Reports a completion.
     fn complete(&mut self, c: &Completion);
     /// Copies `out.len()` bytes at `offset` out of local buffer `buf`.
