@@ -3953,3 +3953,5 @@ fn peer_service_time_is_clamped() {
     // At most `ack_delay` (2 us) is taken off the 10 us.
     assert!((8_000..=10_000).contains(&srtt), "{srtt}");
 }
+
+mod recovery;

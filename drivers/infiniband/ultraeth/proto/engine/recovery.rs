@@ -409,7 +409,20 @@ impl<S: Slab> Engine<S> {
         let d = &mut self.pdcs[pi];
         match n.code {
             nack::NEW_START_PSN => {
-                if d.state != PdcState::SynSent || n.payload == d.start_psn {
+                if n.payload == d.start_psn {
+                    // The target keeps (or drew) the start PSN this PDC
+                    // already uses, but did not take the NACKed packet
+                    // (the SYN that opens a PDC with the 1-RTT handshake
+                    // is never delivered). Nothing to renumber: resend
+                    // that packet at once, as for a loss NACK. In the
+                    // kernel two engines seeded alike drew the same start
+                    // PSN, and this packet waited for the RTO.
+                    if matches!(d.state, PdcState::SynSent | PdcState::Established) {
+                        self.nack_resend(pi, n.psn, now, env);
+                    }
+                    return;
+                }
+                if d.state != PdcState::SynSent {
                     return;
                 }
                 // Renumber everything in flight from the new start PSN.
@@ -460,16 +473,7 @@ impl<S: Slab> Engine<S> {
                 if matches!(n.code, nack::TRIMMED | nack::TRIMMED_LASTHOP) {
                     self.cc_on_trim(pi);
                 }
-                let t = self.txq[self.txi(pi, n.psn)];
-                let age = u64::from(stamp(now).wrapping_sub(t.sent)) << 4;
-                let gap = (self.pdcs[pi].rtt.srtt / 2).max(self.cfg.reorder_min);
-                if t.flags & D_RETX != 0 && age < gap {
-                    self.stats.nack_retx_limited += 1;
-                    return;
-                }
-                self.mark_lost(pi, n.psn);
-                self.stats.nack_retx += 1;
-                self.pump(pi, now, env);
+                self.nack_resend(pi, n.psn, now, env);
             }
             nack::INV_DPDCID | nack::CLOSING | nack::CLOSING_IN_ERR => {
                 if d.state == PdcState::Closing {
@@ -504,6 +508,28 @@ impl<S: Slab> Engine<S> {
             // resends and counts as usual.
             _ => {}
         }
+    }
+
+    /// Resends in-flight packet `psn` of PDC `pi` at once: a NACK says the
+    /// target did not take it. At most once per half RTT (at least
+    /// `reorder_min`) per packet (review F10): a packet resent more
+    /// recently is on its way again, and the NACK is about an earlier
+    /// copy, or one of a storm. A packet the target acknowledged since is
+    /// left alone. The resend keeps within the congestion window (`pump`).
+    fn nack_resend(&mut self, pi: usize, psn: u32, now: u64, env: &mut impl Env) {
+        let t = self.txq[self.txi(pi, psn)];
+        if t.flags & D_ACKED != 0 {
+            return;
+        }
+        let age = u64::from(stamp(now).wrapping_sub(t.sent)) << 4;
+        let gap = (self.pdcs[pi].rtt.srtt / 2).max(self.cfg.reorder_min);
+        if t.flags & D_RETX != 0 && age < gap {
+            self.stats.nack_retx_limited += 1;
+            return;
+        }
+        self.mark_lost(pi, psn);
+        self.stats.nack_retx += 1;
+        self.pump(pi, now, env);
     }
 
     /// True when every PSN of PDC `pi` from the window base up to (not
