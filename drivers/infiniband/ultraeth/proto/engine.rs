@@ -626,6 +626,12 @@ impl Pdc {
     pub(crate) fn srtt(&self) -> u64 {
         self.rtt.srtt
     }
+
+    /// Initiator: the RTT variance and the current RTO (ns), and the
+    /// reordering window the time-based loss detection widened to (ns).
+    pub(crate) fn rtt_state(&self) -> (u64, u64, u32) {
+        (self.rtt.rttvar, self.rtt.rto, self.reo_wnd)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
