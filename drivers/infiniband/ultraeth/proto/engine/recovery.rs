@@ -215,8 +215,9 @@ impl<S: Slab> Engine<S> {
     /// waits for it. Unless that packet is more than [`REORDER_PKTS`]
     /// PSNs after it, the wait is half an SRTT longer: packets overtaken
     /// by up to that many others (a PDC's batches sent from two CPUs) are
-    /// reordered, not lost, whatever the timing. PSNs are judged once (amortised O(1) per packet);
-    /// resent packets are left to the tail-loss probe and the RTO.
+    /// reordered, not lost, whatever the timing. PSNs are judged once
+    /// (amortised O(1) per packet); resent packets are judged by
+    /// [`Engine::detect_lost_resends`] while the reference is a resend.
     pub(super) fn detect_lost(&mut self, pi: usize, now: u64) {
         let reo = self.reo_wnd(pi);
         let d = &self.pdcs[pi];
@@ -439,10 +440,10 @@ impl<S: Slab> Engine<S> {
     /// since they left (the RACK timer waits for the first). Resends are
     /// not in PSN order of their sending, so this walks the whole window:
     /// O(window) per ACK or timer, in loss episodes only (the next
-    /// original acknowledged becomes the reference again). Before, a lost resend waited for a
-    /// tail-loss probe, one packet per probe timeout whose every ACK
-    /// re-armed the RTO: a first flight lost at a full port, and then its
-    /// resends, trickled out at one packet per probe timeout.
+    /// original acknowledged becomes the reference again). Before, a lost
+    /// resend waited for a tail-loss probe, whose ACK re-armed the RTO: a
+    /// first flight lost at a full port, and then its resends, trickled
+    /// out at one packet per probe timeout.
     fn detect_lost_resends(&mut self, pi: usize, now: u64) {
         let reo = self.reo_wnd(pi);
         let d = &self.pdcs[pi];
