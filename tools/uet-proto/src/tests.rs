@@ -3011,10 +3011,10 @@ fn engine_fuzz_seeds_in_every_mode() {
         .map(|s| s.2)
         .collect();
     assert!(!seeds.is_empty());
-    for mode in 0..8u8 {
+    for mode in 0..16u8 {
         for s in &seeds {
             let mut d = s.clone();
-            d[0] = (d[0] & !7) | mode;
+            d[0] = (d[0] & !15) | mode;
             crate::fuzz::engine(&d);
         }
     }
