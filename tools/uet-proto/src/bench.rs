@@ -25,7 +25,14 @@
 //!   and `rod_goodput_ratio_at_1pct_loss_*`: 16 x 1 MiB sends on one PDC
 //!   through the simulator at 10, 100 and 400 Gbit/s with 2 and 5 us
 //!   one-way delay, Bernoulli loss on every packet both ways; mean of
-//!   three seeds; ratio to the lossless goodput of the same mode.
+//!   three seeds (`UET_BENCH_SEEDS` others); ratio to the lossless goodput
+//!   of the same mode.
+//! - `jitter_{pingpong,stream}_{fifo,spread,tail}`: resends, timeouts,
+//!   probes and RACK losses of both engines over a slow, jittery and
+//!   lossless wire ([`Wire`]: RTTs of 0.3-3 ms, as between two guests
+//!   under TCG emulation), for 1000 ping-pongs of 4 KiB and a stream of
+//!   16 x 256 KiB writes, with the kernel's configuration: every resend
+//!   there is unnecessary.
 
 use std::time::Instant;
 use std::vec::Vec;
@@ -251,12 +258,18 @@ fn goodput(bw: u64, delay: u64, loss: f64, mode: Mode, count: u64, seed: u64) ->
     (count * u64::from(len) * 8) as f64 / net.now as f64
 }
 
-/// Mean over three seeds.
+/// Mean over three seeds (`UET_BENCH_SEEDS` others: single runs are
+/// chaotic, one event more or less moves a run by several percent).
 fn goodput3(bw: u64, delay: u64, loss: f64, mode: Mode) -> f64 {
-    (1..=3)
+    let n = std::env::var("UET_BENCH_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3u64)
+        .max(1);
+    (1..=n)
         .map(|s| goodput(bw, delay, loss, mode, 16, s))
         .sum::<f64>()
-        / 3.0
+        / n as f64
 }
 
 /// Result of an incast run.
@@ -374,8 +387,13 @@ pub(crate) fn incast(n: usize, msgs: u64, seed: u64, cc: bool) -> Incast {
     if std::env::var("INCAST_DEBUG").is_ok() {
         println!("per sender at half: {:?}", &got[1..]);
         for s in 1..=n {
-            println!("  {s}: {:?}", net.nodes[s].eng.stats.rto);
+            let st = net.nodes[s].eng.stats;
+            println!(
+                "  {s}: rto {} tlp {} rack {} retx {} spurious {} nack {}",
+                st.rto, st.tlp, st.fast_retx, st.retx, st.spurious_retx, st.nack_retx
+            );
         }
+        println!("time {} ns", net.now);
     }
     let (lo, hi) = got[1..]
         .iter()
@@ -531,6 +549,238 @@ fn event_cost(idle: usize) -> (f64, f64, f64) {
     (a_time * 1e9 / handled as f64, nd, est)
 }
 
+/// Link models of a slow, jittery and lossless wire (two guests under
+/// TCG emulation over a veth): 0.15 ms each way plus up to 1.35 ms of
+/// jitter each way, RTTs of 0.3-3 ms; 10 Gbit/s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wire {
+    /// Uniform jitter, packets kept in order per direction.
+    Fifo,
+    /// Uniform jitter drawn per packet: packets overtake each other.
+    Spread,
+    /// Heavy-tailed (Pareto) jitter drawn per packet.
+    Tail,
+}
+
+impl Wire {
+    /// All the models, with their figure names.
+    pub const ALL: [(Self, &'static str); 3] = [
+        (Self::Fifo, "fifo"),
+        (Self::Spread, "spread"),
+        (Self::Tail, "tail"),
+    ];
+
+    pub(crate) fn link(self) -> Link {
+        Link {
+            delay: 150_000,
+            jitter: 1_350_000,
+            jitter_fifo: self == Self::Fifo,
+            jitter_tail: self == Self::Tail,
+            bandwidth: 10_000_000_000,
+            ..Link::CLEAN
+        }
+    }
+}
+
+/// Counters of a run over a lossless wire (both engines added up): every
+/// retransmission is unnecessary there.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Jittery {
+    /// Request packets transmitted, first copies and resends.
+    pub tx: u64,
+    /// Resends (`stats.retx`), all unnecessary: nothing is lost.
+    pub retx: u64,
+    /// Resends the engines found spurious (`stats.spurious_retx`).
+    pub spurious: u64,
+    /// Retransmission timeouts, tail-loss probes and RACK losses.
+    pub rto: u64,
+    pub tlp: u64,
+    pub fast: u64,
+    /// Simulated time to finish (ms).
+    pub ms: f64,
+}
+
+/// The kernel's engine configuration (`dev/fep.rs`: defaults, no ACK
+/// coalescing) at a 1400-byte payload MTU (a 1500-byte veth); PDCs open
+/// with 0-RTT (no quiet time), so that every resend counted is one of
+/// loss recovery.
+fn kernel_cfg() -> Config {
+    Config {
+        mtu: 1400,
+        ack_delay: 0,
+        quiet_start: false,
+        ..Config::DEFAULT
+    }
+}
+
+fn jittery(net: &Net) -> Jittery {
+    let mut j = Jittery {
+        ms: net.now as f64 / 1e6,
+        ..Jittery::default()
+    };
+    for n in &net.nodes {
+        let s = n.eng.stats;
+        j.tx += s.tx - s.ack_tx - s.nack_tx;
+        j.retx += s.retx;
+        j.spurious += s.spurious_retx;
+        j.rto += s.rto;
+        j.tlp += s.tlp;
+        j.fast += s.fast_retx;
+    }
+    j
+}
+
+/// `rounds` ping-pongs of 4 KiB sends (three packets each) between two
+/// nodes over `wire`.
+pub fn pingpong(wire: Wire, rounds: u64, seed: u64) -> Jittery {
+    pingpong_dbg(wire, rounds, seed, false)
+}
+
+/// [`pingpong`], printing every timeout, probe and RACK loss with `debug`.
+pub fn pingpong_dbg(wire: Wire, rounds: u64, seed: u64, debug: bool) -> Jittery {
+    let mut net = Net::new(2, kernel_cfg(), wire.link(), seed);
+    setup(&mut net);
+    let len = 4096u32;
+    let bufs: Vec<u64> = (0..2)
+        .map(|i| net.nodes[i].env.add_buf(vec![i as u8; len as usize]))
+        .collect();
+    let mut user = 0u64;
+    let post_recv = |net: &mut Net, i: usize, user: &mut u64| {
+        *user += 1;
+        let n = &mut net.nodes[i];
+        let b = n.env.add_buf(vec![0; len as usize]);
+        n.eng.post_recv(1, *user, b, len, None, &mut n.env).unwrap();
+    };
+    let send = |net: &mut Net, i: usize, user: u64| {
+        let now = net.now;
+        let n = &mut net.nodes[i];
+        let p = Post {
+            user,
+            dst: addr(1 - i),
+            target: TARGET,
+            mode: Mode::Rud,
+            op: Op::Send { tag: None },
+            buf: bufs[i],
+            len,
+            hdr_data: 0,
+            tc: 0,
+            initiator: 0,
+        };
+        n.eng.post(now, &p, &mut n.env).unwrap();
+    };
+    post_recv(&mut net, 0, &mut user);
+    post_recv(&mut net, 1, &mut user);
+    send(&mut net, 0, 0);
+    let mut seen = [0usize; 2];
+    let mut done = 0;
+    while done < rounds {
+        let before: Vec<_> = net.nodes.iter().map(|n| n.eng.stats).collect();
+        let ok = net.run_until(net.now + 10_000_000_000, |net| {
+            (0..2).any(|i| net.nodes[i].env.completions.len() > seen[i])
+        });
+        if debug {
+            for (i, n) in net.nodes.iter().enumerate() {
+                let (s, b) = (n.eng.stats, before[i]);
+                if (s.rto, s.tlp, s.fast_retx, s.spurious_retx)
+                    != (b.rto, b.tlp, b.fast_retx, b.spurious_retx)
+                {
+                    let d = n.eng.pdcs().iter().find(|d| d.srtt() > 0);
+                    println!(
+                        "{} node {i}: rto {} tlp {} rack {} spurious {}; srtt {:?} rttvar/rto/reo {:?}",
+                        net.now,
+                        s.rto - b.rto,
+                        s.tlp - b.tlp,
+                        s.fast_retx - b.fast_retx,
+                        s.spurious_retx - b.spurious_retx,
+                        d.map(|d| d.srtt()),
+                        d.map(|d| d.rtt_state())
+                    );
+                }
+            }
+        }
+        assert!(ok, "ping-pong stalled after {done} rounds");
+        for (i, seen) in seen.iter_mut().enumerate() {
+            while *seen < net.nodes[i].env.completions.len() {
+                let c = net.nodes[i].env.completions[*seen];
+                *seen += 1;
+                if c.kind != CompKind::Recv {
+                    continue;
+                }
+                post_recv(&mut net, i, &mut user);
+                if i == 0 {
+                    done += 1;
+                    if done == rounds {
+                        break;
+                    }
+                }
+                send(&mut net, i, user);
+            }
+        }
+    }
+    jittery(&net)
+}
+
+/// `count` RMA writes of 256 KiB (188 packets each), posted at once, from
+/// one node to another over `wire`.
+pub fn stream(wire: Wire, count: u64, seed: u64) -> Jittery {
+    let mut net = Net::new(2, kernel_cfg(), wire.link(), seed);
+    setup(&mut net);
+    let len = 256u32 << 10;
+    net.nodes[1].env.regions.insert(
+        (1, 0x10),
+        crate::sim::Region {
+            data: vec![0; len as usize],
+            writable: true,
+            readable: true,
+        },
+    );
+    let src = net.nodes[0].env.add_buf(vec![7; len as usize]);
+    for i in 0..count {
+        let n = &mut net.nodes[0];
+        let p = Post {
+            user: i,
+            dst: addr(1),
+            target: TARGET,
+            mode: Mode::Rud,
+            op: Op::Write {
+                key: 0x10,
+                offset: 0,
+            },
+            buf: src,
+            len,
+            hdr_data: 0,
+            tc: 0,
+            initiator: 0,
+        };
+        n.eng.post(0, &p, &mut n.env).unwrap();
+    }
+    let ok = net.run_until(100_000_000_000, |n| {
+        n.nodes[0].env.completions.len() as u64 == count
+    });
+    assert!(ok, "stream did not finish");
+    assert!(net.nodes[0]
+        .env
+        .completions
+        .iter()
+        .all(|c| c.status == crate::proto::ses::Status::Ok));
+    jittery(&net)
+}
+
+/// Prints the jittery-wire figures.
+pub fn print_jitter() {
+    for (w, name) in Wire::ALL {
+        for (kind, j) in [
+            ("pingpong", pingpong(w, 1000, 1)),
+            ("stream", stream(w, 16, 1)),
+        ] {
+            println!(
+                "jitter_{kind}_{name}: tx {} retx {} spurious {} rto {} tlp {} rack {} ms {:.0}",
+                j.tx, j.retx, j.spurious, j.rto, j.tlp, j.fast, j.ms
+            );
+        }
+    }
+}
+
 /// Runs every benchmark and prints one line per figure.
 pub fn run() {
     let (ini, tgt) = mpps_4k(300_000, false);
@@ -581,6 +831,7 @@ pub fn run() {
         let rod = goodput3(bw, delay, 0.01, Mode::Rod);
         println!("rod_goodput_ratio_at_1pct_loss_{tag}: {:.3}", rod / rod0);
     }
+    print_jitter();
     print!("");
 }
 
@@ -691,9 +942,11 @@ pub fn debug_goodput(gbps: u64, delay: u64) {
 
 /// One incast run with its per-sender counts printed.
 pub fn debug_incast() {
-    let r = incast(16, 64, 1, true);
-    println!(
-        "gbps {:.1} fairness {:.3} maxq {} meanq {} drops {}",
-        r.gbps, r.fairness, r.max_queue, r.mean_queue, r.drops
-    );
+    for cc in [true, false] {
+        let r = incast(16, 64, 1, cc);
+        println!(
+            "cc {cc}: gbps {:.1} fairness {:.3} maxq {} meanq {} drops {}",
+            r.gbps, r.fairness, r.max_queue, r.mean_queue, r.drops
+        );
+    }
 }

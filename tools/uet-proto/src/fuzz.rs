@@ -11,7 +11,7 @@ use std::string::String;
 use std::vec::Vec;
 
 use crate::proto::engine::Config;
-use crate::proto::ses::{CompKind, Mode, Op, Post};
+use crate::proto::ses::{CompKind, Mode, Op, Post, Status};
 use crate::proto::wire::{self, pds, ses, NextHeader};
 use crate::sim::{addr, Link, Net};
 
@@ -75,8 +75,8 @@ fn engine_cfg(one_rtt: bool) -> Config {
 }
 
 /// Posts a `len`-byte RUD WRITE from node 0 to node 1 (endpoint 1 of job
-/// 7, key 0x10).
-fn engine_post(net: &mut Net, user: u64, len: usize) {
+/// 7, key 0x10); returns its local buffer.
+fn engine_post(net: &mut Net, user: u64, len: usize) -> u64 {
     let node = &mut net.nodes[0];
     let buf = node.env.add_buf(std::vec![0x5a; len]);
     let p = Post {
@@ -101,6 +101,7 @@ fn engine_post(net: &mut Net, user: u64, len: usize) {
     };
     let now = net.now;
     let _ = node.eng.post(now, &p, &mut node.env);
+    buf
 }
 
 /// The starting point of the `engine` target: two nodes with endpoint 1
@@ -147,17 +148,52 @@ fn engine_net_with(one_rtt: bool, capture: bool, pooled: bool, implied: bool) ->
 /// works and drains.
 ///
 /// Input: one byte (bit 0: 1-RTT establishment, bit 1: one send window
-/// per node shared by all its PDCs, bit 2: implied success), then records
-/// of a control byte and up to 63 packet bytes: bits 0-5 the length (63 also
-/// posts a 700-byte WRITE after the packet), bit 6 forces a well-formed
-/// PDS prologue, bit 7 the destination node (the other node is the
-/// source). 5 us of simulated time pass after each record.
+/// per node shared by all its PDCs, bit 2: implied success, bit 3:
+/// cancels), then records of a control byte and up to 63 packet bytes:
+/// bits 0-5 the length (63 also posts a 700-byte WRITE after the packet),
+/// bit 6 forces a well-formed PDS prologue, bit 7 the destination node
+/// (the other node is the source). 5 us of simulated time pass after each
+/// record.
+///
+/// With cancels, node 1 first posts four receives (two tagged) for the
+/// SENDs the packets may carry, and a record of length 0 is a cancel
+/// instead (`Engine::cancel`) at the node of bit 7, of the operations
+/// and receives whose cookie `u` has bit `u % 8` set in the record's next
+/// byte. From then on the simulator's environment panics if the engine
+/// names a cancelled cookie or buffer again. No time passes after a
+/// record that posts a WRITE, so that a cancel can catch it before it
+/// went out. At the end node 1 cancels the receives still posted.
 pub fn engine(data: &[u8]) {
     let first = data.first().copied().unwrap_or(0);
     let mut net = engine_net_with(first & 1 != 0, false, first & 2 != 0, first & 4 != 0);
+    let cancels = first & 8 != 0;
     let mut rest = data.get(1..).unwrap_or(&[]);
     let mut user = 2;
+    // Cookies and buffers of node 0's operations and node 1's receives.
+    let mut bufs: [Vec<(u64, u64)>; 2] = [std::vec![(1, 0)], Vec::new()];
+    if cancels {
+        for i in 0..4u64 {
+            let n = &mut net.nodes[1];
+            let b = n.env.add_buf(std::vec![0; 2048]);
+            let tag = (i >= 2).then(|| (i - 2, 0));
+            if n.eng
+                .post_recv(1, 3000 + i, b, 2048, tag, &mut n.env)
+                .is_ok()
+            {
+                bufs[1].push((3000 + i, b));
+            }
+        }
+    }
+    let posted = bufs[1].len();
     while let Some((&ctl, r)) = rest.split_first() {
+        if cancels && ctl & 0x3f == 0 {
+            let (sel, r2) = r.split_first().map_or((0xff, r), |(s, r2)| (*s, r2));
+            rest = r2;
+            let node = usize::from(ctl >> 7);
+            engine_cancel(&mut net, node, &bufs[node], |u| (sel >> (u % 8)) & 1 != 0);
+            net.run_for(net.now + 5_000);
+            continue;
+        }
         let len = usize::from(ctl & 0x3f).min(r.len());
         let (pkt, r2) = r.split_at(len);
         rest = r2;
@@ -171,10 +207,18 @@ pub fn engine(data: &[u8]) {
         let node = &mut net.nodes[dst];
         node.eng.receive(now, &addr(1 - dst), &p, &mut node.env);
         if ctl & 0x3f == 0x3f {
-            engine_post(&mut net, user, 700);
+            let b = engine_post(&mut net, user, 700);
+            bufs[0].push((user, b));
             user += 1;
+            if cancels {
+                // No time passes: a cancel may catch the WRITE unsent.
+                continue;
+            }
         }
         net.run_for(net.now + 5_000);
+    }
+    if cancels {
+        engine_cancel(&mut net, 1, &bufs[1], |u| (3000..4000).contains(&u));
     }
     // Whatever happened, a new operation still completes or fails cleanly
     // and every table drains.
@@ -217,7 +261,11 @@ pub fn engine(data: &[u8]) {
             .filter(|c| (c.kind == CompKind::Recv) == kind_recv)
             .count()
     };
-    assert_eq!(comps(true), recvs as usize, "every receive completes");
+    assert_eq!(
+        comps(true),
+        recvs as usize + posted,
+        "every receive completes once"
+    );
     let done = net.nodes[0]
         .env
         .completions
@@ -226,6 +274,31 @@ pub fn engine(data: &[u8]) {
         .count();
     assert!(done >= 1 && done <= user as usize);
     assert_eq!(comps(false), done, "node 1 posted nothing");
+}
+
+/// Cancels at `node` what `pred` selects; checks that every cancelled
+/// operation or receive completed once, at the call, and marks the
+/// cookies and buffers (`bufs`: cookie, buffer) of those dead: the
+/// environment panics if a later callback names one.
+fn engine_cancel(net: &mut Net, node: usize, bufs: &[(u64, u64)], pred: impl Fn(u64) -> bool) {
+    let now = net.now;
+    let n = &mut net.nodes[node];
+    let before = n.env.completions.len();
+    let k = n.eng.cancel(now, &pred, &mut n.env);
+    assert_eq!(n.env.completions.len(), before + k, "one completion each");
+    let dead: Vec<u64> = n.env.completions[before..]
+        .iter()
+        .map(|c| {
+            assert!(pred(c.user) && c.status == Status::Cancelled, "{c:?}");
+            c.user
+        })
+        .collect();
+    for u in dead {
+        n.env.dead_users.insert(u);
+        if let Some(&(_, b)) = bufs.iter().find(|b| b.0 == u) {
+            n.env.dead_bufs.insert(b);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------
@@ -861,10 +934,34 @@ fn engine_seeds(one_rtt: bool) -> Vec<(String, Vec<u8>)> {
             .concat(),
         ),
     ];
+    // With cancels (bit 3 of the first byte): a 700-byte WRITE posted
+    // (user 2) and cancelled before it went out, the first packet of a
+    // SEND claiming node 1's receive 3000, which node 1 then cancels while
+    // it is being filled (the SEND goes on; its sender is answered
+    // CANCELLED), and a cancel of everything at node 0.
+    let cancels = [
+        std::vec![0x3f],
+        std::vec![0; 0x3f],
+        std::vec![0x00, 0x04],
+        record(
+            1,
+            &packet(
+                &on_pdc,
+                Some(&std_req(ses::op::SEND, ses::sflags::SOM, 100, 1)),
+                &data,
+            ),
+        ),
+        std::vec![0x80, 0x01],
+        record(0, &ack_bytes),
+        std::vec![0x00, 0xff],
+    ]
+    .concat();
     let mode = if one_rtt { "1rtt" } else { "rud" };
     recs.into_iter()
-        .map(|(name, r)| {
-            let mut v = std::vec![u8::from(one_rtt)];
+        .map(|(name, r)| (name, u8::from(one_rtt), r))
+        .chain([("cancel", u8::from(one_rtt) | 8, cancels)])
+        .map(|(name, first, r)| {
+            let mut v = std::vec![first];
             v.extend(r);
             (format!("{name}-{mode}"), v)
         })

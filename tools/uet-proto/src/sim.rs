@@ -96,6 +96,10 @@ impl Rng {
     pub(crate) fn chance(&mut self, p: f64) -> bool {
         p > 0.0 && (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
     }
+    /// Uniform in [0, 1).
+    pub(crate) fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
     pub(crate) fn below(&mut self, n: u64) -> u64 {
         if n == 0 {
             0
@@ -135,6 +139,26 @@ pub(crate) struct Link {
     pub(crate) reorder_delay: u64,
     /// Bits per second (0: infinite).
     pub(crate) bandwidth: u64,
+    /// Delay jitter (ns): every packet gets an extra one-way delay of up
+    /// to this much, uniform (or heavy-tailed with `jitter_tail`), drawn
+    /// per packet: a slow and jittery wire, such as two guests under TCG
+    /// emulation (0.15 ms delay and 1.35 ms jitter each way: RTTs of
+    /// 0.3-3 ms). No loss by itself.
+    pub(crate) jitter: u64,
+    /// Heavy-tailed jitter: Pareto (shape 1.5, scale `jitter` / 10) capped
+    /// at `jitter`, instead of uniform: most packets are late by little,
+    /// a few by a lot.
+    pub(crate) jitter_tail: bool,
+    /// Jitter keeps each link's packets in order (a late packet delays
+    /// those behind it, as a slow host or a queue does); otherwise every
+    /// packet has its own delay and they overtake each other.
+    pub(crate) jitter_fifo: bool,
+    /// Reordering by position: each packet is overtaken by up to this
+    /// many packets sent after it on the same link (uniform), as when
+    /// two CPUs each send a batch of a PDC's packets built under its
+    /// lock. A held packet waits at most `shuffle_wait` ns for those.
+    pub(crate) shuffle: u64,
+    pub(crate) shuffle_wait: u64,
 }
 
 impl Link {
@@ -146,6 +170,11 @@ impl Link {
         delay: 2_000,
         reorder_delay: 5_000,
         bandwidth: 100_000_000_000,
+        jitter: 0,
+        jitter_tail: false,
+        jitter_fifo: false,
+        shuffle: 0,
+        shuffle_wait: 1_000,
     };
 }
 
@@ -286,6 +315,10 @@ fn node_of(a: &Addr) -> Option<usize> {
 /// mark, bytes).
 type Event = (u64, u64, usize, usize, bool, Vec<u8>);
 
+/// A packet held back on a link that reorders by position: packets still
+/// to overtake it, latest release time, the packet.
+type Held = (u64, u64, Event);
+
 /// A switch egress port in front of every node: the shared bottleneck of
 /// incast. Packets queue in it; past `ecn_k` bytes queued they are ECN
 /// marked, past `max_q` they are dropped.
@@ -318,6 +351,13 @@ pub(crate) struct Net {
     queue: BinaryHeap<Reverse<Event>>,
     seq: u64,
     busy: HashMap<(usize, usize), u64>,
+    /// Latest arrival scheduled on each link (`Link::jitter_fifo`).
+    last_arrival: HashMap<(usize, usize), u64>,
+    /// Packets held back on each link (`Link::shuffle`): packets still
+    /// to overtake each, latest release time, the packet.
+    held: HashMap<(usize, usize), Vec<Held>>,
+    /// Packets overtaken on the way (`Link::shuffle`).
+    pub(crate) shuffled: u64,
     /// Egress ports (when set): one per destination node.
     pub(crate) port: Option<Port>,
     port_busy: HashMap<usize, u64>,
@@ -383,6 +423,9 @@ impl Net {
             queue: BinaryHeap::new(),
             seq: 0,
             busy: HashMap::new(),
+            last_arrival: HashMap::new(),
+            held: HashMap::new(),
+            shuffled: 0,
             port: None,
             port_busy: HashMap::new(),
             max_queue: 0,
@@ -407,6 +450,75 @@ impl Net {
             return 0;
         };
         (u128::from(b.saturating_sub(self.now)) * u128::from(port.bandwidth) / 8_000_000_000) as u64
+    }
+
+    /// Sends `ev` on a link that reorders by position (`Link::shuffle`):
+    /// it overtakes the packets held back on the link, which count it, and
+    /// is itself held back with a probability, to be overtaken by up to
+    /// `shuffle` later ones.
+    fn shuffle(&mut self, l: &Link, ev: Event) {
+        let key = (ev.2, ev.3);
+        let at = ev.0;
+        let k = self.rng.below(l.shuffle + 1);
+        let held = self.held.entry(key).or_default();
+        let mut i = 0;
+        let mut out = Vec::new();
+        while i < held.len() {
+            held[i].0 -= 1;
+            if held[i].0 == 0 {
+                out.push(held.remove(i).2);
+            } else {
+                i += 1;
+            }
+        }
+        if k == 0 {
+            self.queue.push(Reverse(ev));
+        } else {
+            self.shuffled += 1;
+            held.push((k, at + l.shuffle_wait, ev));
+        }
+        // Released behind the packet that overtook them, in their order.
+        for (j, mut e) in out.into_iter().enumerate() {
+            e.0 = e.0.max(at) + 1 + j as u64;
+            self.queue.push(Reverse(e));
+        }
+    }
+
+    /// Releases the held packets due by `t` (`Link::shuffle`), at their
+    /// latest release time.
+    fn release_held(&mut self, t: u64) {
+        for h in self.held.values_mut() {
+            let mut i = 0;
+            while i < h.len() {
+                if h[i].1 <= t {
+                    let (_, when, mut e) = h.remove(i);
+                    e.0 = e.0.max(when);
+                    self.queue.push(Reverse(e));
+                } else {
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    /// Earliest release time of a held packet.
+    fn next_release(&self) -> Option<u64> {
+        self.held.values().flatten().map(|e| e.1).min()
+    }
+
+    /// A packet's extra delay on link `l` (ns).
+    fn jitter(&mut self, l: &Link) -> u64 {
+        if l.jitter == 0 {
+            return 0;
+        }
+        if l.jitter_tail {
+            // Pareto, shape 1.5: scale * (U^(-1/1.5) - 1), capped.
+            let u = 1.0 - self.rng.unit();
+            let x = (l.jitter as f64 / 10.0) * (u.powf(-1.0 / 1.5) - 1.0);
+            (x as u64).min(l.jitter)
+        } else {
+            self.rng.below(l.jitter + 1)
+        }
     }
 
     /// Moves every node's outbox onto the wire.
@@ -451,7 +563,12 @@ impl Net {
                     continue;
                 }
                 // The shared egress port towards `dst`.
-                let mut arrive = depart + l.delay + pd;
+                let mut arrive = depart + l.delay + pd + self.jitter(&l);
+                if l.jitter_fifo {
+                    let last = self.last_arrival.entry((src, dst)).or_insert(0);
+                    arrive = arrive.max(*last);
+                    *last = arrive;
+                }
                 let mut ce = false;
                 if let Some(port) = self.port {
                     let b = self.port_busy.entry(dst).or_insert(0);
@@ -493,8 +610,12 @@ impl Net {
                         0
                     };
                     self.seq += 1;
-                    self.queue
-                        .push(Reverse((arrive + extra, self.seq, src, dst, ce, p)));
+                    let ev = (arrive + extra, self.seq, src, dst, ce, p);
+                    if l.shuffle > 0 {
+                        self.shuffle(&l, ev);
+                    } else {
+                        self.queue.push(Reverse(ev));
+                    }
                 }
             }
         }
@@ -526,6 +647,11 @@ impl Net {
         #[cfg(test)]
         for n in &self.nodes {
             assert_eq!(n.eng.next_deadline(), n.eng.deadline_scan());
+        }
+        if let Some(r) = self.next_release() {
+            if self.queue.peek().is_none_or(|Reverse(e)| r <= e.0) {
+                self.release_held(r);
+            }
         }
         let te = self.queue.peek().map(|Reverse(e)| e.0);
         let td = self

@@ -3011,10 +3011,10 @@ fn engine_fuzz_seeds_in_every_mode() {
         .map(|s| s.2)
         .collect();
     assert!(!seeds.is_empty());
-    for mode in 0..8u8 {
+    for mode in 0..16u8 {
         for s in &seeds {
             let mut d = s.clone();
-            d[0] = (d[0] & !7) | mode;
+            d[0] = (d[0] & !15) | mode;
             crate::fuzz::engine(&d);
         }
     }
@@ -3953,3 +3953,5 @@ fn peer_service_time_is_clamped() {
     // At most `ack_delay` (2 us) is taken off the 10 us.
     assert!((8_000..=10_000).contains(&srtt), "{srtt}");
 }
+
+mod recovery;

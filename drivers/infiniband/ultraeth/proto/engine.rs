@@ -430,6 +430,8 @@ pub(crate) struct Pdc {
     rack_sent: u32,
     rack_psn: u32,
     rack_rtt: u64,
+    /// That packet was a resend (then resends are judged too).
+    rack_resend: bool,
     /// RACK reordering timer (0: none).
     rack_at: u64,
     /// Congestion window (1/256 packets), smallest RTT seen, and the
@@ -540,6 +542,7 @@ impl Pdc {
         rack_sent: 0,
         rack_psn: 0,
         rack_rtt: 0,
+        rack_resend: false,
         rack_at: 0,
         cwnd: 0,
         base_rtt: 0,
@@ -625,6 +628,12 @@ impl Pdc {
     /// Initiator: the smoothed RTT (ns; 0 before the first sample).
     pub(crate) fn srtt(&self) -> u64 {
         self.rtt.srtt
+    }
+
+    /// Initiator: the RTT variance and the current RTO (ns), and the
+    /// reordering window the time-based loss detection widened to (ns).
+    pub(crate) fn rtt_state(&self) -> (u64, u64, u32) {
+        (self.rtt.rttvar, self.rtt.rto, self.reo_wnd)
     }
 }
 

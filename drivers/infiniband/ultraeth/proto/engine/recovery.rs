@@ -51,6 +51,10 @@ use super::{
     NONE,
 };
 
+/// Reordering by up to this many PSNs is not taken for loss by the
+/// time-based detection alone (see [`Engine::detect_lost`]).
+const REORDER_PKTS: u32 = 8;
+
 impl<S: Slab> Engine<S> {
     /// Marks packet `psn` of PDC `pi` acknowledged; returns whether that
     /// is news. `trigger` is the PSN whose arrival sent the ACK and
@@ -68,24 +72,45 @@ impl<S: Slab> Engine<S> {
         }
         let i = self.txi(pi, psn);
         let t = &mut self.txq[i];
-        if t.flags & D_USED == 0 || t.flags & D_ACKED != 0 {
+        if t.flags & D_USED == 0 {
+            return false;
+        }
+        if t.flags & D_ACKED != 0 {
+            if psn == trigger && !copy && t.flags & D_RETX != 0 {
+                // A duplicate ACK for the original of a packet we resent
+                // and whose resend arrived first (as DSACK tells TCP):
+                // that resend was spurious too. Counted once.
+                t.flags &= !D_RETX;
+                self.spurious(pi);
+            }
             return false;
         }
         let f = t.flags;
         t.flags |= D_ACKED;
+        if psn == trigger && f & D_RETX != 0 && !copy {
+            // The spurious resend is counted below, once: a duplicate ACK
+            // for this PSN must not count it again.
+            t.flags &= !D_RETX;
+        }
         let sent = t.sent;
         if t.done() {
             self.desc_settled(pi, i);
         }
         let d = &mut self.pdcs[pi];
         // RACK: the most recently sent packet known to have arrived, and
-        // its RTT (resent packets are ambiguous: skipped).
-        if f & D_RETX == 0
+        // its RTT. A resent packet is ambiguous, except the one whose own
+        // ACK this is (the target echoes RETX), once at least the
+        // smallest RTT has passed since it left (RFC 8985 section 6.2:
+        // otherwise the ACK is for an earlier copy).
+        let rtt = u64::from(stamp(now).wrapping_sub(sent)) << 4;
+        let resend = psn == trigger && copy && rtt >= d.base_rtt;
+        if (f & D_RETX == 0 || resend)
             && (psn_lt(d.rack_sent, sent) || (d.rack_sent == sent && psn_lt(d.rack_psn, psn)))
         {
             d.rack_sent = sent;
             d.rack_psn = psn;
-            d.rack_rtt = u64::from(stamp(now).wrapping_sub(sent)) << 4;
+            d.rack_rtt = rtt;
+            d.rack_resend = f & D_RETX != 0;
         }
         self.ack_count += 1;
         if psn == trigger {
@@ -94,13 +119,23 @@ impl<S: Slab> Engine<S> {
                 self.ack_sample = Some(u64::from(stamp(now).wrapping_sub(sent)) << 4);
             } else if !copy {
                 // We resent it, but the original arrived: the resend was
-                // spurious. Widen the reordering window (RACK, RFC 8985).
-                let w = u64::from(d.reo_wnd).max(d.rtt.srtt / 4).max(1) * 2;
-                d.reo_wnd = u32::try_from(w.min(d.rtt.srtt.max(1))).unwrap_or(u32::MAX);
-                self.stats.spurious_retx += 1;
+                // spurious.
+                self.spurious(pi);
             }
         }
         true
+    }
+
+    /// A resend of PDC `pi` turned out spurious (the original arrived):
+    /// widen the reordering window (RACK, RFC 8985). RFC 8985 caps it at
+    /// SRTT; on a path whose RTT varies more than that (a packet sent
+    /// later arriving milliseconds earlier) the cap is SRTT + 4 RTTVAR.
+    fn spurious(&mut self, pi: usize) {
+        let d = &mut self.pdcs[pi];
+        let w = u64::from(d.reo_wnd).max(d.rtt.srtt / 4).max(1) * 2;
+        let cap = d.rtt.base_rto().max(1);
+        d.reo_wnd = u32::try_from(w.min(cap)).unwrap_or(u32::MAX);
+        self.stats.spurious_retx += 1;
     }
 
     /// An ACK without an SES response: every message whose last packet
@@ -177,12 +212,19 @@ impl<S: Slab> Engine<S> {
     /// unacknowledged that was sent before the most recently sent packet
     /// known to have arrived is lost once an RTT plus a reordering window
     /// have passed since it was sent; until then the reordering timer
-    /// waits for it. PSNs are judged once (amortised O(1) per packet);
-    /// resent packets are left to the tail-loss probe and the RTO.
+    /// waits for it. Unless that packet is more than [`REORDER_PKTS`]
+    /// PSNs after it, the wait is half an SRTT longer: packets overtaken
+    /// by up to that many others (a PDC's batches sent from two CPUs) are
+    /// reordered, not lost, whatever the timing. PSNs are judged once
+    /// (amortised O(1) per packet); resent packets are judged by
+    /// [`Engine::detect_lost_resends`] while the reference is a resend.
     pub(super) fn detect_lost(&mut self, pi: usize, now: u64) {
         let reo = self.reo_wnd(pi);
         let d = &self.pdcs[pi];
         let (rack, rack_psn, wait) = (d.rack_sent, d.rack_psn, d.rack_rtt + reo);
+        // Fewer than REORDER_PKTS later PSNs delivered: wait half an RTT
+        // more (the tail-loss probe is not due before 2 SRTT anyway).
+        let short_wait = wait + d.rtt.srtt / 2;
         let end = d.next_psn;
         let mut p = if psn_lt(d.lost_scan, d.tx_base) {
             d.tx_base
@@ -198,8 +240,13 @@ impl<S: Slab> Engine<S> {
                     break;
                 }
                 let age = u64::from(stamp(now).wrapping_sub(t.sent)) << 4;
-                if age < wait {
-                    timer = now + (wait - age);
+                let w = if rack_psn.wrapping_sub(p) > REORDER_PKTS && psn_lt(p, rack_psn) {
+                    wait
+                } else {
+                    short_wait
+                };
+                if age < w {
+                    timer = now + (w - age);
                     break;
                 }
                 self.mark_lost(pi, p);
@@ -210,15 +257,21 @@ impl<S: Slab> Engine<S> {
         let d = &mut self.pdcs[pi];
         d.lost_scan = p;
         d.rack_at = timer;
+        if d.rack_resend {
+            self.detect_lost_resends(pi, now);
+        }
     }
 
-    /// Probe timeout (ns): two RTTs and the peer's ACK delay.
+    /// Probe timeout (ns): two RTTs (RFC 8985), or SRTT + 4 RTTVAR when
+    /// the RTT varies more than that, and the peer's ACK delay; at most
+    /// the RTO.
     pub(super) fn pto(&self, pi: usize) -> u64 {
         let d = &self.pdcs[pi];
         if d.rtt.srtt == 0 {
             return d.rtt.rto;
         }
-        (2 * d.rtt.srtt + self.cfg.ack_delay).min(d.rtt.rto)
+        let t = (2 * d.rtt.srtt).max(d.rtt.base_rto());
+        (t + self.cfg.ack_delay).min(d.rtt.rto)
     }
 
     /// Re-arms PDC `pi`'s loss timers after an event: the RTO only when
@@ -380,6 +433,41 @@ impl<S: Slab> Engine<S> {
         self.resched_pdc(pi);
     }
 
+    /// Time-based loss detection of resent packets (RFC 8985 detects lost
+    /// retransmissions too), with [`Engine::detect_lost`], while the RACK
+    /// reference is a resend (one sent later arrived): resends sent before
+    /// it are lost once its RTT plus the reordering window have passed
+    /// since they left (the RACK timer waits for the first). Resends are
+    /// not in PSN order of their sending, so this walks the whole window:
+    /// O(window) per ACK or timer, in loss episodes only (the next
+    /// original acknowledged becomes the reference again). Before, a lost
+    /// resend waited for a tail-loss probe, whose ACK re-armed the RTO: a
+    /// first flight lost at a full port, and then its resends, trickled
+    /// out at one packet per probe timeout.
+    fn detect_lost_resends(&mut self, pi: usize, now: u64) {
+        let reo = self.reo_wnd(pi);
+        let d = &self.pdcs[pi];
+        let (rack, rack_psn, wait) = (d.rack_sent, d.rack_psn, d.rack_rtt + reo);
+        let (mut p, end) = (d.tx_base, d.next_psn);
+        let mut timer = d.rack_at;
+        while psn_lt(p, end) {
+            let t = self.txq[self.txi(pi, p)];
+            if t.flags & (D_USED | D_ACKED | D_LOST | D_RETX) == D_USED | D_RETX
+                && (psn_lt(t.sent, rack) || (t.sent == rack && psn_lt(p, rack_psn)))
+            {
+                let age = u64::from(stamp(now).wrapping_sub(t.sent)) << 4;
+                if age >= wait {
+                    self.mark_lost(pi, p);
+                    self.stats.fast_retx += 1;
+                } else if timer == 0 || now + (wait - age) < timer {
+                    timer = now + (wait - age);
+                }
+            }
+            p = p.wrapping_add(1);
+        }
+        self.pdcs[pi].rack_at = timer;
+    }
+
     pub(super) fn on_nack(&mut self, now: u64, src: &Addr, n: &NackHdr, env: &mut impl Env) {
         self.stats.nack_rx += 1;
         if n.rudi {
@@ -409,7 +497,20 @@ impl<S: Slab> Engine<S> {
         let d = &mut self.pdcs[pi];
         match n.code {
             nack::NEW_START_PSN => {
-                if d.state != PdcState::SynSent || n.payload == d.start_psn {
+                if n.payload == d.start_psn {
+                    // The target keeps (or drew) the start PSN this PDC
+                    // already uses, but did not take the NACKed packet
+                    // (the SYN that opens a PDC with the 1-RTT handshake
+                    // is never delivered). Nothing to renumber: resend
+                    // that packet at once, as for a loss NACK. In the
+                    // kernel two engines seeded alike drew the same start
+                    // PSN, and this packet waited for the RTO.
+                    if matches!(d.state, PdcState::SynSent | PdcState::Established) {
+                        self.nack_resend(pi, n.psn, now, env);
+                    }
+                    return;
+                }
+                if d.state != PdcState::SynSent {
                     return;
                 }
                 // Renumber everything in flight from the new start PSN.
@@ -460,16 +561,7 @@ impl<S: Slab> Engine<S> {
                 if matches!(n.code, nack::TRIMMED | nack::TRIMMED_LASTHOP) {
                     self.cc_on_trim(pi);
                 }
-                let t = self.txq[self.txi(pi, n.psn)];
-                let age = u64::from(stamp(now).wrapping_sub(t.sent)) << 4;
-                let gap = (self.pdcs[pi].rtt.srtt / 2).max(self.cfg.reorder_min);
-                if t.flags & D_RETX != 0 && age < gap {
-                    self.stats.nack_retx_limited += 1;
-                    return;
-                }
-                self.mark_lost(pi, n.psn);
-                self.stats.nack_retx += 1;
-                self.pump(pi, now, env);
+                self.nack_resend(pi, n.psn, now, env);
             }
             nack::INV_DPDCID | nack::CLOSING | nack::CLOSING_IN_ERR => {
                 if d.state == PdcState::Closing {
@@ -504,6 +596,28 @@ impl<S: Slab> Engine<S> {
             // resends and counts as usual.
             _ => {}
         }
+    }
+
+    /// Resends in-flight packet `psn` of PDC `pi` at once: a NACK says the
+    /// target did not take it. At most once per half RTT (at least
+    /// `reorder_min`) per packet (review F10): a packet resent more
+    /// recently is on its way again, and the NACK is about an earlier
+    /// copy, or one of a storm. A packet the target acknowledged since is
+    /// left alone. The resend keeps within the congestion window (`pump`).
+    fn nack_resend(&mut self, pi: usize, psn: u32, now: u64, env: &mut impl Env) {
+        let t = self.txq[self.txi(pi, psn)];
+        if t.flags & D_ACKED != 0 {
+            return;
+        }
+        let age = u64::from(stamp(now).wrapping_sub(t.sent)) << 4;
+        let gap = (self.pdcs[pi].rtt.srtt / 2).max(self.cfg.reorder_min);
+        if t.flags & D_RETX != 0 && age < gap {
+            self.stats.nack_retx_limited += 1;
+            return;
+        }
+        self.mark_lost(pi, psn);
+        self.stats.nack_retx += 1;
+        self.pump(pi, now, env);
     }
 
     /// True when every PSN of PDC `pi` from the window base up to (not
@@ -768,6 +882,9 @@ impl<S: Slab> Engine<S> {
             }
             return;
         }
+        // The PDC's first timeout without an RTT sample (not backed off
+        // yet): see below.
+        let guess = d.rtt.srtt == 0 && d.rtt.rto == self.cfg.rto_init;
         d.rtt.backoff(self.cfg.rto_max);
         d.rto_at = now + d.rtt.rto;
         d.tlp_at = 0;
@@ -780,6 +897,30 @@ impl<S: Slab> Engine<S> {
             let e = self.random() as u16;
             self.pdcs[pi].paths[0] = e;
             self.stats.path_moves += 1;
+        }
+        let d = &mut self.pdcs[pi];
+        if guess && d.state != PdcState::Closing {
+            // No RTT sample yet: the timeout is only `rto_init`, a guess,
+            // and a slow path (0.3-3 ms between two emulated guests) is
+            // as likely as a loss. Probe with the oldest packet instead
+            // of resending the whole window: the originals' ACKs give
+            // the first sample. If the first flight was lost, the probe's
+            // ACK makes it the RACK reference, and everything sent before
+            // it is found lost (`detect_lost`). Only one timeout per PDC
+            // probes: the next one (the RTO is backed off now, and stays
+            // so until a sample) resends everything.
+            d.tlp_count = 2;
+            d.tlp_at = 0;
+            d.rto_at = now + d.rtt.rto;
+            let (mut p, end) = (d.tx_base, d.next_psn);
+            while psn_lt(p, end) {
+                if self.txq[self.txi(pi, p)].pending() {
+                    self.send_desc(pi, p, true, true, now, env);
+                    break;
+                }
+                p = p.wrapping_add(1);
+            }
+            return;
         }
         self.cc_on_rto(pi);
         let d = &mut self.pdcs[pi];
