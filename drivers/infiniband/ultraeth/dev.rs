@@ -766,7 +766,7 @@ mod tests {
         let mut skb = SkBuff::alloc(256, GFP_KERNEL)?;
         skb.reserve(128)?;
         skb.put(8)?.copy_from_slice(b"uet-loop");
-        let sent = tunnel.send4(skb, [127, 0, 0, 1], PORT + 1, PORT, 0);
+        let sent = tunnel.send4(skb, [127, 0, 0, 1], PORT + 1, PORT, 0, 0);
         if sent.is_ok() {
             for _ in 0..200 {
                 if probe.got.load(Ordering::Acquire) > 0 {
@@ -776,7 +776,14 @@ mod tests {
             }
         }
         tunnel.shutdown();
-        let after = tunnel.send4(SkBuff::alloc(64, GFP_KERNEL)?, [127, 0, 0, 1], 1, PORT, 0);
+        let after = tunnel.send4(
+            SkBuff::alloc(64, GFP_KERNEL)?,
+            [127, 0, 0, 1],
+            1,
+            PORT,
+            0,
+            0,
+        );
         // SAFETY: as above.
         let rebound = unsafe { other.bind(&lo, PORT, probe.clone()) };
         other.shutdown();

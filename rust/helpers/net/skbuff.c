@@ -73,23 +73,27 @@ __rust_helper void rust_helper_skb_chain_set_next(struct sk_buff *skb, struct sk
 }
 
 /*
- * Source address and ECN field of a received IPv4 or IPv6 packet whose
- * network header is set: the address as IPv6 (IPv4-mapped for IPv4).
- * -EPROTONOSUPPORT for other protocols.
+ * Source and destination addresses and ECN field of a received IPv4 or
+ * IPv6 packet whose network header is set: the addresses as IPv6
+ * (IPv4-mapped for IPv4). -EPROTONOSUPPORT for other protocols.
  */
-__rust_helper int rust_helper_skb_ip_src(const struct sk_buff *skb, u8 *addr, u8 *ecn)
+__rust_helper int rust_helper_skb_ip_addrs(const struct sk_buff *skb, u8 *saddr, u8 *daddr,
+					   u8 *ecn)
 {
 	if (skb->protocol == htons(ETH_P_IP)) {
 		struct in6_addr a;
 
-		/* @addr is a byte array: build the address aligned, then copy */
+		/* the outputs are byte arrays: build each address aligned */
 		ipv6_addr_set_v4mapped(ip_hdr(skb)->saddr, &a);
-		memcpy(addr, &a, sizeof(a));
+		memcpy(saddr, &a, sizeof(a));
+		ipv6_addr_set_v4mapped(ip_hdr(skb)->daddr, &a);
+		memcpy(daddr, &a, sizeof(a));
 		*ecn = ip_hdr(skb)->tos & INET_ECN_MASK;
 		return 0;
 	}
 	if (skb->protocol == htons(ETH_P_IPV6)) {
-		memcpy(addr, &ipv6_hdr(skb)->saddr, sizeof(struct in6_addr));
+		memcpy(saddr, &ipv6_hdr(skb)->saddr, sizeof(struct in6_addr));
+		memcpy(daddr, &ipv6_hdr(skb)->daddr, sizeof(struct in6_addr));
 		*ecn = ipv6_get_dsfield(ipv6_hdr(skb)) & INET_ECN_MASK;
 		return 0;
 	}

@@ -274,22 +274,33 @@ impl SkBuff {
         unsafe { bindings::skb_iif(self.as_raw()) }
     }
 
-    /// Source address and ECN codepoint (the low two bits of the traffic
-    /// class) of a received IPv4 or IPv6 packet: the address as IPv6,
-    /// IPv4-mapped for IPv4. `EPROTONOSUPPORT` for other protocols.
+    /// Source and destination addresses and ECN codepoint (the low two
+    /// bits of the traffic class) of a received IPv4 or IPv6 packet: the
+    /// addresses as IPv6, IPv4-mapped for IPv4. `EPROTONOSUPPORT` for other
+    /// protocols.
     ///
     /// The skb's network header must be set, as it is for every skb the IP
     /// layer hands to a transport (e.g. a UDP encapsulation callback).
-    pub fn ip_source(&self) -> Result<([u8; 16], u8)> {
-        let mut addr = [0u8; 16];
-        let mut ecn = 0u8;
+    pub fn ip_addrs(&self) -> Result<IpAddrs> {
+        let mut a = IpAddrs {
+            src: [0; 16],
+            dst: [0; 16],
+            ecn: 0,
+        };
         // SAFETY: `ptr` is valid (type invariant); the helper reads the IP
         // header only for IPv4 and IPv6 skbs, whose network header the IP
-        // layer set before handing them on; `addr` and `ecn` are valid for
-        // writes of 16 and 1 bytes.
-        let r = unsafe { bindings::skb_ip_src(self.as_raw(), addr.as_mut_ptr(), &mut ecn) };
+        // layer set before handing them on; the outputs are valid for
+        // writes of 16, 16 and 1 bytes.
+        let r = unsafe {
+            bindings::skb_ip_addrs(
+                self.as_raw(),
+                a.src.as_mut_ptr(),
+                a.dst.as_mut_ptr(),
+                &mut a.ecn,
+            )
+        };
         crate::error::to_result(r)?;
-        Ok((addr, ecn))
+        Ok(a)
     }
 
     /// Frees the skb as consumed (not counted as a drop).
@@ -305,6 +316,17 @@ impl Drop for SkBuff {
         // SAFETY: we own one reference (type invariant) and give it up.
         unsafe { bindings::kfree_skb(self.as_raw()) };
     }
+}
+
+/// The IP addresses and ECN codepoint of a received packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpAddrs {
+    /// Source address (IPv4-mapped for IPv4).
+    pub src: [u8; 16],
+    /// Destination address (IPv4-mapped for IPv4).
+    pub dst: [u8; 16],
+    /// ECN codepoint (3: congestion experienced).
+    pub ecn: u8,
 }
 
 /// A chain of owned skbs linked through `skb->next`, to hand a batch of

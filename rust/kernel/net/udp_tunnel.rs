@@ -245,7 +245,9 @@ impl<T: EncapHandler> UdpTunnel<T> {
 
     /// Routes `skb` (whose data is the UDP payload) to `dst` and sends it
     /// from `src_port` to `dst_port`, with the UDP checksum, `tos` and the
-    /// route's hop limit as TTL. Never sleeps (transmits with bottom halves
+    /// route's hop limit as TTL; `oif`, if not 0, is the ifindex of the
+    /// netdev the route must leave through (the source address is then
+    /// one of its addresses). Never sleeps (transmits with bottom halves
     /// off, as the IP tunnel code requires); must not be called with
     /// interrupts off. Errors: `ENOTCONN` (no socket bound), `EMSGSIZE`
     /// (more than an IPv4 datagram holds), `ENETUNREACH` (no route),
@@ -257,6 +259,7 @@ impl<T: EncapHandler> UdpTunnel<T> {
         src_port: u16,
         dst_port: u16,
         tos: u8,
+        oif: i32,
     ) -> Result {
         // IPv4 and UDP headers included, a datagram is at most 65535 bytes.
         if skb.len() > 65535 - 20 - 8 {
@@ -275,6 +278,7 @@ impl<T: EncapHandler> UdpTunnel<T> {
         // SAFETY: all-zero is a valid `flowi4` (any source, no mark).
         let mut fl4: bindings::flowi4 = unsafe { core::mem::zeroed() };
         fl4.daddr = daddr;
+        fl4.__fl_common.flowic_oif = oif;
         // CAST: IPPROTO_UDP is 17.
         fl4.__fl_common.flowic_proto = bindings::IPPROTO_UDP as u8;
         fl4.uli.ports.sport = src_port.to_be();
@@ -339,6 +343,7 @@ impl<T: EncapHandler> UdpTunnel<T> {
         src_port: u16,
         dst_port: u16,
         tclass: u8,
+        oif: i32,
     ) -> Result {
         // The UDP header included, an IPv6 payload is at most 65535 bytes.
         if skb.len() > 65535 - 8 {
@@ -359,6 +364,7 @@ impl<T: EncapHandler> UdpTunnel<T> {
         // SAFETY: `in6_addr` is a union of byte, word and dword arrays of
         // the same 16 bytes: any bytes are valid.
         fl6.daddr = unsafe { core::mem::transmute::<[u8; 16], bindings::in6_addr>(dst) };
+        fl6.__fl_common.flowic_oif = oif;
         // CAST: IPPROTO_UDP is 17.
         fl6.__fl_common.flowic_proto = bindings::IPPROTO_UDP as u8;
         fl6.uli.ports.sport = src_port.to_be();

@@ -67,6 +67,7 @@ use core::sync::atomic::{
 use kernel::{
     impl_has_hr_timer,
     net::skb::{
+        IpAddrs,
         SkBuff,
         SkbChain, //
     },
@@ -152,10 +153,12 @@ pub(crate) const OVERFLOW_BUFS: usize = 64;
 /// Bytes per unexpected-message buffer.
 pub(crate) const OVERFLOW_BYTES: usize = 64 * 1024;
 
-/// Ring entries fetched per endpoint and queue while the FEP's lock is held
-/// (interrupts are off meanwhile); a doorbell takes the lock again for
-/// the rest.
+/// Ring entries a doorbell fetches while the FEP's lock is held (interrupts
+/// are off meanwhile); it takes the lock again for the rest.
 const FETCH_BUDGET: u32 = 64;
+/// Ring entries fetched for the endpoints kicked by completions while the
+/// lock is held; the timer goes on with the rest.
+const KICK_BUDGET: u32 = 128;
 
 /// Shortest and longest timer period while the engine has deadlines (ns).
 const TIMER_MIN_NS: u64 = 10_000;
@@ -435,6 +438,10 @@ fn engine_config(mtu: u32) -> Config {
         mtu,
         // ACK at once: the timer's resolution is coarser than a 2 us delay.
         ack_delay: 0,
+        // Start PSNs, PDC ids and the hash key come from the seed: a
+        // device created again on the same address (or a peer host) must
+        // not repeat them, or its peers take its new PDCs for stale ones.
+        seed: kernel::random::get_random_u32().max(1),
         ..Config::DEFAULT
     }
 }
@@ -525,6 +532,14 @@ impl Fep {
         })
     }
 
+    /// Whether `addr` (IPv6 or IPv4-mapped) is an address of this FEP's
+    /// netdev. Never sleeps.
+    pub(crate) fn has_addr(&self, addr: &[u8; 16]) -> bool {
+        let mut found = false;
+        self.netdev.for_each_ip_gid(|g| found |= g == addr);
+        found
+    }
+
     /// The namespace's tunnel this FEP uses, if any. Never sleeps.
     pub(crate) fn tunnel(&self) -> Option<Arc<NetTunnel>> {
         self.tunnel.lock().clone()
@@ -550,13 +565,18 @@ impl Fep {
 
     /// Starts the timer to fire after `delay_ns`, unless the FEP is dying.
     fn arm(self: ArcBorrow<'_, Self>, delay_ns: u64) {
+        // The previous handle's timer restarts no more (the shard's `armed`
+        // was false, so its callback decided not to), but the callback may
+        // still be finishing: dropping the handle waits for it, which is
+        // done without a lock held (interrupts on).
+        let old = self.handle.lock().take();
+        drop(old);
         let mut h = self.handle.lock();
         if self.dying.load(Ordering::Acquire) {
             return;
         }
-        // The previous handle's timer is not running (the shard's `armed`
-        // was false, so its callback returned without restarting):
-        // dropping the handle cancels nothing that is wanted.
+        // Only the caller that set `armed` gets here, so no other handle
+        // was stored meanwhile.
         drop(h.take());
         let this: Arc<Self> = self.into();
         let d = Delta::from_nanos(i64::try_from(delay_ns).unwrap_or(i64::MAX));
@@ -583,8 +603,14 @@ impl Fep {
                 txq: &mut txq,
             };
             let r = f(&mut s.engine, &mut env, &mut s.rxbuf, now);
-            env.run_kicks(&mut s.engine, now);
-            let arm = match s.engine.next_deadline() {
+            let more = env.run_kicks(&mut s.engine, now);
+            // Leftover kicks are the timer's next job, at once.
+            let next = if more {
+                Some(now)
+            } else {
+                s.engine.next_deadline()
+            };
+            let arm = match next {
                 Some(t) if !s.armed && !self.dying.load(Ordering::Acquire) => {
                     s.armed = true;
                     Some(t.saturating_sub(now).clamp(TIMER_MIN_NS, TIMER_MAX_NS))
@@ -624,7 +650,7 @@ impl Fep {
         // down: a tunnel is shut down before it is let go of, and dropping
         // one that is not bound does not sleep.
         let sent = match self.tunnel() {
-            Some(t) => t.send(skb, &dst, sport),
+            Some(t) => t.send(skb, &dst, sport, self.netdev.ifindex()),
             None => Err(ENOTCONN),
         };
         match sent {
@@ -648,9 +674,11 @@ impl Fep {
                 txq: &mut txq,
             };
             s.engine.on_timer(now, &mut env);
-            env.run_kicks(&mut s.engine, now);
+            let more = env.run_kicks(&mut s.engine, now);
             let next = if self.dying.load(Ordering::Acquire) {
                 None
+            } else if more {
+                Some(now)
             } else {
                 s.engine.next_deadline()
             };
@@ -789,19 +817,21 @@ impl Fep {
     /// bounded batches (the lock is taken again between them). Process
     /// context.
     pub(crate) fn doorbell_sq(self: ArcBorrow<'_, Self>, pid: u16) -> Result {
-        while self
-            .with_engine(|engine, env, _rx, now| env.fetch_sq(engine, pid, now, FETCH_BUDGET))?
-        {
-        }
+        let mut limit = None;
+        while self.with_engine(|engine, env, _rx, now| {
+            let mut budget = FETCH_BUDGET;
+            env.fetch_sq(engine, pid, now, &mut budget, &mut limit)
+        })? {}
         Ok(())
     }
 
     /// The receive ring's doorbell. Process context.
     pub(crate) fn doorbell_rq(self: ArcBorrow<'_, Self>, pid: u16) -> Result {
-        while self
-            .with_engine(|engine, env, _rx, now| env.fetch_rq(engine, pid, now, FETCH_BUDGET))?
-        {
-        }
+        let mut limit = None;
+        while self.with_engine(|engine, env, _rx, now| {
+            let mut budget = FETCH_BUDGET;
+            env.fetch_rq(engine, pid, now, &mut budget, &mut limit)
+        })? {}
         Ok(())
     }
 
@@ -828,14 +858,11 @@ impl HrTimerCallback for Fep {
 impl Fep {
     /// A datagram for this FEP came through the namespace's tunnel; its
     /// data starts at the UDP header. Softirq.
-    pub(crate) fn recv(self: ArcBorrow<'_, Self>, skb: SkBuff) {
+    pub(crate) fn recv(self: ArcBorrow<'_, Self>, skb: SkBuff, addrs: &IpAddrs) {
         let this = self;
         // The data starts at the UDP header.
         const UDP_HDR: usize = 8;
-        let Ok((src, ecn)) = skb.ip_source() else {
-            this.counters.inc(Counter::RxDropMalformed);
-            return;
-        };
+        let (src, ecn) = (addrs.src, addrs.ecn);
         let len = skb.len();
         if len <= UDP_HDR || len - UDP_HDR > PKT_BUF {
             this.counters.inc(Counter::RxDropMalformed);
@@ -1063,16 +1090,18 @@ impl KEnv<'_> {
         true
     }
 
-    /// Fetches up to `budget` new send requests of endpoint `pid` and
-    /// posts them; `Ok(true)` if more are pending. Only the entries that
-    /// were published when the fetch began are taken, so user space
-    /// cannot keep the device fetching forever.
+    /// Fetches new send requests of endpoint `pid` and posts them, using
+    /// up `budget`; `Ok(true)` if more are pending when the budget ran
+    /// out. `limit` bounds the whole fetch (one doorbell may take the lock
+    /// several times): it is set to what was published when the fetch
+    /// began, so user space cannot keep the device fetching forever.
     fn fetch_sq(
         &mut self,
         engine: &mut super::engine::DevEngine,
         pid: u16,
         now: u64,
-        mut budget: u32,
+        budget: &mut u32,
+        limit: &mut Option<u32>,
     ) -> Result<bool> {
         if self.ep(pid).is_none() {
             return Err(EINVAL);
@@ -1091,9 +1120,9 @@ impl KEnv<'_> {
             // user space. Nothing is fetched until it is sane.
             return Err(EINVAL);
         }
-        let mut left = pending;
-        while left > 0 {
-            if budget == 0 {
+        let left = limit.get_or_insert(pending);
+        while *left > 0 {
+            if *budget == 0 {
                 return Ok(true);
             }
             let Some(ep) = self.ep(pid) else {
@@ -1103,8 +1132,8 @@ impl KEnv<'_> {
                 // Every slot is in flight: fetched again on completion.
                 return Ok(false);
             }
-            budget -= 1;
-            left -= 1;
+            *budget -= 1;
+            *left -= 1;
             let idx = kernel::num::casts::u32_as_usize(ep.sq_cons & (rings.sq_entries - 1));
             // The entry is read once, into a local copy; user space may
             // rewrite the ring as soon as the consumer index moves on.
@@ -1114,20 +1143,25 @@ impl KEnv<'_> {
                 .read(WQ_RING_ENTRIES_OFFSET + idx * SQE_SIZE, &mut e)?;
             ep.sq_cons = ep.sq_cons.wrapping_add(1);
             rings.sq.store_u32_release(WQ_CONS_OFFSET, ep.sq_cons)?;
-            self.take_sqe(engine, pid, &e, now);
+            if self.take_sqe(engine, pid, &e, now) {
+                // The engine is full: the request waits, and nothing
+                // overtakes it; fetched again when resources free up.
+                return Ok(false);
+            }
         }
         Ok(false)
     }
 
     /// Checks one fetched SQE and posts it to the engine, or completes it
-    /// with an error.
+    /// with an error. `true` if the engine could not take it (it is kept
+    /// as the endpoint's blocked request).
     fn take_sqe(
         &mut self,
         engine: &mut super::engine::DevEngine,
         pid: u16,
         e: &[u8; SQE_SIZE],
         now: u64,
-    ) {
+    ) -> bool {
         let wr_id = ne_u64(e, 0);
         let (op, flags, nsge, rsvd) = (e[8], e[9], e[10], e[11]);
         let len = ne_u32(e, 12);
@@ -1145,7 +1179,7 @@ impl KEnv<'_> {
             uapi::uet_sqe_opcode_UET_SQE_OP_TAGGED_SEND => true,
             _ => {
                 self.complete_early(pid, false, wr_id, wc::LOC_QP_OP_ERR);
-                return;
+                return false;
             }
         };
         // Reserved fields and unknown flags must be zero, so that they can
@@ -1157,7 +1191,7 @@ impl KEnv<'_> {
             && dst_qpn >> 24 == 0;
         if flags & !(f_signaled | f_inline | f_data) != 0 || !reserved_zero {
             self.complete_early(pid, false, wr_id, wc::LOC_QP_OP_ERR);
-            return;
+            return false;
         }
         let mut s = SendSlot::EMPTY;
         s.wr_id = wr_id;
@@ -1167,7 +1201,7 @@ impl KEnv<'_> {
         let total = if flags & f_inline != 0 {
             if len > MAX_INLINE || nsge != 0 {
                 self.complete_early(pid, false, wr_id, wc::LOC_LEN_ERR);
-                return;
+                return false;
             }
             s.inline = true;
             let n = kernel::num::casts::u32_as_usize(len);
@@ -1176,36 +1210,36 @@ impl KEnv<'_> {
         } else {
             if u32::from(nsge) > MAX_SEND_SGE {
                 self.complete_early(pid, false, wr_id, wc::LOC_LEN_ERR);
-                return;
+                return false;
             }
             for k in 0..usize::from(nsge) {
                 s.sge[k] = sge_at(e, SGE_AT + 16 * k);
             }
             s.nsge = nsge;
             let Some(ep) = self.ep(pid) else {
-                return;
+                return false;
             };
             let (job, pd) = (ep.job, ep.pd);
             match self.check_sges(job, pd, &s.sge[..usize::from(nsge)], false) {
                 Ok(t) => t,
                 Err(Refused::Status(st)) => {
                     self.complete_early(pid, false, wr_id, st);
-                    return;
+                    return false;
                 }
             }
         };
         s.len = total;
         let Some(ep) = self.ep(pid) else {
-            return;
+            return false;
         };
         if ep.error {
             self.complete_early(pid, false, wr_id, wc::WR_FLUSH_ERR);
-            return;
+            return false;
         }
         // Take a slot (the caller checked there is one).
         let slot = ep.send_free;
         let Some(next) = ep.sends.get(usize::from(slot)).map(|x| x.next_free) else {
-            return;
+            return false;
         };
         ep.send_free = next;
         s.used = true;
@@ -1244,9 +1278,11 @@ impl KEnv<'_> {
                     ep.send_blocked = Some((slot, post));
                 }
                 self.block(pid);
+                return true;
             }
             Err(_) => self.fail_send(pid, slot, wc::LOC_LEN_ERR),
         }
+        false
     }
 
     /// Completes send slot `slot` of `pid` with `status` and frees it.
@@ -1265,14 +1301,15 @@ impl KEnv<'_> {
         self.complete_early(pid, false, wr_id, status);
     }
 
-    /// Fetches up to `budget` new receive requests of endpoint `pid` and
-    /// posts them; `Ok(true)` if more are pending.
+    /// Fetches new receive requests of endpoint `pid` and posts them, as
+    /// [`KEnv::fetch_sq`] does.
     fn fetch_rq(
         &mut self,
         engine: &mut super::engine::DevEngine,
         pid: u16,
         now: u64,
-        mut budget: u32,
+        budget: &mut u32,
+        limit: &mut Option<u32>,
     ) -> Result<bool> {
         if self.ep(pid).is_none() {
             return Err(EINVAL);
@@ -1289,9 +1326,9 @@ impl KEnv<'_> {
         if pending > rings.rq_entries {
             return Err(EINVAL);
         }
-        let mut left = pending;
-        while left > 0 {
-            if budget == 0 {
+        let left = limit.get_or_insert(pending);
+        while *left > 0 {
+            if *budget == 0 {
                 return Ok(true);
             }
             let Some(ep) = self.ep(pid) else {
@@ -1300,8 +1337,8 @@ impl KEnv<'_> {
             if ep.recv_free == NO_SLOT {
                 return Ok(false);
             }
-            budget -= 1;
-            left -= 1;
+            *budget -= 1;
+            *left -= 1;
             let idx = kernel::num::casts::u32_as_usize(ep.rq_cons & (rings.rq_entries - 1));
             let mut e = [0u8; RQE_SIZE];
             rings
@@ -1309,14 +1346,22 @@ impl KEnv<'_> {
                 .read(WQ_RING_ENTRIES_OFFSET + idx * RQE_SIZE, &mut e)?;
             ep.rq_cons = ep.rq_cons.wrapping_add(1);
             rings.rq.store_u32_release(WQ_CONS_OFFSET, ep.rq_cons)?;
-            self.take_rqe(engine, pid, &e);
+            if self.take_rqe(engine, pid, &e) {
+                // Receives match in posting order: nothing overtakes it.
+                return Ok(false);
+            }
         }
         Ok(false)
     }
 
     /// Checks one fetched RQE and posts it to the engine, or completes it
     /// with an error.
-    fn take_rqe(&mut self, engine: &mut super::engine::DevEngine, pid: u16, e: &[u8; RQE_SIZE]) {
+    fn take_rqe(
+        &mut self,
+        engine: &mut super::engine::DevEngine,
+        pid: u16,
+        e: &[u8; RQE_SIZE],
+    ) -> bool {
         let wr_id = ne_u64(e, 0);
         let (flags, nsge) = (e[8], e[9]);
         let bits = ne_u64(e, 16);
@@ -1325,12 +1370,12 @@ impl KEnv<'_> {
         let f_tagged = uapi::uet_rqe_flags_UET_RQE_F_TAGGED as u8;
         if flags & !f_tagged != 0 || e[10..16] != [0; 6] {
             self.complete_early(pid, true, wr_id, wc::LOC_QP_OP_ERR);
-            return;
+            return false;
         }
         let tagged = flags & f_tagged != 0;
         if u32::from(nsge) > MAX_RECV_SGE {
             self.complete_early(pid, true, wr_id, wc::LOC_LEN_ERR);
-            return;
+            return false;
         }
         let mut r = RecvSlot::EMPTY;
         r.wr_id = wr_id;
@@ -1340,28 +1385,28 @@ impl KEnv<'_> {
         }
         r.nsge = nsge;
         let Some(ep) = self.ep(pid) else {
-            return;
+            return false;
         };
         let (job, pd, error) = (ep.job, ep.pd, ep.error);
         if error {
             self.complete_early(pid, true, wr_id, wc::WR_FLUSH_ERR);
-            return;
+            return false;
         }
         let total = match self.check_sges(job, pd, &r.sge[..usize::from(nsge)], true) {
             Ok(t) => t,
             Err(Refused::Status(st)) => {
                 self.complete_early(pid, true, wr_id, st);
-                return;
+                return false;
             }
         };
         r.len = total;
         r.used = true;
         let Some(ep) = self.ep(pid) else {
-            return;
+            return false;
         };
         let slot = ep.recv_free;
         let Some(next) = ep.recvs.get(usize::from(slot)).map(|x| x.next_free) else {
-            return;
+            return false;
         };
         ep.recv_free = next;
         ep.recvs[usize::from(slot)] = r;
@@ -1382,7 +1427,9 @@ impl KEnv<'_> {
                 ep.recv_blocked = Some((slot, tag));
             }
             self.block(pid);
+            return true;
         }
+        false
     }
 
     /// Completes every outstanding request of endpoint `pid` with
@@ -1416,33 +1463,48 @@ impl KEnv<'_> {
         }
     }
 
-    /// Fetches the queues of the endpoints whose slots were freed, a
-    /// bounded amount per call (the rest waits for the next doorbell,
-    /// completion or timer).
-    fn run_kicks(&mut self, engine: &mut super::engine::DevEngine, now: u64) {
-        let mut passes = 0;
-        while self.rest.kicked && passes < 4 {
-            passes += 1;
+    /// Fetches the queues of the endpoints whose slots were freed or that
+    /// wait for engine resources, at most [`KICK_BUDGET`] entries per
+    /// call; `true` if some are left (the caller runs the timer at once to
+    /// go on: the lock is dropped in between).
+    fn run_kicks(&mut self, engine: &mut super::engine::DevEngine, now: u64) -> bool {
+        // Endpoints blocked on the engine retry on every pass: PDCs and
+        // messages are freed by timers and peers too, not only by
+        // completions.
+        for w in 0..MAX_EP / 64 {
+            let b = core::mem::take(&mut self.rest.blocked[w]);
+            if b != 0 {
+                self.rest.kick[w] |= b;
+                self.rest.kicked = true;
+            }
+        }
+        let mut budget = KICK_BUDGET;
+        while self.rest.kicked {
             self.rest.kicked = false;
             for w in 0..MAX_EP / 64 {
                 let mut bits = core::mem::take(&mut self.rest.kick[w]);
                 while bits != 0 {
+                    if budget == 0 {
+                        // The rest waits for the next call.
+                        self.rest.kick[w] |= bits;
+                        self.rest.kicked = true;
+                        return true;
+                    }
                     let b = bits.trailing_zeros();
                     bits &= bits - 1;
                     // CAST: below 4096.
                     let pid = (w * 64) as u16 + b as u16;
                     // Errors are user-space garbage in a ring: they stop
-                    // fetching from it until the next doorbell. Leftovers
-                    // (over the budget) are fetched on the next kick.
-                    if let Ok(true) = self.fetch_sq(engine, pid, now, FETCH_BUDGET) {
-                        self.kick(pid);
-                    }
-                    if let Ok(true) = self.fetch_rq(engine, pid, now, FETCH_BUDGET) {
+                    // fetching from it until the next doorbell.
+                    let more_sq = self.fetch_sq(engine, pid, now, &mut budget, &mut None);
+                    let more_rq = self.fetch_rq(engine, pid, now, &mut budget, &mut None);
+                    if matches!(more_sq, Ok(true)) || matches!(more_rq, Ok(true)) {
                         self.kick(pid);
                     }
                 }
             }
         }
+        false
     }
 
     /// Finds the region byte range `[off, off + out.len())` of the request
@@ -1609,14 +1671,6 @@ impl Env for KEnv<'_> {
             }
         }
         self.kick(ck.pid);
-        // Engine resources were freed: endpoints waiting for them retry.
-        for w in 0..MAX_EP / 64 {
-            let b = core::mem::take(&mut self.rest.blocked[w]);
-            if b != 0 {
-                self.rest.kick[w] |= b;
-                self.rest.kicked = true;
-            }
-        }
     }
 
     fn read_local(&mut self, buf: u64, offset: u64, out: &mut [u8]) {

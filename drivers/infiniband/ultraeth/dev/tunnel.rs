@@ -134,33 +134,46 @@ impl NetTunnel {
 
     /// Sends `skb` to `dst` (IPv4-mapped or IPv6) from UDP port `sport`.
     /// Never sleeps; must not be called with interrupts off.
-    pub(crate) fn send(&self, skb: SkBuff, dst: &[u8; 16], sport: u16) -> Result {
+    /// The route leaves through netdev `oif` (the sending device's), so a
+    /// peer answers the device that sent.
+    pub(crate) fn send(&self, skb: SkBuff, dst: &[u8; 16], sport: u16, oif: i32) -> Result {
         if dst[..10] == [0u8; 10] && dst[10..12] == [0xff, 0xff] {
             let v4 = [dst[12], dst[13], dst[14], dst[15]];
-            self.tunnel.send4(skb, v4, sport, UET_UDP_PORT, 0)
+            self.tunnel.send4(skb, v4, sport, UET_UDP_PORT, 0, oif)
         } else {
-            self.tunnel.send6(skb, *dst, sport, UET_UDP_PORT, 0)
+            self.tunnel.send6(skb, *dst, sport, UET_UDP_PORT, 0, oif)
         }
     }
 }
 
 impl EncapHandler for NetTunnel {
     fn recv(this: ArcBorrow<'_, Self>, skb: SkBuff) {
+        let Ok(addrs) = skb.ip_addrs() else {
+            return;
+        };
         let iif = skb.iif();
-        // The FEP is taken out of the list before it runs: its receive path
-        // sends packets, which must not happen under an irq-safe lock. If
-        // its device goes meanwhile, this reference may be the last one;
-        // a FEP that was shut down holds nothing whose release sleeps.
-        let fep = this
-            .feps
-            .lock()
-            .iter()
-            .find(|(i, _)| *i == iif)
-            .map(|(_, f)| f.clone());
+        // The device of the netdev the datagram came in on; or, for one
+        // that came through another netdev (`lo` for a local address), the
+        // device whose netdev has the destination address; or the only
+        // device. The FEP is taken out of the list before it runs: its
+        // receive path sends packets, which must not happen under an
+        // irq-safe lock. If its device goes meanwhile, this reference may
+        // be the last one: a FEP whose device was deallocated holds
+        // nothing whose release sleeps (no endpoints, no memory keys, its
+        // timer cancelled).
+        let fep = {
+            let feps = this.feps.lock();
+            let by_iif = feps.iter().find(|(i, _)| *i == iif);
+            let found = match by_iif {
+                Some(f) => Some(f),
+                None if feps.len() == 1 => feps.first(),
+                None => feps.iter().find(|(_, f)| f.has_addr(&addrs.dst)),
+            };
+            found.map(|(_, f)| f.clone())
+        };
         match fep {
-            Some(fep) => fep.as_arc_borrow().recv(skb),
-            // A datagram for port 4793 that came in on a netdev with no uet
-            // device using the tunnel: not ours.
+            Some(fep) => fep.as_arc_borrow().recv(skb, &addrs),
+            // Not for a uet device of the namespace.
             None => drop(skb),
         }
     }

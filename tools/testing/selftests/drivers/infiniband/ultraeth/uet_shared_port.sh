@@ -100,6 +100,8 @@ run_pair p 19004 100
 rc=0
 for p in "${PAIR_PIDS[@]}"; do uet_wait_pid "$p" 150 || rc=1; done
 pair_ok p 19004 100 && [ $rc -eq 0 ]
-ktap_test_result "a device added again joins the namespace's port" [ $? -eq 0 ]
+ok=$?
+[ $ok -eq 0 ] || for f in "$T"/cp19004 "$T"/sp19004; do ktap_print_msg "$(basename "$f"): $(tail -3 "$f" | tr '\n' ' ')"; done
+ktap_test_result "a device added again joins the namespace's port" [ $ok -eq 0 ]
 
 ktap_finished
