@@ -297,6 +297,7 @@ impl<T: NetdevEvents> NetdevNotifier<T> {
                 // SAFETY: `dev` is non-null and, per the function contract,
                 // valid for the call; RTNL is held for the whole call, so the
                 // device cannot be freed under it.
+                // INVARIANT: netdev notifiers run under RTNL.
                 T::event(&Rtnl(PhantomData), ev, unsafe { NetDevice::from_raw(dev) });
             }
         }
@@ -430,12 +431,18 @@ pub type NetDeviceRef = ARef<NetDevice>;
 /// Proof that the RTNL lock is held: handed to the closure of
 /// [`with_rtnl`] and to [`NetdevEvents::event`] (netdev notifiers run
 /// under RTNL).
+///
+/// # Invariants
+///
+/// An `Rtnl` exists only while the current thread holds RTNL: it is built
+/// only in this module, where RTNL is held, and lent by reference for that
+/// time; it is neither `Send` nor `Sync`.
 pub struct Rtnl(PhantomData<*mut ()>);
 
 impl Rtnl {
     /// Calls `f` for every netdev of the network namespace of `of`
-    /// (including `of`). RTNL keeps the list stable; `f` must not sleep
-    /// for long, and must not take RTNL.
+    /// (including `of`). RTNL keeps the list stable; `f` must not take
+    /// RTNL, nor register, unregister or move netdevs.
     pub fn for_each_in_net_of<F: FnMut(&NetDevice)>(&self, of: &NetDevice, mut f: F) {
         /// # Safety
         ///
@@ -465,6 +472,7 @@ impl Rtnl {
 pub fn with_rtnl<R>(f: impl FnOnce(&Rtnl) -> R) -> R {
     // SAFETY: plain lock; process context (caller).
     unsafe { bindings::rtnl_lock() };
+    // INVARIANT: RTNL is held until after `f` returns.
     let r = f(&Rtnl(PhantomData));
     // SAFETY: taken above.
     unsafe { bindings::rtnl_unlock() };

@@ -728,7 +728,9 @@ impl Fep {
             Some(q) => {
                 // CAST: masked to 12 bits.
                 let pid = (q & 0xfff) as u16;
-                if q < 2 || !range.contains(&pid) {
+                // PIDonFEPs 0 and 1 are never used (QPNs 0 and 1 are
+                // ib_core's), whatever the resource index.
+                if pid < 2 || !range.contains(&pid) {
                     return Err(EINVAL);
                 }
                 match rest.eps.get(usize::from(pid)) {
@@ -1120,7 +1122,10 @@ impl KEnv<'_> {
             // user space. Nothing is fetched until it is sane.
             return Err(EINVAL);
         }
+        // Never beyond what is published now: completions between two
+        // lock holds of one doorbell may have fetched some already.
         let left = limit.get_or_insert(pending);
+        *left = (*left).min(pending);
         while *left > 0 {
             if *budget == 0 {
                 return Ok(true);
@@ -1326,7 +1331,10 @@ impl KEnv<'_> {
         if pending > rings.rq_entries {
             return Err(EINVAL);
         }
+        // Never beyond what is published now: completions between two
+        // lock holds of one doorbell may have fetched some already.
         let left = limit.get_or_insert(pending);
+        *left = (*left).min(pending);
         while *left > 0 {
             if *budget == 0 {
                 return Ok(true);

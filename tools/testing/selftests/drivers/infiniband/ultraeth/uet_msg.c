@@ -1007,8 +1007,13 @@ TEST_F_TIMEOUT(msg, ring_full, 120)
 			got++;
 		}
 	}
-	EXPECT_EQ(-ETIMEDOUT, wait_wc(a->scq, &w, QUIET_MS));
-	EXPECT_EQ(-ETIMEDOUT, wait_wc(b->rcq, &w, QUIET_MS));
+	EXPECT_EQ(-ETIMEDOUT, wait_wc(a->scq, &w, QUIET_MS))
+		TH_LOG("extra send completion: wr_id %llu status %s",
+		       (unsigned long long)w.wr_id, ibv_wc_status_str(w.status));
+	EXPECT_EQ(-ETIMEDOUT, wait_wc(b->rcq, &w, QUIET_MS))
+		TH_LOG("extra receive completion: wr_id %llu status %s len %u",
+		       (unsigned long long)w.wr_id, ibv_wc_status_str(w.status),
+		       w.byte_len);
 	free(wrs);
 	free(seen);
 }
