@@ -8,6 +8,8 @@
 #include <linux/sched.h>
 #include <net/addrconf.h>
 #include <net/net_namespace.h>
+#include <linux/skbuff.h>
+#include <rdma/ib_umem.h>
 #include <rdma/ib_verbs.h>
 #include <rdma/uverbs_ioctl.h>
 
@@ -179,4 +181,49 @@ __rust_helper void rust_helper_rdma_for_each_netdev(struct net *net,
 	ASSERT_RTNL();
 	for_each_netdev(net, dev)
 		cb(dev, ctx);
+}
+
+/*
+ * Appends bytes [@offset, @offset + @len) of @umem to @skb as page
+ * fragments (one per page piece), each holding a page reference, so the
+ * skb keeps the pages even if the umem is released first. -EMSGSIZE when
+ * the skb runs out of fragment slots (fragments added so far stay),
+ * -EINVAL if the range is not inside the umem.
+ */
+__rust_helper int rust_helper_rdma_umem_to_skb_frags(struct ib_umem *umem, struct sk_buff *skb,
+						      unsigned long offset, unsigned long len)
+{
+	unsigned long skip = offset + ib_umem_offset(umem);
+	struct scatterlist *sg;
+	unsigned int i;
+
+	for_each_sg(umem->sgt_append.sgt.sgl, sg, umem->sgt_append.sgt.orig_nents, i) {
+		unsigned long sl = sg->length;
+
+		if (skip >= sl) {
+			skip -= sl;
+			continue;
+		}
+		while (len && skip < sl) {
+			unsigned long pos = sg->offset + skip;
+			struct page *p = sg_page(sg) + (pos >> PAGE_SHIFT);
+			unsigned int po = offset_in_page(pos);
+			unsigned int n = min3(len, sl - skip, PAGE_SIZE - po);
+			int f = skb_shinfo(skb)->nr_frags;
+
+			if (f >= MAX_SKB_FRAGS)
+				return -EMSGSIZE;
+			get_page(p);
+			skb_fill_page_desc(skb, f, p, po, n);
+			skb->len += n;
+			skb->data_len += n;
+			skb->truesize += n;
+			skip += n;
+			len -= n;
+		}
+		if (!len)
+			return 0;
+		skip = 0;
+	}
+	return len ? -EINVAL : 0;
 }

@@ -332,6 +332,20 @@ impl MrEntry {
         umem.copy_from(off, out).map_err(|_| MemError::Prot)
     }
 
+    /// Appends `len` bytes of the region at user address `addr` to `skb`
+    /// as page fragments (no copy).
+    pub(crate) fn append_to_skb(
+        &self,
+        skb: &mut kernel::net::skb::SkBuff,
+        addr: u64,
+        len: usize,
+    ) -> Result<(), MemError> {
+        let off = self.offset_of(addr, len)?;
+        let umem = self.umem.as_ref().ok_or(MemError::Prot)?;
+        umem.append_to_skb(skb, off, len)
+            .map_err(|_| MemError::Prot)
+    }
+
     /// Copies `data` into the region at user address `addr`; the region
     /// must allow local writes.
     pub(crate) fn write(&self, addr: u64, data: &[u8]) -> Result<(), MemError> {

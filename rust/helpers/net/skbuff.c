@@ -100,4 +100,24 @@ __rust_helper int rust_helper_skb_ip_addrs(const struct sk_buff *skb, u8 *saddr,
 	return -EPROTONOSUPPORT;
 }
 
+/*
+ * Appends @size bytes of @page at @off as a page fragment of @skb and
+ * takes a page reference, which the skb drops when it is freed.
+ * -EMSGSIZE when every fragment slot is used.
+ */
+__rust_helper int rust_helper_skb_append_page(struct sk_buff *skb, struct page *page,
+					      unsigned int off, unsigned int size)
+{
+	int i = skb_shinfo(skb)->nr_frags;
+
+	if (i >= MAX_SKB_FRAGS)
+		return -EMSGSIZE;
+	get_page(page);
+	skb_fill_page_desc(skb, i, page, off, size);
+	skb->len += size;
+	skb->data_len += size;
+	skb->truesize += size;
+	return 0;
+}
+
 #endif /* CONFIG_NET */

@@ -177,6 +177,30 @@ impl Umem {
         Ok(())
     }
 
+    /// Appends bytes `[offset, offset + len)` of the region to `skb` as page
+    /// fragments, without copying them. The skb takes a reference on each
+    /// page, so it may outlive the pin (a deregistered MR) safely; what it
+    /// sends is whatever the pages hold when the device reads them.
+    /// `EINVAL` if the range is not inside the region, `EMSGSIZE` if the
+    /// skb has not enough fragment slots (fragments added so far stay: drop
+    /// the skb). Never sleeps.
+    pub fn append_to_skb(
+        &self,
+        skb: &mut crate::net::skb::SkBuff,
+        offset: usize,
+        len: usize,
+    ) -> Result {
+        self.check_range(offset, len)?;
+        // SAFETY: the sg table is set up by ib_umem_get and not changed
+        // until `drop` (type invariant); the range lies inside it (checked
+        // above); we own the skb's only reference (the `SkBuff` invariant),
+        // and the helper takes a page reference for every fragment.
+        let r = unsafe {
+            bindings::rdma_umem_to_skb_frags(self.ptr.as_ptr(), skb.as_raw(), offset, len)
+        };
+        crate::error::to_result(r)
+    }
+
     /// Checks that `[offset, offset + len)` lies inside the region and
     /// returns the offset of its first byte in the sg table (the region
     /// starts `ib_umem_offset()` bytes into its first page).

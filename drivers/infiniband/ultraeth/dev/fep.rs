@@ -907,6 +907,9 @@ impl Fep {
 const TX_META: usize = 20;
 /// Headroom of a packet skb: link layer, IPv4 and UDP headers.
 const TX_HEADROOM: usize = 128;
+/// Payloads at least this long are sent as page fragments of the pinned
+/// pages; shorter ones are copied into the skb.
+const FRAG_MIN: usize = 1024;
 
 /// Maps an engine completion status to a work completion status and the
 /// UET return code reported with it.
@@ -1549,6 +1552,68 @@ impl KEnv<'_> {
         }
         len == 0
     }
+
+    /// Builds the packet of [`Env::transmit_local`] with the payload as
+    /// page fragments of the pinned pages (no copy); `false` (nothing
+    /// queued) if that is not possible: inline data, a short payload, a
+    /// key that no longer resolves, too many pieces.
+    fn transmit_frags(
+        &mut self,
+        dst: &Addr,
+        entropy: u16,
+        hdr: &[u8],
+        buf: u64,
+        offset: u64,
+        len: usize,
+    ) -> bool {
+        if len < FRAG_MIN {
+            return false;
+        }
+        let keys = self.keys;
+        let Some(ck) = Cookie::decode(buf).filter(|c| !c.recv) else {
+            return false;
+        };
+        let Some(ep) = self.ep_of(ck) else {
+            return false;
+        };
+        let (job, pd) = (ep.job, ep.pd);
+        let Some(s) = ep
+            .sends
+            .get(usize::from(ck.slot))
+            .filter(|s| s.used && !s.inline)
+        else {
+            return false;
+        };
+        let sges = s.sge;
+        let nsge = usize::from(s.nsge);
+        let Ok(mut skb) = SkBuff::alloc(TX_HEADROOM + TX_META + hdr.len(), GFP_ATOMIC) else {
+            return false;
+        };
+        let Ok(b) = skb
+            .reserve(TX_HEADROOM)
+            .and_then(|()| skb.put(TX_META + hdr.len()))
+        else {
+            return false;
+        };
+        b[..16].copy_from_slice(dst);
+        b[16..18].copy_from_slice(&entropy.to_be_bytes());
+        b[18..20].copy_from_slice(&[0, 0]);
+        b[TX_META..].copy_from_slice(hdr);
+        let ok = Self::for_sges(&sges[..nsge], offset, len, |sg, addr, _at, n| {
+            keys.with(job, sg.lkey, |mr| {
+                mr.pd == pd && mr.append_to_skb(&mut skb, addr, n).is_ok()
+            })
+            .unwrap_or(false)
+        });
+        if !ok {
+            // Freed here, under the FEP's lock: an skb whose fragments
+            // hold page references, released with put_page(), which does
+            // not sleep.
+            return false;
+        }
+        self.txq.push(skb);
+        true
+    }
 }
 
 impl Env for KEnv<'_> {
@@ -1582,11 +1647,15 @@ impl Env for KEnv<'_> {
         offset: u64,
         len: usize,
     ) {
-        // The payload goes from the pinned pages straight into the skb:
-        // no copy through the engine's packet buffer.
+        // The payload goes from the pinned pages into the skb, as page
+        // fragments when it is long enough to be worth it, else copied
+        // into the skb: never through the engine's packet buffer.
         let Some(hdr) = scratch.get(..hdr_len) else {
             return;
         };
+        if self.transmit_frags(dst, entropy, hdr, buf, offset, len) {
+            return;
+        }
         let total = TX_META + hdr_len + len;
         let Ok(mut skb) = SkBuff::alloc(TX_HEADROOM + total, GFP_ATOMIC) else {
             self.counters.inc(Counter::TxErrors);
