@@ -197,6 +197,9 @@ __rust_helper int rust_helper_rdma_umem_to_skb_frags(struct ib_umem *umem, struc
 	struct scatterlist *sg;
 	unsigned int i;
 
+	/* the fragment array is shared with clones */
+	if (skb_cloned(skb))
+		return -EINVAL;
 	for_each_sg(umem->sgt_append.sgt.sgl, sg, umem->sgt_append.sgt.orig_nents, i) {
 		unsigned long sl = sg->length;
 

@@ -103,13 +103,16 @@ __rust_helper int rust_helper_skb_ip_addrs(const struct sk_buff *skb, u8 *saddr,
 /*
  * Appends @size bytes of @page at @off as a page fragment of @skb and
  * takes a page reference, which the skb drops when it is freed.
- * -EMSGSIZE when every fragment slot is used.
+ * -EMSGSIZE when every fragment slot is used, -EINVAL for a cloned skb.
  */
 __rust_helper int rust_helper_skb_append_page(struct sk_buff *skb, struct page *page,
 					      unsigned int off, unsigned int size)
 {
 	int i = skb_shinfo(skb)->nr_frags;
 
+	/* the fragment array is shared with clones */
+	if (skb_cloned(skb))
+		return -EINVAL;
 	if (i >= MAX_SKB_FRAGS)
 		return -EMSGSIZE;
 	get_page(page);

@@ -269,8 +269,9 @@ impl SkBuff {
 
     /// Appends `len` bytes of `page` at `offset` as a page fragment (no
     /// copy): the skb takes a reference on the page and drops it when it
-    /// is freed. `EINVAL` if the range is not inside the page,
-    /// `EMSGSIZE` if every fragment slot is used.
+    /// is freed. `EINVAL` if the range is not inside the page or the skb
+    /// is cloned (clones share the fragment array), `EMSGSIZE` if every
+    /// fragment slot is used.
     pub fn append_page(&mut self, page: &crate::page::Page, offset: usize, len: usize) -> Result {
         let end = offset.checked_add(len).ok_or(EINVAL)?;
         if end > crate::page::PAGE_SIZE || len == 0 {

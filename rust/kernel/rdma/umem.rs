@@ -181,9 +181,9 @@ impl Umem {
     /// fragments, without copying them. The skb takes a reference on each
     /// page, so it may outlive the pin (a deregistered MR) safely; what it
     /// sends is whatever the pages hold when the device reads them.
-    /// `EINVAL` if the range is not inside the region, `EMSGSIZE` if the
-    /// skb has not enough fragment slots (fragments added so far stay: drop
-    /// the skb). Never sleeps.
+    /// `EINVAL` if the range is not inside the region or the skb is
+    /// cloned, `EMSGSIZE` if the skb has not enough fragment slots
+    /// (fragments added so far stay: drop the skb). Never sleeps.
     pub fn append_to_skb(
         &self,
         skb: &mut crate::net::skb::SkBuff,
