@@ -197,9 +197,13 @@ __rust_helper int rust_helper_rdma_umem_to_skb_frags(struct ib_umem *umem, struc
 	struct scatterlist *sg;
 	unsigned int i;
 
-	/* the fragment array is shared with clones */
-	if (skb_cloned(skb))
+	/* the fragment array is shared with clones; a frag_list or managed
+	 * (zerocopy) fragments would need more than a page reference */
+	if (skb_cloned(skb) || skb_has_frag_list(skb) ||
+	    (skb_shinfo(skb)->flags & SKBFL_MANAGED_FRAG_REFS))
 		return -EINVAL;
+	/* user memory: it may change while the stack holds the skb */
+	skb_shinfo(skb)->flags |= SKBFL_SHARED_FRAG;
 	for_each_sg(umem->sgt_append.sgt.sgl, sg, umem->sgt_append.sgt.orig_nents, i) {
 		unsigned long sl = sg->length;
 
@@ -220,7 +224,8 @@ __rust_helper int rust_helper_rdma_umem_to_skb_frags(struct ib_umem *umem, struc
 			skb_fill_page_desc(skb, f, p, po, n);
 			skb->len += n;
 			skb->data_len += n;
-			skb->truesize += n;
+			/* the fragment keeps the whole page alive */
+			skb->truesize += PAGE_SIZE;
 			skip += n;
 			len -= n;
 		}

@@ -110,8 +110,10 @@ __rust_helper int rust_helper_skb_append_page(struct sk_buff *skb, struct page *
 {
 	int i = skb_shinfo(skb)->nr_frags;
 
-	/* the fragment array is shared with clones */
-	if (skb_cloned(skb))
+	/* the fragment array is shared with clones; a frag_list or managed
+	 * (zerocopy) fragments would need more than a page reference */
+	if (skb_cloned(skb) || skb_has_frag_list(skb) ||
+	    (skb_shinfo(skb)->flags & SKBFL_MANAGED_FRAG_REFS))
 		return -EINVAL;
 	if (i >= MAX_SKB_FRAGS)
 		return -EMSGSIZE;
@@ -119,8 +121,15 @@ __rust_helper int rust_helper_skb_append_page(struct sk_buff *skb, struct page *
 	skb_fill_page_desc(skb, i, page, off, size);
 	skb->len += size;
 	skb->data_len += size;
-	skb->truesize += size;
+	/* the fragment keeps the whole page alive */
+	skb->truesize += PAGE_SIZE;
 	return 0;
+}
+
+/* Frees @skb from any context, also with interrupts off (deferred then). */
+__rust_helper void rust_helper_dev_kfree_skb_any(struct sk_buff *skb)
+{
+	dev_kfree_skb_any(skb);
 }
 
 #endif /* CONFIG_NET */

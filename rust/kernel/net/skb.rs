@@ -279,8 +279,9 @@ impl SkBuff {
         }
         // CAST: both are below PAGE_SIZE (checked above).
         let (off, n) = (offset as u32, len as u32);
-        // SAFETY: we own the skb's only reference (type invariant), so its
-        // fragment array is ours to fill; `page` is a live page and the
+        // SAFETY: we own the skb's only reference (type invariant); the
+        // helper refuses a cloned skb (whose fragment array clones share),
+        // so the array it fills is ours; `page` is a live page and the
         // helper takes a reference of its own for the fragment; the range
         // lies inside the page (checked above).
         let r = unsafe { bindings::skb_append_page(self.as_raw(), page.as_ptr(), off, n) };
@@ -321,6 +322,15 @@ impl SkBuff {
         };
         crate::error::to_result(r)?;
         Ok(a)
+    }
+
+    /// Frees the skb as dropped, from any context: with interrupts off the
+    /// free is deferred to softirq (`dev_kfree_skb_any`), as the skb's
+    /// destructor, route and fragments may not be released there.
+    pub fn drop_any(self) {
+        let ptr = self.into_raw();
+        // SAFETY: we owned this reference and give it up here.
+        unsafe { bindings::dev_kfree_skb_any(ptr.as_ptr()) };
     }
 
     /// Frees the skb as consumed (not counted as a drop).

@@ -1593,6 +1593,7 @@ impl KEnv<'_> {
             .reserve(TX_HEADROOM)
             .and_then(|()| skb.put(TX_META + hdr.len()))
         else {
+            skb.drop_any();
             return false;
         };
         b[..16].copy_from_slice(dst);
@@ -1606,9 +1607,8 @@ impl KEnv<'_> {
             .unwrap_or(false)
         });
         if !ok {
-            // Freed here, under the FEP's lock: an skb whose fragments
-            // hold page references, released with put_page(), which does
-            // not sleep.
+            // Under the FEP's lock, interrupts off: the free is deferred.
+            skb.drop_any();
             return false;
         }
         self.txq.push(skb);
@@ -1632,6 +1632,8 @@ impl Env for KEnv<'_> {
         });
         if built.is_err() {
             self.counters.inc(Counter::TxErrors);
+            // Under the FEP's lock, interrupts off: the free is deferred.
+            skb.drop_any();
             return;
         }
         self.txq.push(skb);
@@ -1663,6 +1665,7 @@ impl Env for KEnv<'_> {
         };
         let Ok(b) = skb.reserve(TX_HEADROOM).and_then(|()| skb.put(total)) else {
             self.counters.inc(Counter::TxErrors);
+            skb.drop_any();
             return;
         };
         b[..16].copy_from_slice(dst);
