@@ -299,7 +299,38 @@ impl RecvSlot {
 
 const NO_SLOT: u16 = u16::MAX;
 
+/// One of an endpoint's two work queues.
+#[derive(Clone, Copy)]
+enum Wq {
+    Send,
+    Recv,
+}
+
 impl Ep {
+    /// Ring, entries and entry size of queue `wq`.
+    fn ring(&self, wq: Wq) -> (Arc<UserBuffer>, u32, usize) {
+        match wq {
+            Wq::Send => (self.rings.sq.clone(), self.rings.sq_entries, SQE_SIZE),
+            Wq::Recv => (self.rings.rq.clone(), self.rings.rq_entries, RQE_SIZE),
+        }
+    }
+
+    /// The device's consumer index of queue `wq`.
+    fn cons(&mut self, wq: Wq) -> &mut u32 {
+        match wq {
+            Wq::Send => &mut self.sq_cons,
+            Wq::Recv => &mut self.rq_cons,
+        }
+    }
+
+    /// Whether queue `wq` has a free request slot.
+    fn has_free_slot(&self, wq: Wq) -> bool {
+        match wq {
+            Wq::Send => self.send_free != NO_SLOT,
+            Wq::Recv => self.recv_free != NO_SLOT,
+        }
+    }
+
     /// The endpoint's id in the engine: the PIDonFEP and 20 bits of the
     /// generation, so that an unexpected message held for an endpoint
     /// that is gone never matches a later one with the same PIDonFEP.
@@ -822,7 +853,7 @@ impl Fep {
         let mut limit = None;
         while self.with_engine(|engine, env, _rx, now| {
             let mut budget = FETCH_BUDGET;
-            env.fetch_sq(engine, pid, now, &mut budget, &mut limit)
+            env.fetch(engine, pid, Wq::Send, now, &mut budget, &mut limit)
         })? {}
         Ok(())
     }
@@ -832,7 +863,7 @@ impl Fep {
         let mut limit = None;
         while self.with_engine(|engine, env, _rx, now| {
             let mut budget = FETCH_BUDGET;
-            env.fetch_rq(engine, pid, now, &mut budget, &mut limit)
+            env.fetch(engine, pid, Wq::Recv, now, &mut budget, &mut limit)
         })? {}
         Ok(())
     }
@@ -1095,15 +1126,17 @@ impl KEnv<'_> {
         true
     }
 
-    /// Fetches new send requests of endpoint `pid` and posts them, using
-    /// up `budget`; `Ok(true)` if more are pending when the budget ran
-    /// out. `limit` bounds the whole fetch (one doorbell may take the lock
-    /// several times): it is set to what was published when the fetch
-    /// began, so user space cannot keep the device fetching forever.
-    fn fetch_sq(
+    /// Fetches new requests of queue `wq` of endpoint `pid` and posts
+    /// them, using up `budget`; `Ok(true)` if more are pending when the
+    /// budget ran out. `limit` bounds the whole fetch (one doorbell may
+    /// take the lock several times): it is set to what was published when
+    /// the fetch began, so user space cannot keep the device fetching
+    /// forever.
+    fn fetch(
         &mut self,
         engine: &mut super::engine::DevEngine,
         pid: u16,
+        wq: Wq,
         now: u64,
         budget: &mut u32,
         limit: &mut Option<u32>,
@@ -1117,10 +1150,10 @@ impl KEnv<'_> {
         let Some(ep) = self.ep(pid) else {
             return Ok(false);
         };
-        let rings = ep.rings.clone();
-        let prod = rings.sq.load_u32_acquire(WQ_PROD_OFFSET)?;
-        let pending = prod.wrapping_sub(ep.sq_cons);
-        if pending > rings.sq_entries {
+        let (ring, entries, size) = ep.ring(wq);
+        let prod = ring.load_u32_acquire(WQ_PROD_OFFSET)?;
+        let pending = prod.wrapping_sub(*ep.cons(wq));
+        if pending > entries {
             // A producer index beyond what the ring holds: garbage from
             // user space. Nothing is fetched until it is sane.
             return Err(EINVAL);
@@ -1136,24 +1169,32 @@ impl KEnv<'_> {
             let Some(ep) = self.ep(pid) else {
                 return Ok(false);
             };
-            if ep.send_free == NO_SLOT {
+            if !ep.has_free_slot(wq) {
                 // Every slot is in flight: fetched again on completion.
                 return Ok(false);
             }
             *budget -= 1;
             *left -= 1;
-            let idx = kernel::num::casts::u32_as_usize(ep.sq_cons & (rings.sq_entries - 1));
+            let cons = ep.cons(wq);
+            let idx = kernel::num::casts::u32_as_usize(*cons & (entries - 1));
             // The entry is read once, into a local copy; user space may
             // rewrite the ring as soon as the consumer index moves on.
             let mut e = [0u8; SQE_SIZE];
-            rings
-                .sq
-                .read(WQ_RING_ENTRIES_OFFSET + idx * SQE_SIZE, &mut e)?;
-            ep.sq_cons = ep.sq_cons.wrapping_add(1);
-            rings.sq.store_u32_release(WQ_CONS_OFFSET, ep.sq_cons)?;
-            if self.take_sqe(engine, pid, &e, now) {
+            let e = &mut e[..size];
+            ring.read(WQ_RING_ENTRIES_OFFSET + idx * size, e)?;
+            *cons = cons.wrapping_add(1);
+            ring.store_u32_release(WQ_CONS_OFFSET, *cons)?;
+            let blocked = match wq {
+                Wq::Send => <&[u8; SQE_SIZE]>::try_from(&*e)
+                    .is_ok_and(|e| self.take_sqe(engine, pid, e, now)),
+                Wq::Recv => {
+                    <&[u8; RQE_SIZE]>::try_from(&*e).is_ok_and(|e| self.take_rqe(engine, pid, e))
+                }
+            };
+            if blocked {
                 // The engine is full: the request waits, and nothing
-                // overtakes it; fetched again when resources free up.
+                // overtakes it (receives match in posting order); fetched
+                // again when resources free up.
                 return Ok(false);
             }
         }
@@ -1309,62 +1350,6 @@ impl KEnv<'_> {
         self.complete_early(pid, false, wr_id, status);
     }
 
-    /// Fetches new receive requests of endpoint `pid` and posts them, as
-    /// [`KEnv::fetch_sq`] does.
-    fn fetch_rq(
-        &mut self,
-        engine: &mut super::engine::DevEngine,
-        pid: u16,
-        now: u64,
-        budget: &mut u32,
-        limit: &mut Option<u32>,
-    ) -> Result<bool> {
-        if self.ep(pid).is_none() {
-            return Err(EINVAL);
-        }
-        if !self.retry_blocked(engine, pid, now) {
-            return Ok(false);
-        }
-        let Some(ep) = self.ep(pid) else {
-            return Ok(false);
-        };
-        let rings = ep.rings.clone();
-        let prod = rings.rq.load_u32_acquire(WQ_PROD_OFFSET)?;
-        let pending = prod.wrapping_sub(ep.rq_cons);
-        if pending > rings.rq_entries {
-            return Err(EINVAL);
-        }
-        // Never beyond what is published now: completions between two
-        // lock holds of one doorbell may have fetched some already.
-        let left = limit.get_or_insert(pending);
-        *left = (*left).min(pending);
-        while *left > 0 {
-            if *budget == 0 {
-                return Ok(true);
-            }
-            let Some(ep) = self.ep(pid) else {
-                return Ok(false);
-            };
-            if ep.recv_free == NO_SLOT {
-                return Ok(false);
-            }
-            *budget -= 1;
-            *left -= 1;
-            let idx = kernel::num::casts::u32_as_usize(ep.rq_cons & (rings.rq_entries - 1));
-            let mut e = [0u8; RQE_SIZE];
-            rings
-                .rq
-                .read(WQ_RING_ENTRIES_OFFSET + idx * RQE_SIZE, &mut e)?;
-            ep.rq_cons = ep.rq_cons.wrapping_add(1);
-            rings.rq.store_u32_release(WQ_CONS_OFFSET, ep.rq_cons)?;
-            if self.take_rqe(engine, pid, &e) {
-                // Receives match in posting order: nothing overtakes it.
-                return Ok(false);
-            }
-        }
-        Ok(false)
-    }
-
     /// Checks one fetched RQE and posts it to the engine, or completes it
     /// with an error.
     fn take_rqe(
@@ -1507,8 +1492,8 @@ impl KEnv<'_> {
                     let pid = (w * 64) as u16 + b as u16;
                     // Errors are user-space garbage in a ring: they stop
                     // fetching from it until the next doorbell.
-                    let more_sq = self.fetch_sq(engine, pid, now, &mut budget, &mut None);
-                    let more_rq = self.fetch_rq(engine, pid, now, &mut budget, &mut None);
+                    let more_sq = self.fetch(engine, pid, Wq::Send, now, &mut budget, &mut None);
+                    let more_rq = self.fetch(engine, pid, Wq::Recv, now, &mut budget, &mut None);
                     if matches!(more_sq, Ok(true)) || matches!(more_rq, Ok(true)) {
                         self.kick(pid);
                     }
