@@ -198,13 +198,17 @@ pub(crate) enum Counter {
     StaleCompletions = 11,
     /// Endpoints open (a gauge).
     Endpoints = 12,
+    /// Remote memory accesses (RMA, atomics) refused at this target: no
+    /// such key for the job and endpoint, access not allowed, or outside
+    /// the region.
+    RmaDenied = 13,
 }
 
 impl Counter {
-    pub(crate) const COUNT: usize = 13;
+    pub(crate) const COUNT: usize = 14;
 }
 
-const _: () = assert!(Counter::Endpoints as usize + 1 == Counter::COUNT);
+const _: () = assert!(Counter::RmaDenied as usize + 1 == Counter::COUNT);
 
 impl Counters {
     pub(crate) fn new() -> Self {
@@ -302,6 +306,15 @@ pub(crate) struct MrEntry {
     pub(crate) umem: Option<Umem>,
 }
 
+/// Why a remote memory access to a region failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RemoteError {
+    /// The region does not allow the access.
+    Access,
+    /// The range is not inside the region (or not aligned, for atomics).
+    Range,
+}
+
 /// Why a local memory access failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum MemError {
@@ -344,6 +357,32 @@ impl MrEntry {
         let umem = self.umem.as_ref().ok_or(MemError::Prot)?;
         umem.append_to_skb(skb, off, len)
             .map_err(|_| MemError::Prot)
+    }
+
+    /// Checks a remote access of `len` bytes at `addr` (an address in the
+    /// region's iova space, the UET buffer offset) that needs `need`;
+    /// returns its offset in the region.
+    fn remote_offset(&self, addr: u64, len: usize, need: Access) -> Result<usize, RemoteError> {
+        if self.access & u32::from(AccessFlags::from(need)) == 0 {
+            return Err(RemoteError::Access);
+        }
+        self.offset_of(addr, len).map_err(|_| RemoteError::Range)
+    }
+
+    /// Serves a remote write: copies `data` into the region at `addr`; the
+    /// region must allow remote writes.
+    pub(crate) fn remote_write(&self, addr: u64, data: &[u8]) -> Result<(), RemoteError> {
+        let off = self.remote_offset(addr, data.len(), Access::RemoteWrite)?;
+        let umem = self.umem.as_ref().ok_or(RemoteError::Range)?;
+        umem.copy_to(off, data).map_err(|_| RemoteError::Range)
+    }
+
+    /// Serves a remote read: copies region bytes at `addr` into `out`; the
+    /// region must allow remote reads.
+    pub(crate) fn remote_read(&self, addr: u64, out: &mut [u8]) -> Result<(), RemoteError> {
+        let off = self.remote_offset(addr, out.len(), Access::RemoteRead)?;
+        let umem = self.umem.as_ref().ok_or(RemoteError::Range)?;
+        umem.copy_from(off, out).map_err(|_| RemoteError::Range)
     }
 
     /// Copies `data` into the region at user address `addr`; the region

@@ -20,6 +20,7 @@ use crate::dev::{
     KeyTable,
     MrEntry, //
 };
+use crate::proto::ses::Mode;
 use core::sync::atomic::{
     AtomicBool,
     AtomicU32,
@@ -153,6 +154,7 @@ static COUNTERS: [StatDesc; Counter::COUNT + ENGINE_COUNTERS] = [
     StatDesc::new(c"unexpected_refused"),
     StatDesc::new(c"stale_completions"),
     StatDesc::new(c"endpoints"),
+    StatDesc::new(c"rma_denied"),
     // the engine's
     StatDesc::new(c"tx_packets"),
     StatDesc::new(c"rx_packets"),
@@ -618,6 +620,9 @@ impl QpData for UetQp {
 /// work.
 const DEV_CAPS: u32 = uapi::uet_ibv_dev_caps_UET_DEV_CAP_JOBS
     | uapi::uet_ibv_dev_caps_UET_DEV_CAP_RUD
+    | uapi::uet_ibv_dev_caps_UET_DEV_CAP_ROD
+    | uapi::uet_ibv_dev_caps_UET_DEV_CAP_RUDI
+    | uapi::uet_ibv_dev_caps_UET_DEV_CAP_UUD
     | uapi::uet_ibv_dev_caps_UET_DEV_CAP_TAGGED;
 
 #[vtable]
@@ -784,9 +789,13 @@ impl Operations for UetDevice {
         if attr.qp_type != QPT_DRIVER || c.driver_qp_type != uapi::uet_ibv_qp_type_UET_QPT_RU {
             return Err(EOPNOTSUPP);
         }
-        if c.delivery_mode != uapi::uet_ibv_delivery_mode_UET_DM_RUD {
-            return Err(EOPNOTSUPP);
-        }
+        let mode = match c.delivery_mode {
+            uapi::uet_ibv_delivery_mode_UET_DM_RUD => Mode::Rud,
+            uapi::uet_ibv_delivery_mode_UET_DM_ROD => Mode::Rod,
+            uapi::uet_ibv_delivery_mode_UET_DM_RUDI => Mode::Rudi,
+            uapi::uet_ibv_delivery_mode_UET_DM_UUD => Mode::Uud,
+            _ => return Err(EOPNOTSUPP),
+        };
         let known = uapi::uet_ibv_create_qp_flags_UET_CREATE_QP_F_QPN;
         if c.flags & !known != 0
             || kernel::num::casts::u32_as_usize(c.sqe_size) != fep::SQE_SIZE
@@ -861,6 +870,7 @@ impl Operations for UetDevice {
                 range,
                 job.job_id,
                 job.tc,
+                mode,
                 pd.id,
                 rings.clone(),
                 member.scope.clone(),

@@ -106,9 +106,15 @@ enum uet_cqe_opcode {
 	UET_CQE_OP_TAGGED_RECV = 3,
 	UET_CQE_OP_WRITE = 4,
 	UET_CQE_OP_READ = 5,
-	UET_CQE_OP_ATOMIC = 6,
+	UET_CQE_OP_ATOMIC = 6,		/* fetch-and-add or non-fetching add */
+	UET_CQE_OP_CMP_SWP = 7,		/* compare-and-swap */
 };
 
+/*
+ * UET_CQE_OP_WRITE with UET_CQE_F_WITH_DATA is a target completion: an RMA
+ * write carrying header data landed in this endpoint's memory. It goes to
+ * the receive CQ, consumes no receive entry and has wr_id 0.
+ */
 enum uet_cqe_flags {
 	UET_CQE_F_WITH_DATA = 1 << 0,	/* header_data is valid */
 	UET_CQE_F_TAGGED = 1 << 1,	/* match_bits is valid */
@@ -142,6 +148,14 @@ enum uet_ibv_qp_type {
 	UET_QPT_RU = 1,		/* reliable unconnected endpoint */
 };
 
+/*
+ * What an endpoint's requests may be, by delivery mode (others complete
+ * with IB_WC_LOC_QP_OP_ERR): RUD and ROD every operation, ROD delivering
+ * the messages to one destination in posting order; RUDI, WRITE and READ
+ * of at most one packet (ucontext mtu), served without a PDC; UUD, SEND
+ * and tagged SEND of at most one packet, unreliable (lost, never
+ * corrupted or duplicated).
+ */
 enum uet_ibv_delivery_mode {
 	UET_DM_RUD = 0,		/* reliable unordered delivery */
 	UET_DM_ROD = 1,		/* reliable ordered delivery */
@@ -212,6 +226,11 @@ struct uet_sge {
 enum uet_sqe_opcode {
 	UET_SQE_OP_SEND = 0,
 	UET_SQE_OP_TAGGED_SEND = 1,
+	UET_SQE_OP_WRITE = 2,		/* RMA write */
+	UET_SQE_OP_READ = 3,		/* RMA read */
+	UET_SQE_OP_ATOMIC_FETCH_ADD = 4,
+	UET_SQE_OP_ATOMIC_CMP_SWP = 5,
+	UET_SQE_OP_ATOMIC_ADD = 6,	/* non-fetching add */
 };
 
 enum uet_sqe_flags {
@@ -230,6 +249,19 @@ enum uet_sqe_flags {
  * payload and num_sge is 0. Reserved fields and unknown flags must be
  * zero: the device fails the entry (IB_WC_LOC_QP_OP_ERR) otherwise; the
  * same holds for receive entries.
+ *
+ * RMA and atomics name the target memory by remote_key, the key of a
+ * memory region registered by the destination endpoint's context in the
+ * endpoint's protection domain, and remote_addr, an address in that
+ * region's iova space: the UET buffer offset on the wire is remote_addr,
+ * and the target subtracts the region's iova. A region registered with
+ * iova 0 (ibv_reg_mr_iova()) is addressed by plain offsets, as UET's
+ * relative addressing has it. WRITE sends the SGEs (or inline data),
+ * with header_data if UET_SQE_F_WITH_DATA; READ fills the SGEs (no
+ * inline). Atomics work on the 8-byte, 8-byte aligned target word:
+ * FETCH_ADD adds compare_add, CMP_SWP stores swap if the word equals
+ * compare_add, ADD adds compare_add without fetching; FETCH_ADD and
+ * CMP_SWP write the previous value into their one 8-byte SGE.
  */
 struct uet_sqe {
 	__aligned_u64 wr_id;
@@ -242,13 +274,17 @@ struct uet_sqe {
 	__u32 dst_qpn;		/* peer endpoint */
 	__u8 reserved_120[4];
 	__aligned_u64 header_data;
-	__aligned_u64 match_bits;	/* UET_SQE_OP_TAGGED_SEND */
-	__u8 reserved_1c0[16];
+	union {
+		__aligned_u64 match_bits;	/* UET_SQE_OP_TAGGED_SEND */
+		__aligned_u64 compare_add;	/* atomics */
+	};
+	__aligned_u64 remote_key;	/* RMA and atomics */
+	__aligned_u64 remote_addr;	/* RMA and atomics */
 	union {
 		struct uet_sge sge[UET_SQE_MAX_SGE];
 		__u8 inline_data[UET_SQE_MAX_INLINE];
 	};
-	__u8 reserved_3c0[8];
+	__aligned_u64 swap;		/* UET_SQE_OP_ATOMIC_CMP_SWP */
 };
 
 enum uet_rqe_flags {

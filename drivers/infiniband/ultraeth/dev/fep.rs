@@ -37,7 +37,9 @@ use super::{
     CqRing,
     JobScope,
     KeyTable,
-    MemError, //
+    MemError,
+    MrEntry,
+    RemoteError, //
 };
 use crate::proto::{
     engine::{
@@ -126,6 +128,17 @@ pub(crate) const MAX_INLINE: u32 = uapi::UET_SQE_MAX_INLINE;
 
 const _: () = assert!(SQE_SIZE == 128);
 const _: () = assert!(RQE_SIZE == 64);
+// The SQE fields the device reads by offset.
+const _: () = assert!(core::mem::offset_of!(uapi::uet_sqe, header_data) == SQE_HDR_DATA);
+const _: () = assert!(core::mem::offset_of!(uapi::uet_sqe, remote_key) == SQE_RKEY);
+const _: () = assert!(core::mem::offset_of!(uapi::uet_sqe, remote_addr) == SQE_RADDR);
+const _: () = assert!(core::mem::offset_of!(uapi::uet_sqe, swap) == SQE_SWAP);
+const SQE_HDR_DATA: usize = 40;
+const SQE_MATCH: usize = 48;
+const SQE_RKEY: usize = 56;
+const SQE_RADDR: usize = 64;
+const SQE_SGE: usize = 72;
+const SQE_SWAP: usize = 120;
 const _: () = assert!(WQ_CONS_OFFSET == 64);
 const _: () = assert!(core::mem::size_of::<uapi::uet_wq_ring_hdr>() == WQ_RING_ENTRIES_OFFSET);
 
@@ -229,13 +242,65 @@ struct Sge {
     lkey: u32,
 }
 
+/// What a send-queue request does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SqOp {
+    Send,
+    TaggedSend,
+    Write,
+    Read,
+}
+
+impl SqOp {
+    fn from_uapi(op: u8) -> Option<Self> {
+        Some(match u32::from(op) {
+            uapi::uet_sqe_opcode_UET_SQE_OP_SEND => Self::Send,
+            uapi::uet_sqe_opcode_UET_SQE_OP_TAGGED_SEND => Self::TaggedSend,
+            uapi::uet_sqe_opcode_UET_SQE_OP_WRITE => Self::Write,
+            uapi::uet_sqe_opcode_UET_SQE_OP_READ => Self::Read,
+            _ => return None,
+        })
+    }
+
+    /// The CQE opcode of its completion.
+    fn cqe_opcode(self) -> u8 {
+        let op = match self {
+            Self::Send => uapi::uet_cqe_opcode_UET_CQE_OP_SEND,
+            Self::TaggedSend => uapi::uet_cqe_opcode_UET_CQE_OP_TAGGED_SEND,
+            Self::Write => uapi::uet_cqe_opcode_UET_CQE_OP_WRITE,
+            Self::Read => uapi::uet_cqe_opcode_UET_CQE_OP_READ,
+        };
+        // CAST: small uapi enum values.
+        op as u8
+    }
+
+    /// Whether it names remote memory (`remote_key`, `remote_addr`).
+    fn is_rma(self) -> bool {
+        matches!(self, Self::Write | Self::Read)
+    }
+
+    /// Whether its SGEs receive data (a read's sink).
+    fn fills_sges(self) -> bool {
+        self == Self::Read
+    }
+
+    /// Whether an endpoint of delivery mode `mode` may post it.
+    fn allowed_in(self, mode: Mode) -> bool {
+        match mode {
+            Mode::Rud | Mode::Rod => true,
+            Mode::Rudi => self.is_rma(),
+            Mode::Uud => matches!(self, Self::Send | Self::TaggedSend),
+        }
+    }
+}
+
 /// What the device keeps of a fetched send request until it completes.
 #[derive(Clone, Copy)]
 struct SendSlot {
     used: bool,
     wr_id: u64,
     signaled: bool,
-    tagged: bool,
+    op: SqOp,
     /// A payload read failed (the MR went away): the completion reports
     /// `IB_WC_LOC_PROT_ERR` instead of success.
     faulted: bool,
@@ -252,7 +317,7 @@ impl SendSlot {
         used: false,
         wr_id: 0,
         signaled: false,
-        tagged: false,
+        op: SqOp::Send,
         faulted: false,
         inline: false,
         nsge: 0,
@@ -348,6 +413,8 @@ struct Ep {
     job: u32,
     qpn: u32,
     tc: u8,
+    /// Delivery mode of every request of the endpoint.
+    mode: Mode,
     /// Distinguishes this endpoint's cookies from those of an earlier
     /// endpoint with the same PIDonFEP.
     gen: u32,
@@ -733,6 +800,7 @@ impl Fep {
         range: core::ops::Range<u16>,
         job: u32,
         tc: u8,
+        mode: Mode,
         pd: u64,
         rings: Arc<EpRings>,
         scope: Arc<JobScope>,
@@ -795,6 +863,7 @@ impl Fep {
             job,
             qpn,
             tc,
+            mode,
             gen,
             sq_cons: 0,
             rq_cons: 0,
@@ -1217,27 +1286,31 @@ impl KEnv<'_> {
         let mut dst: Addr = [0; 16];
         dst.copy_from_slice(&e[16..32]);
         let dst_qpn = ne_u32(e, 32);
-        let hdr = ne_u64(e, 40);
-        let bits = ne_u64(e, 48);
+        let hdr = ne_u64(e, SQE_HDR_DATA);
+        let bits = ne_u64(e, SQE_MATCH);
+        let (rkey, raddr) = (ne_u64(e, SQE_RKEY), ne_u64(e, SQE_RADDR));
+        let swap = ne_u64(e, SQE_SWAP);
         // CAST: small uapi constants.
         let f_signaled = uapi::uet_sqe_flags_UET_SQE_F_SIGNALED as u8;
         let f_inline = uapi::uet_sqe_flags_UET_SQE_F_INLINE as u8;
         let f_data = uapi::uet_sqe_flags_UET_SQE_F_WITH_DATA as u8;
-        let tagged = match u32::from(op) {
-            uapi::uet_sqe_opcode_UET_SQE_OP_SEND => false,
-            uapi::uet_sqe_opcode_UET_SQE_OP_TAGGED_SEND => true,
-            _ => {
-                self.complete_early(pid, false, wr_id, wc::LOC_QP_OP_ERR);
-                return false;
-            }
+        let Some(ep) = self.ep(pid) else {
+            return false;
         };
-        // Reserved fields and unknown flags must be zero, so that they can
-        // be given a meaning later.
+        let mode = ep.mode;
+        let Some(sq_op) = SqOp::from_uapi(op).filter(|o| o.allowed_in(mode)) else {
+            self.complete_early(pid, false, wr_id, wc::LOC_QP_OP_ERR);
+            return false;
+        };
+        // Reserved fields, unknown flags and the fields the operation does
+        // not use must be zero, so that they can be given a meaning later.
         let reserved_zero = rsvd == 0
             && e[36..40] == [0; 4]
-            && e[56..72] == [0; 16]
-            && e[120..128] == [0; 8]
-            && dst_qpn >> 24 == 0;
+            && swap == 0
+            && dst_qpn >> 24 == 0
+            && (sq_op.is_rma() || (rkey == 0 && raddr == 0))
+            && (sq_op != SqOp::Read || (flags & (f_data | f_inline) == 0 && hdr == 0 && bits == 0))
+            && (sq_op != SqOp::Write || bits == 0);
         if flags & !(f_signaled | f_inline | f_data) != 0 || !reserved_zero {
             self.complete_early(pid, false, wr_id, wc::LOC_QP_OP_ERR);
             return false;
@@ -1245,8 +1318,7 @@ impl KEnv<'_> {
         let mut s = SendSlot::EMPTY;
         s.wr_id = wr_id;
         s.signaled = flags & f_signaled != 0;
-        s.tagged = tagged;
-        const SGE_AT: usize = 72;
+        s.op = sq_op;
         let total = if flags & f_inline != 0 {
             if len > MAX_INLINE || nsge != 0 {
                 self.complete_early(pid, false, wr_id, wc::LOC_LEN_ERR);
@@ -1254,7 +1326,7 @@ impl KEnv<'_> {
             }
             s.inline = true;
             let n = kernel::num::casts::u32_as_usize(len);
-            s.data[..n].copy_from_slice(&e[SGE_AT..SGE_AT + n]);
+            s.data[..n].copy_from_slice(&e[SQE_SGE..SQE_SGE + n]);
             len
         } else {
             if u32::from(nsge) > MAX_SEND_SGE {
@@ -1262,14 +1334,15 @@ impl KEnv<'_> {
                 return false;
             }
             for k in 0..usize::from(nsge) {
-                s.sge[k] = sge_at(e, SGE_AT + 16 * k);
+                s.sge[k] = sge_at(e, SQE_SGE + 16 * k);
             }
             s.nsge = nsge;
             let Some(ep) = self.ep(pid) else {
                 return false;
             };
             let (job, pd) = (ep.job, ep.pd);
-            match self.check_sges(job, pd, &s.sge[..usize::from(nsge)], false) {
+            let sges = &s.sge[..usize::from(nsge)];
+            match self.check_sges(job, pd, sges, sq_op.fills_sges()) {
                 Ok(t) => t,
                 Err(Refused::Status(st)) => {
                     self.complete_early(pid, false, wr_id, st);
@@ -1300,6 +1373,18 @@ impl KEnv<'_> {
             slot,
         }
         .encode();
+        let op = match sq_op {
+            SqOp::Send => Op::Send { tag: None },
+            SqOp::TaggedSend => Op::Send { tag: Some(bits) },
+            SqOp::Write => Op::Write {
+                key: rkey,
+                offset: raddr,
+            },
+            SqOp::Read => Op::Read {
+                key: rkey,
+                offset: raddr,
+            },
+        };
         let post = Post {
             user: cookie,
             dst,
@@ -1310,10 +1395,8 @@ impl KEnv<'_> {
                 pid: (dst_qpn & 0xfff) as u16,
                 ri: ((dst_qpn >> 12) & 0xfff) as u16,
             },
-            mode: Mode::Rud,
-            op: Op::Send {
-                tag: tagged.then_some(bits),
-            },
+            mode,
+            op,
             buf: cookie,
             len: total,
             hdr_data: if flags & f_data != 0 { hdr } else { 0 },
@@ -1329,6 +1412,7 @@ impl KEnv<'_> {
                 self.block(pid);
                 return true;
             }
+            // Too long for the mode (RUDI and UUD carry one packet).
             Err(_) => self.fail_send(pid, slot, wc::LOC_LEN_ERR),
         }
         false
@@ -1538,6 +1622,46 @@ impl KEnv<'_> {
         len == 0
     }
 
+    /// Serves a remote access to the memory `key` names at engine endpoint
+    /// `ep` (the one [`Env::resolve`] returned for the request): the key
+    /// must be one of the job's, registered in the endpoint's protection
+    /// domain, and `f` checks the access flags and the range. Runs `f`
+    /// under the key table's lock, so a deregistration that returned
+    /// never sees it run. Refusals are counted and answered with the SES
+    /// return code.
+    fn remote_access(
+        &mut self,
+        ep: u32,
+        key: u64,
+        f: impl FnOnce(&MrEntry) -> Result<(), RemoteError>,
+    ) -> Result<(), u8> {
+        let counters = self.counters;
+        let keys = self.keys;
+        // CAST: masked to 12 bits.
+        let pid = (ep & 0xfff) as u16;
+        let Some(e) = self.ep(pid).filter(|e| e.engine_id() == ep) else {
+            // The endpoint went away since the request was resolved.
+            counters.inc(Counter::RmaDenied);
+            return Err(rc::BAD_PID);
+        };
+        let (job, pd) = (e.job, e.pd);
+        let r = u32::try_from(key)
+            .ok()
+            .and_then(|k| keys.with(job, k, |mr| if mr.pd == pd { Some(f(mr)) } else { None }))
+            .flatten();
+        match r {
+            Some(Ok(())) => Ok(()),
+            r => {
+                counters.inc(Counter::RmaDenied);
+                Err(match r {
+                    Some(Err(RemoteError::Access)) => rc::PERM_VIOLATION,
+                    Some(Err(RemoteError::Range)) => rc::BAD_ADDR,
+                    _ => rc::BAD_MKEY,
+                })
+            }
+        }
+    }
+
     /// Builds the packet of [`Env::transmit_local`] with the payload as
     /// page fragments of the pinned pages (no copy); `false` (nothing
     /// queued) if that is not possible: inline data, a short payload, a
@@ -1721,11 +1845,7 @@ impl Env for KEnv<'_> {
             }
             cqe.wr_id = s.wr_id;
             cqe.byte_len = s.len;
-            cqe.opcode = if s.tagged {
-                uapi::uet_cqe_opcode_UET_CQE_OP_TAGGED_SEND as u8
-            } else {
-                uapi::uet_cqe_opcode_UET_CQE_OP_SEND as u8
-            };
+            cqe.opcode = s.op.cqe_opcode();
             let signaled = s.signaled;
             s.used = false;
             s.next_free = ep.send_free;
@@ -1797,30 +1917,34 @@ impl Env for KEnv<'_> {
             }
             return;
         }
-        let Some(ck) = Cookie::decode(buf).filter(|c| c.recv) else {
+        let Some(ck) = Cookie::decode(buf) else {
             return;
         };
         let Some(ep) = self.ep_of(ck) else {
             return;
         };
         let (job, pd) = (ep.job, ep.pd);
-        let Some(r) = ep.recvs.get_mut(usize::from(ck.slot)).filter(|r| r.used) else {
-            return;
+        // A receive's buffer, or the sink of a read.
+        let si = usize::from(ck.slot);
+        let (faulted, sges) = if ck.recv {
+            let Some(r) = ep.recvs.get_mut(si).filter(|r| r.used) else {
+                return;
+            };
+            (&mut r.faulted, &r.sge[..usize::from(r.nsge)])
+        } else {
+            let Some(s) = ep.sends.get_mut(si).filter(|s| s.used && s.op.fills_sges()) else {
+                return;
+            };
+            (&mut s.faulted, &s.sge[..usize::from(s.nsge)])
         };
-        let sges = r.sge;
-        let ok = Self::for_sges(
-            &sges[..usize::from(r.nsge)],
-            offset,
-            data.len(),
-            |sg, addr, at, len| {
-                keys.with(job, sg.lkey, |mr| {
-                    mr.pd == pd && mr.write(addr, &data[at..at + len]).is_ok()
-                })
-                .unwrap_or(false)
-            },
-        );
+        let ok = Self::for_sges(sges, offset, data.len(), |sg, addr, at, len| {
+            keys.with(job, sg.lkey, |mr| {
+                mr.pd == pd && mr.write(addr, &data[at..at + len]).is_ok()
+            })
+            .unwrap_or(false)
+        });
         if !ok {
-            r.faulted = true;
+            *faulted = true;
         }
     }
 
@@ -1840,13 +1964,17 @@ impl Env for KEnv<'_> {
         Ok(ep.engine_id())
     }
 
-    fn rma_write(&mut self, _ep: u32, _key: u64, _off: u64, _data: &[u8]) -> Result<(), u8> {
-        // RMA comes with the next step of the data path.
-        Err(rc::UNSUPPORTED_OP)
+    fn rma_write(&mut self, ep: u32, key: u64, off: u64, data: &[u8]) -> Result<(), u8> {
+        self.remote_access(ep, key, |mr| mr.remote_write(off, data))
     }
 
-    fn rma_read(&mut self, _ep: u32, _key: u64, _off: u64, _out: &mut [u8]) -> Result<(), u8> {
-        Err(rc::UNSUPPORTED_OP)
+    fn rma_read(&mut self, ep: u32, key: u64, off: u64, out: &mut [u8]) -> Result<(), u8> {
+        let r = self.remote_access(ep, key, |mr| mr.remote_read(off, out));
+        if r.is_err() {
+            // Nothing of the region leaves the device on a refusal.
+            out.fill(0);
+        }
+        r
     }
 
     fn overflow_alloc(&mut self, _slot: u16, len: u32) -> Option<u64> {

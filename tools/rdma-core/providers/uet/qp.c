@@ -25,7 +25,12 @@
 #define UET_SEND_FLAGS (IBV_SEND_SIGNALED | IBV_SEND_INLINE | \
 			IBV_SEND_SOLICITED)
 
-#define UET_SEND_OPS (IBV_QP_EX_WITH_SEND | IBV_QP_EX_WITH_SEND_WITH_IMM)
+#define UET_SEND_OPS (IBV_QP_EX_WITH_SEND | IBV_QP_EX_WITH_SEND_WITH_IMM | \
+		      IBV_QP_EX_WITH_RDMA_WRITE | \
+		      IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM | \
+		      IBV_QP_EX_WITH_RDMA_READ | \
+		      IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP | \
+		      IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD)
 
 static uint32_t load_acquire(const uint32_t *p)
 {
@@ -218,6 +223,18 @@ static int uet_sqe_from_wr(struct uet_qp *qp, const struct ibv_send_wr *wr,
 		sqe->flags |= UET_SQE_F_WITH_DATA;
 		sqe->header_data = be32toh(wr->imm_data);
 		break;
+	case IBV_WR_RDMA_WRITE:
+	case IBV_WR_RDMA_WRITE_WITH_IMM:
+	case IBV_WR_RDMA_READ:
+	case IBV_WR_ATOMIC_FETCH_AND_ADD:
+	case IBV_WR_ATOMIC_CMP_AND_SWP:
+		/*
+		 * An endpoint is unconnected: RMA names the peer endpoint and
+		 * its memory, and ibv_send_wr has room for one of wr.ud and
+		 * wr.rdma. As on mlx5 DC initiators, these go through the
+		 * ibv_wr_*() API with ibv_wr_set_ud_addr().
+		 */
+		return EOPNOTSUPP;
 	default:
 		return EINVAL;
 	}
@@ -444,6 +461,71 @@ static void uet_wr_send_imm(struct ibv_qp_ex *qpx, __be32 imm_data)
 	sqe->header_data = be32toh(imm_data);
 }
 
+/* RMA and atomics: the peer's memory key and an address in its region */
+static struct uet_sqe *uet_wr_begin_rma(struct uet_qp *qp, uint8_t opcode,
+					uint64_t rkey, uint64_t remote_addr)
+{
+	struct uet_sqe *sqe = uet_wr_begin(qp, opcode);
+
+	if (!sqe)
+		return NULL;
+	sqe->remote_key = rkey;
+	sqe->remote_addr = remote_addr;
+	return sqe;
+}
+
+static void uet_wr_rdma_write(struct ibv_qp_ex *qpx, uint32_t rkey,
+			      uint64_t remote_addr)
+{
+	uet_wr_begin_rma(to_uet_qp_ex(qpx), UET_SQE_OP_WRITE, rkey,
+			 remote_addr);
+}
+
+static void uet_wr_rdma_write_imm(struct ibv_qp_ex *qpx, uint32_t rkey,
+				  uint64_t remote_addr, __be32 imm_data)
+{
+	struct uet_sqe *sqe = uet_wr_begin_rma(to_uet_qp_ex(qpx),
+					       UET_SQE_OP_WRITE, rkey,
+					       remote_addr);
+
+	if (!sqe)
+		return;
+	sqe->flags |= UET_SQE_F_WITH_DATA;
+	sqe->header_data = be32toh(imm_data);
+}
+
+static void uet_wr_rdma_read(struct ibv_qp_ex *qpx, uint32_t rkey,
+			     uint64_t remote_addr)
+{
+	uet_wr_begin_rma(to_uet_qp_ex(qpx), UET_SQE_OP_READ, rkey,
+			 remote_addr);
+}
+
+static void uet_wr_atomic_fetch_add(struct ibv_qp_ex *qpx, uint32_t rkey,
+				    uint64_t remote_addr, uint64_t add)
+{
+	struct uet_sqe *sqe = uet_wr_begin_rma(to_uet_qp_ex(qpx),
+					       UET_SQE_OP_ATOMIC_FETCH_ADD,
+					       rkey, remote_addr);
+
+	if (sqe)
+		sqe->compare_add = add;
+}
+
+static void uet_wr_atomic_cmp_swp(struct ibv_qp_ex *qpx, uint32_t rkey,
+				  uint64_t remote_addr, uint64_t compare,
+				  uint64_t swap)
+{
+	struct uet_sqe *sqe = uet_wr_begin_rma(to_uet_qp_ex(qpx),
+					       UET_SQE_OP_ATOMIC_CMP_SWP,
+					       rkey, remote_addr);
+
+	if (!sqe)
+		return;
+	sqe->compare_add = compare;
+	sqe->swap = swap;
+}
+
 static void uet_wr_set_ud_addr(struct ibv_qp_ex *qpx, struct ibv_ah *ah,
 			       uint32_t remote_qpn, uint32_t remote_qkey)
 {
@@ -570,6 +652,34 @@ void uetdv_wr_send_imm64(struct ibv_qp_ex *qpx, __be64 imm_data)
 	sqe->header_data = be64toh(imm_data);
 }
 
+void uetdv_wr_rdma_write_data(struct ibv_qp_ex *qpx, uint32_t rkey,
+			      uint64_t remote_addr, uint64_t header_data)
+{
+	struct uet_qp *qp = uetdv_qpx(qpx);
+	struct uet_sqe *sqe;
+
+	if (!qp)
+		return;
+	sqe = uet_wr_begin_rma(qp, UET_SQE_OP_WRITE, rkey, remote_addr);
+	if (!sqe)
+		return;
+	sqe->flags |= UET_SQE_F_WITH_DATA;
+	sqe->header_data = header_data;
+}
+
+void uetdv_wr_atomic_add(struct ibv_qp_ex *qpx, uint32_t rkey,
+			 uint64_t remote_addr, uint64_t add)
+{
+	struct uet_qp *qp = uetdv_qpx(qpx);
+	struct uet_sqe *sqe;
+
+	if (!qp)
+		return;
+	sqe = uet_wr_begin_rma(qp, UET_SQE_OP_ATOMIC_ADD, rkey, remote_addr);
+	if (sqe)
+		sqe->compare_add = add;
+}
+
 void uetdv_wr_tagged_send(struct ibv_qp_ex *qpx, uint64_t match_bits)
 {
 	struct uet_qp *qp = uetdv_qpx(qpx);
@@ -604,6 +714,11 @@ static void uet_qp_fill_wr_ops(struct uet_qp *qp)
 
 	qpx->wr_send = uet_wr_send;
 	qpx->wr_send_imm = uet_wr_send_imm;
+	qpx->wr_rdma_write = uet_wr_rdma_write;
+	qpx->wr_rdma_write_imm = uet_wr_rdma_write_imm;
+	qpx->wr_rdma_read = uet_wr_rdma_read;
+	qpx->wr_atomic_fetch_add = uet_wr_atomic_fetch_add;
+	qpx->wr_atomic_cmp_swp = uet_wr_atomic_cmp_swp;
 	qpx->wr_set_ud_addr = uet_wr_set_ud_addr;
 	qpx->wr_set_inline_data = uet_wr_set_inline_data;
 	qpx->wr_set_inline_data_list = uet_wr_set_inline_data_list;

@@ -261,7 +261,8 @@ int uet_destroy_cq(struct ibv_cq *ibvcq)
  *                  RECV and TAGGED_RECV -> IBV_WC_RECV,
  *                  WRITE -> IBV_WC_RDMA_WRITE, or IBV_WC_RECV_RDMA_WITH_IMM
  *                  when it carries header data (the target's completion),
- *                  READ -> IBV_WC_RDMA_READ, ATOMIC -> IBV_WC_FETCH_ADD;
+ *                  READ -> IBV_WC_RDMA_READ, ATOMIC -> IBV_WC_FETCH_ADD,
+ *                  CMP_SWP -> IBV_WC_COMP_SWAP;
  *                  an unknown opcode fails the completion
  *                  (IBV_WC_GENERAL_ERR)
  *   byte_len    <- byte_len
@@ -294,6 +295,8 @@ static enum ibv_wc_opcode uet_cqe_opcode(const struct uet_cqe *cqe,
 		return IBV_WC_RDMA_READ;
 	case UET_CQE_OP_ATOMIC:
 		return IBV_WC_FETCH_ADD;
+	case UET_CQE_OP_CMP_SWP:
+		return IBV_WC_COMP_SWAP;
 	default:
 		*known = false;
 		return IBV_WC_SEND;

@@ -197,3 +197,106 @@ uet_port_state() {
 uet_port_state_is() {
 	[ "$(uet_port_state "$1")" = "$2" ]
 }
+
+# uet_wire_runs PROG TAG: runs the kselftest_harness program PROG between
+# two uet devices on a veth wire across two network namespaces, once per
+# line of the array RUNS ("wire name|4 or 6|netem args|harness cases|
+# extra env"), with the netem args on both ends of the wire (none: a clean
+# wire). Each case of each run is one KTAP result, "<wire>: <case>". TAG
+# (a letter) names what it makes, so that two such tests do not collide:
+#   uet${TAG}0 on v${TAG}0 (10.7x.0.1, fd7x::1) in the current namespace,
+#   uet${TAG}1 on v${TAG}1 (10.7x.0.2, fd7x::2) in namespace uet-$TAG-peer,
+# x being UET_WIRE_NET (7 unless set). PROG gets UET_DEV0/1, UET_NS1,
+# UET_ADDR0/1, UET_ADDR_SILENT and the run's extra env.
+uet_wire_runs() {
+	local prog=$1 tag=$2 net=${UET_WIRE_NET:-7}
+	local ns=uet-$tag-peer d0=uet${tag}0 d1=uet${tag}1 v0=v${tag}0 v1=v${tag}1
+	local r plan=0 wire fam qd cases extra c count log rc line out
+	local a4=10.7$net.0 a6=fd7$net:
+	local -a addrs args
+
+	ktap_print_header
+	[ -x "$prog" ] || { ktap_skip_all "$(basename "$prog") was not built (RDMA_CORE_STAGE unset at build time?)"; exit "$KSFT_SKIP"; }
+	uet_require_cmd "$RDMA" "$IP" tc
+	uet_require_module uet_soft
+
+	UET_WIRE_TMP=$(mktemp -d)
+	UET_WIRE_CLEANUP="'$IP' netns exec $ns '$RDMA' link delete $d1; '$RDMA' link delete $d0; '$IP' link delete $v0; '$IP' netns delete $ns"
+	trap 'eval "$UET_WIRE_CLEANUP" 2>/dev/null; rm -rf "$UET_WIRE_TMP"; modprobe -r uet_soft 2>/dev/null; true' EXIT
+
+	for r in "${RUNS[@]}"; do
+		IFS='|' read -r wire fam qd cases extra <<<"$r"
+		plan=$((plan + $(wc -w <<<"$cases")))
+	done
+	ktap_set_plan "$plan"
+
+	modprobe uet_soft || ktap_exit_fail_msg "cannot load uet_soft"
+	"$IP" netns add "$ns" &&
+		"$IP" link add "$v0" type veth peer name "$v1" netns "$ns" &&
+		"$IP" addr add "$a4.1/24" dev "$v0" &&
+		"$IP" addr add "${a6}:1/64" dev "$v0" nodad &&
+		"$IP" link set "$v0" up &&
+		"$IP" -n "$ns" addr add "$a4.2/24" dev "$v1" &&
+		"$IP" -n "$ns" addr add "${a6}:2/64" dev "$v1" nodad &&
+		"$IP" -n "$ns" link set "$v1" up &&
+		"$IP" -n "$ns" link set lo up ||
+		ktap_exit_fail_msg "cannot create the namespace and the veth pair"
+	uet_rdma out link add "$d0" type uet netdev "$v0" ||
+		ktap_exit_fail_msg "rdma link add $d0 type uet netdev $v0: $out"
+	out=$("$IP" netns exec "$ns" "$RDMA" link add "$d1" type uet netdev "$v1" 2>&1) ||
+		ktap_exit_fail_msg "$ns: rdma link add $d1 type uet netdev $v1: $out"
+	uet_wait_for uet_gid_index "$d0" "$a4.1" ||
+		ktap_print_msg "$d0 has no GID for $a4.1 (continuing)"
+
+	for r in "${RUNS[@]}"; do
+		IFS='|' read -r wire fam qd cases extra <<<"$r"
+		if ! uet_wire_netem "$v0" "$ns" "$v1" "$qd"; then
+			for c in $cases; do
+				ktap_test_fail "$wire: $c (tc qdisc add ... netem $qd failed)"
+			done
+			continue
+		fi
+		if [ "$fam" = 6 ]; then
+			addrs=(UET_ADDR0="${a6}:1" UET_ADDR1="${a6}:2" UET_ADDR_SILENT="${a6}:99")
+		else
+			addrs=(UET_ADDR0="$a4.1" UET_ADDR1="$a4.2" UET_ADDR_SILENT="$a4.99")
+		fi
+		args=()
+		for c in $cases; do
+			args+=(-t "${c#*.}")
+		done
+		log=$UET_WIRE_TMP/run.log
+		ktap_print_msg "wire: $wire${qd:+ (netem $qd)}, IPv$fam${extra:+, $extra}; $d0 counters before: $(uet_wire_stats "$d0")"
+		# shellcheck disable=SC2086
+		env UET_DEV0="$d0" UET_DEV1="$d1" UET_NS1="$ns" "${addrs[@]}" $extra \
+			"$prog" "${args[@]}" >"$log" 2>&1
+		rc=$?
+		sed 's/^/    /' "$log" | while IFS= read -r line; do ktap_print_msg "$line"; done
+		ktap_print_msg "$(basename "$prog") exited $rc; $d0 counters after: $(uet_wire_stats "$d0")"
+		for c in $cases; do
+			line=$(grep -E "^(not )?ok [0-9]+ $c( |$)" "$log" | head -n 1)
+			case "$line" in
+			"ok "*"# SKIP"*) ktap_test_skip "$wire: $c (${line#*# SKIP })" ;;
+			"ok "*) ktap_test_pass "$wire: $c" ;;
+			"not ok "*) ktap_test_fail "$wire: $c" ;;
+			*) ktap_test_fail "$wire: $c (did not run to its end; exited $rc)" ;;
+			esac
+		done
+	done
+	uet_wire_netem "$v0" "$ns" "$v1" ""
+}
+
+# uet_wire_netem DEV0 NS DEV1 QDISC-ARGS: netem on both ends ("" removes it)
+uet_wire_netem() {
+	tc qdisc del dev "$1" root 2>/dev/null
+	"$IP" netns exec "$2" tc qdisc del dev "$3" root 2>/dev/null
+	[ -z "$4" ] && return 0
+	# shellcheck disable=SC2086
+	tc qdisc add dev "$1" root netem $4 &&
+		"$IP" netns exec "$2" tc qdisc add dev "$3" root netem $4
+}
+
+# uet_wire_stats DEV: the device's counters on one line
+uet_wire_stats() {
+	"$RDMA" statistic show link "$1"/1 2>&1 | tr -s ' \n' ' '
+}
