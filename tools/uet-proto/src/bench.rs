@@ -167,6 +167,7 @@ fn mpps_4k(total: u64, copy_all: bool) -> (f64, f64) {
                 buf: 0,
                 len: 4096,
                 hdr_data: 0,
+                with_data: false,
                 tc: 0,
                 initiator: 0,
             };
@@ -240,6 +241,7 @@ fn goodput(bw: u64, delay: u64, loss: f64, mode: Mode, count: u64, seed: u64) ->
             buf: src,
             len,
             hdr_data: 0,
+            with_data: false,
             tc: 0,
             initiator: 0,
         };
@@ -336,6 +338,7 @@ pub(crate) fn incast(n: usize, msgs: u64, seed: u64, cc: bool) -> Incast {
                 buf: src,
                 len,
                 hdr_data: s as u64,
+                with_data: true,
                 tc: 0,
                 initiator: 0,
             };
@@ -518,6 +521,7 @@ fn event_cost(idle: usize) -> (f64, f64, f64) {
                 buf: src,
                 len: 4096,
                 hdr_data: 0,
+                with_data: false,
                 tc: 0,
                 initiator: 0,
             };
@@ -663,6 +667,7 @@ pub fn pingpong_dbg(wire: Wire, rounds: u64, seed: u64, debug: bool) -> Jittery 
             buf: bufs[i],
             len,
             hdr_data: 0,
+            with_data: false,
             tc: 0,
             initiator: 0,
         };
@@ -749,6 +754,7 @@ pub fn stream(wire: Wire, count: u64, seed: u64) -> Jittery {
             buf: src,
             len,
             hdr_data: 0,
+            with_data: false,
             tc: 0,
             initiator: 0,
         };
@@ -882,6 +888,7 @@ pub fn debug_run(gbps: u64, delay: u64, loss: f64, rod: bool) {
             buf: src,
             len,
             hdr_data: 0,
+            with_data: false,
             tc: 0,
             initiator: 0,
         };

@@ -708,6 +708,7 @@ impl Msg {
             buf: 0,
             len: 0,
             hdr_data: 0,
+            with_data: false,
             tc: 0,
             initiator: 0,
         },
@@ -779,6 +780,8 @@ pub(crate) struct InMsg {
     got: u32,
     eom_psn: Option<u32>,
     hdr: u64,
+    /// The first packet carried header data (SES HD flag).
+    hd: bool,
     dest: Dest,
     /// Next in the hash bucket or on the free list.
     hnext: u16,
@@ -805,6 +808,7 @@ impl InMsg {
         got: 0,
         eom_psn: None,
         hdr: 0,
+        hd: false,
         dest: Dest::Failed,
         hnext: NONE,
         opcode: 0,
@@ -830,6 +834,8 @@ pub(crate) struct Unexp {
     matched: u16,
     bits: u64,
     hdr: u64,
+    /// The message carried header data (SES HD flag).
+    hd: bool,
     buf: u64,
     seq: u64,
     /// Where the message came from, for its receive completion: source
@@ -864,6 +870,7 @@ impl Unexp {
         matched: NONE,
         bits: 0,
         hdr: 0,
+        hd: false,
         buf: 0,
         seq: 0,
         src: [0; 16],

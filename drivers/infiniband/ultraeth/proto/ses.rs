@@ -66,8 +66,14 @@ pub(crate) struct Post {
     pub(crate) buf: u64,
     /// Length in bytes.
     pub(crate) len: u32,
-    /// Header data delivered with the receive completion.
+    /// Header data delivered with the receive completion, when
+    /// `with_data`.
     pub(crate) hdr_data: u64,
+    /// The request carries `hdr_data` (SES HD flag set); without it the
+    /// header data field goes out as 0 and the receive reports none.
+    /// Not allowed in RUDI (its medium requests carry no header data):
+    /// [`PostError::Invalid`](super::engine::PostError::Invalid).
+    pub(crate) with_data: bool,
     /// Traffic class (DSCP-derived); PDCs are per traffic class.
     pub(crate) tc: u8,
     /// The initiating endpoint's id, carried in the SES `initiator` field
@@ -119,8 +125,13 @@ pub(crate) struct Completion {
     pub(crate) len: u32,
     /// Receive: match bits of the message (0 if untagged).
     pub(crate) tag: u64,
-    /// Receive: header data of the message.
+    /// Receive: header data of the message (0 when it carried none, see
+    /// `with_data`).
     pub(crate) hdr_data: u64,
+    /// Receive: the message carried header data (SES HD flag of its first
+    /// packet), so that `hdr_data` 0 is header data 0, not "none". False
+    /// for other kinds.
+    pub(crate) with_data: bool,
     /// Receive: endpoint that received.
     pub(crate) ep: u32,
     /// Receive: the FEP address the message came from (`[0; 16]` for

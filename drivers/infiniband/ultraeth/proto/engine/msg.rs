@@ -219,6 +219,7 @@ impl<S: Slab> Engine<S> {
             len: 0,
             tag: 0,
             hdr_data: 0,
+            with_data: false,
             ep: r.ep,
             src: [0; 16],
             initiator: 0,
@@ -268,6 +269,7 @@ impl<S: Slab> Engine<S> {
             len: n,
             tag: u.bits,
             hdr_data: u.hdr,
+            with_data: u.hd,
             ep: r.ep,
             src: u.src,
             initiator: u.initiator,
@@ -295,14 +297,14 @@ impl<S: Slab> Engine<S> {
                 },
                 SesHeader::Req(SesReq {
                     opcode,
-                    flags: flags | if p.hdr_data != 0 { sflags::HD } else { 0 },
+                    flags: flags | if p.with_data { sflags::HD } else { 0 },
                     addr: p.target,
                     body: ReqBody::Std {
                         msg_id: 0,
                         buffer_offset: 0,
                         initiator: p.initiator,
                         key,
-                        data: StdData::HeaderData(p.hdr_data),
+                        data: StdData::HeaderData(if p.with_data { p.hdr_data } else { 0 }),
                         request_length: p.len,
                     },
                     ext: wire::ses::ReqExt::None,
@@ -651,6 +653,7 @@ impl<S: Slab> Engine<S> {
                     got: 0,
                     eom_psn: None,
                     hdr: 0,
+                    hd: false,
                     dest,
                     hnext,
                     opcode: s.opcode,
@@ -711,7 +714,10 @@ impl<S: Slab> Engine<S> {
         m.rc = code;
         m.got = m.got.saturating_add(plen);
         if som {
-            m.hdr = hdr;
+            // Header data only counts with the HD flag: without it the
+            // field means nothing (and is reported as 0).
+            m.hd = s.flags & sflags::HD != 0 && matches!(s.body, ReqBody::Std { .. });
+            m.hdr = if m.hd { hdr } else { 0 };
         }
         if eom {
             m.eom_psn = Some(psn);
@@ -746,6 +752,7 @@ impl<S: Slab> Engine<S> {
                     len,
                     tag: if s.opcode == op::TSEND { key } else { 0 },
                     hdr_data: m.hdr,
+                    with_data: m.hd,
                     ep: rv.ep,
                     src: *src,
                     initiator: m.initiator,
@@ -757,6 +764,7 @@ impl<S: Slab> Engine<S> {
             Dest::Unexp(u) => {
                 let ui = usize::from(u);
                 self.unexp[ui].hdr = m.hdr;
+                self.unexp[ui].hd = m.hd;
                 self.unexp[ui].complete = true;
                 if self.unexp[ui].matched != NONE {
                     self.deliver_unexp(ui, env);
@@ -850,6 +858,7 @@ impl<S: Slab> Engine<S> {
             matched: NONE,
             bits,
             hdr: 0,
+            hd: false,
             buf,
             seq: self.seq,
             src: *src,
@@ -884,6 +893,7 @@ impl<S: Slab> Engine<S> {
             len: if status == Status::Ok { m.post.len } else { 0 },
             tag: 0,
             hdr_data: 0,
+            with_data: false,
             ep: 0,
             src: [0; 16],
             initiator: 0,

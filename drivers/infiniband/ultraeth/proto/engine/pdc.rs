@@ -81,7 +81,8 @@ impl<S: Slab> Engine<S> {
         match (p.mode, p.op) {
             (Mode::Uud, Op::Send { .. }) if single => {}
             (Mode::Uud, _) => return Err(PostError::Invalid),
-            (Mode::Rudi, Op::Write { .. } | Op::Read { .. }) if single => {}
+            // RUDI's medium requests have no room for header data.
+            (Mode::Rudi, Op::Write { .. } | Op::Read { .. }) if single && !p.with_data => {}
             (Mode::Rudi, _) => return Err(PostError::Invalid),
             _ => {}
         }
@@ -463,10 +464,12 @@ impl<S: Slab> Engine<S> {
             flags |= sflags::IE;
         }
         let data = if som {
-            if p.hdr_data != 0 {
+            if p.with_data {
                 flags |= sflags::HD;
+                StdData::HeaderData(p.hdr_data)
+            } else {
+                StdData::HeaderData(0)
             }
-            StdData::HeaderData(p.hdr_data)
         } else {
             StdData::Cont {
                 // CAST: len <= mtu <= MAX_MTU < 2^14.
