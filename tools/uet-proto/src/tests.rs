@@ -111,8 +111,9 @@ fn send_as(
         buf,
         len,
         hdr_data: user,
-        // RUDI carries no header data.
-        with_data: mode != Mode::Rudi,
+        // Header data on sends (RUDI has no room for it; a write with data
+        // would also complete at the target: see `tests::ops`).
+        with_data: mode != Mode::Rudi && matches!(op, Op::Send { .. }),
         tc: 0,
         initiator,
     };
@@ -3205,7 +3206,7 @@ fn post_hd(
         hdr_data: hdr.unwrap_or(0x5555),
         with_data: hdr.is_some(),
         tc: 0,
-        initiator: 0,
+        initiator: 0x321,
     };
     let now = net.now;
     node.eng.post(now, &p, &mut node.env)?;
@@ -4060,4 +4061,5 @@ fn peer_service_time_is_clamped() {
     assert!((8_000..=10_000).contains(&srtt), "{srtt}");
 }
 
+mod ops;
 mod recovery;

@@ -66,11 +66,13 @@ pub(crate) struct Post {
     pub(crate) buf: u64,
     /// Length in bytes.
     pub(crate) len: u32,
-    /// Header data delivered with the receive completion, when
+    /// Header data delivered with the receive completion (SEND) or the
+    /// target's [`CompKind::WriteData`] completion (WRITE), when
     /// `with_data`.
     pub(crate) hdr_data: u64,
     /// The request carries `hdr_data` (SES HD flag set); without it the
-    /// header data field goes out as 0 and the receive reports none.
+    /// header data field goes out as 0, the receive reports none and a
+    /// WRITE completes nothing at the target.
     /// Not allowed in RUDI (its medium requests carry no header data):
     /// [`PostError::Invalid`](super::engine::PostError::Invalid).
     pub(crate) with_data: bool,
@@ -94,6 +96,14 @@ pub(crate) enum CompKind {
     Read,
     /// A posted receive was filled.
     Recv,
+    /// Target side: an RMA WRITE that carried header data (SES HD flag)
+    /// landed whole and without error (libfabric `FI_REMOTE_CQ_DATA`).
+    /// No receive is consumed; `user` is 0, `ep` the endpoint written,
+    /// `len` the write's length, `hdr_data` its header data (`with_data`
+    /// true), `src`, `initiator` and `job` name the writer as for a
+    /// receive. Exactly once per write on RUD and ROD (RUDI refuses
+    /// header data).
+    WriteData,
 }
 
 /// Status of a completion.
@@ -125,23 +135,25 @@ pub(crate) struct Completion {
     pub(crate) len: u32,
     /// Receive: match bits of the message (0 if untagged).
     pub(crate) tag: u64,
-    /// Receive: header data of the message (0 when it carried none, see
-    /// `with_data`).
+    /// Receive and [`CompKind::WriteData`]: header data of the message
+    /// (0 when it carried none, see `with_data`).
     pub(crate) hdr_data: u64,
-    /// Receive: the message carried header data (SES HD flag of its first
-    /// packet), so that `hdr_data` 0 is header data 0, not "none". False
-    /// for other kinds.
+    /// Receive and [`CompKind::WriteData`]: the message carried header
+    /// data (SES HD flag of its first packet), so that `hdr_data` 0 is
+    /// header data 0, not "none". Always true for `WriteData`, false for
+    /// initiator kinds.
     pub(crate) with_data: bool,
-    /// Receive: endpoint that received.
+    /// Receive: endpoint that received; `WriteData`: endpoint written.
     pub(crate) ep: u32,
-    /// Receive: the FEP address the message came from (`[0; 16]` for
-    /// other kinds).
+    /// Receive and `WriteData`: the FEP address the message came from
+    /// (`[0; 16]` for other kinds).
     pub(crate) src: Addr,
-    /// Receive: the SES `initiator` field of the message (the sender's
-    /// `Post::initiator`; 0 for other kinds and for small requests, which
-    /// carry none).
+    /// Receive and `WriteData`: the SES `initiator` field of the message
+    /// (the sender's `Post::initiator`; 0 for other kinds and for small
+    /// requests, which carry none).
     pub(crate) initiator: u32,
-    /// Receive: the JobID the message carried (0 for other kinds).
+    /// Receive and `WriteData`: the JobID the message carried (0 for
+    /// other kinds).
     pub(crate) job: u32,
 }
 

@@ -774,6 +774,25 @@ impl<S: Slab> Engine<S> {
                     self.schedule(self.unexp_timer(ui), t);
                 }
             }
+            // A write with header data that landed whole completes at
+            // the target too (FI_REMOTE_CQ_DATA). Once: the PDC delivers
+            // each PSN once, and the inbound message is gone now. Not for
+            // RUDI, which may apply a write more than once.
+            Dest::Write { ep, .. } if m.hd && sender_rc == rc::OK && pdc.is_some() => {
+                env.complete(&Completion {
+                    user: 0,
+                    kind: CompKind::WriteData,
+                    status: Status::Ok,
+                    len: m.total,
+                    tag: 0,
+                    hdr_data: m.hdr,
+                    with_data: true,
+                    ep,
+                    src: *src,
+                    initiator: m.initiator,
+                    job: m.addr.job,
+                });
+            }
             Dest::Write { .. } | Dest::Failed => {}
         }
         if let Some(pi) = pdc {
