@@ -39,8 +39,8 @@ use std::vec::Vec;
 use std::{format, print, println, vec};
 
 use crate::proto::engine::{Config, MAX_HDR, PKT_BUF};
-use crate::proto::ses::{Addr, CompKind, Completion, Env, Mode, Op, Post};
-use crate::proto::wire::ses::SesAddr;
+use crate::proto::ses::{Addr, AtomicOp, CompKind, Completion, Env, Mode, Op, Post};
+use crate::proto::wire::ses::{rc, SesAddr};
 use crate::sim::{addr, Link, Net};
 
 const TARGET: SesAddr = SesAddr {
@@ -131,6 +131,17 @@ impl Env for BenchEnv {
     fn rma_read(&mut self, _ep: u32, _key: u64, _offset: u64, out: &mut [u8]) -> Result<(), u8> {
         out.copy_from_slice(&self.data[..out.len()]);
         Ok(())
+    }
+    fn rma_atomic(
+        &mut self,
+        _ep: u32,
+        _key: u64,
+        _offset: u64,
+        _op: AtomicOp,
+        _operand: u64,
+        _compare: u64,
+    ) -> Result<u64, u8> {
+        Err(rc::UNSUPPORTED_OP)
     }
     fn overflow_alloc(&mut self, _slot: u16, _len: u32) -> Option<u64> {
         None

@@ -11,7 +11,7 @@ use std::{format, vec};
 use proptest::prelude::*;
 
 use crate::proto::engine::{Config, PdcState, PostError};
-use crate::proto::ses::{Addr, CompKind, Completion, Mode, Op, Post, Status};
+use crate::proto::ses::{Addr, AtomicOp, CompKind, Completion, Mode, Op, Post, Status};
 use crate::proto::wire::ses::{rc, SesAddr};
 use crate::sim::{addr, Link, Net, Region};
 

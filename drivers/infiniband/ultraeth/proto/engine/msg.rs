@@ -288,6 +288,8 @@ impl<S: Slab> Engine<S> {
             Op::Send { tag: None } => (op::SEND, 0, 0, p.len),
             Op::Write { key, offset } => (op::WRITE, key, offset, p.len),
             Op::Read { key, offset } => (op::READ, key, offset, 0),
+            // Refused in RUDI and UUD by `post`.
+            Op::Atomic { .. } => return,
         };
         let flags = sflags::SOM | sflags::EOM;
         let (h, ses) = if p.mode == Mode::Uud {
@@ -361,11 +363,19 @@ impl<S: Slab> Engine<S> {
             .iter()
             .find(|e| e.used && e.msg_id == msg_id)
         {
+            if e.rc == rc::OK {
+                // A kept atomic result: the same previous value again.
+                return Answer::Atomic {
+                    msg_id,
+                    job: s.addr.job,
+                    value: e.val,
+                };
+            }
             return Answer::Plain {
                 msg_id,
                 job: s.addr.job,
                 rc: e.rc,
-                len: e.len,
+                len: u32::try_from(e.val).unwrap_or(u32::MAX),
             };
         }
         if self.inb_find(to_u16(pi), msg_id).is_some() {
@@ -391,14 +401,17 @@ impl<S: Slab> Engine<S> {
         free > 1 || (free == 1 && psn == d.rx.cack.wrapping_add(1))
     }
 
-    pub(super) fn ring_push(&mut self, pi: usize, msg_id: u16, psn: u32, rc: u8, len: u32) {
+    /// Keeps response `rc` (`val`: see [`RespEnt`]) of message `msg_id`,
+    /// completed by `psn`, in PDC `pi`'s ring (checked with
+    /// [`Self::ring_free`] first).
+    pub(super) fn ring_push(&mut self, pi: usize, msg_id: u16, psn: u32, rc: u8, val: u64) {
         if let Some(e) = self.pdcs[pi].resp.iter_mut().find(|e| !e.used) {
             *e = RespEnt {
                 used: true,
                 rc,
                 msg_id,
                 psn,
-                len,
+                val,
             };
         }
     }
@@ -470,6 +483,9 @@ impl<S: Slab> Engine<S> {
             ReqBody::Std { initiator, .. } | ReqBody::Medium { initiator, .. } => initiator,
             ReqBody::Small { .. } => 0,
         };
+        if op::is_atomic(s.opcode) {
+            return self.process_atomic(pdc, psn, src, s, data, env);
+        }
         let ep = env.resolve(src, &s.addr);
         if s.opcode == op::READ && ie {
             // An abandoned read: nothing to serve.
@@ -798,7 +814,7 @@ impl<S: Slab> Engine<S> {
         if let Some(pi) = pdc {
             if sender_rc != rc::OK {
                 let p = m.eom_psn.unwrap_or(psn);
-                self.ring_push(pi, msg_id, p, sender_rc, m.total);
+                self.ring_push(pi, msg_id, p, sender_rc, u64::from(m.total));
             }
         }
         Ok(Answer::Plain {
@@ -904,6 +920,7 @@ impl<S: Slab> Engine<S> {
             Op::Send { .. } => CompKind::Send,
             Op::Write { .. } => CompKind::Write,
             Op::Read { .. } => CompKind::Read,
+            Op::Atomic { .. } => CompKind::Atomic,
         };
         env.complete(&Completion {
             user: m.post.user,
