@@ -39,8 +39,8 @@ use std::vec::Vec;
 use std::{format, print, println, vec};
 
 use crate::proto::engine::{Config, MAX_HDR, PKT_BUF};
-use crate::proto::ses::{Addr, CompKind, Completion, Env, Mode, Op, Post};
-use crate::proto::wire::ses::SesAddr;
+use crate::proto::ses::{Addr, AtomicOp, CompKind, Completion, Env, Mode, Op, Post};
+use crate::proto::wire::ses::{rc, SesAddr};
 use crate::sim::{addr, Link, Net};
 
 const TARGET: SesAddr = SesAddr {
@@ -132,6 +132,17 @@ impl Env for BenchEnv {
         out.copy_from_slice(&self.data[..out.len()]);
         Ok(())
     }
+    fn rma_atomic(
+        &mut self,
+        _ep: u32,
+        _key: u64,
+        _offset: u64,
+        _op: AtomicOp,
+        _operand: u64,
+        _compare: u64,
+    ) -> Result<u64, u8> {
+        Err(rc::UNSUPPORTED_OP)
+    }
     fn overflow_alloc(&mut self, _slot: u16, _len: u32) -> Option<u64> {
         None
     }
@@ -167,6 +178,7 @@ fn mpps_4k(total: u64, copy_all: bool) -> (f64, f64) {
                 buf: 0,
                 len: 4096,
                 hdr_data: 0,
+                with_data: false,
                 tc: 0,
                 initiator: 0,
             };
@@ -240,6 +252,7 @@ fn goodput(bw: u64, delay: u64, loss: f64, mode: Mode, count: u64, seed: u64) ->
             buf: src,
             len,
             hdr_data: 0,
+            with_data: false,
             tc: 0,
             initiator: 0,
         };
@@ -336,6 +349,7 @@ pub(crate) fn incast(n: usize, msgs: u64, seed: u64, cc: bool) -> Incast {
                 buf: src,
                 len,
                 hdr_data: s as u64,
+                with_data: true,
                 tc: 0,
                 initiator: 0,
             };
@@ -518,6 +532,7 @@ fn event_cost(idle: usize) -> (f64, f64, f64) {
                 buf: src,
                 len: 4096,
                 hdr_data: 0,
+                with_data: false,
                 tc: 0,
                 initiator: 0,
             };
@@ -663,6 +678,7 @@ pub fn pingpong_dbg(wire: Wire, rounds: u64, seed: u64, debug: bool) -> Jittery 
             buf: bufs[i],
             len,
             hdr_data: 0,
+            with_data: false,
             tc: 0,
             initiator: 0,
         };
@@ -749,6 +765,7 @@ pub fn stream(wire: Wire, count: u64, seed: u64) -> Jittery {
             buf: src,
             len,
             hdr_data: 0,
+            with_data: false,
             tc: 0,
             initiator: 0,
         };
@@ -882,6 +899,7 @@ pub fn debug_run(gbps: u64, delay: u64, loss: f64, rod: bool) {
             buf: src,
             len,
             hdr_data: 0,
+            with_data: false,
             tc: 0,
             initiator: 0,
         };

@@ -96,6 +96,7 @@ fn engine_post(net: &mut Net, user: u64, len: usize) -> u64 {
         buf,
         len: len as u32,
         hdr_data: 0,
+        with_data: false,
         tc: 0,
         initiator: 0,
     };
@@ -465,6 +466,7 @@ fn sample_packets() -> std::collections::BTreeMap<String, Vec<u8>> {
                 buf,
                 len: len as u32,
                 hdr_data: 9,
+                with_data: true,
                 tc: 0,
                 initiator: 0,
             };

@@ -15,7 +15,7 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::vec::Vec;
 
 use crate::proto::engine::{Config, Engine, Slab, Tables, PKT_BUF};
-use crate::proto::ses::{Addr, Completion, Env};
+use crate::proto::ses::{Addr, AtomicOp, Completion, Env};
 use crate::proto::wire::ses::{rc, SesAddr};
 
 /// Host tables: plain vectors (the kernel uses `KVec`).
@@ -202,6 +202,8 @@ pub(crate) struct HostEnv {
     /// (`Engine::cancel`): no callback may name them again (it panics).
     pub(crate) dead_bufs: HashSet<u64>,
     pub(crate) dead_users: HashSet<u64>,
+    /// Atomics applied (`rma_atomic` calls that changed or read memory).
+    pub(crate) atomics: u64,
 }
 
 impl HostEnv {
@@ -270,6 +272,35 @@ impl Env for HostEnv {
         let end = o.checked_add(out.len()).ok_or(rc::BAD_ADDR)?;
         out.copy_from_slice(r.data.get(o..end).ok_or(rc::BAD_ADDR)?);
         Ok(())
+    }
+    fn rma_atomic(
+        &mut self,
+        ep: u32,
+        key: u64,
+        offset: u64,
+        op: AtomicOp,
+        operand: u64,
+        compare: u64,
+    ) -> Result<u64, u8> {
+        let r = self.regions.get_mut(&(ep, key)).ok_or(rc::BAD_MKEY)?;
+        if !r.writable || !r.readable {
+            return Err(rc::PERM_VIOLATION);
+        }
+        let o = usize::try_from(offset).map_err(|_| rc::BAD_ADDR)?;
+        let end = o.checked_add(8).ok_or(rc::BAD_ADDR)?;
+        let t: &mut [u8; 8] = r
+            .data
+            .get_mut(o..end)
+            .ok_or(rc::BAD_ADDR)?
+            .try_into()
+            .map_err(|_| rc::BAD_ADDR)?;
+        if o % 8 != 0 {
+            return Err(rc::AMO_UNALIGNED);
+        }
+        let old = u64::from_ne_bytes(*t);
+        *t = op.apply(old, operand, compare).to_ne_bytes();
+        self.atomics += 1;
+        Ok(old)
     }
     fn overflow_alloc(&mut self, _slot: u16, len: u32) -> Option<u64> {
         if len > 4 << 20 {

@@ -11,7 +11,7 @@ use std::{format, vec};
 use proptest::prelude::*;
 
 use crate::proto::engine::{Config, PdcState, PostError};
-use crate::proto::ses::{Addr, CompKind, Completion, Mode, Op, Post, Status};
+use crate::proto::ses::{Addr, AtomicOp, CompKind, Completion, Mode, Op, Post, Status};
 use crate::proto::wire::ses::{rc, SesAddr};
 use crate::sim::{addr, Link, Net, Region};
 
@@ -111,6 +111,9 @@ fn send_as(
         buf,
         len,
         hdr_data: user,
+        // Header data on sends (RUDI has no room for it; a write with data
+        // would also complete at the target: see `tests::ops`).
+        with_data: mode != Mode::Rudi && matches!(op, Op::Send { .. }),
         tc: 0,
         initiator,
     };
@@ -348,6 +351,7 @@ fn rma_write_read_and_errors() {
         buf: b,
         len: 4,
         hdr_data: 0,
+        with_data: false,
         tc: 0,
         initiator: 0,
     };
@@ -1660,6 +1664,7 @@ fn responses_carry_the_request_job_id() {
         buf: b,
         len: 4,
         hdr_data: 0,
+        with_data: false,
         tc: 0,
         initiator: 0,
     };
@@ -2171,6 +2176,7 @@ fn pdcs_are_per_job_and_fail_alone() {
             buf: b,
             len: 3000,
             hdr_data: 0,
+            with_data: false,
             tc: 0,
             initiator: 0,
         };
@@ -2658,6 +2664,7 @@ fn two_shards_per_fep_route_every_packet_to_its_owner() {
                 buf,
                 len: len as u32,
                 hdr_data: 0,
+                with_data: false,
                 tc: 0,
                 initiator: 0,
             };
@@ -3169,6 +3176,105 @@ fn receive_completions_name_the_sender() {
             assert_eq!((c.src, c.initiator, c.job), ([0; 16], 0, 0), "{c:?}");
         }
     }
+}
+
+/// Posts `op` from `src` to endpoint `ri` of `dst` with `data` as its
+/// buffer; `hdr` is the header data, if the request carries any.
+#[allow(clippy::too_many_arguments)]
+fn post_hd(
+    net: &mut Net,
+    src: usize,
+    dst: usize,
+    ri: u16,
+    mode: Mode,
+    op: Op,
+    data: Vec<u8>,
+    user: u64,
+    hdr: Option<u64>,
+) -> Result<u64, PostError> {
+    let len = data.len() as u32;
+    let node = &mut net.nodes[src];
+    let buf = node.env.add_buf(data);
+    let p = Post {
+        user,
+        dst: addr(dst),
+        target: target(ri),
+        mode,
+        op,
+        buf,
+        len,
+        hdr_data: hdr.unwrap_or(0x5555),
+        with_data: hdr.is_some(),
+        tc: 0,
+        initiator: 0x321,
+    };
+    let now = net.now;
+    node.eng.post(now, &p, &mut node.env)?;
+    Ok(buf)
+}
+
+/// Header data travels only when the poster asks for it (`with_data`),
+/// and a receive says whether its message carried any: header data 0 is
+/// data, not "none". Expected, unexpected (multi-packet, ROD) and UUD
+/// receives; RUDI, whose requests have no room for it, refuses it.
+#[test]
+fn header_data_zero_is_delivered_as_such() {
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 61);
+    let sd = Op::Send { tag: None };
+    recv(&mut net, 1, 1, 100, 100, None);
+    recv(&mut net, 1, 1, 100, 101, None);
+    post_hd(&mut net, 0, 1, 1, Mode::Rud, sd, pattern(1, 10), 1, Some(0)).unwrap();
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 1).len() == 1));
+    post_hd(&mut net, 0, 1, 1, Mode::Rud, sd, pattern(2, 10), 2, None).unwrap();
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 1).len() == 2));
+    post_hd(
+        &mut net,
+        0,
+        1,
+        2,
+        Mode::Rod,
+        sd,
+        pattern(3, 9000),
+        3,
+        Some(7),
+    )
+    .unwrap();
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 3));
+    recv(&mut net, 1, 2, 9000, 102, None);
+    recv(&mut net, 1, 3, 100, 103, None);
+    post_hd(&mut net, 0, 1, 3, Mode::Uud, sd, pattern(4, 10), 4, Some(0)).unwrap();
+    assert!(net.run_until(net.now + 1_000_000_000, |n| comps(n, 1).len() == 4));
+    let got: Vec<(u64, bool, u64, u32)> = comps(&net, 1)
+        .iter()
+        .map(|c| (c.user, c.with_data, c.hdr_data, c.len))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (100, true, 0, 10),
+            (101, false, 0, 10),
+            (102, true, 7, 9000),
+            (103, true, 0, 10)
+        ]
+    );
+    assert!(comps(&net, 0).iter().all(|c| !c.with_data));
+    assert_eq!(
+        post_hd(
+            &mut net,
+            0,
+            1,
+            1,
+            Mode::Rudi,
+            Op::Write {
+                key: MR_RW,
+                offset: 0
+            },
+            vec![1; 8],
+            5,
+            Some(1),
+        ),
+        Err(PostError::Invalid)
+    );
 }
 
 /// Every packet of a message must carry the initiator id of its first
@@ -3736,6 +3842,7 @@ fn on_timer_work_per_call_is_bounded() {
             buf,
             len: 100,
             hdr_data: 0,
+            with_data: false,
             tc: 0,
             initiator: 0,
         };
@@ -3954,4 +4061,5 @@ fn peer_service_time_is_clamped() {
     assert!((8_000..=10_000).contains(&srtt), "{srtt}");
 }
 
+mod ops;
 mod recovery;

@@ -40,6 +40,8 @@ use super::wire::{
     self, //
 };
 
+#[path = "engine/atomic.rs"]
+mod atomic;
 #[path = "engine/cc.rs"]
 mod cc;
 #[path = "engine/index.rs"]
@@ -65,8 +67,9 @@ pub(crate) const PATHS: usize = 8;
 /// moves that path to a new entropy value.
 const PATH_BAD: u8 = 3;
 
-/// Guaranteed-delivery responses a target PDC keeps until cleared.
-const RESP_RING: usize = 8;
+/// Guaranteed-delivery responses a target PDC keeps until cleared (error
+/// responses and atomic results: see [`RespEnt`]).
+const RESP_RING: usize = 6;
 const NONE: u16 = u16::MAX;
 
 /// Engine parameters.
@@ -320,6 +323,10 @@ pub(crate) struct Stats {
     pub(crate) uud_drop: u64,
     /// ROD packets held out of order until their predecessors arrived.
     pub(crate) rod_held: u64,
+    /// Target: atomic requests processed (applied, or refused with a
+    /// return code), each once; duplicates answered from the response
+    /// ring are not counted.
+    pub(crate) atomics: u64,
     /// Target: request packets that arrived ECN marked (CE).
     pub(crate) ce_rx: u64,
     /// Initiator: packets newly acknowledged by ACKs that echoed an ECN
@@ -395,14 +402,18 @@ impl TxDesc {
     }
 }
 
-/// A guaranteed-delivery SES response kept by a target PDC.
+/// A guaranteed-delivery SES response kept by a target PDC until the
+/// initiator's clear PSN passes it: an error response (`rc` not OK, `val`
+/// its modified length), or the result of an atomic (`rc` OK, `val` the
+/// previous value the target held), which a duplicate of the request gets
+/// again without the atomic being applied again.
 #[derive(Clone, Copy, Debug, Default)]
 struct RespEnt {
     used: bool,
     rc: u8,
     msg_id: u16,
     psn: u32,
-    len: u32,
+    val: u64,
 }
 
 /// A packet delivery context. One slot serves either role.
@@ -590,7 +601,7 @@ impl Pdc {
             rc: 0,
             msg_id: 0,
             psn: 0,
-            len: 0,
+            val: 0,
         }; RESP_RING],
         hnext: NONE,
         ninb: 0,
@@ -708,6 +719,7 @@ impl Msg {
             buf: 0,
             len: 0,
             hdr_data: 0,
+            with_data: false,
             tc: 0,
             initiator: 0,
         },
@@ -779,6 +791,8 @@ pub(crate) struct InMsg {
     got: u32,
     eom_psn: Option<u32>,
     hdr: u64,
+    /// The first packet carried header data (SES HD flag).
+    hd: bool,
     dest: Dest,
     /// Next in the hash bucket or on the free list.
     hnext: u16,
@@ -805,6 +819,7 @@ impl InMsg {
         got: 0,
         eom_psn: None,
         hdr: 0,
+        hd: false,
         dest: Dest::Failed,
         hnext: NONE,
         opcode: 0,
@@ -830,6 +845,8 @@ pub(crate) struct Unexp {
     matched: u16,
     bits: u64,
     hdr: u64,
+    /// The message carried header data (SES HD flag).
+    hd: bool,
     buf: u64,
     seq: u64,
     /// Where the message came from, for its receive completion: source
@@ -864,6 +881,7 @@ impl Unexp {
         matched: NONE,
         bits: 0,
         hdr: 0,
+        hd: false,
         buf: 0,
         seq: 0,
         src: [0; 16],
@@ -987,6 +1005,14 @@ enum Answer {
         total: u32,
         msg_off: u32,
         len: u32,
+    },
+    /// The result of a fetching atomic: a response with data carrying the
+    /// previous value.
+    Atomic {
+        msg_id: u16,
+        /// JobID of the request, echoed in the response.
+        job: u32,
+        value: u64,
     },
 }
 
@@ -1451,6 +1477,29 @@ impl<S: Slab> Engine<S> {
         self.stats.tx += 1;
         // CAST: entropy is a 16-bit path selector.
         env.transmit_local(dst, entropy as u16, &mut self.buf, n, buf, off, len);
+    }
+
+    /// Sends headers `h` and `ses` followed by `data` (a few bytes built
+    /// by the engine, such as an atomic operand).
+    fn transmit_inline(
+        &mut self,
+        dst: &Addr,
+        entropy: u32,
+        h: &PdsHeader,
+        ses: &SesHeader,
+        data: &[u8],
+        env: &mut impl Env,
+    ) {
+        let Ok(n) = wire::emit_headers(h, Some(ses), &mut self.buf) else {
+            return;
+        };
+        let Some(out) = self.buf.get_mut(n..n + data.len()) else {
+            return;
+        };
+        out.copy_from_slice(data);
+        self.stats.tx += 1;
+        // CAST: entropy is a 16-bit path selector.
+        env.transmit(dst, entropy as u16, &self.buf[..n + data.len()]);
     }
 
     fn transmit(

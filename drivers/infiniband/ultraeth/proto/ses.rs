@@ -25,6 +25,35 @@ pub(crate) enum Mode {
     Uud,
 }
 
+/// An atomic operation on a native-endian `u64` in target memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AtomicOp {
+    /// `*t = old + operand` (wrapping); returns `old`.
+    FetchAdd,
+    /// `if old == compare { *t = operand }`; returns `old`.
+    CmpSwap,
+    /// `*t = old + operand` (wrapping); nothing is returned to the
+    /// initiator.
+    Add,
+}
+
+impl AtomicOp {
+    /// True when the initiator gets the previous value back.
+    pub(crate) fn fetches(self) -> bool {
+        !matches!(self, Self::Add)
+    }
+
+    /// Applies the operation to `old` (what the target holds): the new
+    /// value. For environments; the engine never touches target memory.
+    pub(crate) fn apply(self, old: u64, operand: u64, compare: u64) -> u64 {
+        match self {
+            Self::FetchAdd | Self::Add => old.wrapping_add(operand),
+            Self::CmpSwap if old == compare => operand,
+            Self::CmpSwap => old,
+        }
+    }
+}
+
 /// An operation posted by the initiator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Op {
@@ -47,6 +76,27 @@ pub(crate) enum Op {
         /// Offset in the target buffer.
         offset: u64,
     },
+    /// Atomic operation on the `u64` at `offset` of the memory `key`
+    /// names: RUD and ROD only, `Post::len` 8, no header data (else
+    /// [`PostError::Invalid`](super::engine::PostError::Invalid)). Applied
+    /// exactly once at the target whatever the network does. A fetching
+    /// one ([`AtomicOp::fetches`]) writes the previous value (8 bytes,
+    /// native endian) at offset 0 of `Post::buf` before its completion;
+    /// the operands travel in the request, never in `Post::buf`.
+    Atomic {
+        /// Memory key.
+        key: u64,
+        /// Offset of the `u64` in the target buffer (a multiple of 8, or
+        /// the target answers `AMO_UNALIGNED`).
+        offset: u64,
+        /// The operation.
+        op: AtomicOp,
+        /// Added (`FetchAdd`, `Add`) or swapped in (`CmpSwap`).
+        operand: u64,
+        /// `CmpSwap`: the value the target must hold for the swap (else
+        /// ignored).
+        compare: u64,
+    },
 }
 
 /// A work request.
@@ -66,8 +116,16 @@ pub(crate) struct Post {
     pub(crate) buf: u64,
     /// Length in bytes.
     pub(crate) len: u32,
-    /// Header data delivered with the receive completion.
+    /// Header data delivered with the receive completion (SEND) or the
+    /// target's [`CompKind::WriteData`] completion (WRITE), when
+    /// `with_data`.
     pub(crate) hdr_data: u64,
+    /// The request carries `hdr_data` (SES HD flag set); without it the
+    /// header data field goes out as 0, the receive reports none and a
+    /// WRITE completes nothing at the target.
+    /// Not allowed in RUDI (its medium requests carry no header data):
+    /// [`PostError::Invalid`](super::engine::PostError::Invalid).
+    pub(crate) with_data: bool,
     /// Traffic class (DSCP-derived); PDCs are per traffic class.
     pub(crate) tc: u8,
     /// The initiating endpoint's id, carried in the SES `initiator` field
@@ -88,6 +146,17 @@ pub(crate) enum CompKind {
     Read,
     /// A posted receive was filled.
     Recv,
+    /// A posted atomic finished (a fetching one's previous value is in
+    /// its buffer).
+    Atomic,
+    /// Target side: an RMA WRITE that carried header data (SES HD flag)
+    /// landed whole and without error (libfabric `FI_REMOTE_CQ_DATA`).
+    /// No receive is consumed; `user` is 0, `ep` the endpoint written,
+    /// `len` the write's length, `hdr_data` its header data (`with_data`
+    /// true), `src`, `initiator` and `job` name the writer as for a
+    /// receive. Exactly once per write on RUD and ROD (RUDI refuses
+    /// header data).
+    WriteData,
 }
 
 /// Status of a completion.
@@ -119,18 +188,25 @@ pub(crate) struct Completion {
     pub(crate) len: u32,
     /// Receive: match bits of the message (0 if untagged).
     pub(crate) tag: u64,
-    /// Receive: header data of the message.
+    /// Receive and [`CompKind::WriteData`]: header data of the message
+    /// (0 when it carried none, see `with_data`).
     pub(crate) hdr_data: u64,
-    /// Receive: endpoint that received.
+    /// Receive and [`CompKind::WriteData`]: the message carried header
+    /// data (SES HD flag of its first packet), so that `hdr_data` 0 is
+    /// header data 0, not "none". Always true for `WriteData`, false for
+    /// initiator kinds.
+    pub(crate) with_data: bool,
+    /// Receive: endpoint that received; `WriteData`: endpoint written.
     pub(crate) ep: u32,
-    /// Receive: the FEP address the message came from (`[0; 16]` for
-    /// other kinds).
+    /// Receive and `WriteData`: the FEP address the message came from
+    /// (`[0; 16]` for other kinds).
     pub(crate) src: Addr,
-    /// Receive: the SES `initiator` field of the message (the sender's
-    /// `Post::initiator`; 0 for other kinds and for small requests, which
-    /// carry none).
+    /// Receive and `WriteData`: the SES `initiator` field of the message
+    /// (the sender's `Post::initiator`; 0 for other kinds and for small
+    /// requests, which carry none).
     pub(crate) initiator: u32,
-    /// Receive: the JobID the message carried (0 for other kinds).
+    /// Receive and `WriteData`: the JobID the message carried (0 for
+    /// other kinds).
     pub(crate) job: u32,
 }
 
@@ -180,6 +256,23 @@ pub(crate) trait Env {
     fn rma_write(&mut self, ep: u32, key: u64, offset: u64, data: &[u8]) -> Result<(), u8>;
     /// RMA read from the memory that `key` names at endpoint `ep`.
     fn rma_read(&mut self, ep: u32, key: u64, offset: u64, out: &mut [u8]) -> Result<(), u8>;
+    /// Atomic read-modify-write of the native-endian `u64` at `offset` of
+    /// the memory that `key` names at endpoint `ep` ([`AtomicOp::apply`]
+    /// gives the new value): returns the previous value, or an SES return
+    /// code (`BAD_MKEY`, `PERM_VIOLATION`, `BAD_ADDR`, `AMO_UNALIGNED` if
+    /// the address is not 8-byte aligned; `offset` is, the engine checks
+    /// that). Atomic with respect to every other engine call (it runs
+    /// under the engine's lock) and to other atomics on that memory; the
+    /// engine calls it once per atomic request, never for a duplicate.
+    fn rma_atomic(
+        &mut self,
+        ep: u32,
+        key: u64,
+        offset: u64,
+        op: AtomicOp,
+        operand: u64,
+        compare: u64,
+    ) -> Result<u64, u8>;
     /// A buffer of `len` bytes for unexpected message `slot`, if any.
     fn overflow_alloc(&mut self, slot: u16, len: u32) -> Option<u64>;
     /// Moves `len` bytes of overflow buffer `from` into local buffer `to`

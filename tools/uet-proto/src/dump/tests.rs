@@ -827,6 +827,7 @@ fn sim_run(loss: f64, msgs: usize, len: usize, seed: u64) -> Vec<(bool, u16, Vec
                 buf,
                 len: len as u32,
                 hdr_data: 0,
+                with_data: false,
                 tc: 0,
                 initiator: 1,
             };

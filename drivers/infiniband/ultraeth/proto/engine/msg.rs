@@ -219,6 +219,7 @@ impl<S: Slab> Engine<S> {
             len: 0,
             tag: 0,
             hdr_data: 0,
+            with_data: false,
             ep: r.ep,
             src: [0; 16],
             initiator: 0,
@@ -268,6 +269,7 @@ impl<S: Slab> Engine<S> {
             len: n,
             tag: u.bits,
             hdr_data: u.hdr,
+            with_data: u.hd,
             ep: r.ep,
             src: u.src,
             initiator: u.initiator,
@@ -286,6 +288,8 @@ impl<S: Slab> Engine<S> {
             Op::Send { tag: None } => (op::SEND, 0, 0, p.len),
             Op::Write { key, offset } => (op::WRITE, key, offset, p.len),
             Op::Read { key, offset } => (op::READ, key, offset, 0),
+            // Refused in RUDI and UUD by `post`.
+            Op::Atomic { .. } => return,
         };
         let flags = sflags::SOM | sflags::EOM;
         let (h, ses) = if p.mode == Mode::Uud {
@@ -295,14 +299,14 @@ impl<S: Slab> Engine<S> {
                 },
                 SesHeader::Req(SesReq {
                     opcode,
-                    flags: flags | if p.hdr_data != 0 { sflags::HD } else { 0 },
+                    flags: flags | if p.with_data { sflags::HD } else { 0 },
                     addr: p.target,
                     body: ReqBody::Std {
                         msg_id: 0,
                         buffer_offset: 0,
                         initiator: p.initiator,
                         key,
-                        data: StdData::HeaderData(p.hdr_data),
+                        data: StdData::HeaderData(if p.with_data { p.hdr_data } else { 0 }),
                         request_length: p.len,
                     },
                     ext: wire::ses::ReqExt::None,
@@ -359,11 +363,19 @@ impl<S: Slab> Engine<S> {
             .iter()
             .find(|e| e.used && e.msg_id == msg_id)
         {
+            if e.rc == rc::OK {
+                // A kept atomic result: the same previous value again.
+                return Answer::Atomic {
+                    msg_id,
+                    job: s.addr.job,
+                    value: e.val,
+                };
+            }
             return Answer::Plain {
                 msg_id,
                 job: s.addr.job,
                 rc: e.rc,
-                len: e.len,
+                len: u32::try_from(e.val).unwrap_or(u32::MAX),
             };
         }
         if self.inb_find(to_u16(pi), msg_id).is_some() {
@@ -389,14 +401,17 @@ impl<S: Slab> Engine<S> {
         free > 1 || (free == 1 && psn == d.rx.cack.wrapping_add(1))
     }
 
-    pub(super) fn ring_push(&mut self, pi: usize, msg_id: u16, psn: u32, rc: u8, len: u32) {
+    /// Keeps response `rc` (`val`: see [`RespEnt`]) of message `msg_id`,
+    /// completed by `psn`, in PDC `pi`'s ring (checked with
+    /// [`Self::ring_free`] first).
+    pub(super) fn ring_push(&mut self, pi: usize, msg_id: u16, psn: u32, rc: u8, val: u64) {
         if let Some(e) = self.pdcs[pi].resp.iter_mut().find(|e| !e.used) {
             *e = RespEnt {
                 used: true,
                 rc,
                 msg_id,
                 psn,
-                len,
+                val,
             };
         }
     }
@@ -468,6 +483,9 @@ impl<S: Slab> Engine<S> {
             ReqBody::Std { initiator, .. } | ReqBody::Medium { initiator, .. } => initiator,
             ReqBody::Small { .. } => 0,
         };
+        if op::is_atomic(s.opcode) {
+            return self.process_atomic(pdc, psn, src, s, data, env);
+        }
         let ep = env.resolve(src, &s.addr);
         if s.opcode == op::READ && ie {
             // An abandoned read: nothing to serve.
@@ -651,6 +669,7 @@ impl<S: Slab> Engine<S> {
                     got: 0,
                     eom_psn: None,
                     hdr: 0,
+                    hd: false,
                     dest,
                     hnext,
                     opcode: s.opcode,
@@ -711,7 +730,10 @@ impl<S: Slab> Engine<S> {
         m.rc = code;
         m.got = m.got.saturating_add(plen);
         if som {
-            m.hdr = hdr;
+            // Header data only counts with the HD flag: without it the
+            // field means nothing (and is reported as 0).
+            m.hd = s.flags & sflags::HD != 0 && matches!(s.body, ReqBody::Std { .. });
+            m.hdr = if m.hd { hdr } else { 0 };
         }
         if eom {
             m.eom_psn = Some(psn);
@@ -746,6 +768,7 @@ impl<S: Slab> Engine<S> {
                     len,
                     tag: if s.opcode == op::TSEND { key } else { 0 },
                     hdr_data: m.hdr,
+                    with_data: m.hd,
                     ep: rv.ep,
                     src: *src,
                     initiator: m.initiator,
@@ -757,6 +780,7 @@ impl<S: Slab> Engine<S> {
             Dest::Unexp(u) => {
                 let ui = usize::from(u);
                 self.unexp[ui].hdr = m.hdr;
+                self.unexp[ui].hd = m.hd;
                 self.unexp[ui].complete = true;
                 if self.unexp[ui].matched != NONE {
                     self.deliver_unexp(ui, env);
@@ -766,12 +790,31 @@ impl<S: Slab> Engine<S> {
                     self.schedule(self.unexp_timer(ui), t);
                 }
             }
+            // A write with header data that landed whole completes at
+            // the target too (FI_REMOTE_CQ_DATA). Once: the PDC delivers
+            // each PSN once, and the inbound message is gone now. Not for
+            // RUDI, which may apply a write more than once.
+            Dest::Write { ep, .. } if m.hd && sender_rc == rc::OK && pdc.is_some() => {
+                env.complete(&Completion {
+                    user: 0,
+                    kind: CompKind::WriteData,
+                    status: Status::Ok,
+                    len: m.total,
+                    tag: 0,
+                    hdr_data: m.hdr,
+                    with_data: true,
+                    ep,
+                    src: *src,
+                    initiator: m.initiator,
+                    job: m.addr.job,
+                });
+            }
             Dest::Write { .. } | Dest::Failed => {}
         }
         if let Some(pi) = pdc {
             if sender_rc != rc::OK {
                 let p = m.eom_psn.unwrap_or(psn);
-                self.ring_push(pi, msg_id, p, sender_rc, m.total);
+                self.ring_push(pi, msg_id, p, sender_rc, u64::from(m.total));
             }
         }
         Ok(Answer::Plain {
@@ -850,6 +893,7 @@ impl<S: Slab> Engine<S> {
             matched: NONE,
             bits,
             hdr: 0,
+            hd: false,
             buf,
             seq: self.seq,
             src: *src,
@@ -876,6 +920,7 @@ impl<S: Slab> Engine<S> {
             Op::Send { .. } => CompKind::Send,
             Op::Write { .. } => CompKind::Write,
             Op::Read { .. } => CompKind::Read,
+            Op::Atomic { .. } => CompKind::Atomic,
         };
         env.complete(&Completion {
             user: m.post.user,
@@ -884,6 +929,7 @@ impl<S: Slab> Engine<S> {
             len: if status == Status::Ok { m.post.len } else { 0 },
             tag: 0,
             hdr_data: 0,
+            with_data: false,
             ep: 0,
             src: [0; 16],
             initiator: 0,

@@ -36,6 +36,7 @@ use super::super::wire::ses::{
     rc,
     sflags,
     ReqBody,
+    ReqExt,
     SesHeader,
     SesReq,
     StdData, //
@@ -45,6 +46,7 @@ use super::super::wire::{
     NextHeader, //
 };
 
+use super::atomic::atomic_request;
 use super::cc;
 use super::index::PdcKey;
 use super::{
@@ -81,8 +83,11 @@ impl<S: Slab> Engine<S> {
         match (p.mode, p.op) {
             (Mode::Uud, Op::Send { .. }) if single => {}
             (Mode::Uud, _) => return Err(PostError::Invalid),
-            (Mode::Rudi, Op::Write { .. } | Op::Read { .. }) if single => {}
+            // RUDI's medium requests have no room for header data.
+            (Mode::Rudi, Op::Write { .. } | Op::Read { .. }) if single && !p.with_data => {}
             (Mode::Rudi, _) => return Err(PostError::Invalid),
+            // An atomic works on one u64 and carries no header data.
+            (_, Op::Atomic { .. }) if p.len != 8 || p.with_data => return Err(PostError::Invalid),
             _ => {}
         }
         if p.target.job > 0x00ff_ffff || p.target.pid > 0xfff || p.target.ri > 0xfff {
@@ -291,7 +296,8 @@ impl<S: Slab> Engine<S> {
     fn oldest_error(&self, pi: usize) -> Answer {
         let d = &self.pdcs[pi];
         let mut best: Option<&super::RespEnt> = None;
-        for e in d.resp.iter().filter(|e| e.used) {
+        // Only errors: OK entries are atomic results.
+        for e in d.resp.iter().filter(|e| e.used && e.rc != rc::OK) {
             if best.is_none_or(|b| psn_lt(e.psn, b.psn)) {
                 best = Some(e);
             }
@@ -301,7 +307,7 @@ impl<S: Slab> Engine<S> {
                 msg_id: e.msg_id,
                 job: d.job,
                 rc: e.rc,
-                len: e.len,
+                len: u32::try_from(e.val).unwrap_or(u32::MAX),
             },
             None => Answer::None,
         }
@@ -451,11 +457,26 @@ impl<S: Slab> Engine<S> {
         // target's message finishes; a copy of a PSN the target already
         // had is a duplicate, as ever.
         let void = m.completed;
+        // Atomics carry their operands in the request (extension and
+        // payload), not in the local buffer.
+        let (mut ext, mut inline) = (ReqExt::None, None);
         let (opcode, key, boff, payload) = match p.op {
             Op::Send { tag: Some(t) } => (op::TSEND, t, u64::from(off), len),
             Op::Send { tag: None } => (op::SEND, 0, u64::from(off), len),
             Op::Write { key, offset } => (op::WRITE, key, offset + u64::from(off), len),
             Op::Read { key, offset } => (op::READ, key, offset + u64::from(off), 0),
+            Op::Atomic {
+                key,
+                offset,
+                op: aop,
+                operand,
+                compare,
+            } => {
+                let (opcode, e, data) = atomic_request(aop, operand, compare);
+                ext = e;
+                inline = Some(data);
+                (opcode, key, offset, 0)
+            }
         };
         let payload = if void { 0 } else { payload };
         let mut flags = if som { sflags::SOM } else { 0 } | if eom { sflags::EOM } else { 0 };
@@ -463,10 +484,12 @@ impl<S: Slab> Engine<S> {
             flags |= sflags::IE;
         }
         let data = if som {
-            if p.hdr_data != 0 {
+            if p.with_data {
                 flags |= sflags::HD;
+                StdData::HeaderData(p.hdr_data)
+            } else {
+                StdData::HeaderData(0)
             }
-            StdData::HeaderData(p.hdr_data)
         } else {
             StdData::Cont {
                 // CAST: len <= mtu <= MAX_MTU < 2^14.
@@ -486,7 +509,7 @@ impl<S: Slab> Engine<S> {
                 data,
                 request_length: p.len,
             },
-            ext: wire::ses::ReqExt::None,
+            ext,
         });
         let h = PdsHeader::Req(ReqHdr {
             ordered: d.ordered,
@@ -504,6 +527,10 @@ impl<S: Slab> Engine<S> {
         let _ = len;
         if void {
             self.transmit(&peer, entropy, &h, Some(&ses), 0, env);
+            return;
+        }
+        if let Some((b, n)) = inline {
+            self.transmit_inline(&peer, entropy, &h, &ses, &b[..n], env);
             return;
         }
         self.transmit_with_local(
@@ -811,7 +838,7 @@ impl<S: Slab> Engine<S> {
         let now_needed = match ans {
             Answer::None => false,
             Answer::Plain { rc: c, .. } => c != rc::OK || !self.cfg.implied_ok,
-            Answer::Read { .. } => true,
+            Answer::Read { .. } | Answer::Atomic { .. } => true,
         };
         let ans = if now_needed { ans } else { Answer::None };
         if self.cfg.implied_ok && !self.keep_error(pi, psn, &ans) {
@@ -918,7 +945,7 @@ impl<S: Slab> Engine<S> {
         if !self.ring_free(pi, psn) {
             return false;
         }
-        self.ring_push(pi, msg_id, psn, c, len);
+        self.ring_push(pi, msg_id, psn, c, u64::from(len));
         true
     }
 

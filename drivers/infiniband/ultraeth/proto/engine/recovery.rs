@@ -12,7 +12,6 @@ use super::super::ses::{
     Addr,
     Env,
     Mode,
-    Op,
     Status, //
 };
 use super::super::wire::pds::{
@@ -31,6 +30,7 @@ use super::super::wire::ses::{
     SesHeader, //
 };
 
+use super::atomic::wants_data;
 use super::cc;
 use super::{
     stamp,
@@ -166,7 +166,8 @@ impl<S: Slab> Engine<S> {
             if t.flags & (D_NEED_RESP | D_GOT_RESP | D_CLOSE) == D_NEED_RESP {
                 let mi = usize::from(t.msg);
                 let m = &mut self.msgs[mi];
-                if !matches!(m.post.op, Op::Read { .. }) {
+                // A READ or a fetching atomic completes with its data only.
+                if !wants_data(&m.post.op) {
                     self.txq[i].flags |= D_GOT_RESP;
                     self.desc_settled(pi, i);
                     let m = &mut self.msgs[mi];

@@ -83,6 +83,8 @@ impl<S: Slab> Engine<S> {
                 },
             )
         };
+        // The previous value of a fetching atomic, as the payload.
+        let mut inline = None;
         let (ses, data) = match ans {
             Answer::None => (None, None),
             Answer::Plain {
@@ -115,6 +117,23 @@ impl<S: Slab> Engine<S> {
                 )),
                 Some((msg_id, job, ep, key, offset, len)),
             ),
+            Answer::Atomic { msg_id, job, value } => {
+                inline = Some(value.to_be_bytes());
+                (
+                    Some(resp(
+                        rc::OK,
+                        RespBody::Data {
+                            msg_id: 0,
+                            job,
+                            read_req_msg_id: msg_id,
+                            payload_length: 8,
+                            modified_length: 8,
+                            message_offset: 0,
+                        },
+                    )),
+                    None,
+                )
+            }
         };
         let mut ses = ses.map(SesHeader::Resp);
         // The PDS header in front of `next`: the ACK, or a RUDI response.
@@ -151,6 +170,13 @@ impl<S: Slab> Engine<S> {
                     total = n + l;
                 }
             }
+            if let Some(v) = inline {
+                let Some(out) = self.buf.get_mut(n..n + v.len()) else {
+                    return;
+                };
+                out.copy_from_slice(&v);
+                total = n + v.len();
+            }
             self.stats.tx += 1;
             // CAST: entropy is a 16-bit path selector.
             env.transmit(dst, psn as u16, &self.buf[..total]);
@@ -183,8 +209,22 @@ impl<S: Slab> Engine<S> {
             return false;
         };
         let is_read = matches!(self.msgs[mi].post.op, Op::Read { .. });
+        let fetch = matches!(self.msgs[mi].post.op, Op::Atomic { op, .. } if op.fetches());
         let mtu = self.cfg.mtu;
         match data {
+            Some(0) if fetch && r.rc == rc::OK => {
+                // The previous value of a fetching atomic.
+                let Ok(b) = <[u8; 8]>::try_from(payload) else {
+                    return false;
+                };
+                if self.msgs[mi].resp.is_some() {
+                    return false;
+                }
+                let buf = self.msgs[mi].post.buf;
+                env.write_local(buf, 0, &u64::from_be_bytes(b).to_ne_bytes());
+                self.answered(pi, mi, rc::OK, env);
+                true
+            }
             Some(off) if is_read && r.rc == rc::OK => {
                 let seg = off / mtu;
                 let m = self.msgs[mi];
@@ -224,30 +264,35 @@ impl<S: Slab> Engine<S> {
             }
             Some(_) => false,
             None => {
-                if r.rc == rc::OK && is_read {
+                // A READ and a fetching atomic complete with their data.
+                if r.rc == rc::OK && (is_read || fetch) {
                     return false;
                 }
-                let m = &mut self.msgs[mi];
-                if m.resp.is_some() {
+                if self.msgs[mi].resp.is_some() {
                     return false;
                 }
-                m.resp = Some(r.rc);
-                // Every packet of the message has its answer now.
-                let (mut p, end) = (self.pdcs[pi].tx_base, self.pdcs[pi].next_psn);
-                while psn_lt(p, end) {
-                    let i = self.txi(pi, p);
-                    let t = &mut self.txq[i];
-                    if t.flags & D_USED != 0 && t.flags & D_CLOSE == 0 && usize::from(t.msg) == mi {
-                        t.flags |= D_GOT_RESP;
-                        if t.done() {
-                            self.desc_settled(pi, i);
-                        }
-                    }
-                    p = p.wrapping_add(1);
-                }
-                self.settle(mi, env);
+                self.answered(pi, mi, r.rc, env);
                 true
             }
         }
+    }
+
+    /// Message `mi` of PDC `pi` has its answer `code`: every packet of it
+    /// has its response now, and it completes.
+    fn answered(&mut self, pi: usize, mi: usize, code: u8, env: &mut impl Env) {
+        self.msgs[mi].resp = Some(code);
+        let (mut p, end) = (self.pdcs[pi].tx_base, self.pdcs[pi].next_psn);
+        while psn_lt(p, end) {
+            let i = self.txi(pi, p);
+            let t = &mut self.txq[i];
+            if t.flags & D_USED != 0 && t.flags & D_CLOSE == 0 && usize::from(t.msg) == mi {
+                t.flags |= D_GOT_RESP;
+                if t.done() {
+                    self.desc_settled(pi, i);
+                }
+            }
+            p = p.wrapping_add(1);
+        }
+        self.settle(mi, env);
     }
 }

@@ -30,6 +30,13 @@
 //! * Atomic extension size: 36 bytes (compare and swap values) for the six
 //!   CSWAP opcodes only; MSWAP (0x13) uses the 4-byte atomic extension, as
 //!   in Wireshark.
+//! * Atomic operands (engine choice; the public references give the
+//!   fields, not the byte order of a payload operand): the 8-byte operand
+//!   of SUM travels as the request's payload and the fetched old value as
+//!   the payload of a response with data, both big endian; the 128-bit
+//!   compare and swap values of CSWAP are big endian with a 64-bit value in
+//!   their low half (bytes 8-15), the request carrying no payload. Every
+//!   atomic request names the datum's size (8) as its request length.
 //! * Response with data: byte 4 is reserved (both references; the
 //!   reference provider marks the RI generation valid only in the plain
 //!   response), not an RI generation.
@@ -133,6 +140,14 @@ pub(crate) mod rc {
     pub(crate) const UNSUPPORTED_OP: u8 = 0x06;
     /// Message too big.
     pub(crate) const UNSUPPORTED_SIZE: u8 = 0x07;
+    /// Atomic opcode not supported.
+    pub(crate) const AMO_UNSUPPORTED_OP: u8 = 0x0f;
+    /// Atomic datatype not supported.
+    pub(crate) const AMO_UNSUPPORTED_DT: u8 = 0x10;
+    /// Atomic operand size not supported.
+    pub(crate) const AMO_UNSUPPORTED_SIZE: u8 = 0x11;
+    /// Atomic target not aligned to its datatype.
+    pub(crate) const AMO_UNALIGNED: u8 = 0x12;
     /// Permission violation.
     pub(crate) const PERM_VIOLATION: u8 = 0x17;
     /// Operation violation.
@@ -162,6 +177,17 @@ pub(crate) mod rc {
     pub(crate) fn is_valid(c: u8) -> bool {
         matches!(c, 0x00..=0x24 | 0x30..=0x37 | 0x3e)
     }
+}
+
+/// Atomic opcodes of the atomic and compare-and-swap extensions (UEC
+/// 1.0 numbering, as in the reference provider's `uet_pkt_hdr.h`).
+pub(crate) mod amo {
+    /// Sum (fetch-and-add, or add).
+    pub(crate) const SUM: u8 = 0x02;
+    /// Compare and swap if equal.
+    pub(crate) const CSWAP: u8 = 0x0d;
+    /// Datatype: unsigned 64-bit integer.
+    pub(crate) const UINT64: u8 = 0x07;
 }
 
 /// SES request flag bits (second byte, below the 2-bit version).

@@ -1,0 +1,492 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+
+//! Operations beyond plain sends and RMA: writes with header data that
+//! complete at the target, atomics applied exactly once, and rendezvous
+//! sends.
+
+use super::*;
+
+/// A lossy, duplicating, reordering wire.
+fn rough(loss: f64) -> Link {
+    Link {
+        loss,
+        dup: 0.05,
+        reorder: 0.2,
+        reorder_delay: 10_000,
+        ..Link::CLEAN
+    }
+}
+
+/// The `WriteData` completions at `node`.
+fn write_data(net: &Net, node: usize) -> Vec<Completion> {
+    comps(net, node)
+        .iter()
+        .filter(|c| c.kind == CompKind::WriteData)
+        .copied()
+        .collect()
+}
+
+/// A WRITE with header data completes once at the target, when it has
+/// landed whole, with the writer's fields and no receive consumed; a
+/// WRITE without header data and a failed one complete nothing there.
+#[test]
+fn write_with_data_completes_at_the_target() {
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 81);
+    let data = pattern(1, 10_000);
+    let wr = |key, offset| Op::Write { key, offset };
+    // A receive is posted: a write must not take it.
+    recv(&mut net, 1, 2, 64, 100, None);
+    post_hd(
+        &mut net,
+        0,
+        1,
+        2,
+        Mode::Rud,
+        wr(MR_RW, 8),
+        data.clone(),
+        1,
+        Some(0),
+    )
+    .unwrap();
+    post_hd(
+        &mut net,
+        0,
+        1,
+        2,
+        Mode::Rod,
+        wr(MR_RW, 20_000),
+        vec![3; 100],
+        2,
+        None,
+    )
+    .unwrap();
+    post_hd(
+        &mut net,
+        0,
+        1,
+        2,
+        Mode::Rud,
+        wr(MR_RO, 0),
+        vec![3; 100],
+        3,
+        Some(3),
+    )
+    .unwrap();
+    post_hd(
+        &mut net,
+        0,
+        1,
+        2,
+        Mode::Rud,
+        wr(0x99, 0),
+        vec![3; 5000],
+        4,
+        Some(4),
+    )
+    .unwrap();
+    post_hd(
+        &mut net,
+        0,
+        1,
+        3,
+        Mode::Rod,
+        wr(MR_RW, 0),
+        vec![5; 1],
+        5,
+        Some(u64::MAX),
+    )
+    .unwrap();
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 5));
+    let mut st: Vec<(u64, Status)> = comps(&net, 0).iter().map(|c| (c.user, c.status)).collect();
+    st.sort_by_key(|s| s.0);
+    assert_eq!(
+        st,
+        vec![
+            (1, Status::Ok),
+            (2, Status::Ok),
+            (3, Status::Remote(rc::PERM_VIOLATION)),
+            (4, Status::Remote(rc::BAD_MKEY)),
+            (5, Status::Ok),
+        ]
+    );
+    let base = Completion {
+        user: 0,
+        kind: CompKind::WriteData,
+        status: Status::Ok,
+        len: 10_000,
+        tag: 0,
+        hdr_data: 0,
+        with_data: true,
+        ep: 2,
+        src: addr(0),
+        initiator: 0x321,
+        job: JOB,
+    };
+    assert_eq!(
+        write_data(&net, 1),
+        vec![
+            base,
+            Completion {
+                len: 1,
+                hdr_data: u64::MAX,
+                ep: 3,
+                ..base
+            }
+        ]
+    );
+    // Nothing else completed at the target: the receive is still posted.
+    assert_eq!(comps(&net, 1).len(), 2);
+    assert_eq!(net.nodes[1].eng.usage().2, 1);
+    let r = &net.nodes[1].env.regions[&(2, MR_RW)].data;
+    assert!(r[8..10_008] == data[..]);
+}
+
+/// Under loss, duplication and reordering every write with header data
+/// produces exactly one target completion, after all its data landed; a
+/// write cancelled by its initiator produces none.
+#[test]
+fn write_with_data_exactly_once_on_a_rough_wire() {
+    for (seed, loss) in [(82u64, 0.05), (83, 0.2)] {
+        let mut net = net(2, fast_cfg(), rough(loss), seed);
+        let mut want = Vec::new();
+        for i in 0..24u64 {
+            let len = [1usize, 4000, 4096, 9000, 40_000][i as usize % 5];
+            let mode = if i % 3 == 0 { Mode::Rod } else { Mode::Rud };
+            let off = i * 50_000;
+            let data = pattern(i, len);
+            let op = Op::Write {
+                key: MR_RW,
+                offset: off,
+            };
+            post_hd(&mut net, 0, 1, 1, mode, op, data.clone(), i, Some(i << 32)).unwrap();
+            want.push((i << 32, len as u32, off, data));
+        }
+        // A long write cancelled while its packets are on the way.
+        let op = Op::Write {
+            key: MR_RW,
+            offset: 0,
+        };
+        let b = post_hd(
+            &mut net,
+            0,
+            1,
+            2,
+            Mode::Rud,
+            op,
+            pattern(9, 1 << 20),
+            99,
+            Some(99),
+        )
+        .unwrap();
+        net.run_for(net.now + 20_000);
+        assert_eq!(cancel(&mut net, 0, &[99], &[b]), 1);
+        assert!(net.run_until(10_000_000_000, |n| comps(n, 0).len() == 25));
+        assert!(comps(&net, 0)
+            .iter()
+            .all(|c| c.status == Status::Ok || c.user == 99));
+        net.run_for(net.now + 50_000_000);
+        let mut got: Vec<(u64, u32)> = write_data(&net, 1)
+            .iter()
+            .map(|c| (c.hdr_data, c.len))
+            .collect();
+        got.sort();
+        let w: Vec<(u64, u32)> = want.iter().map(|w| (w.0, w.1)).collect();
+        assert_eq!(got, w, "loss {loss}");
+        let r = &net.nodes[1].env.regions[&(1, MR_RW)].data;
+        for (_, len, off, data) in &want {
+            let o = *off as usize;
+            assert!(r[o..o + *len as usize] == data[..]);
+        }
+        assert!(net.nodes[1].eng.stats.dup > 0 || net.nodes[0].eng.stats.retx > 0);
+        assert!(drained_after(&mut net));
+    }
+}
+
+// ---------------------------------------------------------------------
+// Atomics.
+
+/// Posts an atomic from `src` on the `u64` at `offset` of `key` at
+/// endpoint `ri` of `dst`; returns its 8-byte result buffer.
+#[allow(clippy::too_many_arguments)]
+fn atomic(
+    net: &mut Net,
+    src: usize,
+    dst: usize,
+    ri: u16,
+    mode: Mode,
+    (key, offset): (u64, u64),
+    op: AtomicOp,
+    operand: u64,
+    compare: u64,
+    user: u64,
+) -> Result<u64, PostError> {
+    let op = Op::Atomic {
+        key,
+        offset,
+        op,
+        operand,
+        compare,
+    };
+    post_hd(net, src, dst, ri, mode, op, vec![0xee; 8], user, None)
+}
+
+/// The `u64` (native endian) at `offset` of `buf` at `node`.
+fn word(net: &Net, node: usize, buf: u64, offset: usize) -> u64 {
+    let b = &net.nodes[node].env.bufs[buf as usize];
+    u64::from_ne_bytes(b[offset..offset + 8].try_into().unwrap())
+}
+
+/// The `u64` at `offset` of region `key` of endpoint `ep` at `node`.
+fn target_word(net: &Net, node: usize, ep: u32, key: u64, offset: usize) -> u64 {
+    let r = &net.nodes[node].env.regions[&(ep, key)].data;
+    u64::from_ne_bytes(r[offset..offset + 8].try_into().unwrap())
+}
+
+fn set_target_word(net: &mut Net, node: usize, ep: u32, key: u64, offset: usize, v: u64) {
+    let r = &mut net.nodes[node]
+        .env
+        .regions
+        .get_mut(&(ep, key))
+        .unwrap()
+        .data;
+    r[offset..offset + 8].copy_from_slice(&v.to_ne_bytes());
+}
+
+/// N initiators each fetch-add 1 M times to one counter, RUD and ROD,
+/// all posted at once, on a clean wire and under 5% and 20% loss with
+/// duplication and reordering (and 5% with implied success): the counter
+/// ends at N * M, the previous
+/// values the initiators got are exactly 0..N*M, each once, and the
+/// target applied N * M atomics (duplicates were answered, not applied).
+#[test]
+fn fetch_add_counter_is_exact_under_loss() {
+    const N: usize = 4;
+    const M: u64 = 40;
+    for (seed, loss, implied_ok) in [
+        (91u64, 0.0, false),
+        (92, 0.05, false),
+        (93, 0.2, false),
+        (96, 0.05, true),
+    ] {
+        let link = if loss == 0.0 {
+            Link::CLEAN
+        } else {
+            rough(loss)
+        };
+        let cfg = Config {
+            implied_ok,
+            ..fast_cfg()
+        };
+        let mut net = net(N + 1, cfg, link, seed);
+        set_target_word(&mut net, N, 1, MR_RW, 64, 0);
+        let mut bufs = Vec::new();
+        for k in 0..M {
+            for i in 0..N {
+                let mode = if i % 2 == 0 { Mode::Rud } else { Mode::Rod };
+                let user = (i as u64) << 32 | k;
+                let op = AtomicOp::FetchAdd;
+                let b = atomic(&mut net, i, N, 1, mode, (MR_RW, 64), op, 1, 0, user).unwrap();
+                bufs.push((i, user, b));
+            }
+        }
+        let all = |n: &Net| (0..N).all(|i| comps(n, i).len() == M as usize);
+        assert!(net.run_until(60_000_000_000, all), "loss {loss}");
+        let mut olds = Vec::new();
+        for &(i, user, b) in &bufs {
+            let c = comps(&net, i).iter().find(|c| c.user == user).unwrap();
+            assert_eq!((c.kind, c.status, c.len), (CompKind::Atomic, Status::Ok, 8));
+            olds.push(word(&net, i, b, 0));
+        }
+        olds.sort();
+        let want: Vec<u64> = (0..(N as u64) * M).collect();
+        assert_eq!(olds, want, "loss {loss}");
+        assert_eq!(target_word(&net, N, 1, MR_RW, 64), N as u64 * M);
+        assert_eq!(net.nodes[N].env.atomics, N as u64 * M);
+        assert_eq!(net.nodes[N].eng.stats.atomics, N as u64 * M);
+        if loss > 0.0 {
+            // Requests were resent and duplicated: answered from the ring.
+            assert!(net.nodes[N].eng.stats.dup > 0, "loss {loss}");
+        }
+        assert!(drained_after(&mut net));
+    }
+}
+
+/// A lock handed over with compare-and-swap: three initiators spin on a
+/// lock word (0 free, else the holder's id) until each held it 3 times;
+/// the holder increments a counter with a fetch-add inside and releases
+/// with a compare-and-swap of its own id. Failed swaps change nothing,
+/// a release always finds the holder's id, and the counter counts every
+/// critical section once (5% loss, duplication, reordering).
+#[test]
+fn compare_and_swap_hands_a_lock_over() {
+    const N: usize = 3;
+    const ROUNDS: u64 = 3;
+    let mut net = net(N + 1, fast_cfg(), rough(0.05), 94);
+    let lock = (MR_RW, 0u64);
+    let counter = (MR_RW, 8u64);
+    set_target_word(&mut net, N, 2, MR_RW, 0, 0);
+    set_target_word(&mut net, N, 2, MR_RW, 8, 0);
+    #[derive(Clone, Copy, PartialEq, Debug)]
+    enum St {
+        Trying(u64),
+        Inside(u64),
+        Leaving(u64),
+        Done,
+    }
+    let mut st = [St::Done; N];
+    let mut seen = [0usize; N];
+    let mut held = [0u64; N];
+    let mut user = 0u64;
+    let mut failed = 0;
+    let cas = AtomicOp::CmpSwap;
+    for (i, s) in st.iter_mut().enumerate() {
+        user += 1;
+        let id = i as u64 + 1;
+        let b = atomic(&mut net, i, N, 2, Mode::Rud, lock, cas, id, 0, user).unwrap();
+        *s = St::Trying(b);
+    }
+    let limit = 10_000_000_000;
+    while st.iter().any(|s| *s != St::Done) {
+        assert!(net.step(limit), "stuck: {st:?}");
+        for i in 0..N {
+            let cs = &net.nodes[i].env.completions;
+            if cs.len() == seen[i] {
+                continue;
+            }
+            assert_eq!(cs.len(), seen[i] + 1);
+            let c = cs[seen[i]];
+            seen[i] += 1;
+            assert_eq!((c.kind, c.status), (CompKind::Atomic, Status::Ok));
+            let id = i as u64 + 1;
+            user += 1;
+            st[i] = match st[i] {
+                St::Trying(b) if word(&net, i, b, 0) == 0 => {
+                    // Acquired: count the critical section.
+                    let op = AtomicOp::FetchAdd;
+                    let b = atomic(&mut net, i, N, 2, Mode::Rud, counter, op, 1, 0, user).unwrap();
+                    St::Inside(b)
+                }
+                St::Trying(b) => {
+                    let other = word(&net, i, b, 0);
+                    assert!(other != id && other <= N as u64, "{other}");
+                    failed += 1;
+                    let b = atomic(&mut net, i, N, 2, Mode::Rud, lock, cas, id, 0, user).unwrap();
+                    St::Trying(b)
+                }
+                St::Inside(_) => {
+                    let b = atomic(&mut net, i, N, 2, Mode::Rud, lock, cas, 0, id, user).unwrap();
+                    St::Leaving(b)
+                }
+                St::Leaving(b) => {
+                    assert_eq!(word(&net, i, b, 0), id, "the lock was ours");
+                    held[i] += 1;
+                    if held[i] == ROUNDS {
+                        St::Done
+                    } else {
+                        let b =
+                            atomic(&mut net, i, N, 2, Mode::Rud, lock, cas, id, 0, user).unwrap();
+                        St::Trying(b)
+                    }
+                }
+                St::Done => panic!("completion after done: {c:?}"),
+            };
+        }
+    }
+    assert!(failed > 0, "the initiators never contended");
+    assert_eq!(target_word(&net, N, 2, MR_RW, 0), 0);
+    assert_eq!(target_word(&net, N, 2, MR_RW, 8), N as u64 * ROUNDS);
+    assert!(drained_after(&mut net));
+}
+
+/// Atomics that fail at the target complete with the return code and
+/// leave target memory and the result buffer alone: a bad key, an offset
+/// past the end, a misaligned offset, a read-only region, an unknown job.
+/// A compare-and-swap whose compare fails returns the value and changes
+/// nothing. Posts that cannot be atomics are refused.
+#[test]
+fn atomic_errors_leave_memory_untouched() {
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 95);
+    let before = net.nodes[1].env.regions.clone();
+    let fa = AtomicOp::FetchAdd;
+    let end = MR_LEN as u64;
+    let cases = [
+        (0x99, 0, rc::BAD_MKEY),
+        (MR_RW, end, rc::BAD_ADDR),
+        (MR_RW, end - 4, rc::AMO_UNALIGNED),
+        (MR_RW, 12, rc::AMO_UNALIGNED),
+        (MR_RO, 16, rc::PERM_VIOLATION),
+    ];
+    let mut bufs = Vec::new();
+    for (u, &(key, off, _)) in cases.iter().enumerate() {
+        let mode = if u % 2 == 0 { Mode::Rud } else { Mode::Rod };
+        bufs.push(atomic(&mut net, 0, 1, 1, mode, (key, off), fa, 5, 0, u as u64).unwrap());
+    }
+    // A compare that fails.
+    let v = target_word(&net, 1, 1, MR_RW, 24);
+    let cas = AtomicOp::CmpSwap;
+    let cb = atomic(&mut net, 0, 1, 1, Mode::Rud, (MR_RW, 24), cas, 1, !v, 10).unwrap();
+    // An unknown job.
+    let node = &mut net.nodes[0];
+    let jb = node.env.add_buf(vec![0xee; 8]);
+    let p = Post {
+        user: 11,
+        dst: addr(1),
+        target: SesAddr {
+            job: 99,
+            ..target(1)
+        },
+        mode: Mode::Rud,
+        op: Op::Atomic {
+            key: MR_RW,
+            offset: 0,
+            op: AtomicOp::Add,
+            operand: 1,
+            compare: 0,
+        },
+        buf: jb,
+        len: 8,
+        hdr_data: 0,
+        with_data: false,
+        tc: 0,
+        initiator: 0,
+    };
+    node.eng.post(0, &p, &mut node.env).unwrap();
+    assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 7));
+    for (u, &(_, _, code)) in cases.iter().enumerate() {
+        let c = comps(&net, 0).iter().find(|c| c.user == u as u64).unwrap();
+        assert_eq!(
+            (c.kind, c.status, c.len),
+            (CompKind::Atomic, Status::Remote(code), 0)
+        );
+        assert_eq!(net.nodes[0].env.bufs[bufs[u] as usize], vec![0xee; 8]);
+    }
+    let c = comps(&net, 0).iter().find(|c| c.user == 10).unwrap();
+    assert_eq!(c.status, Status::Ok);
+    assert_eq!(word(&net, 0, cb, 0), v);
+    let c = comps(&net, 0).iter().find(|c| c.user == 11).unwrap();
+    assert_eq!(c.status, Status::Remote(rc::BAD_JOB_ID));
+    for (k, r) in &before {
+        assert!(net.nodes[1].env.regions[k].data == r.data, "{k:?} changed");
+    }
+    assert_eq!(net.nodes[1].env.atomics, 1);
+    // Not atomics: other lengths, RUDI and UUD, header data.
+    let op = Op::Atomic {
+        key: MR_RW,
+        offset: 0,
+        op: fa,
+        operand: 1,
+        compare: 0,
+    };
+    let tries = [
+        (Mode::Rud, 4, None),
+        (Mode::Rod, 16, None),
+        (Mode::Rudi, 8, None),
+        (Mode::Uud, 8, None),
+        (Mode::Rud, 8, Some(1)),
+    ];
+    for (mode, len, hd) in tries {
+        let r = post_hd(&mut net, 0, 1, 1, mode, op, vec![0; len], 50, hd);
+        assert_eq!(r, Err(PostError::Invalid), "{mode:?} {len} {hd:?}");
+    }
+    assert!(drained_after(&mut net));
+}
