@@ -6,13 +6,14 @@
 //! it creates rings in memory shared with user space and registers memory
 //! under keys; the model writes completions into the rings and resolves keys
 //! when packets need memory. For now it owns completion rings, the memory
-//! key table and the counters; the data path arrives with the protocol
-//! engine.
+//! key table and the counters; the fabric end point (`fep.rs`) moves the
+//! data.
 
 pub(crate) mod engine;
 pub(crate) mod fep;
 pub(crate) mod tunnel;
 
+use crate::proto::ses::AtomicOp;
 use core::sync::atomic::{
     AtomicBool,
     AtomicU32,
@@ -362,7 +363,12 @@ impl MrEntry {
     /// Checks a remote access of `len` bytes at `addr` (an address in the
     /// region's iova space, the UET buffer offset) that needs `need`;
     /// returns its offset in the region.
-    fn remote_offset(&self, addr: u64, len: usize, need: Access) -> Result<usize, RemoteError> {
+    pub(crate) fn remote_offset(
+        &self,
+        addr: u64,
+        len: usize,
+        need: Access,
+    ) -> Result<usize, RemoteError> {
         if self.access & u32::from(AccessFlags::from(need)) == 0 {
             return Err(RemoteError::Access);
         }
@@ -375,6 +381,31 @@ impl MrEntry {
         let off = self.remote_offset(addr, data.len(), Access::RemoteWrite)?;
         let umem = self.umem.as_ref().ok_or(RemoteError::Range)?;
         umem.copy_to(off, data).map_err(|_| RemoteError::Range)
+    }
+
+    /// Serves a remote atomic on the native-endian `u64` at `addr`; the
+    /// region must allow remote atomics. Returns the previous value. The
+    /// caller makes it atomic (it runs under the FEP's lock, as every
+    /// remote access of the device does).
+    pub(crate) fn remote_atomic(
+        &self,
+        addr: u64,
+        op: AtomicOp,
+        operand: u64,
+        compare: u64,
+    ) -> Result<u64, RemoteError> {
+        let off = self.remote_offset(addr, 8, Access::RemoteAtomic)?;
+        let umem = self.umem.as_ref().ok_or(RemoteError::Range)?;
+        let mut b = [0u8; 8];
+        umem.copy_from(off, &mut b)
+            .map_err(|_| RemoteError::Range)?;
+        let old = u64::from_ne_bytes(b);
+        let new = op.apply(old, operand, compare);
+        if new != old {
+            umem.copy_to(off, &new.to_ne_bytes())
+                .map_err(|_| RemoteError::Range)?;
+        }
+        Ok(old)
     }
 
     /// Serves a remote read: copies region bytes at `addr` into `out`; the

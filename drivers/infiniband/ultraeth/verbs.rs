@@ -654,6 +654,9 @@ impl Operations for UetDevice {
             max_pd: MAX_PD,
             max_sge: fep::MAX_SEND_SGE,
             allow_user_unreg: true,
+            // Atomics run under the device's engine lock: atomic with
+            // respect to each other, not to the CPU.
+            atomic_hca: true,
             ..Default::default()
         })
     }

@@ -154,6 +154,9 @@ pub struct DeviceAttr {
     pub max_sge: u32,
     /// Whether `rdma link delete` may unregister the device.
     pub allow_user_unreg: bool,
+    /// Whether atomics are atomic with respect to the other atomics of the
+    /// device (`IB_ATOMIC_HCA`); `false` reports no atomics.
+    pub atomic_hca: bool,
 }
 
 /// Port state.
@@ -1282,6 +1285,9 @@ impl<T: Operations> VTable<T> {
             attr.max_send_sge = a.max_sge;
             attr.max_recv_sge = a.max_sge;
             attr.max_pkeys = 1;
+            if a.atomic_hca {
+                attr.atomic_cap = bindings::ib_atomic_cap_IB_ATOMIC_HCA;
+            }
             if a.allow_user_unreg {
                 attr.kernel_cap_flags |=
                     u64::from(bindings::ib_kernel_cap_flags_IBK_ALLOW_USER_UNREG);

@@ -61,6 +61,7 @@ pub(crate) fn tables_pooled(pdcs: usize, msgs: usize, r: usize, wins: usize) -> 
         // whole receive window).
         held: std::vec![Held::EMPTY; HELD],
         held_buf: std::vec![0; HELD * Tables::<VecSlab>::held_bytes(MAX_MTU as u32)],
+        uud_seen: std::vec![0; 256],
     }
 }
 

@@ -780,6 +780,39 @@ fn rudi_and_uud() {
     assert_eq!(net.nodes[1].eng.stats.uud_drop, 1);
 }
 
+/// UUD under duplication: every copy after the first of a datagram is
+/// dropped, so each datagram is delivered at most once (a network that
+/// duplicates every packet would otherwise deliver each twice).
+#[test]
+fn uud_copies_are_dropped() {
+    let link = Link {
+        dup: 1.0,
+        ..Link::CLEAN
+    };
+    let mut net = net(2, fast_cfg(), link, 21);
+    for k in 0..40u64 {
+        recv(&mut net, 1, 1, 64, 100 + k, None);
+    }
+    for k in 0..20u64 {
+        send(
+            &mut net,
+            0,
+            1,
+            1,
+            Mode::Uud,
+            Op::Send { tag: None },
+            pattern(k, 64),
+            k,
+        )
+        .unwrap();
+        net.run_for(net.now + 100_000);
+    }
+    net.run_for(net.now + 1_000_000);
+    // 20 delivered once, 20 receives left over.
+    assert_eq!(comps(&net, 1).len(), 20);
+    assert!(net.nodes[1].eng.stats.dup >= 20);
+}
+
 #[test]
 fn corruption_is_caught() {
     let link = Link {

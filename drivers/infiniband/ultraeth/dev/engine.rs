@@ -60,6 +60,9 @@ fn buckets(n: usize) -> usize {
     Tables::<KSlab>::buckets(n)
 }
 
+/// UUD datagrams remembered to drop the copies the network makes.
+const UUD_SEEN: usize = 256;
+
 /// Builds an engine with the capacities `s`. May sleep (allocates).
 pub(crate) fn new_engine(cfg: Config, s: Sizes) -> Result<KBox<DevEngine>> {
     let quotas = (s.pdcs + 4 * s.recvs).min(65_534);
@@ -86,6 +89,7 @@ pub(crate) fn new_engine(cfg: Config, s: Sizes) -> Result<KBox<DevEngine>> {
         // No ROD reorder buffer yet: ROD targets go back N.
         held: table(Held::EMPTY, 0)?,
         held_buf: table(0u8, 0)?,
+        uud_seen: table(0u64, UUD_SEEN)?,
     };
     let engine = DevEngine::new(cfg, tables).map_err(|e: InitError| {
         pr_err!("uet_soft: engine tables refused: {:?}\n", e);
@@ -100,6 +104,7 @@ mod tests {
     use crate::proto::{
         ses::{
             Addr,
+            AtomicOp,
             CompKind,
             Completion,
             Env,
@@ -171,6 +176,17 @@ mod tests {
             Err(0x17)
         }
         fn rma_read(&mut self, _ep: u32, _key: u64, _off: u64, _out: &mut [u8]) -> Result<(), u8> {
+            Err(0x17)
+        }
+        fn rma_atomic(
+            &mut self,
+            _ep: u32,
+            _key: u64,
+            _off: u64,
+            _op: AtomicOp,
+            _operand: u64,
+            _compare: u64,
+        ) -> Result<u64, u8> {
             Err(0x17)
         }
         fn overflow_alloc(&mut self, _slot: u16, _len: u32) -> Option<u64> {
@@ -250,6 +266,7 @@ mod tests {
             buf: 0,
             len: 16,
             hdr_data: 0x1234,
+            with_data: true,
             tc: 0,
             initiator: 0x5005,
         };

@@ -49,6 +49,7 @@ use crate::proto::{
     },
     ses::{
         Addr,
+        AtomicOp,
         CompKind,
         Completion,
         Env,
@@ -76,7 +77,10 @@ use kernel::{
     new_spinlock_irq,
     prelude::*,
     rdma::{
-        device::CqEvents,
+        device::{
+            Access,
+            CqEvents, //
+        },
         mmap::UserBuffer,
         netdev::{
             NetDevice,
@@ -249,6 +253,10 @@ enum SqOp {
     TaggedSend,
     Write,
     Read,
+    FetchAdd,
+    CmpSwap,
+    /// Non-fetching add.
+    Add,
 }
 
 impl SqOp {
@@ -258,6 +266,9 @@ impl SqOp {
             uapi::uet_sqe_opcode_UET_SQE_OP_TAGGED_SEND => Self::TaggedSend,
             uapi::uet_sqe_opcode_UET_SQE_OP_WRITE => Self::Write,
             uapi::uet_sqe_opcode_UET_SQE_OP_READ => Self::Read,
+            uapi::uet_sqe_opcode_UET_SQE_OP_ATOMIC_FETCH_ADD => Self::FetchAdd,
+            uapi::uet_sqe_opcode_UET_SQE_OP_ATOMIC_CMP_SWP => Self::CmpSwap,
+            uapi::uet_sqe_opcode_UET_SQE_OP_ATOMIC_ADD => Self::Add,
             _ => return None,
         })
     }
@@ -269,26 +280,33 @@ impl SqOp {
             Self::TaggedSend => uapi::uet_cqe_opcode_UET_CQE_OP_TAGGED_SEND,
             Self::Write => uapi::uet_cqe_opcode_UET_CQE_OP_WRITE,
             Self::Read => uapi::uet_cqe_opcode_UET_CQE_OP_READ,
+            Self::FetchAdd | Self::Add => uapi::uet_cqe_opcode_UET_CQE_OP_ATOMIC,
+            Self::CmpSwap => uapi::uet_cqe_opcode_UET_CQE_OP_CMP_SWP,
         };
         // CAST: small uapi enum values.
         op as u8
     }
 
     /// Whether it names remote memory (`remote_key`, `remote_addr`).
-    fn is_rma(self) -> bool {
-        matches!(self, Self::Write | Self::Read)
+    fn is_remote(self) -> bool {
+        !matches!(self, Self::Send | Self::TaggedSend)
     }
 
-    /// Whether its SGEs receive data (a read's sink).
+    /// Whether it is an atomic.
+    fn is_atomic(self) -> bool {
+        matches!(self, Self::FetchAdd | Self::CmpSwap | Self::Add)
+    }
+
+    /// Whether its SGEs receive data (a read's sink, a fetched value).
     fn fills_sges(self) -> bool {
-        self == Self::Read
+        matches!(self, Self::Read | Self::FetchAdd | Self::CmpSwap)
     }
 
     /// Whether an endpoint of delivery mode `mode` may post it.
     fn allowed_in(self, mode: Mode) -> bool {
         match mode {
             Mode::Rud | Mode::Rod => true,
-            Mode::Rudi => self.is_rma(),
+            Mode::Rudi => matches!(self, Self::Write | Self::Read),
             Mode::Uud => matches!(self, Self::Send | Self::TaggedSend),
         }
     }
@@ -1028,7 +1046,8 @@ fn wc_status(st: Status) -> (u8, u8) {
                 | rc::UNSUPPORTED_OP
                 | rc::UNSUPPORTED_SIZE
                 | rc::TOO_LONG
-                | rc::NO_MATCH => wc::REM_INV_REQ_ERR,
+                | rc::NO_MATCH
+                | rc::AMO_UNALIGNED => wc::REM_INV_REQ_ERR,
                 _ => wc::REM_OP_ERR,
             };
             (w, code)
@@ -1304,13 +1323,17 @@ impl KEnv<'_> {
         };
         // Reserved fields, unknown flags and the fields the operation does
         // not use must be zero, so that they can be given a meaning later.
+        // Reads and atomics carry no header data and no inline payload;
+        // RUDI requests no header data (its medium header has no room).
+        let no_data = sq_op == SqOp::Read || sq_op.is_atomic();
         let reserved_zero = rsvd == 0
             && e[36..40] == [0; 4]
-            && swap == 0
+            && (sq_op == SqOp::CmpSwap || swap == 0)
             && dst_qpn >> 24 == 0
-            && (sq_op.is_rma() || (rkey == 0 && raddr == 0))
-            && (sq_op != SqOp::Read || (flags & (f_data | f_inline) == 0 && hdr == 0 && bits == 0))
-            && (sq_op != SqOp::Write || bits == 0);
+            && (sq_op.is_remote() || (rkey == 0 && raddr == 0))
+            && (!no_data || (flags & (f_data | f_inline) == 0 && hdr == 0))
+            && (!matches!(sq_op, SqOp::Write | SqOp::Read) || bits == 0)
+            && (mode != Mode::Rudi || flags & f_data == 0);
         if flags & !(f_signaled | f_inline | f_data) != 0 || !reserved_zero {
             self.complete_early(pid, false, wr_id, wc::LOC_QP_OP_ERR);
             return false;
@@ -1350,6 +1373,18 @@ impl KEnv<'_> {
                 }
             }
         };
+        // An atomic works on 8 bytes: a fetching one has one 8-byte SGE
+        // for the previous value, a non-fetching one none.
+        let atomic_len_ok = match sq_op {
+            SqOp::FetchAdd | SqOp::CmpSwap => nsge == 1 && total == 8,
+            SqOp::Add => nsge == 0,
+            _ => true,
+        };
+        if !atomic_len_ok {
+            self.complete_early(pid, false, wr_id, wc::LOC_LEN_ERR);
+            return false;
+        }
+        let total = if sq_op.is_atomic() { 8 } else { total };
         s.len = total;
         let Some(ep) = self.ep(pid) else {
             return false;
@@ -1384,6 +1419,19 @@ impl KEnv<'_> {
                 key: rkey,
                 offset: raddr,
             },
+            SqOp::FetchAdd | SqOp::CmpSwap | SqOp::Add => Op::Atomic {
+                key: rkey,
+                offset: raddr,
+                op: match sq_op {
+                    SqOp::FetchAdd => AtomicOp::FetchAdd,
+                    SqOp::CmpSwap => AtomicOp::CmpSwap,
+                    _ => AtomicOp::Add,
+                },
+                // `compare_add` is the addend, or CmpSwap's compare value;
+                // the engine's operand is what is added or swapped in.
+                operand: if sq_op == SqOp::CmpSwap { swap } else { bits },
+                compare: bits,
+            },
         };
         let post = Post {
             user: cookie,
@@ -1400,6 +1448,7 @@ impl KEnv<'_> {
             buf: cookie,
             len: total,
             hdr_data: if flags & f_data != 0 { hdr } else { 0 },
+            with_data: flags & f_data != 0,
             tc: ep.tc,
             initiator: ep.qpn,
         };
@@ -1629,12 +1678,12 @@ impl KEnv<'_> {
     /// under the key table's lock, so a deregistration that returned
     /// never sees it run. Refusals are counted and answered with the SES
     /// return code.
-    fn remote_access(
+    fn remote_access<R>(
         &mut self,
         ep: u32,
         key: u64,
-        f: impl FnOnce(&MrEntry) -> Result<(), RemoteError>,
-    ) -> Result<(), u8> {
+        f: impl FnOnce(&MrEntry) -> Result<R, RemoteError>,
+    ) -> Result<R, u8> {
         let counters = self.counters;
         let keys = self.keys;
         // CAST: masked to 12 bits.
@@ -1650,7 +1699,7 @@ impl KEnv<'_> {
             .and_then(|k| keys.with(job, k, |mr| if mr.pd == pd { Some(f(mr)) } else { None }))
             .flatten();
         match r {
-            Some(Ok(())) => Ok(()),
+            Some(Ok(v)) => Ok(v),
             r => {
                 counters.inc(Counter::RmaDenied);
                 Err(match r {
@@ -1660,6 +1709,36 @@ impl KEnv<'_> {
                 })
             }
         }
+    }
+
+    /// Writes the target completion of an RMA write that carried header
+    /// data into the receive CQ of the endpoint written (engine id
+    /// `c.ep`); no receive is consumed.
+    fn complete_write_data(&mut self, c: &Completion) {
+        let counters = self.counters;
+        // CAST: masked to 12 bits.
+        let pid = (c.ep & 0xfff) as u16;
+        let Some(ep) = self.ep(pid).filter(|e| e.engine_id() == c.ep) else {
+            counters.inc(Counter::StaleCompletions);
+            return;
+        };
+        let (status, uet_rc) = wc_status(c.status);
+        let cqe = uapi::uet_cqe {
+            wr_id: 0,
+            status,
+            uet_rc,
+            // CAST: small uapi enum values.
+            opcode: uapi::uet_cqe_opcode_UET_CQE_OP_WRITE as u8,
+            flags: uapi::uet_cqe_flags_UET_CQE_F_WITH_DATA as u8,
+            byte_len: c.len,
+            ep_num: ep.qpn,
+            job_id: c.job,
+            src_qpn: c.initiator,
+            header_data: c.hdr_data,
+            src_addr: c.src,
+            ..Default::default()
+        };
+        ep.rings.rcq.push(&cqe);
     }
 
     /// Builds the packet of [`Env::transmit_local`] with the payload as
@@ -1786,6 +1865,10 @@ impl Env for KEnv<'_> {
     }
 
     fn complete(&mut self, c: &Completion) {
+        if c.kind == CompKind::WriteData {
+            self.complete_write_data(c);
+            return;
+        }
         let Some(ck) = Cookie::decode(c.user) else {
             return;
         };
@@ -1823,7 +1906,7 @@ impl Env for KEnv<'_> {
                 cqe.flags |= uapi::uet_cqe_flags_UET_CQE_F_TAGGED as u8;
                 cqe.match_bits = c.tag;
             }
-            if c.hdr_data != 0 {
+            if c.with_data {
                 cqe.flags |= uapi::uet_cqe_flags_UET_CQE_F_WITH_DATA as u8;
                 cqe.header_data = c.hdr_data;
             }
@@ -1966,6 +2049,25 @@ impl Env for KEnv<'_> {
 
     fn rma_write(&mut self, ep: u32, key: u64, off: u64, data: &[u8]) -> Result<(), u8> {
         self.remote_access(ep, key, |mr| mr.remote_write(off, data))
+    }
+
+    fn rma_atomic(
+        &mut self,
+        ep: u32,
+        key: u64,
+        off: u64,
+        op: AtomicOp,
+        operand: u64,
+        compare: u64,
+    ) -> Result<u64, u8> {
+        self.remote_access(ep, key, |mr| mr.remote_atomic(off, op, operand, compare))
+    }
+
+    fn rma_check_write(&mut self, ep: u32, key: u64, off: u64, len: u32) -> Result<(), u8> {
+        let len = kernel::num::casts::u32_as_usize(len);
+        self.remote_access(ep, key, |mr| {
+            mr.remote_offset(off, len, Access::RemoteWrite).map(|_| ())
+        })
     }
 
     fn rma_read(&mut self, ep: u32, key: u64, off: u64, out: &mut [u8]) -> Result<(), u8> {

@@ -34,7 +34,8 @@ use super::wire::ses::{
     rc,
     ReqBody,
     SesAddr,
-    SesHeader, //
+    SesHeader,
+    SesReq, //
 };
 use super::wire::{
     self, //
@@ -1081,6 +1082,10 @@ pub(crate) struct Tables<S: Slab> {
     /// per slot.
     pub(crate) held: S::Of<Held>,
     pub(crate) held_buf: S::Of<u8>,
+    /// Fingerprints of the last UUD datagrams delivered, so that copies
+    /// the network made are dropped (any length; a copy arriving after
+    /// this many other datagrams is delivered again; empty: no filter).
+    pub(crate) uud_seen: S::Of<u64>,
 }
 
 impl<S: Slab> Tables<S> {
@@ -1157,6 +1162,10 @@ pub(crate) struct Engine<S: Slab> {
     wait_tail: u16,
     /// RTT of RUDI exchanges (one estimator per engine).
     rudi_rtt: Rtt,
+    /// Fingerprints of the last UUD datagrams delivered
+    /// ([`Tables::uud_seen`]) and where the next one goes.
+    uud_seen: S::Of<u64>,
+    uud_next: usize,
     /// RTT sample taken by the ACK being processed.
     ack_sample: Option<u64>,
     /// Packets newly acknowledged by the ACK being processed.
@@ -1275,6 +1284,28 @@ impl<S: Slab> Engine<S> {
     }
 
     /// The next RUDI packet id (the shard in its high bits).
+    /// What names a UUD datagram: its source, JobID, initiator and message
+    /// id (never 0, the empty slot of `uud_seen`). Only standard requests
+    /// have a message id; others are not told apart.
+    fn uud_fingerprint(&self, src: &Addr, s: &SesReq) -> Option<u64> {
+        let ReqBody::Std {
+            msg_id, initiator, ..
+        } = s.body
+        else {
+            return None;
+        };
+        let mut lo = [0u8; 8];
+        let mut hi = [0u8; 8];
+        lo.copy_from_slice(&src[..8]);
+        hi.copy_from_slice(&src[8..]);
+        let id = (u64::from(s.addr.job) << 40) | (u64::from(initiator) << 16) | u64::from(msg_id);
+        Some(
+            index::mix(
+                self.hseed ^ u64::from_le_bytes(lo) ^ index::mix(u64::from_le_bytes(hi) ^ id),
+            ) | 1,
+        )
+    }
+
     fn next_pkt_id(&mut self) -> u32 {
         let id = self.pkt_id;
         self.pkt_id = shard_tag(id.wrapping_add(1), self.cfg.shard_bits, self.cfg.shard);
@@ -1330,6 +1361,7 @@ impl<S: Slab> Engine<S> {
             return Err(InitError::BadIndex);
         }
         t.pdcs.fill(Pdc::EMPTY);
+        t.uud_seen.fill(0);
         t.msgs.fill(Msg::EMPTY);
         t.recvs.fill(Recv::EMPTY);
         t.inb.fill(InMsg::EMPTY);
@@ -1368,6 +1400,8 @@ impl<S: Slab> Engine<S> {
             wait_head: NONE,
             wait_tail: NONE,
             rudi_rtt: Rtt::new(cfg.rto_init),
+            uud_seen: t.uud_seen,
+            uud_next: 0,
             ack_sample: None,
             ack_count: 0,
             syn_1rtt_until: 0,
@@ -1586,8 +1620,25 @@ impl<S: Slab> Engine<S> {
                     self.stats.rx_drop += 1;
                     return;
                 }
+                // A copy of a datagram delivered lately (the network
+                // duplicated it) is dropped: UUD is unreliable, not
+                // repetitive.
+                let fp = self.uud_fingerprint(src, &s);
+                if fp.is_some_and(|f| self.uud_seen.contains(&f)) {
+                    self.stats.dup += 1;
+                    return;
+                }
                 match self.process_ses(now, None, 0, src, &s, Data::Slice(p.payload), env) {
-                    Ok(Answer::Plain { rc, .. }) if rc == rc::OK => {}
+                    Ok(Answer::Plain { rc, .. }) if rc == rc::OK => {
+                        if let Some(slot) = fp.and_then(|f| {
+                            let n = self.uud_seen.len();
+                            let i = self.uud_next;
+                            self.uud_next = if i + 1 >= n { 0 } else { i + 1 };
+                            self.uud_seen.get_mut(i).map(|s| (s, f))
+                        }) {
+                            *slot.0 = slot.1;
+                        }
+                    }
                     _ => self.stats.uud_drop += 1,
                 }
             }

@@ -254,6 +254,15 @@ pub(crate) trait Env {
     fn resolve(&mut self, src: &Addr, addr: &SesAddr) -> Result<u32, u8>;
     /// RMA write into the memory that `key` names at endpoint `ep`.
     fn rma_write(&mut self, ep: u32, key: u64, offset: u64, data: &[u8]) -> Result<(), u8>;
+    /// Checks, when the first packet of an RMA write arrives, that the
+    /// whole range `[offset, offset + len)` of the memory `key` names at
+    /// endpoint `ep` may be written, so that a write that would fail part
+    /// way is refused whole and leaves the memory untouched (the SES
+    /// return code otherwise). The default accepts: [`Env::rma_write`]
+    /// checks every packet anyway.
+    fn rma_check_write(&mut self, _ep: u32, _key: u64, _offset: u64, _len: u32) -> Result<(), u8> {
+        Ok(())
+    }
     /// RMA read from the memory that `key` names at endpoint `ep`.
     fn rma_read(&mut self, ep: u32, key: u64, offset: u64, out: &mut [u8]) -> Result<(), u8>;
     /// Atomic read-modify-write of the native-endian `u64` at `offset` of

@@ -302,7 +302,8 @@ impl<S: Slab> Engine<S> {
                     flags: flags | if p.with_data { sflags::HD } else { 0 },
                     addr: p.target,
                     body: ReqBody::Std {
-                        msg_id: 0,
+                        // CAST: the low 16 bits name the datagram.
+                        msg_id: m.pkt_id as u16,
                         buffer_offset: 0,
                         initiator: p.initiator,
                         key,
@@ -614,11 +615,23 @@ impl<S: Slab> Engine<S> {
                     e.quota_put(peer_q, |q| q.inb -= 1);
                     e.quota_put(job_q, |q| q.inb -= 1);
                 };
+                // A write is checked whole when its first packet (of any
+                // offset) arrives: it lands entirely or not at all.
+                let mut refused = rc::OK;
                 let dest = match ep {
                     Err(_) => Dest::Failed,
                     // Abandoned: it never claims a receive or a buffer.
                     Ok(_) if ie => Dest::Failed,
-                    Ok(ep) if s.opcode == op::WRITE => Dest::Write { ep, key },
+                    Ok(ep) if s.opcode == op::WRITE => {
+                        let base = boff.wrapping_sub(u64::from(msg_off));
+                        match env.rma_check_write(ep, key, base, total) {
+                            Ok(()) => Dest::Write { ep, key },
+                            Err(code) => {
+                                refused = code;
+                                Dest::Failed
+                            }
+                        }
+                    }
                     Ok(ep) => {
                         let tagged = s.opcode == op::TSEND;
                         if pdc.is_none() && s.opcode != op::SEND && s.opcode != op::TSEND {
@@ -663,7 +676,7 @@ impl<S: Slab> Engine<S> {
                     rc: match ep {
                         Err(code) => code,
                         Ok(_) if ie => rc::INITIATOR_ERROR,
-                        Ok(_) => rc::OK,
+                        Ok(_) => refused,
                     },
                     total,
                     got: 0,

@@ -103,6 +103,8 @@ impl<S: Slab> Engine<S> {
         m.nsegs = segments(p.len, self.cfg.mtu);
         match p.mode {
             Mode::Uud => {
+                // The datagram's message id lets the target drop copies.
+                m.pkt_id = self.next_pkt_id();
                 self.msgs[mi] = m;
                 self.send_single(mi, false, env);
                 self.finish_msg(mi, Status::Ok, env);
@@ -463,8 +465,8 @@ impl<S: Slab> Engine<S> {
         let (opcode, key, boff, payload) = match p.op {
             Op::Send { tag: Some(t) } => (op::TSEND, t, u64::from(off), len),
             Op::Send { tag: None } => (op::SEND, 0, u64::from(off), len),
-            Op::Write { key, offset } => (op::WRITE, key, offset + u64::from(off), len),
-            Op::Read { key, offset } => (op::READ, key, offset + u64::from(off), 0),
+            Op::Write { key, offset } => (op::WRITE, key, offset.wrapping_add(u64::from(off)), len),
+            Op::Read { key, offset } => (op::READ, key, offset.wrapping_add(u64::from(off)), 0),
             Op::Atomic {
                 key,
                 offset,

@@ -29,6 +29,7 @@
 #define BIG (16u << 20)
 
 /* SES return codes the target answers refusals with (UEC 1.0) */
+#define RC_AMO_UNALIGNED 0x12
 #define RC_PERM_VIOLATION 0x17
 #define RC_BAD_JOB_ID 0x1b
 #define RC_BAD_MKEY 0x1c
@@ -980,12 +981,18 @@ TEST_F_TIMEOUT(rma, atomic_counter, 600)
 						w.mr->lkey, res, b->mr->rkey,
 						(uintptr_t)ctr, 1, 0))
 					_exit(11);
-				if (wait_wc(w.scq, &c, WAIT_MS))
+				if (wait_wc(w.scq, &c, WAIT_MS * 2))
 					_exit(12);
 				if (c.status != IBV_WC_SUCCESS ||
 				    c.opcode != IBV_WC_FETCH_ADD ||
-				    c.byte_len != 8)
+				    c.byte_len != 8) {
+					fprintf(stderr, "# add %d: %s (0x%x) "
+						"opcode %d len %u\n", i,
+						ibv_wc_status_str(c.status),
+						c.vendor_err, c.opcode,
+						c.byte_len);
 					_exit(13);
+				}
 				fetched[p * ATOM_ADDS + i] = *res;
 			}
 			side_close(&w);
@@ -1008,6 +1015,16 @@ TEST_F_TIMEOUT(rma, atomic_counter, 600)
 	}
 	free(seen);
 	munmap(fetched, ATOM_PROCS * ATOM_ADDS * 8);
+}
+
+/* a worker's failure: what and the last completion, then exit code */
+static void __attribute__((noreturn)) worker_die(int code, const char *what,
+						 const struct wcx *c)
+{
+	fprintf(stderr, "# worker %d: %s: %s (uet rc 0x%x), opcode %d\n",
+		getpid(), what, ibv_wc_status_str(c->status), c->vendor_err,
+		c->opcode);
+	_exit(code);
 }
 
 #define LOCK_PROCS 3
@@ -1034,8 +1051,8 @@ TEST_F_TIMEOUT(rma, atomic_cas_lock, 600)
 		ASSERT_LE(0, pid);
 		if (!pid) {
 			uint64_t me = p + 1;
+			struct wcx c = {};
 			struct side w;
-			struct wcx c;
 			int i;
 
 			if (worker_open(&w, a, b, b->qp->qp_num))
@@ -1052,27 +1069,27 @@ TEST_F_TIMEOUT(rma, atomic_cas_lock, 600)
 					    wait_wc(w.scq, &c, WAIT_MS) ||
 					    c.status != IBV_WC_SUCCESS ||
 					    c.opcode != IBV_WC_COMP_SWAP)
-						_exit(11);
+						worker_die(11, "take", &c);
 				} while (*res != 0);
 				if (rma_post(w.qpx, w.to_peer, 2, OP_READ,
 					     w.mr->lkey, val, 8, b->mr->rkey,
 					     (uintptr_t)count, 0) ||
 				    wait_wc(w.scq, &c, WAIT_MS) ||
 				    c.status != IBV_WC_SUCCESS)
-					_exit(12);
+					worker_die(12, "read", &c);
 				(*val)++;
 				if (rma_post(w.qpx, w.to_peer, 3, OP_WRITE,
 					     w.mr->lkey, val, 8, b->mr->rkey,
 					     (uintptr_t)count, 0) ||
 				    wait_wc(w.scq, &c, WAIT_MS) ||
 				    c.status != IBV_WC_SUCCESS)
-					_exit(13);
+					worker_die(13, "write", &c);
 				if (atomic_post(w.qpx, w.to_peer, 4, true,
 						w.mr->lkey, res, b->mr->rkey,
 						(uintptr_t)lock, me, 0) ||
 				    wait_wc(w.scq, &c, WAIT_MS) ||
 				    c.status != IBV_WC_SUCCESS || *res != me)
-					_exit(14);
+					worker_die(14, "give back", &c);
 			}
 			side_close(&w);
 			_exit(0);
@@ -1106,8 +1123,9 @@ TEST_F(rma, atomic_refused)
 	ASSERT_EQ(0, atomic_post(a->qpx, a->to_peer, 1, false, a->mr->lkey,
 				 res, b->mr->rkey, (uintptr_t)word + 4, 1, 0));
 	ASSERT_EQ(0, wait_wc(a->scq, &w, WAIT_MS));
-	ASSERT_EQ(IBV_WC_REM_ACCESS_ERR, w.status)
+	ASSERT_EQ(IBV_WC_REM_INV_REQ_ERR, w.status)
 		TH_LOG("%s (0x%x)", ibv_wc_status_str(w.status), w.vendor_err);
+	ASSERT_EQ(RC_AMO_UNALIGNED, w.vendor_err);
 	/* no atomic access */
 	ASSERT_EQ(0, atomic_post(a->qpx, a->to_peer, 2, false, a->mr->lkey,
 				 res, noatom->rkey,
