@@ -96,9 +96,10 @@ pub(crate) const LINK_TYPE: &CStr = c"uet";
 /// Headers in front of each UET payload on the wire: IPv6 (the larger IP
 /// header), UDP, PDS RUD request and SES standard request.
 const WIRE_OVERHEAD: u32 = 40 + 8 + 12 + 44;
-/// Largest message: the engine's eager limit (`Config::max_eager`), as
-/// there is no rendezvous protocol yet to carry longer ones.
-const MAX_MSG_SIZE: u32 = 1 << 20;
+/// Largest message: sends above the 64 KiB eager limit go as rendezvous
+/// sends (the target pulls them), so the limit is the engine's
+/// `Config::max_msg`.
+const MAX_MSG_SIZE: u32 = fep::MAX_MSG;
 /// GID table entries (one per IP address of the netdev).
 // CAST: the table has 64 entries.
 const GID_TABLE_LEN: u32 = dev::GID_TABLE_LEN as u32;

@@ -232,6 +232,9 @@ fn goodput(bw: u64, delay: u64, loss: f64, mode: Mode, count: u64, seed: u64) ->
         // packet's serialization). The line rate is left unknown: the
         // initial window is `cc_init_window` (see ultraeth-engine.rst).
         cc_base_rtt: 2 * delay + 4300 * 8 * 1_000_000_000 / bw,
+        // Eager 1 MiB sends, as the figures in ultraeth-engine.rst were
+        // taken (rendezvous adds the READs' round trips).
+        eager_limit: 1 << 20,
         ..Config::DEFAULT
     };
     let mut net = Net::new(2, cfg, link, seed);
@@ -875,6 +878,8 @@ pub fn debug_run(gbps: u64, delay: u64, loss: f64, rod: bool) {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(Config::DEFAULT.max_inflight),
+        // Eager 1 MiB sends, as in `goodput`.
+        eager_limit: 1 << 20,
         ..Config::DEFAULT
     };
     let seed = std::env::var("SEED")

@@ -205,6 +205,8 @@ pub(crate) struct HostEnv {
     pub(crate) dead_users: HashSet<u64>,
     /// Atomics applied (`rma_atomic` calls that changed or read memory).
     pub(crate) atomics: u64,
+    /// Largest overflow buffer asked for.
+    pub(crate) max_overflow: u32,
 }
 
 impl HostEnv {
@@ -307,6 +309,7 @@ impl Env for HostEnv {
         if len > 4 << 20 {
             return None;
         }
+        self.max_overflow = self.max_overflow.max(len);
         self.next_overflow += 1;
         let h = (1u64 << 40) + self.next_overflow;
         self.overflow.insert(h, std::vec![0; len as usize]);

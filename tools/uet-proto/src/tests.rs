@@ -211,10 +211,13 @@ fn rud_send_small_and_large() {
     );
     assert_eq!(&net.nodes[1].env.bufs[r1 as usize][..100], &small[..]);
     assert_eq!(net.nodes[1].env.bufs[r2 as usize], big);
-    // Idle PDCs close by handshake, then nothing is left.
+    // Idle PDCs close by handshake, then nothing is left: node 0's PDC,
+    // and node 1's, over which it read the rest of the 1 MiB rendezvous
+    // send (node 0 counts both ends).
     net.run_for(net.now + 100_000_000);
     assert!(drained(&net));
-    assert_eq!(net.nodes[0].eng.stats.pdc_close, 1);
+    assert_eq!(net.nodes[0].eng.stats.pdc_close, 2);
+    assert_eq!(net.nodes[1].eng.stats.pdc_close, 2);
 }
 
 #[test]
@@ -433,7 +436,12 @@ fn rod_recovery_is_selective_with_a_reorder_buffer() {
             bandwidth: 100_000_000_000,
             ..Link::CLEAN
         };
-        let mut net = net(2, fast_cfg(), link, 9);
+        // Eager sends (rendezvous ROD sends have their own tests).
+        let cfg = Config {
+            eager_limit: 1 << 20,
+            ..fast_cfg()
+        };
+        let mut net = net(2, cfg, link, 9);
         if !held {
             for n in net.nodes.iter_mut() {
                 let c = *n.eng.config();
@@ -501,6 +509,7 @@ fn rod_initiator_keeps_within_the_targets_psn_range() {
     // within it.
     let cfg = Config {
         cc_init_window: 16,
+        eager_limit: 1 << 20,
         ..fast_cfg()
     };
     let mut net = net(2, cfg, link, 10);
@@ -1338,7 +1347,7 @@ fn endless_resource_nacks_are_bounded() {
         rto_max: 1_000_000,
         max_retries: 4,
         max_transient: 6,
-        max_eager: 8 << 20,
+        eager_limit: 8 << 20,
         ..fast_cfg()
     };
     let mut net = net(2, cfg, Link::CLEAN, 24);
@@ -1369,7 +1378,7 @@ fn endless_resource_nacks_are_bounded() {
 fn short_resource_shortage_is_waited_out() {
     let cfg = Config {
         max_retries: 2,
-        max_eager: 8 << 20,
+        eager_limit: 8 << 20,
         ..fast_cfg()
     };
     let mut net = net(2, cfg, Link::CLEAN, 25);
@@ -1724,9 +1733,10 @@ fn engine_is_built_in_caller_tables() {
     use crate::proto::engine::{Engine, InitError, Tables, PKT_BUF};
     use crate::sim::tables;
     // The engine value holds handles, not tables: it fits on a kernel stack
-    // whatever the table sizes.
+    // whatever the table sizes (the kernel boxes it at once; 1.1 KiB is
+    // the budget: counters, configuration and some 25 table handles).
     let size = core::mem::size_of::<crate::sim::SimEngine>();
-    assert!(size <= 1024, "{size}");
+    assert!(size <= 1152, "{size}");
     // 65534 PDCs is the largest table (ids are 16 bits, one is reserved).
     let e = Engine::new(Config::DEFAULT, tables(65_534, 16, 16)).unwrap();
     assert_eq!(e.pdcs().len(), 65_534);
@@ -2064,7 +2074,7 @@ fn oversized_and_flooding_sends_take_no_state() {
             k,
             0,
             100,
-            1 << 20,
+            1 << 16,
         );
         let p = if k == 0 {
             p
@@ -2081,7 +2091,7 @@ fn oversized_and_flooding_sends_take_no_state() {
                 k,
                 0,
                 100,
-                1 << 20,
+                1 << 16,
             )
         };
         inject_raw(&mut net, 1, attacker(9), &p);
@@ -2410,7 +2420,12 @@ fn rud_sprays_and_leaves_a_lossy_path() {
 
 #[test]
 fn rod_and_acks_keep_one_path() {
-    let mut net = net(2, fast_cfg(), Link::CLEAN, 52);
+    // An eager send: a rendezvous one also takes the paths of its READs.
+    let cfg = Config {
+        eager_limit: 1 << 20,
+        ..fast_cfg()
+    };
+    let mut net = net(2, cfg, Link::CLEAN, 52);
     net.paths = eight_paths(None);
     recv(&mut net, 1, 1, 1 << 20, 1, None);
     let data = pattern(4, 1 << 20);
@@ -2993,7 +3008,7 @@ fn implied_success_is_not_held_back_by_an_error() {
 }
 
 // Review F1: with implied success, an error refused before the target took
-// any state (here a SEND over `max_eager`: UNSUPPORTED_SIZE) is kept in the
+// any state (here a SEND over `max_msg`: UNSUPPORTED_SIZE) is kept in the
 // response ring like the others, so losing its ACK cannot turn it into an
 // implied Ok, and an error on an ACK is always the target's oldest.
 #[test]
@@ -3001,7 +3016,7 @@ fn implied_success_keeps_early_errors() {
     for seed in 0..6u64 {
         let cfg = Config {
             implied_ok: true,
-            max_eager: 4096,
+            max_msg: 4096,
             ..fast_cfg()
         };
         let link = Link {
@@ -3380,8 +3395,10 @@ fn cancel_messages_queued_in_flight_and_partly_acked() {
         reorder: 0.05,
         ..Link::CLEAN
     };
+    // Eager sends (rendezvous sends have their own cancel tests).
     let cfg = Config {
         cc_init_window: 16,
+        eager_limit: 1 << 20,
         ..fast_cfg()
     };
     let mut net = net(2, cfg, link, 61);
@@ -3519,7 +3536,12 @@ fn cancel_a_receive_being_filled() {
         reorder: 0.05,
         ..Link::CLEAN
     };
-    let mut net = net(2, fast_cfg(), link, 62);
+    // Eager sends (rendezvous sends have their own cancel tests).
+    let cfg = Config {
+        eager_limit: 1 << 20,
+        ..fast_cfg()
+    };
+    let mut net = net(2, cfg, link, 62);
     let big = pattern(11, 1 << 20);
     let small = pattern(12, 3000);
     let r = recv(&mut net, 1, 1, 1 << 20, 200, None);
@@ -3604,7 +3626,7 @@ fn cancel_under_loss_keeps_every_other_message_intact() {
     use crate::sim::Rng;
     // Cancelled operations that had packets in flight, and sends whose
     // receive was cancelled while they arrived, over all seeds.
-    let (mut in_flight, mut detached) = (0, 0);
+    let (mut in_flight, mut detached, mut unclaimed) = (0, 0, 0);
     for seed in 0..20u64 {
         let link = Link {
             loss: 0.03,
@@ -3709,6 +3731,12 @@ fn cancel_under_loss_keeps_every_other_message_intact() {
                     assert!(rcancelled && *kind == 0, "seed {seed} op {user}");
                     detached += 1;
                 }
+                // A rendezvous send whose receive was cancelled before it
+                // arrived waited unexpected for `unexp_life`, unclaimed.
+                Status::Remote(rc::NO_MATCH) => {
+                    assert!(rcancelled && *kind == 0 && data.len() > 65_536);
+                    unclaimed += 1;
+                }
                 s => panic!("seed {seed} op {user}: {s:?}"),
             }
             let n1 = &net.nodes[1];
@@ -3760,19 +3788,22 @@ fn cancel_under_loss_keeps_every_other_message_intact() {
         cancel(&mut net, 1, &rest, &[]);
         assert!(drained_after(&mut net), "seed {seed}");
     }
-    std::println!("cancelled in flight: {in_flight}, receives detached: {detached}");
+    std::println!(
+        "cancelled in flight: {in_flight}, receives detached: {detached}, \
+         rendezvous unclaimed: {unclaimed}"
+    );
     assert!(in_flight >= 10 && detached >= 3, "{in_flight} {detached}");
 }
 
 /// A message answered with an error before all of it was sent (here a
-/// SEND longer than `max_eager`, refused at its first packet) completes
+/// SEND longer than `max_msg`, refused at its first packet) completes
 /// at that answer; what it still sends afterwards goes out without
 /// payload (its buffer is the caller's again) and needs no answer of its
 /// own, and the PDC drains.
 #[test]
 fn early_error_answer_ends_the_message_and_its_buffer_use() {
     let cfg = Config {
-        max_eager: 8192,
+        max_msg: 8192,
         cc_init_window: 2,
         ..fast_cfg()
     };

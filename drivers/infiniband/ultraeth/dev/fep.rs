@@ -558,9 +558,18 @@ fn engine_config(mtu: u32) -> Config {
         // device created again on the same address (or a peer host) must
         // not repeat them, or its peers take its new PDCs for stale ones.
         seed: kernel::random::get_random_u32().max(1),
+        // Sends above the eager limit go as rendezvous sends: the target
+        // holds no more than this of an unexpected message (one overflow
+        // buffer) and pulls the rest once a receive matched.
+        // CAST: 64 KiB.
+        eager_limit: OVERFLOW_BYTES as u32,
+        max_msg: MAX_MSG,
         ..Config::DEFAULT
     }
 }
+
+/// Longest message (send or RMA) an endpoint takes.
+pub(crate) const MAX_MSG: u32 = 64 << 20;
 
 /// PDCs of a device (both roles).
 pub(crate) const MAX_PDC: usize = 1024;

@@ -55,6 +55,8 @@ mod pdc;
 mod recovery;
 #[path = "engine/rma.rs"]
 mod rma;
+#[path = "engine/rndv.rs"]
+mod rndv;
 
 /// Largest PSN span of a send window: the receive bitmap's size.
 pub(crate) const MAX_TX_WINDOW: u32 = RxWindow::SPAN;
@@ -112,10 +114,18 @@ pub(crate) struct Config {
     /// from before a restart may still arrive, and without their
     /// tombstones only the 1-RTT handshake tells them from new ones.
     pub(crate) quiet_start: bool,
-    /// Longest SEND the target accepts (bytes); longer ones are answered
-    /// `UNSUPPORTED_SIZE` without taking any state. (Rendezvous would
-    /// carry them; it is not implemented.)
-    pub(crate) max_eager: u32,
+    /// Eager limit (bytes). Initiator: a SEND (tagged or not) longer than
+    /// this goes as a rendezvous send (RNDV_SEND, RNDV_TSEND) carrying
+    /// its first `eager_limit` bytes; the target pulls the rest with
+    /// READs. Target: the longest eager SEND, and the longest eager part
+    /// of a rendezvous send, it accepts (longer ones are answered
+    /// `UNSUPPORTED_SIZE` without taking any state), so that no overflow
+    /// buffer is ever asked for more than this. Both ends should agree.
+    pub(crate) eager_limit: u32,
+    /// Longest message the target accepts (bytes): a rendezvous send
+    /// longer than this is answered `UNSUPPORTED_SIZE` without taking any
+    /// state. RMA writes and reads are not limited (registered memory).
+    pub(crate) max_msg: u32,
     /// Share of each target table (PDCs, inbound and unexpected
     /// messages) one peer may hold, in 256ths (at least one entry).
     pub(crate) peer_share: u8,
@@ -193,7 +203,8 @@ impl Config {
         reap: 500_000_000,
         max_pkt_life: 10_000_000,
         quiet_start: true,
-        max_eager: 1 << 20,
+        eager_limit: 64 << 10,
+        max_msg: 64 << 20,
         peer_share: 64,
         job_share: 128,
         unexp_life: 1_000_000_000,
@@ -324,6 +335,8 @@ pub(crate) struct Stats {
     pub(crate) uud_drop: u64,
     /// ROD packets held out of order until their predecessors arrived.
     pub(crate) rod_held: u64,
+    /// Target: rendezvous sends whose rest was read (pull READs posted).
+    pub(crate) rndv_reads: u64,
     /// Target: atomic requests processed (applied, or refused with a
     /// return code), each once; duplicates answered from the response
     /// ring are not counted.
@@ -678,6 +691,17 @@ pub(crate) struct Msg {
     deadline: u64,
     /// RUDI: time of the first transmission (RTT sample if not resent).
     sent: u64,
+    /// Bytes the message's packets carry: `post.len`, or for a
+    /// rendezvous send its eager part.
+    slen: u32,
+    /// Initiator of a rendezvous send: the engine-internal key the target
+    /// reads the rest with (see `engine/rndv.rs`); 0 otherwise.
+    rkey: u64,
+    /// Target: this READ pulls the rest of rendezvous message `pull` (an
+    /// inbound index; `NONE` for a posted operation), landing at offset
+    /// `base` of the receive buffer `post.buf`. It completes no post.
+    pull: u16,
+    base: u32,
     post: Post,
     /// Next in the hash bucket or on the free list.
     hnext: u16,
@@ -706,6 +730,10 @@ impl Msg {
         pkt_id: 0,
         deadline: 0,
         sent: 0,
+        slen: 0,
+        rkey: 0,
+        pull: NONE,
+        base: 0,
         post: Post {
             user: 0,
             dst: [0; 16],
@@ -807,6 +835,29 @@ pub(crate) struct InMsg {
     /// Quota entries of the peer and of the JobID (`NONE`: none).
     peer_q: u16,
     job_q: u16,
+    /// Match bits (tagged sends).
+    bits: u64,
+    /// A rendezvous send: its extension and pull state.
+    rndv: Option<Rndv>,
+}
+
+/// Target state of a rendezvous send (see `engine/rndv.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Rndv {
+    /// Bytes carried by the message's own packets.
+    eager: u32,
+    /// Where the rest is read: `{RI generation, PIDonFEP, RI}` at the
+    /// initiator, the offset of the rest in its buffer and the key.
+    ri_gen: u8,
+    pid: u16,
+    ri: u16,
+    offset: u64,
+    key: u64,
+    /// The message slot reserved for the pull READ (taken when the
+    /// message arrived, so that a pull never waits for one).
+    pull: u16,
+    /// The pull READ is posted.
+    pulling: bool,
 }
 
 impl InMsg {
@@ -833,6 +884,8 @@ impl InMsg {
         initiator: 0,
         peer_q: NONE,
         job_q: NONE,
+        bits: 0,
+        rndv: None,
     };
 }
 
@@ -869,6 +922,10 @@ pub(crate) struct Unexp {
     lnext: u16,
     lprev: u16,
     listed: bool,
+    /// A rendezvous send (its inbound index; `NONE`: an eager one): the
+    /// overflow buffer holds its eager part only (`len` bytes), and its
+    /// receive pulls the rest.
+    rndv: u16,
 }
 
 impl Unexp {
@@ -896,6 +953,7 @@ impl Unexp {
         lnext: NONE,
         lprev: NONE,
         listed: false,
+        rndv: NONE,
     };
 }
 
@@ -988,6 +1046,17 @@ impl Data<'_> {
 /// Answer the target attaches to an ACK (or RUDI response).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Answer {
+    /// A READ of a rendezvous send, served from the local buffer `buf`
+    /// (as `Read` is from registered memory).
+    Local {
+        msg_id: u16,
+        job: u32,
+        buf: u64,
+        offset: u64,
+        total: u32,
+        msg_off: u32,
+        len: u32,
+    },
     None,
     Plain {
         msg_id: u16,
@@ -1173,6 +1242,12 @@ pub(crate) struct Engine<S: Slab> {
     /// Until then SYNs of unknown PDCs get 1-RTT (quiet time after start,
     /// or after a tombstone was dropped before its time).
     syn_1rtt_until: u64,
+    /// The latest time an entry point was given (`post_recv` takes none:
+    /// a rendezvous pull it starts uses this).
+    now: u64,
+    /// ROD rendezvous sends not completed yet (while there are some, a
+    /// ROD PDC starts no message behind one: see `engine/rndv.rs`).
+    rod_rndv: u32,
     started: bool,
     hseed: u64,
     free_pdc: u16,
@@ -1405,6 +1480,8 @@ impl<S: Slab> Engine<S> {
             ack_sample: None,
             ack_count: 0,
             syn_1rtt_until: 0,
+            now: 0,
+            rod_rndv: 0,
             started: false,
             hseed: index::mix(u64::from(cfg.seed) ^ 0x5545_5420_6861_7368),
             free_pdc: NONE,
@@ -1419,6 +1496,9 @@ impl<S: Slab> Engine<S> {
 
     /// Notes the time of the first event: the quiet time starts there.
     fn start(&mut self, now: u64) {
+        if now > self.now {
+            self.now = now;
+        }
         if !self.started {
             self.started = true;
             if self.cfg.quiet_start {

@@ -112,9 +112,11 @@ pub(crate) struct Post {
     pub(crate) mode: Mode,
     /// Operation.
     pub(crate) op: Op,
-    /// Local buffer handle (source of a send/write, sink of a read).
+    /// Local buffer handle: source of a send or write (a rendezvous send's
+    /// is read until the send completes), sink of a read, sink of a
+    /// fetching atomic's previous value (8 bytes at offset 0).
     pub(crate) buf: u64,
-    /// Length in bytes.
+    /// Length in bytes (8 for an atomic).
     pub(crate) len: u32,
     /// Header data delivered with the receive completion (SEND) or the
     /// target's [`CompKind::WriteData`] completion (WRITE), when
@@ -244,9 +246,13 @@ pub(crate) trait Env {
     }
     /// Reports a completion.
     fn complete(&mut self, c: &Completion);
-    /// Copies `out.len()` bytes at `offset` out of local buffer `buf`.
+    /// Copies `out.len()` bytes at `offset` out of local buffer `buf` (a
+    /// send or write's payload, or the rest of a rendezvous send a target
+    /// reads; always within `Post::len` of the post that named `buf`).
     fn read_local(&mut self, buf: u64, offset: u64, out: &mut [u8]);
-    /// Copies `data` into local buffer `buf` at `offset`.
+    /// Copies `data` into local buffer `buf` at `offset` (a receive, a
+    /// read's sink, a fetching atomic's result; always within the length
+    /// the buffer was posted with).
     fn write_local(&mut self, buf: u64, offset: u64, data: &[u8]);
     /// Resolves the target of a request from `src`: checks the JobID and
     /// the PIDonFEP and resource index in that job. Returns an endpoint id
@@ -263,7 +269,9 @@ pub(crate) trait Env {
     fn rma_check_write(&mut self, _ep: u32, _key: u64, _offset: u64, _len: u32) -> Result<(), u8> {
         Ok(())
     }
-    /// RMA read from the memory that `key` names at endpoint `ep`.
+    /// RMA read from the memory that `key` names at endpoint `ep` (never
+    /// called with bit 63 of `key` set: that key space is the engine's
+    /// own, for rendezvous reads).
     fn rma_read(&mut self, ep: u32, key: u64, offset: u64, out: &mut [u8]) -> Result<(), u8>;
     /// Atomic read-modify-write of the native-endian `u64` at `offset` of
     /// the memory that `key` names at endpoint `ep` ([`AtomicOp::apply`]

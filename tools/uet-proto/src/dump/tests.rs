@@ -30,6 +30,7 @@ use super::{
 };
 use crate::proto::engine::Config;
 use crate::proto::ses::{
+    AtomicOp,
     Mode,
     Op,
     Post, //
@@ -62,7 +63,8 @@ use crate::proto::wire::{
 };
 use crate::sim::{
     Link,
-    Net, //
+    Net,
+    Region, //
 };
 
 const A: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 79, 0, 1));
@@ -941,4 +943,168 @@ fn check_engine_captures() {
 
 fn check_sim(pkts: &[(bool, u16, Vec<u8>)]) -> (bool, String) {
     output(&opts(false, true, Some(JOB)), &sim_capture(pkts))
+}
+
+/// Runs rendezvous sends (one expected, one unexpected, one tagged, one
+/// ROD) and atomics (fetch-add, compare-and-swap, add, and one refused
+/// for its alignment) from node 0 to node 1 under `loss`, and returns
+/// every packet the engines sent, as [`sim_run`] does.
+fn sim_run_ops(loss: f64, seed: u64) -> Vec<(bool, u16, Vec<u8>)> {
+    let cfg = Config {
+        rto_init: 100_000,
+        rto_min: 20_000,
+        rto_max: 5_000_000,
+        idle_close: 2_000_000,
+        reap: 50_000_000,
+        half_open: 1_000_000,
+        quiet_start: false,
+        mtu: 1024,
+        eager_limit: 4096,
+        ..Config::DEFAULT
+    };
+    let link = Link {
+        loss,
+        ..Link::CLEAN
+    };
+    let mut net = Net::new(2, cfg, link, seed);
+    for n in net.nodes.iter_mut() {
+        n.env.jobs.insert((JOB, 1, 1), 1);
+    }
+    net.nodes[1].env.regions.insert(
+        (1, 0x10),
+        Region {
+            data: vec![0; 64],
+            writable: true,
+            readable: true,
+        },
+    );
+    net.capture = Some(Vec::new());
+    let len = 20_000usize;
+    let sends = [
+        (Op::Send { tag: None }, Mode::Rud, true),
+        (Op::Send { tag: None }, Mode::Rud, false),
+        (Op::Send { tag: Some(0x99) }, Mode::Rud, true),
+        (Op::Send { tag: None }, Mode::Rod, true),
+    ];
+    let atomic = |op, offset, operand, compare| Op::Atomic {
+        key: 0x10,
+        offset,
+        op,
+        operand,
+        compare,
+    };
+    let atomics = [
+        atomic(AtomicOp::FetchAdd, 0, 5, 0),
+        atomic(AtomicOp::CmpSwap, 8, 7, 0),
+        atomic(AtomicOp::Add, 16, 1, 0),
+        atomic(AtomicOp::FetchAdd, 4, 1, 0),
+    ];
+    let mut user = 0u64;
+    let mut late = Vec::new();
+    let post = |net: &mut Net, op, mode, buf, len: usize, user| {
+        let node = &mut net.nodes[0];
+        let p = Post {
+            user,
+            dst: crate::sim::addr(1),
+            target: SesAddr {
+                ri_gen: 0,
+                job: JOB,
+                pid: 1,
+                ri: 1,
+            },
+            mode,
+            op,
+            buf,
+            len: len as u32,
+            hdr_data: 0,
+            with_data: false,
+            tc: 0,
+            initiator: 1,
+        };
+        let now = net.now;
+        node.eng.post(now, &p, &mut node.env).expect("post");
+    };
+    for (op, mode, expected) in sends {
+        user += 1;
+        let tag = match op {
+            Op::Send { tag: Some(t) } => Some((t, 0)),
+            _ => None,
+        };
+        if expected {
+            let node = &mut net.nodes[1];
+            let rb = node.env.add_buf(vec![0; len]);
+            node.eng
+                .post_recv(1, user, rb, len as u32, tag, &mut node.env)
+                .expect("receive");
+        } else {
+            late.push((user, tag));
+        }
+        let buf = net.nodes[0].env.add_buf(vec![user as u8; len]);
+        post(&mut net, op, mode, buf, len, user);
+    }
+    for op in atomics {
+        user += 1;
+        let buf = net.nodes[0].env.add_buf(vec![0; 8]);
+        post(&mut net, op, Mode::Rud, buf, 8, user);
+    }
+    net.run_for(net.now + 5_000_000);
+    for (u, tag) in late {
+        let node = &mut net.nodes[1];
+        let rb = node.env.add_buf(vec![0; len]);
+        node.eng
+            .post_recv(1, u, rb, len as u32, tag, &mut node.env)
+            .expect("receive");
+    }
+    assert!(net.run_until(net.now + 10_000_000_000, |n| {
+        n.nodes[0].env.completions.len() == 8 && n.nodes[1].env.completions.len() == 4
+    }));
+    assert_eq!(net.nodes[1].eng.stats.rndv_reads, 4);
+    assert_eq!(net.nodes[1].env.atomics, 3);
+    net.run_for(net.now + 100_000_000);
+    let cap = net.capture.take().expect("capture");
+    cap.into_iter()
+        .map(|(s, _, p)| (s == 0, 0xc000 | (p.len() as u16 & 0xff), p))
+        .collect()
+}
+
+/// Captures of rendezvous sends and atomics built by the engine decode,
+/// with their extensions, and pass `--check`, clean and under loss.
+#[test]
+fn check_captures_of_atomics_and_rendezvous() {
+    for (loss, seed) in [(0.0, 5), (0.05, 6)] {
+        let pkts = sim_run_ops(loss, seed);
+        let (ok, out) = check_sim(&pkts);
+        assert!(ok, "{out}");
+        let file = sim_capture(&pkts);
+        let (_, text) = output(&opts(false, false, None), &file);
+        assert!(!text.contains("malformed"), "{text}");
+        for want in [
+            " RNDV_SEND ",
+            " RNDV_TSEND ",
+            "eager_length=4096",
+            "read_offset=4096",
+            "read_match_bits=0x",
+            " FETCH_ATOMIC ",
+            " ATOMIC ",
+            "amo_code=2",
+            "amo_code=13",
+            "amo_datatype=7",
+            "compare=",
+            "swap=",
+            "AMO_UNALIGNED",
+            "RESPONSE_W_DATA",
+            " READ ",
+        ] {
+            assert!(text.contains(want), "no {want:?} in:\n{text}");
+        }
+        // The keys are the engine's: bit 63 set.
+        for l in text.lines().filter(|l| l.contains("read_match_bits=0x")) {
+            let v = l.split("read_match_bits=0x").nth(1).unwrap();
+            let v = v.split_whitespace().next().unwrap();
+            assert!(u64::from_str_radix(v, 16).unwrap() >> 63 == 1, "{l}");
+        }
+        let (_, json) = output(&opts(true, false, None), &file);
+        assert!(json.contains("\"eager_length\":4096"), "{json}");
+        assert!(json.contains("\"amo_code\":13"), "{json}");
+    }
 }

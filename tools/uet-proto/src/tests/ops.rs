@@ -490,3 +490,320 @@ fn atomic_errors_leave_memory_untouched() {
     }
     assert!(drained_after(&mut net));
 }
+
+// ---------------------------------------------------------------------
+// Rendezvous sends.
+
+/// The eager limit of `fast_cfg()` (the default).
+const EAGER: usize = 64 << 10;
+
+/// Posts a send of `data` from node 0 to endpoint `ri` of node 1, tagged
+/// `tag` if any (header data: `user`).
+fn send_to(net: &mut Net, ri: u16, mode: Mode, tag: Option<u64>, data: Vec<u8>, user: u64) -> u64 {
+    let op = Op::Send { tag };
+    post_hd(net, 0, 1, ri, mode, op, data, user, Some(user)).unwrap()
+}
+
+/// Every size around the eager limit up to 16 MiB, tagged and untagged,
+/// expected and unexpected, RUD and ROD, on a clean wire and under 1%, 5%
+/// and 20% loss with duplication and reordering: every receive completes
+/// once with its message intact, after which (never before) its send
+/// completes `Ok`; an unexpected message never asks for an overflow
+/// buffer longer than the eager limit; every table drains.
+#[test]
+fn rendezvous_sends_of_every_size() {
+    let sizes = [0, 1, EAGER - 1, EAGER, EAGER + 1, 1 << 20, 16 << 20];
+    for (seed, loss) in [(101u64, 0.0), (102, 0.01), (103, 0.05), (104, 0.2)] {
+        let link = if loss == 0.0 {
+            Link::CLEAN
+        } else {
+            rough(loss)
+        };
+        let mut net = net(2, fast_cfg(), link, seed);
+        // (user, data, receive buffer, expected).
+        let mut msgs = Vec::new();
+        let mut user = 0u64;
+        for (k, &len) in sizes.iter().enumerate() {
+            for expected in [true, false] {
+                user += 1;
+                let tag = (k % 2 == 0).then_some(0x7700 + user);
+                let ri = if expected { 1 } else { 2 };
+                let mode = if user.is_multiple_of(3) {
+                    Mode::Rod
+                } else {
+                    Mode::Rud
+                };
+                let rb = if expected {
+                    recv(&mut net, 1, 1, len, user, tag.map(|t| (t, 0)))
+                } else {
+                    u64::MAX
+                };
+                let data = pattern(seed * 1000 + user, len);
+                send_to(&mut net, ri, mode, tag, data.clone(), user);
+                msgs.push((user, tag, data, rb, expected));
+            }
+        }
+        // The unexpected ones arrive (their eager part), then receives.
+        net.run_for(net.now + 2_000_000);
+        assert!(net.nodes[1].eng.unexpected().count() > 0);
+        for m in msgs.iter_mut().filter(|m| !m.4) {
+            m.3 = recv(&mut net, 1, 2, m.2.len(), m.0, m.1.map(|t| (t, 0)));
+        }
+        let n = msgs.len();
+        // A send completes only once its receive has.
+        let ok = net.run_until(net.now + 60_000_000_000, |net| {
+            for c in comps(net, 0) {
+                assert!(
+                    comps(net, 1).iter().any(|r| r.hdr_data == c.user),
+                    "send {} completed before its receive",
+                    c.user
+                );
+            }
+            comps(net, 0).len() == n && comps(net, 1).len() == n
+        });
+        assert!(ok, "loss {loss}: {:?}", net.nodes[0].eng.stats);
+        for (user, tag, data, rb, _) in &msgs {
+            let s = comps(&net, 0).iter().find(|c| c.user == *user).unwrap();
+            assert_eq!((s.kind, s.status), (CompKind::Send, Status::Ok));
+            let r = comps(&net, 1).iter().find(|c| c.user == *user).unwrap();
+            assert_eq!(
+                (r.status, r.len as usize, r.tag, r.hdr_data, r.with_data),
+                (Status::Ok, data.len(), tag.unwrap_or(0), *user, true),
+                "loss {loss}"
+            );
+            assert!(net.nodes[1].env.bufs[*rb as usize] == *data, "user {user}");
+        }
+        assert!(net.nodes[1].env.max_overflow as usize <= EAGER);
+        // EAGER + 1, 1 MiB and 16 MiB, expected and unexpected, were read.
+        assert_eq!(net.nodes[1].eng.stats.rndv_reads, 6);
+        assert!(drained_after(&mut net), "loss {loss}");
+        assert!(net.nodes[1].env.overflow.is_empty());
+        if loss > 0.0 {
+            assert!(net.nodes[0].eng.stats.retx + net.nodes[1].eng.stats.retx > 0);
+        }
+    }
+}
+
+/// A receive shorter than a rendezvous message takes what fits (the rest
+/// is not read), completes `Truncated`, and the send is answered
+/// `TOO_LONG`; one shorter than the eager part reads nothing.
+#[test]
+fn rendezvous_into_a_short_receive_is_truncated() {
+    let mut net = net(2, fast_cfg(), rough(0.05), 105);
+    let big = pattern(1, 1 << 20);
+    let rb1 = recv(&mut net, 1, 1, 100_000, 1, None);
+    send_to(&mut net, 1, Mode::Rud, None, big.clone(), 1);
+    let rb2 = recv(&mut net, 1, 1, 1000, 2, None);
+    send_to(&mut net, 1, Mode::Rud, None, big.clone(), 2);
+    assert!(net.run_until(10_000_000_000, |n| comps(n, 0).len() == 2));
+    for (user, rb, len) in [(1, rb1, 100_000), (2, rb2, 1000)] {
+        let s = comps(&net, 0).iter().find(|c| c.user == user).unwrap();
+        assert_eq!(s.status, Status::Remote(rc::TOO_LONG));
+        let r = comps(&net, 1).iter().find(|c| c.user == user).unwrap();
+        assert_eq!((r.status, r.len), (Status::Truncated, len as u32));
+        assert!(net.nodes[1].env.bufs[rb as usize] == big[..len]);
+    }
+    // Only the 100 KB receive needed a READ (of 34464 bytes).
+    assert_eq!(net.nodes[1].eng.stats.rndv_reads, 1);
+    assert!(drained_after(&mut net));
+}
+
+/// Cancel at either end while the target reads a rendezvous send: a send
+/// cancelled by its initiator completes `Cancelled` at the call, its
+/// receive is given back and takes the next message; a receive cancelled
+/// while it is being read answers the send `CANCELLED`; a PDC that fails
+/// fails the send (`PdcError`) and gives the receive back. Every table
+/// drains.
+#[test]
+fn rendezvous_cancel_and_failure() {
+    let link = Link {
+        bandwidth: 10_000_000_000,
+        ..Link::CLEAN
+    };
+    // The initiator cancels while the target reads.
+    let mut net = net(2, fast_cfg(), link, 106);
+    let big = pattern(2, 4 << 20);
+    let rb = recv(&mut net, 1, 1, 4 << 20, 100, None);
+    let sb = send_to(&mut net, 1, Mode::Rud, None, big.clone(), 1);
+    let reading = |n: &Net| {
+        n.nodes[1].env.bufs[rb as usize][1 << 20..(1 << 20) + 16] == big[1 << 20..(1 << 20) + 16]
+    };
+    assert!(net.run_until(1_000_000_000, reading));
+    assert_eq!(cancel(&mut net, 0, &[1], &[sb]), 1);
+    let small = pattern(3, 5000);
+    send_to(&mut net, 1, Mode::Rud, None, small.clone(), 2);
+    assert!(net.run_until(net.now + 1_000_000_000, |n| comps(n, 1).len() == 1));
+    let r = comps(&net, 1)[0];
+    assert_eq!(
+        (r.user, r.status, r.len, r.hdr_data),
+        (100, Status::Ok, 5000, 2)
+    );
+    assert!(net.nodes[1].env.bufs[rb as usize][..5000] == small[..]);
+    assert!(drained_after(&mut net));
+    assert_eq!(comps_of(&net, 0, 1)[0].status, Status::Cancelled);
+    assert_eq!(comps_of(&net, 0, 1).len(), 1);
+
+    // The target cancels the receive while it is read.
+    let mut net = self::net(2, fast_cfg(), link, 107);
+    let rb = recv(&mut net, 1, 1, 4 << 20, 100, None);
+    send_to(&mut net, 1, Mode::Rod, None, big.clone(), 1);
+    let reading = |n: &Net| {
+        n.nodes[1].env.bufs[rb as usize][1 << 20..(1 << 20) + 16] == big[1 << 20..(1 << 20) + 16]
+    };
+    assert!(net.run_until(1_000_000_000, reading));
+    assert_eq!(cancel(&mut net, 1, &[100], &[rb]), 1);
+    assert!(net.run_until(net.now + 1_000_000_000, |n| comps(n, 0).len() == 1));
+    assert_eq!(comps(&net, 0)[0].status, Status::Remote(rc::CANCELLED));
+    assert!(drained_after(&mut net));
+    assert_eq!(comps(&net, 1).len(), 1);
+
+    // The wire goes dark while the target reads.
+    let mut net = self::net(2, fast_cfg(), link, 108);
+    let rb = recv(&mut net, 1, 1, 4 << 20, 100, None);
+    send_to(&mut net, 1, Mode::Rud, None, big.clone(), 1);
+    let reading = |n: &Net| {
+        n.nodes[1].env.bufs[rb as usize][1 << 20..(1 << 20) + 16] == big[1 << 20..(1 << 20) + 16]
+    };
+    assert!(net.run_until(1_000_000_000, reading));
+    net.link.loss = 1.0;
+    assert!(net.run_until(net.now + 10_000_000_000, |n| comps(n, 0).len() == 1));
+    assert_eq!(comps(&net, 0)[0].status, Status::PdcError);
+    net.run_for(net.now + 10_000_000_000);
+    assert!(comps(&net, 1).is_empty(), "the receive is given back");
+    assert_eq!(net.nodes[1].eng.usage(), (0, 0, 1, 0, 0));
+    assert_eq!(cancel(&mut net, 1, &[100], &[rb]), 1);
+    assert!(drained(&net));
+}
+
+/// The key a rendezvous send names serves only the FEP it was sent to,
+/// with its JobID and the initiator's endpoint, within the send: a READ
+/// from elsewhere (or for another job, endpoint or range) is refused
+/// `BAD_MKEY` or `BAD_ADDR`, and the same READ from the target is served.
+#[test]
+fn rendezvous_key_serves_only_its_target() {
+    use crate::proto::wire::{emit_headers, parse, pds::*, ses::*, NextHeader};
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 109);
+    net.capture = Some(Vec::new());
+    let data = pattern(4, 200_000);
+    send_to(&mut net, 1, Mode::Rud, None, data.clone(), 1);
+    net.run_for(net.now + 1_000_000);
+    // The key, from the captured RNDV_SEND.
+    let ext = net
+        .capture
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find_map(|(f, _, b)| match parse(b).ok()?.ses? {
+            SesHeader::Req(r) if *f == 0 && r.opcode == op::RNDV_SEND => Some(r.ext),
+            _ => None,
+        })
+        .unwrap();
+    let ReqExt::Rendezvous {
+        eager_length,
+        read_pid,
+        read_ri,
+        read_offset,
+        read_match_bits: key,
+        ..
+    } = ext
+    else {
+        panic!("{ext:?}")
+    };
+    assert_eq!((eager_length as usize, read_offset), (EAGER, EAGER as u64));
+    assert_eq!((read_pid, read_ri), (0x321, 0));
+    assert_ne!(key & 1 << 63, 0);
+    // RUDI READs of 100 bytes at `off`, as `from`, for `job` and `pid`.
+    let ask = |net: &mut Net, from: Addr, job: u32, pid: u16, key: u64, off: u64| {
+        let h = PdsHeader::RudiReq {
+            ecn: false,
+            next: NextHeader::ReqMedium,
+            retx: false,
+            pkt_id: 77,
+        };
+        let s = SesHeader::Req(SesReq {
+            opcode: op::READ,
+            flags: sflags::SOM | sflags::EOM,
+            addr: SesAddr {
+                ri_gen: 0,
+                job,
+                pid,
+                ri: 0,
+            },
+            body: ReqBody::Medium {
+                request_length: 100,
+                buffer_offset: off,
+                initiator: 0,
+                key,
+            },
+            ext: ReqExt::None,
+        });
+        let mut pkt = [0u8; 128];
+        let n = emit_headers(&h, Some(&s), &mut pkt).unwrap();
+        net.nodes[0].env.outbox.clear();
+        inject_raw(net, 0, from, &pkt[..n]);
+        let (_, _, out) = net.nodes[0].env.outbox.pop().unwrap();
+        let p = parse(&out).unwrap();
+        let Some(SesHeader::Resp(r)) = p.ses else {
+            panic!("{p:?}")
+        };
+        (r.rc, p.payload.to_vec())
+    };
+    let o = EAGER as u64;
+    let me = addr(1);
+    assert_eq!(
+        ask(&mut net, attacker(1), JOB, 0x321, key, o).0,
+        rc::BAD_MKEY
+    );
+    assert_eq!(ask(&mut net, me, JOB + 1, 0x321, key, o).0, rc::BAD_MKEY);
+    assert_eq!(ask(&mut net, me, JOB, 0x322, key, o).0, rc::BAD_MKEY);
+    assert_eq!(
+        ask(&mut net, me, JOB, 0x321, key ^ 1 << 40, o).0,
+        rc::BAD_MKEY
+    );
+    assert_eq!(ask(&mut net, me, JOB, 0x321, key, 199_950).0, rc::BAD_ADDR);
+    let (code, got) = ask(&mut net, me, JOB, 0x321, key, o);
+    assert_eq!(code, rc::OK);
+    assert!(got == data[EAGER..EAGER + 100]);
+    // The send is still pending (no receive); once it is received, its
+    // key is dead.
+    recv(&mut net, 1, 1, 200_000, 9, None);
+    assert!(net.run_until(net.now + 1_000_000_000, |n| comps(n, 0).len() == 1));
+    assert_eq!(ask(&mut net, me, JOB, 0x321, key, o).0, rc::BAD_MKEY);
+    assert!(net.nodes[1].env.bufs.last().unwrap()[..] == data[..]);
+}
+
+/// RMA writes and reads of 16 MiB, many packets each way, under 5% loss
+/// with duplication and reordering.
+#[test]
+fn rma_of_sixteen_mib() {
+    const LEN: usize = 16 << 20;
+    let mut net = net(2, fast_cfg(), rough(0.05), 110);
+    net.nodes[1].env.regions.insert(
+        (4, 0x40),
+        Region {
+            data: vec![0; LEN],
+            writable: true,
+            readable: true,
+        },
+    );
+    let data = pattern(5, LEN);
+    let wr = Op::Write {
+        key: 0x40,
+        offset: 0,
+    };
+    post_hd(&mut net, 0, 1, 4, Mode::Rud, wr, data.clone(), 1, Some(1)).unwrap();
+    assert!(net.run_until(60_000_000_000, |n| comps(n, 0).len() == 1));
+    assert_eq!(comps(&net, 0)[0].status, Status::Ok);
+    assert!(net.nodes[1].env.regions[&(4, 0x40)].data == data);
+    assert_eq!(write_data(&net, 1).len(), 1);
+    let rd = Op::Read {
+        key: 0x40,
+        offset: 0,
+    };
+    let rb = post_hd(&mut net, 0, 1, 4, Mode::Rod, rd, vec![0; LEN], 2, None).unwrap();
+    assert!(net.run_until(net.now + 60_000_000_000, |n| comps(n, 0).len() == 2));
+    assert_eq!(comps(&net, 0)[1].status, Status::Ok);
+    assert!(net.nodes[0].env.bufs[rb as usize] == data);
+    assert!(net.nodes[0].eng.stats.retx > 0);
+    assert!(drained_after(&mut net));
+}

@@ -22,6 +22,7 @@ use super::super::wire::ses::{
     rc,
     sflags,
     ReqBody,
+    ReqExt,
     RespBody,
     SesHeader,
     SesReq,
@@ -34,6 +35,7 @@ use super::super::wire::{
 };
 
 use super::index;
+use super::rndv::RNDV_KEY;
 use super::{
     to_u16,
     Answer,
@@ -45,10 +47,24 @@ use super::{
     PostError,
     Recv,
     RespEnt,
+    Rndv,
     Slab,
     Unexp, //
     NONE,
 };
+
+/// True when two packets of a message carry the same rendezvous
+/// extension (or neither carries one).
+fn same_rndv(a: Option<Rndv>, b: Option<Rndv>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            (a.eager, a.ri_gen, a.pid, a.ri, a.offset, a.key)
+                == (b.eager, b.ri_gen, b.pid, b.ri, b.offset, b.key)
+        }
+        _ => false,
+    }
+}
 
 impl<S: Slab> Engine<S> {
     /// Posts a receive buffer on endpoint `ep`; `tag` is `(match bits,
@@ -123,7 +139,7 @@ impl<S: Slab> Engine<S> {
         let mut on_pdc = false;
         for mi in 0..self.msgs.len() {
             let m = self.msgs[mi];
-            if m.state != MsgState::Active || m.completed || !pred(m.post.user) {
+            if m.state != MsgState::Active || m.completed || m.pull != NONE || !pred(m.post.user) {
                 continue;
             }
             n += 1;
@@ -180,7 +196,10 @@ impl<S: Slab> Engine<S> {
         for i in 0..self.inb.len() {
             let m = self.inb[i];
             if let (true, Dest::Recv(r)) = (m.used, m.dest) {
-                if gone(self, r) {
+                if gone(self, r) && m.rndv.is_some_and(|x| x.pulling) {
+                    // Its rest is being read: stop, answer CANCELLED.
+                    self.rndv_abort(i, true, env);
+                } else if gone(self, r) {
                     let m = &mut self.inb[i];
                     m.dest = Dest::Failed;
                     if m.rc == rc::OK {
@@ -254,6 +273,10 @@ impl<S: Slab> Engine<S> {
 
     pub(super) fn deliver_unexp(&mut self, ui: usize, env: &mut impl Env) {
         let u = self.unexp[ui];
+        if u.rndv != NONE {
+            self.rndv_deliver_unexp(ui, env);
+            return;
+        }
         let ri = usize::from(u.matched);
         let r = self.recvs[ri];
         let n = u.len.min(r.len);
@@ -469,9 +492,34 @@ impl<S: Slab> Engine<S> {
                 buffer_offset,
             } => (0, buffer_offset, 0, u32::from(request_length), 0, 0),
         };
+        // A rendezvous send's packets carry its eager part only.
+        let rndv = match (op::is_rendezvous(s.opcode), s.ext) {
+            (
+                true,
+                ReqExt::Rendezvous {
+                    eager_length,
+                    read_ri_gen,
+                    read_pid,
+                    read_ri,
+                    read_offset,
+                    read_match_bits,
+                },
+            ) => Some(Rndv {
+                eager: eager_length,
+                ri_gen: read_ri_gen,
+                pid: read_pid,
+                ri: read_ri,
+                offset: read_offset,
+                key: read_match_bits,
+                pull: NONE,
+                pulling: false,
+            }),
+            _ => None,
+        };
+        let need = rndv.map_or(total, |x| x.eager.min(total));
         // CAST: payloads are at most one packet.
         let plen = if ie {
-            let rest = total.saturating_sub(msg_off);
+            let rest = need.saturating_sub(msg_off);
             if eom {
                 rest
             } else {
@@ -486,6 +534,13 @@ impl<S: Slab> Engine<S> {
         };
         if op::is_atomic(s.opcode) {
             return self.process_atomic(pdc, psn, src, s, data, env);
+        }
+        if s.opcode == op::READ && key & RNDV_KEY != 0 {
+            // A READ of one of our rendezvous sends (engine/rndv.rs).
+            if ie {
+                return Ok(Answer::None);
+            }
+            return Ok(self.rndv_serve(src, s, msg_id, (boff, key), total, msg_off));
         }
         let ep = env.resolve(src, &s.addr);
         if s.opcode == op::READ && ie {
@@ -535,7 +590,10 @@ impl<S: Slab> Engine<S> {
             let _ = len;
             return Ok(a);
         }
-        if !matches!(s.opcode, op::WRITE | op::SEND | op::TSEND) {
+        if !matches!(
+            s.opcode,
+            op::WRITE | op::SEND | op::TSEND | op::RNDV_SEND | op::RNDV_TSEND
+        ) {
             return Ok(Answer::Plain {
                 msg_id,
                 job: s.addr.job,
@@ -543,8 +601,21 @@ impl<S: Slab> Engine<S> {
                 len: 0,
             });
         }
-        if s.opcode != op::WRITE && total > self.cfg.max_eager {
-            // Longer sends need rendezvous: refuse before taking state.
+        let too_long = match (s.opcode, rndv) {
+            (op::WRITE, _) => false,
+            // The eager part must fit in an overflow buffer, the message
+            // in the limit, and the rendezvous needs a PDC to read over.
+            (op::RNDV_SEND | op::RNDV_TSEND, Some(x)) => {
+                x.eager > total
+                    || x.eager > self.cfg.eager_limit
+                    || total > self.cfg.max_msg
+                    || pdc.is_none()
+            }
+            (op::RNDV_SEND | op::RNDV_TSEND, None) => true,
+            _ => total > self.cfg.eager_limit || total > self.cfg.max_msg,
+        };
+        if too_long {
+            // Refuse before taking state.
             return Ok(Answer::Plain {
                 msg_id,
                 job: s.addr.job,
@@ -566,7 +637,7 @@ impl<S: Slab> Engine<S> {
         // single-packet message must carry exactly its request length:
         // otherwise it could never complete, and its inbound slot would be
         // held forever (UUD and RUDI have no PDC whose end would free it).
-        if (pdc.is_none() && !single) || (single && plen != total) {
+        if (pdc.is_none() && !single) || (single && plen != need) {
             return Ok(Answer::Plain {
                 msg_id,
                 job: s.addr.job,
@@ -581,8 +652,8 @@ impl<S: Slab> Engine<S> {
             self.inb_find(pi16, msg_id)
         };
         let completes = match existing {
-            Some(i) => self.inb[i].got.saturating_add(plen) >= self.inb[i].total,
-            None => plen >= total,
+            Some(i) => self.inb[i].got.saturating_add(plen) >= need,
+            None => plen >= need,
         };
         if let Some(pi) = pdc {
             if completes && !self.ring_free(pi, psn) {
@@ -595,7 +666,11 @@ impl<S: Slab> Engine<S> {
                 // the opcode of its first packet: a continuation cannot
                 // borrow another job's (or endpoint's) destination.
                 let m = &mut self.inb[i];
-                if m.addr != s.addr || m.opcode != s.opcode || m.initiator != initiator {
+                if m.addr != s.addr
+                    || m.opcode != s.opcode
+                    || m.initiator != initiator
+                    || !same_rndv(m.rndv, rndv)
+                {
                     self.stats.mismatched += 1;
                     if m.rc == rc::OK {
                         m.rc = rc::PERM_VIOLATION;
@@ -633,7 +708,7 @@ impl<S: Slab> Engine<S> {
                         }
                     }
                     Ok(ep) => {
-                        let tagged = s.opcode == op::TSEND;
+                        let tagged = matches!(s.opcode, op::TSEND | op::RNDV_TSEND);
                         if pdc.is_none() && s.opcode != op::SEND && s.opcode != op::TSEND {
                             Dest::Failed
                         } else {
@@ -651,7 +726,7 @@ impl<S: Slab> Engine<S> {
                                         });
                                     }
                                     let from = (src, initiator);
-                                    match self.alloc_unexp(from, s, ep, tagged, key, total, env) {
+                                    match self.alloc_unexp(from, s, ep, tagged, key, need, env) {
                                         Some(u) => Dest::Unexp(u),
                                         None => {
                                             release(self);
@@ -663,9 +738,23 @@ impl<S: Slab> Engine<S> {
                         }
                     }
                 };
+                // A rendezvous send that will be read reserves the message
+                // slot of its READ now.
+                let mut rndv = rndv;
+                if let (Some(x), Dest::Recv(_) | Dest::Unexp(_)) = (rndv.as_mut(), dest) {
+                    let Some(mi) = self.msg_alloc() else {
+                        release(self);
+                        self.undo_dest(dest, env);
+                        return Err(nack::NO_SES_MSG_AVAIL);
+                    };
+                    x.pull = to_u16(mi);
+                }
                 let Some(i) = self.inb_alloc(pi16, msg_id) else {
                     release(self);
                     self.undo_dest(dest, env);
+                    if let Some(x) = rndv.filter(|x| x.pull != NONE) {
+                        self.msg_unalloc(usize::from(x.pull));
+                    }
                     return Err(nack::NO_SES_MSG_AVAIL);
                 };
                 let hnext = self.inb[i].hnext;
@@ -690,6 +779,8 @@ impl<S: Slab> Engine<S> {
                     initiator,
                     peer_q,
                     job_q,
+                    bits: key,
+                    rndv,
                 };
                 i
             }
@@ -751,11 +842,21 @@ impl<S: Slab> Engine<S> {
         if eom {
             m.eom_psn = Some(psn);
         }
-        if m.got < m.total {
+        if m.got < m.rndv.map_or(m.total, |x| x.eager.min(m.total)) {
             return Ok(Answer::None);
         }
-        // Message complete.
+        // Message complete (a rendezvous send: its eager part).
         let m = *m;
+        if let Some(x) = m.rndv {
+            if m.rc == rc::OK && matches!(m.dest, Dest::Recv(_) | Dest::Unexp(_)) {
+                // Answered once the rest is read (engine/rndv.rs).
+                self.rndv_arrived(ii, env);
+                return Ok(Answer::None);
+            }
+            if x.pull != NONE {
+                self.msg_unalloc(usize::from(x.pull));
+            }
+        }
         self.inb_release(ii);
         let mut sender_rc = m.rc;
         match m.dest {
@@ -779,7 +880,7 @@ impl<S: Slab> Engine<S> {
                     kind: CompKind::Recv,
                     status,
                     len,
-                    tag: if s.opcode == op::TSEND { key } else { 0 },
+                    tag: if op::is_tagged(s.opcode) { key } else { 0 },
                     hdr_data: m.hdr,
                     with_data: m.hd,
                     ep: rv.ep,
@@ -920,6 +1021,7 @@ impl<S: Slab> Engine<S> {
             lnext: NONE,
             lprev: NONE,
             listed: false,
+            rndv: NONE,
         };
         self.unexp_list(i);
         self.stats.unexpected += 1;
@@ -929,6 +1031,16 @@ impl<S: Slab> Engine<S> {
     pub(super) fn finish_msg(&mut self, mi: usize, status: Status, env: &mut impl Env) {
         let m = &mut self.msgs[mi];
         m.completed = true;
+        if m.pull != NONE {
+            // The READ of a rendezvous message: no post completes.
+            let ii = usize::from(m.pull);
+            self.rndv_pulled(ii, mi, status, env);
+            return;
+        }
+        if m.rkey != 0 && m.post.mode == Mode::Rod {
+            self.rod_rndv = self.rod_rndv.saturating_sub(1);
+        }
+        let m = &mut self.msgs[mi];
         let kind = match m.post.op {
             Op::Send { .. } => CompKind::Send,
             Op::Write { .. } => CompKind::Write,

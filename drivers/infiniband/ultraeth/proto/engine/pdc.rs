@@ -100,7 +100,20 @@ impl<S: Slab> Engine<S> {
         let mut m = Msg::EMPTY;
         m.state = MsgState::Active;
         m.post = *p;
-        m.nsegs = segments(p.len, self.cfg.mtu);
+        m.slen = p.len;
+        if matches!(p.op, Op::Send { .. })
+            && matches!(p.mode, Mode::Rud | Mode::Rod)
+            && p.len > self.cfg.eager_limit
+        {
+            // Rendezvous: the packets carry the eager part, the target
+            // reads the rest (engine/rndv.rs).
+            m.slen = self.cfg.eager_limit;
+            m.rkey = self.rndv_key(mi);
+            if p.mode == Mode::Rod {
+                self.rod_rndv += 1;
+            }
+        }
+        m.nsegs = segments(m.slen, self.cfg.mtu);
         match p.mode {
             Mode::Uud => {
                 // The datagram's message id lets the target drop copies.
@@ -123,6 +136,27 @@ impl<S: Slab> Engine<S> {
             }
             Mode::Rud | Mode::Rod => {}
         }
+        self.msgs[mi] = m;
+        if let Err(e) = self.queue_msg(now, mi, env) {
+            if m.rkey != 0 && p.mode == Mode::Rod {
+                self.rod_rndv -= 1;
+            }
+            self.msg_unalloc(mi);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Queues RUD or ROD message `mi` (filled in, not yet on a PDC) on
+    /// the initiator PDC of its post (created if needed) and sends what
+    /// the window allows.
+    pub(super) fn queue_msg(
+        &mut self,
+        now: u64,
+        mi: usize,
+        env: &mut impl Env,
+    ) -> Result<(), PostError> {
+        let p = self.msgs[mi].post;
         let ordered = p.mode == Mode::Rod;
         let key = PdcKey::Initiator {
             peer: p.dst,
@@ -134,7 +168,6 @@ impl<S: Slab> Engine<S> {
             Some(i) => i,
             None => {
                 let Some(i) = self.pdc_alloc() else {
-                    self.msg_unalloc(mi);
                     return Err(PostError::NoPdc);
                 };
                 let start = self.random();
@@ -169,6 +202,7 @@ impl<S: Slab> Engine<S> {
             }
         };
         let d = &mut self.pdcs[pi];
+        let m = &mut self.msgs[mi];
         m.pdc = to_u16(pi);
         m.msg_id = d.msg_id;
         m.in_queue = true;
@@ -180,8 +214,8 @@ impl<S: Slab> Engine<S> {
             self.msgs[usize::from(d.q_tail)].next = mi16;
         }
         d.q_tail = mi16;
-        self.msgs[mi] = m;
-        self.msg_map_insert(mi, m.pdc, u32::from(m.msg_id));
+        let (pdc, id) = (self.msgs[mi].pdc, self.msgs[mi].msg_id);
+        self.msg_map_insert(mi, pdc, u32::from(id));
         self.pump(pi, now, env);
         self.resched_pdc(pi);
         Ok(())
@@ -220,6 +254,15 @@ impl<S: Slab> Engine<S> {
             }
             if self.cfg.cc && now < d.pace_at {
                 self.pdcs[pi].pace_wait = true;
+                return;
+            }
+            // ROD: no message starts behind a rendezvous send still being
+            // read, so that messages complete in order at the target.
+            if d.ordered
+                && self.rod_rndv > 0
+                && self.msgs[usize::from(mi)].seg_next == 0
+                && self.rndv_waits_on(pi)
+            {
                 return;
             }
             if !self.win_acquire(pi) {
@@ -446,7 +489,7 @@ impl<S: Slab> Engine<S> {
         let mi = usize::from(desc.msg);
         let m = &self.msgs[mi];
         let p = m.post;
-        let (off, len) = segment(p.len, self.cfg.mtu, desc.seg);
+        let (off, len) = segment(m.slen, self.cfg.mtu, desc.seg);
         let som = desc.seg == 0;
         let eom = desc.seg + 1 >= m.nsegs;
         // A message whose completion was reported (cancelled, or answered
@@ -462,7 +505,23 @@ impl<S: Slab> Engine<S> {
         // Atomics carry their operands in the request (extension and
         // payload), not in the local buffer.
         let (mut ext, mut inline) = (ReqExt::None, None);
+        if m.rkey != 0 {
+            // The rendezvous extension, on every packet: the eager length,
+            // where and with which key the target reads the rest.
+            ext = ReqExt::Rendezvous {
+                eager_length: m.slen,
+                read_ri_gen: 0,
+                // CAST: 12-bit fields of the initiator id.
+                read_pid: (p.initiator & 0xfff) as u16,
+                read_ri: ((p.initiator >> 12) & 0xfff) as u16,
+                read_offset: u64::from(m.slen),
+                read_match_bits: m.rkey,
+            };
+        }
+        let rndv = m.rkey != 0;
         let (opcode, key, boff, payload) = match p.op {
+            Op::Send { tag: Some(t) } if rndv => (op::RNDV_TSEND, t, u64::from(off), len),
+            Op::Send { tag: None } if rndv => (op::RNDV_SEND, 0, u64::from(off), len),
             Op::Send { tag: Some(t) } => (op::TSEND, t, u64::from(off), len),
             Op::Send { tag: None } => (op::SEND, 0, u64::from(off), len),
             Op::Write { key, offset } => (op::WRITE, key, offset.wrapping_add(u64::from(off)), len),
@@ -840,7 +899,7 @@ impl<S: Slab> Engine<S> {
         let now_needed = match ans {
             Answer::None => false,
             Answer::Plain { rc: c, .. } => c != rc::OK || !self.cfg.implied_ok,
-            Answer::Read { .. } | Answer::Atomic { .. } => true,
+            Answer::Read { .. } | Answer::Local { .. } | Answer::Atomic { .. } => true,
         };
         let ans = if now_needed { ans } else { Answer::None };
         if self.cfg.implied_ok && !self.keep_error(pi, psn, &ans) {
@@ -1286,6 +1345,7 @@ impl<S: Slab> Engine<S> {
         if self.pdcs[i].ninb > 0 {
             for m in 0..self.inb.len() {
                 if self.inb[m].used && self.inb[m].pdc == i16 {
+                    self.rndv_abort(m, false, env);
                     let dest = self.inb[m].dest;
                     self.inb_release(m);
                     self.undo_dest(dest, env);

@@ -166,8 +166,9 @@ impl<S: Slab> Engine<S> {
             if t.flags & (D_NEED_RESP | D_GOT_RESP | D_CLOSE) == D_NEED_RESP {
                 let mi = usize::from(t.msg);
                 let m = &mut self.msgs[mi];
-                // A READ or a fetching atomic completes with its data only.
-                if !wants_data(&m.post.op) {
+                // A READ or a fetching atomic completes with its data only,
+                // a rendezvous send with its explicit answer.
+                if !wants_data(&m.post.op) && m.rkey == 0 {
                     self.txq[i].flags |= D_GOT_RESP;
                     self.desc_settled(pi, i);
                     let m = &mut self.msgs[mi];
@@ -366,6 +367,11 @@ impl<S: Slab> Engine<S> {
             for q in &hits[..n] {
                 progress |= self.ack_psn(pi, *q, trigger, a.retx, now);
             }
+        }
+        if !progress {
+            // A rendezvous send waiting for its answer: an ACK of its
+            // resent packet shows the target alive.
+            self.rndv_ack(pi, trigger);
         }
         // The RTT sample, less the time the target held the ACK.
         let service = match a.ext {
@@ -689,7 +695,7 @@ impl<S: Slab> Engine<S> {
             t = t.min(self.pdc_deadline(d));
         }
         for m in self.msgs.iter() {
-            if m.state == MsgState::Active && m.post.mode == Mode::Rudi {
+            if m.state == MsgState::Active && (m.post.mode == Mode::Rudi || Self::pull_waits(m)) {
                 t = t.min(m.deadline);
             }
         }
@@ -795,6 +801,12 @@ impl<S: Slab> Engine<S> {
     /// lost to the application (documented policy, counted).
     fn reclaim_unexp(&mut self, ui: usize, env: &mut impl Env) {
         let u = self.unexp[ui];
+        if u.used && u.complete && u.matched == NONE && u.rndv != NONE {
+            // A rendezvous send: its sender still waits, and is told.
+            self.stats.unexp_reclaimed += 1;
+            self.rndv_unclaimed(ui, env);
+            return;
+        }
         if u.used && u.complete && u.matched == NONE {
             env.overflow_free(u.buf);
             self.stats.unexp_reclaimed += 1;
@@ -810,6 +822,10 @@ impl<S: Slab> Engine<S> {
     fn rudi_timer(&mut self, mi: usize, now: u64, env: &mut impl Env) {
         let m = self.msgs[mi];
         let id = self.pdcs.len() + mi;
+        if Self::pull_waits(&m) {
+            self.rndv_pull_retry(mi, now, env);
+            return;
+        }
         if m.state != MsgState::Active || m.post.mode != Mode::Rudi {
             self.unschedule(id);
             return;

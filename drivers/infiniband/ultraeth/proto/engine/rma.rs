@@ -85,8 +85,36 @@ impl<S: Slab> Engine<S> {
         };
         // The previous value of a fetching atomic, as the payload.
         let mut inline = None;
+        // A READ of a rendezvous send: data from the local send buffer.
+        let mut local = None;
         let (ses, data) = match ans {
             Answer::None => (None, None),
+            Answer::Local {
+                msg_id,
+                job,
+                buf,
+                offset,
+                total,
+                msg_off,
+                len,
+            } => {
+                local = Some((buf, offset, len));
+                (
+                    Some(resp(
+                        rc::OK,
+                        RespBody::Data {
+                            msg_id: 0,
+                            job,
+                            read_req_msg_id: msg_id,
+                            // CAST: len <= mtu < 2^14.
+                            payload_length: len as u16,
+                            modified_length: total,
+                            message_offset: msg_off,
+                        },
+                    )),
+                    None,
+                )
+            }
             Answer::Plain {
                 msg_id,
                 job,
@@ -169,6 +197,14 @@ impl<S: Slab> Engine<S> {
                 } else {
                     total = n + l;
                 }
+            }
+            if let Some((buf, off, len)) = local {
+                let l = usize::try_from(len).unwrap_or(0).min(MAX_MTU);
+                let Some(out) = self.buf.get_mut(n..n + l) else {
+                    return;
+                };
+                env.read_local(buf, off, out);
+                total = n + l;
             }
             if let Some(v) = inline {
                 let Some(out) = self.buf.get_mut(n..n + v.len()) else {
@@ -253,7 +289,8 @@ impl<S: Slab> Engine<S> {
                 if !found {
                     return false;
                 }
-                env.write_local(m.post.buf, u64::from(off), payload);
+                // A rendezvous pull lands after the eager part.
+                env.write_local(m.post.buf, u64::from(m.base) + u64::from(off), payload);
                 let m = &mut self.msgs[mi];
                 m.done_segs += 1;
                 if m.done_segs >= m.nsegs {

@@ -12,7 +12,10 @@
 #                                     every request acknowledged
 # once on a clean wire and once under tc netem loss 5% on both ends, where
 # the originals netem drops never reach the capture and retransmissions
-# (RETX) fill the gaps.
+# (RETX) fill the gaps. Then the other operations: a capture of uet_rma's
+# RMA, atomic, RUDI and UUD cases and of a ping-pong of 256 KiB messages
+# (rendezvous sends), in which uet-dump must find each kind of header and
+# --check must pass.
 #
 #   uetc0 on vcap0 (10.81.0.1), captured, in the current namespace
 #   uetc1 on vcap1 (10.81.0.2) in namespace uet-cap-peer
@@ -56,8 +59,9 @@ RUNS=(
 	"clean wire|"
 	"netem loss 5%|loss 5%"
 )
-# per run: capture + ping-pong, decode, check; the clean run adds --json
-ktap_set_plan $((${#RUNS[@]} * 3 + 1))
+# per run: capture + ping-pong, decode, check; the clean run adds --json;
+# then the operations capture: traffic, decode, check
+ktap_set_plan $((${#RUNS[@]} * 3 + 1 + 3))
 
 modprobe uet_soft || ktap_exit_fail_msg "cannot load uet_soft"
 "$IP" netns add "$NS" &&
@@ -177,5 +181,63 @@ for r in "${RUNS[@]}"; do
 	while IFS= read -r l; do ktap_print_msg "check: $l"; done <"$T/check"
 	ktap_test_result "$wire: uet-dump --check --job $JOB passes (exit $crc)" [ $crc -eq 0 ]
 done
+
+# The other operations: RMA write (with header data) and read, atomics,
+# RUDI and UUD requests (uet_rma), rendezvous sends (uet_pingpong with
+# messages above the 64 KiB eager limit).
+RMA=$UET_DIR/uet_rma
+pcap=$T/ops.pcap
+ok=0
+if [ ! -x "$RMA" ]; then
+	ktap_print_msg "uet_rma was not built"
+elif capture_start "$pcap"; then
+	env UET_DEV0=uetc0 UET_DEV1=uetc1 UET_NS1="$NS" UET_ADDR0=10.81.0.1 \
+		UET_ADDR1=10.81.0.2 UET_WIRE_CLEAN=1 timeout 300 "$RMA" -t write_imm \
+		-t zero_based -t rudi -t uud -t atomic_refused >"$T/rma" 2>&1
+	rrc=$?
+	port=$((port + 1))
+	# shellcheck disable=SC2086
+	"$IP" netns exec "$NS" "$LAUNCH" --job-id $JOB -n 1 -- \
+		"$PROG" -d uetc1 -p $port -n 20 -s 262144 -r 16 -c >"$T/s" 2>&1 &
+	SERVER_PID=$!
+	timeout 150 "$LAUNCH" --job-id $JOB -n 1 -- \
+		"$PROG" -d uetc0 -p $port -n 20 -s 262144 -r 16 -c 10.81.0.2 >"$T/c" 2>&1
+	crc=$?
+	uet_wait_pid "$SERVER_PID" 30
+	src=$?
+	[ $src -eq 124 ] && kill "$SERVER_PID" 2>/dev/null
+	SERVER_PID=
+	sleep 2
+	capture_stop
+	while IFS= read -r l; do ktap_print_msg "uet_rma: $l"; done < <(grep -E '^(ok|not ok|# (FAIL|PASSED|FAILED|Totals))' "$T/rma")
+	while IFS= read -r l; do ktap_print_msg "client: $l"; done <"$T/c"
+	want="content checked: 20 messages intact"
+	[ $rrc -eq 0 ] && [ $crc -eq 0 ] && [ $src -eq 0 ] &&
+		grep -q "^$want$" "$T/c" && grep -q "^$want$" "$T/s" && ok=1
+fi
+capture_stop
+ktap_test_result "operations: uet_rma (RMA, atomics, RUDI, UUD) and a 256 KiB ping-pong under tcpdump -w, all passed" \
+	[ $ok -eq 1 ]
+
+"$DUMP" -r "$pcap" >"$T/dump" 2>"$T/dump.err"
+drc=$?
+missing=
+# each kind of request and answer the run makes, as uet-dump names them
+for k in ' WRITE ' ' READ ' ' FETCH_ATOMIC ' ' ATOMIC ' ' RNDV_SEND ' \
+	'RESPONSE_W_DATA' 'AMO_UNALIGNED' 'RUDI_REQ' 'RUDI_RESP' 'UUD_REQ' \
+	'eager_length=' 'compare=' 'swap='; do
+	grep -q -- "$k" "$T/dump" || missing="$missing [$k]"
+done
+bad=$(grep -c 'malformed: ' "$T/dump")
+ktap_print_msg "uet-dump -r: exit $drc, $(wc -l <"$T/dump") packets, $bad malformed${missing:+, missing:$missing}"
+grep -E ' (RNDV_SEND|FETCH_ATOMIC|ATOMIC) ' "$T/dump" | head -n 4 | while IFS= read -r l; do ktap_print_msg "  $l"; done
+[ $drc -eq 0 ] && [ "$bad" -eq 0 ] && [ -z "$missing" ]
+ktap_test_result "operations: uet-dump -r decodes RMA, atomic, rendezvous, RUDI and UUD headers ($bad malformed)" \
+	[ $? -eq 0 ]
+
+"$DUMP" --check -r "$pcap" >"$T/check" 2>&1
+crc=$?
+while IFS= read -r l; do ktap_print_msg "check: $l"; done <"$T/check"
+ktap_test_result "operations: uet-dump --check passes (exit $crc)" [ $crc -eq 0 ]
 
 ktap_finished
