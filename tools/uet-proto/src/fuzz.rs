@@ -11,7 +11,7 @@ use std::string::String;
 use std::vec::Vec;
 
 use crate::proto::engine::Config;
-use crate::proto::ses::{CompKind, Mode, Op, Post, Status};
+use crate::proto::ses::{AtomicOp, CompKind, Mode, Op, Post, Status};
 use crate::proto::wire::{self, pds, ses, NextHeader};
 use crate::sim::{addr, Link, Net};
 
@@ -70,6 +70,13 @@ fn engine_cfg(one_rtt: bool) -> Config {
         reap: 20_000_000,
         half_open: 1_000_000,
         one_rtt,
+        // Sends longer than two packets go by rendezvous.
+        eager_limit: 1024,
+        // Unclaimed unexpected messages go after 20 ms (1 s by default,
+        // also within the final 2 s run): a rendezvous send waiting for a
+        // receive keeps its PDC busy (resends every `rto_max`) until then,
+        // which halved the executions per second.
+        unexp_life: 20_000_000,
         ..Config::DEFAULT
     }
 }
@@ -97,6 +104,66 @@ fn engine_post(net: &mut Net, user: u64, len: usize) -> u64 {
         len: len as u32,
         hdr_data: 0,
         with_data: false,
+        tc: 0,
+        initiator: 0,
+    };
+    let now = net.now;
+    let _ = node.eng.post(now, &p, &mut node.env);
+    buf
+}
+
+/// Posts operation `user` for a record of length 63, cycling through a
+/// 700-byte WRITE, one with header data (it completes at node 1 too), a
+/// fetch-add and a compare-and-swap on node 1's region, and a 3000-byte
+/// rendezvous SEND, for which node 1 first posts a 4096-byte receive
+/// (cookie `3000 + user`, added to `recvs` with its buffer). Returns the
+/// operation's local buffer.
+fn engine_post_op(net: &mut Net, user: u64, recvs: &mut Vec<(u64, u64)>) -> u64 {
+    let atomic = |op| Op::Atomic {
+        key: 0x10,
+        offset: (user * 8) % (1 << 16),
+        op,
+        operand: user,
+        compare: 0,
+    };
+    let write = Op::Write {
+        key: 0x10,
+        offset: 0,
+    };
+    let (op, len, with_data) = match user % 5 {
+        0 => (write, 700, false),
+        1 => (write, 700, true),
+        2 => (atomic(AtomicOp::FetchAdd), 8, false),
+        3 => (atomic(AtomicOp::CmpSwap), 8, false),
+        _ => (Op::Send { tag: None }, 3000, false),
+    };
+    if len == 3000 {
+        let n = &mut net.nodes[1];
+        let b = n.env.add_buf(std::vec![0; 4096]);
+        if n.eng
+            .post_recv(1, 3000 + user, b, 4096, None, &mut n.env)
+            .is_ok()
+        {
+            recvs.push((3000 + user, b));
+        }
+    }
+    let node = &mut net.nodes[0];
+    let buf = node.env.add_buf(std::vec![0x5a; len]);
+    let p = Post {
+        user,
+        dst: addr(1),
+        target: ses::SesAddr {
+            ri_gen: 0,
+            job: 7,
+            pid: 1,
+            ri: 1,
+        },
+        mode: Mode::Rud,
+        op,
+        buf,
+        len: len as u32,
+        hdr_data: user,
+        with_data,
         tc: 0,
         initiator: 0,
     };
@@ -151,7 +218,9 @@ fn engine_net_with(one_rtt: bool, capture: bool, pooled: bool, implied: bool) ->
 /// Input: one byte (bit 0: 1-RTT establishment, bit 1: one send window
 /// per node shared by all its PDCs, bit 2: implied success, bit 3:
 /// cancels), then records of a control byte and up to 63 packet bytes:
-/// bits 0-5 the length (63 also posts a 700-byte WRITE after the packet),
+/// bits 0-5 the length (63 also posts an operation after the packet: a
+/// WRITE, one with header data, a fetch-add, a compare-and-swap or a
+/// rendezvous SEND in turn, see `engine_post_op`),
 /// bit 6 forces a well-formed PDS prologue, bit 7 the destination node
 /// (the other node is the source). 5 us of simulated time pass after each
 /// record.
@@ -165,6 +234,11 @@ fn engine_net_with(one_rtt: bool, capture: bool, pooled: bool, implied: bool) ->
 /// record that posts a WRITE, so that a cancel can catch it before it
 /// went out. At the end node 1 cancels the receives still posted.
 pub fn engine(data: &[u8]) {
+    engine_run(data);
+}
+
+/// [`engine`], returning the network at the end.
+fn engine_run(data: &[u8]) -> Net {
     let first = data.first().copied().unwrap_or(0);
     let mut net = engine_net_with(first & 1 != 0, false, first & 2 != 0, first & 4 != 0);
     let cancels = first & 8 != 0;
@@ -185,7 +259,6 @@ pub fn engine(data: &[u8]) {
             }
         }
     }
-    let posted = bufs[1].len();
     while let Some((&ctl, r)) = rest.split_first() {
         if cancels && ctl & 0x3f == 0 {
             let (sel, r2) = r.split_first().map_or((0xff, r), |(s, r2)| (*s, r2));
@@ -208,7 +281,7 @@ pub fn engine(data: &[u8]) {
         let node = &mut net.nodes[dst];
         node.eng.receive(now, &addr(1 - dst), &p, &mut node.env);
         if ctl & 0x3f == 0x3f {
-            let b = engine_post(&mut net, user, 700);
+            let b = engine_post_op(&mut net, user, &mut bufs[1]);
             bufs[0].push((user, b));
             user += 1;
             if cancels {
@@ -218,9 +291,10 @@ pub fn engine(data: &[u8]) {
         }
         net.run_for(net.now + 5_000);
     }
-    if cancels {
-        engine_cancel(&mut net, 1, &bufs[1], |u| (3000..4000).contains(&u));
-    }
+    // Receives still posted (their message may have failed or gone
+    // elsewhere) are cancelled, as an application would at teardown.
+    engine_cancel(&mut net, 1, &bufs[1], |u| (3000..4000).contains(&u));
+    let posted = bufs[1].len();
     // Whatever happened, a new operation still completes or fails cleanly
     // and every table drains.
     engine_post(&mut net, 1000, 100);
@@ -259,6 +333,8 @@ pub fn engine(data: &[u8]) {
         net.nodes
             .iter()
             .flat_map(|n| n.env.completions.iter())
+            // Writes with header data complete at node 1 too.
+            .filter(|c| c.kind != CompKind::WriteData)
             .filter(|c| (c.kind == CompKind::Recv) == kind_recv)
             .count()
     };
@@ -271,10 +347,11 @@ pub fn engine(data: &[u8]) {
         .env
         .completions
         .iter()
-        .filter(|c| c.kind != CompKind::Recv)
+        .filter(|c| c.kind != CompKind::Recv && c.kind != CompKind::WriteData)
         .count();
     assert!(done >= 1 && done <= user as usize);
     assert_eq!(comps(false), done, "node 1 posted nothing");
+    net
 }
 
 /// Cancels at `node` what `pred` selects; checks that every cancelled
@@ -410,7 +487,14 @@ fn sample_packets() -> std::collections::BTreeMap<String, Vec<u8>> {
             key: 0x10,
             offset: 0,
         };
-        let ops: [(Mode, Op, usize); 10] = [
+        let atomic = |op, offset| Op::Atomic {
+            key: 0x10,
+            offset,
+            op,
+            operand: 3,
+            compare: 7,
+        };
+        let ops: [(Mode, Op, usize); 15] = [
             (Mode::Rud, write, 40),
             (Mode::Rud, Op::Send { tag: None }, 600),
             (Mode::Rud, Op::Send { tag: Some(5) }, 8),
@@ -442,18 +526,28 @@ fn sample_packets() -> std::collections::BTreeMap<String, Vec<u8>> {
                 8,
             ),
             (Mode::Uud, Op::Send { tag: None }, 8),
+            (Mode::Rud, atomic(AtomicOp::FetchAdd, 0), 8),
+            (Mode::Rud, atomic(AtomicOp::CmpSwap, 8), 8),
+            (Mode::Rud, atomic(AtomicOp::Add, 16), 8),
+            (Mode::Rud, atomic(AtomicOp::FetchAdd, 4), 8),
+            (Mode::Rud, Op::Send { tag: Some(6) }, 3000),
         ];
         for (i, (mode, op, len)) in ops.into_iter().enumerate() {
             let n1 = &mut net.nodes[1];
-            let rb = n1.env.add_buf(std::vec![0; 1024]);
+            let rb = n1.env.add_buf(std::vec![0; len.max(1024)]);
             let tag = match op {
                 Op::Send { tag: Some(t) } => Some((t, 0)),
                 _ => None,
             };
             if matches!(op, Op::Send { .. }) && i != 1 {
-                let _ = n1
-                    .eng
-                    .post_recv(1, 100 + i as u64, rb, 1024, tag, &mut n1.env);
+                let _ = n1.eng.post_recv(
+                    1,
+                    100 + i as u64,
+                    rb,
+                    len.max(1024) as u32,
+                    tag,
+                    &mut n1.env,
+                );
             }
             let n0 = &mut net.nodes[0];
             let buf = n0.env.add_buf(std::vec![0x33; len]);
@@ -466,7 +560,8 @@ fn sample_packets() -> std::collections::BTreeMap<String, Vec<u8>> {
                 buf,
                 len: len as u32,
                 hdr_data: 9,
-                with_data: true,
+                // RUDI and atomics carry no header data.
+                with_data: mode != Mode::Rudi && !matches!(op, Op::Atomic { .. }),
                 tc: 0,
                 initiator: 0,
             };
@@ -958,10 +1053,21 @@ fn engine_seeds(one_rtt: bool) -> Vec<(String, Vec<u8>)> {
         std::vec![0x00, 0xff],
     ]
     .concat();
+    // Five records that post an operation each (users 2-6: a fetch-add, a
+    // compare-and-swap, a rendezvous SEND, a WRITE, one with header data),
+    // and with cancels the same, then a cancel of everything at node 0.
+    let ops: Vec<u8> = (0..5)
+        .flat_map(|_| [[0x3f].as_slice(), &[0; 0x3f]].concat())
+        .collect();
+    let ops_cancel = [ops.clone(), std::vec![0x00, 0xff]].concat();
     let mode = if one_rtt { "1rtt" } else { "rud" };
+    let recs: Vec<(&str, Vec<u8>)> = recs.into_iter().chain([("ops", ops)]).collect();
     recs.into_iter()
         .map(|(name, r)| (name, u8::from(one_rtt), r))
-        .chain([("cancel", u8::from(one_rtt) | 8, cancels)])
+        .chain([
+            ("cancel", u8::from(one_rtt) | 8, cancels),
+            ("ops-cancel", u8::from(one_rtt) | 8, ops_cancel),
+        ])
         .map(|(name, first, r)| {
             let mut v = std::vec![first];
             v.extend(r);
@@ -1023,6 +1129,42 @@ mod tests {
                 .collect();
             engine(&v);
         }
+    }
+
+    /// The `ops` seeds reach the new operations: node 1 applies the two
+    /// atomics, completes the write with header data and reads the rest
+    /// of the rendezvous SEND into the receive posted for it.
+    #[test]
+    fn engine_target_posts_every_operation() {
+        for (name, input) in engine_seeds(false) {
+            if name != "ops-rud" {
+                continue;
+            }
+            let net = engine_run(&input);
+            let n1 = &net.nodes[1];
+            assert_eq!(n1.env.atomics, 2);
+            assert_eq!(n1.eng.stats.rndv_reads, 1);
+            let c = &n1.env.completions;
+            assert!(c
+                .iter()
+                .any(|c| c.kind == CompKind::WriteData && c.hdr_data == 6));
+            assert!(c
+                .iter()
+                .any(|c| c.kind == CompKind::Recv && c.user == 3004 && c.len == 3000));
+            let c0 = &net.nodes[0].env.completions;
+            for (user, kind) in [
+                (2, CompKind::Atomic),
+                (3, CompKind::Atomic),
+                (4, CompKind::Send),
+                (5, CompKind::Write),
+                (6, CompKind::Write),
+            ] {
+                let c = c0.iter().find(|c| c.user == user).unwrap();
+                assert_eq!((c.kind, c.status), (kind, Status::Ok));
+            }
+            return;
+        }
+        panic!("no ops seed");
     }
 
     const TARGETS: [&str; 4] = ["parse_packet", "parse_pds", "parse_ses", "engine"];

@@ -21,10 +21,12 @@
 //! cannot, since the FEP check comes first. The send completes when the
 //! rendezvous message's SES response arrives: the target sends it once
 //! it has all the data (the last eager packet waits for it). While it
-//! waits, every ACK of a resent copy of that packet, and every READ the
-//! target makes, tells the initiator its target is alive: its retry count
-//! starts again (the wait may be long: an unexpected message waits for a
-//! receive).
+//! waits, every READ the target makes is progress (the retry count
+//! starts again), and a timeout whose resent packet the target
+//! acknowledges is forgiven as after a resource NACK (`max_transient`
+//! times without progress): an unexpected message waits for a receive,
+//! at most `Config::unexp_life`, which must stay below the initiator's
+//! retry span (1 s against 4.4 s by default).
 //!
 //! Target. The inbound message counts the eager bytes only. Its first
 //! packet reserves a message slot for the pull READ (or is NACKed
@@ -172,7 +174,11 @@ impl<S: Slab> Engine<S> {
     /// Initiator: an ACK triggered by `psn` of PDC `pi` that acknowledged
     /// nothing new: if `psn` is the packet of a rendezvous send waiting
     /// for its answer (a resent copy the target acknowledged again), the
-    /// target is alive ([`Self::rndv_alive`]).
+    /// target holds the message: the timeout that resent it is forgiven
+    /// as after a resource NACK (at most `max_transient` times without
+    /// progress). Only the target's READs reset the retry count: a target
+    /// that acknowledges but never answers (its message stuck) must not
+    /// keep the send forever (found by the `engine` fuzz target).
     pub(super) fn rndv_ack(&mut self, pi: usize, psn: u32) {
         let d = &self.pdcs[pi];
         if d.win == NONE || psn_lt(psn, d.tx_base) || !psn_lt(psn, d.next_psn) {
@@ -186,7 +192,7 @@ impl<S: Slab> Engine<S> {
                 .get(usize::from(t.msg))
                 .is_some_and(|m| m.rkey != 0 && !m.completed)
         {
-            self.rndv_alive(pi);
+            self.pdcs[pi].transient = true;
         }
     }
 
