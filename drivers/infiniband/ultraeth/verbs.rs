@@ -93,9 +93,12 @@ use kernel::{
 /// The `rdma link` type name.
 pub(crate) const LINK_TYPE: &CStr = c"uet";
 
-/// Headers in front of each UET payload on the wire: IPv6 (the larger IP
-/// header), UDP, PDS RUD request and SES standard request.
-const WIRE_OVERHEAD: u32 = 40 + 8 + 12 + 44;
+/// Headers in front of each UET payload on the wire, at most: IPv6 (the
+/// larger IP header), UDP, PDS RUD/ROD request with its CC word, SES
+/// standard request and the rendezvous extension (the eager part of a
+/// rendezvous send carries it with a full payload). Packets never need
+/// IP fragmentation.
+const WIRE_OVERHEAD: u32 = 40 + 8 + 16 + 44 + 24;
 /// Largest message: sends above the 64 KiB eager limit go as rendezvous
 /// sends (the target pulls them), so the limit is the engine's
 /// `Config::max_msg`.

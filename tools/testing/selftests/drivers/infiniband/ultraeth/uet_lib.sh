@@ -211,7 +211,7 @@ uet_port_state_is() {
 uet_wire_runs() {
 	local prog=$1 tag=$2 net=${UET_WIRE_NET:-7}
 	local ns=uet-$tag-peer d0=uet${tag}0 d1=uet${tag}1 v0=v${tag}0 v1=v${tag}1
-	local r plan=0 wire fam qd cases extra c count log rc line out
+	local r plan=0 wire fam qd cases extra c count log rc line out t0
 	local a4=10.7$net.0 a6=fd7$net:
 	local -a addrs args
 
@@ -267,12 +267,13 @@ uet_wire_runs() {
 		done
 		log=$UET_WIRE_TMP/run.log
 		ktap_print_msg "wire: $wire${qd:+ (netem $qd)}, IPv$fam${extra:+, $extra}; $d0 counters before: $(uet_wire_stats "$d0")"
+		t0=$(date +%s)
 		# shellcheck disable=SC2086
 		env UET_DEV0="$d0" UET_DEV1="$d1" UET_NS1="$ns" "${addrs[@]}" $extra \
 			"$prog" "${args[@]}" >"$log" 2>&1
 		rc=$?
 		sed 's/^/    /' "$log" | while IFS= read -r line; do ktap_print_msg "$line"; done
-		ktap_print_msg "$(basename "$prog") exited $rc; $d0 counters after: $(uet_wire_stats "$d0")"
+		ktap_print_msg "$(basename "$prog") exited $rc after $(($(date +%s) - t0)) s; $d0 counters after: $(uet_wire_stats "$d0")"
 		for c in $cases; do
 			line=$(grep -E "^(not )?ok [0-9]+ $c( |$)" "$log" | head -n 1)
 			case "$line" in

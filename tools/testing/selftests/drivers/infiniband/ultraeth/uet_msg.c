@@ -180,8 +180,14 @@ TEST_F_TIMEOUT(msg, max_msg_size, 300)
 			usleep(200000);
 			ASSERT_EQ(0, ibv_post_recv(b->qp, &wr, &bad));
 		}
-		ASSERT_EQ(0, wait_wc(b->rcq, &w, WAIT_MS * 4))
-			TH_LOG("round %d: no receive completion", round);
+		if (wait_wc(b->rcq, &w, WAIT_MS * 4)) {
+			int e = wait_wc(a->scq, &w, 0);
+
+			TH_LOG("round %d: no receive completion; send: %s",
+			       round, e ? "no completion either" :
+			       ibv_wc_status_str(w.status));
+			ASSERT_TRUE(false);
+		}
 		ASSERT_EQ(IBV_WC_SUCCESS, w.status)
 			TH_LOG("round %d: %s (uet rc 0x%x)", round,
 			       ibv_wc_status_str(w.status), w.vendor_err);
@@ -790,9 +796,19 @@ TEST_F(msg, qpn)
 		ibv_destroy_qp(qp2);
 	ibv_destroy_qp(qp);
 
-	/* delivery modes other than RUD are not there yet */
+	/* every delivery mode the device lists, and no other */
 	ua.flags = 0;
-	ua.delivery_mode = UETDV_DM_UUD;
+	for (ua.delivery_mode = UETDV_DM_RUD;
+	     ua.delivery_mode <= UETDV_DM_UUD; ua.delivery_mode++) {
+		qp = ep_new(&self->a, 16, 16, &ua);
+		EXPECT_NE(NULL, qp) TH_LOG("mode %u: %s", ua.delivery_mode,
+					   strerror(errno));
+		EXPECT_TRUE(self->a.dattr.dev_caps &
+			    (UETDV_DEVICE_CAP_RUD << ua.delivery_mode));
+		if (qp)
+			ibv_destroy_qp(qp);
+	}
+	ua.delivery_mode = UETDV_DM_UUD + 1;
 	qp = ep_new(&self->a, 16, 16, &ua);
 	EXPECT_EQ(NULL, qp);
 	EXPECT_EQ(EOPNOTSUPP, errno);

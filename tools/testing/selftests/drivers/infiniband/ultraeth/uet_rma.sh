@@ -19,17 +19,31 @@ rma.rudi rma.uud rma.atomic_counter rma.atomic_cas_lock"
 WIRE=$(echo $WIRE)
 IPV6="rma.write_sizes rma.read_sizes rma.refused rma.atomic_counter"
 
-# wire name|IP version|netem args|cases|environment
-RUNS=(
-	"ipv4|4||$ALL|UET_WIRE_CLEAN=1"
-	"ipv6|6||$IPV6|UET_WIRE_CLEAN=1"
-	"loss 1%|4|loss 1%|$WIRE|"
-	"loss 5%|4|loss 5%|$WIRE|"
-	"loss 20%|4|loss 20%|$WIRE|"
-	"reorder|4|delay 2ms reorder 25% 50%|$WIRE|"
-	"duplicate|4|duplicate 10%|$WIRE|"
-	"corrupt|4|corrupt 5%|$WIRE|"
-)
+# wire name|IP version|netem args|cases|environment. Three sets, one per
+# test program (each has the kselftest timeout to itself): uet_rma.sh the
+# clean wires, uet_rma_loss.sh loss, uet_rma_wire.sh the other impairments.
+case ${UET_RMA_SET:-clean} in
+clean)
+	RUNS=(
+		"ipv4|4||$ALL|UET_WIRE_CLEAN=1"
+		"ipv6|6||$IPV6|UET_WIRE_CLEAN=1"
+	)
+	tag=r ;;
+loss)
+	RUNS=(
+		"loss 1%|4|loss 1%|$WIRE|"
+		"loss 5%|4|loss 5%|$WIRE|"
+		"loss 20%|4|loss 20%|$WIRE|"
+	)
+	tag=l ;;
+wire)
+	RUNS=(
+		"reorder|4|delay 2ms reorder 25% 50%|$WIRE|"
+		"duplicate|4|duplicate 10%|$WIRE|"
+		"corrupt|4|corrupt 5%|$WIRE|"
+	)
+	tag=w ;;
+esac
 
-UET_WIRE_NET=8 uet_wire_runs "$UET_DIR/uet_rma" r
+UET_WIRE_NET=8 uet_wire_runs "$UET_DIR/uet_rma" "$tag"
 ktap_finished
