@@ -722,6 +722,46 @@ mod tests {
     }
 
     #[test]
+    fn remote_ranges_and_access_are_checked() -> Result {
+        let scope = Arc::new(JobScope::new(), GFP_KERNEL)?;
+        let mr = MrEntry {
+            iova: 0x1000,
+            length: 4096,
+            access: AccessFlags::from(Access::LocalWrite).bits()
+                | AccessFlags::from(Access::RemoteWrite).bits(),
+            scope,
+            pd: 1,
+            umem: None,
+        };
+        let w = Access::RemoteWrite;
+        assert_eq!(mr.remote_offset(0x1000, 4096, w), Ok(0));
+        assert_eq!(mr.remote_offset(0x1ff8, 8, w), Ok(0xff8));
+        assert_eq!(mr.remote_offset(0x1000, 0, w), Ok(0));
+        // outside, across either end, wrapping around 2^64
+        assert_eq!(mr.remote_offset(0xfff, 8, w), Err(RemoteError::Range));
+        assert_eq!(mr.remote_offset(0x1ff9, 8, w), Err(RemoteError::Range));
+        assert_eq!(mr.remote_offset(0x2000, 1, w), Err(RemoteError::Range));
+        assert_eq!(
+            mr.remote_offset(u64::MAX - 2, 8, w),
+            Err(RemoteError::Range)
+        );
+        assert_eq!(
+            mr.remote_offset(0x1000, usize::MAX, w),
+            Err(RemoteError::Range)
+        );
+        // access before range: a read of a write-only region is refused
+        assert_eq!(
+            mr.remote_offset(0x1000, 8, Access::RemoteRead),
+            Err(RemoteError::Access)
+        );
+        assert_eq!(
+            mr.remote_offset(0x1000, 8, Access::RemoteAtomic),
+            Err(RemoteError::Access)
+        );
+        Ok(())
+    }
+
+    #[test]
     fn keys_resolve_for_their_job_only() -> Result {
         let keys = Arc::pin_init(KeyTable::new(), GFP_KERNEL)?;
         let scope = Arc::new(JobScope::new(), GFP_KERNEL)?;

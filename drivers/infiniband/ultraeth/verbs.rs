@@ -627,7 +627,9 @@ const DEV_CAPS: u32 = uapi::uet_ibv_dev_caps_UET_DEV_CAP_JOBS
     | uapi::uet_ibv_dev_caps_UET_DEV_CAP_ROD
     | uapi::uet_ibv_dev_caps_UET_DEV_CAP_RUDI
     | uapi::uet_ibv_dev_caps_UET_DEV_CAP_UUD
-    | uapi::uet_ibv_dev_caps_UET_DEV_CAP_TAGGED;
+    | uapi::uet_ibv_dev_caps_UET_DEV_CAP_TAGGED
+    | uapi::uet_ibv_dev_caps_UET_DEV_CAP_RMA
+    | uapi::uet_ibv_dev_caps_UET_DEV_CAP_ATOMIC;
 
 #[vtable]
 impl Operations for UetDevice {
@@ -661,6 +663,10 @@ impl Operations for UetDevice {
             // Atomics run under the device's engine lock: atomic with
             // respect to each other, not to the CPU.
             atomic_hca: true,
+            // A send queue's requests may all be reads or atomics; the
+            // engine's message table bounds the device's.
+            max_qp_rd_atom: fep::MAX_WQE,
+            max_res_rd_atom: fep::MAX_ENGINE_MSGS,
             ..Default::default()
         })
     }

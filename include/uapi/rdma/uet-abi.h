@@ -40,6 +40,8 @@ enum uet_ibv_dev_caps {
 	UET_DEV_CAP_UUD = 1 << 3,	/* unreliable unordered delivery */
 	UET_DEV_CAP_TAGGED = 1 << 4,	/* tagged send/receive matching */
 	UET_DEV_CAP_JOBS = 1 << 5,	/* contexts join jobs (rdma_job.h) */
+	UET_DEV_CAP_RMA = 1 << 6,	/* RMA write (with header data), read */
+	UET_DEV_CAP_ATOMIC = 1 << 7,	/* fetch-add, compare-and-swap, add */
 };
 
 /* UET profiles (UEC 1.0), in uet_ibv_alloc_ucontext_resp.profiles */
@@ -151,10 +153,12 @@ enum uet_ibv_qp_type {
 /*
  * What an endpoint's requests may be, by delivery mode (others complete
  * with IB_WC_LOC_QP_OP_ERR): RUD and ROD every operation, ROD delivering
- * the messages to one destination in posting order; RUDI, WRITE and READ
- * of at most one packet (ucontext mtu), served without a PDC; UUD, SEND
- * and tagged SEND of at most one packet, unreliable (lost, never
- * corrupted or duplicated).
+ * the messages to one destination in posting order; RUDI, WRITE (without
+ * header data) and READ of at most one packet (ucontext mtu), served
+ * without a PDC; UUD, SEND and tagged SEND of at most one packet,
+ * unreliable: a datagram may be lost; the target drops copies of the
+ * datagrams it delivered lately (the last 256 per device), and corrupted
+ * packets fail their checksum.
  */
 enum uet_ibv_delivery_mode {
 	UET_DM_RUD = 0,		/* reliable unordered delivery */
@@ -262,6 +266,15 @@ enum uet_sqe_flags {
  * FETCH_ADD adds compare_add, CMP_SWP stores swap if the word equals
  * compare_add, ADD adds compare_add without fetching; FETCH_ADD and
  * CMP_SWP write the previous value into their one 8-byte SGE.
+ *
+ * Fields an opcode does not use must be zero (IB_WC_LOC_QP_OP_ERR
+ * otherwise): match_bits for WRITE and READ; remote_key and remote_addr
+ * for sends; swap unless CMP_SWP; header_data, UET_SQE_F_WITH_DATA and
+ * UET_SQE_F_INLINE for READ and atomics; UET_SQE_F_WITH_DATA on RUDI
+ * endpoints; the upper 32 bits of remote_key. ATOMIC_ADD takes no SGE,
+ * FETCH_ADD and CMP_SWP exactly one of 8 bytes (IB_WC_LOC_LEN_ERR
+ * otherwise, as for a message above max_msg_size or a remote range that
+ * wraps around 2^64).
  */
 struct uet_sqe {
 	__aligned_u64 wr_id;
@@ -278,7 +291,7 @@ struct uet_sqe {
 		__aligned_u64 match_bits;	/* UET_SQE_OP_TAGGED_SEND */
 		__aligned_u64 compare_add;	/* atomics */
 	};
-	__aligned_u64 remote_key;	/* RMA and atomics */
+	__aligned_u64 remote_key;	/* RMA and atomics: 32-bit key */
 	__aligned_u64 remote_addr;	/* RMA and atomics */
 	union {
 		struct uet_sge sge[UET_SQE_MAX_SGE];

@@ -157,6 +157,11 @@ pub struct DeviceAttr {
     /// Whether atomics are atomic with respect to the other atomics of the
     /// device (`IB_ATOMIC_HCA`); `false` reports no atomics.
     pub atomic_hca: bool,
+    /// RDMA reads and atomics outstanding per QP, as initiator and as
+    /// target (`max_qp_rd_atom`, `max_qp_init_rd_atom`).
+    pub max_qp_rd_atom: u32,
+    /// RDMA reads and atomics outstanding per device (`max_res_rd_atom`).
+    pub max_res_rd_atom: u32,
 }
 
 /// Port state.
@@ -1285,6 +1290,9 @@ impl<T: Operations> VTable<T> {
             attr.max_send_sge = a.max_sge;
             attr.max_recv_sge = a.max_sge;
             attr.max_pkeys = 1;
+            attr.max_qp_rd_atom = a.max_qp_rd_atom;
+            attr.max_qp_init_rd_atom = a.max_qp_rd_atom;
+            attr.max_res_rd_atom = a.max_res_rd_atom;
             if a.atomic_hca {
                 attr.atomic_cap = bindings::ib_atomic_cap_IB_ATOMIC_HCA;
             }

@@ -137,6 +137,9 @@ const _: () = assert!(core::mem::offset_of!(uapi::uet_sqe, header_data) == SQE_H
 const _: () = assert!(core::mem::offset_of!(uapi::uet_sqe, remote_key) == SQE_RKEY);
 const _: () = assert!(core::mem::offset_of!(uapi::uet_sqe, remote_addr) == SQE_RADDR);
 const _: () = assert!(core::mem::offset_of!(uapi::uet_sqe, swap) == SQE_SWAP);
+// The fields in anonymous unions sit between named ones.
+const _: () = assert!(SQE_MATCH + 8 == SQE_RKEY && SQE_SGE == SQE_RADDR + 8);
+const _: () = assert!(SQE_SGE + 16 * MAX_SEND_SGE as usize == SQE_SWAP);
 const SQE_HDR_DATA: usize = 40;
 const SQE_MATCH: usize = 48;
 const SQE_RKEY: usize = 56;
@@ -574,10 +577,14 @@ pub(crate) const MAX_MSG: u32 = 64 << 20;
 /// PDCs of a device (both roles).
 pub(crate) const MAX_PDC: usize = 1024;
 
+/// Messages in flight per device (initiator side).
+pub(crate) const MAX_ENGINE_MSGS: u32 = 4096;
+
 /// Capacities of a device's engine.
 const SIZES: super::engine::Sizes = super::engine::Sizes {
     pdcs: MAX_PDC,
-    msgs: 4096,
+    // CAST: 4096.
+    msgs: MAX_ENGINE_MSGS as usize,
     recvs: 4096,
     windows: 256,
 };
@@ -1335,7 +1342,10 @@ impl KEnv<'_> {
         // Reads and atomics carry no header data and no inline payload;
         // RUDI requests no header data (its medium header has no room).
         let no_data = sq_op == SqOp::Read || sq_op.is_atomic();
+        // Memory keys are 32 bits (the upper half of UET's 64-bit key is
+        // the engine's own key space for rendezvous reads).
         let reserved_zero = rsvd == 0
+            && rkey >> 32 == 0
             && e[36..40] == [0; 4]
             && (sq_op == SqOp::CmpSwap || swap == 0)
             && dst_qpn >> 24 == 0
@@ -1394,6 +1404,11 @@ impl KEnv<'_> {
             return false;
         }
         let total = if sq_op.is_atomic() { 8 } else { total };
+        // No message beyond the limit, no remote range that wraps.
+        if total > MAX_MSG || raddr.checked_add(u64::from(total)).is_none() {
+            self.complete_early(pid, false, wr_id, wc::LOC_LEN_ERR);
+            return false;
+        }
         s.len = total;
         let Some(ep) = self.ep(pid) else {
             return false;
@@ -1773,6 +1788,11 @@ impl KEnv<'_> {
         let Some(ep) = self.ep_of(ck) else {
             return false;
         };
+        // A UUD send completes as soon as its packet is queued: its
+        // payload is copied, so that the buffer may be reused at once.
+        if ep.mode == Mode::Uud {
+            return false;
+        }
         let (job, pd) = (ep.job, ep.pd);
         let Some(s) = ep
             .sends
@@ -2049,6 +2069,11 @@ impl Env for KEnv<'_> {
         if ep.job != addr.job || ep.scope.is_revoked() {
             counters.inc(Counter::RxDropBadJob);
             return Err(rc::BAD_JOB_ID);
+        }
+        if ep.error {
+            // An endpoint in the error state takes nothing, RMA included.
+            counters.inc(Counter::RxDropNoEndpoint);
+            return Err(rc::UNDELIVERABLE);
         }
         if u32::from(addr.ri) != (ep.qpn >> 12) & 0xfff {
             return Err(rc::BAD_INDEX);

@@ -159,6 +159,12 @@ static int uet_sqe_set_dest(struct uet_qp *qp, struct uet_sqe *sqe,
 	return 0;
 }
 
+/* reads and fetching atomics fill their SGEs: no inline data */
+static bool uet_sqe_takes_inline(const struct uet_sqe *sqe)
+{
+	return sqe->opcode <= UET_SQE_OP_WRITE;
+}
+
 static int uet_sqe_set_sges(struct uet_qp *qp, struct uet_sqe *sqe,
 			    const struct ibv_sge *sg, size_t num_sge)
 {
@@ -166,6 +172,9 @@ static int uet_sqe_set_sges(struct uet_qp *qp, struct uet_sqe *sqe,
 	size_t i;
 
 	if (num_sge > qp->sq.max_sge || num_sge > UET_SQE_MAX_SGE)
+		return EINVAL;
+	/* a non-fetching add has no local buffer */
+	if (sqe->opcode == UET_SQE_OP_ATOMIC_ADD && num_sge)
 		return EINVAL;
 	for (i = 0; i < num_sge; i++) {
 		total += sg[i].length;
@@ -186,6 +195,8 @@ static int uet_sqe_set_inline(struct uet_qp *qp, struct uet_sqe *sqe,
 {
 	size_t i, total = 0;
 
+	if (!uet_sqe_takes_inline(sqe))
+		return EINVAL;
 	for (i = 0; i < num_buf; i++) {
 		if (buf[i].length > qp->max_inline - total)
 			return EINVAL;

@@ -23,6 +23,8 @@ enum uetdv_device_caps {
 	UETDV_DEVICE_CAP_UUD = 1 << 3,		/* unreliable unordered delivery */
 	UETDV_DEVICE_CAP_TAGGED = 1 << 4,	/* tagged send/receive matching */
 	UETDV_DEVICE_CAP_JOBS = 1 << 5,		/* contexts join jobs */
+	UETDV_DEVICE_CAP_RMA = 1 << 6,		/* RMA write and read */
+	UETDV_DEVICE_CAP_ATOMIC = 1 << 7,	/* 8-byte atomics */
 };
 
 /* UET profiles (UEC 1.0), in uetdv_device_attr.profiles */
@@ -154,14 +156,14 @@ void uetdv_wr_set_ru_addr(struct ibv_qp_ex *qpx, struct uetdv_ah_ex *ah,
 			  unsigned int addr_idx);
 void uetdv_wr_send_imm64(struct ibv_qp_ex *qpx, __be64 imm_data);
 void uetdv_wr_tagged_send(struct ibv_qp_ex *qpx, uint64_t match_bits);
+void uetdv_wr_tagged_send_data(struct ibv_qp_ex *qpx, uint64_t match_bits,
+			       uint64_t header_data);
 /* an RMA write with 64-bit header data (a target completion) */
 void uetdv_wr_rdma_write_data(struct ibv_qp_ex *qpx, uint32_t rkey,
 			      uint64_t remote_addr, uint64_t header_data);
 /* a non-fetching atomic add of add to the 8-byte word at remote_addr */
 void uetdv_wr_atomic_add(struct ibv_qp_ex *qpx, uint32_t rkey,
 			 uint64_t remote_addr, uint64_t add);
-void uetdv_wr_tagged_send_data(struct ibv_qp_ex *qpx, uint64_t match_bits,
-			       uint64_t header_data);
 
 /*
  * A tagged receive: matches a tagged message whose match bits equal

@@ -204,15 +204,15 @@ uet_port_state_is() {
 # extra env"), with the netem args on both ends of the wire (none: a clean
 # wire). Each case of each run is one KTAP result, "<wire>: <case>". TAG
 # (a letter) names what it makes, so that two such tests do not collide:
-#   uet${TAG}0 on v${TAG}0 (10.7x.0.1, fd7x::1) in the current namespace,
-#   uet${TAG}1 on v${TAG}1 (10.7x.0.2, fd7x::2) in namespace uet-$TAG-peer,
-# x being UET_WIRE_NET (7 unless set). PROG gets UET_DEV0/1, UET_NS1,
+#   uet${TAG}0 on v${TAG}0 (10.N.0.1, fdN::1) in the current namespace,
+#   uet${TAG}1 on v${TAG}1 (10.N.0.2, fdN::2) in namespace uet-$TAG-peer,
+# N being UET_WIRE_NET (77 unless set). PROG gets UET_DEV0/1, UET_NS1,
 # UET_ADDR0/1, UET_ADDR_SILENT and the run's extra env.
 uet_wire_runs() {
-	local prog=$1 tag=$2 net=${UET_WIRE_NET:-7}
+	local prog=$1 tag=$2 net=${UET_WIRE_NET:-77}
 	local ns=uet-$tag-peer d0=uet${tag}0 d1=uet${tag}1 v0=v${tag}0 v1=v${tag}1
 	local r plan=0 wire fam qd cases extra c count log rc line out t0
-	local a4=10.7$net.0 a6=fd7$net:
+	local a4=10.$net.0 a6=fd$net:
 	local -a addrs args
 
 	ktap_print_header

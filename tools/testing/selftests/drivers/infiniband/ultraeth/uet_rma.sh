@@ -28,22 +28,25 @@ clean)
 		"ipv4|4||$ALL|UET_WIRE_CLEAN=1"
 		"ipv6|6||$IPV6|UET_WIRE_CLEAN=1"
 	)
-	tag=r ;;
+	tag=r net=86 ;;
 loss)
 	RUNS=(
 		"loss 1%|4|loss 1%|$WIRE|"
 		"loss 5%|4|loss 5%|$WIRE|"
 		"loss 20%|4|loss 20%|$WIRE|"
 	)
-	tag=l ;;
+	tag=l net=87 ;;
 wire)
 	RUNS=(
 		"reorder|4|delay 2ms reorder 25% 50%|$WIRE|"
 		"duplicate|4|duplicate 10%|$WIRE|"
 		"corrupt|4|corrupt 5%|$WIRE|"
 	)
-	tag=w ;;
+	tag=w net=88 ;;
+*)
+	ktap_print_header
+	ktap_exit_fail_msg "unknown UET_RMA_SET '$UET_RMA_SET'" ;;
 esac
 
-UET_WIRE_NET=8 uet_wire_runs "$UET_DIR/uet_rma" "$tag"
+UET_WIRE_NET=$net uet_wire_runs "$UET_DIR/uet_rma" "$tag"
 ktap_finished
