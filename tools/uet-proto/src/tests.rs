@@ -4127,3 +4127,4 @@ fn peer_service_time_is_clamped() {
 
 mod ops;
 mod recovery;
+mod slow;

@@ -36,6 +36,7 @@ use super::{
     D_GOT_RESP,
     D_USED,
     MAX_MTU,
+    NONE,
 };
 
 impl<S: Slab> Engine<S> {
@@ -291,6 +292,9 @@ impl<S: Slab> Engine<S> {
                 }
                 // A rendezvous pull lands after the eager part.
                 env.write_local(m.post.buf, u64::from(m.base) + u64::from(off), payload);
+                if m.pull != NONE {
+                    self.rndv_progress(usize::from(m.pull), mi);
+                }
                 let m = &mut self.msgs[mi];
                 m.done_segs += 1;
                 if m.done_segs >= m.nsegs {

@@ -47,6 +47,11 @@
 //! sender abandons its message) and answers `INITIATOR_ERROR` or
 //! `UNDELIVERABLE`. A receive cancelled while its rendezvous message is
 //! being read stops the READ and the sender is answered `CANCELLED`.
+//! While the READ makes progress, each response that lands counts as
+//! traffic of the target PDC the message came on (`rndv_progress`): that
+//! PDC gets no packet of the message meanwhile (the initiator's READs
+//! keep its RTO pushed out), and must not be reaped under a pull that
+//! outlasts the retry span.
 
 use super::super::pds::psn_lt;
 use super::super::ses::{
@@ -74,6 +79,7 @@ use super::{
     Engine,
     Msg,
     MsgState,
+    PdcState,
     Rndv,
     Slab, //
     D_ACKED,
@@ -331,6 +337,35 @@ impl<S: Slab> Engine<S> {
             let t = now + self.cfg.rto_init;
             self.msgs[mi].deadline = t;
             self.schedule(id, t);
+        }
+    }
+
+    /// Target: pull READ `mi` of rendezvous message `ii` received data.
+    /// That is traffic of the message, from its initiator: the target PDC
+    /// the message came on is active, however long the pull takes. It is
+    /// neither asked to close (`idle_close`) nor reaped (`reap_after`,
+    /// about the retry span) while the pull makes progress: a PDC reaped
+    /// under a pull lost the message (its receive given back, the answer
+    /// never sent) and the initiator's next resend of the last eager
+    /// packet was refused `INV_DPDCID`, failing the send (64 MiB at
+    /// 6 MB/s take twice the retry span).
+    pub(super) fn rndv_progress(&mut self, ii: usize, mi: usize) {
+        let Some(m) = self.inb.get(ii).copied() else {
+            return;
+        };
+        let ours = m
+            .rndv
+            .is_some_and(|x| x.pulling && usize::from(x.pull) == mi);
+        if !m.used || !ours {
+            return;
+        }
+        let pi = usize::from(m.pdc);
+        let now = self.now;
+        if let Some(d) = self.pdcs.get_mut(pi) {
+            if d.state == PdcState::Open {
+                d.last_active = now;
+                self.resched_pdc(pi);
+            }
         }
     }
 
