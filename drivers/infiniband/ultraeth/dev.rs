@@ -312,7 +312,7 @@ pub(crate) struct MrEntry {
 pub(crate) enum RemoteError {
     /// The region does not allow the access.
     Access,
-    /// The range is not inside the region (or not aligned, for atomics).
+    /// The range is not inside the region.
     Range,
 }
 
