@@ -378,6 +378,12 @@ impl<S: Slab> Engine<S> {
 
     /// Gives back a slot from [`Self::msg_alloc`] that was never used.
     pub(super) fn msg_unalloc(&mut self, mi: usize) {
+        // An active slot is linked (message map, PDC queue) and referred
+        // to by its packets: freeing it here would give it two owners.
+        if self.msgs[mi].state == MsgState::Active {
+            debug_assert!(false, "msg_unalloc of active message {mi}");
+            return;
+        }
         self.msgs[mi] = Msg::EMPTY;
         self.msgs[mi].hnext = self.free_msg;
         // CAST: mi < NONE.

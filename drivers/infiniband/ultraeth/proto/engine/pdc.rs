@@ -1129,7 +1129,8 @@ impl<S: Slab> Engine<S> {
                 return;
             }
             let mi = usize::from(t.msg);
-            self.msgs[mi].refs -= 1;
+            // Never below 0, whatever went wrong (no panic in the kernel).
+            self.msgs[mi].refs = self.msgs[mi].refs.saturating_sub(1);
             self.settle(mi, env);
         }
         let d = &mut self.pdcs[pi];

@@ -284,6 +284,12 @@ impl<S: Slab> Engine<S> {
         let (Dest::Recv(r), Some(x)) = (m.dest, m.rndv) else {
             return;
         };
+        // One pull per message, into the slot reserved for it: never over
+        // a READ already in flight.
+        if x.pulling || x.pull == NONE || self.msgs[usize::from(x.pull)].state != MsgState::Free {
+            debug_assert!(false, "rndv_pull of message {ii} twice");
+            return;
+        }
         let rv = self.recvs[usize::from(r)];
         let fits = m.total.min(rv.len);
         if fits <= x.eager {
