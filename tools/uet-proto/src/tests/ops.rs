@@ -772,6 +772,62 @@ fn rendezvous_key_serves_only_its_target() {
     assert!(net.nodes[1].env.bufs.last().unwrap()[..] == data[..]);
 }
 
+/// The rendezvous key (read_match_bits) of the first RNDV_SEND node 0
+/// sends with `cfg` in a network of seed `seed` (which sets
+/// `Config::seed`), and the start PSN of its first SYN.
+fn first_rndv_key(cfg: Config, seed: u64) -> (u64, u32) {
+    use crate::proto::wire::{parse, pds::PdsHeader, ses::*};
+    let mut net = net(2, cfg, Link::CLEAN, seed);
+    net.capture = Some(Vec::new());
+    send_to(&mut net, 1, Mode::Rud, None, pattern(6, 100_000), 1);
+    net.run_for(net.now + 1_000_000);
+    let cap = net.capture.as_ref().unwrap();
+    let key = cap
+        .iter()
+        .find_map(|(f, _, b)| match parse(b).ok()?.ses? {
+            SesHeader::Req(SesReq {
+                ext: ReqExt::Rendezvous {
+                    read_match_bits, ..
+                },
+                ..
+            }) if *f == 0 => Some(read_match_bits),
+            _ => None,
+        })
+        .unwrap();
+    let psn = cap
+        .iter()
+        .find_map(|(f, _, b)| match parse(b).ok()?.pds {
+            PdsHeader::Req(r) if *f == 0 => Some(r.psn),
+            _ => None,
+        })
+        .unwrap();
+    (key, psn)
+}
+
+/// The rendezvous key's nonce comes from `Config::key_seed` (secret), not
+/// from the PSN generator, whose seed a peer can tell from one start PSN:
+/// the same `seed` (same start PSNs) with another `key_seed` gives
+/// another nonce, and another `seed` with the same `key_seed` the same.
+#[test]
+fn rendezvous_key_nonce_is_keyed_apart_from_the_psn_seed() {
+    let nonce = |k: u64| k >> 16 & ((1 << 47) - 1);
+    let cfg = fast_cfg();
+    let (k0, p0) = first_rndv_key(cfg, 112);
+    let (k1, p1) = first_rndv_key(
+        Config {
+            key_seed: cfg.key_seed ^ 1,
+            ..cfg
+        },
+        112,
+    );
+    let (k2, p2) = first_rndv_key(cfg, 113);
+    assert_eq!(p0, p1);
+    assert_ne!(p0, p2);
+    assert_ne!(nonce(k0), nonce(k1));
+    assert_eq!(k0, k2);
+    assert_ne!(nonce(k0), 0);
+}
+
 /// RMA writes and reads of 16 MiB, many packets each way, under 5% loss
 /// with duplication and reordering.
 #[test]

@@ -10,7 +10,8 @@
 //! RI}` from `Post::initiator`), the offset of the rest in the send buffer
 //! (the eager length) and a key: bit 63 set (the engine-internal key
 //! space: a READ with such a key is never passed to `Env::rma_read`), a
-//! 47-bit random nonce and the message slot. A READ with such a key is
+//! 47-bit nonce (keyed with the secret `Config::key_seed`, see
+//! [`Engine::rndv_key`]) and the message slot. A READ with such a key is
 //! served from the send buffer (`Env::read_local`) only if the slot holds
 //! that live rendezvous send with that nonce, the READ comes from the
 //! FEP the send went to, carries its JobID and names the initiator's
@@ -72,6 +73,10 @@ use super::super::wire::ses::{
     SesReq, //
 };
 
+use super::index::{
+    mix,
+    siphash, //
+};
 use super::{
     to_u16,
     Answer,
@@ -94,11 +99,20 @@ use super::{
 pub(super) const RNDV_KEY: u64 = 1 << 63;
 
 impl<S: Slab> Engine<S> {
-    /// A fresh rendezvous key for the send in message slot `mi`.
+    /// A fresh rendezvous key for the send in message slot `mi`: its
+    /// 47-bit nonce is SipHash-2-4, keyed with `Config::key_seed`, of a
+    /// counter of the keys made and the slot. Not the PSN generator,
+    /// whose seed and outputs are on the wire: a peer that saw any number
+    /// of keys (those of the sends addressed to it) or start PSNs cannot
+    /// tell another key's nonce.
     pub(super) fn rndv_key(&mut self, mi: usize) -> u64 {
-        let nonce = (u64::from(self.random()) << 32 | u64::from(self.random())) << 16;
+        self.rndv_keys = self.rndv_keys.wrapping_add(1);
+        let k = self.cfg.key_seed;
+        let k1 = mix(k ^ 0x7565_745f_726e_6476);
         // CAST: message slots are below NONE.
-        RNDV_KEY | (nonce & !RNDV_KEY) | (mi as u64 & 0xffff)
+        let slot = mi as u64 & 0xffff;
+        let nonce = siphash(k, k1, self.rndv_keys << 16 | slot) << 16;
+        RNDV_KEY | (nonce & !RNDV_KEY) | slot
     }
 
     /// Initiator: a READ with a rendezvous key `key` from `src`, for
