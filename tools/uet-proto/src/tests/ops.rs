@@ -712,8 +712,9 @@ fn rendezvous_key_serves_only_its_target() {
     assert_eq!((eager_length as usize, read_offset), (EAGER, EAGER as u64));
     assert_eq!((read_pid, read_ri), (0x321, 0));
     assert_ne!(key & 1 << 63, 0);
-    // RUDI READs of 100 bytes at `off`, as `from`, for `job` and `pid`.
-    let ask = |net: &mut Net, from: Addr, job: u32, pid: u16, key: u64, off: u64| {
+    // RUDI READs of 100 bytes at `off`, as `from`, for `job` and `pid`,
+    // made by endpoint `by` of `from` (SES initiator field).
+    let ask_by = |net: &mut Net, from: Addr, by: u32, job: u32, pid: u16, key: u64, off: u64| {
         let h = PdsHeader::RudiReq {
             ecn: false,
             next: NextHeader::ReqMedium,
@@ -732,7 +733,7 @@ fn rendezvous_key_serves_only_its_target() {
             body: ReqBody::Medium {
                 request_length: 100,
                 buffer_offset: off,
-                initiator: 0,
+                initiator: by,
                 key,
             },
             ext: ReqExt::None,
@@ -748,8 +749,18 @@ fn rendezvous_key_serves_only_its_target() {
         };
         (r.rc, p.payload.to_vec())
     };
+    // The send went to endpoint {pid 1, ri 1} of node 1.
+    let dest = 1 << 12 | 1;
+    let ask = |net: &mut Net, from: Addr, job: u32, pid: u16, key: u64, off: u64| {
+        ask_by(net, from, dest, job, pid, key, off)
+    };
     let o = EAGER as u64;
+    // Another endpoint of the job on that FEP may not pull.
     let me = addr(1);
+    for other in [0, 1 << 12 | 2, 2 << 12 | 1] {
+        let got = ask_by(&mut net, me, other, JOB, 0x321, key, o).0;
+        assert_eq!(got, rc::BAD_MKEY, "{other:#x}");
+    }
     assert_eq!(
         ask(&mut net, attacker(1), JOB, 0x321, key, o).0,
         rc::BAD_MKEY
@@ -770,6 +781,35 @@ fn rendezvous_key_serves_only_its_target() {
     assert!(net.run_until(net.now + 1_000_000_000, |n| comps(n, 0).len() == 1));
     assert_eq!(ask(&mut net, me, JOB, 0x321, key, o).0, rc::BAD_MKEY);
     assert!(net.nodes[1].env.bufs.last().unwrap()[..] == data[..]);
+}
+
+/// Keys with bit 63 belong to the engine (rendezvous READs): a user READ,
+/// WRITE or atomic naming one is refused at the post.
+#[test]
+fn user_operations_may_not_name_a_rendezvous_key() {
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 111);
+    let key = 1 << 63 | MR_RW;
+    let ops = [
+        (Op::Read { key, offset: 0 }, 100),
+        (Op::Write { key, offset: 0 }, 100),
+        (
+            Op::Atomic {
+                key,
+                offset: 0,
+                op: AtomicOp::FetchAdd,
+                operand: 1,
+                compare: 0,
+            },
+            8,
+        ),
+    ];
+    for (op, len) in ops {
+        for mode in [Mode::Rud, Mode::Rod] {
+            let r = post_hd(&mut net, 0, 1, 1, mode, op, vec![0; len], 60, None);
+            assert_eq!(r, Err(PostError::Invalid), "{op:?} {mode:?}");
+        }
+    }
+    assert!(drained_after(&mut net));
 }
 
 /// The rendezvous key (read_match_bits) of the first RNDV_SEND node 0

@@ -540,7 +540,7 @@ impl<S: Slab> Engine<S> {
             if ie {
                 return Ok(Answer::None);
             }
-            return Ok(self.rndv_serve(src, s, msg_id, (boff, key), total, msg_off));
+            return Ok(self.rndv_serve(src, s, initiator, msg_id, (boff, key), total, msg_off));
         }
         let ep = env.resolve(src, &s.addr);
         if s.opcode == op::READ && ie {

@@ -14,8 +14,10 @@
 //! [`Engine::rndv_key`]) and the message slot. A READ with such a key is
 //! served from the send buffer (`Env::read_local`) only if the slot holds
 //! that live rendezvous send with that nonce, the READ comes from the
-//! FEP the send went to, carries its JobID and names the initiator's
-//! endpoint, and the range lies in the send; anything else is answered
+//! FEP the send went to, carries its JobID, names the initiator's
+//! endpoint and is made by the send's destination endpoint (its SES
+//! initiator field: another endpoint of the job on that FEP may not
+//! pull), and the range lies in the send; anything else is answered
 //! `BAD_MKEY` (or `BAD_ADDR` for the range). So a peer can read only what
 //! was sent to it, while the send is pending, and has to guess a 47-bit
 //! nonce to read another peer's pending send addressed to it... which it
@@ -115,15 +117,17 @@ impl<S: Slab> Engine<S> {
         RNDV_KEY | (nonce & !RNDV_KEY) | slot
     }
 
-    /// Initiator: a READ with a rendezvous key `key` from `src`, for
-    /// `len` bytes at offset `boff` of the send (its message `msg_id`,
-    /// message offset `msg_off` of `total`): the answer serving it from
-    /// the send buffer, or refusing it.
-    #[allow(clippy::too_many_arguments)]
+    /// Initiator: a READ with a rendezvous key `key` from `src`, made by
+    /// endpoint `initiator` there (its SES initiator field), for `len`
+    /// bytes at offset `boff` of the send (its message `msg_id`, message
+    /// offset `msg_off` of `total`): the answer serving it from the send
+    /// buffer, or refusing it.
+    #[expect(clippy::too_many_arguments)]
     pub(super) fn rndv_serve(
         &mut self,
         src: &Addr,
         s: &SesReq,
+        initiator: u32,
         msg_id: u16,
         (boff, key): (u64, u64),
         total: u32,
@@ -153,6 +157,7 @@ impl<S: Slab> Engine<S> {
             || p.dst != *src
             || p.target.job != job
             || (s.addr.pid, s.addr.ri) != (pid, ri)
+            || initiator != (u32::from(p.target.ri) << 12 | u32::from(p.target.pid))
         {
             return refuse(rc::BAD_MKEY);
         }
