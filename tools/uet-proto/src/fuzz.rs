@@ -1292,6 +1292,19 @@ mod tests {
         }
     }
 
+    /// Crash inputs kept by name replay (besides `fuzz_seeds_replay`,
+    /// which takes whatever is in the directory): a rename or removal of
+    /// one fails here. `crash-rndv-send-acked-never-answered` (was
+    /// crash-752f0dc4...): a target that only acknowledged the resent
+    /// last packet of a rendezvous send kept the send and its PDC forever.
+    #[test]
+    fn fuzz_named_crash_seeds_replay() {
+        for name in ["crash-rndv-send-acked-never-answered"] {
+            let data = std::fs::read(seed_dir("engine").join(name)).expect(name);
+            engine(&data);
+        }
+    }
+
     const TARGETS: [&str; 4] = ["parse_packet", "parse_pds", "parse_ses", "engine"];
 
     fn run(target: &str, data: &[u8]) {
