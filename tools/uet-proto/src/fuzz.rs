@@ -217,13 +217,16 @@ fn engine_net_with(one_rtt: bool, capture: bool, pooled: bool, implied: bool) ->
 ///
 /// Input: one byte (bit 0: 1-RTT establishment, bit 1: one send window
 /// per node shared by all its PDCs, bit 2: implied success, bit 3:
-/// cancels), then records of a control byte and up to 63 packet bytes:
-/// bits 0-5 the length (63 also posts an operation after the packet: a
-/// WRITE, one with header data, a fetch-add, a compare-and-swap or a
-/// rendezvous SEND in turn, see `engine_post_op`),
+/// cancels, bit 4: long records), then records of a control byte and up
+/// to 63 packet bytes: bits 0-5 the length (63 also posts an operation
+/// after the packet: a WRITE, one with header data, a fetch-add, a
+/// compare-and-swap or a rendezvous SEND in turn, see `engine_post_op`),
 /// bit 6 forces a well-formed PDS prologue, bit 7 the destination node
-/// (the other node is the source). 5 us of simulated time pass after each
-/// record.
+/// (the other node is the source). With long records, the control byte
+/// of a packet record is followed by a byte added to its length, so that
+/// a record holds up to 318 bytes: the requests with an atomic (68
+/// bytes and up), rendezvous (80) or compare-and-swap (92) extension.
+/// 5 us of simulated time pass after each record.
 ///
 /// With cancels, node 1 first posts four receives (two tagged) for the
 /// SENDs the packets may carry, and a record of length 0 is a cancel
@@ -242,6 +245,7 @@ fn engine_run(data: &[u8]) -> Net {
     let first = data.first().copied().unwrap_or(0);
     let mut net = engine_net_with(first & 1 != 0, false, first & 2 != 0, first & 4 != 0);
     let cancels = first & 8 != 0;
+    let long = first & 0x10 != 0;
     let mut rest = data.get(1..).unwrap_or(&[]);
     let mut user = 2;
     // Cookies and buffers of node 0's operations and node 1's receives.
@@ -268,7 +272,11 @@ fn engine_run(data: &[u8]) -> Net {
             net.run_for(net.now + 5_000);
             continue;
         }
-        let len = usize::from(ctl & 0x3f).min(r.len());
+        let (extra, r) = match r.split_first() {
+            Some((&x, r2)) if long => (usize::from(x), r2),
+            _ => (0, r),
+        };
+        let len = (usize::from(ctl & 0x3f) + extra).min(r.len());
         let (pkt, r2) = r.split_at(len);
         rest = r2;
         let mut p: Vec<u8> = pkt.to_vec();
@@ -802,6 +810,19 @@ fn record(dst: usize, pkt: &[u8]) -> Vec<u8> {
     v
 }
 
+/// A long record (first byte bit 4) of the `engine` target's input.
+fn record_long(dst: usize, pkt: &[u8]) -> Vec<u8> {
+    assert!(
+        pkt.len() <= 0x3e + 0xff,
+        "long records hold at most 317 bytes"
+    );
+    let low = pkt.len().min(0x3e);
+    // CAST: both checked above.
+    let mut v = std::vec![(dst as u8) << 7 | low as u8, (pkt.len() - low) as u8];
+    v.extend_from_slice(pkt);
+    v
+}
+
 /// Seeds of the `engine` target, built from the traffic of its own
 /// starting point ([`engine_net`]) so that PDC ids and PSNs are live.
 fn engine_seeds(one_rtt: bool) -> Vec<(String, Vec<u8>)> {
@@ -1060,6 +1081,82 @@ fn engine_seeds(one_rtt: bool) -> Vec<(String, Vec<u8>)> {
         .flat_map(|_| [[0x3f].as_slice(), &[0; 0x3f]].concat())
         .collect();
     let ops_cancel = [ops.clone(), std::vec![0x00, 0xff]].concat();
+    // Long records (bit 4 of the first byte): requests with an atomic,
+    // compare-and-swap or rendezvous extension, injected at node 1 on the
+    // live PDC. A rendezvous SEND of 3000 bytes (eager part 100, in two
+    // packets) claiming receive 3000 of the cancels mode, then packets
+    // with new PSNs and its message id once its eager part arrived (a
+    // continuation, an IE packet): the target must refuse them while it
+    // reads the rest from node 0 (which refuses the READ).
+    let ext_req = |opcode, flags, len: u32, msg_id, off: u32, ext| {
+        SesHeader::Req(SesReq {
+            opcode,
+            flags,
+            addr,
+            body: ReqBody::Std {
+                msg_id,
+                buffer_offset: u64::from(off),
+                initiator: 0,
+                key: 0x10,
+                data: if flags & ses::sflags::SOM != 0 {
+                    ses::StdData::HeaderData(0)
+                } else {
+                    ses::StdData::Cont {
+                        payload_length: if flags & ses::sflags::IE != 0 { 0 } else { 50 },
+                        message_offset: off,
+                    }
+                },
+                request_length: len,
+            },
+            ext,
+        })
+    };
+    let at = |k: u32| req(next.wrapping_add(k), ini, PdcDst::Dpdcid(tgt), false);
+    let sum = ReqExt::Atomic {
+        code: ses::amo::SUM,
+        datatype: ses::amo::UINT64,
+        ctrl: 0,
+    };
+    let cas = ReqExt::Cas {
+        code: ses::amo::CSWAP,
+        datatype: ses::amo::UINT64,
+        ctrl: 0,
+        compare: [0; 16],
+        swap: [9; 16],
+    };
+    let rndv = ReqExt::Rendezvous {
+        eager_length: 100,
+        read_ri_gen: 0,
+        read_pid: 1,
+        read_ri: 1,
+        read_offset: 100,
+        read_match_bits: 1 << 63 | 0x7777_0000,
+    };
+    let eight = [3u8, 0, 0, 0, 0, 0, 0, 0];
+    let fifty = [0x44u8; 50];
+    let fa = ses::op::FETCH_ATOMIC;
+    let rs = ses::op::RNDV_SEND;
+    let (som, eom, ie) = (ses::sflags::SOM, ses::sflags::EOM, ses::sflags::IE);
+    let atomic_sum = record_long(
+        1,
+        &packet(&at(0), Some(&ext_req(fa, both, 8, 1, 0, sum)), &eight),
+    );
+    let atomic_cas = record_long(
+        1,
+        &packet(&at(0), Some(&ext_req(fa, both, 8, 1, 0, cas)), &[]),
+    );
+    let rndv_pkts = [
+        packet(&at(0), Some(&ext_req(rs, som, 3000, 1, 0, rndv)), &fifty),
+        packet(&at(1), Some(&ext_req(rs, 0, 3000, 1, 50, rndv)), &fifty),
+        packet(&at(2), Some(&ext_req(rs, 0, 3000, 1, 100, rndv)), &fifty),
+        packet(
+            &at(3),
+            Some(&ext_req(rs, ie | eom, 3000, 1, 100, rndv)),
+            &[],
+        ),
+    ];
+    let rndv_after: Vec<u8> = rndv_pkts.iter().flat_map(|p| record_long(1, p)).collect();
+    let long = u8::from(one_rtt) | 0x10;
     let mode = if one_rtt { "1rtt" } else { "rud" };
     let recs: Vec<(&str, Vec<u8>)> = recs.into_iter().chain([("ops", ops)]).collect();
     recs.into_iter()
@@ -1067,6 +1164,10 @@ fn engine_seeds(one_rtt: bool) -> Vec<(String, Vec<u8>)> {
         .chain([
             ("cancel", u8::from(one_rtt) | 8, cancels),
             ("ops-cancel", u8::from(one_rtt) | 8, ops_cancel),
+            ("long-atomic-sum", long, atomic_sum),
+            ("long-atomic-cas", long, atomic_cas),
+            ("long-rndv-unexpected", long, rndv_after.clone()),
+            ("long-rndv-after-eager", long | 8, rndv_after),
         ])
         .map(|(name, first, r)| {
             let mut v = std::vec![first];
@@ -1165,6 +1266,43 @@ mod tests {
             return;
         }
         panic!("no ops seed");
+    }
+
+    /// The long-record seeds inject what short records cannot: node 1
+    /// applies the hostile fetch-add and compare-and-swap, reads the
+    /// forged rendezvous send once (into receive 3000 with cancels) and
+    /// refuses the packets that come after its eager part.
+    #[test]
+    fn engine_target_injects_long_requests() {
+        for one_rtt in [false, true] {
+            let seeds = engine_seeds(one_rtt);
+            let get = |n: &str| &seeds.iter().find(|s| s.0.starts_with(n)).unwrap().1;
+            for (name, atomics) in [("long-atomic-sum-", 1), ("long-atomic-cas-", 1)] {
+                let net = engine_run(get(name));
+                assert_eq!(net.nodes[1].eng.stats.atomics, atomics, "{name}");
+            }
+            for (name, reads) in [("long-rndv-unexpected-", 0), ("long-rndv-after-eager-", 1)] {
+                let net = engine_run(get(name));
+                let st = &net.nodes[1].eng.stats;
+                // The READ may fail (and the message go) before the IE
+                // packet arrives: that one is then a new message.
+                assert_eq!(st.rndv_reads, reads, "{name}");
+                assert!((1..=2).contains(&st.mismatched), "{name}: {st:?}");
+            }
+        }
+    }
+
+    /// Crash inputs kept by name replay (besides `fuzz_seeds_replay`,
+    /// which takes whatever is in the directory): a rename or removal of
+    /// one fails here. `crash-rndv-send-acked-never-answered` (was
+    /// crash-752f0dc4...): a target that only acknowledged the resent
+    /// last packet of a rendezvous send kept the send and its PDC forever.
+    #[test]
+    fn fuzz_named_crash_seeds_replay() {
+        for name in ["crash-rndv-send-acked-never-answered"] {
+            let data = std::fs::read(seed_dir("engine").join(name)).expect(name);
+            engine(&data);
+        }
     }
 
     const TARGETS: [&str; 4] = ["parse_packet", "parse_pds", "parse_ses", "engine"];

@@ -2012,6 +2012,109 @@ fn forged_req(
     pkt
 }
 
+/// A packet of a forged 200 000-byte rendezvous send (message `msg_id`,
+/// eager part 100 bytes) on the PDC the SYN at PSN 1000 opened: `len`
+/// payload bytes at message offset `off`, with SES `flags`.
+fn forged_rndv(psn: u32, flags: u8, msg_id: u16, off: u32, len: usize) -> Vec<u8> {
+    use crate::proto::wire::{emit_headers, pds::*, ses::*, NextHeader};
+    let syn = psn == 1000;
+    let h = PdsHeader::Req(ReqHdr {
+        ordered: false,
+        cc: None,
+        next: NextHeader::ReqStd,
+        retx: false,
+        ar: true,
+        clear_psn_offset: 0,
+        psn,
+        spdcid: 7,
+        dst: if syn {
+            PdcDst::Syn {
+                use_rsv_pdc: false,
+                psn_offset: 0,
+            }
+        } else {
+            PdcDst::Dpdcid(0)
+        },
+    });
+    let s = SesHeader::Req(SesReq {
+        opcode: op::RNDV_SEND,
+        flags,
+        addr: target(1),
+        body: ReqBody::Std {
+            msg_id,
+            buffer_offset: u64::from(off),
+            initiator: 0,
+            key: 0,
+            data: if flags & sflags::SOM != 0 {
+                StdData::HeaderData(0)
+            } else {
+                StdData::Cont {
+                    payload_length: len as u16,
+                    message_offset: off,
+                }
+            },
+            request_length: 200_000,
+        },
+        ext: ReqExt::Rendezvous {
+            eager_length: 100,
+            read_ri_gen: 0,
+            read_pid: 0x321,
+            read_ri: 0,
+            read_offset: 100,
+            read_match_bits: 1 << 63 | 0x1234_0000,
+        },
+    });
+    let mut pkt = vec![0u8; 160 + len];
+    let n = emit_headers(&h, Some(&s), &mut pkt).unwrap();
+    pkt.truncate(n + len);
+    pkt
+}
+
+/// A hostile peer sends more packets (new PSNs) of a rendezvous message
+/// whose eager part arrived: a continuation, an IE packet, a second EOM.
+/// They are refused (counted mismatched) and change nothing: the message
+/// is not completed twice (a second pull READ written over the one in
+/// flight, relinked into its own hash chain: an endless walk), nor failed
+/// under its pull (its slot freed while its packets are on the PDC, the
+/// receive given back while the READ writes into it), nor its unexpected
+/// buffer freed under it. Every table drains.
+#[test]
+fn rendezvous_message_takes_no_packet_after_its_eager_part() {
+    use crate::proto::wire::ses::sflags;
+    let (som, eom, ie) = (sflags::SOM, sflags::EOM, sflags::IE);
+    let hostile = [
+        (0, 100, 1),
+        (ie, 100, 0),
+        (eom, 100, 100),
+        (ie | eom, 100, 0),
+    ];
+    for expected in [true, false] {
+        let mut net = net(2, fast_cfg(), Link::CLEAN, 41);
+        let mut rb = expected.then(|| recv(&mut net, 1, 1, 200_000, 1, None));
+        // From node 0's address: the pull READ goes there and is refused.
+        inject_raw(&mut net, 1, addr(0), &forged_rndv(1000, som, 5, 0, 100));
+        assert_eq!(net.nodes[1].eng.stats.rndv_reads, u64::from(expected));
+        for (k, &(flags, off, len)) in hostile.iter().enumerate() {
+            let p = forged_rndv(1001 + k as u32, flags, 5, off, len);
+            inject_raw(&mut net, 1, addr(0), &p);
+            let st = &net.nodes[1].eng.stats;
+            assert_eq!(st.mismatched, k as u64 + 1, "packet {k}");
+            assert_eq!(st.rndv_reads, u64::from(expected), "packet {k}");
+        }
+        if !expected {
+            assert_eq!(net.nodes[1].eng.unexpected().count(), 1);
+            rb = Some(recv(&mut net, 1, 1, 200_000, 1, None));
+            assert_eq!(net.nodes[1].eng.stats.rndv_reads, 1);
+        }
+        // Node 0 refuses the READ: the receive is given back.
+        net.run_for(net.now + 2_000_000_000);
+        assert!(comps(&net, 1).is_empty());
+        assert_eq!(cancel(&mut net, 1, &[1], &[rb.unwrap()]), 1);
+        net.run_for(net.now + 10_000_000_000);
+        assert!(drained(&net), "{:?}", net.nodes[1].eng.usage());
+    }
+}
+
 fn inject_raw(net: &mut Net, to: usize, from: Addr, pkt: &[u8]) {
     let now = net.now;
     let node = &mut net.nodes[to];

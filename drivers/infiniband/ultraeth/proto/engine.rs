@@ -154,8 +154,15 @@ pub(crate) struct Config {
     /// is left stays due, and [`Engine::next_deadline`] reports it as due
     /// (at or before the time of that call). 0: no limit.
     pub(crate) timer_budget: u32,
-    /// Seed of the PSN/packet-id generator.
+    /// Seed of the PSN/packet-id generator. Not secret: its outputs
+    /// (start PSNs, packet ids) are on the wire.
     pub(crate) seed: u32,
+    /// Secret key of the rendezvous key nonces (a keyed hash of a counter,
+    /// see `engine/rndv.rs`): from a strong random source (the kernel's
+    /// `get_random_u64()`), never derived from [`Config::seed`] nor from
+    /// anything a peer sees. The default is a constant, for the host
+    /// tests only: with it the nonces are predictable.
+    pub(crate) key_seed: u64,
     /// Sharding: `shard_bits` high bits of every PDC id (and of every
     /// RUDI packet id) on the wire name the shard, this engine is shard
     /// `shard`; 0 bits: not sharded. See [`shard_of`].
@@ -213,6 +220,7 @@ impl Config {
         implied_ok: false,
         timer_budget: 64,
         seed: 1,
+        key_seed: 0x6b65_795f_7365_6564,
         shard_bits: 0,
         shard: 0,
         tx_window: 1024,
@@ -1250,6 +1258,8 @@ pub(crate) struct Engine<S: Slab> {
     rod_rndv: u32,
     started: bool,
     hseed: u64,
+    /// Rendezvous keys made so far (the nonce's counter).
+    rndv_keys: u64,
     free_pdc: u16,
     free_msg: u16,
     free_recv: u16,
@@ -1484,6 +1494,7 @@ impl<S: Slab> Engine<S> {
             rod_rndv: 0,
             started: false,
             hseed: index::mix(u64::from(cfg.seed) ^ 0x5545_5420_6861_7368),
+            rndv_keys: 0,
             free_pdc: NONE,
             free_msg: NONE,
             free_recv: NONE,
@@ -1757,6 +1768,17 @@ impl<S: Slab> Engine<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn siphash_reference_vector() {
+        // SipHash-2-4, key 00..0f, message 00..07 (the reference
+        // implementation's vectors.h, 8-byte entry).
+        let (k0, k1) = (0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908);
+        assert_eq!(
+            index::siphash(k0, k1, 0x0706_0504_0302_0100),
+            0x93f5_f579_9a93_2462
+        );
+    }
 
     #[test]
     fn pdc_fits_budget() {

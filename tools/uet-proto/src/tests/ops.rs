@@ -712,8 +712,9 @@ fn rendezvous_key_serves_only_its_target() {
     assert_eq!((eager_length as usize, read_offset), (EAGER, EAGER as u64));
     assert_eq!((read_pid, read_ri), (0x321, 0));
     assert_ne!(key & 1 << 63, 0);
-    // RUDI READs of 100 bytes at `off`, as `from`, for `job` and `pid`.
-    let ask = |net: &mut Net, from: Addr, job: u32, pid: u16, key: u64, off: u64| {
+    // RUDI READs of 100 bytes at `off`, as `from`, for `job` and `pid`,
+    // made by endpoint `by` of `from` (SES initiator field).
+    let ask_by = |net: &mut Net, from: Addr, by: u32, job: u32, pid: u16, key: u64, off: u64| {
         let h = PdsHeader::RudiReq {
             ecn: false,
             next: NextHeader::ReqMedium,
@@ -732,7 +733,7 @@ fn rendezvous_key_serves_only_its_target() {
             body: ReqBody::Medium {
                 request_length: 100,
                 buffer_offset: off,
-                initiator: 0,
+                initiator: by,
                 key,
             },
             ext: ReqExt::None,
@@ -748,8 +749,18 @@ fn rendezvous_key_serves_only_its_target() {
         };
         (r.rc, p.payload.to_vec())
     };
+    // The send went to endpoint {pid 1, ri 1} of node 1.
+    let dest = 1 << 12 | 1;
+    let ask = |net: &mut Net, from: Addr, job: u32, pid: u16, key: u64, off: u64| {
+        ask_by(net, from, dest, job, pid, key, off)
+    };
     let o = EAGER as u64;
+    // Another endpoint of the job on that FEP may not pull.
     let me = addr(1);
+    for other in [0, 1 << 12 | 2, 2 << 12 | 1] {
+        let got = ask_by(&mut net, me, other, JOB, 0x321, key, o).0;
+        assert_eq!(got, rc::BAD_MKEY, "{other:#x}");
+    }
     assert_eq!(
         ask(&mut net, attacker(1), JOB, 0x321, key, o).0,
         rc::BAD_MKEY
@@ -770,6 +781,91 @@ fn rendezvous_key_serves_only_its_target() {
     assert!(net.run_until(net.now + 1_000_000_000, |n| comps(n, 0).len() == 1));
     assert_eq!(ask(&mut net, me, JOB, 0x321, key, o).0, rc::BAD_MKEY);
     assert!(net.nodes[1].env.bufs.last().unwrap()[..] == data[..]);
+}
+
+/// Keys with bit 63 belong to the engine (rendezvous READs): a user READ,
+/// WRITE or atomic naming one is refused at the post.
+#[test]
+fn user_operations_may_not_name_a_rendezvous_key() {
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 111);
+    let key = 1 << 63 | MR_RW;
+    let ops = [
+        (Op::Read { key, offset: 0 }, 100),
+        (Op::Write { key, offset: 0 }, 100),
+        (
+            Op::Atomic {
+                key,
+                offset: 0,
+                op: AtomicOp::FetchAdd,
+                operand: 1,
+                compare: 0,
+            },
+            8,
+        ),
+    ];
+    for (op, len) in ops {
+        for mode in [Mode::Rud, Mode::Rod] {
+            let r = post_hd(&mut net, 0, 1, 1, mode, op, vec![0; len], 60, None);
+            assert_eq!(r, Err(PostError::Invalid), "{op:?} {mode:?}");
+        }
+    }
+    assert!(drained_after(&mut net));
+}
+
+/// The rendezvous key (read_match_bits) of the first RNDV_SEND node 0
+/// sends with `cfg` in a network of seed `seed` (which sets
+/// `Config::seed`), and the start PSN of its first SYN.
+fn first_rndv_key(cfg: Config, seed: u64) -> (u64, u32) {
+    use crate::proto::wire::{parse, pds::PdsHeader, ses::*};
+    let mut net = net(2, cfg, Link::CLEAN, seed);
+    net.capture = Some(Vec::new());
+    send_to(&mut net, 1, Mode::Rud, None, pattern(6, 100_000), 1);
+    net.run_for(net.now + 1_000_000);
+    let cap = net.capture.as_ref().unwrap();
+    let key = cap
+        .iter()
+        .find_map(|(f, _, b)| match parse(b).ok()?.ses? {
+            SesHeader::Req(SesReq {
+                ext: ReqExt::Rendezvous {
+                    read_match_bits, ..
+                },
+                ..
+            }) if *f == 0 => Some(read_match_bits),
+            _ => None,
+        })
+        .unwrap();
+    let psn = cap
+        .iter()
+        .find_map(|(f, _, b)| match parse(b).ok()?.pds {
+            PdsHeader::Req(r) if *f == 0 => Some(r.psn),
+            _ => None,
+        })
+        .unwrap();
+    (key, psn)
+}
+
+/// The rendezvous key's nonce comes from `Config::key_seed` (secret), not
+/// from the PSN generator, whose seed a peer can tell from one start PSN:
+/// the same `seed` (same start PSNs) with another `key_seed` gives
+/// another nonce, and another `seed` with the same `key_seed` the same.
+#[test]
+fn rendezvous_key_nonce_is_keyed_apart_from_the_psn_seed() {
+    let nonce = |k: u64| k >> 16 & ((1 << 47) - 1);
+    let cfg = fast_cfg();
+    let (k0, p0) = first_rndv_key(cfg, 112);
+    let (k1, p1) = first_rndv_key(
+        Config {
+            key_seed: cfg.key_seed ^ 1,
+            ..cfg
+        },
+        112,
+    );
+    let (k2, p2) = first_rndv_key(cfg, 113);
+    assert_eq!(p0, p1);
+    assert_ne!(p0, p2);
+    assert_ne!(nonce(k0), nonce(k1));
+    assert_eq!(k0, k2);
+    assert_ne!(nonce(k0), 0);
 }
 
 /// RMA writes and reads of 16 MiB, many packets each way, under 5% loss

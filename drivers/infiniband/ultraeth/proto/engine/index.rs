@@ -49,6 +49,43 @@ pub(super) fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// SipHash-2-4 of the one 8-byte (little-endian) word `m` under the
+/// 128-bit key (`k0`, `k1`): a keyed pseudo-random function, unlike
+/// [`mix`] (invertible: its output gives its input away).
+pub(super) fn siphash(k0: u64, k1: u64, m: u64) -> u64 {
+    fn round(v: &mut [u64; 4]) {
+        v[0] = v[0].wrapping_add(v[1]);
+        v[1] = v[1].rotate_left(13) ^ v[0];
+        v[0] = v[0].rotate_left(32);
+        v[2] = v[2].wrapping_add(v[3]);
+        v[3] = v[3].rotate_left(16) ^ v[2];
+        v[0] = v[0].wrapping_add(v[3]);
+        v[3] = v[3].rotate_left(21) ^ v[0];
+        v[2] = v[2].wrapping_add(v[1]);
+        v[1] = v[1].rotate_left(17) ^ v[2];
+        v[2] = v[2].rotate_left(32);
+    }
+    let mut v = [
+        k0 ^ 0x736f_6d65_7073_6575,
+        k1 ^ 0x646f_7261_6e64_6f6d,
+        k0 ^ 0x6c79_6765_6e65_7261,
+        k1 ^ 0x7465_6462_7974_6573,
+    ];
+    // The message word, then the last block: its length (8) in the top
+    // byte.
+    for w in [m, 8 << 56] {
+        v[3] ^= w;
+        round(&mut v);
+        round(&mut v);
+        v[0] ^= w;
+    }
+    v[2] ^= 0xff;
+    for _ in 0..4 {
+        round(&mut v);
+    }
+    v[0] ^ v[1] ^ v[2] ^ v[3]
+}
+
 fn addr_words(a: &Addr) -> (u64, u64) {
     let mut lo = [0u8; 8];
     let mut hi = [0u8; 8];
@@ -378,6 +415,12 @@ impl<S: Slab> Engine<S> {
 
     /// Gives back a slot from [`Self::msg_alloc`] that was never used.
     pub(super) fn msg_unalloc(&mut self, mi: usize) {
+        // An active slot is linked (message map, PDC queue) and referred
+        // to by its packets: freeing it here would give it two owners.
+        if self.msgs[mi].state == MsgState::Active {
+            debug_assert!(false, "msg_unalloc of active message {mi}");
+            return;
+        }
         self.msgs[mi] = Msg::EMPTY;
         self.msgs[mi].hnext = self.free_msg;
         // CAST: mi < NONE.

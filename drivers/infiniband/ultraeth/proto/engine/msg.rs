@@ -540,7 +540,7 @@ impl<S: Slab> Engine<S> {
             if ie {
                 return Ok(Answer::None);
             }
-            return Ok(self.rndv_serve(src, s, msg_id, (boff, key), total, msg_off));
+            return Ok(self.rndv_serve(src, s, initiator, msg_id, (boff, key), total, msg_off));
         }
         let ep = env.resolve(src, &s.addr);
         if s.opcode == op::READ && ie {
@@ -651,6 +651,21 @@ impl<S: Slab> Engine<S> {
         } else {
             self.inb_find(pi16, msg_id)
         };
+        if let Some(i) = existing {
+            // An inbound message that has all its (eager) data is only
+            // kept while a rendezvous send is read or waits for a
+            // receive: no packet belongs to it any more. A new PSN with
+            // its message id is hostile (a legitimate initiator resends
+            // only with the same PSN, which the PDC drops): it must not
+            // complete the message a second time (another pull READ over
+            // the one in flight) nor fail it under its pull.
+            let m = &self.inb[i];
+            let lim = m.rndv.map_or(m.total, |x| x.eager.min(m.total));
+            if m.got >= lim || m.rndv.is_some_and(|x| x.pulling) {
+                self.stats.mismatched += 1;
+                return Ok(Answer::None);
+            }
+        }
         let completes = match existing {
             Some(i) => self.inb[i].got.saturating_add(plen) >= need,
             None => plen >= need,
@@ -831,6 +846,7 @@ impl<S: Slab> Engine<S> {
             }
         }
         let m = &mut self.inb[ii];
+        let before = m.got;
         m.rc = code;
         m.got = m.got.saturating_add(plen);
         if som {
@@ -842,7 +858,10 @@ impl<S: Slab> Engine<S> {
         if eom {
             m.eom_psn = Some(psn);
         }
-        if m.got < m.rndv.map_or(m.total, |x| x.eager.min(m.total)) {
+        let lim = m.rndv.map_or(m.total, |x| x.eager.min(m.total));
+        // Complete once: on the packet that brings it from below its
+        // length to it (checked above for a known message).
+        if m.got < lim || (existing.is_some() && before >= lim) {
             return Ok(Answer::None);
         }
         // Message complete (a rendezvous send: its eager part).
@@ -853,7 +872,9 @@ impl<S: Slab> Engine<S> {
                 self.rndv_arrived(ii, env);
                 return Ok(Answer::None);
             }
-            if x.pull != NONE {
+            // Not read (yet): the slot reserved for its READ was never
+            // used. A pulling message never gets here (refused above).
+            if x.pull != NONE && !x.pulling {
                 self.msg_unalloc(usize::from(x.pull));
             }
         }

@@ -49,6 +49,7 @@ use super::super::wire::{
 use super::atomic::atomic_request;
 use super::cc;
 use super::index::PdcKey;
+use super::rndv::RNDV_KEY;
 use super::{
     clamp_i16,
     job_shard,
@@ -89,6 +90,13 @@ impl<S: Slab> Engine<S> {
             // An atomic works on one u64 and carries no header data.
             (_, Op::Atomic { .. }) if p.len != 8 || p.with_data => return Err(PostError::Invalid),
             _ => {}
+        }
+        // Keys with bit 63 are the engine's own (rendezvous READs): a
+        // user operation may not name one.
+        if let Op::Read { key, .. } | Op::Write { key, .. } | Op::Atomic { key, .. } = p.op {
+            if key & RNDV_KEY != 0 {
+                return Err(PostError::Invalid);
+            }
         }
         if p.target.job > 0x00ff_ffff || p.target.pid > 0xfff || p.target.ri > 0xfff {
             return Err(PostError::Invalid);
@@ -1129,7 +1137,8 @@ impl<S: Slab> Engine<S> {
                 return;
             }
             let mi = usize::from(t.msg);
-            self.msgs[mi].refs -= 1;
+            // Never below 0, whatever went wrong (no panic in the kernel).
+            self.msgs[mi].refs = self.msgs[mi].refs.saturating_sub(1);
             self.settle(mi, env);
         }
         let d = &mut self.pdcs[pi];

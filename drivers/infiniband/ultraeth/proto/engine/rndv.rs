@@ -10,11 +10,14 @@
 //! RI}` from `Post::initiator`), the offset of the rest in the send buffer
 //! (the eager length) and a key: bit 63 set (the engine-internal key
 //! space: a READ with such a key is never passed to `Env::rma_read`), a
-//! 47-bit random nonce and the message slot. A READ with such a key is
+//! 47-bit nonce (keyed with the secret `Config::key_seed`, see
+//! [`Engine::rndv_key`]) and the message slot. A READ with such a key is
 //! served from the send buffer (`Env::read_local`) only if the slot holds
 //! that live rendezvous send with that nonce, the READ comes from the
-//! FEP the send went to, carries its JobID and names the initiator's
-//! endpoint, and the range lies in the send; anything else is answered
+//! FEP the send went to, carries its JobID, names the initiator's
+//! endpoint and is made by the send's destination endpoint (its SES
+//! initiator field: another endpoint of the job on that FEP may not
+//! pull), and the range lies in the send; anything else is answered
 //! `BAD_MKEY` (or `BAD_ADDR` for the range). So a peer can read only what
 //! was sent to it, while the send is pending, and has to guess a 47-bit
 //! nonce to read another peer's pending send addressed to it... which it
@@ -72,6 +75,10 @@ use super::super::wire::ses::{
     SesReq, //
 };
 
+use super::index::{
+    mix,
+    siphash, //
+};
 use super::{
     to_u16,
     Answer,
@@ -94,22 +101,33 @@ use super::{
 pub(super) const RNDV_KEY: u64 = 1 << 63;
 
 impl<S: Slab> Engine<S> {
-    /// A fresh rendezvous key for the send in message slot `mi`.
+    /// A fresh rendezvous key for the send in message slot `mi`: its
+    /// 47-bit nonce is SipHash-2-4, keyed with `Config::key_seed`, of a
+    /// counter of the keys made and the slot. Not the PSN generator,
+    /// whose seed and outputs are on the wire: a peer that saw any number
+    /// of keys (those of the sends addressed to it) or start PSNs cannot
+    /// tell another key's nonce.
     pub(super) fn rndv_key(&mut self, mi: usize) -> u64 {
-        let nonce = (u64::from(self.random()) << 32 | u64::from(self.random())) << 16;
+        self.rndv_keys = self.rndv_keys.wrapping_add(1);
+        let k = self.cfg.key_seed;
+        let k1 = mix(k ^ 0x7565_745f_726e_6476);
         // CAST: message slots are below NONE.
-        RNDV_KEY | (nonce & !RNDV_KEY) | (mi as u64 & 0xffff)
+        let slot = mi as u64 & 0xffff;
+        let nonce = siphash(k, k1, self.rndv_keys << 16 | slot) << 16;
+        RNDV_KEY | (nonce & !RNDV_KEY) | slot
     }
 
-    /// Initiator: a READ with a rendezvous key `key` from `src`, for
-    /// `len` bytes at offset `boff` of the send (its message `msg_id`,
-    /// message offset `msg_off` of `total`): the answer serving it from
-    /// the send buffer, or refusing it.
-    #[allow(clippy::too_many_arguments)]
+    /// Initiator: a READ with a rendezvous key `key` from `src`, made by
+    /// endpoint `initiator` there (its SES initiator field), for `len`
+    /// bytes at offset `boff` of the send (its message `msg_id`, message
+    /// offset `msg_off` of `total`): the answer serving it from the send
+    /// buffer, or refusing it.
+    #[expect(clippy::too_many_arguments)]
     pub(super) fn rndv_serve(
         &mut self,
         src: &Addr,
         s: &SesReq,
+        initiator: u32,
         msg_id: u16,
         (boff, key): (u64, u64),
         total: u32,
@@ -139,6 +157,7 @@ impl<S: Slab> Engine<S> {
             || p.dst != *src
             || p.target.job != job
             || (s.addr.pid, s.addr.ri) != (pid, ri)
+            || initiator != (u32::from(p.target.ri) << 12 | u32::from(p.target.pid))
         {
             return refuse(rc::BAD_MKEY);
         }
@@ -284,6 +303,12 @@ impl<S: Slab> Engine<S> {
         let (Dest::Recv(r), Some(x)) = (m.dest, m.rndv) else {
             return;
         };
+        // One pull per message, into the slot reserved for it: never over
+        // a READ already in flight.
+        if x.pulling || x.pull == NONE || self.msgs[usize::from(x.pull)].state != MsgState::Free {
+            debug_assert!(false, "rndv_pull of message {ii} twice");
+            return;
+        }
         let rv = self.recvs[usize::from(r)];
         let fits = m.total.min(rv.len);
         if fits <= x.eager {
