@@ -16,3 +16,9 @@ pub fn get_random_u32() -> u32 {
     // SAFETY: no preconditions.
     unsafe { crate::bindings::get_random_u32() }
 }
+
+/// Returns a random `u64` from the kernel's cryptographically secure RNG.
+pub fn get_random_u64() -> u64 {
+    // SAFETY: no preconditions.
+    unsafe { crate::bindings::get_random_u64() }
+}

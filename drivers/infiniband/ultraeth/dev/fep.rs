@@ -561,6 +561,9 @@ fn engine_config(mtu: u32) -> Config {
         // device created again on the same address (or a peer host) must
         // not repeat them, or its peers take its new PDCs for stale ones.
         seed: kernel::random::get_random_u32().max(1),
+        // The secret of the rendezvous keys: never derived from, or
+        // visible in, anything on the wire.
+        key_seed: kernel::random::get_random_u64(),
         // Sends above the eager limit go as rendezvous sends: the target
         // holds no more than this of an unexpected message (one overflow
         // buffer) and pulls the rest once a receive matched.

@@ -268,13 +268,19 @@ TEST_F(uet, uetdv_query_device)
 	       da.max_msg_size, da.max_cqe, da.cqe_size);
 	EXPECT_EQ(0, da.comp_mask);
 	/*
-	 * Only what works is advertised: jobs, RUD endpoints and tagged
-	 * matching (uet_msg.sh exercises them); ROD, RUDI and UUD come with
-	 * the next data path step.
+	 * Every capability there is, each exercised by uet_msg.sh and
+	 * uet_rma.sh (jobs, the four delivery modes, tagged matching, RMA,
+	 * atomics), and no unknown bit.
 	 */
 	EXPECT_EQ(UETDV_DEVICE_CAP_JOBS | UETDV_DEVICE_CAP_RUD |
-			  UETDV_DEVICE_CAP_TAGGED,
+			  UETDV_DEVICE_CAP_ROD | UETDV_DEVICE_CAP_RUDI |
+			  UETDV_DEVICE_CAP_UUD | UETDV_DEVICE_CAP_TAGGED |
+			  UETDV_DEVICE_CAP_RMA | UETDV_DEVICE_CAP_ATOMIC,
 		  da.dev_caps);
+	/* atomics are atomic among the device's own; reads may be many */
+	EXPECT_EQ(IBV_ATOMIC_HCA, self->attr.orig_attr.atomic_cap);
+	EXPECT_LE(1, self->attr.orig_attr.max_qp_rd_atom);
+	EXPECT_LE(1, self->attr.orig_attr.max_qp_init_rd_atom);
 	EXPECT_EQ(0, self->attr.orig_attr.max_qp > 0 ? 0 : 1);
 	EXPECT_EQ(0, da.profiles & ~0x7u);
 	EXPECT_EQ(64, da.cqe_size);
