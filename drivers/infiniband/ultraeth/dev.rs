@@ -450,13 +450,33 @@ impl KeyTable {
         })
     }
 
-    /// Registers `entry` under a fresh random key. The key stays registered
-    /// until the returned guard is dropped, so an object whose construction
-    /// fails after this call never leaves a key behind. May sleep.
-    pub(crate) fn insert(self: &Arc<Self>, entry: Arc<MrEntry>) -> Result<KeyReg> {
+    /// Registers `entry` under key `want` (`EBUSY` if taken), or a fresh
+    /// random key. The key stays registered until the returned guard is
+    /// dropped, so an object whose construction fails after this call
+    /// never leaves a key behind. May sleep.
+    pub(crate) fn insert(
+        self: &Arc<Self>,
+        entry: Arc<MrEntry>,
+        want: Option<u32>,
+    ) -> Result<KeyReg> {
         let mut node = Some(RBTreeNodeReservation::new(GFP_KERNEL)?);
         let mut entry = Some(entry);
         let mut keys = self.keys.lock();
+        if let Some(key) = want {
+            if key == 0 || keys.get(&key).is_some() {
+                drop(keys);
+                return Err(if key == 0 { EINVAL } else { EBUSY });
+            }
+            if let (Some(n), Some(e)) = (node.take(), entry.take()) {
+                keys.insert(n.into_node(key, e));
+            }
+            drop(keys);
+            // INVARIANT: `key` was inserted above.
+            return Ok(KeyReg {
+                key,
+                table: self.clone(),
+            });
+        }
         // The table is sparse, so a few draws always find a free key.
         for _ in 0..16 {
             let key = get_random_u32();
@@ -766,13 +786,24 @@ mod tests {
         let keys = Arc::pin_init(KeyTable::new(), GFP_KERNEL)?;
         let scope = Arc::new(JobScope::new(), GFP_KERNEL)?;
         // registered before the context's job is known: resolves for none
-        let early = keys.insert(entry_of(&scope)?)?;
+        let early = keys.insert(entry_of(&scope)?, None)?;
         assert!(!keys.resolves(5, early.key()));
         scope.set_job(5);
-        let reg = keys.insert(entry_of(&scope)?)?;
+        let reg = keys.insert(entry_of(&scope)?, None)?;
         assert!(keys.resolves(5, reg.key()));
         assert!(!keys.resolves(6, reg.key()));
         assert!(!keys.resolves(5, reg.key().wrapping_add(1)));
+        // an application-assigned key: unique, never 0
+        let mine = keys.insert(entry_of(&scope)?, Some(0x5eed))?;
+        assert_eq!(mine.key(), 0x5eed);
+        assert!(keys.resolves(5, 0x5eed));
+        assert_eq!(
+            keys.insert(entry_of(&scope)?, Some(0x5eed)).err(),
+            Some(EBUSY)
+        );
+        assert_eq!(keys.insert(entry_of(&scope)?, Some(0)).err(), Some(EINVAL));
+        drop(mine);
+        assert!(!keys.resolves(5, 0x5eed));
         // REVOKE: the keys stay registered but resolve no more
         scope.revoke();
         assert!(!keys.resolves(5, reg.key()));
@@ -786,7 +817,7 @@ mod tests {
         let table = keys.clone();
         let ok = KBox::init(
             try_init!(KeyProbe {
-                _reg: table.insert(entry()?)?,
+                _reg: table.insert(entry()?, None)?,
                 _after: 0,
             }? Error),
             GFP_KERNEL,
@@ -798,7 +829,7 @@ mod tests {
         let table = keys.clone();
         let failed = KBox::init(
             try_init!(KeyProbe {
-                _reg: table.insert(entry()?)?,
+                _reg: table.insert(entry()?, None)?,
                 _after: fail_after_key()?,
             }? Error),
             GFP_KERNEL,
@@ -821,7 +852,7 @@ mod tests {
     fn data_path_calls_do_not_sleep() -> Result {
         let atomic = KBox::pin_init(new_spinlock_irq!(()), GFP_KERNEL)?;
         let keys = Arc::pin_init(KeyTable::new(), GFP_KERNEL)?;
-        let reg = keys.insert(entry()?)?;
+        let reg = keys.insert(entry()?, None)?;
         let ring = CqRing::new(2)?;
         let c = uapi::uet_cqe::default();
         let guard = atomic.lock();

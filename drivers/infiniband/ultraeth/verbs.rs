@@ -140,6 +140,7 @@ abi_struct!(AllocUcontextResp, uapi::uet_ibv_alloc_ucontext_resp);
 abi_struct!(CreateCqCmd, uapi::uet_ibv_create_cq);
 abi_struct!(CreateCqResp, uapi::uet_ibv_create_cq_resp);
 abi_struct!(CreateQpCmd, uapi::uet_ibv_create_qp);
+abi_struct!(RegMrCmd, uapi::uet_ibv_reg_mr);
 abi_struct!(CreateQpResp, uapi::uet_ibv_create_qp_resp);
 
 /// Counter names for `rdma statistic`: the device model's, in
@@ -934,8 +935,29 @@ impl Operations for UetDevice {
     fn reg_user_mr(
         pd: &Pd<Self>,
         args: &MrArgs,
-        _udata: &mut UData,
+        udata: &mut UData,
     ) -> Result<impl PinInit<Self::Mr, Error>> {
+        // Optional driver data (none from older libraries: zeros).
+        let cmd: RegMrCmd = udata.read()?;
+        let c = &cmd.0;
+        check_comp_mask(c.comp_mask, 0)?;
+        check_reserved(&c.reserved_60)?;
+        let f_key = uapi::uet_ibv_reg_mr_flags_UET_REG_MR_F_KEY;
+        if c.flags & !f_key != 0 {
+            return Err(EINVAL);
+        }
+        let want = if c.flags & f_key != 0 {
+            // Key 0 is what a zeroed request carries: never a key.
+            if c.key == 0 {
+                return Err(EINVAL);
+            }
+            Some(c.key)
+        } else {
+            if c.key != 0 {
+                return Err(EINVAL);
+            }
+            None
+        };
         // Memory keys belong to the context's job (they are how peers of the
         // job reach this memory), so a context must have joined one first.
         let ctx = pd.ucontext().ok_or(EOPNOTSUPP)?;
@@ -973,7 +995,7 @@ impl Operations for UetDevice {
         // revoked job; one that comes later leaves the key registered but
         // no longer resolving (the key's scope is the job's).
         Ok(try_init!(UetMr {
-            key: keys.insert(entry)?,
+            key: keys.insert(entry, want)?,
             _unit: unit,
         }? Error)
         .chain(move |_| member.check_live()))

@@ -139,6 +139,24 @@ struct uet_cqe {
 };
 
 /*
+ * Memory regions: optional driver data of REG_MR. Every key a context
+ * registers belongs to its job (remote requests of other jobs never
+ * resolve it). Keys are random unless UET_REG_MR_F_KEY asks for one: an
+ * application-assigned key, nonzero, 32 bits, unique per device (EBUSY if
+ * taken), which peers may then know without an exchange.
+ */
+enum uet_ibv_reg_mr_flags {
+	UET_REG_MR_F_KEY = 1 << 0,	/* use uet_ibv_reg_mr.key */
+};
+
+struct uet_ibv_reg_mr {
+	__u32 comp_mask;
+	__u32 flags;		/* enum uet_ibv_reg_mr_flags */
+	__u32 key;		/* lkey = rkey (UET_REG_MR_F_KEY) */
+	__u8 reserved_60[4];
+};
+
+/*
  * Endpoints: IB_QPT_DRIVER queue pairs created with this driver data.
  *
  * An endpoint is reliable, unconnected and reaches every endpoint of its

@@ -17,5 +17,7 @@ DECLARE_DRV_CMD(uet_create_cq, IB_USER_VERBS_CMD_CREATE_CQ,
 		uet_ibv_create_cq, uet_ibv_create_cq_resp);
 DECLARE_DRV_CMD(uet_create_qp, IB_USER_VERBS_CMD_CREATE_QP,
 		uet_ibv_create_qp, uet_ibv_create_qp_resp);
+DECLARE_DRV_CMD(uet_reg_mr, IB_USER_VERBS_CMD_REG_MR,
+		uet_ibv_reg_mr, empty);
 
 #endif /* __UET_ABI_H__ */

@@ -166,6 +166,16 @@ void uetdv_wr_atomic_add(struct ibv_qp_ex *qpx, uint32_t rkey,
 			 uint64_t remote_addr, uint64_t add);
 
 /*
+ * A memory region with an application-assigned key (lkey = rkey = key,
+ * nonzero, unique per device: EBUSY if taken), so that peers may use it
+ * without an exchange; iova as for ibv_reg_mr_iova(). Like every region
+ * of a context, it belongs to the context's job.
+ */
+struct ibv_mr *uetdv_reg_mr_key(struct ibv_pd *pd, void *addr,
+			       size_t length, uint64_t iova,
+			       unsigned int access, uint32_t key);
+
+/*
  * A tagged receive: matches a tagged message whose match bits equal
  * match_bits in every bit not set in ignore_bits. wr->next must be NULL.
  */

@@ -141,6 +141,38 @@ struct ibv_mr *uet_reg_mr(struct ibv_pd *ibvpd, void *addr, size_t length,
 	return &vmr->ibv_mr;
 }
 
+struct ibv_mr *uetdv_reg_mr_key(struct ibv_pd *ibvpd, void *addr,
+			       size_t length, uint64_t iova,
+			       unsigned int access, uint32_t key)
+{
+	struct ib_uverbs_reg_mr_resp resp;
+	struct uet_reg_mr cmd = {};
+	struct verbs_mr *vmr;
+	int err;
+
+	if (!is_uet_dev(ibvpd->context->device)) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	if (!key) {
+		errno = EINVAL;
+		return NULL;
+	}
+	vmr = calloc(1, sizeof(*vmr));
+	if (!vmr)
+		return NULL;
+	cmd.flags = UET_REG_MR_F_KEY;
+	cmd.key = key;
+	err = ibv_cmd_reg_mr(ibvpd, addr, length, iova, access, vmr,
+			     &cmd.ibv_cmd, sizeof(cmd), &resp, sizeof(resp));
+	if (err) {
+		free(vmr);
+		errno = err;
+		return NULL;
+	}
+	return &vmr->ibv_mr;
+}
+
 int uet_dereg_mr(struct verbs_mr *vmr)
 {
 	int err;

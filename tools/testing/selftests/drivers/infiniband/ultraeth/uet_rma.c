@@ -407,6 +407,51 @@ TEST_F_TIMEOUT(rma, zero_based, 120)
 }
 
 /*
+ * A region with an application-assigned key: reached with that key, the
+ * key unique on the device (EBUSY), never 0, free again once deregistered.
+ */
+TEST_F_TIMEOUT(rma, app_key, 120)
+{
+	struct side *a = &self->a, *b = &self->b;
+	uint32_t key = 0x5e000000 | (getpid() & 0xffffff);
+	uint8_t *base = b->buf + SIDE_OFF;
+	struct ibv_mr *mr, *again;
+	struct wcx w;
+
+	mr = uetdv_reg_mr_key(b->pd, base, 65536, 0, IBV_ACCESS_LOCAL_WRITE |
+			      IBV_ACCESS_REMOTE_WRITE, key);
+	ASSERT_NE(NULL, mr) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(key, mr->rkey);
+	ASSERT_EQ(key, mr->lkey);
+	again = uetdv_reg_mr_key(b->pd, base, 4096, 0,
+				 IBV_ACCESS_LOCAL_WRITE, key);
+	ASSERT_EQ(NULL, again);
+	ASSERT_EQ(EBUSY, errno);
+	ASSERT_EQ(NULL, uetdv_reg_mr_key(b->pd, base, 4096, 0,
+					 IBV_ACCESS_LOCAL_WRITE, 0));
+	ASSERT_EQ(EINVAL, errno);
+	memset(base, CANARY, 65536);
+	fill(a->buf, 2000, 81);
+	ASSERT_EQ(0, rma(a, 1, OP_WRITE, 0, 2000, key, 300, 0));
+	ASSERT_EQ(0, wait_wc(a->scq, &w, WAIT_MS));
+	ASSERT_EQ(IBV_WC_SUCCESS, w.status)
+		TH_LOG("%s (uet rc 0x%x)", ibv_wc_status_str(w.status),
+		       w.vendor_err);
+	ASSERT_EQ(-1, check(base + 300, 2000, 81));
+	ASSERT_EQ(CANARY, base[299]);
+	ASSERT_EQ(0, ibv_dereg_mr(mr));
+	/* gone: refused, and the key can be had again */
+	ASSERT_EQ(0, rma(a, 2, OP_WRITE, 0, 2000, key, 300, 0));
+	ASSERT_EQ(0, wait_wc(a->scq, &w, WAIT_MS));
+	ASSERT_EQ(IBV_WC_REM_ACCESS_ERR, w.status);
+	ASSERT_EQ(RC_BAD_MKEY, w.vendor_err);
+	again = uetdv_reg_mr_key(b->pd, base, 4096, 0,
+				 IBV_ACCESS_LOCAL_WRITE, key);
+	ASSERT_NE(NULL, again) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, ibv_dereg_mr(again));
+}
+
+/*
  * Requests the target refuses: each gets its completion status and UET
  * return code at the initiator, and no byte of either side's memory moves.
  */

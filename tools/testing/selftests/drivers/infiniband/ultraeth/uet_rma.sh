@@ -11,7 +11,7 @@ source "$(dirname "$(readlink -f "$0")")/uet_lib.sh"
 ALL="rma.write_sizes rma.read_sizes rma.many rma.write_imm rma.zero_based
 rma.refused rma.other_job rma.dereg_in_flight rma.revoke rma.local_errors
 rma.rod_order rma.rudi rma.uud rma.atomic_counter rma.atomic_cas_lock
-rma.atomic_refused"
+rma.atomic_refused rma.app_key"
 ALL=$(echo $ALL)
 # under impairments: the transfers and the modes
 WIRE="rma.write_sizes rma.read_sizes rma.many rma.write_imm rma.rod_order
