@@ -1379,16 +1379,9 @@ impl<S: Slab> Engine<S> {
         else {
             return None;
         };
-        let mut lo = [0u8; 8];
-        let mut hi = [0u8; 8];
-        lo.copy_from_slice(&src[..8]);
-        hi.copy_from_slice(&src[8..]);
+        let (lo, hi) = index::addr_words(src);
         let id = (u64::from(s.addr.job) << 40) | (u64::from(initiator) << 16) | u64::from(msg_id);
-        Some(
-            index::mix(
-                self.hseed ^ u64::from_le_bytes(lo) ^ index::mix(u64::from_le_bytes(hi) ^ id),
-            ) | 1,
-        )
+        Some(index::mix(self.hseed ^ lo ^ index::mix(hi ^ id)) | 1)
     }
 
     fn next_pkt_id(&mut self) -> u32 {

@@ -86,7 +86,7 @@ pub(super) fn siphash(k0: u64, k1: u64, m: u64) -> u64 {
     v[0] ^ v[1] ^ v[2] ^ v[3]
 }
 
-fn addr_words(a: &Addr) -> (u64, u64) {
+pub(super) fn addr_words(a: &Addr) -> (u64, u64) {
     let mut lo = [0u8; 8];
     let mut hi = [0u8; 8];
     lo.copy_from_slice(&a[..8]);

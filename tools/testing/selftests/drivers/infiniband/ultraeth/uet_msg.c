@@ -30,30 +30,14 @@ FIXTURE(msg)
 FIXTURE_SETUP(msg)
 {
 	const char *why;
+	bool skip;
 
-	memset(&self->a, 0, sizeof(self->a));
-	memset(&self->b, 0, sizeof(self->b));
-	self->a.job_fd = self->b.job_fd = -1;
 	/* every test runs in a process of its own: a JobID of its own */
 	self->job_id = 0x100000 + (getpid() & 0x7ffff);
-
-	why = side_open(&self->a, env_or("UET_DEV0", "uet0"), "",
-			env_or("UET_ADDR0", "10.77.0.1"), self->job_id);
-	if (why)
-		SKIP(return, "side A (%s): %s: %s", env_or("UET_DEV0", "uet0"),
-		     why, strerror(errno));
-	why = side_open(&self->b, env_or("UET_DEV1", "uet1"),
-			env_or("UET_NS1", "uet-msg-peer"),
-			env_or("UET_ADDR1", "10.77.0.2"), self->job_id);
-	ASSERT_EQ(NULL, why) TH_LOG("side B: %s: %s", why, strerror(errno));
-	why = side_resources(&self->a);
-	ASSERT_EQ(NULL, why) TH_LOG("side A: %s: %s", why, strerror(errno));
-	why = side_resources(&self->b);
-	ASSERT_EQ(NULL, why) TH_LOG("side B: %s: %s", why, strerror(errno));
-	self->a.to_peer = ah_to(&self->a, &self->b.addr, self->b.qp->qp_num);
-	self->b.to_peer = ah_to(&self->b, &self->a.addr, self->a.qp->qp_num);
-	ASSERT_NE(NULL, self->a.to_peer);
-	ASSERT_NE(NULL, self->b.to_peer);
+	why = pair_open(&self->a, &self->b, self->job_id, 0, &skip);
+	if (why && skip)
+		SKIP(return, "%s: %s", why, strerror(errno));
+	ASSERT_EQ(NULL, why) TH_LOG("%s: %s", why, strerror(errno));
 }
 
 FIXTURE_TEARDOWN(msg)

@@ -110,13 +110,31 @@ static inline void fill(uint8_t *p, size_t len, uint64_t seed)
 		p[i] = pattern(seed, i);
 }
 
+/* like check(), from byte from on (the bytes before hold a number) */
+static inline long check_from(const uint8_t *p, size_t len, uint64_t seed,
+			      size_t from)
+{
+	size_t i;
+
+	for (i = from; i < len; i++)
+		if (p[i] != pattern(seed, i))
+			return i;
+	return -1;
+}
+
 /* -1 if p holds the pattern of seed, else the first wrong offset */
 static inline long check(const uint8_t *p, size_t len, uint64_t seed)
+{
+	return check_from(p, len, seed, 0);
+}
+
+/* -1 if every byte of p[0, len) is v, else the first other one */
+static inline long first_not(const uint8_t *p, size_t len, uint8_t v)
 {
 	size_t i;
 
 	for (i = 0; i < len; i++)
-		if (p[i] != pattern(seed, i))
+		if (p[i] != v)
 			return i;
 	return -1;
 }
@@ -322,6 +340,53 @@ static inline struct ibv_ah *ah_to(struct side *s, const union ibv_gid *addr,
 	a.ah_attr.port_num = 1;
 	a.remote_qpn = qpn;
 	return uetdv_create_ah_ex(s->pd, &a);
+}
+
+/*
+ * The pair the tests drive: side A on $UET_DEV0 in this namespace, side B
+ * on $UET_DEV1 in $UET_NS1, both joined to a job with JobID job_id (one
+ * realized in each namespace), with resources (regions with local write
+ * and access) and an address handle to each other's endpoint. NULL, or
+ * what failed; *skip is set when side A's device does not open and no
+ * setup named one ($UET_DEV0 unset): nothing to test, not a failure.
+ */
+static inline const char *pair_open(struct side *a, struct side *b,
+				    uint32_t job_id, int access, bool *skip)
+{
+	static char why[128];
+	const char *w;
+
+	memset(a, 0, sizeof(*a));
+	memset(b, 0, sizeof(*b));
+	a->job_fd = b->job_fd = -1;
+	*skip = false;
+	w = side_open(a, env_or("UET_DEV0", "uet0"), "",
+		      env_or("UET_ADDR0", "10.77.0.1"), job_id);
+	if (w) {
+		*skip = !getenv("UET_DEV0");
+		snprintf(why, sizeof(why), "side A (%s): %s",
+			 env_or("UET_DEV0", "uet0"), w);
+		return why;
+	}
+	w = side_open(b, env_or("UET_DEV1", "uet1"),
+		      env_or("UET_NS1", "uet-msg-peer"),
+		      env_or("UET_ADDR1", "10.77.0.2"), job_id);
+	if (!w) {
+		a->mr_access = b->mr_access = access;
+		w = side_resources(a);
+		if (w) {
+			snprintf(why, sizeof(why), "side A: %s", w);
+			return why;
+		}
+		w = side_resources(b);
+	}
+	if (w) {
+		snprintf(why, sizeof(why), "side B: %s", w);
+		return why;
+	}
+	a->to_peer = ah_to(a, &b->addr, b->qp->qp_num);
+	b->to_peer = ah_to(b, &a->addr, a->qp->qp_num);
+	return a->to_peer && b->to_peer ? NULL : "no address handle";
 }
 
 static inline void side_close(struct side *s)

@@ -90,29 +90,6 @@ static int atomic_post(struct ibv_qp_ex *qpx, struct ibv_ah *ah,
 	return ibv_wr_complete(qpx);
 }
 
-/* like check(), from byte from on (the bytes before hold a number) */
-static long check_from(const uint8_t *p, size_t len, uint64_t seed,
-		       size_t from)
-{
-	size_t i;
-
-	for (i = from; i < len; i++)
-		if (p[i] != pattern(seed, i))
-			return i;
-	return -1;
-}
-
-/* -1 if every byte of p[0, len) is v, else the first other one */
-static long first_not(const uint8_t *p, size_t len, uint8_t v)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (p[i] != v)
-			return i;
-	return -1;
-}
-
 /* no completion on cq for QUIET_MS */
 static bool cq_quiet(struct ibv_cq_ex *cq, struct wcx *w)
 {
@@ -128,34 +105,13 @@ FIXTURE(rma)
 FIXTURE_SETUP(rma)
 {
 	const char *why;
+	bool skip;
 
-	memset(&self->a, 0, sizeof(self->a));
-	memset(&self->b, 0, sizeof(self->b));
-	self->a.job_fd = self->b.job_fd = -1;
 	self->job_id = 0x200000 + (getpid() & 0x7ffff);
-
-	why = side_open(&self->a, env_or("UET_DEV0", "uet0"), "",
-			env_or("UET_ADDR0", "10.77.0.1"), self->job_id);
-	/* without a setup (uet_rma.sh) there is nothing to test; with one, a
-	 * device that does not open is a failure */
-	if (why && !getenv("UET_DEV0"))
-		SKIP(return, "side A (%s): %s: %s", env_or("UET_DEV0", "uet0"),
-		     why, strerror(errno));
-	ASSERT_EQ(NULL, why) TH_LOG("side A: %s: %s", why, strerror(errno));
-	why = side_open(&self->b, env_or("UET_DEV1", "uet1"),
-			env_or("UET_NS1", "uet-msg-peer"),
-			env_or("UET_ADDR1", "10.77.0.2"), self->job_id);
-	ASSERT_EQ(NULL, why) TH_LOG("side B: %s: %s", why, strerror(errno));
-	self->a.mr_access = RMA_ACCESS;
-	self->b.mr_access = RMA_ACCESS;
-	why = side_resources(&self->a);
-	ASSERT_EQ(NULL, why) TH_LOG("side A: %s: %s", why, strerror(errno));
-	why = side_resources(&self->b);
-	ASSERT_EQ(NULL, why) TH_LOG("side B: %s: %s", why, strerror(errno));
-	self->a.to_peer = ah_to(&self->a, &self->b.addr, self->b.qp->qp_num);
-	self->b.to_peer = ah_to(&self->b, &self->a.addr, self->a.qp->qp_num);
-	ASSERT_NE(NULL, self->a.to_peer);
-	ASSERT_NE(NULL, self->b.to_peer);
+	why = pair_open(&self->a, &self->b, self->job_id, RMA_ACCESS, &skip);
+	if (why && skip)
+		SKIP(return, "%s: %s", why, strerror(errno));
+	ASSERT_EQ(NULL, why) TH_LOG("%s: %s", why, strerror(errno));
 }
 
 FIXTURE_TEARDOWN(rma)
