@@ -207,6 +207,8 @@ pub(crate) struct HostEnv {
     pub(crate) atomics: u64,
     /// Largest overflow buffer asked for.
     pub(crate) max_overflow: u32,
+    /// Traffic class of each endpoint (absent: 0).
+    pub(crate) tcs: HashMap<u32, u8>,
 }
 
 impl HostEnv {
@@ -240,6 +242,9 @@ impl Env for HostEnv {
         };
         let o = offset as usize;
         b[o..o + data.len()].copy_from_slice(data);
+    }
+    fn traffic_class(&mut self, ep: u32) -> u8 {
+        self.tcs.get(&ep).copied().unwrap_or(0)
     }
     fn resolve(&mut self, _src: &Addr, a: &SesAddr) -> Result<u32, u8> {
         if !self.jobs.keys().any(|k| k.0 == a.job) {
@@ -419,6 +424,9 @@ pub(crate) struct Net {
     pub(crate) wire_bytes: u64,
     /// When set, every packet sent: (source, destination, UDP payload).
     pub(crate) capture: Option<Vec<(usize, usize, Vec<u8>)>>,
+    /// When set, packets for which it returns true are lost on the wire
+    /// (source, destination, UDP payload): a test's targeted loss.
+    pub(crate) drop_if: Option<std::boxed::Box<dyn FnMut(usize, usize, &[u8]) -> bool>>,
 }
 
 impl Net {
@@ -476,6 +484,7 @@ impl Net {
             corrupted: 0,
             wire_bytes: 0,
             capture: None,
+            drop_if: None,
         }
     }
 
@@ -569,6 +578,11 @@ impl Net {
                 };
                 if let Some(c) = self.capture.as_mut() {
                     c.push((src, dst, pkt.clone()));
+                }
+                if self.drop_if.as_mut().is_some_and(|f| f(src, dst, &pkt)) {
+                    self.sent += 1;
+                    self.dropped += 1;
+                    continue;
                 }
                 let c = crc32(&pkt);
                 pkt.extend_from_slice(&c.to_be_bytes());

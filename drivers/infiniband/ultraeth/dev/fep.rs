@@ -2084,6 +2084,14 @@ impl Env for KEnv<'_> {
         Ok(ep.engine_id())
     }
 
+    fn traffic_class(&mut self, ep: u32) -> u8 {
+        // CAST: masked to 12 bits.
+        let pid = (ep & 0xfff) as u16;
+        self.ep(pid)
+            .filter(|e| e.engine_id() == ep)
+            .map_or(0, |e| e.tc)
+    }
+
     fn rma_write(&mut self, ep: u32, key: u64, off: u64, data: &[u8]) -> Result<(), u8> {
         self.remote_access(ep, key, |mr| mr.remote_write(off, data))
     }

@@ -158,7 +158,7 @@ pub(crate) struct Config {
     /// (start PSNs, packet ids) are on the wire.
     pub(crate) seed: u32,
     /// Secret key of the rendezvous key nonces (a keyed hash of a counter,
-    /// see `engine/rndv.rs`): from a strong random source (the kernel's
+    /// see `engine/rndv.rs`) and of the hash tables' seed: from a strong random source (the kernel's
     /// `get_random_u64()`), never derived from [`Config::seed`] nor from
     /// anything a peer sees. The default is a constant, for the host
     /// tests only: with it the nonces are predictable.
@@ -538,6 +538,8 @@ pub(crate) struct Pdc {
     hnext: u16,
     /// Inbound messages of this PDC.
     ninb: u16,
+    /// Of those, finished ones kept as [`Dest::Answered`].
+    nanswered: u16,
     /// Hash bucket, or `NOPOS` when not in the map.
     hb: u32,
     /// JobID of every message on this PDC (target: that of its SYN).
@@ -627,6 +629,7 @@ impl Pdc {
         }; RESP_RING],
         hnext: NONE,
         ninb: 0,
+        nanswered: 0,
         hb: index::NOPOS,
         job: 0,
         tc: 0,
@@ -646,6 +649,11 @@ impl Pdc {
     /// State of this PDC.
     pub(crate) fn state(&self) -> PdcState {
         self.state
+    }
+
+    /// Initiator: the traffic class of its messages.
+    pub(crate) fn traffic_class(&self) -> u8 {
+        self.tc
     }
 
     /// Target: when the held-back ACK goes out (0: none waits).
@@ -813,7 +821,15 @@ impl Recv {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Dest {
     Failed,
-    Write { ep: u32, key: u64 },
+    /// Finished with an error answer that the PDC's response ring had no
+    /// room for: the slot stays (it holds the answer, `rc`) until the
+    /// initiator's clear PSN passes `eom_psn`, so that a duplicate of the
+    /// message's last packet gets the error again, never an implied OK.
+    Answered,
+    Write {
+        ep: u32,
+        key: u64,
+    },
     Recv(u16),
     Unexp(u16),
 }
@@ -1486,7 +1502,11 @@ impl<S: Slab> Engine<S> {
             now: 0,
             rod_rndv: 0,
             started: false,
-            hseed: index::mix(u64::from(cfg.seed) ^ 0x5545_5420_6861_7368),
+            // Keyed by the secret too: `seed` shows on the wire (start
+            // PSNs), and a peer that knows the hash can flood one bucket.
+            hseed: index::mix(
+                cfg.key_seed ^ index::mix(u64::from(cfg.seed) ^ 0x5545_5420_6861_7368),
+            ),
             rndv_keys: 0,
             free_pdc: NONE,
             free_msg: NONE,

@@ -258,6 +258,13 @@ pub(crate) trait Env {
     /// the PIDonFEP and resource index in that job. Returns an endpoint id
     /// or an SES return code (`BAD_JOB_ID`, `BAD_PID`, `BAD_INDEX`...).
     fn resolve(&mut self, src: &Addr, addr: &SesAddr) -> Result<u32, u8>;
+    /// Traffic class of endpoint `ep` (a target endpoint [`Env::resolve`]
+    /// returned): the class of the rendezvous READs the engine sends on
+    /// its behalf, which must travel as the messages they complete did.
+    /// The default is class 0.
+    fn traffic_class(&mut self, _ep: u32) -> u8 {
+        0
+    }
     /// RMA write into the memory that `key` names at endpoint `ep`.
     fn rma_write(&mut self, ep: u32, key: u64, offset: u64, data: &[u8]) -> Result<(), u8>;
     /// Checks, when the first packet of an RMA write arrives, that the

@@ -903,3 +903,90 @@ fn rma_of_sixteen_mib() {
     assert!(net.nodes[0].eng.stats.retx > 0);
     assert!(drained_after(&mut net));
 }
+
+/// A rendezvous send answered in error long after its packets arrived,
+/// when later messages have filled the PDC's response ring (atomic
+/// results, kept until the initiator clears them, which it cannot do
+/// while it waits for that answer): the answer is lost on the wire, the
+/// initiator resends the message's last packet, and the duplicate gets
+/// the error again. The send completes `TOO_LONG`, never `Ok`, and the
+/// atomics each apply once.
+#[test]
+fn rendezvous_error_outlives_a_full_response_ring() {
+    use crate::proto::wire::{self, pds::PdsHeader, ses::SesHeader};
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 107);
+    let big = pattern(7, 1 << 20);
+    // A receive shorter than the message: the send is answered TOO_LONG
+    // once the part that fits has been read.
+    recv(&mut net, 1, 1, 200_000, 1, None);
+    send_to(&mut net, 1, Mode::Rud, None, big, 1);
+    let mut bufs = Vec::new();
+    for k in 0..8u64 {
+        let op = AtomicOp::FetchAdd;
+        let b = atomic(&mut net, 0, 1, 1, Mode::Rud, (MR_RW, 64), op, 1, 0, 100 + k);
+        bufs.push(b.unwrap());
+    }
+    set_target_word(&mut net, 1, 1, MR_RW, 64, 0);
+    // The first answer carrying TOO_LONG is lost.
+    let lost = std::rc::Rc::new(core::cell::Cell::new(0u32));
+    let seen = lost.clone();
+    net.drop_if = Some(std::boxed::Box::new(move |src, _dst, pkt: &[u8]| {
+        let Ok(p) = wire::parse(pkt) else {
+            return false;
+        };
+        let too_long = matches!(
+            (p.pds, p.ses),
+            (PdsHeader::Ack(_), Some(SesHeader::Resp(r))) if r.rc == rc::TOO_LONG
+        );
+        let first = src == 1 && too_long && seen.get() == 0;
+        if first {
+            seen.set(1);
+        }
+        first
+    }));
+    assert!(net.run_until(20_000_000_000, |n| comps(n, 0).len() == 9));
+    assert_eq!(
+        lost.get(),
+        1,
+        "the answer was never lost: the test proves nothing"
+    );
+    let s = comps(&net, 0).iter().find(|c| c.user == 1).unwrap();
+    assert_eq!(s.status, Status::Remote(rc::TOO_LONG));
+    let r = comps(&net, 1).iter().find(|c| c.user == 1).unwrap();
+    assert_eq!((r.status, r.len), (Status::Truncated, 200_000));
+    let mut olds: Vec<u64> = bufs.iter().map(|&b| word(&net, 0, b, 0)).collect();
+    olds.sort();
+    assert_eq!(olds, (0..8).collect::<Vec<u64>>());
+    assert_eq!(target_word(&net, 1, 1, MR_RW, 64), 8);
+    assert!(drained_after(&mut net));
+}
+
+/// The READ that pulls the rest of a rendezvous send travels in the
+/// traffic class of the endpoint that receives it (its job's class), not
+/// class 0: the target's initiator PDC that carries it is of that class.
+#[test]
+fn rendezvous_read_keeps_the_traffic_class() {
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 108);
+    net.nodes[1].env.tcs.insert(1, 5);
+    let big = pattern(9, 300_000);
+    let rb = recv(&mut net, 1, 1, big.len(), 1, None);
+    send_to(&mut net, 1, Mode::Rud, None, big.clone(), 1);
+    assert!(net.run_until(10_000_000_000, |n| comps(n, 0).len() == 1));
+    assert_eq!(comps(&net, 0)[0].status, Status::Ok);
+    assert!(net.nodes[1].env.bufs[rb as usize] == big);
+    assert_eq!(net.nodes[1].eng.stats.rndv_reads, 1);
+    // Node 1's only initiator PDC is the one its READ used.
+    let tcs: Vec<u8> = net.nodes[1]
+        .eng
+        .pdcs()
+        .iter()
+        .filter(|d| {
+            matches!(
+                d.state(),
+                PdcState::SynSent | PdcState::Established | PdcState::Closing
+            )
+        })
+        .map(|d| d.traffic_class())
+        .collect();
+    assert_eq!(tcs, vec![5]);
+}

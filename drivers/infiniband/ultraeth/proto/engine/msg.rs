@@ -402,7 +402,16 @@ impl<S: Slab> Engine<S> {
                 len: u32::try_from(e.val).unwrap_or(u32::MAX),
             };
         }
-        if self.inb_find(to_u16(pi), msg_id).is_some() {
+        if let Some(i) = self.inb_find(to_u16(pi), msg_id) {
+            let m = &self.inb[i];
+            if m.dest == Dest::Answered {
+                return Answer::Plain {
+                    msg_id,
+                    job: s.addr.job,
+                    rc: m.rc,
+                    len: m.total,
+                };
+            }
             return Answer::None;
         }
         Answer::Plain {
@@ -821,7 +830,7 @@ impl<S: Slab> Engine<S> {
         };
         if code == rc::OK {
             match m.dest {
-                Dest::Failed => {}
+                Dest::Failed | Dest::Answered => {}
                 Dest::Write { ep, key } => {
                     if let Err(c) = env.rma_write(ep, key, boff, payload) {
                         code = c;
@@ -944,7 +953,7 @@ impl<S: Slab> Engine<S> {
                     job: m.addr.job,
                 });
             }
-            Dest::Write { .. } | Dest::Failed => {}
+            Dest::Write { .. } | Dest::Failed | Dest::Answered => {}
         }
         if let Some(pi) = pdc {
             if sender_rc != rc::OK {
@@ -974,7 +983,7 @@ impl<S: Slab> Engine<S> {
                 env.overflow_free(e.buf);
                 e.matched
             }
-            Dest::Write { .. } | Dest::Failed => NONE,
+            Dest::Write { .. } | Dest::Failed | Dest::Answered => NONE,
         };
         if ri != NONE {
             self.recvs[usize::from(ri)].claimed = false;

@@ -58,6 +58,7 @@ use super::{
     to_u16,
     Answer,
     Data,
+    Dest,
     Engine,
     Msg,
     MsgState,
@@ -821,6 +822,9 @@ impl<S: Slab> Engine<S> {
                 e.used = false;
             }
         }
+        if self.pdcs[pi].nanswered > 0 {
+            self.clear_answered(pi, clear);
+        }
         let ordered = self.pdcs[pi].ordered;
         if ordered {
             // A held packet that could not be delivered for want of
@@ -1338,6 +1342,26 @@ impl<S: Slab> Engine<S> {
             _ => {
                 self.stats.rx_drop += 1;
                 None
+            }
+        }
+    }
+
+    /// Frees the finished messages target PDC `pi` keeps for their error
+    /// answer ([`Dest::Answered`]) once the initiator's clear PSN `clear`
+    /// has passed them. Rare (an error when the response ring was full):
+    /// the scan runs only while the PDC has any.
+    fn clear_answered(&mut self, pi: usize, clear: u32) {
+        let pi16 = to_u16(pi);
+        for m in 0..self.inb.len() {
+            let e = &self.inb[m];
+            if e.used
+                && e.pdc == pi16
+                && e.dest == Dest::Answered
+                && e.eom_psn.is_some_and(|p| psn_le(p, clear))
+            {
+                self.inb_release(m);
+                let d = &mut self.pdcs[pi];
+                d.nanswered = d.nanswered.saturating_sub(1);
             }
         }
     }

@@ -264,7 +264,7 @@ impl<S: Slab> Engine<S> {
                     self.schedule(self.unexp_timer(ui), t);
                 }
             }
-            Dest::Write { .. } | Dest::Failed => {}
+            Dest::Write { .. } | Dest::Failed | Dest::Answered => {}
         }
     }
 
@@ -343,7 +343,8 @@ impl<S: Slab> Engine<S> {
             len,
             hdr_data: 0,
             with_data: false,
-            tc: 0,
+            // The receiving endpoint's: its job is the message's.
+            tc: env.traffic_class(rv.ep),
             initiator: (u32::from(m.addr.ri) << 12) | u32::from(m.addr.pid),
         };
         p.slen = len;
@@ -487,10 +488,24 @@ impl<S: Slab> Engine<S> {
             }
             (Ok(()), _) => {}
         }
-        self.inb_release(ii);
         let psn = m.eom_psn.unwrap_or(self.pdcs[pi].rx.cack);
-        if sender_rc != rc::OK && self.ring_free(pi, psn) {
+        if sender_rc == rc::OK {
+            self.inb_release(ii);
+        } else if self.ring_free(pi, psn) {
+            self.inb_release(ii);
             self.ring_push(pi, m.msg_id, psn, sender_rc, u64::from(m.total));
+        } else {
+            // The error must outlive a lost answer, and the ring is full
+            // (a rendezvous send finishes long after its packets: later
+            // messages may have taken every entry meanwhile). The slot
+            // keeps the answer until the initiator clears `psn`.
+            let e = &mut self.inb[ii];
+            e.dest = Dest::Answered;
+            e.rc = sender_rc;
+            e.rndv = None;
+            e.eom_psn = Some(psn);
+            let d = &mut self.pdcs[pi];
+            d.nanswered = d.nanswered.saturating_add(1);
         }
         let ans = Answer::Plain {
             msg_id: m.msg_id,
