@@ -11,6 +11,8 @@ DEBS=(
 	# rdma-core build
 	cmake ninja-build pkg-config libnl-3-dev libnl-route-3-dev libudev-dev
 	python3-docutils
+	# perftest build (perftest.sh)
+	autoconf automake libtool libpci-dev
 	curl ca-certificates file
 )
 missing=()
