@@ -158,10 +158,11 @@ pub(crate) struct Config {
     /// (start PSNs, packet ids) are on the wire.
     pub(crate) seed: u32,
     /// Secret key of the rendezvous key nonces (a keyed hash of a counter,
-    /// see `engine/rndv.rs`) and of the hash tables' seed: from a strong random source (the kernel's
-    /// `get_random_u64()`), never derived from [`Config::seed`] nor from
-    /// anything a peer sees. The default is a constant, for the host
-    /// tests only: with it the nonces are predictable.
+    /// see `engine/rndv.rs`) and of the hash tables' seed: from a strong
+    /// random source (the kernel's `get_random_u64()`), never derived
+    /// from [`Config::seed`] nor from anything a peer sees. The default
+    /// is a constant, for the host tests only: with it the nonces are
+    /// predictable.
     pub(crate) key_seed: u64,
     /// Sharding: `shard_bits` high bits of every PDC id (and of every
     /// RUDI packet id) on the wire name the shard, this engine is shard
@@ -345,6 +346,9 @@ pub(crate) struct Stats {
     pub(crate) rod_held: u64,
     /// Target: rendezvous sends whose rest was read (pull READs posted).
     pub(crate) rndv_reads: u64,
+    /// Target: error answers of rendezvous sends kept outside a full
+    /// response ring (see `Dest::Answered`).
+    pub(crate) answers_held: u64,
     /// Target: atomic requests processed (applied, or refused with a
     /// return code), each once; duplicates answered from the response
     /// ring are not counted.
@@ -538,8 +542,10 @@ pub(crate) struct Pdc {
     hnext: u16,
     /// Inbound messages of this PDC.
     ninb: u16,
-    /// Of those, finished ones kept as [`Dest::Answered`].
-    nanswered: u16,
+    /// Target: first of the finished inbound messages kept for their
+    /// error answer ([`Dest::Answered`]), chained by `InMsg::anext`;
+    /// `NONE` if none.
+    answered: u16,
     /// Hash bucket, or `NOPOS` when not in the map.
     hb: u32,
     /// JobID of every message on this PDC (target: that of its SYN).
@@ -629,7 +635,7 @@ impl Pdc {
         }; RESP_RING],
         hnext: NONE,
         ninb: 0,
-        nanswered: 0,
+        answered: NONE,
         hb: index::NOPOS,
         job: 0,
         tc: 0,
@@ -849,6 +855,8 @@ pub(crate) struct InMsg {
     dest: Dest,
     /// Next in the hash bucket or on the free list.
     hnext: u16,
+    /// [`Dest::Answered`]: next such message of the same PDC.
+    anext: u16,
     /// Opcode of the first packet; every packet must carry the same.
     opcode: u8,
     /// Addressing of the first packet; every packet must carry the same.
@@ -898,6 +906,7 @@ impl InMsg {
         hd: false,
         dest: Dest::Failed,
         hnext: NONE,
+        anext: NONE,
         opcode: 0,
         addr: SesAddr {
             ri_gen: 0,
@@ -1504,9 +1513,7 @@ impl<S: Slab> Engine<S> {
             started: false,
             // Keyed by the secret too: `seed` shows on the wire (start
             // PSNs), and a peer that knows the hash can flood one bucket.
-            hseed: index::mix(
-                cfg.key_seed ^ index::mix(u64::from(cfg.seed) ^ 0x5545_5420_6861_7368),
-            ),
+            hseed: index::siphash(cfg.key_seed, 0x5545_5420_6861_7368, u64::from(cfg.seed)),
             rndv_keys: 0,
             free_pdc: NONE,
             free_msg: NONE,

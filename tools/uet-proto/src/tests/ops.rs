@@ -958,6 +958,41 @@ fn rendezvous_error_outlives_a_full_response_ring() {
     olds.sort();
     assert_eq!(olds, (0..8).collect::<Vec<u64>>());
     assert_eq!(target_word(&net, 1, 1, MR_RW, 64), 8);
+    // The answer really was kept outside the ring.
+    assert_eq!(net.nodes[1].eng.stats.answers_held, 1);
+    assert!(drained_after(&mut net));
+}
+
+/// The same with implied success, where every ACK carries the target's
+/// oldest uncleared error: a rendezvous error kept outside a full ring is
+/// that oldest one (later writes to a bad key filled the ring), so it
+/// reaches the initiator instead of being displaced by the later errors,
+/// which the initiator could not clear while it waits for it (the PDC
+/// then failed). Every operation completes with its own error.
+#[test]
+fn rendezvous_error_outside_the_ring_is_the_oldest() {
+    let cfg = Config {
+        implied_ok: true,
+        ..fast_cfg()
+    };
+    let mut net = net(2, cfg, Link::CLEAN, 109);
+    recv(&mut net, 1, 1, 200_000, 1, None);
+    send_to(&mut net, 1, Mode::Rud, None, pattern(8, 1 << 20), 1);
+    for k in 0..8u64 {
+        let op = Op::Write {
+            key: 0x0bad,
+            offset: 0,
+        };
+        post_hd(&mut net, 0, 1, 1, Mode::Rud, op, vec![1; 100], 10 + k, None).unwrap();
+    }
+    assert!(net.run_until(20_000_000_000, |n| comps(n, 0).len() == 9));
+    let s = comps(&net, 0).iter().find(|c| c.user == 1).unwrap();
+    assert_eq!(s.status, Status::Remote(rc::TOO_LONG));
+    for k in 0..8u64 {
+        let w = comps(&net, 0).iter().find(|c| c.user == 10 + k).unwrap();
+        assert_eq!(w.status, Status::Remote(rc::BAD_MKEY), "write {k}");
+    }
+    assert!(net.nodes[1].eng.stats.answers_held > 0);
     assert!(drained_after(&mut net));
 }
 
@@ -989,4 +1024,5 @@ fn rendezvous_read_keeps_the_traffic_class() {
         .map(|d| d.traffic_class())
         .collect();
     assert_eq!(tcs, vec![5]);
+    assert!(drained_after(&mut net));
 }

@@ -22,6 +22,7 @@ use super::super::ses::{
 };
 
 use super::{
+    Dest,
     Engine,
     Held,
     InMsg,
@@ -515,6 +516,24 @@ impl<S: Slab> Engine<S> {
         Some(i)
     }
 
+    /// Takes inbound slot `i` (followed by `next`) off the chain of
+    /// answered messages of PDC `pi`.
+    fn answered_unlink(&mut self, pi: usize, i: usize, next: u16) {
+        let mut cur = self.pdcs[pi].answered;
+        if usize::from(cur) == i {
+            self.pdcs[pi].answered = next;
+            return;
+        }
+        while cur != NONE {
+            let c = usize::from(cur);
+            if usize::from(self.inb[c].anext) == i {
+                self.inb[c].anext = next;
+                return;
+            }
+            cur = self.inb[c].anext;
+        }
+    }
+
     /// Frees inbound slot `i`.
     pub(super) fn inb_release(&mut self, i: usize) {
         let m = self.inb[i];
@@ -538,6 +557,9 @@ impl<S: Slab> Engine<S> {
         if m.pdc != NONE {
             let d = &mut self.pdcs[usize::from(m.pdc)];
             d.ninb = d.ninb.saturating_sub(1);
+            if m.dest == Dest::Answered {
+                self.answered_unlink(usize::from(m.pdc), i, m.anext);
+            }
         }
         self.quota_put(m.peer_q, |q| q.inb -= 1);
         self.quota_put(m.job_q, |q| q.inb -= 1);

@@ -670,7 +670,7 @@ impl<S: Slab> Engine<S> {
             // the one in flight) nor fail it under its pull.
             let m = &self.inb[i];
             let lim = m.rndv.map_or(m.total, |x| x.eager.min(m.total));
-            if m.got >= lim || m.rndv.is_some_and(|x| x.pulling) {
+            if m.dest == Dest::Answered || m.got >= lim || m.rndv.is_some_and(|x| x.pulling) {
                 self.stats.mismatched += 1;
                 return Ok(Answer::None);
             }
@@ -798,6 +798,7 @@ impl<S: Slab> Engine<S> {
                     hd: false,
                     dest,
                     hnext,
+                    anext: NONE,
                     opcode: s.opcode,
                     addr: s.addr,
                     initiator,

@@ -58,7 +58,6 @@ use super::{
     to_u16,
     Answer,
     Data,
-    Dest,
     Engine,
     Msg,
     MsgState,
@@ -356,7 +355,7 @@ impl<S: Slab> Engine<S> {
                 best = Some(e);
             }
         }
-        match best {
+        let mut ans = match best {
             Some(e) => Answer::Plain {
                 msg_id: e.msg_id,
                 job: d.job,
@@ -364,7 +363,26 @@ impl<S: Slab> Engine<S> {
                 len: u32::try_from(e.val).unwrap_or(u32::MAX),
             },
             None => Answer::None,
+        };
+        // Errors kept outside the ring (a rendezvous answer that found it
+        // full) count as well: they are usually the oldest.
+        let mut best_psn = best.map(|e| e.psn);
+        let mut cur = d.answered;
+        while cur != NONE {
+            let m = &self.inb[usize::from(cur)];
+            let p = m.eom_psn.unwrap_or(0);
+            if best_psn.is_none_or(|b| psn_lt(p, b)) {
+                best_psn = Some(p);
+                ans = Answer::Plain {
+                    msg_id: m.msg_id,
+                    job: d.job,
+                    rc: m.rc,
+                    len: m.total,
+                };
+            }
+            cur = m.anext;
         }
+        ans
     }
 
     /// Entropy values for the paths of PDC `pi`: consecutive values from
@@ -822,7 +840,7 @@ impl<S: Slab> Engine<S> {
                 e.used = false;
             }
         }
-        if self.pdcs[pi].nanswered > 0 {
+        if self.pdcs[pi].answered != NONE {
             self.clear_answered(pi, clear);
         }
         let ordered = self.pdcs[pi].ordered;
@@ -1348,21 +1366,18 @@ impl<S: Slab> Engine<S> {
 
     /// Frees the finished messages target PDC `pi` keeps for their error
     /// answer ([`Dest::Answered`]) once the initiator's clear PSN `clear`
-    /// has passed them. Rare (an error when the response ring was full):
-    /// the scan runs only while the PDC has any.
+    /// has passed them. Walks only that PDC's chain of such messages
+    /// (rare: an error when the response ring was full; bounded by the
+    /// peer's inbound quota).
     fn clear_answered(&mut self, pi: usize, clear: u32) {
-        let pi16 = to_u16(pi);
-        for m in 0..self.inb.len() {
-            let e = &self.inb[m];
-            if e.used
-                && e.pdc == pi16
-                && e.dest == Dest::Answered
-                && e.eom_psn.is_some_and(|p| psn_le(p, clear))
-            {
-                self.inb_release(m);
-                let d = &mut self.pdcs[pi];
-                d.nanswered = d.nanswered.saturating_sub(1);
+        let mut cur = self.pdcs[pi].answered;
+        while cur != NONE {
+            let e = self.inb[usize::from(cur)];
+            if e.eom_psn.is_some_and(|p| psn_le(p, clear)) {
+                // Unlinks it from the chain.
+                self.inb_release(usize::from(cur));
             }
+            cur = e.anext;
         }
     }
 

@@ -499,13 +499,15 @@ impl<S: Slab> Engine<S> {
             // (a rendezvous send finishes long after its packets: later
             // messages may have taken every entry meanwhile). The slot
             // keeps the answer until the initiator clears `psn`.
+            let head = self.pdcs[pi].answered;
             let e = &mut self.inb[ii];
             e.dest = Dest::Answered;
             e.rc = sender_rc;
             e.rndv = None;
             e.eom_psn = Some(psn);
-            let d = &mut self.pdcs[pi];
-            d.nanswered = d.nanswered.saturating_add(1);
+            e.anext = head;
+            self.pdcs[pi].answered = to_u16(ii);
+            self.stats.answers_held += 1;
         }
         let ans = Answer::Plain {
             msg_id: m.msg_id,
