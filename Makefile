@@ -9,6 +9,7 @@
 #   make check                run every test; ends with "N passed, N failed"
 #   make kernel               fetch + patch + overlay + build Linux and uet_soft
 #   make rdma-core            build rdma-core 56.1 with libuet
+#   make perftest             build perftest with the UET connection type
 #   make initramfs            assemble the guest userspace
 #   make vm SCRIPT=x [ARGS=]  boot a fresh guest and run x as root in it
 #   make bench-engine         protocol engine benchmarks (host)
@@ -20,13 +21,13 @@
 T := tools/ultraeth
 export CLIPPY
 
-.PHONY: all demo check toolchain fetch kernel rdma-core initramfs vm guest \
+.PHONY: all demo check toolchain fetch kernel rdma-core perftest initramfs vm guest \
 	host-test bench-engine fuzz clean-cache help
 
 all: kernel
 
 help:
-	@sed -n '3,19s/^# \{0,1\}//p' Makefile
+	@sed -n '3,20s/^# \{0,1\}//p' Makefile
 
 toolchain:
 	@$(T)/toolchain.sh
@@ -40,10 +41,13 @@ kernel: toolchain
 rdma-core: toolchain
 	@$(T)/rdma-core.sh
 
+perftest: rdma-core
+	@$(T)/perftest.sh
+
 tools-build: toolchain
 	@$(T)/tools-build.sh
 
-initramfs: kernel rdma-core tools-build
+initramfs: kernel rdma-core perftest tools-build
 	@$(T)/initramfs.sh
 
 guest: initramfs

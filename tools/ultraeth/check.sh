@@ -130,6 +130,7 @@ build_guest() {
 		ko "make rustfmtcheck (log: $log)"
 	fi
 	need "rdma-core build" "$UET_TOP/tools/ultraeth/rdma-core.sh"
+	need "perftest build" "$UET_TOP/tools/ultraeth/perftest.sh"
 	need "tools build" "$UET_TOP/tools/ultraeth/tools-build.sh"
 	need "initramfs" "$UET_TOP/tools/ultraeth/initramfs.sh"
 }

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 # Assemble the guest's initramfs: busybox-static, our kernel modules, our
-# rdma-core build, iproute2 (ip, tc, rdma), perftest, tcpdump, the kselftests
+# rdma-core build, iproute2 (ip, tc, rdma), our perftest build, tcpdump, the kselftests
 # and the guest init. Output: $UET_CACHE/build/<linux>/initramfs.cpio
 . "$(dirname "$0")/lib.sh"
 . "$UET_TOP/tools/ultraeth/kenv.sh"
@@ -56,7 +56,11 @@ for t in modprobe lsmod rmmod insmod modinfo depmod; do
 	ln -s /usr/bin/kmod "usr/sbin/$t"
 	REAL+=("$t")
 done
-for p in $(dpkg -L perftest | grep -E '/bin/[^/]+$'); do
+# perftest built from source with the UET connection type (perftest.sh)
+PSTAGE=$(cat "$UET_CACHE/perftest-stage" 2>/dev/null) && [ -x "$PSTAGE/usr/bin/ib_write_bw" ] ||
+	die "perftest is not built (make perftest)"
+for p in "$PSTAGE"/usr/bin/*; do
+	[ -f "$p" ] && file -b "$p" | grep -q ELF || continue
 	copy_elf "$p" "usr/bin/$(basename "$p")"
 	REAL+=("$(basename "$p")")
 done
