@@ -382,6 +382,9 @@ pub(crate) struct Path {
     pub(crate) loss: f64,
 }
 
+/// A test's loss filter (see [`Net::drop_if`]).
+pub(crate) type DropIf = std::boxed::Box<dyn FnMut(usize, usize, &[u8]) -> bool>;
+
 /// The simulated network.
 pub(crate) struct Net {
     pub(crate) now: u64,
@@ -426,7 +429,7 @@ pub(crate) struct Net {
     pub(crate) capture: Option<Vec<(usize, usize, Vec<u8>)>>,
     /// When set, packets for which it returns true are lost on the wire
     /// (source, destination, UDP payload): a test's targeted loss.
-    pub(crate) drop_if: Option<std::boxed::Box<dyn FnMut(usize, usize, &[u8]) -> bool>>,
+    pub(crate) drop_if: Option<DropIf>,
 }
 
 impl Net {

@@ -73,6 +73,12 @@ const PATH_BAD: u8 = 3;
 /// Guaranteed-delivery responses a target PDC keeps until cleared (error
 /// responses and atomic results: see [`RespEnt`]).
 const RESP_RING: usize = 6;
+/// Rendezvous error answers a target PDC keeps outside its response
+/// ring (`Dest::Answered`) at most: past that, the eager part of a new
+/// rendezvous send is refused (`NO_GTD_DEL_AVAIL`, resent later) until
+/// the initiator clears some, so a peer that never clears cannot make
+/// the chain long.
+const ANSWERED_MAX: u8 = 8;
 const NONE: u16 = u16::MAX;
 
 /// Engine parameters.
@@ -546,6 +552,8 @@ pub(crate) struct Pdc {
     /// error answer ([`Dest::Answered`]), chained by `InMsg::anext`;
     /// `NONE` if none.
     answered: u16,
+    /// Length of that chain (at most [`ANSWERED_MAX`]).
+    nanswered: u8,
     /// Hash bucket, or `NOPOS` when not in the map.
     hb: u32,
     /// JobID of every message on this PDC (target: that of its SYN).
@@ -636,6 +644,7 @@ impl Pdc {
         hnext: NONE,
         ninb: 0,
         answered: NONE,
+        nanswered: 0,
         hb: index::NOPOS,
         job: 0,
         tc: 0,

@@ -1026,3 +1026,54 @@ fn rendezvous_read_keeps_the_traffic_class() {
     assert_eq!(tcs, vec![5]);
     assert!(drained_after(&mut net));
 }
+
+/// Several rendezvous errors kept outside a full response ring on one
+/// PDC, each answer lost once: every send still completes with its error;
+/// the kept answers leave the PDC's chain as the initiator clears them (or
+/// when the PDC closes) and every table drains.
+#[test]
+fn several_rendezvous_errors_outside_the_ring() {
+    use crate::proto::wire::{self, pds::PdsHeader, ses::SesHeader};
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 110);
+    for k in 0..3u64 {
+        recv(&mut net, 1, 1, 100_000 + 1000 * k as usize, 1 + k, None);
+        send_to(
+            &mut net,
+            1,
+            Mode::Rud,
+            None,
+            pattern(20 + k, 1 << 20),
+            1 + k,
+        );
+    }
+    for k in 0..8u64 {
+        let op = AtomicOp::FetchAdd;
+        atomic(&mut net, 0, 1, 1, Mode::Rud, (MR_RW, 64), op, 1, 0, 100 + k).unwrap();
+    }
+    // The first answer of each message is lost.
+    let lost = std::rc::Rc::new(core::cell::RefCell::new(Vec::new()));
+    let seen = lost.clone();
+    net.drop_if = Some(std::boxed::Box::new(move |src, _dst, pkt: &[u8]| {
+        let Ok(p) = wire::parse(pkt) else {
+            return false;
+        };
+        let id = match (p.pds, p.ses) {
+            (PdsHeader::Ack(_), Some(SesHeader::Resp(r))) if r.rc == rc::TOO_LONG => r.body,
+            _ => return false,
+        };
+        let key = std::format!("{id:?}");
+        let first = src == 1 && !seen.borrow().contains(&key);
+        if first {
+            seen.borrow_mut().push(key);
+        }
+        first
+    }));
+    assert!(net.run_until(20_000_000_000, |n| comps(n, 0).len() == 11));
+    assert_eq!(lost.borrow().len(), 3, "{:?}", lost.borrow());
+    for k in 0..3u64 {
+        let s = comps(&net, 0).iter().find(|c| c.user == 1 + k).unwrap();
+        assert_eq!(s.status, Status::Remote(rc::TOO_LONG), "send {k}");
+    }
+    assert_eq!(net.nodes[1].eng.stats.answers_held, 3);
+    assert!(drained_after(&mut net));
+}

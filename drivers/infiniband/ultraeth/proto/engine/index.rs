@@ -519,9 +519,11 @@ impl<S: Slab> Engine<S> {
     /// Takes inbound slot `i` (followed by `next`) off the chain of
     /// answered messages of PDC `pi`.
     fn answered_unlink(&mut self, pi: usize, i: usize, next: u16) {
-        let mut cur = self.pdcs[pi].answered;
+        let d = &mut self.pdcs[pi];
+        d.nanswered = d.nanswered.saturating_sub(1);
+        let mut cur = d.answered;
         if usize::from(cur) == i {
-            self.pdcs[pi].answered = next;
+            d.answered = next;
             return;
         }
         while cur != NONE {
@@ -532,6 +534,7 @@ impl<S: Slab> Engine<S> {
             }
             cur = self.inb[c].anext;
         }
+        debug_assert!(false, "answered message {i} not on PDC {pi}'s chain");
     }
 
     /// Frees inbound slot `i`.

@@ -50,6 +50,7 @@ use super::{
     Rndv,
     Slab,
     Unexp, //
+    ANSWERED_MAX,
     NONE,
 };
 
@@ -680,7 +681,8 @@ impl<S: Slab> Engine<S> {
             None => plen >= need,
         };
         if let Some(pi) = pdc {
-            if completes && !self.ring_free(pi, psn) {
+            let full = rndv.is_some() && self.pdcs[pi].nanswered >= ANSWERED_MAX;
+            if completes && (full || !self.ring_free(pi, psn)) {
                 return Err(nack::NO_GTD_DEL_AVAIL);
             }
         }

@@ -58,6 +58,7 @@ use super::{
     to_u16,
     Answer,
     Data,
+    Dest,
     Engine,
     Msg,
     MsgState,
@@ -370,7 +371,11 @@ impl<S: Slab> Engine<S> {
         let mut cur = d.answered;
         while cur != NONE {
             let m = &self.inb[usize::from(cur)];
-            let p = m.eom_psn.unwrap_or(0);
+            // Always set on an answered message.
+            let Some(p) = m.eom_psn else {
+                cur = m.anext;
+                continue;
+            };
             if best_psn.is_none_or(|b| psn_lt(p, b)) {
                 best_psn = Some(p);
                 ans = Answer::Plain {
@@ -1370,12 +1375,25 @@ impl<S: Slab> Engine<S> {
     /// (rare: an error when the response ring was full; bounded by the
     /// peer's inbound quota).
     fn clear_answered(&mut self, pi: usize, clear: u32) {
+        let mut prev = NONE;
         let mut cur = self.pdcs[pi].answered;
         while cur != NONE {
-            let e = self.inb[usize::from(cur)];
+            let c = usize::from(cur);
+            let e = self.inb[c];
             if e.eom_psn.is_some_and(|p| psn_le(p, clear)) {
-                // Unlinks it from the chain.
-                self.inb_release(usize::from(cur));
+                // Unlinked here, where its predecessor is known, then
+                // freed as an ordinary slot.
+                if prev == NONE {
+                    self.pdcs[pi].answered = e.anext;
+                } else {
+                    self.inb[usize::from(prev)].anext = e.anext;
+                }
+                let d = &mut self.pdcs[pi];
+                d.nanswered = d.nanswered.saturating_sub(1);
+                self.inb[c].dest = Dest::Failed;
+                self.inb_release(c);
+            } else {
+                prev = cur;
             }
             cur = e.anext;
         }

@@ -500,13 +500,16 @@ impl<S: Slab> Engine<S> {
             // messages may have taken every entry meanwhile). The slot
             // keeps the answer until the initiator clears `psn`.
             let head = self.pdcs[pi].answered;
+            debug_assert_eq!(self.inb[ii].anext, NONE);
             let e = &mut self.inb[ii];
             e.dest = Dest::Answered;
             e.rc = sender_rc;
             e.rndv = None;
             e.eom_psn = Some(psn);
             e.anext = head;
-            self.pdcs[pi].answered = to_u16(ii);
+            let d = &mut self.pdcs[pi];
+            d.answered = to_u16(ii);
+            d.nanswered = d.nanswered.saturating_add(1);
             self.stats.answers_held += 1;
         }
         let ans = Answer::Plain {
