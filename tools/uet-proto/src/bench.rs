@@ -626,6 +626,9 @@ fn kernel_cfg() -> Config {
     Config {
         mtu: 1400,
         ack_delay: 0,
+        // As the kernel (dev/fep.rs `engine_config`): a software path's
+        // scheduling noise is far above a fabric's queueing target.
+        cc_target_qdelay: 250_000,
         quiet_start: false,
         ..Config::DEFAULT
     }

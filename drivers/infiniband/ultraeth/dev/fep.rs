@@ -570,6 +570,14 @@ fn engine_config(mtu: u32) -> Config {
         // CAST: 64 KiB.
         eager_limit: OVERFLOW_BYTES as u32,
         max_msg: MAX_MSG,
+        // Queueing delay congestion control aims at: a software path's
+        // own delay noise (softirq and task scheduling, virtualisation)
+        // is tens of microseconds on hardware and milliseconds in an
+        // emulated guest, far above a fabric's 8 us. The window is judged
+        // by each RTT's smallest sample (engine/cc.rs); with 8 us, a 4 MiB
+        // stream on the guest-like simulated wire ran at one packet per
+        // RTT (`uet-bench jitter`, ultraeth-engine.rst).
+        cc_target_qdelay: 250_000,
         ..Config::DEFAULT
     }
 }

@@ -480,7 +480,8 @@ pub(crate) struct Pdc {
     /// Congestion window (1/256 packets), smallest RTT seen, and the
     /// earliest time of the next decrease.
     cwnd: u32,
-    base_rtt: u64,
+    /// (ns, saturating at 4 s)
+    base_rtt: u32,
     cc_at: u64,
     /// Packets acknowledged and ECN-marked in the current RTT, and the
     /// average marked fraction (1/1024).
@@ -488,6 +489,11 @@ pub(crate) struct Pdc {
     cc_marked: u32,
     cc_alpha: u16,
     cc_steady: bool,
+    /// Smallest RTT sample of the current RTT (ns, `u32::MAX`: none yet,
+    /// or above 4 s), and how the queueing delay (above `base_rtt`) of the
+    /// previous RTT's smallest sample compared with the target (`Q_*`).
+    cc_min: u32,
+    cc_q: u8,
     /// Pacing: earliest time of the next new packet (ns), and whether the
     /// pump is waiting for it (then it is one of the PDC's timers).
     pace_at: u64,
@@ -600,6 +606,8 @@ impl Pdc {
         cc_marked: 0,
         cc_alpha: 0,
         cc_steady: false,
+        cc_min: u32::MAX,
+        cc_q: cc::Q_LOW,
         pace_at: 0,
         pace_wait: false,
         paths: [0; PATHS],

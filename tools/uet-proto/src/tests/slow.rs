@@ -19,6 +19,7 @@ fn kernel_cfg() -> Config {
         ack_delay: 0,
         eager_limit: 64 << 10,
         max_msg: BIG as u32,
+        cc_target_qdelay: 250_000,
         quiet_start: false,
         ..Config::DEFAULT
     }
@@ -114,7 +115,7 @@ fn rendezvous_of_64_mib_on_a_slow_wire() {
             assert!(net.nodes[1].env.bufs[rb as usize] == data);
             // It did take many retry spans.
             assert!(took > 2 * kernel_cfg().retry_span(), "{took}");
-            assert!(drained_after(&mut net));
+            assert!(drained_slowly(&mut net));
         }
     }
 }
@@ -179,7 +180,7 @@ fn rma_of_64_mib_on_a_slow_wire() {
         assert_eq!(comps(&net, 0)[1].status, Status::Ok);
         assert!(net.nodes[0].env.bufs[rb as usize] == back);
         assert!(tw.min(tr) > 2 * kernel_cfg().retry_span());
-        assert!(drained_after(&mut net));
+        assert!(drained_slowly(&mut net));
     }
 }
 
@@ -220,4 +221,12 @@ fn stalled_pull_fails_within_the_retry_span() {
     assert_eq!(net.nodes[0].eng.usage(), (0, 0, 0, 0, 0));
     assert_eq!(cancel(&mut net, 1, &[100], &[rb]), 1);
     assert!(drained(&net));
+}
+
+/// Every table empty once the idle timers ran: on this wire a CLOSE
+/// handshake (RTOs of tens of milliseconds, 5% loss) may need longer than
+/// the common 100 ms.
+fn drained_slowly(net: &mut Net) -> bool {
+    net.run_for(net.now + 2_000_000_000);
+    drained(net)
 }

@@ -18,6 +18,11 @@
 //!   most a quarter per RTT), so that a path without ECN still keeps its
 //!   queue near the target.
 //!
+//! The delay of the once-per-RTT decisions is that of the RTT's smallest
+//! sample: a queue delays every packet, jitter only some (on a software
+//! path, scheduling jitter alone exceeds a fabric's target on most
+//! samples, which held the window at one packet).
+//!
 //! Random loss does not shrink the window (UET sprays packets and relies
 //! on the signals above); a retransmission timeout halves it.
 //!
@@ -39,6 +44,12 @@ use super::{
     Engine,
     Slab, //
 };
+
+/// How the queueing delay of an RTT's smallest sample compared with the
+/// target: below half of it, below it, above it.
+pub(super) const Q_LOW: u8 = 0;
+const Q_UNDER: u8 = 1;
+const Q_HIGH: u8 = 2;
 
 /// One packet in the window's fixed-point unit.
 const ONE: u32 = 256;
@@ -109,20 +120,22 @@ impl<S: Slab> Engine<S> {
         let max = self.cfg.max_inflight.saturating_mul(ONE);
         let d = &mut self.pdcs[pi];
         if let Some(r) = rtt {
+            let r = u32::try_from(r).unwrap_or(u32::MAX);
             if d.base_rtt == 0 || r < d.base_rtt {
                 d.base_rtt = r;
             }
+            d.cc_min = d.cc_min.min(r);
         }
         if self.cfg.cc_base_rtt != 0 {
-            d.base_rtt = self.cfg.cc_base_rtt;
+            d.base_rtt = u32::try_from(self.cfg.cc_base_rtt).unwrap_or(u32::MAX);
         }
+        let base = u64::from(d.base_rtt);
         let Some(r) = rtt.or((d.rtt.srtt > 0).then_some(d.rtt.srtt)) else {
             return;
         };
-        let delay = r.saturating_sub(d.base_rtt);
         // The first mark or high delay ends the start-up for good: from
         // then on growth is additive, which is what makes shares fair.
-        if ecn || delay > tq {
+        if ecn || r.saturating_sub(base) > tq {
             d.cc_steady = true;
         }
         d.cc_acked = d.cc_acked.saturating_add(acked);
@@ -133,7 +146,20 @@ impl<S: Slab> Engine<S> {
         }
         if now >= d.cc_at {
             // Once per RTT: the marked fraction (DCTCP-style average, gain
-            // 1/4) and the delay decide the decrease.
+            // 1/4) and the delay decide the decrease. The queueing delay
+            // is that of the RTT's smallest sample: a queue delays every
+            // packet, jitter (a software path's scheduling, a few
+            // microseconds to milliseconds) only some, and judged by
+            // single samples it kept the window at one packet.
+            let delay = u64::from(d.cc_min).min(r).saturating_sub(base);
+            d.cc_q = if delay > tq {
+                Q_HIGH
+            } else if delay >= tq / 2 {
+                Q_UNDER
+            } else {
+                Q_LOW
+            };
+            d.cc_min = u32::MAX;
             let frac = (u64::from(d.cc_marked) * 1024 / u64::from(d.cc_acked.max(1))).min(1024);
             // CAST: both terms are at most 1024.
             d.cc_alpha = ((3 * u64::from(d.cc_alpha) + frac) / 4) as u16;
@@ -160,8 +186,8 @@ impl<S: Slab> Engine<S> {
             d.cc_marked = 0;
             d.cc_at = now + r;
         }
-        if !ecn && delay <= tq {
-            let step = if !d.cc_steady && delay < tq / 2 {
+        if !ecn && d.cc_q != Q_HIGH {
+            let step = if !d.cc_steady && d.cc_q == Q_LOW {
                 // Start-up, far below the target: double per RTT.
                 acked.saturating_mul(ONE)
             } else {

@@ -103,7 +103,7 @@ impl<S: Slab> Engine<S> {
         // smallest RTT has passed since it left (RFC 8985 section 6.2:
         // otherwise the ACK is for an earlier copy).
         let rtt = u64::from(stamp(now).wrapping_sub(sent)) << 4;
-        let resend = psn == trigger && copy && rtt >= d.base_rtt;
+        let resend = psn == trigger && copy && rtt >= u64::from(d.base_rtt);
         if (f & D_RETX == 0 || resend)
             && (psn_lt(d.rack_sent, sent) || (d.rack_sent == sent && psn_lt(d.rack_psn, psn)))
         {
@@ -391,7 +391,7 @@ impl<S: Slab> Engine<S> {
         // time collapsed the RTT to 1 ns: RTO at its floor, and the
         // queueing delay congestion control sees lost.
         let service = service.min(self.cfg.ack_delay);
-        let floor = self.pdcs[pi].base_rtt;
+        let floor = u64::from(self.pdcs[pi].base_rtt);
         let sample = self.ack_sample.map(|r| {
             if r >= floor.saturating_add(service) {
                 (r - service).max(1)
