@@ -12,6 +12,8 @@
 #   make perftest             build perftest with the UET connection type
 #   make initramfs            assemble the guest userspace
 #   make vm SCRIPT=x [ARGS=]  boot a fresh guest and run x as root in it
+#   make bench [BENCH_ARGS=]  uet against rxe, siw and TCP in a guest (tables,
+#                             CSV and plots under $UET_CACHE/bench/latest)
 #   make bench-engine         protocol engine benchmarks (host)
 #   make fuzz [FUZZ_SECONDS=] run every fuzz target (host)
 #
@@ -22,12 +24,12 @@ T := tools/ultraeth
 export CLIPPY
 
 .PHONY: all demo check toolchain fetch kernel rdma-core perftest initramfs vm guest \
-	host-test bench-engine fuzz clean-cache help
+	host-test bench bench-engine fuzz clean-cache help
 
 all: kernel
 
 help:
-	@sed -n '3,20s/^# \{0,1\}//p' Makefile
+	@sed -n '3,24s/^# \{0,1\}//p' Makefile
 
 toolchain:
 	@$(T)/toolchain.sh
@@ -65,6 +67,9 @@ check:
 
 host-test: toolchain
 	@$(T)/check.sh --host-only
+
+bench: guest
+	@$(T)/bench.sh $(BENCH_ARGS)
 
 bench-engine: toolchain
 	@tools/uet-proto/bench.sh

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 # Assemble the guest's initramfs: busybox-static, our kernel modules, our
-# rdma-core build, iproute2 (ip, tc, rdma), our perftest build, tcpdump, the kselftests
+# rdma-core build, iproute2 (ip, tc, rdma), our perftest build, tcpdump, iperf3,
+# the kselftests
 # and the guest init. Output: $UET_CACHE/build/<linux>/initramfs.cpio
 . "$(dirname "$0")/lib.sh"
 . "$UET_TOP/tools/ultraeth/kenv.sh"
@@ -45,7 +46,7 @@ copy_elf() {
 
 # real tools first
 REAL=()
-for t in ip tc rdma tcpdump ethtool bash timeout; do
+for t in ip tc rdma tcpdump ethtool bash timeout iperf3; do
 	p=$(PATH=/usr/sbin:/usr/bin:/sbin:/bin command -v "$t") || die "$t not found on the host (make toolchain)"
 	copy_elf "$p" "$(readlink -f "$p")"
 	REAL+=("$t")

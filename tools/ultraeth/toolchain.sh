@@ -13,6 +13,8 @@ DEBS=(
 	python3-docutils
 	# perftest build (perftest.sh)
 	autoconf automake libtool libpci-dev
+	# make bench: kernel TCP reference, the memcpy probe, plots
+	iperf3 gcc libc6-dev python3-matplotlib
 	curl ca-certificates file
 )
 missing=()
