@@ -14,7 +14,10 @@
 #   make vm SCRIPT=x [ARGS=]  boot a fresh guest and run x as root in it
 #   make bench [BENCH_ARGS=]  uet against rxe, siw and TCP in a guest (tables,
 #                             CSV and plots under $UET_CACHE/bench/latest)
-#   make bench-engine         protocol engine benchmarks (host)
+#   make bench-engine [BENCH_ENGINE_ARGS=]
+#                             protocol engine benchmarks (host), one
+#                             "engine: name=value" line per figure; e.g.
+#                             BENCH_ENGINE_ARGS="only rate,memory,events"
 #   make fuzz [FUZZ_SECONDS=] run every fuzz target (host)
 #
 # Variables: UET_CACHE (default ~/.cache/ultraeth), CLIPPY=1, UET_ACCEL=kvm|tcg,
@@ -72,7 +75,7 @@ bench: guest
 	@$(T)/bench.sh $(BENCH_ARGS)
 
 bench-engine: toolchain
-	@tools/uet-proto/bench.sh
+	@tools/uet-proto/bench.sh $(BENCH_ENGINE_ARGS)
 
 fuzz: toolchain
 	@UET_FUZZ_SEED=$${UET_FUZZ_SEED:-random} tools/uet-proto/run-fuzz.sh $(or $(FUZZ_SECONDS),600)

@@ -1132,7 +1132,7 @@ fn heavy_loss_workload_recovers() {
 #[test]
 fn pdc_size_figure() {
     let n = core::mem::size_of::<crate::proto::engine::Pdc>();
-    std::println!("bytes_per_pdc: {n}");
+    std::println!("engine: bytes_per_pdc_slot={n}");
     assert!(n <= 512);
 }
 
