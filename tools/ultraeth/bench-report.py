@@ -84,12 +84,12 @@ def main():
     out = []
     mc = fig((0, 0.0, "memcpy", "memcpy", 64 << 20))
     if mc and mc.mean:
-        out.append(f"Guest memcpy rate: {mc.text(' MB/s')}.\n")
+        out.append(f"Guest memcpy rate: {mc.text(' MiB/s')}.\n")
     failed = []
     for mtu in mtus:
         for loss in losses:
             out.append(f"\n### MTU {mtu}, loss {loss:g}%\n")
-            out.append("Bandwidth in MB/s (10^6 bytes/s), latency in us (typical; p99); "
+            out.append("Bandwidth in MiB/s, latency in us (typical; p99); "
                        "mean of the runs (range).\n")
             tcp = fig((mtu, loss, "tcp", "stream_bw", 131072))
             hdr = "| test | bytes | uet | rxe | siw | uet/rxe | uet/siw | uet/TCP |"
@@ -123,7 +123,7 @@ def main():
                     out.append(f"| {test} | {size} | " + " | ".join(cells) +
                                f" | {fmt(r_rxe)} | {fmt(r_siw)} | {fmt(r_tcp)} |")
             if tcp:
-                out.append(f"\nKernel TCP (iperf3, one stream): {tcp.text(' MB/s')}.\n")
+                out.append(f"\nKernel TCP (iperf3, one stream): {tcp.text(' MiB/s')}.\n")
     md = "\n".join(out) + "\n"
     with open(os.path.join(d, "results.md"), "w") as f:
         f.write(md)
@@ -182,7 +182,7 @@ def plots(d, runs, mtus, losses, sizes):
         if any_line:
             ax.set_xscale("log", base=2)
             ax.set_xlabel("message size (bytes)")
-            ax.set_ylabel("MB/s")
+            ax.set_ylabel("MiB/s")
             ax.set_title(f"{test}, MTU {mtu0}, no loss")
             ax.legend()
             p = os.path.join(d, f"{test}_vs_size.png")
@@ -201,7 +201,7 @@ def plots(d, runs, mtus, losses, sizes):
             any_line = True
     if any_line:
         ax.set_xlabel("netem loss on each end (%)")
-        ax.set_ylabel("MB/s")
+        ax.set_ylabel("MiB/s")
         ax.set_title(f"64 KiB RDMA writes (TCP: stream) against loss, MTU {mtu0}")
         ax.legend()
         p = os.path.join(d, "bw_vs_loss.png")

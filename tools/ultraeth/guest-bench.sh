@@ -5,7 +5,7 @@
 # namespaces joined by a veth pair, for every MTU, netem loss, test and
 # message size asked for. Each figure is one line on the console:
 #   BENCH,<mtu>,<loss %>,<transport>,<test>,<bytes>,<rep>,<status>,<value>,<p99>
-# value: MB/s (MB = 10^6 bytes, perftest's unit) for *_bw and tcp,
+# value: MiB/s (perftest's unit) for *_bw and tcp,
 # typical latency in microseconds for *_lat (p99 in the last field);
 # status ok, fail (the run exited non-zero: the transport could not run)
 # or timeout (it did not finish within its time: a stalled transport
@@ -13,11 +13,11 @@
 # (defaults in brackets):
 #   REPS [3]  MTUS ["1500 9000"]  LOSSES ["0 0.1 1 5"]
 #   TRANSPORTS ["uet rxe siw"]  TESTS ["write_bw read_bw send_bw send_lat"]
-#   SIZES ["8 4096 65536 1048576"]  TCP [1]  RUN_TIMEOUT [60]
+#   SIZES ["8 4096 65536 1048576"]  TCP [1]  RUN_TIMEOUT [45]
 set -u
 REPS=3 MTUS="1500 9000" LOSSES="0 0.1 1 5" TRANSPORTS="uet rxe siw"
 TESTS="write_bw read_bw send_bw send_lat" SIZES="8 4096 65536 1048576"
-TCP=1 RUN_TIMEOUT=60
+TCP=1 RUN_TIMEOUT=45
 for kv in "$@"; do
 	case $kv in
 	REPS=* | MTUS=* | LOSSES=* | TRANSPORTS=* | TESTS=* | SIZES=* | TCP=* | RUN_TIMEOUT=*)
@@ -88,13 +88,16 @@ netem() {
 		ip netns exec $NS tc qdisc add dev vb1 root netem loss "$1%"
 }
 
-# iters TEST SIZE: iterations of one run (about 32 MB for bandwidth, 1000
-# round trips for latency; at least 200 so that the start does not count)
+# iters TEST SIZE: iterations of one run: about 32 MB for bandwidth (at
+# least 200, so that the start does not count, at most 5000), 1000 round
+# trips for latency up to 4 KiB, about 16 MB of them above (at least 50)
 iters() {
+	local n
 	case $1 in
-	*_lat) echo 1000 ;;
-	*) local n=$((32000000 / $2)); [ $n -lt 200 ] && n=200; [ $n -gt 5000 ] && n=5000; echo $n ;;
+	*_lat) n=$((16000000 / $2)); [ $n -gt 1000 ] && n=1000; [ $n -lt 50 ] && n=50 ;;
+	*) n=$((32000000 / $2)); [ $n -lt 200 ] && n=200; [ $n -gt 5000 ] && n=5000 ;;
 	esac
+	echo $n
 }
 
 port=19000
@@ -174,7 +177,7 @@ for mtu in $MTUS; do
 				SPID=$!
 				sleep 1
 				v=$(timeout "$RUN_TIMEOUT" iperf3 -c $A1 -p 5201 -t 5 -J 2>/dev/null |
-					awk -F'[:,]' '/"sum_received"/ { r = 1 } r && /"bits_per_second"/ { printf "%.2f", $2 / 8e6; exit }')
+					awk -F'[:,]' '/"sum_received"/ { r = 1 } r && /"bits_per_second"/ { printf "%.2f", $2 / 8 / 1048576; exit }')
 				wait "$SPID"
 				SPID=
 				if [ -n "$v" ]; then st=ok; else st=fail v=0; fi
