@@ -58,9 +58,12 @@ use crate::proto::{
         Post,
         Status, //
     },
-    wire::ses::{
-        rc,
-        SesAddr, //
+    wire::{
+        pds::PdsType,
+        ses::{
+            rc,
+            SesAddr, //
+        },
     },
 };
 use core::sync::atomic::{
@@ -555,7 +558,10 @@ impl_has_hr_timer! {
 fn engine_config(mtu: u32) -> Config {
     Config {
         mtu,
-        // ACK at once: the timer's resolution is coarser than a 2 us delay.
+        // ACK at once. Coalescing (one ACK per 4 packets or 50 us) was
+        // measured slower in the TCG guest (make bench: 64 KiB writes
+        // 17.4 against 24.6 MiB/s, 64 KiB send latency 6.0 against 3.2
+        // ms): the delayed ACK timer fires late there.
         ack_delay: 0,
         // Start PSNs, PDC ids and the hash key come from the seed: a
         // device created again on the same address (or a peer host) must
@@ -777,7 +783,8 @@ impl Fep {
     }
 
     /// Sends one packet built by [`KEnv::transmit`]: its first
-    /// [`TX_META`] bytes are the destination and the entropy, not payload.
+    /// [`TX_META`] bytes are the destination, the entropy and the ECN
+    /// field, not payload.
     fn send_one(&self, mut skb: SkBuff) {
         let mut meta = [0u8; TX_META];
         if skb.copy_bits(0, &mut meta).is_err() || skb.pull(TX_META).is_err() {
@@ -793,7 +800,7 @@ impl Fep {
         // down: a tunnel is shut down before it is let go of, and dropping
         // one that is not bound does not sleep.
         let sent = match self.tunnel() {
-            Some(t) => t.send(skb, &dst, sport, self.netdev.ifindex()),
+            Some(t) => t.send(skb, &dst, sport, meta[18], self.netdev.ifindex()),
             None => Err(ENOTCONN),
         };
         match sent {
@@ -1050,6 +1057,25 @@ impl Fep {
 /// Bytes in front of each packet [`Env::transmit`] queues: the
 /// destination address (16), the entropy (2) and padding (2).
 const TX_META: usize = 20;
+
+/// ECN field of a packet with PDS header `pkt` (RFC 3168): requests, whose
+/// CE marks the target echoes to congestion control, are ECN capable
+/// (ECT(0)); ACKs, NACKs and control packets are not, as nothing acts on
+/// a mark they carry.
+fn ecn_of(pkt: &[u8]) -> u8 {
+    let ty = pkt.first().map(|b| PdsType::from_u8(b >> 3));
+    match ty {
+        Some(Ok(
+            PdsType::RudReq
+            | PdsType::RodReq
+            | PdsType::RudiReq
+            | PdsType::UudReq
+            | PdsType::RudCcReq
+            | PdsType::RodCcReq,
+        )) => 0b10,
+        _ => 0,
+    }
+}
 /// Headroom of a packet skb: link layer, IPv4 and UDP headers.
 const TX_HEADROOM: usize = 128;
 /// Payloads at least this long are sent as page fragments of the pinned
@@ -1826,7 +1852,7 @@ impl KEnv<'_> {
         };
         b[..16].copy_from_slice(dst);
         b[16..18].copy_from_slice(&entropy.to_be_bytes());
-        b[18..20].copy_from_slice(&[0, 0]);
+        b[18..20].copy_from_slice(&[ecn_of(hdr), 0]);
         b[TX_META..].copy_from_slice(hdr);
         let ok = Self::for_sges(&sges[..nsge], offset, len, |sg, addr, _at, n| {
             keys.with(job, sg.lkey, |mr| {
@@ -1854,7 +1880,7 @@ impl Env for KEnv<'_> {
             let b = skb.put(TX_META + pkt.len())?;
             b[..16].copy_from_slice(dst);
             b[16..18].copy_from_slice(&entropy.to_be_bytes());
-            b[18..20].copy_from_slice(&[0, 0]);
+            b[18..20].copy_from_slice(&[ecn_of(pkt), 0]);
             b[TX_META..].copy_from_slice(pkt);
             Ok(())
         });

@@ -38,9 +38,6 @@ use kernel::{
 /// The UDP port of UET (UEC 1.0).
 pub(crate) const UET_UDP_PORT: u16 = 4793;
 
-/// Traffic class byte of every packet: DSCP 0, ECN ECT(0) (RFC 3168).
-const ECT0: u8 = 0b10;
-
 /// A namespace's UDP tunnel and the devices that use it.
 ///
 /// Calling context: joining, binding and leaving run in process context
@@ -136,17 +133,25 @@ impl NetTunnel {
     }
 
     /// Sends `skb` to `dst` (IPv4-mapped or IPv6) from UDP port `sport`,
-    /// ECN capable (ECT(0)): congestion control reads the CE marks a
-    /// switch or an AQM qdisc puts on it (the receive path echoes them).
-    /// Never sleeps; must not be called with interrupts off.
+    /// with DSCP 0 and ECN field `ecn` (ECT(0) on requests, whose CE
+    /// marks congestion control reads). Never sleeps; must not be called
+    /// with interrupts off.
     /// The route leaves through netdev `oif` (the sending device's), so a
     /// peer answers the device that sent.
-    pub(crate) fn send(&self, skb: SkBuff, dst: &[u8; 16], sport: u16, oif: i32) -> Result {
+    pub(crate) fn send(
+        &self,
+        skb: SkBuff,
+        dst: &[u8; 16],
+        sport: u16,
+        ecn: u8,
+        oif: i32,
+    ) -> Result {
+        let tos = ecn & 3;
         if dst[..10] == [0u8; 10] && dst[10..12] == [0xff, 0xff] {
             let v4 = [dst[12], dst[13], dst[14], dst[15]];
-            self.tunnel.send4(skb, v4, sport, UET_UDP_PORT, ECT0, oif)
+            self.tunnel.send4(skb, v4, sport, UET_UDP_PORT, tos, oif)
         } else {
-            self.tunnel.send6(skb, *dst, sport, UET_UDP_PORT, ECT0, oif)
+            self.tunnel.send6(skb, *dst, sport, UET_UDP_PORT, tos, oif)
         }
     }
 }
