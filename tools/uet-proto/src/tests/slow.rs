@@ -230,3 +230,91 @@ fn drained_slowly(net: &mut Net) -> bool {
     net.run_for(net.now + 2_000_000_000);
     drained(net)
 }
+
+/// Reads and writes both ways at once, 32 of each in flight, 4 KiB each,
+/// on the slow jittery wire at 20% loss (the kernel test `uet_rma_loss`
+/// `many`): every one completes `Ok`; no PDC fails.
+#[test]
+fn many_small_rma_at_20pct_loss() {
+    for seed in [331u64, 332, 333] {
+        let mut net = net(2, kernel_cfg(), tcg(0.2), seed);
+        for n in 0..2 {
+            net.nodes[n].env.regions.insert(
+                (4, 0x40),
+                Region {
+                    data: vec![0; 1 << 20],
+                    writable: true,
+                    readable: true,
+                },
+            );
+        }
+        let total = 600u64;
+        let (mut posted, mut done) = (0u64, 0usize);
+        while done < 2 * total as usize {
+            while posted < total && posted * 2 < done as u64 + 32 {
+                let off = (posted % 128) * 4096;
+                let wr = Op::Write {
+                    key: 0x40,
+                    offset: off,
+                };
+                post_hd(
+                    &mut net,
+                    0,
+                    1,
+                    4,
+                    Mode::Rud,
+                    wr,
+                    pattern(posted, 4096),
+                    posted,
+                    None,
+                )
+                .unwrap();
+                let rd = Op::Read {
+                    key: 0x40,
+                    offset: off,
+                };
+                post_hd(
+                    &mut net,
+                    1,
+                    0,
+                    4,
+                    Mode::Rud,
+                    rd,
+                    vec![0; 4096],
+                    posted,
+                    None,
+                )
+                .unwrap();
+                posted += 1;
+            }
+            let want = done + 1;
+            let now = net.now;
+            assert!(
+                net.run_until(now + 60_000_000_000, |n| comps(n, 0).len()
+                    + comps(n, 1).len()
+                    >= want),
+                "stuck at {done}: {:?} {:?}",
+                net.nodes[0].eng.stats,
+                net.nodes[1].eng.stats
+            );
+            done = comps(&net, 0).len() + comps(&net, 1).len();
+        }
+        let bad: Vec<_> = comps(&net, 0)
+            .iter()
+            .chain(comps(&net, 1).iter())
+            .filter(|c| c.status != Status::Ok)
+            .collect();
+        std::println!(
+            "seed {seed}: {} ms, {:?} / {:?}",
+            net.now / 1_000_000,
+            net.nodes[0].eng.stats,
+            net.nodes[1].eng.stats
+        );
+        assert!(
+            bad.is_empty(),
+            "seed {seed}: {} failed: {:?}",
+            bad.len(),
+            bad.first()
+        );
+    }
+}
