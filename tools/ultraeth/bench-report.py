@@ -101,8 +101,9 @@ def main():
                     if not any(f.values()):
                         continue
                     for t, v in f.items():
-                        if v and loss == 0 and "fail" in v.bad:
-                            failed.append(f"{t} {test} {size} B at MTU {mtu}")
+                        if v and loss == 0 and v.bad:
+                            failed.append(f"{t} {test} {size} B at MTU {mtu}: "
+                                          + ",".join(v.bad))
                     lat = test.endswith("_lat")
                     cells = []
                     for t in TRANSPORTS:
@@ -115,8 +116,8 @@ def main():
                         else:
                             cells.append(v.text())
                     m = {t: (f[t].mean if f[t] else None) for t in TRANSPORTS}
-                    # Latency: lower is better, so the ratio is theirs over ours
-                    # inverted to keep "uet/x" readable as uet's time over x's.
+                    # uet's figure over the other's: for latency (lower is
+                    # better) below 1 is better.
                     r_rxe = ratio(m["uet"], m["rxe"])
                     r_siw = ratio(m["uet"], m["siw"])
                     r_tcp = None if lat else ratio(m["uet"], tcp.mean if tcp else None)
@@ -124,6 +125,8 @@ def main():
                                f" | {fmt(r_rxe)} | {fmt(r_siw)} | {fmt(r_tcp)} |")
             if tcp:
                 out.append(f"\nKernel TCP (iperf3, one stream): {tcp.text(' MiB/s')}.\n")
+                if loss == 0 and tcp.bad:
+                    failed.append(f"tcp at MTU {mtu}: " + ",".join(tcp.bad))
     md = "\n".join(out) + "\n"
     with open(os.path.join(d, "results.md"), "w") as f:
         f.write(md)
@@ -131,8 +134,14 @@ def main():
 
     # Target lines (MTU 1500 when measured, else the first MTU).
     mtu0 = 1500 if 1500 in mtus else (mtus[0] if mtus else 0)
-    mean = lambda t, test, size, loss=0.0, idx=1: (
-        fig((mtu0, loss, t, test, size), idx).mean if (mtu0, loss, t, test, size) in runs else None)
+    def mean(t, test, size, loss=0.0, idx=1):
+        """Mean of a cell whose every run finished; None (n/a) otherwise:
+        a figure from the lucky runs only would overstate it."""
+        k = (mtu0, loss, t, test, size)
+        if k not in runs:
+            return None
+        f = fig(k, idx)
+        return None if f.bad else f.mean
     tcp0 = mean("tcp", "stream_bw", 131072)
     lines = []
     for size in (65536, 1048576):
