@@ -718,19 +718,15 @@ pub struct Jittery {
     pub ms: f64,
 }
 
-/// The kernel's engine configuration (`dev/fep.rs`: defaults, no ACK
-/// coalescing) at a 1400-byte payload MTU (a 1500-byte veth); PDCs open
+/// The kernel's engine configuration (`Config::SOFTWARE`, as
+/// `dev/fep.rs` uses it) at a 1400-byte payload MTU (a 1500-byte veth); PDCs open
 /// with 0-RTT (no quiet time), so that every resend counted is one of
 /// loss recovery.
 fn kernel_cfg() -> Config {
     Config {
         mtu: 1400,
-        ack_delay: 0,
-        // As the kernel (dev/fep.rs `engine_config`): a software path's
-        // scheduling noise is far above a fabric's queueing target.
-        cc_target_qdelay: 250_000,
         quiet_start: false,
-        ..Config::DEFAULT
+        ..Config::SOFTWARE
     }
 }
 

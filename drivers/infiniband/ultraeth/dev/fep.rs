@@ -558,11 +558,6 @@ impl_has_hr_timer! {
 fn engine_config(mtu: u32) -> Config {
     Config {
         mtu,
-        // ACK at once. Coalescing (one ACK per 4 packets or 50 us) was
-        // measured slower in the TCG guest (make bench: 64 KiB writes
-        // 17.4 against 24.6 MiB/s, 64 KiB send latency 6.0 against 3.2
-        // ms): the delayed ACK timer fires late there.
-        ack_delay: 0,
         // Start PSNs, PDC ids and the hash key come from the seed: a
         // device created again on the same address (or a peer host) must
         // not repeat them, or its peers take its new PDCs for stale ones.
@@ -576,15 +571,7 @@ fn engine_config(mtu: u32) -> Config {
         // CAST: 64 KiB.
         eager_limit: OVERFLOW_BYTES as u32,
         max_msg: MAX_MSG,
-        // Queueing delay congestion control aims at: a software path's
-        // own delay noise (softirq and task scheduling, virtualisation)
-        // is tens of microseconds on hardware and milliseconds in an
-        // emulated guest, far above a fabric's 8 us. The window is judged
-        // by each RTT's smallest sample (engine/cc.rs); with 8 us, a 4 MiB
-        // stream on the guest-like simulated wire ran at one packet per
-        // RTT (`uet-bench jitter`, ultraeth-engine.rst).
-        cc_target_qdelay: 250_000,
-        ..Config::DEFAULT
+        ..Config::SOFTWARE
     }
 }
 
@@ -1063,17 +1050,10 @@ const TX_META: usize = 20;
 /// (ECT(0)); ACKs, NACKs and control packets are not, as nothing acts on
 /// a mark they carry.
 fn ecn_of(pkt: &[u8]) -> u8 {
-    let ty = pkt.first().map(|b| PdsType::from_u8(b >> 3));
-    match ty {
-        Some(Ok(
-            PdsType::RudReq
-            | PdsType::RodReq
-            | PdsType::RudiReq
-            | PdsType::UudReq
-            | PdsType::RudCcReq
-            | PdsType::RodCcReq,
-        )) => 0b10,
-        _ => 0,
+    if PdsType::of(pkt).is_some_and(PdsType::is_request) {
+        0b10
+    } else {
+        0
     }
 }
 /// Headroom of a packet skb: link layer, IPv4 and UDP headers.

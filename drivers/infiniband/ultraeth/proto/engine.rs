@@ -242,6 +242,25 @@ impl Config {
 }
 
 impl Config {
+    /// Defaults for a software path (the kernel's FEPs over a host
+    /// network stack; the host tests and benchmarks that mirror them).
+    pub(crate) const SOFTWARE: Self = Self {
+        // ACK at once. Coalescing (one ACK per 4 packets or 50 us) was
+        // measured slower in the TCG guest (make bench: 64 KiB writes
+        // 17.4 against 24.6 MiB/s, 64 KiB send latency 6.0 against 3.2
+        // ms): the delayed ACK timer fires late there.
+        ack_delay: 0,
+        // Queueing delay congestion control aims at: a software path's
+        // own delay noise (softirq and task scheduling, virtualisation)
+        // is tens of microseconds on hardware and milliseconds in an
+        // emulated guest, far above a fabric's 8 us. The window is judged
+        // by each RTT's smallest sample (engine/cc.rs); with 8 us, a 4 MiB
+        // stream on the guest-like simulated wire ran at one packet per
+        // RTT (`uet-bench jitter`, ultraeth-engine.rst).
+        cc_target_qdelay: 250_000,
+        ..Self::DEFAULT
+    };
+
     /// Upper bound on how long an initiator keeps retransmitting after the
     /// target last heard from it (ns): every timeout lasts at most
     /// `rto_max`, and it gives up after `max_retries` counted and

@@ -16,12 +16,10 @@ const BIG: usize = 64 << 20;
 fn kernel_cfg() -> Config {
     Config {
         mtu: 1368,
-        ack_delay: 0,
         eager_limit: 64 << 10,
         max_msg: BIG as u32,
-        cc_target_qdelay: 250_000,
         quiet_start: false,
-        ..Config::DEFAULT
+        ..Config::SOFTWARE
     }
 }
 

@@ -62,6 +62,27 @@ pub(crate) enum PdsType {
 }
 
 impl PdsType {
+    /// Type of the packet whose PDS header starts `pkt`, if it has a
+    /// valid one.
+    pub(crate) fn of(pkt: &[u8]) -> Option<Self> {
+        let pro = u16::from_be_bytes([*pkt.first()?, *pkt.get(1)?]);
+        Self::from_u8(prologue_split(pro).0).ok()
+    }
+
+    /// A request: a packet that carries a message from initiator to
+    /// target (and whose ECN marks the target echoes).
+    pub(crate) fn is_request(self) -> bool {
+        matches!(
+            self,
+            Self::RudReq
+                | Self::RodReq
+                | Self::RudiReq
+                | Self::UudReq
+                | Self::RudCcReq
+                | Self::RodCcReq
+        )
+    }
+
     /// Decodes the 5-bit type field.
     pub(crate) fn from_u8(v: u8) -> Result<Self, WireError> {
         Ok(match v {
@@ -1098,6 +1119,15 @@ mod tests {
             &b[..12],
             &[0x11, 0x8c, 0xff, 0xfd, 1, 2, 3, 4, 0x11, 0x11, 0x80, 0x05]
         );
+        assert_eq!(PdsType::of(&b), Some(PdsType::RudReq));
+        assert!(PdsType::RudReq.is_request());
+        // An ACK (type 7), a bad type (0), too short: not requests.
+        assert_eq!(
+            PdsType::of(&[7 << 3, 0]).map(PdsType::is_request),
+            Some(false)
+        );
+        assert_eq!(PdsType::of(&[0, 0]), None);
+        assert_eq!(PdsType::of(&b[..1]), None);
     }
 
     #[test]
