@@ -7,7 +7,12 @@
 #                             warnings fail)
 #   make demo                 boot a guest and run the UET demo
 #   make check                run every test; ends with "N passed, N failed"
+#   make check-debug          only the debug lane of make check: data-path
+#                             kselftests on the debug kernel, kmemleak scan
 #   make kernel               fetch + patch + overlay + build Linux and uet_soft
+#   make kernel-debug         the same with KASAN, KFENCE, lockdep, kmemleak,
+#                             UBSAN, ... (guest-debug.config, clang), in
+#                             $UET_CACHE/build/<linux>-debug (nice -n 19)
 #   make rdma-core            build rdma-core 56.1 with libuet
 #   make perftest             build perftest with the UET connection type
 #   make initramfs            assemble the guest userspace
@@ -27,12 +32,12 @@ T := tools/ultraeth
 export CLIPPY
 
 .PHONY: all demo check toolchain fetch kernel rdma-core perftest initramfs vm guest \
-	host-test bench bench-engine fuzz clean-cache help
+	host-test bench bench-engine fuzz clean-cache help kernel-debug initramfs-debug check-debug
 
 all: kernel
 
 help:
-	@sed -n '3,24s/^# \{0,1\}//p' Makefile
+	@sed -n '3,29s/^# \{0,1\}//p' Makefile
 
 toolchain:
 	@$(T)/toolchain.sh
@@ -42,6 +47,9 @@ fetch: toolchain
 
 kernel: toolchain
 	@$(T)/kernel.sh
+
+kernel-debug: toolchain
+	@UET_KVARIANT=debug nice -n 19 $(T)/kernel.sh
 
 rdma-core: toolchain
 	@$(T)/rdma-core.sh
@@ -57,6 +65,9 @@ initramfs: kernel rdma-core perftest tools-build
 
 guest: initramfs
 
+initramfs-debug: kernel-debug rdma-core perftest tools-build
+	@UET_KVARIANT=debug $(T)/initramfs.sh
+
 vm:
 	@test -n "$(SCRIPT)" || { echo "usage: make vm SCRIPT=path/on/host [ARGS=...]" >&2; exit 2; }
 	@$(MAKE) --no-print-directory guest
@@ -67,6 +78,9 @@ demo: guest
 
 check:
 	@$(T)/check.sh
+
+check-debug:
+	@$(T)/check.sh --debug-only
 
 host-test: toolchain
 	@$(T)/check.sh --host-only

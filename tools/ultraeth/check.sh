@@ -10,13 +10,23 @@
 #   check.sh --guest-only [--only TEST] [--extra FILE]
 #                                 guest kselftests only (FILE: an extra test
 #                                 added to the collection for this run)
+#   check.sh --debug-only [--only TEST]
+#                                 the debug lane only: the data-path
+#                                 kselftests (UET_DEBUG_TESTS, or TEST) on the
+#                                 debug kernel (guest-debug.config), then a
+#                                 kmemleak scan; its results are "debug: ..."
 . "$(dirname "$0")/lib.sh"
+
+# The debug lane's tests, in this order: what each covers is in
+# Documentation/infiniband/ultraeth-hardening.rst, "Debug kernel lane".
+UET_DEBUG_TESTS=${UET_DEBUG_TESTS:-"module_load_unload.sh uet_verbs.sh uet_job.sh uet_job_fuzz.sh uet_msg.sh uet_rma.sh uet_rma_loss.sh uet_rma_wire.sh uet_pingpong.sh uet_faults.sh uet_perftest.sh uet_unload_live.sh"}
 
 mode=all only= extra=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--host-only) mode=host ;;
 	--guest-only) mode=guest ;;
+	--debug-only) mode=debug ;;
 	--only) only=$2; shift ;;
 	--extra) extra=$(realpath "$2"); shift ;;
 	*) die "unknown option $1" ;;
@@ -26,6 +36,7 @@ done
 
 PASS=0 FAIL=0 SKIP=0
 FAILED=()
+PREFIX= # put before the name of a failed kselftest (the debug lane's "debug: ")
 LOGDIR=$UET_CACHE/logs/check
 mkdir -p "$LOGDIR"
 
@@ -59,13 +70,13 @@ parse_tap() {
 		case "$line" in
 		"# ok "[0-9]*"# SKIP"* | "# ok "[0-9]*"# skip"*) SKIP=$((SKIP + 1)); cases=$((cases + 1)) ;;
 		"# ok "[0-9]*) ok; cases=$((cases + 1)) ;;
-		"# not ok "[0-9]*) ko "${line#\# }"; cases=$((cases + 1)); casefail=$((casefail + 1)) ;;
+		"# not ok "[0-9]*) ko "$PREFIX${line#\# }"; cases=$((cases + 1)); casefail=$((casefail + 1)) ;;
 		"ok "[0-9]*" selftests:"*"# SKIP"*)
 			[ $cases -eq 0 ] && SKIP=$((SKIP + 1)); cases=0 casefail=0 ;;
 		"ok "[0-9]*" selftests:"*)
 			[ $cases -eq 0 ] && ok; cases=0 casefail=0 ;;
 		"not ok "[0-9]*" selftests:"*)
-			[ $casefail -eq 0 ] && ko "$line"; cases=0 casefail=0 ;;
+			[ $casefail -eq 0 ] && ko "$PREFIX$line"; cases=0 casefail=0 ;;
 		esac
 	done <"$f"
 }
@@ -172,9 +183,47 @@ harness_tests() {
 	grep -q '^ok \|^not ok ' "$log" || ko "harness tests did not run (log: $log)"
 }
 
+# ---------------------------------------------------------- debug lane
+# The debug kernel (UET_KVARIANT=debug: guest-debug.config, clang, its own
+# tree build/<linux>-debug) and its initramfs.
+build_debug() {
+	[ -n "${UET_SKIP_BUILD:-}" ] && return 0
+	if [ "$mode" = debug ]; then # "all" built them in build_guest
+		need toolchain "$UET_TOP/tools/ultraeth/toolchain.sh"
+		need "rdma-core build" "$UET_TOP/tools/ultraeth/rdma-core.sh"
+		need "perftest build" "$UET_TOP/tools/ultraeth/perftest.sh"
+		need "tools build" "$UET_TOP/tools/ultraeth/tools-build.sh"
+	fi
+	need "debug: kernel build" env UET_KVARIANT=debug "$UET_TOP/tools/ultraeth/kernel.sh"
+	need "debug: initramfs" env UET_KVARIANT=debug "$UET_TOP/tools/ultraeth/initramfs.sh"
+}
+
+debug_tests() {
+	local log=$LOGDIR/debug-kselftest.log rc t0=$SECONDS tests=${only:-$UET_DEBUG_TESTS}
+	say "debug lane: ${tests// /, } on the debug kernel, then kmemleak (log: $log)"
+	set +e
+	# the tests, each with a kselftest timeout of 30 minutes (KASAN and
+	# lockdep under TCG), in a guest with a watchdog of 50 minutes
+	env UET_KVARIANT=debug UET_VM_TIMEOUT="${UET_DEBUG_VM_TIMEOUT:-3000}" \
+		"$UET_TOP/tools/ultraeth/vm.sh" "$UET_TOP/tools/ultraeth/guest-kselftest.sh" \
+		--debug "${tests// /,}" 1800 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	set -e
+	PREFIX="debug: " parse_tap "$log"
+	if grep -q 'kernel reported problems during the run' "$log"; then
+		ko "debug: guest dmesg guard (see $log)"
+	elif ! grep -q '^ok [0-9]* selftests: debug: kmemleak' "$log"; then
+		ko "debug: the lane did not run to its kmemleak scan (status $rc; see $log)"
+	else
+		ok # the run itself: booted, ran, scanned, dmesg clean
+	fi
+	say "debug lane: $((SECONDS - t0)) s"
+}
+
 case $mode in
 host) host_tests ;;
 guest) build_guest; guest_tests ;;
-all) host_tests; build_guest; harness_tests; guest_tests ;;
+debug) build_debug; debug_tests ;;
+all) host_tests; build_guest; harness_tests; guest_tests; build_debug; debug_tests ;;
 esac
 summary

@@ -2,6 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 # Runs inside the guest: the installed kselftests, TAP on stdout.
 #   guest-kselftest.sh [--only TEST]   run one test of the collection
+#   guest-kselftest.sh --debug TEST,... [TIMEOUT]
+#                                      the debug lane (check.sh, on the
+#                                      debug kernel): TESTS one by one (each
+#                                      timed, with TIMEOUT seconds instead of
+#                                      the settings file's), then kmemleak
+#                                      and lockdep results
 # Extra test files shipped with the run (vm.sh UET_VM_FILES, in /uet) are
 # added to the collection first; the harness uses this to prove that a
 # failing test fails `make check`.
@@ -16,4 +22,63 @@ done
 if [ "${1:-}" = --only ]; then
 	exec ./run_kselftest.sh -t "$col:$2"
 fi
-exec ./run_kselftest.sh -c "$col"
+[ "${1:-}" = --debug ] || exec ./run_kselftest.sh -c "$col"
+
+# ---- the debug lane ----------------------------------------------------------
+# Results of its own are "ok N selftests: debug: WHAT" lines, which check.sh
+# counts like a test program's.
+# What the kernel log must not say (the host's vm.sh guard fails the run on
+# the same; here each report is tied to the test that caused it).
+splat='WARNING:|BUG:|BUG |Oops|KASAN|UBSAN|KFENCE|refcount_t:|list_add corruption|list_del corruption|general protection|ODEBUG|INFO: trying to register non-static key|turning off the locking correctness validator|blocked for more than|soft lockup|RCU stall|rcu_sched detected stalls|Kernel panic|panicked at'
+n=0
+result() { # result OK(0/1) WHAT [MESSAGE LINES on stdin]
+	n=$((n + 1))
+	if [ "$1" -eq 0 ]; then echo "ok $n selftests: debug: $2"; else echo "not ok $n selftests: debug: $2"; fi
+}
+grep -q " /sys/kernel/debug debugfs " /proc/mounts || mount -t debugfs debugfs /sys/kernel/debug
+tests=$(echo "$2" | tr , " ")
+timeout=${3:-1800}
+echo "# debug lane: $(uname -r), tests: $tests, timeout ${timeout}s each"
+seen=$(dmesg | grep -c -E "$splat")
+for t in $tests; do
+	t0=$(date +%s)
+	./run_kselftest.sh -o "$timeout" -t "$col:$t"
+	now=$(dmesg | grep -c -E "$splat")
+	echo "# debug: $t took $(($(date +%s) - t0)) s"
+	if [ "$now" -gt "$seen" ]; then
+		echo "# debug: $t: the kernel log reports:"
+		dmesg | grep -E "$splat" | tail -n "+$((seen + 1))" | head -n 20 | sed 's/^/# debug:   /'
+		seen=$now
+	fi
+done
+
+# kmemleak: every module of the tests unloaded (their teardown paths are part
+# of what is checked), then two scans with a pause, as
+# Documentation/dev-tools/kmemleak.rst advises (an object is only reported
+# once it is older than 5 s and was found unreferenced by a scan).
+for m in uet_soft rdma_rxe siw; do
+	[ -d "/sys/module/$m" ] && { modprobe -r "$m" || echo "# debug: cannot unload $m"; }
+done
+ml=/sys/kernel/debug/kmemleak
+if [ -e "$ml" ]; then
+	t0=$(date +%s)
+	sleep 6
+	echo scan >"$ml"
+	sleep 6
+	echo scan >"$ml"
+	cat "$ml" >/tmp/kmemleak.txt
+	leaks=$(grep -c '^unreferenced object' /tmp/kmemleak.txt)
+	echo "# debug: kmemleak scan took $(($(date +%s) - t0)) s, $leaks unreferenced objects"
+	sed 's/^/# kmemleak: /' /tmp/kmemleak.txt | head -n 400
+	result $((leaks != 0)) "kmemleak reports no leak ($leaks unreferenced objects)"
+else
+	result 1 "kmemleak reports no leak ($ml does not exist: is CONFIG_DEBUG_KMEMLEAK on?)"
+fi
+
+# lockdep must still be validating at the end: it turns itself off after its
+# first report (or when it runs out of room), hiding any later one.
+dl=$(awk '/debug_locks:/ {print $2}' /proc/lockdep_stats 2>/dev/null)
+result $((${dl:-0} != 1)) "lockdep is still on at the end (debug_locks: ${dl:-no /proc/lockdep_stats})"
+n_splat=$(dmesg | grep -c -E "$splat")
+result $((n_splat != 0)) "the kernel log has no warning, KASAN, UBSAN, lockdep or BUG report ($n_splat lines)"
+exit 0

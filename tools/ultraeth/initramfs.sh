@@ -4,9 +4,10 @@
 # rdma-core build, iproute2 (ip, tc, rdma), our perftest build, tcpdump, iperf3,
 # the kselftests
 # and the guest init. Output: $UET_CACHE/build/<linux>/initramfs.cpio
+# (UET_KVARIANT=debug: the debug kernel's, in build/<linux>-debug/).
 . "$(dirname "$0")/lib.sh"
 . "$UET_TOP/tools/ultraeth/kenv.sh"
-uet_lock kernel-tree
+uet_lock "kernel-tree$UET_KSUFFIX"
 uet_lock rdma-core
 "$UET_TOP/tools/ultraeth/overlay.sh"
 
@@ -89,7 +90,7 @@ done
 
 # kernel modules and kselftests
 cp -a "$KMODROOT/lib/modules" lib/
-run_logged "$UET_CACHE/logs/kselftest-build.log" "building kselftests" \
+run_logged "$UET_CACHE/logs/kselftest-build$UET_KSUFFIX.log" "building kselftests" \
 	make -C "$KSRC/tools/testing/selftests" O="$KOBJ" TARGETS="drivers/infiniband/ultraeth" \
 	KSFT_INSTALL_PATH="$ROOT/kselftest" RDMA_CORE_STAGE="$RSTAGE" install
 for p in "$ROOT"/kselftest/drivers/infiniband/ultraeth/*; do

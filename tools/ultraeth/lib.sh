@@ -12,6 +12,16 @@ UET_BINDGEN_VER=0.71.1
 UET_LIBCLANG_VER=18.1.1
 UET_JOBS=${UET_JOBS:-$(nproc)}
 mkdir -p "$UET_CACHE/logs"
+# Kernel variant (kenv.sh): "" is the guest kernel, "debug" the debug lane's
+# kernel (guest-debug.config, clang) in build/<linux>-debug/, whose build
+# logs and locks carry the same suffix.
+case ${UET_KVARIANT:=} in
+"") UET_KSUFFIX= ;;
+debug) UET_KSUFFIX=-debug ;;
+*) printf 'error: UET_KVARIANT must be empty or "debug"\n' >&2; exit 1 ;;
+esac
+# the LLVM suffix of the debug kernel's clang (Debian's clang-19, lld-19)
+UET_DEBUG_LLVM=${UET_DEBUG_LLVM:--19}
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

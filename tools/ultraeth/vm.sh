@@ -10,7 +10,8 @@
 # itself succeeded).
 #
 # Environment: UET_VM_TIMEOUT (default 900), UET_ACCEL (kvm|tcg, default:
-# probe), UET_VM_MEM (default 2G), UET_VM_LOG (console log path).
+# probe), UET_VM_MEM (default 2G), UET_VM_LOG (console log path),
+# UET_KVARIANT (debug: boot the debug kernel and its initramfs, kernel.sh).
 . "$(dirname "$0")/lib.sh"
 . "$UET_TOP/tools/ultraeth/kenv.sh"
 
@@ -103,6 +104,10 @@ fi
 
 # dmesg guard
 pat='WARNING:|BUG:|Oops|KASAN|UBSAN|refcount_t:|list_add corruption|list_del corruption|blocked for more than|soft lockup|hard LOCKUP|general protection fault|Kernel panic|RCU stall|rcu_sched detected stalls'
+# the debug kernel's own reports (lockdep turning itself off, kmemleak's
+# scan, debug objects, KFENCE, a Rust panic)
+[ -z "$UET_KVARIANT" ] ||
+	pat="$pat|KFENCE|ODEBUG|INFO: trying to register non-static key|turning off the locking correctness validator|new suspected memory leaks|panicked at"
 if grep -E -q "$pat" "$run/dmesg"; then
 	echo "error: kernel reported problems during the run:" >&2
 	grep -E -A 12 "$pat" "$run/dmesg" | head -n 80 >&2
