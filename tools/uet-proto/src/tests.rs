@@ -4231,3 +4231,4 @@ fn peer_service_time_is_clamped() {
 mod ops;
 mod recovery;
 mod slow;
+mod synflood;

@@ -150,6 +150,14 @@ impl<S: Slab> Engine<S> {
             if m.rkey != 0 && p.mode == Mode::Rod {
                 self.rod_rndv -= 1;
             }
+            // `queue_msg` fails before it links the message anywhere: the
+            // slot is unused again. It must be marked so first, or
+            // `msg_unalloc` refuses it as active and every post refused
+            // for want of a PDC leaks a slot, until the message table is
+            // full and every post is refused `NoMsg` for good (issue 13:
+            // a SYN flood filled the PDC table while an endpoint retried
+            // its post on every packet).
+            self.msgs[mi].state = MsgState::Free;
             self.msg_unalloc(mi);
             return Err(e);
         }
