@@ -17,9 +17,11 @@
 #                                 kmemleak scan; its results are "debug: ..."
 . "$(dirname "$0")/lib.sh"
 
-# The debug lane's tests, in this order: what each covers is in
-# Documentation/infiniband/ultraeth-hardening.rst, "Debug kernel lane".
-UET_DEBUG_TESTS=${UET_DEBUG_TESTS:-"module_load_unload.sh uet_verbs.sh uet_job.sh uet_job_fuzz.sh uet_msg.sh uet_rma.sh uet_rma_loss.sh uet_rma_wire.sh uet_pingpong.sh uet_faults.sh uet_perftest.sh uet_unload_live.sh"}
+# The debug lane's tests, in this order: what each covers, and why the
+# others are left to the normal lane (about 25 minutes on the debug kernel
+# under TCG), is in Documentation/infiniband/ultraeth-hardening.rst, "Debug
+# kernel lane".
+UET_DEBUG_TESTS=${UET_DEBUG_TESTS:-"uet_msg.sh uet_rma.sh uet_faults.sh uet_job.sh uet_job_fuzz.sh uet_unload_live.sh"}
 
 mode=all only= extra=
 while [ $# -gt 0 ]; do
@@ -212,7 +214,7 @@ debug_tests() {
 	PREFIX="debug: " parse_tap "$log"
 	if grep -q 'kernel reported problems during the run' "$log"; then
 		ko "debug: guest dmesg guard (see $log)"
-	elif ! grep -q '^ok [0-9]* selftests: debug: kmemleak' "$log"; then
+	elif ! grep -q '^\(not \)\{0,1\}ok [0-9]* selftests: debug: kmemleak' "$log"; then
 		ko "debug: the lane did not run to its kmemleak scan (status $rc; see $log)"
 	else
 		ok # the run itself: booted, ran, scanned, dmesg clean
