@@ -647,6 +647,56 @@ fn target_restart_is_reported() {
     assert_eq!(comps(&net, 0)[1].status, Status::PdcError);
 }
 
+/// A 1-RTT handshake slower than `half_open` (an emulated debug kernel:
+/// round trips of tens of milliseconds against 10 ms) used to loop: the
+/// target reaped the half-open PDC before the initiator's SYN at the
+/// offered start PSN came back, drew another start PSN for it, and so on
+/// until the initiator gave up. The offer now outlives its half-open PDC.
+#[test]
+fn one_rtt_slower_than_half_open() {
+    for (mode, seed) in [(Mode::Rud, 21), (Mode::Rod, 22)] {
+        let cfg = Config {
+            one_rtt: true,
+            ..fast_cfg()
+        };
+        // RTT 6 ms against `half_open` 1 ms.
+        let link = Link {
+            delay: 3_000_000,
+            ..Link::CLEAN
+        };
+        let mut net = net(2, cfg, link, seed);
+        let big = pattern(3, 256 << 10);
+        let r = recv(&mut net, 1, 1, 256 << 10, 31, None);
+        send(
+            &mut net,
+            0,
+            1,
+            1,
+            mode,
+            Op::Send { tag: None },
+            big.clone(),
+            3,
+        )
+        .unwrap();
+        net.run_until(2_000_000_000, |n| {
+            comps(n, 0).len() == 1 && comps(n, 1).len() == 1
+        });
+        assert_eq!(comps(&net, 0).len(), 1);
+        assert_eq!(comps(&net, 0)[0].status, Status::Ok);
+        assert_eq!(comps(&net, 1).len(), 1);
+        assert_eq!(
+            (comps(&net, 1)[0].user, comps(&net, 1)[0].status),
+            (31, Status::Ok)
+        );
+        assert_eq!(net.nodes[1].env.bufs[r as usize], big);
+        // The path under test was taken: the half-open PDC was reaped.
+        assert!(net.nodes[1].eng.stats.pdc_reaped >= 1);
+        net.run_for(net.now + 200_000_000);
+        assert_eq!(comps(&net, 1).len(), 1);
+        assert!(drained(&net));
+    }
+}
+
 #[test]
 fn half_open_and_idle_reaping() {
     let cfg = Config {

@@ -1074,13 +1074,18 @@ impl Quota {
 }
 
 /// A closed or reaped target PDC, remembered for [`Config::quiet_time`] so
-/// that its delayed or replayed SYN packets cannot open it again.
+/// that its delayed or replayed SYN packets cannot open it again; or (an
+/// *offer*) the start PSN a reaped half-open PDC offered in its
+/// `NEW_START_PSN` NACK, so that the initiator's SYN at that PSN, which
+/// proves it heard the NACK, still opens the PDC when it comes back after
+/// `half_open`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Tomb {
     peer: Addr,
     spdcid: u16,
     hnext: u16,
     start_psn: u32,
+    offer: bool,
     until: u64,
 }
 
@@ -1091,6 +1096,7 @@ impl Tomb {
         spdcid: 0,
         hnext: NONE,
         start_psn: 0,
+        offer: false,
         until: 0,
     };
 }

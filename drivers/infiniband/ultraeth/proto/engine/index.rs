@@ -816,11 +816,12 @@ impl<S: Slab> Engine<S> {
     }
 
     /// Drops the oldest tombstone. One dropped before its time makes
-    /// every new PDC use 1-RTT until that time.
+    /// every new PDC use 1-RTT until that time (an offer dropped early
+    /// only costs its initiator another handshake).
     fn tomb_pop(&mut self, now: u64) {
         let i = self.tomb_head;
         let t = self.tombs[i];
-        if t.until > now && t.until > self.syn_1rtt_until {
+        if !t.offer && t.until > now && t.until > self.syn_1rtt_until {
             self.syn_1rtt_until = t.until;
         }
         let b = self.tomb_bucket(&t.peer, t.spdcid);
@@ -845,10 +846,20 @@ impl<S: Slab> Engine<S> {
     /// Remembers the target PDC {`peer`, `spdcid`} that started at
     /// `start_psn` for the quiet time.
     pub(super) fn tomb_add(&mut self, peer: Addr, spdcid: u16, start_psn: u32, now: u64) {
+        self.tomb_push(peer, spdcid, start_psn, false, now);
+    }
+
+    /// Remembers, for the quiet time, that the half-open PDC {`peer`,
+    /// `spdcid`} being reaped offered `start_psn` ([`Engine::offer_take`]).
+    pub(super) fn offer_add(&mut self, peer: Addr, spdcid: u16, start_psn: u32, now: u64) {
+        self.tomb_push(peer, spdcid, start_psn, true, now);
+    }
+
+    fn tomb_push(&mut self, peer: Addr, spdcid: u16, start_psn: u32, offer: bool, now: u64) {
         let until = now.saturating_add(self.cfg.quiet_time());
         let cap = self.tombs.len();
         if cap == 0 {
-            if until > self.syn_1rtt_until {
+            if !offer && until > self.syn_1rtt_until {
                 self.syn_1rtt_until = until;
             }
             return;
@@ -866,6 +877,7 @@ impl<S: Slab> Engine<S> {
             spdcid,
             hnext: self.tomb_map[b],
             start_psn,
+            offer,
             until,
         };
         // CAST: i < tombs.len() < NONE.
@@ -882,7 +894,44 @@ impl<S: Slab> Engine<S> {
         let mut cur = self.tomb_map[self.tomb_bucket(peer, spdcid)];
         while cur != NONE {
             let t = &self.tombs[usize::from(cur)];
-            if t.until > now && t.peer == *peer && t.spdcid == spdcid && t.start_psn == start_psn {
+            if !t.offer
+                && t.until > now
+                && t.peer == *peer
+                && t.spdcid == spdcid
+                && t.start_psn == start_psn
+            {
+                return true;
+            }
+            cur = t.hnext;
+        }
+        false
+    }
+
+    /// True, and the offer used up, if this target offered `start_psn` to
+    /// PDC {`peer`, `spdcid`} in a `NEW_START_PSN` NACK within the quiet
+    /// time and reaped the half-open PDC since. A random 32-bit PSN drawn
+    /// after any restart: only an initiator that heard the NACK sends it.
+    pub(super) fn offer_take(
+        &mut self,
+        peer: &Addr,
+        spdcid: u16,
+        start_psn: u32,
+        now: u64,
+    ) -> bool {
+        if self.tombs.is_empty() {
+            return false;
+        }
+        let mut cur = self.tomb_map[self.tomb_bucket(peer, spdcid)];
+        while cur != NONE {
+            let t = &mut self.tombs[usize::from(cur)];
+            if t.offer
+                && t.until > now
+                && t.peer == *peer
+                && t.spdcid == spdcid
+                && t.start_psn == start_psn
+            {
+                // Dead from now; the ring drops it in its turn.
+                t.until = 0;
                 return true;
             }
             cur = t.hnext;

@@ -703,10 +703,24 @@ impl<S: Slab> Engine<S> {
                         self.bad_job(src, psn, pid, spdcid, env);
                         return None;
                     }
+                    if self.pdcs[i].state == PdcState::HalfOpen
+                        && self.pdcs[i].start_psn != start
+                        && self.offer_take(src, spdcid, start, now)
+                    {
+                        // A PSN an earlier half-open PDC of this peer
+                        // offered (the initiator took it after that one
+                        // was reaped and this one drawn): the initiator
+                        // heard it, so it opens this PDC.
+                        self.set_start(i, start);
+                    }
                     let d = &mut self.pdcs[i];
                     if d.start_psn != start {
                         if d.state == PdcState::HalfOpen {
-                            let s = d.start_psn;
+                            // The initiator's packets are still coming:
+                            // keep the offer open while they do.
+                            d.last_active = now;
+                            self.resched_pdc(i);
+                            let s = self.pdcs[i].start_psn;
                             self.send_nack(
                                 src,
                                 nack::NEW_START_PSN,
@@ -746,7 +760,10 @@ impl<S: Slab> Engine<S> {
                 // Without a tombstone a SYN may still be old while the
                 // quiet time after a restart (or after tombstones were
                 // dropped for room) lasts: then only 1-RTT is safe.
-                let one_rtt = self.cfg.one_rtt || now < self.syn_1rtt_until;
+                // A SYN at the start PSN a reaped half-open PDC offered
+                // completes the 1-RTT handshake.
+                let proven = self.offer_take(src, spdcid, start, now);
+                let one_rtt = !proven && (self.cfg.one_rtt || now < self.syn_1rtt_until);
                 let new_start = if one_rtt { self.random() } else { start };
                 let d = &mut self.pdcs[i];
                 d.state = if one_rtt {
@@ -758,12 +775,8 @@ impl<S: Slab> Engine<S> {
                 d.peer = *src;
                 d.peer_id = spdcid;
                 d.job = job;
-                d.start_psn = new_start;
-                d.rx = RxWindow::new(new_start);
-                d.nack_ooo = new_start.wrapping_sub(1);
-                // CAST: the low 16 bits of a random word.
-                d.paths[0] = (new_start ^ u32::from(spdcid)).rotate_left(7) as u16;
                 d.last_active = now;
+                self.set_start(i, new_start);
                 self.stats.pdc_open += 1;
                 self.pdc_map_insert(i);
                 self.resched_pdc(i);
@@ -782,6 +795,16 @@ impl<S: Slab> Engine<S> {
                 Some(i)
             }
         }
+    }
+
+    /// Sets the start PSN of target PDC `i` and what derives from it.
+    fn set_start(&mut self, i: usize, start: u32) {
+        let d = &mut self.pdcs[i];
+        d.start_psn = start;
+        d.rx = RxWindow::new(start);
+        d.nack_ooo = start.wrapping_sub(1);
+        // CAST: the low 16 bits of a random word.
+        d.paths[0] = (start ^ u32::from(d.peer_id)).rotate_left(7) as u16;
     }
 
     /// Refuses a request whose JobID is not the one its target PDC was
