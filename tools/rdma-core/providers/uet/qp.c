@@ -24,13 +24,27 @@
 /* the send flags an endpoint understands; SOLICITED is accepted, unused */
 #define UET_SEND_FLAGS (IBV_SEND_SIGNALED | IBV_SEND_INLINE | \
 			IBV_SEND_SOLICITED)
+/* RU QPs also: sends complete once the target acknowledged them anyway */
+#define UET_RU_SEND_FLAGS (UET_SEND_FLAGS | IBV_SEND_SGE64 | \
+			   IBV_SEND_DELIVERY_COMPLETE)
 
 #define UET_SEND_OPS (IBV_QP_EX_WITH_SEND | IBV_QP_EX_WITH_SEND_WITH_IMM | \
 		      IBV_QP_EX_WITH_RDMA_WRITE | \
 		      IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM | \
 		      IBV_QP_EX_WITH_RDMA_READ | \
 		      IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP | \
-		      IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD)
+		      IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD | \
+		      IBV_QP_EX_WITH_SEND_WITH_IMM64 | \
+		      IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM64 | \
+		      IBV_QP_EX_WITH_RDMA_WRITE64 | \
+		      IBV_QP_EX_WITH_RDMA_READ64 | \
+		      IBV_QP_EX_WITH_RDMA_WRITE64_WITH_IMM | \
+		      IBV_QP_EX_WITH_RDMA_WRITE64_WITH_IMM64)
+
+/* what an RU QP's create may say besides the PD and send ops */
+#define UET_RU_QP_INIT_ATTRS (IBV_QP_INIT_ATTR_QP_ATTR | \
+			      IBV_QP_INIT_ATTR_QP_SEMANTICS | \
+			      IBV_QP_INIT_ATTR_SRC_ID | IBV_QP_INIT_ATTR_JKEY)
 
 static uint32_t load_acquire(const uint32_t *p)
 {
@@ -137,7 +151,7 @@ static int uet_ring_rq_doorbell(struct uet_qp *qp)
 /* --------------------------------------------------- send descriptors */
 
 /* the destination: a uet address handle and the peer's QP number */
-static int uet_sqe_set_dest(struct uet_qp *qp, struct uet_sqe *sqe,
+int uet_sqe_set_dest(struct uet_qp *qp, struct uet_sqe *sqe,
 			    struct ibv_ah *ah, uint32_t remote_qpn)
 {
 	struct uet_ah *uah;
@@ -215,6 +229,110 @@ static int uet_sqe_set_inline(struct uet_qp *qp, struct uet_sqe *sqe,
 	return 0;
 }
 
+/* the gather list of an ibv_send_wr: 32-bit keys, or 64-bit (SGE64) */
+static int uet_sqe_wr_sges(struct uet_qp *qp, const struct ibv_send_wr *wr,
+			   struct uet_sqe *sqe)
+{
+	struct ibv_data_buf bufs[UET_SQE_MAX_INLINE];
+	struct ibv_sge sges[UET_SQE_MAX_SGE];
+	int i;
+
+	if (wr->num_sge < 0)
+		return EINVAL;
+	if (wr->send_flags & IBV_SEND_INLINE) {
+		/* inline: the SGEs are copied, their keys are not checked */
+		if (wr->num_sge > UET_SQE_MAX_INLINE)
+			return EINVAL;
+		for (i = 0; i < wr->num_sge; i++) {
+			if (wr->send_flags & IBV_SEND_SGE64) {
+				bufs[i].addr = (void *)(uintptr_t)
+					wr->sg64_list[i].addr;
+				bufs[i].length = wr->sg64_list[i].length;
+			} else {
+				bufs[i].addr = (void *)(uintptr_t)
+					wr->sg_list[i].addr;
+				bufs[i].length = wr->sg_list[i].length;
+			}
+		}
+		return uet_sqe_set_inline(qp, sqe, bufs, wr->num_sge);
+	}
+	if (!(wr->send_flags & IBV_SEND_SGE64))
+		return uet_sqe_set_sges(qp, sqe, wr->sg_list, wr->num_sge);
+	if (wr->num_sge > UET_SQE_MAX_SGE)
+		return EINVAL;
+	for (i = 0; i < wr->num_sge; i++) {
+		/* local keys are 32 bits wide here */
+		if (wr->sg64_list[i].lkey64 >> 32)
+			return EINVAL;
+		sges[i].addr = wr->sg64_list[i].addr;
+		sges[i].length = wr->sg64_list[i].length;
+		sges[i].lkey = wr->sg64_list[i].lkey64;
+	}
+	return uet_sqe_set_sges(qp, sqe, sges, wr->num_sge);
+}
+
+/*
+ * An ibv_send_wr of an RU QP: the destination and job key in wr.ru, or
+ * in wr.ru_rdma with the remote memory (which has room for both).
+ */
+static int uet_sqe_from_ru_wr(struct uet_qp *qp, const struct ibv_send_wr *wr,
+			      struct uet_sqe *sqe)
+{
+	bool rma = false;
+	int err;
+
+	if (wr->send_flags & ~UET_RU_SEND_FLAGS)
+		return EINVAL;
+	sqe->wr_id = wr->wr_id;
+	switch (wr->opcode) {
+	case IBV_WR_SEND:
+		sqe->opcode = UET_SQE_OP_SEND;
+		break;
+	case IBV_WR_SEND_WITH_IMM:
+		sqe->opcode = UET_SQE_OP_SEND;
+		sqe->flags |= UET_SQE_F_WITH_DATA;
+		sqe->header_data = be32toh(wr->imm_data);
+		break;
+	case IBV_WR_RDMA_WRITE:
+		sqe->opcode = UET_SQE_OP_WRITE;
+		rma = true;
+		break;
+	case IBV_WR_RDMA_WRITE_WITH_IMM:
+		sqe->opcode = UET_SQE_OP_WRITE;
+		sqe->flags |= UET_SQE_F_WITH_DATA;
+		sqe->header_data = be32toh(wr->imm_data);
+		rma = true;
+		break;
+	case IBV_WR_RDMA_READ:
+		sqe->opcode = UET_SQE_OP_READ;
+		rma = true;
+		break;
+	case IBV_WR_ATOMIC_FETCH_AND_ADD:
+	case IBV_WR_ATOMIC_CMP_AND_SWP:
+		/* wr.ru_rdma has no operands: ibv_wr_atomic_*() */
+		return EOPNOTSUPP;
+	default:
+		return EINVAL;
+	}
+	if (qp->sq_sig_all || (wr->send_flags & IBV_SEND_SIGNALED))
+		sqe->flags |= UET_SQE_F_SIGNALED;
+	/* wr.ru is the head of wr.ru_rdma */
+	if (wr->wr.ru.jkey) {
+		err = uet_ru_check_jkey(qp, wr->wr.ru.jkey);
+		if (err)
+			return err;
+	}
+	err = uet_ru_set_dest(qp, sqe, wr->wr.ru.ah, wr->wr.ru.addr_idx);
+	if (err)
+		return err;
+	if (rma) {
+		/* a device without IBV_DEVICE_KEY64 takes the 32-bit rkey */
+		sqe->remote_key = wr->wr.ru_rdma.rkey;
+		sqe->remote_addr = wr->wr.ru_rdma.remote_addr;
+	}
+	return uet_sqe_wr_sges(qp, wr, sqe);
+}
+
 /* an ibv_send_wr as a descriptor in a zeroed slot */
 static int uet_sqe_from_wr(struct uet_qp *qp, const struct ibv_send_wr *wr,
 			   struct uet_sqe *sqe)
@@ -222,6 +340,8 @@ static int uet_sqe_from_wr(struct uet_qp *qp, const struct ibv_send_wr *wr,
 	struct ibv_data_buf bufs[UET_SQE_MAX_INLINE];
 	int err, i;
 
+	if (qp->vqp.qp.qp_type == IBV_QPT_RU)
+		return uet_sqe_from_ru_wr(qp, wr, sqe);
 	if (wr->send_flags & ~UET_SEND_FLAGS)
 		return EINVAL;
 
@@ -389,7 +509,8 @@ int uetdv_post_tagged_recv(struct ibv_qp *ibvqp, struct ibv_recv_wr *wr,
 			   struct ibv_recv_wr **bad_wr)
 {
 	if (!is_uet_dev(ibvqp->context->device) ||
-	    ibvqp->qp_type != IBV_QPT_DRIVER) {
+	    (ibvqp->qp_type != IBV_QPT_DRIVER &&
+	     ibvqp->qp_type != IBV_QPT_RU)) {
 		*bad_wr = wr;
 		return EOPNOTSUPP;
 	}
@@ -440,7 +561,9 @@ static struct uet_sqe *uet_wr_begin(struct uet_qp *qp, uint8_t opcode)
 		qp->wr_err = ENOMEM;
 		return NULL;
 	}
-	if (qpx->wr_flags & ~UET_SEND_FLAGS) {
+	if (qpx->wr_flags & ~(qp->vqp.qp.qp_type == IBV_QPT_RU ?
+			      UET_RU_SEND_FLAGS & ~IBV_SEND_SGE64 :
+			      UET_SEND_FLAGS)) {
 		qp->wr_err = EINVAL;
 		return NULL;
 	}
@@ -628,7 +751,8 @@ static void uet_wr_abort(struct ibv_qp_ex *qpx)
 static struct uet_qp *uetdv_qpx(struct ibv_qp_ex *qpx)
 {
 	if (!qpx || !is_uet_dev(qpx->qp_base.context->device) ||
-	    qpx->qp_base.qp_type != IBV_QPT_DRIVER)
+	    (qpx->qp_base.qp_type != IBV_QPT_DRIVER &&
+	     qpx->qp_base.qp_type != IBV_QPT_RU))
 		return NULL;
 	return to_uet_qp_ex(qpx);
 }
@@ -719,9 +843,153 @@ void uetdv_wr_tagged_send_data(struct ibv_qp_ex *qpx, uint64_t match_bits,
 	sqe->header_data = header_data;
 }
 
+/* the proposal's builders (ibv_wr_post(3)) for RU QPs */
+static void uet_wr_set_error(struct uet_qp *qp, int err)
+{
+	if (err && !qp->wr_err)
+		qp->wr_err = err;
+}
+
+static void uet_wr_set_ru_addr(struct ibv_qp_ex *qpx, struct ibv_ah_ex *ah,
+			       unsigned int addr_idx)
+{
+	struct uet_qp *qp = to_uet_qp_ex(qpx);
+	int err;
+
+	if (!qp->wr_cur)
+		return;
+	err = uet_ru_set_dest(qp, qp->wr_cur, ah, addr_idx);
+	uet_wr_set_error(qp, err);
+	if (!err)
+		qp->wr_has_dest = true;
+}
+
+static void uet_wr_set_job_key(struct ibv_qp_ex *qpx, uint32_t jkey)
+{
+	struct uet_qp *qp = to_uet_qp_ex(qpx);
+
+	/* 0: the QP's job, the only one its requests can carry */
+	if (qp->wr_cur && jkey)
+		uet_wr_set_error(qp, uet_ru_check_jkey(qp, jkey));
+}
+
+static void uet_wr_send_imm64(struct ibv_qp_ex *qpx, __be64 imm_data)
+{
+	struct uet_sqe *sqe = uet_wr_begin(to_uet_qp_ex(qpx),
+					   UET_SQE_OP_SEND);
+
+	if (!sqe)
+		return;
+	sqe->flags |= UET_SQE_F_WITH_DATA;
+	sqe->header_data = be64toh(imm_data);
+}
+
+/* RMA with a 64-bit key: keys are 32 bits wide on this device */
+static struct uet_sqe *uet_wr_begin_rma64(struct uet_qp *qp, uint8_t opcode,
+					  uint64_t rkey, uint64_t remote_addr)
+{
+	struct uet_sqe *sqe = uet_wr_begin_rma(qp, opcode, rkey, remote_addr);
+
+	if (sqe && (rkey >> 32))
+		uet_wr_set_error(qp, EINVAL);
+	return sqe;
+}
+
+static void uet_wr_rdma_read64(struct ibv_qp_ex *qpx, uint64_t rkey,
+			       uint64_t remote_addr)
+{
+	uet_wr_begin_rma64(to_uet_qp_ex(qpx), UET_SQE_OP_READ, rkey,
+			   remote_addr);
+}
+
+static void uet_wr_rdma_write64(struct ibv_qp_ex *qpx, uint64_t rkey,
+				uint64_t remote_addr)
+{
+	uet_wr_begin_rma64(to_uet_qp_ex(qpx), UET_SQE_OP_WRITE, rkey,
+			   remote_addr);
+}
+
+static void uet_wr_rdma_write_data(struct uet_qp *qp, uint64_t rkey,
+				   uint64_t remote_addr, uint64_t data)
+{
+	struct uet_sqe *sqe = uet_wr_begin_rma64(qp, UET_SQE_OP_WRITE, rkey,
+						 remote_addr);
+
+	if (!sqe)
+		return;
+	sqe->flags |= UET_SQE_F_WITH_DATA;
+	sqe->header_data = data;
+}
+
+static void uet_wr_rdma_write_imm64(struct ibv_qp_ex *qpx, uint32_t rkey,
+				    uint64_t remote_addr, __be64 imm_data)
+{
+	uet_wr_rdma_write_data(to_uet_qp_ex(qpx), rkey, remote_addr,
+			       be64toh(imm_data));
+}
+
+static void uet_wr_rdma_write64_imm(struct ibv_qp_ex *qpx, uint64_t rkey,
+				    uint64_t remote_addr, __be32 imm_data)
+{
+	uet_wr_rdma_write_data(to_uet_qp_ex(qpx), rkey, remote_addr,
+			       be32toh(imm_data));
+}
+
+static void uet_wr_rdma_write64_imm64(struct ibv_qp_ex *qpx, uint64_t rkey,
+				      uint64_t remote_addr, __be64 imm_data)
+{
+	uet_wr_rdma_write_data(to_uet_qp_ex(qpx), rkey, remote_addr,
+			       be64toh(imm_data));
+}
+
+static void uet_wr_set_sge64_list(struct ibv_qp_ex *qpx, size_t num_sge,
+				  const struct ibv_sge64 *sg_list)
+{
+	struct uet_qp *qp = to_uet_qp_ex(qpx);
+	struct ibv_sge sges[UET_SQE_MAX_SGE];
+	size_t i;
+
+	if (!qp->wr_cur)
+		return;
+	if (num_sge > UET_SQE_MAX_SGE) {
+		uet_wr_set_error(qp, EINVAL);
+		return;
+	}
+	for (i = 0; i < num_sge; i++) {
+		if (sg_list[i].lkey64 >> 32) {
+			uet_wr_set_error(qp, EINVAL);
+			return;
+		}
+		sges[i].addr = sg_list[i].addr;
+		sges[i].length = sg_list[i].length;
+		sges[i].lkey = sg_list[i].lkey64;
+	}
+	uet_wr_set_sge_list(qpx, num_sge, sges);
+}
+
+static void uet_wr_set_sge64(struct ibv_qp_ex *qpx, uint64_t lkey,
+			     uint64_t addr, uint32_t length)
+{
+	struct ibv_sge64 sge = { .addr = addr, .length = length,
+				 .lkey64 = lkey };
+
+	uet_wr_set_sge64_list(qpx, 1, &sge);
+}
+
 static void uet_qp_fill_wr_ops(struct uet_qp *qp)
 {
 	struct ibv_qp_ex *qpx = &qp->vqp.qp_ex;
+
+	qpx->wr_set_ru_addr = uet_wr_set_ru_addr;
+	qpx->wr_set_job_key = uet_wr_set_job_key;
+	qpx->wr_send_imm64 = uet_wr_send_imm64;
+	qpx->wr_rdma_read64 = uet_wr_rdma_read64;
+	qpx->wr_rdma_write64 = uet_wr_rdma_write64;
+	qpx->wr_rdma_write_imm64 = uet_wr_rdma_write_imm64;
+	qpx->wr_rdma_write64_imm = uet_wr_rdma_write64_imm;
+	qpx->wr_rdma_write64_imm64 = uet_wr_rdma_write64_imm64;
+	qpx->wr_set_sge64 = uet_wr_set_sge64;
+	qpx->wr_set_sge64_list = uet_wr_set_sge64_list;
 
 	qpx->wr_send = uet_wr_send;
 	qpx->wr_send_imm = uet_wr_send_imm;
@@ -751,19 +1019,31 @@ static struct ibv_qp *uet_create_qp_common(struct ibv_context *ibvctx,
 	struct uet_context *ctx = to_uet_context(ibvctx);
 	struct uet_create_qp_resp resp = {};
 	struct uet_create_qp cmd = {};
+	struct uetdv_qp_init_attr ru_attr;
 	struct ibv_qp_init_attr_ex attr;
+	bool ru = attr_ex->qp_type == IBV_QPT_RU;
 	struct uet_qp *qp;
 	int err;
 
-	if (attr_ex->qp_type != IBV_QPT_DRIVER) {
+	if (attr_ex->qp_type != IBV_QPT_DRIVER && !ru) {
 		err = EOPNOTSUPP;
 		goto err_out;
 	}
 	if (attr_ex->comp_mask & ~(IBV_QP_INIT_ATTR_PD |
 				   IBV_QP_INIT_ATTR_SEND_OPS_FLAGS |
-				   IBV_QP_INIT_ATTR_CREATE_FLAGS)) {
+				   IBV_QP_INIT_ATTR_CREATE_FLAGS |
+				   (ru ? UET_RU_QP_INIT_ATTRS : 0))) {
 		err = EINVAL;
 		goto err_out;
+	}
+	if (ru) {
+		/* the proposal's IBV_QPT_RU: an RU endpoint of the context's
+		 * job, its delivery mode from the semantics asked for */
+		ru_attr = *uattr;
+		err = uet_ru_qp_attr(ctx, attr_ex, &ru_attr.delivery_mode);
+		if (err)
+			goto err_out;
+		uattr = &ru_attr;
 	}
 	if (!(attr_ex->comp_mask & IBV_QP_INIT_ATTR_PD) || !attr_ex->pd ||
 	    !attr_ex->send_cq || !attr_ex->recv_cq || attr_ex->srq) {
@@ -817,6 +1097,8 @@ static struct ibv_qp *uet_create_qp_common(struct ibv_context *ibvctx,
 	attr = *attr_ex;
 	attr.comp_mask &= IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_SEND_OPS_FLAGS;
 	attr.create_flags = 0;
+	/* the kernel knows RU endpoints as driver QPs */
+	attr.qp_type = IBV_QPT_DRIVER;
 	err = ibv_cmd_create_qp_ex(ibvctx, &qp->vqp, &attr, &cmd.ibv_cmd,
 				   sizeof(cmd), &resp.ibv_resp, sizeof(resp));
 	if (err) {
@@ -825,6 +1107,9 @@ static struct ibv_qp *uet_create_qp_common(struct ibv_context *ibvctx,
 		goto err_free;
 	}
 	attr_ex->cap = attr.cap;
+	qp->vqp.qp.qp_type = attr_ex->qp_type;
+	if (ru)
+		qp->job = uet_ru_qp_job(ctx);
 
 	qp->job_id = resp.job_id;
 	qp->delivery_mode = uattr->delivery_mode;
@@ -853,6 +1138,7 @@ static struct ibv_qp *uet_create_qp_common(struct ibv_context *ibvctx,
 err_unmap_sq:
 	uet_wq_unmap(&qp->sq);
 err_destroy:
+	uet_ru_qp_job_put(ctx, qp->job);
 	ibv_cmd_destroy_qp(&qp->vqp.qp);
 err_free:
 	free(qp);
@@ -924,6 +1210,7 @@ int uet_destroy_qp(struct ibv_qp *ibvqp)
 
 	uet_wq_unmap(&qp->sq);
 	uet_wq_unmap(&qp->rq);
+	uet_ru_qp_job_put(to_uet_context(ibvqp->context), qp->job);
 	free(qp);
 	return 0;
 }

@@ -90,7 +90,9 @@ static struct verbs_context *uet_alloc_context(struct ibv_device *ibvdev,
 	ctx->uet_version_major = resp.uet_version_major;
 	ctx->uet_version_minor = resp.uet_version_minor;
 
+	pthread_mutex_init(&ctx->job_lock, NULL);
 	verbs_set_ops(&ctx->ibvctx, &uet_ctx_ops);
+	verbs_set_ops(&ctx->ibvctx, &uet_ru_ops);
 
 	return &ctx->ibvctx;
 
@@ -104,6 +106,7 @@ static void uet_free_context(struct ibv_context *ibvctx)
 {
 	struct uet_context *ctx = to_uet_context(ibvctx);
 
+	pthread_mutex_destroy(&ctx->job_lock);
 	verbs_uninit_context(&ctx->ibvctx);
 	free(ctx);
 }

@@ -22,8 +22,21 @@ struct uet_device {
 	size_t pg_sz;
 };
 
+/* the proposed libibverbs UET verbs (ru.c): limits of this library */
+#define UET_MAX_JKEYS 64		/* job keys per context */
+#define UET_MAX_ADDR_ENTRIES 4096	/* job address table entries */
+
+struct uet_job;
+struct uet_jkey;
+
 struct uet_context {
 	struct verbs_context ibvctx;
+	/* the ibv_job this context joined through ibv_alloc_job() or
+	 * ibv_import_job(), and its job keys (jkey value = index + 1);
+	 * under job_lock */
+	pthread_mutex_t job_lock;
+	struct uet_job *job;
+	struct uet_jkey *jkeys[UET_MAX_JKEYS];
 	/* from uet_ibv_alloc_ucontext_resp */
 	uint32_t dev_caps;
 	uint32_t max_cqe;
@@ -74,6 +87,7 @@ struct uet_wq {
 
 struct uet_qp {
 	struct verbs_qp vqp;
+	struct uet_job *job;		/* counted in job->users, or NULL */
 	struct uet_wq sq;
 	struct uet_wq rq;
 	uint32_t job_id;
@@ -87,6 +101,38 @@ struct uet_qp {
 	int wr_err;			/* first error since wr_start */
 	bool wr_has_dest;		/* the current request has a destination */
 };
+
+/*
+ * An ibv_job: a /dev/infiniband/job descriptor the context joined, and the
+ * job address table (per process: the kernel has none).
+ */
+struct uet_addr_entry {
+	bool valid;
+	struct ibv_ah_attr_ex attr;
+};
+
+struct uet_job {
+	struct ibv_job ibv_job;
+	int fd;				/* admin (alloc) or member (import) */
+	bool admin;
+	uint32_t job_id;
+	uint8_t port_num;
+	uint8_t sgid_index;
+	uint32_t max_addr_entries;
+	struct uet_addr_entry *addrs;
+	pthread_mutex_t addr_lock;
+	uint32_t users;			/* job keys and QPs; under job_lock */
+};
+
+struct uet_jkey {
+	struct ibv_job_key key;
+	struct uet_job *job;
+};
+
+static inline struct uet_job *to_uet_job(struct ibv_job *ibvjob)
+{
+	return container_of(ibvjob, struct uet_job, ibv_job);
+}
 
 /* An address handle: user-space only. ah.ah_ex.ah is what callers see. */
 struct uet_ah {
@@ -169,5 +215,23 @@ int uet_post_recv(struct ibv_qp *ibvqp, struct ibv_recv_wr *wr,
 
 struct ibv_ah *uet_create_ah(struct ibv_pd *ibvpd, struct ibv_ah_attr *attr);
 int uet_destroy_ah(struct ibv_ah *ibvah);
+int uet_sqe_set_dest(struct uet_qp *qp, struct uet_sqe *sqe,
+		     struct ibv_ah *ah, uint32_t remote_qpn);
+
+/* ru.c: the proposed libibverbs UET verbs */
+extern const struct verbs_context_ops uet_ru_ops;
+void uet_ru_fill_wr_ops(struct uet_qp *qp);
+int uet_ru_set_dest(struct uet_qp *qp, struct uet_sqe *sqe,
+		    struct ibv_ah_ex *ah, unsigned int addr_idx);
+int uet_ru_check_jkey(struct uet_qp *qp, uint32_t jkey);
+int uet_ru_qp_attr(struct uet_context *ctx,
+		   const struct ibv_qp_init_attr_ex *attr_ex,
+		   uint32_t *delivery_mode);
+struct uet_job *uet_ru_qp_job(struct uet_context *ctx);
+void uet_ru_qp_job_put(struct uet_context *ctx, struct uet_job *job);
+int uet_ru_post_send(struct uet_qp *qp, const struct ibv_send_wr *wr,
+		     struct uet_sqe *sqe);
+void uet_ru_fill_cq_ex(struct ibv_cq_ex *cqx);
+void uet_ru_fill_mr_keys(struct ibv_mr *mr);
 
 #endif /* __UET_H__ */

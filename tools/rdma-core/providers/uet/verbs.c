@@ -38,6 +38,16 @@ int uet_query_device_ex(struct ibv_context *ibvctx,
 		 (unsigned int)(fw_ver >> 16) & 0xffff,
 		 (unsigned int)fw_ver & 0xffff);
 
+	/* the proposed UET verbs (ibv_uet(7)); keys stay 32 bits wide */
+	attr->device_cap_flags_ex |= IBV_DEVICE_RU | IBV_DEVICE_IMM64 |
+				     IBV_DEVICE_USER_RKEY;
+	if (vext_field_avail(struct ibv_device_attr_ex, max_addr_entries,
+			     attr_size)) {
+		attr->max_job_ids = 1;	/* a context joins one job */
+		attr->max_job_keys = UET_MAX_JKEYS;
+		attr->max_addr_entries = UET_MAX_ADDR_ENTRIES;
+	}
+
 	return 0;
 }
 
@@ -138,6 +148,7 @@ struct ibv_mr *uet_reg_mr(struct ibv_pd *ibvpd, void *addr, size_t length,
 		return NULL;
 	}
 
+	uet_ru_fill_mr_keys(&vmr->ibv_mr);
 	return &vmr->ibv_mr;
 }
 
@@ -170,6 +181,7 @@ struct ibv_mr *uetdv_reg_mr_key(struct ibv_pd *ibvpd, void *addr,
 		errno = err;
 		return NULL;
 	}
+	uet_ru_fill_mr_keys(&vmr->ibv_mr);
 	return &vmr->ibv_mr;
 }
 
@@ -537,7 +549,9 @@ static uint8_t uet_wc_read_zero8(struct ibv_cq_ex *cqx)
 #define UET_CQ_WC_FLAGS (IBV_WC_EX_WITH_BYTE_LEN | IBV_WC_EX_WITH_IMM | \
 			 IBV_WC_EX_WITH_QP_NUM | IBV_WC_EX_WITH_SRC_QP | \
 			 IBV_WC_EX_WITH_SLID | IBV_WC_EX_WITH_SL | \
-			 IBV_WC_EX_WITH_DLID_PATH_BITS)
+			 IBV_WC_EX_WITH_DLID_PATH_BITS | \
+			 IBV_WC_EX_WITH_IMM64 | IBV_WC_EX_WITH_SRC_ID | \
+			 IBV_WC_EX_WITH_JOB_ID)
 
 struct ibv_cq_ex *uet_create_cq_ex(struct ibv_context *ibvctx,
 				   struct ibv_cq_init_attr_ex *attr)
@@ -580,6 +594,7 @@ struct ibv_cq_ex *uet_create_cq_ex(struct ibv_context *ibvctx,
 	cqx->read_slid = uet_wc_read_zero32;
 	cqx->read_sl = uet_wc_read_zero8;
 	cqx->read_dlid_path_bits = uet_wc_read_zero8;
+	uet_ru_fill_cq_ex(cqx);
 	return cqx;
 }
 
