@@ -4282,3 +4282,4 @@ mod ops;
 mod recovery;
 mod slow;
 mod synflood;
+mod window;

@@ -889,6 +889,9 @@ pub(crate) struct InMsg {
     /// The first packet carried header data (SES HD flag).
     hd: bool,
     dest: Dest,
+    /// In the inbound map. A single-packet message that completes as it
+    /// arrives is not: it is released before anything could look it up.
+    mapped: bool,
     /// Next in the hash bucket or on the free list.
     hnext: u16,
     /// [`Dest::Answered`]: next such message of the same PDC.
@@ -941,6 +944,7 @@ impl InMsg {
         hdr: 0,
         hd: false,
         dest: Dest::Failed,
+        mapped: false,
         hnext: NONE,
         anext: NONE,
         opcode: 0,

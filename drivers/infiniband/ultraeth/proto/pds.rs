@@ -147,14 +147,66 @@ impl RxWindow {
         let lo = self.cack.wrapping_add(1) & !7;
         let hi = (near & !7).wrapping_sub(56);
         let base = if psn_lt(hi, lo) { lo } else { hi };
-        let mut map = 0u64;
-        for i in 0..64u32 {
-            if self.received(base.wrapping_add(i)) {
-                map |= 1 << i;
-            }
-        }
+        let map = self.sack_map(base);
         // CAST: base is within [cack - 7, cack + SPAN]: fits i16.
         (base.wrapping_sub(self.cack) as i32 as i16, map)
+    }
+}
+
+impl RxWindow {
+    /// Bit `i` set when PSN `base + i` was received, for `i` in 0..64:
+    /// the same as asking [`RxWindow::received`] 64 times, built from two
+    /// shifted words of the ring. `base` is at least `cack - 7` (as
+    /// [`RxWindow::sack`] chooses it).
+    fn sack_map(&self, base: u32) -> u64 {
+        // CAST: the signed distance of base above cack + 1 is the point.
+        let k = base.wrapping_sub(self.cack).wrapping_sub(1) as i32;
+        // CAST: SPAN = 1024 fits i32.
+        let span = Self::SPAN as i32;
+        if !(-63..=span).contains(&k) {
+            // Far from the window (no ACK asks for such a block): the
+            // bit-by-bit definition, wraparound included.
+            let mut map = 0u64;
+            for i in 0..64u32 {
+                if self.received(base.wrapping_add(i)) {
+                    map |= 1 << i;
+                }
+            }
+            return map;
+        }
+        // Bits 0..-k are at or below cack: received.
+        let below = if k < 0 {
+            // CAST: 0 < -k < 64.
+            (1u64 << (-k) as u32) - 1
+        } else {
+            0
+        };
+        // Bits with base + i - cack - 1 < SPAN are in the ring.
+        let room = span - k;
+        let inside = if room >= 64 {
+            u64::MAX
+        } else {
+            // CAST: 0 <= room < 64.
+            (1u64 << room as u32) - 1
+        };
+        // The 64 ring bits from bit `base % SPAN` on, wrapping at the end
+        // of the ring (SPAN is a multiple of 64).
+        let s = base % Self::SPAN;
+        // CAST: s / 64 < 16.
+        let w = (s / 64) as usize;
+        let sh = s % 64;
+        let lo = self.ring.get(w).copied().unwrap_or(0);
+        let bits = if sh == 0 {
+            lo
+        } else {
+            let hi = self
+                .ring
+                .get((w + 1) % self.ring.len())
+                .copied()
+                .unwrap_or(0);
+            (lo >> sh) | (hi << (64 - sh))
+        };
+        below | (bits & inside & !below)
     }
 }
 

@@ -497,18 +497,24 @@ impl<S: Slab> Engine<S> {
         )
     }
 
-    /// Takes a free inbound slot and maps it under (`pdc`, `msg_id`); the
-    /// caller fills it.
-    pub(super) fn inb_alloc(&mut self, pdc: u16, msg_id: u16) -> Option<usize> {
+    /// Takes a free inbound slot and, if `mapped`, maps it under (`pdc`,
+    /// `msg_id`); the caller fills it, keeping `hnext` and setting
+    /// `mapped` as given here. A message released before anything can
+    /// look it up (one packet, complete on arrival) needs no mapping.
+    pub(super) fn inb_alloc(&mut self, pdc: u16, msg_id: u16, mapped: bool) -> Option<usize> {
         if self.free_inb == NONE {
             return None;
         }
         let next = self.inb[usize::from(self.free_inb)].hnext;
         let i = pop_free(&mut self.free_inb, next);
-        let b = self.inb_bucket(pdc, msg_id);
-        self.inb[i].hnext = self.inb_map[b];
-        // CAST: i < NONE.
-        self.inb_map[b] = i as u16;
+        if mapped {
+            let b = self.inb_bucket(pdc, msg_id);
+            self.inb[i].hnext = self.inb_map[b];
+            // CAST: i < NONE.
+            self.inb_map[b] = i as u16;
+        } else {
+            self.inb[i].hnext = NONE;
+        }
         if pdc != NONE {
             let d = &mut self.pdcs[usize::from(pdc)];
             d.ninb = d.ninb.saturating_add(1);
@@ -543,18 +549,20 @@ impl<S: Slab> Engine<S> {
         if !m.used {
             return;
         }
-        let b = self.inb_bucket(m.pdc, m.msg_id);
-        let mut cur = self.inb_map[b];
-        if usize::from(cur) == i {
-            self.inb_map[b] = m.hnext;
-        } else {
-            while cur != NONE {
-                let c = usize::from(cur);
-                if usize::from(self.inb[c].hnext) == i {
-                    self.inb[c].hnext = m.hnext;
-                    break;
+        if m.mapped {
+            let b = self.inb_bucket(m.pdc, m.msg_id);
+            let mut cur = self.inb_map[b];
+            if usize::from(cur) == i {
+                self.inb_map[b] = m.hnext;
+            } else {
+                while cur != NONE {
+                    let c = usize::from(cur);
+                    if usize::from(self.inb[c].hnext) == i {
+                        self.inb[c].hnext = m.hnext;
+                        break;
+                    }
+                    cur = self.inb[c].hnext;
                 }
-                cur = self.inb[c].hnext;
             }
         }
         if m.pdc != NONE {
@@ -1031,9 +1039,16 @@ impl<S: Slab> Engine<S> {
     }
 
     /// Takes one inbound (`unexp` false) or unexpected (`unexp` true)
-    /// message for `peer` and `job`; returns the two quota entries, or
-    /// `None` when either holds its share.
-    pub(super) fn quota_msg(&mut self, peer: &Addr, job: u32, unexp: bool) -> Option<(u16, u16)> {
+    /// message for `peer` and `job`, arrived on target PDC `pdc` (if
+    /// any); returns the two quota entries, or `None` when either holds
+    /// its share.
+    pub(super) fn quota_msg(
+        &mut self,
+        peer: &Addr,
+        job: u32,
+        unexp: bool,
+        pdc: Option<usize>,
+    ) -> Option<(u16, u16)> {
         let len = if unexp {
             self.unexp.len()
         } else {
@@ -1045,7 +1060,16 @@ impl<S: Slab> Engine<S> {
         );
         let mut jk = [0u8; 16];
         jk[..4].copy_from_slice(&job.to_be_bytes());
-        let p = self.quota_get(1, peer)?;
+        // The peer's entry is the one its PDC holds (kept while the PDC
+        // lives): no lookup on the packet path.
+        let held = pdc
+            .and_then(|pi| self.pdcs.get(pi))
+            .filter(|d| d.peer == *peer && usize::from(d.peer_q) < self.quotas.len())
+            .map(|d| usize::from(d.peer_q));
+        let p = match held {
+            Some(p) => p,
+            None => self.quota_get(1, peer)?,
+        };
         // CAST: p < quotas.len() < NONE.
         let pq = p as u16;
         let Some(j) = self.quota_get(2, &jk) else {

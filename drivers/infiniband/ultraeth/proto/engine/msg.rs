@@ -708,7 +708,7 @@ impl<S: Slab> Engine<S> {
                 i
             }
             None => {
-                let Some((peer_q, job_q)) = self.quota_msg(src, s.addr.job, false) else {
+                let Some((peer_q, job_q)) = self.quota_msg(src, s.addr.job, false, pdc) else {
                     self.stats.over_quota += 1;
                     return Err(nack::NO_SES_MSG_AVAIL);
                 };
@@ -775,7 +775,9 @@ impl<S: Slab> Engine<S> {
                     };
                     x.pull = to_u16(mi);
                 }
-                let Some(i) = self.inb_alloc(pi16, msg_id) else {
+                // Released below before anything could look it up.
+                let mapped = !(single && completes && rndv.is_none());
+                let Some(i) = self.inb_alloc(pi16, msg_id, mapped) else {
                     release(self);
                     self.undo_dest(dest, env);
                     if let Some(x) = rndv.filter(|x| x.pull != NONE) {
@@ -799,6 +801,7 @@ impl<S: Slab> Engine<S> {
                     hdr: 0,
                     hd: false,
                     dest,
+                    mapped,
                     hnext,
                     anext: NONE,
                     opcode: s.opcode,
@@ -1013,7 +1016,7 @@ impl<S: Slab> Engine<S> {
         len: u32,
         env: &mut impl Env,
     ) -> Option<u16> {
-        let Some((peer_q, job_q)) = self.quota_msg(src, s.addr.job, true) else {
+        let Some((peer_q, job_q)) = self.quota_msg(src, s.addr.job, true, None) else {
             self.stats.over_quota += 1;
             return None;
         };
