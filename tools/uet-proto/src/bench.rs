@@ -552,6 +552,9 @@ fn event_cost(idle: usize) -> (f64, f64, f64) {
         half_open: u64::MAX / 4,
         // Every SYN establishes its PDC at once (0-RTT).
         quiet_start: false,
+        // The idle PDCs are all of one JobID (from as many peers): no
+        // per-JobID limit, so that they fill the table.
+        job_pdc_share: 0,
         ..Config::DEFAULT
     };
     let mut net = Net::new(2, cfg, Link::CLEAN, 1);

@@ -4281,5 +4281,6 @@ fn peer_service_time_is_clamped() {
 mod ops;
 mod recovery;
 mod slow;
+mod isolation;
 mod synflood;
 mod window;

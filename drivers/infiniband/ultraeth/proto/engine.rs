@@ -138,6 +138,10 @@ pub(crate) struct Config {
     /// Share of the inbound and unexpected tables one JobID may hold, in
     /// 256ths (at least one entry).
     pub(crate) job_share: u8,
+    /// Share of the target PDC table one JobID may hold, in 256ths (at
+    /// least one PDC), whatever the peers its SYNs come from; 0: no
+    /// per-JobID limit on PDCs (the per-peer one, `peer_share`, holds).
+    pub(crate) job_pdc_share: u8,
     /// A complete unexpected message no receive claimed within this time
     /// (ns) is dropped and its overflow buffer freed
     /// (`stats.unexp_reclaimed`); the sender was already answered.
@@ -221,6 +225,7 @@ impl Config {
         max_msg: 64 << 20,
         peer_share: 64,
         job_share: 128,
+        job_pdc_share: 128,
         unexp_life: 1_000_000_000,
         half_open: 10_000_000,
         one_rtt: false,
@@ -585,8 +590,9 @@ pub(crate) struct Pdc {
     job: u32,
     /// Initiator: traffic class.
     tc: u8,
-    /// Target: quota entry of the peer, or `NONE`.
+    /// Target: quota entries of the peer and of the JobID, or `NONE`.
     peer_q: u16,
+    job_q: u16,
     /// Position in the deadline heap, or `NOPOS`.
     hpos: u32,
     /// Deadline the heap holds for this PDC.
@@ -676,6 +682,7 @@ impl Pdc {
         job: 0,
         tc: 0,
         peer_q: NONE,
+        job_q: NONE,
         hpos: index::NOPOS,
         when: u64::MAX,
     };
@@ -691,6 +698,11 @@ impl Pdc {
     /// State of this PDC.
     pub(crate) fn state(&self) -> PdcState {
         self.state
+    }
+
+    /// The JobID of every message on this PDC (target: that of its SYN).
+    pub(crate) fn job(&self) -> u32 {
+        self.job
     }
 
     /// Initiator: the traffic class of its messages.

@@ -411,9 +411,10 @@ fn post_refused_for_want_of_a_pdc_takes_no_message_slot() {
     let cfg = fast_cfg();
     let mut net = net(2, cfg, Link::CLEAN, 92);
     // Forged SYNs from 4 addresses fill node 0's 16 PDCs (4 each, their
-    // share).
+    // share), 8 in each of two JobIDs (one JobID may hold half).
     for k in 0..16u16 {
-        let p = forged_req(1000, k, true, op::WRITE, JOB, true, true, 0, 0, 8, 8);
+        let job = JOB + u32::from(k / 8);
+        let p = forged_req(1000, k, true, op::WRITE, job, true, true, 0, 0, 8, 8);
         inject_raw(&mut net, 0, attacker((k % 4) as u8), &p);
     }
     assert_eq!(net.nodes[0].eng.usage().0, 16);

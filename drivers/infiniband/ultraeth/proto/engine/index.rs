@@ -230,8 +230,9 @@ impl<S: Slab> Engine<S> {
         self.wait_remove(pi);
         self.win_release(pi);
         self.hold_drop(pi);
-        let q = self.pdcs[pi].peer_q;
-        self.quota_put(q, |q| q.pdcs -= 1);
+        let (pq, jq) = (self.pdcs[pi].peer_q, self.pdcs[pi].job_q);
+        self.quota_put(pq, |q| q.pdcs -= 1);
+        self.quota_put(jq, |q| q.pdcs -= 1);
         self.pdcs[pi] = Pdc::EMPTY;
         self.pdcs[pi].hnext = self.free_pdc;
         // CAST: pi < table length < NONE.
@@ -1023,9 +1024,17 @@ impl<S: Slab> Engine<S> {
         u16::try_from(n).unwrap_or(u16::MAX)
     }
 
-    /// Takes one target PDC for `peer`; `None` when the peer holds its
-    /// share (or the quota table is full).
-    pub(super) fn quota_pdc(&mut self, peer: &Addr) -> Option<u16> {
+    /// Key of JobID `job`'s quota entry (kind 2).
+    fn job_key(job: u32) -> Addr {
+        let mut jk = [0u8; 16];
+        jk[..4].copy_from_slice(&job.to_be_bytes());
+        jk
+    }
+
+    /// Takes one target PDC for `peer` and JobID `job`; returns the quota
+    /// entries of both (the JobID's `NONE` when `job_pdc_share` is 0), or
+    /// `None` when either holds its share (or the quota table is full).
+    pub(super) fn quota_pdc(&mut self, peer: &Addr, job: u32) -> Option<(u16, u16)> {
         let lim = Self::share(self.pdcs.len(), self.cfg.peer_share);
         let i = self.quota_get(1, peer)?;
         // CAST: i < quotas.len() < NONE.
@@ -1034,8 +1043,24 @@ impl<S: Slab> Engine<S> {
             self.quota_put(q, |_| {});
             return None;
         }
+        let mut jq = NONE;
+        if self.cfg.job_pdc_share != 0 {
+            let jl = Self::share(self.pdcs.len(), self.cfg.job_pdc_share);
+            let Some(j) = self.quota_get(2, &Self::job_key(job)) else {
+                self.quota_put(q, |_| {});
+                return None;
+            };
+            // CAST: j < quotas.len() < NONE.
+            jq = j as u16;
+            if self.quotas[j].pdcs >= jl {
+                self.quota_put(q, |_| {});
+                self.quota_put(jq, |_| {});
+                return None;
+            }
+            self.quotas[j].pdcs += 1;
+        }
         self.quotas[i].pdcs += 1;
-        Some(q)
+        Some((q, jq))
     }
 
     /// Takes one inbound (`unexp` false) or unexpected (`unexp` true)
@@ -1058,21 +1083,27 @@ impl<S: Slab> Engine<S> {
             Self::share(len, self.cfg.peer_share),
             Self::share(len, self.cfg.job_share),
         );
-        let mut jk = [0u8; 16];
-        jk[..4].copy_from_slice(&job.to_be_bytes());
-        // The peer's entry is the one its PDC holds (kept while the PDC
-        // lives): no lookup on the packet path.
-        let held = pdc
-            .and_then(|pi| self.pdcs.get(pi))
-            .filter(|d| d.peer == *peer && usize::from(d.peer_q) < self.quotas.len())
+        // The entries of the peer and of the JobID are those its PDC
+        // holds (kept while the PDC lives): no lookup on the packet path.
+        let d = pdc.and_then(|pi| self.pdcs.get(pi));
+        let nq = self.quotas.len();
+        let held_p = d
+            .filter(|d| d.peer == *peer && usize::from(d.peer_q) < nq)
             .map(|d| usize::from(d.peer_q));
-        let p = match held {
+        let held_j = d
+            .filter(|d| d.job == job && usize::from(d.job_q) < nq)
+            .map(|d| usize::from(d.job_q));
+        let p = match held_p {
             Some(p) => p,
             None => self.quota_get(1, peer)?,
         };
         // CAST: p < quotas.len() < NONE.
         let pq = p as u16;
-        let Some(j) = self.quota_get(2, &jk) else {
+        let j = match held_j {
+            Some(j) => Some(j),
+            None => self.quota_get(2, &Self::job_key(job)),
+        };
+        let Some(j) = j else {
             self.quota_put(pq, |_| {});
             return None;
         };

@@ -745,18 +745,21 @@ impl<S: Slab> Engine<S> {
                     self.stats.stale_syn += 1;
                     return None;
                 }
-                // One peer may hold only its share of the table.
-                let Some(q) = self.quota_pdc(src) else {
+                // One peer, and one JobID, may hold only its share of the
+                // table.
+                let Some((pq, jq)) = self.quota_pdc(src, job) else {
                     self.stats.over_quota += 1;
                     self.send_nack(src, nack::NO_PDC_AVAIL, psn, 0, spdcid, 0, env);
                     return None;
                 };
                 let Some(i) = self.pdc_alloc() else {
-                    self.quota_put(q, |q| q.pdcs -= 1);
+                    self.quota_put(pq, |q| q.pdcs -= 1);
+                    self.quota_put(jq, |q| q.pdcs -= 1);
                     self.send_nack(src, nack::NO_PDC_AVAIL, psn, 0, spdcid, 0, env);
                     return None;
                 };
-                self.pdcs[i].peer_q = q;
+                self.pdcs[i].peer_q = pq;
+                self.pdcs[i].job_q = jq;
                 // Without a tombstone a SYN may still be old while the
                 // quiet time after a restart (or after tombstones were
                 // dropped for room) lasts: then only 1-RTT is safe.
