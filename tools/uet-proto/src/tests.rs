@@ -4279,6 +4279,7 @@ fn peer_service_time_is_clamped() {
 }
 
 mod ops;
+mod reap;
 mod recovery;
 mod slow;
 mod isolation;

@@ -576,8 +576,10 @@ pub(crate) struct Pdc {
     resp: [RespEnt; RESP_RING],
     /// Next in the hash bucket or on the free list.
     hnext: u16,
-    /// Inbound messages of this PDC.
-    ninb: u16,
+    /// The first of this PDC's inbound messages, chained through
+    /// `InMsg::pnext` (`NONE`: none), so that a PDC's end frees them
+    /// without looking at anyone else's.
+    inb_head: u16,
     /// Target: first of the finished inbound messages kept for their
     /// error answer ([`Dest::Answered`]), chained by `InMsg::anext`;
     /// `NONE` if none.
@@ -675,7 +677,7 @@ impl Pdc {
             val: 0,
         }; RESP_RING],
         hnext: NONE,
-        ninb: 0,
+        inb_head: NONE,
         answered: NONE,
         nanswered: 0,
         hb: index::NOPOS,
@@ -906,6 +908,9 @@ pub(crate) struct InMsg {
     mapped: bool,
     /// Next in the hash bucket or on the free list.
     hnext: u16,
+    /// Neighbours on its PDC's chain of inbound messages (`NONE`: none).
+    pnext: u16,
+    pprev: u16,
     /// [`Dest::Answered`]: next such message of the same PDC.
     anext: u16,
     /// Opcode of the first packet; every packet must carry the same.
@@ -958,6 +963,8 @@ impl InMsg {
         dest: Dest::Failed,
         mapped: false,
         hnext: NONE,
+        pnext: NONE,
+        pprev: NONE,
         anext: NONE,
         opcode: 0,
         addr: SesAddr {

@@ -518,7 +518,15 @@ impl<S: Slab> Engine<S> {
         }
         if pdc != NONE {
             let d = &mut self.pdcs[usize::from(pdc)];
-            d.ninb = d.ninb.saturating_add(1);
+            let head = d.inb_head;
+            // CAST: i < NONE.
+            d.inb_head = i as u16;
+            self.inb[i].pnext = head;
+            self.inb[i].pprev = NONE;
+            if head != NONE {
+                // CAST: as above.
+                self.inb[usize::from(head)].pprev = i as u16;
+            }
         }
         Some(i)
     }
@@ -567,8 +575,14 @@ impl<S: Slab> Engine<S> {
             }
         }
         if m.pdc != NONE {
-            let d = &mut self.pdcs[usize::from(m.pdc)];
-            d.ninb = d.ninb.saturating_sub(1);
+            if m.pprev == NONE {
+                self.pdcs[usize::from(m.pdc)].inb_head = m.pnext;
+            } else {
+                self.inb[usize::from(m.pprev)].pnext = m.pnext;
+            }
+            if m.pnext != NONE {
+                self.inb[usize::from(m.pnext)].pprev = m.pprev;
+            }
             if m.dest == Dest::Answered {
                 self.answered_unlink(usize::from(m.pdc), i, m.anext);
             }

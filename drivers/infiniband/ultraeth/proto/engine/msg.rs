@@ -785,7 +785,8 @@ impl<S: Slab> Engine<S> {
                     }
                     return Err(nack::NO_SES_MSG_AVAIL);
                 };
-                let hnext = self.inb[i].hnext;
+                let (hnext, pnext, pprev) =
+                    (self.inb[i].hnext, self.inb[i].pnext, self.inb[i].pprev);
                 self.inb[i] = InMsg {
                     used: true,
                     pdc: pi16,
@@ -803,6 +804,8 @@ impl<S: Slab> Engine<S> {
                     dest,
                     mapped,
                     hnext,
+                    pnext,
+                    pprev,
                     anext: NONE,
                     opcode: s.opcode,
                     addr: s.addr,

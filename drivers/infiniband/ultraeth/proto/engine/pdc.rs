@@ -1440,16 +1440,21 @@ impl<S: Slab> Engine<S> {
             let (peer, spdcid, start) = (d.peer, d.peer_id, d.start_psn);
             self.tomb_add(peer, spdcid, start, now);
         }
-        let i16 = to_u16(i);
-        // Partially received messages are rare: scan only if there are any.
-        if self.pdcs[i].ninb > 0 {
-            for m in 0..self.inb.len() {
-                if self.inb[m].used && self.inb[m].pdc == i16 {
-                    self.rndv_abort(m, false, env);
-                    let dest = self.inb[m].dest;
-                    self.inb_release(m);
-                    self.undo_dest(dest, env);
-                }
+        // Its partially received messages, from its own chain (O(its
+        // messages)); each release takes the head off the chain. Bounded
+        // by the table, whatever happened to the chain.
+        for _ in 0..self.inb.len() {
+            let m = usize::from(self.pdcs[i].inb_head);
+            if m >= self.inb.len() {
+                break;
+            }
+            self.rndv_abort(m, false, env);
+            let dest = self.inb[m].dest;
+            self.inb_release(m);
+            self.undo_dest(dest, env);
+            if usize::from(self.pdcs[i].inb_head) == m {
+                debug_assert!(false, "inbound {m} stays on PDC {i}'s chain");
+                break;
             }
         }
         self.pdc_release(i);
