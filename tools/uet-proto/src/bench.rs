@@ -961,8 +961,11 @@ fn engine_bytes(pdcs: usize, open: usize) -> (usize, usize) {
     let mut env = BenchEnv::new(false);
     let before = LIVE_BYTES.load(Ordering::Relaxed);
     // Without the quiet time a SYN establishes its PDC at once (0-RTT).
+    // The PDCs are all of one JobID: no per-JobID limit, so that they
+    // fill the table.
     let cfg = Config {
         quiet_start: false,
+        job_pdc_share: 0,
         ..Config::DEFAULT
     };
     let mut eng = std::boxed::Box::new(Engine::new(cfg, kernel_tables(pdcs)).unwrap());
