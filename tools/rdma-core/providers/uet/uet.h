@@ -229,8 +229,6 @@ int uet_ru_qp_attr(struct uet_context *ctx,
 		   uint32_t *delivery_mode);
 struct uet_job *uet_ru_qp_job(struct uet_context *ctx);
 void uet_ru_qp_job_put(struct uet_context *ctx, struct uet_job *job);
-int uet_ru_post_send(struct uet_qp *qp, const struct ibv_send_wr *wr,
-		     struct uet_sqe *sqe);
 void uet_ru_fill_cq_ex(struct ibv_cq_ex *cqx);
 void uet_ru_fill_mr_keys(struct ibv_mr *mr);
 
