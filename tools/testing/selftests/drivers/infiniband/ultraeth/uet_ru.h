@@ -1,0 +1,375 @@
+/* SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB */
+/*
+ * What uet_ru_pingpong and uet_ru_rma share: a device context joined to a
+ * job, a job key, the peer exchange over TCP and an extended address
+ * handle, all through the UET verbs proposed for libibverbs (ibv_uet(7))
+ * and nothing else: no uetdv call, no libuet header.
+ *
+ * The job: ibv_import_job() of $UET_JOB_FD when uet-launch started us,
+ * else ibv_alloc_job() of JobID -j (a privileged call: /dev/infiniband/job
+ * is root's unless the administrator says otherwise).
+ */
+#ifndef UET_RU_H
+#define UET_RU_H
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <infiniband/verbs.h>
+
+struct ru_peer {
+	uint32_t qpn;
+	uint32_t job_id;
+	uint64_t rkey;
+	uint64_t addr;
+	union ibv_gid gid;
+};
+
+struct ru_common {
+	const char *devname;
+	int ib_port;
+	int gidx;
+	uint32_t job_id;
+	bool addr_table;	/* name the peer by job address table index */
+	bool imported;		/* the job came from $UET_JOB_FD */
+	struct ibv_context *ctx;
+	struct ibv_job *job;
+	struct ibv_pd *pd;
+	struct ibv_job_key *jkey;
+	union ibv_gid gid;
+	struct ibv_ah *ah;
+	struct ibv_ah_ex *ah_ex;
+};
+
+#define RU_ADDR_IDX 7
+
+#define ru_err(...) fprintf(stderr, __VA_ARGS__)
+
+static inline int ru_open(struct ru_common *c)
+{
+	struct ibv_device **list, *dev = NULL;
+	struct ibv_device_attr_ex dattr = {};
+	struct ibv_job_attr jattr = {};
+	const char *fd_env = getenv("UET_JOB_FD");
+	int i, err;
+
+	list = ibv_get_device_list(NULL);
+	if (!list) {
+		ru_err("ibv_get_device_list: %s\n", strerror(errno));
+		return -1;
+	}
+	for (i = 0; list[i]; i++)
+		if (!c->devname ||
+		    !strcmp(ibv_get_device_name(list[i]), c->devname)) {
+			dev = list[i];
+			break;
+		}
+	if (!dev) {
+		ru_err("device %s not found\n", c->devname ? c->devname : "(any)");
+		return -1;
+	}
+	c->ctx = ibv_open_device(dev);
+	ibv_free_device_list(list);
+	if (!c->ctx) {
+		ru_err("ibv_open_device: %s\n", strerror(errno));
+		return -1;
+	}
+	err = ibv_query_device_ex(c->ctx, NULL, &dattr);
+	if (err) {
+		ru_err("ibv_query_device_ex: %s\n", strerror(err));
+		return -1;
+	}
+	if (!(dattr.device_cap_flags_ex & IBV_DEVICE_RU) ||
+	    !(dattr.device_cap_flags_ex & IBV_DEVICE_IMM64)) {
+		ru_err("%s: no IBV_DEVICE_RU/IMM64 (caps 0x%" PRIx64 ")\n",
+		       ibv_get_device_name(c->ctx->device),
+		       (uint64_t)dattr.device_cap_flags_ex);
+		return -1;
+	}
+	if (ibv_query_gid(c->ctx, c->ib_port, c->gidx, &c->gid)) {
+		ru_err("ibv_query_gid %d: %s\n", c->gidx, strerror(errno));
+		return -1;
+	}
+	c->pd = ibv_alloc_pd(c->ctx);
+	if (!c->pd) {
+		ru_err("ibv_alloc_pd: %s\n", strerror(errno));
+		return -1;
+	}
+	if (fd_env) {
+		err = ibv_import_job(c->ctx, atoi(fd_env), &c->job);
+		if (err) {
+			ru_err("ibv_import_job(%s): %s\n", fd_env, strerror(err));
+			return -1;
+		}
+		c->imported = true;
+	} else {
+		jattr.comp_mask = IBV_JOB_ATTR_ID | IBV_JOB_ATTR_PORT_NUM |
+				  IBV_JOB_ATTR_SGID_INDEX;
+		jattr.id = c->job_id;
+		jattr.port_num = c->ib_port;
+		jattr.sgid_index = c->gidx;
+		c->job = ibv_alloc_job(c->ctx, &jattr, c);
+		if (!c->job) {
+			ru_err("ibv_alloc_job %u: %s\n", c->job_id,
+			       strerror(errno));
+			return -1;
+		}
+		if (c->job->user_context != c) {
+			ru_err("ibv_alloc_job: user_context not kept\n");
+			return -1;
+		}
+	}
+	memset(&jattr, 0, sizeof(jattr));
+	jattr.comp_mask = IBV_JOB_ATTR_ID;
+	err = ibv_query_job(c->job, &jattr);
+	if (err || !(jattr.comp_mask & IBV_JOB_ATTR_ID)) {
+		ru_err("ibv_query_job: %s\n", strerror(err));
+		return -1;
+	}
+	if (!c->imported && jattr.id != c->job_id) {
+		ru_err("ibv_query_job: JobID %u, allocated %u\n", jattr.id,
+		       c->job_id);
+		return -1;
+	}
+	c->job_id = jattr.id;
+	c->jkey = ibv_create_jkey(c->pd, c->job, 0);
+	if (!c->jkey) {
+		ru_err("ibv_create_jkey: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* an RU QP on the job, with the ibv_wr_* ops in send_ops */
+static inline struct ibv_qp *ru_create_qp(struct ru_common *c,
+					  struct ibv_cq *cq, uint32_t depth,
+					  uint64_t send_ops, uint32_t order)
+{
+	struct ibv_qp_init_attr_ex attr = {};
+	struct ibv_qp_semantics sem = {};
+	struct ibv_qp *qp;
+	int err;
+
+	err = ibv_query_qp_semantics(c->ctx, IBV_QPT_RU, c->ib_port, c->gidx,
+				     &sem, sizeof(sem));
+	if (err) {
+		ru_err("ibv_query_qp_semantics: %s\n", strerror(err));
+		return NULL;
+	}
+	if (!(sem.comp_mask & IBV_QP_SEMANTICS_MASK_IMM) ||
+	    sem.imm_data_size != IBV_IMM_DATA_SIZE_64) {
+		ru_err("ibv_query_qp_semantics: no 64-bit immediates\n");
+		return NULL;
+	}
+	/* keep only what was asked for: the rest may be relaxed */
+	sem.msg_order &= order;
+	attr.qp_type = IBV_QPT_RU;
+	attr.send_cq = cq;
+	attr.recv_cq = cq;
+	attr.sq_sig_all = 1;
+	attr.cap.max_send_wr = depth;
+	attr.cap.max_recv_wr = depth;
+	attr.cap.max_send_sge = 1;
+	attr.cap.max_recv_sge = 1;
+	attr.comp_mask = IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_SEND_OPS_FLAGS |
+			 IBV_QP_INIT_ATTR_QP_SEMANTICS | IBV_QP_INIT_ATTR_JKEY;
+	attr.pd = c->pd;
+	attr.send_ops_flags = send_ops;
+	attr.qp_semantics = &sem;
+	attr.job_key = c->jkey;
+	qp = ibv_create_qp_ex(c->ctx, &attr);
+	if (!qp) {
+		ru_err("ibv_create_qp_ex(IBV_QPT_RU): %s\n", strerror(errno));
+		return NULL;
+	}
+	if (qp->qp_type != IBV_QPT_RU || qp->state != IBV_QPS_RTS ||
+	    (qp->qp_num & ~(IBV_QPN_PID_ON_FEP_MASK | IBV_QPN_RI_MASK))) {
+		ru_err("RU QP: type %d state %d qpn 0x%x\n", qp->qp_type,
+		       qp->state, qp->qp_num);
+		ibv_destroy_qp(qp);
+		return NULL;
+	}
+	return qp;
+}
+
+/* the peer's address: an extended AH, and maybe a job address table entry */
+static inline int ru_connect(struct ru_common *c, const struct ru_peer *p)
+{
+	struct ibv_ah_attr_ex attr = {}, back = {};
+	int err;
+
+	attr.ah_attr.is_global = 1;
+	attr.ah_attr.grh.dgid = p->gid;
+	attr.ah_attr.grh.sgid_index = c->gidx;
+	attr.ah_attr.grh.hop_limit = 64;
+	attr.ah_attr.port_num = c->ib_port;
+	attr.remote_qpn = p->qpn;
+	c->ah = ibv_create_ah_ex(c->pd, &attr);
+	if (!c->ah) {
+		ru_err("ibv_create_ah_ex: %s\n", strerror(errno));
+		return -1;
+	}
+	c->ah_ex = ibv_ah_to_ah_ex(c->ah);
+	if (c->ah_ex->remote_qpn != p->qpn) {
+		ru_err("ibv_ah_to_ah_ex: remote_qpn 0x%x, want 0x%x\n",
+		       c->ah_ex->remote_qpn, p->qpn);
+		return -1;
+	}
+	if (!c->addr_table)
+		return 0;
+	err = ibv_insert_addr(c->job, &attr, RU_ADDR_IDX, 0);
+	if (!err)
+		err = ibv_query_addr(c->job, RU_ADDR_IDX, &back, 0);
+	if (err) {
+		ru_err("job address table: %s\n", strerror(err));
+		return -1;
+	}
+	if (memcmp(&attr, &back, sizeof(attr))) {
+		ru_err("ibv_query_addr: not what was inserted\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* the destination of the work request being built */
+static inline void ru_wr_dest(struct ru_common *c, struct ibv_qp_ex *qpx)
+{
+	if (c->addr_table)
+		ibv_wr_set_ru_addr(qpx, NULL, RU_ADDR_IDX);
+	else
+		ibv_wr_set_ru_addr(qpx, c->ah_ex, 0);
+	ibv_wr_set_job_key(qpx, c->jkey->jkey);
+}
+
+static inline void ru_close(struct ru_common *c)
+{
+	int err;
+
+	if (c->ah)
+		ibv_destroy_ah(c->ah);
+	if (c->addr_table && c->job)
+		ibv_remove_addr(c->job, RU_ADDR_IDX, 0);
+	if (c->jkey) {
+		err = ibv_destroy_jkey(c->jkey);
+		if (err)
+			ru_err("ibv_destroy_jkey: %s\n", strerror(err));
+	}
+	if (c->job) {
+		err = ibv_dealloc_job(c->job);
+		if (err)
+			ru_err("ibv_dealloc_job: %s\n", strerror(err));
+	}
+	if (c->pd)
+		ibv_dealloc_pd(c->pd);
+	if (c->ctx)
+		ibv_close_device(c->ctx);
+}
+
+/*
+ * The exchange, as ibv_rc_pingpong does it: the client connects to the
+ * server's TCP port and sends its line first; the server answers with its
+ * own. A line: qpn:jobid:rkey:addr:gid (hex).
+ */
+static inline int ru_exchange(const char *server, int port,
+			      const struct ru_peer *mine, struct ru_peer *peer)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *t;
+	char line[128], peerline[128], svc[8], gid[33];
+	int fd = -1, lfd, one = 1, i, n;
+	size_t got = 0;
+
+	for (i = 0; i < 16; i++)
+		sprintf(gid + 2 * i, "%02x", mine->gid.raw[i]);
+	snprintf(line, sizeof(line), "%06x:%06x:%016" PRIx64 ":%016" PRIx64
+		 ":%s", mine->qpn, mine->job_id, mine->rkey, mine->addr, gid);
+	snprintf(svc, sizeof(svc), "%d", port);
+
+	if (server) {
+		if (getaddrinfo(server, svc, &hints, &res)) {
+			ru_err("getaddrinfo %s\n", server);
+			return -1;
+		}
+		/* the server may not listen yet: retry for 20 s */
+		for (i = 0; i < 200 && fd < 0; i++) {
+			for (t = res; t; t = t->ai_next) {
+				fd = socket(t->ai_family, t->ai_socktype,
+					    t->ai_protocol);
+				if (fd < 0)
+					continue;
+				if (!connect(fd, t->ai_addr, t->ai_addrlen))
+					break;
+				close(fd);
+				fd = -1;
+			}
+			if (fd < 0)
+				usleep(100000);
+		}
+		freeaddrinfo(res);
+		if (fd < 0) {
+			ru_err("cannot connect to %s:%d\n", server, port);
+			return -1;
+		}
+	} else {
+		struct sockaddr_in6 sa = { .sin6_family = AF_INET6,
+					   .sin6_port = htons(port) };
+
+		lfd = socket(AF_INET6, SOCK_STREAM, 0);
+		if (lfd < 0)
+			return -1;
+		setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
+		    listen(lfd, 1)) {
+			ru_err("cannot listen on port %d: %s\n", port,
+			       strerror(errno));
+			close(lfd);
+			return -1;
+		}
+		fd = accept(lfd, NULL, NULL);
+		close(lfd);
+		if (fd < 0)
+			return -1;
+	}
+	if (server && write(fd, line, sizeof(line)) != sizeof(line))
+		goto err;
+	while (got < sizeof(peerline)) {
+		n = read(fd, peerline + got, sizeof(peerline) - got);
+		if (n <= 0)
+			goto err;
+		got += n;
+	}
+	peerline[sizeof(peerline) - 1] = 0;
+	if (sscanf(peerline, "%x:%x:%" SCNx64 ":%" SCNx64 ":%32s", &peer->qpn,
+		   &peer->job_id, &peer->rkey, &peer->addr, gid) != 5)
+		goto err;
+	for (i = 0; i < 16; i++) {
+		unsigned int b;
+
+		sscanf(gid + 2 * i, "%2x", &b);
+		peer->gid.raw[i] = b;
+	}
+	if (!server) {
+		for (i = 0; i < 16; i++)
+			sprintf(gid + 2 * i, "%02x", mine->gid.raw[i]);
+		snprintf(line, sizeof(line), "%06x:%06x:%016" PRIx64
+			 ":%016" PRIx64 ":%s", mine->qpn, mine->job_id,
+			 mine->rkey, mine->addr, gid);
+		if (write(fd, line, sizeof(line)) != sizeof(line))
+			goto err;
+	}
+	close(fd);
+	return 0;
+err:
+	ru_err("address exchange failed\n");
+	close(fd);
+	return -1;
+}
+
+#endif /* UET_RU_H */

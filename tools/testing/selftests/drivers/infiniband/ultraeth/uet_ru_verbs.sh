@@ -1,0 +1,157 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+# The UET verbs proposed for libibverbs (ibv_uet(7)), through programs that
+# use nothing else: uet_ru_pingpong (send/receive) and uet_ru_rma (write,
+# write with a 64-bit immediate, read, fetch-and-add, compare-and-swap)
+# between two uet devices on a veth wire across two network namespaces,
+# on a clean wire and under 5% netem loss, each side with a job of its
+# own (ibv_alloc_job, JobID 46 in each namespace) or one uet-launch gave
+# it (ibv_import_job of $UET_JOB_FD). Then, on rxe and siw devices (if
+# their modules exist), every UET verb must refuse with EOPNOTSUPP.
+source "$(dirname "$(readlink -f "$0")")/uet_lib.sh"
+
+NS=uet-ru-peer
+PP=$UET_DIR/uet_ru_pingpong
+RMA=$UET_DIR/uet_ru_rma
+A0=10.81.0.1
+A1=10.81.0.2
+
+ktap_print_header
+[ -x "$PP" ] && [ -x "$RMA" ] ||
+	{ ktap_skip_all "uet_ru_pingpong/uet_ru_rma were not built (RDMA_CORE_STAGE unset at build time?)"; exit "$KSFT_SKIP"; }
+uet_require_cmd "$RDMA" "$IP" tc
+uet_require_module uet_soft
+LAUNCH=$(type -P uet-launch)
+
+T=$(mktemp -d)
+SERVER_PID=
+cleanup() {
+	[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null
+	"$IP" netns exec "$NS" "$RDMA" link delete uetru1 2>/dev/null
+	"$RDMA" link delete uetru0 2>/dev/null
+	"$RDMA" link delete rxeru0 2>/dev/null
+	"$RDMA" link delete siwru0 2>/dev/null
+	"$IP" link delete vru0 2>/dev/null
+	"$IP" netns delete "$NS" 2>/dev/null
+	rm -rf "$T"
+	modprobe -r uet_soft 2>/dev/null
+	return 0
+}
+trap cleanup EXIT
+
+# name|program|options (both sides)|launcher (alloc or launch)
+CLEAN=(
+	"ping-pong, ibv_post_send (wr.ru), 32-bit immediates|$PP|-s 4096 -n 500 -c -I 32|alloc"
+	"ping-pong, ibv_wr_* and ibv_start_poll, 64-bit immediates|$PP|-s 4096 -n 500 -c -N -I 64|alloc"
+	"ping-pong, completion events|$PP|-s 4096 -n 200 -c -e|alloc"
+	"ping-pong, job address table|$PP|-s 1024 -n 200 -c -N -A|alloc"
+	"ping-pong, 0 bytes|$PP|-s 0 -n 200 -N -I 64|alloc"
+	"ping-pong, 65536 bytes|$PP|-s 65536 -n 50 -c|alloc"
+	"ping-pong, job from uet-launch (ibv_import_job)|$PP|-s 4096 -n 200 -c -N -I 64|launch"
+	"RMA and atomics, ibv_wr_*|$RMA|-s 4096 -n 100|alloc"
+	"RMA and atomics, ibv_post_send (wr.ru_rdma), job address table|$RMA|-s 8192 -n 50 -P -A|alloc"
+	"RMA and atomics, zero-based region with an application key|$RMA|-s 4096 -n 50 -z -u 0x5eed|alloc"
+	"RMA and atomics, completion events, job from uet-launch|$RMA|-s 65536 -n 20 -e|launch"
+)
+LOSSY=(
+	"ping-pong under 5% loss|$PP|-s 4096 -n 200 -c -N -I 64|alloc"
+	"ping-pong under 5% loss, ibv_post_send|$PP|-s 16384 -n 100 -c|alloc"
+	"RMA and atomics under 5% loss|$RMA|-s 8192 -n 50|alloc"
+	"RMA and atomics under 5% loss, ibv_post_send, zero-based|$RMA|-s 4096 -n 50 -P -z|alloc"
+)
+ktap_set_plan $((${#CLEAN[@]} + ${#LOSSY[@]} + 2))
+
+modprobe uet_soft || ktap_exit_fail_msg "cannot load uet_soft"
+"$IP" netns add "$NS" &&
+	"$IP" link add vru0 type veth peer name vru1 netns "$NS" &&
+	"$IP" addr add $A0/24 dev vru0 && "$IP" link set vru0 up &&
+	"$IP" -n "$NS" addr add $A1/24 dev vru1 &&
+	"$IP" -n "$NS" link set vru1 up && "$IP" -n "$NS" link set lo up ||
+	ktap_exit_fail_msg "cannot create the namespace and the veth pair"
+uet_rdma out link add uetru0 type uet netdev vru0 ||
+	ktap_exit_fail_msg "rdma link add uetru0 type uet netdev vru0: $out"
+out=$("$IP" netns exec "$NS" "$RDMA" link add uetru1 type uet netdev vru1 2>&1) ||
+	ktap_exit_fail_msg "$NS: rdma link add uetru1 type uet netdev vru1: $out"
+uet_wait_for uet_gid_index uetru0 $A0 || ktap_exit_fail_msg "uetru0 has no GID for $A0"
+G0=$(uet_gid_index uetru0 $A0)
+G1=$(uet_gid_index uetru1 $A1)
+[ -z "$G1" ] && G1=$("$IP" netns exec "$NS" bash -c "source '$UET_DIR/uet_lib.sh' >/dev/null; uet_gid_index uetru1 $A1")
+[ -n "$G1" ] || ktap_exit_fail_msg "uetru1 has no GID for $A1"
+ktap_print_msg "GID index: uetru0 $G0, uetru1 $G1"
+
+port=18700
+# pair NAME PROG OPTS HOW: the server in the peer namespace, the client here
+pair() {
+	local name=$1 prog=$2 opts=$3 how=$4 crc src
+	local -a l0=() l1=()
+	port=$((port + 1))
+	if [ "$how" = launch ]; then
+		if [ -z "$LAUNCH" ]; then
+			ktap_test_skip "$name (uet-launch is not installed)"
+			return
+		fi
+		l0=("$LAUNCH" --job-id 46 -n 1 --)
+		l1=("$LAUNCH" --job-id 46 -n 1 --)
+	fi
+	# shellcheck disable=SC2086
+	"$IP" netns exec "$NS" "${l1[@]}" "$prog" -d uetru1 -g "$G1" -p $port $opts >"$T/s" 2>&1 &
+	SERVER_PID=$!
+	# shellcheck disable=SC2086
+	timeout 300 "${l0[@]}" "$prog" -d uetru0 -g "$G0" -p $port $opts $A1 >"$T/c" 2>&1
+	crc=$?
+	uet_wait_pid "$SERVER_PID" 60
+	src=$?
+	[ $src -eq 124 ] && kill "$SERVER_PID" 2>/dev/null
+	SERVER_PID=
+	while IFS= read -r l; do ktap_print_msg "client: $l"; done <"$T/c"
+	while IFS= read -r l; do ktap_print_msg "server: $l"; done <"$T/s"
+	[ $crc -eq 0 ] && [ $src -eq 0 ] && grep -q "iters in " "$T/c" && grep -q "iters in " "$T/s" &&
+		if [ "$prog" = "$PP" ] && [[ "$opts" = *-c* ]]; then
+			grep -q "^content checked: " "$T/c" && grep -q "^content checked: " "$T/s"
+		elif [ "$prog" = "$RMA" ]; then
+			grep -q "^counter and lock word: " "$T/s"
+		fi
+	ktap_test_result "$name: both sides exit 0 (client $crc, server $src) and agree" [ $? -eq 0 ]
+}
+
+for r in "${CLEAN[@]}"; do
+	IFS='|' read -r name prog opts how <<<"$r"
+	pair "$name" "$prog" "$opts" "$how"
+done
+
+if uet_wire_netem vru0 "$NS" vru1 "loss 5%"; then
+	for r in "${LOSSY[@]}"; do
+		IFS='|' read -r name prog opts how <<<"$r"
+		pair "$name" "$prog" "$opts" "$how"
+	done
+	uet_wire_netem vru0 "$NS" vru1 ""
+else
+	for r in "${LOSSY[@]}"; do
+		IFS='|' read -r name prog opts how <<<"$r"
+		ktap_test_fail "$name (tc qdisc add ... netem loss 5% failed)"
+	done
+fi
+
+# refuse KIND MODULE: a KIND device on vru0 must refuse every UET verb
+refuse() {
+	local kind=$1 mod=$2 dev=${1}ru0 rc
+	if ! modprobe "$mod" 2>/dev/null; then
+		ktap_test_skip "$kind refuses the UET verbs with EOPNOTSUPP (module $mod not available)"
+		return
+	fi
+	if ! uet_rdma out link add "$dev" type "$kind" netdev vru0; then
+		ktap_test_fail "$kind refuses the UET verbs: rdma link add $dev type $kind netdev vru0: $out"
+		return
+	fi
+	"$PP" -X -d "$dev" >"$T/x" 2>&1
+	rc=$?
+	while IFS= read -r l; do ktap_print_msg "$l"; done <"$T/x"
+	"$RDMA" link delete "$dev"
+	# a crash is a status above 128; refusing is 0 and every line says so
+	[ $rc -eq 0 ] && ! grep -q "NOT refused" "$T/x" && grep -q "every UET verb refused" "$T/x"
+	ktap_test_result "$kind ($dev) refuses every UET verb with EOPNOTSUPP, no crash (exit $rc)" [ $? -eq 0 ]
+}
+refuse rxe rdma_rxe
+refuse siw siw
+
+ktap_finished
