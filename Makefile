@@ -17,6 +17,11 @@
 #   make perftest             build perftest with the UET connection type
 #   make initramfs            assemble the guest userspace
 #   make vm SCRIPT=x [ARGS=]  boot a fresh guest and run x as root in it
+#   make vm2 [SCRIPT=x] [ARGS=]
+#                             boot two guests ("machines") joined by a wire
+#                             on the host's loopback and run x in both
+#                             (default: the two-machine test, guest-2host.sh)
+#   make check-vm2            the two-machine test alone, counted as in check
 #   make bench [BENCH_ARGS=]  uet against rxe, siw and TCP in a guest (tables,
 #                             CSV and plots under $UET_CACHE/bench/latest)
 #   make bench-engine [BENCH_ENGINE_ARGS=]
@@ -31,13 +36,13 @@
 T := tools/ultraeth
 export CLIPPY
 
-.PHONY: all demo check toolchain fetch kernel rdma-core perftest initramfs vm guest \
+.PHONY: all demo check toolchain fetch kernel rdma-core perftest initramfs vm vm2 check-vm2 guest \
 	host-test bench bench-engine fuzz clean-cache help kernel-debug initramfs-debug check-debug
 
 all: kernel
 
 help:
-	@sed -n '3,29s/^# \{0,1\}//p' Makefile
+	@sed -n '3,34s/^# \{0,1\}//p' Makefile
 
 toolchain:
 	@$(T)/toolchain.sh
@@ -73,11 +78,18 @@ vm:
 	@$(MAKE) --no-print-directory guest
 	@$(T)/vm.sh $(SCRIPT) $(ARGS)
 
+vm2:
+	@$(MAKE) --no-print-directory guest
+	@$(T)/vm2.sh $(or $(SCRIPT),$(T)/guest-2host.sh) $(ARGS)
+
 demo: guest
 	@$(T)/vm.sh $(T)/demo.sh
 
 check:
 	@$(T)/check.sh
+
+check-vm2:
+	@$(T)/check.sh --vm2-only
 
 check-debug:
 	@$(T)/check.sh --debug-only

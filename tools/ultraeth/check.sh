@@ -11,6 +11,10 @@
 #   check.sh --guest-only [--only TEST] [--extra FILE]
 #                                 guest kselftests only (FILE: an extra test
 #                                 added to the collection for this run)
+#   check.sh --vm2-only           the two-machine test only (vm2.sh runs
+#                                 guest-2host.sh in two guests joined by a
+#                                 loopback wire); its results are
+#                                 "[a] ..."/"[b] ..." lines
 #   check.sh --debug-only [--only TEST]
 #                                 the debug lane only: the data-path
 #                                 kselftests (UET_DEBUG_TESTS, or TEST) on the
@@ -30,6 +34,7 @@ while [ $# -gt 0 ]; do
 	--host-only) mode=host ;;
 	--guest-only) mode=guest ;;
 	--debug-only) mode=debug ;;
+	--vm2-only) mode=vm2 ;;
 	--only) only=$2; shift ;;
 	--extra) extra=$(realpath "$2"); shift ;;
 	*) die "unknown option $1" ;;
@@ -186,6 +191,45 @@ harness_tests() {
 	grep -q '^ok \|^not ok ' "$log" || ko "harness tests did not run (log: $log)"
 }
 
+# -------------------------------------------------------- two machines
+# vm2.sh boots two guests, each with its own kernel and a uet device on its
+# only NIC, joined by a QEMU datagram wire on 127.0.0.1, and runs
+# guest-2host.sh in both (a the servers, b the clients). Every TAP line of
+# either guest is one result, and the run itself one more: both scripts
+# exited 0 and neither kernel reported a problem. A QEMU without the
+# backend is a skip.
+two_host_tests() {
+	local log=$LOGDIR/vm2.log rc t0=$SECONDS line fails=0 results=0
+	say "two machines: guest-2host.sh in two guests on a loopback wire (log: $log)"
+	set +e
+	UET_VM_TIMEOUT=${UET_VM2_TIMEOUT:-1200} UET_VM2_LOGDIR=$LOGDIR/vm2 \
+		"$UET_TOP/tools/ultraeth/vm2.sh" "$UET_TOP/tools/ultraeth/guest-2host.sh" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	set -e
+	if [ "$rc" = 4 ] && grep -q '^skip: ' "$log"; then
+		SKIP=$((SKIP + 1))
+		say "two machines skipped: $(sed -n 's/^skip: //p' "$log" | head -n 1)"
+		return 0
+	fi
+	while IFS= read -r line; do
+		results=$((results + 1))
+		case "$line" in
+		"["[ab]"] ok "*) ok ;;
+		*) ko "two machines: ${line}"; fails=$((fails + 1)) ;;
+		esac
+	done < <(grep -E '^\[[ab]\] (not )?ok [0-9]+ ' "$log")
+	if grep -q 'kernel reported problems' "$log"; then
+		ko "two machines: a guest kernel reported problems (see $log)"
+	elif [ "$results" -eq 0 ]; then
+		ko "two machines: no results (vm2.sh status $rc; see $log)"
+	elif [ "$rc" = 0 ]; then
+		ok # both guests booted, ran, reported, kernel logs clean
+	elif [ "$fails" -eq 0 ]; then
+		ko "two machines: vm2.sh status $rc without a failed result (see $log)"
+	fi
+	say "two machines: $((SECONDS - t0)) s"
+}
+
 # ---------------------------------------------------------- debug lane
 # The debug kernel (UET_KVARIANT=debug: guest-debug.config, clang, its own
 # tree build/<linux>-debug) and its initramfs.
@@ -227,8 +271,9 @@ case $mode in
 host) host_tests ;;
 guest) build_guest; guest_tests ;;
 debug) build_debug; debug_tests ;;
+vm2) build_guest; two_host_tests ;;
 all)
-	host_tests; build_guest; harness_tests; guest_tests
+	host_tests; build_guest; harness_tests; guest_tests; two_host_tests
 	# Not by default yet: on the debug kernel (four times slower) uet_soft
 	# still runs out of retries on a clean wire in three uet_msg.sh cases
 	# (ultraeth-hardening.rst, "Debug kernel lane"). UET_DEBUG_LANE=1 adds it.
