@@ -25,6 +25,7 @@
 # guest, default 1G), UET_VM2_SMP (vCPUs per guest, default 1: two TCG
 # guests on a 2-core host), UET_VM_FILES (copied to /uet in both guests),
 # UET_VM2_LOGDIR (keep each guest's console and kernel log there),
+# UET_VM2_BACKEND (dgram or socket: force one),
 # UET_KVARIANT (debug: the debug kernel, as vm.sh).
 . "$(dirname "$0")/lib.sh"
 . "$UET_TOP/tools/ultraeth/kenv.sh"
@@ -42,7 +43,11 @@ QEMU=qemu-system-x86_64
 
 # ---- the backend: dgram (QEMU >= 7.2), else socket,udp= ----
 backends=$($QEMU -netdev help 2>/dev/null | sed -n '2,$p')
-if grep -qx dgram <<<"$backends"; then
+if [ -n "${UET_VM2_BACKEND:-}" ]; then
+	backend=$UET_VM2_BACKEND
+	case $backend in dgram | socket) ;; *) die "UET_VM2_BACKEND must be dgram or socket" ;; esac
+	grep -qx "$backend" <<<"$backends" || { echo "skip: $QEMU has no $backend netdev backend" >&2; exit 4; }
+elif grep -qx dgram <<<"$backends"; then
 	backend=dgram
 elif grep -qx socket <<<"$backends"; then
 	backend=socket
