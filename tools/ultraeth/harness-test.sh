@@ -18,7 +18,7 @@ tap() { # tap RESULT(0=pass) DESCRIPTION
 script() { printf '#!/bin/sh\n%s\n' "$2" >"$tmp/$1"; chmod +x "$tmp/$1"; }
 
 echo "TAP version 13"
-echo "1..7"
+echo "1..9"
 
 script exit0.sh 'exit 0'
 "$VM" "$tmp/exit0.sh" >"$tmp/out" 2>&1
@@ -63,5 +63,25 @@ last=$(tail -n 1 "$tmp/out")
 echo "# $last"
 case "$last" in *" passed, 0 failed") bad=1 ;; *" failed") bad=0 ;; *) bad=1 ;; esac
 tap $((rc == 0 || bad)) "a failing kselftest makes the check fail (got $rc: $last)"
+
+# vm2.sh: two guests, the status of either, the kernel log of either
+VM2=$UET_TOP/tools/ultraeth/vm2.sh
+script vm2.sh '[ "$UET_ROLE" = b ] && [ "$1" = warn ] && echo "<4>WARNING: CPU: 0 PID: 1 at harness-test: injected" >/dev/kmsg
+[ "$UET_ROLE" = a ] && [ "$1" = fail ] && exit 6
+ping -c 1 -W 30 "$UET_PEER" >/dev/null'
+"$VM2" "$tmp/vm2.sh" fail >"$tmp/out" 2>&1
+rc=$?
+if [ $rc = 4 ] && grep -q '^skip: ' "$tmp/out"; then
+	echo "ok 8 # SKIP $(sed -n 's/^skip: //p' "$tmp/out")"
+	echo "ok 9 # SKIP no backend"
+	n=$((n + 2))
+else
+	tap $((rc != 6)) "vm2.sh returns guest a's status 6 (got $rc)"
+	"$VM2" "$tmp/vm2.sh" warn >"$tmp/out" 2>&1
+	rc=$?
+	grep -q 'kernel reported problems during the run (guest b)' "$tmp/out"
+	seen=$?
+	tap $((rc != 125 || seen != 0)) "a kernel WARNING in guest b's log fails vm2.sh with 125, both pinged across (got $rc)"
+fi
 
 exit $((fails != 0))
