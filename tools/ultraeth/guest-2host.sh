@@ -8,7 +8,8 @@
 # (content-checked, several modes and sizes, then pairs at once),
 # perftest's UET connection type (send, write, read) and uet_xfer
 # (content-checked messages both ways, RMA write and read of up to 4 MiB,
-# pipelined, fetch-and-add and compare-and-swap). Each guest prints TAP
+# pipelined, fetch-and-add and compare-and-swap; on a clean wire, then
+# with netem loss on both ends). Each guest prints TAP
 # lines for what it saw ("ok N ..."/"not ok N ..."; vm2.sh prefixes them
 # with "[a] "/"[b] "), then checks its own kernel log. Exit status: the
 # number of failures (0: all passed).
@@ -214,34 +215,50 @@ done
 
 # ---- uet_xfer: messages both ways, RMA write and read, atomics ----
 # Each of its checks (one per line, "ok ..."/"not ok ...") is one result.
-k=$((k + 1))
+# xfer LABEL PORT: one run of uet_xfer, its checks named "uet_xfer LABEL..."
 XF=$KSFT/uet_xfer
-if [ ! -x "$XF" ]; then
-	tap 1 "uet_xfer was not built"
-elif [ "$ROLE" = a ]; then
-	timeout 600 "$XF" -d uet0 -a "$UET_ADDR" -p 18800 -j 77 >"$T/xf" 2>&1 &
-	pid=$!
-	for _ in $(seq 1 100); do listening 18800 && break; sleep 0.1; done
-	sync_point "$k"
-	wait $pid
-	rc=$?
-else
-	sync_point "$k"
-	timeout 600 "$XF" -d uet0 -a "$UET_ADDR" -p 18800 -j 77 "$UET_PEER" >"$T/xf" 2>&1
-	rc=$?
-fi
-if [ -x "$XF" ]; then
-	checks=0
+xfer() {
+	local label=$1 port=$2 rc checks=0 l
+	k=$((k + 1))
+	if [ ! -x "$XF" ]; then
+		tap 1 "uet_xfer was not built"
+		return
+	fi
+	if [ "$ROLE" = a ]; then
+		timeout 600 "$XF" -d uet0 -a "$UET_ADDR" -p "$port" -j 77 >"$T/xf" 2>&1 &
+		pid=$!
+		for _ in $(seq 1 100); do listening "$port" && break; sleep 0.1; done
+		sync_point "$k"
+		wait $pid
+		rc=$?
+	else
+		sync_point "$k"
+		timeout 600 "$XF" -d uet0 -a "$UET_ADDR" -p "$port" -j 77 "$UET_PEER" >"$T/xf" 2>&1
+		rc=$?
+	fi
 	while IFS= read -r l; do
 		case "$l" in
-		"ok "*) tap 0 "uet_xfer ${l#ok }"; checks=$((checks + 1)) ;;
-		"not ok "*) tap 1 "uet_xfer ${l#not ok }"; checks=$((checks + 1)) ;;
+		"ok "*) tap 0 "uet_xfer$label ${l#ok }"; checks=$((checks + 1)) ;;
+		"not ok "*) tap 1 "uet_xfer$label ${l#not ok }"; checks=$((checks + 1)) ;;
 		*) diag "uet_xfer: $l" ;;
 		esac
 	done <"$T/xf"
 	[ $rc -eq 0 ] && [ $checks -gt 0 ]
-	tap $? "uet_xfer ran to its end: exit $rc, $checks checks"
+	tap $? "uet_xfer$label ran to its end: exit $rc, $checks checks"
 	total=$((total + 400))
+}
+xfer "" 18800
+# the same under loss: netem on both ends of the wire (each guest its
+# own egress), so that each kernel's retransmission recovers the other's
+# lost packets
+LOSS=${UET_2HOST_LOSS:-loss 2%}
+if tc qdisc add dev eth0 root netem $LOSS; then
+	diag "eth0: netem $LOSS"
+	xfer " (netem $LOSS)" 18801
+	tc qdisc del dev eth0 root
+	diag "uet0 counters: $("$RDMA" statistic show link uet0/1 2>&1 | tr -s ' \n' ' ')"
+else
+	tap 1 "tc qdisc add dev eth0 root netem $LOSS"
 fi
 
 # ---- what the device counted, and this kernel's log ----
