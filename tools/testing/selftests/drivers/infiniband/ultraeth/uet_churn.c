@@ -1,0 +1,374 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * Content-checked traffic for the fault cycles of uet_fault_cycles.sh:
+ * side A sends numbered messages to side B (the two devices of
+ * uet_pair.h) with a window of sends and receives outstanding; B checks
+ * every byte of every message and that none arrives twice.
+ *
+ *   uet_churn traffic [--lenient] [--ready FILE] [--stop FILE] [SECONDS]
+ *	Sends until SECONDS passed or FILE exists, then drains. Strict (the
+ *	default, for faults the transport must ride out): every completion
+ *	succeeds and every message arrives intact, exit 0. --lenient (for
+ *	faults that end the transfer: device or netdev deleted, the process
+ *	killed): error completions are allowed, but every posted request
+ *	must complete exactly once unless the device went away
+ *	(IBV_EVENT_DEVICE_FATAL); exit 0 then too. --ready FILE is created
+ *	once the first messages arrived intact.
+ *   uet_churn revoke CYCLES
+ *	CYCLES times: a fresh pair and job, traffic, REVOKE of one side's
+ *	job (A and B alternately) mid-transfer; every outstanding send,
+ *	and the revoked side's receives, must then complete, each exactly
+ *	once (the other side's receives stay posted).
+ *
+ * Exit: 0 ok, 1 a failure (printed), 4 nothing to test (no device).
+ * Environment as uet_msg.c: UET_DEV0/1, UET_NS1, UET_ADDR0/1, UET_JOB.
+ */
+
+#define _GNU_SOURCE
+#include <inttypes.h>
+#include <sys/stat.h>
+#include "uet_pair.h"
+
+#define LEN 4096		/* bytes per message */
+#define WIN 64			/* sends outstanding */
+#define RWIN 256		/* receives outstanding */
+#define MAX_MSGS (1u << 22)	/* messages a run may send */
+#define HDR 8			/* the sequence number heading a message */
+
+static uint8_t *seen;		/* bitmap: message received */
+static uint8_t done_send[WIN], done_recv[RWIN];	/* lenient accounting */
+
+static int fail(const char *what, uint64_t a, uint64_t b)
+{
+	printf("uet_churn: %s (%" PRIu64 ", %" PRIu64 ")\n", what, a, b);
+	return 1;
+}
+
+static bool file_exists(const char *path)
+{
+	struct stat st;
+
+	return path && !stat(path, &st);
+}
+
+static void touch(const char *path)
+{
+	FILE *f;
+
+	if (!path)
+		return;
+	f = fopen(path, "w");
+	if (f)
+		fclose(f);
+}
+
+/* the device went away: its async fd says so */
+static bool device_fatal(struct side *s)
+{
+	struct ibv_async_event ev;
+	struct pollfd p = { .fd = s->ctx->async_fd, .events = POLLIN };
+	bool fatal = false;
+	int fl;
+
+	fl = fcntl(p.fd, F_GETFL);
+	fcntl(p.fd, F_SETFL, fl | O_NONBLOCK);
+	while (poll(&p, 1, 0) == 1 && !ibv_get_async_event(s->ctx, &ev)) {
+		if (ev.event_type == IBV_EVENT_DEVICE_FATAL)
+			fatal = true;
+		ibv_ack_async_event(&ev);
+	}
+	return fatal;
+}
+
+static int send_slot(struct side *a, unsigned int slot, uint64_t seq)
+{
+	uint8_t *p = a->buf + (size_t)slot * LEN;
+
+	memcpy(p, &seq, HDR);
+	fill(p + HDR, LEN - HDR, seq);
+	return send_msg(a, slot, (size_t)slot * LEN, LEN);
+}
+
+static int recv_slot(struct side *b, unsigned int slot)
+{
+	return post_recv(b, slot, RECV_OFF + (size_t)slot * LEN, LEN);
+}
+
+/* checks the message in receive slot @slot: 0 or a failure */
+static int check_recv(struct side *b, const struct wcx *w, uint64_t *got)
+{
+	uint8_t *p = b->buf + RECV_OFF + (size_t)w->wr_id * LEN;
+	uint64_t seq;
+
+	if (w->byte_len != LEN)
+		return fail("message of the wrong length", w->wr_id, w->byte_len);
+	memcpy(&seq, p, HDR);
+	if (seq >= MAX_MSGS)
+		return fail("message with a bad sequence number", seq, 0);
+	if (seen[seq / 8] & (1u << (seq % 8)))
+		return fail("message received twice", seq, 0);
+	if (check(p + HDR, LEN - HDR, seq) >= 0)
+		return fail("message corrupt", seq, check(p + HDR, LEN - HDR, seq));
+	seen[seq / 8] |= 1u << (seq % 8);
+	(*got)++;
+	memset(p, 0, LEN);
+	return 0;
+}
+
+struct run {
+	struct side a, b;
+	uint64_t next, sent_ok, got, errors;
+	unsigned int sends_out, recvs_out, recvs_min;
+	bool stop;
+	char first_err[96];	/* the first error completion (lenient) */
+};
+
+static void note_err(struct run *r, const char *side, const struct wcx *w)
+{
+	if (!r->first_err[0])
+		snprintf(r->first_err, sizeof(r->first_err), "%s: %s (vendor error %u)",
+			 side, ibv_wc_status_str(w->status), w->vendor_err);
+}
+
+/*
+ * Polls both CQs once: reposts, checks, counts. Returns 0, 1 on a
+ * failure, or -1 when a side's device went away (lenient only).
+ */
+static int step(struct run *r, bool lenient, bool more)
+{
+	struct wcx w;
+	int rc = 0;
+
+	while (!wait_wc(r->a.scq, &w, 0)) {
+		if (w.wr_id >= WIN)
+			return fail("send completion for a request never posted", w.wr_id, 0);
+		if (lenient && done_send[w.wr_id]++)
+			return fail("send completed twice", w.wr_id, 0);
+		r->sends_out--;
+		if (w.status != IBV_WC_SUCCESS) {
+			if (!lenient) {
+				printf("uet_churn: %" PRIu64 " messages intact, receives posted: at least %u of %u\n",
+				       r->got, r->recvs_min, RWIN);
+				return fail(ibv_wc_status_str(w.status), w.wr_id, w.vendor_err);
+			}
+			note_err(r, "send", &w);
+			r->errors++;
+			r->stop = true;
+			continue;
+		}
+		r->sent_ok++;
+		if (more && !r->stop && r->next < MAX_MSGS) {
+			if (send_slot(&r->a, w.wr_id, r->next))
+				return lenient ? 0 : fail("send post failed", r->next, errno);
+			if (lenient)
+				done_send[w.wr_id] = 0;
+			r->next++;
+			r->sends_out++;
+		}
+	}
+	while (!wait_wc(r->b.rcq, &w, 0)) {
+		if (w.wr_id >= RWIN)
+			return fail("receive completion for a request never posted", w.wr_id, 0);
+		if (lenient && done_recv[w.wr_id]++)
+			return fail("receive completed twice", w.wr_id, 0);
+		r->recvs_out--;
+		if (r->recvs_out < r->recvs_min)
+			r->recvs_min = r->recvs_out;
+		if (w.status != IBV_WC_SUCCESS) {
+			if (!lenient)
+				return fail(ibv_wc_status_str(w.status), w.wr_id, w.vendor_err);
+			note_err(r, "receive", &w);
+			r->errors++;
+			r->stop = true;
+			continue;
+		}
+		rc = check_recv(&r->b, &w, &r->got);
+		if (rc)
+			return rc;
+		if (!r->stop) {
+			if (recv_slot(&r->b, w.wr_id))
+				return lenient ? 0 : fail("receive post failed", w.wr_id, errno);
+			if (lenient)
+				done_recv[w.wr_id] = 0;
+			r->recvs_out++;
+		}
+	}
+	if (lenient && (device_fatal(&r->a) || device_fatal(&r->b)))
+		return -1;
+	return 0;
+}
+
+static int pair_start(struct run *r, uint32_t job)
+{
+	bool skip;
+	const char *why;
+	unsigned int i;
+
+	memset(&r->a, 0, sizeof(r->a));
+	memset(&r->b, 0, sizeof(r->b));
+	r->next = r->sent_ok = r->got = r->errors = 0;
+	r->sends_out = r->recvs_out = 0;
+	r->recvs_min = RWIN;
+	r->stop = false;
+	r->first_err[0] = 0;
+	memset(seen, 0, MAX_MSGS / 8);
+	memset(done_send, 0, sizeof(done_send));
+	memset(done_recv, 0, sizeof(done_recv));
+	why = pair_open(&r->a, &r->b, job, 0, &skip);
+	if (why) {
+		printf("uet_churn: %s\n", why);
+		return skip ? 4 : 1;
+	}
+	for (i = 0; i < RWIN; i++) {
+		if (recv_slot(&r->b, i))
+			return fail("receive post failed", i, errno);
+		r->recvs_out++;
+	}
+	for (i = 0; i < WIN; i++) {
+		if (send_slot(&r->a, i, r->next))
+			return fail("send post failed", i, errno);
+		r->next++;
+		r->sends_out++;
+	}
+	return 0;
+}
+
+static void pair_stop(struct run *r)
+{
+	side_close(&r->a);
+	side_close(&r->b);
+}
+
+static int traffic(int argc, char **argv)
+{
+	const char *ready = NULL, *stopf = NULL;
+	uint64_t end, secs = 3600, last = 0;
+	bool lenient = false, announced = false;
+	struct run r;
+	int i, rc;
+
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--lenient"))
+			lenient = true;
+		else if (!strcmp(argv[i], "--ready") && i + 1 < argc)
+			ready = argv[++i];
+		else if (!strcmp(argv[i], "--stop") && i + 1 < argc)
+			stopf = argv[++i];
+		else
+			secs = strtoull(argv[i], NULL, 0);
+	}
+	rc = pair_start(&r, strtoul(env_or("UET_JOB", "30"), NULL, 0));
+	if (rc)
+		return rc;
+	end = now_ms() + secs * 1000;
+	while (!r.stop && now_ms() < end && !file_exists(stopf)) {
+		rc = step(&r, lenient, true);
+		if (rc > 0)
+			return rc;
+		if (rc < 0) {
+			printf("uet_churn: device gone after %" PRIu64 " messages intact\n", r.got);
+			return 0;
+		}
+		if (!announced && r.got >= WIN) {
+			touch(ready);
+			announced = true;
+		}
+		if (r.got == last)
+			usleep(100);
+		last = r.got;
+	}
+	/* drain: every request still outstanding completes */
+	end = now_ms() + WAIT_MS;
+	while (r.sends_out && now_ms() < end) {
+		rc = step(&r, lenient, false);
+		if (rc > 0)
+			return rc;
+		if (rc < 0) {
+			printf("uet_churn: device gone while draining\n");
+			return 0;
+		}
+		usleep(100);
+	}
+	if (r.sends_out)
+		return fail("sends never completed (sent, outstanding)", r.next, r.sends_out);
+	if (!lenient) {
+		/* every successful send delivered its message */
+		while (r.got < r.sent_ok && now_ms() < end) {
+			rc = step(&r, lenient, false);
+			if (rc)
+				return rc;
+		}
+		if (r.got != r.sent_ok)
+			return fail("messages sent but not received", r.sent_ok, r.got);
+	}
+	printf("uet_churn: %" PRIu64 " messages intact, %" PRIu64 " error completions%s%s (receives posted: at least %u of %u)\n",
+	       r.got, r.errors, r.errors ? ", first " : "", r.first_err, r.recvs_min, RWIN);
+	pair_stop(&r);
+	return 0;
+}
+
+static int revoke_cycles(int argc, char **argv)
+{
+	unsigned long cycles = argc ? strtoul(argv[0], NULL, 0) : 100, c;
+	uint32_t job = strtoul(env_or("UET_JOB", "40"), NULL, 0);
+	uint64_t end, total = 0;
+	struct run r;
+	int rc;
+
+	for (c = 0; c < cycles; c++) {
+		struct side *victim;
+
+		rc = pair_start(&r, job);
+		if (rc)
+			return rc;
+		end = now_ms() + WAIT_MS;
+		while (r.got < WIN / 2 && now_ms() < end) {
+			rc = step(&r, false, true);
+			if (rc)
+				return rc;
+		}
+		if (r.got < WIN / 2)
+			return fail("no traffic before the revoke (cycle, received)", c, r.got);
+		victim = c % 2 ? &r.b : &r.a;
+		if (ioctl(victim->job_fd, RDMA_JOB_IOC_REVOKE))
+			return fail("REVOKE failed (cycle, errno)", c, errno);
+		r.stop = true;
+		/*
+		 * Every send outstanding completes, once: flushed if A was
+		 * revoked, refused by B (or delivered before) if B was. So do
+		 * B's receives if B was revoked; if A was, they stay posted.
+		 */
+		end = now_ms() + WAIT_MS;
+		while ((r.sends_out || (victim == &r.b && r.recvs_out)) && now_ms() < end) {
+			rc = step(&r, true, false);
+			if (rc)
+				return rc > 0 ? rc : fail("device gone", c, 0);
+			usleep(100);
+		}
+		if (r.sends_out || (victim == &r.b && r.recvs_out)) {
+			printf("uet_churn: cycle %lu, revoked side %s: %u sends and %u receives never completed\n",
+			       c, victim == &r.a ? "A" : "B", r.sends_out, r.recvs_out);
+			return 1;
+		}
+		total += r.got;
+		pair_stop(&r);
+	}
+	printf("uet_churn: %lu revokes mid-transfer, every request completed, %" PRIu64 " messages intact\n",
+	       cycles, total);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	seen = calloc(MAX_MSGS / 8, 1);
+	if (!seen)
+		return 1;
+	if (argc >= 2 && !strcmp(argv[1], "traffic"))
+		return traffic(argc - 2, argv + 2);
+	if (argc >= 2 && !strcmp(argv[1], "revoke"))
+		return revoke_cycles(argc - 2, argv + 2);
+	fprintf(stderr, "usage: uet_churn traffic [--lenient] [--ready F] [--stop F] [SECONDS]\n"
+			"       uet_churn revoke CYCLES\n");
+	return 2;
+}

@@ -1,0 +1,277 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+#
+# Faults under traffic, each repeated $UET_FAULT_CYCLES times (default
+# 100) while uet_churn moves content-checked messages between two uet
+# devices in two namespaces:
+#  - ridden out (one transfer runs through all cycles of a kind and must
+#    end with every message intact and no error completion): the peer's
+#    netdev down and up, MTU changes on both ends, the IPv4 address
+#    removed and added again, and an attempt to unload the module in use
+#    (refused) in every cycle;
+#  - ending the transfer (a fresh transfer per cycle; every request must
+#    complete once or the device be reported gone, the process must not
+#    hang, no endpoint may be left): rdma link delete and add, the netdev
+#    deleted and created again, the transfer killed with SIGKILL, and the
+#    job revoked (uet_churn revoke, alternately on either side).
+# Afterwards: the module unloads, memory held in uet's slab caches and the
+# skbuff caches is back near the baseline, and the kernel log is clean.
+
+source "$(dirname "$(readlink -f "$0")")/uet_lib.sh"
+
+NS=uet-fc-peer
+CHURN=$UET_DIR/uet_churn
+CYCLES=${UET_FAULT_CYCLES:-100}
+
+ktap_print_header
+[ -x "$CHURN" ] || { ktap_skip_all "uet_churn was not built (RDMA_CORE_STAGE unset at build time?)"; exit "$KSFT_SKIP"; }
+uet_require_cmd "$RDMA" "$IP"
+uet_require_module uet_soft
+
+T=$(mktemp -d)
+CPID=
+cleanup() {
+	[ -n "$CPID" ] && kill -9 "$CPID" 2>/dev/null
+	"$IP" netns exec "$NS" "$RDMA" link delete uetc1 2>/dev/null
+	"$RDMA" link delete uetc0 2>/dev/null
+	"$IP" link delete vfc0 2>/dev/null
+	"$IP" netns delete "$NS" 2>/dev/null
+	rm -rf "$T"
+	modprobe -r uet_soft 2>/dev/null
+	return 0
+}
+trap cleanup EXIT
+
+ktap_set_plan 12
+
+dmesg_mark="uet_fault_cycles: start $$"
+echo "$dmesg_mark" >/dev/kmsg
+
+export UET_DEV0=uetc0 UET_DEV1=uetc1 UET_NS1=$NS UET_ADDR0=10.82.0.1 UET_ADDR1=10.82.0.2
+
+wire_up() {
+	"$IP" link add vfc0 type veth peer name vfc1 netns "$NS" &&
+		"$IP" addr add 10.82.0.1/24 dev vfc0 && "$IP" link set vfc0 up &&
+		"$IP" -n "$NS" addr add 10.82.0.2/24 dev vfc1 &&
+		"$IP" -n "$NS" link set vfc1 up
+}
+
+devs_up() {
+	"$RDMA" link add uetc0 type uet netdev vfc0 &&
+		"$IP" netns exec "$NS" "$RDMA" link add uetc1 type uet netdev vfc1 &&
+		uet_wait_for uet_gid_index uetc0 10.82.0.1
+}
+
+setup() {
+	modprobe uet_soft || return 1
+	"$IP" netns add "$NS" 2>/dev/null
+	"$IP" -n "$NS" link set lo up
+	wire_up && devs_up
+}
+
+counter() { # ns|- dev name
+	local pre=()
+	[ "$1" != - ] && pre=("$IP" netns exec "$1")
+	"${pre[@]}" "$RDMA" statistic show link "$2/1" 2>/dev/null |
+		tr ' ' '\n' | awk -v n="$3" '$0 == n { getline; print; f = 1 } END { if (!f) print -1 }'
+}
+
+# Bytes in the slab caches a leak would grow: uet's own (none of its
+# objects has a cache of its own today: kmalloc-*), skbuff heads and
+# kmalloc; from /proc/slabinfo (active objects x object size).
+slab_bytes() {
+	awk '/^(skbuff|kmalloc-[0-9]|uet)/ { s += $2 * $4 } END { print s + 0 }' /proc/slabinfo 2>/dev/null
+}
+
+# Starts uet_churn traffic in the background (args go to it); waits until
+# its first messages arrived intact. CPID is its pid.
+churn_start() {
+	rm -f "$T/ready" "$T/stop"
+	"$CHURN" traffic --ready "$T/ready" --stop "$T/stop" "$@" >"$T/churn" 2>&1 &
+	CPID=$!
+	local i
+	for ((i = 0; i < 300; i++)); do
+		[ -e "$T/ready" ] && return 0
+		kill -0 "$CPID" 2>/dev/null || break
+		sleep 0.1
+	done
+	ktap_print_msg "uet_churn did not start: $(cat "$T/churn")"
+	return 1
+}
+
+# Waits up to $1 s for uet_churn to exit: its status in CRC (124: still
+# running, then killed).
+churn_wait() {
+	local i
+	for ((i = 0; i < $1 * 10; i++)); do
+		if ! kill -0 "$CPID" 2>/dev/null; then
+			wait "$CPID"
+			CRC=$?
+			CPID=
+			return 0
+		fi
+		sleep 0.1
+	done
+	kill -9 "$CPID" 2>/dev/null
+	wait "$CPID" 2>/dev/null
+	CRC=124
+	CPID=
+	return 1
+}
+
+# The counters that tell a loss from a refusal, of both devices.
+counters() {
+	local n
+	for n in tx_packets rx_packets tx_errors rx_drop_malformed rx_drop_no_endpoint rx_drop_other retransmissions rto nacks_received pdc_errors; do
+		printf '%s %s/%s ' "$n" "$(counter - uetc0 $n)" "$(counter "$NS" uetc1 $n)"
+	done
+}
+
+# Stops a strict transfer and checks it: every message intact, no error.
+churn_finish() {
+	touch "$T/stop"
+	churn_wait 60
+	ktap_print_msg "$1: $(tail -1 "$T/churn") (rc $CRC)"
+	[ "$CRC" = 0 ] && return 0
+	ktap_print_msg "uetc0/uetc1: $(counters)"
+	return 1
+}
+
+no_endpoints() {
+	[ "$(counter - uetc0 endpoints)" = 0 ] && [ "$(counter "$NS" uetc1 endpoints)" = 0 ]
+}
+
+setup || ktap_exit_fail_msg "cannot set up the namespaces and devices"
+slab0=$(slab_bytes)
+ktap_print_msg "$CYCLES cycles of each fault; slab baseline $slab0 bytes"
+
+# 1: the peer's netdev down and up.
+if churn_start; then
+	for ((c = 0; c < CYCLES; c++)); do
+		"$IP" -n "$NS" link set vfc1 down
+		sleep 0.02
+		"$IP" -n "$NS" link set vfc1 up
+		sleep 0.05
+	done
+	churn_finish "netdev down/up"
+	ktap_test_result "netdev down/up x$CYCLES under traffic: every message intact" [ $? -eq 0 ]
+else
+	ktap_test_fail "netdev down/up x$CYCLES under traffic: every message intact (no traffic)"
+fi
+
+# 2: MTU changes on both ends (below, then back to the MTU the devices
+# were created with), and an unload attempt each time, refused.
+refused=0
+if churn_start; then
+	for ((c = 0; c < CYCLES; c++)); do
+		mtu=$((1280 + (c % 4) * 60))
+		"$IP" link set vfc0 mtu $mtu
+		"$IP" -n "$NS" link set vfc1 mtu $mtu
+		modprobe -r uet_soft 2>/dev/null || refused=$((refused + 1))
+		sleep 0.02
+		"$IP" link set vfc0 mtu 1500
+		"$IP" -n "$NS" link set vfc1 mtu 1500
+		sleep 0.05
+	done
+	churn_finish "MTU changes"
+	ktap_test_result "MTU changes x$CYCLES under traffic: every message intact" [ $? -eq 0 ]
+else
+	ktap_test_fail "MTU changes x$CYCLES under traffic: every message intact (no traffic)"
+fi
+ktap_test_result "modprobe -r uet_soft in use refused $refused of $CYCLES times" [ "$refused" = "$CYCLES" ]
+
+# 3: the IPv4 address removed and added again.
+if churn_start; then
+	for ((c = 0; c < CYCLES; c++)); do
+		"$IP" addr del 10.82.0.1/24 dev vfc0
+		sleep 0.02
+		"$IP" addr add 10.82.0.1/24 dev vfc0
+		sleep 0.05
+	done
+	churn_finish "address removed and added"
+	ktap_test_result "IP address removal and re-add x$CYCLES under traffic: every message intact" [ $? -eq 0 ]
+else
+	ktap_test_fail "IP address removal and re-add x$CYCLES under traffic: every message intact (no traffic)"
+fi
+
+# A cycle that ends the transfer: $1 breaks it, $2 mends the setup. The
+# transfer must end by itself (accounted, or told the device is gone), no
+# endpoint may be left once the devices are back.
+destructive() {
+	local name=$1 brk=$2 mend=$3 c bad=0 why=
+	for ((c = 0; c < CYCLES; c++)); do
+		if ! churn_start --lenient; then
+			why="cycle $c: no traffic"
+			bad=1
+			break
+		fi
+		$brk
+		if ! churn_wait 60; then
+			why="cycle $c: uet_churn hung: $(tail -1 "$T/churn")"
+			bad=1
+			break
+		fi
+		if [ "$CRC" != 0 ] && [ "$CRC" != 137 ]; then
+			why="cycle $c: uet_churn failed (rc $CRC): $(tail -1 "$T/churn")"
+			bad=1
+			break
+		fi
+		if ! $mend; then
+			why="cycle $c: cannot restore the devices"
+			bad=1
+			break
+		fi
+		if ! uet_wait_for no_endpoints; then
+			why="cycle $c: endpoints left"
+			bad=1
+			break
+		fi
+	done
+	ktap_print_msg "$name: ${why:-$c cycles, last: $(tail -1 "$T/churn")}"
+	return $bad
+}
+
+# 4: rdma link delete and add of one device.
+link_del() { "$RDMA" link delete uetc0; }
+link_add() { "$RDMA" link add uetc0 type uet netdev vfc0 && uet_wait_for uet_gid_index uetc0 10.82.0.1; }
+destructive "rdma link delete/add" link_del link_add
+ktap_test_result "rdma link delete/add x$CYCLES mid-transfer: no hang, nothing left" [ $? -eq 0 ]
+
+# 5: the netdev deleted (both ends of the veth go, and both devices).
+wire_del() { "$IP" link delete vfc0; }
+wire_add() { uet_wait_for uet_rdma_dev_gone uetc0 && uet_wait_for uet_rdma_dev_gone uetc1 && wire_up && devs_up; }
+destructive "netdev deleted" wire_del wire_add
+ktap_test_result "netdev deletion x$CYCLES mid-transfer: no hang, nothing left" [ $? -eq 0 ]
+
+# 6: the transfer killed with SIGKILL.
+kill_it() { kill -9 "$CPID"; }
+nothing() { true; }
+destructive "SIGKILL" kill_it nothing
+ktap_test_result "SIGKILL x$CYCLES mid-transfer: endpoints freed" [ $? -eq 0 ]
+
+# 7: REVOKE of the job mid-transfer, on either side.
+out=$(timeout 1200 "$CHURN" revoke "$CYCLES" 2>&1)
+rc=$?
+ktap_print_msg "$(echo "$out" | tail -1) (rc $rc)"
+ktap_test_result "REVOKE x$CYCLES mid-transfer: every request completes" [ $rc -eq 0 ]
+ktap_test_result "no endpoint left after the revokes" uet_wait_for no_endpoints
+
+# 8-9: memory back near the baseline (within 4 MiB: slab caches keep
+# free objects), then the module unloads once unused.
+"$IP" netns exec "$NS" "$RDMA" link delete uetc1
+"$RDMA" link delete uetc0
+sleep 1
+slab1=$(slab_bytes)
+ktap_print_msg "slab: $slab0 -> $slab1 bytes"
+ktap_test_result "slab memory back near the baseline" [ $((slab1 - slab0)) -lt $((4 << 20)) ]
+"$IP" link delete vfc0
+"$IP" netns delete "$NS"
+uet_wait_for modprobe -r uet_soft
+ktap_test_result "modprobe -r uet_soft succeeds after the last user" [ ! -d /sys/module/uet_soft ]
+
+# 10: no warning, bug or oops in the kernel log since the start.
+bad=$(dmesg | sed -n "/$dmesg_mark/,\$p" | grep -E "WARNING:|BUG:|Oops|kmemleak|UBSAN|refcount_t|hung_task" | head -5)
+ktap_print_msg "${bad:-kernel log clean}"
+ktap_test_result "the kernel log has no warning" [ -z "$bad" ]
+
+ktap_finished
