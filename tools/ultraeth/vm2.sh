@@ -122,7 +122,7 @@ say "booting guests a and b ($accel, $smp vCPU each, watchdog ${TIMEOUT}s), wire
 t0=$SECONDS
 boot() { # boot GUEST LOCALPORT REMOTEPORT MAC
 	local g=$1 qrc=0
-	timeout -s KILL "$TIMEOUT" $QEMU -m "${UET_VM2_MEM:-1G}" -nodefaults -no-reboot \
+	timeout -s KILL "$TIMEOUT" $QEMU -m "${UET_VM2_MEM:-1G}" -nodefaults -no-reboot -nic none \
 		-display none "${ACCEL[@]}" -kernel "$KERNEL" -initrd "$run/$g/initrd" \
 		-append "$CMDLINE" -netdev "$(netdev "$2" "$3")" \
 		-device "virtio-net-pci,netdev=n0,mac=$4,romfile=" \
