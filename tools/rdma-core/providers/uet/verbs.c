@@ -38,9 +38,15 @@ int uet_query_device_ex(struct ibv_context *ibvctx,
 		 (unsigned int)(fw_ver >> 16) & 0xffff,
 		 (unsigned int)fw_ver & 0xffff);
 
-	/* the proposed UET verbs (ibv_uet(7)); keys stay 32 bits wide */
-	attr->device_cap_flags_ex |= IBV_DEVICE_RU | IBV_DEVICE_IMM64 |
-				     IBV_DEVICE_USER_RKEY;
+	/*
+	 * The proposed UET verbs (ibv_uet(7)); keys stay 32 bits wide. Only
+	 * what the caller's struct has: ibv_query_device() passes a bare
+	 * struct ibv_device_attr (attr_size says so).
+	 */
+	if (vext_field_avail(struct ibv_device_attr_ex, device_cap_flags_ex,
+			     attr_size))
+		attr->device_cap_flags_ex |= IBV_DEVICE_RU | IBV_DEVICE_IMM64 |
+					     IBV_DEVICE_USER_RKEY;
 	if (vext_field_avail(struct ibv_device_attr_ex, max_addr_entries,
 			     attr_size)) {
 		attr->max_job_ids = 1;	/* a context joins one job */
