@@ -1351,6 +1351,9 @@ pub(crate) struct Engine<S: Slab> {
     /// Rendezvous keys made so far (the nonce's counter).
     rndv_keys: u64,
     free_pdc: u16,
+    /// Last PDC of the free list: a released PDC goes to the end, so that
+    /// its id (the SPDCID its peer knows it by) is the last to be reused.
+    free_pdc_tail: u16,
     free_msg: u16,
     free_recv: u16,
     free_inb: u16,
@@ -1581,6 +1584,7 @@ impl<S: Slab> Engine<S> {
             hseed: index::siphash(cfg.key_seed, 0x5545_5420_6861_7368, u64::from(cfg.seed)),
             rndv_keys: 0,
             free_pdc: NONE,
+            free_pdc_tail: NONE,
             free_msg: NONE,
             free_recv: NONE,
             free_inb: NONE,

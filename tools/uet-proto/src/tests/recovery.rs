@@ -264,3 +264,85 @@ fn jittery_wire_keeps_a_window() {
         assert!(s.ms < 500.0, "{name}: the stream took {:.0} ms", s.ms);
     }
 }
+
+/// A PDC that fails ends without the CLOSE handshake: its target keeps it
+/// until it reaps it (the quiet time, 4.5 s by default). The initiator's
+/// next PDC to that target must not reuse its SPDCID: with another start
+/// PSN the target takes its SYNs for stale ones of the old PDC and drops
+/// them. In the kernel (uet_fault_cycles.sh) every transfer between two
+/// devices failed for 4.5 s after a link flap had failed one PDC, because
+/// the free list handed the failed PDC's slot out again at once.
+#[test]
+fn a_pdc_after_a_failed_one_is_not_taken_for_stale() {
+    let cfg = Config {
+        quiet_start: false,
+        ..Config::SOFTWARE
+    };
+    let link = Link {
+        delay: 50_000,
+        ..Link::CLEAN
+    };
+    let mut net = net(2, cfg, link, 95);
+    recv(&mut net, 1, 1, 4096, 10, None);
+    let first = pattern(1, 4096);
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        first,
+        1,
+    )
+    .unwrap();
+    complete(&mut net, 1);
+    // The wire goes dark until the PDC fails.
+    net.link.loss = 1.0;
+    let lost = pattern(2, 4096);
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        lost,
+        2,
+    )
+    .unwrap();
+    let limit = net.now + 20_000_000_000;
+    assert!(net.run_until(limit, |n| comps(n, 0).len() == 2));
+    assert_eq!(comps(&net, 0)[1].status, Status::PdcError);
+    assert!(net.nodes[1]
+        .eng
+        .pdcs()
+        .iter()
+        .any(|p| p.state() == PdcState::Open));
+    // The wire is back: a new message goes through at once, while the
+    // target still holds the failed PDC.
+    net.link.loss = 0.0;
+    let rb = recv(&mut net, 1, 1, 4096, 11, None);
+    let third = pattern(3, 4096);
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        third.clone(),
+        3,
+    )
+    .unwrap();
+    let limit = net.now + 100_000_000;
+    assert!(
+        net.run_until(limit, |n| comps(n, 0).len() == 3),
+        "{:?} / {:?}",
+        net.nodes[0].eng.stats,
+        net.nodes[1].eng.stats
+    );
+    assert_eq!(comps(&net, 0)[2].status, Status::Ok);
+    assert_eq!(net.nodes[1].env.bufs[rb as usize], third);
+    assert_eq!(net.nodes[1].eng.stats.pdc_reaped, 0);
+}

@@ -151,6 +151,8 @@ impl<S: Slab> Engine<S> {
             }
         }
         self.free_pdc = chain(&mut self.pdcs, |e, n| e.hnext = n);
+        // CAST: tables are shorter than NONE (checked by new()).
+        self.free_pdc_tail = self.pdcs.len().checked_sub(1).map_or(NONE, |l| l as u16);
         self.free_msg = chain(&mut self.msgs, |e, n| e.hnext = n);
         self.free_recv = chain(&mut self.recvs, |e, n| e.hnext = n);
         self.free_inb = chain(&mut self.inb, |e, n| e.hnext = n);
@@ -216,6 +218,9 @@ impl<S: Slab> Engine<S> {
         }
         let next = self.pdcs[usize::from(self.free_pdc)].hnext;
         let i = pop_free(&mut self.free_pdc, next);
+        if self.free_pdc == NONE {
+            self.free_pdc_tail = NONE;
+        }
         self.pdcs[i] = Pdc::EMPTY;
         Some(i)
     }
@@ -234,9 +239,18 @@ impl<S: Slab> Engine<S> {
         self.quota_put(pq, |q| q.pdcs -= 1);
         self.quota_put(jq, |q| q.pdcs -= 1);
         self.pdcs[pi] = Pdc::EMPTY;
-        self.pdcs[pi].hnext = self.free_pdc;
+        // To the end of the free list: the id of a PDC that failed (no
+        // CLOSE handshake) is still held by its target until it reaps it,
+        // and a new PDC under that SPDCID with another start PSN would be
+        // taken there for a stale one and dropped until then.
+        self.pdcs[pi].hnext = NONE;
         // CAST: pi < table length < NONE.
-        self.free_pdc = pi as u16;
+        let me = pi as u16;
+        match self.free_pdc_tail {
+            NONE => self.free_pdc = me,
+            t => self.pdcs[usize::from(t)].hnext = me,
+        }
+        self.free_pdc_tail = me;
     }
 
     /// Holds ROD request packet `pkt` (PSN `psn`, out of order) for target
