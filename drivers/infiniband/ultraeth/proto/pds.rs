@@ -146,7 +146,15 @@ impl RxWindow {
     pub(crate) fn sack(&self, near: u32) -> (i16, u64) {
         let lo = self.cack.wrapping_add(1) & !7;
         let hi = (near & !7).wrapping_sub(56);
-        let base = if psn_lt(hi, lo) { lo } else { hi };
+        // Only a PSN inside the window (above cack, within SPAN) moves the
+        // block: a duplicate far below (or a PSN far above) must not pick
+        // a base whose offset does not fit the i16.
+        let d = near.wrapping_sub(self.cack);
+        let base = if d == 0 || d > Self::SPAN || psn_lt(hi, lo) {
+            lo
+        } else {
+            hi
+        };
         let map = self.sack_map(base);
         // CAST: base is within [cack - 7, cack + SPAN]: fits i16.
         (base.wrapping_sub(self.cack) as i32 as i16, map)

@@ -12,7 +12,8 @@ use crate::proto::pds::{psn_lt, RxWindow};
 fn sack_bits(w: &RxWindow, near: u32) -> (i16, u64) {
     let lo = w.cack.wrapping_add(1) & !7;
     let hi = (near & !7).wrapping_sub(56);
-    let base = if psn_lt(hi, lo) { lo } else { hi };
+    let d = near.wrapping_sub(w.cack);
+    let base = if d == 0 || d > RxWindow::SPAN || psn_lt(hi, lo) { lo } else { hi };
     let mut map = 0u64;
     for i in 0..64u32 {
         if w.received(base.wrapping_add(i)) {
@@ -71,4 +72,28 @@ fn sack_across_the_psn_wrap() {
     assert_ne!(map, 0);
     let base = w.cack.wrapping_add_signed(i32::from(off));
     assert_eq!(base % 8, 0);
+}
+
+/// A duplicate (or forged) PSN about 2^31 below cack used to make `sack`
+/// pick a base ~2^31 away whose offset did not fit the i16: the truncated
+/// offset made the initiator read the bitmap near cack and take PSNs
+/// above cack, never received, for acknowledged (found by review). Only
+/// a PSN inside the window may move the block.
+#[test]
+fn sack_of_a_far_duplicate_acknowledges_nothing_unreceived() {
+    use crate::proto::pds::{sack_for_each, RxCheck};
+    let w = RxWindow::new(1000); // nothing received: cack = 999
+    for delta in [1u32 << 31, (1u32 << 31) - 8, 3u32 << 30, RxWindow::SPAN + 64] {
+        let near = w.cack.wrapping_sub(delta).wrapping_add(8);
+        let mut bogus = std::vec::Vec::new();
+        if w.check(near) == RxCheck::Duplicate {
+            let (off, map) = w.sack(near);
+            sack_for_each(w.cack, off, map, |p| {
+                if !w.received(p) {
+                    bogus.push(p);
+                }
+            });
+        }
+        assert!(bogus.is_empty(), "near {near}: SACKs unreceived {bogus:?}");
+    }
 }
