@@ -4278,10 +4278,10 @@ fn peer_service_time_is_clamped() {
     assert!((8_000..=10_000).contains(&srtt), "{srtt}");
 }
 
+mod isolation;
 mod ops;
 mod reap;
 mod recovery;
 mod slow;
-mod isolation;
 mod synflood;
 mod window;

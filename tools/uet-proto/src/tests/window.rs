@@ -13,7 +13,11 @@ fn sack_bits(w: &RxWindow, near: u32) -> (i16, u64) {
     let lo = w.cack.wrapping_add(1) & !7;
     let hi = (near & !7).wrapping_sub(56);
     let d = near.wrapping_sub(w.cack);
-    let base = if d == 0 || d > RxWindow::SPAN || psn_lt(hi, lo) { lo } else { hi };
+    let base = if d == 0 || d > RxWindow::SPAN || psn_lt(hi, lo) {
+        lo
+    } else {
+        hi
+    };
     let mut map = 0u64;
     for i in 0..64u32 {
         if w.received(base.wrapping_add(i)) {
@@ -83,7 +87,12 @@ fn sack_across_the_psn_wrap() {
 fn sack_of_a_far_duplicate_acknowledges_nothing_unreceived() {
     use crate::proto::pds::{sack_for_each, RxCheck};
     let w = RxWindow::new(1000); // nothing received: cack = 999
-    for delta in [1u32 << 31, (1u32 << 31) - 8, 3u32 << 30, RxWindow::SPAN + 64] {
+    for delta in [
+        1u32 << 31,
+        (1u32 << 31) - 8,
+        3u32 << 30,
+        RxWindow::SPAN + 64,
+    ] {
         let near = w.cack.wrapping_sub(delta).wrapping_add(8);
         let mut bogus = std::vec::Vec::new();
         if w.check(near) == RxCheck::Duplicate {
