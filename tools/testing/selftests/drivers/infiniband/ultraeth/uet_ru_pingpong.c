@@ -15,7 +15,8 @@
  *   -N        ibv_wr_* and ibv_start_poll, else ibv_post_send (wr.ru)
  *   -I 0|32|64  immediate data width (0: none)     -A       job address table
  *   -X        instead: check that every UET verb of device -d refuses
- *             with EOPNOTSUPP (a device without IBV_DEVICE_RU)
+ *             with EOPNOTSUPP (a device without IBV_DEVICE_RU), but
+ *             ibv_reg_mr_ex() of an address, which registers
  *
  * With -N the receiver checks on every message the JobID, the source ID
  * (libuet: the sender's QP number) and the 64-bit immediate.
@@ -295,7 +296,8 @@ static int refuse_check(const char *devname)
 	struct ibv_cq *cq;
 	struct ibv_job *job = NULL;
 	struct ibv_pd *pd;
-	char buf[64];
+	struct ibv_mr *mr;
+	static char buf[4096] __attribute__((aligned(4096)));
 	int i, bad = 0, err;
 
 	list = ibv_get_device_list(NULL);
@@ -313,6 +315,13 @@ static int refuse_check(const char *devname)
 		bool ok = (cond);                                            \
 		printf("%s: %s: %s\n", devname, what,                        \
 		       ok ? "refused with EOPNOTSUPP" : "NOT refused");       \
+		bad += !ok;                                                  \
+	} while (0)
+#define WORKS(what, cond)                                                    \
+	do {                                                                 \
+		bool ok = (cond);                                            \
+		printf("%s: %s: %s\n", devname, what,                        \
+		       ok ? "as expected" : "NOT as expected");              \
 		bad += !ok;                                                  \
 	} while (0)
 	err = ibv_query_device_ex(ctx, NULL, &dattr);
@@ -336,13 +345,39 @@ static int refuse_check(const char *devname)
 	errno = 0;
 	REFUSED("ibv_create_ah_ex", !ibv_create_ah_ex(pd, &aattr) &&
 					errno == EOPNOTSUPP);
+	/* the forms without UET attributes register as ibv_reg_mr() does */
 	mattr.comp_mask = IBV_REG_MR_MASK_ADDR;
 	mattr.addr = buf;
 	mattr.length = sizeof(buf);
 	mattr.access = IBV_ACCESS_LOCAL_WRITE;
+	mr = ibv_reg_mr_ex(pd, &mattr);
+	WORKS("ibv_reg_mr_ex(ADDR) registers, lkey64/rkey64 are the keys",
+	      mr && mr->addr == buf && mr->length == sizeof(buf) &&
+	      mr->pd == pd && mr->lkey64 == mr->lkey &&
+	      mr->rkey64 == mr->rkey && !ibv_dereg_mr(mr));
+	mattr.comp_mask = IBV_REG_MR_MASK_ADDR | IBV_REG_MR_MASK_IOVA;
+	mattr.iova = 0x100000;
+	mr = ibv_reg_mr_ex(pd, &mattr);
+	if (!mr)
+		printf("%s: ibv_reg_mr_ex(ADDR, IOVA): %s\n", devname,
+		       strerror(errno));
+	WORKS("ibv_reg_mr_ex(ADDR, IOVA) registers",
+	      mr && mr->addr == buf && !ibv_dereg_mr(mr));
+	/* neither an address nor a dma-buf */
+	mattr.comp_mask = IBV_REG_MR_MASK_IOVA;
 	errno = 0;
-	REFUSED("ibv_reg_mr_ex", !ibv_reg_mr_ex(pd, &mattr) &&
-				     errno == EOPNOTSUPP);
+	WORKS("ibv_reg_mr_ex(IOVA only) is EINVAL",
+	      !ibv_reg_mr_ex(pd, &mattr) && errno == EINVAL);
+	mattr.comp_mask = IBV_REG_MR_MASK_ADDR | IBV_REG_MR_MASK_RKEY;
+	mattr.rkey = 0x5eed;
+	errno = 0;
+	REFUSED("ibv_reg_mr_ex(RKEY)", !ibv_reg_mr_ex(pd, &mattr) &&
+					   errno == EOPNOTSUPP);
+	mattr.comp_mask = IBV_REG_MR_MASK_ADDR | IBV_REG_MR_MASK_JKEY;
+	mattr.job_key = NULL;
+	errno = 0;
+	REFUSED("ibv_reg_mr_ex(JKEY)", !ibv_reg_mr_ex(pd, &mattr) &&
+					   errno == EOPNOTSUPP);
 	qattr.qp_type = IBV_QPT_RU;
 	qattr.send_cq = cq;
 	qattr.recv_cq = cq;
