@@ -1093,8 +1093,14 @@ static struct ibv_qp *uet_create_qp_common(struct ibv_context *ibvctx,
 		goto err_out;
 	}
 
-	/* what ibv_cmd_create_qp_ex() knows; the rest went into cmd */
-	attr = *attr_ex;
+	/*
+	 * What ibv_cmd_create_qp_ex() knows; the rest went into cmd. Only
+	 * the members up to send_ops_flags: a binary built before the RU
+	 * members (qp_attr ... job_key) passes a struct that ends there,
+	 * and the RU ones were read above only when comp_mask names them.
+	 */
+	memset(&attr, 0, sizeof(attr));
+	memcpy(&attr, attr_ex, offsetof(struct ibv_qp_init_attr_ex, qp_attr));
 	attr.comp_mask &= IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_SEND_OPS_FLAGS;
 	attr.create_flags = 0;
 	/* the kernel knows RU endpoints as driver QPs */
