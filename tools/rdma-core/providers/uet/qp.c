@@ -1022,6 +1022,7 @@ static struct ibv_qp *uet_create_qp_common(struct ibv_context *ibvctx,
 	struct uetdv_qp_init_attr ru_attr;
 	struct ibv_qp_init_attr_ex attr;
 	bool ru = attr_ex->qp_type == IBV_QPT_RU;
+	struct uet_jkey *jkey = NULL;
 	struct uet_qp *qp;
 	int err;
 
@@ -1087,6 +1088,15 @@ static struct ibv_qp *uet_create_qp_common(struct ibv_context *ibvctx,
 	cmd.sqe_size = sizeof(struct uet_sqe);
 	cmd.rqe_size = sizeof(struct uet_rqe);
 
+	/* the endpoint serves the context's job: the key must name it; it
+	 * stays held (ibv_destroy_jkey() EBUSY) while the QP exists */
+	if (ru && (attr_ex->comp_mask & IBV_QP_INIT_ATTR_JKEY)) {
+		err = uet_ru_jkey_get(ctx, attr_ex->job_key, attr_ex->pd,
+				      &jkey);
+		if (err)
+			goto err_out;
+	}
+
 	qp = calloc(1, sizeof(*qp));
 	if (!qp) {
 		err = ENOMEM;
@@ -1116,6 +1126,7 @@ static struct ibv_qp *uet_create_qp_common(struct ibv_context *ibvctx,
 	qp->vqp.qp.qp_type = attr_ex->qp_type;
 	if (ru)
 		qp->job = uet_ru_qp_job(ctx);
+	qp->jkey = jkey;
 
 	qp->job_id = resp.job_id;
 	qp->delivery_mode = uattr->delivery_mode;
@@ -1149,6 +1160,7 @@ err_destroy:
 err_free:
 	free(qp);
 err_out:
+	uet_ru_jkey_put(ctx, jkey);
 	errno = err;
 	return NULL;
 }
@@ -1217,6 +1229,7 @@ int uet_destroy_qp(struct ibv_qp *ibvqp)
 	uet_wq_unmap(&qp->sq);
 	uet_wq_unmap(&qp->rq);
 	uet_ru_qp_job_put(to_uet_context(ibvqp->context), qp->job);
+	uet_ru_jkey_put(to_uet_context(ibvqp->context), qp->jkey);
 	free(qp);
 	return 0;
 }

@@ -385,12 +385,23 @@ static struct ibv_job_key *uet_create_jkey(struct ibv_pd *pd,
 	return &key->key;
 }
 
+/* EBUSY while a QP or MR made with the key (IBV_QP_INIT_ATTR_JKEY,
+ * IBV_REG_MR_MASK_JKEY) exists */
 static int uet_destroy_jkey(struct ibv_job_key *ibvkey)
 {
 	struct uet_context *ctx = to_uet_context(ibvkey->pd->context);
 	struct uet_jkey *key = container_of(ibvkey, struct uet_jkey, key);
 
 	pthread_mutex_lock(&ctx->job_lock);
+	if (ibvkey->handle >= UET_MAX_JKEYS ||
+	    ctx->jkeys[ibvkey->handle] != key) {
+		pthread_mutex_unlock(&ctx->job_lock);
+		return EINVAL;
+	}
+	if (key->users) {
+		pthread_mutex_unlock(&ctx->job_lock);
+		return EBUSY;
+	}
 	ctx->jkeys[ibvkey->handle] = NULL;
 	key->job->users--;
 	pthread_mutex_unlock(&ctx->job_lock);
@@ -403,13 +414,54 @@ int uet_ru_check_jkey(struct uet_qp *qp, uint32_t jkey)
 {
 	struct uet_context *ctx = to_uet_context(qp->vqp.qp.context);
 	struct uet_jkey *key;
+	int err = 0;
 
 	if (!jkey || jkey > UET_MAX_JKEYS)
 		return EINVAL;
+	/* under the lock: ibv_destroy_jkey() may free it meanwhile */
+	pthread_mutex_lock(&ctx->job_lock);
 	key = ctx->jkeys[jkey - 1];
 	if (!key || key->key.pd != qp->vqp.qp.pd || key->job != qp->job)
+		err = EINVAL;
+	pthread_mutex_unlock(&ctx->job_lock);
+	return err;
+}
+
+/*
+ * A job key given to a QP create or a registration: one of this
+ * context's keys, of pd and the context's job; counted in its users
+ * (ibv_destroy_jkey() is EBUSY) until uet_ru_jkey_put().
+ */
+int uet_ru_jkey_get(struct uet_context *ctx, const struct ibv_job_key *ibvkey,
+		    struct ibv_pd *pd, struct uet_jkey **keyp)
+{
+	struct uet_jkey *key = NULL;
+	int err = 0;
+
+	if (!ibvkey)
 		return EINVAL;
-	return 0;
+	pthread_mutex_lock(&ctx->job_lock);
+	/* one of ours: the table holds it at its handle */
+	if (ibvkey->handle < UET_MAX_JKEYS)
+		key = ctx->jkeys[ibvkey->handle];
+	if (!key || &key->key != ibvkey || key->key.pd != pd ||
+	    key->job != ctx->job)
+		err = EINVAL;
+	else
+		key->users++;
+	pthread_mutex_unlock(&ctx->job_lock);
+	if (!err)
+		*keyp = key;
+	return err;
+}
+
+void uet_ru_jkey_put(struct uet_context *ctx, struct uet_jkey *key)
+{
+	if (!key)
+		return;
+	pthread_mutex_lock(&ctx->job_lock);
+	key->users--;
+	pthread_mutex_unlock(&ctx->job_lock);
 }
 
 /* --------------------------------------------------------- queue pairs */
@@ -524,19 +576,9 @@ int uet_ru_qp_attr(struct uet_context *ctx,
 		if (order & IBV_ORDER_SAS)
 			*delivery_mode = UETDV_DM_ROD;
 	}
-	if (attr_ex->comp_mask & IBV_QP_INIT_ATTR_JKEY) {
-		const struct ibv_job_key *key = attr_ex->job_key;
-
-		/* the endpoint serves the context's job: the key must name it */
-		if (!key || key->pd != attr_ex->pd ||
-		    key->jkey > UET_MAX_JKEYS || !key->jkey ||
-		    ctx->jkeys[key->jkey - 1] !=
-			    container_of(key, struct uet_jkey, key) ||
-		    ctx->jkeys[key->jkey - 1]->job != ctx->job)
-			return EINVAL;
-	}
 	/* IBV_QP_INIT_ATTR_SRC_ID: accepted; completions report the
-	 * sender's QP number as its source ID */
+	 * sender's QP number as its source ID. IBV_QP_INIT_ATTR_JKEY:
+	 * checked and counted by the create (uet_ru_jkey_get()). */
 	return 0;
 }
 
@@ -609,9 +651,11 @@ static struct ibv_mr *uet_reg_mr_ex(struct ibv_pd *pd,
 				    struct ibv_mr_init_attr *attr)
 {
 	struct uet_context *ctx = to_uet_context(pd->context);
+	struct uet_jkey *jkey = NULL;
 	unsigned int access;
 	struct ibv_mr *mr;
 	uint64_t iova;
+	int err;
 
 	if (!attr || (attr->comp_mask & ~(uint64_t)UET_MR_MASKS)) {
 		errno = EOPNOTSUPP;
@@ -629,43 +673,45 @@ static struct ibv_mr *uet_reg_mr_ex(struct ibv_pd *pd,
 		access &= ~IBV_ACCESS_ZERO_BASED;
 		iova = 0;
 	}
-	if (attr->comp_mask & IBV_REG_MR_MASK_JKEY) {
-		const struct ibv_job_key *key = attr->job_key;
-
-		/* every region of the context is its job's already */
-		pthread_mutex_lock(&ctx->job_lock);
-		if (!key || key->pd != pd || !key->jkey ||
-		    key->jkey > UET_MAX_JKEYS ||
-		    ctx->jkeys[key->jkey - 1] !=
-			    container_of(key, struct uet_jkey, key)) {
-			pthread_mutex_unlock(&ctx->job_lock);
-			errno = EINVAL;
-			return NULL;
-		}
-		pthread_mutex_unlock(&ctx->job_lock);
-	}
-	if (ibv_dontfork_range(attr->addr, attr->length))
+	/* keys are 32 bits wide here */
+	if ((attr->comp_mask & IBV_REG_MR_MASK_RKEY) &&
+	    (!attr->rkey || (attr->rkey >> 32))) {
+		errno = EINVAL;
 		return NULL;
-	if (attr->comp_mask & IBV_REG_MR_MASK_RKEY) {
-		/* keys are 32 bits wide here */
-		if (!attr->rkey || (attr->rkey >> 32)) {
-			ibv_dofork_range(attr->addr, attr->length);
-			errno = EINVAL;
+	}
+	/* every region of the context is its job's already: the key is
+	 * checked, and held (ibv_destroy_jkey() EBUSY) until deregistered */
+	if (attr->comp_mask & IBV_REG_MR_MASK_JKEY) {
+		err = uet_ru_jkey_get(ctx, attr->job_key, pd, &jkey);
+		if (err) {
+			errno = err;
 			return NULL;
 		}
+	}
+	if (ibv_dontfork_range(attr->addr, attr->length)) {
+		err = errno;
+		goto err_put;
+	}
+	if (attr->comp_mask & IBV_REG_MR_MASK_RKEY)
 		mr = uetdv_reg_mr_key(pd, attr->addr, attr->length, iova,
 				      access, attr->rkey);
-	} else {
+	else
 		mr = uet_reg_mr(pd, attr->addr, attr->length, iova, access);
-	}
 	if (!mr) {
+		err = errno;
 		ibv_dofork_range(attr->addr, attr->length);
-		return NULL;
+		goto err_put;
 	}
 	mr->addr = attr->addr;
 	mr->length = attr->length;
 	uet_ru_fill_mr_keys(mr);
+	to_uet_mr(mr)->jkey = jkey;
 	return mr;
+
+err_put:
+	uet_ru_jkey_put(ctx, jkey);
+	errno = err;
+	return NULL;
 }
 
 static __be64 uet_wc_read_imm64(struct ibv_cq_ex *cqx)

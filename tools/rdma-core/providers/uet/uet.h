@@ -88,6 +88,7 @@ struct uet_wq {
 struct uet_qp {
 	struct verbs_qp vqp;
 	struct uet_job *job;		/* counted in job->users, or NULL */
+	struct uet_jkey *jkey;		/* IBV_QP_INIT_ATTR_JKEY's, counted */
 	struct uet_wq sq;
 	struct uet_wq rq;
 	uint32_t job_id;
@@ -127,7 +128,19 @@ struct uet_job {
 struct uet_jkey {
 	struct ibv_job_key key;
 	struct uet_job *job;
+	uint32_t users;			/* QPs and MRs made with it; job_lock */
 };
+
+/* a memory region; jkey: the job key of ibv_reg_mr_ex(), counted */
+struct uet_mr {
+	struct verbs_mr vmr;
+	struct uet_jkey *jkey;
+};
+
+static inline struct uet_mr *to_uet_mr(struct ibv_mr *ibvmr)
+{
+	return container_of(ibvmr, struct uet_mr, vmr.ibv_mr);
+}
 
 static inline struct uet_job *to_uet_job(struct ibv_job *ibvjob)
 {
@@ -224,6 +237,9 @@ void uet_ru_fill_wr_ops(struct uet_qp *qp);
 int uet_ru_set_dest(struct uet_qp *qp, struct uet_sqe *sqe,
 		    struct ibv_ah_ex *ah, unsigned int addr_idx);
 int uet_ru_check_jkey(struct uet_qp *qp, uint32_t jkey);
+int uet_ru_jkey_get(struct uet_context *ctx, const struct ibv_job_key *ibvkey,
+		    struct ibv_pd *pd, struct uet_jkey **key);
+void uet_ru_jkey_put(struct uet_context *ctx, struct uet_jkey *key);
 int uet_ru_qp_attr(struct uet_context *ctx,
 		   const struct ibv_qp_init_attr_ex *attr_ex,
 		   uint32_t *delivery_mode);

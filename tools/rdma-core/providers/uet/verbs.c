@@ -139,23 +139,23 @@ struct ibv_mr *uet_reg_mr(struct ibv_pd *ibvpd, void *addr, size_t length,
 {
 	struct ib_uverbs_reg_mr_resp resp;
 	struct ibv_reg_mr cmd;
-	struct verbs_mr *vmr;
+	struct uet_mr *mr;
 	int err;
 
-	vmr = calloc(1, sizeof(*vmr));
-	if (!vmr)
+	mr = calloc(1, sizeof(*mr));
+	if (!mr)
 		return NULL;
 
-	err = ibv_cmd_reg_mr(ibvpd, addr, length, hca_va, access, vmr, &cmd,
-			     sizeof(cmd), &resp, sizeof(resp));
+	err = ibv_cmd_reg_mr(ibvpd, addr, length, hca_va, access, &mr->vmr,
+			     &cmd, sizeof(cmd), &resp, sizeof(resp));
 	if (err) {
-		free(vmr);
+		free(mr);
 		errno = err;
 		return NULL;
 	}
 
-	uet_ru_fill_mr_keys(&vmr->ibv_mr);
-	return &vmr->ibv_mr;
+	uet_ru_fill_mr_keys(&mr->vmr.ibv_mr);
+	return &mr->vmr.ibv_mr;
 }
 
 struct ibv_mr *uetdv_reg_mr_key(struct ibv_pd *ibvpd, void *addr,
@@ -164,7 +164,7 @@ struct ibv_mr *uetdv_reg_mr_key(struct ibv_pd *ibvpd, void *addr,
 {
 	struct ib_uverbs_reg_mr_resp resp;
 	struct uet_reg_mr cmd = {};
-	struct verbs_mr *vmr;
+	struct uet_mr *mr;
 	int err;
 
 	if (!is_uet_dev(ibvpd->context->device)) {
@@ -175,31 +175,33 @@ struct ibv_mr *uetdv_reg_mr_key(struct ibv_pd *ibvpd, void *addr,
 		errno = EINVAL;
 		return NULL;
 	}
-	vmr = calloc(1, sizeof(*vmr));
-	if (!vmr)
+	mr = calloc(1, sizeof(*mr));
+	if (!mr)
 		return NULL;
 	cmd.flags = UET_REG_MR_F_KEY;
 	cmd.key = key;
-	err = ibv_cmd_reg_mr(ibvpd, addr, length, iova, access, vmr,
+	err = ibv_cmd_reg_mr(ibvpd, addr, length, iova, access, &mr->vmr,
 			     &cmd.ibv_cmd, sizeof(cmd), &resp, sizeof(resp));
 	if (err) {
-		free(vmr);
+		free(mr);
 		errno = err;
 		return NULL;
 	}
-	uet_ru_fill_mr_keys(&vmr->ibv_mr);
-	return &vmr->ibv_mr;
+	uet_ru_fill_mr_keys(&mr->vmr.ibv_mr);
+	return &mr->vmr.ibv_mr;
 }
 
 int uet_dereg_mr(struct verbs_mr *vmr)
 {
+	struct uet_mr *mr = container_of(vmr, struct uet_mr, vmr);
 	int err;
 
 	err = ibv_cmd_dereg_mr(vmr);
 	if (err)
 		return err;
 
-	free(vmr);
+	uet_ru_jkey_put(to_uet_context(vmr->ibv_mr.context), mr->jkey);
+	free(mr);
 	return 0;
 }
 
