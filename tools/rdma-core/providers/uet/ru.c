@@ -464,6 +464,21 @@ void uet_ru_jkey_put(struct uet_context *ctx, struct uet_jkey *key)
 	pthread_mutex_unlock(&ctx->job_lock);
 }
 
+/* ibv_close_device(): what the application did not release */
+void uet_ru_free_context(struct uet_context *ctx)
+{
+	unsigned int i;
+
+	for (i = 0; i < UET_MAX_JKEYS; i++) {
+		free(ctx->jkeys[i]);
+		ctx->jkeys[i] = NULL;
+	}
+	if (ctx->job) {
+		uet_job_free(ctx->job);
+		ctx->job = NULL;
+	}
+}
+
 /* --------------------------------------------------------- queue pairs */
 
 struct uet_job *uet_ru_qp_job(struct uet_context *ctx)

@@ -106,6 +106,8 @@ static void uet_free_context(struct ibv_context *ibvctx)
 {
 	struct uet_context *ctx = to_uet_context(ibvctx);
 
+	/* the job (its descriptor, address table) and job keys */
+	uet_ru_free_context(ctx);
 	pthread_mutex_destroy(&ctx->job_lock);
 	verbs_uninit_context(&ctx->ibvctx);
 	free(ctx);

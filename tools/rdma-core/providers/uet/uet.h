@@ -240,6 +240,7 @@ int uet_ru_check_jkey(struct uet_qp *qp, uint32_t jkey);
 int uet_ru_jkey_get(struct uet_context *ctx, const struct ibv_job_key *ibvkey,
 		    struct ibv_pd *pd, struct uet_jkey **key);
 void uet_ru_jkey_put(struct uet_context *ctx, struct uet_jkey *key);
+void uet_ru_free_context(struct uet_context *ctx);
 int uet_ru_qp_attr(struct uet_context *ctx,
 		   const struct ibv_qp_init_attr_ex *attr_ex,
 		   uint32_t *delivery_mode);
