@@ -591,23 +591,30 @@ int uet_ru_qp_attr(struct uet_context *ctx,
 		if (order & IBV_ORDER_SAS)
 			*delivery_mode = UETDV_DM_ROD;
 	}
-	/* IBV_QP_INIT_ATTR_SRC_ID: accepted; completions report the
-	 * sender's QP number as its source ID. IBV_QP_INIT_ATTR_JKEY:
-	 * checked and counted by the create (uet_ru_jkey_get()). */
+	/*
+	 * IBV_QP_INIT_ATTR_SRC_ID: no UET header field carries a source ID
+	 * of the sender's choosing; completions report the sender's QP
+	 * number as its source ID. IBV_QP_INIT_ATTR_JKEY: checked and
+	 * counted by the create (uet_ru_jkey_get()).
+	 */
+	if (attr_ex->comp_mask & IBV_QP_INIT_ATTR_SRC_ID)
+		return EOPNOTSUPP;
 	return 0;
 }
 
+/*
+ * Not provided (IBV_QP_USAGE_ATTACH_MR is never offered): every region
+ * of the QP's PD is reachable from registration to deregistration, as
+ * its access flags allow, and there is nothing to bind or unbind.
+ */
 static int uet_attach_mr(struct ibv_qp *qp, struct ibv_mr *mr)
 {
-	/* every region of the QP's PD is reachable while registered */
-	if (!mr || mr->pd != qp->pd || qp->qp_type != IBV_QPT_RU)
-		return EINVAL;
-	return 0;
+	return EOPNOTSUPP;
 }
 
 static int uet_detach_mr(struct ibv_qp *qp, struct ibv_mr *mr)
 {
-	return uet_attach_mr(qp, mr);
+	return EOPNOTSUPP;
 }
 
 static int uet_post_recv64(struct ibv_qp *qp, struct ibv_recv_wr64 *wr,

@@ -185,6 +185,19 @@ static inline struct ibv_qp *ru_create_qp(struct ru_common *c,
 	attr.send_ops_flags = send_ops;
 	attr.qp_semantics = &sem;
 	attr.job_key = c->jkey;
+	/* a source ID of our choosing: not carried, so refused */
+	attr.comp_mask |= IBV_QP_INIT_ATTR_SRC_ID;
+	attr.src_id = 0x77;
+	errno = 0;
+	qp = ibv_create_qp_ex(c->ctx, &attr);
+	if (qp || errno != EOPNOTSUPP) {
+		ru_err("ibv_create_qp_ex(IBV_QP_INIT_ATTR_SRC_ID): %s, want "
+		       "EOPNOTSUPP\n", qp ? "created" : strerror(errno));
+		if (qp)
+			ibv_destroy_qp(qp);
+		return NULL;
+	}
+	attr.comp_mask &= ~IBV_QP_INIT_ATTR_SRC_ID;
 	qp = ibv_create_qp_ex(c->ctx, &attr);
 	if (!qp) {
 		ru_err("ibv_create_qp_ex(IBV_QPT_RU): %s\n", strerror(errno));
