@@ -81,21 +81,38 @@ static void uet_job_free(struct uet_job *job)
 	free(job);
 }
 
-/* the context joins job, which becomes its ibv_job; EBUSY if it has one */
+/*
+ * The context joins job, which becomes its ibv_job; EBUSY if it joined
+ * one already (also one it deallocated since: the kernel keeps it a
+ * member until it is closed).
+ */
 static int uet_job_attach(struct uet_context *ctx, struct uet_job *job)
 {
 	int err;
 
 	pthread_mutex_lock(&ctx->job_lock);
-	if (ctx->job) {
+	if (ctx->joined) {
 		pthread_mutex_unlock(&ctx->job_lock);
 		return EBUSY;
 	}
 	err = uetdv_join_job(&ctx->ibvctx.context, job->fd);
-	if (!err)
+	if (!err) {
 		ctx->job = job;
+		ctx->joined = true;
+	}
 	pthread_mutex_unlock(&ctx->job_lock);
 	return err;
+}
+
+/* EBUSY before any side effect (a realized job, a duplicated fd) */
+static bool uet_job_joined(struct uet_context *ctx)
+{
+	bool joined;
+
+	pthread_mutex_lock(&ctx->job_lock);
+	joined = ctx->joined;
+	pthread_mutex_unlock(&ctx->job_lock);
+	return joined;
 }
 
 static struct ibv_job *uet_alloc_job(struct ibv_context *ibvctx,
@@ -130,6 +147,10 @@ static struct ibv_job *uet_alloc_job(struct ibv_context *ibvctx,
 		req.uet.job_id = attr->id;
 	} else {
 		req.uet.flags = RDMA_JOB_UET_F_ALLOC_JOB_ID;
+	}
+	if (uet_job_joined(ctx)) {
+		errno = EBUSY;
+		return NULL;
 	}
 	/* every PIDonFEP, as uet-launch's default */
 	req.uet.pid_on_fep_base = 0;
@@ -180,6 +201,8 @@ static int uet_import_job(struct ibv_context *ibvctx, int fd,
 
 	if (fd < 0 || !ibvjob)
 		return EINVAL;
+	if (uet_job_joined(ctx))
+		return EBUSY;
 	job = uet_job_new(UET_DEFAULT_ADDR_ENTRIES);
 	if (!job)
 		return ENOMEM;
@@ -215,8 +238,8 @@ static int uet_dealloc_job(struct ibv_job *ibvjob)
 	}
 	/*
 	 * The kernel has no way to leave a job: the context stays a member
-	 * until it is closed, and a second ibv_alloc_job()/ibv_import_job()
-	 * on it fails with EBUSY.
+	 * until it is closed (ctx->joined), and a second ibv_alloc_job()/
+	 * ibv_import_job() on it fails with EBUSY.
 	 */
 	if (ctx->job == job)
 		ctx->job = NULL;

@@ -33,9 +33,11 @@ struct uet_context {
 	struct verbs_context ibvctx;
 	/* the ibv_job this context joined through ibv_alloc_job() or
 	 * ibv_import_job(), and its job keys (jkey value = index + 1);
-	 * under job_lock */
+	 * under job_lock. joined stays set after ibv_dealloc_job(): the
+	 * kernel has no way to leave a job. */
 	pthread_mutex_t job_lock;
 	struct uet_job *job;
+	bool joined;
 	struct uet_jkey *jkeys[UET_MAX_JKEYS];
 	/* from uet_ibv_alloc_ucontext_resp */
 	uint32_t dev_caps;
