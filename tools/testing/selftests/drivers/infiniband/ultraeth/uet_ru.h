@@ -7,7 +7,13 @@
  *
  * The job: ibv_import_job() of $UET_JOB_FD when uet-launch started us,
  * else ibv_alloc_job() of JobID -j (a privileged call: /dev/infiniband/job
- * is root's unless the administrator says otherwise).
+ * is root's unless the administrator says otherwise). With -J the job
+ * must be imported: no $UET_JOB_FD is an error, never an allocation.
+ *
+ * On the way, what must be refused is: a second job on the context
+ * (EBUSY, by alloc and by import of our own export), ibv_dealloc_job()
+ * while a job key exists and ibv_destroy_jkey() while a QP made with it
+ * exists (EBUSY), a QP with a source ID of our choosing (EOPNOTSUPP).
  */
 #ifndef UET_RU_H
 #define UET_RU_H
@@ -40,6 +46,7 @@ struct ru_common {
 	uint32_t job_id;
 	bool addr_table;	/* name the peer by job address table index */
 	bool imported;		/* the job came from $UET_JOB_FD */
+	bool need_import;	/* -J: it must */
 	struct ibv_context *ctx;
 	struct ibv_job *job;
 	struct ibv_pd *pd;
@@ -59,7 +66,8 @@ static inline int ru_open(struct ru_common *c)
 	struct ibv_device_attr_ex dattr = {};
 	struct ibv_job_attr jattr = {};
 	const char *fd_env = getenv("UET_JOB_FD");
-	int i, err;
+	struct ibv_job *job2 = NULL;
+	int i, err, efd;
 
 	list = ibv_get_device_list(NULL);
 	if (!list) {
@@ -103,6 +111,10 @@ static inline int ru_open(struct ru_common *c)
 		ru_err("ibv_alloc_pd: %s\n", strerror(errno));
 		return -1;
 	}
+	if (c->need_import && !fd_env) {
+		ru_err("-J: no $UET_JOB_FD (not started by uet-launch?)\n");
+		return -1;
+	}
 	if (fd_env) {
 		err = ibv_import_job(c->ctx, atoi(fd_env), &c->job);
 		if (err) {
@@ -140,9 +152,41 @@ static inline int ru_open(struct ru_common *c)
 		return -1;
 	}
 	c->job_id = jattr.id;
+
+	/* one job per context: a second one is EBUSY, by either call */
+	jattr.comp_mask = IBV_JOB_ATTR_ID;
+	jattr.id = c->job_id + 1;
+	errno = 0;
+	job2 = ibv_alloc_job(c->ctx, &jattr, NULL);
+	if (job2 || errno != EBUSY) {
+		ru_err("a second ibv_alloc_job: %s, want EBUSY\n",
+		       job2 ? "allocated" : strerror(errno));
+		return -1;
+	}
+	err = ibv_export_job(c->job, &efd);
+	if (err) {
+		ru_err("ibv_export_job: %s\n", strerror(err));
+		return -1;
+	}
+	err = ibv_import_job(c->ctx, efd, &job2);
+	close(efd);
+	if (err != EBUSY) {
+		ru_err("ibv_import_job of our own export: %s, want EBUSY\n",
+		       err ? strerror(err) : "imported");
+		return -1;
+	}
+
 	c->jkey = ibv_create_jkey(c->pd, c->job, 0);
 	if (!c->jkey) {
 		ru_err("ibv_create_jkey: %s\n", strerror(errno));
+		return -1;
+	}
+	err = ibv_dealloc_job(c->job);
+	if (err != EBUSY) {
+		ru_err("ibv_dealloc_job with a job key: %s, want EBUSY\n",
+		       err ? strerror(err) : "deallocated");
+		if (!err)
+			c->job = NULL;
 		return -1;
 	}
 	return 0;
@@ -210,6 +254,16 @@ static inline struct ibv_qp *ru_create_qp(struct ru_common *c,
 		ibv_destroy_qp(qp);
 		return NULL;
 	}
+	/* the QP holds its job key */
+	err = ibv_destroy_jkey(c->jkey);
+	if (err != EBUSY) {
+		ru_err("ibv_destroy_jkey of a QP's key: %s, want EBUSY\n",
+		       err ? strerror(err) : "destroyed");
+		if (!err)
+			c->jkey = NULL;
+		ibv_destroy_qp(qp);
+		return NULL;
+	}
 	return qp;
 }
 
@@ -245,7 +299,10 @@ static inline int ru_connect(struct ru_common *c, const struct ru_peer *p)
 		ru_err("job address table: %s\n", strerror(err));
 		return -1;
 	}
-	if (memcmp(&attr, &back, sizeof(attr))) {
+	if (back.remote_qpn != attr.remote_qpn ||
+	    !back.ah_attr.is_global || back.ah_attr.port_num != c->ib_port ||
+	    back.ah_attr.grh.sgid_index != attr.ah_attr.grh.sgid_index ||
+	    memcmp(&back.ah_attr.grh.dgid, &p->gid, sizeof(p->gid))) {
 		ru_err("ibv_query_addr: not what was inserted\n");
 		return -1;
 	}

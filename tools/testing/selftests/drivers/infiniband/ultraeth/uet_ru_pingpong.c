@@ -12,6 +12,7 @@
  *   -s SIZE   message bytes (4096)                 -r N     receives posted (500)
  *   -n N      exchanges (1000)                     -e       completion events
  *   -c        check every message's content        -j ID    JobID (46)
+ *   -J        the job must come from $UET_JOB_FD (uet-launch)
  *   -N        ibv_wr_* and ibv_start_poll, else ibv_post_send (wr.ru)
  *   -I 0|32|64  immediate data width (0: none)     -A       job address table
  *   -X        instead: check that every UET verb of device -d refuses
@@ -296,6 +297,7 @@ static int refuse_check(const char *devname)
 	struct ibv_cq *cq;
 	struct ibv_job *job = NULL;
 	struct ibv_pd *pd;
+	struct ibv_qp *qp;
 	struct ibv_mr *mr;
 	static char buf[4096] __attribute__((aligned(4096)));
 	int i, bad = 0, err;
@@ -393,6 +395,67 @@ static int refuse_check(const char *devname)
 	errno = 0;
 	REFUSED("ibv_create_qp_ex(IBV_QPT_RU, send ops)",
 		!ibv_create_qp_ex(ctx, &qattr) && errno == EOPNOTSUPP);
+
+	/* a CQ asked for the UET completion fields, each and together */
+	for (i = 0; i < 4; i++) {
+		static const uint64_t f[] = {
+			IBV_WC_EX_WITH_IMM64, IBV_WC_EX_WITH_SRC_ID,
+			IBV_WC_EX_WITH_JOB_ID,
+			IBV_WC_EX_WITH_IMM64 | IBV_WC_EX_WITH_SRC_ID |
+				IBV_WC_EX_WITH_JOB_ID,
+		};
+		static const char *const n[] = {
+			"ibv_create_cq_ex(IBV_WC_EX_WITH_IMM64)",
+			"ibv_create_cq_ex(IBV_WC_EX_WITH_SRC_ID)",
+			"ibv_create_cq_ex(IBV_WC_EX_WITH_JOB_ID)",
+			"ibv_create_cq_ex(IMM64 | SRC_ID | JOB_ID)",
+		};
+		struct ibv_cq_init_attr_ex cqa = {
+			.cqe = 4,
+			.wc_flags = IBV_WC_EX_WITH_BYTE_LEN | f[i],
+		};
+		struct ibv_cq_ex *cqx;
+
+		errno = 0;
+		cqx = ibv_create_cq_ex(ctx, &cqa);
+		REFUSED(n[i], !cqx && errno == EOPNOTSUPP);
+		if (cqx)
+			ibv_destroy_cq(ibv_cq_ex_to_cq(cqx));
+	}
+
+	/* on a QP the device has (RC): the calls that take one */
+	memset(&qattr, 0, sizeof(qattr));
+	qattr.qp_type = IBV_QPT_RC;
+	qattr.send_cq = cq;
+	qattr.recv_cq = cq;
+	qattr.cap.max_send_wr = qattr.cap.max_recv_wr = 4;
+	qattr.cap.max_send_sge = qattr.cap.max_recv_sge = 1;
+	qattr.comp_mask = IBV_QP_INIT_ATTR_PD;
+	qattr.pd = pd;
+	qp = ibv_create_qp_ex(ctx, &qattr);
+	mr = ibv_reg_mr(pd, buf, sizeof(buf), IBV_ACCESS_LOCAL_WRITE);
+	if (!qp || !mr) {
+		printf("%s: an RC QP and an MR: NOT as expected (%s)\n",
+		       devname, strerror(errno));
+		bad++;
+	} else {
+		struct ibv_sge64 sge = {
+			.addr = (uintptr_t)buf, .length = 64,
+			.lkey64 = mr->lkey,
+		};
+		struct ibv_recv_wr64 rwr = { .sg_list = &sge, .num_sge = 1 };
+		struct ibv_recv_wr64 *badwr = NULL;
+
+		REFUSED("ibv_post_recv64",
+			ibv_post_recv64(qp, &rwr, &badwr) == EOPNOTSUPP &&
+			badwr == &rwr);
+		REFUSED("ibv_attach_mr", ibv_attach_mr(qp, mr) == EOPNOTSUPP);
+		REFUSED("ibv_detach_mr", ibv_detach_mr(qp, mr) == EOPNOTSUPP);
+	}
+	if (qp)
+		ibv_destroy_qp(qp);
+	if (mr)
+		ibv_dereg_mr(mr);
 	ibv_destroy_cq(cq);
 	ibv_dealloc_pd(pd);
 	ibv_close_device(ctx);
@@ -403,7 +466,7 @@ static int refuse_check(const char *devname)
 static void usage(const char *argv0)
 {
 	printf("usage: %s [-p port] [-d dev] [-i ib-port] [-g gid-idx] "
-	       "[-s size] [-r rx-depth] [-n iters] [-e] [-c] [-j jobid] [-N] "
+	       "[-s size] [-r rx-depth] [-n iters] [-e] [-c] [-j jobid] [-J] [-N] "
 	       "[-I 0|32|64] [-A] [server]\n       %s -X -d dev\n",
 	       argv0, argv0);
 }
@@ -421,7 +484,7 @@ int main(int argc, char **argv)
 
 	pp.c.ib_port = 1;
 	pp.c.job_id = 46;
-	while ((opt = getopt(argc, argv, "p:d:i:g:s:r:n:ecj:NI:AXh")) != -1) {
+	while ((opt = getopt(argc, argv, "p:d:i:g:s:r:n:ecj:JNI:AXh")) != -1) {
 		switch (opt) {
 		case 'p': port = atoi(optarg); break;
 		case 'd': pp.c.devname = optarg; break;
@@ -433,6 +496,7 @@ int main(int argc, char **argv)
 		case 'e': pp.events = 1; break;
 		case 'c': pp.check = 1; break;
 		case 'j': pp.c.job_id = strtoul(optarg, NULL, 0); break;
+		case 'J': pp.c.need_import = true; break;
 		case 'N': pp.new_api = 1; break;
 		case 'I': pp.imm = atoi(optarg); break;
 		case 'A': pp.c.addr_table = true; break;

@@ -6,16 +6,17 @@
  *
  *   1. writes SIZE bytes of pattern i into the server's data area,
  *   2. writes 8 bytes with 64-bit immediate data (a completion at the
- *      server, which checks the data area, the immediate, the JobID and
- *      the source ID, fills its reply area with pattern ~i and sends a
- *      message with a 32-bit immediate i),
+ *      server, which checks the data area, all 64 bits of the immediate
+ *      (ibv_wc_read_imm64_data; ibv_wc_read_imm_data its low 32), the
+ *      JobID and the source ID, fills its reply area with pattern ~i and
+ *      sends a message with a 32-bit immediate i),
  *   3. reads the server's reply area back and checks it,
  *   4. fetch-and-adds 1 to the server's counter (must return i) and
  *      compare-and-swaps its lock word from i to i + 1 (must return i).
  *
  * At the end the server checks counter and lock word are both ITERS.
  *
- *   -p PORT -d DEV -i IB-PORT -g GID-IDX -s SIZE -n ITERS -e -j JOBID -A
+ *   -p PORT -d DEV -i IB-PORT -g GID-IDX -s SIZE -n ITERS -e -j JOBID -J -A
  *   as uet_ru_pingpong; and
  *   -P   steps 1 and 3 through ibv_post_send (wr.ru_rdma), else ibv_wr_*
  *   -z   register with ibv_reg_mr_ex(), IBV_ACCESS_ZERO_BASED: the
@@ -29,9 +30,17 @@
 
 #include "uet_ru.h"
 
+/* a completion: the ibv_wc members, and what only an ibv_cq_ex reads */
+struct rwc {
+	struct ibv_wc wc;
+	uint64_t imm64;		/* receives with an immediate */
+	uint32_t job_id, src_id;	/* receives */
+};
+
 struct rma {
 	struct ru_common c;
 	struct ibv_comp_channel *ch;
+	struct ibv_cq_ex *cqx;
 	struct ibv_cq *cq;
 	struct ibv_qp *qp;
 	struct ibv_qp_ex *qpx;
@@ -42,7 +51,7 @@ struct rma {
 	uint64_t user_key;
 	struct ru_peer peer;
 	/* a receive completion that came while a send was awaited */
-	struct ibv_wc stash;
+	struct rwc stash;
 	bool stashed;
 };
 
@@ -55,6 +64,9 @@ struct rma {
 #define OFF_BELL(r) (2 * (r)->area + 24)
 #define OFF_RECV(r) (2 * (r)->area + 32)
 #define BUF_LEN(r) (2 * (r)->area + 96)
+
+/* the upper half of the 64-bit immediates: lost if only 32 bits travel */
+#define IMM64_HIGH (0x12345678ull << 32)
 
 static uint8_t pattern(uint32_t iter, size_t off)
 {
@@ -79,19 +91,41 @@ static int wait_event(struct rma *r)
 }
 
 /* the next completion, which must succeed */
-static int next_wc(struct rma *r, struct ibv_wc *wc, const char *what)
+static int next_wc(struct rma *r, struct rwc *w, const char *what)
 {
-	int n;
+	struct ibv_poll_cq_attr pa = {};
+	struct ibv_wc *wc = &w->wc;
+	int ret;
 
 	for (;;) {
-		n = ibv_poll_cq(r->cq, 1, wc);
-		if (n < 0)
-			return -1;
-		if (n)
+		ret = ibv_start_poll(r->cqx, &pa);
+		if (!ret)
 			break;
+		if (ret != ENOENT) {
+			ru_err("%s: ibv_start_poll: %s\n", what, strerror(ret));
+			return -1;
+		}
 		if (r->events && wait_event(r))
 			return -1;
 	}
+	memset(w, 0, sizeof(*w));
+	wc->wr_id = r->cqx->wr_id;
+	wc->status = r->cqx->status;
+	wc->vendor_err = ibv_wc_read_vendor_err(r->cqx);
+	if (wc->status == IBV_WC_SUCCESS) {
+		wc->opcode = ibv_wc_read_opcode(r->cqx);
+		wc->wc_flags = ibv_wc_read_wc_flags(r->cqx);
+	}
+	if (wc->status == IBV_WC_SUCCESS && (wc->opcode & IBV_WC_RECV)) {
+		wc->byte_len = ibv_wc_read_byte_len(r->cqx);
+		if (wc->wc_flags & IBV_WC_WITH_IMM) {
+			wc->imm_data = ibv_wc_read_imm_data(r->cqx);
+			w->imm64 = be64toh(ibv_wc_read_imm64_data(r->cqx));
+		}
+		w->job_id = ibv_wc_read_job_id(r->cqx);
+		w->src_id = ibv_wc_read_src_id(r->cqx);
+	}
+	ibv_end_poll(r->cqx);
 	if (wc->status != IBV_WC_SUCCESS) {
 		ru_err("%s: %s (vendor_err 0x%x)\n", what,
 		       ibv_wc_status_str(wc->status), wc->vendor_err);
@@ -183,41 +217,44 @@ static int post(struct rma *r, enum op op, size_t loff, uint32_t len,
 static int run(struct rma *r, enum op op, size_t loff, uint32_t len,
 	       uint64_t remote, uint64_t a, uint64_t b, const char *what)
 {
-	struct ibv_wc wc;
+	struct rwc w;
+	struct ibv_wc *wc = &w.wc;
 
 	if (post(r, op, loff, len, remote, a, b)) {
 		ru_err("%s: post failed\n", what);
 		return -1;
 	}
 	for (;;) {
-		if (next_wc(r, &wc, what))
+		if (next_wc(r, &w, what))
 			return -1;
-		if (!(wc.opcode & IBV_WC_RECV))
+		if (!(wc->opcode & IBV_WC_RECV))
 			break;
 		if (r->stashed) {
 			ru_err("%s: two receives before its completion\n", what);
 			return -1;
 		}
-		r->stash = wc;
+		r->stash = w;
 		r->stashed = true;
 	}
-	if (wc.wr_id != op) {
+	if (wc->wr_id != op) {
 		ru_err("%s: unexpected completion (wr_id %" PRIu64 ", opcode %d)\n",
-		       what, wc.wr_id, wc.opcode);
+		       what, wc->wr_id, wc->opcode);
 		return -1;
 	}
 	return 0;
 }
 
 /* the next receive completion */
-static int next_recv(struct rma *r, struct ibv_wc *wc, const char *what)
+static int next_recv(struct rma *r, struct rwc *w, const char *what)
 {
+	struct ibv_wc *wc = &w->wc;
+
 	if (r->stashed) {
-		*wc = r->stash;
+		*w = r->stash;
 		r->stashed = false;
 		return 0;
 	}
-	if (next_wc(r, wc, what))
+	if (next_wc(r, w, what))
 		return -1;
 	if (!(wc->opcode & IBV_WC_RECV)) {
 		ru_err("%s: a send completion (wr_id %" PRIu64 ")\n", what,
@@ -230,7 +267,8 @@ static int next_recv(struct rma *r, struct ibv_wc *wc, const char *what)
 static int client(struct rma *r, uint32_t iters)
 {
 	uint64_t *res = (uint64_t *)(r->buf + OFF_RESULT(r));
-	struct ibv_wc wc;
+	struct rwc w;
+	struct ibv_wc *wc = &w.wc;
 	uint32_t i;
 	size_t k;
 
@@ -239,15 +277,16 @@ static int client(struct rma *r, uint32_t iters)
 			r->buf[k] = pattern(i, k);
 		if (run(r, OP_WRITE, 0, r->size, raddr(r, 0), 0, 0, "write") ||
 		    run(r, OP_WRITE_IMM64, OFF_BELL(r), 8, raddr(r, OFF_BELL(r)),
-			0x1234000000000000ull | i, 0, "write with imm64"))
+			IMM64_HIGH | i, 0, "write with imm64"))
 			return -1;
 		/* the server's answer: a send with the iteration */
-		if (next_recv(r, &wc, "receive"))
+		if (next_recv(r, &w, "receive"))
 			return -1;
-		if (wc.opcode != IBV_WC_RECV || !(wc.wc_flags & IBV_WC_WITH_IMM) ||
-		    ntohl(wc.imm_data) != i) {
+		if (wc->opcode != IBV_WC_RECV ||
+		    !(wc->wc_flags & IBV_WC_WITH_IMM) ||
+		    ntohl(wc->imm_data) != i) {
 			ru_err("iteration %u: answer opcode %d imm %u\n", i,
-			       wc.opcode, ntohl(wc.imm_data));
+			       wc->opcode, ntohl(wc->imm_data));
 			return -1;
 		}
 		if (post_recv(r))
@@ -283,10 +322,10 @@ static int client(struct rma *r, uint32_t iters)
 	}
 	/* done: the server checks its counter and lock word */
 	if (run(r, OP_SEND, OFF_RESULT(r), 8, 0, iters, 0, "final send") ||
-	    next_recv(r, &wc, "final answer"))
+	    next_recv(r, &w, "final answer"))
 		return -1;
-	if (wc.opcode != IBV_WC_RECV || ntohl(wc.imm_data) != iters) {
-		ru_err("the server disagrees: %u\n", ntohl(wc.imm_data));
+	if (wc->opcode != IBV_WC_RECV || ntohl(wc->imm_data) != iters) {
+		ru_err("the server disagrees: %u\n", ntohl(wc->imm_data));
 		return -1;
 	}
 	return 0;
@@ -297,20 +336,29 @@ static int serve(struct rma *r, uint32_t iters)
 {
 	volatile uint64_t *counter = (uint64_t *)(r->buf + OFF_COUNTER(r));
 	volatile uint64_t *lock = (uint64_t *)(r->buf + OFF_LOCK(r));
-	struct ibv_wc wc;
+	struct rwc w;
+	struct ibv_wc *wc = &w.wc;
 	uint32_t i;
 	size_t k;
 
 	for (i = 0; i < iters; i++) {
-		if (next_recv(r, &wc, "write with imm64 at the target"))
+		if (next_recv(r, &w, "write with imm64 at the target"))
 			return -1;
-		/* ibv_wc has the immediate's low 32 bits */
-		if (wc.opcode != IBV_WC_RECV_RDMA_WITH_IMM ||
-		    !(wc.wc_flags & IBV_WC_WITH_IMM) ||
-		    ntohl(wc.imm_data) != i ||
-		    wc.byte_len != 8) {
-			ru_err("iteration %u: opcode %d imm 0x%x len %u\n", i,
-			       wc.opcode, ntohl(wc.imm_data), wc.byte_len);
+		/* all 64 bits, and ibv_wc_read_imm_data() the low 32 */
+		if (wc->opcode != IBV_WC_RECV_RDMA_WITH_IMM ||
+		    !(wc->wc_flags & IBV_WC_WITH_IMM) ||
+		    w.imm64 != (IMM64_HIGH | i) ||
+		    ntohl(wc->imm_data) != i ||
+		    wc->byte_len != 8) {
+			ru_err("iteration %u: opcode %d imm64 0x%" PRIx64
+			       " imm 0x%x len %u\n", i, wc->opcode, w.imm64,
+			       ntohl(wc->imm_data), wc->byte_len);
+			return -1;
+		}
+		if (w.job_id != r->c.job_id || w.src_id != r->peer.qpn) {
+			ru_err("iteration %u: JobID %u source ID 0x%x, want %u "
+			       "0x%x\n", i, w.job_id, w.src_id, r->c.job_id,
+			       r->peer.qpn);
 			return -1;
 		}
 		for (k = 0; k < r->size; k++)
@@ -324,11 +372,11 @@ static int serve(struct rma *r, uint32_t iters)
 		if (run(r, OP_SEND, OFF_RESULT(r), 8, 0, i, 0, "answer"))
 			return -1;
 	}
-	if (next_recv(r, &wc, "final send"))
+	if (next_recv(r, &w, "final send"))
 		return -1;
 	if (post_recv(r))
 		return -1;
-	if (wc.opcode != IBV_WC_RECV || ntohl(wc.imm_data) != iters ||
+	if (wc->opcode != IBV_WC_RECV || ntohl(wc->imm_data) != iters ||
 	    *counter != iters || *lock != iters) {
 		ru_err("end: counter %" PRIu64 ", lock %" PRIu64 ", want %u\n",
 		       *counter, *lock, iters);
@@ -348,7 +396,7 @@ int main(int argc, char **argv)
 
 	r.c.ib_port = 1;
 	r.c.job_id = 46;
-	while ((opt = getopt(argc, argv, "p:d:i:g:s:n:ej:APzu:h")) != -1) {
+	while ((opt = getopt(argc, argv, "p:d:i:g:s:n:ej:JAPzu:h")) != -1) {
 		switch (opt) {
 		case 'p': port = atoi(optarg); break;
 		case 'd': r.c.devname = optarg; break;
@@ -358,6 +406,7 @@ int main(int argc, char **argv)
 		case 'n': iters = atoi(optarg); break;
 		case 'e': r.events = 1; break;
 		case 'j': r.c.job_id = strtoul(optarg, NULL, 0); break;
+		case 'J': r.c.need_import = true; break;
 		case 'A': r.c.addr_table = true; break;
 		case 'P': r.post_send = 1; break;
 		case 'z': r.zero_based = 1; break;
@@ -365,7 +414,7 @@ int main(int argc, char **argv)
 		default:
 			printf("usage: %s [-p port] [-d dev] [-i ib-port] "
 			       "[-g gid-idx] [-s size] [-n iters] [-e] "
-			       "[-j jobid] [-A] [-P] [-z] [-u key] [server]\n",
+			       "[-j jobid] [-J] [-A] [-P] [-z] [-u key] [server]\n",
 			       argv[0]);
 			return 1;
 		}
@@ -412,8 +461,24 @@ int main(int argc, char **argv)
 	}
 	if (r.events && !(r.ch = ibv_create_comp_channel(r.c.ctx)))
 		return 1;
-	r.cq = ibv_create_cq(r.c.ctx, 64, NULL, r.ch, 0);
-	if (!r.cq || (r.events && ibv_req_notify_cq(r.cq, 0)))
+	{
+		struct ibv_cq_init_attr_ex cqa = {
+			.cqe = 64,
+			.channel = r.ch,
+			.wc_flags = IBV_WC_EX_WITH_BYTE_LEN |
+				    IBV_WC_EX_WITH_IMM | IBV_WC_EX_WITH_IMM64 |
+				    IBV_WC_EX_WITH_SRC_ID |
+				    IBV_WC_EX_WITH_JOB_ID,
+		};
+
+		r.cqx = ibv_create_cq_ex(r.c.ctx, &cqa);
+		if (!r.cqx) {
+			ru_err("ibv_create_cq_ex: %s\n", strerror(errno));
+			return 1;
+		}
+		r.cq = ibv_cq_ex_to_cq(r.cqx);
+	}
+	if (r.events && ibv_req_notify_cq(r.cq, 0))
 		return 1;
 	r.qp = ru_create_qp(&r.c, r.cq, 16,
 			    IBV_QP_EX_WITH_SEND_WITH_IMM |

@@ -6,7 +6,9 @@
 # between two uet devices on a veth wire across two network namespaces,
 # on a clean wire and under 5% netem loss, each side with a job of its
 # own (ibv_alloc_job, JobID 46 in each namespace) or one uet-launch gave
-# it (ibv_import_job of $UET_JOB_FD). Then, on rxe and siw devices (if
+# it (ibv_import_job of $UET_JOB_FD: -J makes a missing descriptor an
+# error, and the programs are told JobID 47 while uet-launch realizes 46,
+# so only a real import reports 46). Then, on rxe and siw devices (if
 # their modules exist), every UET verb must refuse with EOPNOTSUPP, but
 # ibv_reg_mr_ex() of an address, which must register as ibv_reg_mr().
 source "$(dirname "$(readlink -f "$0")")/uet_lib.sh"
@@ -93,6 +95,7 @@ pair() {
 		fi
 		l0=("$LAUNCH" --job-id 46 -n 1 --)
 		l1=("$LAUNCH" --job-id 46 -n 1 --)
+		opts="$opts -J -j 47"
 	fi
 	# shellcheck disable=SC2086
 	"$IP" netns exec "$NS" "${l1[@]}" "$prog" -d uetru1 -g "$G1" -p $port $opts >"$T/s" 2>&1 &
@@ -111,6 +114,11 @@ pair() {
 			grep -q "^content checked: " "$T/c" && grep -q "^content checked: " "$T/s"
 		elif [ "$prog" = "$RMA" ]; then
 			grep -q "^counter and lock word: " "$T/s"
+		fi &&
+		if [ "$how" = launch ]; then
+			grep -q "JobID 46 (imported)" "$T/c" && grep -q "JobID 46 (imported)" "$T/s"
+		else
+			grep -q "JobID 46 (allocated)" "$T/c" && grep -q "JobID 46 (allocated)" "$T/s"
 		fi
 	ktap_test_result "$name: both sides exit 0 (client $crc, server $src) and agree" [ $? -eq 0 ]
 }
@@ -135,7 +143,8 @@ fi
 
 # refuse KIND MODULE: a KIND device on vru0 must refuse every UET verb
 refuse() {
-	local kind=$1 mod=$2 dev=${1}ru0 rc
+	local kind=$1 mod=$2 dev=${1}ru0 rc loaded=
+	grep -q "^$mod " /proc/modules && loaded=1
 	if ! modprobe "$mod" 2>/dev/null; then
 		ktap_test_skip "$kind refuses the UET verbs with EOPNOTSUPP (module $mod not available)"
 		return
@@ -144,10 +153,12 @@ refuse() {
 		ktap_test_fail "$kind refuses the UET verbs: rdma link add $dev type $kind netdev vru0: $out"
 		return
 	fi
-	"$PP" -X -d "$dev" >"$T/x" 2>&1
+	timeout 120 "$PP" -X -d "$dev" >"$T/x" 2>&1
 	rc=$?
 	while IFS= read -r l; do ktap_print_msg "$l"; done <"$T/x"
 	"$RDMA" link delete "$dev"
+	# leave the module as we found it
+	[ -z "$loaded" ] && modprobe -r "$mod" 2>/dev/null
 	# a crash is a status above 128; refusing is 0 and every line says so
 	[ $rc -eq 0 ] && ! grep -q "NOT refused\|NOT as expected" "$T/x" &&
 		grep -q "every UET verb refused" "$T/x"
