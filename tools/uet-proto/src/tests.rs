@@ -1956,7 +1956,7 @@ fn reap_waits_for_the_retry_span() {
         reap: 1,
         ..Config::DEFAULT
     };
-    let span = u64::from(cfg.max_retries + cfg.max_transient + 1) * cfg.rto_max;
+    let span = u64::from(cfg.max_retries + cfg.max_transient + 1) * cfg.rto_max + cfg.min_fail_time;
     assert_eq!(cfg.retry_span(), span);
     assert_eq!(cfg.quiet_time(), span + cfg.max_pkt_life);
     assert_eq!(cfg.reap_after(), cfg.quiet_time());
@@ -4278,6 +4278,7 @@ fn peer_service_time_is_clamped() {
     assert!((8_000..=10_000).contains(&srtt), "{srtt}");
 }
 
+mod flap;
 mod isolation;
 mod ops;
 mod reap;

@@ -80,6 +80,9 @@ const RESP_RING: usize = 6;
 /// the chain long.
 const ANSWERED_MAX: u8 = 8;
 const NONE: u16 = u16::MAX;
+/// Largest [`Config::min_fail_time`] (ns): a PDC keeps the time in 16
+/// bits of 2^24 ns, compared wrapping, so below 2^15 of them (9 min).
+pub(crate) const MAX_MIN_FAIL_TIME: u64 = (1 << 39) - 1;
 
 /// Engine parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +97,15 @@ pub(crate) struct Config {
     pub(crate) rto_max: u64,
     /// Consecutive timeouts before a PDC is put in error.
     pub(crate) max_retries: u8,
+    /// Least time from a PDC's first counted timeout to its failure (ns):
+    /// it fails after `max_retries` timeouts and no sooner than this. A
+    /// path that is cut for a moment must not fail it, and on a host
+    /// network stack a short link flap costs about a second: the carrier
+    /// loss flushes the neighbour entries, and a neighbour solicitation
+    /// lost while the link was down is only retried after the neighbour
+    /// table's retransmit time (1 s by default).
+    /// At most [`MAX_MIN_FAIL_TIME`].
+    pub(crate) min_fail_time: u64,
     /// Timeouts forgiven (not counted in `max_retries`) after resource
     /// NACKs such as `NO_SES_MSG_AVAIL` since the PDC last made progress.
     /// Beyond this they count: a peer that is short of resources forever
@@ -214,6 +226,7 @@ impl Config {
         rto_min: 300_000,
         rto_max: 100_000_000,
         max_retries: 12,
+        min_fail_time: 0,
         max_transient: 32,
         ack_every: 4,
         ack_delay: 2_000,
@@ -263,16 +276,24 @@ impl Config {
         // stream on the guest-like simulated wire ran at one packet per
         // RTT (`uet-bench jitter`, ultraeth-engine.rst).
         cc_target_qdelay: 250_000,
+        // Ride out a link flap and the neighbour solicitation it may cost
+        // (a lost ARP request is retried after 1 s): 12 timeouts alone
+        // span 0.5-1.3 s. Measured: 30 flaps of 20 ms under a transfer
+        // between two guests failed its PDC at the 4th with 0, and were
+        // ridden out with permanent neighbour entries.
+        min_fail_time: 3_000_000_000,
         ..Self::DEFAULT
     };
 
     /// Upper bound on how long an initiator keeps retransmitting after the
     /// target last heard from it (ns): every timeout lasts at most
     /// `rto_max`, and it gives up after `max_retries` counted and
-    /// `max_transient` forgiven timeouts.
+    /// `max_transient` forgiven timeouts, and no sooner than
+    /// `min_fail_time` after the first counted one.
     pub(crate) const fn retry_span(&self) -> u64 {
         let n = self.max_retries as u64 + self.max_transient as u64 + 1;
         n.saturating_mul(self.rto_max)
+            .saturating_add(self.min_fail_time)
     }
 
     /// How long a packet of a PDC may still arrive after the target last
@@ -492,11 +513,11 @@ pub(crate) struct Pdc {
     tx_base: u32,
     nack_ooo: u32,
     last_psn: u32,
-    /// Send stamp, PSN and RTT of the most recently sent packet
-    /// acknowledged (RACK).
+    /// Send stamp, PSN and RTT (in send stamp units, 16 ns) of the most
+    /// recently sent packet acknowledged (RACK).
     rack_sent: u32,
     rack_psn: u32,
-    rack_rtt: u64,
+    rack_rtt: u32,
     /// That packet was a resend (then resends are judged too).
     rack_resend: bool,
     /// RACK reordering timer (0: none).
@@ -573,6 +594,11 @@ pub(crate) struct Pdc {
     waiting: bool,
     ack_at: u64,
     last_active: u64,
+    /// Not failed before this time, in units of 2^24 ns (about 17 ms),
+    /// wrapping: set at the first counted timeout since the PDC last made
+    /// progress, see [`Config::min_fail_time`]. 16 bits keep a PDC within
+    /// its size budget.
+    fail_at: u16,
     resp: [RespEnt; RESP_RING],
     /// Next in the hash bucket or on the free list.
     hnext: u16,
@@ -669,6 +695,7 @@ impl Pdc {
         waiting: false,
         ack_at: 0,
         last_active: 0,
+        fail_at: 0,
         resp: [RespEnt {
             used: false,
             rc: 0,
@@ -1287,6 +1314,8 @@ pub(crate) enum InitError {
     /// `shard_bits` above 8, `shard` beyond them, or more PDCs than the
     /// id bits left.
     BadShard,
+    /// `min_fail_time` above [`MAX_MIN_FAIL_TIME`].
+    BadTime,
     /// A map's bucket count is not a power of two, or the heap is shorter
     /// than `pdcs.len() + msgs.len() + unexp.len()`.
     BadIndex,
@@ -1513,6 +1542,9 @@ impl<S: Slab> Engine<S> {
         }
         if t.buf.len() < PKT_BUF {
             return Err(InitError::SmallBuf);
+        }
+        if cfg.min_fail_time > MAX_MIN_FAIL_TIME {
+            return Err(InitError::BadTime);
         }
         let pow2 = |n: usize| n.is_power_of_two() && u32::try_from(n).is_ok();
         if !pow2(t.pdc_map.len())

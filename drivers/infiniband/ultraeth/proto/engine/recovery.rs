@@ -55,6 +55,12 @@ use super::{
 /// time-based detection alone (see [`Engine::detect_lost`]).
 const REORDER_PKTS: u32 = 8;
 
+/// Time `t` (ns) in the units of `Pdc::fail_at`: 2^24 ns, wrapping.
+fn fail_tick(t: u64) -> u16 {
+    // CAST: the low 16 bits of the tick count, compared wrapping.
+    (t >> 24) as u16
+}
+
 impl<S: Slab> Engine<S> {
     /// Marks packet `psn` of PDC `pi` acknowledged; returns whether that
     /// is news. `trigger` is the PSN whose arrival sent the ACK and
@@ -102,14 +108,15 @@ impl<S: Slab> Engine<S> {
         // ACK this is (the target echoes RETX), once at least the
         // smallest RTT has passed since it left (RFC 8985 section 6.2:
         // otherwise the ACK is for an earlier copy).
-        let rtt = u64::from(stamp(now).wrapping_sub(sent)) << 4;
+        let ticks = stamp(now).wrapping_sub(sent);
+        let rtt = u64::from(ticks) << 4;
         let resend = psn == trigger && copy && rtt >= u64::from(d.base_rtt);
         if (f & D_RETX == 0 || resend)
             && (psn_lt(d.rack_sent, sent) || (d.rack_sent == sent && psn_lt(d.rack_psn, psn)))
         {
             d.rack_sent = sent;
             d.rack_psn = psn;
-            d.rack_rtt = rtt;
+            d.rack_rtt = ticks;
             d.rack_resend = f & D_RETX != 0;
         }
         self.ack_count += 1;
@@ -223,7 +230,7 @@ impl<S: Slab> Engine<S> {
     pub(super) fn detect_lost(&mut self, pi: usize, now: u64) {
         let reo = self.reo_wnd(pi);
         let d = &self.pdcs[pi];
-        let (rack, rack_psn, wait) = (d.rack_sent, d.rack_psn, d.rack_rtt + reo);
+        let (rack, rack_psn, wait) = (d.rack_sent, d.rack_psn, (u64::from(d.rack_rtt) << 4) + reo);
         // Fewer than REORDER_PKTS later PSNs delivered: wait half an RTT
         // more (the tail-loss probe is not due before 2 SRTT anyway).
         let short_wait = wait + d.rtt.srtt / 2;
@@ -454,7 +461,7 @@ impl<S: Slab> Engine<S> {
     fn detect_lost_resends(&mut self, pi: usize, now: u64) {
         let reo = self.reo_wnd(pi);
         let d = &self.pdcs[pi];
-        let (rack, rack_psn, wait) = (d.rack_sent, d.rack_psn, d.rack_rtt + reo);
+        let (rack, rack_psn, wait) = (d.rack_sent, d.rack_psn, (u64::from(d.rack_rtt) << 4) + reo);
         let (mut p, end) = (d.tx_base, d.next_psn);
         let mut timer = d.rack_at;
         while psn_lt(p, end) {
@@ -888,10 +895,18 @@ impl<S: Slab> Engine<S> {
         if d.transient && d.stalls < self.cfg.max_transient {
             d.stalls += 1;
         } else {
+            if d.retries == 0 {
+                // Rounded up: never before the least failure time.
+                let at = now.saturating_add(self.cfg.min_fail_time);
+                d.fail_at = fail_tick(at.saturating_add((1 << 24) - 1));
+            }
             d.retries = d.retries.saturating_add(1);
         }
         d.transient = false;
-        if d.retries > self.cfg.max_retries {
+        // CAST: wrapping tick difference as signed: the least failure time
+        // is below 2^15 ticks (`MAX_MIN_FAIL_TIME`).
+        let due = self.cfg.min_fail_time == 0 || fail_tick(now).wrapping_sub(d.fail_at) as i16 >= 0;
+        if d.retries > self.cfg.max_retries && due {
             if d.state == PdcState::Closing {
                 self.stats.pdc_error += 1;
                 self.pdc_release(pi);
