@@ -319,9 +319,13 @@ static inline void ru_wr_dest(struct ru_common *c, struct ibv_qp_ex *qpx)
 	ibv_wr_set_job_key(qpx, c->jkey->jkey);
 }
 
-static inline void ru_close(struct ru_common *c)
+/*
+ * After the QPs and MRs are gone: the job key is free again (its users
+ * dropped), and so then is the job. -1 if either is refused.
+ */
+static inline int ru_close(struct ru_common *c)
 {
-	int err;
+	int err, ret = 0;
 
 	if (c->ah)
 		ibv_destroy_ah(c->ah);
@@ -329,18 +333,23 @@ static inline void ru_close(struct ru_common *c)
 		ibv_remove_addr(c->job, RU_ADDR_IDX, 0);
 	if (c->jkey) {
 		err = ibv_destroy_jkey(c->jkey);
-		if (err)
+		if (err) {
 			ru_err("ibv_destroy_jkey: %s\n", strerror(err));
+			ret = -1;
+		}
 	}
-	if (c->job) {
+	if (c->job && !ret) {
 		err = ibv_dealloc_job(c->job);
-		if (err)
+		if (err) {
 			ru_err("ibv_dealloc_job: %s\n", strerror(err));
+			ret = -1;
+		}
 	}
 	if (c->pd)
 		ibv_dealloc_pd(c->pd);
 	if (c->ctx)
 		ibv_close_device(c->ctx);
+	return ret;
 }
 
 /*

@@ -630,7 +630,8 @@ int main(int argc, char **argv)
 	if (pp.ch)
 		ibv_destroy_comp_channel(pp.ch);
 	ibv_dereg_mr(pp.mr);
-	ru_close(&pp.c);
 	free(pp.buf);
+	if (ru_close(&pp.c))
+		return 1;
 	return 0;
 }

@@ -529,12 +529,28 @@ int main(int argc, char **argv)
 		       i ? strerror(i) : "success");
 		return 1;
 	}
-	ibv_destroy_qp(r.qp);
+	if (ibv_destroy_qp(r.qp)) {
+		ru_err("ibv_destroy_qp failed\n");
+		return 1;
+	}
+	/* a region registered with the job key holds it too */
+	if (r.zero_based || r.user_key) {
+		i = ibv_destroy_jkey(r.c.jkey);
+		if (i != EBUSY) {
+			ru_err("ibv_destroy_jkey of a region's key: %s, want "
+			       "EBUSY\n", i ? strerror(i) : "destroyed");
+			return 1;
+		}
+	}
 	ibv_destroy_cq(r.cq);
 	if (r.ch)
 		ibv_destroy_comp_channel(r.ch);
-	ibv_dereg_mr(r.mr);
-	ru_close(&r.c);
+	if (ibv_dereg_mr(r.mr)) {
+		ru_err("ibv_dereg_mr failed\n");
+		return 1;
+	}
 	free(r.buf);
+	if (ru_close(&r.c))
+		return 1;
 	return 0;
 }
