@@ -22,6 +22,9 @@
 #                             on the host's loopback and run x in both
 #                             (default: the two-machine test, guest-2host.sh)
 #   make check-vm2            the two-machine test alone, counted as in check
+#   make soak [SOAK_SECONDS=] the soak (uet_soak.sh, default 600 s): mixed
+#                             traffic under 5% loss and reordering, then
+#                             endpoints, PDCs, memory back to the baseline
 #   make bench [BENCH_ARGS=]  uet against rxe, siw and TCP in a guest (tables,
 #                             CSV and plots under $UET_CACHE/bench/latest)
 #   make bench-engine [BENCH_ENGINE_ARGS=]
@@ -37,12 +40,12 @@ T := tools/ultraeth
 export CLIPPY
 
 .PHONY: all demo check toolchain fetch kernel rdma-core perftest initramfs vm vm2 check-vm2 guest \
-	host-test bench bench-engine fuzz clean-cache help kernel-debug initramfs-debug check-debug
+	host-test bench bench-engine fuzz clean-cache help kernel-debug initramfs-debug check-debug soak
 
 all: kernel
 
 help:
-	@sed -n '3,34s/^# \{0,1\}//p' Makefile
+	@sed -n '3,37s/^# \{0,1\}//p' Makefile
 
 toolchain:
 	@$(T)/toolchain.sh
@@ -93,6 +96,13 @@ check-vm2:
 
 check-debug:
 	@$(T)/check.sh --debug-only
+
+# The soak: one guest, uet_soak.sh for SOAK_SECONDS (tools/ultraeth/guest-soak.sh;
+# Documentation/infiniband/ultraeth-hardening.rst, "Soak").
+SOAK_SECONDS ?= 600
+soak:
+	@$(MAKE) --no-print-directory guest
+	@UET_VM_TIMEOUT=$$(($(SOAK_SECONDS) + 900)) $(T)/vm.sh $(T)/guest-soak.sh $(SOAK_SECONDS)
 
 host-test: toolchain
 	@$(T)/check.sh --host-only
