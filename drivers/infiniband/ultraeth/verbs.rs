@@ -177,13 +177,17 @@ static COUNTERS: [StatDesc; Counter::COUNT + ENGINE_COUNTERS] = [
     StatDesc::new(c"pdc_errors"),
     StatDesc::new(c"unexpected_msgs"),
     StatDesc::new(c"rx_drop_over_quota"),
+    StatDesc::new(c"pdcs_reaped"),
+    // A gauge: PDCs in use now, of either role.
+    StatDesc::new(c"pdcs_live"),
 ];
 
 /// Counters taken from the engine, after the device model's.
-const ENGINE_COUNTERS: usize = 16;
+const ENGINE_COUNTERS: usize = 18;
 
-/// The engine's counters in `COUNTERS` order.
-fn engine_counters(st: &crate::proto::engine::Stats) -> [u64; ENGINE_COUNTERS] {
+/// The engine's counters in `COUNTERS` order; `live` is the number of
+/// PDCs in use.
+fn engine_counters(st: &crate::proto::engine::Stats, live: u64) -> [u64; ENGINE_COUNTERS] {
     [
         st.tx,
         st.rx,
@@ -201,6 +205,8 @@ fn engine_counters(st: &crate::proto::engine::Stats) -> [u64; ENGINE_COUNTERS] {
         st.pdc_error,
         st.unexpected,
         st.over_quota,
+        st.pdc_reaped,
+        live,
     ]
 }
 
@@ -1039,7 +1045,8 @@ impl Operations for UetDevice {
     fn get_hw_stats(dev: &Device<Self>, _port: u32, values: &mut [u64]) -> Result {
         let (own, engine) = values.split_at_mut(Counter::COUNT.min(values.len()));
         dev.counters.read(own);
-        for (v, e) in engine.iter_mut().zip(engine_counters(&dev.fep.stats())) {
+        let (st, live) = dev.fep.stats();
+        for (v, e) in engine.iter_mut().zip(engine_counters(&st, live)) {
             *v = e;
         }
         Ok(())

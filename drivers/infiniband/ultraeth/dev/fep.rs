@@ -976,9 +976,12 @@ impl Fep {
         Ok(())
     }
 
-    /// Engine counters, for `rdma statistic`. Never sleeps.
-    pub(crate) fn stats(&self) -> crate::proto::engine::Stats {
-        self.state.lock().engine.stats
+    /// Engine counters and the number of PDCs in use, for `rdma
+    /// statistic`. Never sleeps; scans the PDC table under the lock.
+    pub(crate) fn stats(&self) -> (crate::proto::engine::Stats, u64) {
+        let s = self.state.lock();
+        // CAST: a table length fits in 64 bits.
+        (s.engine.stats, s.engine.pdcs_in_use() as u64)
     }
 }
 

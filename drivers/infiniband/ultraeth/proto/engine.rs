@@ -1678,6 +1678,14 @@ impl<S: Slab> Engine<S> {
         &self.pdcs[..]
     }
 
+    /// Number of PDCs in use, of either role (a scan of the PDC table).
+    pub(crate) fn pdcs_in_use(&self) -> usize {
+        self.pdcs
+            .iter()
+            .filter(|p| p.state != PdcState::Free)
+            .count()
+    }
+
     /// Number of slots in use: (PDCs, messages, receives, inbound, unexpected).
     pub(crate) fn usage(&self) -> (usize, usize, usize, usize, usize) {
         (

@@ -42,7 +42,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ktap_set_plan 12
+ktap_set_plan 13
 
 dmesg_mark="uet_fault_cycles: start $$"
 echo "$dmesg_mark" >/dev/kmsg
@@ -276,8 +276,24 @@ ktap_print_msg "$(echo "$out" | tail -1) (rc $rc)"
 ktap_test_result "REVOKE x$CYCLES mid-transfer: every request completes" [ $rc -eq 0 ]
 ktap_test_result "no endpoint left after the revokes" uet_wait_for no_endpoints
 
-# 8-9: memory back near the baseline (within 4 MiB: slab caches keep
-# free objects), then the module unloads once unused.
+# No PDC left on either device once the engine's quiet time (7.51 s) has
+# passed: the pdcs_live gauge.
+no_pdcs() {
+	[ "$(counter - uetc0 pdcs_live)" = 0 ] && [ "$(counter "$NS" uetc1 pdcs_live)" = 0 ]
+}
+pdcs_gone() {
+	local i
+	for ((i = 0; i < 150; i++)); do
+		no_pdcs && return 0
+		sleep 0.1
+	done
+	return 1
+}
+pdcs_gone
+ktap_test_result "no PDC left after the quiet time: $(counter - uetc0 pdcs_live)/$(counter "$NS" uetc1 pdcs_live) live, $(counter - uetc0 pdcs_reaped)/$(counter "$NS" uetc1 pdcs_reaped) reaped" no_pdcs
+
+# Memory back near the baseline (within 4 MiB: slab caches keep free
+# objects), then the module unloads once unused.
 "$IP" netns exec "$NS" "$RDMA" link delete uetc1
 "$RDMA" link delete uetc0
 sleep 1
