@@ -4286,3 +4286,4 @@ mod recovery;
 mod slow;
 mod synflood;
 mod window;
+mod pdcids;

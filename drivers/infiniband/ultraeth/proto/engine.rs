@@ -1383,6 +1383,10 @@ pub(crate) struct Engine<S: Slab> {
     /// Last PDC of the free list: a released PDC goes to the end, so that
     /// its id (the SPDCID its peer knows it by) is the last to be reused.
     free_pdc_tail: u16,
+    /// Quarantined PDC slots, oldest first ([`Engine::pdc_quarantine`]),
+    /// chained through `hnext`.
+    quar_head: u16,
+    quar_tail: u16,
     free_msg: u16,
     free_recv: u16,
     free_inb: u16,
@@ -1617,6 +1621,8 @@ impl<S: Slab> Engine<S> {
             rndv_keys: 0,
             free_pdc: NONE,
             free_pdc_tail: NONE,
+            quar_head: NONE,
+            quar_tail: NONE,
             free_msg: NONE,
             free_recv: NONE,
             free_inb: NONE,

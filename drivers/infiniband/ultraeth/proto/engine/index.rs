@@ -153,6 +153,8 @@ impl<S: Slab> Engine<S> {
         self.free_pdc = chain(&mut self.pdcs, |e, n| e.hnext = n);
         // CAST: tables are shorter than NONE (checked by new()).
         self.free_pdc_tail = self.pdcs.len().checked_sub(1).map_or(NONE, |l| l as u16);
+        self.quar_head = NONE;
+        self.quar_tail = NONE;
         self.free_msg = chain(&mut self.msgs, |e, n| e.hnext = n);
         self.free_recv = chain(&mut self.recvs, |e, n| e.hnext = n);
         self.free_inb = chain(&mut self.inb, |e, n| e.hnext = n);
@@ -211,8 +213,23 @@ impl<S: Slab> Engine<S> {
     // PDCs.
 
     /// Takes a free PDC slot (left `Free`; the caller fills it and then
-    /// calls [`Self::pdc_map_insert`]).
+    /// calls [`Self::pdc_map_insert`]). Quarantined slots whose time is
+    /// over join the free list first; the others are not handed out, to
+    /// any PDC: one used for another peer would go back to the free list
+    /// when that PDC closes, its quarantine forgotten.
     pub(super) fn pdc_alloc(&mut self) -> Option<usize> {
+        while self.quar_head != NONE {
+            let q = usize::from(self.quar_head);
+            if self.pdcs[q].last_active > self.now {
+                break;
+            }
+            self.quar_head = self.pdcs[q].hnext;
+            if self.quar_head == NONE {
+                self.quar_tail = NONE;
+            }
+            self.pdcs[q] = Pdc::EMPTY;
+            self.free_push(q);
+        }
         if self.free_pdc == NONE {
             return None;
         }
@@ -225,10 +242,11 @@ impl<S: Slab> Engine<S> {
         Some(i)
     }
 
-    /// Frees PDC `pi`: out of the map and the heap, back on the free list.
-    pub(super) fn pdc_release(&mut self, pi: usize) {
+    /// Takes PDC `pi` out of the map, the heap and the window pool, gives
+    /// back what it holds and empties it; false if it was free already.
+    fn pdc_clear(&mut self, pi: usize) -> bool {
         if self.pdcs[pi].state == PdcState::Free {
-            return;
+            return false;
         }
         self.pdc_map_remove(pi);
         self.unschedule(pi);
@@ -239,10 +257,11 @@ impl<S: Slab> Engine<S> {
         self.quota_put(pq, |q| q.pdcs -= 1);
         self.quota_put(jq, |q| q.pdcs -= 1);
         self.pdcs[pi] = Pdc::EMPTY;
-        // To the end of the free list: the id of a PDC that failed (no
-        // CLOSE handshake) is still held by its target until it reaps it,
-        // and a new PDC under that SPDCID with another start PSN would be
-        // taken there for a stale one and dropped until then.
+        true
+    }
+
+    /// Appends free slot `pi` to the free list.
+    fn free_push(&mut self, pi: usize) {
         self.pdcs[pi].hnext = NONE;
         // CAST: pi < table length < NONE.
         let me = pi as u16;
@@ -251,6 +270,45 @@ impl<S: Slab> Engine<S> {
             t => self.pdcs[usize::from(t)].hnext = me,
         }
         self.free_pdc_tail = me;
+    }
+
+    /// Frees PDC `pi`: out of the map and the heap, back on the free list
+    /// (at its end: see [`Self::pdc_quarantine`] for why ids are not
+    /// reused at once).
+    pub(super) fn pdc_release(&mut self, pi: usize) {
+        if self.pdc_clear(pi) {
+            self.free_push(pi);
+        }
+    }
+
+    /// Frees initiator PDC `pi` that ended without the CLOSE handshake
+    /// (failed, or its CLOSE never acknowledged): its target may hold it
+    /// until it reaps it, `reap_after` after it last heard from us, and
+    /// would take a new PDC under the same SPDCID (with another start
+    /// PSN) for a stale one and drop its SYNs until then. So the slot,
+    /// whose index is that SPDCID, is not given to a PDC to the same peer
+    /// for `reap_after`: it waits in a FIFO (in order of release, so of
+    /// the end of its quarantine) and joins the free list after that. A
+    /// table whose free slots are all quarantined refuses new PDCs
+    /// (`NO_PDC_AVAIL`, `PostError::NoPdc`) meanwhile.
+    pub(super) fn pdc_quarantine(&mut self, pi: usize) {
+        let peer = self.pdcs[pi].peer;
+        if !self.pdc_clear(pi) {
+            return;
+        }
+        let d = &mut self.pdcs[pi];
+        // A free slot keeps the peer and, in `last_active`, the end of its
+        // quarantine.
+        d.peer = peer;
+        d.last_active = self.now.saturating_add(self.cfg.reap_after());
+        d.hnext = NONE;
+        // CAST: pi < table length < NONE.
+        let me = pi as u16;
+        match self.quar_tail {
+            NONE => self.quar_head = me,
+            t => self.pdcs[usize::from(t)].hnext = me,
+        }
+        self.quar_tail = me;
     }
 
     /// Holds ROD request packet `pkt` (PSN `psn`, out of order) for target

@@ -1297,7 +1297,8 @@ impl<S: Slab> Engine<S> {
     }
 
     /// Puts PDC `pi` in error: every message on it completes with
-    /// [`Status::PdcError`] and the slot is freed.
+    /// [`Status::PdcError`] and the slot is quarantined
+    /// ([`Engine::pdc_quarantine`]).
     pub(super) fn pdc_fail(&mut self, pi: usize, env: &mut impl Env) {
         self.stats.pdc_error += 1;
         let pi16 = to_u16(pi);
@@ -1330,7 +1331,7 @@ impl<S: Slab> Engine<S> {
             }
             p = p.wrapping_add(1);
         }
-        self.pdc_release(pi);
+        self.pdc_quarantine(pi);
     }
 
     pub(super) fn on_ctrl(&mut self, now: u64, src: &Addr, c: &CtrlHdr, env: &mut impl Env) {

@@ -908,8 +908,10 @@ impl<S: Slab> Engine<S> {
         let due = self.cfg.min_fail_time == 0 || fail_tick(now).wrapping_sub(d.fail_at) as i16 >= 0;
         if d.retries > self.cfg.max_retries && due {
             if d.state == PdcState::Closing {
+                // The CLOSE was never acknowledged: the target may still
+                // hold the PDC.
                 self.stats.pdc_error += 1;
-                self.pdc_release(pi);
+                self.pdc_quarantine(pi);
             } else {
                 self.pdc_fail(pi, env);
             }

@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+
+//! PDC ids (slot indexes) and their reuse: the id of a PDC that ended
+//! without the CLOSE handshake is not given to a new PDC to the same peer
+//! while that peer may still hold the old one.
+
+use super::*;
+
+/// Fails node 0's PDC to node 1 (one message lost until the retry limit)
+/// after one that completed; returns the time it failed.
+fn fail_one_pdc(net: &mut Net) -> u64 {
+    recv(net, 1, 1, 4096, 10, None);
+    send(
+        net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        pattern(1, 4096),
+        1,
+    )
+    .unwrap();
+    assert!(net.run_until(net.now + 1_000_000_000, |n| comps(n, 0).len() == 1));
+    net.link.loss = 1.0;
+    send(
+        net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        pattern(2, 4096),
+        2,
+    )
+    .unwrap();
+    assert!(net.run_until(net.now + 20_000_000_000, |n| comps(n, 0).len() == 2));
+    assert_eq!(comps(net, 0)[1].status, Status::PdcError);
+    net.link.loss = 0.0;
+    net.now
+}
+
+/// Review of 0c73f13 (S1): the FIFO free list only delayed the reuse of
+/// a failed PDC's SPDCID by the number of free slots. A node that opens
+/// and closes PDCs to another peer walks the free list round in far less
+/// than the quiet time, and its next PDC to the first peer got the failed
+/// id again while that target still held the failed PDC: its SYNs were
+/// dropped as stale. The failed slot is quarantined for `reap_after`.
+#[test]
+fn a_failed_pdc_id_is_not_reused_while_the_peer_may_hold_it() {
+    let cfg = Config {
+        quiet_start: false,
+        ..Config::SOFTWARE
+    };
+    let link = Link {
+        delay: 50_000,
+        ..Link::CLEAN
+    };
+    let mut net = net(3, cfg, link, 95);
+    let slots = net.nodes[0].eng.pdcs().len();
+    let failed_at = fail_one_pdc(&mut net);
+    // Node 0 opens and closes one PDC after another to node 2: each takes
+    // the head of the free list and goes back to its tail.
+    for k in 0..slots - 1 {
+        recv(&mut net, 2, 1, 4096, 100 + k as u64, None);
+        let n0 = comps(&net, 0).len();
+        let p = pattern(3, 64);
+        send(
+            &mut net,
+            0,
+            2,
+            1,
+            Mode::Rud,
+            Op::Send { tag: None },
+            p,
+            100 + k as u64,
+        )
+        .unwrap();
+        assert!(net.run_until(net.now + 1_000_000_000, |n| comps(n, 0).len() == n0 + 1));
+        // Until the initiator closed it (idle_close + the CLOSE handshake).
+        assert!(net.run_until(net.now + 1_000_000_000, |n| n.nodes[0].eng.usage().0 == 0));
+    }
+    let cycled = net.now - failed_at;
+    // Well inside the quiet time: the target still holds the failed PDC.
+    assert!(cycled < cfg.quiet_time() / 2, "{cycled}");
+    assert!(net.nodes[1]
+        .eng
+        .pdcs()
+        .iter()
+        .any(|p| p.state() == PdcState::Open));
+    let rb = recv(&mut net, 1, 1, 4096, 11, None);
+    let third = pattern(4, 4096);
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        third.clone(),
+        3,
+    )
+    .unwrap();
+    let n0 = comps(&net, 0).len();
+    let ok = net.run_until(net.now + 100_000_000, |n| comps(n, 0).len() == n0 + 1);
+    assert!(
+        ok && comps(&net, 0)[n0].status == Status::Ok,
+        "cycled in {} ms; initiator {:?}; target rx_drop {} stale_syn {}",
+        cycled / 1_000_000,
+        comps(&net, 0).get(n0),
+        net.nodes[1].eng.stats.rx_drop,
+        net.nodes[1].eng.stats.stale_syn
+    );
+    assert_eq!(net.nodes[1].env.bufs[rb as usize], third);
+    assert_eq!(net.nodes[1].eng.stats.rx_drop, 0);
+}
+
+/// A quarantined slot is not handed out before its time, to any PDC:
+/// one used for another peer would go back to the free list when that
+/// PDC closed, its quarantine forgotten. With the only slot quarantined,
+/// posts are refused until `reap_after` has passed; then a PDC to the
+/// same peer gets through at once.
+#[test]
+fn a_quarantined_slot_waits_for_reap_after() {
+    use crate::sim::tables_pooled;
+    let mut net = net(3, fast_cfg(), Link::CLEAN, 96);
+    for n in net.nodes.iter_mut() {
+        let c = *n.eng.config();
+        *n.eng = crate::proto::engine::Engine::new(c, tables_pooled(1, 64, 64, 4)).unwrap();
+    }
+    let failed_at = fail_one_pdc(&mut net);
+    assert_eq!(net.nodes[0].eng.usage().0, 0);
+    for dst in [1, 2] {
+        let r = send(
+            &mut net,
+            0,
+            dst,
+            1,
+            Mode::Rud,
+            Op::Send { tag: None },
+            pattern(5, 64),
+            5,
+        );
+        assert_eq!(r, Err(PostError::NoPdc));
+    }
+    net.run_for(failed_at + fast_cfg().reap_after());
+    // Node 1 reaped the failed PDC by now (it last heard from node 0
+    // before the failure).
+    assert_eq!(net.nodes[1].eng.usage().0, 0);
+    let rb = recv(&mut net, 1, 1, 4096, 21, None);
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        pattern(7, 64),
+        7,
+    )
+    .unwrap();
+    assert!(net.run_until(net.now + 10_000_000, |n| comps(n, 0).len() == 3));
+    assert_eq!(comps(&net, 0)[2].status, Status::Ok);
+    assert_eq!(net.nodes[1].env.bufs[rb as usize][..64], pattern(7, 64)[..]);
+}
