@@ -4287,3 +4287,4 @@ mod slow;
 mod synflood;
 mod window;
 mod pdcids;
+mod offers;

@@ -1136,6 +1136,9 @@ pub(crate) struct Tomb {
     hnext: u16,
     start_psn: u32,
     offer: bool,
+    /// In its hash chain (a used, superseded or expired entry leaves it
+    /// before its ring slot is freed).
+    linked: bool,
     until: u64,
 }
 
@@ -1147,6 +1150,7 @@ impl Tomb {
         hnext: NONE,
         start_psn: 0,
         offer: false,
+        linked: false,
         until: 0,
     };
 }
@@ -1342,6 +1346,8 @@ pub(crate) struct Engine<S: Slab> {
     tomb_map: S::Of<u16>,
     tomb_head: usize,
     tomb_len: usize,
+    offer_head: usize,
+    offer_len: usize,
     quotas: S::Of<Quota>,
     quota_map: S::Of<u16>,
     free_quota: u16,
@@ -1593,6 +1599,8 @@ impl<S: Slab> Engine<S> {
             tomb_map: t.tomb_map,
             tomb_head: 0,
             tomb_len: 0,
+            offer_head: 0,
+            offer_len: 0,
             quotas: t.quotas,
             quota_map: t.quota_map,
             free_quota: NONE,

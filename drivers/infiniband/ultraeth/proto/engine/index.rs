@@ -43,6 +43,11 @@ use super::{
 /// "Not in the heap".
 pub(super) const NOPOS: u32 = u32::MAX;
 
+/// Most live offers ([`Engine::offer_add`]) a target keeps per {peer,
+/// SPDCID}: the newest, and the one before it (an initiator may still
+/// answer the previous NACK while the next one is on its way).
+const OFFERS_PER_KEY: usize = 2;
+
 /// A finalizer with good avalanche (splitmix64).
 pub(super) fn mix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -184,6 +189,8 @@ impl<S: Slab> Engine<S> {
         self.tombs.fill(Tomb::EMPTY);
         self.tomb_head = 0;
         self.tomb_len = 0;
+        self.offer_head = 0;
+        self.offer_len = 0;
         self.heap_len = 0;
     }
 
@@ -900,7 +907,16 @@ impl<S: Slab> Engine<S> {
     }
 
     // ----------------------------------------------------------------
-    // Tombstones: a ring in order of expiry, hashed by {peer, SPDCID}.
+    // Tombstones and offers: two rings over the `tombs` table, each in
+    // order of expiry, hashed together by {peer, SPDCID}. Offers have
+    // their own ring (the last quarter of the table), so that they never
+    // push a live tombstone out (which makes every new PDC use 1-RTT
+    // until that tombstone's time): a flood of half-open PDCs only
+    // evicts offers. Used, superseded and expired entries leave their
+    // hash chain as soon as a walk meets them (their ring slot is freed
+    // in its turn), and a key keeps at most [`OFFERS_PER_KEY`] live
+    // offers, so that a lookup walks a few entries whatever one peer
+    // sends.
 
     fn tomb_bucket(&self, peer: &Addr, spdcid: u16) -> usize {
         let (lo, hi) = addr_words(peer);
@@ -910,32 +926,76 @@ impl<S: Slab> Engine<S> {
         )
     }
 
-    /// Drops the oldest tombstone. One dropped before its time makes
-    /// every new PDC use 1-RTT until that time (an offer dropped early
-    /// only costs its initiator another handshake).
-    fn tomb_pop(&mut self, now: u64) {
-        let i = self.tomb_head;
-        let t = self.tombs[i];
-        if !t.offer && t.until > now && t.until > self.syn_1rtt_until {
-            self.syn_1rtt_until = t.until;
-        }
-        let b = self.tomb_bucket(&t.peer, t.spdcid);
-        let mut cur = self.tomb_map[b];
-        if usize::from(cur) == i {
-            self.tomb_map[b] = t.hnext;
+    /// First slot and length of the offer ring (`offer`) or of the
+    /// tombstone ring.
+    fn ring(&self, offer: bool) -> (usize, usize) {
+        let n = self.tombs.len();
+        let oc = n / 4;
+        if offer {
+            (n - oc, oc)
         } else {
-            while cur != NONE {
-                let c = usize::from(cur);
-                if usize::from(self.tombs[c].hnext) == i {
-                    self.tombs[c].hnext = t.hnext;
-                    break;
-                }
-                cur = self.tombs[c].hnext;
+            (0, n - oc)
+        }
+    }
+
+    /// Head and length of the offer ring (`offer`) or of the tombstone
+    /// ring.
+    fn ring_at(&self, offer: bool) -> (usize, usize) {
+        if offer {
+            (self.offer_head, self.offer_len)
+        } else {
+            (self.tomb_head, self.tomb_len)
+        }
+    }
+
+    fn set_ring_at(&mut self, offer: bool, head: usize, len: usize) {
+        if offer {
+            (self.offer_head, self.offer_len) = (head, len);
+        } else {
+            (self.tomb_head, self.tomb_len) = (head, len);
+        }
+    }
+
+    /// Takes entry `i`, whose predecessor in its hash chain is `prev`
+    /// (`NONE`: it heads bucket `b`), out of the chain.
+    fn tomb_unlink_at(&mut self, b: usize, prev: u16, i: usize) {
+        let next = self.tombs[i].hnext;
+        if prev == NONE {
+            self.tomb_map[b] = next;
+        } else {
+            self.tombs[usize::from(prev)].hnext = next;
+        }
+        let t = &mut self.tombs[i];
+        t.linked = false;
+        t.hnext = NONE;
+        t.until = 0;
+    }
+
+    /// Drops the oldest entry of a ring. A tombstone dropped before its
+    /// time makes every new PDC use 1-RTT until that time (an offer
+    /// dropped early only costs its initiator another handshake).
+    fn tomb_pop(&mut self, offer: bool, now: u64) {
+        let (base, cap) = self.ring(offer);
+        let (head, len) = self.ring_at(offer);
+        let i = base + head;
+        let t = self.tombs[i];
+        if t.linked {
+            if !t.offer && t.until > now && t.until > self.syn_1rtt_until {
+                self.syn_1rtt_until = t.until;
+            }
+            let b = self.tomb_bucket(&t.peer, t.spdcid);
+            let mut prev = NONE;
+            let mut cur = self.tomb_map[b];
+            while cur != NONE && usize::from(cur) != i {
+                prev = cur;
+                cur = self.tombs[usize::from(cur)].hnext;
+            }
+            if cur != NONE {
+                self.tomb_unlink_at(b, prev, i);
             }
         }
         self.tombs[i] = Tomb::EMPTY;
-        self.tomb_head = (i + 1) % self.tombs.len();
-        self.tomb_len -= 1;
+        self.set_ring_at(offer, (head + 1) % cap, len - 1);
     }
 
     /// Remembers the target PDC {`peer`, `spdcid`} that started at
@@ -945,27 +1005,42 @@ impl<S: Slab> Engine<S> {
     }
 
     /// Remembers, for the quiet time, that the half-open PDC {`peer`,
-    /// `spdcid`} being reaped offered `start_psn` ([`Engine::offer_take`]).
+    /// `spdcid`} being reaped offered `start_psn` ([`Engine::offer_take`]);
+    /// the key's older offers beyond [`OFFERS_PER_KEY`] go.
     pub(super) fn offer_add(&mut self, peer: Addr, spdcid: u16, start_psn: u32, now: u64) {
         self.tomb_push(peer, spdcid, start_psn, true, now);
     }
 
     fn tomb_push(&mut self, peer: Addr, spdcid: u16, start_psn: u32, offer: bool, now: u64) {
         let until = now.saturating_add(self.cfg.quiet_time());
-        let cap = self.tombs.len();
+        let (base, cap) = self.ring(offer);
         if cap == 0 {
             if !offer && until > self.syn_1rtt_until {
                 self.syn_1rtt_until = until;
             }
             return;
         }
-        while self.tomb_len > 0 && self.tombs[self.tomb_head].until <= now {
-            self.tomb_pop(now);
+        // The expired entries at the head go; on a full ring, the oldest.
+        loop {
+            let (head, len) = self.ring_at(offer);
+            if len == 0 || (self.tombs[base + head].until > now && len < cap) {
+                break;
+            }
+            self.tomb_pop(offer, now);
         }
-        if self.tomb_len == cap {
-            self.tomb_pop(now);
+        if offer {
+            // The newest offers of the key stay, one fewer than the
+            // limit: the new one makes it up.
+            self.tomb_walk(&peer, spdcid, now, |t, seen| {
+                if !t.offer {
+                    return false;
+                }
+                *seen += 1;
+                *seen >= OFFERS_PER_KEY
+            });
         }
-        let i = (self.tomb_head + self.tomb_len) % cap;
+        let (head, len) = self.ring_at(offer);
+        let i = base + (head + len) % cap;
         let b = self.tomb_bucket(&peer, spdcid);
         self.tombs[i] = Tomb {
             peer,
@@ -973,39 +1048,60 @@ impl<S: Slab> Engine<S> {
             hnext: self.tomb_map[b],
             start_psn,
             offer,
+            linked: true,
             until,
         };
         // CAST: i < tombs.len() < NONE.
         self.tomb_map[b] = i as u16;
-        self.tomb_len += 1;
+        self.set_ring_at(offer, head, len + 1);
+    }
+
+    /// Walks the live entries of key {`peer`, `spdcid`}, newest first;
+    /// `drop(entry, count)` says which to take out of the chain
+    /// (`count` is the walk's own counter). Entries met that have
+    /// expired (or were used) leave the chain on the way.
+    fn tomb_walk(
+        &mut self,
+        peer: &Addr,
+        spdcid: u16,
+        now: u64,
+        mut drop: impl FnMut(&Tomb, &mut usize) -> bool,
+    ) {
+        let b = self.tomb_bucket(peer, spdcid);
+        let mut seen = 0;
+        let mut prev = NONE;
+        let mut cur = self.tomb_map[b];
+        while cur != NONE {
+            let c = usize::from(cur);
+            let t = self.tombs[c];
+            let mine = t.peer == *peer && t.spdcid == spdcid;
+            if t.until <= now || (mine && drop(&t, &mut seen)) {
+                self.tomb_unlink_at(b, prev, c);
+            } else {
+                prev = cur;
+            }
+            cur = t.hnext;
+        }
     }
 
     /// True if a live tombstone says PDC {`peer`, `spdcid`} starting at
     /// `start_psn` was closed or reaped.
-    pub(super) fn tomb_find(&self, peer: &Addr, spdcid: u16, start_psn: u32, now: u64) -> bool {
-        if self.tombs.is_empty() {
-            return false;
-        }
-        let mut cur = self.tomb_map[self.tomb_bucket(peer, spdcid)];
-        while cur != NONE {
-            let t = &self.tombs[usize::from(cur)];
-            if !t.offer
-                && t.until > now
-                && t.peer == *peer
-                && t.spdcid == spdcid
-                && t.start_psn == start_psn
-            {
-                return true;
-            }
-            cur = t.hnext;
-        }
-        false
+    pub(super) fn tomb_find(&mut self, peer: &Addr, spdcid: u16, start_psn: u32, now: u64) -> bool {
+        let mut found = false;
+        self.tomb_walk(peer, spdcid, now, |t, _| {
+            found |= !t.offer && t.start_psn == start_psn;
+            false
+        });
+        found
     }
 
     /// True, and the offer used up, if this target offered `start_psn` to
     /// PDC {`peer`, `spdcid`} in a `NEW_START_PSN` NACK within the quiet
-    /// time and reaped the half-open PDC since. A random 32-bit PSN drawn
-    /// after any restart: only an initiator that heard the NACK sends it.
+    /// time and reaped the half-open PDC since. Its start PSN is drawn
+    /// from the engine's generator (random in the kernel): a peer that
+    /// did not hear the NACK has to guess it, and could only open a PDC
+    /// as its own (its source address) anyway. The key's other offers go
+    /// too: the initiator has settled on this one.
     pub(super) fn offer_take(
         &mut self,
         peer: &Addr,
@@ -1013,26 +1109,34 @@ impl<S: Slab> Engine<S> {
         start_psn: u32,
         now: u64,
     ) -> bool {
-        if self.tombs.is_empty() {
-            return false;
+        let mut found = false;
+        self.tomb_walk(peer, spdcid, now, |t, _| {
+            found |= t.offer && t.start_psn == start_psn;
+            false
+        });
+        if found {
+            self.tomb_walk(peer, spdcid, now, |t, _| t.offer);
         }
-        let mut cur = self.tomb_map[self.tomb_bucket(peer, spdcid)];
-        while cur != NONE {
-            let t = &mut self.tombs[usize::from(cur)];
-            if t.offer
-                && t.until > now
-                && t.peer == *peer
-                && t.spdcid == spdcid
-                && t.start_psn == start_psn
-            {
-                // Dead from now; the ring drops it in its turn.
-                t.until = 0;
-                return true;
-            }
-            cur = t.hnext;
-        }
-        false
+        found
     }
+
+    /// Entries a lookup of key {`peer`, `spdcid`} walks (its whole hash
+    /// chain; for inspection).
+    pub(crate) fn tomb_chain_len(&self, peer: &Addr, spdcid: u16) -> usize {
+        let mut n = 0;
+        let mut cur = self.tomb_map[self.tomb_bucket(peer, spdcid)];
+        while cur != NONE && n <= self.tombs.len() {
+            n += 1;
+            cur = self.tombs[usize::from(cur)].hnext;
+        }
+        n
+    }
+
+    /// Until then SYNs of unknown PDCs get 1-RTT (for inspection).
+    pub(crate) fn one_rtt_until(&self) -> u64 {
+        self.syn_1rtt_until
+    }
+
     // ----------------------------------------------------------------
     // Quotas: usage of the target tables per peer and per JobID.
 

@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+
+//! Offers: the start PSN a reaped half-open PDC offered in its
+//! NEW_START_PSN NACK, kept for the quiet time (a9d71a5). They live in
+//! their own ring, never evict a live tombstone, use one entry or two per
+//! {peer, SPDCID}, and one taken moves a newer half-open PDC.
+
+use super::*;
+
+/// A one-packet SEND (64 bytes, job [`JOB`], endpoint 1) on PDC
+/// `spdcid` that opens it (SYN) with start PSN `start`, at PSN `psn`.
+fn syn_send(start: u32, psn: u32, spdcid: u16, msg_id: u16) -> Vec<u8> {
+    use crate::proto::wire::{emit_headers, pds::*, ses::*, NextHeader};
+    let h = PdsHeader::Req(ReqHdr {
+        ordered: false,
+        cc: None,
+        next: NextHeader::ReqStd,
+        retx: false,
+        ar: true,
+        clear_psn_offset: 0,
+        psn,
+        spdcid,
+        dst: PdcDst::Syn {
+            use_rsv_pdc: false,
+            psn_offset: psn.wrapping_sub(start) as u16,
+        },
+    });
+    let s = SesHeader::Req(SesReq {
+        opcode: crate::proto::wire::ses::op::SEND,
+        flags: sflags::SOM | sflags::EOM,
+        addr: SesAddr {
+            job: JOB,
+            ..target(1)
+        },
+        body: ReqBody::Std {
+            msg_id,
+            buffer_offset: 0,
+            initiator: 0,
+            key: 0,
+            data: StdData::HeaderData(0),
+            request_length: 64,
+        },
+        ext: ReqExt::None,
+    });
+    let mut pkt = vec![0u8; 128 + 64];
+    let n = emit_headers(&h, Some(&s), &mut pkt).unwrap();
+    pkt.truncate(n + 64);
+    pkt
+}
+
+/// NEW_START_PSN NACKs node `node` sent since the last call (its outbox
+/// is emptied).
+fn new_start_nacks(net: &mut Net, node: usize) -> Vec<u32> {
+    use crate::proto::wire::{parse, pds::nack, pds::PdsHeader};
+    let out = std::mem::take(&mut net.nodes[node].env.outbox);
+    out.iter()
+        .filter_map(|(_, _, p)| match parse(p).ok()?.pds {
+            PdsHeader::Nack(n) if n.code == nack::NEW_START_PSN => Some(n.payload),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Review S3: one forged {peer, SPDCID} that sends a SYN once per
+/// `half_open` (and never answers the NACK) left an offer per reaped
+/// half-open PDC, all in one hash chain: after a quiet time every SYN of
+/// that key walked ~quiet_time/half_open entries (447 in the review).
+/// Now a key keeps at most two live offers, and the chain stays short.
+#[test]
+fn offers_of_one_key_keep_its_chain_short() {
+    use crate::proto::engine::Engine;
+    use crate::sim::tables_pooled;
+    let cfg = Config {
+        one_rtt: true,
+        ..Config::SOFTWARE
+    };
+    let mut net = net(2, cfg, Link::CLEAN, 8);
+    *net.nodes[1].eng = Engine::new(cfg, tables_pooled(1024, 64, 64, 16)).unwrap();
+    let peer = attacker(1);
+    let end = net.now + cfg.quiet_time();
+    let mut k = 0u32;
+    let mut longest = 0;
+    while net.now < end {
+        inject_raw(&mut net, 1, peer, &syn_send(7000 + k, 7000 + k, 3, 1));
+        assert_eq!(new_start_nacks(&mut net, 1).len(), 1);
+        k += 1;
+        net.run_for(net.now + cfg.half_open + 100_000);
+        longest = longest.max(net.nodes[1].eng.tomb_chain_len(&peer, 3));
+    }
+    let reaped = net.nodes[1].eng.stats.pdc_reaped;
+    assert!(reaped > 400, "{reaped}");
+    assert!(
+        longest <= 3,
+        "SYNs {k}: a lookup of one key walks {longest} entries"
+    );
+}
+
+/// Review S2: offers shared the tombstone ring, and on a full ring a
+/// reaped half-open PDC's offer evicted the oldest live tombstone, which
+/// pushed the 1-RTT time out (every new PDC then used 1-RTT for up to
+/// the quiet time, and for as long as a SYN flood lasts). Offers have
+/// their own ring now: after a flood of half-open PDCs the 1-RTT time is
+/// the quiet time after start, and a new PDC after it opens at once.
+#[test]
+fn offers_never_evict_live_tombstones() {
+    let cfg = Config {
+        quiet_start: true,
+        ..fast_cfg() // 16 PDCs, 16 tombstones
+    };
+    let q = cfg.quiet_time();
+    let mut net = net(2, cfg, Link::CLEAN, 9);
+    // Node 1 starts (its quiet time begins).
+    inject_raw(&mut net, 1, attacker(99), &[0u8; 4]);
+    let t0 = net.now;
+    net.run_for(t0 + q - 40_000_000);
+    recv(&mut net, 1, 1, 4096, 10, None);
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        pattern(1, 100),
+        1,
+    )
+    .unwrap();
+    assert!(net.run_until(net.now + 100_000_000, |n| comps(n, 0).len() == 1));
+    // The initiator closes: node 1 keeps a tombstone for the quiet time.
+    assert!(net.run_until(net.now + 100_000_000, |n| n.nodes[1].eng.usage().0 == 0));
+    assert!(net.now < t0 + q);
+    // Still in the quiet time: SYNs from 16 spoofed peers, half-open,
+    // reaped; their offers would fill the whole ring (in two rounds: one
+    // JobID holds at most half the PDC table).
+    for round in 0..2u8 {
+        for k in 0..8u8 {
+            inject_raw(
+                &mut net,
+                1,
+                attacker(8 * round + k),
+                &syn_send(100, 100, 1, 1),
+            );
+        }
+        std::mem::take(&mut net.nodes[1].env.outbox);
+        net.run_for(net.now + 2 * cfg.half_open);
+    }
+    assert_eq!(net.nodes[1].eng.stats.pdc_reaped, 16);
+    let until = net.nodes[1].eng.one_rtt_until();
+    assert!(
+        until <= t0 + q,
+        "1-RTT forced {} ms past the quiet time",
+        (until - t0 - q) / 1_000_000
+    );
+    // After the quiet time a new PDC opens with its first packet (0-RTT).
+    net.run_for(t0 + q + 1_000_000);
+    let rb = recv(&mut net, 1, 1, 4096, 11, None);
+    inject_raw(&mut net, 1, attacker(200), &syn_send(500, 500, 1, 1));
+    assert_eq!(new_start_nacks(&mut net, 1), Vec::<u32>::new());
+    assert_eq!(net.nodes[1].env.bufs[rb as usize][..64], [0u8; 64][..]);
+    assert!(comps(&net, 1)
+        .iter()
+        .any(|c| c.user == 11 && c.status == Status::Ok));
+}
+
+/// Review S4 (a9d71a5's second branch, untested before): a SYN at the
+/// start PSN a reaped half-open PDC offered moves a newer half-open PDC
+/// of the same {peer, SPDCID} to it; the message is delivered once, and
+/// neither the newer PDC's own offer nor replays deliver it again.
+#[test]
+fn offer_moves_a_newer_half_open_pdc() {
+    let cfg = Config {
+        one_rtt: true,
+        ..fast_cfg()
+    };
+    let mut net = net(2, cfg, Link::CLEAN, 7);
+    for k in 0..8 {
+        recv(&mut net, 1, 1, 64, 100 + k, None);
+    }
+    let peer = attacker(1);
+    let p0 = 5000u32;
+    inject_raw(&mut net, 1, peer, &syn_send(p0, p0, 3, 1));
+    let x = new_start_nacks(&mut net, 1);
+    assert_eq!(x.len(), 1);
+    let x = x[0];
+    // A is reaped: its offer X stays.
+    net.run_for(net.now + 2 * cfg.half_open);
+    assert_eq!(net.nodes[1].eng.stats.pdc_reaped, 1);
+    // The initiator's SYN at P0 again (sent before it heard X): B, at Y.
+    inject_raw(&mut net, 1, peer, &syn_send(p0, p0, 3, 1));
+    let y = new_start_nacks(&mut net, 1);
+    assert_eq!(y.len(), 1);
+    let y = y[0];
+    assert_ne!(x, y);
+    // Its SYN at X: B moves to X and delivers.
+    inject_raw(&mut net, 1, peer, &syn_send(x, x, 3, 1));
+    assert_eq!(comps(&net, 1).len(), 1, "{:?}", net.nodes[1].eng.stats);
+    // Replays at X, Y and P0: nothing more.
+    for s in [x, y, p0] {
+        inject_raw(&mut net, 1, peer, &syn_send(s, s, 3, 1));
+    }
+    assert_eq!(comps(&net, 1).len(), 1);
+    // After B's reap, replays at X (tombstone), Y and P0 (1-RTT): nothing.
+    net.run_for(net.now + cfg.reap_after() + 1_000_000);
+    for s in [x, y, p0] {
+        inject_raw(&mut net, 1, peer, &syn_send(s, s, 3, 1));
+    }
+    assert_eq!(comps(&net, 1).len(), 1);
+}
