@@ -150,9 +150,11 @@ pub(crate) struct Config {
     /// Share of the inbound and unexpected tables one JobID may hold, in
     /// 256ths (at least one entry).
     pub(crate) job_share: u8,
-    /// Share of the target PDC table one JobID may hold, in 256ths (at
-    /// least one PDC), whatever the peers its SYNs come from; 0: no
-    /// per-JobID limit on PDCs (the per-peer one, `peer_share`, holds).
+    /// Share of the target PDC table one JobID may hold while other
+    /// JobIDs hold target PDCs, in 256ths (at least one PDC), whatever
+    /// the peers its SYNs come from; a JobID alone may take the whole
+    /// table (a server of one job keeps its capacity). 0: no per-JobID
+    /// limit on PDCs (the per-peer one, `peer_share`, holds).
     pub(crate) job_pdc_share: u8,
     /// A complete unexpected message no receive claimed within this time
     /// (ns) is dropped and its overflow buffer freed
@@ -1351,6 +1353,9 @@ pub(crate) struct Engine<S: Slab> {
     quotas: S::Of<Quota>,
     quota_map: S::Of<u16>,
     free_quota: u16,
+    /// JobIDs holding target PDCs (their quota entry counts some; only
+    /// with `job_pdc_share`).
+    job_pdc_jobs: u16,
     txq: S::Of<TxDesc>,
     recv_map: S::Of<u32>,
     unexp_map: S::Of<u32>,
@@ -1604,6 +1609,7 @@ impl<S: Slab> Engine<S> {
             quotas: t.quotas,
             quota_map: t.quota_map,
             free_quota: NONE,
+            job_pdc_jobs: 0,
             txq: t.txq,
             recv_map: t.recv_map,
             unexp_map: t.unexp_map,

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 
-//! Isolation between JobIDs at a target: one job's SYNs from many peers
-//! (each within its own per-peer share) take at most `job_pdc_share` of
-//! the target PDC table, so that another job still gets PDCs at once
-//! instead of waiting for the first job's PDCs to be reaped.
+//! Isolation between JobIDs at a target: while other jobs hold target
+//! PDCs, one job's SYNs from many peers (each within its own per-peer
+//! share) take at most `job_pdc_share` of the target PDC table, so that
+//! another job still gets PDCs at once instead of waiting for the first
+//! job's PDCs to be reaped. A job alone may take the whole table.
 
 use super::*;
 use crate::proto::engine::Engine;
@@ -15,10 +16,10 @@ const HOG: u32 = 9;
 /// Target PDCs of node 0.
 const PDCS: usize = 32;
 
-/// Node 0 with a PDC table of [`PDCS`] and an endpoint of [`HOG`]; node 1
-/// a legitimate initiator of job [`JOB`].
+/// Node 0 with a PDC table of [`PDCS`] and an endpoint of [`HOG`]; nodes
+/// 1 and 2 legitimate initiators of job [`JOB`].
 fn setup(cfg: Config) -> Net {
-    let mut net = net(2, cfg, Link::CLEAN, 5);
+    let mut net = net(3, cfg, Link::CLEAN, 5);
     *net.nodes[0].eng = Engine::new(cfg, tables_pooled(PDCS, 256, 256, 16)).unwrap();
     net.nodes[0].env.jobs.insert((HOG, 1, 1), 50);
     net
@@ -54,13 +55,13 @@ fn job_pdcs(net: &Net, job: u32) -> usize {
         .count()
 }
 
-/// A write of job [`JOB`] from node 1 to node 0 completes within `limit`
-/// ns of simulated time.
-fn legit_write(net: &mut Net, limit: u64) -> bool {
+/// A write of job [`JOB`] from node `from` to node 0 completes within
+/// `limit` ns of simulated time.
+fn legit_write(net: &mut Net, from: usize, limit: u64) -> bool {
     let data = pattern(3, 512);
     send(
         net,
-        1,
+        from,
         0,
         1,
         Mode::Rud,
@@ -73,8 +74,8 @@ fn legit_write(net: &mut Net, limit: u64) -> bool {
     )
     .unwrap();
     let t0 = net.now;
-    net.run_until(t0 + limit, |n| comps(n, 1).iter().any(|c| c.user == 42));
-    comps(net, 1)
+    net.run_until(t0 + limit, |n| comps(n, from).iter().any(|c| c.user == 42));
+    comps(net, from)
         .iter()
         .any(|c| c.user == 42 && c.status == Status::Ok)
 }
@@ -83,33 +84,70 @@ fn legit_write(net: &mut Net, limit: u64) -> bool {
 fn one_job_keeps_within_its_share_of_target_pdcs() {
     let cfg = Config::DEFAULT;
     let mut net = setup(cfg);
-    // 64 peers, one SYN each: every peer is far below its own share
-    // (`peer_share` 64/256: 8 PDCs), the job is not.
+    // Job JOB holds a PDC (node 1's write); then 64 peers of job HOG, one
+    // SYN each: every peer is far below its own share (`peer_share`
+    // 64/256: 8 PDCs), the job is not.
+    assert!(legit_write(&mut net, 1, 1_000_000));
     let held = flood(&mut net, 2 * PDCS);
     let share = PDCS * usize::from(cfg.job_pdc_share) / 256;
     assert_eq!(held, share, "{:?}", net.nodes[0].eng.stats);
     assert_eq!(net.nodes[0].eng.stats.over_quota, (2 * PDCS - share) as u64);
-    // Another job still gets a PDC at once: the write completes within a
-    // few round trips, long before the flood's PDCs are reaped.
+    // Another PDC of job JOB (node 2) still opens at once: the write
+    // completes within a few round trips, long before the flood's PDCs
+    // are reaped.
     assert!(
-        legit_write(&mut net, 1_000_000),
+        legit_write(&mut net, 2, 1_000_000),
         "{:?}",
         net.nodes[0].eng.stats
     );
-    assert_eq!(job_pdcs(&net, JOB), 1);
+    assert_eq!(job_pdcs(&net, JOB), 2);
 }
 
 #[test]
 fn without_a_job_share_one_job_fills_the_table() {
-    // The same flood with no per-JobID limit takes every PDC, and the
-    // other job's write waits (what the share prevents).
+    // The same flood with no per-JobID limit takes every PDC left, and
+    // the other job's new PDC waits (what the share prevents).
     let cfg = Config {
         job_pdc_share: 0,
         ..Config::DEFAULT
     };
     let mut net = setup(cfg);
-    assert_eq!(flood(&mut net, 2 * PDCS), PDCS);
-    assert!(!legit_write(&mut net, 1_000_000));
+    assert!(legit_write(&mut net, 1, 1_000_000));
+    assert_eq!(flood(&mut net, 2 * PDCS), PDCS - 1);
+    assert!(!legit_write(&mut net, 2, 1_000_000));
+}
+
+/// Review S5: `job_pdc_share` (a half by default) halved the target PDC
+/// capacity of a server of one job: its PDCs stopped at the share with
+/// the rest of the table empty. A job alone may take the whole table.
+#[test]
+fn a_lone_job_may_take_the_whole_table() {
+    let cfg = Config::DEFAULT;
+    let mut net = setup(cfg);
+    assert_eq!(
+        flood(&mut net, 2 * PDCS),
+        PDCS,
+        "{:?}",
+        net.nodes[0].eng.stats
+    );
+    // Once another job arrives, the lone job's PDCs beyond its share
+    // stay (nothing is taken back), and it gets no more while the
+    // other job holds one.
+    net.run_for(net.now + cfg.reap_after().max(cfg.half_open) + 1_000_000);
+    assert_eq!(net.nodes[0].eng.usage().0, 0);
+    assert!(legit_write(&mut net, 1, 1_000_000));
+    let share = PDCS * usize::from(cfg.job_pdc_share) / 256;
+    let mut a = hog_peer(0);
+    a[14] = 2;
+    for i in 0..2 * PDCS {
+        a[15] = i as u8;
+        let pkt = forged_req(1000, 3, true, op::SEND, HOG, true, true, 0, 0, 64, 64);
+        let now = net.now;
+        let node = &mut net.nodes[0];
+        node.eng.receive(now, &a, &pkt, &mut node.env);
+        node.env.outbox.clear();
+    }
+    assert_eq!(job_pdcs(&net, HOG), share);
 }
 
 #[test]
@@ -121,6 +159,7 @@ fn a_released_pdc_gives_back_its_job_share() {
     };
     let mut net = setup(cfg);
     let share = PDCS * usize::from(cfg.job_pdc_share) / 256;
+    assert!(legit_write(&mut net, 1, 1_000_000));
     assert_eq!(flood(&mut net, 2 * PDCS), share);
     // Long enough for the half-open and idle PDCs to go.
     let reap = cfg.reap_after().max(cfg.half_open) + 1_000_000;
@@ -128,7 +167,9 @@ fn a_released_pdc_gives_back_its_job_share() {
     net.run_until(t, |_| false);
     assert_eq!(job_pdcs(&net, HOG), 0, "{:?}", net.nodes[0].eng.stats);
     assert_eq!(net.nodes[0].eng.usage().0, 0);
-    // Fresh peers of the same job get the whole share again.
+    // Fresh peers of the same job get the whole share again (job JOB
+    // holds a PDC again, so the share holds).
+    assert!(legit_write(&mut net, 2, 1_000_000));
     for i in 0..2 * PDCS {
         let pkt = forged_req(5000, 2, true, op::SEND, HOG, true, true, 0, 0, 64, 64);
         let now = net.now;

@@ -170,6 +170,7 @@ impl<S: Slab> Engine<S> {
         self.quotas.fill(Quota::EMPTY);
         self.free_quota = chain(&mut self.quotas, |e, n| e.hnext = n);
         self.quota_map.fill(NONE);
+        self.job_pdc_jobs = 0;
         self.txq.fill(TxDesc::EMPTY);
         let w = self.window();
         let nwin = self.txq.len() / w;
@@ -261,8 +262,7 @@ impl<S: Slab> Engine<S> {
         self.win_release(pi);
         self.hold_drop(pi);
         let (pq, jq) = (self.pdcs[pi].peer_q, self.pdcs[pi].job_q);
-        self.quota_put(pq, |q| q.pdcs -= 1);
-        self.quota_put(jq, |q| q.pdcs -= 1);
+        self.quota_pdc_put(pq, jq);
         self.pdcs[pi] = Pdc::EMPTY;
         true
     }
@@ -1224,6 +1224,9 @@ impl<S: Slab> Engine<S> {
     /// Takes one target PDC for `peer` and JobID `job`; returns the quota
     /// entries of both (the JobID's `NONE` when `job_pdc_share` is 0), or
     /// `None` when either holds its share (or the quota table is full).
+    /// The JobID's share holds only while other JobIDs hold target PDCs:
+    /// a server of one job may give it the whole table (the peer's share
+    /// still holds).
     pub(super) fn quota_pdc(&mut self, peer: &Addr, job: u32) -> Option<(u16, u16)> {
         let lim = Self::share(self.pdcs.len(), self.cfg.peer_share);
         let i = self.quota_get(1, peer)?;
@@ -1242,15 +1245,30 @@ impl<S: Slab> Engine<S> {
             };
             // CAST: j < quotas.len() < NONE.
             jq = j as u16;
-            if self.quotas[j].pdcs >= jl {
+            let mine = self.quotas[j].pdcs;
+            let others = self.job_pdc_jobs.saturating_sub(u16::from(mine != 0));
+            if others != 0 && mine >= jl {
                 self.quota_put(q, |_| {});
                 self.quota_put(jq, |_| {});
                 return None;
+            }
+            if mine == 0 {
+                self.job_pdc_jobs += 1;
             }
             self.quotas[j].pdcs += 1;
         }
         self.quotas[i].pdcs += 1;
         Some((q, jq))
+    }
+
+    /// Gives back a target PDC taken by [`Self::quota_pdc`] (its peer's
+    /// and its JobID's entries, `NONE`: none).
+    pub(super) fn quota_pdc_put(&mut self, pq: u16, jq: u16) {
+        self.quota_put(pq, |q| q.pdcs -= 1);
+        if jq != NONE && self.quotas[usize::from(jq)].pdcs == 1 {
+            self.job_pdc_jobs = self.job_pdc_jobs.saturating_sub(1);
+        }
+        self.quota_put(jq, |q| q.pdcs -= 1);
     }
 
     /// Takes one inbound (`unexp` false) or unexpected (`unexp` true)

@@ -753,8 +753,7 @@ impl<S: Slab> Engine<S> {
                     return None;
                 };
                 let Some(i) = self.pdc_alloc() else {
-                    self.quota_put(pq, |q| q.pdcs -= 1);
-                    self.quota_put(jq, |q| q.pdcs -= 1);
+                    self.quota_pdc_put(pq, jq);
                     self.send_nack(src, nack::NO_PDC_AVAIL, psn, 0, spdcid, 0, env);
                     return None;
                 };
