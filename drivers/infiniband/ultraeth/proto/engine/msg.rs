@@ -751,7 +751,7 @@ impl<S: Slab> Engine<S> {
                                             len: 0,
                                         });
                                     }
-                                    let from = (src, initiator);
+                                    let from = (src, initiator, pdc);
                                     match self.alloc_unexp(from, s, ep, tagged, key, need, env) {
                                         Some(u) => Dest::Unexp(u),
                                         None => {
@@ -1008,10 +1008,12 @@ impl<S: Slab> Engine<S> {
         Some(to_u16(i))
     }
 
+    /// An unexpected message from `src` (`initiator`) arrived on target
+    /// PDC `pdc`, whose quota entries it is counted in (no lookup).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn alloc_unexp(
         &mut self,
-        (src, initiator): (&Addr, u32),
+        (src, initiator, pdc): (&Addr, u32, Option<usize>),
         s: &SesReq,
         ep: u32,
         tagged: bool,
@@ -1019,7 +1021,7 @@ impl<S: Slab> Engine<S> {
         len: u32,
         env: &mut impl Env,
     ) -> Option<u16> {
-        let Some((peer_q, job_q)) = self.quota_msg(src, s.addr.job, true, None) else {
+        let Some((peer_q, job_q)) = self.quota_msg(src, s.addr.job, true, pdc) else {
             self.stats.over_quota += 1;
             return None;
         };

@@ -805,7 +805,9 @@ impl<S: Slab> Engine<S> {
         d.start_psn = start;
         d.rx = RxWindow::new(start);
         d.nack_ooo = start.wrapping_sub(1);
-        // CAST: the low 16 bits of a random word.
+        // CAST: the low 16 bits of the start PSN (the initiator's, or one
+        // this target drew) mixed with the SPDCID: the PDC's first
+        // entropy value, any 16 bits will do.
         d.paths[0] = (start ^ u32::from(d.peer_id)).rotate_left(7) as u16;
     }
 
