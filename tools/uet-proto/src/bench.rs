@@ -443,7 +443,8 @@ pub(crate) fn incast(n: usize, msgs: u64, seed: u64, cc: bool) -> Incast {
             first = Some(count(&net));
             if std::env::var("INCAST_DEBUG").is_ok() {
                 for s in 1..=n {
-                    let d = format!("{:?}", net.nodes[s].eng.pdcs()[0]);
+                    let e = &net.nodes[s].eng;
+                    let d = format!("{:?}", e.pdcs()[e.first_pdc_slot()]);
                     let f = |k: &str| {
                         let i = d.find(k).unwrap();
                         std::string::String::from(d[i..].split(',').next().unwrap())
@@ -1177,25 +1178,27 @@ pub fn debug_run(gbps: u64, delay: u64, loss: f64, rod: bool) {
         };
         node.eng.post(0, &p, &mut node.env).unwrap();
     }
+    // The one PDC node 0 opens (at its seed-derived first slot).
+    let ip = net.nodes[0].eng.first_pdc_slot();
     let mut rto = 0;
     let mut max_held = 0;
     while net.nodes[1].env.completions.len() < 16 && net.step(100_000_000_000) {
         max_held = max_held.max(net.nodes[1].eng.held_count());
         let st = net.nodes[0].eng.stats;
         if st.fast_retx > 0 && std::env::var("FIRST").is_ok() {
-            let d = &net.nodes[0].eng.pdcs()[0];
+            let d = &net.nodes[0].eng.pdcs()[ip];
             println!("first fast_retx at {}: {:?}", net.now, d);
-            let w: Vec<(u32, u8)> = net.nodes[0].eng.window_flags(0).collect();
+            let w: Vec<(u32, u8)> = net.nodes[0].eng.window_flags(ip).collect();
             println!("  window: {:?}", &w[..w.len().min(40)]);
             return;
         }
         if st.rto > rto {
             rto = st.rto;
-            let d = &net.nodes[0].eng.pdcs()[0];
+            let d = &net.nodes[0].eng.pdcs()[ip];
             println!("RTO at {}: {:?}", net.now, (d.state(),));
             let w: Vec<(u32, u8)> = net.nodes[0]
                 .eng
-                .window_flags(0)
+                .window_flags(ip)
                 .filter(|(_, f)| f & 2 == 0 || f & 4 != 0 && f & 8 == 0)
                 .collect();
             println!("  pending: {:?}", &w[..w.len().min(20)]);
@@ -1208,7 +1211,7 @@ pub fn debug_run(gbps: u64, delay: u64, loss: f64, rod: bool) {
     );
     println!("ini {:?}", net.nodes[0].eng.stats);
     println!("tgt {:?}", net.nodes[1].eng.stats);
-    let d = &net.nodes[0].eng.pdcs()[0];
+    let d = &net.nodes[0].eng.pdcs()[ip];
     println!("{:?}", d);
 }
 

@@ -1228,6 +1228,15 @@ fn first_req_psn_of(net: &Net, node: usize, spdcid: u16) -> u32 {
         .expect("a request of that PDC in the outbox")
 }
 
+/// Id of the first PDC in use on node `node`: a slot index, and a fresh
+/// engine's PDCs start at a slot drawn from its seed, so tests that
+/// address a PDC by hand look it up.
+fn pdc_id(net: &Net, node: usize) -> u16 {
+    let pdcs = net.nodes[node].eng.pdcs();
+    let i = pdcs.iter().position(|p| p.state() != PdcState::Free);
+    i.expect("a PDC in use") as u16
+}
+
 fn nack_hdr(code: u8, psn: u32, spdcid: u16, dpdcid: u16) -> crate::proto::wire::pds::PdsHeader {
     crate::proto::wire::pds::PdsHeader::Nack(crate::proto::wire::pds::NackHdr {
         ecn: false,
@@ -1279,10 +1288,19 @@ fn bogus_ack_and_oor_nacks_do_not_keep_a_pdc_forever() {
     send(&mut net, 0, 1, 1, Mode::Rud, write_op(), vec![1; 3000], 1).unwrap();
     assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 1));
     assert_eq!(comps(&net, 0)[0].status, Status::Ok);
-    // The initiator forgets its PDC (restart); the target keeps PDC 0
-    // for {node 0, SPDCID 0} with the old start PSN.
+    // The initiator forgets its PDC (restart); the target keeps its PDC
+    // for {node 0, SPDCID} with the old start PSN. The new engine's first
+    // PDC takes the same slot (a seed chosen so: a fresh engine's first
+    // slot is drawn from its seed), so its SYNs name that SPDCID.
+    let (iid, tid) = (pdc_id(&net, 0), pdc_id(&net, 1));
     let cfg = *net.nodes[0].eng.config();
-    *net.nodes[0].eng = crate::sim::new_engine(Config { seed: 99, ..cfg });
+    let seed = (99..)
+        .find(|&seed| {
+            let e = crate::sim::new_engine(Config { seed, ..cfg });
+            e.first_pdc_slot() == usize::from(iid)
+        })
+        .unwrap();
+    *net.nodes[0].eng = crate::sim::new_engine(Config { seed, ..cfg });
     send(&mut net, 0, 1, 1, Mode::Rud, write_op(), vec![2; 700], 2).unwrap();
     let psn = first_req_psn(&net, 0);
     net.run_for(net.now + 10_000);
@@ -1296,8 +1314,8 @@ fn bogus_ack_and_oor_nacks_do_not_keep_a_pdc_forever() {
         request: 0,
         ack_psn_offset: 0,
         cack_psn: psn.wrapping_add(1000),
-        spdcid: 0,
-        dpdcid: 0,
+        spdcid: tid,
+        dpdcid: iid,
         ext: AckExt::None,
         epsn: None,
     });
@@ -1336,11 +1354,12 @@ fn psn_oor_window_fails_the_pdc() {
     // Two packets; the second one is "out of window".
     send(&mut net, 0, 1, 1, Mode::Rud, write_op(), vec![2; 5000], 2).unwrap();
     let psn = first_req_psn(&net, 0);
+    let (iid, tid) = (pdc_id(&net, 0), pdc_id(&net, 1));
     inject(
         &mut net,
         0,
         1,
-        &nack_hdr(nack::PSN_OOR_WINDOW, psn.wrapping_add(1), 0, 0),
+        &nack_hdr(nack::PSN_OOR_WINDOW, psn.wrapping_add(1), tid, iid),
     );
     assert_eq!(initiator_state(&net, 0), Some(PdcState::Established));
     assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 2));
@@ -1349,7 +1368,12 @@ fn psn_oor_window_fails_the_pdc() {
     send(&mut net, 0, 1, 1, Mode::Rud, write_op(), vec![3; 100], 3).unwrap();
     let psn = first_req_psn(&net, 0);
     net.nodes[0].env.outbox.clear();
-    inject(&mut net, 0, 1, &nack_hdr(nack::PSN_OOR_WINDOW, psn, 0, 0));
+    inject(
+        &mut net,
+        0,
+        1,
+        &nack_hdr(nack::PSN_OOR_WINDOW, psn, tid, iid),
+    );
     assert_eq!(comps(&net, 0).len(), 3);
     assert_eq!(comps(&net, 0)[2].status, Status::PdcError);
     assert_eq!(initiator_state(&net, 0), None);
@@ -1367,18 +1391,24 @@ fn stale_or_forged_nacks_are_ignored() {
     send(&mut net, 0, 1, 1, Mode::Rud, write_op(), vec![1; 100], 1).unwrap();
     assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 1));
     // Idle PDC: nothing in flight.
+    let (iid, tid) = (pdc_id(&net, 0), pdc_id(&net, 1));
     for code in [
         nack::PDC_HDR_MISMATCH,
         nack::INV_DPDCID,
         nack::PSN_OOR_WINDOW,
     ] {
-        inject(&mut net, 0, 1, &nack_hdr(code, 12345, 0, 0));
+        inject(&mut net, 0, 1, &nack_hdr(code, 12345, tid, iid));
     }
     assert_eq!(initiator_state(&net, 0), Some(PdcState::Established));
     // In flight, but from a PDC id that is not the peer's.
     send(&mut net, 0, 1, 1, Mode::Rud, write_op(), vec![2; 100], 2).unwrap();
     let psn = first_req_psn(&net, 0);
-    inject(&mut net, 0, 1, &nack_hdr(nack::PDC_HDR_MISMATCH, psn, 7, 0));
+    inject(
+        &mut net,
+        0,
+        1,
+        &nack_hdr(nack::PDC_HDR_MISMATCH, psn, tid ^ 1, iid),
+    );
     assert_eq!(initiator_state(&net, 0), Some(PdcState::Established));
     assert!(net.run_until(1_000_000_000, |n| comps(n, 0).len() == 2));
     assert_eq!(comps(&net, 0)[1].status, Status::Ok);
@@ -1999,13 +2029,14 @@ fn reap_waits_for_the_retry_span() {
 // ---------------------------------------------------------------------
 // Isolation and limits against hostile peers.
 
-/// A SYN request packet (PSN `psn`, SPDCID `spdcid`) carrying the SES
+/// A request packet (PSN `psn`, SPDCID `spdcid`; a SYN with start PSN
+/// 1000 if `dst` is `None`, else on target PDC `dst`) carrying the SES
 /// `opcode` for `job` with `len` payload bytes of a `total`-byte message.
 #[allow(clippy::too_many_arguments)]
 fn forged_req(
     psn: u32,
     spdcid: u16,
-    syn: bool,
+    dst: Option<u16>,
     opcode: u8,
     job: u32,
     som: bool,
@@ -2025,13 +2056,12 @@ fn forged_req(
         clear_psn_offset: 0,
         psn,
         spdcid,
-        dst: if syn {
-            PdcDst::Syn {
+        dst: match dst {
+            None => PdcDst::Syn {
                 use_rsv_pdc: false,
                 psn_offset: (psn - 1000) as u16,
-            }
-        } else {
-            PdcDst::Dpdcid(0)
+            },
+            Some(id) => PdcDst::Dpdcid(id),
         },
     });
     let flags = if som { sflags::SOM } else { 0 } | if eom { sflags::EOM } else { 0 };
@@ -2063,9 +2093,10 @@ fn forged_req(
 }
 
 /// A packet of a forged 200 000-byte rendezvous send (message `msg_id`,
-/// eager part 100 bytes) on the PDC the SYN at PSN 1000 opened: `len`
-/// payload bytes at message offset `off`, with SES `flags`.
-fn forged_rndv(psn: u32, flags: u8, msg_id: u16, off: u32, len: usize) -> Vec<u8> {
+/// eager part 100 bytes) on the PDC the SYN at PSN 1000 opened (target
+/// PDC `id`): `len` payload bytes at message offset `off`, with SES
+/// `flags`.
+fn forged_rndv(psn: u32, id: u16, flags: u8, msg_id: u16, off: u32, len: usize) -> Vec<u8> {
     use crate::proto::wire::{emit_headers, pds::*, ses::*, NextHeader};
     let syn = psn == 1000;
     let h = PdsHeader::Req(ReqHdr {
@@ -2083,7 +2114,7 @@ fn forged_rndv(psn: u32, flags: u8, msg_id: u16, off: u32, len: usize) -> Vec<u8
                 psn_offset: 0,
             }
         } else {
-            PdcDst::Dpdcid(0)
+            PdcDst::Dpdcid(id)
         },
     });
     let s = SesHeader::Req(SesReq {
@@ -2142,10 +2173,11 @@ fn rendezvous_message_takes_no_packet_after_its_eager_part() {
         let mut net = net(2, fast_cfg(), Link::CLEAN, 41);
         let mut rb = expected.then(|| recv(&mut net, 1, 1, 200_000, 1, None));
         // From node 0's address: the pull READ goes there and is refused.
-        inject_raw(&mut net, 1, addr(0), &forged_rndv(1000, som, 5, 0, 100));
+        inject_raw(&mut net, 1, addr(0), &forged_rndv(1000, 0, som, 5, 0, 100));
+        let id = pdc_id(&net, 1);
         assert_eq!(net.nodes[1].eng.stats.rndv_reads, u64::from(expected));
         for (k, &(flags, off, len)) in hostile.iter().enumerate() {
-            let p = forged_rndv(1001 + k as u32, flags, 5, off, len);
+            let p = forged_rndv(1001 + k as u32, id, flags, 5, off, len);
             inject_raw(&mut net, 1, addr(0), &p);
             let st = &net.nodes[1].eng.stats;
             assert_eq!(st.mismatched, k as u64 + 1, "packet {k}");
@@ -2184,7 +2216,7 @@ fn forged_syns_from_one_peer_take_only_its_share() {
     // 16 forged SYNs (one per SPDCID) from one address: the table has 16
     // PDCs, the peer's share is a quarter of it.
     for k in 0..16u16 {
-        let p = forged_req(1000, k, true, 1, JOB, true, true, 0, 0, 0, 0);
+        let p = forged_req(1000, k, None, 1, JOB, true, true, 0, 0, 0, 0);
         inject_raw(&mut net, 1, attacker(1), &p);
     }
     let used = net.nodes[1].eng.usage().0;
@@ -2204,7 +2236,7 @@ fn oversized_and_flooding_sends_take_no_state() {
     // 64 first packets of 4 GiB sends: refused without state, no
     // overflow buffer asked for.
     for k in 0..64u16 {
-        let p = forged_req(1000, k, true, 5, JOB, true, false, 0, 0, 100, u32::MAX);
+        let p = forged_req(1000, k, None, 5, JOB, true, false, 0, 0, 100, u32::MAX);
         inject_raw(&mut net, 1, attacker(k as u8 % 2), &p);
     }
     assert_eq!(net.nodes[1].eng.usage().3, 0);
@@ -2219,7 +2251,7 @@ fn oversized_and_flooding_sends_take_no_state() {
         let p = forged_req(
             1000 + u32::from(k),
             99,
-            k == 0,
+            None,
             5,
             JOB,
             true,
@@ -2236,7 +2268,7 @@ fn oversized_and_flooding_sends_take_no_state() {
             forged_req(
                 1000 + u32::from(k),
                 99,
-                false,
+                Some(pdc_id(&net, 1)),
                 5,
                 JOB,
                 true,
@@ -2313,9 +2345,10 @@ fn continuation_must_carry_its_message_job() {
     recv(&mut net, 1, 1, 8192, 3, None);
     // First packet of a 200-byte send for job 7, then a continuation that
     // names job 8 on the same PDC and message.
-    let a = forged_req(1000, 5, true, 5, JOB, true, false, 0, 0, 100, 200);
-    let b = forged_req(1001, 5, false, 5, 8, false, true, 0, 100, 100, 200);
+    let a = forged_req(1000, 5, None, 5, JOB, true, false, 0, 0, 100, 200);
     inject_raw(&mut net, 1, addr(0), &a);
+    let id = Some(pdc_id(&net, 1));
+    let b = forged_req(1001, 5, id, 5, 8, false, true, 0, 100, 100, 200);
     inject_raw(&mut net, 1, addr(0), &b);
     // The PDC is bound to job 7 (its SYN): PDS refuses the continuation
     // before SES sees it, and the message stays incomplete.
@@ -2331,15 +2364,16 @@ fn target_pdc_is_bound_to_the_job_of_its_syn() {
     net.nodes[1].env.jobs.insert((8, 1, 1), 9);
     recv(&mut net, 1, 1, 8192, 3, None);
     recv(&mut net, 1, 9, 8192, 4, None);
-    // A SYN for job 7 opens target PDC 0 (SPDCID 5).
-    let a = forged_req(1000, 5, true, op::SEND, JOB, true, true, 0, 0, 100, 100);
+    // A SYN for job 7 opens a target PDC (SPDCID 5).
+    let a = forged_req(1000, 5, None, op::SEND, JOB, true, true, 0, 0, 100, 100);
     inject_raw(&mut net, 1, addr(0), &a);
+    let id = Some(pdc_id(&net, 1));
     assert_eq!(comps(&net, 1).len(), 1);
     assert_eq!(net.nodes[1].eng.usage().0, 1);
     // A request for job 8 on that PDC, then a SYN for job 8 on the same
     // SPDCID: both refused, neither delivered nor matched for job 8.
-    let b = forged_req(1001, 5, false, op::SEND, 8, true, true, 1, 0, 100, 100);
-    let c = forged_req(1002, 5, true, op::SEND, 8, true, true, 2, 0, 100, 100);
+    let b = forged_req(1001, 5, id, op::SEND, 8, true, true, 1, 0, 100, 100);
+    let c = forged_req(1002, 5, None, op::SEND, 8, true, true, 2, 0, 100, 100);
     let nacks = net.nodes[1].eng.stats.nack_tx;
     inject_raw(&mut net, 1, addr(0), &b);
     inject_raw(&mut net, 1, addr(0), &c);
@@ -2349,7 +2383,7 @@ fn target_pdc_is_bound_to_the_job_of_its_syn() {
     assert_eq!(net.nodes[1].eng.unexpected().count(), 0);
     assert_eq!(net.nodes[1].eng.usage().0, 1, "no second target PDC");
     // The PDC still serves job 7.
-    let d = forged_req(1001, 5, false, op::SEND, JOB, true, true, 3, 0, 100, 100);
+    let d = forged_req(1001, 5, id, op::SEND, JOB, true, true, 3, 0, 100, 100);
     recv(&mut net, 1, 1, 8192, 5, None);
     inject_raw(&mut net, 1, addr(0), &d);
     assert_eq!(comps(&net, 1).len(), 2);
@@ -2387,7 +2421,7 @@ fn pdcs_are_per_job_and_fail_alone() {
     // messages are not touched.
     let pdcs = net.nodes[0].eng.pdcs();
     let job8 = (0..pdcs.len())
-        .find(|&i| pdcs[i].state() != PdcState::Free && i != 0)
+        .find(|&i| pdcs[i].state() != PdcState::Free && pdcs[i].job() == 8)
         .unwrap();
     let psn = first_req_psn_of(&net, 0, job8 as u16);
     inject(
@@ -2970,22 +3004,28 @@ fn two_jobs_on_one_spdcid_with_two_shards() {
                 .unwrap();
         }
     }
+    // The first PDC of each shard (shard 1's id has its high bit set).
+    // CAST: slots of a 16-PDC table.
+    let (id0, id1) = (
+        eng[0].first_pdc_slot() as u16,
+        eng[1].first_pdc_slot() as u16,
+    );
     let mut deliver = |pkt: &[u8]| {
         let s = usize::from(shard_of(pkt, bits));
         eng[s].receive(0, &addr(0), pkt, &mut env);
     };
-    let req = |psn, syn, job, msg_id| {
-        forged_req(psn, 5, syn, op::SEND, job, true, true, msg_id, 0, 100, 100)
+    let req = |psn, dst, job, msg_id| {
+        forged_req(psn, 5, dst, op::SEND, job, true, true, msg_id, 0, 100, 100)
     };
-    // Job A's SYN opens PDC 0 in shard 0.
-    deliver(&req(1000, true, jobs[0], 0));
+    // Job A's SYN opens PDC id0 in shard 0.
+    deliver(&req(1000, None, jobs[0], 0));
     // Job B on that PDC: refused by shard 0.
-    deliver(&req(1001, false, jobs[1], 1));
+    deliver(&req(1001, Some(id0), jobs[1], 1));
     // Job B's SYN on the same SPDCID goes to shard 1, which opens its own
     // PDC bound to job B and delivers there.
-    deliver(&req(1001, true, jobs[1], 1));
+    deliver(&req(1001, None, jobs[1], 1));
     // Job A's request on shard 1's PDC: refused, not delivered again.
-    deliver(&on_dpdcid(&req(1002, false, jobs[0], 2), 0x8000));
+    deliver(&on_dpdcid(&req(1002, Some(id0), jobs[0], 2), 0x8000 | id1));
     assert_eq!(eng[0].stats.bad_job, 1);
     assert_eq!(eng[1].stats.bad_job, 1);
     assert_eq!(eng[0].stats.pdc_open, 1);
@@ -3486,8 +3526,10 @@ fn continuation_must_carry_its_message_initiator() {
     use crate::proto::wire::{emit_headers, parse, ses::ReqBody, ses::SesHeader};
     let mut net = net(2, fast_cfg(), Link::CLEAN, 35);
     recv(&mut net, 1, 1, 8192, 3, None);
-    let a = forged_req(1000, 5, true, 5, JOB, true, false, 0, 0, 100, 200);
-    let b = forged_req(1001, 5, false, 5, JOB, false, true, 0, 100, 100, 200);
+    let a = forged_req(1000, 5, None, 5, JOB, true, false, 0, 0, 100, 200);
+    inject_raw(&mut net, 1, addr(0), &a);
+    let id = Some(pdc_id(&net, 1));
+    let b = forged_req(1001, 5, id, 5, JOB, false, true, 0, 100, 100, 200);
     // The continuation, with another initiator id.
     let p = parse(&b).unwrap();
     let Some(SesHeader::Req(mut s)) = p.ses else {
@@ -3500,8 +3542,6 @@ fn continuation_must_carry_its_message_initiator() {
     let n = emit_headers(&p.pds, Some(&SesHeader::Req(s)), &mut b2).unwrap();
     b2.truncate(n);
     b2.extend_from_slice(p.payload);
-    inject_raw(&mut net, 1, addr(0), &a);
-    // The target PDC id is 0 in forged packets: the SYN opened slot 0.
     inject_raw(&mut net, 1, addr(0), &b2);
     assert_eq!(net.nodes[1].eng.stats.mismatched, 1);
     let c = comps(&net, 1);
@@ -3615,11 +3655,12 @@ fn cancel_messages_queued_in_flight_and_partly_acked() {
             .find(|m| m.0 == user)
             .map(|m| (m.3, m.4))
     };
+    let ip = net.nodes[0].eng.first_pdc_slot();
     assert!(net.run_until(1_000_000_000, |n| {
-        let acked = n.nodes[0].eng.pdcs()[0].state() == PdcState::Established
+        let acked = n.nodes[0].eng.pdcs()[ip].state() == PdcState::Established
             && n.nodes[0]
                 .eng
-                .window_flags(0)
+                .window_flags(ip)
                 .next()
                 .is_some_and(|(_, f)| f & 2 == 0);
         n.nodes[1].eng.usage().3 == 1
@@ -4126,8 +4167,9 @@ fn loss_nack_resends_are_rate_limited() {
     let mut net = net(2, fast_cfg(), Link::CLEAN, 65);
     let psns = flight_to_drop(&mut net);
     let psn = psns[0];
+    let (iid, tid) = (pdc_id(&net, 0), pdc_id(&net, 1));
     for _ in 0..20 {
-        inject(&mut net, 0, 1, &nack_hdr(nack::TRIMMED, psn, 0, 0));
+        inject(&mut net, 0, 1, &nack_hdr(nack::TRIMMED, psn, tid, iid));
     }
     assert_eq!(outbox_count(&net, 0, psn), 1);
     let st = net.nodes[0].eng.stats;
@@ -4137,7 +4179,7 @@ fn loss_nack_resends_are_rate_limited() {
     net.nodes[0].env.outbox.clear();
     let srtt = 2 * 2_000; // the simulator's link: 2 us each way
     net.now += srtt;
-    inject(&mut net, 0, 1, &nack_hdr(nack::PKT_NOT_RCVD, psn, 0, 0));
+    inject(&mut net, 0, 1, &nack_hdr(nack::PKT_NOT_RCVD, psn, tid, iid));
     assert_eq!(outbox_count(&net, 0, psn), 1);
     assert!(net.run_until(net.now + 1_000_000_000, |n| comps(n, 0).len() == 2));
     assert_eq!(comps(&net, 0)[1].status, Status::Ok);
@@ -4153,12 +4195,13 @@ fn trimmed_nacks_cut_the_congestion_window() {
     for code in [nack::PKT_NOT_RCVD, nack::TRIMMED] {
         let mut net = net(2, fast_cfg(), Link::CLEAN, 66);
         let psns = flight_to_drop(&mut net);
+        let (iid, tid) = (pdc_id(&net, 0), pdc_id(&net, 1));
         for &psn in &psns[..8] {
-            inject(&mut net, 0, 1, &nack_hdr(code, psn, 0, 0));
+            inject(&mut net, 0, 1, &nack_hdr(code, psn, tid, iid));
         }
         assert!(net.run_until(net.now + 1_000_000_000, |n| comps(n, 0).len() == 2));
         assert_eq!(comps(&net, 0)[1].status, Status::Ok);
-        cwnd.push(net.nodes[0].eng.pdcs()[0].cwnd());
+        cwnd.push(net.nodes[0].eng.pdcs()[usize::from(iid)].cwnd());
     }
     assert!(cwnd[1] < cwnd[0], "{cwnd:?}");
 }
@@ -4273,18 +4316,18 @@ fn peer_service_time_is_clamped() {
         t += 20_000;
     }
     assert_eq!(comps(&net, 0).len(), 5);
-    let srtt = net.nodes[0].eng.pdcs()[0].srtt();
+    let srtt = net.nodes[0].eng.pdcs()[usize::from(pdc_id(&net, 0))].srtt();
     // At most `ack_delay` (2 us) is taken off the 10 us.
     assert!((8_000..=10_000).contains(&srtt), "{srtt}");
 }
 
 mod flap;
 mod isolation;
+mod offers;
 mod ops;
+mod pdcids;
 mod reap;
 mod recovery;
 mod slow;
 mod synflood;
 mod window;
-mod pdcids;
-mod offers;

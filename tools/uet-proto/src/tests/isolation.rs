@@ -37,7 +37,7 @@ fn hog_peer(i: usize) -> Addr {
 /// returns the target PDCs of that job then open or half-open.
 fn flood(net: &mut Net, peers: usize) -> usize {
     for i in 0..peers {
-        let pkt = forged_req(1000, 1, true, op::SEND, HOG, true, true, 0, 0, 64, 64);
+        let pkt = forged_req(1000, 1, None, op::SEND, HOG, true, true, 0, 0, 64, 64);
         let now = net.now;
         let node = &mut net.nodes[0];
         node.eng.receive(now, &hog_peer(i), &pkt, &mut node.env);
@@ -141,7 +141,7 @@ fn a_lone_job_may_take_the_whole_table() {
     a[14] = 2;
     for i in 0..2 * PDCS {
         a[15] = i as u8;
-        let pkt = forged_req(1000, 3, true, op::SEND, HOG, true, true, 0, 0, 64, 64);
+        let pkt = forged_req(1000, 3, None, op::SEND, HOG, true, true, 0, 0, 64, 64);
         let now = net.now;
         let node = &mut net.nodes[0];
         node.eng.receive(now, &a, &pkt, &mut node.env);
@@ -171,7 +171,7 @@ fn a_released_pdc_gives_back_its_job_share() {
     // holds a PDC again, so the share holds).
     assert!(legit_write(&mut net, 2, 1_000_000));
     for i in 0..2 * PDCS {
-        let pkt = forged_req(5000, 2, true, op::SEND, HOG, true, true, 0, 0, 64, 64);
+        let pkt = forged_req(5000, 2, None, op::SEND, HOG, true, true, 0, 0, 64, 64);
         let now = net.now;
         let node = &mut net.nodes[0];
         let mut a = hog_peer(i);

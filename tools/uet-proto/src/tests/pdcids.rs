@@ -163,3 +163,56 @@ fn a_quarantined_slot_waits_for_reap_after() {
     assert_eq!(comps(&net, 0)[2].status, Status::Ok);
     assert_eq!(net.nodes[1].env.bufs[rb as usize][..64], pattern(7, 64)[..]);
 }
+
+/// Review S1: a fresh engine handed out slot 0 first, so a device
+/// deleted and added back on the same address (a new engine, another
+/// seed) opened its first PDC to a peer under the SPDCID its predecessor
+/// used first, which that peer still held (until its reap): the new
+/// PDC's SYNs were dropped as stale and its messages failed. The free
+/// list now starts at a slot drawn from the seed.
+#[test]
+fn an_engine_created_again_does_not_start_at_its_predecessors_id() {
+    let cfg = fast_cfg();
+    let mut net = net(2, cfg, Link::CLEAN, 97);
+    recv(&mut net, 1, 1, 4096, 10, None);
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        pattern(1, 64),
+        1,
+    )
+    .unwrap();
+    assert!(net.run_until(net.now + 10_000_000, |n| comps(n, 0).len() == 1));
+    let old = net.nodes[0]
+        .eng
+        .pdcs()
+        .iter()
+        .position(|p| p.state() != PdcState::Free);
+    // The device goes away and comes back with another seed; node 1 still
+    // holds the old PDC.
+    let seed = net.nodes[0].eng.config().seed ^ 0x5a5a_0000;
+    *net.nodes[0].eng = crate::sim::new_engine(Config { seed, ..cfg });
+    assert_ne!(Some(net.nodes[0].eng.first_pdc_slot()), old);
+    assert_eq!(net.nodes[1].eng.usage().0, 1);
+    let rb = recv(&mut net, 1, 1, 4096, 11, None);
+    send(
+        &mut net,
+        0,
+        1,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        pattern(2, 64),
+        2,
+    )
+    .unwrap();
+    let n0 = comps(&net, 0).len();
+    assert!(net.run_until(net.now + 10_000_000, |n| comps(n, 0).len() == n0 + 1));
+    assert_eq!(comps(&net, 0)[n0].status, Status::Ok);
+    assert_eq!(net.nodes[1].env.bufs[rb as usize][..64], pattern(2, 64)[..]);
+    assert_eq!(net.nodes[1].eng.stats.rx_drop, 0);
+}

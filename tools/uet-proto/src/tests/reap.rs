@@ -14,7 +14,7 @@ fn partial_sends(net: &mut Net, peer: Addr, ids: core::ops::Range<u16>) {
     for k in ids {
         let psn = 1000 + u32::from(k);
         // Every packet carries the SYN until the initiator hears an ACK.
-        let p = forged_req(psn, 7, true, op::SEND, JOB, true, false, k, 0, 100, 4096);
+        let p = forged_req(psn, 7, None, op::SEND, JOB, true, false, k, 0, 100, 4096);
         inject_raw(net, 1, peer, &p);
     }
 }

@@ -61,7 +61,7 @@ fn forged_syn_send(spdcid: u16) -> Vec<u8> {
     forged_req(
         1000,
         spdcid,
-        true,
+        None,
         op::SEND,
         VICTIM,
         true,
@@ -414,7 +414,7 @@ fn post_refused_for_want_of_a_pdc_takes_no_message_slot() {
     // share), 8 in each of two JobIDs (one JobID may hold half).
     for k in 0..16u16 {
         let job = JOB + u32::from(k / 8);
-        let p = forged_req(1000, k, true, op::WRITE, job, true, true, 0, 0, 8, 8);
+        let p = forged_req(1000, k, None, op::WRITE, job, true, true, 0, 0, 8, 8);
         inject_raw(&mut net, 0, attacker((k % 4) as u8), &p);
     }
     assert_eq!(net.nodes[0].eng.usage().0, 16);

@@ -155,9 +155,26 @@ impl<S: Slab> Engine<S> {
                 0
             }
         }
-        self.free_pdc = chain(&mut self.pdcs, |e, n| e.hnext = n);
+        // The PDC free list starts at a slot drawn from the seed and goes
+        // round from there: an engine started again on the same address
+        // (a device deleted and added back) does not hand out the ids its
+        // predecessor used first, which its peers may still hold.
+        let n = self.pdcs.len();
+        let first = self.first_pdc_slot();
+        for k in 0..n {
+            let next = if k + 1 < n {
+                // CAST: tables are shorter than NONE (checked by new()).
+                ((first + k + 1) % n) as u16
+            } else {
+                NONE
+            };
+            self.pdcs[(first + k) % n].hnext = next;
+        }
         // CAST: tables are shorter than NONE (checked by new()).
-        self.free_pdc_tail = self.pdcs.len().checked_sub(1).map_or(NONE, |l| l as u16);
+        (self.free_pdc, self.free_pdc_tail) = match n {
+            0 => (NONE, NONE),
+            _ => (first as u16, ((first + n - 1) % n) as u16),
+        };
         self.quar_head = NONE;
         self.quar_tail = NONE;
         self.free_msg = chain(&mut self.msgs, |e, n| e.hnext = n);
@@ -193,6 +210,19 @@ impl<S: Slab> Engine<S> {
         self.offer_head = 0;
         self.offer_len = 0;
         self.heap_len = 0;
+    }
+
+    /// The slot a fresh engine's first PDC takes: derived from
+    /// [`Config::seed`] (random in the kernel, and shown on the wire by
+    /// the start PSNs anyway), 0 for an empty table.
+    ///
+    /// [`Config::seed`]: super::Config::seed
+    pub(crate) fn first_pdc_slot(&self) -> usize {
+        match self.pdcs.len() {
+            0 => 0,
+            // CAST: reduced below the table length, a usize.
+            n => (mix(u64::from(self.cfg.seed) ^ 0x7064_635f_736c_6f74) % n as u64) as usize,
+        }
     }
 
     fn bucket(&self, len: usize, h: u64) -> usize {
