@@ -1127,10 +1127,10 @@ impl Quota {
 
 /// A closed or reaped target PDC, remembered for [`Config::quiet_time`] so
 /// that its delayed or replayed SYN packets cannot open it again; or (an
-/// *offer*) the start PSN a reaped half-open PDC offered in its
-/// `NEW_START_PSN` NACK, so that the initiator's SYN at that PSN, which
-/// proves it heard the NACK, still opens the PDC when it comes back after
-/// `half_open`.
+/// *offer*, in a ring of its own) the start PSN a reaped half-open PDC
+/// offered in its `NEW_START_PSN` NACK, so that the initiator's SYN at
+/// that PSN, which shows it heard the NACK, still opens the PDC when it
+/// comes back after `half_open`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Tomb {
     peer: Addr,
@@ -1263,8 +1263,9 @@ pub(crate) struct Tables<S: Slab> {
     pub(crate) quotas: S::Of<Quota>,
     /// Hash buckets of the quota counters: a power of two.
     pub(crate) quota_map: S::Of<u16>,
-    /// Tombstones of closed and reaped target PDCs (fewer than 65535; 0
-    /// makes every new PDC within the quiet time use 1-RTT).
+    /// Tombstones of closed and reaped target PDCs (three quarters) and
+    /// offers of reaped half-open ones (the last quarter): fewer than
+    /// 65535; with none, every new PDC within the quiet time uses 1-RTT.
     pub(crate) tombs: S::Of<Tomb>,
     /// Hash buckets of the tombstones: a power of two.
     pub(crate) tomb_map: S::Of<u16>,
