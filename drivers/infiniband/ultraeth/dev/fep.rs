@@ -558,9 +558,10 @@ impl_has_hr_timer! {
 fn engine_config(mtu: u32) -> Config {
     Config {
         mtu,
-        // Start PSNs, PDC ids and the hash key come from the seed: a
-        // device created again on the same address (or a peer host) must
-        // not repeat them, or its peers take its new PDCs for stale ones.
+        // Start PSNs, the first PDC slot (PDC ids are slot indexes, handed
+        // out from there) and the hash key come from the seed: a device
+        // created again on the same address (or a peer host) must not
+        // repeat them, or its peers take its new PDCs for stale ones.
         seed: kernel::random::get_random_u32().max(1),
         // The secret of the rendezvous keys: never derived from, or
         // visible in, anything on the wire.
