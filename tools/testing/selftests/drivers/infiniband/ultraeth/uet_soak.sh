@@ -136,8 +136,17 @@ setup() {
 		uet_wait_for uet_gid_index uets0 $A0
 }
 
+# the caches of slab_bytes whose bytes grew most since the copy of
+# /proc/slabinfo in $1: "name +KiB" of the top 5
+slab_growth() {
+	awk 'NR == FNR { if (/^(skbuff|kmalloc-[0-9]|uet)/) b[$1] = $2 * $4; next }
+		/^(skbuff|kmalloc-[0-9]|uet)/ { d = $2 * $4 - b[$1]; if (d > 0) printf "%s +%d\n", $1, d / 1024 }' \
+		"$1" /proc/slabinfo | sort -t+ -k2 -n -r | head -5 | tr '\n' ' '
+}
+
 setup || ktap_exit_fail_msg "cannot set up the namespaces and devices"
 slab0=$(slab_bytes)
+cat /proc/slabinfo >"$T/slabinfo0" 2>/dev/null
 
 # 1: netem with loss and reordering on both ends of the wire
 uet_wire_netem vsk0 "$NS" vsk1 "$NETEM"
@@ -235,7 +244,7 @@ result "no PDC in use $tq s after the traffic (live $(live_pdcs - uets0)/$(live_
 # 7: slab memory back near the baseline (within 4 MiB), devices still up
 sleep 1
 slab1=$(slab_bytes)
-ktap_print_msg "slab: $slab0 -> $slab1 bytes ($(((slab1 - slab0) / 1024)) KiB)"
+ktap_print_msg "slab: $slab0 -> $slab1 bytes ($(((slab1 - slab0) / 1024)) KiB); grew most (KiB): $(slab_growth "$T/slabinfo0")"
 result "slab memory back near the baseline (within 4 MiB)" '[ $((slab1 - slab0)) -lt $((4 << 20)) ]'
 
 # 8: the devices and the module go
@@ -247,6 +256,8 @@ tc qdisc del dev vsk0 root 2>/dev/null
 ktap_print_msg "slab after the devices went: $(slab_bytes) bytes"
 uet_wait_for modprobe -r uet_soft
 result "modprobe -r uet_soft succeeds" '[ ! -d /sys/module/uet_soft ]'
+sleep 2
+ktap_print_msg "slab after the unload: $(slab_bytes) bytes; grew most (KiB): $(slab_growth "$T/slabinfo0")"
 
 # 9: the whole run took about the time asked
 result "the soak ran its $SECS s (ran $dur s)" '[ "$dur" -ge "$SECS" ]'
