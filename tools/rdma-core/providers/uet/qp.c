@@ -326,8 +326,23 @@ static int uet_sqe_from_ru_wr(struct uet_qp *qp, const struct ibv_send_wr *wr,
 	if (err)
 		return err;
 	if (rma) {
-		/* a device without IBV_DEVICE_KEY64 takes the 32-bit rkey */
-		sqe->remote_key = wr->wr.ru_rdma.rkey;
+		uint64_t rkey64 = wr->wr.ru_rdma.rkey64;
+		uint32_t rkey = wr->wr.ru_rdma.rkey;
+
+		/*
+		 * Remote keys are 32 bits wide here (no IBV_DEVICE_KEY64),
+		 * but a caller may fill either field (the proposal's ru_rma
+		 * fills only rkey64): rkey64 when set, and it must fit in
+		 * 32 bits and agree with rkey if both are set.
+		 */
+		if (rkey64) {
+			if (rkey64 >> 32)
+				return EINVAL;
+			if (rkey && rkey != rkey64)
+				return EINVAL;
+			rkey = rkey64;
+		}
+		sqe->remote_key = rkey;
 		sqe->remote_addr = wr->wr.ru_rdma.remote_addr;
 	}
 	return uet_sqe_wr_sges(qp, wr, sqe);

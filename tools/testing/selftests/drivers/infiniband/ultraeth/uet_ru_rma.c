@@ -19,6 +19,11 @@
  *   -p PORT -d DEV -i IB-PORT -g GID-IDX -s SIZE -n ITERS -e -j JOBID -J -A
  *   as uet_ru_pingpong; and
  *   -P   steps 1 and 3 through ibv_post_send (wr.ru_rdma), else ibv_wr_*
+ *   -K 32|64|both  with -P, which remote key fields of wr.ru_rdma are
+ *        filled: rkey only (default), rkey64 only (as the proposal's
+ *        ru_rma example does), or both. With 64 or both the client first
+ *        checks that an rkey64 wider than 32 bits and an rkey64 that
+ *        disagrees with rkey are refused with EINVAL
  *   -z   register with ibv_reg_mr_ex(), IBV_ACCESS_ZERO_BASED: the
  *        region is addressed by offsets, by peers and in local SGEs
  *   -u KEY  register with ibv_reg_mr_ex() under the application key KEY
@@ -48,6 +53,7 @@ struct rma {
 	uint8_t *buf;
 	size_t size, area;	/* area: size rounded up to 64 */
 	int events, post_send, zero_based;
+	int key_fields;		/* -K: 1 rkey, 2 rkey64, 3 both */
 	uint64_t user_key;
 	struct ru_peer peer;
 	/* a receive completion that came while a send was awaited */
@@ -175,7 +181,10 @@ static int post(struct rma *r, enum op op, size_t loff, uint32_t len,
 		wr.wr.ru_rdma.addr_idx = r->c.addr_table ? RU_ADDR_IDX : 0;
 		wr.wr.ru_rdma.jkey = r->c.jkey->jkey;
 		wr.wr.ru_rdma.remote_addr = remote;
-		wr.wr.ru_rdma.rkey = (uint32_t)r->peer.rkey;
+		if (r->key_fields & 1)
+			wr.wr.ru_rdma.rkey = (uint32_t)r->peer.rkey;
+		if (r->key_fields & 2)
+			wr.wr.ru_rdma.rkey64 = r->peer.rkey;
 		return ibv_post_send(r->qp, &wr, &bad);
 	}
 	ibv_wr_start(r->qpx);
@@ -264,6 +273,49 @@ static int next_recv(struct rma *r, struct rwc *w, const char *what)
 	return 0;
 }
 
+/*
+ * wr.ru_rdma keys the provider must refuse before posting: an rkey64 wider
+ * than the device's 32-bit keys, and rkey and rkey64 that disagree
+ */
+static int check_bad_rkeys(struct rma *r)
+{
+	struct ibv_sge sge = {
+		.addr = laddr(r, 0), .length = 8, .lkey = r->mr->lkey,
+	};
+	struct ibv_send_wr wr = {}, *bad;
+	uint32_t rkey = (uint32_t)r->peer.rkey;
+	uint32_t other = rkey == 1 ? 2 : rkey ^ 1;	/* non-zero, != rkey */
+	int ret;
+
+	wr.sg_list = &sge;
+	wr.num_sge = 1;
+	wr.send_flags = IBV_SEND_SIGNALED;
+	wr.opcode = IBV_WR_RDMA_WRITE;
+	wr.wr.ru_rdma.ah = r->c.addr_table ? NULL : r->c.ah_ex;
+	wr.wr.ru_rdma.addr_idx = r->c.addr_table ? RU_ADDR_IDX : 0;
+	wr.wr.ru_rdma.jkey = r->c.jkey->jkey;
+	wr.wr.ru_rdma.remote_addr = raddr(r, 0);
+	wr.wr.ru_rdma.rkey64 = (1ull << 32) | rkey;
+	ret = ibv_post_send(r->qp, &wr, &bad);
+	if (ret != EINVAL) {
+		ru_err("ibv_post_send, rkey64 0x%" PRIx64 ": %s, want EINVAL\n",
+		       (uint64_t)wr.wr.ru_rdma.rkey64,
+		       ret ? strerror(ret) : "posted");
+		return -1;
+	}
+	wr.wr.ru_rdma.rkey64 = rkey;
+	wr.wr.ru_rdma.rkey = other;
+	ret = ibv_post_send(r->qp, &wr, &bad);
+	if (ret != EINVAL) {
+		ru_err("ibv_post_send, rkey 0x%x, rkey64 0x%x: %s, want "
+		       "EINVAL\n", other, rkey,
+		       ret ? strerror(ret) : "posted");
+		return -1;
+	}
+	printf("rkey64 beyond 32 bits and rkey != rkey64 refused\n");
+	return 0;
+}
+
 static int client(struct rma *r, uint32_t iters)
 {
 	uint64_t *res = (uint64_t *)(r->buf + OFF_RESULT(r));
@@ -272,6 +324,8 @@ static int client(struct rma *r, uint32_t iters)
 	uint32_t i;
 	size_t k;
 
+	if (r->post_send && (r->key_fields & 2) && check_bad_rkeys(r))
+		return -1;
 	for (i = 0; i < iters; i++) {
 		for (k = 0; k < r->size; k++)
 			r->buf[k] = pattern(i, k);
@@ -396,7 +450,8 @@ int main(int argc, char **argv)
 
 	r.c.ib_port = 1;
 	r.c.job_id = 46;
-	while ((opt = getopt(argc, argv, "p:d:i:g:s:n:ej:JAPzu:h")) != -1) {
+	r.key_fields = 1;
+	while ((opt = getopt(argc, argv, "p:d:i:g:s:n:ej:JAPK:zu:h")) != -1) {
 		switch (opt) {
 		case 'p': port = atoi(optarg); break;
 		case 'd': r.c.devname = optarg; break;
@@ -409,12 +464,22 @@ int main(int argc, char **argv)
 		case 'J': r.c.need_import = true; break;
 		case 'A': r.c.addr_table = true; break;
 		case 'P': r.post_send = 1; break;
+		case 'K':
+			r.key_fields = !strcmp(optarg, "32") ? 1 :
+				       !strcmp(optarg, "64") ? 2 :
+				       !strcmp(optarg, "both") ? 3 : 0;
+			if (!r.key_fields) {
+				ru_err("-K takes 32, 64 or both\n");
+				return 1;
+			}
+			break;
 		case 'z': r.zero_based = 1; break;
 		case 'u': r.user_key = strtoull(optarg, NULL, 0); break;
 		default:
 			printf("usage: %s [-p port] [-d dev] [-i ib-port] "
 			       "[-g gid-idx] [-s size] [-n iters] [-e] "
-			       "[-j jobid] [-J] [-A] [-P] [-z] [-u key] [server]\n",
+			       "[-j jobid] [-J] [-A] [-P] [-K 32|64|both] [-z] "
+			       "[-u key] [server]\n",
 			       argv[0]);
 			return 1;
 		}

@@ -11,7 +11,9 @@
 # so only a real import reports 46). Then, on rxe and siw devices (if
 # their modules exist), the UET verbs uet_ru_pingpong -X lists must refuse
 # with EOPNOTSUPP, and ibv_reg_mr_ex() of an address must register as
-# ibv_reg_mr() does.
+# ibv_reg_mr() does. ibv_post_send RMA fills wr.ru_rdma.rkey, rkey64 only
+# (as the proposal's ru_rma example does) or both (-K), and rkey64 beyond
+# 32 bits or disagreeing with rkey must be refused (EINVAL).
 source "$(dirname "$(readlink -f "$0")")/uet_lib.sh"
 
 NS=uet-ru-peer
@@ -54,6 +56,7 @@ CLEAN=(
 	"ping-pong, job from uet-launch (ibv_import_job)|$PP|-s 4096 -n 200 -c -N -I 64|launch"
 	"RMA and atomics, ibv_wr_*|$RMA|-s 4096 -n 100|alloc"
 	"RMA and atomics, ibv_post_send (wr.ru_rdma), job address table|$RMA|-s 8192 -n 50 -P -A|alloc"
+	"RMA and atomics, ibv_post_send filling only rkey64 (as the proposal's ru_rma)|$RMA|-s 4096 -n 20 -P -K 64|alloc"
 	"RMA and atomics, zero-based region with an application key|$RMA|-s 4096 -n 50 -z -u 0x5eed|alloc"
 	"RMA and atomics, completion events, job from uet-launch|$RMA|-s 65536 -n 20 -e|launch"
 )
@@ -61,7 +64,7 @@ LOSSY=(
 	"ping-pong under 5% loss|$PP|-s 4096 -n 200 -c -N -I 64|alloc"
 	"ping-pong under 5% loss, ibv_post_send|$PP|-s 16384 -n 100 -c|alloc"
 	"RMA and atomics under 5% loss|$RMA|-s 8192 -n 50|alloc"
-	"RMA and atomics under 5% loss, ibv_post_send, zero-based|$RMA|-s 4096 -n 50 -P -z|alloc"
+	"RMA and atomics under 5% loss, ibv_post_send, zero-based, rkey and rkey64|$RMA|-s 4096 -n 50 -P -K both -z|alloc"
 )
 ktap_set_plan $((${#CLEAN[@]} + ${#LOSSY[@]} + 2))
 
@@ -114,7 +117,10 @@ pair() {
 		if [ "$prog" = "$PP" ] && [[ "$opts" = *-c* ]]; then
 			grep -q "^content checked: " "$T/c" && grep -q "^content checked: " "$T/s"
 		elif [ "$prog" = "$RMA" ]; then
-			grep -q "^counter and lock word: " "$T/s"
+			grep -q "^counter and lock word: " "$T/s" &&
+			if [[ "$opts" = *"-K 64"* || "$opts" = *"-K both"* ]]; then
+				grep -q "^rkey64 beyond 32 bits and rkey != rkey64 refused" "$T/c"
+			fi
 		fi &&
 		if [ "$how" = launch ]; then
 			grep -q "JobID 46 (imported)" "$T/c" && grep -q "JobID 46 (imported)" "$T/s"
