@@ -804,8 +804,18 @@ impl Operations for UetDevice {
         let member = ctx.member.clone();
         let cmd: CreateQpCmd = udata.read()?;
         let c = &cmd.0;
-        check_comp_mask(c.comp_mask, 0)?;
-        check_reserved(&c.reserved_e0)?;
+        let mask_initiator = uapi::uet_ibv_create_qp_comp_mask_UET_CREATE_QP_MASK_INITIATOR;
+        check_comp_mask(c.comp_mask, mask_initiator)?;
+        // The SES initiator field of the endpoint's requests: its QP
+        // number unless user space chose one (an old library leaves the
+        // field zero, as it was reserved).
+        let initiator = if c.comp_mask & mask_initiator != 0 {
+            Some(c.initiator)
+        } else if c.initiator != 0 {
+            return Err(EINVAL);
+        } else {
+            None
+        };
         if attr.qp_type != QPT_DRIVER || c.driver_qp_type != uapi::uet_ibv_qp_type_UET_QPT_RU {
             return Err(EOPNOTSUPP);
         }
@@ -887,6 +897,7 @@ impl Operations for UetDevice {
             eps.reserve(1, GFP_KERNEL)?;
             let (pid, gen, qpn) = fep.add_ep(
                 want,
+                initiator,
                 range,
                 job.job_id,
                 job.tc,

@@ -131,7 +131,10 @@ struct uet_cqe {
 	__u32 byte_len;
 	__u32 ep_num;		/* local endpoint (queue pair number) */
 	__u32 job_id;		/* receive: JobID of the message (24 bits) */
-	__u32 src_qpn;		/* receive: the sender's endpoint (QP number) */
+	__u32 src_qpn;		/* receive: the SES initiator field: the
+				 * sender's QP number unless it chose an
+				 * initiator (UET_CREATE_QP_MASK_INITIATOR);
+				 * 0 from a small request, which has none */
 	__u8 reserved_e0[4];
 	__aligned_u64 header_data;
 	__aligned_u64 match_bits;
@@ -192,15 +195,26 @@ enum uet_ibv_create_qp_flags {
 #define UET_QPN_PID_MASK 0xfff		/* PIDonFEP, bits 11:0 */
 #define UET_QPN_RI_SHIFT 12		/* resource index, bits 23:12 */
 
+/*
+ * Optional fields of uet_ibv_create_qp. The SES initiator field of every
+ * request the endpoint sends is its QP number unless
+ * UET_CREATE_QP_MASK_INITIATOR gives another value (any 32 bits: the
+ * source ID of the libibverbs UET verbs, IBV_QP_INIT_ATTR_SRC_ID). The
+ * target reports it in uet_cqe.src_qpn.
+ */
+enum uet_ibv_create_qp_comp_mask {
+	UET_CREATE_QP_MASK_INITIATOR = 1 << 0,	/* use .initiator */
+};
+
 struct uet_ibv_create_qp {
-	__u32 comp_mask;
+	__u32 comp_mask;	/* enum uet_ibv_create_qp_comp_mask */
 	__u32 driver_qp_type;	/* enum uet_ibv_qp_type */
 	__u32 delivery_mode;	/* enum uet_ibv_delivery_mode */
 	__u32 flags;		/* enum uet_ibv_create_qp_flags */
 	__u32 qpn;		/* requested QP number (UET_CREATE_QP_F_QPN) */
 	__u32 sqe_size;		/* must be sizeof(struct uet_sqe) */
 	__u32 rqe_size;		/* must be sizeof(struct uet_rqe) */
-	__u8 reserved_e0[4];
+	__u32 initiator;	/* UET_CREATE_QP_MASK_INITIATOR; else 0 */
 };
 
 struct uet_ibv_create_qp_resp {

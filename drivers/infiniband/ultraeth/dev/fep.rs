@@ -436,6 +436,10 @@ struct Ep {
     pd: u64,
     job: u32,
     qpn: u32,
+    /// The SES initiator field of the endpoint's requests, which the
+    /// target reports as the source (`uet_cqe.src_qpn`): the QP number
+    /// unless the creator chose another (`UET_CREATE_QP_MASK_INITIATOR`).
+    initiator: u32,
     tc: u8,
     /// Delivery mode of every request of the endpoint.
     mode: Mode,
@@ -828,7 +832,8 @@ impl Fep {
     }
 
     /// Adds an endpoint with its rings: with QP number `want`, or else the
-    /// next free PIDonFEP of `range` (cyclically, resource index 0). QP
+    /// next free PIDonFEP of `range` (cyclically, resource index 0), and
+    /// SES initiator id `initiator` (else its QP number). QP
     /// numbers 0 and 1 are ib_core's (SMI, GSI) and never used. Returns
     /// the PIDonFEP, the endpoint's generation and its QP number;
     /// `EBUSY` if the wanted PIDonFEP is taken, `ENOSPC` if the range is
@@ -837,6 +842,7 @@ impl Fep {
     pub(crate) fn add_ep(
         &self,
         want: Option<u32>,
+        initiator: Option<u32>,
         range: core::ops::Range<u16>,
         job: u32,
         tc: u8,
@@ -902,6 +908,7 @@ impl Fep {
             pd,
             job,
             qpn,
+            initiator: initiator.unwrap_or(qpn),
             tc,
             mode,
             gen,
@@ -1495,7 +1502,7 @@ impl KEnv<'_> {
             hdr_data: if flags & f_data != 0 { hdr } else { 0 },
             with_data: flags & f_data != 0,
             tc: ep.tc,
-            initiator: ep.qpn,
+            initiator: ep.initiator,
         };
         match engine.post(now, &post, self) {
             Ok(()) => {}

@@ -1102,6 +1102,12 @@ static struct ibv_qp *uet_create_qp_common(struct ibv_context *ibvctx,
 	}
 	cmd.sqe_size = sizeof(struct uet_sqe);
 	cmd.rqe_size = sizeof(struct uet_rqe);
+	/* the proposal's source ID: the SES initiator field of the QP's
+	 * requests, which receivers read with ibv_wc_read_src_id() */
+	if (ru && (attr_ex->comp_mask & IBV_QP_INIT_ATTR_SRC_ID)) {
+		cmd.comp_mask |= UET_CREATE_QP_MASK_INITIATOR;
+		cmd.initiator = attr_ex->src_id;
+	}
 
 	/* the endpoint serves the context's job: the key must name it; it
 	 * stays held (ibv_destroy_jkey() EBUSY) while the QP exists */

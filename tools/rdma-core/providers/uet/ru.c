@@ -615,13 +615,11 @@ int uet_ru_qp_attr(struct uet_context *ctx,
 			*delivery_mode = UETDV_DM_ROD;
 	}
 	/*
-	 * IBV_QP_INIT_ATTR_SRC_ID: no UET header field carries a source ID
-	 * of the sender's choosing; completions report the sender's QP
-	 * number as its source ID. IBV_QP_INIT_ATTR_JKEY: checked and
-	 * counted by the create (uet_ru_jkey_get()).
+	 * IBV_QP_INIT_ATTR_SRC_ID: the SES initiator field of the QP's
+	 * requests (UET_CREATE_QP_MASK_INITIATOR, set by the create);
+	 * without it the field is the QP number. IBV_QP_INIT_ATTR_JKEY:
+	 * checked and counted by the create (uet_ru_jkey_get()).
 	 */
-	if (attr_ex->comp_mask & IBV_QP_INIT_ATTR_SRC_ID)
-		return EOPNOTSUPP;
 	return 0;
 }
 

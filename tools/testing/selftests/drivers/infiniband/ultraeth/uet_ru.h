@@ -13,7 +13,12 @@
  * On the way, what must be refused is: a second job on the context
  * (EBUSY, by alloc and by import of our own export), ibv_dealloc_job()
  * while a job key exists and ibv_destroy_jkey() while a QP made with it
- * exists (EBUSY), a QP with a source ID of our choosing (EOPNOTSUPP).
+ * exists (EBUSY).
+ *
+ * The source ID: with -S ID the QP is created with
+ * IBV_QP_INIT_ATTR_SRC_ID, ID on the client and ID + 1 on the server (so
+ * that a receiver reporting its own would be caught), else it is the QP
+ * number; the exchange tells the peer, whose receives must report it.
  */
 #ifndef UET_RU_H
 #define UET_RU_H
@@ -34,6 +39,7 @@
 struct ru_peer {
 	uint32_t qpn;
 	uint32_t job_id;
+	uint32_t src_id;	/* what its messages carry as the source ID */
 	uint64_t rkey;
 	uint64_t addr;
 	union ibv_gid gid;
@@ -47,6 +53,8 @@ struct ru_common {
 	bool addr_table;	/* name the peer by job address table index */
 	bool imported;		/* the job came from $UET_JOB_FD */
 	bool need_import;	/* -J: it must */
+	bool set_src_id;	/* -S: choose the source ID (IBV_QP_INIT_ATTR_SRC_ID) */
+	uint32_t src_id;	/* chosen, or else the QP number (ru_create_qp) */
 	struct ibv_context *ctx;
 	struct ibv_job *job;
 	struct ibv_pd *pd;
@@ -229,24 +237,20 @@ static inline struct ibv_qp *ru_create_qp(struct ru_common *c,
 	attr.send_ops_flags = send_ops;
 	attr.qp_semantics = &sem;
 	attr.job_key = c->jkey;
-	/* a source ID of our choosing: not carried, so refused */
-	attr.comp_mask |= IBV_QP_INIT_ATTR_SRC_ID;
-	attr.src_id = 0x77;
-	errno = 0;
-	qp = ibv_create_qp_ex(c->ctx, &attr);
-	if (qp || errno != EOPNOTSUPP) {
-		ru_err("ibv_create_qp_ex(IBV_QP_INIT_ATTR_SRC_ID): %s, want "
-		       "EOPNOTSUPP\n", qp ? "created" : strerror(errno));
-		if (qp)
-			ibv_destroy_qp(qp);
-		return NULL;
+	/* a source ID of our choosing, or the default: the QP number */
+	if (c->set_src_id) {
+		attr.comp_mask |= IBV_QP_INIT_ATTR_SRC_ID;
+		attr.src_id = c->src_id;
 	}
-	attr.comp_mask &= ~IBV_QP_INIT_ATTR_SRC_ID;
 	qp = ibv_create_qp_ex(c->ctx, &attr);
 	if (!qp) {
-		ru_err("ibv_create_qp_ex(IBV_QPT_RU): %s\n", strerror(errno));
+		ru_err("ibv_create_qp_ex(IBV_QPT_RU%s): %s\n",
+		       c->set_src_id ? ", IBV_QP_INIT_ATTR_SRC_ID" : "",
+		       strerror(errno));
 		return NULL;
 	}
+	if (!c->set_src_id)
+		c->src_id = qp->qp_num;
 	if (qp->qp_type != IBV_QPT_RU || qp->state != IBV_QPS_RTS ||
 	    (qp->qp_num & ~(IBV_QPN_PID_ON_FEP_MASK | IBV_QPN_RI_MASK))) {
 		ru_err("RU QP: type %d state %d qpn 0x%x\n", qp->qp_type,
@@ -355,7 +359,8 @@ static inline int ru_close(struct ru_common *c)
 /*
  * The exchange, as ibv_rc_pingpong does it: the client connects to the
  * server's TCP port and sends its line first; the server answers with its
- * own. A line: qpn:jobid:rkey:addr:gid (hex).
+ * own. A line: qpn:jobid:rkey:addr:gid:srcid (hex), zero-padded to its
+ * 128 bytes.
  */
 static inline int ru_exchange(const char *server, int port,
 			      const struct ru_peer *mine, struct ru_peer *peer)
@@ -367,8 +372,10 @@ static inline int ru_exchange(const char *server, int port,
 
 	for (i = 0; i < 16; i++)
 		sprintf(gid + 2 * i, "%02x", mine->gid.raw[i]);
+	memset(line, 0, sizeof(line));
 	snprintf(line, sizeof(line), "%06x:%06x:%016" PRIx64 ":%016" PRIx64
-		 ":%s", mine->qpn, mine->job_id, mine->rkey, mine->addr, gid);
+		 ":%s:%08x", mine->qpn, mine->job_id, mine->rkey, mine->addr,
+		 gid, mine->src_id);
 	snprintf(svc, sizeof(svc), "%d", port);
 
 	if (server) {
@@ -425,8 +432,9 @@ static inline int ru_exchange(const char *server, int port,
 		got += n;
 	}
 	peerline[sizeof(peerline) - 1] = 0;
-	if (sscanf(peerline, "%x:%x:%" SCNx64 ":%" SCNx64 ":%32s", &peer->qpn,
-		   &peer->job_id, &peer->rkey, &peer->addr, gid) != 5)
+	if (sscanf(peerline, "%x:%x:%" SCNx64 ":%" SCNx64 ":%32[0-9a-f]:%x",
+		   &peer->qpn, &peer->job_id, &peer->rkey, &peer->addr, gid,
+		   &peer->src_id) != 6)
 		goto err;
 	for (i = 0; i < 16; i++) {
 		unsigned int b;
@@ -435,11 +443,6 @@ static inline int ru_exchange(const char *server, int port,
 		peer->gid.raw[i] = b;
 	}
 	if (!server) {
-		for (i = 0; i < 16; i++)
-			sprintf(gid + 2 * i, "%02x", mine->gid.raw[i]);
-		snprintf(line, sizeof(line), "%06x:%06x:%016" PRIx64
-			 ":%016" PRIx64 ":%s", mine->qpn, mine->job_id,
-			 mine->rkey, mine->addr, gid);
 		if (write(fd, line, sizeof(line)) != sizeof(line))
 			goto err;
 	}

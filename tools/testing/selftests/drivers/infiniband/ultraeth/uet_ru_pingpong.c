@@ -15,12 +15,15 @@
  *   -J        the job must come from $UET_JOB_FD (uet-launch)
  *   -N        ibv_wr_* and ibv_start_poll, else ibv_post_send (wr.ru)
  *   -I 0|32|64  immediate data width (0: none)     -A       job address table
+ *   -S ID     source ID of our QP: ID on the client, ID + 1 on the server
+ *             (IBV_QP_INIT_ATTR_SRC_ID); else it is the QP number
  *   -X        instead: check that the UET verbs it lists on device -d refuse
  *             with EOPNOTSUPP (a device without IBV_DEVICE_RU), but
  *             ibv_reg_mr_ex() of an address, which registers
  *
  * With -N the receiver checks on every message the JobID, the source ID
- * (libuet: the sender's QP number) and the 64-bit immediate.
+ * (the sender's -S value, else its QP number) and the 64-bit immediate;
+ * without -N, wc.src_qp, which libuet fills with the same source ID.
  */
 #define _GNU_SOURCE
 #include <getopt.h>
@@ -228,11 +231,11 @@ static int wait_for(struct pp *pp, uint32_t iter, int client, int *sends,
 					pp->bad++;
 				}
 				if (ibv_wc_read_src_id(pp->cqx) !=
-				    pp->peer.qpn) {
+				    pp->peer.src_id) {
 					ru_err("message %u: source ID 0x%x, "
-					       "peer QPN 0x%x\n", iter,
+					       "want 0x%x\n", iter,
 					       ibv_wc_read_src_id(pp->cqx),
-					       pp->peer.qpn);
+					       pp->peer.src_id);
 					pp->bad++;
 				}
 			}
@@ -257,6 +260,12 @@ static int wait_for(struct pp *pp, uint32_t iter, int client, int *sends,
 			len = wc.byte_len;
 			has_imm = !!(wc.wc_flags & IBV_WC_WITH_IMM);
 			imm = has_imm ? ntohl(wc.imm_data) : 0;
+			if (st == IBV_WC_SUCCESS && (opcode & IBV_WC_RECV) &&
+			    wc.src_qp != pp->peer.src_id) {
+				ru_err("message %u: src_qp 0x%x, want 0x%x\n",
+				       iter, wc.src_qp, pp->peer.src_id);
+				pp->bad++;
+			}
 		}
 		if (st != IBV_WC_SUCCESS) {
 			ru_err("completion of wr_id 0x%" PRIx64 ": %s\n", wr_id,
@@ -468,7 +477,7 @@ static void usage(const char *argv0)
 {
 	printf("usage: %s [-p port] [-d dev] [-i ib-port] [-g gid-idx] "
 	       "[-s size] [-r rx-depth] [-n iters] [-e] [-c] [-j jobid] [-J] [-N] "
-	       "[-I 0|32|64] [-A] [server]\n       %s -X -d dev\n",
+	       "[-I 0|32|64] [-A] [-S src-id] [server]\n       %s -X -d dev\n",
 	       argv0, argv0);
 }
 
@@ -485,7 +494,7 @@ int main(int argc, char **argv)
 
 	pp.c.ib_port = 1;
 	pp.c.job_id = 46;
-	while ((opt = getopt(argc, argv, "p:d:i:g:s:r:n:ecj:JNI:AXh")) != -1) {
+	while ((opt = getopt(argc, argv, "p:d:i:g:s:r:n:ecj:JNI:AS:Xh")) != -1) {
 		switch (opt) {
 		case 'p': port = atoi(optarg); break;
 		case 'd': pp.c.devname = optarg; break;
@@ -501,6 +510,10 @@ int main(int argc, char **argv)
 		case 'N': pp.new_api = 1; break;
 		case 'I': pp.imm = atoi(optarg); break;
 		case 'A': pp.c.addr_table = true; break;
+		case 'S':
+			pp.c.set_src_id = true;
+			pp.c.src_id = strtoul(optarg, NULL, 0);
+			break;
 		case 'X': refuse = 1; break;
 		default: usage(argv[0]); return 1;
 		}
@@ -524,6 +537,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	/* the server's source ID differs from the client's */
+	if (!server)
+		pp.c.src_id++;
 	if (ru_open(&pp.c))
 		return 1;
 	pp.buf = calloc(pp.rx_depth + 1, pp.size ? pp.size : 1);
@@ -577,11 +593,14 @@ int main(int argc, char **argv)
 	mine.qpn = pp.qp->qp_num;
 	mine.job_id = pp.c.job_id;
 	mine.gid = pp.c.gid;
+	mine.src_id = pp.c.src_id;
 	if (ru_exchange(server, port, &mine, &pp.peer) || ru_connect(&pp.c, &pp.peer))
 		return 1;
-	printf("local QPN 0x%06x, remote QPN 0x%06x, JobID %u (%s)\n",
-	       mine.qpn, pp.peer.qpn, pp.c.job_id,
-	       pp.c.imported ? "imported" : "allocated");
+	printf("local QPN 0x%06x, remote QPN 0x%06x, JobID %u (%s), source "
+	       "IDs 0x%x (%s), peer 0x%x\n", mine.qpn, pp.peer.qpn,
+	       pp.c.job_id, pp.c.imported ? "imported" : "allocated",
+	       mine.src_id, pp.c.set_src_id ? "chosen" : "the QP number",
+	       pp.peer.src_id);
 	if (pp.peer.job_id != pp.c.job_id) {
 		ru_err("the peer is in job %u\n", pp.peer.job_id);
 		return 1;
@@ -625,6 +644,8 @@ int main(int argc, char **argv)
 	}
 	if (pp.check)
 		printf("content checked: %d messages intact\n", iters);
+	printf("source ID checked: %d messages from 0x%x\n", iters,
+	       pp.peer.src_id);
 
 	ibv_destroy_qp(pp.qp);
 	ibv_destroy_cq(pp.cq);

@@ -24,6 +24,8 @@
  *        ru_rma example does), or both. With 64 or both the client first
  *        checks that an rkey64 wider than 32 bits and an rkey64 that
  *        disagrees with rkey are refused with EINVAL
+ *   -S ID  source ID of our QP, as uet_ru_pingpong -S; the server checks
+ *        the client's on every write with immediate data
  *   -z   register with ibv_reg_mr_ex(), IBV_ACCESS_ZERO_BASED: the
  *        region is addressed by offsets, by peers and in local SGEs
  *   -u KEY  register with ibv_reg_mr_ex() under the application key KEY
@@ -343,6 +345,11 @@ static int client(struct rma *r, uint32_t iters)
 			       wc->opcode, ntohl(wc->imm_data));
 			return -1;
 		}
+		if (w.src_id != r->peer.src_id) {
+			ru_err("iteration %u: answer from source ID 0x%x, want "
+			       "0x%x\n", i, w.src_id, r->peer.src_id);
+			return -1;
+		}
 		if (post_recv(r))
 			return -1;
 		memset(r->buf + OFF_REPLY(r), 0, r->size);
@@ -409,10 +416,10 @@ static int serve(struct rma *r, uint32_t iters)
 			       ntohl(wc->imm_data), wc->byte_len);
 			return -1;
 		}
-		if (w.job_id != r->c.job_id || w.src_id != r->peer.qpn) {
+		if (w.job_id != r->c.job_id || w.src_id != r->peer.src_id) {
 			ru_err("iteration %u: JobID %u source ID 0x%x, want %u "
 			       "0x%x\n", i, w.job_id, w.src_id, r->c.job_id,
-			       r->peer.qpn);
+			       r->peer.src_id);
 			return -1;
 		}
 		for (k = 0; k < r->size; k++)
@@ -437,6 +444,8 @@ static int serve(struct rma *r, uint32_t iters)
 		return -1;
 	}
 	printf("counter and lock word: %u, as expected\n", iters);
+	printf("source ID checked: %u writes from 0x%x\n", iters,
+	       r->peer.src_id);
 	return run(r, OP_SEND, OFF_RESULT(r), 8, 0, iters, 0, "final answer");
 }
 
@@ -451,7 +460,7 @@ int main(int argc, char **argv)
 	r.c.ib_port = 1;
 	r.c.job_id = 46;
 	r.key_fields = 1;
-	while ((opt = getopt(argc, argv, "p:d:i:g:s:n:ej:JAPK:zu:h")) != -1) {
+	while ((opt = getopt(argc, argv, "p:d:i:g:s:n:ej:JAPK:S:zu:h")) != -1) {
 		switch (opt) {
 		case 'p': port = atoi(optarg); break;
 		case 'd': r.c.devname = optarg; break;
@@ -474,12 +483,16 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'z': r.zero_based = 1; break;
+		case 'S':
+			r.c.set_src_id = true;
+			r.c.src_id = strtoul(optarg, NULL, 0);
+			break;
 		case 'u': r.user_key = strtoull(optarg, NULL, 0); break;
 		default:
 			printf("usage: %s [-p port] [-d dev] [-i ib-port] "
 			       "[-g gid-idx] [-s size] [-n iters] [-e] "
-			       "[-j jobid] [-J] [-A] [-P] [-K 32|64|both] [-z] "
-			       "[-u key] [server]\n",
+			       "[-j jobid] [-J] [-A] [-P] [-K 32|64|both] [-S src-id] "
+			       "[-z] [-u key] [server]\n",
 			       argv[0]);
 			return 1;
 		}
@@ -489,6 +502,9 @@ int main(int argc, char **argv)
 	if (!r.size || iters < 1)
 		return 1;
 	r.area = (r.size + 63) & ~(size_t)63;
+	/* the server's source ID differs from the client's */
+	if (!server)
+		r.c.src_id++;
 
 	if (ru_open(&r.c))
 		return 1;
@@ -570,13 +586,15 @@ int main(int argc, char **argv)
 	mine.job_id = r.c.job_id;
 	mine.gid = r.c.gid;
 	mine.rkey = r.mr->rkey64;
+	mine.src_id = r.c.src_id;
 	mine.addr = r.zero_based ? 0 : (uintptr_t)r.buf;
 	if (ru_exchange(server, port, &mine, &r.peer) || ru_connect(&r.c, &r.peer))
 		return 1;
 	printf("local QPN 0x%06x, remote QPN 0x%06x, JobID %u (%s), rkey 0x%"
-	       PRIx64 "%s\n", mine.qpn, r.peer.qpn, r.c.job_id,
-	       r.c.imported ? "imported" : "allocated", mine.rkey,
-	       r.zero_based ? ", zero-based" : "");
+	       PRIx64 "%s, source IDs 0x%x (%s), peer 0x%x\n", mine.qpn,
+	       r.peer.qpn, r.c.job_id, r.c.imported ? "imported" : "allocated",
+	       mine.rkey, r.zero_based ? ", zero-based" : "", mine.src_id,
+	       r.c.set_src_id ? "chosen" : "the QP number", r.peer.src_id);
 
 	gettimeofday(&t0, NULL);
 	if (server ? client(&r, iters) : serve(&r, iters)) {

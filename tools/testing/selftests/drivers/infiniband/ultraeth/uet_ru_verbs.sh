@@ -11,9 +11,11 @@
 # so only a real import reports 46). Then, on rxe and siw devices (if
 # their modules exist), the UET verbs uet_ru_pingpong -X lists must refuse
 # with EOPNOTSUPP, and ibv_reg_mr_ex() of an address must register as
-# ibv_reg_mr() does. ibv_post_send RMA fills wr.ru_rdma.rkey, rkey64 only
-# (as the proposal's ru_rma example does) or both (-K), and rkey64 beyond
-# 32 bits or disagreeing with rkey must be refused (EINVAL).
+# ibv_reg_mr() does. Every receive reports the sender's source ID: the
+# value it chose with IBV_QP_INIT_ATTR_SRC_ID (-S), else its QP number.
+# ibv_post_send RMA fills wr.ru_rdma.rkey, rkey64 only (as the proposal's
+# ru_rma example does) or both (-K), and rkey64 beyond 32 bits or
+# disagreeing with rkey must be refused (EINVAL).
 source "$(dirname "$(readlink -f "$0")")/uet_lib.sh"
 
 NS=uet-ru-peer
@@ -49,6 +51,8 @@ trap cleanup EXIT
 CLEAN=(
 	"ping-pong, ibv_post_send (wr.ru), 32-bit immediates|$PP|-s 4096 -n 500 -c -I 32|alloc"
 	"ping-pong, ibv_wr_* and ibv_start_poll, 64-bit immediates|$PP|-s 4096 -n 500 -c -N -I 64|alloc"
+	"ping-pong, chosen source IDs (IBV_QP_INIT_ATTR_SRC_ID), both APIs|$PP|-s 1024 -n 100 -N -S 0xc0ffee10|alloc"
+	"ping-pong, chosen source IDs, ibv_post_send and wc.src_qp, rendezvous sends|$PP|-s 131072 -n 20 -c -S 0x10|alloc"
 	"ping-pong, completion events|$PP|-s 4096 -n 200 -c -e|alloc"
 	"ping-pong, job address table|$PP|-s 1024 -n 200 -c -N -A|alloc"
 	"ping-pong, 0 bytes|$PP|-s 0 -n 200 -N -I 64|alloc"
@@ -56,7 +60,7 @@ CLEAN=(
 	"ping-pong, job from uet-launch (ibv_import_job)|$PP|-s 4096 -n 200 -c -N -I 64|launch"
 	"RMA and atomics, ibv_wr_*|$RMA|-s 4096 -n 100|alloc"
 	"RMA and atomics, ibv_post_send (wr.ru_rdma), job address table|$RMA|-s 8192 -n 50 -P -A|alloc"
-	"RMA and atomics, ibv_post_send filling only rkey64 (as the proposal's ru_rma)|$RMA|-s 4096 -n 20 -P -K 64|alloc"
+	"RMA and atomics, ibv_post_send filling only rkey64 (as the proposal's ru_rma), chosen source IDs|$RMA|-s 4096 -n 20 -P -K 64 -S 0x5eed0|alloc"
 	"RMA and atomics, zero-based region with an application key|$RMA|-s 4096 -n 50 -z -u 0x5eed|alloc"
 	"RMA and atomics, completion events, job from uet-launch|$RMA|-s 65536 -n 20 -e|launch"
 )
@@ -87,6 +91,23 @@ G1=$(uet_gid_index uetru1 $A1)
 ktap_print_msg "GID index: uetru0 $G0, uetru1 $G1"
 
 port=18700
+# check_src_ids PROG OPTS: each receiver saw the source ID its peer has:
+# with -S ID, ID from the client and ID + 1 from the server (uet_ru_rma:
+# the server checks the client's); else the peer's QP number
+check_src_ids() {
+	local prog=$1 opts=$2 cid sid cq sq
+	cq=$(sed -n 's/^local QPN 0x\([0-9a-f]*\),.*/\1/p' "$T/c")
+	sq=$(sed -n 's/^local QPN 0x\([0-9a-f]*\),.*/\1/p' "$T/s")
+	if [[ "$opts" =~ -S\ ([0-9a-fx]+) ]]; then
+		cid=$((BASH_REMATCH[1])) sid=$((BASH_REMATCH[1] + 1))
+	else
+		cid=$((16#$cq)) sid=$((16#$sq))
+	fi
+	grep -q "^source ID checked: .* from $(printf 0x%x $cid)\$" "$T/s" || return 1
+	[ "$prog" = "$RMA" ] && return 0
+	grep -q "^source ID checked: .* from $(printf 0x%x $sid)\$" "$T/c"
+}
+
 # pair NAME PROG OPTS HOW: the server in the peer namespace, the client here
 pair() {
 	local name=$1 prog=$2 opts=$3 how=$4 crc src
@@ -127,6 +148,7 @@ pair() {
 		else
 			grep -q "JobID 46 (allocated)" "$T/c" && grep -q "JobID 46 (allocated)" "$T/s"
 		fi
+	[ $? -eq 0 ] && check_src_ids "$prog" "$opts"
 	ktap_test_result "$name: both sides exit 0 (client $crc, server $src) and agree" [ $? -eq 0 ]
 }
 
