@@ -135,7 +135,7 @@ impl CqRing {
         }
         let slot = kernel::num::casts::u32_as_usize(*prod & (self.entries - 1));
         let off = CQ_RING_ENTRIES_OFFSET + slot * CQE_SIZE;
-        let bytes = cqe_bytes(cqe);
+        let bytes = cqe_bytes(cqe, *prod);
         self.buf.write(off, &bytes).map_err(|_| CqFull::Overflow)?;
         *prod = prod.wrapping_add(1);
         self.buf
@@ -144,8 +144,9 @@ impl CqRing {
     }
 }
 
-/// Serialises a CQE in the uapi layout (host byte order, as the header says).
-fn cqe_bytes(c: &uapi::uet_cqe) -> [u8; CQE_SIZE] {
+/// Serialises a CQE in the uapi layout (host byte order, as the header
+/// says), for ring place `seq` (`uet_cqe.seq`: `UET_DEV_CAP_CQE_SEQ`).
+fn cqe_bytes(c: &uapi::uet_cqe, seq: u32) -> [u8; CQE_SIZE] {
     let mut b = [0u8; CQE_SIZE];
     b[0..8].copy_from_slice(&c.wr_id.to_ne_bytes());
     b[8] = c.status;
@@ -156,6 +157,7 @@ fn cqe_bytes(c: &uapi::uet_cqe) -> [u8; CQE_SIZE] {
     b[16..20].copy_from_slice(&c.ep_num.to_ne_bytes());
     b[20..24].copy_from_slice(&c.job_id.to_ne_bytes());
     b[24..28].copy_from_slice(&c.src_qpn.to_ne_bytes());
+    b[28..32].copy_from_slice(&seq.to_ne_bytes());
     b[32..40].copy_from_slice(&c.header_data.to_ne_bytes());
     b[40..48].copy_from_slice(&c.match_bits.to_ne_bytes());
     b[48..64].copy_from_slice(&c.src_addr);
@@ -702,12 +704,14 @@ mod tests {
             header_data: 0x2122_2324_2526_2728,
             ..Default::default()
         };
-        let b = cqe_bytes(&c);
+        let b = cqe_bytes(&c, 0x3132_3334);
         assert_eq!(b[0..8], 0x0102_0304_0506_0708u64.to_ne_bytes());
         assert_eq!(b[8..12], [9, 10, 11, 12]);
         assert_eq!(b[12..16], 0x1314_1516u32.to_ne_bytes());
         assert_eq!(core::mem::offset_of!(uapi::uet_cqe, header_data), 32);
         assert_eq!(b[32..40], 0x2122_2324_2526_2728u64.to_ne_bytes());
+        assert_eq!(core::mem::offset_of!(uapi::uet_cqe, seq), 28);
+        assert_eq!(b[28..32], 0x3132_3334u32.to_ne_bytes());
     }
 
     /// What `UetMr` holds of its key, plus a field whose initialisation

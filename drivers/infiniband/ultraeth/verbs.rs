@@ -626,9 +626,9 @@ impl QpData for UetQp {
     }
 }
 
-/// The capabilities `dev_caps` reports: what an application can use today.
-/// Delivery modes and tagged matching are added as the data path makes them
-/// work.
+/// The capabilities `dev_caps` reports: what an application can use today
+/// (delivery modes and tagged matching were added as the data path made
+/// them work), and `CQE_SEQ`, a property of the completion ring.
 const DEV_CAPS: u32 = uapi::uet_ibv_dev_caps_UET_DEV_CAP_JOBS
     | uapi::uet_ibv_dev_caps_UET_DEV_CAP_RUD
     | uapi::uet_ibv_dev_caps_UET_DEV_CAP_ROD
@@ -636,7 +636,8 @@ const DEV_CAPS: u32 = uapi::uet_ibv_dev_caps_UET_DEV_CAP_JOBS
     | uapi::uet_ibv_dev_caps_UET_DEV_CAP_UUD
     | uapi::uet_ibv_dev_caps_UET_DEV_CAP_TAGGED
     | uapi::uet_ibv_dev_caps_UET_DEV_CAP_RMA
-    | uapi::uet_ibv_dev_caps_UET_DEV_CAP_ATOMIC;
+    | uapi::uet_ibv_dev_caps_UET_DEV_CAP_ATOMIC
+    | uapi::uet_ibv_dev_caps_UET_DEV_CAP_CQE_SEQ;
 
 #[vtable]
 impl Operations for UetDevice {

@@ -42,6 +42,7 @@ enum uet_ibv_dev_caps {
 	UET_DEV_CAP_JOBS = 1 << 5,	/* contexts join jobs (rdma_job.h) */
 	UET_DEV_CAP_RMA = 1 << 6,	/* RMA write (with header data), read */
 	UET_DEV_CAP_ATOMIC = 1 << 7,	/* fetch-add, compare-and-swap, add */
+	UET_DEV_CAP_CQE_SEQ = 1 << 8,	/* uet_cqe.seq is filled */
 };
 
 /* UET profiles (UEC 1.0), in uet_ibv_alloc_ucontext_resp.profiles */
@@ -90,7 +91,11 @@ struct uet_ibv_create_cq_resp {
  * stores its own count in cons_idx (release) so the device can reuse them.
  * Both indexes run free and wrap at 2^32. The device never overwrites an
  * entry that was not consumed: a full ring puts the CQ in error
- * (IB_EVENT_CQ_ERR).
+ * (IB_EVENT_CQ_ERR). With UET_DEV_CAP_CQE_SEQ each entry carries its own
+ * index (seq): after the device is gone (disassociated), every page of
+ * every mapping of the context is one shared page that user space's own
+ * ring writes land in, and an entry whose seq is not the one expected is
+ * that garbage, not a completion.
  */
 struct uet_cq_ring_hdr {
 	__u32 prod_idx;		/* written by the device */
@@ -135,7 +140,8 @@ struct uet_cqe {
 				 * sender's QP number unless it chose an
 				 * initiator (UET_CREATE_QP_MASK_INITIATOR);
 				 * 0 from a small request, which has none */
-	__u8 reserved_e0[4];
+	__u32 seq;		/* the entry's place: prod_idx before it was
+				 * written (with UET_DEV_CAP_CQE_SEQ) */
 	__aligned_u64 header_data;
 	__aligned_u64 match_bits;
 	__u8 src_addr[16];	/* receive: the sender's FEP address */

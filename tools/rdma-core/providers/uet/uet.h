@@ -41,6 +41,7 @@ struct uet_context {
 	struct uet_jkey *jkeys[UET_MAX_JKEYS];
 	/* from uet_ibv_alloc_ucontext_resp */
 	uint32_t dev_caps;
+	bool cqe_seq;		/* the kernel fills uet_cqe.seq */
 	uint32_t max_cqe;
 	uint32_t cqe_size;
 	uint32_t max_msg_size;
@@ -65,8 +66,12 @@ struct uet_cq {
 	/* entries consumed so far, runs free like the ring's indexes */
 	uint32_t cons_idx;
 	uint32_t cq_idx;
-	/* ibv_cq_ex polling: the entry start_poll/next_poll point at */
+	/* ibv_cq_ex polling: the entry start_poll/next_poll point at (a
+	 * copy: the read_* calls see what was checked) */
 	const struct uet_cqe *cur;
+	struct uet_cqe cur_copy;
+	/* the device fills uet_cqe.seq (UET_DEV_CAP_CQE_SEQ) */
+	bool check_seq;
 	uint32_t wc_flags;		/* enum ibv_wc_flags_ex requested */
 };
 

@@ -247,6 +247,7 @@ static struct uet_cq *uet_create_cq_common(struct ibv_context *ibvctx,
 
 	cq->num_entries = resp.num_entries;
 	cq->cq_idx = resp.cq_idx;
+	cq->check_seq = ctx->cqe_seq;
 	cq->ring_size = resp.q_mmap_size;
 	cq->ring = mmap(NULL, cq->ring_size, PROT_READ | PROT_WRITE,
 			MAP_SHARED, ibvctx->cmd_fd, resp.q_mmap_key);
@@ -385,6 +386,20 @@ static void uet_cqe_to_wc(const struct uet_cqe *cqe, struct ibv_wc *wc)
 	}
 }
 
+/*
+ * Whether the entry at consumer index idx is the device's: once the device
+ * is gone, the ring reads as whatever user space wrote into the one page
+ * every mapping then shares (its own descriptors), indexes included, so
+ * each entry must carry its own index.
+ */
+static bool uet_cqe_ours(const struct uet_cq *cq, const struct uet_cqe *cqe,
+			 uint32_t idx)
+{
+	return !cq->check_seq ||
+	       atomic_load_explicit((_Atomic(uint32_t) *)&cqe->seq,
+				    memory_order_relaxed) == idx;
+}
+
 int uet_poll_cq(struct ibv_cq *ibvcq, int nwc, struct ibv_wc *wc)
 {
 	struct uet_cq *cq = to_uet_cq(ibvcq);
@@ -407,10 +422,20 @@ int uet_poll_cq(struct ibv_cq *ibvcq, int nwc, struct ibv_wc *wc)
 	}
 
 	n = min_t(uint32_t, avail, (uint32_t)nwc);
-	for (i = 0; i < n; i++)
-		uet_cqe_to_wc(&cq->cqes[(cq->cons_idx + i) &
-					(cq->num_entries - 1)],
-			      &wc[i]);
+	for (i = 0; i < n; i++) {
+		const struct uet_cqe *cqe =
+			&cq->cqes[(cq->cons_idx + i) & (cq->num_entries - 1)];
+
+		uet_cqe_to_wc(cqe, &wc[i]);
+		/* checked after the copy: the copy is what is returned */
+		if (!uet_cqe_ours(cq, cqe, cq->cons_idx + i)) {
+			pthread_spin_unlock(&cq->lock);
+			verbs_err(verbs_get_ctx(ibvcq->context),
+				  "CQ %u: entry %u is not the device's (device gone?)\n",
+				  cq->cq_idx, cq->cons_idx + i);
+			return -EIO;
+		}
+	}
 
 	if (n) {
 		cq->cons_idx += n;
@@ -448,14 +473,23 @@ static int64_t uet_cq_avail(struct uet_cq *cq)
 	return avail;
 }
 
-static void uet_cq_ex_point(struct uet_cq *cq)
+/* points at the next entry; false if it is not the device's */
+static bool uet_cq_ex_point(struct uet_cq *cq)
 {
-	const struct uet_cqe *cqe;
+	struct uet_cqe *cqe = &cq->cur_copy;
 
-	cqe = &cq->cqes[cq->cons_idx & (cq->num_entries - 1)];
+	memcpy(cqe, &cq->cqes[cq->cons_idx & (cq->num_entries - 1)],
+	       sizeof(*cqe));
+	if (!uet_cqe_ours(cq, cqe, cq->cons_idx)) {
+		verbs_err(verbs_get_ctx(cq->vcq.cq.context),
+			  "CQ %u: entry %u is not the device's (device gone?)\n",
+			  cq->cq_idx, cq->cons_idx);
+		return false;
+	}
 	cq->cur = cqe;
 	cq->vcq.cq_ex.wr_id = cqe->wr_id;
 	cq->vcq.cq_ex.status = uet_cqe_status(cqe);
+	return true;
 }
 
 static int uet_start_poll(struct ibv_cq_ex *cqx, struct ibv_poll_cq_attr *attr)
@@ -468,11 +502,10 @@ static int uet_start_poll(struct ibv_cq_ex *cqx, struct ibv_poll_cq_attr *attr)
 
 	pthread_spin_lock(&cq->lock);
 	avail = uet_cq_avail(cq);
-	if (avail <= 0) {
+	if (avail <= 0 || !uet_cq_ex_point(cq)) {
 		pthread_spin_unlock(&cq->lock);
 		return avail ? EIO : ENOENT;
 	}
-	uet_cq_ex_point(cq);
 	return 0;
 }
 
@@ -488,8 +521,7 @@ static int uet_next_poll(struct ibv_cq_ex *cqx)
 	avail = uet_cq_avail(cq);
 	if (avail <= 0)
 		return avail ? EIO : ENOENT;
-	uet_cq_ex_point(cq);
-	return 0;
+	return uet_cq_ex_point(cq) ? 0 : EIO;
 }
 
 static void uet_end_poll(struct ibv_cq_ex *cqx)

@@ -175,7 +175,9 @@ if churn_start; then
 		progress_since "$rx" || { stalled="no progress after flap $c"; break; }
 	done
 	churn_finish "netdev down/up${stalled:+ ($stalled)}"
-	ktap_test_result "netdev down/up x$CYCLES under traffic: every message intact" [ $? -eq 0 ] && [ -z "$stalled" ]
+	rc=$?
+	[ -n "$stalled" ] && rc=1
+	ktap_test_result "netdev down/up x$CYCLES under traffic: every message intact" [ "$rc" -eq 0 ]
 else
 	ktap_test_fail "netdev down/up x$CYCLES under traffic: every message intact (no traffic)"
 fi
