@@ -581,8 +581,10 @@ int uet_ru_qp_attr(struct uet_context *ctx,
 	}
 	if ((attr_ex->comp_mask & IBV_QP_INIT_ATTR_QP_ATTR) &&
 	    attr_ex->qp_attr_mask) {
-		if (!attr_ex->qp_attr ||
-		    (attr_ex->qp_attr_mask & ~UET_RU_QP_ATTRS))
+		/* a mask without the attributes it selects is a bad call */
+		if (!attr_ex->qp_attr)
+			return EINVAL;
+		if (attr_ex->qp_attr_mask & ~UET_RU_QP_ATTRS)
 			return EOPNOTSUPP;
 		if ((attr_ex->qp_attr_mask & IBV_QP_PORT) &&
 		    attr_ex->qp_attr->port_num != 1)

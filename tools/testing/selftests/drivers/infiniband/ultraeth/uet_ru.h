@@ -13,7 +13,8 @@
  * On the way, what must be refused is: a second job on the context
  * (EBUSY, by alloc and by import of our own export), ibv_dealloc_job()
  * while a job key exists and ibv_destroy_jkey() while a QP made with it
- * exists (EBUSY).
+ * exists (EBUSY), and IBV_QP_INIT_ATTR_QP_ATTR with a mask but no
+ * qp_attr (EINVAL).
  *
  * The source ID: with -S ID the QP is created with
  * IBV_QP_INIT_ATTR_SRC_ID, ID on the client and ID + 1 on the server (so
@@ -237,6 +238,21 @@ static inline struct ibv_qp *ru_create_qp(struct ru_common *c,
 	attr.send_ops_flags = send_ops;
 	attr.qp_semantics = &sem;
 	attr.job_key = c->jkey;
+	/* IBV_QP_INIT_ATTR_QP_ATTR with a mask but no attributes */
+	attr.comp_mask |= IBV_QP_INIT_ATTR_QP_ATTR;
+	attr.qp_attr_mask = IBV_QP_PORT;
+	attr.qp_attr = NULL;
+	errno = 0;
+	qp = ibv_create_qp_ex(c->ctx, &attr);
+	if (qp || errno != EINVAL) {
+		ru_err("ibv_create_qp_ex(QP_ATTR, mask, no qp_attr): %s, want "
+		       "EINVAL\n", qp ? "created" : strerror(errno));
+		if (qp)
+			ibv_destroy_qp(qp);
+		return NULL;
+	}
+	attr.comp_mask &= ~IBV_QP_INIT_ATTR_QP_ATTR;
+	attr.qp_attr_mask = 0;
 	/* a source ID of our choosing, or the default: the QP number */
 	if (c->set_src_id) {
 		attr.comp_mask |= IBV_QP_INIT_ATTR_SRC_ID;
@@ -331,10 +347,17 @@ static inline int ru_close(struct ru_common *c)
 {
 	int err, ret = 0;
 
-	if (c->ah)
-		ibv_destroy_ah(c->ah);
-	if (c->addr_table && c->job)
-		ibv_remove_addr(c->job, RU_ADDR_IDX, 0);
+	if (c->ah && ibv_destroy_ah(c->ah)) {
+		ru_err("ibv_destroy_ah failed\n");
+		ret = -1;
+	}
+	if (c->addr_table && c->job) {
+		err = ibv_remove_addr(c->job, RU_ADDR_IDX, 0);
+		if (err) {
+			ru_err("ibv_remove_addr: %s\n", strerror(err));
+			ret = -1;
+		}
+	}
 	if (c->jkey) {
 		err = ibv_destroy_jkey(c->jkey);
 		if (err) {
@@ -349,10 +372,17 @@ static inline int ru_close(struct ru_common *c)
 			ret = -1;
 		}
 	}
-	if (c->pd)
-		ibv_dealloc_pd(c->pd);
-	if (c->ctx)
-		ibv_close_device(c->ctx);
+	if (c->pd) {
+		err = ibv_dealloc_pd(c->pd);
+		if (err) {
+			ru_err("ibv_dealloc_pd: %s\n", strerror(err));
+			ret = -1;
+		}
+	}
+	if (c->ctx && ibv_close_device(c->ctx)) {
+		ru_err("ibv_close_device failed\n");
+		ret = -1;
+	}
 	return ret;
 }
 
