@@ -92,6 +92,10 @@ pub(crate) enum CqFull {
 pub(crate) struct CqRing {
     buf: Arc<UserBuffer>,
     entries: u32,
+    /// Random, nonzero: each entry's `seq` is its index XOR this
+    /// (`uet_cqe.seq`), so that user space can tell its entries from the
+    /// zeroed page a disassociated context's mappings fault to.
+    seq_tag: u32,
     /// Producer index (free running); the lock serialises producers. Irq
     /// safe, innermost (only the ring's memory is touched under it).
     #[pin]
@@ -108,10 +112,16 @@ impl CqRing {
             pin_init!(Self {
                 buf,
                 entries,
+                seq_tag: get_random_u32().max(1),
                 prod <- new_spinlock_irq!(0, "uet_soft::CqRing::prod"),
             }),
             GFP_KERNEL,
         )
+    }
+
+    /// The tag of the entries' `seq` (`uet_ibv_create_cq_resp.seq_tag`).
+    pub(crate) fn seq_tag(&self) -> u32 {
+        self.seq_tag
     }
 
     /// The shared buffer, for mmap.
@@ -135,7 +145,7 @@ impl CqRing {
         }
         let slot = kernel::num::casts::u32_as_usize(*prod & (self.entries - 1));
         let off = CQ_RING_ENTRIES_OFFSET + slot * CQE_SIZE;
-        let bytes = cqe_bytes(cqe, *prod);
+        let bytes = cqe_bytes(cqe, *prod ^ self.seq_tag);
         self.buf.write(off, &bytes).map_err(|_| CqFull::Overflow)?;
         *prod = prod.wrapping_add(1);
         self.buf
@@ -144,8 +154,10 @@ impl CqRing {
     }
 }
 
+const _: () = assert!(core::mem::offset_of!(uapi::uet_cqe, seq) == 28);
+
 /// Serialises a CQE in the uapi layout (host byte order, as the header
-/// says), for ring place `seq` (`uet_cqe.seq`: `UET_DEV_CAP_CQE_SEQ`).
+/// says), with `seq` (`uet_cqe.seq`: its index XOR the ring's tag).
 fn cqe_bytes(c: &uapi::uet_cqe, seq: u32) -> [u8; CQE_SIZE] {
     let mut b = [0u8; CQE_SIZE];
     b[0..8].copy_from_slice(&c.wr_id.to_ne_bytes());

@@ -626,9 +626,9 @@ impl QpData for UetQp {
     }
 }
 
-/// The capabilities `dev_caps` reports: what an application can use today
-/// (delivery modes and tagged matching were added as the data path made
-/// them work), and `CQE_SEQ`, a property of the completion ring.
+/// The capabilities `dev_caps` reports: what an application can use today.
+/// Delivery modes and tagged matching were added as the data path made
+/// them work.
 const DEV_CAPS: u32 = uapi::uet_ibv_dev_caps_UET_DEV_CAP_JOBS
     | uapi::uet_ibv_dev_caps_UET_DEV_CAP_RUD
     | uapi::uet_ibv_dev_caps_UET_DEV_CAP_ROD
@@ -636,8 +636,7 @@ const DEV_CAPS: u32 = uapi::uet_ibv_dev_caps_UET_DEV_CAP_JOBS
     | uapi::uet_ibv_dev_caps_UET_DEV_CAP_UUD
     | uapi::uet_ibv_dev_caps_UET_DEV_CAP_TAGGED
     | uapi::uet_ibv_dev_caps_UET_DEV_CAP_RMA
-    | uapi::uet_ibv_dev_caps_UET_DEV_CAP_ATOMIC
-    | uapi::uet_ibv_dev_caps_UET_DEV_CAP_CQE_SEQ;
+    | uapi::uet_ibv_dev_caps_UET_DEV_CAP_ATOMIC;
 
 #[vtable]
 impl Operations for UetDevice {
@@ -752,6 +751,7 @@ impl Operations for UetDevice {
         let unit = ctx.device().quotas.take(QuotaKind::Cq)?;
         let ring = CqRing::new(entries)?;
         let buf = ring.buffer();
+        let seq_tag = ring.seq_tag();
         let events = attr.events.clone();
         let shared = Arc::new(
             CqShared {
@@ -768,12 +768,12 @@ impl Operations for UetDevice {
         // which ib_core destroys before the context.
         let mmap = unsafe { ctx.insert_mmap(buf) }?;
         let resp = CreateCqResp(uapi::uet_ibv_create_cq_resp {
-            comp_mask: 0,
+            comp_mask: uapi::uet_ibv_create_cq_resp_comp_mask_UET_CREATE_CQ_RESP_SEQ_TAG,
             cq_idx: 0,
             q_mmap_key: mmap.offset(),
             q_mmap_size: kernel::num::casts::usize_as_u64(len),
             num_entries: entries,
-            ..Default::default()
+            seq_tag,
         });
         udata.write(&resp)?;
         // Registered last (its drop takes it out again). The job is checked

@@ -42,7 +42,6 @@ enum uet_ibv_dev_caps {
 	UET_DEV_CAP_JOBS = 1 << 5,	/* contexts join jobs (rdma_job.h) */
 	UET_DEV_CAP_RMA = 1 << 6,	/* RMA write (with header data), read */
 	UET_DEV_CAP_ATOMIC = 1 << 7,	/* fetch-add, compare-and-swap, add */
-	UET_DEV_CAP_CQE_SEQ = 1 << 8,	/* uet_cqe.seq is filled */
 };
 
 /* UET profiles (UEC 1.0), in uet_ibv_alloc_ucontext_resp.profiles */
@@ -71,13 +70,17 @@ struct uet_ibv_create_cq {
 	__u32 cqe_size;		/* must equal the ucontext's cqe_size */
 };
 
+enum uet_ibv_create_cq_resp_comp_mask {
+	UET_CREATE_CQ_RESP_SEQ_TAG = 1 << 0,	/* seq_tag is valid */
+};
+
 struct uet_ibv_create_cq_resp {
-	__u32 comp_mask;
+	__u32 comp_mask;		/* enum uet_ibv_create_cq_resp_comp_mask */
 	__u32 cq_idx;
 	__aligned_u64 q_mmap_key;	/* mmap offset of the ring */
 	__aligned_u64 q_mmap_size;	/* bytes to map */
 	__u32 num_entries;		/* ring entries, a power of two */
-	__u8 reserved_e0[4];
+	__u32 seq_tag;			/* random, nonzero: see uet_cqe.seq */
 };
 
 /*
@@ -91,11 +94,12 @@ struct uet_ibv_create_cq_resp {
  * stores its own count in cons_idx (release) so the device can reuse them.
  * Both indexes run free and wrap at 2^32. The device never overwrites an
  * entry that was not consumed: a full ring puts the CQ in error
- * (IB_EVENT_CQ_ERR). With UET_DEV_CAP_CQE_SEQ each entry carries its own
- * index (seq): after the device is gone (disassociated), every page of
- * every mapping of the context is one shared page that user space's own
- * ring writes land in, and an entry whose seq is not the one expected is
- * that garbage, not a completion.
+ * (IB_EVENT_CQ_ERR). With UET_CREATE_CQ_RESP_SEQ_TAG each entry carries
+ * its own index, seq = index ^ seq_tag: after the device is gone
+ * (disassociated), every page of every mapping of the context is one
+ * shared page, zeroed, that user space's own ring writes land in, and an
+ * entry whose seq is not the one expected is that, not a completion (the
+ * tag keeps index 0 from matching a zero word).
  */
 struct uet_cq_ring_hdr {
 	__u32 prod_idx;		/* written by the device */
@@ -140,8 +144,8 @@ struct uet_cqe {
 				 * sender's QP number unless it chose an
 				 * initiator (UET_CREATE_QP_MASK_INITIATOR);
 				 * 0 from a small request, which has none */
-	__u32 seq;		/* the entry's place: prod_idx before it was
-				 * written (with UET_DEV_CAP_CQE_SEQ) */
+	__u32 seq;		/* the entry's index (prod_idx before it was
+				 * written) ^ seq_tag */
 	__aligned_u64 header_data;
 	__aligned_u64 match_bits;
 	__u8 src_addr[16];	/* receive: the sender's FEP address */

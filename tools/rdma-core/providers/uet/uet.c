@@ -79,9 +79,7 @@ static struct verbs_context *uet_alloc_context(struct ibv_device *ibvdev,
 		goto err_free_ctx;
 	}
 
-	/* a property of the completion ring, not a uetdv capability */
-	ctx->cqe_seq = resp.dev_caps & UET_DEV_CAP_CQE_SEQ;
-	ctx->dev_caps = resp.dev_caps & ~UET_DEV_CAP_CQE_SEQ;
+	ctx->dev_caps = resp.dev_caps;
 	ctx->max_cqe = resp.max_cqe;
 	ctx->cqe_size = resp.cqe_size;
 	ctx->max_msg_size = resp.max_msg_size;

@@ -41,7 +41,6 @@ struct uet_context {
 	struct uet_jkey *jkeys[UET_MAX_JKEYS];
 	/* from uet_ibv_alloc_ucontext_resp */
 	uint32_t dev_caps;
-	bool cqe_seq;		/* the kernel fills uet_cqe.seq */
 	uint32_t max_cqe;
 	uint32_t cqe_size;
 	uint32_t max_msg_size;
@@ -70,8 +69,9 @@ struct uet_cq {
 	 * copy: the read_* calls see what was checked) */
 	const struct uet_cqe *cur;
 	struct uet_cqe cur_copy;
-	/* the device fills uet_cqe.seq (UET_DEV_CAP_CQE_SEQ) */
+	/* the device fills uet_cqe.seq: index ^ seq_tag */
 	bool check_seq;
+	uint32_t seq_tag;
 	uint32_t wc_flags;		/* enum ibv_wc_flags_ex requested */
 };
 

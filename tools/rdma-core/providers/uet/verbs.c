@@ -247,7 +247,8 @@ static struct uet_cq *uet_create_cq_common(struct ibv_context *ibvctx,
 
 	cq->num_entries = resp.num_entries;
 	cq->cq_idx = resp.cq_idx;
-	cq->check_seq = ctx->cqe_seq;
+	cq->check_seq = resp.comp_mask & UET_CREATE_CQ_RESP_SEQ_TAG;
+	cq->seq_tag = resp.seq_tag;
 	cq->ring_size = resp.q_mmap_size;
 	cq->ring = mmap(NULL, cq->ring_size, PROT_READ | PROT_WRITE,
 			MAP_SHARED, ibvctx->cmd_fd, resp.q_mmap_key);
@@ -387,17 +388,15 @@ static void uet_cqe_to_wc(const struct uet_cqe *cqe, struct ibv_wc *wc)
 }
 
 /*
- * Whether the entry at consumer index idx is the device's: once the device
- * is gone, the ring reads as whatever user space wrote into the one page
- * every mapping then shares (its own descriptors), indexes included, so
- * each entry must carry its own index.
+ * Whether a copy of the entry at consumer index idx is the device's: once
+ * the device is gone, the ring reads as the one zeroed page every mapping
+ * then shares, with whatever user space wrote into it (its own descriptors
+ * and indexes), so each entry carries its index XOR the CQ's random tag.
  */
 static bool uet_cqe_ours(const struct uet_cq *cq, const struct uet_cqe *cqe,
 			 uint32_t idx)
 {
-	return !cq->check_seq ||
-	       atomic_load_explicit((_Atomic(uint32_t) *)&cqe->seq,
-				    memory_order_relaxed) == idx;
+	return !cq->check_seq || (cqe->seq ^ cq->seq_tag) == idx;
 }
 
 int uet_poll_cq(struct ibv_cq *ibvcq, int nwc, struct ibv_wc *wc)
@@ -423,19 +422,25 @@ int uet_poll_cq(struct ibv_cq *ibvcq, int nwc, struct ibv_wc *wc)
 
 	n = min_t(uint32_t, avail, (uint32_t)nwc);
 	for (i = 0; i < n; i++) {
-		const struct uet_cqe *cqe =
-			&cq->cqes[(cq->cons_idx + i) & (cq->num_entries - 1)];
+		struct uet_cqe cqe;
 
-		uet_cqe_to_wc(cqe, &wc[i]);
-		/* checked after the copy: the copy is what is returned */
-		if (!uet_cqe_ours(cq, cqe, cq->cons_idx + i)) {
-			pthread_spin_unlock(&cq->lock);
-			verbs_err(verbs_get_ctx(ibvcq->context),
-				  "CQ %u: entry %u is not the device's (device gone?)\n",
-				  cq->cq_idx, cq->cons_idx + i);
-			return -EIO;
-		}
+		/* one copy: what is checked is what is returned */
+		memcpy(&cqe,
+		       &cq->cqes[(cq->cons_idx + i) & (cq->num_entries - 1)],
+		       sizeof(cqe));
+		if (!uet_cqe_ours(cq, &cqe, cq->cons_idx + i))
+			break;
+		uet_cqe_to_wc(&cqe, &wc[i]);
 	}
+	if (!i && n) {
+		/* the good ones before it were returned by the last call */
+		pthread_spin_unlock(&cq->lock);
+		verbs_err(verbs_get_ctx(ibvcq->context),
+			  "CQ %u: entry %u is not the device's (device gone?)\n",
+			  cq->cq_idx, cq->cons_idx);
+		return -EIO;
+	}
+	n = i;
 
 	if (n) {
 		cq->cons_idx += n;

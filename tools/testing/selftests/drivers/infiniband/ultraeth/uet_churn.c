@@ -19,6 +19,9 @@
  *	job (A and B alternately) mid-transfer; every outstanding send,
  *	and the revoked side's receives, must then complete, each exactly
  *	once (the other side's receives stay posted).
+ *   uet_churn gone [--ready FILE]
+ *	Opens the pair, creates FILE, waits for A's device to be reported
+ *	gone, posts on A and checks A's CQs return no completion.
  *
  * Exit: 0 ok, 1 a failure (printed), 4 nothing to test (no device).
  * Environment as uet_msg.c: UET_DEV0/1, UET_NS1, UET_ADDR0/1, UET_JOB.
@@ -369,6 +372,51 @@ static int revoke_cycles(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * gone: a fresh pair whose side A has completed nothing yet (its CQs at
+ * index 0); touches the --ready file and waits for A's device to be
+ * reported gone (the script deletes it), then posts a receive and a send
+ * on A and polls A's CQs for a second: nothing may come back as a
+ * completion. After a device is gone every page of A's ring mappings is
+ * one shared zeroed page that these very posts write into; a CQ must not
+ * read them as completions (uet_cqe.seq).
+ */
+static int gone(int argc, char **argv)
+{
+	const char *ready = argc >= 2 && !strcmp(argv[0], "--ready") ? argv[1] : NULL;
+	uint32_t job = strtoul(env_or("UET_JOB", "30"), NULL, 0);
+	struct run r;
+	struct wcx w;
+	uint64_t end;
+	const char *why;
+	bool skip;
+
+	memset(&r, 0, sizeof(r));
+	why = pair_open(&r.a, &r.b, job, 0, &skip);
+	if (why) {
+		printf("uet_churn: %s\n", why);
+		return skip ? 4 : 1;
+	}
+	touch(ready);
+	end = now_ms() + WAIT_MS;
+	while (!device_fatal(&r.a) && now_ms() < end)
+		usleep(10000);
+	if (now_ms() >= end)
+		return fail("A's device was not reported gone (waited ms)", WAIT_MS, 0);
+	/* either may fail now: what matters is what the CQs return */
+	post_recv(&r.a, 254, RECV_OFF, LEN);
+	send_slot(&r.a, 0, 0);
+	end = now_ms() + 1000;
+	while (now_ms() < end) {
+		if (!poll1(r.a.scq, &w) || !poll1(r.a.rcq, &w))
+			return fail("a completion from a device that is gone (wr_id, status)",
+				    w.wr_id, w.status);
+		usleep(1000);
+	}
+	printf("uet_churn: no completion from the gone device\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -379,7 +427,10 @@ int main(int argc, char **argv)
 		return traffic(argc - 2, argv + 2);
 	if (argc >= 2 && !strcmp(argv[1], "revoke"))
 		return revoke_cycles(argc - 2, argv + 2);
+	if (argc >= 2 && !strcmp(argv[1], "gone"))
+		return gone(argc - 2, argv + 2);
 	fprintf(stderr, "usage: uet_churn traffic [--lenient] [--ready F] [--stop F] [SECONDS]\n"
-			"       uet_churn revoke CYCLES\n");
+			"       uet_churn revoke CYCLES\n"
+			"       uet_churn gone [--ready F]\n");
 	return 2;
 }

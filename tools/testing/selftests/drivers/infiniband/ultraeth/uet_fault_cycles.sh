@@ -42,7 +42,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ktap_set_plan 13
+ktap_set_plan 14
 
 dmesg_mark="uet_fault_cycles: start $$"
 echo "$dmesg_mark" >/dev/kmsg
@@ -258,6 +258,24 @@ link_del() { "$RDMA" link delete uetc0; }
 link_add() { "$RDMA" link add uetc0 type uet netdev vfc0 && uet_wait_for uet_gid_index uetc0 10.82.0.1; }
 destructive "rdma link delete/add" link_del link_add
 ktap_test_result "rdma link delete/add x$CYCLES mid-transfer: no hang, nothing left" [ $? -eq 0 ]
+
+# After its device is gone, a fresh side whose CQs completed nothing posts
+# a receive and a send: its CQs must return no completion (every mapping
+# then reads as one shared page those posts write into: uet_cqe.seq).
+# Deterministic, so a few times suffice.
+gone_ok=0
+for ((c = 0; c < 5; c++)); do
+	rm -f "$T/ready"
+	"$CHURN" gone --ready "$T/ready" >"$T/gone" 2>&1 &
+	CPID=$!
+	uet_wait_for test -e "$T/ready" || break
+	link_del
+	churn_wait 60
+	grep -q "no completion from the gone device" "$T/gone" && [ "$CRC" = 0 ] && gone_ok=$((gone_ok + 1))
+	link_add || break
+done
+ktap_print_msg "gone device: $(tail -1 "$T/gone")"
+ktap_test_result "no completion from a deleted device's CQs: $gone_ok of 5" [ "$gone_ok" = 5 ]
 
 # 5: the netdev deleted (both ends of the veth go, and both devices).
 wire_del() { "$IP" link delete vfc0; }
