@@ -378,6 +378,9 @@ pub(crate) struct Stats {
     pub(crate) pdc_error: u64,
     /// Target PDCs reaped (idle or half-open).
     pub(crate) pdc_reaped: u64,
+    /// Target PDCs ended because their initiator came back as a new
+    /// incarnation under the same SPDCID (counted in `pdc_reaped` too).
+    pub(crate) pdc_replaced: u64,
     /// SYN packets of closed or reaped PDCs (tombstones) dropped.
     pub(crate) stale_syn: u64,
     /// Requests refused because their peer or JobID is over its share.

@@ -1150,6 +1150,19 @@ impl<S: Slab> Engine<S> {
         found
     }
 
+    /// The start PSN of the newest live offer to PDC {`peer`, `spdcid`},
+    /// left in place.
+    pub(super) fn offer_newest(&mut self, peer: &Addr, spdcid: u16, now: u64) -> Option<u32> {
+        let mut found = None;
+        self.tomb_walk(peer, spdcid, now, |t, _| {
+            if t.offer && found.is_none() {
+                found = Some(t.start_psn);
+            }
+            false
+        });
+        found
+    }
+
     /// Entries a lookup of key {`peer`, `spdcid`} walks (its whole hash
     /// chain; for inspection).
     pub(crate) fn tomb_chain_len(&self, peer: &Addr, spdcid: u16) -> usize {

@@ -683,7 +683,46 @@ impl<S: Slab> Engine<S> {
             PdcDst::Syn { psn_offset, .. } => {
                 let start = psn.wrapping_sub(u32::from(psn_offset));
                 let found = self.pdc_find(PdcKey::Target { peer: *src, spdcid });
-                if let Some(i) = found {
+                // Set when an open PDC of this key gave way to a new
+                // incarnation that echoed the PSN offered to it.
+                let mut proven = false;
+                if let Some(i) = found.filter(|&i| {
+                    self.pdcs[i].state == PdcState::Open && self.pdcs[i].start_psn != start
+                }) {
+                    // A SYN of another incarnation of this PDC id than the
+                    // open one: a replay, or the initiator started again
+                    // (a device deleted and added back) and drew this
+                    // SPDCID again while this PDC waits for its reap.
+                    if !self.offer_take(src, spdcid, start, now) {
+                        // Nothing of it is delivered; offer it a start PSN
+                        // (the key's live offer, so that every SYN of a
+                        // window gets the same one). Only a live initiator
+                        // at that address that has this SYN's PSN in
+                        // flight, still in `SynSent`, takes it; an
+                        // established one (the open PDC's own, alive)
+                        // ignores it.
+                        self.stats.rx_drop += 1;
+                        let s = match self.offer_newest(src, spdcid, now) {
+                            Some(s) => s,
+                            None => {
+                                let s = self.random();
+                                self.offer_add(*src, spdcid, s, now);
+                                s
+                            }
+                        };
+                        self.send_nack(src, nack::NEW_START_PSN, psn, 0, spdcid, s, env);
+                        return None;
+                    }
+                    // The initiator echoed the offer: it is alive and
+                    // past the open PDC, whose initiator is gone (that
+                    // one would not have taken the offer). End the old
+                    // PDC as a reap would (its partial messages freed, a
+                    // tombstone for its start PSN) and open the new one.
+                    self.stats.pdc_replaced += 1;
+                    self.stats.pdc_reaped += 1;
+                    self.release_target_pdc(i, now, env);
+                    proven = true;
+                } else if let Some(i) = found {
                     let d = &mut self.pdcs[i];
                     if d.ordered != ordered {
                         self.send_nack(
@@ -731,7 +770,8 @@ impl<S: Slab> Engine<S> {
                                 env,
                             );
                         } else {
-                            // A SYN from before a restart: stale.
+                            // An open PDC with another start PSN is
+                            // handled above.
                             self.stats.rx_drop += 1;
                         }
                         return None;
@@ -739,7 +779,7 @@ impl<S: Slab> Engine<S> {
                     d.state = PdcState::Open;
                     return Some(i);
                 }
-                if self.tomb_find(src, spdcid, start, now) {
+                if !proven && self.tomb_find(src, spdcid, start, now) {
                     // A packet of a PDC closed or reaped within the quiet
                     // time: delayed or replayed, never a new PDC.
                     self.stats.stale_syn += 1;
@@ -764,7 +804,7 @@ impl<S: Slab> Engine<S> {
                 // dropped for room) lasts: then only 1-RTT is safe.
                 // A SYN at the start PSN a reaped half-open PDC offered
                 // completes the 1-RTT handshake.
-                let proven = self.offer_take(src, spdcid, start, now);
+                let proven = proven || self.offer_take(src, spdcid, start, now);
                 let one_rtt = !proven && (self.cfg.one_rtt || now < self.syn_1rtt_until);
                 let new_start = if one_rtt { self.random() } else { start };
                 let d = &mut self.pdcs[i];
