@@ -4329,6 +4329,7 @@ fn peer_service_time_is_clamped() {
 }
 
 mod flap;
+mod forged_syn;
 mod isolation;
 mod offers;
 mod ops;

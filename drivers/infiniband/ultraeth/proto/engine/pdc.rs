@@ -693,6 +693,18 @@ impl<S: Slab> Engine<S> {
                     // open one: a replay, or the initiator started again
                     // (a device deleted and added back) and drew this
                     // SPDCID again while this PDC waits for its reap.
+                    // Not while the open PDC still hears its own initiator
+                    // (within two `rto_max`: a live one in `SynSent` resends
+                    // at least that often): that one would take an offer
+                    // (a forged SYN or NACK can make it draw one) and
+                    // resend at the offered PSN what was delivered already
+                    // (review of b5ccecb, B1). A restarted initiator's old
+                    // PDC has been silent since it died.
+                    let heard = self.pdcs[i].last_active;
+                    if now < heard.saturating_add(self.cfg.rto_max.saturating_mul(2)) {
+                        self.stats.rx_drop += 1;
+                        return None;
+                    }
                     if !self.offer_take(src, spdcid, start, now) {
                         // Nothing of it is delivered; offer it a start PSN
                         // (the key's live offer, so that every SYN of a
