@@ -13,7 +13,12 @@ n=0
 fails=0
 tap() { # tap RESULT(0=pass) DESCRIPTION
 	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then echo "ok $n $2"; else echo "not ok $n $2"; fails=$((fails + 1)); fi
+	if [ "$1" -eq 0 ]; then echo "ok $n $2"; else
+		echo "not ok $n $2"
+		fails=$((fails + 1))
+		# what the run printed last, for the log
+		tail -n 30 "$tmp/out" 2>/dev/null | sed 's/^/# /'
+	fi
 }
 script() { printf '#!/bin/sh\n%s\n' "$2" >"$tmp/$1"; chmod +x "$tmp/$1"; }
 
@@ -66,9 +71,24 @@ tap $((rc == 0 || bad)) "a failing kselftest makes the check fail (got $rc: $las
 
 # vm2.sh: two guests, the status of either, the kernel log of either
 VM2=$UET_TOP/tools/ultraeth/vm2.sh
-script vm2.sh '[ "$UET_ROLE" = b ] && [ "$1" = warn ] && echo "<4>WARNING: CPU: 0 PID: 1 at harness-test: injected" >/dev/kmsg
-[ "$UET_ROLE" = a ] && [ "$1" = fail ] && exit 6
-ping -c 1 -W 30 "$UET_PEER" >/dev/null'
+# Each guest pings the other, then stays until the other's echo request
+# has been answered (Icmp InEchos): the guests boot at their own pace, and
+# one that left at once would leave the other's ping unanswered.
+cat >"$tmp/vm2.sh" <<'EOS'
+#!/bin/sh
+[ "$UET_ROLE" = b ] && [ "$1" = warn ] && echo "<4>WARNING: CPU: 0 PID: 1 at harness-test: injected" >/dev/kmsg
+if [ "$1" = fail ]; then [ "$UET_ROLE" = a ] && exit 6; exit 0; fi
+ping -c 1 -w 120 -W 120 "$UET_PEER" >/dev/null || { echo "no answer from $UET_PEER"; exit 1; }
+echos() { awk '/^Icmp:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == "InEchos") f = i; h = 1 } else print $f }' /proc/net/snmp; }
+i=0
+while [ "$(echos)" -eq 0 ]; do
+	i=$((i + 1))
+	[ $i -gt 120 ] && { echo "$UET_PEER never pinged us"; exit 1; }
+	sleep 1
+done
+sleep 1 # the reply leaves
+EOS
+chmod +x "$tmp/vm2.sh"
 "$VM2" "$tmp/vm2.sh" fail >"$tmp/out" 2>&1
 rc=$?
 if [ $rc = 4 ] && grep -q '^skip: ' "$tmp/out"; then
