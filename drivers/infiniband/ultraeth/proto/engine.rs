@@ -156,6 +156,18 @@ pub(crate) struct Config {
     /// table (a server of one job keeps its capacity). 0: no per-JobID
     /// limit on PDCs (the per-peer one, `peer_share`, holds).
     pub(crate) job_pdc_share: u8,
+    /// Fill level, in 256ths, from which a SYN that would open a target
+    /// PDC gets the 1-RTT handshake without taking one (issue 13, finding
+    /// 2): when the PDC slots in use (both roles), the PDCs its peer holds
+    /// (of its `peer_share`) or, while `job_pdc_share` holds, those its
+    /// JobID holds (of that share) reach this fraction, the SYN is
+    /// answered `NEW_START_PSN` with an offer kept in the offer ring, and
+    /// only its echo (a SYN at the offered start PSN) opens a PDC. A blind
+    /// sender of forged SYNs, which never hears the offer, then holds at
+    /// most this fraction of the table, and the rest stays for PDCs whose
+    /// initiator answers. 0: never (every SYN may take a PDC up to the
+    /// shares).
+    pub(crate) syn_pressure: u8,
     /// A complete unexpected message no receive claimed within this time
     /// (ns) is dropped and its overflow buffer freed
     /// (`stats.unexp_reclaimed`); the sender was already answered.
@@ -241,6 +253,7 @@ impl Config {
         peer_share: 64,
         job_share: 128,
         job_pdc_share: 128,
+        syn_pressure: 192,
         unexp_life: 1_000_000_000,
         half_open: 10_000_000,
         one_rtt: false,
@@ -383,6 +396,10 @@ pub(crate) struct Stats {
     pub(crate) pdc_replaced: u64,
     /// SYN packets of closed or reaped PDCs (tombstones) dropped.
     pub(crate) stale_syn: u64,
+    /// SYNs answered with the 1-RTT handshake, without taking a PDC,
+    /// because the table or a share was nearly full
+    /// ([`Config::syn_pressure`]).
+    pub(crate) syn_offered: u64,
     /// Requests refused because their peer or JobID is over its share.
     pub(crate) over_quota: u64,
     /// Unexpected messages dropped after `unexp_life` without a receive.
@@ -1140,6 +1157,10 @@ pub(crate) struct Tomb {
     spdcid: u16,
     hnext: u16,
     start_psn: u32,
+    /// An offer: the start PSN of the SYN it answered (its packets may
+    /// still arrive once the offered PSN opened the PDC: see
+    /// [`Engine::offer_take`]).
+    syn_psn: u32,
     offer: bool,
     /// In its hash chain (a used, superseded or expired entry leaves it
     /// before its ring slot is freed).
@@ -1154,6 +1175,7 @@ impl Tomb {
         spdcid: 0,
         hnext: NONE,
         start_psn: 0,
+        syn_psn: 0,
         offer: false,
         linked: false,
         until: 0,
@@ -1395,6 +1417,8 @@ pub(crate) struct Engine<S: Slab> {
     /// Rendezvous keys made so far (the nonce's counter).
     rndv_keys: u64,
     free_pdc: u16,
+    /// Slots on the PDC free list.
+    free_pdc_n: u16,
     /// Last PDC of the free list: a released PDC goes to the end, so that
     /// its id (the SPDCID its peer knows it by) is the last to be reused.
     free_pdc_tail: u16,
@@ -1638,6 +1662,7 @@ impl<S: Slab> Engine<S> {
             hseed: index::siphash(cfg.key_seed, 0x5545_5420_6861_7368, u64::from(cfg.seed)),
             rndv_keys: 0,
             free_pdc: NONE,
+            free_pdc_n: 0,
             free_pdc_tail: NONE,
             quar_head: NONE,
             quar_tail: NONE,

@@ -18,7 +18,15 @@ const PDCS: usize = 32;
 
 /// Node 0 with a PDC table of [`PDCS`] and an endpoint of [`HOG`]; nodes
 /// 1 and 2 legitimate initiators of job [`JOB`].
+///
+/// The SYN pressure ([`Config::syn_pressure`]) is off: these tests fill
+/// the table with SYNs to show the shares, which hold behind it
+/// (`synflood.rs` has the pressure's own tests).
 fn setup(cfg: Config) -> Net {
+    let cfg = Config {
+        syn_pressure: 0,
+        ..cfg
+    };
     let mut net = net(3, cfg, Link::CLEAN, 5);
     *net.nodes[0].eng = Engine::new(cfg, tables_pooled(PDCS, 256, 256, 16)).unwrap();
     net.nodes[0].env.jobs.insert((HOG, 1, 1), 50);

@@ -175,6 +175,7 @@ impl<S: Slab> Engine<S> {
             0 => (NONE, NONE),
             _ => (first as u16, ((first + n - 1) % n) as u16),
         };
+        self.free_pdc_n = super::to_u16(n);
         self.quar_head = NONE;
         self.quar_tail = NONE;
         self.free_msg = chain(&mut self.msgs, |e, n| e.hnext = n);
@@ -256,6 +257,22 @@ impl<S: Slab> Engine<S> {
     /// any PDC: one used for another peer would go back to the free list
     /// when that PDC closes, its quarantine forgotten.
     pub(super) fn pdc_alloc(&mut self) -> Option<usize> {
+        self.quar_drain();
+        if self.free_pdc == NONE {
+            return None;
+        }
+        let next = self.pdcs[usize::from(self.free_pdc)].hnext;
+        let i = pop_free(&mut self.free_pdc, next);
+        self.free_pdc_n -= 1;
+        if self.free_pdc == NONE {
+            self.free_pdc_tail = NONE;
+        }
+        self.pdcs[i] = Pdc::EMPTY;
+        Some(i)
+    }
+
+    /// Moves the quarantined slots whose time is over to the free list.
+    fn quar_drain(&mut self) {
         while self.quar_head != NONE {
             let q = usize::from(self.quar_head);
             if self.pdcs[q].last_active > self.now {
@@ -268,16 +285,41 @@ impl<S: Slab> Engine<S> {
             self.pdcs[q] = Pdc::EMPTY;
             self.free_push(q);
         }
-        if self.free_pdc == NONE {
-            return None;
+    }
+
+    /// True when a new target PDC for `peer` and JobID `job` would be
+    /// taken at or above [`Config::syn_pressure`]: of the PDC table (slots
+    /// in use or quarantined), of the peer's share or of the JobID's
+    /// share (while it holds). Such a SYN gets the 1-RTT handshake without
+    /// a PDC. O(1): two quota lookups.
+    pub(super) fn syn_pressure(&mut self, peer: &Addr, job: u32) -> bool {
+        let t = usize::from(self.cfg.syn_pressure);
+        if t == 0 {
+            return false;
         }
-        let next = self.pdcs[usize::from(self.free_pdc)].hnext;
-        let i = pop_free(&mut self.free_pdc, next);
-        if self.free_pdc == NONE {
-            self.free_pdc_tail = NONE;
+        let n = self.pdcs.len();
+        self.quar_drain();
+        let used = n - usize::from(self.free_pdc_n);
+        if used * 256 >= n * t {
+            return true;
         }
-        self.pdcs[i] = Pdc::EMPTY;
-        Some(i)
+        let lim = usize::from(Self::share(n, self.cfg.peer_share));
+        if let Some(q) = self.quota_find(1, peer) {
+            if usize::from(self.quotas[q].pdcs) * 256 >= lim * t {
+                return true;
+            }
+        }
+        if self.cfg.job_pdc_share != 0 {
+            let jl = usize::from(Self::share(n, self.cfg.job_pdc_share));
+            let mine = self
+                .quota_find(2, &Self::job_key(job))
+                .map_or(0, |j| self.quotas[j].pdcs);
+            let others = self.job_pdc_jobs.saturating_sub(u16::from(mine != 0));
+            if others != 0 && usize::from(mine) * 256 >= jl * t {
+                return true;
+            }
+        }
+        false
     }
 
     /// Takes PDC `pi` out of the map, the heap and the window pool, gives
@@ -300,6 +342,7 @@ impl<S: Slab> Engine<S> {
     /// Appends free slot `pi` to the free list.
     fn free_push(&mut self, pi: usize) {
         self.pdcs[pi].hnext = NONE;
+        self.free_pdc_n += 1;
         // CAST: pi < table length < NONE.
         let me = pi as u16;
         match self.free_pdc_tail {
@@ -1031,17 +1074,33 @@ impl<S: Slab> Engine<S> {
     /// Remembers the target PDC {`peer`, `spdcid`} that started at
     /// `start_psn` for the quiet time.
     pub(super) fn tomb_add(&mut self, peer: Addr, spdcid: u16, start_psn: u32, now: u64) {
-        self.tomb_push(peer, spdcid, start_psn, false, now);
+        self.tomb_push(peer, spdcid, start_psn, start_psn, false, now);
     }
 
     /// Remembers, for the quiet time, that the half-open PDC {`peer`,
     /// `spdcid`} being reaped offered `start_psn` ([`Engine::offer_take`]);
     /// the key's older offers beyond [`OFFERS_PER_KEY`] go.
-    pub(super) fn offer_add(&mut self, peer: Addr, spdcid: u16, start_psn: u32, now: u64) {
-        self.tomb_push(peer, spdcid, start_psn, true, now);
+    /// `syn_psn` is the start PSN of the SYN the offer answered.
+    pub(super) fn offer_add(
+        &mut self,
+        peer: Addr,
+        spdcid: u16,
+        start_psn: u32,
+        syn_psn: u32,
+        now: u64,
+    ) {
+        self.tomb_push(peer, spdcid, start_psn, syn_psn, true, now);
     }
 
-    fn tomb_push(&mut self, peer: Addr, spdcid: u16, start_psn: u32, offer: bool, now: u64) {
+    fn tomb_push(
+        &mut self,
+        peer: Addr,
+        spdcid: u16,
+        start_psn: u32,
+        syn_psn: u32,
+        offer: bool,
+        now: u64,
+    ) {
         let until = now.saturating_add(self.cfg.quiet_time());
         let (base, cap) = self.ring(offer);
         if cap == 0 {
@@ -1077,6 +1136,7 @@ impl<S: Slab> Engine<S> {
             spdcid,
             hnext: self.tomb_map[b],
             start_psn,
+            syn_psn,
             offer,
             linked: true,
             until,
@@ -1131,7 +1191,11 @@ impl<S: Slab> Engine<S> {
     /// from the engine's generator (random in the kernel): a peer that
     /// did not hear the NACK has to guess it, and could only open a PDC
     /// as its own (its source address) anyway. The key's other offers go
-    /// too: the initiator has settled on this one.
+    /// too: the initiator has settled on this one. The start PSN of the
+    /// SYN the offer answered gets a tombstone: its packets were never
+    /// delivered, the initiator sends them again from the offered PSN, and
+    /// a copy of one still in the network must not open a PDC of its own
+    /// (and deliver its message a second time) once this one has ended.
     pub(super) fn offer_take(
         &mut self,
         peer: &Addr,
@@ -1139,14 +1203,31 @@ impl<S: Slab> Engine<S> {
         start_psn: u32,
         now: u64,
     ) -> bool {
+        let mut found = None;
+        self.tomb_walk(peer, spdcid, now, |t, _| {
+            if t.offer && t.start_psn == start_psn {
+                found = Some(t.syn_psn);
+            }
+            false
+        });
+        let Some(syn) = found else {
+            return false;
+        };
+        self.tomb_walk(peer, spdcid, now, |t, _| t.offer);
+        if syn != start_psn {
+            self.tomb_add(*peer, spdcid, syn, now);
+        }
+        true
+    }
+
+    /// True if a live offer of `start_psn` to PDC {`peer`, `spdcid`} is
+    /// kept (left in place).
+    pub(super) fn offer_has(&mut self, peer: &Addr, spdcid: u16, start_psn: u32, now: u64) -> bool {
         let mut found = false;
         self.tomb_walk(peer, spdcid, now, |t, _| {
             found |= t.offer && t.start_psn == start_psn;
             false
         });
-        if found {
-            self.tomb_walk(peer, spdcid, now, |t, _| t.offer);
-        }
         found
     }
 
@@ -1189,6 +1270,20 @@ impl<S: Slab> Engine<S> {
             self.quota_map.len(),
             lo ^ mix(hi ^ mix(16 | u64::from(kind))),
         )
+    }
+
+    /// The quota entry of (`kind`, `key`), if there is one.
+    fn quota_find(&self, kind: u8, key: &Addr) -> Option<usize> {
+        let b = self.quota_bucket(kind, key);
+        let mut cur = self.quota_map[b];
+        while cur != NONE {
+            let c = usize::from(cur);
+            if self.quotas[c].kind == kind && self.quotas[c].key == *key {
+                return Some(c);
+            }
+            cur = self.quotas[c].hnext;
+        }
+        None
     }
 
     /// The quota entry of (`kind`, `key`), created if needed; `None` when

@@ -714,15 +714,7 @@ impl<S: Slab> Engine<S> {
                         // established one (the open PDC's own, alive)
                         // ignores it.
                         self.stats.rx_drop += 1;
-                        let s = match self.offer_newest(src, spdcid, now) {
-                            Some(s) => s,
-                            None => {
-                                let s = self.random();
-                                self.offer_add(*src, spdcid, s, now);
-                                s
-                            }
-                        };
-                        self.send_nack(src, nack::NEW_START_PSN, psn, 0, spdcid, s, env);
+                        self.offer_without_pdc(now, src, psn, spdcid, start, env);
                         return None;
                     }
                     // The initiator echoed the offer: it is alive and
@@ -797,6 +789,18 @@ impl<S: Slab> Engine<S> {
                     self.stats.stale_syn += 1;
                     return None;
                 }
+                // Near a full table (or share), only a SYN that echoes an
+                // offer (its initiator heard the NACK: not a blind
+                // forgery) takes a PDC; the others get an offer and hold
+                // nothing (issue 13, finding 2).
+                if !proven
+                    && self.syn_pressure(src, job)
+                    && !self.offer_has(src, spdcid, start, now)
+                {
+                    self.stats.syn_offered += 1;
+                    self.offer_without_pdc(now, src, psn, spdcid, start, env);
+                    return None;
+                }
                 // One peer, and one JobID, may hold only its share of the
                 // table.
                 let Some((pq, jq)) = self.quota_pdc(src, job) else {
@@ -849,6 +853,32 @@ impl<S: Slab> Engine<S> {
                 Some(i)
             }
         }
+    }
+
+    /// Answers SYN `psn` (start PSN `start`) of PDC {`src`, `spdcid`}
+    /// with `NEW_START_PSN` and no target PDC: the key's live offer (so
+    /// that every SYN of a window gets the same one), or a new one kept
+    /// in the offer ring. Only a SYN at the offered PSN, i.e. from an
+    /// initiator that heard this NACK, opens the PDC
+    /// ([`Engine::offer_take`]).
+    fn offer_without_pdc(
+        &mut self,
+        now: u64,
+        src: &Addr,
+        psn: u32,
+        spdcid: u16,
+        start: u32,
+        env: &mut impl Env,
+    ) {
+        let s = match self.offer_newest(src, spdcid, now) {
+            Some(s) => s,
+            None => {
+                let s = self.random();
+                self.offer_add(*src, spdcid, s, start, now);
+                s
+            }
+        };
+        self.send_nack(src, nack::NEW_START_PSN, psn, 0, spdcid, s, env);
     }
 
     /// Sets the start PSN of target PDC `i` and what derives from it.
