@@ -7,7 +7,8 @@
 #                             warnings fail)
 #   make demo                 boot a guest and run the UET demo
 #   make check                run every test; ends with "N passed, N failed"
-#   make check-debug          the debug lane (in make check with UET_DEBUG_LANE=1): data-path
+#   make check-debug          the debug lane alone (the end of make check;
+#                             UET_DEBUG_LANE=0 make check skips it): data-path
 #                             kselftests on the debug kernel, kmemleak scan
 #   make kernel               fetch + patch + overlay + build Linux and uet_soft
 #   make kernel-debug         the same with KASAN, KFENCE, lockdep, kmemleak,

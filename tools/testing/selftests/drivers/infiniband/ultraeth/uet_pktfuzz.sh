@@ -12,7 +12,8 @@
 # $JOB. A victim endpoint of JobID $VICTIM on uetpf0 receives what the
 # forged packets address (see uet_pktfuzz.c). Asserted afterwards:
 #   - every transfer run checked all its messages, none ended in error, and
-#     a transfer after the engine's quiet time works (nothing exhausted);
+#     after the engine's quiet time no PDC is left on either device
+#     (pdcs_live) and a transfer works (nothing exhausted);
 #   - accounting: every datagram delivered to the UDP socket is counted by
 #     the device (rx_packets + rx_drop_parse + rx_drop_malformed), the
 #     empty ones as rx_drop_malformed, the unparseable ones within
@@ -76,7 +77,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ktap_set_plan 13
+ktap_set_plan 14
 
 marker="uet_pktfuzz.sh: start $$"
 echo "$marker" >/dev/kmsg
@@ -301,12 +302,18 @@ drops=$(delta v1_tx_dropped)
 ktap_test_result "accounting: device count $seen = injected reaching it $reach + peer's packets $legit (less up to $drops veth drops)" \
 	[ "$seen" -le "$((reach + legit))" ] && [ "$seen" -ge "$((reach + legit - drops))" ]
 
-# 8: a transfer after the quiet time: nothing the flood took stays taken
+# 8: every PDC the flood opened was reaped within the quiet time
+live0=$(counter - $D0 pdcs_live)
+live1=$(counter "$NS" $D1 pdcs_live)
+ktap_test_result "no PDC left after the quiet time: pdcs_live $D0 $live0, $D1 $live1 (reaped on $D0: $(counter - $D0 pdcs_reaped))" \
+	[ "$live0" -eq 0 ] && [ "$live1" -eq 0 ]
+
+# 9: a transfer after the quiet time: nothing the flood took stays taken
 port=19700
 pair 4096 50 after
 ktap_test_result "a transfer after the quiet time works: $(tail -n 1 "$T/runs")" [ $? -eq 0 ]
 
-# 9-10: memory back to the baseline
+# 10-11: memory back to the baseline
 sleep 1
 slab=$(slab_kib)
 skb=$(skb_objs)
@@ -322,17 +329,17 @@ else
 		[ "$skb" -le "$((base_skb + 256))" ]
 fi
 
-# 11: no endpoint left on either device
+# 12: no endpoint left on either device
 ktap_test_result "no endpoint left: $D0 $(counter - $D0 endpoints), $D1 $(counter "$NS" $D1 endpoints)" \
 	[ "$(counter - $D0 endpoints)" = 0 ] && [ "$(counter "$NS" $D1 endpoints)" = 0 ]
 
-# 12: the devices go and the module unloads (nothing holds a reference)
+# 13: the devices go and the module unloads (nothing holds a reference)
 "$IP" netns exec "$NS" "$RDMA" link delete $D1 2>/dev/null
 "$RDMA" link delete $D0 2>/dev/null
 uet_wait_for modprobe -r uet_soft
 ktap_test_result "the devices go and uet_soft unloads" [ ! -d /sys/module/uet_soft ]
 
-# 13: no warning, bug or oops in the kernel log since the start
+# 14: no warning, bug or oops in the kernel log since the start
 bad=$(dmesg | sed -n "/$marker/,\$p" |
 	grep -E 'WARNING:|BUG:|BUG |Oops|general protection|Call Trace|refcount_t|UBSAN|KASAN|kfence|kmemleak|list_(add|del) corruption|rcu.*stall|soft lockup|hung_task' | head -5)
 ktap_print_msg "${bad:-kernel log clean}"
