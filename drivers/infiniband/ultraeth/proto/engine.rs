@@ -191,10 +191,12 @@ pub(crate) struct Config {
     /// (at or before the time of that call). 0: no limit.
     pub(crate) timer_budget: u32,
     /// Seed of the PSN/packet-id generator. Not secret: its outputs
-    /// (start PSNs, packet ids) are on the wire.
+    /// (initiators' start PSNs, packet ids) are on the wire. The start
+    /// PSNs a target offers come from [`Config::key_seed`] instead.
     pub(crate) seed: u32,
     /// Secret key of the rendezvous key nonces (a keyed hash of a counter,
-    /// see `engine/rndv.rs`) and of the hash tables' seed: from a strong
+    /// see `engine/rndv.rs`), of the start PSNs offered in `NEW_START_PSN`
+    /// NACKs ([`Engine::offer_psn`]) and of the hash tables' seed: from a strong
     /// random source (the kernel's `get_random_u64()`), never derived
     /// from [`Config::seed`] nor from anything a peer sees. The default
     /// is a constant, for the host tests only: with it the nonces are
@@ -1416,6 +1418,8 @@ pub(crate) struct Engine<S: Slab> {
     hseed: u64,
     /// Rendezvous keys made so far (the nonce's counter).
     rndv_keys: u64,
+    /// Offers made so far (the counter of [`Engine::offer_psn`]).
+    offers_made: u64,
     free_pdc: u16,
     /// Slots on the PDC free list.
     free_pdc_n: u16,
@@ -1661,6 +1665,7 @@ impl<S: Slab> Engine<S> {
             // PSNs), and a peer that knows the hash can flood one bucket.
             hseed: index::siphash(cfg.key_seed, 0x5545_5420_6861_7368, u64::from(cfg.seed)),
             rndv_keys: 0,
+            offers_made: 0,
             free_pdc: NONE,
             free_pdc_n: 0,
             free_pdc_tail: NONE,

@@ -206,3 +206,59 @@ fn offer_moves_a_newer_half_open_pdc() {
     }
     assert_eq!(comps(&net, 1).len(), 1);
 }
+
+/// Review of issue 9, B2: offers came from the engine's xorshift
+/// generator, whose output is its state, so one offer seen (an attacker's
+/// SYN from its own address) gave the next one, made to another peer,
+/// away. Offers are now a keyed hash ([`Config::key_seed`]) of a counter
+/// and the SYN: no offer is the xorshift successor of the one before
+/// it, they stay distinct, and another key gives other offers for the
+/// same SYNs.
+#[test]
+fn offers_are_unpredictable() {
+    fn xorshift(mut x: u32) -> u32 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        x
+    }
+    let offers = |key_seed: u64| {
+        let cfg = Config {
+            one_rtt: true,
+            key_seed,
+            ..fast_cfg()
+        };
+        let mut net = net(2, cfg, Link::CLEAN, 95);
+        let mut all = Vec::new();
+        // SYNs from two peers in turn (the attacker and a victim), each
+        // on its own SPDCID; every one draws a half-open PDC and its
+        // offer. The half-open PDCs are reaped between rounds.
+        for round in 0..40u16 {
+            for k in 0..4u16 {
+                let id = round * 4 + k;
+                let p = syn_send(1000, 1000, id, 0);
+                inject_raw(&mut net, 1, attacker((k % 2) as u8), &p);
+                let got = new_start_nacks(&mut net, 1);
+                assert_eq!(got.len(), 1, "SYN {id}");
+                all.push(got[0]);
+            }
+            net.run_for(net.now + 2 * cfg.half_open + 1_000_000);
+            net.nodes[1].env.outbox.clear();
+        }
+        all
+    };
+    let a = offers(0x1234_5678_9abc_def0);
+    assert_eq!(a.len(), 160);
+    for w in a.windows(2) {
+        assert_ne!(w[1], xorshift(w[0]), "offer predicted from the one before");
+    }
+    let mut d = a.clone();
+    d.sort_unstable();
+    d.dedup();
+    assert_eq!(d.len(), a.len(), "offers repeat");
+    let b = offers(0x0fed_cba9_8765_4321);
+    assert!(
+        a.iter().zip(&b).all(|(x, y)| x != y),
+        "offers do not depend on the key"
+    );
+}

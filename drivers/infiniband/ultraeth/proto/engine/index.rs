@@ -1220,6 +1220,27 @@ impl<S: Slab> Engine<S> {
         true
     }
 
+    /// A start PSN to offer (`NEW_START_PSN`) to PDC {`peer`, `spdcid`}
+    /// whose SYN started at `start`: SipHash under [`Config::key_seed`] of
+    /// the SYN's fields and of a counter of the offers made. Only the
+    /// initiator that heard the NACK may echo it, so it must not be
+    /// predictable: the engine's xorshift generator, whose output is its
+    /// state, gave the next offer away to whoever saw one (review of issue
+    /// 9, B2). The counter keeps the offers to one key distinct.
+    pub(super) fn offer_psn(&mut self, peer: &Addr, spdcid: u16, start: u32) -> u32 {
+        self.offers_made = self.offers_made.wrapping_add(1);
+        let k = self.cfg.key_seed;
+        let k1 = mix(k ^ 0x6f66_6665_725f_7073);
+        let (lo, hi) = addr_words(peer);
+        let f = siphash(
+            k,
+            k1,
+            lo ^ mix(hi ^ mix((u64::from(spdcid) << 32) | u64::from(start))),
+        );
+        // CAST: 32 bits of the keyed hash.
+        siphash(k, f, self.offers_made) as u32
+    }
+
     /// True if a live offer of `start_psn` to PDC {`peer`, `spdcid`} is
     /// kept (left in place).
     pub(super) fn offer_has(&mut self, peer: &Addr, spdcid: u16, start_psn: u32, now: u64) -> bool {

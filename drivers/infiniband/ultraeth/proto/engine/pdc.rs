@@ -822,7 +822,11 @@ impl<S: Slab> Engine<S> {
                 // completes the 1-RTT handshake.
                 let proven = proven || self.offer_take(src, spdcid, start, now);
                 let one_rtt = !proven && (self.cfg.one_rtt || now < self.syn_1rtt_until);
-                let new_start = if one_rtt { self.random() } else { start };
+                let new_start = if one_rtt {
+                    self.offer_psn(src, spdcid, start)
+                } else {
+                    start
+                };
                 let d = &mut self.pdcs[i];
                 d.state = if one_rtt {
                     PdcState::HalfOpen
@@ -873,7 +877,7 @@ impl<S: Slab> Engine<S> {
         let s = match self.offer_newest(src, spdcid, now) {
             Some(s) => s,
             None => {
-                let s = self.random();
+                let s = self.offer_psn(src, spdcid, start);
                 self.offer_add(*src, spdcid, s, start, now);
                 s
             }
