@@ -649,6 +649,11 @@ pub(crate) struct Pdc {
     hpos: u32,
     /// Deadline the heap holds for this PDC.
     when: u64,
+    /// Quarantine of this slot's id ([`Engine::pdc_quarantine`]), which
+    /// outlives a PDC that borrowed the slot: 0 none, else the peer that
+    /// may still hold the id ([`Engine::quar_tag`], 16 bits of a keyed
+    /// hash of its address), or `QUAR_ALL` for every peer.
+    quar: u16,
 }
 
 impl Pdc {
@@ -738,6 +743,7 @@ impl Pdc {
         job_q: NONE,
         hpos: index::NOPOS,
         when: u64::MAX,
+        quar: 0,
     };
 
     fn in_flight(&self, psn: u32) -> bool {

@@ -115,52 +115,60 @@ fn a_failed_pdc_id_is_not_reused_while_the_peer_may_hold_it() {
     assert_eq!(net.nodes[1].eng.stats.rx_drop, 0);
 }
 
-/// A quarantined slot is not handed out before its time, to any PDC:
-/// one used for another peer would go back to the free list when that
-/// PDC closed, its quarantine forgotten. With the only slot quarantined,
-/// posts are refused until `reap_after` has passed; then a PDC to the
-/// same peer gets through at once.
+/// A quarantined slot is not handed out to a PDC to its peer before its
+/// time. Review of 5264c5f (S1): it was handed out to no PDC at all, so
+/// a hostile target that fails PDCs fast quarantined the whole table for
+/// every peer. Now a PDC to another peer borrows it (with the free list
+/// empty), and the slot goes back to the quarantine when that PDC ends,
+/// for `reap_after` from then. With the only slot quarantined for node
+/// 1, a post to node 1 is refused and one to node 2 completes; node 1
+/// gets the slot once its quarantine is over, and then at once.
 #[test]
-fn a_quarantined_slot_waits_for_reap_after() {
+fn a_quarantined_slot_waits_for_reap_after_for_its_peer_only() {
     use crate::sim::tables_pooled;
-    let mut net = net(3, fast_cfg(), Link::CLEAN, 96);
+    let cfg = fast_cfg();
+    let mut net = net(3, cfg, Link::CLEAN, 96);
     for n in net.nodes.iter_mut() {
         let c = *n.eng.config();
         *n.eng = crate::proto::engine::Engine::new(c, tables_pooled(1, 64, 64, 4)).unwrap();
     }
-    let failed_at = fail_one_pdc(&mut net);
+    fail_one_pdc(&mut net);
     assert_eq!(net.nodes[0].eng.usage().0, 0);
-    for dst in [1, 2] {
-        let r = send(
-            &mut net,
+    let post = |net: &mut Net, dst: usize, user: u64| {
+        send(
+            net,
             0,
             dst,
             1,
             Mode::Rud,
             Op::Send { tag: None },
-            pattern(5, 64),
-            5,
-        );
-        assert_eq!(r, Err(PostError::NoPdc));
-    }
-    net.run_for(failed_at + fast_cfg().reap_after());
-    // Node 1 reaped the failed PDC by now (it last heard from node 0
-    // before the failure).
-    assert_eq!(net.nodes[1].eng.usage().0, 0);
-    let rb = recv(&mut net, 1, 1, 4096, 21, None);
-    send(
-        &mut net,
-        0,
-        1,
-        1,
-        Mode::Rud,
-        Op::Send { tag: None },
-        pattern(7, 64),
-        7,
-    )
-    .unwrap();
+            pattern(user, 64),
+            user,
+        )
+    };
+    assert_eq!(post(&mut net, 1, 5), Err(PostError::NoPdc));
+    // Another peer borrows the slot (before the fix: refused too).
+    let rb2 = recv(&mut net, 2, 1, 4096, 20, None);
+    post(&mut net, 2, 6).expect("a PDC to another peer");
     assert!(net.run_until(net.now + 10_000_000, |n| comps(n, 0).len() == 3));
     assert_eq!(comps(&net, 0)[2].status, Status::Ok);
+    assert_eq!(
+        net.nodes[2].env.bufs[rb2 as usize][..64],
+        pattern(6, 64)[..]
+    );
+    // Closed: the slot is quarantined again, still for node 1.
+    assert!(net.run_until(net.now + 10_000_000, |n| n.nodes[0].eng.usage().0 == 0));
+    let back = net.now;
+    assert_eq!(post(&mut net, 1, 7), Err(PostError::NoPdc));
+    net.run_for(back + cfg.reap_after() - 1_000_000);
+    assert_eq!(post(&mut net, 1, 7), Err(PostError::NoPdc));
+    net.run_for(back + cfg.reap_after() + 1_000_000);
+    // Node 1 reaped the failed PDC long before.
+    assert_eq!(net.nodes[1].eng.usage().0, 0);
+    let rb = recv(&mut net, 1, 1, 4096, 21, None);
+    post(&mut net, 1, 7).unwrap();
+    assert!(net.run_until(net.now + 10_000_000, |n| comps(n, 0).len() == 4));
+    assert_eq!(comps(&net, 0)[3].status, Status::Ok);
     assert_eq!(net.nodes[1].env.bufs[rb as usize][..64], pattern(7, 64)[..]);
 }
 

@@ -48,6 +48,14 @@ pub(super) const NOPOS: u32 = u32::MAX;
 /// answer the previous NACK while the next one is on its way).
 const OFFERS_PER_KEY: usize = 2;
 
+/// [`Pdc::quar`] of a slot quarantined for every peer (two peers' PDCs
+/// failed on it within `reap_after`).
+const QUAR_ALL: u16 = u16::MAX;
+
+/// Quarantined slots a PDC to another peer looks at, from the oldest,
+/// for one it may borrow ([`Engine::pdc_alloc`]).
+const QUAR_WALK: usize = 16;
+
 /// A finalizer with good avalanche (splitmix64).
 pub(super) fn mix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -251,15 +259,21 @@ impl<S: Slab> Engine<S> {
     // ----------------------------------------------------------------
     // PDCs.
 
-    /// Takes a free PDC slot (left `Free`; the caller fills it and then
-    /// calls [`Self::pdc_map_insert`]). Quarantined slots whose time is
-    /// over join the free list first; the others are not handed out, to
-    /// any PDC: one used for another peer would go back to the free list
-    /// when that PDC closes, its quarantine forgotten.
-    pub(super) fn pdc_alloc(&mut self) -> Option<usize> {
+    /// Takes a free PDC slot for a PDC to `peer` (left `Free`; the caller
+    /// fills it and then calls [`Self::pdc_map_insert`]). Quarantined
+    /// slots whose time is over join the free list first. With the free
+    /// list empty, a PDC borrows a quarantined slot of another peer (the
+    /// oldest of the first [`QUAR_WALK`]): a quarantine keeps an id from
+    /// the peer that may still hold it only (review of 5264c5f, S1: a
+    /// hostile target that fails PDCs fast quarantined the whole table for
+    /// every peer). The slot keeps its quarantine ([`Pdc::quar`]) and
+    /// goes back to the quarantine when the borrowing PDC ends, for
+    /// `reap_after` from then (its first end is not kept: later, never
+    /// sooner).
+    pub(super) fn pdc_alloc(&mut self, peer: &Addr) -> Option<usize> {
         self.quar_drain();
         if self.free_pdc == NONE {
-            return None;
+            return self.quar_borrow(peer);
         }
         let next = self.pdcs[usize::from(self.free_pdc)].hnext;
         let i = pop_free(&mut self.free_pdc, next);
@@ -269,6 +283,46 @@ impl<S: Slab> Engine<S> {
         }
         self.pdcs[i] = Pdc::EMPTY;
         Some(i)
+    }
+
+    /// 16 bits of a keyed hash of `peer` for [`Pdc::quar`] (never 0 nor
+    /// [`QUAR_ALL`]). Two peers with one tag keep each other's
+    /// quarantined slots: more waiting, never less.
+    pub(super) fn quar_tag(&self, peer: &Addr) -> u16 {
+        let (lo, hi) = addr_words(peer);
+        // CAST: 16 bits of the hash.
+        let t = mix(lo ^ mix(hi ^ mix(self.hseed ^ 0x7175_6172))) as u16;
+        t.clamp(1, QUAR_ALL - 1)
+    }
+
+    /// A quarantined slot whose quarantine is not for `peer`, taken out
+    /// of the quarantine FIFO (its [`Pdc::quar`] kept), or `None`.
+    fn quar_borrow(&mut self, peer: &Addr) -> Option<usize> {
+        let tag = self.quar_tag(peer);
+        let mut prev = NONE;
+        let mut cur = self.quar_head;
+        let mut n = 0;
+        while cur != NONE && n < QUAR_WALK {
+            let q = usize::from(cur);
+            let (t, next) = (self.pdcs[q].quar, self.pdcs[q].hnext);
+            if t != tag && t != QUAR_ALL {
+                if prev == NONE {
+                    self.quar_head = next;
+                } else {
+                    self.pdcs[usize::from(prev)].hnext = next;
+                }
+                if self.quar_tail == cur {
+                    self.quar_tail = prev;
+                }
+                self.pdcs[q] = Pdc::EMPTY;
+                self.pdcs[q].quar = t;
+                return Some(q);
+            }
+            prev = cur;
+            cur = next;
+            n += 1;
+        }
+        None
     }
 
     /// Moves the quarantined slots whose time is over to the free list.
@@ -355,9 +409,15 @@ impl<S: Slab> Engine<S> {
     /// Frees PDC `pi`: out of the map and the heap, back on the free list
     /// (at its end: see [`Self::pdc_quarantine`] for why ids are not
     /// reused at once).
+    /// A slot borrowed from the quarantine goes back to it.
     pub(super) fn pdc_release(&mut self, pi: usize) {
+        let (peer, quar) = (self.pdcs[pi].peer, self.pdcs[pi].quar);
         if self.pdc_clear(pi) {
-            self.free_push(pi);
+            if quar == 0 {
+                self.free_push(pi);
+            } else {
+                self.quar_push(pi, peer, quar);
+            }
         }
     }
 
@@ -369,14 +429,31 @@ impl<S: Slab> Engine<S> {
     /// whose index is that SPDCID, is not given to a PDC to the same peer
     /// for `reap_after`: it waits in a FIFO (in order of release, so of
     /// the end of its quarantine) and joins the free list after that. A
-    /// table whose free slots are all quarantined refuses new PDCs
-    /// (`NO_PDC_AVAIL`, `PostError::NoPdc`) meanwhile.
+    /// PDC to another peer may borrow the slot meanwhile
+    /// ([`Self::pdc_alloc`]); a table whose free slots are all
+    /// quarantined for a peer refuses new PDCs to that peer
+    /// (`NO_PDC_AVAIL`, `PostError::NoPdc`) meanwhile. A slot that was
+    /// borrowed from another peer's quarantine is quarantined for every
+    /// peer.
     pub(super) fn pdc_quarantine(&mut self, pi: usize) {
         let peer = self.pdcs[pi].peer;
+        let mine = self.quar_tag(&peer);
+        let quar = match self.pdcs[pi].quar {
+            0 => mine,
+            t if t == mine => mine,
+            _ => QUAR_ALL,
+        };
         if !self.pdc_clear(pi) {
             return;
         }
+        self.quar_push(pi, peer, quar);
+    }
+
+    /// Appends cleared slot `pi` to the quarantine FIFO with tag `quar`
+    /// for `reap_after` from now.
+    fn quar_push(&mut self, pi: usize, peer: Addr, quar: u16) {
         let d = &mut self.pdcs[pi];
+        d.quar = quar;
         // A free slot keeps the peer and, in `last_active`, the end of its
         // quarantine.
         d.peer = peer;

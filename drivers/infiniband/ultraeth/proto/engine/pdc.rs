@@ -184,7 +184,7 @@ impl<S: Slab> Engine<S> {
         let pi = match self.pdc_find(key) {
             Some(i) => i,
             None => {
-                let Some(i) = self.pdc_alloc() else {
+                let Some(i) = self.pdc_alloc(&p.dst) else {
                     return Err(PostError::NoPdc);
                 };
                 let start = self.random();
@@ -808,7 +808,7 @@ impl<S: Slab> Engine<S> {
                     self.send_nack(src, nack::NO_PDC_AVAIL, psn, 0, spdcid, 0, env);
                     return None;
                 };
-                let Some(i) = self.pdc_alloc() else {
+                let Some(i) = self.pdc_alloc(src) else {
                     self.quota_pdc_put(pq, jq);
                     self.send_nack(src, nack::NO_PDC_AVAIL, psn, 0, spdcid, 0, env);
                     return None;
