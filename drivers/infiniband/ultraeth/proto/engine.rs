@@ -80,9 +80,18 @@ const RESP_RING: usize = 6;
 /// the chain long.
 const ANSWERED_MAX: u8 = 8;
 const NONE: u16 = u16::MAX;
-/// Largest [`Config::min_fail_time`] (ns): a PDC keeps the time in 16
-/// bits of 2^24 ns, compared wrapping, so below 2^15 of them (9 min).
-pub(crate) const MAX_MIN_FAIL_TIME: u64 = (1 << 39) - 1;
+/// Unit of a PDC's failure time (`Pdc::fail_at`): 2^24 ns (about 17 ms).
+pub(crate) const FAIL_TICK: u64 = 1 << 24;
+
+/// Largest [`Config::min_fail_time`] (ns), 2^15 - 1 ticks of
+/// [`FAIL_TICK`] (9 min): a PDC keeps its failure time in 16 bits of
+/// ticks, rounded up, and compares it with the time wrapping (as an
+/// `i16` difference). From the first counted timeout the failure time
+/// is then at most 2^15 ticks ahead, which still reads as ahead; one tick
+/// more reads as past and the PDC could fail at once. The bound was
+/// 2^39 - 1 ns, with which it did for a first timeout 2 ns or more into
+/// a tick (review S3).
+pub(crate) const MAX_MIN_FAIL_TIME: u64 = ((1 << 15) - 1) * FAIL_TICK;
 
 /// Engine parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -306,11 +315,23 @@ impl Config {
     /// target last heard from it (ns): every timeout lasts at most
     /// `rto_max`, and it gives up after `max_retries` counted and
     /// `max_transient` forgiven timeouts, and no sooner than
-    /// `min_fail_time` after the first counted one.
+    /// `min_fail_time` after the first counted one. That time is rounded
+    /// up to a [`FAIL_TICK`] and the PDC fails at the first timeout after
+    /// it (at most `rto_max` later, which the counted timeouts cover when
+    /// there is at least one beyond the first): with `min_fail_time`, one
+    /// tick more and at least two counted timeouts (review S3).
     pub(crate) const fn retry_span(&self) -> u64 {
-        let n = self.max_retries as u64 + self.max_transient as u64 + 1;
+        let (retries, round) = if self.min_fail_time == 0 {
+            (self.max_retries as u64, 0)
+        } else if self.max_retries == 0 {
+            (1, FAIL_TICK)
+        } else {
+            (self.max_retries as u64, FAIL_TICK)
+        };
+        let n = retries + self.max_transient as u64 + 1;
         n.saturating_mul(self.rto_max)
             .saturating_add(self.min_fail_time)
+            .saturating_add(round)
     }
 
     /// How long a packet of a PDC may still arrive after the target last
@@ -1967,6 +1988,60 @@ mod tests {
             index::siphash(k0, k1, 0x0706_0504_0302_0100),
             0x93f5_f579_9a93_2462
         );
+    }
+
+    /// Review S3: at the longest least failure time, a PDC whose first
+    /// counted timeout falls anywhere in a tick is not due before that
+    /// time has passed, and is due one tick after it. At the old bound
+    /// (2^39 - 1 ns) the failure time was 2^15 + 1 ticks ahead for a
+    /// first timeout 2 ns or more into a tick, which the wrapping
+    /// comparison read as past: due at once.
+    #[test]
+    fn longest_min_fail_time_is_never_due_early() {
+        use recovery::{fail_deadline, fail_due};
+        let m = MAX_MIN_FAIL_TIME;
+        for base in [0, 5 * FAIL_TICK, 0xffff * FAIL_TICK, 1 << 50] {
+            for r in [0, 1, FAIL_TICK / 2, FAIL_TICK - 2, FAIL_TICK - 1] {
+                let now = base + r;
+                let at = fail_deadline(now, m);
+                let mut t = now;
+                while t < now + m {
+                    assert!(!fail_due(t, at), "due at {} of {m} (from {now})", t - now);
+                    t += FAIL_TICK / 3;
+                }
+                assert!(!fail_due(now + m - 1, at));
+                assert!(fail_due(now + m + FAIL_TICK, at), "from {now}");
+                // The old bound: from 2 ns into a tick, due at once.
+                let old = fail_deadline(now, (1 << 39) - 1);
+                assert_eq!(fail_due(now, old), r >= 2, "from {now}");
+            }
+        }
+        // One tick more than the bound can be due at once too.
+        let now = FAIL_TICK - 1;
+        assert!(fail_due(now, fail_deadline(now, m + 2)));
+    }
+
+    /// Review S3: `retry_span` covers the rounding of the failure time up
+    /// to a tick, and the timeout after it, however small `rto_max`.
+    #[test]
+    fn retry_span_covers_the_tick_rounding() {
+        let cfg = Config {
+            rto_max: 1_000,
+            max_retries: 0,
+            max_transient: 0,
+            min_fail_time: 5 * FAIL_TICK + 1,
+            ..Config::DEFAULT
+        };
+        // First counted timeout at `rto_max` at most (nothing forgiven),
+        // failure time rounded up to the next tick, the failing timeout
+        // at most `rto_max` after that.
+        let worst = cfg.rto_max + (6 * FAIL_TICK) + cfg.rto_max;
+        assert!(cfg.retry_span() >= worst, "{} < {worst}", cfg.retry_span());
+        let no_mft = Config {
+            min_fail_time: 0,
+            ..cfg
+        };
+        assert_eq!(no_mft.retry_span(), no_mft.rto_max);
     }
 
     #[test]

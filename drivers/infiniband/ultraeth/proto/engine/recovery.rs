@@ -48,6 +48,7 @@ use super::{
     D_NEED_RESP,
     D_RETX,
     D_USED,
+    FAIL_TICK,
     NONE,
 };
 
@@ -55,10 +56,27 @@ use super::{
 /// time-based detection alone (see [`Engine::detect_lost`]).
 const REORDER_PKTS: u32 = 8;
 
-/// Time `t` (ns) in the units of `Pdc::fail_at`: 2^24 ns, wrapping.
+/// Time `t` (ns) in the units of `Pdc::fail_at`: [`FAIL_TICK`], wrapping.
 fn fail_tick(t: u64) -> u16 {
     // CAST: the low 16 bits of the tick count, compared wrapping.
-    (t >> 24) as u16
+    (t / FAIL_TICK) as u16
+}
+
+/// `Pdc::fail_at` for a first counted timeout at `now`: `min_fail_time`
+/// later, rounded up to a tick (never before the least failure time).
+pub(super) fn fail_deadline(now: u64, min_fail_time: u64) -> u16 {
+    fail_tick(
+        now.saturating_add(min_fail_time)
+            .saturating_add(FAIL_TICK - 1),
+    )
+}
+
+/// Whether `now` is at or past failure time `fail_at`. The difference is
+/// read as an `i16`: right while `fail_at` is at most 2^15 ticks ahead
+/// ([`super::MAX_MIN_FAIL_TIME`]).
+pub(super) fn fail_due(now: u64, fail_at: u16) -> bool {
+    // CAST: wrapping tick difference as signed.
+    fail_tick(now).wrapping_sub(fail_at) as i16 >= 0
 }
 
 impl<S: Slab> Engine<S> {
@@ -896,16 +914,12 @@ impl<S: Slab> Engine<S> {
             d.stalls += 1;
         } else {
             if d.retries == 0 {
-                // Rounded up: never before the least failure time.
-                let at = now.saturating_add(self.cfg.min_fail_time);
-                d.fail_at = fail_tick(at.saturating_add((1 << 24) - 1));
+                d.fail_at = fail_deadline(now, self.cfg.min_fail_time);
             }
             d.retries = d.retries.saturating_add(1);
         }
         d.transient = false;
-        // CAST: wrapping tick difference as signed: the least failure time
-        // is below 2^15 ticks (`MAX_MIN_FAIL_TIME`).
-        let due = self.cfg.min_fail_time == 0 || fail_tick(now).wrapping_sub(d.fail_at) as i16 >= 0;
+        let due = self.cfg.min_fail_time == 0 || fail_due(now, d.fail_at);
         if d.retries > self.cfg.max_retries && due {
             if d.state == PdcState::Closing {
                 // The CLOSE was never acknowledged: the target may still
