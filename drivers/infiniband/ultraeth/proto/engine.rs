@@ -839,7 +839,9 @@ pub(crate) struct Msg {
     done_segs: u32,
     pkt_id: u32,
     deadline: u64,
-    /// RUDI: time of the first transmission (RTT sample if not resent).
+    /// RUDI: time of the first transmission (RTT sample if not resent);
+    /// once resent, of the first timeout (`min_fail_time` counts from
+    /// it).
     sent: u64,
     /// Bytes the message's packets carry: `post.len`, or for a
     /// rendezvous send its eager part.

@@ -122,3 +122,34 @@ fn the_least_failure_time_has_a_limit() {
     assert_eq!(comps(&net, 0)[0].status, Status::PdcError);
     assert!(net.now - t0 >= MAX_MIN_FAIL_TIME);
 }
+
+/// Review S2: a RUDI request gave up after `max_retries` timeouts alone
+/// (12 of at most 5 ms here: about 60 ms), whatever `min_fail_time`, where
+/// a PDC rides out a cut of that long. Now it fails no sooner than
+/// `min_fail_time` after its first timeout (and within the retry span),
+/// and a write across a 200 ms cut completes.
+#[test]
+fn rudi_waits_for_the_least_failure_time() {
+    let cfg = flap_cfg(300_000_000);
+    // A peer gone for good: the write fails, not before the least
+    // failure time, within the retry span.
+    let mut gone = net(2, cfg, Link::CLEAN, 62);
+    gone.link.loss = 1.0;
+    let t0 = gone.now;
+    send(&mut gone, 0, 1, 1, Mode::Rudi, write_op(), vec![3; 512], 1).unwrap();
+    assert!(gone.run_until(t0 + 10_000_000_000, |n| comps(n, 0).len() == 1));
+    assert_eq!(comps(&gone, 0)[0].status, Status::PdcError);
+    let gave_up = gone.now - t0;
+    assert!(gave_up >= cfg.min_fail_time, "gave up after {gave_up} ns");
+    assert!(gave_up <= cfg.retry_span(), "gave up after {gave_up} ns");
+    // A 200 ms cut is ridden out.
+    let mut cut = net(2, cfg, Link::CLEAN, 63);
+    cut.link.loss = 1.0;
+    let t0 = cut.now;
+    send(&mut cut, 0, 1, 1, Mode::Rudi, write_op(), vec![4; 512], 2).unwrap();
+    cut.run_for(t0 + 200_000_000);
+    assert!(comps(&cut, 0).is_empty());
+    cut.link.loss = 0.0;
+    assert!(cut.run_until(t0 + 10_000_000_000, |n| comps(n, 0).len() == 1));
+    assert_eq!(comps(&cut, 0)[0].status, Status::Ok);
+}

@@ -844,7 +844,10 @@ impl<S: Slab> Engine<S> {
         }
     }
 
-    /// Retransmits RUDI message `mi` or fails it after `max_retries`.
+    /// Retransmits RUDI message `mi`, or fails it after `max_retries`
+    /// timeouts and no sooner than `min_fail_time` after the first, as a
+    /// PDC (review S2: RUDI gave up after `max_retries` alone, in 60 ms
+    /// where a PDC rode out a cut of seconds).
     fn rudi_timer(&mut self, mi: usize, now: u64, env: &mut impl Env) {
         let m = self.msgs[mi];
         let id = self.pdcs.len() + mi;
@@ -860,14 +863,19 @@ impl<S: Slab> Engine<S> {
             self.schedule(id, m.deadline);
             return;
         }
-        if m.retries >= self.cfg.max_retries {
+        // From the first timeout on, `sent` holds its time (the RTT is
+        // sampled only from a message sent once).
+        let first = if m.retries == 0 { now } else { m.sent };
+        let due = now >= first.saturating_add(self.cfg.min_fail_time);
+        if m.retries >= self.cfg.max_retries && due {
             self.finish_msg(mi, Status::PdcError, env);
             self.release_msg(mi);
             return;
         }
         let shift = u32::from(m.retries.min(16));
         let m = &mut self.msgs[mi];
-        m.retries += 1;
+        m.sent = first;
+        m.retries = m.retries.saturating_add(1);
         // The engine's RUDI RTT estimate, backed off per retry.
         m.deadline = now + (self.rudi_rtt.rto << shift).min(self.cfg.rto_max);
         let t = m.deadline;
