@@ -10,6 +10,11 @@ use super::*;
 /// A one-packet SEND (64 bytes, job [`JOB`], endpoint 1) on PDC
 /// `spdcid` that opens it (SYN) with start PSN `start`, at PSN `psn`.
 fn syn_send(start: u32, psn: u32, spdcid: u16, msg_id: u16) -> Vec<u8> {
+    syn_send_job(start, psn, spdcid, msg_id, JOB)
+}
+
+/// [`syn_send`] for JobID `job`.
+fn syn_send_job(start: u32, psn: u32, spdcid: u16, msg_id: u16, job: u32) -> Vec<u8> {
     use crate::proto::wire::{emit_headers, pds::*, ses::*, NextHeader};
     let h = PdsHeader::Req(ReqHdr {
         ordered: false,
@@ -28,10 +33,7 @@ fn syn_send(start: u32, psn: u32, spdcid: u16, msg_id: u16) -> Vec<u8> {
     let s = SesHeader::Req(SesReq {
         opcode: crate::proto::wire::ses::op::SEND,
         flags: sflags::SOM | sflags::EOM,
-        addr: SesAddr {
-            job: JOB,
-            ..target(1)
-        },
+        addr: SesAddr { job, ..target(1) },
         body: ReqBody::Std {
             msg_id,
             buffer_offset: 0,
@@ -261,4 +263,67 @@ fn offers_are_unpredictable() {
         a.iter().zip(&b).all(|(x, y)| x != y),
         "offers do not depend on the key"
     );
+}
+
+/// Review of b5ccecb: the echo of an offer made to replace an open PDC
+/// ended that PDC before the new one was taken, and the new one could
+/// then be refused (its JobID over its share): the old PDC was gone for
+/// nothing. Now the echo is refused (`NO_PDC_AVAIL`) while the new PDC
+/// would be, and the old PDC and the offer stay.
+#[test]
+fn a_replacement_that_would_be_refused_keeps_the_old_pdc() {
+    const J2: u32 = 9;
+    let cfg = Config {
+        syn_pressure: 0,
+        ..fast_cfg()
+    };
+    let mut net = net(2, cfg, Link::CLEAN, 96);
+    // The old PDC (JobID JOB, start 1000) from the attacker's address 0,
+    // another PDC of JOB from address 1, and JobID J2 at its share (8 of
+    // 16) from addresses 2 to 5 (2 each, within their shares).
+    inject_raw(&mut net, 1, attacker(0), &syn_send(1000, 1000, 1, 0));
+    inject_raw(&mut net, 1, attacker(1), &syn_send(1000, 1000, 1, 0));
+    for k in 0..8u16 {
+        let p = syn_send_job(1000, 1000, 10 + k, 0, J2);
+        inject_raw(&mut net, 1, attacker(2 + (k % 4) as u8), &p);
+    }
+    assert_eq!(net.nodes[1].eng.usage().0, 10);
+    net.nodes[1].env.outbox.clear();
+    // Silent for more than two `rto_max`: a new incarnation of the old
+    // PDC's key, of JobID J2, gets an offer.
+    net.run_for(net.now + 3 * cfg.rto_max);
+    inject_raw(
+        &mut net,
+        1,
+        attacker(0),
+        &syn_send_job(5000, 5000, 1, 0, J2),
+    );
+    let offer = new_start_nacks(&mut net, 1);
+    assert_eq!(offer.len(), 1);
+    let echo = syn_send_job(offer[0], offer[0], 1, 0, J2);
+    let over = net.nodes[1].eng.stats.over_quota;
+    inject_raw(&mut net, 1, attacker(0), &echo);
+    // J2 is at its share while JOB holds a PDC: refused, the old PDC kept.
+    assert_eq!(
+        net.nodes[1].eng.stats.pdc_replaced, 0,
+        "old PDC ended for nothing"
+    );
+    assert_eq!(net.nodes[1].eng.stats.over_quota, over + 1);
+    assert_eq!(net.nodes[1].eng.usage().0, 10);
+    let job_pdcs = |net: &Net, job: u32| {
+        net.nodes[1]
+            .eng
+            .pdcs()
+            .iter()
+            .filter(|p| p.state() == PdcState::Open && p.job() == job)
+            .count()
+    };
+    assert_eq!(job_pdcs(&net, JOB), 2);
+    assert_eq!(job_pdcs(&net, J2), 8);
+    // The offer stays for the echo's next try; refused again as long as
+    // the share holds.
+    inject_raw(&mut net, 1, attacker(0), &echo);
+    assert_eq!(net.nodes[1].eng.stats.pdc_replaced, 0);
+    assert_eq!(net.nodes[1].eng.stats.over_quota, over + 2);
+    assert_eq!(job_pdcs(&net, JOB), 2);
 }

@@ -1497,6 +1497,37 @@ impl<S: Slab> Engine<S> {
         Some((q, jq))
     }
 
+    /// Whether [`Self::quota_pdc`] would give a target PDC of JobID `job`
+    /// to the peer of target PDC `i` once `i` is released (its peer's and
+    /// its JobID's counts given back): a PDC replaced by a new incarnation
+    /// of its key ends only if the new one is taken. The peer is the same,
+    /// so its count does not change; nor does the JobID's, if it is the
+    /// same.
+    pub(super) fn quota_pdc_after_release(&self, i: usize, job: u32) -> bool {
+        if self.cfg.job_pdc_share == 0 || self.pdcs[i].job == job {
+            return true;
+        }
+        let oq = self.pdcs[i].job_q;
+        let old_last = oq != NONE && self.quotas[usize::from(oq)].pdcs == 1;
+        let (mine, entry) = match self.quota_find(2, &Self::job_key(job)) {
+            Some(j) => (self.quotas[j].pdcs, true),
+            None => (0, false),
+        };
+        // A new entry needs a free one (or the one the old JobID leaves,
+        // if nothing else holds it).
+        let e = oq != NONE
+            && old_last
+            && self.quotas[usize::from(oq)].inb == 0
+            && self.quotas[usize::from(oq)].unexp == 0;
+        if !entry && self.free_quota == NONE && !e {
+            return false;
+        }
+        let jobs = self.job_pdc_jobs.saturating_sub(u16::from(old_last));
+        let others = jobs.saturating_sub(u16::from(mine != 0));
+        let jl = Self::share(self.pdcs.len(), self.cfg.job_pdc_share);
+        others == 0 || mine < jl
+    }
+
     /// Gives back a target PDC taken by [`Self::quota_pdc`] (its peer's
     /// and its JobID's entries, `NONE`: none).
     pub(super) fn quota_pdc_put(&mut self, pq: u16, jq: u16) {

@@ -705,6 +705,17 @@ impl<S: Slab> Engine<S> {
                         self.stats.rx_drop += 1;
                         return None;
                     }
+                    if self.offer_has(src, spdcid, start, now)
+                        && !self.quota_pdc_after_release(i, job)
+                    {
+                        // The echo would end the open PDC, and the new one
+                        // be refused (its JobID over its share): keep the
+                        // old one and the offer, refuse the new one for now
+                        // (review of b5ccecb).
+                        self.stats.over_quota += 1;
+                        self.send_nack(src, nack::NO_PDC_AVAIL, psn, 0, spdcid, 0, env);
+                        return None;
+                    }
                     if !self.offer_take(src, spdcid, start, now) {
                         // Nothing of it is delivered; offer it a start PSN
                         // (the key's live offer, so that every SYN of a
