@@ -988,8 +988,12 @@ impl Fep {
     /// statistic`. Never sleeps; scans the PDC table under the lock.
     pub(crate) fn stats(&self) -> (crate::proto::engine::Stats, u64) {
         let s = self.state.lock();
-        // CAST: a table length fits in 64 bits.
-        (s.engine.stats, s.engine.pdcs_in_use() as u64)
+        // O(1) under the lock: any user may read the counters (netlink
+        // RDMA_NLDEV_CMD_STAT_GET needs no privilege).
+        (
+            s.engine.stats,
+            kernel::num::casts::usize_as_u64(s.engine.pdcs_in_use()),
+        )
     }
 }
 

@@ -1452,6 +1452,9 @@ pub(crate) struct Engine<S: Slab> {
     free_pdc: u16,
     /// Slots on the PDC free list.
     free_pdc_n: u16,
+    /// PDCs in use, of either role: slots handed out by
+    /// [`Engine::pdc_alloc`] and not yet cleared (`pdc_clear`).
+    pdcs_live: u16,
     /// Last PDC of the free list: a released PDC goes to the end, so that
     /// its id (the SPDCID its peer knows it by) is the last to be reused.
     free_pdc_tail: u16,
@@ -1697,6 +1700,7 @@ impl<S: Slab> Engine<S> {
             offers_made: 0,
             free_pdc: NONE,
             free_pdc_n: 0,
+            pdcs_live: 0,
             free_pdc_tail: NONE,
             quar_head: NONE,
             quar_tail: NONE,
@@ -1761,21 +1765,24 @@ impl<S: Slab> Engine<S> {
         &self.pdcs[..]
     }
 
-    /// Number of PDCs in use, of either role (a scan of the PDC table).
+    /// Number of PDCs in use, of either role. O(1): the device reads it
+    /// for `rdma statistic` under the FEP's lock.
     pub(crate) fn pdcs_in_use(&self) -> usize {
-        self.pdcs
-            .iter()
-            .filter(|p| p.state != PdcState::Free)
-            .count()
+        usize::from(self.pdcs_live)
     }
 
-    /// Number of slots in use: (PDCs, messages, receives, inbound, unexpected).
+    /// Number of slots in use: (PDCs, messages, receives, inbound,
+    /// unexpected), by scanning the tables (for tests and teardown). The
+    /// PDC count is checked against [`Self::pdcs_in_use`]'s counter.
     pub(crate) fn usage(&self) -> (usize, usize, usize, usize, usize) {
+        let pdcs = self
+            .pdcs
+            .iter()
+            .filter(|p| p.state != PdcState::Free)
+            .count();
+        assert_eq!(pdcs, self.pdcs_in_use(), "PDC counter out of step");
         (
-            self.pdcs
-                .iter()
-                .filter(|p| p.state != PdcState::Free)
-                .count(),
+            pdcs,
             self.msgs
                 .iter()
                 .filter(|m| m.state != MsgState::Free)

@@ -273,7 +273,11 @@ impl<S: Slab> Engine<S> {
     pub(super) fn pdc_alloc(&mut self, peer: &Addr) -> Option<usize> {
         self.quar_drain();
         if self.free_pdc == NONE {
-            return self.quar_borrow(peer);
+            let q = self.quar_borrow(peer);
+            if q.is_some() {
+                self.pdcs_live += 1;
+            }
+            return q;
         }
         let next = self.pdcs[usize::from(self.free_pdc)].hnext;
         let i = pop_free(&mut self.free_pdc, next);
@@ -282,6 +286,7 @@ impl<S: Slab> Engine<S> {
             self.free_pdc_tail = NONE;
         }
         self.pdcs[i] = Pdc::EMPTY;
+        self.pdcs_live += 1;
         Some(i)
     }
 
@@ -390,6 +395,7 @@ impl<S: Slab> Engine<S> {
         let (pq, jq) = (self.pdcs[pi].peer_q, self.pdcs[pi].job_q);
         self.quota_pdc_put(pq, jq);
         self.pdcs[pi] = Pdc::EMPTY;
+        self.pdcs_live -= 1;
         true
     }
 
