@@ -699,6 +699,13 @@ impl Net {
         #[cfg(test)]
         for n in &self.nodes {
             assert_eq!(n.eng.next_deadline(), n.eng.deadline_scan());
+            // So must the PDC free list and quarantine, and their count
+            // (small tables only: a walk and a scan per step of the
+            // kernel-sized ones cost the SYN-flood tests a minute; they
+            // check at their end).
+            if n.eng.pdcs().len() <= 256 {
+                assert!(n.eng.pdc_lists_ok());
+            }
         }
         if let Some(r) = self.next_release() {
             if self.queue.peek().is_none_or(|Reverse(e)| r <= e.0) {

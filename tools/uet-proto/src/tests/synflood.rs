@@ -418,6 +418,7 @@ fn flood_scenario(seed: u64, syn_pressure: u8) -> Outcome {
     ));
     let u = net.nodes[0].eng.usage();
     assert!(u.1 == 0, "seed {seed}: node 0 messages left: {u:?}");
+    assert!(net.nodes.iter().all(|n| n.eng.pdc_lists_ok()));
     out
 }
 

@@ -330,6 +330,33 @@ impl<S: Slab> Engine<S> {
         None
     }
 
+    /// Whether the PDC free list and the quarantine FIFO agree with the
+    /// table: `free_pdc_n` is the free list's length, their tails are
+    /// their last entries, and together they hold every free slot (a walk
+    /// of both and a scan, for the simulator's checks).
+    pub(crate) fn pdc_lists_ok(&self) -> bool {
+        let walk = |head: u16| {
+            let (mut n, mut last, mut cur) = (0, NONE, head);
+            while cur != NONE && n <= self.pdcs.len() {
+                n += 1;
+                last = cur;
+                cur = self.pdcs[usize::from(cur)].hnext;
+            }
+            (n, last)
+        };
+        let (nf, tf) = walk(self.free_pdc);
+        let (nq, tq) = walk(self.quar_head);
+        let free = self
+            .pdcs
+            .iter()
+            .filter(|p| p.state == PdcState::Free)
+            .count();
+        nf == usize::from(self.free_pdc_n)
+            && tf == self.free_pdc_tail
+            && tq == self.quar_tail
+            && nf + nq == free
+    }
+
     /// Moves the quarantined slots whose time is over to the free list.
     fn quar_drain(&mut self) {
         while self.quar_head != NONE {
