@@ -224,3 +224,62 @@ fn an_engine_created_again_does_not_start_at_its_predecessors_id() {
     assert_eq!(net.nodes[1].env.bufs[rb as usize][..64], pattern(2, 64)[..]);
     assert_eq!(net.nodes[1].eng.stats.rx_drop, 0);
 }
+
+/// A slot borrowed from node 1's quarantine whose PDC to node 2 fails
+/// too may be held by either peer: it is quarantined for every peer
+/// until `reap_after` after the second failure.
+#[test]
+fn a_borrowed_slot_that_fails_again_is_kept_from_every_peer() {
+    use crate::sim::tables_pooled;
+    let cfg = fast_cfg();
+    let mut net = net(3, cfg, Link::CLEAN, 98);
+    for n in net.nodes.iter_mut() {
+        let c = *n.eng.config();
+        *n.eng = crate::proto::engine::Engine::new(c, tables_pooled(1, 64, 64, 4)).unwrap();
+    }
+    fail_one_pdc(&mut net);
+    net.link.loss = 1.0;
+    send(
+        &mut net,
+        0,
+        2,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        pattern(8, 64),
+        8,
+    )
+    .expect("borrowed from node 1's quarantine");
+    assert!(net.run_until(net.now + 20_000_000_000, |n| comps(n, 0).len() == 3));
+    assert_eq!(comps(&net, 0)[2].status, Status::PdcError);
+    net.link.loss = 0.0;
+    let failed = net.now;
+    for dst in [1, 2, 1] {
+        let r = send(
+            &mut net,
+            0,
+            dst,
+            1,
+            Mode::Rud,
+            Op::Send { tag: None },
+            pattern(9, 64),
+            9,
+        );
+        assert_eq!(r, Err(PostError::NoPdc), "to node {dst}");
+    }
+    net.run_for(failed + cfg.reap_after() + 1_000_000);
+    recv(&mut net, 2, 1, 4096, 30, None);
+    send(
+        &mut net,
+        0,
+        2,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        pattern(10, 64),
+        10,
+    )
+    .unwrap();
+    assert!(net.run_until(net.now + 10_000_000, |n| comps(n, 0).len() == 4));
+    assert_eq!(comps(&net, 0)[3].status, Status::Ok);
+}
