@@ -46,8 +46,8 @@ COUNT=${UET_FUZZ_COUNT:-1000000}
 SLAB_TOL=${UET_FUZZ_SLAB_KIB:-8192}
 WARMUP=${UET_FUZZ_WARMUP:-20000}
 # the engine's quiet time (Config::quiet_time: 45 timeouts of rto_max
-# 100 ms, the kernel's least failure time of 3 s and a 10 ms packet
-# life, 7.51 s) and a margin: target PDCs opened by forged SYNs are
+# 100 ms, the kernel's least failure time of 3 s, its 16.8 ms tick and a
+# 10 ms packet life, 7.527 s) and a margin: target PDCs opened by forged SYNs are
 # reaped after it, tombstones dropped
 QUIET=10
 
