@@ -49,6 +49,10 @@ export UET_WAIT_SCALE=${UET_WAIT_SCALE:-4}
 export UET_FUZZ_ITERS=${UET_FUZZ_ITERS:-100000} # uet_uverbs_fuzz: calls
 export UET_RING_ITERS=${UET_RING_ITERS:-1000} UET_RING_SECS=${UET_RING_SECS:-5}
 export UET_FAULT_CYCLES=${UET_FAULT_CYCLES:-10}
+# uet_pktfuzz: frames; KASAN's quarantine keeps freed objects in the slab
+# for a while, so its slab tolerance is loose here: kmemleak finds leaks
+export UET_FUZZ_COUNT=${UET_FUZZ_COUNT:-50000} UET_FUZZ_WARMUP=${UET_FUZZ_WARMUP:-2000}
+export UET_FUZZ_SLAB_KIB=${UET_FUZZ_SLAB_KIB:-65536} UET_FUZZ_SKB_OBJS=${UET_FUZZ_SKB_OBJS:-65536}
 echo "# debug lane: $(uname -r), tests: $tests, timeout ${timeout}s each"
 seen=$(dmesg | grep -c -E "$splat")
 for t in $tests; do
