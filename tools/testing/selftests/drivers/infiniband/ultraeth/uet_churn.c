@@ -9,9 +9,9 @@
  *	Sends until SECONDS passed or FILE exists, then drains. Strict (the
  *	default, for faults the transport must ride out): every completion
  *	succeeds and every message arrives intact, exit 0. --lenient (for
- *	faults that end the transfer: device or netdev deleted, the process
- *	killed): error completions are allowed, but every posted request
- *	must complete exactly once unless the device went away
+ *	faults that end the transfer: device or netdev deleted): error
+ *	completions are allowed, but every posted request must complete
+ *	exactly once unless the device went away
  *	(IBV_EVENT_DEVICE_FATAL); exit 0 then too. --ready FILE is created
  *	once the first messages arrived intact.
  *   uet_churn revoke CYCLES
@@ -22,6 +22,20 @@
  *   uet_churn gone [--ready FILE]
  *	Opens the pair, creates FILE, waits for A's device to be reported
  *	gone, posts on A and checks A's CQs return no completion.
+ *   uet_churn side a|b --dir DIR [--ready FILE] [--stop FILE]
+ *	One rank of a two-process transfer, so that one rank can be killed
+ *	while the other survives (uet_fault_cycles.sh's SIGKILL cycles).
+ *	Each process opens its own side only (A: $UET_DEV0 here, B:
+ *	$UET_DEV1 in $UET_NS1) and publishes its endpoint's number in
+ *	DIR/a or DIR/b (written whole, then renamed); A waits for B's, the
+ *	addresses are $UET_ADDR0/1. B posts its receives before it
+ *	publishes, checks every byte, that none arrives twice, creates
+ *	--ready FILE once WIN messages arrived intact, and on --stop FILE
+ *	destroys its endpoint (posted receives may flush) and exits 0. A
+ *	sends numbered messages with WIN outstanding until --stop FILE
+ *	exists or a send fails (the peer gone), then drains: every send it
+ *	posted must complete exactly once (errors allowed) within twice the
+ *	wait of uet_pair.h (60 s), else exit 1.
  *
  * Exit: 0 ok, 1 a failure (printed), 4 nothing to test (no device).
  * Environment as uet_msg.c: UET_DEV0/1, UET_NS1, UET_ADDR0/1, UET_JOB.
@@ -417,6 +431,220 @@ static int gone(int argc, char **argv)
 	return 0;
 }
 
+/* publishes this side's endpoint number as DIR/NAME: 0 or -1 */
+static int qpn_put(const char *dir, const char *name, uint32_t qpn)
+{
+	char tmp[512], path[512];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(tmp, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "%u\n", qpn);
+	if (fclose(f))
+		return -1;
+	return rename(tmp, path);
+}
+
+/* the peer's endpoint number from DIR/NAME, waited for: 0 or -1 */
+static int qpn_get(const char *dir, const char *name, uint32_t *qpn)
+{
+	uint64_t end = now_ms() + WAIT_MS;
+	char path[512];
+	FILE *f;
+	int n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	while (now_ms() < end) {
+		f = fopen(path, "r");
+		if (f) {
+			n = fscanf(f, "%u", qpn);
+			fclose(f);
+			if (n == 1)
+				return 0;
+		}
+		usleep(10000);
+	}
+	return -1;
+}
+
+/* side B alone: receives and checks until the stop file appears */
+static int side_b(struct side *b, const char *dir, const char *ready,
+		  const char *stopf)
+{
+	uint64_t got = 0, errors = 0;
+	unsigned int i, outstanding = 0;
+	bool announced = false;
+	struct wcx w;
+	int n;
+
+	for (i = 0; i < RWIN; i++) {
+		if (recv_slot(b, i))
+			return fail("receive post failed", i, errno);
+		outstanding++;
+	}
+	if (qpn_put(dir, "b", b->qp->qp_num))
+		return fail("cannot publish B's endpoint (errno)", errno, 0);
+	while (!file_exists(stopf)) {
+		for (n = 0; n < RWIN && !poll1(b->rcq, &w); n++) {
+			if (w.wr_id >= RWIN)
+				return fail("receive completion for a request never posted", w.wr_id, 0);
+			if (done_recv[w.wr_id]++)
+				return fail("receive completed twice", w.wr_id, 0);
+			outstanding--;
+			if (w.status != IBV_WC_SUCCESS) {
+				/* reposted: the peer's next incarnation may send */
+				printf("uet_churn: B: receive %s (vendor error %u)\n",
+				       ibv_wc_status_str(w.status), w.vendor_err);
+				errors++;
+			} else if (check_recv(b, &w, &got)) {
+				return 1;
+			}
+			if (recv_slot(b, w.wr_id))
+				return fail("receive post failed", w.wr_id, errno);
+			done_recv[w.wr_id] = 0;
+			outstanding++;
+		}
+		if (device_fatal(b))
+			return fail("B's device reported gone", got, 0);
+		if (!announced && got >= WIN) {
+			touch(ready);
+			announced = true;
+		}
+		if (!n)
+			usleep(200);
+	}
+	printf("uet_churn: B: %" PRIu64 " messages intact, none twice, %" PRIu64 " error completions; %u receives posted at the stop\n",
+	       got, errors, outstanding);
+	side_close(b);
+	return 0;
+}
+
+/* side A alone: sends until the stop file appears or a send fails, drains */
+static int side_a(struct side *a, const char *dir, const char *stopf)
+{
+	uint64_t next = 0, ok = 0, errors = 0, posted = 0, end;
+	unsigned int i, outstanding = 0;
+	union ibv_gid peer;
+	char first[96] = "";
+	bool stop = false;
+	uint32_t qpn;
+	struct wcx w;
+	int n;
+
+	if (qpn_put(dir, "a", a->qp->qp_num))
+		return fail("cannot publish A's endpoint (errno)", errno, 0);
+	if (qpn_get(dir, "b", &qpn))
+		return fail("B's endpoint never published (waited ms)", WAIT_MS, 0);
+	if (addr_to_gid(env_or("UET_ADDR1", "10.77.0.2"), &peer))
+		return fail("bad UET_ADDR1", 0, 0);
+	a->to_peer = ah_to(a, &peer, qpn);
+	if (!a->to_peer)
+		return fail("no address handle to B (qpn, errno)", qpn, errno);
+	for (i = 0; i < WIN; i++) {
+		if (send_slot(a, i, next))
+			return fail("send post failed", i, errno);
+		next++;
+		posted++;
+		outstanding++;
+	}
+	end = UINT64_MAX;
+	while (outstanding && now_ms() < end) {
+		if (!stop && file_exists(stopf)) {
+			stop = true;
+			end = now_ms() + 2 * WAIT_MS;
+		}
+		for (n = 0; n < WIN && !poll1(a->scq, &w); n++) {
+			if (w.wr_id >= WIN)
+				return fail("send completion for a request never posted", w.wr_id, 0);
+			if (done_send[w.wr_id]++)
+				return fail("send completed twice", w.wr_id, 0);
+			outstanding--;
+			if (w.status != IBV_WC_SUCCESS) {
+				if (!first[0])
+					snprintf(first, sizeof(first), "%s (vendor error %u)",
+						 ibv_wc_status_str(w.status), w.vendor_err);
+				errors++;
+				if (!stop) {
+					/* the peer is gone: drain from here */
+					stop = true;
+					end = now_ms() + 2 * WAIT_MS;
+				}
+				continue;
+			}
+			ok++;
+			if (stop || next >= MAX_MSGS)
+				continue;
+			if (send_slot(a, w.wr_id, next)) {
+				/* drained like a failure: nothing more is posted */
+				stop = true;
+				end = now_ms() + 2 * WAIT_MS;
+				continue;
+			}
+			done_send[w.wr_id] = 0;
+			next++;
+			posted++;
+			outstanding++;
+		}
+		if (device_fatal(a))
+			return fail("A's device reported gone (posted, outstanding)", posted, outstanding);
+		if (!n)
+			usleep(200);
+	}
+	if (outstanding) {
+		printf("uet_churn: A: %u of %" PRIu64 " sends never completed within %d ms (%" PRIu64 " ok, %" PRIu64 " errors)\n",
+		       outstanding, posted, 2 * WAIT_MS, ok, errors);
+		return 1;
+	}
+	printf("uet_churn: A: %" PRIu64 " sends posted, each completed once: %" PRIu64 " ok, %" PRIu64 " errors%s%s\n",
+	       posted, ok, errors, errors ? ", first " : "", first);
+	side_close(a);
+	return 0;
+}
+
+/* side a|b --dir DIR [--ready FILE] [--stop FILE]: one rank of a transfer */
+static int side_main(int argc, char **argv)
+{
+	const char *dir = NULL, *ready = NULL, *stopf = NULL, *why;
+	uint32_t job = strtoul(env_or("UET_JOB", "30"), NULL, 0);
+	struct side s;
+	bool is_a;
+	int i;
+
+	if (argc < 1 || (strcmp(argv[0], "a") && strcmp(argv[0], "b")))
+		return fail("side: a or b", 0, 0);
+	is_a = !strcmp(argv[0], "a");
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--dir") && i + 1 < argc)
+			dir = argv[++i];
+		else if (!strcmp(argv[i], "--ready") && i + 1 < argc)
+			ready = argv[++i];
+		else if (!strcmp(argv[i], "--stop") && i + 1 < argc)
+			stopf = argv[++i];
+		else
+			return fail("side: unknown argument (index)", i, 0);
+	}
+	if (!dir)
+		return fail("side: --dir is needed", 0, 0);
+	memset(&s, 0, sizeof(s));
+	if (is_a)
+		why = side_open(&s, env_or("UET_DEV0", "uet0"), "",
+				env_or("UET_ADDR0", "10.77.0.1"), job);
+	else
+		why = side_open(&s, env_or("UET_DEV1", "uet1"),
+				env_or("UET_NS1", "uet-msg-peer"),
+				env_or("UET_ADDR1", "10.77.0.2"), job);
+	if (!why)
+		why = side_resources(&s);
+	if (why) {
+		printf("uet_churn: side %s: %s\n", argv[0], why);
+		return !getenv(is_a ? "UET_DEV0" : "UET_DEV1") ? 4 : 1;
+	}
+	return is_a ? side_a(&s, dir, stopf) : side_b(&s, dir, ready, stopf);
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -429,8 +657,11 @@ int main(int argc, char **argv)
 		return revoke_cycles(argc - 2, argv + 2);
 	if (argc >= 2 && !strcmp(argv[1], "gone"))
 		return gone(argc - 2, argv + 2);
+	if (argc >= 2 && !strcmp(argv[1], "side"))
+		return side_main(argc - 2, argv + 2);
 	fprintf(stderr, "usage: uet_churn traffic [--lenient] [--ready F] [--stop F] [SECONDS]\n"
 			"       uet_churn revoke CYCLES\n"
-			"       uet_churn gone [--ready F]\n");
+			"       uet_churn gone [--ready F]\n"
+			"       uet_churn side a|b --dir DIR [--ready F] [--stop F]\n");
 	return 2;
 }

@@ -12,8 +12,14 @@
 #  - ending the transfer (a fresh transfer per cycle; every request must
 #    complete once or the device be reported gone, the process must not
 #    hang, no endpoint may be left): rdma link delete and add, the netdev
-#    deleted and created again, the transfer killed with SIGKILL, and the
-#    job revoked (uet_churn revoke, alternately on either side).
+#    deleted and created again, and the job revoked (uet_churn revoke,
+#    alternately on either side);
+#  - one rank killed with SIGKILL mid-transfer, A (the sender) in odd
+#    cycles, B (the receiver) in even ones, each rank a process of its
+#    own (uet_churn side a|b): the survivor must finish by itself with
+#    status 0 (A: every send it posted completed exactly once, errors
+#    allowed, within 60 s; B: every message intact, none twice, its
+#    endpoint destroyed on the stop file) and no endpoint may be left.
 # Afterwards: the module unloads, memory held in uet's slab caches and the
 # skbuff caches is back near the baseline, and the kernel log is clean.
 
@@ -29,9 +35,11 @@ uet_require_cmd "$RDMA" "$IP"
 uet_require_module uet_soft
 
 T=$(mktemp -d)
-CPID=
+CPID= APID= BPID=
 cleanup() {
 	[ -n "$CPID" ] && kill -9 "$CPID" 2>/dev/null
+	[ -n "$APID" ] && kill -9 "$APID" 2>/dev/null
+	[ -n "$BPID" ] && kill -9 "$BPID" 2>/dev/null
 	"$IP" netns exec "$NS" "$RDMA" link delete uetc1 2>/dev/null
 	"$RDMA" link delete uetc0 2>/dev/null
 	"$IP" link delete vfc0 2>/dev/null
@@ -283,11 +291,113 @@ wire_add() { uet_wait_for uet_rdma_dev_gone uetc0 && uet_wait_for uet_rdma_dev_g
 destructive "netdev deleted" wire_del wire_add
 ktap_test_result "netdev deletion x$CYCLES mid-transfer: no hang, nothing left" [ $? -eq 0 ]
 
-# 6: the transfer killed with SIGKILL.
-kill_it() { kill -9 "$CPID"; }
-nothing() { true; }
-destructive "SIGKILL" kill_it nothing
-ktap_test_result "SIGKILL x$CYCLES mid-transfer: endpoints freed" [ $? -eq 0 ]
+# 6: one rank killed with SIGKILL mid-transfer, the other survives: A
+# (the sender) in odd cycles, B (the receiver) in even ones. Each rank is
+# a process of its own (uet_churn side a|b; they exchange their endpoint
+# numbers through files in $T/x). The survivor must finish by itself:
+# B on the stop file (every message intact, none twice, its endpoint
+# destroyed with receives posted), A once every send it posted completed
+# exactly once (errors allowed: its peer is gone; its own bound 60 s).
+# A survivor still running after 120 s is a hang.
+
+now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
+
+# Waits up to $2 s for process $1 to exit: its status in PRC (124: still
+# running, then killed).
+pid_wait() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		if ! kill -0 "$1" 2>/dev/null; then
+			wait "$1"
+			PRC=$?
+			return 0
+		fi
+		sleep 0.1
+	done
+	kill -9 "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	PRC=124
+	return 1
+}
+
+# Starts B, then A; waits until B received its first messages intact.
+split_start() {
+	rm -rf "$T/x"
+	mkdir "$T/x"
+	"$CHURN" side b --dir "$T/x" --ready "$T/x/ready" --stop "$T/x/stop" >"$T/b" 2>&1 &
+	BPID=$!
+	"$CHURN" side a --dir "$T/x" --stop "$T/x/stop" >"$T/a" 2>&1 &
+	APID=$!
+	local i
+	for ((i = 0; i < 300; i++)); do
+		[ -e "$T/x/ready" ] && return 0
+		kill -0 "$APID" 2>/dev/null && kill -0 "$BPID" 2>/dev/null || break
+		sleep 0.1
+	done
+	return 1
+}
+
+kill_one() {
+	local c why= kills_a=0 kills_b=0 vpid spid victim survivor t0=$SECONDS worst=0 t1 n
+	local intact=0 sends_ok=0 sends_err=0
+	for ((c = 1; c <= CYCLES; c++)); do
+		if ! split_start; then
+			why="cycle $c: no traffic: A: $(tail -1 "$T/a"); B: $(tail -1 "$T/b")"
+			kill -9 "$APID" "$BPID" 2>/dev/null
+			{ wait "$APID" "$BPID"; } 2>/dev/null
+			APID= BPID=
+			break
+		fi
+		if ((c % 2)); then
+			victim=A vpid=$APID survivor=B spid=$BPID
+		else
+			victim=B vpid=$BPID survivor=A spid=$APID
+		fi
+		kill -9 "$vpid"
+		# (braced: no "Killed" notice from bash in the output)
+		{ wait "$vpid"; PRC=$?; } 2>/dev/null
+		t1=$(now_ms)
+		touch "$T/x/stop"
+		if [ "$PRC" != 137 ]; then
+			why="cycle $c: $victim had exited before the kill (rc $PRC): $(tail -1 "$T/${victim,}")"
+		fi
+		if ! pid_wait "$spid" 120; then
+			why="${why:+$why; }cycle $c: $survivor hung after $victim was killed: $(tail -1 "$T/${survivor,}")"
+		elif [ "$PRC" != 0 ]; then
+			why="${why:+$why; }cycle $c: $survivor failed after $victim was killed (rc $PRC): $(tail -1 "$T/${survivor,}")"
+		fi
+		APID= BPID=
+		t1=$(($(now_ms) - t1))
+		((t1 > worst)) && worst=$t1
+		[ -n "$why" ] && break
+		if ! uet_wait_for no_endpoints; then
+			why="cycle $c: endpoints left: $(counter - uetc0 endpoints)/$(counter "$NS" uetc1 endpoints)"
+			break
+		fi
+		if [ $victim = A ]; then
+			kills_a=$((kills_a + 1))
+			last_b=$(tail -1 "$T/b")
+			n=$(sed -n 's/^uet_churn: B: \([0-9]*\) messages intact.*/\1/p' "$T/b")
+			intact=$((intact + ${n:-0}))
+		else
+			kills_b=$((kills_b + 1))
+			last_a=$(tail -1 "$T/a")
+			n=$(sed -n 's/^uet_churn: A: .*: \([0-9]*\) ok, \([0-9]*\) errors.*/\1 \2/p' "$T/a")
+			set -- $n
+			sends_ok=$((sends_ok + ${1:-0})) sends_err=$((sends_err + ${2:-0}))
+		fi
+	done
+	ktap_print_msg "SIGKILL of one rank: $kills_a of A, $kills_b of B in $((SECONDS - t0)) s, each survivor done within $worst ms of the kill${why:+; $why}"
+	ktap_print_msg "B surviving: $intact messages intact in all; A surviving: $sends_ok sends ok and $sends_err failed, each completed once"
+	ktap_print_msg "last B surviving A's kill: ${last_b:-none}"
+	ktap_print_msg "last A surviving B's kill: ${last_a:-none}"
+	[ -z "$why" ] && [ $((kills_a + kills_b)) = "$CYCLES" ]
+}
+kill_one
+rc=$?
+# whatever happened: no endpoint left on either device
+uet_wait_for no_endpoints || rc=1
+ktap_test_result "SIGKILL of one rank x$CYCLES mid-transfer (A, B alternately): the survivor completes, no endpoint left" [ $rc -eq 0 ]
 
 # 7: REVOKE of the job mid-transfer, on either side.
 out=$(timeout 1200 "$CHURN" revoke "$CYCLES" 2>&1)
