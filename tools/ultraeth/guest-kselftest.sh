@@ -48,7 +48,7 @@ export UET_WAIT_SCALE=${UET_WAIT_SCALE:-4}
 # their volume, which the normal lane has: a tenth of it.
 export UET_FUZZ_ITERS=${UET_FUZZ_ITERS:-100000} # uet_uverbs_fuzz: calls
 export UET_RING_ITERS=${UET_RING_ITERS:-1000} UET_RING_SECS=${UET_RING_SECS:-5}
-export UET_FAULT_CYCLES=${UET_FAULT_CYCLES:-10}
+export UET_FAULT_CYCLES=${UET_FAULT_CYCLES:-10} UET_FAULT_SLAB_KIB=${UET_FAULT_SLAB_KIB:-65536}
 # uet_pktfuzz: frames; KASAN's quarantine keeps freed objects in the slab
 # for a while, so its slab tolerance is loose here: kmemleak finds leaks
 export UET_FUZZ_COUNT=${UET_FUZZ_COUNT:-50000} UET_FUZZ_WARMUP=${UET_FUZZ_WARMUP:-2000}
