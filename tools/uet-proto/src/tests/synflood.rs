@@ -515,7 +515,10 @@ fn syn_flood_fails_no_legitimate_transfer() {
 #[test]
 fn forged_syn_takes_no_pdc_from_a_nearly_full_table() {
     use crate::proto::wire::{parse, pds::nack, pds::PdsHeader};
-    let cfg = fast_cfg();
+    let cfg = Config {
+        syn_pressure: 192,
+        ..fast_cfg()
+    };
     let mut net = net(2, cfg, Link::CLEAN, 93);
     // 16 PDCs, pressure from 12 on: forged SYNs from 4 addresses (3 each,
     // below three quarters of their share of 4) take 12.
@@ -597,7 +600,10 @@ fn post_refused_for_want_of_a_pdc_takes_no_message_slot() {
 /// for the first SYN's start PSN.
 #[test]
 fn first_syn_of_an_offered_pdc_is_not_delivered_again() {
-    let cfg = fast_cfg();
+    let cfg = Config {
+        syn_pressure: 192,
+        ..fast_cfg()
+    };
     let mut net = net(2, cfg, Link::CLEAN, 94);
     // Room for the forged PDCs' tombstones next to the legitimate ones
     // (with 16, the reaps push them out early, and the 1-RTT fallback
