@@ -1420,15 +1420,10 @@ impl<S: Slab> Engine<S> {
     /// The quota entry of (`kind`, `key`), created if needed; `None` when
     /// the quota table is full.
     fn quota_get(&mut self, kind: u8, key: &Addr) -> Option<usize> {
-        let b = self.quota_bucket(kind, key);
-        let mut cur = self.quota_map[b];
-        while cur != NONE {
-            let c = usize::from(cur);
-            if self.quotas[c].kind == kind && self.quotas[c].key == *key {
-                return Some(c);
-            }
-            cur = self.quotas[c].hnext;
+        if let Some(c) = self.quota_find(kind, key) {
+            return Some(c);
         }
+        let b = self.quota_bucket(kind, key);
         if self.free_quota == NONE {
             return None;
         }
