@@ -148,6 +148,25 @@ static int uet_ring_rq_doorbell(struct uet_qp *qp)
 	return ibv_cmd_post_recv(&qp->vqp.qp, NULL, &bad);
 }
 
+/*
+ * After a doorbell: the requests published before it are posted whatever
+ * it returned. Once the producer index is out, the device may fetch them
+ * at any time (it also fetches without a doorbell when completions free
+ * room), so they complete, flushed if the endpoint is in error, or the
+ * device is gone (IBV_EVENT_DEVICE_FATAL) and nothing completes any more.
+ * Reporting them as not posted would make a caller that trusts bad_wr see
+ * completions of requests it was told were refused. The doorbell fails
+ * only when the device is gone (EIO) or the ring's indexes were
+ * overwritten (EINVAL): logged, not returned.
+ */
+static void uet_doorbell_done(struct uet_qp *qp, int err, const char *queue)
+{
+	if (err)
+		verbs_debug(verbs_get_ctx(qp->vqp.qp.context),
+			    "QP %u: %s doorbell: %s; the requests stay posted\n",
+			    qp->vqp.qp.qp_num, queue, strerror(err));
+}
+
 /* --------------------------------------------------- send descriptors */
 
 /* the destination: a uet address handle and the peer's QP number */
@@ -410,9 +429,8 @@ int uet_post_send(struct ibv_qp *ibvqp, struct ibv_send_wr *wr,
 		  struct ibv_send_wr **bad_wr)
 {
 	struct uet_qp *qp = to_uet_qp(ibvqp);
-	struct ibv_send_wr *first = wr;
 	uint32_t room, n = 0;
-	int err = 0, dberr;
+	int err = 0;
 
 	pthread_spin_lock(&qp->sq.lock);
 	room = uet_wq_free(&qp->sq);
@@ -438,12 +456,7 @@ int uet_post_send(struct ibv_qp *ibvqp, struct ibv_send_wr *wr,
 	if (!n)
 		return err;
 
-	dberr = uet_ring_sq_doorbell(qp);
-	if (dberr && !err) {
-		/* the requests are in the ring, the device was not told */
-		*bad_wr = first;
-		err = dberr;
-	}
+	uet_doorbell_done(qp, uet_ring_sq_doorbell(qp), "send");
 	return err;
 }
 
@@ -472,9 +485,8 @@ static int uet_post_recv_common(struct uet_qp *qp, struct ibv_recv_wr *wr,
 				uint64_t ignore_bits,
 				struct ibv_recv_wr **bad_wr)
 {
-	struct ibv_recv_wr *first = wr;
 	uint32_t room, n = 0;
-	int err = 0, dberr;
+	int err = 0;
 
 	pthread_spin_lock(&qp->rq.lock);
 	room = uet_wq_free(&qp->rq);
@@ -505,11 +517,7 @@ static int uet_post_recv_common(struct uet_qp *qp, struct ibv_recv_wr *wr,
 	if (!n)
 		return err;
 
-	dberr = uet_ring_rq_doorbell(qp);
-	if (dberr && !err) {
-		*bad_wr = first;
-		err = dberr;
-	}
+	uet_doorbell_done(qp, uet_ring_rq_doorbell(qp), "receive");
 	return err;
 }
 
@@ -747,9 +755,9 @@ static int uet_wr_complete(struct ibv_qp_ex *qpx)
 	qp->wr_count = 0;
 	pthread_spin_unlock(&qp->sq.lock);
 
-	if (!n)
-		return err;
-	return uet_ring_sq_doorbell(qp);
+	if (n)
+		uet_doorbell_done(qp, uet_ring_sq_doorbell(qp), "send");
+	return err;
 }
 
 static void uet_wr_abort(struct ibv_qp_ex *qpx)

@@ -18,7 +18,9 @@
  *	CYCLES times: a fresh pair and job, traffic, REVOKE of one side's
  *	job (A and B alternately) mid-transfer; every outstanding send,
  *	and the revoked side's receives, must then complete, each exactly
- *	once (the other side's receives stay posted).
+ *	once (the other side's receives stay posted). When A was
+ *	revoked, a send posted afterwards must be accepted and complete
+ *	in error, once.
  *   uet_churn gone [--ready FILE]
  *	Opens the pair, creates FILE, waits for A's device to be reported
  *	gone, posts on A and checks A's CQs return no completion.
@@ -377,6 +379,33 @@ static int revoke_cycles(int argc, char **argv)
 			printf("uet_churn: cycle %lu, revoked side %s: %u sends and %u receives never completed\n",
 			       c, victim == &r.a ? "A" : "B", r.sends_out, r.recvs_out);
 			return 1;
+		}
+		if (victim == &r.a) {
+			/*
+			 * A send posted after REVOKE is posted (libuet returns
+			 * 0 once the entry is in the ring, whatever the
+			 * doorbell says) and completes, in error, once.
+			 */
+			uint64_t errs = r.errors;
+
+			if (send_slot(&r.a, 0, r.next))
+				return fail("a send posted after REVOKE was refused (cycle, errno)",
+					    c, errno);
+			done_send[0] = 0;
+			r.sends_out++;
+			end = now_ms() + WAIT_MS;
+			while (r.sends_out && now_ms() < end) {
+				rc = step(&r, true, false);
+				if (rc)
+					return rc > 0 ? rc : fail("device gone", c, 0);
+				usleep(100);
+			}
+			if (r.sends_out)
+				return fail("a send posted after REVOKE never completed (cycle, waited ms)",
+					    c, WAIT_MS);
+			if (r.errors != errs + 1)
+				return fail("a send posted after REVOKE completed without error (cycle)",
+					    c, 0);
 		}
 		total += r.got;
 		pair_stop(&r);
