@@ -26,7 +26,7 @@
 # others are left to the normal lane (about 25 minutes on the debug kernel
 # under TCG), is in Documentation/infiniband/ultraeth-hardening.rst, "Debug
 # kernel lane".
-UET_DEBUG_TESTS=${UET_DEBUG_TESTS:-"uet_msg.sh uet_rma.sh uet_faults.sh uet_job.sh uet_job_fuzz.sh uet_unload_live.sh uet_ring_fuzz.sh uet_pktfuzz.sh"}
+UET_DEBUG_TESTS=${UET_DEBUG_TESTS:-"uet_msg.sh uet_rma.sh uet_faults.sh uet_job.sh uet_job_fuzz.sh uet_unload_live.sh uet_ring_fuzz.sh uet_pktfuzz.sh uet_uverbs_fuzz.sh uet_fault_cycles.sh"}
 
 mode=all only= extra=
 while [ $# -gt 0 ]; do

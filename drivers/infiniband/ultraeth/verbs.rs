@@ -600,40 +600,23 @@ pub(crate) struct UetQp {
     _rq_mmap: MmapEntry,
 }
 
-impl UetQp {
-    /// A doorbell of a revoked context still fetches: what user space
-    /// published before it is posted (the device may fetch it at any time
-    /// anyway, when completions free room), so it must complete, with
-    /// `IB_WC_WR_FLUSH_ERR`, rather than stay in the ring for ever. The
-    /// endpoint is put in error first (REVOKE may not have reached it yet),
-    /// so nothing fetched from here on is sent. Process context.
-    fn flush_revoked(&self) {
-        self.reg
-            .fep
-            .as_arc_borrow()
-            .error_ep(self.reg.pid, self.reg.gen);
-    }
-}
-
 impl QpData for UetQp {
+    // A doorbell of a revoked context still fetches: what user space
+    // published before it is posted (the device may fetch it at any time
+    // anyway, when completions free room), so it must complete rather than
+    // stay in the ring for ever. The fetch flushes every request of a
+    // revoked job (IB_WC_WR_FLUSH_ERR, nothing sent); the doorbell then
+    // answers EIO.
     fn doorbell_sq(&self) -> Result {
-        let fep = self.reg.fep.as_arc_borrow();
-        if let Err(e) = self.reg.member.check_live() {
-            self.flush_revoked();
-            fep.doorbell_sq(self.reg.pid)?;
-            return Err(e);
-        }
-        fep.doorbell_sq(self.reg.pid)
+        let live = self.reg.member.check_live();
+        self.reg.fep.as_arc_borrow().doorbell_sq(self.reg.pid)?;
+        live
     }
 
     fn doorbell_rq(&self) -> Result {
-        let fep = self.reg.fep.as_arc_borrow();
-        if let Err(e) = self.reg.member.check_live() {
-            self.flush_revoked();
-            fep.doorbell_rq(self.reg.pid)?;
-            return Err(e);
-        }
-        fep.doorbell_rq(self.reg.pid)
+        let live = self.reg.member.check_live();
+        self.reg.fep.as_arc_borrow().doorbell_rq(self.reg.pid)?;
+        live
     }
 
     fn set_state(&self, state: QpState) -> Result {

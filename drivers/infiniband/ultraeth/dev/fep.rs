@@ -955,7 +955,9 @@ impl Fep {
     pub(crate) fn error_ep(self: ArcBorrow<'_, Self>, pid: u16, gen: u32) {
         self.with_engine(|engine, env, _rx, now| {
             match env.ep(pid) {
-                Some(ep) if ep.gen == gen => ep.error = true,
+                // Already in error: flushed then, and nothing was taken
+                // since (the fetch flushes every new request at once).
+                Some(ep) if ep.gen == gen && !ep.error => ep.error = true,
                 _ => return,
             }
             env.flush_ep(engine, pid, now);
@@ -1364,7 +1366,14 @@ impl KEnv<'_> {
         let Some(ep) = self.ep(pid) else {
             return false;
         };
-        let mode = ep.mode;
+        let (mode, flush) = (ep.mode, ep.error || ep.scope.is_revoked());
+        // In error, or the job was revoked (REVOKE may not have put this
+        // endpoint in error yet): every request flushes, before any check,
+        // and nothing is sent.
+        if flush {
+            self.complete_early(pid, false, wr_id, wc::WR_FLUSH_ERR);
+            return false;
+        }
         let Some(sq_op) = SqOp::from_uapi(op).filter(|o| o.allowed_in(mode)) else {
             self.complete_early(pid, false, wr_id, wc::LOC_QP_OP_ERR);
             return false;
@@ -1445,10 +1454,6 @@ impl KEnv<'_> {
         let Some(ep) = self.ep(pid) else {
             return false;
         };
-        if ep.error {
-            self.complete_early(pid, false, wr_id, wc::WR_FLUSH_ERR);
-            return false;
-        }
         // Take a slot (the caller checked there is one).
         let slot = ep.send_free;
         let Some(next) = ep.sends.get(usize::from(slot)).map(|x| x.next_free) else {
@@ -1551,6 +1556,14 @@ impl KEnv<'_> {
         let (flags, nsge) = (e[8], e[9]);
         let bits = ne_u64(e, 16);
         let ignore = ne_u64(e, 24);
+        let Some(ep) = self.ep(pid) else {
+            return false;
+        };
+        // As for sends: in error or revoked, everything flushes first.
+        if ep.error || ep.scope.is_revoked() {
+            self.complete_early(pid, true, wr_id, wc::WR_FLUSH_ERR);
+            return false;
+        }
         // CAST: small uapi constant.
         let f_tagged = uapi::uet_rqe_flags_UET_RQE_F_TAGGED as u8;
         if flags & !f_tagged != 0 || e[10..16] != [0; 6] {
@@ -1572,11 +1585,7 @@ impl KEnv<'_> {
         let Some(ep) = self.ep(pid) else {
             return false;
         };
-        let (job, pd, error) = (ep.job, ep.pd, ep.error);
-        if error {
-            self.complete_early(pid, true, wr_id, wc::WR_FLUSH_ERR);
-            return false;
-        }
+        let (job, pd) = (ep.job, ep.pd);
         let total = match self.check_sges(job, pd, &r.sge[..usize::from(nsge)], true) {
             Ok(t) => t,
             Err(Refused::Status(st)) => {

@@ -156,14 +156,21 @@ static int uet_ring_rq_doorbell(struct uet_qp *qp)
  * device is gone (IBV_EVENT_DEVICE_FATAL) and nothing completes any more.
  * Reporting them as not posted would make a caller that trusts bad_wr see
  * completions of requests it was told were refused. The doorbell fails
- * only when the device is gone (EIO) or the ring's indexes were
+ * only when the device is gone (EIO), the job was revoked (EIO, after the
+ * device flushed what was published) or the ring's indexes were
  * overwritten (EINVAL): logged, not returned.
  */
 static void uet_doorbell_done(struct uet_qp *qp, int err, const char *queue)
 {
-	if (err)
-		verbs_debug(verbs_get_ctx(qp->vqp.qp.context),
-			    "QP %u: %s doorbell: %s; the requests stay posted\n",
+	struct verbs_context *vctx = verbs_get_ctx(qp->vqp.qp.context);
+
+	if (err == EINVAL)
+		/* user space overwrote the ring's indexes: nothing is fetched
+		 * until it publishes a sane producer index again */
+		verbs_warn(vctx, "QP %u: %s doorbell: ring indexes out of range\n",
+			   qp->vqp.qp.qp_num, queue);
+	else if (err)
+		verbs_debug(vctx, "QP %u: %s doorbell: %s; the requests stay posted\n",
 			    qp->vqp.qp.qp_num, queue, strerror(err));
 }
 
