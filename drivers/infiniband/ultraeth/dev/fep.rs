@@ -396,6 +396,14 @@ enum Wq {
 }
 
 impl Ep {
+    /// Whether every fetched request completes with `IB_WC_WR_FLUSH_ERR`
+    /// before any other check, and nothing is sent: the endpoint is in
+    /// error, or its job was revoked (REVOKE may not have put it in error
+    /// yet).
+    fn flushes(&self) -> bool {
+        self.error || self.scope.is_revoked()
+    }
+
     /// Ring, entries and entry size of queue `wq`.
     fn ring(&self, wq: Wq) -> (Arc<UserBuffer>, u32, usize) {
         match wq {
@@ -1366,10 +1374,7 @@ impl KEnv<'_> {
         let Some(ep) = self.ep(pid) else {
             return false;
         };
-        let (mode, flush) = (ep.mode, ep.error || ep.scope.is_revoked());
-        // In error, or the job was revoked (REVOKE may not have put this
-        // endpoint in error yet): every request flushes, before any check,
-        // and nothing is sent.
+        let (mode, flush) = (ep.mode, ep.flushes());
         if flush {
             self.complete_early(pid, false, wr_id, wc::WR_FLUSH_ERR);
             return false;
@@ -1559,8 +1564,8 @@ impl KEnv<'_> {
         let Some(ep) = self.ep(pid) else {
             return false;
         };
-        // As for sends: in error or revoked, everything flushes first.
-        if ep.error || ep.scope.is_revoked() {
+        let (job, pd, flush) = (ep.job, ep.pd, ep.flushes());
+        if flush {
             self.complete_early(pid, true, wr_id, wc::WR_FLUSH_ERR);
             return false;
         }
@@ -1582,10 +1587,6 @@ impl KEnv<'_> {
             r.sge[k] = sge_at(e, 32 + 16 * k);
         }
         r.nsge = nsge;
-        let Some(ep) = self.ep(pid) else {
-            return false;
-        };
-        let (job, pd) = (ep.job, ep.pd);
         let total = match self.check_sges(job, pd, &r.sge[..usize::from(nsge)], true) {
             Ok(t) => t,
             Err(Refused::Status(st)) => {

@@ -29,6 +29,9 @@
  *
  * UET_FUZZ_ITERS (calls, default 1000000), UET_FUZZ_SEED (default: time
  * and pid, printed) and $UET_DEV (default uet0) tune a run.
+ *
+ * Also a regression test for what the fuzzer found in ib_core
+ * (get_context_twice_frees_the_task, patches/0011).
  */
 
 #define _GNU_SOURCE
