@@ -798,4 +798,6 @@ const struct verbs_context_ops uet_ru_ops = {
 	.query_qp_semantics = uet_query_qp_semantics,
 	.reg_mr_ex = uet_reg_mr_ex,
 	.remove_addr = uet_remove_addr,
+	/* every MR of ours has lkey64/rkey64 (uet_ru_fill_mr_keys) */
+	.mr_keys64 = true,
 };
