@@ -344,8 +344,15 @@ int uet_ru_set_dest(struct uet_qp *qp, struct uet_sqe *sqe,
 	struct uet_job *job = qp->job;
 	struct uet_addr_entry *e;
 
-	if (ah)
+	if (ah) {
+		/* only an extended handle names the peer's QP: a plain
+		 * ibv_create_ah() one (cast with ibv_ah_to_ah_ex()) would
+		 * send to QP number 0 */
+		if (ah->ah_base.context != qp->vqp.qp.context ||
+		    !to_uet_ah(&ah->ah_base)->extended)
+			return EINVAL;
 		return uet_sqe_set_dest(qp, sqe, &ah->ah_base, 0);
+	}
 	if (!job || addr_idx >= job->max_addr_entries)
 		return EINVAL;
 	pthread_mutex_lock(&job->addr_lock);
