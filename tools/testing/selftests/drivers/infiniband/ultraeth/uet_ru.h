@@ -10,8 +10,10 @@
  * is root's unless the administrator says otherwise). With -J the job
  * must be imported: no $UET_JOB_FD is an error, never an allocation.
  *
- * On the way, what must be refused is: a second job on the context
- * (EBUSY, by alloc and by import of our own export), ibv_dealloc_job()
+ * On the way: a second job on the context is EBUSY where the device's
+ * max_job_ids is 1 (else it must be allocated); our ibv_export_job()
+ * descriptor must import into a second context of the device, with our
+ * JobID (ibv_query_job); and what must be refused is ibv_dealloc_job()
  * while a job key exists and ibv_destroy_jkey() while a QP made with it
  * exists (EBUSY), and IBV_QP_INIT_ATTR_QP_ATTR with a mask but no
  * qp_attr (EINVAL).
@@ -56,6 +58,7 @@ struct ru_common {
 	bool need_import;	/* -J: it must */
 	bool set_src_id;	/* -S: choose the source ID (IBV_QP_INIT_ATTR_SRC_ID) */
 	uint32_t src_id;	/* chosen, or else the QP number (ru_create_qp) */
+	unsigned int qp_usage;	/* usage_flags of the RU QP semantics (ru_create_qp) */
 	struct ibv_context *ctx;
 	struct ibv_job *job;
 	struct ibv_pd *pd;
@@ -69,6 +72,66 @@ struct ru_common {
 
 #define ru_err(...) fprintf(stderr, __VA_ARGS__)
 
+/*
+ * ibv_export_job(): the descriptor imports into a second context of the
+ * same device (ibv_open_device() again), where ibv_query_job() must
+ * report our JobID.
+ */
+static inline int ru_check_export(struct ru_common *c)
+{
+	struct ibv_job_attr jattr = {};
+	struct ibv_context *ctx2;
+	struct ibv_job *job2 = NULL;
+	int err, efd, ret = -1;
+
+	err = ibv_export_job(c->job, &efd);
+	if (err) {
+		ru_err("ibv_export_job: %s\n", strerror(err));
+		return -1;
+	}
+	ctx2 = ibv_open_device(c->ctx->device);
+	if (!ctx2) {
+		ru_err("ibv_open_device (a second context): %s\n",
+		       strerror(errno));
+		close(efd);
+		return -1;
+	}
+	err = ibv_import_job(ctx2, efd, &job2);
+	close(efd);
+	if (err || !job2) {
+		ru_err("ibv_import_job of our export into a second context: "
+		       "%s\n", err ? strerror(err) : "no job");
+		goto out;
+	}
+	jattr.comp_mask = IBV_JOB_ATTR_ID;
+	err = ibv_query_job(job2, &jattr);
+	if (err || !(jattr.comp_mask & IBV_JOB_ATTR_ID)) {
+		ru_err("ibv_query_job of the imported job: %s\n",
+		       err ? strerror(err) : "no IBV_JOB_ATTR_ID");
+		goto out;
+	}
+	if (jattr.id != c->job_id) {
+		ru_err("imported job: JobID %u, exported %u\n", jattr.id,
+		       c->job_id);
+		goto out;
+	}
+	ret = 0;
+out:
+	if (job2) {
+		err = ibv_dealloc_job(job2);
+		if (err) {
+			ru_err("ibv_dealloc_job of the imported job: %s\n",
+			       strerror(err));
+			ret = -1;
+		}
+	}
+	if (ibv_close_device(ctx2)) {
+		ru_err("ibv_close_device (the second context) failed\n");
+		ret = -1;
+	}
+	return ret;
+}
+
 static inline int ru_open(struct ru_common *c)
 {
 	struct ibv_device **list, *dev = NULL;
@@ -76,7 +139,7 @@ static inline int ru_open(struct ru_common *c)
 	struct ibv_job_attr jattr = {};
 	const char *fd_env = getenv("UET_JOB_FD");
 	struct ibv_job *job2 = NULL;
-	int i, err, efd;
+	int i, err;
 
 	list = ibv_get_device_list(NULL);
 	if (!list) {
@@ -162,28 +225,33 @@ static inline int ru_open(struct ru_common *c)
 	}
 	c->job_id = jattr.id;
 
-	/* one job per context: a second one is EBUSY, by either call */
+	/* a second job on the context: EBUSY where the device says a
+	 * context holds one (max_job_ids 1), else it must be allocated */
 	jattr.comp_mask = IBV_JOB_ATTR_ID;
 	jattr.id = c->job_id + 1;
 	errno = 0;
 	job2 = ibv_alloc_job(c->ctx, &jattr, NULL);
-	if (job2 || errno != EBUSY) {
-		ru_err("a second ibv_alloc_job: %s, want EBUSY\n",
-		       job2 ? "allocated" : strerror(errno));
+	if (dattr.max_job_ids == 1 && (job2 || errno != EBUSY)) {
+		ru_err("a second ibv_alloc_job (max_job_ids 1): %s, want "
+		       "EBUSY\n", job2 ? "allocated" : strerror(errno));
 		return -1;
 	}
-	err = ibv_export_job(c->job, &efd);
-	if (err) {
-		ru_err("ibv_export_job: %s\n", strerror(err));
-		return -1;
+	if (dattr.max_job_ids != 1) {
+		if (!job2) {
+			ru_err("a second ibv_alloc_job (max_job_ids %u): %s\n",
+			       dattr.max_job_ids, strerror(errno));
+			return -1;
+		}
+		err = ibv_dealloc_job(job2);
+		if (err) {
+			ru_err("ibv_dealloc_job of the second job: %s\n",
+			       strerror(err));
+			return -1;
+		}
 	}
-	err = ibv_import_job(c->ctx, efd, &job2);
-	close(efd);
-	if (err != EBUSY) {
-		ru_err("ibv_import_job of our own export: %s, want EBUSY\n",
-		       err ? strerror(err) : "imported");
+	job2 = NULL;
+	if (ru_check_export(c))
 		return -1;
-	}
 
 	c->jkey = ibv_create_jkey(c->pd, c->job, 0);
 	if (!c->jkey) {
@@ -222,6 +290,7 @@ static inline struct ibv_qp *ru_create_qp(struct ru_common *c,
 		ru_err("ibv_query_qp_semantics: no 64-bit immediates\n");
 		return NULL;
 	}
+	c->qp_usage = sem.usage_flags;
 	/* keep only what was asked for: the rest may be relaxed */
 	sem.msg_order &= order;
 	attr.qp_type = IBV_QPT_RU;
