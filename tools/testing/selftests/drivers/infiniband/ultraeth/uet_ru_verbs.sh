@@ -11,7 +11,8 @@
 # so only a real import reports 46). Then, on rxe and siw devices (if
 # their modules exist), the UET verbs uet_ru_pingpong -X lists must refuse
 # with EOPNOTSUPP, and ibv_reg_mr_ex() of an address must register as
-# ibv_reg_mr() does. Every receive reports the sender's source ID: the
+# ibv_reg_mr() does; uet_ru_pingpong and uet_ru_rma run as usual there
+# (server and client over 127.0.0.1) must end without a crash or a hang. Every receive reports the sender's source ID: the
 # value it chose with IBV_QP_INIT_ATTR_SRC_ID (-S), else its QP number.
 # ibv_post_send RMA fills wr.ru_rdma.rkey, rkey64 only (as the proposal's
 # ru_rma example does) or both (-K), and rkey64 beyond 32 bits or
@@ -70,7 +71,7 @@ LOSSY=(
 	"RMA and atomics under 5% loss|$RMA|-s 8192 -n 50|alloc"
 	"RMA and atomics under 5% loss, ibv_post_send, zero-based, rkey and rkey64|$RMA|-s 4096 -n 50 -P -K both -z|alloc"
 )
-ktap_set_plan $((${#CLEAN[@]} + ${#LOSSY[@]} + 2))
+ktap_set_plan $((${#CLEAN[@]} + ${#LOSSY[@]} + 4))
 
 modprobe uet_soft || ktap_exit_fail_msg "cannot load uet_soft"
 "$IP" netns add "$NS" &&
@@ -170,21 +171,47 @@ else
 	done
 fi
 
-# refuse KIND MODULE: a KIND device on vru0 must refuse the UET verbs checked
+# plain_run DEV PROG: PROG run as usual (no -X) on DEV, a server and a
+# client over 127.0.0.1; each must end without a crash (status above 128)
+# or a hang (timeout's 124): refusing with a message is fine
+plain_run() {
+	local dev=$1 prog=$2 name pid crc src
+	name=${prog##*/}
+	port=$((port + 1))
+	timeout 60 "$prog" -d "$dev" -p $port -n 10 >"$T/ps" 2>&1 &
+	pid=$!
+	timeout 60 "$prog" -d "$dev" -p $port -n 10 127.0.0.1 >"$T/pc" 2>&1
+	crc=$?
+	wait "$pid"
+	src=$?
+	while IFS= read -r l; do ktap_print_msg "$name client: $l"; done <"$T/pc"
+	while IFS= read -r l; do ktap_print_msg "$name server: $l"; done <"$T/ps"
+	ktap_print_msg "$name on $dev: client exit $crc, server exit $src"
+	[ $crc -le 128 ] && [ $crc -ne 124 ] && [ $src -le 128 ] && [ $src -ne 124 ]
+}
+
+# refuse KIND MODULE: a KIND device on vru0 must refuse the UET verbs
+# checked, and uet_ru_pingpong and uet_ru_rma run as usual on it must end
+# cleanly (two results)
 refuse() {
-	local kind=$1 mod=$2 dev=${1}ru0 rc loaded=
+	local kind=$1 mod=$2 dev=${1}ru0 rc loaded= plain
 	grep -q "^$mod " /proc/modules && loaded=1
 	if ! modprobe "$mod" 2>/dev/null; then
 		ktap_test_skip "$kind refuses the UET verbs with EOPNOTSUPP (module $mod not available)"
+		ktap_test_skip "$kind: uet_ru_pingpong and uet_ru_rma end cleanly (module $mod not available)"
 		return
 	fi
 	if ! uet_rdma out link add "$dev" type "$kind" netdev vru0; then
 		ktap_test_fail "$kind refuses the UET verbs: rdma link add $dev type $kind netdev vru0: $out"
+		ktap_test_fail "$kind: uet_ru_pingpong and uet_ru_rma end cleanly: no $dev"
+		[ -z "$loaded" ] && modprobe -r "$mod" 2>/dev/null
 		return
 	fi
 	timeout 120 "$PP" -X -d "$dev" >"$T/x" 2>&1
 	rc=$?
 	while IFS= read -r l; do ktap_print_msg "$l"; done <"$T/x"
+	plain_run "$dev" "$PP" && plain_run "$dev" "$RMA"
+	plain=$?
 	"$RDMA" link delete "$dev"
 	# leave the module as we found it
 	[ -z "$loaded" ] && modprobe -r "$mod" 2>/dev/null
@@ -192,6 +219,7 @@ refuse() {
 	[ $rc -eq 0 ] && ! grep -q "NOT refused\|NOT as expected" "$T/x" &&
 		grep -q "every UET verb checked refused, plain ibv_reg_mr_ex registered" "$T/x"
 	ktap_test_result "$kind ($dev) refuses the UET verbs checked with EOPNOTSUPP, registers a plain ibv_reg_mr_ex, no crash (exit $rc)" [ $? -eq 0 ]
+	ktap_test_result "$kind ($dev): uet_ru_pingpong and uet_ru_rma run as usual end without a crash or a hang" [ $plain -eq 0 ]
 }
 refuse rxe rdma_rxe
 refuse siw siw
