@@ -17,6 +17,9 @@
  *   -I 0|32|64  immediate data width (0: none)     -A       job address table
  *   -S ID     source ID of our QP: ID on the client, ID + 1 on the server
  *             (IBV_QP_INIT_ATTR_SRC_ID); else it is the QP number
+ *   -W        64-bit local keys: receives through ibv_post_recv64 (struct
+ *             ibv_sge64), sends with IBV_SEND_SGE64 (sg64_list) or, with -N,
+ *             ibv_wr_set_sge64, all with the region's lkey64
  *   -X        instead: check that the UET verbs it lists on device -d refuse
  *             with EOPNOTSUPP (a device without IBV_DEVICE_RU), but
  *             ibv_reg_mr_ex() of an address, which registers
@@ -50,6 +53,7 @@ struct pp {
 	int check;
 	int new_api;
 	int imm;
+	int wide;		/* -W: ibv_sge64, ibv_post_recv64 */
 	struct ru_peer peer;
 	unsigned long bad;
 };
@@ -71,6 +75,16 @@ static uint64_t imm_of(uint32_t iter)
 
 static int post_recv(struct pp *pp, uint32_t i)
 {
+	struct ibv_sge64 sge64 = {
+		.addr = (uintptr_t)slot(pp, i),
+		.length = pp->size,
+		.lkey64 = pp->mr->lkey64,
+	};
+	struct ibv_recv_wr64 wr64 = {
+		.wr_id = RECV_WRID | ((uint64_t)i << 8),
+		.sg_list = &sge64,
+		.num_sge = pp->size ? 1 : 0,
+	}, *bad64;
 	struct ibv_sge sge = {
 		.addr = (uintptr_t)slot(pp, i),
 		.length = pp->size,
@@ -82,6 +96,8 @@ static int post_recv(struct pp *pp, uint32_t i)
 		.num_sge = pp->size ? 1 : 0,
 	}, *bad;
 
+	if (pp->wide)
+		return ibv_post_recv64(pp->qp, &wr64, &bad64);
 	return ibv_post_recv(pp->qp, &wr, &bad);
 }
 
@@ -90,6 +106,10 @@ static int post_send(struct pp *pp, uint32_t iter, int client)
 	uint8_t *s = slot(pp, pp->rx_depth);
 	struct ibv_sge sge = {
 		.addr = (uintptr_t)s, .length = pp->size, .lkey = pp->mr->lkey,
+	};
+	struct ibv_sge64 sge64 = {
+		.addr = (uintptr_t)s, .length = pp->size,
+		.lkey64 = pp->mr->lkey64,
 	};
 	struct ibv_send_wr wr = {}, *bad;
 	size_t k;
@@ -107,14 +127,22 @@ static int post_send(struct pp *pp, uint32_t iter, int client)
 		else
 			ibv_wr_send(pp->qpx);
 		ru_wr_dest(&pp->c, pp->qpx);
-		if (pp->size)
+		if (pp->size && pp->wide)
+			ibv_wr_set_sge64(pp->qpx, sge64.lkey64, sge64.addr,
+					 sge64.length);
+		else if (pp->size)
 			ibv_wr_set_sge(pp->qpx, sge.lkey, sge.addr, sge.length);
 		return ibv_wr_complete(pp->qpx);
 	}
 	wr.wr_id = SEND_WRID;
-	wr.sg_list = &sge;
 	wr.num_sge = pp->size ? 1 : 0;
 	wr.send_flags = IBV_SEND_SIGNALED;
+	if (pp->wide) {
+		wr.sg64_list = &sge64;
+		wr.send_flags |= IBV_SEND_SGE64;
+	} else {
+		wr.sg_list = &sge;
+	}
 	if (pp->imm) {
 		wr.opcode = IBV_WR_SEND_WITH_IMM;
 		wr.imm_data = htonl((uint32_t)imm_of(iter));
@@ -487,7 +515,7 @@ static void usage(const char *argv0)
 {
 	printf("usage: %s [-p port] [-d dev] [-i ib-port] [-g gid-idx] "
 	       "[-s size] [-r rx-depth] [-n iters] [-e] [-c] [-j jobid] [-J] [-N] "
-	       "[-I 0|32|64] [-A] [-S src-id] [server]\n       %s -X -d dev\n",
+	       "[-I 0|32|64] [-A] [-S src-id] [-W] [server]\n       %s -X -d dev\n",
 	       argv0, argv0);
 }
 
@@ -504,7 +532,7 @@ int main(int argc, char **argv)
 
 	pp.c.ib_port = 1;
 	pp.c.job_id = 46;
-	while ((opt = getopt(argc, argv, "p:d:i:g:s:r:n:ecj:JNI:AS:Xh")) != -1) {
+	while ((opt = getopt(argc, argv, "p:d:i:g:s:r:n:ecj:JNI:AS:WXh")) != -1) {
 		switch (opt) {
 		case 'p': port = atoi(optarg); break;
 		case 'd': pp.c.devname = optarg; break;
@@ -524,6 +552,7 @@ int main(int argc, char **argv)
 			pp.c.set_src_id = true;
 			pp.c.src_id = strtoul(optarg, NULL, 0);
 			break;
+		case 'W': pp.wide = 1; break;
 		case 'X': refuse = 1; break;
 		default: usage(argv[0]); return 1;
 		}
@@ -653,7 +682,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (pp.check)
-		printf("content checked: %d messages intact\n", iters);
+		printf("content checked: %d messages intact%s\n", iters,
+		       pp.wide ? ", through 64-bit local keys" : "");
 	printf("source ID checked: %d messages from 0x%x\n", iters,
 	       pp.peer.src_id);
 

@@ -30,6 +30,13 @@
  *        region is addressed by offsets, by peers and in local SGEs
  *   -u KEY  register with ibv_reg_mr_ex() under the application key KEY
  *        (IBV_REG_MR_MASK_RKEY); both sides pass their own key
+ *   -W   64-bit keys throughout: local SGEs are struct ibv_sge64 with the
+ *        region's lkey64 (ibv_wr_set_sge64, or IBV_SEND_SGE64 with -P),
+ *        receives go through ibv_post_recv64, and with ibv_wr_* the read
+ *        is ibv_wr_rdma_read64 and the write with immediate data
+ *        ibv_wr_rdma_write_imm64 (else ibv_wr_rdma_read and
+ *        ibv_wr_rdma_write64_imm64); writes are ibv_wr_rdma_write64 in
+ *        both modes
  */
 #define _GNU_SOURCE
 #include <getopt.h>
@@ -56,6 +63,7 @@ struct rma {
 	size_t size, area;	/* area: size rounded up to 64 */
 	int events, post_send, zero_based;
 	int key_fields;		/* -K: 1 rkey, 2 rkey64, 3 both */
+	int wide;		/* -W: ibv_sge64, ibv_post_recv64, *64 verbs */
 	uint64_t user_key;
 	struct ru_peer peer;
 	/* a receive completion that came while a send was awaited */
@@ -155,7 +163,16 @@ static int post_recv(struct rma *r)
 	};
 	struct ibv_recv_wr wr = { .wr_id = 9, .sg_list = &sge, .num_sge = 1 },
 			   *bad;
+	struct ibv_sge64 sge64 = {
+		.addr = laddr(r, OFF_RECV(r)), .length = 64,
+		.lkey64 = r->mr->lkey64,
+	};
+	struct ibv_recv_wr64 wr64 = {
+		.wr_id = 9, .sg_list = &sge64, .num_sge = 1,
+	}, *bad64;
 
+	if (r->wide)
+		return ibv_post_recv64(r->qp, &wr64, &bad64);
 	return ibv_post_recv(r->qp, &wr, &bad);
 }
 
@@ -167,13 +184,21 @@ static int post(struct rma *r, enum op op, size_t loff, uint32_t len,
 	struct ibv_sge sge = {
 		.addr = laddr(r, loff), .length = len, .lkey = r->mr->lkey,
 	};
+	struct ibv_sge64 sge64 = {
+		.addr = laddr(r, loff), .length = len, .lkey64 = r->mr->lkey64,
+	};
 	struct ibv_send_wr wr = {}, *bad;
 
 	if (r->post_send && (op == OP_WRITE || op == OP_READ || op == OP_SEND)) {
 		wr.wr_id = op;
-		wr.sg_list = &sge;
 		wr.num_sge = 1;
 		wr.send_flags = IBV_SEND_SIGNALED;
+		if (r->wide) {
+			wr.sg64_list = &sge64;
+			wr.send_flags |= IBV_SEND_SGE64;
+		} else {
+			wr.sg_list = &sge;
+		}
 		wr.opcode = op == OP_WRITE ? IBV_WR_RDMA_WRITE :
 			    op == OP_READ ? IBV_WR_RDMA_READ :
 			    IBV_WR_SEND_WITH_IMM;
@@ -197,11 +222,19 @@ static int post(struct rma *r, enum op op, size_t loff, uint32_t len,
 		ibv_wr_rdma_write64(r->qpx, r->peer.rkey, remote);
 		break;
 	case OP_WRITE_IMM64:
-		ibv_wr_rdma_write64_imm64(r->qpx, r->peer.rkey, remote,
-					  htobe64(a));
+		if (r->wide)
+			ibv_wr_rdma_write_imm64(r->qpx, (uint32_t)r->peer.rkey,
+						remote, htobe64(a));
+		else
+			ibv_wr_rdma_write64_imm64(r->qpx, r->peer.rkey, remote,
+						  htobe64(a));
 		break;
 	case OP_READ:
-		ibv_wr_rdma_read(r->qpx, (uint32_t)r->peer.rkey, remote);
+		if (r->wide)
+			ibv_wr_rdma_read64(r->qpx, r->peer.rkey, remote);
+		else
+			ibv_wr_rdma_read(r->qpx, (uint32_t)r->peer.rkey,
+					 remote);
 		break;
 	case OP_FADD:
 		ibv_wr_atomic_fetch_add(r->qpx, (uint32_t)r->peer.rkey,
@@ -216,7 +249,11 @@ static int post(struct rma *r, enum op op, size_t loff, uint32_t len,
 		break;
 	}
 	ru_wr_dest(&r->c, r->qpx);
-	ibv_wr_set_sge(r->qpx, sge.lkey, sge.addr, sge.length);
+	if (r->wide)
+		ibv_wr_set_sge64(r->qpx, sge64.lkey64, sge64.addr,
+				 sge64.length);
+	else
+		ibv_wr_set_sge(r->qpx, sge.lkey, sge.addr, sge.length);
 	return ibv_wr_complete(r->qpx);
 }
 
@@ -460,7 +497,7 @@ int main(int argc, char **argv)
 	r.c.ib_port = 1;
 	r.c.job_id = 46;
 	r.key_fields = 1;
-	while ((opt = getopt(argc, argv, "p:d:i:g:s:n:ej:JAPK:S:zu:h")) != -1) {
+	while ((opt = getopt(argc, argv, "p:d:i:g:s:n:ej:JAPK:S:zu:Wh")) != -1) {
 		switch (opt) {
 		case 'p': port = atoi(optarg); break;
 		case 'd': r.c.devname = optarg; break;
@@ -483,6 +520,7 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'z': r.zero_based = 1; break;
+		case 'W': r.wide = 1; break;
 		case 'S':
 			r.c.set_src_id = true;
 			r.c.src_id = strtoul(optarg, NULL, 0);
@@ -492,7 +530,7 @@ int main(int argc, char **argv)
 			printf("usage: %s [-p port] [-d dev] [-i ib-port] "
 			       "[-g gid-idx] [-s size] [-n iters] [-e] "
 			       "[-j jobid] [-J] [-A] [-P] [-K 32|64|both] [-S src-id] "
-			       "[-z] [-u key] [server]\n",
+			       "[-z] [-u key] [-W] [server]\n",
 			       argv[0]);
 			return 1;
 		}
@@ -567,6 +605,8 @@ int main(int argc, char **argv)
 			    IBV_QP_EX_WITH_RDMA_WRITE64 |
 			    IBV_QP_EX_WITH_RDMA_WRITE64_WITH_IMM64 |
 			    IBV_QP_EX_WITH_RDMA_READ |
+			    IBV_QP_EX_WITH_RDMA_READ64 |
+			    IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM64 |
 			    IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD |
 			    IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP, 0);
 	if (!r.qp)
@@ -606,8 +646,9 @@ int main(int argc, char **argv)
 	}
 	gettimeofday(&t1, NULL);
 	printf("%d iters in %.2f seconds: write, write with imm64, read, "
-	       "fetch-and-add, compare-and-swap checked\n", iters,
-	       (t1.tv_sec - t0.tv_sec) + (t1.tv_usec - t0.tv_usec) / 1e6);
+	       "fetch-and-add, compare-and-swap checked%s\n", iters,
+	       (t1.tv_sec - t0.tv_sec) + (t1.tv_usec - t0.tv_usec) / 1e6,
+	       r.wide ? ", through 64-bit keys and SGEs" : "");
 
 	i = ibv_detach_mr(r.qp, r.mr);
 	if ((r.c.qp_usage & IBV_QP_USAGE_ATTACH_MR) ? i : i != EOPNOTSUPP) {

@@ -16,7 +16,11 @@
 # value it chose with IBV_QP_INIT_ATTR_SRC_ID (-S), else its QP number.
 # ibv_post_send RMA fills wr.ru_rdma.rkey, rkey64 only (as the proposal's
 # ru_rma example does) or both (-K), and rkey64 beyond 32 bits or
-# disagreeing with rkey must be refused (EINVAL).
+# disagreeing with rkey must be refused (EINVAL). With -W both programs
+# use the 64-bit key verbs: struct ibv_sge64 with the region's lkey64
+# (IBV_SEND_SGE64, ibv_wr_set_sge64), ibv_post_recv64, and uet_ru_rma
+# ibv_wr_rdma_read64 and ibv_wr_rdma_write_imm64, its data checked as
+# without -W.
 source "$(dirname "$(readlink -f "$0")")/uet_lib.sh"
 
 NS=uet-ru-peer
@@ -59,11 +63,15 @@ CLEAN=(
 	"ping-pong, 0 bytes|$PP|-s 0 -n 200 -N -I 64|alloc"
 	"ping-pong, 65536 bytes|$PP|-s 65536 -n 50 -c|alloc"
 	"ping-pong, job from uet-launch (ibv_import_job)|$PP|-s 4096 -n 200 -c -N -I 64|launch"
+	"ping-pong, 64-bit local keys: IBV_SEND_SGE64 and ibv_post_recv64|$PP|-s 4096 -n 200 -c -W|alloc"
+	"ping-pong, 64-bit local keys: ibv_wr_set_sge64 and ibv_post_recv64, 64-bit immediates|$PP|-s 4096 -n 200 -c -N -I 64 -W|alloc"
 	"RMA and atomics, ibv_wr_*|$RMA|-s 4096 -n 100|alloc"
 	"RMA and atomics, ibv_post_send (wr.ru_rdma), job address table|$RMA|-s 8192 -n 50 -P -A|alloc"
 	"RMA and atomics, ibv_post_send filling only rkey64 (as the proposal's ru_rma), chosen source IDs|$RMA|-s 4096 -n 20 -P -K 64 -S 0x5eed0|alloc"
 	"RMA and atomics, zero-based region with an application key|$RMA|-s 4096 -n 50 -z -u 0x5eed|alloc"
 	"RMA and atomics, completion events, job from uet-launch|$RMA|-s 65536 -n 20 -e|launch"
+	"RMA and atomics, 64-bit keys: ibv_wr_rdma_read64, ibv_wr_rdma_write_imm64, ibv_wr_set_sge64, ibv_post_recv64|$RMA|-s 4096 -n 50 -W|alloc"
+	"RMA and atomics, 64-bit keys: ibv_post_send with IBV_SEND_SGE64 and rkey64 only, zero-based|$RMA|-s 4096 -n 50 -P -K 64 -W -z|alloc"
 )
 LOSSY=(
 	"ping-pong under 5% loss|$PP|-s 4096 -n 200 -c -N -I 64|alloc"
@@ -137,9 +145,17 @@ pair() {
 	while IFS= read -r l; do ktap_print_msg "server: $l"; done <"$T/s"
 	[ $crc -eq 0 ] && [ $src -eq 0 ] && grep -q "iters in " "$T/c" && grep -q "iters in " "$T/s" &&
 		if [ "$prog" = "$PP" ] && [[ "$opts" = *-c* ]]; then
-			grep -q "^content checked: " "$T/c" && grep -q "^content checked: " "$T/s"
+			grep -q "^content checked: " "$T/c" && grep -q "^content checked: " "$T/s" &&
+			if [[ "$opts" = *-W* ]]; then
+				grep -q "^content checked: .*, through 64-bit local keys\$" "$T/c" &&
+					grep -q "^content checked: .*, through 64-bit local keys\$" "$T/s"
+			fi
 		elif [ "$prog" = "$RMA" ]; then
 			grep -q "^counter and lock word: " "$T/s" &&
+			if [[ "$opts" = *-W* ]]; then
+				grep -q "checked, through 64-bit keys and SGEs\$" "$T/c" &&
+					grep -q "checked, through 64-bit keys and SGEs\$" "$T/s"
+			fi &&
 			if [[ "$opts" = *"-K 64"* || "$opts" = *"-K both"* ]]; then
 				grep -q "^rkey64 beyond 32 bits and rkey != rkey64 refused" "$T/c"
 			fi
