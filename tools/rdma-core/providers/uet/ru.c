@@ -251,10 +251,12 @@ static int uet_dealloc_job(struct ibv_job *ibvjob)
 static int uet_query_job(struct ibv_job *ibvjob, struct ibv_job_attr *attr)
 {
 	struct uet_job *job = to_uet_job(ibvjob);
-	uint32_t want = attr->comp_mask & UET_JOB_ATTRS;
-	uint32_t job_id;
+	uint32_t want, job_id;
 	int err;
 
+	if (!attr)
+		return EINVAL;
+	want = attr->comp_mask & UET_JOB_ATTRS;
 	err = uet_job_query_kernel(job->fd, &job_id);
 	if (err)
 		return err;
@@ -287,15 +289,34 @@ static int uet_export_job(struct ibv_job *ibvjob, int *fd)
 
 /* ------------------------------------------------ job address table */
 
+/*
+ * A peer's RU QP number as an application gives it (address table entry,
+ * extended address handle): absolute addressing (bit 31) is not provided,
+ * EOPNOTSUPP; the reserved bits 30:24 set are a bad number, EINVAL.
+ */
+static int uet_ru_check_qpn(uint32_t qpn)
+{
+	if (qpn & IBV_QPN_ABSOLUTE_ADDR_BIT)
+		return EOPNOTSUPP;
+	if (qpn & ~(IBV_QPN_PID_ON_FEP_MASK | IBV_QPN_RI_MASK))
+		return EINVAL;
+	return 0;
+}
+
 static int uet_insert_addr(struct ibv_job *ibvjob,
 			   struct ibv_ah_attr_ex *ah_attr,
 			   unsigned int addr_idx, unsigned int flags)
 {
 	struct uet_job *job = to_uet_job(ibvjob);
 
+	int err;
+
 	if (flags || !ah_attr || addr_idx >= job->max_addr_entries ||
-	    !ah_attr->ah_attr.is_global || (ah_attr->remote_qpn >> 24))
+	    !ah_attr->ah_attr.is_global)
 		return EINVAL;
+	err = uet_ru_check_qpn(ah_attr->remote_qpn);
+	if (err)
+		return err;
 	pthread_mutex_lock(&job->addr_lock);
 	job->addrs[addr_idx].attr = *ah_attr;
 	job->addrs[addr_idx].valid = true;
@@ -580,11 +601,10 @@ int uet_ru_qp_attr(struct uet_context *ctx,
 	if ((attr_ex->comp_mask & IBV_QP_INIT_ATTR_CREATE_FLAGS) &&
 	    (attr_ex->create_flags & IBV_QP_CREATE_SOURCE_QPN)) {
 		/* only relative addressing: an endpoint serves its job */
-		if (attr_ex->source_qpn & IBV_QPN_ABSOLUTE_ADDR_BIT)
-			return EOPNOTSUPP;
-		if (attr_ex->source_qpn & ~(IBV_QPN_PID_ON_FEP_MASK |
-					    IBV_QPN_RI_MASK))
-			return EINVAL;
+		int err = uet_ru_check_qpn(attr_ex->source_qpn);
+
+		if (err)
+			return err;
 	}
 	if ((attr_ex->comp_mask & IBV_QP_INIT_ATTR_QP_ATTR) &&
 	    attr_ex->qp_attr_mask) {
@@ -687,6 +707,12 @@ static int uet_post_recv64(struct ibv_qp *qp, struct ibv_recv_wr64 *wr,
 static struct ibv_ah *uet_create_ah_ex(struct ibv_pd *pd,
 				       struct ibv_ah_attr_ex *attr)
 {
+	int err = attr ? uet_ru_check_qpn(attr->remote_qpn) : EINVAL;
+
+	if (err) {
+		errno = err;
+		return NULL;
+	}
 	return uetdv_create_ah_ex(pd, (struct uetdv_ah_attr_ex *)attr);
 }
 
@@ -720,8 +746,13 @@ static struct ibv_mr *uet_reg_mr_ex(struct ibv_pd *pd,
 	access = attr->access;
 	iova = (attr->comp_mask & IBV_REG_MR_MASK_IOVA) ?
 		       attr->iova : (uintptr_t)attr->addr;
-	/* zero-based: peers address the region by offset, iova 0 */
+	/* zero-based: peers address the region by offset, iova 0; an
+	 * IOVA of the caller's besides is a contradiction */
 	if (access & IBV_ACCESS_ZERO_BASED) {
+		if (attr->comp_mask & IBV_REG_MR_MASK_IOVA) {
+			errno = EINVAL;
+			return NULL;
+		}
 		access &= ~IBV_ACCESS_ZERO_BASED;
 		iova = 0;
 	}
