@@ -66,6 +66,7 @@ struct ru_common {
 	union ibv_gid gid;
 	struct ibv_ah *ah;
 	struct ibv_ah_ex *ah_ex;
+	union ibv_gid ah_peer_gid;	/* the peer's GID (ru_connect) */
 };
 
 #define RU_ADDR_IDX 7
@@ -224,6 +225,12 @@ static inline int ru_open(struct ru_common *c)
 		return -1;
 	}
 	c->job_id = jattr.id;
+	err = ibv_query_job(c->job, NULL);
+	if (err != EINVAL) {
+		ru_err("ibv_query_job(NULL): %s, want EINVAL\n",
+		       err ? strerror(err) : "success");
+		return -1;
+	}
 
 	/* a second job on the context: EBUSY where the device says a
 	 * context holds one (max_job_ids 1), else it must be allocated */
@@ -357,6 +364,88 @@ static inline struct ibv_qp *ru_create_qp(struct ru_common *c,
 }
 
 /* the peer's address: an extended AH, and maybe a job address table entry */
+/*
+ * ibv_create_ah_ex() and, with -A, ibv_insert_addr() of the peer's QP
+ * number with a reserved bit set (EINVAL) and with the absolute
+ * addressing bit (EOPNOTSUPP, or accepted where a provider offers it)
+ */
+static inline int ru_check_bad_qpns(struct ru_common *c,
+				    struct ibv_ah_attr_ex *attr, uint32_t qpn)
+{
+	static const uint32_t bits[] = { 1u << 24, 1u << 30,
+					 IBV_QPN_ABSOLUTE_ADDR_BIT };
+	struct ibv_ah *ah;
+	unsigned int i;
+	int err, want;
+
+	for (i = 0; i < sizeof(bits) / sizeof(bits[0]); i++) {
+		want = bits[i] == IBV_QPN_ABSOLUTE_ADDR_BIT ? EOPNOTSUPP :
+							      EINVAL;
+		attr->remote_qpn = qpn | bits[i];
+		errno = 0;
+		ah = ibv_create_ah_ex(c->pd, attr);
+		if (ah && want == EOPNOTSUPP) {
+			ibv_destroy_ah(ah);
+		} else if (ah || errno != want) {
+			ru_err("ibv_create_ah_ex, QPN 0x%x: %s, want %s\n",
+			       attr->remote_qpn,
+			       ah ? "created" : strerror(errno),
+			       strerror(want));
+			if (ah)
+				ibv_destroy_ah(ah);
+			return -1;
+		}
+		if (!c->addr_table)
+			continue;
+		err = ibv_insert_addr(c->job, attr, RU_ADDR_IDX, 0);
+		if (!err && want == EOPNOTSUPP) {
+			ibv_remove_addr(c->job, RU_ADDR_IDX, 0);
+		} else if (err != want) {
+			ru_err("ibv_insert_addr, QPN 0x%x: %s, want %s\n",
+			       attr->remote_qpn,
+			       err ? strerror(err) : "inserted",
+			       strerror(want));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * An RU work request to a plain address handle (ibv_create_ah(), so no
+ * QP number, cast with ibv_ah_to_ah_ex()) must be refused with EINVAL.
+ */
+static inline int ru_check_plain_ah(struct ru_common *c, struct ibv_qp *qp)
+{
+	struct ibv_ah_attr attr = {};
+	struct ibv_send_wr wr = {}, *bad;
+	struct ibv_ah *ah;
+	int err;
+
+	attr.is_global = 1;
+	attr.grh.dgid = c->ah_peer_gid;
+	attr.grh.sgid_index = c->gidx;
+	attr.grh.hop_limit = 64;
+	attr.port_num = c->ib_port;
+	ah = ibv_create_ah(c->pd, &attr);
+	if (!ah) {
+		ru_err("ibv_create_ah: %s\n", strerror(errno));
+		return -1;
+	}
+	wr.opcode = IBV_WR_SEND;
+	wr.send_flags = IBV_SEND_SIGNALED;
+	wr.wr.ru.ah = ibv_ah_to_ah_ex(ah);
+	wr.wr.ru.jkey = c->jkey->jkey;
+	err = ibv_post_send(qp, &wr, &bad);
+	ibv_destroy_ah(ah);
+	if (err != EINVAL) {
+		ru_err("ibv_post_send to a plain ibv_create_ah() handle: %s, "
+		       "want EINVAL\n", err ? strerror(err) : "posted");
+		return -1;
+	}
+	return 0;
+}
+
 static inline int ru_connect(struct ru_common *c, const struct ru_peer *p)
 {
 	struct ibv_ah_attr_ex attr = {}, back = {};
@@ -364,9 +453,14 @@ static inline int ru_connect(struct ru_common *c, const struct ru_peer *p)
 
 	attr.ah_attr.is_global = 1;
 	attr.ah_attr.grh.dgid = p->gid;
+	c->ah_peer_gid = p->gid;
 	attr.ah_attr.grh.sgid_index = c->gidx;
 	attr.ah_attr.grh.hop_limit = 64;
 	attr.ah_attr.port_num = c->ib_port;
+	/* a QP number with reserved bits (30:24) set is EINVAL; absolute
+	 * addressing (bit 31) is EOPNOTSUPP where it is not provided */
+	if (ru_check_bad_qpns(c, &attr, p->qpn))
+		return -1;
 	attr.remote_qpn = p->qpn;
 	c->ah = ibv_create_ah_ex(c->pd, &attr);
 	if (!c->ah) {

@@ -635,6 +635,8 @@ int main(int argc, char **argv)
 	mine.src_id = pp.c.src_id;
 	if (ru_exchange(server, port, &mine, &pp.peer) || ru_connect(&pp.c, &pp.peer))
 		return 1;
+	if (ru_check_plain_ah(&pp.c, pp.qp))
+		return 1;
 	printf("local QPN 0x%06x, remote QPN 0x%06x, JobID %u (%s), source "
 	       "IDs 0x%x (%s), peer 0x%x\n", mine.qpn, pp.peer.qpn,
 	       pp.c.job_id, pp.c.imported ? "imported" : "allocated",

@@ -564,6 +564,20 @@ int main(int argc, char **argv)
 			ma.comp_mask |= IBV_REG_MR_MASK_RKEY;
 			ma.rkey = r.user_key;
 		}
+		if (r.zero_based) {
+			/* zero-based with an IOVA of ours: contradictory */
+			ma.comp_mask |= IBV_REG_MR_MASK_IOVA;
+			ma.iova = 0x10000;
+			errno = 0;
+			r.mr = ibv_reg_mr_ex(r.c.pd, &ma);
+			if (r.mr || errno != EINVAL) {
+				ru_err("ibv_reg_mr_ex, IBV_ACCESS_ZERO_BASED "
+				       "and an IOVA: %s, want EINVAL\n",
+				       r.mr ? "registered" : strerror(errno));
+				return 1;
+			}
+			ma.comp_mask &= ~IBV_REG_MR_MASK_IOVA;
+		}
 		r.mr = ibv_reg_mr_ex(r.c.pd, &ma);
 	} else {
 		r.mr = ibv_reg_mr(r.c.pd, r.buf, BUF_LEN(&r), access);
