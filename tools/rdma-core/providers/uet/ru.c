@@ -308,7 +308,6 @@ static int uet_insert_addr(struct ibv_job *ibvjob,
 			   unsigned int addr_idx, unsigned int flags)
 {
 	struct uet_job *job = to_uet_job(ibvjob);
-
 	int err;
 
 	if (flags || !ah_attr || addr_idx >= job->max_addr_entries ||
