@@ -10,13 +10,16 @@
  * is root's unless the administrator says otherwise). With -J the job
  * must be imported: no $UET_JOB_FD is an error, never an allocation.
  *
- * On the way: a second job on the context is EBUSY where the device's
- * max_job_ids is 1 (else it must be allocated); our ibv_export_job()
- * descriptor must import into a second context of the device, with our
- * JobID (ibv_query_job); and what must be refused is ibv_dealloc_job()
+ * On the way: a second job on the context, by alloc or by import, is
+ * EBUSY where the device's max_job_ids is 1 (above 1 it must be
+ * allocated); our ibv_export_job() descriptor must import into a second
+ * context of the device, with our JobID (ibv_query_job); and what must
+ * be refused is ibv_query_job(job, NULL) (EINVAL), ibv_dealloc_job()
  * while a job key exists and ibv_destroy_jkey() while a QP made with it
- * exists (EBUSY), and IBV_QP_INIT_ATTR_QP_ATTR with a mask but no
- * qp_attr (EINVAL).
+ * exists (EBUSY), IBV_QP_INIT_ATTR_QP_ATTR with a mask but no qp_attr
+ * (EINVAL), and a peer QP number with reserved bits (EINVAL) or absolute
+ * addressing (EOPNOTSUPP, unless provided) in ibv_create_ah_ex() and
+ * ibv_insert_addr().
  *
  * The source ID: with -S ID the QP is created with
  * IBV_QP_INIT_ATTR_SRC_ID, ID on the client and ID + 1 on the server (so
@@ -76,9 +79,10 @@ struct ru_common {
 /*
  * ibv_export_job(): the descriptor imports into a second context of the
  * same device (ibv_open_device() again), where ibv_query_job() must
- * report our JobID.
+ * report our JobID; with one_job (max_job_ids 1) its import into our own
+ * context, which has its job, must be EBUSY.
  */
-static inline int ru_check_export(struct ru_common *c)
+static inline int ru_check_export(struct ru_common *c, bool one_job)
 {
 	struct ibv_job_attr jattr = {};
 	struct ibv_context *ctx2;
@@ -89,6 +93,17 @@ static inline int ru_check_export(struct ru_common *c)
 	if (err) {
 		ru_err("ibv_export_job: %s\n", strerror(err));
 		return -1;
+	}
+	/* one job per context: importing it where it is is EBUSY */
+	if (one_job) {
+		err = ibv_import_job(c->ctx, efd, &job2);
+		if (err != EBUSY) {
+			ru_err("ibv_import_job into our own context: %s, want "
+			       "EBUSY\n", err ? strerror(err) : "imported");
+			close(efd);
+			return -1;
+		}
+		job2 = NULL;
 	}
 	ctx2 = ibv_open_device(c->ctx->device);
 	if (!ctx2) {
@@ -243,7 +258,8 @@ static inline int ru_open(struct ru_common *c)
 		       "EBUSY\n", job2 ? "allocated" : strerror(errno));
 		return -1;
 	}
-	if (dattr.max_job_ids != 1) {
+	/* max_job_ids 0 (not reported): either answer */
+	if (dattr.max_job_ids > 1 || job2) {
 		if (!job2) {
 			ru_err("a second ibv_alloc_job (max_job_ids %u): %s\n",
 			       dattr.max_job_ids, strerror(errno));
@@ -257,7 +273,7 @@ static inline int ru_open(struct ru_common *c)
 		}
 	}
 	job2 = NULL;
-	if (ru_check_export(c))
+	if (ru_check_export(c, dattr.max_job_ids == 1))
 		return -1;
 
 	c->jkey = ibv_create_jkey(c->pd, c->job, 0);
