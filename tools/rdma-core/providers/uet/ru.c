@@ -715,12 +715,6 @@ static struct ibv_ah *uet_create_ah_ex(struct ibv_pd *pd,
 	return uetdv_create_ah_ex(pd, (struct uetdv_ah_attr_ex *)attr);
 }
 
-void uet_ru_fill_mr_keys(struct ibv_mr *mr)
-{
-	mr->lkey64 = mr->lkey;
-	mr->rkey64 = mr->rkey;
-}
-
 #define UET_MR_MASKS (IBV_REG_MR_MASK_IOVA | IBV_REG_MR_MASK_ADDR | \
 		      IBV_REG_MR_MASK_JKEY | IBV_REG_MR_MASK_RKEY)
 
@@ -786,7 +780,6 @@ static struct ibv_mr *uet_reg_mr_ex(struct ibv_pd *pd,
 	}
 	mr->addr = attr->addr;
 	mr->length = attr->length;
-	uet_ru_fill_mr_keys(mr);
 	to_uet_mr(mr)->jkey = jkey;
 	return mr;
 
@@ -835,6 +828,4 @@ const struct verbs_context_ops uet_ru_ops = {
 	.query_qp_semantics = uet_query_qp_semantics,
 	.reg_mr_ex = uet_reg_mr_ex,
 	.remove_addr = uet_remove_addr,
-	/* every MR of ours has lkey64/rkey64 (uet_ru_fill_mr_keys) */
-	.mr_keys64 = true,
 };

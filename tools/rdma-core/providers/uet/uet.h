@@ -254,6 +254,5 @@ int uet_ru_qp_attr(struct uet_context *ctx,
 struct uet_job *uet_ru_qp_job(struct uet_context *ctx);
 void uet_ru_qp_job_put(struct uet_context *ctx, struct uet_job *job);
 void uet_ru_fill_cq_ex(struct ibv_cq_ex *cqx);
-void uet_ru_fill_mr_keys(struct ibv_mr *mr);
 
 #endif /* __UET_H__ */

@@ -154,7 +154,6 @@ struct ibv_mr *uet_reg_mr(struct ibv_pd *ibvpd, void *addr, size_t length,
 		return NULL;
 	}
 
-	uet_ru_fill_mr_keys(&mr->vmr.ibv_mr);
 	return &mr->vmr.ibv_mr;
 }
 
@@ -187,7 +186,6 @@ struct ibv_mr *uetdv_reg_mr_key(struct ibv_pd *ibvpd, void *addr,
 		errno = err;
 		return NULL;
 	}
-	uet_ru_fill_mr_keys(&mr->vmr.ibv_mr);
 	return &mr->vmr.ibv_mr;
 }
 
