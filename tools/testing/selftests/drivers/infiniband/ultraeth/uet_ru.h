@@ -427,6 +427,16 @@ static inline int ru_check_bad_qpns(struct ru_common *c,
 	return 0;
 }
 
+/* the destination of the work request being built */
+static inline void ru_wr_dest(struct ru_common *c, struct ibv_qp_ex *qpx)
+{
+	if (c->addr_table)
+		ibv_wr_set_ru_addr(qpx, NULL, RU_ADDR_IDX);
+	else
+		ibv_wr_set_ru_addr(qpx, c->ah_ex, 0);
+	ibv_wr_set_job_key(qpx, c->jkey->jkey);
+}
+
 /*
  * An RU work request to a plain address handle (ibv_create_ah(), so no
  * QP number, cast with ibv_ah_to_ah_ex()) must be refused with EINVAL.
@@ -459,6 +469,69 @@ static inline int ru_check_plain_ah(struct ru_common *c, struct ibv_qp *qp)
 		       "want EINVAL\n", err ? strerror(err) : "posted");
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * -W: a local key wider than the device's 32-bit keys must be refused
+ * (EINVAL), not truncated, by each 64-bit local key verb: ibv_post_recv64,
+ * ibv_post_send with IBV_SEND_SGE64, and ibv_wr_set_sge64. The QP has
+ * IBV_QP_EX_WITH_SEND_WITH_IMM. Prints the line uet_ru_verbs.sh checks.
+ */
+static inline int ru_check_wide_lkeys(struct ru_common *c, struct ibv_qp *qp,
+				      struct ibv_mr *mr)
+{
+	struct ibv_qp_ex *qpx = ibv_qp_to_qp_ex(qp);
+	struct ibv_sge64 sge = {
+		.addr = (uintptr_t)mr->addr, .length = 1,
+		.lkey64 = mr->lkey64 | 1ull << 32,
+	};
+	struct ibv_recv_wr64 rwr = {
+		.wr_id = 0, .sg_list = &sge, .num_sge = 1,
+	}, *rbad;
+	struct ibv_send_wr swr = {}, *sbad;
+	int err;
+
+	err = ibv_post_recv64(qp, &rwr, &rbad);
+	if (err != EINVAL) {
+		ru_err("ibv_post_recv64, lkey64 0x%" PRIx64 ": %s, want "
+		       "EINVAL\n", (uint64_t)sge.lkey64,
+		       err ? strerror(err) : "posted");
+		return -1;
+	}
+	swr.opcode = IBV_WR_SEND_WITH_IMM;
+	swr.send_flags = IBV_SEND_SIGNALED | IBV_SEND_SGE64;
+	swr.sg64_list = &sge;
+	swr.num_sge = 1;
+	if (c->addr_table) {
+		swr.wr.ru.ah = NULL;
+		swr.wr.ru.addr_idx = RU_ADDR_IDX;
+	} else {
+		swr.wr.ru.ah = c->ah_ex;
+	}
+	swr.wr.ru.jkey = c->jkey->jkey;
+	err = ibv_post_send(qp, &swr, &sbad);
+	if (err != EINVAL) {
+		ru_err("ibv_post_send IBV_SEND_SGE64, lkey64 0x%" PRIx64
+		       ": %s, want EINVAL\n", (uint64_t)sge.lkey64,
+		       err ? strerror(err) : "posted");
+		return -1;
+	}
+	ibv_wr_start(qpx);
+	qpx->wr_id = 0;
+	qpx->wr_flags = IBV_SEND_SIGNALED;
+	ibv_wr_send_imm(qpx, 0);
+	ru_wr_dest(c, qpx);
+	ibv_wr_set_sge64(qpx, sge.lkey64, sge.addr, sge.length);
+	err = ibv_wr_complete(qpx);
+	if (err != EINVAL) {
+		ru_err("ibv_wr_set_sge64, lkey64 0x%" PRIx64 ", "
+		       "ibv_wr_complete: %s, want EINVAL\n",
+		       (uint64_t)sge.lkey64, err ? strerror(err) : "posted");
+		return -1;
+	}
+	printf("lkey64 beyond 32 bits refused: ibv_post_recv64, "
+	       "IBV_SEND_SGE64, ibv_wr_set_sge64\n");
 	return 0;
 }
 
@@ -506,16 +579,6 @@ static inline int ru_connect(struct ru_common *c, const struct ru_peer *p)
 		return -1;
 	}
 	return 0;
-}
-
-/* the destination of the work request being built */
-static inline void ru_wr_dest(struct ru_common *c, struct ibv_qp_ex *qpx)
-{
-	if (c->addr_table)
-		ibv_wr_set_ru_addr(qpx, NULL, RU_ADDR_IDX);
-	else
-		ibv_wr_set_ru_addr(qpx, c->ah_ex, 0);
-	ibv_wr_set_job_key(qpx, c->jkey->jkey);
 }
 
 /*

@@ -19,7 +19,8 @@
  *             (IBV_QP_INIT_ATTR_SRC_ID); else it is the QP number
  *   -W        64-bit local keys: receives through ibv_post_recv64 (struct
  *             ibv_sge64), sends with IBV_SEND_SGE64 (sg64_list) or, with -N,
- *             ibv_wr_set_sge64, all with the region's lkey64
+ *             ibv_wr_set_sge64, all with the region's lkey64; first, each
+ *             of the three must refuse lkey64 | 1 << 32 with EINVAL
  *   -X        instead: check that the UET verbs it lists on device -d refuse
  *             with EOPNOTSUPP (a device without IBV_DEVICE_RU), but
  *             ibv_reg_mr_ex() of an address, which registers
@@ -636,6 +637,8 @@ int main(int argc, char **argv)
 	if (ru_exchange(server, port, &mine, &pp.peer) || ru_connect(&pp.c, &pp.peer))
 		return 1;
 	if (ru_check_plain_ah(&pp.c, pp.qp))
+		return 1;
+	if (pp.wide && ru_check_wide_lkeys(&pp.c, pp.qp, pp.mr))
 		return 1;
 	printf("local QPN 0x%06x, remote QPN 0x%06x, JobID %u (%s), source "
 	       "IDs 0x%x (%s), peer 0x%x\n", mine.qpn, pp.peer.qpn,

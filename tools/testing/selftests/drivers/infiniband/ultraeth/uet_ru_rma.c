@@ -36,7 +36,8 @@
  *        is ibv_wr_rdma_read64 and the write with immediate data
  *        ibv_wr_rdma_write_imm64 (else ibv_wr_rdma_read and
  *        ibv_wr_rdma_write64_imm64); writes are ibv_wr_rdma_write64 in
- *        both modes
+ *        both modes. First ibv_post_recv64, an IBV_SEND_SGE64 send and
+ *        ibv_wr_set_sge64 must each refuse lkey64 | 1 << 32 with EINVAL
  */
 #define _GNU_SOURCE
 #include <getopt.h>
@@ -646,6 +647,8 @@ int main(int argc, char **argv)
 	mine.src_id = r.c.src_id;
 	mine.addr = r.zero_based ? 0 : (uintptr_t)r.buf;
 	if (ru_exchange(server, port, &mine, &r.peer) || ru_connect(&r.c, &r.peer))
+		return 1;
+	if (r.wide && ru_check_wide_lkeys(&r.c, r.qp, r.mr))
 		return 1;
 	printf("local QPN 0x%06x, remote QPN 0x%06x, JobID %u (%s), rkey 0x%"
 	       PRIx64 "%s, source IDs 0x%x (%s), peer 0x%x\n", mine.qpn,

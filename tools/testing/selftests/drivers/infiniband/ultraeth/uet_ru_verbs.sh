@@ -22,7 +22,8 @@
 # use the 64-bit key verbs: struct ibv_sge64 with the region's lkey64
 # (IBV_SEND_SGE64, ibv_wr_set_sge64), ibv_post_recv64, and uet_ru_rma
 # ibv_wr_rdma_read64 and ibv_wr_rdma_write_imm64, its data checked as
-# without -W.
+# without -W; and first, on each side, an lkey64 beyond 32 bits must be
+# refused (EINVAL), not truncated, by each of those three local key verbs.
 source "$(dirname "$(readlink -f "$0")")/uet_lib.sh"
 
 NS=uet-ru-peer
@@ -30,6 +31,8 @@ PP=$UET_DIR/uet_ru_pingpong
 RMA=$UET_DIR/uet_ru_rma
 A0=10.81.0.1
 A1=10.81.0.2
+# what -W runs print after the refused 64-bit local keys
+LK64="ibv_post_recv64, IBV_SEND_SGE64, ibv_wr_set_sge64"
 
 ktap_print_header
 [ -x "$PP" ] && [ -x "$RMA" ] ||
@@ -146,6 +149,10 @@ pair() {
 	while IFS= read -r l; do ktap_print_msg "client: $l"; done <"$T/c"
 	while IFS= read -r l; do ktap_print_msg "server: $l"; done <"$T/s"
 	[ $crc -eq 0 ] && [ $src -eq 0 ] && grep -q "iters in " "$T/c" && grep -q "iters in " "$T/s" &&
+		if [[ "$opts" = *-W* ]]; then
+			grep -q "^lkey64 beyond 32 bits refused: $LK64\$" "$T/c" &&
+				grep -q "^lkey64 beyond 32 bits refused: $LK64\$" "$T/s"
+		fi &&
 		if [ "$prog" = "$PP" ] && [[ "$opts" = *-c* ]]; then
 			grep -q "^content checked: " "$T/c" && grep -q "^content checked: " "$T/s" &&
 			if [[ "$opts" = *-W* ]]; then
