@@ -3,7 +3,8 @@
  * What uet_ru_pingpong and uet_ru_rma share: a device context joined to a
  * job, a job key, the peer exchange over TCP and an extended address
  * handle, all through the UET verbs proposed for libibverbs (ibv_uet(7))
- * and nothing else: no uetdv call, no libuet header.
+ * and nothing else: no uetdv call, no libuet header (but for one ioctl of
+ * the kernel's <rdma/rdma_job.h> on the exported job descriptor).
  *
  * The job: ibv_import_job() of $UET_JOB_FD when uet-launch started us,
  * else ibv_alloc_job() of JobID -j (a privileged call: /dev/infiniband/job
@@ -12,8 +13,10 @@
  *
  * On the way: a second job on the context, by alloc or by import, is
  * EBUSY where the device's max_job_ids is 1 (above 1 it must be
- * allocated); our ibv_export_job() descriptor must import into a second
- * context of the device, with our JobID (ibv_query_job); and what must
+ * allocated; 0, not reported: allocated or EBUSY); our ibv_export_job()
+ * descriptor must be no admin one (RDMA_JOB_IOC_MEMBER_FD on it fails)
+ * and import into a second context of the device, with our JobID
+ * (ibv_query_job); and what must
  * be refused is ibv_query_job(job, NULL) (EINVAL), ibv_dealloc_job()
  * while a job key exists and ibv_destroy_jkey() while a QP made with it
  * exists (EBUSY), IBV_QP_INIT_ATTR_QP_ATTR with a mask but no qp_attr
@@ -37,10 +40,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <infiniband/verbs.h>
+#include <rdma/rdma_job.h>
 
 struct ru_peer {
 	uint32_t qpn;
@@ -77,21 +82,32 @@ struct ru_common {
 #define ru_err(...) fprintf(stderr, __VA_ARGS__)
 
 /*
- * ibv_export_job(): the descriptor imports into a second context of the
- * same device (ibv_open_device() again), where ibv_query_job() must
- * report our JobID; with one_job (max_job_ids 1) its import into our own
- * context, which has its job, must be EBUSY.
+ * ibv_export_job(): the descriptor is no admin one (RDMA_JOB_IOC_MEMBER_FD
+ * on it must fail) and imports into a second context of the same device
+ * (ibv_open_device() again), where ibv_query_job() must report our JobID;
+ * with one_job (max_job_ids 1) its import into our own context, which has
+ * its job, must be EBUSY.
  */
 static inline int ru_check_export(struct ru_common *c, bool one_job)
 {
 	struct ibv_job_attr jattr = {};
 	struct ibv_context *ctx2;
 	struct ibv_job *job2 = NULL;
-	int err, efd, ret = -1;
+	int err, efd, mfd, ret = -1;
 
 	err = ibv_export_job(c->job, &efd);
 	if (err) {
 		ru_err("ibv_export_job: %s\n", strerror(err));
+		return -1;
+	}
+	/* what an export hands out may join and query, not derive more
+	 * descriptors: an admin one would (the uapi's MEMBER_FD) */
+	mfd = ioctl(efd, RDMA_JOB_IOC_MEMBER_FD, 0);
+	if (mfd >= 0) {
+		ru_err("RDMA_JOB_IOC_MEMBER_FD on the exported descriptor: "
+		       "succeeded, want a refusal (an admin descriptor?)\n");
+		close(mfd);
+		close(efd);
 		return -1;
 	}
 	/* one job per context: importing it where it is is EBUSY */
@@ -100,6 +116,8 @@ static inline int ru_check_export(struct ru_common *c, bool one_job)
 		if (err != EBUSY) {
 			ru_err("ibv_import_job into our own context: %s, want "
 			       "EBUSY\n", err ? strerror(err) : "imported");
+			if (!err && job2)
+				ibv_dealloc_job(job2);
 			close(efd);
 			return -1;
 		}
@@ -248,23 +266,28 @@ static inline int ru_open(struct ru_common *c)
 	}
 
 	/* a second job on the context: EBUSY where the device says a
-	 * context holds one (max_job_ids 1), else it must be allocated */
+	 * context holds one (max_job_ids 1), allocated where it says more */
 	jattr.comp_mask = IBV_JOB_ATTR_ID;
 	jattr.id = c->job_id + 1;
 	errno = 0;
 	job2 = ibv_alloc_job(c->ctx, &jattr, NULL);
-	if (dattr.max_job_ids == 1 && (job2 || errno != EBUSY)) {
+	err = job2 ? 0 : errno;
+	if (dattr.max_job_ids == 1 && (job2 || err != EBUSY)) {
 		ru_err("a second ibv_alloc_job (max_job_ids 1): %s, want "
-		       "EBUSY\n", job2 ? "allocated" : strerror(errno));
+		       "EBUSY\n", job2 ? "allocated" : strerror(err));
+		if (job2)
+			ibv_dealloc_job(job2);
 		return -1;
 	}
-	/* max_job_ids 0 (not reported): either answer */
-	if (dattr.max_job_ids > 1 || job2) {
-		if (!job2) {
-			ru_err("a second ibv_alloc_job (max_job_ids %u): %s\n",
-			       dattr.max_job_ids, strerror(errno));
-			return -1;
-		}
+	/* max_job_ids 0 (not reported): allocated or EBUSY */
+	if (!job2 && dattr.max_job_ids != 1 &&
+	    (dattr.max_job_ids > 1 || err != EBUSY)) {
+		ru_err("a second ibv_alloc_job (max_job_ids %u): %s, want %s\n",
+		       dattr.max_job_ids, strerror(err),
+		       dattr.max_job_ids > 1 ? "a job" : "a job or EBUSY");
+		return -1;
+	}
+	if (job2) {
 		err = ibv_dealloc_job(job2);
 		if (err) {
 			ru_err("ibv_dealloc_job of the second job: %s\n",
