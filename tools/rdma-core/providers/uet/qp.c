@@ -1333,9 +1333,16 @@ struct ibv_ah *uetdv_create_ah_ex(struct ibv_pd *ibvpd,
 				  struct uetdv_ah_attr_ex *attr)
 {
 	struct uet_ah *ah;
+	int err;
 
 	if (!is_uet_dev(ibvpd->context->device)) {
 		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	/* reserved bits 30:24 EINVAL, absolute addressing EOPNOTSUPP */
+	err = attr ? uet_ru_check_qpn(attr->remote_qpn) : EINVAL;
+	if (err) {
+		errno = err;
 		return NULL;
 	}
 	ah = uet_ah_new(ibvpd, &attr->ah_attr);

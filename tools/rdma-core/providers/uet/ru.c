@@ -294,7 +294,7 @@ static int uet_export_job(struct ibv_job *ibvjob, int *fd)
  * extended address handle): absolute addressing (bit 31) is not provided,
  * EOPNOTSUPP; the reserved bits 30:24 set are a bad number, EINVAL.
  */
-static int uet_ru_check_qpn(uint32_t qpn)
+int uet_ru_check_qpn(uint32_t qpn)
 {
 	if (qpn & IBV_QPN_ABSOLUTE_ADDR_BIT)
 		return EOPNOTSUPP;
@@ -703,15 +703,10 @@ static int uet_post_recv64(struct ibv_qp *qp, struct ibv_recv_wr64 *wr,
 
 /* ------------------------------------------------- AH, MR, completions */
 
+/* uetdv_create_ah_ex() checks the QP number (uet_ru_check_qpn) */
 static struct ibv_ah *uet_create_ah_ex(struct ibv_pd *pd,
 				       struct ibv_ah_attr_ex *attr)
 {
-	int err = attr ? uet_ru_check_qpn(attr->remote_qpn) : EINVAL;
-
-	if (err) {
-		errno = err;
-		return NULL;
-	}
 	return uetdv_create_ah_ex(pd, (struct uetdv_ah_attr_ex *)attr);
 }
 

@@ -254,5 +254,6 @@ int uet_ru_qp_attr(struct uet_context *ctx,
 struct uet_job *uet_ru_qp_job(struct uet_context *ctx);
 void uet_ru_qp_job_put(struct uet_context *ctx, struct uet_job *job);
 void uet_ru_fill_cq_ex(struct ibv_cq_ex *cqx);
+int uet_ru_check_qpn(uint32_t qpn);
 
 #endif /* __UET_H__ */

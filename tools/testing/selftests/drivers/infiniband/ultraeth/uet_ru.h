@@ -462,10 +462,12 @@ static inline void ru_wr_dest(struct ru_common *c, struct ibv_qp_ex *qpx)
 
 /*
  * An RU work request to a plain address handle (ibv_create_ah(), so no
- * QP number, cast with ibv_ah_to_ah_ex()) must be refused with EINVAL.
+ * QP number, cast with ibv_ah_to_ah_ex()) must be refused with EINVAL,
+ * by ibv_post_send() and by ibv_wr_set_ru_addr() + ibv_wr_complete().
  */
 static inline int ru_check_plain_ah(struct ru_common *c, struct ibv_qp *qp)
 {
+	struct ibv_qp_ex *qpx = ibv_qp_to_qp_ex(qp);
 	struct ibv_ah_attr attr = {};
 	struct ibv_send_wr wr = {}, *bad;
 	struct ibv_ah *ah;
@@ -486,10 +488,25 @@ static inline int ru_check_plain_ah(struct ru_common *c, struct ibv_qp *qp)
 	wr.wr.ru.ah = ibv_ah_to_ah_ex(ah);
 	wr.wr.ru.jkey = c->jkey->jkey;
 	err = ibv_post_send(qp, &wr, &bad);
-	ibv_destroy_ah(ah);
 	if (err != EINVAL) {
 		ru_err("ibv_post_send to a plain ibv_create_ah() handle: %s, "
 		       "want EINVAL\n", err ? strerror(err) : "posted");
+		ibv_destroy_ah(ah);
+		return -1;
+	}
+	/* the same through the ibv_wr_* interface (the QP has WITH_SEND) */
+	ibv_wr_start(qpx);
+	qpx->wr_id = 0;
+	qpx->wr_flags = IBV_SEND_SIGNALED;
+	ibv_wr_send(qpx);
+	ibv_wr_set_ru_addr(qpx, ibv_ah_to_ah_ex(ah), 0);
+	ibv_wr_set_job_key(qpx, c->jkey->jkey);
+	err = ibv_wr_complete(qpx);
+	ibv_destroy_ah(ah);
+	if (err != EINVAL) {
+		ru_err("ibv_wr_set_ru_addr of a plain ibv_create_ah() handle, "
+		       "ibv_wr_complete: %s, want EINVAL\n",
+		       err ? strerror(err) : "posted");
 		return -1;
 	}
 	return 0;

@@ -489,11 +489,15 @@ static int refuse_check(const char *devname)
 	} else {
 		struct ibv_sge64 sge = {
 			.addr = (uintptr_t)buf, .length = 64,
-			.lkey64 = mr->lkey,
+			.lkey64 = mr->lkey64,
 		};
 		struct ibv_recv_wr64 rwr = { .sg_list = &sge, .num_sge = 1 };
 		struct ibv_recv_wr64 *badwr = NULL;
 
+		/* the command layer (ibv_cmd_reg_mr) copies the keys for
+		 * every provider: this provider's MR has them too */
+		WORKS("ibv_reg_mr: lkey64/rkey64 are the keys",
+		      mr->lkey64 == mr->lkey && mr->rkey64 == mr->rkey);
 		REFUSED("ibv_post_recv64",
 			ibv_post_recv64(qp, &rwr, &badwr) == EOPNOTSUPP &&
 			badwr == &rwr);
