@@ -175,8 +175,7 @@ pub(crate) struct Config {
     /// sender of forged SYNs, which never hears the offer, then holds at
     /// most this fraction of the table, and the rest stays for PDCs whose
     /// initiator answers. 0: never (every SYN may take a PDC up to the
-    /// shares), the default for now: see ultraeth-engine.rst, "SYN
-    /// pressure", for the exactly-once hole that keeps it off.
+    /// shares). Default 192 (three quarters).
     pub(crate) syn_pressure: u8,
     /// A complete unexpected message no receive claimed within this time
     /// (ns) is dropped and its overflow buffer freed
@@ -265,10 +264,7 @@ impl Config {
         peer_share: 64,
         job_share: 128,
         job_pdc_share: 128,
-        // Off until a SYN answered with an offer can never open a PDC at
-        // its own PSN (review of 67a39b2, B1: a second delivery): the
-        // tests set 192.
-        syn_pressure: 0,
+        syn_pressure: 192,
         unexp_life: 1_000_000_000,
         half_open: 10_000_000,
         one_rtt: false,
@@ -607,6 +603,8 @@ pub(crate) struct Pdc {
     /// Initiator: the highest cumulative ACK PSN seen. On a ROD PDC a
     /// SACKed packet is only held by the target, not yet delivered: the
     /// window slides and messages complete up to this PSN only.
+    /// Target: the start PSN of its SYN ([`Pdc::syn_psn`]; one field for
+    /// both keeps a PDC within its size budget).
     acked_to: u32,
     /// Initiator (ROD): the target's maximum PSN range from its last
     /// ACK_CC, in 8 PSNs (0: none said): no packet goes beyond
@@ -682,6 +680,17 @@ pub(crate) struct Pdc {
 }
 
 impl Pdc {
+    /// Target: the start PSN of the SYN that made this PDC (a half-open
+    /// one offered `start_psn` in answer to it).
+    pub(super) fn syn_psn(&self) -> u32 {
+        self.acked_to
+    }
+
+    /// Target: sets [`Pdc::syn_psn`].
+    pub(super) fn set_syn_psn(&mut self, psn: u32) {
+        self.acked_to = psn;
+    }
+
     /// An unused slot.
     pub(crate) const EMPTY: Self = Self {
         state: PdcState::Free,
@@ -1182,19 +1191,21 @@ impl Quota {
 
 /// A closed or reaped target PDC, remembered for [`Config::quiet_time`] so
 /// that its delayed or replayed SYN packets cannot open it again; or (an
-/// *offer*, in a ring of its own) the start PSN a reaped half-open PDC
-/// offered in its `NEW_START_PSN` NACK, so that the initiator's SYN at
-/// that PSN, which shows it heard the NACK, still opens the PDC when it
-/// comes back after `half_open`.
+/// *offer*, in a ring of its own) the start PSN offered in a
+/// `NEW_START_PSN` NACK naming no PDC (a reaped half-open PDC's, or one
+/// made under [`Config::syn_pressure`] or for an open PDC's key), so
+/// that the initiator's SYN at that PSN, which shows it heard the NACK,
+/// still opens the PDC.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Tomb {
     peer: Addr,
     spdcid: u16,
     hnext: u16,
     start_psn: u32,
-    /// An offer: the start PSN of the SYN it answered (its packets may
-    /// still arrive once the offered PSN opened the PDC: see
-    /// [`Engine::offer_take`]).
+    /// An offer: the start PSN of the SYN it answered. That SYN's packets
+    /// get the same offer again while it lives
+    /// ([`Engine::offer_for_syn`]), a tombstone once it is taken
+    /// ([`Engine::offer_take`]), and 1-RTT if it goes before its time.
     syn_psn: u32,
     offer: bool,
     /// In its hash chain (a used, superseded or expired entry leaves it

@@ -9,7 +9,7 @@ use super::*;
 
 /// A one-packet SEND (64 bytes, job [`JOB`], endpoint 1) on PDC
 /// `spdcid` that opens it (SYN) with start PSN `start`, at PSN `psn`.
-fn syn_send(start: u32, psn: u32, spdcid: u16, msg_id: u16) -> Vec<u8> {
+pub(super) fn syn_send(start: u32, psn: u32, spdcid: u16, msg_id: u16) -> Vec<u8> {
     syn_send_job(start, psn, spdcid, msg_id, JOB)
 }
 
@@ -52,7 +52,7 @@ fn syn_send_job(start: u32, psn: u32, spdcid: u16, msg_id: u16, job: u32) -> Vec
 
 /// NEW_START_PSN NACKs node `node` sent since the last call (its outbox
 /// is emptied).
-fn new_start_nacks(net: &mut Net, node: usize) -> Vec<u32> {
+pub(super) fn new_start_nacks(net: &mut Net, node: usize) -> Vec<u32> {
     use crate::proto::wire::{parse, pds::nack, pds::PdsHeader};
     let out = std::mem::take(&mut net.nodes[node].env.outbox);
     out.iter()
@@ -101,16 +101,21 @@ fn offers_of_one_key_keep_its_chain_short() {
 /// reaped half-open PDC's offer evicted the oldest live tombstone, which
 /// pushed the 1-RTT time out (every new PDC then used 1-RTT for up to
 /// the quiet time, and for as long as a SYN flood lasts). Offers have
-/// their own ring now: after a flood of half-open PDCs the 1-RTT time is
-/// the quiet time after start, and a new PDC after it opens at once.
+/// their own ring now: after a flood of half-open PDCs the legitimate
+/// PDC's tombstones are still there. The offers pushed out of their own
+/// ring extend the 1-RTT time to their own time (review of 67a39b2, B2:
+/// a copy of the SYN one answered must not open a PDC at its own PSN),
+/// never further, and a new PDC after it opens at once.
 #[test]
 fn offers_never_evict_live_tombstones() {
+    use crate::proto::wire::{parse, pds::PdsHeader};
     let cfg = Config {
         quiet_start: true,
         ..fast_cfg() // 16 PDCs, 16 tombstones
     };
     let q = cfg.quiet_time();
     let mut net = net(2, cfg, Link::CLEAN, 9);
+    net.capture = Some(Vec::new());
     // Node 1 starts (its quiet time begins).
     inject_raw(&mut net, 1, attacker(99), &[0u8; 4]);
     let t0 = net.now;
@@ -149,12 +154,30 @@ fn offers_never_evict_live_tombstones() {
     assert_eq!(net.nodes[1].eng.stats.pdc_reaped, 16);
     let until = net.nodes[1].eng.one_rtt_until();
     assert!(
-        until <= t0 + q,
-        "1-RTT forced {} ms past the quiet time",
-        (until - t0 - q) / 1_000_000
+        until <= net.now + q,
+        "1-RTT forced {} ms past the offers' time",
+        (until - net.now - q) / 1_000_000
     );
-    // After the quiet time a new PDC opens with its first packet (0-RTT).
-    net.run_for(t0 + q + 1_000_000);
+    // The legitimate PDC's tombstones (its first SYN's start PSN, and
+    // the PSN it opened at) are still there: copies of both are stale.
+    let reqs: Vec<(u32, Vec<u8>)> = net
+        .capture
+        .as_ref()
+        .unwrap()
+        .iter()
+        .filter(|(s, _, _)| *s == 0)
+        .filter_map(|(_, _, p)| match parse(p).ok()?.pds {
+            PdsHeader::Req(r) => Some((r.psn, p.clone())),
+            _ => None,
+        })
+        .collect();
+    let echo = reqs.iter().find(|r| r.0 != reqs[0].0).unwrap();
+    let stale = net.nodes[1].eng.stats.stale_syn;
+    inject_raw(&mut net, 1, addr(0), &reqs[0].1);
+    inject_raw(&mut net, 1, addr(0), &echo.1);
+    assert_eq!(net.nodes[1].eng.stats.stale_syn, stale + 2);
+    // After the 1-RTT time a new PDC opens with its first packet (0-RTT).
+    net.run_for(until.max(t0 + q) + 1_000_000);
     let rb = recv(&mut net, 1, 1, 4096, 11, None);
     inject_raw(&mut net, 1, attacker(200), &syn_send(500, 500, 1, 1));
     assert_eq!(new_start_nacks(&mut net, 1), Vec::<u32>::new());
@@ -167,7 +190,10 @@ fn offers_never_evict_live_tombstones() {
 /// Review S4 (a9d71a5's second branch, untested before): a SYN at the
 /// start PSN a reaped half-open PDC offered moves a newer half-open PDC
 /// of the same {peer, SPDCID} to it; the message is delivered once, and
-/// neither the newer PDC's own offer nor replays deliver it again.
+/// neither the newer PDC's own offer nor replays deliver it again. The
+/// first SYN's own packets get the reaped PDC's offer again (review of
+/// 67a39b2, B1), so the newer PDC is one a SYN at another start PSN
+/// drew.
 #[test]
 fn offer_moves_a_newer_half_open_pdc() {
     let cfg = Config {
@@ -187,23 +213,30 @@ fn offer_moves_a_newer_half_open_pdc() {
     // A is reaped: its offer X stays.
     net.run_for(net.now + 2 * cfg.half_open);
     assert_eq!(net.nodes[1].eng.stats.pdc_reaped, 1);
-    // The initiator's SYN at P0 again (sent before it heard X): B, at Y.
+    // The initiator's SYN at P0 again (sent before it heard X): X again,
+    // no PDC.
     inject_raw(&mut net, 1, peer, &syn_send(p0, p0, 3, 1));
+    assert_eq!(new_start_nacks(&mut net, 1), [x]);
+    assert_eq!(net.nodes[1].eng.usage().0, 0);
+    // A SYN of the same key at another start PSN P1: B, at Y.
+    let p1 = p0 + 100;
+    inject_raw(&mut net, 1, peer, &syn_send(p1, p1, 3, 1));
     let y = new_start_nacks(&mut net, 1);
     assert_eq!(y.len(), 1);
     let y = y[0];
     assert_ne!(x, y);
-    // Its SYN at X: B moves to X and delivers.
+    // The SYN at X: B moves to X and delivers.
     inject_raw(&mut net, 1, peer, &syn_send(x, x, 3, 1));
     assert_eq!(comps(&net, 1).len(), 1, "{:?}", net.nodes[1].eng.stats);
-    // Replays at X, Y and P0: nothing more.
-    for s in [x, y, p0] {
+    // Replays at X, Y, P0 and P1: nothing more.
+    for s in [x, y, p0, p1] {
         inject_raw(&mut net, 1, peer, &syn_send(s, s, 3, 1));
     }
     assert_eq!(comps(&net, 1).len(), 1);
-    // After B's reap, replays at X (tombstone), Y and P0 (1-RTT): nothing.
+    // After B's reap, replays at X (tombstone), Y, P0 and P1 (1-RTT):
+    // nothing.
     net.run_for(net.now + cfg.reap_after() + 1_000_000);
-    for s in [x, y, p0] {
+    for s in [x, y, p0, p1] {
         inject_raw(&mut net, 1, peer, &syn_send(s, s, 3, 1));
     }
     assert_eq!(comps(&net, 1).len(), 1);

@@ -494,7 +494,14 @@ fn syn_flood_fails_no_legitimate_transfer() {
             o.stats.syn_offered,
             o.stats.over_quota
         );
-        assert!(o.stats.syn_offered > 10_000, "seed {seed}: {:?}", o.stats);
+        // Offered while the table (or the JobID's share) was three
+        // quarters full. Once the flood has turned the offer ring over,
+        // every new PDC uses 1-RTT (an offer pushed out early extends
+        // that period, review of 67a39b2, B2), so that the forged SYNs
+        // below the pressure hold a half-open PDC for `half_open`, not
+        // an open one for `reap_after`, and the table fills less often:
+        // about 8450 of the 50000 forged SYNs were offered on each seed.
+        assert!(o.stats.syn_offered > 5_000, "seed {seed}: {:?}", o.stats);
         // A run is 100 round trips at most: about 120 ms. Without the
         // pressure the longest took 6.99 s (a new PDC refused until the
         // forged ones were reaped) and 22 runs fitted in the flood

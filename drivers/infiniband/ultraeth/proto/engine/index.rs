@@ -1155,17 +1155,17 @@ impl<S: Slab> Engine<S> {
     }
 
     /// Drops the oldest entry of a ring. A tombstone dropped before its
-    /// time makes every new PDC use 1-RTT until that time (an offer
-    /// dropped early only costs its initiator another handshake).
+    /// time makes every new PDC use 1-RTT until that time, and so does an
+    /// offer that answered a SYN at another start PSN
+    /// ([`Engine::guard_gone`]); otherwise an offer dropped early only
+    /// costs its initiator another handshake.
     fn tomb_pop(&mut self, offer: bool, now: u64) {
         let (base, cap) = self.ring(offer);
         let (head, len) = self.ring_at(offer);
         let i = base + head;
         let t = self.tombs[i];
         if t.linked {
-            if !t.offer && t.until > now && t.until > self.syn_1rtt_until {
-                self.syn_1rtt_until = t.until;
-            }
+            self.guard_gone(&t, now);
             let b = self.tomb_bucket(&t.peer, t.spdcid);
             let mut prev = NONE;
             let mut cur = self.tomb_map[b];
@@ -1179,6 +1179,21 @@ impl<S: Slab> Engine<S> {
         }
         self.tombs[i] = Tomb::EMPTY;
         self.set_ring_at(offer, (head + 1) % cap, len - 1);
+    }
+
+    /// Entry `t` leaves before its time (`now`) for want of room or
+    /// because another took its place. A tombstone kept the SYNs of its
+    /// start PSN out; an offer, those of the start PSN it answered (its
+    /// `syn_psn`, review of 67a39b2, B2): their initiator heard the offer
+    /// and sends the same messages again from the offered PSN, so a late
+    /// copy must not open a PDC of its own (0-RTT) either. Until `t`'s
+    /// time every new PDC uses 1-RTT, which never opens one at the SYN's
+    /// own PSN.
+    fn guard_gone(&mut self, t: &Tomb, now: u64) {
+        let guards = !t.offer || t.syn_psn != t.start_psn;
+        if guards && t.until > now && t.until > self.syn_1rtt_until {
+            self.syn_1rtt_until = t.until;
+        }
     }
 
     /// Remembers the target PDC {`peer`, `spdcid`} that started at
@@ -1214,9 +1229,16 @@ impl<S: Slab> Engine<S> {
         let until = now.saturating_add(self.cfg.quiet_time());
         let (base, cap) = self.ring(offer);
         if cap == 0 {
-            if !offer && until > self.syn_1rtt_until {
-                self.syn_1rtt_until = until;
-            }
+            let t = Tomb {
+                peer,
+                spdcid,
+                start_psn,
+                syn_psn,
+                offer,
+                until,
+                ..Tomb::EMPTY
+            };
+            self.guard_gone(&t, now);
             return;
         }
         // The expired entries at the head go; on a full ring, the oldest.
@@ -1230,13 +1252,19 @@ impl<S: Slab> Engine<S> {
         if offer {
             // The newest offers of the key stay, one fewer than the
             // limit: the new one makes it up.
+            let mut gone = Tomb::EMPTY;
             self.tomb_walk(&peer, spdcid, now, |t, seen| {
                 if !t.offer {
                     return false;
                 }
                 *seen += 1;
-                *seen >= OFFERS_PER_KEY
+                let drop = *seen >= OFFERS_PER_KEY;
+                if drop && t.syn_psn != t.start_psn && t.until > gone.until {
+                    gone = *t;
+                }
+                drop
             });
+            self.guard_gone(&gone, now);
         }
         let (head, len) = self.ring_at(offer);
         let i = base + (head + len) % cap;
@@ -1306,6 +1334,8 @@ impl<S: Slab> Engine<S> {
     /// delivered, the initiator sends them again from the offered PSN, and
     /// a copy of one still in the network must not open a PDC of its own
     /// (and deliver its message a second time) once this one has ended.
+    /// The key's other offers that answered a SYN at another start PSN
+    /// extend the 1-RTT period as they go ([`Engine::guard_gone`]).
     pub(super) fn offer_take(
         &mut self,
         peer: &Addr,
@@ -1323,7 +1353,19 @@ impl<S: Slab> Engine<S> {
         let Some(syn) = found else {
             return false;
         };
-        self.tomb_walk(peer, spdcid, now, |t, _| t.offer);
+        let mut gone = Tomb::EMPTY;
+        self.tomb_walk(peer, spdcid, now, |t, _| {
+            if t.offer
+                && t.start_psn != start_psn
+                && t.syn_psn != syn
+                && t.syn_psn != t.start_psn
+                && t.until > gone.until
+            {
+                gone = *t;
+            }
+            t.offer
+        });
+        self.guard_gone(&gone, now);
         if syn != start_psn {
             self.tomb_add(*peer, spdcid, syn, now);
         }
@@ -1362,12 +1404,20 @@ impl<S: Slab> Engine<S> {
         found
     }
 
-    /// The start PSN of the newest live offer to PDC {`peer`, `spdcid`},
-    /// left in place.
-    pub(super) fn offer_newest(&mut self, peer: &Addr, spdcid: u16, now: u64) -> Option<u32> {
+    /// The start PSN of the newest live offer to PDC {`peer`, `spdcid`}
+    /// that answered a SYN at `syn_psn` (another start PSN), left in
+    /// place. While it lives, that SYN's packets get the same offer again
+    /// and never open a PDC at their own PSN (review of 67a39b2, B1).
+    pub(super) fn offer_for_syn(
+        &mut self,
+        peer: &Addr,
+        spdcid: u16,
+        syn_psn: u32,
+        now: u64,
+    ) -> Option<u32> {
         let mut found = None;
         self.tomb_walk(peer, spdcid, now, |t, _| {
-            if t.offer && found.is_none() {
+            if t.offer && t.syn_psn == syn_psn && t.start_psn != syn_psn && found.is_none() {
                 found = Some(t.start_psn);
             }
             false

@@ -769,7 +769,16 @@ impl<S: Slab> Engine<S> {
                     }
                     let d = &mut self.pdcs[i];
                     if d.start_psn != start {
-                        if d.state == PdcState::HalfOpen {
+                        if d.state == PdcState::HalfOpen && d.syn_psn() != start {
+                            // A SYN at another start PSN than the one
+                            // this PDC answered (another incarnation of
+                            // the key): an offer of its own, bound to its
+                            // PSN, so that it never opens a PDC there
+                            // once this one is gone (review of 67a39b2,
+                            // B1).
+                            self.stats.rx_drop += 1;
+                            self.offer_without_pdc(now, src, psn, spdcid, start, env);
+                        } else if d.state == PdcState::HalfOpen {
                             // The initiator's packets are still coming:
                             // keep the offer open while they do.
                             d.last_active = now;
@@ -791,7 +800,18 @@ impl<S: Slab> Engine<S> {
                         }
                         return None;
                     }
-                    d.state = PdcState::Open;
+                    if d.state == PdcState::HalfOpen {
+                        // The initiator echoed this PDC's offer. Its
+                        // first SYN was not delivered and its messages
+                        // come again from here: a copy still in the
+                        // network must not open a PDC of its own once
+                        // this one has ended (as for a taken offer).
+                        d.state = PdcState::Open;
+                        let syn = d.syn_psn();
+                        if syn != start && !self.tomb_find(src, spdcid, syn, now) {
+                            self.tomb_add(*src, spdcid, syn, now);
+                        }
+                    }
                     return Some(i);
                 }
                 if !proven && self.tomb_find(src, spdcid, start, now) {
@@ -799,6 +819,20 @@ impl<S: Slab> Engine<S> {
                     // time: delayed or replayed, never a new PDC.
                     self.stats.stale_syn += 1;
                     return None;
+                }
+                // A SYN whose start PSN a live offer answered (another
+                // packet of its flight, a resend or a copy) gets that
+                // offer again and never opens a PDC at its own PSN: its
+                // initiator may have heard the offer and be sending the
+                // same messages from the offered PSN, whose echo would
+                // then open a second PDC for them (review of 67a39b2,
+                // B1: the pressure ended within the SYN's flight).
+                if !proven {
+                    if let Some(s) = self.offer_for_syn(src, spdcid, start, now) {
+                        self.stats.rx_drop += 1;
+                        self.send_nack(src, nack::NEW_START_PSN, psn, 0, spdcid, s, env);
+                        return None;
+                    }
                 }
                 // Near a full table (or share), only a SYN that echoes an
                 // offer (its initiator heard the NACK: not a blind
@@ -849,6 +883,7 @@ impl<S: Slab> Engine<S> {
                 d.peer_id = spdcid;
                 d.job = job;
                 d.last_active = now;
+                d.set_syn_psn(start);
                 self.set_start(i, new_start);
                 self.stats.pdc_open += 1;
                 self.pdc_map_insert(i);
@@ -871,9 +906,11 @@ impl<S: Slab> Engine<S> {
     }
 
     /// Answers SYN `psn` (start PSN `start`) of PDC {`src`, `spdcid`}
-    /// with `NEW_START_PSN` and no target PDC: the key's live offer (so
-    /// that every SYN of a window gets the same one), or a new one kept
-    /// in the offer ring. Only a SYN at the offered PSN, i.e. from an
+    /// with `NEW_START_PSN` and no target PDC: the live offer that
+    /// answered a SYN at `start` (so that every SYN of a window gets the
+    /// same one), or a new one bound to `start` and kept in the offer
+    /// ring; never an offer that answered another start PSN (review of
+    /// 67a39b2, B1). Only a SYN at the offered PSN, i.e. from an
     /// initiator that heard this NACK, opens the PDC
     /// ([`Engine::offer_take`]).
     fn offer_without_pdc(
@@ -885,7 +922,7 @@ impl<S: Slab> Engine<S> {
         start: u32,
         env: &mut impl Env,
     ) {
-        let s = match self.offer_newest(src, spdcid, now) {
+        let s = match self.offer_for_syn(src, spdcid, start, now) {
             Some(s) => s,
             None => {
                 let s = self.offer_psn(src, spdcid, start);

@@ -792,7 +792,7 @@ impl<S: Slab> Engine<S> {
             PdcState::HalfOpen => {
                 if now >= d.last_active + self.cfg.half_open {
                     self.stats.pdc_reaped += 1;
-                    self.offer_add(d.peer, d.peer_id, d.start_psn, d.start_psn, now);
+                    self.offer_add(d.peer, d.peer_id, d.start_psn, d.syn_psn(), now);
                     self.release_target_pdc(pi, now, env);
                 }
             }
