@@ -68,6 +68,10 @@ pub(super) fn new_start_nacks(net: &mut Net, node: usize) -> Vec<u32> {
 /// half-open PDC, all in one hash chain: after a quiet time every SYN of
 /// that key walked ~quiet_time/half_open entries (447 in the review).
 /// Now a key keeps at most two live offers, and the chain stays short.
+/// The offers guard the SYNs they answered, and none goes before its
+/// time (which would push the 1-RTT time of the whole target out,
+/// review of 10bea4b, S1): a SYN that would need a third is dropped
+/// until one has expired.
 #[test]
 fn offers_of_one_key_keep_its_chain_short() {
     use crate::proto::engine::Engine;
@@ -79,22 +83,107 @@ fn offers_of_one_key_keep_its_chain_short() {
     let mut net = net(2, cfg, Link::CLEAN, 8);
     *net.nodes[1].eng = Engine::new(cfg, tables_pooled(1024, 64, 64, 16)).unwrap();
     let peer = attacker(1);
-    let end = net.now + cfg.quiet_time();
+    // The first event starts the engine (and its quiet time).
+    inject_raw(&mut net, 1, attacker(9), &[0u8; 4]);
+    let until = net.nodes[1].eng.one_rtt_until();
+    let end = net.now + 2 * cfg.quiet_time();
     let mut k = 0u32;
     let mut longest = 0;
+    let mut nacked = 0;
     while net.now < end {
         inject_raw(&mut net, 1, peer, &syn_send(7000 + k, 7000 + k, 3, 1));
-        assert_eq!(new_start_nacks(&mut net, 1).len(), 1);
+        let n = new_start_nacks(&mut net, 1).len();
+        assert!(n <= 1);
+        nacked += n;
         k += 1;
         net.run_for(net.now + cfg.half_open + 100_000);
         longest = longest.max(net.nodes[1].eng.tomb_chain_len(&peer, 3));
     }
-    let reaped = net.nodes[1].eng.stats.pdc_reaped;
-    assert!(reaped > 400, "{reaped}");
+    let s = &net.nodes[1].eng.stats;
+    assert_eq!(s.pdc_reaped as usize, nacked);
+    assert!((4..=6).contains(&nacked), "{nacked} of {k}");
+    assert!(s.rx_drop as usize >= k as usize - nacked);
     assert!(
         longest <= 3,
         "SYNs {k}: a lookup of one key walks {longest} entries"
     );
+    assert_eq!(net.nodes[1].eng.one_rtt_until(), until);
+}
+
+/// Review of 10bea4b, S1: with two live offers per key, a third SYN of
+/// the key at a new start PSN evicted an offer before its time, which
+/// made every new PDC of the target use 1-RTT for the quiet time (three
+/// blind packets per quiet time kept it so). SYNs at many start PSNs of
+/// one key, next to a half-open PDC of it and to an open one silent for
+/// two `rto_max`, leave the 1-RTT time alone and at most two offers:
+/// the SYNs beyond are dropped (their initiator sends them again), a
+/// SYN an offer answered gets it again, and a copy of a SYN whose offer
+/// was taken is stale (N5).
+#[test]
+fn syns_of_one_key_never_push_the_1rtt_time() {
+    use crate::proto::engine::Engine;
+    use crate::sim::tables_pooled;
+    let cfg = Config {
+        one_rtt: true,
+        ..Config::SOFTWARE
+    };
+    let mut net = net(2, cfg, Link::CLEAN, 9);
+    *net.nodes[1].eng = Engine::new(cfg, tables_pooled(1024, 64, 64, 16)).unwrap();
+    let peer = attacker(2);
+    inject_raw(&mut net, 1, attacker(9), &[0u8; 4]);
+    let until = net.nodes[1].eng.one_rtt_until();
+    // A half-open PDC (SYN at 100), then SYNs at other start PSNs.
+    inject_raw(&mut net, 1, peer, &syn_send(100, 100, 5, 1));
+    let first = new_start_nacks(&mut net, 1);
+    assert_eq!(first.len(), 1);
+    let mut offers = std::vec::Vec::new();
+    for k in 1..8u32 {
+        inject_raw(&mut net, 1, peer, &syn_send(100 + k, 100 + k, 5, 1));
+        offers.push(new_start_nacks(&mut net, 1));
+        assert!(net.nodes[1].eng.tomb_chain_len(&peer, 5) <= 2);
+    }
+    assert_eq!(net.nodes[1].eng.one_rtt_until(), until);
+    // The half-open PDC's offer to come and one more: the SYN at 101.
+    assert_eq!(offers[0].len(), 1);
+    assert!(offers[1..].iter().all(|o| o.is_empty()), "{offers:?}");
+    // A resend of the SYN at 101 gets the same offer.
+    inject_raw(&mut net, 1, peer, &syn_send(101, 101, 5, 1));
+    assert_eq!(new_start_nacks(&mut net, 1), offers[0]);
+    // Reaped: two offers, and new SYNs are dropped.
+    net.run_for(net.now + cfg.half_open + 100_000);
+    assert_eq!(net.nodes[1].eng.usage().0, 0);
+    for k in 10..16u32 {
+        inject_raw(&mut net, 1, peer, &syn_send(100 + k, 100 + k, 5, 1));
+        assert!(new_start_nacks(&mut net, 1).is_empty());
+    }
+    assert!(net.nodes[1].eng.tomb_chain_len(&peer, 5) <= 2);
+    assert_eq!(net.nodes[1].eng.one_rtt_until(), until);
+    // The echo of the first offer opens the PDC; the other offer leaves
+    // a tombstone for the SYN it answered, as the taken one does.
+    inject_raw(&mut net, 1, peer, &syn_send(first[0], first[0], 5, 1));
+    assert!(new_start_nacks(&mut net, 1).is_empty());
+    assert_eq!(net.nodes[1].eng.usage().0, 1);
+    assert_eq!(net.nodes[1].eng.one_rtt_until(), until);
+    // Silent for two `rto_max`: copies of the SYNs whose offers went are
+    // stale (N5), and SYNs at other start PSNs of the key get an offer
+    // each up to the limit, then nothing.
+    net.run_for(net.now + 2 * cfg.rto_max + 1_000_000);
+    assert_eq!(net.nodes[1].eng.usage().0, 1);
+    let stale = net.nodes[1].eng.stats.stale_syn;
+    for start in [100, 101] {
+        inject_raw(&mut net, 1, peer, &syn_send(start, start, 5, 1));
+        assert!(new_start_nacks(&mut net, 1).is_empty());
+    }
+    assert_eq!(net.nodes[1].eng.stats.stale_syn, stale + 2);
+    let mut offered = 0;
+    for k in 20..26u32 {
+        inject_raw(&mut net, 1, peer, &syn_send(100 + k, 100 + k, 5, 1));
+        offered += new_start_nacks(&mut net, 1).len();
+    }
+    assert_eq!(offered, 2);
+    assert!(net.nodes[1].eng.tomb_chain_len(&peer, 5) <= 4);
+    assert_eq!(recv_count(&net, 1), 0, "nothing delivered at a SYN's PSN");
+    assert_eq!(net.nodes[1].eng.one_rtt_until(), until);
 }
 
 /// Review S2: offers shared the tombstone ring, and on a full ring a

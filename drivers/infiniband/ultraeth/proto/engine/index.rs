@@ -1251,15 +1251,24 @@ impl<S: Slab> Engine<S> {
         }
         if offer {
             // The newest offers of the key stay, one fewer than the
-            // limit: the new one makes it up.
+            // limit: the new one makes it up. An offer that answered a
+            // SYN at another start PSN (one that guards) stays while
+            // fewer than the limit do: the callers refuse a SYN that
+            // would need a new one beyond it ([`Engine::offers_full`]),
+            // so that the key's own SYNs never push the 1-RTT time of the
+            // whole target out (review of 10bea4b, S1). Should one go all
+            // the same, it does so as ring turnover would.
             let mut gone = Tomb::EMPTY;
+            let mut guards = 0;
             self.tomb_walk(&peer, spdcid, now, |t, seen| {
                 if !t.offer {
                     return false;
                 }
                 *seen += 1;
-                let drop = *seen >= OFFERS_PER_KEY;
-                if drop && t.syn_psn != t.start_psn && t.until > gone.until {
+                let guard = t.syn_psn != t.start_psn;
+                guards += usize::from(guard);
+                let drop = *seen >= OFFERS_PER_KEY && (!guard || guards >= OFFERS_PER_KEY);
+                if drop && guard && t.until > gone.until {
                     gone = *t;
                 }
                 drop
@@ -1334,8 +1343,11 @@ impl<S: Slab> Engine<S> {
     /// delivered, the initiator sends them again from the offered PSN, and
     /// a copy of one still in the network must not open a PDC of its own
     /// (and deliver its message a second time) once this one has ended.
-    /// The key's other offers that answered a SYN at another start PSN
-    /// extend the 1-RTT period as they go ([`Engine::guard_gone`]).
+    /// Those of them that answered a SYN at another start PSN leave a
+    /// tombstone for that PSN in their place, which keeps a copy of that
+    /// SYN from opening a PDC at its own PSN for the quiet time: they
+    /// used to make every new PDC of the target use 1-RTT instead
+    /// (review of 10bea4b, S1).
     pub(super) fn offer_take(
         &mut self,
         peer: &Addr,
@@ -1353,19 +1365,27 @@ impl<S: Slab> Engine<S> {
         let Some(syn) = found else {
             return false;
         };
+        let mut syns = [0u32; OFFERS_PER_KEY];
+        let mut n = 0;
         let mut gone = Tomb::EMPTY;
         self.tomb_walk(peer, spdcid, now, |t, _| {
-            if t.offer
-                && t.start_psn != start_psn
-                && t.syn_psn != syn
-                && t.syn_psn != t.start_psn
-                && t.until > gone.until
-            {
-                gone = *t;
+            if t.offer && t.start_psn != start_psn && t.syn_psn != syn && t.syn_psn != t.start_psn {
+                if n < syns.len() {
+                    syns[n] = t.syn_psn;
+                    n += 1;
+                } else if t.until > gone.until {
+                    gone = *t;
+                }
             }
             t.offer
         });
+        // Not reached: a key holds no more guarding offers than that.
         self.guard_gone(&gone, now);
+        for &s in &syns[..n] {
+            if !self.tomb_find(peer, spdcid, s, now) {
+                self.tomb_add(*peer, spdcid, s, now);
+            }
+        }
         if syn != start_psn {
             self.tomb_add(*peer, spdcid, syn, now);
         }
@@ -1423,6 +1443,21 @@ impl<S: Slab> Engine<S> {
             false
         });
         found
+    }
+
+    /// True if PDC {`peer`, `spdcid`} holds so many live offers that
+    /// answered a SYN at another start PSN (which guard that SYN: none
+    /// may go before its time but as ring turnover) that `more` new ones
+    /// would take it beyond [`OFFERS_PER_KEY`]: a SYN that needs a new
+    /// one is dropped (its initiator sends it again; review of 10bea4b,
+    /// S1).
+    pub(super) fn offers_full(&mut self, peer: &Addr, spdcid: u16, more: usize, now: u64) -> bool {
+        let mut guards = 0;
+        self.tomb_walk(peer, spdcid, now, |t, _| {
+            guards += usize::from(t.offer && t.syn_psn != t.start_psn);
+            false
+        });
+        guards + more > OFFERS_PER_KEY
     }
 
     /// Entries a lookup of key {`peer`, `spdcid`} walks (its whole hash

@@ -724,8 +724,9 @@ impl<S: Slab> Engine<S> {
                         // flight, still in `SynSent`, takes it; an
                         // established one (the open PDC's own, alive)
                         // ignores it.
-                        self.stats.rx_drop += 1;
-                        self.offer_without_pdc(now, src, psn, spdcid, start, env);
+                        if self.offer_without_pdc(now, src, psn, spdcid, start, 0, env) {
+                            self.stats.rx_drop += 1;
+                        }
                         return None;
                     }
                     // The initiator echoed the offer: it is alive and
@@ -775,9 +776,11 @@ impl<S: Slab> Engine<S> {
                             // the key): an offer of its own, bound to its
                             // PSN, so that it never opens a PDC there
                             // once this one is gone (review of 67a39b2,
-                            // B1).
-                            self.stats.rx_drop += 1;
-                            self.offer_without_pdc(now, src, psn, spdcid, start, env);
+                            // B1). The offer this PDC makes, once
+                            // reaped, counts against the key's limit.
+                            if self.offer_without_pdc(now, src, psn, spdcid, start, 1, env) {
+                                self.stats.rx_drop += 1;
+                            }
                         } else if d.state == PdcState::HalfOpen {
                             // The initiator's packets are still coming:
                             // keep the offer open while they do.
@@ -842,8 +845,20 @@ impl<S: Slab> Engine<S> {
                     && self.syn_pressure(src, job)
                     && !self.offer_has(src, spdcid, start, now)
                 {
-                    self.stats.syn_offered += 1;
-                    self.offer_without_pdc(now, src, psn, spdcid, start, env);
+                    if self.offer_without_pdc(now, src, psn, spdcid, start, 0, env) {
+                        self.stats.syn_offered += 1;
+                    }
+                    return None;
+                }
+                // A half-open PDC makes an offer that guards this SYN's
+                // PSN when it is reaped: not beyond the key's limit
+                // (review of 10bea4b, S1).
+                if !proven
+                    && (self.cfg.one_rtt || now < self.syn_1rtt_until)
+                    && !self.offer_has(src, spdcid, start, now)
+                    && self.offers_full(src, spdcid, 1, now)
+                {
+                    self.stats.rx_drop += 1;
                     return None;
                 }
                 // One peer, and one JobID, may hold only its share of the
@@ -912,7 +927,11 @@ impl<S: Slab> Engine<S> {
     /// ring; never an offer that answered another start PSN (review of
     /// 67a39b2, B1). Only a SYN at the offered PSN, i.e. from an
     /// initiator that heard this NACK, opens the PDC
-    /// ([`Engine::offer_take`]).
+    /// ([`Engine::offer_take`]). False, and the SYN dropped (counted),
+    /// if it needs a new offer and a tombstone says it is stale, or the
+    /// key holds as many offers as it may with `more` to come (a
+    /// half-open PDC's, when reaped).
+    #[allow(clippy::too_many_arguments)]
     fn offer_without_pdc(
         &mut self,
         now: u64,
@@ -920,17 +939,34 @@ impl<S: Slab> Engine<S> {
         psn: u32,
         spdcid: u16,
         start: u32,
+        more: usize,
         env: &mut impl Env,
-    ) {
+    ) -> bool {
         let s = match self.offer_for_syn(src, spdcid, start, now) {
             Some(s) => s,
             None => {
+                if self.tomb_find(src, spdcid, start, now) {
+                    // A copy of a SYN whose offer was taken (review of
+                    // 10bea4b, N5): stale, never offered again.
+                    self.stats.stale_syn += 1;
+                    return false;
+                }
+                if self.offers_full(src, spdcid, 1 + more, now) {
+                    // The key holds as many offers that guard other SYNs
+                    // as it may, none of which may go before its time
+                    // (that would make every new PDC use 1-RTT): dropped,
+                    // its initiator sends it again (review of 10bea4b,
+                    // S1).
+                    self.stats.rx_drop += 1;
+                    return false;
+                }
                 let s = self.offer_psn(src, spdcid, start);
                 self.offer_add(*src, spdcid, s, start, now);
                 s
             }
         };
         self.send_nack(src, nack::NEW_START_PSN, psn, 0, spdcid, s, env);
+        true
     }
 
     /// Sets the start PSN of target PDC `i` and what derives from it.
