@@ -4340,6 +4340,7 @@ mod offered_syn;
 mod offers;
 mod ops;
 mod pdcids;
+mod pktfuzz;
 mod reap;
 mod recovery;
 mod restart;
