@@ -29,7 +29,11 @@
  *             lengths) from many forged source addresses and ports;
  *   dup       exact replays of captured packets (duplicates while the PDC
  *             lives, stale replays after): the peer's packets from the
- *             peer's address, as a duplicating network delivers them;
+ *             peer's address, as a duplicating network delivers them,
+ *             no older than UET_FUZZ_DUP_AGE seconds: the engine keeps
+ *             what it needs to drop a copy for its quiet time (7.5 s),
+ *             the longest a packet may live; an older copy of a SYN is a
+ *             new message to UET without TSS (issue 9);
  *   template  well-formed packets of every PDS type and SES format.
  *
  * What carries the JobID of the legitimate transfer (-j) is rewritten to
@@ -53,6 +57,7 @@
  *   UET_FUZZ_PROCS    sending processes [the number of CPUs]
  *   UET_FUZZ_ONLY     generators to use, comma-separated [all]
  *   UET_FUZZ_SYN_OP   the SYN flood's SES opcode only (a reproducer) [all]
+ *   UET_FUZZ_DUP_AGE  oldest packet the dup generator replays, seconds [5]
  *
  * The last lines of the output are "key=value" counts for the shell:
  * sent (frames the wire took), per generator, and the accounting classes
@@ -178,11 +183,15 @@ static void fill(uint8_t *p, size_t n)
 struct pkt {
 	uint16_t len;
 	bool from_peer;		/* sent by the peer to the device */
+	double at;		/* captured (now_s()) */
 	uint8_t b[MAX_PAYLOAD];
 };
 
+static double now_s(void);
+
 static struct pkt pool[POOL];
 static unsigned int pool_n, pool_next;
+static double dup_age;
 static uint64_t captured, captured_peer;
 
 /* Settings */
@@ -612,6 +621,7 @@ static void cap_drain(void)
 		k = &pool[pool_next];
 		k->len = n - ihl - 8 > MAX_PAYLOAD ? MAX_PAYLOAD : n - ihl - 8;
 		k->from_peer = from.sll_pkttype == PACKET_OUTGOING;
+		k->at = now_s();
 		memcpy(k->b, buf + ihl + 8, k->len);
 		learn(k);
 		pool_next = (pool_next + 1) % POOL;
@@ -837,6 +847,22 @@ static const struct pkt *pick(void)
 	return pool_n ? &pool[below(pool_n)] : NULL;
 }
 
+/* A captured packet no older than dup_age (a few tries), or NULL: on a
+ * slow kernel the pool holds packets older than the engine's quiet time. */
+static const struct pkt *pick_fresh(void)
+{
+	double old = now_s() - dup_age;
+	int k;
+
+	for (k = 0; pool_n && k < 8; k++) {
+		const struct pkt *c = &pool[below(pool_n)];
+
+		if (c->at >= old)
+			return c;
+	}
+	return NULL;
+}
+
 /* A packet to mutate: a captured one (its JobID rewritten) or a template. */
 static int base(uint8_t *p, bool *from_peer)
 {
@@ -996,7 +1022,7 @@ static void one(uint64_t i)
 			src = peer_ip;	/* -S: spoofing the peer */
 		break;
 	case G_DUP:
-		c = pick();
+		c = pick_fresh();
 		if (!c) {
 			len = template(p, seen_pid, seen_ri);
 			break;
@@ -1096,6 +1122,7 @@ int main(int argc, char **argv)
 	lan_count = env_ul("UET_FUZZ_LAN", 16);
 	gen_only(getenv("UET_FUZZ_ONLY"));
 	syn_op = getenv("UET_FUZZ_SYN_OP") ? (int)env_ul("UET_FUZZ_SYN_OP", 0) : -1;
+	dup_age = env_ul("UET_FUZZ_DUP_AGE", 5);
 	seen_pid = 1;
 	procs = env_ul("UET_FUZZ_PROCS", sysconf(_SC_NPROCESSORS_ONLN));
 	if (procs < 1 || procs > 64)
