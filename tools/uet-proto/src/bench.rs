@@ -48,7 +48,8 @@
 //!   through the simulator at 10, 100 and 400 Gbit/s with 2 and 5 us
 //!   one-way delay, Bernoulli loss on every packet both ways; mean of
 //!   three seeds (`UET_BENCH_SEEDS` others); ratio to the lossless goodput
-//!   of the same mode.
+//!   of the same mode. `read_goodput_ratio_at_1pct_loss_*`: the same for
+//!   16 x 1 MiB RMA READs (RUD), whose data rides in the ACKs.
 //! - `jitter`: `jitter_{pingpong,stream}_{fifo,spread,tail}_{tx,retx,...}`:
 //!   resends, timeouts, probes and RACK losses of both engines over a
 //!   slow, jittery and lossless wire ([`Wire`]: RTTs of 0.3-3 ms, as
@@ -274,10 +275,28 @@ fn median_rate(len: u32, copy_all: bool) -> Rate {
     }
 }
 
-/// Simulated goodput in Gbit/s of `count` 1 MiB sends on one PDC over a
-/// link of `bw` bit/s and `delay` ns each way, with Bernoulli loss `loss`
-/// on every packet in both directions.
-fn goodput(bw: u64, delay: u64, loss: f64, mode: Mode, count: u64, seed: u64) -> f64 {
+/// What a goodput run moves: 1 MiB sends, RMA WRITEs or RMA READs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Work {
+    Send,
+    Write,
+    Read,
+}
+
+/// Simulated goodput in Gbit/s of `count` 1 MiB operations of kind `work`
+/// on one PDC over a link of `bw` bit/s and `delay` ns each way, with
+/// Bernoulli loss `loss` on every packet in both directions (a READ's
+/// data flows from the target to the initiator, in the ACKs of its
+/// requests).
+pub(crate) fn goodput_of(
+    work: Work,
+    bw: u64,
+    delay: u64,
+    loss: f64,
+    mode: Mode,
+    count: u64,
+    seed: u64,
+) -> f64 {
     let link = Link {
         loss,
         delay,
@@ -300,18 +319,39 @@ fn goodput(bw: u64, delay: u64, loss: f64, mode: Mode, count: u64, seed: u64) ->
     let mut net = Net::new(2, cfg, link, seed);
     setup(&mut net);
     let len = 1u32 << 20;
+    net.nodes[1].env.regions.insert(
+        (1, RMA_KEY),
+        crate::sim::Region {
+            data: vec![0x5a; len as usize],
+            writable: true,
+            readable: true,
+        },
+    );
     let src = net.nodes[0].env.add_buf(vec![0xcd; len as usize]);
     for i in 0..count {
-        let dst = net.nodes[1].env.add_buf(vec![0; len as usize]);
-        let n = &mut net.nodes[1];
-        n.eng.post_recv(1, i, dst, len, None, &mut n.env).unwrap();
+        let op = match work {
+            Work::Send => {
+                let dst = net.nodes[1].env.add_buf(vec![0; len as usize]);
+                let n = &mut net.nodes[1];
+                n.eng.post_recv(1, i, dst, len, None, &mut n.env).unwrap();
+                Op::Send { tag: None }
+            }
+            Work::Write => Op::Write {
+                key: RMA_KEY,
+                offset: 0,
+            },
+            Work::Read => Op::Read {
+                key: RMA_KEY,
+                offset: 0,
+            },
+        };
         let node = &mut net.nodes[0];
         let p = Post {
             user: i,
             dst: addr(1),
             target: TARGET,
             mode,
-            op: Op::Send { tag: None },
+            op,
             buf: src,
             len,
             hdr_data: 0,
@@ -322,11 +362,16 @@ fn goodput(bw: u64, delay: u64, loss: f64, mode: Mode, count: u64, seed: u64) ->
         node.eng.post(0, &p, &mut node.env).unwrap();
     }
     let ok = net.run_until(100_000_000_000, |n| {
-        n.nodes[1]
+        let (node, kind) = match work {
+            Work::Send => (1, CompKind::Recv),
+            Work::Write => (0, CompKind::Write),
+            Work::Read => (0, CompKind::Read),
+        };
+        n.nodes[node]
             .env
             .completions
             .iter()
-            .filter(|c| c.kind == CompKind::Recv)
+            .filter(|c| c.kind == kind)
             .count() as u64
             == count
     });
@@ -334,16 +379,24 @@ fn goodput(bw: u64, delay: u64, loss: f64, mode: Mode, count: u64, seed: u64) ->
     (count * u64::from(len) * 8) as f64 / net.now as f64
 }
 
+/// The memory key of the target's 1 MiB region in [`goodput_of`].
+const RMA_KEY: u64 = 0x40;
+
 /// Mean over three seeds (`UET_BENCH_SEEDS` others: single runs are
 /// chaotic, one event more or less moves a run by several percent).
 fn goodput3(bw: u64, delay: u64, loss: f64, mode: Mode) -> f64 {
+    goodput3_of(Work::Send, bw, delay, loss, mode)
+}
+
+/// [`goodput3`] of operations of kind `work`.
+fn goodput3_of(work: Work, bw: u64, delay: u64, loss: f64, mode: Mode) -> f64 {
     let n = std::env::var("UET_BENCH_SEEDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3u64)
         .max(1);
     (1..=n)
-        .map(|s| goodput(bw, delay, loss, mode, 16, s))
+        .map(|s| goodput_of(work, bw, delay, loss, mode, 16, s))
         .sum::<f64>()
         / n as f64
 }
@@ -1115,6 +1168,12 @@ pub fn run(only: &[&str]) {
                 &format!("rod_goodput_ratio_at_1pct_loss_{tag}"),
                 format!("{:.3}", rod / rod0),
             );
+            let rd0 = goodput3_of(Work::Read, bw, delay, 0.0, Mode::Rud);
+            let rd = goodput3_of(Work::Read, bw, delay, 0.01, Mode::Rud);
+            fig(
+                &format!("read_goodput_ratio_at_1pct_loss_{tag}"),
+                format!("{:.3}", rd / rd0),
+            );
         }
     }
     if on("jitter") {
@@ -1231,6 +1290,15 @@ pub fn debug_goodput(gbps: u64, delay: u64) {
         rod / rod0,
         rod0 / gbps as f64
     );
+    for work in [Work::Write, Work::Read] {
+        let l0 = goodput3_of(work, bw, delay, 0.0, Mode::Rud);
+        let l = goodput3_of(work, bw, delay, 0.01, Mode::Rud);
+        println!(
+            "{work:?}: lossless {:.3} ratio at 1% loss {:.3}",
+            l0 / gbps as f64,
+            l / l0
+        );
+    }
 }
 
 /// One incast run with its per-sender counts printed.

@@ -4341,6 +4341,7 @@ mod offers;
 mod ops;
 mod pdcids;
 mod pktfuzz;
+mod readloss;
 mod reap;
 mod recovery;
 mod restart;

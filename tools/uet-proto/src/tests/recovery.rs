@@ -123,8 +123,12 @@ fn jittery_wire_resends_almost_nothing() {
         let (pmax, smax) = match w {
             Wire::Fifo => (2, 1),
             // Packets overtaking each other by milliseconds: RACK's
-            // first judgements, before the window widened, may err.
-            Wire::Spread | Wire::Tail => (12, 40),
+            // first judgements, before the window widened, may err. (12
+            // before the ACK of a duplicate echoed its own RETX flag: a
+            // resend arriving after its original is now found spurious by
+            // the original's ACK, not by its own, which is sometimes
+            // later: 15 for the tail ping-pong of seed 3.)
+            Wire::Spread | Wire::Tail => (16, 40),
         };
         assert!(p.retx <= pmax, "{name} ping-pong: {p:?}");
         assert!(s.retx <= smax, "{name} stream: {s:?}");

@@ -66,6 +66,7 @@ use super::{
     PostError,
     Slab,
     TxDesc, //
+    D_ACKED,
     D_CLOSE,
     D_INFL,
     D_LOST,
@@ -461,12 +462,17 @@ impl<S: Slab> Engine<S> {
         t.flags |= D_LOST;
         let infl = t.flags & D_INFL != 0;
         t.flags &= !D_INFL;
+        let acked = t.flags & D_ACKED != 0;
         let d = &mut self.pdcs[pi];
         d.nlost += 1;
         if infl {
             d.inflight -= 1;
         }
-        self.path_lost(pi, i);
+        // An acknowledged packet arrived: it is its answer that was lost,
+        // on the way back.
+        if !acked {
+            self.path_lost(pi, i);
+        }
     }
 
     /// (Re)transmits packet `psn` of PDC `pi`; `probe` asks for an ACK.
@@ -1078,7 +1084,13 @@ impl<S: Slab> Engine<S> {
                 } else {
                     self.dup_answer(pi, s)
                 };
+                // The ACK tells whether this copy was a resend (a resent
+                // READ whose answer was lost is no spurious resend), then
+                // the flag of the last new request is back for its ACKs.
+                let last = self.pdcs[pi].last_retx;
+                self.pdcs[pi].last_retx = r.retx;
                 self.send_ack(pi, psn, ans, now, env);
+                self.pdcs[pi].last_retx = last;
                 return;
             }
             RxCheck::New => {}

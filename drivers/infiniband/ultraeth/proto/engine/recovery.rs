@@ -40,7 +40,8 @@ use super::{
     MsgState,
     Pdc,
     PdcState,
-    Slab, //
+    Slab,
+    TxDesc, //
     D_ACKED,
     D_CLOSE,
     D_GOT_RESP,
@@ -235,6 +236,28 @@ impl<S: Slab> Engine<S> {
             .max(u64::from(d.reo_wnd))
     }
 
+    /// Whether packet `t` was acknowledged but still waits for the data
+    /// its ACK carries: a READ's or a fetching atomic's, which the target
+    /// answers packet by packet, at once, and again for a duplicate (so
+    /// not the response to the last packet of a SEND or WRITE, which
+    /// waits for every packet of the message, or for the target's reads
+    /// of a rendezvous send).
+    fn awaits_answer(&self, t: &TxDesc) -> bool {
+        t.flags & (D_ACKED | D_NEED_RESP | D_GOT_RESP | D_CLOSE) == D_ACKED | D_NEED_RESP
+            && self
+                .msgs
+                .get(usize::from(t.msg))
+                .is_some_and(|m| wants_data(&m.post.op))
+    }
+
+    /// Whether the data of packet `psn` of PDC `pi`, acknowledged, is due:
+    /// not on a ROD PDC while the packet is SACKed above the cumulative
+    /// ACK (it is only held by the target).
+    fn answer_due(&self, pi: usize, psn: u32) -> bool {
+        let d = &self.pdcs[pi];
+        !(d.ordered && psn_lt(d.acked_to, psn))
+    }
+
     /// Time-based loss detection (RACK, RFC 8985): a packet still
     /// unacknowledged that was sent before the most recently sent packet
     /// known to have arrived is lost once an RTT plus a reordering window
@@ -245,6 +268,16 @@ impl<S: Slab> Engine<S> {
     /// reordered, not lost, whatever the timing. PSNs are judged once
     /// (amortised O(1) per packet); resent packets are judged by
     /// [`Engine::detect_lost_resends`] while the reference is a resend.
+    ///
+    /// A READ or fetching atomic packet acknowledged without its data
+    /// ([`Engine::awaits_answer`]) is judged the same way: the ACK that
+    /// carried the data was lost, and the packet is resent for it (before,
+    /// it held the front of the window until the tail-loss probe or the
+    /// RTO). ROD: one SACKed above the cumulative ACK is not due yet
+    /// ([`Engine::answer_due`]); the next scan starts again there (a walk
+    /// of the window per ACK while the target holds it). Once resent, only
+    /// the front of the window is judged again (O(1)), by its last
+    /// transmission.
     pub(super) fn detect_lost(&mut self, pi: usize, now: u64) {
         let reo = self.reo_wnd(pi);
         let d = &self.pdcs[pi];
@@ -259,9 +292,12 @@ impl<S: Slab> Engine<S> {
             d.lost_scan
         };
         let mut timer = 0;
+        let mut again = None;
         while psn_lt(p, end) {
             let t = self.txq[self.txi(pi, p)];
-            if t.flags & (D_ACKED | D_LOST | D_RETX) == 0 {
+            if t.flags & (D_LOST | D_RETX) == 0
+                && (t.flags & D_ACKED == 0 || self.awaits_answer(&t))
+            {
                 let before = psn_lt(t.sent, rack) || (t.sent == rack && psn_lt(p, rack_psn));
                 if !before {
                     break;
@@ -276,13 +312,39 @@ impl<S: Slab> Engine<S> {
                     timer = now + (w - age);
                     break;
                 }
-                self.mark_lost(pi, p);
-                self.stats.fast_retx += 1;
+                if t.flags & D_ACKED == 0 || self.answer_due(pi, p) {
+                    self.mark_lost(pi, p);
+                    self.stats.fast_retx += 1;
+                } else if again.is_none() {
+                    again = Some(p);
+                }
             }
             p = p.wrapping_add(1);
         }
+        // The front of the window, resent for its answer and answered
+        // nothing again (the cursor passed it): judged by its last
+        // transmission, in O(1). Otherwise, while later packets make
+        // progress, no timer fires and it holds the window.
+        let base = self.pdcs[pi].tx_base;
+        let t = if psn_lt(base, end) {
+            self.txq[self.txi(pi, base)]
+        } else {
+            TxDesc::EMPTY
+        };
+        if t.flags & (D_LOST | D_RETX) == D_RETX && self.awaits_answer(&t) && psn_lt(t.sent, rack) {
+            let age = u64::from(stamp(now).wrapping_sub(t.sent)) << 4;
+            if age < short_wait {
+                let at = now + (short_wait - age);
+                if timer == 0 || at < timer {
+                    timer = at;
+                }
+            } else if self.answer_due(pi, base) {
+                self.mark_lost(pi, base);
+                self.stats.fast_retx += 1;
+            }
+        }
         let d = &mut self.pdcs[pi];
-        d.lost_scan = p;
+        d.lost_scan = again.unwrap_or(p);
         d.rack_at = timer;
         if d.rack_resend {
             self.detect_lost_resends(pi, now);
