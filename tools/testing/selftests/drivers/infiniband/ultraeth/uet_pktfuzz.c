@@ -31,9 +31,10 @@
  *             lives, stale replays after): the peer's packets from the
  *             peer's address, as a duplicating network delivers them,
  *             no older than UET_FUZZ_DUP_AGE seconds: the engine keeps
- *             what it needs to drop a copy for its quiet time (7.5 s),
- *             the longest a packet may live; an older copy of a SYN is a
- *             new message to UET without TSS (issue 9);
+ *             what it needs to drop a copy for its quiet time (7.5 s)
+ *             after it last heard from the PDC (a network copy lives
+ *             at most max_pkt_life); an older copy of a SYN is a new
+ *             message to UET without TSS (issue 9);
  *   template  well-formed packets of every PDS type and SES format.
  *
  * What carries the JobID of the legitimate transfer (-j) is rewritten to
