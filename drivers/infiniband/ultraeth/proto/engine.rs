@@ -613,6 +613,8 @@ pub(crate) struct Pdc {
     rod_span: u8,
     /// Target: bytes received since the last ACK, an ECN mark seen since
     /// then, and when the first packet it answers arrived.
+    /// Initiator: [`Pdc::held_scan`] (one field for both keeps a PDC
+    /// within its size budget).
     rx_bytes: u32,
     ce_pending: bool,
     ack_first: u64,
@@ -689,6 +691,20 @@ impl Pdc {
     /// Target: sets [`Pdc::syn_psn`].
     pub(super) fn set_syn_psn(&mut self, psn: u32) {
         self.acked_to = psn;
+    }
+
+    /// Initiator (ROD): the packets below `lost_scan` that the loss
+    /// detection passed while the target held them (acknowledged without
+    /// the data they wait for, SACKed above `acked_to`) are at or above
+    /// this PSN; they are judged again once `acked_to` reaches them
+    /// ([`Engine::detect_lost`]). Equal to `lost_scan`: none.
+    pub(super) fn held_scan(&self) -> u32 {
+        self.rx_bytes
+    }
+
+    /// Initiator: sets [`Pdc::held_scan`].
+    pub(super) fn set_held_scan(&mut self, psn: u32) {
+        self.rx_bytes = psn;
     }
 
     /// An unused slot.
@@ -1483,6 +1499,9 @@ pub(crate) struct Engine<S: Slab> {
     free_unexp: u16,
     /// Counters.
     pub(crate) stats: Stats,
+    /// Host tests: packets the loss detection looked at (its cost).
+    #[cfg(test)]
+    pub(crate) scan_steps: u64,
 }
 
 fn to_u16(v: usize) -> u16 {
@@ -1724,6 +1743,8 @@ impl<S: Slab> Engine<S> {
             free_inb: NONE,
             free_unexp: NONE,
             stats: Stats::default(),
+            #[cfg(test)]
+            scan_steps: 0,
         }
         .with_indexes())
     }

@@ -33,7 +33,7 @@ fn data_offset(pkt: &[u8]) -> Option<u32> {
 /// Reads 64 KiB (16 packets) with the data of segment `lost` dropped once
 /// (`None`: nothing dropped); returns the time the READ took and the
 /// initiator's counters.
-fn read_dropping(lost: Option<u32>) -> (u64, crate::proto::engine::Stats) {
+fn read_dropping(mode: Mode, lost: Option<u32>) -> (u64, crate::proto::engine::Stats) {
     let mut net = net(2, fast_cfg(), Link::CLEAN, 90);
     // Warm up: an RTT sample, so that the timers are the steady state's.
     send(
@@ -41,7 +41,7 @@ fn read_dropping(lost: Option<u32>) -> (u64, crate::proto::engine::Stats) {
         0,
         1,
         1,
-        Mode::Rud,
+        mode,
         Op::Read {
             key: MR_RO,
             offset: 0,
@@ -67,7 +67,7 @@ fn read_dropping(lost: Option<u32>) -> (u64, crate::proto::engine::Stats) {
         0,
         1,
         1,
-        Mode::Rud,
+        mode,
         Op::Read {
             key: MR_RO,
             offset: 0,
@@ -95,9 +95,9 @@ fn read_dropping(lost: Option<u32>) -> (u64, crate::proto::engine::Stats) {
 /// after every other response had arrived.
 #[test]
 fn lost_read_response_is_resent_without_a_timer() {
-    let (clean, _) = read_dropping(None);
+    let (clean, _) = read_dropping(Mode::Rud, None);
     for seg in [0u32, 5, 14] {
-        let (t, st) = read_dropping(Some(seg));
+        let (t, st) = read_dropping(Mode::Rud, Some(seg));
         std::println!("segment {seg}: {t} ns (lossless {clean} ns), {st:?}");
         assert_eq!((st.tlp, st.rto), (0, 0), "segment {seg}: {st:?}");
         assert_eq!(st.spurious_retx, 0, "segment {seg}: {st:?}");
@@ -112,9 +112,121 @@ fn lost_read_response_is_resent_without_a_timer() {
     // The last response: no later ACK covers its request, which is left
     // to the tail-loss probe (it resends the oldest packet still waiting,
     // acknowledged or not), not the RTO.
-    let (t, st) = read_dropping(Some(15));
+    let (t, st) = read_dropping(Mode::Rud, Some(15));
     std::println!("segment 15: {t} ns (lossless {clean} ns), {st:?}");
     assert_eq!((st.tlp, st.rto), (1, 0), "{st:?}");
+}
+
+/// The same on a ROD PDC: the ACK of the next request is cumulative, so
+/// the request is due at once (not held by the target), and is resent by
+/// RACK without a timer.
+#[test]
+fn rod_lost_read_response_is_resent_without_a_timer() {
+    let (clean, _) = read_dropping(Mode::Rod, None);
+    for seg in [0u32, 5, 14] {
+        let (t, st) = read_dropping(Mode::Rod, Some(seg));
+        std::println!("ROD segment {seg}: {t} ns (lossless {clean} ns), {st:?}");
+        assert_eq!((st.tlp, st.rto), (0, 0), "segment {seg}: {st:?}");
+        assert_eq!(st.spurious_retx, 0, "segment {seg}: {st:?}");
+        assert!(st.fast_retx >= 1, "segment {seg}: {st:?}");
+        assert!(
+            t < clean + 12_000,
+            "segment {seg}: {t} ns, lossless {clean}"
+        );
+    }
+}
+
+/// The PSN of request `pkt` from the initiator, and whether it is a
+/// resend.
+fn req_psn(pkt: &[u8]) -> Option<(u32, bool)> {
+    use crate::proto::wire::{parse, pds::PdsHeader};
+    match parse(pkt).ok()?.pds {
+        PdsHeader::Req(r) => Some((r.psn, r.retx)),
+        _ => None,
+    }
+}
+
+/// ROD: a WRITE is lost twice (its first transmission and its first
+/// resend), and READs of eight packets and single-packet WRITEs follow it. The target holds
+/// the READs (SACKed above the cumulative ACK, no data) until the hole is
+/// repaired: they are not lost, and none is resent (nothing spurious).
+/// The loss detection passes each held READ once and judges it again only
+/// once the cumulative ACK reached it: its work stays within a few steps
+/// per packet sent or ACK received (before, every ACK during the hole
+/// walked the window again from the first held READ).
+#[test]
+fn rod_reads_held_behind_a_lost_write_are_not_resent() {
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 93);
+    let rd = Op::Read {
+        key: MR_RO,
+        offset: 0,
+    };
+    let wr = Op::Write {
+        key: MR_RW,
+        offset: 0,
+    };
+    // Warm up (an RTT sample).
+    send(&mut net, 0, 1, 1, Mode::Rod, rd, vec![0; 100], 0).unwrap();
+    assert!(net.run_until(net.now + 10_000_000, |n| comps(n, 0).len() == 1));
+    let mtu = net.nodes[0].eng.config().mtu as usize;
+    let hole = std::rc::Rc::new(std::cell::Cell::new(None::<u32>));
+    let resent = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    let (h, rs) = (hole.clone(), resent.clone());
+    let mut drops = 0;
+    net.drop_if = Some(std::boxed::Box::new(move |src, _, pkt| {
+        let Some((psn, retx)) = req_psn(pkt).filter(|_| src == 0) else {
+            return false;
+        };
+        let first = *h.get().get_or_insert(psn);
+        h.set(Some(first));
+        if psn != first {
+            rs.set(rs.get() + u32::from(retx));
+            return false;
+        }
+        drops += 1;
+        drops <= 2
+    }));
+    // Eight request packets per READ (the engine holds 64 messages).
+    let n = 30;
+    send(&mut net, 0, 1, 1, Mode::Rod, wr, vec![1; mtu], 1).unwrap();
+    for k in 0..n {
+        send(
+            &mut net,
+            0,
+            1,
+            1,
+            Mode::Rod,
+            rd,
+            vec![0; 8 * mtu],
+            2 + 2 * k,
+        )
+        .unwrap();
+        send(&mut net, 0, 1, 1, Mode::Rod, wr, vec![1; mtu], 3 + 2 * k).unwrap();
+    }
+    let t0 = net.now;
+    let steps0 = net.nodes[0].eng.scan_steps;
+    let st0 = net.nodes[0].eng.stats;
+    let want = 2 + 2 * n as usize;
+    assert!(
+        net.run_until(t0 + 1_000_000_000, |n| comps(n, 0).len() == want),
+        "{:?}",
+        net.nodes[0].eng.stats
+    );
+    assert!(comps(&net, 0).iter().all(|c| c.status == Status::Ok));
+    let st = net.nodes[0].eng.stats;
+    let steps = net.nodes[0].eng.scan_steps - steps0;
+    let (tx, acks) = (st.tx - st0.tx, st.ack_rx - st0.ack_rx);
+    std::println!(
+        "{} ns, {steps} scan steps, {tx} packets sent, {acks} ACKs, {} other packets resent, {st:?}",
+        net.now - t0,
+        resent.get()
+    );
+    assert_eq!(resent.get(), 0, "{st:?}");
+    assert_eq!((st.rto, st.spurious_retx), (0, 0), "{st:?}");
+    assert!(
+        steps <= 2 * (tx + acks),
+        "{steps} steps, {tx} sent, {acks} ACKs"
+    );
 }
 
 /// The same for fetching atomics: the previous value of the second of

@@ -204,6 +204,7 @@ impl<S: Slab> Engine<S> {
                 d.rack_psn = start.wrapping_sub(1);
                 d.acked_to = start.wrapping_sub(1);
                 d.lost_scan = start;
+                d.set_held_scan(start);
                 d.rtt = Rtt::new(self.cfg.rto_init);
                 self.new_paths(i);
                 let w = if self.cfg.cc {

@@ -57,6 +57,17 @@ use super::{
 /// time-based detection alone (see [`Engine::detect_lost`]).
 const REORDER_PKTS: u32 = 8;
 
+/// RACK's reference for one loss detection pass: the time, the send
+/// stamp and PSN of the most recently sent packet acknowledged, and the
+/// waits (ns) before a packet sent earlier is lost.
+struct Rack {
+    now: u64,
+    sent: u32,
+    psn: u32,
+    wait: u64,
+    short_wait: u64,
+}
+
 /// Time `t` (ns) in the units of `Pdc::fail_at`: [`FAIL_TICK`], wrapping.
 fn fail_tick(t: u64) -> u16 {
     // CAST: the low 16 bits of the tick count, compared wrapping.
@@ -258,6 +269,27 @@ impl<S: Slab> Engine<S> {
         !(d.ordered && psn_lt(d.acked_to, psn))
     }
 
+    /// Whether packet `t` (PSN `p`), not acknowledged or acknowledged
+    /// without its data, is lost by RACK's reference `r`: `Ok` if so,
+    /// else `Err` with the time it will be (0: not sent before the
+    /// reference, never by this one).
+    fn rack_due(t: &TxDesc, p: u32, r: &Rack) -> Result<(), u64> {
+        let before = psn_lt(t.sent, r.sent) || (t.sent == r.sent && psn_lt(p, r.psn));
+        if !before {
+            return Err(0);
+        }
+        let age = u64::from(stamp(r.now).wrapping_sub(t.sent)) << 4;
+        let w = if r.psn.wrapping_sub(p) > REORDER_PKTS && psn_lt(p, r.psn) {
+            r.wait
+        } else {
+            r.short_wait
+        };
+        if age < w {
+            return Err(r.now + (w - age));
+        }
+        Ok(())
+    }
+
     /// Time-based loss detection (RACK, RFC 8985): a packet still
     /// unacknowledged that was sent before the most recently sent packet
     /// known to have arrived is lost once an RTT plus a reordering window
@@ -274,8 +306,9 @@ impl<S: Slab> Engine<S> {
     /// carried the data was lost, and the packet is resent for it (before,
     /// it held the front of the window until the tail-loss probe or the
     /// RTO). ROD: one SACKed above the cumulative ACK is not due yet
-    /// ([`Engine::answer_due`]); the next scan starts again there (a walk
-    /// of the window per ACK while the target holds it). Once resent, only
+    /// ([`Engine::answer_due`]); the scan passes it and [`Pdc::held_scan`]
+    /// remembers the first such PSN, judged again once the cumulative ACK
+    /// reached it (each PSN once: amortised O(1) too). Once resent, only
     /// the front of the window is judged again (O(1)), by its last
     /// transmission.
     pub(super) fn detect_lost(&mut self, pi: usize, now: u64) {
@@ -285,38 +318,69 @@ impl<S: Slab> Engine<S> {
         // Fewer than REORDER_PKTS later PSNs delivered: wait half an RTT
         // more (the tail-loss probe is not due before 2 SRTT anyway).
         let short_wait = wait + d.rtt.srtt / 2;
+        let r = Rack {
+            now,
+            sent: rack,
+            psn: rack_psn,
+            wait,
+            short_wait,
+        };
         let end = d.next_psn;
-        let mut p = if psn_lt(d.lost_scan, d.tx_base) {
+        let start = if psn_lt(d.lost_scan, d.tx_base) {
             d.tx_base
         } else {
             d.lost_scan
         };
         let mut timer = 0;
-        let mut again = None;
+        // ROD: the packets passed while the target held them are due once
+        // the cumulative ACK reached them, judged once each (the cursor
+        // only advances).
+        let mut q = if psn_lt(d.held_scan(), d.tx_base) {
+            d.tx_base
+        } else {
+            d.held_scan()
+        };
+        let due_to = d.acked_to.wrapping_add(1);
+        let lim = if psn_lt(due_to, start) { due_to } else { start };
+        while psn_lt(q, lim) {
+            #[cfg(test)]
+            {
+                self.scan_steps += 1;
+            }
+            let t = self.txq[self.txi(pi, q)];
+            if t.flags & (D_LOST | D_RETX) == 0 && self.awaits_answer(&t) {
+                if let Err(at) = Self::rack_due(&t, q, &r) {
+                    timer = at;
+                    break;
+                }
+                self.mark_lost(pi, q);
+                self.stats.fast_retx += 1;
+            }
+            q = q.wrapping_add(1);
+        }
+        let pending = psn_lt(q, start);
+        let mut p = start;
+        let mut held = None;
         while psn_lt(p, end) {
+            #[cfg(test)]
+            {
+                self.scan_steps += 1;
+            }
             let t = self.txq[self.txi(pi, p)];
             if t.flags & (D_LOST | D_RETX) == 0
                 && (t.flags & D_ACKED == 0 || self.awaits_answer(&t))
             {
-                let before = psn_lt(t.sent, rack) || (t.sent == rack && psn_lt(p, rack_psn));
-                if !before {
-                    break;
-                }
-                let age = u64::from(stamp(now).wrapping_sub(t.sent)) << 4;
-                let w = if rack_psn.wrapping_sub(p) > REORDER_PKTS && psn_lt(p, rack_psn) {
-                    wait
-                } else {
-                    short_wait
-                };
-                if age < w {
-                    timer = now + (w - age);
+                if let Err(at) = Self::rack_due(&t, p, &r) {
+                    if at != 0 && (timer == 0 || at < timer) {
+                        timer = at;
+                    }
                     break;
                 }
                 if t.flags & D_ACKED == 0 || self.answer_due(pi, p) {
                     self.mark_lost(pi, p);
                     self.stats.fast_retx += 1;
-                } else if again.is_none() {
-                    again = Some(p);
+                } else if held.is_none() {
+                    held = Some(p);
                 }
             }
             p = p.wrapping_add(1);
@@ -344,7 +408,8 @@ impl<S: Slab> Engine<S> {
             }
         }
         let d = &mut self.pdcs[pi];
-        d.lost_scan = again.unwrap_or(p);
+        d.lost_scan = p;
+        d.set_held_scan(if pending { q } else { held.unwrap_or(p) });
         d.rack_at = timer;
         if d.rack_resend {
             self.detect_lost_resends(pi, now);
@@ -613,6 +678,7 @@ impl<S: Slab> Engine<S> {
                 d.tx_base = d.tx_base.wrapping_add(delta);
                 d.next_psn = d.next_psn.wrapping_add(delta);
                 d.lost_scan = d.lost_scan.wrapping_add(delta);
+                d.set_held_scan(d.held_scan().wrapping_add(delta));
                 d.rack_psn = d.rack_psn.wrapping_add(delta);
                 d.acked_to = d.acked_to.wrapping_add(delta);
                 let mut p = d.tx_base;
@@ -971,6 +1037,7 @@ impl<S: Slab> Engine<S> {
         d.rto_at = d.rto_at.max(now + d.rtt.rto);
         // Let the next ACK judge every outstanding packet again.
         d.lost_scan = d.tx_base;
+        d.set_held_scan(d.tx_base);
     }
 
     pub(super) fn on_rto(&mut self, pi: usize, now: u64, env: &mut impl Env) {
