@@ -387,6 +387,10 @@ pub(crate) struct Stats {
     pub(crate) fast_retx: u64,
     /// Resends found spurious (the original arrived).
     pub(crate) spurious_retx: u64,
+    /// Messages failed because a READ or fetching atomic packet, resent
+    /// `max_retries` times at the front of the window, was acknowledged
+    /// but never answered.
+    pub(crate) answer_lost: u64,
     /// Tail-loss probes sent.
     pub(crate) tlp: u64,
     /// Packets resent at once on a loss NACK (trimmed, not received).
@@ -857,6 +861,9 @@ pub(crate) struct Msg {
     /// Cancelled by [`Engine::cancel`] (and so `completed`).
     cancelled: bool,
     in_queue: bool,
+    /// RUDI: timeouts so far. RUD/ROD: resends of packet `sent` at the
+    /// front of the window for an answer it never got
+    /// ([`Engine::detect_lost`]).
     retries: u8,
     pdc: u16,
     msg_id: u16,
@@ -870,7 +877,7 @@ pub(crate) struct Msg {
     deadline: u64,
     /// RUDI: time of the first transmission (RTT sample if not resent);
     /// once resent, of the first timeout (`min_fail_time` counts from
-    /// it).
+    /// it). RUD/ROD: the PSN `retries` counts the resends of.
     sent: u64,
     /// Bytes the message's packets carry: `post.len`, or for a
     /// rendezvous send its eager part.

@@ -307,3 +307,62 @@ fn read_goodput_at_one_percent_loss() {
     // Before: 0.47 (the sends' 0.99).
     assert!(r / r0 > 0.8, "read ratio {:.3}", r / r0);
 }
+
+/// A READ packet the target acknowledges but never answers (its data is
+/// lost every time; so it is when the initiator refuses the answer or the
+/// target drops the duplicate) while WRITEs behind it keep the PDC making
+/// progress: it is resent at the front of the window `max_retries` times
+/// more, then the READ fails (`PdcError`, `stats.answer_lost`) and leaves
+/// the window; the WRITEs complete. Before, it was resent once per RACK
+/// wait for as long as the others made progress (which resets the PDC's
+/// retries).
+#[test]
+fn read_acked_but_never_answered_fails() {
+    for mode in [Mode::Rud, Mode::Rod] {
+        let mut net = net(2, fast_cfg(), Link::CLEAN, 94);
+        let rd = Op::Read {
+            key: MR_RO,
+            offset: 0,
+        };
+        let wr = Op::Write {
+            key: MR_RW,
+            offset: 0,
+        };
+        // Warm up (an RTT sample).
+        send(&mut net, 0, 1, 1, mode, rd, vec![0; 100], 0).unwrap();
+        assert!(net.run_until(net.now + 10_000_000, |n| comps(n, 0).len() == 1));
+        let mtu = net.nodes[0].eng.config().mtu;
+        net.drop_if = Some(std::boxed::Box::new(move |src, _, pkt| {
+            src == 1 && data_offset(pkt) == Some(mtu)
+        }));
+        let t0 = net.now;
+        send(&mut net, 0, 1, 1, mode, rd, vec![0; 4 * mtu as usize], 1).unwrap();
+        let n = 500;
+        let mut failed_at = None;
+        for k in 0..n {
+            send(&mut net, 0, 1, 1, mode, wr, vec![1; 64], 2 + k).unwrap();
+            let t = net.now + 2_000;
+            net.run_for(t);
+            if failed_at.is_none() && !comps_of(&net, 0, 1).is_empty() {
+                failed_at = Some(net.now - t0);
+            }
+        }
+        let want = 2 + n as usize;
+        assert!(net.run_until(net.now + 10_000_000, |n| comps(n, 0).len() == want));
+        let st = net.nodes[0].eng.stats;
+        std::println!("{mode:?}: READ failed after {failed_at:?} ns, {st:?}");
+        let r = comps_of(&net, 0, 1);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].status, Status::PdcError, "{st:?}");
+        assert!(failed_at.is_some(), "{st:?}");
+        for k in 0..n {
+            assert_eq!(comps_of(&net, 0, 2 + k)[0].status, Status::Ok, "{k}");
+        }
+        let max = u64::from(net.nodes[0].eng.config().max_retries);
+        assert_eq!(st.answer_lost, 1, "{st:?}");
+        // The first resend (the scan), `max_retries` at the front, and
+        // perhaps a probe.
+        assert!(st.retx <= max + 2, "{st:?}");
+        assert_eq!((st.rto, st.pdc_error), (0, 0), "{st:?}");
+    }
+}

@@ -311,7 +311,7 @@ impl<S: Slab> Engine<S> {
     /// reached it (each PSN once: amortised O(1) too). Once resent, only
     /// the front of the window is judged again (O(1)), by its last
     /// transmission.
-    pub(super) fn detect_lost(&mut self, pi: usize, now: u64) {
+    pub(super) fn detect_lost(&mut self, pi: usize, now: u64, env: &mut impl Env) {
         let reo = self.reo_wnd(pi);
         let d = &self.pdcs[pi];
         let (rack, rack_psn, wait) = (d.rack_sent, d.rack_psn, (u64::from(d.rack_rtt) << 4) + reo);
@@ -395,6 +395,7 @@ impl<S: Slab> Engine<S> {
         } else {
             TxDesc::EMPTY
         };
+        let mut fail = None;
         if t.flags & (D_LOST | D_RETX) == D_RETX && self.awaits_answer(&t) && psn_lt(t.sent, rack) {
             let age = u64::from(stamp(now).wrapping_sub(t.sent)) << 4;
             if age < short_wait {
@@ -403,8 +404,24 @@ impl<S: Slab> Engine<S> {
                     timer = at;
                 }
             } else if self.answer_due(pi, base) {
-                self.mark_lost(pi, base);
-                self.stats.fast_retx += 1;
+                // Resent for its answer again and again while later
+                // packets make progress (which resets the PDC's retries):
+                // the target acknowledges it but never answers (an answer
+                // the initiator refuses, a duplicate the target drops).
+                // Counted per message, for its packet at the front.
+                let mi = usize::from(t.msg);
+                let m = &mut self.msgs[mi];
+                if m.sent != u64::from(base) {
+                    m.sent = u64::from(base);
+                    m.retries = 0;
+                }
+                if m.retries >= self.cfg.max_retries {
+                    fail = Some(mi);
+                } else {
+                    m.retries += 1;
+                    self.mark_lost(pi, base);
+                    self.stats.fast_retx += 1;
+                }
             }
         }
         let d = &mut self.pdcs[pi];
@@ -413,6 +430,13 @@ impl<S: Slab> Engine<S> {
         d.rack_at = timer;
         if d.rack_resend {
             self.detect_lost_resends(pi, now);
+        }
+        if let Some(mi) = fail {
+            // No answer after `max_retries` resends: the message fails
+            // (as a RUDI request does), and its packets leave the window.
+            self.stats.answer_lost += 1;
+            self.finish_msg(mi, Status::PdcError, env);
+            self.answered(pi, mi, rc::UNDELIVERABLE, env);
         }
     }
 
@@ -584,7 +608,7 @@ impl<S: Slab> Engine<S> {
             d.transient = false;
             d.last_active = now;
         }
-        self.detect_lost(pi, now);
+        self.detect_lost(pi, now, env);
         self.slide(pi, now, env);
         if self.pdcs[pi].state != PdcState::Free {
             self.arm_timers(pi, now, progress);
@@ -905,7 +929,7 @@ impl<S: Slab> Engine<S> {
                 } else if d.rto_at != 0 && now >= d.rto_at {
                     self.on_rto(pi, now, env);
                 } else if d.rack_at != 0 && now >= d.rack_at {
-                    self.detect_lost(pi, now);
+                    self.detect_lost(pi, now, env);
                     self.pump(pi, now, env);
                 } else if d.pace_wait && now >= d.pace_at {
                     self.pdcs[pi].pace_wait = false;

@@ -320,7 +320,7 @@ impl<S: Slab> Engine<S> {
 
     /// Message `mi` of PDC `pi` has its answer `code`: every packet of it
     /// has its response now, and it completes.
-    fn answered(&mut self, pi: usize, mi: usize, code: u8, env: &mut impl Env) {
+    pub(super) fn answered(&mut self, pi: usize, mi: usize, code: u8, env: &mut impl Env) {
         self.msgs[mi].resp = Some(code);
         let (mut p, end) = (self.pdcs[pi].tx_base, self.pdcs[pi].next_psn);
         while psn_lt(p, end) {
