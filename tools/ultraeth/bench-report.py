@@ -88,6 +88,9 @@ def main():
     failed = []
     for mtu in mtus:
         for loss in losses:
+            # Runs merged from several grids leave some points unmeasured.
+            if not any(k[0] == mtu and k[1] == loss for k in runs):
+                continue
             out.append(f"\n### MTU {mtu}, loss {loss:g}%\n")
             out.append("Bandwidth in MiB/s, latency in us (typical; p99); "
                        "mean of the runs (range).\n")
