@@ -366,3 +366,62 @@ fn read_acked_but_never_answered_fails() {
         assert_eq!((st.rto, st.pdc_error), (0, 0), "{st:?}");
     }
 }
+
+/// The same, but the WRITEs stop once the READ packet was resent
+/// `max_retries` times at the front: the READ fails from the RACK timer,
+/// and its packets leave the window then. Before, the failure from the
+/// timer did not slide the window: the settled READ packet stayed at its
+/// front, no idle close, a tail-loss probe with nothing to send, RTOs
+/// counting the PDC's retries and at last a PDC error on a healthy PDC.
+#[test]
+fn read_never_answered_fails_from_the_timer() {
+    for mode in [Mode::Rud, Mode::Rod] {
+        let mut net = net(2, fast_cfg(), Link::CLEAN, 95);
+        let rd = Op::Read {
+            key: MR_RO,
+            offset: 0,
+        };
+        let wr = Op::Write {
+            key: MR_RW,
+            offset: 0,
+        };
+        // Warm up (an RTT sample).
+        send(&mut net, 0, 1, 1, mode, rd, vec![0; 100], 0).unwrap();
+        assert!(net.run_until(net.now + 10_000_000, |n| comps(n, 0).len() == 1));
+        let mtu = net.nodes[0].eng.config().mtu;
+        net.drop_if = Some(std::boxed::Box::new(move |src, _, pkt| {
+            src == 1 && data_offset(pkt) == Some(mtu)
+        }));
+        let max = u64::from(net.nodes[0].eng.config().max_retries);
+        send(&mut net, 0, 1, 1, mode, rd, vec![0; 4 * mtu as usize], 1).unwrap();
+        let (mut n, mut last) = (0, None);
+        // The first resend (the scan), then `max_retries` at the front;
+        // then two WRITEs more, sent after the last resend: their ACKs
+        // are the reference that judges the READ packet again, by the
+        // timer (the last ACK comes before its wait is over).
+        while last.is_none_or(|l| n <= l + 2) && n < 500 {
+            send(&mut net, 0, 1, 1, mode, wr, vec![1; 64], 2 + n).unwrap();
+            let t = net.now + 2_000;
+            net.run_for(t);
+            if last.is_none() && net.nodes[0].eng.stats.retx >= max + 1 {
+                last = Some(n);
+            }
+            n += 1;
+        }
+        assert!(n < 500);
+        let want = 2 + n as usize;
+        let ok = net.run_until(net.now + 10_000_000, |n| comps(n, 0).len() == want);
+        assert!(ok, "{mode:?}: {n} WRITEs, {:?}", net.nodes[0].eng.stats);
+        let st = net.nodes[0].eng.stats;
+        std::println!("{mode:?}: {n} WRITEs, {st:?}");
+        let r = comps_of(&net, 0, 1);
+        assert_eq!(r[0].status, Status::PdcError, "{st:?}");
+        for k in 0..n {
+            assert_eq!(comps_of(&net, 0, 2 + k)[0].status, Status::Ok, "{k}");
+        }
+        assert!(drained_after(&mut net));
+        let st = net.nodes[0].eng.stats;
+        assert_eq!(st.answer_lost, 1, "{st:?}");
+        assert_eq!((st.rto, st.pdc_error), (0, 0), "{st:?}");
+    }
+}

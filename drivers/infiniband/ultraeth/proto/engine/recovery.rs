@@ -311,7 +311,10 @@ impl<S: Slab> Engine<S> {
     /// reached it (each PSN once: amortised O(1) too). Once resent, only
     /// the front of the window is judged again (O(1)), by its last
     /// transmission.
-    pub(super) fn detect_lost(&mut self, pi: usize, now: u64, env: &mut impl Env) {
+    ///
+    /// True when a message failed (its packets are settled and the caller
+    /// slides the window).
+    pub(super) fn detect_lost(&mut self, pi: usize, now: u64, env: &mut impl Env) -> bool {
         let reo = self.reo_wnd(pi);
         let d = &self.pdcs[pi];
         let (rack, rack_psn, wait) = (d.rack_sent, d.rack_psn, (u64::from(d.rack_rtt) << 4) + reo);
@@ -438,6 +441,7 @@ impl<S: Slab> Engine<S> {
             self.finish_msg(mi, Status::PdcError, env);
             self.answered(pi, mi, rc::UNDELIVERABLE, env);
         }
+        fail.is_some()
     }
 
     /// Probe timeout (ns): two RTTs (RFC 8985), or SRTT + 4 RTTVAR when
@@ -929,8 +933,18 @@ impl<S: Slab> Engine<S> {
                 } else if d.rto_at != 0 && now >= d.rto_at {
                     self.on_rto(pi, now, env);
                 } else if d.rack_at != 0 && now >= d.rack_at {
-                    self.detect_lost(pi, now, env);
-                    self.pump(pi, now, env);
+                    if self.detect_lost(pi, now, env) {
+                        // A message failed: its settled packets leave the
+                        // window now, not at an ACK that may never come
+                        // (the front would hold the idle close and lead
+                        // to a probe and RTOs on a healthy PDC).
+                        self.slide(pi, now, env);
+                        if self.pdcs[pi].state != PdcState::Free {
+                            self.arm_timers(pi, now, false);
+                        }
+                    } else {
+                        self.pump(pi, now, env);
+                    }
                 } else if d.pace_wait && now >= d.pace_at {
                     self.pdcs[pi].pace_wait = false;
                     self.pump(pi, now, env);
