@@ -388,8 +388,8 @@ pub(crate) struct Stats {
     /// Resends found spurious (the original arrived).
     pub(crate) spurious_retx: u64,
     /// Messages failed because a READ or fetching atomic packet, resent
-    /// `max_retries` times at the front of the window, was acknowledged
-    /// but never answered.
+    /// `max_retries` times at the front of the window and for
+    /// `min_fail_time`, was acknowledged but never answered.
     pub(crate) answer_lost: u64,
     /// Tail-loss probes sent.
     pub(crate) tlp: u64,
@@ -874,6 +874,10 @@ pub(crate) struct Msg {
     nsegs: u32,
     done_segs: u32,
     pkt_id: u32,
+    /// RUDI: when the message times out. A pull READ waiting for a PDC:
+    /// when it tries again. RUD/ROD on a PDC (no timer of its own): time
+    /// of the first of the `retries` resends (`min_fail_time` counts
+    /// from it).
     deadline: u64,
     /// RUDI: time of the first transmission (RTT sample if not resent);
     /// once resent, of the first timeout (`min_fail_time` counts from

@@ -312,14 +312,24 @@ fn read_goodput_at_one_percent_loss() {
 /// lost every time; so it is when the initiator refuses the answer or the
 /// target drops the duplicate) while WRITEs behind it keep the PDC making
 /// progress: it is resent at the front of the window `max_retries` times
-/// more, then the READ fails (`PdcError`, `stats.answer_lost`) and leaves
-/// the window; the WRITEs complete. Before, it was resent once per RACK
+/// more and for at least `min_fail_time`, then the READ fails
+/// (`PdcError`, `stats.answer_lost`) and leaves the window; the WRITEs
+/// complete. Before, it was resent once per RACK
 /// wait for as long as the others made progress (which resets the PDC's
-/// retries).
+/// retries); then it failed after `max_retries` alone.
 #[test]
 fn read_acked_but_never_answered_fails() {
-    for mode in [Mode::Rud, Mode::Rod] {
-        let mut net = net(2, fast_cfg(), Link::CLEAN, 94);
+    let modes = [Mode::Rud, Mode::Rod];
+    for (mode, min_fail) in modes
+        .map(|m| (m, 0))
+        .into_iter()
+        .chain(modes.map(|m| (m, 300_000)))
+    {
+        let cfg = Config {
+            min_fail_time: min_fail,
+            ..fast_cfg()
+        };
+        let mut net = net(2, cfg, Link::CLEAN, 94);
         let rd = Op::Read {
             key: MR_RO,
             offset: 0,
@@ -338,10 +348,13 @@ fn read_acked_but_never_answered_fails() {
         let t0 = net.now;
         send(&mut net, 0, 1, 1, mode, rd, vec![0; 4 * mtu as usize], 1).unwrap();
         let n = 500;
+        // With `min_fail_time`, fewer WRITEs: the window holds those
+        // behind the READ until it fails.
+        let gap = if min_fail == 0 { 2_000 } else { 10_000 };
         let mut failed_at = None;
         for k in 0..n {
             send(&mut net, 0, 1, 1, mode, wr, vec![1; 64], 2 + k).unwrap();
-            let t = net.now + 2_000;
+            let t = net.now + gap;
             net.run_for(t);
             if failed_at.is_none() && !comps_of(&net, 0, 1).is_empty() {
                 failed_at = Some(net.now - t0);
@@ -350,7 +363,9 @@ fn read_acked_but_never_answered_fails() {
         let want = 2 + n as usize;
         assert!(net.run_until(net.now + 10_000_000, |n| comps(n, 0).len() == want));
         let st = net.nodes[0].eng.stats;
-        std::println!("{mode:?}: READ failed after {failed_at:?} ns, {st:?}");
+        std::println!(
+            "{mode:?}, min_fail_time {min_fail}: READ failed after {failed_at:?} ns, {st:?}"
+        );
         let r = comps_of(&net, 0, 1);
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].status, Status::PdcError, "{st:?}");
@@ -360,9 +375,17 @@ fn read_acked_but_never_answered_fails() {
         }
         let max = u64::from(net.nodes[0].eng.config().max_retries);
         assert_eq!(st.answer_lost, 1, "{st:?}");
-        // The first resend (the scan), `max_retries` at the front, and
-        // perhaps a probe.
-        assert!(st.retx <= max + 2, "{st:?}");
+        if min_fail == 0 {
+            // The first resend (the scan), `max_retries` at the front, and
+            // perhaps a probe.
+            assert!(st.retx <= max + 2, "{st:?}");
+        } else {
+            // Resent for `min_fail_time` (once per WRITE's ACK, 10 us
+            // apart), and failed at the first judgment after it.
+            let at = failed_at.unwrap();
+            assert!(at >= min_fail && at < min_fail + 50_000, "{at}");
+            assert!(st.retx > max + 2, "{st:?}");
+        }
         assert_eq!((st.rto, st.pdc_error), (0, 0), "{st:?}");
     }
 }

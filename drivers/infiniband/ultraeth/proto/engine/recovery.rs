@@ -411,17 +411,24 @@ impl<S: Slab> Engine<S> {
                 // packets make progress (which resets the PDC's retries):
                 // the target acknowledges it but never answers (an answer
                 // the initiator refuses, a duplicate the target drops).
-                // Counted per message, for its packet at the front.
+                // Counted per message, for its packet at the front; it
+                // fails after `max_retries` of them and no sooner than
+                // `min_fail_time` after the first (`deadline` keeps its
+                // time), as a RUDI request.
                 let mi = usize::from(t.msg);
                 let m = &mut self.msgs[mi];
                 if m.sent != u64::from(base) {
                     m.sent = u64::from(base);
                     m.retries = 0;
                 }
-                if m.retries >= self.cfg.max_retries {
+                if m.retries == 0 {
+                    m.deadline = now;
+                }
+                let due = now >= m.deadline.saturating_add(self.cfg.min_fail_time);
+                if m.retries >= self.cfg.max_retries && due {
                     fail = Some(mi);
                 } else {
-                    m.retries += 1;
+                    m.retries = m.retries.saturating_add(1);
                     self.mark_lost(pi, base);
                     self.stats.fast_retx += 1;
                 }
@@ -435,8 +442,9 @@ impl<S: Slab> Engine<S> {
             self.detect_lost_resends(pi, now);
         }
         if let Some(mi) = fail {
-            // No answer after `max_retries` resends: the message fails
-            // (as a RUDI request does), and its packets leave the window.
+            // No answer after `max_retries` resends and `min_fail_time`:
+            // the message fails (as a RUDI request does), and its packets
+            // no longer wait for an answer.
             self.stats.answer_lost += 1;
             self.finish_msg(mi, Status::PdcError, env);
             self.answered(pi, mi, rc::UNDELIVERABLE, env);
