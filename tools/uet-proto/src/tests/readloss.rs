@@ -448,3 +448,62 @@ fn read_never_answered_fails_from_the_timer() {
         assert_eq!((st.rto, st.pdc_error), (0, 0), "{st:?}");
     }
 }
+
+/// A READ larger than what is sent by the time it fails (2 MiB, 512
+/// packets; `max_retries` 2) asks no more of the target once it failed:
+/// it leaves the PDC's queue and its unsent packets are never sent.
+/// Before, it stayed queued and its remaining packets went out (243 here;
+/// the simulated target returned no data for them, as their requests
+/// went out without wanting an answer).
+#[test]
+fn failed_read_sends_no_more_of_itself() {
+    use core::cell::Cell;
+    use std::rc::Rc;
+    for mode in [Mode::Rud, Mode::Rod] {
+        let cfg = Config {
+            max_retries: 2,
+            ..fast_cfg()
+        };
+        // A slow link: the READ takes 1.7 ms to answer in full.
+        let link = Link {
+            bandwidth: 10_000_000_000,
+            ..Link::CLEAN
+        };
+        let mut net = net(2, cfg, link, 96);
+        let rd = Op::Read {
+            key: MR_RO,
+            offset: 0,
+        };
+        // Warm up (an RTT sample).
+        send(&mut net, 0, 1, 1, mode, rd, vec![0; 100], 0).unwrap();
+        assert!(net.run_until(net.now + 10_000_000, |n| comps(n, 0).len() == 1));
+        let mtu = net.nodes[0].eng.config().mtu;
+        let data = Rc::new(Cell::new(0u32));
+        let seen = data.clone();
+        net.drop_if = Some(std::boxed::Box::new(move |src, _, pkt| {
+            let off = if src == 1 { data_offset(pkt) } else { None };
+            if off.is_some() {
+                seen.set(seen.get() + 1);
+            }
+            off == Some(mtu)
+        }));
+        let segs = MR_LEN as u32 / mtu;
+        send(&mut net, 0, 1, 1, mode, rd, vec![0; MR_LEN], 1).unwrap();
+        assert!(net.run_until(net.now + 10_000_000, |n| comps(n, 0).len() == 2));
+        let (at_fail, tx_at_fail) = (data.get(), net.nodes[0].eng.stats.tx);
+        assert!(drained_after(&mut net));
+        let st = net.nodes[0].eng.stats;
+        std::println!(
+            "{mode:?}: {at_fail} of {segs} answered at the failure, {} after; {} packets sent after, {st:?}",
+            data.get(),
+            st.tx - tx_at_fail
+        );
+        assert_eq!(comps_of(&net, 0, 1)[0].status, Status::PdcError, "{st:?}");
+        // Partly sent at the failure; then no more of it (the CLOSE).
+        assert!(at_fail + 128 < segs, "{at_fail}");
+        assert!(data.get() < at_fail + 64, "{}", data.get());
+        assert!(st.tx <= tx_at_fail + 4, "{st:?}");
+        assert_eq!(st.answer_lost, 1, "{st:?}");
+        assert_eq!((st.rto, st.pdc_error), (0, 0), "{st:?}");
+    }
+}

@@ -1480,6 +1480,37 @@ impl<S: Slab> Engine<S> {
         }
     }
 
+    /// Takes message `mi` out of PDC `pi`'s queue if it is there (partly
+    /// sent): its unsent segments are never sent, as for a cancelled READ
+    /// ([`Engine::cancel_on_pdc`]). O(queue length).
+    pub(super) fn unqueue(&mut self, pi: usize, mi: usize) {
+        if !self.msgs[mi].in_queue {
+            return;
+        }
+        let (mut prev, mut q) = (NONE, self.pdcs[pi].q_head);
+        while q != NONE && usize::from(q) != mi {
+            prev = q;
+            q = self.msgs[usize::from(q)].next;
+        }
+        if q == NONE {
+            return;
+        }
+        let m = &mut self.msgs[mi];
+        let next = m.next;
+        m.nsegs = m.seg_next;
+        m.in_queue = false;
+        m.next = NONE;
+        if prev == NONE {
+            self.pdcs[pi].q_head = next;
+        } else {
+            self.msgs[usize::from(prev)].next = next;
+        }
+        let d = &mut self.pdcs[pi];
+        if d.q_tail == q {
+            d.q_tail = prev;
+        }
+    }
+
     /// Puts PDC `pi` in error: every message on it completes with
     /// [`Status::PdcError`] and the slot is quarantined
     /// ([`Engine::pdc_quarantine`]).

@@ -444,9 +444,13 @@ impl<S: Slab> Engine<S> {
         if let Some(mi) = fail {
             // No answer after `max_retries` resends and `min_fail_time`:
             // the message fails (as a RUDI request does), and its packets
-            // no longer wait for an answer.
+            // no longer wait for an answer. A READ larger than the window
+            // asks no more of the target.
             self.stats.answer_lost += 1;
-            self.finish_msg(mi, Status::PdcError, env);
+            self.unqueue(pi, mi);
+            if !self.msgs[mi].completed {
+                self.finish_msg(mi, Status::PdcError, env);
+            }
             self.answered(pi, mi, rc::UNDELIVERABLE, env);
         }
         fail.is_some()
