@@ -314,7 +314,7 @@ fn read_goodput_at_one_percent_loss() {
 /// progress: it is resent at the front of the window `max_retries` times
 /// more and for at least `min_fail_time`, then the READ fails
 /// (`PdcError`, `stats.answer_lost`) and leaves the window; the WRITEs
-/// complete. Before, it was resent once per RACK
+/// complete and every table drains. Before, it was resent once per RACK
 /// wait for as long as the others made progress (which resets the PDC's
 /// retries); then it failed after `max_retries` alone.
 #[test]
@@ -387,6 +387,9 @@ fn read_acked_but_never_answered_fails() {
             assert!(st.retx > max + 2, "{st:?}");
         }
         assert_eq!((st.rto, st.pdc_error), (0, 0), "{st:?}");
+        // Slots, in flight and lost counts, message references: all
+        // freed.
+        assert!(drained_after(&mut net), "{mode:?}, {min_fail}");
     }
 }
 
