@@ -1162,6 +1162,7 @@ impl<S: Slab> Engine<S> {
         let d = &mut self.pdcs[pi];
         d.tlp_count = 2;
         d.lost_scan = d.tx_base;
+        d.set_held_scan(d.tx_base);
         // Everything unacknowledged is presumed lost and resent in order,
         // as the in-flight limit allows.
         let (mut p, end) = (d.tx_base, d.next_psn);
