@@ -95,20 +95,7 @@ fn read_dropping(mode: Mode, lost: Option<u32>) -> (u64, crate::proto::engine::S
 /// after every other response had arrived.
 #[test]
 fn lost_read_response_is_resent_without_a_timer() {
-    let (clean, _) = read_dropping(Mode::Rud, None);
-    for seg in [0u32, 5, 14] {
-        let (t, st) = read_dropping(Mode::Rud, Some(seg));
-        std::println!("segment {seg}: {t} ns (lossless {clean} ns), {st:?}");
-        assert_eq!((st.tlp, st.rto), (0, 0), "segment {seg}: {st:?}");
-        assert_eq!(st.spurious_retx, 0, "segment {seg}: {st:?}");
-        assert!(st.fast_retx >= 1, "segment {seg}: {st:?}");
-        // The link's RTT is about 4 us (2 us each way); before, 20-21 us
-        // more than without loss.
-        assert!(
-            t < clean + 12_000,
-            "segment {seg}: {t} ns, lossless {clean}"
-        );
-    }
+    let clean = middle_responses_resent_by_rack(Mode::Rud);
     // The last response: no later ACK covers its request, which is left
     // to the tail-loss probe (it resends the oldest packet still waiting,
     // acknowledged or not), not the RTO.
@@ -122,18 +109,28 @@ fn lost_read_response_is_resent_without_a_timer() {
 /// RACK without a timer.
 #[test]
 fn rod_lost_read_response_is_resent_without_a_timer() {
-    let (clean, _) = read_dropping(Mode::Rod, None);
+    middle_responses_resent_by_rack(Mode::Rod);
+}
+
+/// Drops the response of segment 0, 5 or 14 of the 16-packet READ in
+/// `mode`: each is resent by RACK (no probe, no RTO, nothing spurious)
+/// within a few RTTs of the lossless time, which is returned.
+fn middle_responses_resent_by_rack(mode: Mode) -> u64 {
+    let (clean, _) = read_dropping(mode, None);
     for seg in [0u32, 5, 14] {
-        let (t, st) = read_dropping(Mode::Rod, Some(seg));
-        std::println!("ROD segment {seg}: {t} ns (lossless {clean} ns), {st:?}");
+        let (t, st) = read_dropping(mode, Some(seg));
+        std::println!("{mode:?} segment {seg}: {t} ns (lossless {clean} ns), {st:?}");
         assert_eq!((st.tlp, st.rto), (0, 0), "segment {seg}: {st:?}");
         assert_eq!(st.spurious_retx, 0, "segment {seg}: {st:?}");
         assert!(st.fast_retx >= 1, "segment {seg}: {st:?}");
+        // The link's RTT is about 4 us (2 us each way); before, 20-21 us
+        // more than without loss.
         assert!(
             t < clean + 12_000,
             "segment {seg}: {t} ns, lossless {clean}"
         );
     }
+    clean
 }
 
 /// The PSN of request `pkt` from the initiator, and whether it is a
