@@ -180,10 +180,19 @@ static COUNTERS: [StatDesc; Counter::COUNT + ENGINE_COUNTERS] = [
     StatDesc::new(c"pdcs_reaped"),
     // A gauge: PDCs in use now, of either role.
     StatDesc::new(c"pdcs_live"),
+    // Loss recovery and the SYN handshake.
+    StatDesc::new(c"fast_retransmissions"),
+    StatDesc::new(c"spurious_retransmissions"),
+    StatDesc::new(c"tail_loss_probes"),
+    StatDesc::new(c"answers_lost"),
+    StatDesc::new(c"pdcs_replaced"),
+    StatDesc::new(c"syns_stale"),
+    StatDesc::new(c"syns_offered"),
+    StatDesc::new(c"unexpected_reclaimed"),
 ];
 
 /// Counters taken from the engine, after the device model's.
-const ENGINE_COUNTERS: usize = 18;
+const ENGINE_COUNTERS: usize = 26;
 
 /// The engine's counters in `COUNTERS` order; `live` is the number of
 /// PDCs in use.
@@ -207,6 +216,14 @@ fn engine_counters(st: &crate::proto::engine::Stats, live: u64) -> [u64; ENGINE_
         st.over_quota,
         st.pdc_reaped,
         live,
+        st.fast_retx,
+        st.spurious_retx,
+        st.tlp,
+        st.answer_lost,
+        st.pdc_replaced,
+        st.stale_syn,
+        st.syn_offered,
+        st.unexp_reclaimed,
     ]
 }
 

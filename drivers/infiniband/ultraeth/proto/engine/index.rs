@@ -199,7 +199,9 @@ impl<S: Slab> Engine<S> {
         self.job_pdc_jobs = 0;
         self.txq.fill(TxDesc::EMPTY);
         let w = self.window();
-        let nwin = self.txq.len() / w;
+        // No panic path: `window()` is never 0 (checked by new()), and
+        // objtool does not know `panic_const_div_by_zero` as noreturn.
+        let nwin = self.txq.len().checked_div(w).unwrap_or(0);
         for k in 0..nwin {
             // CAST: nwin < NONE (checked by new()).
             self.txq[k * w].msg = if k + 1 < nwin { (k + 1) as u16 } else { NONE };

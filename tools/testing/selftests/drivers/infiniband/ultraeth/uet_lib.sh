@@ -228,6 +228,7 @@ uet_wire_runs() {
 		IFS='|' read -r wire fam qd cases extra <<<"$r"
 		plan=$((plan + $(wc -w <<<"$cases")))
 	done
+	[ -n "$UET_WIRE_LOSSY" ] && plan=$((plan + 1))
 	ktap_set_plan "$plan"
 
 	modprobe uet_soft || ktap_exit_fail_msg "cannot load uet_soft"
@@ -285,6 +286,32 @@ uet_wire_runs() {
 		done
 	done
 	uet_wire_netem "$v0" "$ns" "$v1" ""
+	# With UET_WIRE_LOSSY set (every run drops packets), the devices'
+	# loss recovery counters must show that packets were judged lost by
+	# time (RACK) and resent, and no more resends were spurious than sent.
+	if [ -n "$UET_WIRE_LOSSY" ]; then
+		local f0 f1 r0 r1 s0 s1
+		f0=$(uet_counter - "$d0" fast_retransmissions)
+		f1=$(uet_counter "$ns" "$d1" fast_retransmissions)
+		r0=$(uet_counter - "$d0" retransmissions)
+		r1=$(uet_counter "$ns" "$d1" retransmissions)
+		s0=$(uet_counter - "$d0" spurious_retransmissions)
+		s1=$(uet_counter "$ns" "$d1" spurious_retransmissions)
+		ktap_print_msg "$d0/$d1: fast_retransmissions $f0/$f1, retransmissions $r0/$r1, spurious_retransmissions $s0/$s1"
+		local ok=false
+		[ $((f0 + f1)) -gt 0 ] && [ "$s0" -ge 0 ] && [ "$s1" -ge 0 ] &&
+			[ "$s0" -le "$r0" ] && [ "$s1" -le "$r1" ] && ok=true
+		ktap_test_result "lossy runs: packets judged lost by time were resent, no more spurious resends than resends" "$ok"
+	fi
+}
+
+# uet_counter NS DEV NAME: counter NAME of DEV's port 1 (NS "-": the
+# current namespace), -1 if the device has no such counter
+uet_counter() {
+	local -a pre=()
+	[ "$1" != - ] && pre=("$IP" netns exec "$1")
+	"${pre[@]}" "$RDMA" statistic show link "$2/1" 2>/dev/null |
+		tr ' ' '\n' | awk -v n="$3" '$0 == n { getline; print; f = 1 } END { if (!f) print -1 }'
 }
 
 # uet_wire_netem DEV0 NS DEV1 QDISC-ARGS: netem on both ends ("" removes it)

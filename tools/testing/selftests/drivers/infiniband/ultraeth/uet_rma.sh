@@ -35,7 +35,9 @@ loss)
 		"loss 5%|4|loss 5%|$WIRE|"
 		"loss 20%|4|loss 20%|$WIRE|"
 	)
-	tag=l net=87 ;;
+	tag=l net=87
+	# every run drops packets: the recovery counters must move
+	UET_WIRE_LOSSY=1 ;;
 wire)
 	RUNS=(
 		"reorder|4|delay 2ms reorder 25% 50%|$WIRE|"
