@@ -1238,6 +1238,11 @@ pub(crate) struct Tomb {
     /// In its hash chain (a used, superseded or expired entry leaves it
     /// before its ring slot is freed).
     linked: bool,
+    /// An offer whose time a SYN it answered moved on
+    /// ([`Engine::offer_for_syn`]) since it last went to the back of its
+    /// ring: at the head of a full ring it goes to the back instead of
+    /// out.
+    fresh: bool,
     until: u64,
 }
 
@@ -1251,6 +1256,7 @@ impl Tomb {
         syn_psn: 0,
         offer: false,
         linked: false,
+        fresh: false,
         until: 0,
     };
 }

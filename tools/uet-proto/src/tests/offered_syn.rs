@@ -335,3 +335,215 @@ fn first_syn_of_a_half_open_pdc_is_not_delivered_again() {
     assert_eq!(recv_count(&net, 0), 1, "delivered twice");
     assert_eq!(net.nodes[0].eng.stats.stale_syn, stale + 1);
 }
+
+/// The start PSN of request `pkt` if it is a SYN.
+fn syn_start(pkt: &[u8]) -> Option<u32> {
+    use crate::proto::wire::{parse, pds::PdcDst, pds::PdsHeader};
+    match parse(pkt).ok()?.pds {
+        PdsHeader::Req(r) => match r.dst {
+            PdcDst::Syn { psn_offset, .. } => Some(r.psn.wrapping_sub(u32::from(psn_offset))),
+            PdcDst::Dpdcid(_) => None,
+        },
+        _ => None,
+    }
+}
+
+/// Cold review of the SYN pressure, S2. Node 1's SYN (start PSN S) gets
+/// an offer O under pressure, and node 0's NACKs are lost for 2.5 s
+/// while node 1 sends the SYN again and again, each answered with O.
+/// The last one's NACK gets through; before node 1's echo at O arrives,
+/// SYNs of 16 other keys turn the offer ring over (O goes before its
+/// time), the pressure ends, and the echo draws a half-open PDC (the
+/// 1-RTT period O's eviction set) whose offer opens the PDC: the message
+/// is delivered once. Then a copy of node 1's last SYN at S, aged the
+/// quiet time less 1 s, arrives. O's time was set by the first SYN and
+/// never refreshed, so the 1-RTT period its eviction set was over, no
+/// tombstone named S, and the copy opened a PDC at S (0-RTT) and
+/// delivered the message a second time. Now every SYN an offer answers
+/// refreshes its time, and its eviction keeps new PDCs at 1-RTT for the
+/// quiet time after the last of them: the copy draws an offer.
+#[test]
+fn an_offer_answering_a_syn_for_seconds_guards_its_last_copy() {
+    let cfg = Config {
+        syn_pressure: 192,
+        min_fail_time: 3_000_000_000,
+        ..fast_cfg()
+    };
+    let q = cfg.quiet_time();
+    let mut net = net(2, cfg, Link::CLEAN, 101);
+    roomy_target(&mut net, cfg);
+    net.capture = Some(Vec::new());
+    // The pressure: 12 forged PDCs of 16, until their reap.
+    for k in 0..12u16 {
+        let p = forged_req(1000, k, None, op::WRITE, JOB, true, true, 0, 0, 8, 8);
+        inject_raw(&mut net, 0, attacker((k % 4) as u8), &p);
+    }
+    let t0 = net.now;
+    let pressure_end = t0 + cfg.reap_after();
+    // 0: every packet passes; 1: node 0's packets to node 1 are lost;
+    // 2: node 1's SYNs at another start PSN than its first are lost.
+    let mode = Rc::new(Cell::new(0u8));
+    let first: Rc<Cell<Option<u32>>> = Rc::default();
+    let (m, f) = (mode.clone(), first.clone());
+    net.drop_if = Some(Box::new(move |s, d, pkt| match m.get() {
+        1 => s == 0 && d == 1,
+        2 if s == 1 && d == 0 => {
+            let st = syn_start(pkt);
+            if f.get().is_none() {
+                f.set(st);
+            }
+            st.is_some() && st != f.get()
+        }
+        _ => false,
+    }));
+    // Node 1's SEND leaves 2.55 s before the pressure ends; node 0's
+    // answers are lost for 2.5 s.
+    net.run_for(pressure_end - 2_550_000_000);
+    recv(&mut net, 0, 1, 4096, 10, None);
+    recv(&mut net, 0, 1, 4096, 11, None);
+    mode.set(1);
+    send(
+        &mut net,
+        1,
+        0,
+        1,
+        Mode::Rud,
+        Op::Send { tag: None },
+        pattern(7, 100),
+        1,
+    )
+    .unwrap();
+    let s = syn_start(&net.nodes[1].env.outbox[0].2).unwrap();
+    first.set(Some(s));
+    net.run_for(net.now + 2_500_000_000);
+    assert!(comps(&net, 1).is_empty(), "node 1 gave up");
+    assert_eq!(net.nodes[0].eng.stats.syn_offered, 1);
+    let syns = net
+        .capture
+        .as_ref()
+        .unwrap()
+        .iter()
+        .filter(|(f, _, p)| *f == 1 && syn_start(p) == Some(s))
+        .count();
+    assert!(syns > 100, "{syns} SYNs at S in 2.5 s");
+    // The NACKs pass again: the next SYN at S is answered, and its
+    // NACK goes out.
+    mode.set(2);
+    let seen = net.capture.as_ref().unwrap().len();
+    let answered = |n: &Net| {
+        let c = n.capture.as_ref().unwrap();
+        c[seen..].iter().any(|(f, _, _)| *f == 0)
+    };
+    assert!(net.run_until(net.now + 50_000_000, answered));
+    let ta = net.now;
+    let last = net
+        .capture
+        .as_ref()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|(f, _, p)| *f == 1 && syn_start(p) == Some(s))
+        .unwrap()
+        .2
+        .clone();
+    // SYNs of 16 other keys under pressure turn the offer ring (16)
+    // over.
+    for k in 0..16u16 {
+        let p = forged_req(1000, 300 + k, None, op::WRITE, JOB, true, true, 0, 0, 8, 8);
+        inject_raw(&mut net, 0, attacker(20 + (k % 4) as u8), &p);
+    }
+    assert_eq!(net.nodes[0].eng.stats.syn_offered, 17);
+    // The pressure ends; node 1's echo comes through and its message is
+    // delivered once.
+    net.run_for(pressure_end + 2_000_000);
+    assert_eq!(net.nodes[0].eng.usage().0, 0, "the pressure is over");
+    mode.set(0);
+    assert!(net.run_until(net.now + 200_000_000, |n| !comps(n, 1).is_empty()));
+    assert_eq!(comps(&net, 1)[0].status, Status::Ok);
+    assert_eq!(recv_count(&net, 0), 1);
+    // The copy of the last SYN at S, aged the quiet time less 1 s.
+    net.run_for(ta + q - 1_000_000_000);
+    let before = net.nodes[0].eng.stats;
+    inject_raw(&mut net, 0, addr(1), &last);
+    net.run_for(net.now + 20_000_000);
+    assert_eq!(recv_count(&net, 0), 1, "delivered twice");
+    assert_eq!(net.nodes[0].eng.unexpected().count(), 0);
+    // How (RING_TURNS): refreshed, O went to the back of the full ring
+    // and another key's offer went instead; node 1's echo took O, which
+    // left a tombstone for S.
+    assert_eq!(net.nodes[0].eng.stats.stale_syn, before.stale_syn + 1);
+}
+
+/// [`an_offer_answering_a_syn_for_seconds_guards_its_last_copy`] with the
+/// offer pushed out. An offer O answers node 1's SYN (start PSN S) under
+/// pressure, three other keys' offers fill the ring (4), and 2.5 s later
+/// the SYN comes again and gets O again. Offers of four more keys push
+/// out the three others and then O, which had kept the time of the
+/// first SYN: the 1-RTT period it set ended a quiet time after that,
+/// and a copy of the second SYN, aged the quiet time less 1 s, opened a
+/// PDC at S and delivered the message (node 1 takes O and delivers it
+/// from there). Now O's time is the quiet time after the second SYN: it
+/// goes to the back of the ring once (a refreshed offer, while the
+/// others' offers go), is pushed out by the fourth, and the 1-RTT period
+/// lasts until then; the copy draws an offer.
+#[test]
+fn offer_refreshed_by_its_syn_guards_it_when_pushed_out() {
+    use super::offers::{new_start_nacks, syn_send};
+    let cfg = Config {
+        syn_pressure: 192,
+        min_fail_time: 3_000_000_000,
+        ..fast_cfg()
+    };
+    let q = cfg.quiet_time();
+    // 16 PDCs and 16 entries: an offer ring of 4.
+    let mut net = net(2, cfg, Link::CLEAN, 102);
+    for k in 0..12u16 {
+        let p = forged_req(1000, k, None, op::WRITE, JOB, true, true, 0, 0, 8, 8);
+        inject_raw(&mut net, 0, attacker((k % 4) as u8), &p);
+    }
+    let t0 = net.now;
+    net.run_for(t0 + 1_000_000);
+    recv(&mut net, 0, 1, 4096, 10, None);
+    let syn = syn_send(1000, 1000, 40, 1);
+    net.nodes[0].env.outbox.clear();
+    inject_raw(&mut net, 0, addr(1), &syn);
+    let o = new_start_nacks(&mut net, 0);
+    assert_eq!(o.len(), 1);
+    let forged = |net: &mut Net, k: u16| {
+        let p = forged_req(1000, 200 + k, None, op::WRITE, JOB, true, true, 0, 0, 8, 8);
+        inject_raw(net, 0, attacker(20 + k as u8), &p);
+    };
+    for k in 0..3 {
+        forged(&mut net, k);
+    }
+    assert_eq!(net.nodes[0].eng.stats.syn_offered, 4);
+    assert!(net.nodes[0].eng.one_rtt_until() <= t0);
+    // The SYN again 2.5 s later: the same offer.
+    net.run_for(net.now + 2_500_000_000);
+    let ta = net.now;
+    net.nodes[0].env.outbox.clear();
+    inject_raw(&mut net, 0, addr(1), &syn);
+    assert_eq!(new_start_nacks(&mut net, 0), o);
+    // Three more keys: the three other offers go (1-RTT for their time),
+    // O stays.
+    for k in 3..6 {
+        forged(&mut net, k);
+    }
+    assert_eq!(net.nodes[0].eng.stats.syn_offered, 7);
+    assert_eq!(net.nodes[0].eng.one_rtt_until(), t0 + 1_000_000 + q);
+    // The fourth pushes O out: 1-RTT for the quiet time after the SYN.
+    forged(&mut net, 6);
+    assert_eq!(net.nodes[0].eng.one_rtt_until(), ta + q);
+    // The pressure over (the forged PDCs reaped), the copy.
+    net.run_for(ta + q - 1_000_000_000);
+    assert_eq!(net.nodes[0].eng.usage().0, 0);
+    net.nodes[0].env.outbox.clear();
+    inject_raw(&mut net, 0, addr(1), &syn);
+    assert_eq!(
+        new_start_nacks(&mut net, 0).len(),
+        1,
+        "the copy got an offer"
+    );
+    net.run_for(net.now + 1_000_000);
+    assert_eq!(recv_count(&net, 0), 0, "delivered at S");
+}

@@ -48,6 +48,10 @@ pub(super) const NOPOS: u32 = u32::MAX;
 /// answer the previous NACK while the next one is on its way).
 const OFFERS_PER_KEY: usize = 2;
 
+/// Refreshed offers ([`Tomb::fresh`]) a push onto a full offer ring moves
+/// to the back of the ring, at most, before it drops the oldest entry.
+const RING_TURNS: usize = 4;
+
 /// [`Pdc::quar`] of a slot quarantined for every peer (two peers' PDCs
 /// failed on it within `reap_after`).
 const QUAR_ALL: u16 = u16::MAX;
@@ -1244,10 +1248,26 @@ impl<S: Slab> Engine<S> {
             return;
         }
         // The expired entries at the head go; on a full ring, the oldest.
+        // A live offer at the head that a SYN refreshed since it got
+        // there goes to the back of the full ring instead (the ring turns
+        // one slot; amortised O(1): each turn uses up one refresh), so
+        // that refreshed offers, out of order in time, do not push out
+        // live ones while expired ones wait behind them.
+        let mut turns = 0;
         loop {
             let (head, len) = self.ring_at(offer);
-            if len == 0 || (self.tombs[base + head].until > now && len < cap) {
+            if len == 0 {
                 break;
+            }
+            let h = &mut self.tombs[base + head];
+            if h.until > now && len < cap {
+                break;
+            }
+            if h.until > now && h.fresh && turns < RING_TURNS {
+                h.fresh = false;
+                turns += 1;
+                self.set_ring_at(offer, (head + 1) % cap, len);
+                continue;
             }
             self.tomb_pop(offer, now);
         }
@@ -1288,6 +1308,7 @@ impl<S: Slab> Engine<S> {
             syn_psn,
             offer,
             linked: true,
+            fresh: false,
             until,
         };
         // CAST: i < tombs.len() < NONE.
@@ -1297,14 +1318,15 @@ impl<S: Slab> Engine<S> {
 
     /// Walks the live entries of key {`peer`, `spdcid`}, newest first;
     /// `drop(entry, count)` says which to take out of the chain
-    /// (`count` is the walk's own counter). Entries met that have
-    /// expired (or were used) leave the chain on the way.
+    /// (`count` is the walk's own counter) and may change the entry in
+    /// place. Entries met that have expired (or were used) leave the
+    /// chain on the way.
     fn tomb_walk(
         &mut self,
         peer: &Addr,
         spdcid: u16,
         now: u64,
-        mut drop: impl FnMut(&Tomb, &mut usize) -> bool,
+        mut drop: impl FnMut(&mut Tomb, &mut usize) -> bool,
     ) {
         let b = self.tomb_bucket(peer, spdcid);
         let mut seen = 0;
@@ -1312,14 +1334,15 @@ impl<S: Slab> Engine<S> {
         let mut cur = self.tomb_map[b];
         while cur != NONE {
             let c = usize::from(cur);
-            let t = self.tombs[c];
+            let t = &mut self.tombs[c];
+            let next = t.hnext;
             let mine = t.peer == *peer && t.spdcid == spdcid;
-            if t.until <= now || (mine && drop(&t, &mut seen)) {
+            if t.until <= now || (mine && drop(t, &mut seen)) {
                 self.tomb_unlink_at(b, prev, c);
             } else {
                 prev = cur;
             }
-            cur = t.hnext;
+            cur = next;
         }
     }
 
@@ -1428,8 +1451,17 @@ impl<S: Slab> Engine<S> {
 
     /// The start PSN of the newest live offer to PDC {`peer`, `spdcid`}
     /// that answered a SYN at `syn_psn` (another start PSN), left in
-    /// place. While it lives, that SYN's packets get the same offer again
-    /// and never open a PDC at their own PSN (review of 67a39b2, B1).
+    /// place, for the SYN being answered with it. While it lives, that
+    /// SYN's packets get the same offer again and never open a PDC at
+    /// their own PSN (review of 67a39b2, B1). The SYN refreshes its
+    /// time: the offer lives for the quiet time after the last packet it
+    /// answered, as a tombstone does after its PDC last heard from its
+    /// initiator. Before, it kept the time of its first SYN, and an
+    /// initiator that went on sending that SYN for seconds (its NACKs
+    /// lost) outlived it: once the offer had gone (pushed out of a turning
+    /// ring, or expired), a copy of a late packet of that SYN, younger
+    /// than the quiet time, opened a PDC at its own PSN (cold review of
+    /// the SYN pressure, S2).
     pub(super) fn offer_for_syn(
         &mut self,
         peer: &Addr,
@@ -1438,9 +1470,12 @@ impl<S: Slab> Engine<S> {
         now: u64,
     ) -> Option<u32> {
         let mut found = None;
+        let until = now.saturating_add(self.cfg.quiet_time());
         self.tomb_walk(peer, spdcid, now, |t, _| {
             if t.offer && t.syn_psn == syn_psn && t.start_psn != syn_psn && found.is_none() {
                 found = Some(t.start_psn);
+                t.until = until;
+                t.fresh = true;
             }
             false
         });
