@@ -4347,4 +4347,5 @@ mod recovery;
 mod restart;
 mod slow;
 mod synflood;
+mod tombs;
 mod window;

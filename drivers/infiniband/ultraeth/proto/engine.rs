@@ -1243,6 +1243,12 @@ pub(crate) struct Tomb {
     /// ring: at the head of a full ring it goes to the back instead of
     /// out.
     fresh: bool,
+    /// A key-wide tombstone: older tombstones of the key folded into one
+    /// (beyond `index::TOMBS_PER_KEY`), for the latest of their times. It
+    /// names no start PSN: while it lives, a SYN of the key that no other
+    /// entry answers gets the 1-RTT handshake, never a PDC at its own
+    /// PSN.
+    wide: bool,
     until: u64,
 }
 
@@ -1257,6 +1263,7 @@ impl Tomb {
         offer: false,
         linked: false,
         fresh: false,
+        wide: false,
         until: 0,
     };
 }
@@ -1519,6 +1526,11 @@ pub(crate) struct Engine<S: Slab> {
     /// Host tests: packets the loss detection looked at (its cost).
     #[cfg(test)]
     pub(crate) scan_steps: u64,
+    /// Host tests: entries of the tombstone and offer hash chains walked
+    /// (lookups of a key, and unlinking an entry its ring drops), what a
+    /// peer's SYNs cost there.
+    #[cfg(test)]
+    pub(crate) tomb_steps: u32,
 }
 
 fn to_u16(v: usize) -> u16 {
@@ -1762,6 +1774,8 @@ impl<S: Slab> Engine<S> {
             stats: Stats::default(),
             #[cfg(test)]
             scan_steps: 0,
+            #[cfg(test)]
+            tomb_steps: 0,
         }
         .with_indexes())
     }

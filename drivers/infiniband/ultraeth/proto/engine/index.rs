@@ -48,6 +48,12 @@ pub(super) const NOPOS: u32 = u32::MAX;
 /// answer the previous NACK while the next one is on its way).
 const OFFERS_PER_KEY: usize = 2;
 
+/// Most live tombstones that name a start PSN a target keeps per {peer,
+/// SPDCID}; older ones are folded into one key-wide entry
+/// ([`Tomb::wide`]), so that a key's hash chain stays short whatever its
+/// peer sends (cold review of the SYN pressure, S3).
+const TOMBS_PER_KEY: usize = 4;
+
 /// Refreshed offers ([`Tomb::fresh`]) a push onto a full offer ring moves
 /// to the back of the ring, at most, before it drops the oldest entry.
 const RING_TURNS: usize = 4;
@@ -1176,6 +1182,10 @@ impl<S: Slab> Engine<S> {
             let mut prev = NONE;
             let mut cur = self.tomb_map[b];
             while cur != NONE && usize::from(cur) != i {
+                #[cfg(test)]
+                {
+                    self.tomb_steps = self.tomb_steps.wrapping_add(1);
+                }
                 prev = cur;
                 cur = self.tombs[usize::from(cur)].hnext;
             }
@@ -1271,7 +1281,36 @@ impl<S: Slab> Engine<S> {
             }
             self.tomb_pop(offer, now);
         }
-        if offer {
+        if !offer {
+            // The key's newest tombstones that name a start PSN stay, one
+            // fewer than the limit: the new one makes it up. The next one
+            // becomes the key-wide entry, and the older ones (and an
+            // older key-wide entry) go: tombstones are pushed in time
+            // order, so its time is the latest of theirs. A SYN of the
+            // key at a start PSN they named then gets 1-RTT instead of
+            // being dropped as stale: it still opens no PDC at that PSN.
+            let mut named = 0;
+            let mut wide = None;
+            self.tomb_walk(&peer, spdcid, now, |t, _| {
+                if t.offer {
+                    return false;
+                }
+                if t.wide {
+                    // Older than the new key-wide entry, so not later.
+                    return wide.is_some_and(|u| t.until <= u);
+                }
+                named += 1;
+                if named < TOMBS_PER_KEY {
+                    return false;
+                }
+                if let Some(u) = wide {
+                    return t.until <= u;
+                }
+                t.wide = true;
+                wide = Some(t.until);
+                false
+            });
+        } else {
             // The newest offers of the key stay, one fewer than the
             // limit: the new one makes it up. An offer that answered a
             // SYN at another start PSN (one that guards) stays while
@@ -1309,6 +1348,7 @@ impl<S: Slab> Engine<S> {
             offer,
             linked: true,
             fresh: false,
+            wide: false,
             until,
         };
         // CAST: i < tombs.len() < NONE.
@@ -1333,6 +1373,10 @@ impl<S: Slab> Engine<S> {
         let mut prev = NONE;
         let mut cur = self.tomb_map[b];
         while cur != NONE {
+            #[cfg(test)]
+            {
+                self.tomb_steps = self.tomb_steps.wrapping_add(1);
+            }
             let c = usize::from(cur);
             let t = &mut self.tombs[c];
             let next = t.hnext;
@@ -1349,12 +1393,26 @@ impl<S: Slab> Engine<S> {
     /// True if a live tombstone says PDC {`peer`, `spdcid`} starting at
     /// `start_psn` was closed or reaped.
     pub(super) fn tomb_find(&mut self, peer: &Addr, spdcid: u16, start_psn: u32, now: u64) -> bool {
-        let mut found = false;
+        self.tomb_check(peer, spdcid, start_psn, now).0
+    }
+
+    /// [`Engine::tomb_find`], and whether key {`peer`, `spdcid`} has a
+    /// live key-wide tombstone ([`Tomb::wide`]): then a SYN of it at a
+    /// start PSN that no tombstone or offer names gets 1-RTT.
+    pub(super) fn tomb_check(
+        &mut self,
+        peer: &Addr,
+        spdcid: u16,
+        start_psn: u32,
+        now: u64,
+    ) -> (bool, bool) {
+        let (mut found, mut wide) = (false, false);
         self.tomb_walk(peer, spdcid, now, |t, _| {
-            found |= !t.offer && t.start_psn == start_psn;
+            found |= !t.offer && !t.wide && t.start_psn == start_psn;
+            wide |= t.wide;
             false
         });
-        found
+        (found, wide)
     }
 
     /// True, and the offer used up, if this target offered `start_psn` to

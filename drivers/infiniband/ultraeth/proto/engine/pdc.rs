@@ -824,7 +824,16 @@ impl<S: Slab> Engine<S> {
                     }
                     return Some(i);
                 }
-                if !proven && self.tomb_find(src, spdcid, start, now) {
+                // `wide`: the key's older tombstones were folded into one
+                // key-wide entry, which names no start PSN: this SYN
+                // may be a copy of one of theirs, so it gets 1-RTT below
+                // (cold review of the SYN pressure, S3).
+                let (stale, wide) = if proven {
+                    (false, false)
+                } else {
+                    self.tomb_check(src, spdcid, start, now)
+                };
+                if stale {
                     // A packet of a PDC closed or reaped within the quiet
                     // time: delayed or replayed, never a new PDC.
                     self.stats.stale_syn += 1;
@@ -861,7 +870,7 @@ impl<S: Slab> Engine<S> {
                 // PSN when it is reaped: not beyond the key's limit
                 // (review of 10bea4b, S1).
                 if !proven
-                    && (self.cfg.one_rtt || now < self.syn_1rtt_until)
+                    && (self.cfg.one_rtt || now < self.syn_1rtt_until || wide)
                     && !self.offer_has(src, spdcid, start, now)
                     && self.offers_full(src, spdcid, 1, now)
                 {
@@ -888,7 +897,7 @@ impl<S: Slab> Engine<S> {
                 // A SYN at the start PSN a reaped half-open PDC offered
                 // completes the 1-RTT handshake.
                 let proven = proven || self.offer_take(src, spdcid, start, now);
-                let one_rtt = !proven && (self.cfg.one_rtt || now < self.syn_1rtt_until);
+                let one_rtt = !proven && (self.cfg.one_rtt || now < self.syn_1rtt_until || wide);
                 let new_start = if one_rtt {
                     self.offer_psn(src, spdcid, start)
                 } else {
