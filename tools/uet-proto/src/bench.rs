@@ -49,7 +49,8 @@
 //!   one-way delay, Bernoulli loss on every packet both ways; mean of
 //!   three seeds (`UET_BENCH_SEEDS` others); ratio to the lossless goodput
 //!   of the same mode. `read_goodput_ratio_at_1pct_loss_*`: the same for
-//!   16 x 1 MiB RMA READs (RUD), whose data rides in the ACKs.
+//!   16 x 1 MiB RMA READs (RUD), whose data rides in the ACKs;
+//!   `write_goodput_ratio_at_1pct_loss_*` for 16 x 1 MiB RMA WRITEs (RUD).
 //! - `jitter`: `jitter_{pingpong,stream}_{fifo,spread,tail}_{tx,retx,...}`:
 //!   resends, timeouts, probes and RACK losses of both engines over a
 //!   slow, jittery and lossless wire ([`Wire`]: RTTs of 0.3-3 ms, as
@@ -1173,6 +1174,12 @@ pub fn run(only: &[&str]) {
             fig(
                 &format!("read_goodput_ratio_at_1pct_loss_{tag}"),
                 format!("{:.3}", rd / rd0),
+            );
+            let wr0 = goodput3_of(Work::Write, bw, delay, 0.0, Mode::Rud);
+            let wr = goodput3_of(Work::Write, bw, delay, 0.01, Mode::Rud);
+            fig(
+                &format!("write_goodput_ratio_at_1pct_loss_{tag}"),
+                format!("{:.3}", wr / wr0),
             );
         }
     }

@@ -4344,6 +4344,7 @@ mod pktfuzz;
 mod readloss;
 mod reap;
 mod recovery;
+mod resploss;
 mod restart;
 mod slow;
 mod synflood;

@@ -697,11 +697,12 @@ impl Pdc {
         self.acked_to = psn;
     }
 
-    /// Initiator (ROD): the packets below `lost_scan` that the loss
-    /// detection passed while the target held them (acknowledged without
-    /// the data they wait for, SACKed above `acked_to`) are at or above
-    /// this PSN; they are judged again once `acked_to` reaches them
-    /// ([`Engine::detect_lost`]). Equal to `lost_scan`: none.
+    /// Initiator: the packets below `lost_scan` that the loss detection
+    /// passed while the target held them (ROD: acknowledged without the
+    /// data they wait for, SACKed above `acked_to`), or while a SEND's or
+    /// WRITE's response may still come (`Engine::response_wait`), are at
+    /// or above this PSN; they are judged again once `acked_to` reaches
+    /// them ([`Engine::detect_lost`]). Equal to `lost_scan`: none.
     pub(super) fn held_scan(&self) -> u32 {
         self.rx_bytes
     }
@@ -872,7 +873,13 @@ pub(crate) struct Msg {
     resp: Option<u8>,
     seg_next: u32,
     nsegs: u32,
+    /// A READ's segments answered; a SEND's or WRITE's (any message but a
+    /// fetching one) packets acknowledged.
     done_segs: u32,
+    /// A SEND or WRITE: when its last packet not acknowledged before was
+    /// (ns / 16, wrapping, as `TxDesc::sent`), see
+    /// [`Engine::awaits_answer`].
+    acked_at: u32,
     pkt_id: u32,
     /// RUDI: when the message times out. A pull READ waiting for a PDC:
     /// when it tries again. RUD/ROD on a PDC (no timer of its own): time
@@ -919,6 +926,7 @@ impl Msg {
         seg_next: 0,
         nsegs: 0,
         done_segs: 0,
+        acked_at: 0,
         pkt_id: 0,
         deadline: 0,
         sent: 0,

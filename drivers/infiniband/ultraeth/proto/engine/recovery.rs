@@ -66,6 +66,8 @@ struct Rack {
     psn: u32,
     wait: u64,
     short_wait: u64,
+    /// Wait of a SEND's or WRITE's response ([`Engine::response_wait`]).
+    resp_wait: u64,
 }
 
 /// Time `t` (ns) in the units of `Pdc::fail_at`: [`FAIL_TICK`], wrapping.
@@ -123,6 +125,20 @@ impl<S: Slab> Engine<S> {
         }
         let f = t.flags;
         t.flags |= D_ACKED;
+        if f & D_CLOSE == 0 {
+            // A SEND's or WRITE's packets acknowledged so far: once all
+            // are, the ACK that completed it at the target carried its
+            // response ([`Engine::awaits_answer`]).
+            if let Some(m) = self.msgs.get_mut(usize::from(t.msg)) {
+                if !wants_data(&m.post.op) {
+                    m.done_segs += 1;
+                    if m.done_segs == m.nsegs {
+                        m.acked_at = stamp(now);
+                    }
+                }
+            }
+        }
+        let t = &mut self.txq[i];
         if psn == trigger && f & D_RETX != 0 && !copy {
             // The spurious resend is counted below, once: a duplicate ACK
             // for this PSN must not count it again.
@@ -247,18 +263,24 @@ impl<S: Slab> Engine<S> {
             .max(u64::from(d.reo_wnd))
     }
 
-    /// Whether packet `t` was acknowledged but still waits for the data
-    /// its ACK carries: a READ's or a fetching atomic's, which the target
-    /// answers packet by packet, at once, and again for a duplicate (so
-    /// not the response to the last packet of a SEND or WRITE, which
-    /// waits for every packet of the message, or for the target's reads
-    /// of a rendezvous send).
+    /// Whether packet `t` was acknowledged but still waits for the answer
+    /// its ACK carried: a READ's or a fetching atomic's data, which the
+    /// target answers packet by packet, at once, and again for a
+    /// duplicate; or (`implied_ok` off) the response to the last packet
+    /// of a SEND or WRITE once every packet of the message was
+    /// acknowledged: the target answered in the ACK of the packet that
+    /// completed the message, at once, and answers a duplicate of a
+    /// completed message with the same response (`dup_answer`). Not a
+    /// rendezvous send, whose answer waits for the target's reads.
     fn awaits_answer(&self, t: &TxDesc) -> bool {
         t.flags & (D_ACKED | D_NEED_RESP | D_GOT_RESP | D_CLOSE) == D_ACKED | D_NEED_RESP
-            && self
-                .msgs
-                .get(usize::from(t.msg))
-                .is_some_and(|m| wants_data(&m.post.op))
+            && self.msgs.get(usize::from(t.msg)).is_some_and(|m| {
+                wants_data(&m.post.op)
+                    || (!self.cfg.implied_ok
+                        && m.rkey == 0
+                        && t.seg + 1 >= m.nsegs
+                        && m.done_segs >= m.nsegs)
+            })
     }
 
     /// Whether the data of packet `psn` of PDC `pi`, acknowledged, is due:
@@ -290,6 +312,34 @@ impl<S: Slab> Engine<S> {
         Ok(())
     }
 
+    /// The last packet `t` of a SEND or WRITE, acknowledged without its
+    /// response, also waits half an SRTT and a reordering window from the
+    /// time the last of its message's packets was acknowledged: the
+    /// response rides on the ACK of the packet that completed the message
+    /// at the target, which later ACKs may overtake, and when the
+    /// message's packets left in one burst their send times say little
+    /// of when they arrived (with RACK alone, 1 MiB and 16 x 64 KiB over a
+    /// link reordering by 8 places resent one such packet spuriously).
+    /// `Some(time)` until then.
+    fn response_wait(&self, t: &TxDesc, r: &Rack) -> Option<u64> {
+        let m = self.msgs.get(usize::from(t.msg))?;
+        if t.flags & D_ACKED == 0 || wants_data(&m.post.op) {
+            return None;
+        }
+        let age = u64::from(stamp(r.now).wrapping_sub(m.acked_at)) << 4;
+        (age < r.resp_wait).then(|| r.now + (r.resp_wait - age))
+    }
+
+    /// [`Engine::rack_due`] and [`Engine::response_wait`] for packet `t`
+    /// (PSN `p`).
+    fn answer_due_at(&self, t: &TxDesc, p: u32, r: &Rack) -> Result<(), u64> {
+        Self::rack_due(t, p, r)?;
+        match self.response_wait(t, r) {
+            Some(at) => Err(at),
+            None => Ok(()),
+        }
+    }
+
     /// Time-based loss detection (RACK, RFC 8985): a packet still
     /// unacknowledged that was sent before the most recently sent packet
     /// known to have arrived is lost once an RTT plus a reordering window
@@ -301,14 +351,18 @@ impl<S: Slab> Engine<S> {
     /// (amortised O(1) per packet); resent packets are judged by
     /// [`Engine::detect_lost_resends`] while the reference is a resend.
     ///
-    /// A READ or fetching atomic packet acknowledged without its data
-    /// ([`Engine::awaits_answer`]) is judged the same way: the ACK that
-    /// carried the data was lost, and the packet is resent for it (before,
-    /// it held the front of the window until the tail-loss probe or the
-    /// RTO). ROD: one SACKed above the cumulative ACK is not due yet
-    /// ([`Engine::answer_due`]); the scan passes it and [`Pdc::held_scan`]
-    /// remembers the first such PSN, judged again once the cumulative ACK
-    /// reached it (each PSN once: amortised O(1) too). Once resent, only
+    /// A READ or fetching atomic packet acknowledged without its data,
+    /// or the last packet of a SEND or WRITE whose packets were all
+    /// acknowledged without its response ([`Engine::awaits_answer`]), is
+    /// judged the same way ([`Engine::answer_due_at`]): the ACK that
+    /// carried the answer was lost, and the packet is resent for it
+    /// (before, it held the front of the window until the tail-loss probe
+    /// or the RTO). ROD: one SACKed above the cumulative ACK is not due yet
+    /// ([`Engine::answer_due`]), nor is a SEND's or WRITE's last packet
+    /// within [`Engine::response_wait`]; the scan passes it and
+    /// [`Pdc::held_scan`] remembers the first such PSN, judged again once
+    /// the cumulative ACK reached it (each PSN once: amortised O(1) too;
+    /// the RACK timer is armed for a response's wait). Once resent, only
     /// the front of the window is judged again (O(1)), by its last
     /// transmission.
     ///
@@ -327,6 +381,7 @@ impl<S: Slab> Engine<S> {
             psn: rack_psn,
             wait,
             short_wait,
+            resp_wait: reo + d.rtt.srtt / 2,
         };
         let end = d.next_psn;
         let start = if psn_lt(d.lost_scan, d.tx_base) {
@@ -352,7 +407,7 @@ impl<S: Slab> Engine<S> {
             }
             let t = self.txq[self.txi(pi, q)];
             if t.flags & (D_LOST | D_RETX) == 0 && self.awaits_answer(&t) {
-                if let Err(at) = Self::rack_due(&t, q, &r) {
+                if let Err(at) = self.answer_due_at(&t, q, &r) {
                     timer = at;
                     break;
                 }
@@ -379,7 +434,15 @@ impl<S: Slab> Engine<S> {
                     }
                     break;
                 }
-                if t.flags & D_ACKED == 0 || self.answer_due(pi, p) {
+                // A SEND's or WRITE's response may still come: passed as
+                // a held ROD packet is, judged again from the cursor.
+                let wait = self.response_wait(&t, &r);
+                if let Some(at) = wait {
+                    if timer == 0 || at < timer {
+                        timer = at;
+                    }
+                }
+                if t.flags & D_ACKED == 0 || (wait.is_none() && self.answer_due(pi, p)) {
                     self.mark_lost(pi, p);
                     self.stats.fast_retx += 1;
                 } else if held.is_none() {

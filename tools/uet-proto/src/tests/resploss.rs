@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+
+//! Lost SES responses of SENDs and WRITEs (`implied_ok` off, as the kernel
+//! runs): the target answers a message in the ACK triggered by the packet
+//! that completes it. When that ACK is lost, the ACKs of the next
+//! messages cover the message's last packet without its response.
+
+use super::*;
+
+/// Whether `pkt` is an ACK carrying a plain SES response (a SEND's or a
+/// WRITE's, no data).
+fn plain_response(pkt: &[u8]) -> bool {
+    use crate::proto::wire::{
+        parse,
+        pds::PdsHeader,
+        ses::{RespBody, SesHeader},
+    };
+    let Ok(p) = parse(pkt) else {
+        return false;
+    };
+    matches!(
+        (p.pds, p.ses),
+        (
+            PdsHeader::Ack(_),
+            Some(SesHeader::Resp(crate::proto::wire::ses::SesResp {
+                body: RespBody::Plain { .. },
+                ..
+            }))
+        )
+    )
+}
+
+/// Messages in a stream, one posted every `GAP` ns, of `SEGS` packets.
+const MSGS: u64 = 12;
+const GAP: u64 = 2_000;
+const SEGS: usize = 4;
+/// The message whose response is lost.
+const LOST: u64 = 4;
+
+/// A stream of `MSGS` SENDs (`send_op`) or WRITEs in `mode`, one every
+/// `GAP` ns; with `drop`, the ACK carrying the response of message `LOST`
+/// (the `LOST + 1`-th response, the link being clean) is dropped. With
+/// `bad`, message `LOST` fails at the target: a WRITE to a read-only
+/// region, a SEND to a receive one byte too short. Returns how long each
+/// message took from its post to its completion, and the initiator's and
+/// the target's counters.
+fn stream(
+    mode: Mode,
+    send_op: bool,
+    drop: bool,
+    bad: bool,
+) -> (
+    Vec<u64>,
+    crate::proto::engine::Stats,
+    crate::proto::engine::Stats,
+) {
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 97);
+    let wr = |key| Op::Write { key, offset: 0 };
+    let mtu = net.nodes[0].eng.config().mtu as usize;
+    let len = SEGS * mtu;
+    // Warm up (an RTT sample).
+    send(&mut net, 0, 1, 1, mode, wr(MR_RW), vec![1; 64], 0).unwrap();
+    assert!(net.run_until(net.now + 10_000_000, |n| comps(n, 0).len() == 1));
+    if send_op {
+        for k in 0..MSGS {
+            let short = usize::from(bad && k == LOST);
+            recv(&mut net, 1, 1, len - short, 1000 + k, None);
+        }
+    }
+    let mut seen = 0;
+    net.drop_if = Some(std::boxed::Box::new(move |src, _, pkt| {
+        if drop && src == 1 && plain_response(pkt) {
+            seen += 1;
+            return seen == LOST + 1;
+        }
+        false
+    }));
+    let want = |k: u64| match (bad && k == LOST, send_op) {
+        (false, _) => Status::Ok,
+        (true, false) => Status::Remote(rc::PERM_VIOLATION),
+        (true, true) => Status::Remote(rc::TOO_LONG),
+    };
+    let t0 = net.now;
+    let mut done = vec![None; MSGS as usize];
+    let note = |n: &Net, done: &mut Vec<Option<u64>>| {
+        for c in comps(n, 0) {
+            if (1..=MSGS).contains(&c.user) {
+                let k = c.user - 1;
+                let d = &mut done[k as usize];
+                if d.is_none() {
+                    assert_eq!(c.status, want(k), "{mode:?} {k}");
+                    *d = Some(n.now - (t0 + k * GAP));
+                }
+            }
+        }
+    };
+    for k in 0..MSGS {
+        let op = match (send_op, bad && k == LOST) {
+            (true, _) => Op::Send { tag: None },
+            (false, false) => wr(MR_RW),
+            (false, true) => wr(MR_RO),
+        };
+        send(&mut net, 0, 1, 1, mode, op, pattern(k, len), 1 + k).unwrap();
+        let t = t0 + (k + 1) * GAP;
+        net.run_until(t, |n| {
+            note(n, &mut done);
+            false
+        });
+        net.now = net.now.max(t);
+    }
+    let ok = net.run_until(t0 + 1_000_000_000, |n| {
+        note(n, &mut done);
+        done.iter().all(|d| d.is_some())
+    });
+    assert!(ok, "{mode:?}: {done:?}, {:?}", net.nodes[0].eng.stats);
+    assert!(drained_after(&mut net));
+    if send_op {
+        // Each delivered once.
+        let mut r: Vec<u64> = comps(&net, 1)
+            .iter()
+            .filter(|c| c.kind == CompKind::Recv)
+            .map(|c| c.user)
+            .collect();
+        r.sort_unstable();
+        assert_eq!(r, (1000..1000 + MSGS).collect::<Vec<_>>());
+    }
+    (
+        done.into_iter().map(Option::unwrap).collect(),
+        net.nodes[0].eng.stats,
+        net.nodes[1].eng.stats,
+    )
+}
+
+/// Drops the response of message `LOST` (successful, or failed with
+/// `bad`) of a stream of 4-packet SENDs and WRITEs, RUD and ROD. The ACKs
+/// of the next messages cover its last packet, which is then judged as a
+/// READ packet acknowledged without its data is: lost by RACK and resent
+/// at once; the target answers the duplicate with the same response, and
+/// delivers nothing twice. No probe, no RTO: the message completes about
+/// an RTT and the reordering wait after the others (15.8 us, lossless
+/// 5.3 us). Before, its last packet held the front of the window until
+/// the tail-loss probe, which every ACK of the stream put off: 35.8 us,
+/// done once the stream stopped.
+fn lost_responses(bad: bool) {
+    for mode in [Mode::Rud, Mode::Rod] {
+        for send_op in [false, true] {
+            let what = if send_op { "SEND" } else { "WRITE" };
+            let (clean, _, _) = stream(mode, send_op, false, bad);
+            let (t, st, tst) = stream(mode, send_op, true, bad);
+            std::println!("{mode:?} {what}: lossless {clean:?}, lost {t:?}, {st:?}");
+            for k in 0..MSGS as usize {
+                if k != LOST as usize {
+                    assert_eq!(t[k], clean[k], "{mode:?} {what} {k}");
+                }
+            }
+            let k = LOST as usize;
+            assert!(t[k] < clean[k] + 12_000, "{mode:?} {what}: {t:?}");
+            assert_eq!((st.tlp, st.rto, st.spurious_retx), (0, 0, 0), "{st:?}");
+            assert_eq!((st.retx, st.fast_retx), (1, 1), "{st:?}");
+            // The resent last packet, answered again.
+            assert_eq!(tst.dup, 1, "{tst:?}");
+        }
+    }
+}
+
+#[test]
+fn lost_send_and_write_response_is_resent_without_a_timer() {
+    lost_responses(false);
+}
+
+/// The same when the message failed at the target: the duplicate gets
+/// the error the lost ACK carried, from the target's response ring.
+#[test]
+fn lost_send_and_write_error_is_resent_without_a_timer() {
+    lost_responses(true);
+}
