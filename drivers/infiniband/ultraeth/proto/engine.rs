@@ -876,9 +876,9 @@ pub(crate) struct Msg {
     /// A READ's segments answered; a SEND's or WRITE's (any message but a
     /// fetching one) packets acknowledged.
     done_segs: u32,
-    /// A SEND or WRITE: when its last packet not acknowledged before was
-    /// (ns / 16, wrapping, as `TxDesc::sent`), see
-    /// [`Engine::awaits_answer`].
+    /// A SEND or WRITE: when the last of its packets to be acknowledged
+    /// was (ns / 16, wrapping, as `TxDesc::sent`), see
+    /// [`Engine::response_wait`].
     acked_at: u32,
     pkt_id: u32,
     /// RUDI: when the message times out. A pull READ waiting for a PDC:

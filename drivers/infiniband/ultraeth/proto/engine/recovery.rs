@@ -129,13 +129,19 @@ impl<S: Slab> Engine<S> {
             // A SEND's or WRITE's packets acknowledged so far: once all
             // are, the ACK that completed it at the target carried its
             // response ([`Engine::awaits_answer`]).
+            let seg = t.seg;
+            let mut last = None;
             if let Some(m) = self.msgs.get_mut(usize::from(t.msg)) {
                 if !wants_data(&m.post.op) {
                     m.done_segs += 1;
                     if m.done_segs == m.nsegs {
                         m.acked_at = stamp(now);
+                        last = Some(psn.wrapping_add(m.nsegs.saturating_sub(seg + 1)));
                     }
                 }
+            }
+            if let Some(l) = last {
+                self.rejudge_for_response(pi, l);
             }
         }
         let t = &mut self.txq[i];
@@ -177,6 +183,25 @@ impl<S: Slab> Engine<S> {
             }
         }
         true
+    }
+
+    /// Every packet of the SEND or WRITE whose last packet is `last` (of
+    /// PDC `pi`) is acknowledged now. If the loss detection passed that
+    /// packet before (acknowledged while an earlier one was missing: that
+    /// one, resent or overtaken, completed the message at the target and
+    /// its ACK carries the response), the held-packet cursor goes back to
+    /// it, so that it is judged for its response as any other
+    /// ([`Engine::detect_lost`]). Before, a lost response of such a
+    /// message waited for the tail-loss probe.
+    fn rejudge_for_response(&mut self, pi: usize, last: u32) {
+        let d = &self.pdcs[pi];
+        if psn_lt(last, d.tx_base) || !psn_lt(last, d.lost_scan) || !psn_lt(last, d.held_scan()) {
+            return;
+        }
+        let t = self.txq[self.txi(pi, last)];
+        if t.flags & (D_USED | D_NEED_RESP | D_GOT_RESP | D_CLOSE) == D_USED | D_NEED_RESP {
+            self.pdcs[pi].set_held_scan(last);
+        }
     }
 
     /// A resend of PDC `pi` turned out spurious (the original arrived):
