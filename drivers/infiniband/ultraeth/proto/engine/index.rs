@@ -1103,7 +1103,9 @@ impl<S: Slab> Engine<S> {
 
     // ----------------------------------------------------------------
     // Tombstones and offers: two rings over the `tombs` table, each in
-    // order of expiry, hashed together by {peer, SPDCID}. Offers have
+    // order of arrival (of expiry for tombstones; an offer a SYN
+    // refreshed expires later, see `Tomb::fresh`), hashed together by
+    // {peer, SPDCID}. Offers have
     // their own ring (the last quarter of the table), so that they never
     // push a live tombstone out (which makes every new PDC use 1-RTT
     // until that tombstone's time): a flood of half-open PDCs only

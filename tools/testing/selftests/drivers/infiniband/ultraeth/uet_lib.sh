@@ -299,7 +299,9 @@ uet_wire_runs() {
 		s1=$(uet_counter "$ns" "$d1" spurious_retransmissions)
 		ktap_print_msg "$d0/$d1: fast_retransmissions $f0/$f1, retransmissions $r0/$r1, spurious_retransmissions $s0/$s1"
 		local ok=false
-		[ $((f0 + f1)) -gt 0 ] && [ "$s0" -ge 0 ] && [ "$s1" -ge 0 ] &&
+		# -1: no such counter (each must be there, not just their sum)
+		[ "$f0" -ge 0 ] && [ "$f1" -ge 0 ] && [ $((f0 + f1)) -gt 0 ] &&
+			[ "$s0" -ge 0 ] && [ "$s1" -ge 0 ] &&
 			[ "$s0" -le "$r0" ] && [ "$s1" -le "$r1" ] && ok=true
 		ktap_test_result "lossy runs: packets judged lost by time were resent, no more spurious resends than resends" "$ok"
 	fi
