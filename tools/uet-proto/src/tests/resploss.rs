@@ -231,3 +231,106 @@ fn lost_response_of_a_resent_packet() {
         }
     }
 }
+
+/// A hole in message `LOST - 1` (its first packet lost, then resent).
+/// Message `LOST` is acknowledged whole before the hole is filled (ROD:
+/// SACKed while the target holds it; RUD: delivered and answered). The
+/// ACK carrying its response is delayed by `DELAY` ns, much less than the
+/// response's wait (half an SRTT and the reordering window), and overtaken
+/// by the next ACK: the response is late, not lost, and nothing should be
+/// resent for it. Dropped instead, it is resent for as a lost one is.
+#[test]
+fn late_response_after_a_hole_is_not_resent() {
+    use core::cell::RefCell;
+    use std::rc::Rc;
+    for (mode, lost) in [
+        (Mode::Rud, false),
+        (Mode::Rod, false),
+        (Mode::Rud, true),
+        (Mode::Rod, true),
+    ] {
+        const DELAY: u64 = 300;
+        let mut net = net(2, fast_cfg(), Link::CLEAN, 97);
+        let wr = |key| Op::Write { key, offset: 0 };
+        let mtu = net.nodes[0].eng.config().mtu as usize;
+        let len = SEGS * mtu;
+        send(&mut net, 0, 1, 1, mode, wr(MR_RW), vec![1; 64], 0).unwrap();
+        assert!(net.run_until(net.now + 10_000_000, |n| comps(n, 0).len() == 1));
+        let stash: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
+        let s2 = stash.clone();
+        let (mut reqs, mut first_id, mut late) = (0u64, None, None);
+        net.drop_if = Some(std::boxed::Box::new(move |src, _, pkt| {
+            use crate::proto::wire::{
+                parse,
+                pds::PdsHeader,
+                ses::{ReqBody, RespBody, SesHeader},
+            };
+            let Ok(p) = parse(pkt) else {
+                return false;
+            };
+            match (src, p.pds, p.ses) {
+                (0, PdsHeader::Req(r), Some(SesHeader::Req(q))) if !r.retx => {
+                    reqs += 1;
+                    if let ReqBody::Std { msg_id, .. } = q.body {
+                        if reqs == (LOST - 1) * SEGS as u64 + 1 {
+                            first_id = Some(msg_id);
+                            return true;
+                        }
+                    }
+                    false
+                }
+                (1, PdsHeader::Ack(_), Some(SesHeader::Resp(r))) => match r.body {
+                    // Message LOST's response, once.
+                    RespBody::Plain { msg_id, .. }
+                        if late.is_none()
+                            && first_id.is_some_and(|f| msg_id == f.wrapping_add(1)) =>
+                    {
+                        late = Some(msg_id);
+                        s2.borrow_mut().push(pkt.to_vec());
+                        true
+                    }
+                    _ => false,
+                },
+                _ => false,
+            }
+        }));
+        // Runs until `until`, delivering the held response `DELAY` ns
+        // after it was sent.
+        let run = |net: &mut Net, until: u64, done: &dyn Fn(&Net) -> bool| loop {
+            if !net.run_until(until, |n| done(n) || !stash.borrow().is_empty()) {
+                net.now = net.now.max(until);
+                return false;
+            }
+            if stash.borrow().is_empty() {
+                return true;
+            }
+            let t = net.now + DELAY;
+            net.run_until(t, |_| false);
+            net.now = net.now.max(t);
+            for pkt in stash.borrow_mut().drain(..) {
+                if !lost {
+                    net.nodes[1].env.outbox.push((addr(0), 0, pkt));
+                }
+            }
+        };
+        let t0 = net.now;
+        for k in 0..MSGS {
+            send(&mut net, 0, 1, 1, mode, wr(MR_RW), pattern(k, len), 1 + k).unwrap();
+            run(&mut net, t0 + (k + 1) * GAP, &|_| false);
+        }
+        let all = |n: &Net| comps(n, 0).iter().filter(|c| c.user >= 1).count() == MSGS as usize;
+        assert!(run(&mut net, t0 + 1_000_000_000, &all), "{mode:?}: stuck");
+        let st = net.nodes[0].eng.stats;
+        let tst = net.nodes[1].eng.stats;
+        std::println!("{mode:?} lost {lost}: {st:?}");
+        assert_eq!((st.tlp, st.rto), (0, 0), "{mode:?} {st:?}");
+        // The hole's resend only: the late response was not lost.
+        // Lost: its message's last packet too, answered again.
+        let n = u64::from(lost);
+        assert_eq!(
+            (st.retx, tst.dup),
+            (1 + n, n),
+            "{mode:?} {lost} {st:?} {tst:?}"
+        );
+    }
+}

@@ -204,6 +204,28 @@ impl<S: Slab> Engine<S> {
         }
     }
 
+    /// ROD: packet `psn` of PDC `pi` is cumulatively acknowledged for
+    /// the first time, so delivered at the target just now. If it is the
+    /// last packet of a SEND or WRITE whose packets were all SACKed before
+    /// (held by the target), the message completed at the target only now
+    /// and its response rides on an ACK sent now: its wait
+    /// ([`Engine::response_wait`]) starts again from now. Otherwise a
+    /// response overtaken by the next ACK of the target's replay of held
+    /// packets was resent for at once. O(1).
+    fn delivered(&mut self, pi: usize, psn: u32, now: u64) {
+        let t = self.txq[self.txi(pi, psn)];
+        if t.flags & (D_USED | D_ACKED | D_NEED_RESP | D_GOT_RESP | D_CLOSE)
+            != D_USED | D_ACKED | D_NEED_RESP
+        {
+            return;
+        }
+        if let Some(m) = self.msgs.get_mut(usize::from(t.msg)) {
+            if !wants_data(&m.post.op) && t.seg + 1 >= m.nsegs && m.done_segs >= m.nsegs {
+                m.acked_at = stamp(now);
+            }
+        }
+    }
+
     /// A resend of PDC `pi` turned out spurious (the original arrived):
     /// widen the reordering window (RACK, RFC 8985). RFC 8985 caps it at
     /// SRTT; on a path whose RTT varies more than that (a packet sent
@@ -610,6 +632,9 @@ impl<S: Slab> Engine<S> {
             d.state = PdcState::Established;
             d.peer_id = a.spdcid;
         }
+        // ROD: the PSNs this ACK's cumulative ACK passes for the first
+        // time were delivered just now (SACKed before, they were held).
+        let delivered_from = d.ordered.then_some(d.acked_to);
         if psn_lt(d.acked_to, a.cack_psn) {
             d.acked_to = a.cack_psn;
         }
@@ -625,6 +650,9 @@ impl<S: Slab> Engine<S> {
         let mut p = d.tx_base;
         while psn_le(p, a.cack_psn) {
             progress |= self.ack_psn(pi, p, trigger, a.retx, now);
+            if delivered_from.is_some_and(|f| psn_lt(f, p)) {
+                self.delivered(pi, p, now);
+            }
             p = p.wrapping_add(1);
         }
         if let AckExt::Cc {
