@@ -129,19 +129,25 @@ impl<S: Slab> Engine<S> {
             // A SEND's or WRITE's packets acknowledged so far: once all
             // are, the ACK that completed it at the target carried its
             // response ([`Engine::awaits_answer`]).
-            let seg = t.seg;
+            let (seg, mi) = (t.seg, usize::from(t.msg));
+            let judged = !self.cfg.implied_ok;
             let mut last = None;
-            if let Some(m) = self.msgs.get_mut(usize::from(t.msg)) {
+            if let Some(m) = self.msgs.get_mut(mi) {
                 if !wants_data(&m.post.op) {
                     m.done_segs += 1;
                     if m.done_segs == m.nsegs {
                         m.acked_at = stamp(now);
-                        last = Some(psn.wrapping_add(m.nsegs.saturating_sub(seg + 1)));
+                        // Only where the response is judged
+                        // ([`Engine::awaits_answer`]): otherwise the
+                        // cursor would walk back for nothing.
+                        if judged && m.rkey == 0 {
+                            last = Some(psn.wrapping_add(m.nsegs.saturating_sub(seg + 1)));
+                        }
                     }
                 }
             }
             if let Some(l) = last {
-                self.rejudge_for_response(pi, l);
+                self.rejudge_for_response(pi, mi, l);
             }
         }
         let t = &mut self.txq[i];
@@ -185,21 +191,23 @@ impl<S: Slab> Engine<S> {
         true
     }
 
-    /// Every packet of the SEND or WRITE whose last packet is `last` (of
-    /// PDC `pi`) is acknowledged now. If the loss detection passed that
+    /// Every packet of the SEND or WRITE `mi` whose last packet is `last`
+    /// (of PDC `pi`) is acknowledged now. If the loss detection passed that
     /// packet before (acknowledged while an earlier one was missing: that
     /// one, resent or overtaken, completed the message at the target and
     /// its ACK carries the response), the held-packet cursor goes back to
     /// it, so that it is judged for its response as any other
     /// ([`Engine::detect_lost`]). Before, a lost response of such a
     /// message waited for the tail-loss probe.
-    fn rejudge_for_response(&mut self, pi: usize, last: u32) {
+    fn rejudge_for_response(&mut self, pi: usize, mi: usize, last: u32) {
         let d = &self.pdcs[pi];
         if psn_lt(last, d.tx_base) || !psn_lt(last, d.lost_scan) || !psn_lt(last, d.held_scan()) {
             return;
         }
         let t = self.txq[self.txi(pi, last)];
-        if t.flags & (D_USED | D_NEED_RESP | D_GOT_RESP | D_CLOSE) == D_USED | D_NEED_RESP {
+        if t.flags & (D_USED | D_NEED_RESP | D_GOT_RESP | D_CLOSE) == D_USED | D_NEED_RESP
+            && usize::from(t.msg) == mi
+        {
             self.pdcs[pi].set_held_scan(last);
         }
     }
