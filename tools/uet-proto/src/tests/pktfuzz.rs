@@ -11,7 +11,7 @@
 
 use super::*;
 use crate::proto::engine::{Engine, Tomb};
-use crate::proto::wire::ses::op;
+use crate::proto::wire::ses::{op, rc};
 use crate::sim::{tables_pooled, Rng};
 use std::collections::HashMap;
 use std::string::String;
@@ -27,6 +27,9 @@ pub(super) struct Sched {
     pub(super) loss: f64,
     /// Node 0's PDC table.
     pub(super) pdcs: usize,
+    /// Node 0's tombstone table (`pdcs`, as the kernel's): its last
+    /// quarter is the offer ring.
+    pub(super) tombs: usize,
     /// Forged SYNs per burst, and the mean gap between bursts (ns).
     pub(super) burst: u64,
     pub(super) burst_gap: u64,
@@ -53,12 +56,16 @@ impl Sched {
     pub(super) fn of(seed: u64, max_age: u64) -> Self {
         let mut r = Rng::new(seed ^ 0x5bd1_e995);
         let delay = [200_000, 2_000_000, 8_000_000, 15_000_000, 25_000_000][r.below(5) as usize];
+        let jitter = delay * r.below(3) / 2;
+        let loss = [0.0, 0.0, 0.01, 0.05][r.below(4) as usize];
+        let pdcs = [16, 32, 64][r.below(3) as usize];
         Self {
             seed,
             delay,
-            jitter: delay * r.below(3) / 2,
-            loss: [0.0, 0.0, 0.01, 0.05][r.below(4) as usize],
-            pdcs: [16, 32, 64][r.below(3) as usize],
+            jitter,
+            loss,
+            pdcs,
+            tombs: pdcs,
             burst: 4 + r.below(40),
             burst_gap: 20_000_000 + r.below(400_000_000),
             replay_gap: 1_000_000 + r.below(20_000_000),
@@ -85,6 +92,7 @@ impl Sched {
             jitter: delay,
             loss: 0.0,
             pdcs: 128,
+            tombs: 128,
             burst: 1,
             burst_gap: [131_000_000, 65_000_000, 30_000_000][r.below(3) as usize],
             replay_gap: 47_000_000,
@@ -109,6 +117,7 @@ impl Sched {
             jitter: delay,
             loss: 0.0,
             pdcs: 1024,
+            tombs: 1024,
             burst: 1,
             burst_gap: 16_400_000,
             replay_gap: 47_000_000,
@@ -155,6 +164,43 @@ pub(super) struct Seen {
     pub(super) old_opened: u64,
     /// Why runs failed: an error completion, or no progress for 10 s.
     pub(super) why: Vec<String>,
+    /// Node 1's SYNs at a start PSN node 0 had offered that node 0
+    /// answered with another offer: the offer had left node 0's offer
+    /// ring (turned over by the forged SYNs' offers) before its echo
+    /// came back.
+    pub(super) echo_missed: u64,
+    /// Failed runs that lost offers do not explain: no echo of node 1
+    /// found its offer gone since the run last made progress, or
+    /// something else failed than node 1's PDC to node 0.
+    pub(super) dead: Vec<String>,
+}
+
+/// Node 1's handshakes with node 0, from the capture: the start PSNs
+/// node 0 offered (NACK `NEW_START_PSN` to node 1), and node 1's echoes
+/// that found their offer gone since the run's last progress.
+#[derive(Default)]
+struct Echoes {
+    offered: std::collections::HashSet<u32>,
+    missed: u64,
+}
+
+impl Echoes {
+    /// Looks at captured packet `(from, to, p)`.
+    fn see(&mut self, from: usize, to: usize, p: &[u8], seen: &mut Seen) {
+        use crate::proto::wire::{parse, pds::nack, pds::PdsHeader};
+        if from != 0 || to != 1 {
+            return;
+        }
+        if let Ok(PdsHeader::Nack(n)) = parse(p).map(|x| x.pds) {
+            if n.code == nack::NEW_START_PSN && n.payload != n.psn {
+                if self.offered.contains(&n.psn) {
+                    self.missed += 1;
+                    seen.echo_missed += 1;
+                }
+                self.offered.insert(n.payload);
+            }
+        }
+    }
 }
 
 /// The kernel's engine configuration (`dev/fep.rs`), quiet time after
@@ -204,6 +250,10 @@ struct Pp {
     /// Completions seen per node.
     seen: [usize; 2],
     failed: bool,
+    /// An error completion at node 0 (the pinging node) other than a
+    /// rendezvous send whose rest node 1 could not read
+    /// (`UNDELIVERABLE`: node 1's PDC to node 0 failed).
+    failed_at_0: bool,
     last_progress: u64,
 }
 
@@ -247,8 +297,8 @@ pub(super) fn run_sched(s: &Sched) -> Seen {
             (256, 256)
         };
         let mut t = tables_pooled(s.pdcs, m, r, s.pdcs.min(256));
-        t.tombs = std::vec![Tomb::EMPTY; s.pdcs];
-        t.tomb_map = std::vec![0; s.pdcs];
+        t.tombs = std::vec![Tomb::EMPTY; s.tombs];
+        t.tomb_map = std::vec![0; s.tombs];
         *n0.eng = Engine::new(cc, t).unwrap();
         let n1 = &mut net.nodes[1];
         let cc = *n1.eng.config();
@@ -298,12 +348,14 @@ pub(super) fn run_sched(s: &Sched) -> Seen {
         blocked: Vec::new(),
         seen: [0, 0],
         failed: false,
+        failed_at_0: false,
         last_progress: net.now,
     };
     let mut pause_until = net.now;
     let mut in_run = false;
     let mut spdcid: u16 = 0;
     let mut last_replay = (0u64, 0u64);
+    let mut echoes = Echoes::default();
     while net.now < t_end + c.quiet_time() {
         let attack = net.now < t_end;
         // The attacker.
@@ -382,7 +434,9 @@ pub(super) fn run_sched(s: &Sched) -> Seen {
             pp.pong_in = false;
             pp.answered = None;
             pp.failed = false;
+            pp.failed_at_0 = false;
             pp.last_progress = net.now;
+            echoes.missed = 0;
             in_run = true;
             seen.runs += 1;
             let id = msg_id(pp.run, 0, 1);
@@ -434,6 +488,9 @@ pub(super) fn run_sched(s: &Sched) -> Seen {
                     _ => {
                         if cm.status != Status::Ok {
                             pp.failed = true;
+                            pp.failed_at_0 |= node == 0
+                                && (cm.status != Status::Remote(rc::UNDELIVERABLE)
+                                    || pp.size <= c.eager_limit as usize);
                             seen.why.push(format!(
                                 "node {node} at {} ms: {:?} {:x} {:?}",
                                 net.now / 1_000_000,
@@ -451,6 +508,7 @@ pub(super) fn run_sched(s: &Sched) -> Seen {
         if in_run && pp.ping_ok && pp.pong_in {
             pp.round += 1;
             pp.last_progress = net.now;
+            echoes.missed = 0;
             pp.ping_ok = false;
             pp.pong_in = false;
             if pp.round == pp.rounds {
@@ -476,6 +534,26 @@ pub(super) fn run_sched(s: &Sched) -> Seen {
         }
         if in_run && (pp.failed || net.now > pp.last_progress + 10_000_000_000) {
             seen.failed += 1;
+            // Liveness: a run fails only when node 1 cannot open a PDC
+            // at node 0 (for the pong, or to read the rest of a
+            // rendezvous ping) because the offers node 0 makes are gone
+            // before node 1's echo comes back: pushed out of the offer
+            // ring by the flood's offers, and then, for a key whose
+            // copies of earlier SYNs hold its two offers, no new one
+            // ("SYN pressure" in ultraeth-engine.rst). The pong then
+            // fails at node 1 (PdcError) or never arrives, or the ping
+            // completes UNDELIVERABLE; nothing else fails.
+            let pong_side = !pp.failed_at_0 && (pp.failed || (pp.ping_ok && !pp.pong_in));
+            if echoes.missed == 0 || !pong_side {
+                seen.dead.push(format!(
+                    "run {} round {} at {} ms ({} echoes lost their offer)",
+                    pp.run,
+                    pp.round,
+                    net.now / 1_000_000,
+                    echoes.missed
+                ));
+            }
+            echoes.missed = 0;
             in_run = false;
             pp.blocked.clear();
             pause_until = net.now + rng.below(s.pause);
@@ -496,6 +574,8 @@ pub(super) fn run_sched(s: &Sched) -> Seen {
         net.flush();
         let cap = net.capture.as_ref().unwrap();
         while cap_at.len() < cap.len() {
+            let (f, t, p) = &cap[cap_at.len()];
+            echoes.see(*f, *t, p, &mut seen);
             cap_at.push(net.now);
         }
         if !net.step(limit) {
@@ -503,6 +583,8 @@ pub(super) fn run_sched(s: &Sched) -> Seen {
         }
         let cap = net.capture.as_ref().unwrap();
         while cap_at.len() < cap.len() {
+            let (f, t, p) = &cap[cap_at.len()];
+            echoes.see(*f, *t, p, &mut seen);
             cap_at.push(net.now);
         }
     }
@@ -528,7 +610,7 @@ fn is_syn(p: &[u8]) -> bool {
 fn report(s: &Sched, o: &Seen) -> String {
     format!(
         "{s:?}: {} runs ({} failed), {} sent, {} received, {} forged, {} replays \
-         (oldest {} ms), {} offered, {} stale, {} replaced, {} old replays to node 0 ({} under 1-RTT, {} SYNs, {} opened); twice {:x?}, unknown {:x?}, blame (ms, us) {:?}; failed runs {:?}",
+         (oldest {} ms), {} offered, {} stale, {} replaced, {} old replays to node 0 ({} under 1-RTT, {} SYNs, {} opened); twice {:x?}, unknown {:x?}, blame (ms, us) {:?}; failed runs {:?}, {} echoes found their offer gone, unexplained failures {:?}",
         o.runs,
         o.failed,
         o.sent,
@@ -549,7 +631,9 @@ fn report(s: &Sched, o: &Seen) -> String {
             .iter()
             .map(|&(a, d)| (a / 1_000_000, d / 1000))
             .collect::<Vec<_>>(),
-        o.why
+        o.why,
+        o.echo_missed,
+        o.dead
     )
 }
 
@@ -581,6 +665,7 @@ pub(super) fn sweep(kind: Kind, seeds: &[u64], max_age: u64, pressure: u8) -> Ve
                                 Kind::Full => Sched::full(k, max_age),
                             };
                             s.pressure = pressure;
+                            s.tombs *= env_or("UET_PKTFUZZ_TOMBS_X", 1usize);
                             let o = run_sched(&s);
                             if std::env::var_os("UET_PKTFUZZ_VERBOSE").is_some() {
                                 std::eprintln!("{}", report(&s, &o));
@@ -599,7 +684,7 @@ pub(super) fn sweep(kind: Kind, seeds: &[u64], max_age: u64, pressure: u8) -> Ve
 /// nobody sent.
 fn bad(outs: &[(Sched, Seen)]) -> Vec<String> {
     outs.iter()
-        .filter(|(_, o)| !o.twice.is_empty() || !o.unknown.is_empty())
+        .filter(|(_, o)| !o.twice.is_empty() || !o.unknown.is_empty() || !o.dead.is_empty())
         .map(|(s, o)| report(s, o))
         .collect()
 }
@@ -617,8 +702,12 @@ fn seeds(n: u64) -> Vec<u64> {
 /// of round trip: every message is received exactly once.
 /// `UET_PKTFUZZ_SEEDS` (16), `UET_PKTFUZZ_FROM` (1),
 /// `UET_PKTFUZZ_PRESSURE` (192), `UET_PKTFUZZ_MAX_AGE_MS` (the quiet
-/// time), `UET_PKTFUZZ_KIND` (`mixed`, `scaled`, `full`) and
-/// `UET_PKTFUZZ_VERBOSE` widen it.
+/// time), `UET_PKTFUZZ_KIND` (`mixed`, `scaled`, `full`),
+/// `UET_PKTFUZZ_TOMBS_X` (1: node 0's tombstone table, and so its offer
+/// ring, that many times `pdcs`) and `UET_PKTFUZZ_VERBOSE` widen it.
+/// Liveness too: a run may fail only as
+/// [`pktfuzz_offer_ring_turned_over_within_a_round_trip_fails_the_pong`]
+/// shows (its pong's handshake losing its offers), never otherwise.
 #[test]
 fn pktfuzz_replays_and_syn_pressure_deliver_once() {
     let age = std::env::var("UET_PKTFUZZ_MAX_AGE_MS")
@@ -671,5 +760,41 @@ fn pktfuzz_replays_older_than_the_quiet_time_are_delivered_again() {
                 report(s, o)
             );
         }
+    }
+}
+
+/// Liveness under the SYN pressure. Node 0 answers node 1's SYN (the
+/// pong's, on a new PDC) with an offer and opens the PDC only on the
+/// SYN at the offered start PSN, if the offer is still in its offer ring
+/// (the last quarter of `Tables::tombs`) when that echo comes back, a
+/// round trip later. Seeds 19 and 1549: 25 ms each way, 32 PDCs and so
+/// an offer ring of 8, bursts of 20 and 13 forged SYNs from random keys
+/// every 22 ms on average, each answered with an offer while the
+/// pressure is on: the ring turns over within a burst, every echo finds
+/// its offer gone and gets a new one, and the pong's PDC fails
+/// (`PdcError`) after the retry span, or the pong does not arrive within
+/// 10 s. Every failed run is such a one (no `dead` run). With an offer
+/// ring four times larger, which a round trip's flood does not turn
+/// over, no run fails. Not an engine fault to fix here: offers are
+/// state, and the ring holds as many as the table gives it
+/// (ultraeth-engine.rst, "SYN pressure").
+#[test]
+fn pktfuzz_offer_ring_turned_over_within_a_round_trip_fails_the_pong() {
+    let age = cfg(0).quiet_time();
+    for seed in [19, 1549] {
+        let mut s = Sched::of(seed, age);
+        assert_eq!((s.delay, s.pdcs, s.tombs), (25_000_000, 32, 32));
+        let o = run_sched(&s);
+        let r = report(&s, &o);
+        assert!(o.failed > 0 && o.echo_missed > 0, "{r}");
+        assert!(
+            o.dead.is_empty() && o.twice.is_empty() && o.unknown.is_empty(),
+            "{r}"
+        );
+        s.tombs *= 4;
+        let o = run_sched(&s);
+        let r = report(&s, &o);
+        assert_eq!(o.failed, 0, "{r}");
+        assert!(o.twice.is_empty() && o.unknown.is_empty(), "{r}");
     }
 }
