@@ -628,10 +628,17 @@ impl<S: Slab> Engine<S> {
         // bogus; so is a first ACK whose CACK is below the start of the
         // window (the target's CACK starts at start PSN - 1). Adopting the
         // SPDCID of a bogus ACK would establish the PDC towards a PDC the
-        // target does not have for these PSNs.
+        // target does not have for these PSNs. Nor may a CACK lie below
+        // the PSNs this PDC has used (start PSN - 1): such an ACK is a
+        // copy from an earlier PDC under the same two ids, and the
+        // response it carries names a message of that PDC by a message
+        // id this one may use again (a copy 7.4 s old completed a
+        // pending send `OK` before the target had it).
+        let used = d.next_psn.wrapping_sub(d.start_psn.wrapping_sub(1));
         if (!syn && d.peer_id != a.spdcid)
             || !psn_lt(a.cack_psn, d.next_psn)
             || (syn && psn_lt(a.cack_psn, d.tx_base.wrapping_sub(1)))
+            || d.next_psn.wrapping_sub(a.cack_psn) > used
         {
             self.stats.rx_drop += 1;
             return;
