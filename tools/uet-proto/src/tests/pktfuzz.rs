@@ -773,9 +773,9 @@ fn pktfuzz_replays_older_than_the_quiet_time_are_delivered_again() {
 /// pong's, on a new PDC) with an offer and opens the PDC only on the
 /// SYN at the offered start PSN, if the offer is still in its offer ring
 /// (the last quarter of `Tables::tombs`) when that echo comes back, a
-/// round trip later. Seeds 19 and 1549: 25 ms each way, 32 PDCs and so
-/// an offer ring of 8, bursts of 20 and 13 forged SYNs from random keys
-/// every 22 ms on average, each answered with an offer while the
+/// round trip later. Seeds 19 and 1862: 25 ms each way, 32 PDCs and so
+/// an offer ring of 8, bursts of 20 and 22 forged SYNs from random keys
+/// every 22 and 29 ms on average, each answered with an offer while the
 /// pressure is on: the ring turns over within a burst, every echo finds
 /// its offer gone and gets a new one, and the pong's PDC fails
 /// (`PdcError`) after the retry span, or the pong does not arrive within
@@ -787,7 +787,7 @@ fn pktfuzz_replays_older_than_the_quiet_time_are_delivered_again() {
 #[test]
 fn pktfuzz_offer_ring_turned_over_within_a_round_trip_fails_the_pong() {
     let age = cfg(0).quiet_time();
-    for seed in [19, 1549] {
+    for seed in [19, 1862] {
         let mut s = Sched::of(seed, age);
         assert_eq!((s.delay, s.pdcs, s.tombs), (25_000_000, 32, 32));
         let o = run_sched(&s);
