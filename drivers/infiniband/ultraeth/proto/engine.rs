@@ -712,6 +712,21 @@ impl Pdc {
         self.rx_bytes = psn;
     }
 
+    /// Initiator: this PDC has used half the PSN space or more since its
+    /// start PSN, and `on_ack` no longer bounds a CACK below by the start
+    /// PSN (the count of PSNs used would wrap, and drop every ACK when it
+    /// is 0). Kept in `close_req_sent`, which only a target PDC uses (the
+    /// slot is at its 512-byte budget).
+    pub(super) fn lapped(&self) -> bool {
+        self.close_req_sent
+    }
+
+    /// Initiator: sets [`Pdc::lapped`] once the next PSN is half the PSN
+    /// space or more from the start PSN.
+    pub(super) fn note_lap(&mut self) {
+        self.close_req_sent |= self.next_psn.wrapping_sub(self.start_psn) >= 1 << 31;
+    }
+
     /// An unused slot.
     pub(crate) const EMPTY: Self = Self {
         state: PdcState::Free,

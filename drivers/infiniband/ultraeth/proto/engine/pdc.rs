@@ -317,6 +317,7 @@ impl<S: Slab> Engine<S> {
             };
             let d = &mut self.pdcs[pi];
             d.next_psn = psn.wrapping_add(1);
+            d.note_lap();
             if d.rto_at == 0 {
                 d.rto_at = now + d.rtt.rto;
             }

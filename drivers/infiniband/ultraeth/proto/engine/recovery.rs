@@ -633,12 +633,18 @@ impl<S: Slab> Engine<S> {
         // copy from an earlier PDC under the same two ids, and the
         // response it carries names a message of that PDC by a message
         // id this one may use again (a copy 7.4 s old completed a
-        // pending send `OK` before the target had it).
+        // pending send `OK` before the target had it). The CACK of a
+        // stale copy is random, so this is a filter with a pass rate of
+        // the span used over 2^32, not a proof. Once the PDC has used
+        // half the PSN space, `psn_lt` bounds the CACK as tightly, and
+        // past 2^32 PSNs the count below would wrap (to 0 when the next
+        // PSN comes back to start PSN - 1: every ACK dropped, the PDC
+        // stalls and fails): `lapped` turns the bound off.
         let used = d.next_psn.wrapping_sub(d.start_psn.wrapping_sub(1));
         if (!syn && d.peer_id != a.spdcid)
             || !psn_lt(a.cack_psn, d.next_psn)
             || (syn && psn_lt(a.cack_psn, d.tx_base.wrapping_sub(1)))
-            || d.next_psn.wrapping_sub(a.cack_psn) > used
+            || (!d.lapped() && d.next_psn.wrapping_sub(a.cack_psn) > used)
         {
             self.stats.rx_drop += 1;
             return;
