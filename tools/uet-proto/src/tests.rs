@@ -4336,6 +4336,7 @@ fn peer_service_time_is_clamped() {
 mod flap;
 mod forged_syn;
 mod isolation;
+mod msgidwrap;
 mod offered_syn;
 mod offers;
 mod ops;

@@ -887,6 +887,13 @@ pub(crate) struct Msg {
     refs: u16,
     resp: Option<u8>,
     seg_next: u32,
+    /// RUD/ROD: the PSN of its first packet (its packets have the PSNs
+    /// from it on, in a row), once sent, as an offset from its PDC's start
+    /// PSN (a NEW_START_PSN NACK renumbers the packets in flight). A
+    /// response names its message by a 16-bit message id, which wraps:
+    /// [`Engine::on_response`] takes one only from an ACK triggered at or
+    /// after this PSN.
+    first_off: u32,
     nsegs: u32,
     /// A READ's segments answered; a SEND's or WRITE's (any message but a
     /// fetching one) packets acknowledged.
@@ -939,6 +946,7 @@ impl Msg {
         refs: 0,
         resp: None,
         seg_next: 0,
+        first_off: 0,
         nsegs: 0,
         done_segs: 0,
         acked_at: 0,

@@ -307,6 +307,9 @@ impl<S: Slab> Engine<S> {
                 }
             }
             let psn = self.pdcs[pi].next_psn;
+            if seg == 0 {
+                self.msgs[usize::from(mi)].first_off = psn.wrapping_sub(self.pdcs[pi].start_psn);
+            }
             let i = self.txi(pi, psn);
             self.txq[i] = TxDesc {
                 msg: mi,

@@ -737,7 +737,7 @@ impl<S: Slab> Engine<S> {
         }
         self.cc_on_ack(pi, now, self.ack_count, sample, a.ecn);
         if let Some(SesHeader::Resp(r)) = ses {
-            progress |= self.on_response(pi, &r, payload, env);
+            progress |= self.on_response(pi, &r, trigger, payload, env);
             // With implied success, an error response on an ACK is the
             // target's oldest uncleared one: every acknowledged message
             // below that message succeeded (review F1: without this, a

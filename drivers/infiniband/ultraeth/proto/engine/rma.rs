@@ -220,12 +220,13 @@ impl<S: Slab> Engine<S> {
         }
     }
 
-    /// Handles an SES response arriving on PDC `pi`. Returns whether it
-    /// was news.
+    /// Handles an SES response arriving on PDC `pi` in an ACK triggered by
+    /// PSN `trigger`. Returns whether it was news.
     pub(super) fn on_response(
         &mut self,
         pi: usize,
         r: &SesResp,
+        trigger: u32,
         payload: &[u8],
         env: &mut impl Env,
     ) -> bool {
@@ -245,6 +246,30 @@ impl<S: Slab> Engine<S> {
         else {
             return false;
         };
+        // Message ids are 16 bits per PDC and wrap: a late copy of this
+        // PDC's ACK from 65536 messages earlier names a message id in use
+        // again (review 69). The target answers a message in the ACK of
+        // one of its own packets: the one that completed it, a duplicate
+        // of one (`dup_answer`, a READ served again), the packet itself
+        // (READ data, an atomic's result; ROD held packets at replay), or
+        // a rendezvous send's EOM packet. So a response whose ACK was
+        // triggered below the message's first PSN, or at or beyond the
+        // next PSN, is a stale copy. Not checked where the target may
+        // name another packet: with implied success an error response is
+        // the target's oldest kept error, attached to any ACK; and a
+        // rendezvous send answered on a RUD PDC before its EOM packet
+        // arrived (its receive cancelled) is answered under the CACK,
+        // which may lie below the message. Nor is a message answered
+        // before it sent a packet.
+        let m = &self.msgs[mi];
+        let first = self.pdcs[pi].start_psn.wrapping_add(m.first_off);
+        let foreign =
+            (self.cfg.implied_ok && r.rc != rc::OK) || (m.rkey != 0 && !self.pdcs[pi].ordered);
+        if m.seg_next == 0
+            || (!foreign && (psn_lt(trigger, first) || !psn_lt(trigger, self.pdcs[pi].next_psn)))
+        {
+            return false;
+        }
         let is_read = matches!(self.msgs[mi].post.op, Op::Read { .. });
         let fetch = matches!(self.msgs[mi].post.op, Op::Atomic { op, .. } if op.fetches());
         let mtu = self.cfg.mtu;
