@@ -180,7 +180,7 @@ static COUNTERS: [StatDesc; Counter::COUNT + ENGINE_COUNTERS] = [
     StatDesc::new(c"pdcs_reaped"),
     // A gauge: PDCs in use now, of either role.
     StatDesc::new(c"pdcs_live"),
-    // Loss recovery and the SYN handshake.
+    // Loss recovery, the SYN handshake and unexpected-message reclaim.
     StatDesc::new(c"fast_retransmissions"),
     StatDesc::new(c"spurious_retransmissions"),
     StatDesc::new(c"tail_loss_probes"),

@@ -1335,8 +1335,9 @@ mod tests {
     /// checks the setup, not the figures.
     #[test]
     fn bench_tables_fill_with_established_pdcs() {
-        let (built, opened) = engine_bytes(64, 64);
-        assert!(opened >= built);
+        // engine_bytes asserts that every PDC opened (the byte counts
+        // are 0 here: the counting allocator is uet-bench's).
+        engine_bytes(64, 64);
         let (ev, _, _) = event_cost(200);
         assert!(ev > 0.0);
     }

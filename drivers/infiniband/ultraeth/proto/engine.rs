@@ -387,9 +387,11 @@ pub(crate) struct Stats {
     pub(crate) fast_retx: u64,
     /// Resends found spurious (the original arrived).
     pub(crate) spurious_retx: u64,
-    /// Messages failed because a READ or fetching atomic packet, resent
-    /// `max_retries` times at the front of the window and for
-    /// `min_fail_time`, was acknowledged but never answered.
+    /// Messages failed because a packet awaiting its answer (a READ's or
+    /// fetching atomic's data; with `implied_ok` off, a SEND's or
+    /// WRITE's response), resent `max_retries` times at the front of the
+    /// window and for `min_fail_time`, was acknowledged but never
+    /// answered.
     pub(crate) answer_lost: u64,
     /// Tail-loss probes sent.
     pub(crate) tlp: u64,
@@ -542,12 +544,19 @@ struct RespEnt {
     val: u64,
 }
 
+/// [`Pdc::flags`]: a target PDC sent its CTRL CLOSE_REQ.
+const PF_CLOSE_REQ_SENT: u8 = 1;
+/// [`Pdc::flags`]: an initiator PDC has used half the PSN space
+/// ([`Pdc::lapped`]).
+const PF_LAPPED: u8 = 2;
+
 /// A packet delivery context. One slot serves either role.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Pdc {
     state: PdcState,
     ordered: bool,
-    close_req_sent: bool,
+    /// `PF_*` bits.
+    flags: u8,
     transient: bool,
     retries: u8,
     stalls: u8,
@@ -715,23 +724,35 @@ impl Pdc {
     /// Initiator: this PDC has used half the PSN space or more since its
     /// start PSN, and `on_ack` no longer bounds a CACK below by the start
     /// PSN (the count of PSNs used would wrap, and drop every ACK when it
-    /// is 0). Kept in `close_req_sent`, which only a target PDC uses (the
-    /// slot is at its 512-byte budget).
+    /// is 0).
     pub(super) fn lapped(&self) -> bool {
-        self.close_req_sent
+        self.flags & PF_LAPPED != 0
     }
 
     /// Initiator: sets [`Pdc::lapped`] once the next PSN is half the PSN
-    /// space or more from the start PSN.
+    /// space or more from the start PSN (called wherever `next_psn`
+    /// advances).
     pub(super) fn note_lap(&mut self) {
-        self.close_req_sent |= self.next_psn.wrapping_sub(self.start_psn) >= 1 << 31;
+        if self.next_psn.wrapping_sub(self.start_psn) >= 1 << 31 {
+            self.flags |= PF_LAPPED;
+        }
+    }
+
+    /// Target: the idle PDC sent its CTRL CLOSE_REQ.
+    pub(super) fn close_req_sent(&self) -> bool {
+        self.flags & PF_CLOSE_REQ_SENT != 0
+    }
+
+    /// Target: notes that the idle PDC sent its CTRL CLOSE_REQ.
+    pub(super) fn set_close_req_sent(&mut self) {
+        self.flags |= PF_CLOSE_REQ_SENT;
     }
 
     /// An unused slot.
     pub(crate) const EMPTY: Self = Self {
         state: PdcState::Free,
         ordered: false,
-        close_req_sent: false,
+        flags: 0,
         transient: false,
         retries: 0,
         stalls: 0,

@@ -1707,6 +1707,7 @@ impl<S: Slab> Engine<S> {
         self.pdc_map_remove(pi);
         let d = &mut self.pdcs[pi];
         d.next_psn = psn.wrapping_add(1);
+        d.note_lap();
         d.state = PdcState::Closing;
         d.rto_at = now + d.rtt.rto;
         d.retries = 0;

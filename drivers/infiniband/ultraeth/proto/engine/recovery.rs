@@ -1002,7 +1002,7 @@ impl<S: Slab> Engine<S> {
             PdcState::HalfOpen => t = d.last_active + self.cfg.half_open,
             PdcState::Open => {
                 t = at(d.ack_at).min(d.last_active + self.cfg.reap_after());
-                if !d.close_req_sent {
+                if !d.close_req_sent() {
                     t = t.min(d.last_active + self.cfg.idle_close);
                 }
             }
@@ -1118,8 +1118,8 @@ impl<S: Slab> Engine<S> {
                 if now >= d.last_active + self.cfg.reap_after() {
                     self.stats.pdc_reaped += 1;
                     self.release_target_pdc(pi, now, env);
-                } else if !d.close_req_sent && now >= d.last_active + self.cfg.idle_close {
-                    self.pdcs[pi].close_req_sent = true;
+                } else if !d.close_req_sent() && now >= d.last_active + self.cfg.idle_close {
+                    self.pdcs[pi].set_close_req_sent();
                     let h = PdsHeader::Ctrl(CtrlHdr {
                         ctl: CtlType::CloseReq,
                         rod: d.ordered,

@@ -312,8 +312,8 @@ uet_wire_runs() {
 uet_counter() {
 	local -a pre=()
 	[ "$1" != - ] && pre=("$IP" netns exec "$1")
-	"${pre[@]}" "$RDMA" statistic show link "$2/1" 2>/dev/null |
-		tr ' ' '\n' | awk -v n="$3" '$0 == n { getline; print; f = 1 } END { if (!f) print -1 }'
+	"${pre[@]}" "$RDMA" statistic show link "$2/1" 2>/dev/null | tr '\n' ' ' |
+		awk -v n="$3" '{ for (i = 1; i < NF; i++) if ($i == n) { print $(i + 1); f = 1; exit } } END { if (!f) print -1 }'
 }
 
 # uet_wire_netem DEV0 NS DEV1 QDISC-ARGS: netem on both ends ("" removes it)

@@ -22,6 +22,8 @@ IPV6="rma.write_sizes rma.read_sizes rma.refused rma.atomic_counter"
 # wire name|IP version|netem args|cases|environment. Three sets, one per
 # test program (each has the kselftest timeout to itself): uet_rma.sh the
 # clean wires, uet_rma_loss.sh loss, uet_rma_wire.sh the other impairments.
+# set by the loss set only (not taken from the environment)
+UET_WIRE_LOSSY=
 case ${UET_RMA_SET:-clean} in
 clean)
 	RUNS=(
