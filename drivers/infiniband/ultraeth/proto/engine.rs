@@ -954,6 +954,15 @@ pub(crate) struct Msg {
 }
 
 impl Msg {
+    /// Whether the loss detection waits for this message's SES response
+    /// in the ACK of its last packet ([`Engine::awaits_answer`]): a SEND
+    /// or WRITE (not a fetching message, whose data is judged per
+    /// packet), not a rendezvous send (answered after the target's
+    /// reads), with `implied_ok` off (with it on, no response comes).
+    fn response_judged(&self, implied_ok: bool) -> bool {
+        !implied_ok && self.rkey == 0 && !atomic::wants_data(&self.post.op)
+    }
+
     /// An unused slot.
     pub(crate) const EMPTY: Self = Self {
         state: MsgState::Free,

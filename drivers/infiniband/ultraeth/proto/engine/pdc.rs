@@ -1448,20 +1448,8 @@ impl<S: Slab> Engine<S> {
                 touched = true;
                 prev = q;
             } else {
-                m.nsegs = m.seg_next;
-                m.in_queue = false;
-                m.next = NONE;
                 touched = true;
-                let d = &mut self.pdcs[pi];
-                if prev == NONE {
-                    d.q_head = next;
-                } else {
-                    self.msgs[usize::from(prev)].next = next;
-                }
-                let d = &mut self.pdcs[pi];
-                if d.q_tail == q {
-                    d.q_tail = prev;
-                }
+                self.queue_unlink(pi, prev, q);
             }
             q = next;
         }
@@ -1505,10 +1493,15 @@ impl<S: Slab> Engine<S> {
             prev = q;
             q = self.msgs[usize::from(q)].next;
         }
-        if q == NONE {
-            return;
+        if q != NONE {
+            self.queue_unlink(pi, prev, q);
         }
-        let m = &mut self.msgs[mi];
+    }
+
+    /// Unlinks message `q` (after `prev`, `NONE` at the head) from PDC
+    /// `pi`'s queue: its unsent segments are never sent.
+    fn queue_unlink(&mut self, pi: usize, prev: u16, q: u16) {
+        let m = &mut self.msgs[usize::from(q)];
         let next = m.next;
         m.nsegs = m.seg_next;
         m.in_queue = false;

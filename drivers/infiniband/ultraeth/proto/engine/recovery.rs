@@ -130,7 +130,7 @@ impl<S: Slab> Engine<S> {
             // are, the ACK that completed it at the target carried its
             // response ([`Engine::awaits_answer`]).
             let (seg, mi) = (t.seg, usize::from(t.msg));
-            let judged = !self.cfg.implied_ok;
+            let implied_ok = self.cfg.implied_ok;
             let mut last = None;
             if let Some(m) = self.msgs.get_mut(mi) {
                 if !wants_data(&m.post.op) {
@@ -140,7 +140,7 @@ impl<S: Slab> Engine<S> {
                         // Only where the response is judged
                         // ([`Engine::awaits_answer`]): otherwise the
                         // cursor would walk back for nothing.
-                        if judged && m.rkey == 0 {
+                        if m.response_judged(implied_ok) {
                             last = Some(psn.wrapping_add(m.nsegs.saturating_sub(seg + 1)));
                         }
                     }
@@ -331,8 +331,7 @@ impl<S: Slab> Engine<S> {
         t.flags & (D_ACKED | D_NEED_RESP | D_GOT_RESP | D_CLOSE) == D_ACKED | D_NEED_RESP
             && self.msgs.get(usize::from(t.msg)).is_some_and(|m| {
                 wants_data(&m.post.op)
-                    || (!self.cfg.implied_ok
-                        && m.rkey == 0
+                    || (m.response_judged(self.cfg.implied_ok)
                         && t.seg + 1 >= m.nsegs
                         && m.done_segs >= m.nsegs)
             })
