@@ -33,6 +33,11 @@ __rust_helper int rust_helper_skb_tailroom(const struct sk_buff *skb)
 	return skb_tailroom(skb);
 }
 
+__rust_helper void rust_helper_skb_set_dst_pending_confirm(struct sk_buff *skb, u32 val)
+{
+	skb_set_dst_pending_confirm(skb, val);
+}
+
 __rust_helper void rust_helper_skb_reserve(struct sk_buff *skb, int len)
 {
 	skb_reserve(skb, len);

@@ -288,6 +288,19 @@ impl SkBuff {
         crate::error::to_result(r)
     }
 
+    /// Asks the output path to confirm the neighbour entry the skb leaves
+    /// through (`skb_set_dst_pending_confirm()`; the IPv4 and IPv6 output
+    /// paths call `neigh_confirm()` on it): the sender has proof that the
+    /// destination is reachable, so the entry stays valid without
+    /// neighbour probes, as TCP's confirmation on forward progress keeps
+    /// it (RFC 4861, 7.3.1). The flag travels with the skb through a UDP
+    /// tunnel's transmit path.
+    pub fn confirm_neighbour(&mut self) {
+        // SAFETY: `ptr` is valid and ours (type invariant); the helper sets
+        // a bit of the skb's own header, not of its (maybe shared) data.
+        unsafe { bindings::skb_set_dst_pending_confirm(self.as_raw(), 1) };
+    }
+
     /// The index of the netdev a received skb came in on (`skb_iif`).
     pub fn iif(&self) -> i32 {
         // SAFETY: `ptr` is valid (type invariant); the helper reads a

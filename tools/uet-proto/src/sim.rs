@@ -209,6 +209,8 @@ pub(crate) struct HostEnv {
     pub(crate) max_overflow: u32,
     /// Traffic class of each endpoint (absent: 0).
     pub(crate) tcs: HashMap<u32, u8>,
+    /// `Env::reachable` calls per peer.
+    pub(crate) reachable: HashMap<Addr, u64>,
 }
 
 impl HostEnv {
@@ -220,6 +222,9 @@ impl HostEnv {
 }
 
 impl Env for HostEnv {
+    fn reachable(&mut self, dst: &Addr) {
+        *self.reachable.entry(*dst).or_default() += 1;
+    }
     fn transmit(&mut self, dst: &Addr, entropy: u16, pkt: &[u8]) {
         self.outbox.push((*dst, entropy, pkt.to_vec()));
     }

@@ -4333,6 +4333,7 @@ fn peer_service_time_is_clamped() {
     assert!((8_000..=10_000).contains(&srtt), "{srtt}");
 }
 
+mod bidir;
 mod flap;
 mod forged_syn;
 mod isolation;
@@ -4342,6 +4343,7 @@ mod offers;
 mod ops;
 mod pdcids;
 mod pktfuzz;
+mod reachable;
 mod readloss;
 mod reap;
 mod recovery;

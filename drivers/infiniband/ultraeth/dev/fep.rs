@@ -532,6 +532,10 @@ struct Rest {
     /// Where the search for a free PIDonFEP starts (allocation is cyclic,
     /// so a QP number is not reused at once).
     pid_cursor: u16,
+    /// A peer that proved reachable ([`Env::reachable`]) since the last
+    /// packet to it: the next packet to it confirms its neighbour entry.
+    /// One peer at a time: a hint, which the next progress renews.
+    confirm: Option<Addr>,
 }
 
 /// The fabric end point of a device.
@@ -632,6 +636,7 @@ impl Fep {
                 blocked: [0; MAX_EP / 64],
                 next_gen: 1,
                 pid_cursor: 0,
+                confirm: None,
             },
             armed: false,
         };
@@ -783,8 +788,8 @@ impl Fep {
     }
 
     /// Sends one packet built by [`KEnv::transmit`]: its first
-    /// [`TX_META`] bytes are the destination, the entropy and the ECN
-    /// field, not payload.
+    /// [`TX_META`] bytes are the destination, the entropy, the ECN field
+    /// and flags, not payload.
     fn send_one(&self, mut skb: SkBuff) {
         let mut meta = [0u8; TX_META];
         if skb.copy_bits(0, &mut meta).is_err() || skb.pull(TX_META).is_err() {
@@ -796,6 +801,9 @@ impl Fep {
         let sport = 0xc000 | (u16::from_be_bytes([meta[16], meta[17]]) & 0x3fff);
         let mut dst = [0u8; 16];
         dst.copy_from_slice(&meta[..16]);
+        if meta[19] & TX_CONFIRM != 0 {
+            skb.confirm_neighbour();
+        }
         // The reference may be the tunnel's last if the FEP is being shut
         // down: a tunnel is shut down before it is let go of, and dropping
         // one that is not bound does not sleep.
@@ -1067,8 +1075,13 @@ impl Fep {
 }
 
 /// Bytes in front of each packet [`Env::transmit`] queues: the
-/// destination address (16), the entropy (2) and padding (2).
+/// destination address (16), the entropy (2), the ECN field (1) and flags
+/// (1, [`TX_CONFIRM`]).
 const TX_META: usize = 20;
+
+/// Flag of [`TX_META`]: the packet confirms its neighbour entry
+/// ([`SkBuff::confirm_neighbour`]).
+const TX_CONFIRM: u8 = 1;
 
 /// ECN field of a packet with PDS header `pkt` (RFC 3168): requests, whose
 /// CE marks the target echoes to congestion control, are ECN capable
@@ -1158,6 +1171,21 @@ impl KEnv<'_> {
 
     fn ep_of(&mut self, c: Cookie) -> Option<&mut Ep> {
         self.ep(c.pid).filter(|e| e.gen == c.gen)
+    }
+
+    /// The [`TX_META`] bytes in front of a packet to `dst`: the address,
+    /// the entropy, the ECN field and [`TX_CONFIRM`] if `dst` proved
+    /// reachable since the last packet to it.
+    fn tx_meta(&mut self, dst: &Addr, entropy: u16, ecn: u8) -> [u8; TX_META] {
+        let mut m = [0u8; TX_META];
+        m[..16].copy_from_slice(dst);
+        m[16..18].copy_from_slice(&entropy.to_be_bytes());
+        m[18] = ecn;
+        if self.rest.confirm.as_ref() == Some(dst) {
+            self.rest.confirm = None;
+            m[19] = TX_CONFIRM;
+        }
+        m
     }
 
     fn kick(&mut self, pid: u16) {
@@ -1848,6 +1876,7 @@ impl KEnv<'_> {
         let Ok(mut skb) = SkBuff::alloc(TX_HEADROOM + TX_META + hdr.len(), GFP_ATOMIC) else {
             return false;
         };
+        let meta = self.tx_meta(dst, entropy, ecn_of(hdr));
         let Ok(b) = skb
             .reserve(TX_HEADROOM)
             .and_then(|()| skb.put(TX_META + hdr.len()))
@@ -1855,9 +1884,7 @@ impl KEnv<'_> {
             skb.drop_any();
             return false;
         };
-        b[..16].copy_from_slice(dst);
-        b[16..18].copy_from_slice(&entropy.to_be_bytes());
-        b[18..20].copy_from_slice(&[ecn_of(hdr), 0]);
+        b[..TX_META].copy_from_slice(&meta);
         b[TX_META..].copy_from_slice(hdr);
         let ok = Self::for_sges(&sges[..nsge], offset, len, |sg, addr, _at, n| {
             keys.with(job, sg.lkey, |mr| {
@@ -1881,11 +1908,10 @@ impl Env for KEnv<'_> {
             self.counters.inc(Counter::TxErrors);
             return;
         };
+        let meta = self.tx_meta(dst, entropy, ecn_of(pkt));
         let built = skb.reserve(TX_HEADROOM).and_then(|()| {
             let b = skb.put(TX_META + pkt.len())?;
-            b[..16].copy_from_slice(dst);
-            b[16..18].copy_from_slice(&entropy.to_be_bytes());
-            b[18..20].copy_from_slice(&[ecn_of(pkt), 0]);
+            b[..TX_META].copy_from_slice(&meta);
             b[TX_META..].copy_from_slice(pkt);
             Ok(())
         });
@@ -1922,17 +1948,20 @@ impl Env for KEnv<'_> {
             self.counters.inc(Counter::TxErrors);
             return;
         };
+        let meta = self.tx_meta(dst, entropy, ecn_of(hdr));
         let Ok(b) = skb.reserve(TX_HEADROOM).and_then(|()| skb.put(total)) else {
             self.counters.inc(Counter::TxErrors);
             skb.drop_any();
             return;
         };
-        b[..16].copy_from_slice(dst);
-        b[16..18].copy_from_slice(&entropy.to_be_bytes());
-        b[18..20].copy_from_slice(&[0, 0]);
+        b[..TX_META].copy_from_slice(&meta);
         b[TX_META..TX_META + hdr_len].copy_from_slice(hdr);
         self.read_local(buf, offset, &mut b[TX_META + hdr_len..]);
         self.txq.push(skb);
+    }
+
+    fn reachable(&mut self, dst: &Addr) {
+        self.rest.confirm = Some(*dst);
     }
 
     fn complete(&mut self, c: &Completion) {

@@ -13,7 +13,7 @@ const BIG: usize = 64 << 20;
 /// The kernel's engine configuration (`dev/fep.rs`): defaults, no ACK
 /// coalescing, a 1368-byte payload, 64 KiB eager limit, 64 MiB messages;
 /// 0-RTT PDCs.
-fn kernel_cfg() -> Config {
+pub(super) fn kernel_cfg() -> Config {
     Config {
         mtu: 1368,
         eager_limit: 64 << 10,
@@ -26,7 +26,7 @@ fn kernel_cfg() -> Config {
 /// Two guests under TCG emulation: RTTs of 0.3-3 ms, packets in order,
 /// and about 6 MB/s (48 Mbit/s): 64 MiB take over 11 s, well over the
 /// kernel configuration's retry span (4.5 s).
-fn tcg(loss: f64) -> Link {
+pub(super) fn tcg(loss: f64) -> Link {
     Link {
         loss,
         delay: 150_000,

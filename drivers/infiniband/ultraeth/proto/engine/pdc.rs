@@ -1107,7 +1107,11 @@ impl<S: Slab> Engine<S> {
                 self.pdcs[pi].last_retx = last;
                 return;
             }
-            RxCheck::New => {}
+            RxCheck::New => {
+                // The initiator sends new packets only within its window,
+                // which our ACKs move: its peer is alive both ways.
+                env.reachable(src);
+            }
         }
         let expected = self.pdcs[pi].rx.cack.wrapping_add(1);
         if ordered && psn != expected {

@@ -207,7 +207,11 @@ uet_port_state_is() {
 #   uet${TAG}0 on v${TAG}0 (10.N.0.1, fdN::1) in the current namespace,
 #   uet${TAG}1 on v${TAG}1 (10.N.0.2, fdN::2) in namespace uet-$TAG-peer,
 # N being UET_WIRE_NET (77 unless set). PROG gets UET_DEV0/1, UET_NS1,
-# UET_ADDR0/1, UET_ADDR_SILENT and the run's extra env.
+# UET_ADDR0/1, UET_ADDR_SILENT and the run's extra env. With UET_WIRE_HOOK
+# set (a function), "$UET_WIRE_HOOK setup V0 NS V1 PEER0 PEER1" runs once
+# the wire is up (PEER0: V1's IPv4 address, PEER1: V0's), and
+# "$UET_WIRE_HOOK check ..." after the runs, adding UET_WIRE_HOOK_TESTS
+# results of its own.
 uet_wire_runs() {
 	local prog=$1 tag=$2 net=${UET_WIRE_NET:-77}
 	local ns=uet-$tag-peer d0=uet${tag}0 d1=uet${tag}1 v0=v${tag}0 v1=v${tag}1
@@ -229,6 +233,7 @@ uet_wire_runs() {
 		plan=$((plan + $(wc -w <<<"$cases")))
 	done
 	[ -n "$UET_WIRE_LOSSY" ] && plan=$((plan + 1))
+	[ -n "$UET_WIRE_HOOK" ] && plan=$((plan + ${UET_WIRE_HOOK_TESTS:-0}))
 	ktap_set_plan "$plan"
 
 	modprobe uet_soft || ktap_exit_fail_msg "cannot load uet_soft"
@@ -248,6 +253,7 @@ uet_wire_runs() {
 		ktap_exit_fail_msg "$ns: rdma link add $d1 type uet netdev $v1: $out"
 	uet_wait_for uet_gid_index "$d0" "$a4.1" ||
 		ktap_print_msg "$d0 has no GID for $a4.1 (continuing)"
+	[ -n "$UET_WIRE_HOOK" ] && "$UET_WIRE_HOOK" setup "$v0" "$ns" "$v1" "$a4.2" "$a4.1"
 
 	for r in "${RUNS[@]}"; do
 		IFS='|' read -r wire fam qd cases extra <<<"$r"
@@ -305,6 +311,8 @@ uet_wire_runs() {
 			[ "$s0" -le "$r0" ] && [ "$s1" -le "$r1" ] && ok=true
 		ktap_test_result "lossy runs: packets judged lost by time were resent, no more spurious resends than resends" "$ok"
 	fi
+	[ -n "$UET_WIRE_HOOK" ] && "$UET_WIRE_HOOK" check "$v0" "$ns" "$v1" "$a4.2" "$a4.1"
+	true
 }
 
 # uet_counter NS DEV NAME: counter NAME of DEV's port 1 (NS "-": the

@@ -40,6 +40,16 @@ loss)
 	tag=l net=87
 	# every run drops packets: the recovery counters must move
 	UET_WIRE_LOSSY=1 ;;
+neigh)
+	# The neighbour entries are confirmed by the traffic (Env::reachable):
+	# each side's entry goes stale within 150 ms of its last confirmation
+	# and nobody answers ARP once the wire is resolved (uet_neigh_hook), so
+	# a transfer that needed a neighbour probe would lose its wire.
+	RUNS=(
+		"neigh|4||rma.many rma.write_sizes|"
+	)
+	tag=n net=83
+	UET_WIRE_HOOK=uet_neigh_hook UET_WIRE_HOOK_TESTS=1 ;;
 wire)
 	RUNS=(
 		"reorder|4|delay 2ms reorder 25% 50%|$WIRE|"
@@ -51,6 +61,44 @@ wire)
 	ktap_print_header
 	ktap_exit_fail_msg "unknown UET_RMA_SET '$UET_RMA_SET'" ;;
 esac
+
+# uet_neigh_hook setup|check V0 NS V1 PEER0 PEER1 (UET_WIRE_HOOK): setup
+# resolves both neighbour entries, shortens their reachable time (100 ms
+# base: 50-150 ms), the wait before the first probe of an entry in use
+# (1 s) and the probe interval (100 ms), switches ARP answers off on both
+# ends (arp_ignore 8) and watches the entries. Without confirmations a
+# transfer would probe its entry after about 1.2 s and lose it 0.3 s
+# later. check gives one result: no entry was probed or failed.
+uet_neigh_hook() {
+	local what=$1 v0=$2 ns=$3 v1=$4 p0=$5 p1=$6 n f
+	local -a in1=("$IP" netns exec "$ns")
+	case $what in
+	setup)
+		ping -c 1 -W 2 "$p0" >/dev/null 2>&1
+		"${in1[@]}" ping -c 1 -W 2 "$p1" >/dev/null 2>&1
+		for f in base_reachable_time_ms:100 delay_first_probe_time:1 retrans_time_ms:100; do
+			echo "${f#*:}" >"/proc/sys/net/ipv4/neigh/$v0/${f%:*}"
+			"${in1[@]}" sh -c "echo ${f#*:} >/proc/sys/net/ipv4/neigh/$v1/${f%:*}"
+		done
+		echo 8 >"/proc/sys/net/ipv4/conf/$v0/arp_ignore"
+		"${in1[@]}" sh -c "echo 8 >/proc/sys/net/ipv4/conf/$v1/arp_ignore"
+		"$IP" monitor neigh dev "$v0" >"$UET_WIRE_TMP/neigh0" 2>&1 &
+		UET_NEIGH_MON=$!
+		"${in1[@]}" "$IP" monitor neigh dev "$v1" >"$UET_WIRE_TMP/neigh1" 2>&1 &
+		UET_NEIGH_MON="$UET_NEIGH_MON $!"
+		UET_WIRE_CLEANUP="kill $UET_NEIGH_MON; $UET_WIRE_CLEANUP"
+		ktap_print_msg "neighbours: $("$IP" neigh show dev "$v0" "$p0") / $("${in1[@]}" "$IP" neigh show dev "$v1" "$p1")" ;;
+	check)
+		# shellcheck disable=SC2086
+		kill $UET_NEIGH_MON 2>/dev/null
+		# shellcheck disable=SC2086
+		wait $UET_NEIGH_MON 2>/dev/null
+		n=$(cat "$UET_WIRE_TMP/neigh0" "$UET_WIRE_TMP/neigh1" | grep -c 'PROBE\|FAILED\|INCOMPLETE')
+		cat "$UET_WIRE_TMP/neigh0" "$UET_WIRE_TMP/neigh1" | sed 's/^/neigh: /' |
+			while IFS= read -r f; do ktap_print_msg "$f"; done
+		ktap_test_result "transfers kept their neighbour entries confirmed: $n probed or failed" [ "$n" -eq 0 ] ;;
+	esac
+}
 
 UET_WIRE_NET=$net uet_wire_runs "$UET_DIR/uet_rma" "$tag"
 ktap_finished
