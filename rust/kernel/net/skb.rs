@@ -289,15 +289,24 @@ impl SkBuff {
     }
 
     /// Asks the output path to confirm the neighbour entry the skb leaves
-    /// through (`skb_set_dst_pending_confirm()`; the IPv4 and IPv6 output
-    /// paths call `neigh_confirm()` on it): the sender has proof that the
-    /// destination is reachable, so the entry stays valid without
+    /// through (`skb_set_dst_pending_confirm()`): the sender has proof that
+    /// the destination is reachable, so the entry stays valid without
     /// neighbour probes, as TCP's confirmation on forward progress keeps
-    /// it (RFC 4861, 7.3.1). The flag travels with the skb through a UDP
-    /// tunnel's transmit path.
+    /// it (RFC 4861, 7.3.1).
+    ///
+    /// `ip_finish_output2()` and `ip6_finish_output2()` turn the flag into
+    /// `neigh_confirm()` on the entry they send through (the gateway's for
+    /// a routed destination). It is in the skb's header group, so clones,
+    /// head expansion and GSO segments keep it, and neither
+    /// `skb_scrub_packet()` nor the UDP tunnel transmit paths clear it.
+    /// Where no neighbour entry is used (the fragmentation slow path, a
+    /// lightweight tunnel redirect) it is ignored.
     pub fn confirm_neighbour(&mut self) {
-        // SAFETY: `ptr` is valid and ours (type invariant); the helper sets
-        // a bit of the skb's own header, not of its (maybe shared) data.
+        // SAFETY: `ptr` is valid and we own its only reference (type
+        // invariant); `&mut self` excludes any other writer of the skb's
+        // header, so the helper's read-modify-write of the bitfield byte
+        // holding `dst_pending_confirm` races with nobody. The (maybe
+        // shared) data is not touched.
         unsafe { bindings::skb_set_dst_pending_confirm(self.as_raw(), 1) };
     }
 

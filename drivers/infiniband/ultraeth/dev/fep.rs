@@ -532,9 +532,12 @@ struct Rest {
     /// Where the search for a free PIDonFEP starts (allocation is cyclic,
     /// so a QP number is not reused at once).
     pid_cursor: u16,
-    /// A peer that proved reachable ([`Env::reachable`]) since the last
-    /// packet to it: the next packet to it confirms its neighbour entry.
-    /// One peer at a time: a hint, which the next progress renews.
+    /// A peer that proved reachable ([`Env::reachable`]) during the
+    /// engine call under way and got no packet since: the next packet to
+    /// it confirms its neighbour entry. Cleared when the call ends (an
+    /// old proof confirms nothing). One peer at a time: a hint, which the
+    /// next progress renews; ACKs and the packets an ACK lets out are sent
+    /// in the call that proved it.
     confirm: Option<Addr>,
 }
 
@@ -758,6 +761,9 @@ impl Fep {
             };
             let r = f(&mut s.engine, &mut env, &mut s.rxbuf, now);
             let more = env.run_kicks(&mut s.engine, now);
+            // A proof of reachability is good for the packets of this
+            // call only.
+            s.rest.confirm = None;
             // Leftover kicks are the timer's next job, at once.
             let next = if more {
                 Some(now)
@@ -833,6 +839,9 @@ impl Fep {
             };
             s.engine.on_timer(now, &mut env);
             let more = env.run_kicks(&mut s.engine, now);
+            // A proof of reachability is good for the packets of this
+            // call only.
+            s.rest.confirm = None;
             let next = if self.dying.load(Ordering::Acquire) {
                 None
             } else if more {
@@ -1083,12 +1092,12 @@ const TX_META: usize = 20;
 /// ([`SkBuff::confirm_neighbour`]).
 const TX_CONFIRM: u8 = 1;
 
-/// ECN field of a packet with PDS header `pkt` (RFC 3168): requests, whose
-/// CE marks the target echoes to congestion control, are ECN capable
-/// (ECT(0)); ACKs, NACKs and control packets are not, as nothing acts on
-/// a mark they carry.
+/// ECN field of a packet with PDS header `pkt` (RFC 3168): RUD and ROD
+/// requests, whose CE marks the target echoes to congestion control, are
+/// ECN capable (ECT(0)); RUDI and UUD requests, ACKs, NACKs and control
+/// packets are not, as nothing acts on a mark they carry.
 fn ecn_of(pkt: &[u8]) -> u8 {
-    if PdsType::of(pkt).is_some_and(PdsType::is_request) {
+    if PdsType::of(pkt).is_some_and(PdsType::echoes_ecn) {
         0b10
     } else {
         0
@@ -1175,17 +1184,25 @@ impl KEnv<'_> {
 
     /// The [`TX_META`] bytes in front of a packet to `dst`: the address,
     /// the entropy, the ECN field and [`TX_CONFIRM`] if `dst` proved
-    /// reachable since the last packet to it.
-    fn tx_meta(&mut self, dst: &Addr, entropy: u16, ecn: u8) -> [u8; TX_META] {
+    /// reachable since the last packet to it (see [`KEnv::queue`]).
+    fn tx_meta(&self, dst: &Addr, entropy: u16, ecn: u8) -> [u8; TX_META] {
         let mut m = [0u8; TX_META];
         m[..16].copy_from_slice(dst);
         m[16..18].copy_from_slice(&entropy.to_be_bytes());
         m[18] = ecn;
         if self.rest.confirm.as_ref() == Some(dst) {
-            self.rest.confirm = None;
             m[19] = TX_CONFIRM;
         }
         m
+    }
+
+    /// Queues a packet built with `meta` for sending after the lock is
+    /// dropped; the confirmation it carries, if any, is used up.
+    fn queue(&mut self, skb: SkBuff, meta: &[u8; TX_META]) {
+        if meta[19] & TX_CONFIRM != 0 {
+            self.rest.confirm = None;
+        }
+        self.txq.push(skb);
     }
 
     fn kick(&mut self, pid: u16) {
@@ -1897,7 +1914,7 @@ impl KEnv<'_> {
             skb.drop_any();
             return false;
         }
-        self.txq.push(skb);
+        self.queue(skb, &meta);
         true
     }
 }
@@ -1921,7 +1938,7 @@ impl Env for KEnv<'_> {
             skb.drop_any();
             return;
         }
-        self.txq.push(skb);
+        self.queue(skb, &meta);
     }
 
     fn transmit_local(
@@ -1957,7 +1974,7 @@ impl Env for KEnv<'_> {
         b[..TX_META].copy_from_slice(&meta);
         b[TX_META..TX_META + hdr_len].copy_from_slice(hdr);
         self.read_local(buf, offset, &mut b[TX_META + hdr_len..]);
-        self.txq.push(skb);
+        self.queue(skb, &meta);
     }
 
     fn reachable(&mut self, dst: &Addr) {

@@ -706,6 +706,20 @@ impl Pdc {
         self.acked_to = psn;
     }
 
+    /// Target: the highest clear PSN the initiator's requests carried
+    /// (its window's base minus one: everything up to it was acknowledged
+    /// by ACKs of ours that reached it). Kept in `lost_scan`, which only
+    /// an initiator uses (one field for both keeps a PDC within its size
+    /// budget).
+    pub(super) fn peer_clear(&self) -> u32 {
+        self.lost_scan
+    }
+
+    /// Target: sets [`Pdc::peer_clear`].
+    pub(super) fn set_peer_clear(&mut self, psn: u32) {
+        self.lost_scan = psn;
+    }
+
     /// Initiator: the packets below `lost_scan` that the loss detection
     /// passed while the target held them (ROD: acknowledged without the
     /// data they wait for, SACKed above `acked_to`), or while a SEND's or

@@ -244,15 +244,16 @@ pub(crate) trait Env {
         self.read_local(buf, offset, payload);
         self.transmit(dst, entropy, &scratch[..end]);
     }
-    /// The peer at `dst` proved reachable: it acknowledged packets not
-    /// acknowledged before (initiator), or a PDC's new packets keep coming
-    /// from it, which its window allows only while our ACKs reach it
-    /// (target). An environment that resolves link-layer addresses may
-    /// confirm its neighbour entry on the next packet to `dst`, as TCP does
-    /// on forward progress, so that a busy PDC does not depend on
-    /// neighbour probes (which a lossy link can lose, in a row, for
-    /// seconds). Called at most once per packet received. The default does
-    /// nothing.
+    /// The peer at `dst` proved that our packets reach it: an ACK
+    /// acknowledged packets not acknowledged before (initiator), or a
+    /// request on an established PDC (naming our PDC id) carried a clear
+    /// PSN past the last one and within what we acknowledged, i.e. the
+    /// initiator's window moved on our ACKs (target). An environment that
+    /// resolves link-layer addresses may confirm its neighbour entry on
+    /// the next packet to `dst` in the same call, as TCP does on forward
+    /// progress, so that a busy PDC does not depend on neighbour probes
+    /// (which a lossy link can lose, in a row, for seconds). Called at
+    /// most once per packet received. The default does nothing.
     fn reachable(&mut self, _dst: &Addr) {}
     /// Reports a completion.
     fn complete(&mut self, c: &Completion);

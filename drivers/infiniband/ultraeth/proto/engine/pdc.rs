@@ -995,6 +995,7 @@ impl<S: Slab> Engine<S> {
         d.start_psn = start;
         d.rx = RxWindow::new(start);
         d.nack_ooo = start.wrapping_sub(1);
+        d.set_peer_clear(start.wrapping_sub(1));
         // CAST: the low 16 bits of the start PSN (the initiator's, or one
         // this target drew) mixed with the SPDCID: the PDC's first
         // entropy value, any 16 bits will do.
@@ -1073,6 +1074,17 @@ impl<S: Slab> Engine<S> {
         if self.pdcs[pi].answered != NONE {
             self.clear_answered(pi, clear);
         }
+        // The initiator's window moved past PSNs that we acknowledged
+        // (and no further than we did): our ACKs reach it. A request on an
+        // established PDC names our PDC id, which only our ACKs told it.
+        let d = &mut self.pdcs[pi];
+        if matches!(r.dst, PdcDst::Dpdcid(_))
+            && psn_lt(d.peer_clear(), clear)
+            && !psn_lt(d.rx.cack, clear)
+        {
+            d.set_peer_clear(clear);
+            env.reachable(src);
+        }
         let ordered = self.pdcs[pi].ordered;
         if ordered {
             // A held packet that could not be delivered for want of
@@ -1107,11 +1119,7 @@ impl<S: Slab> Engine<S> {
                 self.pdcs[pi].last_retx = last;
                 return;
             }
-            RxCheck::New => {
-                // The initiator sends new packets only within its window,
-                // which our ACKs move: its peer is alive both ways.
-                env.reachable(src);
-            }
+            RxCheck::New => {}
         }
         let expected = self.pdcs[pi].rx.cack.wrapping_add(1);
         if ordered && psn != expected {

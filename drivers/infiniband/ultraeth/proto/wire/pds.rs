@@ -69,17 +69,12 @@ impl PdsType {
         Self::from_u8(prologue_split(pro).0).ok()
     }
 
-    /// A request: a packet that carries a message from initiator to
-    /// target (and whose ECN marks the target echoes).
-    pub(crate) fn is_request(self) -> bool {
+    /// A request whose ECN marks the target echoes to congestion control
+    /// (RUD and ROD; RUDI and UUD requests have no PDC to echo them on).
+    pub(crate) fn echoes_ecn(self) -> bool {
         matches!(
             self,
-            Self::RudReq
-                | Self::RodReq
-                | Self::RudiReq
-                | Self::UudReq
-                | Self::RudCcReq
-                | Self::RodCcReq
+            Self::RudReq | Self::RodReq | Self::RudCcReq | Self::RodCcReq
         )
     }
 
@@ -1120,12 +1115,14 @@ mod tests {
             &[0x11, 0x8c, 0xff, 0xfd, 1, 2, 3, 4, 0x11, 0x11, 0x80, 0x05]
         );
         assert_eq!(PdsType::of(&b), Some(PdsType::RudReq));
-        assert!(PdsType::RudReq.is_request());
-        // An ACK (type 7), a bad type (0), too short: not requests.
-        assert_eq!(
-            PdsType::of(&[7 << 3, 0]).map(PdsType::is_request),
-            Some(false)
-        );
+        assert!(PdsType::RudReq.echoes_ecn());
+        // RUDI (type 4) and UUD (6) requests, an ACK (7): no echo.
+        for t in [4u8, 6, 7] {
+            assert_eq!(
+                PdsType::of(&[t << 3, 0]).map(PdsType::echoes_ecn),
+                Some(false)
+            );
+        }
         assert_eq!(PdsType::of(&[0, 0]), None);
         assert_eq!(PdsType::of(&b[..1]), None);
     }
