@@ -299,8 +299,9 @@ impl SkBuff {
     /// a routed destination). It is in the skb's header group, so clones,
     /// head expansion and GSO segments keep it, and neither
     /// `skb_scrub_packet()` nor the UDP tunnel transmit paths clear it.
-    /// Where no neighbour entry is used (the fragmentation slow path, a
-    /// lightweight tunnel redirect) it is ignored.
+    /// The new skbs of IP fragmentation's slow path do not inherit it (so
+    /// only an unfragmented packet confirms), and a lightweight tunnel
+    /// redirect skips it.
     pub fn confirm_neighbour(&mut self) {
         // SAFETY: `ptr` is valid and we own its only reference (type
         // invariant); `&mut self` excludes any other writer of the skb's

@@ -211,6 +211,13 @@ pub(crate) struct HostEnv {
     pub(crate) tcs: HashMap<u32, u8>,
     /// `Env::reachable` calls per peer.
     pub(crate) reachable: HashMap<Addr, u64>,
+    /// The peer of the last `Env::reachable` call until a packet to it
+    /// carries the proof, or the engine call ends (as the kernel's
+    /// `Rest::confirm`).
+    pub(crate) proof: Option<Addr>,
+    /// Packets that carried a proof (would confirm the neighbour entry),
+    /// per peer.
+    pub(crate) confirmed: HashMap<Addr, u64>,
 }
 
 impl HostEnv {
@@ -224,8 +231,13 @@ impl HostEnv {
 impl Env for HostEnv {
     fn reachable(&mut self, dst: &Addr) {
         *self.reachable.entry(*dst).or_default() += 1;
+        self.proof = Some(*dst);
     }
     fn transmit(&mut self, dst: &Addr, entropy: u16, pkt: &[u8]) {
+        if self.proof == Some(*dst) {
+            self.proof = None;
+            *self.confirmed.entry(*dst).or_default() += 1;
+        }
         self.outbox.push((*dst, entropy, pkt.to_vec()));
     }
     fn complete(&mut self, c: &Completion) {
@@ -694,6 +706,7 @@ impl Net {
         let a = addr(src);
         let node = &mut self.nodes[dst];
         node.eng.receive_ecn(now, &a, &p, ce, &mut node.env);
+        node.env.proof = None;
     }
 
     /// Advances one step: the earliest packet arrival or timer. Returns
@@ -741,6 +754,7 @@ impl Net {
             for n in self.nodes.iter_mut() {
                 if n.eng.next_deadline().is_some_and(|d| d <= now) {
                     n.eng.on_timer(now, &mut n.env);
+                    n.env.proof = None;
                 }
             }
         }

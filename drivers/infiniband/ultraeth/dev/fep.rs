@@ -532,12 +532,10 @@ struct Rest {
     /// Where the search for a free PIDonFEP starts (allocation is cyclic,
     /// so a QP number is not reused at once).
     pid_cursor: u16,
-    /// A peer that proved reachable ([`Env::reachable`]) during the
-    /// engine call under way and got no packet since: the next packet to
-    /// it confirms its neighbour entry. Cleared when the call ends (an
-    /// old proof confirms nothing). One peer at a time: a hint, which the
-    /// next progress renews; ACKs and the packets an ACK lets out are sent
-    /// in the call that proved it.
+    /// A peer that proved reachable ([`Env::reachable`]) and got no packet
+    /// since: the next packet to it, which the engine sends right after
+    /// telling us, confirms its neighbour entry. Cleared when the engine
+    /// call ends, in case that packet could not be built.
     confirm: Option<Addr>,
 }
 

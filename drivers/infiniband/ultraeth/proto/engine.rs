@@ -549,6 +549,9 @@ const PF_CLOSE_REQ_SENT: u8 = 1;
 /// [`Pdc::flags`]: an initiator PDC has used half the PSN space
 /// ([`Pdc::lapped`]).
 const PF_LAPPED: u8 = 2;
+/// [`Pdc::flags`]: the peer proved that our packets reach it since the
+/// PDC last sent one ([`Pdc::set_proven`]).
+const PF_PROVEN: u8 = 4;
 
 /// A packet delivery context. One slot serves either role.
 #[derive(Clone, Copy, Debug)]
@@ -704,6 +707,22 @@ impl Pdc {
     /// Target: sets [`Pdc::syn_psn`].
     pub(super) fn set_syn_psn(&mut self, psn: u32) {
         self.acked_to = psn;
+    }
+
+    /// The peer proved that our packets reach it: an ACK acknowledged new
+    /// packets (initiator), or a request's clear PSN moved on our ACKs
+    /// (target). The PDC's next packet tells the environment
+    /// ([`Engine::confirm_peer`]), as TCP's pending confirmation waits for
+    /// the next transmit.
+    pub(super) fn set_proven(&mut self) {
+        self.flags |= PF_PROVEN;
+    }
+
+    /// Takes the flag [`Pdc::set_proven`] set.
+    fn take_proven(&mut self) -> bool {
+        let p = self.flags & PF_PROVEN != 0;
+        self.flags &= !PF_PROVEN;
+        p
     }
 
     /// Target: the highest clear PSN the initiator's requests carried
@@ -1942,6 +1961,16 @@ impl<S: Slab> Engine<S> {
         x ^= x << 5;
         self.rng = x;
         x
+    }
+
+    /// Before PDC `pi` sends a packet: if its peer proved reachable since
+    /// its last packet, tells the environment ([`Env::reachable`]), whose
+    /// next packet to the peer, the one being sent, may confirm it.
+    pub(super) fn confirm_peer(&mut self, pi: usize, env: &mut impl Env) {
+        let d = &mut self.pdcs[pi];
+        if d.take_proven() {
+            env.reachable(&d.peer);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -244,16 +244,18 @@ pub(crate) trait Env {
         self.read_local(buf, offset, payload);
         self.transmit(dst, entropy, &scratch[..end]);
     }
-    /// The peer at `dst` proved that our packets reach it: an ACK
-    /// acknowledged packets not acknowledged before (initiator), or a
-    /// request on an established PDC (naming our PDC id) carried a clear
-    /// PSN past the last one and within what we acknowledged, i.e. the
-    /// initiator's window moved on our ACKs (target). An environment that
-    /// resolves link-layer addresses may confirm its neighbour entry on
-    /// the next packet to `dst` in the same call, as TCP does on forward
-    /// progress, so that a busy PDC does not depend on neighbour probes
-    /// (which a lossy link can lose, in a row, for seconds). Called at
-    /// most once per packet received. The default does nothing.
+    /// The peer at `dst` proved that our packets reach it, and the next
+    /// packet the engine sends (at once, in this call) goes to it. The
+    /// proof is one of a PDC's: an ACK made progress (acknowledged new
+    /// packets, brought a READ's data or an atomic's result: initiator),
+    /// or a request on an established PDC (naming our PDC id) carried a
+    /// clear PSN past the last one and within what we acknowledged, i.e.
+    /// the initiator's window moved on our ACKs (target); the PDC keeps
+    /// it until it next sends. An environment that resolves link-layer
+    /// addresses may confirm the peer's neighbour entry with that packet,
+    /// as TCP does on forward progress, so that a PDC in use does not
+    /// depend on neighbour probes (which a lossy link can lose, in a row,
+    /// for seconds). The default does nothing.
     fn reachable(&mut self, _dst: &Addr) {}
     /// Reports a completion.
     fn complete(&mut self, c: &Completion);

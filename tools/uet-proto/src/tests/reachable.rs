@@ -34,6 +34,14 @@ fn forward_progress_confirms_the_peer_both_ways() {
     assert!(r0.get(&addr(1)).is_some_and(|&n| n > 0), "{r0:?}");
     assert!(r1.get(&addr(0)).is_some_and(|&n| n > 0), "{r1:?}");
     assert_eq!((r0.len(), r1.len()), (1, 1));
+    // Every proof went out on a packet to the peer that gave it.
+    for (i, peer) in [(0, 1), (1, 0)] {
+        let env = &net.nodes[i].env;
+        assert_eq!(
+            env.confirmed.get(&addr(peer)),
+            env.reachable.get(&addr(peer))
+        );
+    }
 }
 
 /// Every packet from node 1 (the target's ACKs) is lost: neither end
@@ -62,6 +70,65 @@ fn no_confirmation_without_acks() {
     assert!(s0.retx > 0 && s1.dup > 0 && s1.rx > s1.dup, "{s0:?} {s1:?}");
     assert!(net.nodes[0].env.reachable.is_empty());
     assert!(net.nodes[1].env.reachable.is_empty());
+    assert!(net.nodes[0].env.confirmed.is_empty() && net.nodes[1].env.confirmed.is_empty());
+}
+
+/// One operation at a time (a latency loop): the ACK or response that
+/// proves the peer lets no packet out, and the proof must not die with
+/// the call that got it (the kernel forgets a proof at the end of each
+/// engine call): the PDC's next packet, in the next post, carries it.
+/// WRITEs, READs and atomics from node 0; the passive target confirms
+/// on the clear PSN of each next request.
+#[test]
+fn one_operation_at_a_time_confirms_at_the_initiator() {
+    let mut net = net(2, fast_cfg(), Link::CLEAN, 8);
+    let atomic = Op::Atomic {
+        key: MR_RW,
+        offset: 0,
+        op: AtomicOp::FetchAdd,
+        operand: 1,
+        compare: 0,
+    };
+    let read = Op::Read {
+        key: MR_RO,
+        offset: 0,
+    };
+    let mut done = 0;
+    for op in [write_op(), read, atomic] {
+        let before = net.nodes[0]
+            .env
+            .confirmed
+            .get(&addr(1))
+            .copied()
+            .unwrap_or(0);
+        for _ in 0..20 {
+            let len = if matches!(op, Op::Atomic { .. }) {
+                8
+            } else {
+                100
+            };
+            send(&mut net, 0, 1, 1, Mode::Rud, op, vec![0; len], done as u64).unwrap();
+            done += 1;
+            assert!(net.run_until(net.now + 10_000_000, |n| comps(n, 0).len() == done));
+            assert_eq!(comps(&net, 0)[done - 1].status, Status::Ok);
+        }
+        let after = net.nodes[0]
+            .env
+            .confirmed
+            .get(&addr(1))
+            .copied()
+            .unwrap_or(0);
+        // The first post of the PDC has nothing to carry; each later one
+        // carries the previous operation's proof.
+        assert!(after - before >= 19, "{op:?}: {before} -> {after}");
+    }
+    let t = net.nodes[1]
+        .env
+        .confirmed
+        .get(&addr(0))
+        .copied()
+        .unwrap_or(0);
+    assert!(t > 0, "{t}");
 }
 
 /// The target's ACKs are lost until the initiator has sent its first

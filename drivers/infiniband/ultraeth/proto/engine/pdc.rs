@@ -490,6 +490,7 @@ impl<S: Slab> Engine<S> {
         now: u64,
         env: &mut impl Env,
     ) {
+        self.confirm_peer(pi, env);
         let path = self.pick_path(pi);
         let entropy = u32::from(self.pdcs[pi].paths[usize::from(path)]);
         let i = self.txi(pi, psn);
@@ -1083,7 +1084,7 @@ impl<S: Slab> Engine<S> {
             && !psn_lt(d.rx.cack, clear)
         {
             d.set_peer_clear(clear);
-            env.reachable(src);
+            d.set_proven();
         }
         let ordered = self.pdcs[pi].ordered;
         if ordered {
@@ -1319,6 +1320,7 @@ impl<S: Slab> Engine<S> {
         let cc = self.cfg.cc;
         let wid = self.wire_id(pi);
         let mpr = self.mpr(pi);
+        self.confirm_peer(pi, env);
         let d = &mut self.pdcs[pi];
         d.ack_pending = 0;
         d.ack_at = 0;

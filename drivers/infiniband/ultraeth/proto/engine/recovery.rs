@@ -759,7 +759,7 @@ impl<S: Slab> Engine<S> {
             d.stalls = 0;
             d.transient = false;
             d.last_active = now;
-            env.reachable(&d.peer);
+            d.set_proven();
         }
         self.detect_lost(pi, now, env);
         self.slide(pi, now, env);

@@ -44,9 +44,11 @@ neigh)
 	# The neighbour entries are confirmed by the traffic (Env::reachable):
 	# each side's entry goes stale within 150 ms of its last confirmation
 	# and nobody answers ARP once the wire is resolved (uet_neigh_hook), so
-	# a transfer that needed a neighbour probe would lose its wire.
+	# a transfer that needed a neighbour probe would lose its wire. Both
+	# ways at once, a window-filling stream, and one operation at a time
+	# per process (atomic_counter: A only initiates, B only answers).
 	RUNS=(
-		"neigh|4||rma.many rma.write_sizes|"
+		"neigh|4||rma.many rma.write_sizes rma.atomic_counter|"
 	)
 	tag=n net=83
 	UET_WIRE_HOOK=uet_neigh_hook UET_WIRE_HOOK_TESTS=1 ;;
@@ -92,7 +94,7 @@ uet_neigh_hook() {
 		UET_NEIGH_MON=$!
 		"${in1[@]}" "$IP" monitor neigh dev "$v1" >"$UET_WIRE_TMP/neigh1" 2>&1 &
 		UET_NEIGH_MON="$UET_NEIGH_MON $!"
-		UET_WIRE_CLEANUP="kill $UET_NEIGH_MON; $UET_WIRE_CLEANUP"
+		UET_WIRE_CLEANUP="\${UET_NEIGH_MON:+kill \$UET_NEIGH_MON}; $UET_WIRE_CLEANUP"
 		ktap_print_msg "neighbours: $("$IP" neigh show "$p0" dev "$v0") / $("${in1[@]}" "$IP" neigh show "$p1" dev "$v1")" ;;
 	check)
 		# Both entries still resolved, and both monitors ran to the end
@@ -103,6 +105,7 @@ uet_neigh_hook() {
 		kill $UET_NEIGH_MON 2>/dev/null || f="$f (a monitor died)"
 		# shellcheck disable=SC2086
 		wait $UET_NEIGH_MON 2>/dev/null
+		UET_NEIGH_MON=
 		n=$(cat "$UET_WIRE_TMP/neigh0" "$UET_WIRE_TMP/neigh1" | grep -c 'PROBE\|FAILED\|INCOMPLETE')
 		cat "$UET_WIRE_TMP/neigh0" "$UET_WIRE_TMP/neigh1" | sed 's/^/neigh: /' |
 			while IFS= read -r m0; do ktap_print_msg "$m0"; done
