@@ -234,8 +234,10 @@ impl Env for HostEnv {
         self.proof = Some(*dst);
     }
     fn transmit(&mut self, dst: &Addr, entropy: u16, pkt: &[u8]) {
-        if self.proof == Some(*dst) {
-            self.proof = None;
+        if let Some(p) = self.proof.take() {
+            // The engine tells of a proof right before the packet to
+            // that peer: nothing else goes out in between.
+            assert_eq!(p, *dst, "a proof for one peer, a packet to another");
             *self.confirmed.entry(*dst).or_default() += 1;
         }
         self.outbox.push((*dst, entropy, pkt.to_vec()));

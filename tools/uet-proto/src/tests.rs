@@ -118,7 +118,10 @@ fn send_as(
         initiator,
     };
     let now = net.now;
-    node.eng.post(now, &p, &mut node.env)?;
+    let r = node.eng.post(now, &p, &mut node.env);
+    // The end of an engine call, as in the kernel.
+    node.env.proof = None;
+    r?;
     Ok(buf)
 }
 
@@ -3462,7 +3465,10 @@ fn post_hd(
         initiator: 0x321,
     };
     let now = net.now;
-    node.eng.post(now, &p, &mut node.env)?;
+    let r = node.eng.post(now, &p, &mut node.env);
+    // The end of an engine call, as in the kernel.
+    node.env.proof = None;
+    r?;
     Ok(buf)
 }
 

@@ -709,8 +709,9 @@ impl Pdc {
         self.acked_to = psn;
     }
 
-    /// The peer proved that our packets reach it: an ACK acknowledged new
-    /// packets (initiator), or a request's clear PSN moved on our ACKs
+    /// The peer proved that our packets reach it: an ACK made progress
+    /// (acknowledged new packets, brought a READ's data or an atomic's
+    /// result: initiator), or a request's clear PSN moved on our ACKs
     /// (target). The PDC's next packet tells the environment
     /// ([`Engine::confirm_peer`]), as TCP's pending confirmation waits for
     /// the next transmit.

@@ -245,7 +245,8 @@ pub(crate) trait Env {
         self.transmit(dst, entropy, &scratch[..end]);
     }
     /// The peer at `dst` proved that our packets reach it, and the next
-    /// packet the engine sends (at once, in this call) goes to it. The
+    /// packet the engine sends (at once, in this call, unless it cannot
+    /// be built) goes to it. The
     /// proof is one of a PDC's: an ACK made progress (acknowledged new
     /// packets, brought a READ's data or an atomic's result: initiator),
     /// or a request on an established PDC (naming our PDC id) carried a

@@ -122,13 +122,15 @@ fn one_operation_at_a_time_confirms_at_the_initiator() {
         // carries the previous operation's proof.
         assert!(after - before >= 19, "{op:?}: {before} -> {after}");
     }
+    // The target confirms with the ACK of each request after the first
+    // of the PDC (59 measured).
     let t = net.nodes[1]
         .env
         .confirmed
         .get(&addr(0))
         .copied()
         .unwrap_or(0);
-    assert!(t > 0, "{t}");
+    assert!(t >= 50, "{t}");
 }
 
 /// The target's ACKs are lost until the initiator has sent its first
