@@ -246,13 +246,12 @@ pub(crate) trait Env {
     }
     /// The peer at `dst` proved that our packets reach it, and the next
     /// packet the engine sends (at once, in this call, unless it cannot
-    /// be built) goes to it. The
-    /// proof is one of a PDC's: an ACK made progress (acknowledged new
-    /// packets, brought a READ's data or an atomic's result: initiator),
-    /// or a request on an established PDC (naming our PDC id) carried a
-    /// clear PSN past the last one and within what we acknowledged, i.e.
-    /// the initiator's window moved on our ACKs (target); the PDC keeps
-    /// it until it next sends. An environment that resolves link-layer
+    /// be built) goes to it. The proof is one of a PDC's: an ACK made
+    /// progress (acknowledged new packets, brought a READ's data or an
+    /// atomic's result: initiator), or a request on an established PDC
+    /// (naming our PDC id) carried a clear PSN past the last one and
+    /// within what we acknowledged, i.e. the initiator's window moved on
+    /// our ACKs (target); the PDC keeps it until it next sends. An environment that resolves link-layer
     /// addresses may confirm the peer's neighbour entry with that packet,
     /// as TCP does on forward progress, so that a PDC in use does not
     /// depend on neighbour probes (which a lossy link can lose, in a row,

@@ -6,10 +6,9 @@
 //! neighbour entry lost to ARP probes, not the engine (`Env::reachable`).
 //! Every operation must complete `Ok`.
 
+use super::restart::kernel_engine;
 use super::slow::{kernel_cfg, tcg};
 use super::*;
-use crate::proto::engine::Engine;
-use crate::sim::tables_pooled;
 
 /// `total` 3000-byte WRITEs from node 0 and READs from node 1, each side
 /// at most 32 ahead of the other's completions (as the kselftest posts
@@ -18,7 +17,7 @@ fn writes_and_reads(seed: u64, loss: f64, total: usize) -> Result<(), std::strin
     let mut net = net(2, kernel_cfg(), tcg(loss), seed);
     for n in net.nodes.iter_mut() {
         let c = *n.eng.config();
-        *n.eng = Engine::new(c, tables_pooled(1024, 4096, 4096, 256)).unwrap();
+        *n.eng = kernel_engine(c);
     }
     let len = 3000;
     let read = Op::Read {

@@ -9,6 +9,25 @@
 
 use super::*;
 
+/// Node 0 WRITEs `len` bytes to node 1 on a clean wire, losing the
+/// packets `drop` says (source, destination, payload); runs until the
+/// WRITE completes (at most `secs` simulated seconds) and returns its
+/// status with the network.
+fn write(seed: u64, len: usize, drop: Option<crate::sim::DropIf>, secs: u64) -> (Status, Net) {
+    let mut net = net(2, fast_cfg(), Link::CLEAN, seed);
+    net.drop_if = drop;
+    let data = pattern(seed, len);
+    send(&mut net, 0, 1, 1, Mode::Rud, write_op(), data, 1).unwrap();
+    let limit = net.now + secs * 1_000_000_000;
+    assert!(net.run_until(limit, |n| comps(n, 0).len() == 1));
+    (comps(&net, 0)[0].status, net)
+}
+
+/// The count `map` (an `HostEnv` per-peer count) holds for node `peer`.
+fn of(map: &std::collections::HashMap<crate::proto::ses::Addr, u64>, peer: usize) -> u64 {
+    map.get(&addr(peer)).copied().unwrap_or(0)
+}
+
 /// A 1 MiB WRITE from node 0 to node 1 on a clean wire: both ends name
 /// each other (the initiator on ACKs that acknowledge new packets, the
 /// target on requests whose clear PSN moved: those after the first
@@ -16,31 +35,15 @@ use super::*;
 /// address.
 #[test]
 fn forward_progress_confirms_the_peer_both_ways() {
-    let mut net = net(2, fast_cfg(), Link::CLEAN, 5);
-    send(
-        &mut net,
-        0,
-        1,
-        1,
-        Mode::Rud,
-        write_op(),
-        pattern(5, 1 << 20),
-        1,
-    )
-    .unwrap();
-    assert!(net.run_until(net.now + 100_000_000, |n| comps(n, 0).len() == 1));
-    assert_eq!(comps(&net, 0)[0].status, Status::Ok);
+    let (st, net) = write(5, 1 << 20, None, 1);
+    assert_eq!(st, Status::Ok);
     let (r0, r1) = (&net.nodes[0].env.reachable, &net.nodes[1].env.reachable);
-    assert!(r0.get(&addr(1)).is_some_and(|&n| n > 0), "{r0:?}");
-    assert!(r1.get(&addr(0)).is_some_and(|&n| n > 0), "{r1:?}");
+    assert!(of(r0, 1) > 0 && of(r1, 0) > 0, "{r0:?} {r1:?}");
     assert_eq!((r0.len(), r1.len()), (1, 1));
     // Every proof went out on a packet to the peer that gave it.
     for (i, peer) in [(0, 1), (1, 0)] {
         let env = &net.nodes[i].env;
-        assert_eq!(
-            env.confirmed.get(&addr(peer)),
-            env.reachable.get(&addr(peer))
-        );
+        assert_eq!(of(&env.confirmed, peer), of(&env.reachable, peer));
     }
 }
 
@@ -51,26 +54,14 @@ fn forward_progress_confirms_the_peer_both_ways() {
 /// ACKs reach the initiator.
 #[test]
 fn no_confirmation_without_acks() {
-    let mut net = net(2, fast_cfg(), Link::CLEAN, 6);
-    net.drop_if = Some(std::boxed::Box::new(|src, _, _| src == 1));
-    send(
-        &mut net,
-        0,
-        1,
-        1,
-        Mode::Rud,
-        write_op(),
-        pattern(6, 4 << 20),
-        1,
-    )
-    .unwrap();
-    assert!(net.run_until(net.now + 60_000_000_000, |n| comps(n, 0).len() == 1));
-    assert_eq!(comps(&net, 0)[0].status, Status::PdcError);
+    let drop = std::boxed::Box::new(|src, _, _: &[u8]| src == 1);
+    let (st, net) = write(6, 4 << 20, Some(drop), 60);
+    assert_eq!(st, Status::PdcError);
     let (s0, s1) = (net.nodes[0].eng.stats, net.nodes[1].eng.stats);
     assert!(s0.retx > 0 && s1.dup > 0 && s1.rx > s1.dup, "{s0:?} {s1:?}");
-    assert!(net.nodes[0].env.reachable.is_empty());
-    assert!(net.nodes[1].env.reachable.is_empty());
-    assert!(net.nodes[0].env.confirmed.is_empty() && net.nodes[1].env.confirmed.is_empty());
+    for n in &net.nodes {
+        assert!(n.env.reachable.is_empty() && n.env.confirmed.is_empty());
+    }
 }
 
 /// One operation at a time (a latency loop): the ACK or response that
@@ -94,42 +85,22 @@ fn one_operation_at_a_time_confirms_at_the_initiator() {
         offset: 0,
     };
     let mut done = 0;
-    for op in [write_op(), read, atomic] {
-        let before = net.nodes[0]
-            .env
-            .confirmed
-            .get(&addr(1))
-            .copied()
-            .unwrap_or(0);
+    for (op, len) in [(write_op(), 100), (read, 100), (atomic, 8)] {
+        let before = of(&net.nodes[0].env.confirmed, 1);
         for _ in 0..20 {
-            let len = if matches!(op, Op::Atomic { .. }) {
-                8
-            } else {
-                100
-            };
             send(&mut net, 0, 1, 1, Mode::Rud, op, vec![0; len], done as u64).unwrap();
             done += 1;
             assert!(net.run_until(net.now + 10_000_000, |n| comps(n, 0).len() == done));
             assert_eq!(comps(&net, 0)[done - 1].status, Status::Ok);
         }
-        let after = net.nodes[0]
-            .env
-            .confirmed
-            .get(&addr(1))
-            .copied()
-            .unwrap_or(0);
+        let after = of(&net.nodes[0].env.confirmed, 1);
         // The first post of the PDC has nothing to carry; each later one
         // carries the previous operation's proof.
         assert!(after - before >= 19, "{op:?}: {before} -> {after}");
     }
     // The target confirms with the ACK of each request after the first
     // of the PDC (59 measured).
-    let t = net.nodes[1]
-        .env
-        .confirmed
-        .get(&addr(0))
-        .copied()
-        .unwrap_or(0);
+    let t = of(&net.nodes[1].env.confirmed, 0);
     assert!(t >= 50, "{t}");
 }
 
@@ -139,39 +110,19 @@ fn one_operation_at_a_time_confirms_at_the_initiator() {
 /// arrived).
 #[test]
 fn target_confirms_once_its_acks_arrive() {
-    let mut net = net(2, fast_cfg(), Link::CLEAN, 7);
     let mut lost = 0u32;
-    net.drop_if = Some(std::boxed::Box::new(move |src, _, _| {
+    let drop = std::boxed::Box::new(move |src, _, _: &[u8]| {
         if src == 1 && lost < 40 {
             lost += 1;
             return true;
         }
         false
-    }));
-    send(
-        &mut net,
-        0,
-        1,
-        1,
-        Mode::Rud,
-        write_op(),
-        pattern(7, 1 << 20),
-        1,
-    )
-    .unwrap();
-    assert!(net.run_until(net.now + 10_000_000_000, |n| comps(n, 0).len() == 1));
-    assert_eq!(comps(&net, 0)[0].status, Status::Ok);
-    let t = net.nodes[1]
-        .env
-        .reachable
-        .get(&addr(0))
-        .copied()
-        .unwrap_or(0);
-    let i = net.nodes[0]
-        .env
-        .reachable
-        .get(&addr(1))
-        .copied()
-        .unwrap_or(0);
+    });
+    let (st, net) = write(7, 1 << 20, Some(drop), 10);
+    assert_eq!(st, Status::Ok);
+    let (t, i) = (
+        of(&net.nodes[1].env.reachable, 0),
+        of(&net.nodes[0].env.reachable, 1),
+    );
     assert!(t > 0 && i > 0, "{t} {i}");
 }

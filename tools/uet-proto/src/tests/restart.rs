@@ -20,7 +20,7 @@ fn kernel_cfg() -> Config {
 }
 
 /// A kernel-sized engine (1024 PDCs) for node `cfg`.
-fn kernel_engine(cfg: Config) -> crate::sim::SimEngine {
+pub(super) fn kernel_engine(cfg: Config) -> crate::sim::SimEngine {
     Engine::new(cfg, tables_pooled(1024, 4096, 4096, 256)).unwrap()
 }
 
